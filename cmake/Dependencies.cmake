@@ -1,0 +1,27 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Every third-party library comes in as an imported target, so that its headers are
+# system headers (-isystem) and our strict warnings apply to our code only.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(GMIME REQUIRED IMPORTED_TARGET gmime-3.0>=3.2.13)
+pkg_check_modules(XAPIAN REQUIRED IMPORTED_TARGET xapian-core>=1.4.22)
+pkg_check_modules(LIBPST REQUIRED IMPORTED_TARGET libpst>=0.6.76)
+pkg_check_modules(LIBIDN2 REQUIRED IMPORTED_TARGET libidn2>=2.3)
+pkg_check_modules(GLIB REQUIRED IMPORTED_TARGET glib-2.0)
+find_package(SQLite3 REQUIRED)
+find_package(Boost 1.74 REQUIRED COMPONENTS program_options)
+find_package(fmt REQUIRED)
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(OpenSSL REQUIRED)
+find_package(ZLIB REQUIRED)
+find_package(Threads REQUIRED)
+
+# libphonenumber ships no CMake or pkg-config file on Debian 12: wrap it ourselves.
+find_library(PHONENUMBER_LIBRARY NAMES phonenumber REQUIRED)
+find_path(PHONENUMBER_INCLUDE_DIR NAMES phonenumbers/phonenumberutil.h REQUIRED)
+add_library(maildsar_phonenumber INTERFACE IMPORTED)
+target_link_libraries(maildsar_phonenumber INTERFACE ${PHONENUMBER_LIBRARY})
+target_include_directories(maildsar_phonenumber SYSTEM INTERFACE ${PHONENUMBER_INCLUDE_DIR})
+
+if(MAILDSAR_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()

@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "connectors/connector.hpp"
+
+#include "connectors/maildir.hpp"
+#include "connectors/maillog.hpp"
+#include "connectors/mbox.hpp"
+#include "connectors/pst.hpp"
+#include "connectors/quarantine.hpp"
+
+#include <fmt/format.h>
+
+namespace maildsar::connectors {
+
+core::Result<std::unique_ptr<Connector>> make_connector(const core::SourceConfig &source) {
+  auto kind = store_kind_from_string(source.type);
+  if (!kind) {
+    return core::fail(core::ErrorCode::config,
+                      fmt::format("source '{}': unknown type '{}'", source.name, source.type),
+                      "types are maildir, mbox, pst, quarantine and maillog");
+  }
+  switch (*kind) {
+  case StoreKind::maildir:
+    return make_maildir_connector(source);
+  case StoreKind::mbox:
+    return make_mbox_connector(source);
+  case StoreKind::pst:
+    return make_pst_connector(source);
+  case StoreKind::quarantine:
+    return make_quarantine_connector(source);
+  case StoreKind::maillog:
+    return make_maillog_connector(source);
+  }
+  return core::fail(core::ErrorCode::internal, "unreachable store kind");
+}
+
+} // namespace maildsar::connectors

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+#include "connectors/item.hpp"
+#include "core/config.hpp"
+#include "core/fs.hpp"
+#include "core/result.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace maildsar::connectors {
+
+/** One file a source covers. */
+struct FileEntry {
+  std::string path;   // absolute
+  std::string folder; // store-specific grouping (maildir sub-folder), may be empty
+  std::string owner;  // owner address from the source's owner template, may be empty
+  core::FileStat stat;
+};
+
+/** A problem with one file or one item: reported, counted, and the scan goes on. */
+struct ScanError {
+  std::string path;
+  std::string position; // "offset 1234", "line 17", "" if the whole file
+  std::string cause;
+};
+
+/** Receives what a scan finds. Implementations used from worker threads must be thread-safe. */
+class ItemSink {
+public:
+  virtual ~ItemSink() = default;
+  virtual void item(Item &&item) = 0;
+  virtual void error(ScanError &&error) = 0;
+};
+
+/** Reads one store kind into Items. Every method may be called from several threads at once. */
+class Connector {
+public:
+  virtual ~Connector() = default;
+
+  [[nodiscard]] virtual StoreKind kind() const = 0;
+
+  /**
+   * Lists the files the source covers. Files that are skipped on purpose (symlinks, files that
+   * escape the source root, unreadable directories) are reported through `errors`.
+   */
+  [[nodiscard]] virtual core::Result<std::vector<FileEntry>> list_files(ItemSink &errors) const = 0;
+
+  /**
+   * Scans one file into items. `from_offset` > 0 asks for the part appended since an earlier
+   * scan that ended there (only when supports_append() is true); a connector that finds that
+   * the offset is not an item boundary returns ErrorCode::data so the caller rescans from 0.
+   * Problems inside the file go to sink.error and the scan continues; a returned error means the
+   * file as a whole could not be read.
+   */
+  [[nodiscard]] virtual core::Status scan(const FileEntry &file, std::uint64_t from_offset,
+                                          ItemSink &sink) const = 0;
+
+  /** True when a file of this store only grows (mbox, logs) and can be scanned from an offset. */
+  [[nodiscard]] virtual bool supports_append() const { return false; }
+};
+
+/** Creates the connector for a configured source; ErrorCode::config for an unknown type/format. */
+[[nodiscard]] core::Result<std::unique_ptr<Connector>> make_connector(const core::SourceConfig &source);
+
+} // namespace maildsar::connectors

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "connectors/item.hpp"
+
+#include <fmt/format.h>
+
+namespace maildsar::connectors {
+
+namespace {
+
+constexpr std::array<std::string_view, 5> k_store_names{"maildir", "mbox", "pst", "quarantine",
+                                                        "maillog"};
+
+constexpr std::array<std::string_view, k_role_count> k_role_names{
+    "from",          "to",          "cc",         "bcc",        "reply-to",
+    "sender",        "delivered-to", "return-path", "received",  "subject",
+    "body",          "attachment-name", "attachment-body", "envelope-from", "envelope-to",
+    "log-from",      "log-to",      "log-client", "log-user",   "owner"};
+
+} // namespace
+
+std::string_view to_string(StoreKind kind) { return k_store_names.at(static_cast<std::size_t>(kind)); }
+
+std::optional<StoreKind> store_kind_from_string(std::string_view name) {
+  for (std::size_t i = 0; i < k_store_names.size(); ++i) {
+    if (k_store_names[i] == name) {
+      return static_cast<StoreKind>(i);
+    }
+  }
+  return std::nullopt;
+}
+
+std::string_view to_string(Role role) { return k_role_names.at(static_cast<std::size_t>(role)); }
+
+std::optional<Role> role_from_string(std::string_view name) {
+  for (std::size_t i = 0; i < k_role_names.size(); ++i) {
+    if (k_role_names[i] == name) {
+      return static_cast<Role>(i);
+    }
+  }
+  return std::nullopt;
+}
+
+std::string Locator::key() const {
+  switch (store) {
+  case StoreKind::maildir:
+    return path;
+  case StoreKind::quarantine: // a quarantine file may be an mbox that amavis appends to
+    return length > 0 ? fmt::format("{}@{}", path, offset) : path;
+  case StoreKind::mbox:
+    return fmt::format("{}@{}", path, offset);
+  case StoreKind::pst:
+    return fmt::format("{}#{}", path, node_id);
+  case StoreKind::maillog:
+    return fmt::format("{}#{}@{}", path, queue_id, lines.empty() ? 0 : lines.front());
+  }
+  return path;
+}
+
+} // namespace maildsar::connectors

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace maildsar::connectors {
+
+/** The kind of store an item lives in (DESIGN §3). */
+enum class StoreKind { maildir, mbox, pst, quarantine, maillog };
+
+[[nodiscard]] std::string_view to_string(StoreKind kind);
+[[nodiscard]] std::optional<StoreKind> store_kind_from_string(std::string_view name);
+
+/**
+ * Where an identity was seen. The names (to_string) are those of DESIGN §3 and of the JSON
+ * `roles` arrays.
+ */
+enum class Role {
+  from,
+  to,
+  cc,
+  bcc,
+  reply_to,
+  sender,
+  delivered_to,
+  return_path,
+  received,
+  subject,
+  body,
+  attachment_name,
+  attachment_body,
+  envelope_from,
+  envelope_to,
+  log_from,
+  log_to,
+  log_client,
+  log_user,
+  owner,
+};
+inline constexpr std::size_t k_role_count = static_cast<std::size_t>(Role::owner) + 1;
+
+[[nodiscard]] std::string_view to_string(Role role); // "from", "reply-to", "log-client", ...
+[[nodiscard]] std::optional<Role> role_from_string(std::string_view name);
+
+/** Exactly where an item lives. */
+struct Locator {
+  std::string source;                 // source name from the config
+  StoreKind store = StoreKind::maildir;
+  std::string path;                   // absolute path of the file holding the item
+  std::string folder;                 // maildir: sub-folder ("" = inbox, ".Sent"); pst: folder path
+  std::uint64_t offset = 0;           // mbox: byte offset of the "From " line
+  std::uint64_t length = 0;           // mbox: bytes up to the next separator (or EOF)
+  std::uint64_t node_id = 0;          // pst: descriptor node id
+  std::string queue_id;               // maillog: queue id / message id / session key
+  std::vector<std::uint64_t> lines;   // maillog: 1-based line numbers in `path`
+
+  /** A stable string unique within the source: "path", "path@offset", "path#node", ... */
+  [[nodiscard]] std::string key() const;
+};
+
+/** An address seen in a header or envelope: decoded display name and the raw addr-spec. */
+struct RawAddress {
+  Role role = Role::from;
+  std::string name; // UTF-8, decoded (RFC 2047), may be empty
+  std::string addr; // addr-spec as written (decoded), may be empty when only a name is known
+};
+
+/** Free text in which the indexer looks for addresses, phones, IPs and name phrases. */
+struct RawText {
+  Role role = Role::body;
+  std::string text; // UTF-8
+};
+
+/** An IP literal seen in a role (Received header, log client=). */
+struct RawValue {
+  Role role = Role::received;
+  std::string value;
+};
+
+/**
+ * One unit of personal data as a connector read it: raw, decoded evidence. The indexer does
+ * identity extraction and normalisation.
+ */
+struct Item {
+  Locator locator;
+  std::string sha256;                   // hex SHA-256 of the item's bytes at the locator
+  std::string message_id;               // without angle brackets; empty if none
+  std::optional<std::int64_t> date;     // seconds since the epoch (UTC)
+  std::string subject;                  // decoded, UTF-8
+  std::vector<RawAddress> addresses;
+  std::vector<RawValue> ips;
+  std::vector<RawText> texts;
+  std::vector<std::string> warnings;    // non-fatal decoding problems (counted, logged)
+};
+
+} // namespace maildsar::connectors

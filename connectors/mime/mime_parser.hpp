@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+#include "connectors/item.hpp"
+#include "core/result.hpp"
+
+#include <string_view>
+
+namespace maildsar::connectors::mime {
+
+/**
+ * Owns GMime's global state (g_mime_init / g_mime_shutdown). Exactly one lives in main() and
+ * one in the test main, created before any thread starts.
+ */
+class MimeLibrary {
+public:
+  MimeLibrary();
+  ~MimeLibrary();
+  MimeLibrary(const MimeLibrary &) = delete;
+  MimeLibrary &operator=(const MimeLibrary &) = delete;
+};
+
+/**
+ * Decodes one RFC 5322 message (bytes as stored, LF or CRLF) and fills `item`'s message_id,
+ * date, subject, addresses (every header role), ips (Received), texts (subject, body parts —
+ * plain and HTML as text —, attachment names, text attachment bodies, attached messages
+ * recursively) and warnings. Leaves locator and sha256 alone. Thread-safe (one parser per
+ * call). Returns ErrorCode::data only when the bytes are not a message at all; partial
+ * problems become warnings.
+ */
+[[nodiscard]] core::Status decode_message(std::string_view bytes, Item &item);
+
+} // namespace maildsar::connectors::mime

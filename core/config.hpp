@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+#include "core/result.hpp"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace maildsar::core {
+
+/** One configured source (DESIGN §2). Paths are absolute after loading. */
+struct SourceConfig {
+  std::string name;
+  std::string type;   // maildir | mbox | pst | quarantine | maillog
+  std::string format; // quarantine: amavis | mailscanner | plain; maillog: postfix | exim | ...
+  std::string path;   // absolute glob pattern
+  std::string owner;  // owner template, "{1}" = text matched by the first '*' in path
+  std::string root;   // absolute directory that every file of the source must stay inside
+};
+
+struct IdentityConfig {
+  std::string subaddress_separators = "+";
+  std::string phone_region = "GB";
+};
+
+struct Hold {
+  std::string source;
+  std::string reason;
+  std::string until; // YYYY-MM-DD, empty = indefinite
+};
+
+struct RetentionRule {
+  std::string source;
+  std::int64_t max_age_seconds = 0;
+  std::string action = "delete"; // delete | anonymize
+};
+
+struct Config {
+  std::string file;      // absolute path of the config file
+  std::string base_dir;  // its directory; relative paths resolve against it
+  std::string state_dir; // absolute
+  std::vector<SourceConfig> sources;
+  IdentityConfig identity;
+  std::vector<RetentionRule> retention;
+  std::vector<Hold> holds;
+  std::int64_t max_index_age_seconds = 86400;
+};
+
+/**
+ * Loads and validates a config file. JSON with // and block comments. Unknown keys are an
+ * ErrorCode::config error naming the key, the file and the line:column.
+ */
+[[nodiscard]] Result<Config> load_config(const std::string &path);
+
+/** Parses config text as if read from `path` (used by load_config and the tests). */
+[[nodiscard]] Result<Config> parse_config(std::string_view text, const std::string &path);
+
+/** "90d", "12h", "30m", "45s", "2w" -> seconds. */
+[[nodiscard]] Result<std::int64_t> parse_duration(std::string_view text);
+
+/** Expands `{1}`, `{2}` … in `owner_template` from the texts matched by the pattern's `*`s. */
+[[nodiscard]] std::string expand_owner(const std::string &owner_template,
+                                       const std::vector<std::string> &captures);
+
+/**
+ * Expands a glob pattern with `*`, `?` and `[...]` (no `**`) into existing paths, sorted,
+ * returning for each the texts that the `*` wildcards matched (for `{1}` owner templates).
+ */
+struct GlobMatch {
+  std::string path;
+  std::vector<std::string> captures;
+};
+[[nodiscard]] Result<std::vector<GlobMatch>> expand_glob(const std::string &pattern);
+
+} // namespace maildsar::core

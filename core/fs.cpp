@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "core/fs.hpp"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+namespace maildsar::core {
+
+Fd::~Fd() { close(); }
+
+Fd &Fd::operator=(Fd &&other) noexcept {
+  if (this != &other) {
+    close();
+    m_fd = other.release();
+  }
+  return *this;
+}
+
+void Fd::close() {
+  if (m_fd >= 0) {
+    ::close(m_fd);
+    m_fd = -1;
+  }
+}
+
+ErrorCode code_from_errno(int err) {
+  switch (err) {
+  case ENOENT:
+  case ENOTDIR:
+    return ErrorCode::no_input;
+  case EACCES:
+  case EPERM:
+    return ErrorCode::permission;
+  case EWOULDBLOCK:
+    return ErrorCode::temp_fail;
+  default:
+    return ErrorCode::io;
+  }
+}
+
+Error errno_error(const std::string &what, int err) {
+  return Error{code_from_errno(err), fmt::format("{}: {}", what, std::strerror(err))};
+}
+
+namespace {
+
+FileStat from_stat(const struct stat &st) {
+  FileStat fs;
+  fs.dev = static_cast<std::uint64_t>(st.st_dev);
+  fs.ino = static_cast<std::uint64_t>(st.st_ino);
+  fs.size = static_cast<std::uint64_t>(st.st_size);
+  fs.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL +
+                static_cast<std::int64_t>(st.st_mtim.tv_nsec);
+  fs.mode = static_cast<std::uint32_t>(st.st_mode);
+  fs.nlink = static_cast<std::uint64_t>(st.st_nlink);
+  return fs;
+}
+
+} // namespace
+
+Result<FileStat> lstat_file(const std::string &path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    return std::unexpected(errno_error(path, errno));
+  }
+  return from_stat(st);
+}
+
+Result<FileStat> fstat_fd(int fd, const std::string &path_for_errors) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    return std::unexpected(errno_error(path_for_errors, errno));
+  }
+  return from_stat(st);
+}
+
+Result<Fd> open_read(const std::string &path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    if (err == ELOOP) {
+      return fail(ErrorCode::permission, fmt::format("{}: is a symbolic link, not followed", path));
+    }
+    return std::unexpected(errno_error(path, err));
+  }
+  return Fd(fd);
+}
+
+Result<std::string> read_range(int fd, std::uint64_t offset, std::uint64_t length,
+                               const std::string &path_for_errors) {
+  std::string out;
+  out.resize(length);
+  std::uint64_t done = 0;
+  while (done < length) {
+    ssize_t n = ::pread(fd, out.data() + done, length - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return std::unexpected(
+          errno_error(fmt::format("{} (offset {})", path_for_errors, offset + done), errno));
+    }
+    if (n == 0) {
+      break;
+    }
+    done += static_cast<std::uint64_t>(n);
+  }
+  out.resize(done);
+  return out;
+}
+
+Result<std::string> read_file(const std::string &path, std::uint64_t max_bytes) {
+  MAILDSAR_TRY_ASSIGN(Fd fd, open_read(path));
+  MAILDSAR_TRY_ASSIGN(FileStat st, fstat_fd(fd.get(), path));
+  if (!S_ISREG(st.mode)) {
+    return fail(ErrorCode::data, fmt::format("{}: not a regular file", path));
+  }
+  if (st.size > max_bytes) {
+    return fail(ErrorCode::data,
+                fmt::format("{}: file of {} bytes exceeds the limit of {}", path, st.size, max_bytes));
+  }
+  return read_range(fd.get(), 0, st.size, path);
+}
+
+Status fsync_dir(const std::string &dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    return std::unexpected(errno_error(dir, errno));
+  }
+  Fd guard(fd);
+  if (::fsync(fd) != 0) {
+    return std::unexpected(errno_error(dir, errno));
+  }
+  return {};
+}
+
+Status write_file_atomic(const std::string &path, std::string_view data, std::uint32_t mode) {
+  std::filesystem::path p(path);
+  std::string dir = p.parent_path().empty() ? std::string(".") : p.parent_path().string();
+  std::string tmpl = (std::filesystem::path(dir) / ("." + p.filename().string() + ".XXXXXX")).string();
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  int fd = ::mkostemp(buf.data(), O_CLOEXEC);
+  if (fd < 0) {
+    Error e = errno_error(path, errno);
+    e.code = ErrorCode::cant_create;
+    return std::unexpected(e);
+  }
+  Fd guard(fd);
+  std::string tmp(buf.data());
+  auto cleanup_fail = [&](int err) {
+    ::unlink(tmp.c_str());
+    Error e = errno_error(path, err);
+    if (e.code == ErrorCode::io || e.code == ErrorCode::no_input) {
+      e.code = ErrorCode::cant_create;
+    }
+    return std::unexpected(e);
+  };
+  if (::fchmod(fd, static_cast<mode_t>(mode)) != 0) {
+    return cleanup_fail(errno);
+  }
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return cleanup_fail(errno);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    return cleanup_fail(errno);
+  }
+  guard.close();
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return cleanup_fail(errno);
+  }
+  return fsync_dir(dir);
+}
+
+Status ensure_private_dir(const std::string &dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return fail(ErrorCode::cant_create, fmt::format("{}: {}", dir, ec.message()));
+  }
+  if (::chmod(dir.c_str(), 0700) != 0) {
+    return std::unexpected(errno_error(dir, errno));
+  }
+  return {};
+}
+
+Result<FileLock> FileLock::try_acquire(const std::string &path, std::string hint) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    return std::unexpected(errno_error(path, errno));
+  }
+  Fd guard(fd);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    if (err == EWOULDBLOCK) {
+      return std::unexpected(Error{ErrorCode::index_locked,
+                                   fmt::format("{}: locked by another process", path),
+                                   std::move(hint), std::nullopt});
+    }
+    return std::unexpected(errno_error(path, err));
+  }
+  return FileLock(std::move(guard));
+}
+
+Result<TempDir> TempDir::create(std::string_view prefix) {
+  std::error_code ec;
+  auto base = std::filesystem::temp_directory_path(ec);
+  if (ec) {
+    base = "/tmp";
+  }
+  std::string tmpl = (base / (std::string(prefix) + ".XXXXXX")).string();
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (::mkdtemp(buf.data()) == nullptr) {
+    return std::unexpected(errno_error(tmpl, errno));
+  }
+  return TempDir(std::filesystem::path(buf.data()));
+}
+
+TempDir::~TempDir() {
+  if (!m_path.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(m_path, ec);
+  }
+}
+
+} // namespace maildsar::core

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+#include "core/result.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace maildsar::core {
+
+/** Move-only owner of a file descriptor. */
+class Fd {
+public:
+  Fd() = default;
+  explicit Fd(int fd) : m_fd(fd) {}
+  ~Fd();
+  Fd(Fd &&other) noexcept : m_fd(other.release()) {}
+  Fd &operator=(Fd &&other) noexcept;
+  Fd(const Fd &) = delete;
+  Fd &operator=(const Fd &) = delete;
+
+  [[nodiscard]] int get() const { return m_fd; }
+  [[nodiscard]] explicit operator bool() const { return m_fd >= 0; }
+  /** Gives up ownership; the caller closes the descriptor. */
+  int release() {
+    int fd = m_fd;
+    m_fd = -1;
+    return fd;
+  }
+  void close();
+
+private:
+  int m_fd = -1;
+};
+
+/** What we remember of a file to notice that it changed. */
+struct FileStat {
+  std::uint64_t dev = 0;
+  std::uint64_t ino = 0;
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::uint32_t mode = 0;
+  std::uint64_t nlink = 0;
+
+  friend bool operator==(const FileStat &, const FileStat &) = default;
+};
+
+/** lstat() of `path` (does not follow a final symlink). */
+[[nodiscard]] Result<FileStat> lstat_file(const std::string &path);
+/** fstat() of an open descriptor. */
+[[nodiscard]] Result<FileStat> fstat_fd(int fd, const std::string &path_for_errors);
+
+/** Opens a regular file read-only without following a final symlink (O_NOFOLLOW|O_CLOEXEC). */
+[[nodiscard]] Result<Fd> open_read(const std::string &path);
+
+/** Reads `length` bytes at `offset` (pread, retrying short reads). Fewer bytes only at EOF. */
+[[nodiscard]] Result<std::string> read_range(int fd, std::uint64_t offset, std::uint64_t length,
+                                             const std::string &path_for_errors);
+
+/** Reads a whole regular file (refuses more than `max_bytes`). */
+[[nodiscard]] Result<std::string> read_file(const std::string &path,
+                                            std::uint64_t max_bytes = 1ULL << 30);
+
+/** Writes `data` to `path` atomically: temp file in the same folder, fsync, rename, fsync dir. */
+[[nodiscard]] Status write_file_atomic(const std::string &path, std::string_view data,
+                                       std::uint32_t mode = 0600);
+
+/** fsync() of a directory, so that a rename inside it is durable. */
+[[nodiscard]] Status fsync_dir(const std::string &dir);
+
+/** Creates `dir` (and parents) and makes it mode 0700. */
+[[nodiscard]] Status ensure_private_dir(const std::string &dir);
+
+/** Maps an errno value to an ErrorCode (ENOENT -> no_input, EACCES -> permission, ...). */
+[[nodiscard]] ErrorCode code_from_errno(int err);
+
+/** "path: strerror(err)" as an Error with the matching code. */
+[[nodiscard]] Error errno_error(const std::string &what, int err);
+
+/**
+ * An exclusive advisory lock (flock) on a lock file, held while the object lives.
+ * `try_acquire` fails with ErrorCode::index_locked when another process holds it.
+ */
+class FileLock {
+public:
+  [[nodiscard]] static Result<FileLock> try_acquire(const std::string &path, std::string hint);
+  FileLock(FileLock &&) noexcept = default;
+  FileLock &operator=(FileLock &&) noexcept = default;
+  ~FileLock() = default;
+
+private:
+  explicit FileLock(Fd fd) : m_fd(std::move(fd)) {}
+  Fd m_fd;
+};
+
+/** A temporary directory removed (recursively) when the object dies. */
+class TempDir {
+public:
+  [[nodiscard]] static Result<TempDir> create(std::string_view prefix = "maildsar");
+  TempDir(TempDir &&other) noexcept : m_path(std::move(other.m_path)) { other.m_path.clear(); }
+  TempDir &operator=(TempDir &&) = delete;
+  TempDir(const TempDir &) = delete;
+  TempDir &operator=(const TempDir &) = delete;
+  ~TempDir();
+
+  [[nodiscard]] const std::filesystem::path &path() const { return m_path; }
+
+private:
+  explicit TempDir(std::filesystem::path p) : m_path(std::move(p)) {}
+  std::filesystem::path m_path;
+};
+
+} // namespace maildsar::core

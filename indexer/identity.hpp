@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+#include "connectors/item.hpp"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace maildsar::index {
+
+enum class IdentityKind { email, name, phone, ip };
+[[nodiscard]] std::string_view to_string(IdentityKind kind); // "email", "name", "phone", "ip"
+
+/** A normalised identity and where it was seen. */
+struct Identity {
+  IdentityKind kind = IdentityKind::email;
+  connectors::Role role = connectors::Role::from;
+  std::string value; // email: normalised addr-spec; phone: E.164; ip: canonical; name: folded tokens joined by ' '
+
+  friend bool operator==(const Identity &, const Identity &) = default;
+};
+
+struct NormalizeOptions {
+  std::string subaddress_separators = "+"; // each character is a separator
+  std::string phone_region = "GB";         // default region for numbers without +CC
+};
+
+/**
+ * Identity normalisation (DESIGN §3). Thread-safe, const after construction.
+ *  - addresses: trimmed, lower-cased (Unicode case fold), IDN domain to its ASCII (A-label)
+ *    form, subaddress folded (`alice+news@x` -> `alice@x`);
+ *  - names: NFKD, accents removed, case folded, split into word tokens ("Smith, Alice" ->
+ *    {"smith","alice"});
+ *  - phones: E.164 with the default region;
+ *  - IPs: canonical IPv4 dotted quad / RFC 5952 IPv6.
+ */
+class Normalizer {
+public:
+  explicit Normalizer(NormalizeOptions options);
+  ~Normalizer();
+  Normalizer(Normalizer &&) noexcept;
+  Normalizer &operator=(Normalizer &&) noexcept;
+
+  [[nodiscard]] std::optional<std::string> email(std::string_view raw) const;
+  [[nodiscard]] std::vector<std::string> name_tokens(std::string_view raw) const;
+  [[nodiscard]] std::optional<std::string> phone(std::string_view raw) const;
+  [[nodiscard]] std::optional<std::string> ip(std::string_view raw) const;
+
+  /** Emails, phone numbers and IP addresses found in free text, normalised. */
+  void extract_from_text(std::string_view text, connectors::Role role,
+                         std::vector<Identity> &out) const;
+
+  /**
+   * Every identity of an item: addresses (email + display name as a name identity), ips, and
+   * what extract_from_text finds in its texts. Duplicates (same kind, role, value) removed.
+   */
+  [[nodiscard]] std::vector<Identity> extract(const connectors::Item &item) const;
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> m_impl;
+};
+
+} // namespace maildsar::index

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+#include "connectors/connector.hpp"
+#include "core/config.hpp"
+#include "core/result.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace maildsar::index {
+
+/** Per-source counts of one `index` run. */
+struct SourceSummary {
+  std::string name;
+  std::string type;
+  std::uint64_t files = 0;     // files the source covers now
+  std::uint64_t items = 0;     // items in the index for this source after the run
+  std::uint64_t new_items = 0; // items added
+  std::uint64_t changed = 0;   // items re-indexed because their file changed
+  std::uint64_t removed = 0;   // items dropped (file vanished or item gone)
+  std::uint64_t errors = 0;    // problems reported (file or item level)
+};
+
+struct IndexSummary {
+  std::vector<SourceSummary> sources;
+  std::uint64_t errors = 0; // total
+  double seconds = 0;
+};
+
+/** A problem met while indexing (already counted in the summary). */
+struct IndexProblem {
+  std::string source;
+  connectors::ScanError error;
+};
+
+enum class FullScan { no, yes };
+
+struct IndexOptions {
+  std::vector<std::string> only_sources; // empty = all
+  FullScan full = FullScan::no;          // yes: ignore the catalog, re-read every file
+  unsigned threads = 0;                  // 0 = hardware concurrency
+  /** Called for every problem as it happens (from the writer thread). */
+  std::function<void(const IndexProblem &)> on_problem;
+  /** Called now and then with files done / files to do (from the writer thread). */
+  std::function<void(std::uint64_t done, std::uint64_t total)> on_progress;
+};
+
+/**
+ * `maildsar index`: scans the configured sources, indexes new and changed items and drops
+ * vanished ones. Holds the state dir's index lock (ErrorCode::index_locked when another indexer
+ * runs). Readers keep working on the last committed state meanwhile.
+ */
+[[nodiscard]] core::Result<IndexSummary> run_index(const core::Config &config,
+                                                   const IndexOptions &options);
+
+/** Paths inside the state directory. */
+[[nodiscard]] std::string index_path(const core::Config &config);   // <state>/xapian
+[[nodiscard]] std::string catalog_path(const core::Config &config); // <state>/catalog.sqlite3
+[[nodiscard]] std::string lock_path(const core::Config &config);    // <state>/index.lock
+
+} // namespace maildsar::index

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+#include "connectors/item.hpp"
+#include "core/config.hpp"
+#include "core/result.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace maildsar::query {
+
+/** Who a request is about (DESIGN §4 subject file, or --email/--name/--phone/--ip). */
+struct SubjectProfile {
+  std::string request; // e.g. "DSAR-2026-0042", may be empty
+  std::vector<std::string> emails;
+  std::vector<std::string> names;
+  std::vector<std::string> phones;
+  std::vector<std::string> ips;
+
+  [[nodiscard]] bool empty() const {
+    return emails.empty() && names.empty() && phones.empty() && ips.empty();
+  }
+};
+
+/** Reads a subject JSON file; unknown keys and wrong types are ErrorCode::data errors. */
+[[nodiscard]] core::Result<SubjectProfile> load_subject(const std::string &path);
+[[nodiscard]] core::Result<SubjectProfile> parse_subject(std::string_view json_text,
+                                                         const std::string &path_for_errors);
+
+/** One identifier of the subject that matched an item, and in which roles. */
+struct Match {
+  std::string identifier; // as the DPO gave it
+  std::string kind;       // email | name | phone | ip
+  std::vector<std::string> roles;
+};
+
+/** One item held for the subject. */
+struct Hit {
+  std::string id; // stable item id (hex)
+  connectors::Locator locator;
+  std::string message_id;
+  std::optional<std::int64_t> date;
+  std::string subject;
+  std::string sha256;
+  std::vector<Match> matched;
+};
+
+/**
+ * Every item the index holds for the subject, in (source, path, position) order. An empty
+ * index or no index yet is not an error (zero hits); an unreadable index is.
+ */
+[[nodiscard]] core::Result<std::vector<Hit>> find(const core::Config &config,
+                                                  const SubjectProfile &subject);
+
+} // namespace maildsar::query

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace maildsar::test {
+
+/** The repository root (for samples/). */
+std::filesystem::path source_dir();
+
+/** ../shared/corpus (or $MAILDSAR_CORPUS); empty path when it is not there. */
+std::filesystem::path corpus_dir();
+
+/** A fresh temporary directory, removed when the object dies. */
+class ScratchDir {
+public:
+  ScratchDir();
+  ~ScratchDir();
+  ScratchDir(const ScratchDir &) = delete;
+  ScratchDir &operator=(const ScratchDir &) = delete;
+  [[nodiscard]] const std::filesystem::path &path() const { return m_path; }
+  [[nodiscard]] std::filesystem::path operator/(std::string_view rel) const { return m_path / rel; }
+
+private:
+  std::filesystem::path m_path;
+};
+
+/** Writes `data` to `path`, creating parent folders. */
+void write_file(const std::filesystem::path &path, std::string_view data);
+/** Reads a whole file ("" if it does not exist). */
+std::string read_file(const std::filesystem::path &path);
+/** Copies a tree (files and folders; symlinks as symlinks). */
+void copy_tree(const std::filesystem::path &from, const std::filesystem::path &to);
+
+/** Result of running a program. */
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+/** Runs `argv` (no shell), capturing stdout and stderr; `cwd` empty = current directory. */
+RunResult run(const std::vector<std::string> &argv, const std::filesystem::path &cwd = {},
+              const std::vector<std::string> &extra_env = {});
+
+} // namespace maildsar::test
