@@ -1,2 +1,558 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// PLACEHOLDER (being written)
+#include "core/config.hpp"
+
+#include "core/fs.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <dirent.h>
+#include <filesystem>
+#include <set>
+#include <sys/stat.h>
+
+namespace maildsar::core {
+
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+constexpr std::array<std::string_view, 5> k_source_types{"maildir", "mbox", "pst", "quarantine",
+                                                         "maillog"};
+constexpr std::array<std::string_view, 4> k_quarantine_formats{"amavis", "mailscanner", "plain",
+                                                               "pmg"};
+constexpr std::array<std::string_view, 7> k_maillog_formats{
+    "postfix", "exim", "sendmail", "exchange", "dovecot", "syslog", "auto"};
+
+template <std::size_t N> bool contains(const std::array<std::string_view, N> &list, std::string_view v) {
+  return std::find(list.begin(), list.end(), v) != list.end();
+}
+
+template <std::size_t N> std::string join(const std::array<std::string_view, N> &list) {
+  std::string out;
+  for (auto v : list) {
+    if (!out.empty()) {
+      out += ", ";
+    }
+    out += v;
+  }
+  return out;
+}
+
+/** line:column (1-based) of byte `offset` in `text`. */
+std::string position_of(std::string_view text, std::size_t offset) {
+  offset = std::min(offset, text.size());
+  std::size_t line = 1;
+  std::size_t col = 1;
+  for (std::size_t i = 0; i < offset; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+  }
+  return fmt::format("{}:{}", line, col);
+}
+
+/** Where `"key"` appears as an object key in the text (first occurrence), as line:column. */
+std::string position_of_key(std::string_view text, std::string_view key) {
+  std::string needle = json(std::string(key)).dump();
+  std::size_t pos = 0;
+  while ((pos = text.find(needle, pos)) != std::string_view::npos) {
+    std::size_t after = pos + needle.size();
+    while (after < text.size() && (text[after] == ' ' || text[after] == '\t' || text[after] == '\r' ||
+                                   text[after] == '\n')) {
+      ++after;
+    }
+    if (after < text.size() && text[after] == ':') {
+      return position_of(text, pos);
+    }
+    pos = after;
+  }
+  return "?";
+}
+
+class Parser {
+public:
+  Parser(std::string_view text, std::string path) : m_text(text), m_path(std::move(path)) {}
+
+  Error error_at_key(std::string_view key, std::string message, std::string hint = {}) const {
+    return Error{ErrorCode::config,
+                 fmt::format("{}:{}: {}", m_path, position_of_key(m_text, key), message),
+                 std::move(hint), std::nullopt};
+  }
+  Error error(std::string message, std::string hint = {}) const {
+    return Error{ErrorCode::config, fmt::format("{}: {}", m_path, message), std::move(hint),
+                 std::nullopt};
+  }
+
+  Status check_keys(const json &obj, std::string_view where,
+                    std::initializer_list<std::string_view> allowed) const {
+    if (!obj.is_object()) {
+      return std::unexpected(error(fmt::format("{} must be an object", where)));
+    }
+    for (const auto &[key, value] : obj.items()) {
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        std::string list;
+        for (auto a : allowed) {
+          list += list.empty() ? "" : ", ";
+          list += a;
+        }
+        return std::unexpected(error_at_key(key, fmt::format("unknown key '{}' in {}", key, where),
+                                            fmt::format("allowed keys: {}", list)));
+      }
+    }
+    return {};
+  }
+
+  Result<std::string> get_string(const json &obj, std::string_view key, std::string_view where,
+                                 bool required) const {
+    auto it = obj.find(std::string(key));
+    if (it == obj.end()) {
+      if (required) {
+        return std::unexpected(error(fmt::format("{}: missing required key '{}'", where, key)));
+      }
+      return std::string();
+    }
+    if (!it->is_string()) {
+      return std::unexpected(error_at_key(key, fmt::format("'{}' in {} must be a string", key, where)));
+    }
+    return it->get<std::string>();
+  }
+
+  std::string_view text() const { return m_text; }
+  const std::string &path() const { return m_path; }
+
+private:
+  std::string_view m_text;
+  std::string m_path;
+};
+
+std::string absolute_against(const std::string &base_dir, const std::string &p) {
+  if (p.empty()) {
+    return p;
+  }
+  fs::path path(p);
+  if (path.is_relative()) {
+    path = fs::path(base_dir) / path;
+  }
+  return path.lexically_normal().string();
+}
+
+bool has_glob_chars(std::string_view s) { return s.find_first_of("*?[") != std::string_view::npos; }
+
+/**
+ * The directory every file of a source must stay inside: the part of its path before the first
+ * wildcard. A path without wildcards names a directory for Maildir and quarantine sources (the
+ * root is the path itself) and a file for the others (the root is its folder).
+ */
+std::string root_of(const std::string &pattern, std::string_view type) {
+  auto first = pattern.find_first_of("*?[");
+  if (first == std::string::npos) {
+    std::error_code ec;
+    if (type == "maildir" || type == "quarantine" || fs::is_directory(pattern, ec)) {
+      return fs::path(pattern).lexically_normal().string();
+    }
+    return fs::path(pattern).parent_path().lexically_normal().string();
+  }
+  auto slash = pattern.rfind('/', first);
+  if (slash == std::string::npos || slash == 0) {
+    return "/";
+  }
+  return pattern.substr(0, slash);
+}
+
+Result<SourceConfig> parse_source(const Parser &p, const json &obj, std::size_t index,
+                                  const std::string &base_dir) {
+  std::string where = fmt::format("sources[{}]", index);
+  MAILDSAR_TRY(p.check_keys(obj, where, {"name", "type", "path", "owner", "format", "root"}));
+  SourceConfig s;
+  MAILDSAR_TRY_ASSIGN(s.name, p.get_string(obj, "name", where, true));
+  MAILDSAR_TRY_ASSIGN(s.type, p.get_string(obj, "type", where, true));
+  MAILDSAR_TRY_ASSIGN(std::string path, p.get_string(obj, "path", where, true));
+  MAILDSAR_TRY_ASSIGN(s.owner, p.get_string(obj, "owner", where, false));
+  MAILDSAR_TRY_ASSIGN(s.format, p.get_string(obj, "format", where, false));
+  MAILDSAR_TRY_ASSIGN(std::string root, p.get_string(obj, "root", where, false));
+
+  bool name_ok = !s.name.empty() && std::all_of(s.name.begin(), s.name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.';
+  });
+  if (!name_ok) {
+    return std::unexpected(p.error_at_key(
+        "name", fmt::format("{}: source name '{}' must be letters, digits, '-', '_' or '.'", where, s.name)));
+  }
+  if (!contains(k_source_types, s.type)) {
+    return std::unexpected(p.error_at_key(
+        "type", fmt::format("source '{}': unknown type '{}'", s.name, s.type),
+        fmt::format("types are {}", join(k_source_types))));
+  }
+  if (s.type == "quarantine") {
+    if (s.format.empty()) {
+      s.format = "plain";
+    }
+    if (!contains(k_quarantine_formats, s.format)) {
+      return std::unexpected(p.error_at_key(
+          "format", fmt::format("source '{}': unknown quarantine format '{}'", s.name, s.format),
+          fmt::format("formats are {}", join(k_quarantine_formats))));
+    }
+  } else if (s.type == "maillog") {
+    if (s.format.empty()) {
+      s.format = "auto";
+    }
+    if (!contains(k_maillog_formats, s.format)) {
+      return std::unexpected(p.error_at_key(
+          "format", fmt::format("source '{}': unknown maillog format '{}'", s.name, s.format),
+          fmt::format("formats are {}", join(k_maillog_formats))));
+    }
+  } else if (!s.format.empty()) {
+    return std::unexpected(
+        p.error_at_key("format", fmt::format("source '{}': type {} takes no format", s.name, s.type)));
+  }
+  if (!s.owner.empty() && s.type != "maildir" && s.type != "mbox" && s.type != "pst") {
+    return std::unexpected(p.error_at_key(
+        "owner", fmt::format("source '{}': owner applies to mailboxes (maildir, mbox, pst)", s.name)));
+  }
+  s.path = absolute_against(base_dir, path);
+  s.root = root.empty() ? root_of(s.path, s.type) : absolute_against(base_dir, root);
+  return s;
+}
+
+Result<RetentionRule> parse_retention(const Parser &p, const std::string &source, const json &value) {
+  RetentionRule r;
+  r.source = source;
+  std::string age;
+  if (value.is_string()) {
+    age = value.get<std::string>();
+  } else if (value.is_object()) {
+    MAILDSAR_TRY(p.check_keys(value, fmt::format("retention.{}", source), {"max_age", "action"}));
+    MAILDSAR_TRY_ASSIGN(age, p.get_string(value, "max_age", "retention." + source, true));
+    MAILDSAR_TRY_ASSIGN(std::string action, p.get_string(value, "action", "retention." + source, false));
+    if (!action.empty()) {
+      if (action != "delete" && action != "anonymize") {
+        return std::unexpected(p.error_at_key(
+            "action", fmt::format("retention.{}: action must be delete or anonymize", source)));
+      }
+      r.action = action;
+    }
+  } else {
+    return std::unexpected(p.error_at_key(
+        source, fmt::format("retention.{} must be a duration like \"90d\" or an object", source)));
+  }
+  auto seconds = parse_duration(age);
+  if (!seconds) {
+    return std::unexpected(p.error_at_key(source, fmt::format("retention.{}: {}", source,
+                                                              seconds.error().message)));
+  }
+  r.max_age_seconds = *seconds;
+  return r;
+}
+
+bool valid_date(std::string_view d) {
+  if (d.size() != 10 || d[4] != '-' || d[7] != '-') {
+    return false;
+  }
+  for (std::size_t i : {0U, 1U, 2U, 3U, 5U, 6U, 8U, 9U}) {
+    if (std::isdigit(static_cast<unsigned char>(d[i])) == 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+} // namespace
+
+Result<std::int64_t> parse_duration(std::string_view text) {
+  if (text.empty()) {
+    return fail(ErrorCode::config, "empty duration");
+  }
+  std::int64_t n = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || n < 0 || ptr == text.data()) {
+    return fail(ErrorCode::config, fmt::format("bad duration '{}'", text),
+                "use a number and a unit: 45s, 30m, 12h, 90d, 2w, 1y");
+  }
+  std::string_view unit(ptr, static_cast<std::size_t>(text.data() + text.size() - ptr));
+  std::int64_t mult = 0;
+  if (unit == "s") {
+    mult = 1;
+  } else if (unit == "m") {
+    mult = 60;
+  } else if (unit == "h") {
+    mult = 3600;
+  } else if (unit == "d") {
+    mult = 86400;
+  } else if (unit == "w") {
+    mult = 7 * 86400;
+  } else if (unit == "y") {
+    mult = 365 * 86400;
+  } else {
+    return fail(ErrorCode::config, fmt::format("bad duration '{}': unknown unit '{}'", text, unit),
+                "use a number and a unit: 45s, 30m, 12h, 90d, 2w, 1y");
+  }
+  return n * mult;
+}
+
+Result<Config> parse_config(std::string_view text, const std::string &path) {
+  Parser p(text, path);
+  json root;
+  try {
+    root = json::parse(text.begin(), text.end(), nullptr, true, true);
+  } catch (const json::parse_error &e) {
+    return fail(ErrorCode::config,
+                fmt::format("{}:{}: invalid JSON: {}", path, position_of(text, e.byte > 0 ? e.byte - 1 : 0),
+                            e.what()));
+  }
+  MAILDSAR_TRY(p.check_keys(root, "the config",
+                            {"state_dir", "sources", "identity", "retention", "holds", "max_index_age"}));
+  Config c;
+  c.file = fs::absolute(path).lexically_normal().string();
+  c.base_dir = fs::path(c.file).parent_path().string();
+  MAILDSAR_TRY_ASSIGN(std::string state, p.get_string(root, "state_dir", "the config", false));
+  c.state_dir = absolute_against(c.base_dir, state.empty() ? std::string("state") : state);
+
+  if (auto it = root.find("sources"); it != root.end()) {
+    if (!it->is_array()) {
+      return std::unexpected(p.error_at_key("sources", "'sources' must be an array"));
+    }
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < it->size(); ++i) {
+      MAILDSAR_TRY_ASSIGN(SourceConfig s, parse_source(p, (*it)[i], i, c.base_dir));
+      if (!names.insert(s.name).second) {
+        return std::unexpected(p.error(fmt::format("source name '{}' is used twice", s.name)));
+      }
+      c.sources.push_back(std::move(s));
+    }
+  }
+  if (auto it = root.find("identity"); it != root.end()) {
+    MAILDSAR_TRY(p.check_keys(*it, "identity", {"subaddress_separators", "phone_region"}));
+    MAILDSAR_TRY_ASSIGN(std::string seps, p.get_string(*it, "subaddress_separators", "identity", false));
+    MAILDSAR_TRY_ASSIGN(std::string region, p.get_string(*it, "phone_region", "identity", false));
+    if (it->contains("subaddress_separators")) {
+      c.identity.subaddress_separators = seps;
+    }
+    if (!region.empty()) {
+      if (region.size() != 2 || !std::isalpha(static_cast<unsigned char>(region[0])) ||
+          !std::isalpha(static_cast<unsigned char>(region[1]))) {
+        return std::unexpected(p.error_at_key(
+            "phone_region", fmt::format("phone_region '{}' must be a two-letter region code", region)));
+      }
+      std::transform(region.begin(), region.end(), region.begin(),
+                     [](char ch) { return static_cast<char>(std::toupper(static_cast<unsigned char>(ch))); });
+      c.identity.phone_region = region;
+    }
+  }
+  auto known_source = [&](const std::string &name) {
+    return std::any_of(c.sources.begin(), c.sources.end(), [&](const auto &s) { return s.name == name; });
+  };
+  if (auto it = root.find("retention"); it != root.end()) {
+    if (!it->is_object()) {
+      return std::unexpected(p.error_at_key("retention", "'retention' must be an object"));
+    }
+    for (const auto &[source, value] : it->items()) {
+      if (!known_source(source)) {
+        return std::unexpected(
+            p.error_at_key(source, fmt::format("retention names unknown source '{}'", source)));
+      }
+      MAILDSAR_TRY_ASSIGN(RetentionRule r, parse_retention(p, source, value));
+      c.retention.push_back(std::move(r));
+    }
+  }
+  if (auto it = root.find("holds"); it != root.end()) {
+    if (!it->is_array()) {
+      return std::unexpected(p.error_at_key("holds", "'holds' must be an array"));
+    }
+    for (std::size_t i = 0; i < it->size(); ++i) {
+      std::string where = fmt::format("holds[{}]", i);
+      const json &h = (*it)[i];
+      MAILDSAR_TRY(p.check_keys(h, where, {"source", "reason", "until"}));
+      Hold hold;
+      MAILDSAR_TRY_ASSIGN(hold.source, p.get_string(h, "source", where, true));
+      MAILDSAR_TRY_ASSIGN(hold.reason, p.get_string(h, "reason", where, true));
+      MAILDSAR_TRY_ASSIGN(hold.until, p.get_string(h, "until", where, false));
+      if (!known_source(hold.source)) {
+        return std::unexpected(p.error(fmt::format("{}: unknown source '{}'", where, hold.source)));
+      }
+      if (!hold.until.empty() && !valid_date(hold.until)) {
+        return std::unexpected(
+            p.error(fmt::format("{}: until '{}' must be a date YYYY-MM-DD", where, hold.until)));
+      }
+      c.holds.push_back(std::move(hold));
+    }
+  }
+  MAILDSAR_TRY_ASSIGN(std::string max_age, p.get_string(root, "max_index_age", "the config", false));
+  if (!max_age.empty()) {
+    auto seconds = parse_duration(max_age);
+    if (!seconds) {
+      return std::unexpected(p.error_at_key("max_index_age", seconds.error().message));
+    }
+    c.max_index_age_seconds = *seconds;
+  }
+  return c;
+}
+
+Result<Config> load_config(const std::string &path) {
+  auto text = read_file(path, 16ULL << 20);
+  if (!text) {
+    Error e = text.error();
+    e.message = "config " + e.message;
+    if (e.code == ErrorCode::no_input) {
+      e.hint = "give the config with -c FILE or $MAILDSAR_CONFIG (default ./maildsar.json)";
+    }
+    return std::unexpected(e);
+  }
+  return parse_config(*text, path);
+}
+
+std::string expand_owner(const std::string &owner_template, const std::vector<std::string> &captures) {
+  std::string out;
+  for (std::size_t i = 0; i < owner_template.size(); ++i) {
+    if (owner_template[i] == '{') {
+      auto close = owner_template.find('}', i);
+      if (close != std::string::npos && close > i + 1) {
+        std::string_view digits(owner_template.data() + i + 1, close - i - 1);
+        std::size_t n = 0;
+        auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+        if (ec == std::errc() && ptr == digits.data() + digits.size() && n >= 1) {
+          if (n <= captures.size()) {
+            out += captures[n - 1];
+          }
+          i = close;
+          continue;
+        }
+      }
+    }
+    out.push_back(owner_template[i]);
+  }
+  return out;
+}
+
+namespace {
+
+/** Matches one path component against a pattern component; records the text of each '*'. */
+bool match_component(std::string_view pat, std::string_view name, std::vector<std::string> &caps) {
+  if (pat.empty()) {
+    return name.empty();
+  }
+  char c = pat.front();
+  if (c == '*') {
+    for (std::size_t n = 0; n <= name.size(); ++n) {
+      caps.emplace_back(name.substr(0, n));
+      if (match_component(pat.substr(1), name.substr(n), caps)) {
+        return true;
+      }
+      caps.pop_back();
+    }
+    return false;
+  }
+  if (name.empty()) {
+    return false;
+  }
+  if (c == '?') {
+    return match_component(pat.substr(1), name.substr(1), caps);
+  }
+  if (c == '[') {
+    auto close = pat.find(']', 2);
+    if (close != std::string_view::npos) {
+      std::string_view set = pat.substr(1, close - 1);
+      bool negate = !set.empty() && (set.front() == '!' || set.front() == '^');
+      if (negate) {
+        set.remove_prefix(1);
+      }
+      bool found = false;
+      for (std::size_t i = 0; i < set.size(); ++i) {
+        if (i + 2 < set.size() && set[i + 1] == '-') {
+          if (name.front() >= set[i] && name.front() <= set[i + 2]) {
+            found = true;
+          }
+          i += 2;
+        } else if (set[i] == name.front()) {
+          found = true;
+        }
+      }
+      if (found == negate) {
+        return false;
+      }
+      return match_component(pat.substr(close + 1), name.substr(1), caps);
+    }
+  }
+  if (c != name.front()) {
+    return false;
+  }
+  return match_component(pat.substr(1), name.substr(1), caps);
+}
+
+void glob_walk(const fs::path &base, const std::vector<std::string> &parts, std::size_t idx,
+               std::vector<std::string> caps, std::vector<GlobMatch> &out) {
+  if (idx == parts.size()) {
+    out.push_back(GlobMatch{base.string(), std::move(caps)});
+    return;
+  }
+  const std::string &part = parts[idx];
+  if (!has_glob_chars(part)) {
+    fs::path next = base / part;
+    struct stat st {};
+    if (::lstat(next.c_str(), &st) == 0) {
+      glob_walk(next, parts, idx + 1, std::move(caps), out);
+    }
+    return;
+  }
+  DIR *dir = ::opendir(base.c_str());
+  if (dir == nullptr) {
+    return;
+  }
+  std::vector<std::string> names;
+  while (auto *ent = ::readdir(dir)) {
+    std::string name = ent->d_name;
+    if (name == "." || name == "..") {
+      continue;
+    }
+    if (name.front() == '.' && part.front() != '.') {
+      continue; // like the shell: '*' does not match a leading dot
+    }
+    names.push_back(std::move(name));
+  }
+  ::closedir(dir);
+  std::sort(names.begin(), names.end());
+  for (const auto &name : names) {
+    std::vector<std::string> local = caps;
+    if (match_component(part, name, local)) {
+      glob_walk(base / name, parts, idx + 1, std::move(local), out);
+    }
+  }
+}
+
+} // namespace
+
+Result<std::vector<GlobMatch>> expand_glob(const std::string &pattern) {
+  if (pattern.empty() || pattern.front() != '/') {
+    return fail(ErrorCode::internal, fmt::format("glob pattern '{}' is not absolute", pattern));
+  }
+  std::vector<std::string> parts;
+  std::size_t start = 1;
+  while (start <= pattern.size()) {
+    auto slash = pattern.find('/', start);
+    std::string part = pattern.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    if (!part.empty() && part != ".") {
+      if (part == "..") {
+        return fail(ErrorCode::config, fmt::format("path pattern '{}' contains '..'", pattern));
+      }
+      parts.push_back(std::move(part));
+    }
+    if (slash == std::string::npos) {
+      break;
+    }
+    start = slash + 1;
+  }
+  std::vector<GlobMatch> out;
+  glob_walk(fs::path("/"), parts, 0, {}, out);
+  return out;
+}
+
+} // namespace maildsar::core

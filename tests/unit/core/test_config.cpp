@@ -1,2 +1,143 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// PLACEHOLDER (being written)
+#include "core/config.hpp"
+
+#include "tests/test_support.hpp"
+
+#include <gtest/gtest.h>
+
+using maildsar::core::ErrorCode;
+using maildsar::core::parse_config;
+using maildsar::test::ScratchDir;
+using maildsar::test::write_file;
+
+TEST(Config, ParsesDesignExampleWithComments) {
+  const char *text = R"({
+    "state_dir": "state",                       // index, catalog
+    /* block comment */
+    "sources": [
+      {"name": "mailboxes", "type": "maildir", "path": "mail/example.com/*/Maildir",
+       "owner": "{1}@example.com"},
+      {"name": "archive",   "type": "mbox",     "path": "archive/*.mbox"},
+      {"name": "legacy",    "type": "pst",      "path": "pst/*.pst"},
+      {"name": "amavis",    "type": "quarantine", "format": "amavis", "path": "quarantine/amavis"},
+      {"name": "postfix",   "type": "maillog",  "format": "postfix",  "path": "logs/mail.log*"}
+    ],
+    "identity": {"subaddress_separators": "+", "phone_region": "GB"},
+    "retention": {"postfix": "90d", "amavis": {"max_age": "30d", "action": "anonymize"}},
+    "holds": [{"source": "archive", "reason": "litigation 2026-17", "until": "2027-06-30"}]
+  })";
+  auto c = parse_config(text, "/srv/dsar/maildsar.json");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->state_dir, "/srv/dsar/state");
+  ASSERT_EQ(c->sources.size(), 5U);
+  EXPECT_EQ(c->sources[0].path, "/srv/dsar/mail/example.com/*/Maildir");
+  EXPECT_EQ(c->sources[0].root, "/srv/dsar/mail/example.com");
+  EXPECT_EQ(c->sources[0].owner, "{1}@example.com");
+  EXPECT_EQ(c->sources[1].root, "/srv/dsar/archive");
+  EXPECT_EQ(c->sources[3].format, "amavis");
+  EXPECT_EQ(c->identity.phone_region, "GB");
+  EXPECT_EQ(c->sources[3].root, "/srv/dsar/quarantine/amavis");
+  EXPECT_EQ(c->sources[4].root, "/srv/dsar/logs");
+  ASSERT_EQ(c->retention.size(), 2U);
+  for (const auto &r : c->retention) {
+    if (r.source == "postfix") {
+      EXPECT_EQ(r.max_age_seconds, 90 * 86400);
+      EXPECT_EQ(r.action, "delete");
+    } else {
+      EXPECT_EQ(r.source, "amavis");
+      EXPECT_EQ(r.max_age_seconds, 30 * 86400);
+      EXPECT_EQ(r.action, "anonymize");
+    }
+  }
+  ASSERT_EQ(c->holds.size(), 1U);
+  EXPECT_EQ(c->holds[0].until, "2027-06-30");
+}
+
+TEST(Config, UnknownKeyNamesKeyAndPosition) {
+  const char *text = "{\n  \"sources\": [\n    {\"name\": \"a\", \"type\": \"mbox\", \"path\": \"x\",\n"
+                     "     \"ownr\": \"y\"}\n  ]\n}\n";
+  auto c = parse_config(text, "/etc/m.json");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, ErrorCode::config);
+  EXPECT_NE(c.error().message.find("/etc/m.json:4:6"), std::string::npos) << c.error().message;
+  EXPECT_NE(c.error().message.find("ownr"), std::string::npos);
+}
+
+TEST(Config, UnknownTopLevelKey) {
+  auto c = parse_config("{\"state\": \"x\"}", "/c.json");
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("/c.json:1:2"), std::string::npos) << c.error().message;
+}
+
+TEST(Config, InvalidJsonGivesPosition) {
+  auto c = parse_config("{\n \"sources\": [,]\n}", "/c.json");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, ErrorCode::config);
+  EXPECT_NE(c.error().message.find("/c.json:2:"), std::string::npos) << c.error().message;
+}
+
+TEST(Config, RejectsBadValues) {
+  EXPECT_FALSE(parse_config(R"({"sources":[{"name":"a","type":"nfs","path":"x"}]})", "/c"));
+  EXPECT_FALSE(parse_config(R"({"sources":[{"name":"a b","type":"mbox","path":"x"}]})", "/c"));
+  EXPECT_FALSE(parse_config(R"({"sources":[{"name":"a","type":"mbox"}]})", "/c"));
+  EXPECT_FALSE(parse_config(R"({"sources":[{"name":"a","type":"mbox","path":1}]})", "/c"));
+  EXPECT_FALSE(parse_config(
+      R"({"sources":[{"name":"a","type":"mbox","path":"x"},{"name":"a","type":"mbox","path":"y"}]})",
+      "/c"));
+  EXPECT_FALSE(parse_config(R"({"sources":[{"name":"a","type":"maillog","format":"qmailx","path":"x"}]})",
+                            "/c"));
+  EXPECT_FALSE(parse_config(R"({"retention":{"nosuch":"9d"}})", "/c"));
+  EXPECT_FALSE(parse_config(R"({"sources":[{"name":"a","type":"mbox","path":"x"}],"retention":{"a":"9q"}})",
+                            "/c"));
+  EXPECT_FALSE(parse_config(R"({"sources":[{"name":"a","type":"mbox","path":"x"}],
+      "holds":[{"source":"a","reason":"r","until":"next year"}]})", "/c"));
+  EXPECT_FALSE(parse_config(R"({"identity":{"phone_region":"GBR"}})", "/c"));
+  EXPECT_FALSE(parse_config("[]", "/c"));
+}
+
+TEST(Config, LoadMissingFileIsNoInput) {
+  auto c = maildsar::core::load_config("/nonexistent/maildsar.json");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, ErrorCode::no_input);
+  EXPECT_NE(c.error().message.find("/nonexistent/maildsar.json"), std::string::npos);
+}
+
+TEST(Config, Durations) {
+  EXPECT_EQ(*maildsar::core::parse_duration("45s"), 45);
+  EXPECT_EQ(*maildsar::core::parse_duration("2w"), 14 * 86400);
+  EXPECT_FALSE(maildsar::core::parse_duration("d"));
+  EXPECT_FALSE(maildsar::core::parse_duration("-1d"));
+  EXPECT_FALSE(maildsar::core::parse_duration("10"));
+}
+
+TEST(Config, ExpandOwner) {
+  EXPECT_EQ(maildsar::core::expand_owner("{1}@example.com", {"alice"}), "alice@example.com");
+  EXPECT_EQ(maildsar::core::expand_owner("{2}.{1}@x", {"a", "b"}), "b.a@x");
+  EXPECT_EQ(maildsar::core::expand_owner("{3}@x", {"a"}), "@x");
+  EXPECT_EQ(maildsar::core::expand_owner("plain@x", {}), "plain@x");
+}
+
+TEST(Config, ExpandGlobCapturesStars) {
+  ScratchDir dir;
+  write_file(dir / "mail/example.com/alice/Maildir/cur/1", "x");
+  write_file(dir / "mail/example.com/bob/Maildir/cur/1", "x");
+  write_file(dir / "mail/example.com/.hidden/Maildir/cur/1", "x");
+  write_file(dir / "archive/a.mbox", "x");
+  write_file(dir / "archive/b.txt", "x");
+  auto m = maildsar::core::expand_glob((dir / "mail/example.com/*/Maildir").string());
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->size(), 2U);
+  EXPECT_EQ((*m)[0].captures, std::vector<std::string>{"alice"});
+  EXPECT_EQ((*m)[1].path, (dir / "mail/example.com/bob/Maildir").string());
+  auto m2 = maildsar::core::expand_glob((dir / "archive/*.mbox").string());
+  ASSERT_TRUE(m2);
+  ASSERT_EQ(m2->size(), 1U);
+  auto m3 = maildsar::core::expand_glob((dir / "archive/[ab].*").string());
+  ASSERT_TRUE(m3);
+  EXPECT_EQ(m3->size(), 2U);
+  auto none = maildsar::core::expand_glob((dir / "nothing/*").string());
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+  EXPECT_FALSE(maildsar::core::expand_glob("relative/*"));
+  EXPECT_FALSE(maildsar::core::expand_glob((dir / "../x/*").string()));
+}
