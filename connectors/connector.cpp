@@ -8,6 +8,7 @@
 #include "connectors/quarantine.hpp"
 
 #include <fmt/format.h>
+#include <gmime/gmime.h>
 
 namespace maildsar::connectors {
 
@@ -31,6 +32,11 @@ core::Result<std::unique_ptr<Connector>> make_connector(const core::SourceConfig
     return make_maillog_connector(source);
   }
   return core::fail(core::ErrorCode::internal, "unreachable store kind");
+}
+
+std::string library_versions() {
+  return fmt::format("GMime {}.{}.{} (runtime), libpst {}", gmime_major_version, gmime_minor_version,
+                     gmime_micro_version, MAILDSAR_LIBPST_VERSION);
 }
 
 } // namespace maildsar::connectors

@@ -66,4 +66,7 @@ public:
 /** Creates the connector for a configured source; ErrorCode::config for an unknown type/format. */
 [[nodiscard]] core::Result<std::unique_ptr<Connector>> make_connector(const core::SourceConfig &source);
 
+/** "GMime 3.2.13, libpst 0.6.76" — the decoding libraries this build uses (for --version). */
+[[nodiscard]] std::string library_versions();
+
 } // namespace maildsar::connectors
