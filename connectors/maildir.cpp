@@ -1,11 +1,387 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// PLACEHOLDER: replaced by the maildir connector implementation.
 #include "connectors/maildir.hpp"
+
+#include "connectors/mime/mime_parser.hpp"
+#include "core/config.hpp"
+#include "core/fs.hpp"
+#include "core/hash.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <utility>
+#include <vector>
 
 namespace maildsar::connectors {
 
+namespace {
+
+constexpr std::uint64_t k_max_message_bytes = 512ULL << 20;
+constexpr std::uint64_t k_hash_chunk_bytes = 1ULL << 20;
+constexpr int k_max_folder_depth = 32;
+
+core::FileStat from_stat(const struct stat &st) {
+  core::FileStat fs;
+  fs.dev = static_cast<std::uint64_t>(st.st_dev);
+  fs.ino = static_cast<std::uint64_t>(st.st_ino);
+  fs.size = static_cast<std::uint64_t>(st.st_size);
+  fs.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL +
+                static_cast<std::int64_t>(st.st_mtim.tv_nsec);
+  fs.mode = static_cast<std::uint32_t>(st.st_mode);
+  fs.nlink = static_cast<std::uint64_t>(st.st_nlink);
+  return fs;
+}
+
+std::string real_path(const std::string &path) {
+  char buf[PATH_MAX];
+  if (::realpath(path.c_str(), buf) == nullptr) {
+    return {};
+  }
+  return buf;
+}
+
+bool inside(const std::string &path, const std::string &root) {
+  if (root == "/") {
+    return !path.empty();
+  }
+  return !root.empty() && (path == root || (path.starts_with(root) && path[root.size()] == '/'));
+}
+
+std::string join(const std::string &dir, const std::string &name) {
+  return dir.ends_with('/') ? dir + name : dir + "/" + name;
+}
+
+/** The names in an open directory (without "." and ".."), sorted. The fd stays open. */
+core::Result<std::vector<std::string>> read_names(int dirfd, const std::string &path) {
+  int dup_fd = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+  if (dup_fd < 0) {
+    return std::unexpected(core::errno_error(path, errno));
+  }
+  DIR *dir = ::fdopendir(dup_fd);
+  if (dir == nullptr) {
+    int err = errno;
+    ::close(dup_fd);
+    return std::unexpected(core::errno_error(path, err));
+  }
+  std::vector<std::string> names;
+  errno = 0;
+  while (auto *ent = ::readdir(dir)) {
+    std::string_view name = ent->d_name;
+    if (name != "." && name != "..") {
+      names.emplace_back(name);
+    }
+    errno = 0;
+  }
+  int err = errno;
+  ::closedir(dir);
+  if (err != 0) {
+    return std::unexpected(core::errno_error(path, err));
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+/** "Name:" header field at the start of a line. */
+bool is_header_line(std::string_view line) {
+  std::size_t i = 0;
+  while (i < line.size()) {
+    auto c = static_cast<unsigned char>(line[i]);
+    if (c == ':' || c < 33 || c > 126) {
+      break;
+    }
+    ++i;
+  }
+  if (i == 0) {
+    return false;
+  }
+  while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) {
+    ++i;
+  }
+  return i < line.size() && line[i] == ':';
+}
+
+/** Length of a leading mbox-style "From " envelope line (some delivery agents keep it), or 0. */
+std::size_t envelope_line_length(std::string_view bytes) {
+  if (!bytes.starts_with("From ")) {
+    return 0;
+  }
+  auto nl = bytes.find('\n');
+  return nl == std::string_view::npos ? bytes.size() : nl + 1;
+}
+
+/**
+ * A cheap sanity check before decoding: the file must start with a header field (after an
+ * optional envelope line) and its header block must hold no NUL bytes.
+ */
+bool looks_like_message(std::string_view bytes) {
+  bytes.remove_prefix(envelope_line_length(bytes));
+  auto nl = bytes.find('\n');
+  std::string_view first = bytes.substr(0, nl);
+  if (!is_header_line(first)) {
+    return false;
+  }
+  auto end = bytes.find("\n\n");
+  auto end_crlf = bytes.find("\r\n\r\n");
+  std::size_t header_end = std::min({end, end_crlf, bytes.size()});
+  return bytes.substr(0, header_end).find('\0') == std::string_view::npos;
+}
+
+class MaildirConnector final : public Connector {
+public:
+  explicit MaildirConnector(core::SourceConfig source) : m_source(std::move(source)) {}
+
+  [[nodiscard]] StoreKind kind() const override { return StoreKind::maildir; }
+
+  [[nodiscard]] core::Result<std::vector<FileEntry>> list_files(ItemSink &errors) const override {
+    MAILDSAR_TRY_ASSIGN(std::vector<core::GlobMatch> matches, core::expand_glob(m_source.path));
+    Walk walk{errors, m_source.root.empty() ? std::string() : real_path(m_source.root), {}, {}};
+    for (auto &match : matches) {
+      struct stat st {};
+      if (::lstat(match.path.c_str(), &st) != 0) {
+        int err = errno;
+        errors.error(ScanError{match.path, "", fmt::format("cannot stat: {}", std::strerror(err))});
+        continue;
+      }
+      if (S_ISLNK(st.st_mode)) {
+        report_symlink(walk, match.path);
+        continue;
+      }
+      if (!S_ISDIR(st.st_mode)) {
+        errors.error(ScanError{match.path, "", "not a directory (a Maildir is a folder); skipped"});
+        continue;
+      }
+      if (!m_source.root.empty() && !inside(real_path(match.path), walk.root_real)) {
+        errors.error(ScanError{
+            match.path, "",
+            fmt::format("real path is outside the source root '{}'; skipped", m_source.root)});
+        continue;
+      }
+      int fd = ::open(match.path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0) {
+        int err = errno;
+        errors.error(ScanError{match.path, "",
+                               fmt::format("cannot open folder: {}", std::strerror(err))});
+        continue;
+      }
+      core::Fd dir(fd);
+      walk.owner = m_source.owner.empty() ? std::string()
+                                          : core::expand_owner(m_source.owner, match.captures);
+      walk_folder(walk, dir.get(), match.path, "", 0);
+    }
+    return std::move(walk.out);
+  }
+
+  [[nodiscard]] core::Status scan(const FileEntry &file, std::uint64_t /*from_offset*/,
+                                  ItemSink &sink) const override {
+    MAILDSAR_TRY_ASSIGN(core::Fd fd, core::open_read(file.path));
+    MAILDSAR_TRY_ASSIGN(core::FileStat st, core::fstat_fd(fd.get(), file.path));
+    if (!S_ISREG(st.mode)) {
+      return core::fail(core::ErrorCode::data, fmt::format("{}: not a regular file", file.path));
+    }
+    Item item;
+    item.locator.source = m_source.name;
+    item.locator.store = StoreKind::maildir;
+    item.locator.path = file.path;
+    item.locator.folder = file.folder;
+    if (!file.owner.empty()) {
+      item.addresses.push_back(RawAddress{Role::owner, "", file.owner});
+    }
+
+    if (st.size > k_max_message_bytes) {
+      core::Sha256 hash;
+      std::uint64_t done = 0;
+      while (done < st.size) {
+        std::uint64_t chunk = std::min(k_hash_chunk_bytes, st.size - done);
+        MAILDSAR_TRY_ASSIGN(std::string part, core::read_range(fd.get(), done, chunk, file.path));
+        if (part.empty()) {
+          break;
+        }
+        hash.update(part);
+        done += part.size();
+      }
+      item.sha256 = hash.hex_digest();
+      sink.error(ScanError{file.path, "",
+                           fmt::format("message file too large to decode ({} bytes, limit {})",
+                                       st.size, k_max_message_bytes)});
+      sink.item(std::move(item));
+      return {};
+    }
+
+    MAILDSAR_TRY_ASSIGN(std::string bytes, core::read_range(fd.get(), 0, st.size, file.path));
+    item.sha256 = core::sha256_hex(bytes);
+    if (!looks_like_message(bytes)) {
+      sink.error(ScanError{file.path, "",
+                           bytes.empty() ? "not a mail message (empty file)"
+                                         : "not a mail message (no header fields, or binary data)"});
+      sink.item(std::move(item)); // still counted and findable by path
+      return {};
+    }
+    std::string_view message(bytes);
+    message.remove_prefix(envelope_line_length(message));
+    auto decoded = mime::decode_message(message, item);
+    if (!decoded) {
+      if (decoded.error().code == core::ErrorCode::data) {
+        sink.error(ScanError{file.path, "", decoded.error().message});
+      } else {
+        item.warnings.push_back(decoded.error().message);
+      }
+    }
+    sink.item(std::move(item));
+    return {};
+  }
+
+private:
+  struct Walk {
+    ItemSink &errors;
+    std::string root_real; // realpath of the source root; empty = no root check
+    std::string owner;
+    std::vector<FileEntry> out;
+  };
+
+  void report_symlink(Walk &walk, const std::string &path) const {
+    std::string cause = "symbolic link skipped";
+    if (!m_source.root.empty()) {
+      std::string target = real_path(path);
+      if (target.empty() || !inside(target, walk.root_real)) {
+        cause += " (it points outside the source root)";
+      }
+    }
+    walk.errors.error(ScanError{path, "", std::move(cause)});
+  }
+
+  /**
+   * Walks one Maildir folder: its cur/ and new/ hold the messages; tmp/ holds deliveries in
+   * progress and is never read. Every other sub-folder is walked too: Maildir++ folders
+   * (".Sent", ".Foo.Bar") and nested plain folders that are Maildirs themselves ("foo/baz").
+   * Message files lying loose in a folder (outside cur/ and new/) are NOT messages of the
+   * Maildir (the Maildir spec delivers only into new/ and cur/) and are not indexed; the same
+   * goes for dotfiles (.keep, .noindex, dovecot-uidlist is a plain file outside cur/new).
+   */
+  void walk_folder(Walk &walk, int dirfd, const std::string &path, const std::string &folder,
+                   int depth) const {
+    auto names = read_names(dirfd, path);
+    if (!names) {
+      walk.errors.error(ScanError{path, "", "cannot read folder: " + names.error().message});
+      return;
+    }
+    for (const auto &name : *names) {
+      if (name == "cur" || name == "new") {
+        collect_messages(walk, dirfd, path, name, folder);
+      }
+    }
+    for (const auto &name : *names) {
+      if (name == "cur" || name == "new" || name == "tmp") {
+        continue;
+      }
+      std::string child = join(path, name);
+      struct stat st {};
+      if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        int err = errno;
+        walk.errors.error(ScanError{child, "", fmt::format("cannot stat: {}", std::strerror(err))});
+        continue;
+      }
+      if (S_ISLNK(st.st_mode)) {
+        report_symlink(walk, child);
+        continue;
+      }
+      if (!S_ISDIR(st.st_mode)) {
+        continue; // loose files and markers: not part of the Maildir (see above)
+      }
+      if (depth >= k_max_folder_depth) {
+        walk.errors.error(ScanError{child, "", "folder nesting too deep; skipped"});
+        continue;
+      }
+      int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0) {
+        int err = errno;
+        walk.errors.error(
+            ScanError{child, "", fmt::format("cannot open folder: {}", std::strerror(err))});
+        continue;
+      }
+      core::Fd sub(fd);
+      walk_folder(walk, sub.get(), child, folder.empty() ? name : folder + "/" + name, depth + 1);
+    }
+  }
+
+  /** Adds the message files of `parent/name` (cur or new). */
+  void collect_messages(Walk &walk, int parentfd, const std::string &parent,
+                        const std::string &name, const std::string &folder) const {
+    std::string path = join(parent, name);
+    struct stat st {};
+    if (::fstatat(parentfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      int err = errno;
+      walk.errors.error(ScanError{path, "", fmt::format("cannot stat: {}", std::strerror(err))});
+      return;
+    }
+    if (S_ISLNK(st.st_mode)) {
+      report_symlink(walk, path);
+      return;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      walk.errors.error(ScanError{path, "", "not a directory; skipped"});
+      return;
+    }
+    int fd = ::openat(parentfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      int err = errno;
+      walk.errors.error(
+          ScanError{path, "", fmt::format("cannot open folder: {}", std::strerror(err))});
+      return;
+    }
+    core::Fd dir(fd);
+    auto names = read_names(dir.get(), path);
+    if (!names) {
+      walk.errors.error(ScanError{path, "", "cannot read folder: " + names.error().message});
+      return;
+    }
+    for (const auto &file : *names) {
+      if (file.starts_with('.')) {
+        continue; // .keep, .gitkeep, ...: markers, not messages
+      }
+      std::string file_path = join(path, file);
+      struct stat fst {};
+      if (::fstatat(dir.get(), file.c_str(), &fst, AT_SYMLINK_NOFOLLOW) != 0) {
+        int err = errno;
+        walk.errors.error(
+            ScanError{file_path, "", fmt::format("cannot stat: {}", std::strerror(err))});
+        continue;
+      }
+      if (S_ISLNK(fst.st_mode)) {
+        report_symlink(walk, file_path);
+        continue;
+      }
+      if (!S_ISREG(fst.st_mode)) {
+        walk.errors.error(ScanError{file_path, "", "not a regular file; skipped"});
+        continue;
+      }
+      FileEntry entry;
+      entry.path = std::move(file_path);
+      entry.folder = folder;
+      entry.owner = walk.owner;
+      entry.stat = from_stat(fst);
+      walk.out.push_back(std::move(entry));
+    }
+  }
+
+  core::SourceConfig m_source;
+};
+
+} // namespace
+
 core::Result<std::unique_ptr<Connector>> make_maildir_connector(const core::SourceConfig &source) {
-  return core::fail(core::ErrorCode::config, "source " + source.name + ": maildir is not built yet");
+  if (source.path.empty() || source.path.front() != '/') {
+    return core::fail(core::ErrorCode::config,
+                      fmt::format("source '{}': path '{}' is not absolute", source.name, source.path));
+  }
+  return std::unique_ptr<Connector>(std::make_unique<MaildirConnector>(source));
 }
 
 } // namespace maildsar::connectors

@@ -2,10 +2,67 @@
 #pragma once
 
 #include "connectors/connector.hpp"
+#include "core/result.hpp"
 
+#include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
+#include <string_view>
 
 namespace maildsar::connectors {
+
+/** Messages larger than this are hashed (streamed) but not loaded or decoded. */
+inline constexpr std::uint64_t k_mbox_max_message_bytes = 256ULL << 20;
+
+/** One message of an mbox file, as found by split_mbox. Valid only during the callback. */
+struct MboxMessage {
+  std::uint64_t offset = 0;           // byte offset of the "From " separator line
+  std::uint64_t length = 0;           // bytes up to the next separator line (or EOF)
+  std::uint64_t from_line_length = 0; // bytes of the separator line, newline included
+  std::string_view raw;               // [offset, offset+length); empty when too_large
+  std::string sha256;                 // hex SHA-256 of exactly [offset, offset+length)
+  bool too_large = false;             // length > k_mbox_max_message_bytes: raw not loaded
+  bool truncated = false;             // the file ends inside the message's header block
+};
+
+/**
+ * Splits an mbox file into messages, streaming: the file is read through a bounded buffer and
+ * only the current message is held in memory.
+ *
+ * Separators: a line starting with "From " at the start of the data (after an optional UTF-8
+ * BOM and blank lines), or later after a blank line when it looks like an envelope line
+ * ("From - ...", "From sender date", "From sender@host") AND the next line is a header field
+ * (mboxo bodies often hold unescaped "From ..." text). A Content-Length header (mboxcl2) is
+ * trusted when the body it spans ends at EOF or right before a separator. LF and CRLF files.
+ *
+ * @param fd          an open descriptor of the file (read with pread; the position is unused)
+ * @param path        the file's path, for error texts
+ * @param from_offset 0, or the offset of a separator line (an earlier scan's end): only the
+ *                    messages from there on are reported
+ * @param file_size   bytes of the file to consider
+ * @param on_message  called for each message in file order
+ * @param on_error    called for problems inside the file (garbage before the first separator,
+ *                    "not an mbox file"); the split goes on
+ * @return an error only when the file cannot be read; ErrorCode::data when `from_offset` is not
+ *         the start of a separator line (the caller should rescan from 0)
+ */
+[[nodiscard]] core::Status split_mbox(int fd, const std::string &path, std::uint64_t from_offset,
+                                      std::uint64_t file_size,
+                                      const std::function<void(const MboxMessage &)> &on_message,
+                                      const std::function<void(ScanError &&)> &on_error);
+
+/** mboxrd unquoting: in every line, ">From " -> "From ", ">>From " -> ">From ", and so on. */
+[[nodiscard]] std::string unquote_mboxrd(std::string_view message_without_from_line);
+
+/** The RFC 5322 message of an mbox message: without the From line, mboxrd-unquoted. */
+[[nodiscard]] std::string mbox_message_content(const MboxMessage &message);
+
+/**
+ * True when `line` (without its newline) looks like an mbox envelope line: "From -", "From ",
+ * "From sender@host", or "From sender <text with a time or a 4-digit year>".
+ */
+[[nodiscard]] bool looks_like_mbox_from_line(std::string_view line);
 
 /** Creates the mbox connector for a configured source (type "mbox"). */
 [[nodiscard]] core::Result<std::unique_ptr<Connector>>
