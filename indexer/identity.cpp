@@ -1,2 +1,1098 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// PLACEHOLDER (being written)
+#include "indexer/identity.hpp"
+
+#include "core/log.hpp"
+
+#include <arpa/inet.h>
+#include <glib.h>
+#include <idn2.h>
+#include <netinet/in.h>
+#include <phonenumbers/phonenumber.pb.h>
+#include <phonenumbers/phonenumbermatch.h>
+#include <phonenumbers/phonenumbermatcher.h>
+#include <phonenumbers/phonenumberutil.h>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace maildsar::index {
+
+std::string_view to_string(IdentityKind kind) {
+  switch (kind) {
+  case IdentityKind::email:
+    return "email";
+  case IdentityKind::name:
+    return "name";
+  case IdentityKind::phone:
+    return "phone";
+  case IdentityKind::ip:
+    return "ip";
+  }
+  return "unknown";
+}
+
+namespace {
+
+namespace pn = i18n::phonenumbers;
+
+// ---------------------------------------------------------------------------------------------
+// Small C-resource helpers (STYLE §19).
+
+struct GFreeDeleter {
+  void operator()(char *pointer) const noexcept { g_free(pointer); }
+};
+using GCharPtr = std::unique_ptr<char, GFreeDeleter>;
+
+struct IdnFreeDeleter {
+  void operator()(char *pointer) const noexcept { idn2_free(pointer); }
+};
+using IdnCharPtr = std::unique_ptr<char, IdnFreeDeleter>;
+
+[[nodiscard]] std::string take_gchar(char *owned) {
+  const GCharPtr holder(owned);
+  return holder ? std::string(holder.get()) : std::string();
+}
+
+// ---------------------------------------------------------------------------------------------
+// UTF-8.
+
+constexpr char32_t k_bad_code_point = 0xFFFFFFFFU;
+
+struct Decoded {
+  char32_t code_point = k_bad_code_point; // k_bad_code_point when the bytes are not UTF-8
+  std::size_t length = 1;                 // bytes consumed (1 for a bad byte)
+};
+
+[[nodiscard]] constexpr unsigned char byte_at(std::string_view text, std::size_t pos) {
+  return static_cast<unsigned char>(text[pos]);
+}
+
+[[nodiscard]] constexpr bool is_continuation(unsigned char byte) { return (byte & 0xC0U) == 0x80U; }
+
+/** Strict UTF-8 decoding (no overlongs, no surrogates, at most U+10FFFF). */
+[[nodiscard]] Decoded decode_utf8(std::string_view text, std::size_t pos) {
+  const unsigned char lead = byte_at(text, pos);
+  if (lead < 0x80U) {
+    return {lead, 1};
+  }
+  std::size_t length = 0;
+  unsigned char low = 0x80U;
+  unsigned char high = 0xBFU;
+  char32_t value = 0;
+  if (lead >= 0xC2U && lead <= 0xDFU) {
+    length = 2;
+    value = lead & 0x1FU;
+  } else if (lead >= 0xE0U && lead <= 0xEFU) {
+    length = 3;
+    value = lead & 0x0FU;
+    if (lead == 0xE0U) {
+      low = 0xA0U;
+    } else if (lead == 0xEDU) {
+      high = 0x9FU;
+    }
+  } else if (lead >= 0xF0U && lead <= 0xF4U) {
+    length = 4;
+    value = lead & 0x07U;
+    if (lead == 0xF0U) {
+      low = 0x90U;
+    } else if (lead == 0xF4U) {
+      high = 0x8FU;
+    }
+  } else {
+    return {};
+  }
+  if (pos + length > text.size()) {
+    return {};
+  }
+  for (std::size_t i = 1; i < length; ++i) {
+    const unsigned char byte = byte_at(text, pos + i);
+    if (i == 1 ? (byte < low || byte > high) : !is_continuation(byte)) {
+      return {};
+    }
+    value = (value << 6U) | (byte & 0x3FU);
+  }
+  return {value, length};
+}
+
+/** Start of the code point that ends just before `pos` (not below `floor`), if valid UTF-8. */
+[[nodiscard]] std::optional<Decoded> decode_before(std::string_view text, std::size_t pos,
+                                                   std::size_t floor, std::size_t *start) {
+  if (pos <= floor) {
+    return std::nullopt;
+  }
+  std::size_t lead = pos - 1;
+  int steps = 0;
+  while (lead > floor && is_continuation(byte_at(text, lead)) && steps < 3) {
+    --lead;
+    ++steps;
+  }
+  const Decoded decoded = decode_utf8(text, lead);
+  if (decoded.code_point == k_bad_code_point || lead + decoded.length != pos) {
+    return std::nullopt;
+  }
+  *start = lead;
+  return decoded;
+}
+
+void append_utf8(std::string &out, char32_t cp) {
+  if (cp < 0x80U) {
+    out.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800U) {
+    out.push_back(static_cast<char>(0xC0U | (cp >> 6U)));
+    out.push_back(static_cast<char>(0x80U | (cp & 0x3FU)));
+  } else if (cp < 0x10000U) {
+    out.push_back(static_cast<char>(0xE0U | (cp >> 12U)));
+    out.push_back(static_cast<char>(0x80U | ((cp >> 6U) & 0x3FU)));
+    out.push_back(static_cast<char>(0x80U | (cp & 0x3FU)));
+  } else {
+    out.push_back(static_cast<char>(0xF0U | (cp >> 18U)));
+    out.push_back(static_cast<char>(0x80U | ((cp >> 12U) & 0x3FU)));
+    out.push_back(static_cast<char>(0x80U | ((cp >> 6U) & 0x3FU)));
+    out.push_back(static_cast<char>(0x80U | (cp & 0x3FU)));
+  }
+}
+
+[[nodiscard]] bool is_valid_utf8(std::string_view text) {
+  for (std::size_t pos = 0; pos < text.size();) {
+    const Decoded decoded = decode_utf8(text, pos);
+    if (decoded.code_point == k_bad_code_point) {
+      return false;
+    }
+    pos += decoded.length;
+  }
+  return true;
+}
+
+/** `text` with every byte that is not part of a valid UTF-8 sequence (and NULs) dropped. */
+[[nodiscard]] std::string sanitize_utf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t pos = 0; pos < text.size();) {
+    const Decoded decoded = decode_utf8(text, pos);
+    if (decoded.code_point != k_bad_code_point && decoded.code_point != 0) {
+      out.append(text.substr(pos, decoded.length));
+    }
+    pos += decoded.length;
+  }
+  return out;
+}
+
+[[nodiscard]] bool is_ascii(std::string_view text) {
+  return std::ranges::all_of(text, [](char c) { return static_cast<unsigned char>(c) < 0x80U; });
+}
+
+[[nodiscard]] constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
+[[nodiscard]] constexpr bool is_alpha(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+[[nodiscard]] constexpr bool is_alnum(char c) { return is_digit(c) || is_alpha(c); }
+[[nodiscard]] constexpr bool is_hex(char c) {
+  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+[[nodiscard]] constexpr bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+}
+[[nodiscard]] constexpr char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+[[nodiscard]] std::string ascii_lower(std::string_view text) {
+  std::string out(text);
+  std::ranges::transform(out, out.begin(), [](char c) { return ascii_lower(c); });
+  return out;
+}
+
+[[nodiscard]] bool iequals_prefix(std::string_view text, std::string_view prefix) {
+  if (text.size() < prefix.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    if (ascii_lower(text[i]) != ascii_lower(prefix[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+[[nodiscard]] std::string_view trim(std::string_view text) {
+  while (!text.empty() && is_space(text.front())) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && is_space(text.back())) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+[[nodiscard]] bool is_mark(char32_t cp) {
+  const GUnicodeType type = g_unichar_type(static_cast<gunichar>(cp));
+  return type == G_UNICODE_NON_SPACING_MARK || type == G_UNICODE_SPACING_MARK ||
+         type == G_UNICODE_ENCLOSING_MARK;
+}
+
+/** A letter, digit or combining mark of any script. */
+[[nodiscard]] bool is_word_code_point(char32_t cp) {
+  if (cp < 0x80U) {
+    return is_alnum(static_cast<char>(cp));
+  }
+  return g_unichar_isalnum(static_cast<gunichar>(cp)) != FALSE || is_mark(cp);
+}
+
+/** Printable ASCII allowed unquoted in a local part (RFC 5322 atext plus the dot). */
+[[nodiscard]] constexpr bool is_local_ascii(char c) {
+  if (is_alnum(c)) {
+    return true;
+  }
+  constexpr std::string_view k_specials = "!#$%&'*+-/=?^_`{|}~.";
+  return k_specials.find(c) != std::string_view::npos;
+}
+
+// ---------------------------------------------------------------------------------------------
+// IP addresses.
+
+/** Decimal dotted quad, each part 1-3 digits and at most 255. */
+[[nodiscard]] std::optional<std::string> parse_ipv4(std::string_view text) {
+  std::array<unsigned, 4> parts{};
+  std::size_t part = 0;
+  std::size_t digits = 0;
+  unsigned value = 0;
+  for (const char c : text) {
+    if (is_digit(c)) {
+      if (++digits > 3) {
+        return std::nullopt;
+      }
+      value = value * 10 + static_cast<unsigned>(c - '0');
+    } else if (c == '.') {
+      if (digits == 0 || value > 255 || part >= 3) {
+        return std::nullopt;
+      }
+      parts[part++] = value;
+      digits = 0;
+      value = 0;
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (part != 3 || digits == 0 || value > 255) {
+    return std::nullopt;
+  }
+  parts[3] = value;
+  return std::to_string(parts[0]) + '.' + std::to_string(parts[1]) + '.' +
+         std::to_string(parts[2]) + '.' + std::to_string(parts[3]);
+}
+
+[[nodiscard]] std::optional<std::string> parse_ipv6(std::string_view text) {
+  if (text.empty() || text.size() > INET6_ADDRSTRLEN ||
+      text.find_first_not_of("0123456789abcdefABCDEF:.") != std::string_view::npos) {
+    return std::nullopt; // also rejects zone ids ("%eth0")
+  }
+  const std::string copy(text);
+  in6_addr address{};
+  if (inet_pton(AF_INET6, copy.c_str(), &address) != 1) {
+    return std::nullopt;
+  }
+  const auto *bytes = address.s6_addr;
+  const bool mapped = std::all_of(bytes, bytes + 10, [](std::uint8_t b) { return b == 0; }) &&
+                      bytes[10] == 0xFFU && bytes[11] == 0xFFU;
+  if (mapped) {
+    return std::to_string(bytes[12]) + '.' + std::to_string(bytes[13]) + '.' +
+           std::to_string(bytes[14]) + '.' + std::to_string(bytes[15]);
+  }
+  std::array<char, INET6_ADDRSTRLEN> buffer{};
+  if (inet_ntop(AF_INET6, &address, buffer.data(), static_cast<socklen_t>(buffer.size())) ==
+      nullptr) {
+    return std::nullopt;
+  }
+  return ascii_lower(buffer.data());
+}
+
+[[nodiscard]] std::optional<std::string> normalize_ip(std::string_view raw) {
+  std::string_view text = trim(raw);
+  if (text.size() >= 2 && text.front() == '[' && text.back() == ']') {
+    text = trim(text.substr(1, text.size() - 2));
+  }
+  if (iequals_prefix(text, "ipv6:")) {
+    text.remove_prefix(5);
+  }
+  if (text.empty() || text.size() > 64) {
+    return std::nullopt;
+  }
+  if (text.find(':') != std::string_view::npos) {
+    return parse_ipv6(text);
+  }
+  return parse_ipv4(text);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names.
+
+/** Letters that do not decompose under NFKD, as their usual ASCII spelling (after case fold). */
+[[nodiscard]] std::string_view fold_special_letter(char32_t cp) {
+  switch (cp) {
+  case 0x00DF: // ß
+    return "ss";
+  case 0x00E6: // æ
+    return "ae";
+  case 0x00F8: // ø
+    return "o";
+  case 0x0142: // ł
+    return "l";
+  case 0x0111: // đ
+    return "d";
+  case 0x0153: // œ
+    return "oe";
+  case 0x00FE: // þ
+    return "th";
+  case 0x00F0: // ð
+    return "d";
+  case 0x0131: // ı
+    return "i";
+  case 0x0127: // ħ
+    return "h";
+  case 0x0167: // ŧ
+    return "t";
+  default:
+    return {};
+  }
+}
+
+[[nodiscard]] std::vector<std::string> fold_name_tokens(std::string_view raw) {
+  const std::string clean = sanitize_utf8(raw);
+  // NFKD, then drop the non-spacing marks (accents).
+  const std::string decomposed =
+      take_gchar(g_utf8_normalize(clean.c_str(), static_cast<gssize>(clean.size()),
+                                  G_NORMALIZE_NFKD));
+  std::string stripped;
+  stripped.reserve(decomposed.size());
+  for (std::size_t pos = 0; pos < decomposed.size();) {
+    const Decoded decoded = decode_utf8(decomposed, pos);
+    const GUnicodeType type = g_unichar_type(static_cast<gunichar>(decoded.code_point));
+    if (decoded.code_point != k_bad_code_point && type != G_UNICODE_NON_SPACING_MARK &&
+        type != G_UNICODE_ENCLOSING_MARK) {
+      stripped.append(decomposed, pos, decoded.length);
+    }
+    pos += decoded.length;
+  }
+  const std::string folded =
+      take_gchar(g_utf8_casefold(stripped.c_str(), static_cast<gssize>(stripped.size())));
+
+  std::vector<std::string> tokens;
+  std::string current;
+  const auto flush = [&] {
+    if (!current.empty()) {
+      tokens.push_back(std::move(current));
+      current.clear();
+    }
+  };
+  for (std::size_t pos = 0; pos < folded.size();) {
+    const Decoded decoded = decode_utf8(folded, pos);
+    pos += decoded.length;
+    const char32_t cp = decoded.code_point;
+    if (cp == k_bad_code_point) {
+      flush();
+      continue;
+    }
+    if (const std::string_view special = fold_special_letter(cp); !special.empty()) {
+      current.append(special);
+    } else if (g_unichar_type(static_cast<gunichar>(cp)) == G_UNICODE_NON_SPACING_MARK) {
+      continue; // a mark that case folding produced (İ -> i + U+0307)
+    } else if (is_word_code_point(cp)) {
+      append_utf8(current, cp);
+    } else {
+      flush();
+    }
+  }
+  flush();
+  return tokens;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Email addresses.
+
+constexpr std::size_t k_max_local_bytes = 256;
+constexpr std::size_t k_max_domain_bytes = 253;
+constexpr std::size_t k_max_label_bytes = 63;
+
+[[nodiscard]] bool valid_local_part(std::string_view local) {
+  if (local.empty() || local.size() > k_max_local_bytes || local.front() == '.' ||
+      local.back() == '.') {
+    return false;
+  }
+  for (std::size_t pos = 0; pos < local.size();) {
+    const Decoded decoded = decode_utf8(local, pos);
+    const char32_t cp = decoded.code_point;
+    if (cp == k_bad_code_point) {
+      return false;
+    }
+    if (cp < 0x80U) {
+      if (!is_local_ascii(static_cast<char>(cp))) {
+        return false;
+      }
+    } else if (g_unichar_isgraph(static_cast<gunichar>(cp)) == FALSE) {
+      return false;
+    }
+    pos += decoded.length;
+  }
+  return true;
+}
+
+/** Splits on '.'; every label non-empty, ASCII labels of letters, digits and inner hyphens. */
+[[nodiscard]] bool valid_domain_labels(std::string_view domain) {
+  if (domain.empty()) {
+    return false;
+  }
+  std::size_t start = 0;
+  while (start <= domain.size()) {
+    std::size_t end = domain.find('.', start);
+    if (end == std::string_view::npos) {
+      end = domain.size();
+    }
+    const std::string_view label = domain.substr(start, end - start);
+    if (label.empty() || label.front() == '-' || label.back() == '-') {
+      return false;
+    }
+    for (std::size_t pos = 0; pos < label.size();) {
+      const Decoded decoded = decode_utf8(label, pos);
+      const char32_t cp = decoded.code_point;
+      if (cp == k_bad_code_point) {
+        return false;
+      }
+      if (cp < 0x80U) {
+        if (!is_alnum(static_cast<char>(cp)) && cp != '-') {
+          return false;
+        }
+      } else if (g_unichar_isgraph(static_cast<gunichar>(cp)) == FALSE) {
+        return false;
+      }
+      pos += decoded.length;
+    }
+    start = end + 1;
+  }
+  return true;
+}
+
+[[nodiscard]] std::optional<std::string> normalize_domain(std::string_view domain) {
+  while (!domain.empty() && domain.back() == '.') {
+    domain.remove_suffix(1); // fully qualified form
+  }
+  if (domain.size() >= 2 && domain.front() == '[' && domain.back() == ']') {
+    const std::optional<std::string> literal = normalize_ip(domain);
+    if (!literal) {
+      return std::nullopt;
+    }
+    const bool v6 = literal->find(':') != std::string::npos;
+    return std::string(v6 ? "[ipv6:" : "[") + *literal + "]";
+  }
+  if (!valid_domain_labels(domain)) {
+    return std::nullopt;
+  }
+  std::string result;
+  if (is_ascii(domain)) {
+    result = ascii_lower(domain);
+  } else {
+    const std::string lowered =
+        take_gchar(g_utf8_strdown(domain.data(), static_cast<gssize>(domain.size())));
+    const std::string composed = take_gchar(
+        g_utf8_normalize(lowered.c_str(), static_cast<gssize>(lowered.size()), G_NORMALIZE_NFC));
+    char *raw_output = nullptr;
+    int rc = idn2_to_ascii_8z(composed.c_str(), &raw_output,
+                              IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+    if (rc != IDN2_OK) {
+      raw_output = nullptr;
+      rc = idn2_to_ascii_8z(composed.c_str(), &raw_output, IDN2_NFC_INPUT | IDN2_TRANSITIONAL);
+    }
+    const IdnCharPtr output(rc == IDN2_OK ? raw_output : nullptr);
+    result = output ? ascii_lower(output.get()) : composed;
+  }
+  if (result.empty() || result.size() > k_max_domain_bytes) {
+    return std::nullopt;
+  }
+  if (is_ascii(result)) {
+    std::size_t start = 0;
+    while (start <= result.size()) {
+      std::size_t end = result.find('.', start);
+      if (end == std::string::npos) {
+        end = result.size();
+      }
+      if (end - start > k_max_label_bytes) {
+        return std::nullopt;
+      }
+      start = end + 1;
+    }
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Free-text scanners.
+
+/** Characters of a local part that, in free text, end a key or URL rather than an address. */
+constexpr std::string_view k_text_local_breaks = "=/?&|{}`~";
+
+/** Extends an email candidate around the '@' at `at`; `floor` bounds the left scan. */
+[[nodiscard]] std::optional<std::string> email_candidate(std::string_view text, std::size_t at,
+                                                         std::size_t floor, std::size_t *end_out) {
+  // Left: local part.
+  std::size_t begin = at;
+  while (begin > floor) {
+    const char c = text[begin - 1];
+    if (static_cast<unsigned char>(c) < 0x80U) {
+      if (!is_local_ascii(c)) {
+        break;
+      }
+      --begin;
+      continue;
+    }
+    std::size_t start = 0;
+    const std::optional<Decoded> decoded = decode_before(text, begin, floor, &start);
+    if (!decoded || !is_word_code_point(decoded->code_point)) {
+      break;
+    }
+    begin = start;
+  }
+  // Right: domain labels.
+  std::size_t end = at + 1;
+  while (end < text.size()) {
+    const char c = text[end];
+    if (static_cast<unsigned char>(c) < 0x80U) {
+      if (!is_alnum(c) && c != '-' && c != '.') {
+        break;
+      }
+      if (c == '.' && text[end - 1] == '.') {
+        --end; // ".." ends the domain
+        break;
+      }
+      ++end;
+      continue;
+    }
+    const Decoded decoded = decode_utf8(text, end);
+    if (decoded.code_point == k_bad_code_point || !is_word_code_point(decoded.code_point)) {
+      break;
+    }
+    end += decoded.length;
+  }
+  *end_out = std::max(end, at + 1);
+
+  std::string_view local = text.substr(begin, at - begin);
+  if (const std::size_t cut = local.find_last_of(k_text_local_breaks);
+      cut != std::string_view::npos) {
+    local.remove_prefix(cut + 1);
+  }
+  while (!local.empty() && (local.front() == '.' || local.front() == '\'')) {
+    local.remove_prefix(1);
+  }
+  std::string_view domain = text.substr(at + 1, end - at - 1);
+  while (!domain.empty() && (domain.back() == '.' || domain.back() == '-')) {
+    domain.remove_suffix(1);
+  }
+  if (local.empty() || domain.empty()) {
+    return std::nullopt;
+  }
+  // The domain needs a dot and a top-level label of at least two letters.
+  const std::size_t dot = domain.rfind('.');
+  if (dot == std::string_view::npos) {
+    return std::nullopt;
+  }
+  const std::string_view tld = domain.substr(dot + 1);
+  if (tld.size() < 2) {
+    return std::nullopt;
+  }
+  if (is_ascii(tld) && !iequals_prefix(tld, "xn--") &&
+      !std::ranges::all_of(tld, [](char c) { return is_alpha(c); })) {
+    return std::nullopt;
+  }
+  std::string candidate(local);
+  candidate.push_back('@');
+  candidate.append(domain);
+  return candidate;
+}
+
+[[nodiscard]] bool ipv4_left_boundary(std::string_view text, std::size_t pos) {
+  if (pos == 0) {
+    return true;
+  }
+  const char c = text[pos - 1];
+  return !is_alnum(c) && c != '.' && c != '_';
+}
+
+[[nodiscard]] bool ipv6_left_boundary(std::string_view text, std::size_t pos) {
+  if (pos == 0) {
+    return true;
+  }
+  const char c = text[pos - 1];
+  return !is_alnum(c) && c != '.' && c != '_' && c != ':';
+}
+
+[[nodiscard]] bool right_boundary(std::string_view text, std::size_t pos) {
+  if (pos >= text.size()) {
+    return true;
+  }
+  const char c = text[pos];
+  return !is_alnum(c) && c != '_' && c != '%';
+}
+
+[[nodiscard]] constexpr bool is_phone_char(char c) {
+  return is_digit(c) || c == ' ' || c == '\t' || c == '+' || c == '(' || c == ')' || c == '-' ||
+         c == '.' || c == '/';
+}
+
+/** Widest window (bytes) of phone characters passed to the matcher in one piece. */
+constexpr std::size_t k_phone_window = 64;
+/** Most digits one number can be written with (15 for E.164, plus "00" or a trunk prefix). */
+constexpr std::size_t k_phone_max_digits = 17;
+/** A space-free token longer than this is never (part of) a phone number. */
+constexpr std::size_t k_phone_max_token = 40;
+/** Upper bound of matcher runs for one text (each costs tens of microseconds). */
+constexpr std::size_t k_phone_max_matches = 100'000;
+constexpr std::size_t k_phone_min_digits = 7;
+
+/**
+ * A display name without the words that hold an address ("Alice Smith (alice@example.com)" ->
+ * "Alice Smith "), so that the address does not become part of the name.
+ */
+[[nodiscard]] std::string without_addresses(std::string_view name) {
+  if (name.find('@') == std::string_view::npos) {
+    return std::string(name);
+  }
+  std::string kept;
+  std::size_t pos = 0;
+  while (pos < name.size()) {
+    std::size_t end = pos;
+    while (end < name.size() && !is_space(name[end])) {
+      ++end;
+    }
+    const std::string_view word = name.substr(pos, end - pos);
+    if (word.find('@') == std::string_view::npos) {
+      kept.append(word);
+    }
+    kept.push_back(' ');
+    pos = end + 1;
+  }
+  return kept;
+}
+
+/** Dotted quads with every octet 0-255, not part of a longer dotted number. */
+template <class Emit> void scan_ipv4(std::string_view text, Emit &&emit) {
+  for (std::size_t pos = 0; pos < text.size();) {
+    if (!is_digit(text[pos]) || !ipv4_left_boundary(text, pos)) {
+      ++pos;
+      continue;
+    }
+    std::size_t end = pos;
+    while (end < text.size() && (is_digit(text[end]) || text[end] == '.')) {
+      ++end;
+    }
+    std::size_t stop = end;
+    while (stop > pos && text[stop - 1] == '.') {
+      --stop;
+    }
+    if (right_boundary(text, end)) {
+      if (std::optional<std::string> address = parse_ipv4(text.substr(pos, stop - pos))) {
+        emit(IdentityKind::ip, std::move(*address));
+      }
+    }
+    pos = end;
+  }
+
+}
+
+/** Runs of hex digits, colons and dots with at least two colons that inet_pton accepts. */
+template <class Emit> void scan_ipv6(std::string_view text, Emit &&emit) {
+  for (std::size_t pos = 0; pos < text.size();) {
+    const char c = text[pos];
+    if (!is_hex(c) && c != ':') {
+      ++pos;
+      continue;
+    }
+    const bool after_prefix = pos >= 5 && iequals_prefix(text.substr(pos - 5, 5), "ipv6:");
+    if (!after_prefix && !ipv6_left_boundary(text, pos)) {
+      ++pos;
+      continue;
+    }
+    std::size_t end = pos;
+    std::size_t colons = 0;
+    std::size_t hex_digits = 0;
+    while (end < text.size() && (is_hex(text[end]) || text[end] == ':' || text[end] == '.')) {
+      colons += text[end] == ':' ? 1U : 0U;
+      hex_digits += is_hex(text[end]) ? 1U : 0U;
+      ++end;
+    }
+    std::size_t stop = end;
+    while (stop > pos && text[stop - 1] == '.') {
+      --stop;
+    }
+    if (stop > pos + 1 && text[stop - 1] == ':' && text[stop - 2] != ':') {
+      --stop; // "address 2001:db8::1: refused"
+    }
+    if (colons >= 2 && hex_digits >= 4 && right_boundary(text, end)) {
+      if (std::optional<std::string> address = parse_ipv6(text.substr(pos, stop - pos))) {
+        emit(IdentityKind::ip, std::move(*address));
+      }
+    }
+    pos = end;
+  }
+
+}
+
+/**
+ * Phone numbers: stretches of digits and phone punctuation, split into tokens at white space;
+ * the matcher runs on windows of whole tokens, longest first, so that a number followed by
+ * other digits ("+44 20 7946 0123 203.0.113.45") is still found. Each distinct window is
+ * matched once; at most k_phone_max_matches windows per text.
+ */
+template <class Emit>
+void scan_phones(std::string_view text, const pn::PhoneNumberUtil &util, const std::string &region,
+                 Emit &&emit) {
+  std::unordered_map<std::string, std::vector<std::string>> cache;
+  std::size_t matcher_runs = 0;
+  bool budget_exhausted = false;
+  const auto match_window = [&](std::size_t begin, std::size_t end) -> bool {
+    // One code point of context either side, so the matcher sees letters next to the digits.
+    std::string window;
+    std::size_t before = 0;
+    if (const std::optional<Decoded> prev = decode_before(text, begin, 0, &before)) {
+      append_utf8(window, prev->code_point == 0 ? U' ' : prev->code_point);
+    }
+    window.append(text.substr(begin, end - begin));
+    if (end < text.size()) {
+      const Decoded next = decode_utf8(text, end);
+      append_utf8(window, next.code_point == k_bad_code_point || next.code_point == 0
+                              ? U' '
+                              : next.code_point);
+    }
+    auto found = cache.find(window);
+    if (found == cache.end()) {
+      if (matcher_runs >= k_phone_max_matches) {
+        budget_exhausted = true;
+        return false;
+      }
+      ++matcher_runs;
+      std::vector<std::string> numbers;
+      pn::PhoneNumberMatcher matcher(util, window, region,
+                                     pn::PhoneNumberMatcher::VALID, 16);
+      pn::PhoneNumberMatch match;
+      while (matcher.HasNext() && matcher.Next(&match)) {
+        std::string formatted;
+        util.Format(match.number(), pn::PhoneNumberUtil::E164, &formatted);
+        if (!formatted.empty()) {
+          numbers.push_back(std::move(formatted));
+        }
+      }
+      found = cache.emplace(std::move(window), std::move(numbers)).first;
+    }
+    for (const std::string &number : found->second) {
+      emit(IdentityKind::phone, number);
+    }
+    return !found->second.empty();
+  };
+  struct Token {
+    std::size_t begin = 0;
+    std::size_t end = 0;
+    std::size_t digits = 0;
+  };
+  std::vector<Token> tokens;
+  const auto match_stretch = [&](std::size_t begin, std::size_t end) {
+    tokens.clear();
+    for (std::size_t i = begin; i < end;) {
+      if (is_space(text[i])) {
+        ++i;
+        continue;
+      }
+      Token token{i, i, 0};
+      while (token.end < end && !is_space(text[token.end])) {
+        token.digits += is_digit(text[token.end]) ? 1U : 0U;
+        ++token.end;
+      }
+      i = token.end;
+      tokens.push_back(token);
+    }
+    for (std::size_t i = 0; i < tokens.size() && !budget_exhausted;) {
+      const Token &first = tokens[i];
+      const char lead = text[first.begin];
+      if ((!is_digit(lead) && lead != '+' && lead != '(') ||
+          first.end - first.begin > k_phone_max_token || first.digits > k_phone_max_digits) {
+        ++i;
+        continue;
+      }
+      // The widest window of whole tokens that may still hold one number.
+      std::size_t last = i;
+      std::size_t digits = first.digits;
+      while (last + 1 < tokens.size() && digits + tokens[last + 1].digits <= k_phone_max_digits &&
+             tokens[last + 1].end - first.begin <= k_phone_window &&
+             tokens[last + 1].end - tokens[last + 1].begin <= k_phone_max_token) {
+        ++last;
+        digits += tokens[last].digits;
+      }
+      bool matched = false;
+      for (std::size_t j = last + 1; j-- > i;) {
+        if (digits < k_phone_min_digits) {
+          break;
+        }
+        std::size_t stop = tokens[j].end;
+        while (stop > first.begin && !is_digit(text[stop - 1]) && text[stop - 1] != ')') {
+          --stop; // trailing "-", "." or "/" are not part of the number
+        }
+        if (match_window(first.begin, stop)) {
+          matched = true;
+          i = j + 1;
+          break;
+        }
+        digits -= tokens[j].digits;
+      }
+      if (!matched) {
+        ++i;
+      }
+    }
+  };
+  for (std::size_t pos = 0; pos < text.size() && !budget_exhausted;) {
+    const char c = text[pos];
+    if (!is_digit(c) && c != '+' && c != '(') {
+      ++pos;
+      continue;
+    }
+    std::size_t end = pos;
+    std::size_t digits = 0;
+    while (end < text.size() && is_phone_char(text[end])) {
+      digits += is_digit(text[end]) ? 1U : 0U;
+      ++end;
+    }
+    if (digits >= k_phone_min_digits) {
+      match_stretch(pos, end);
+    }
+    pos = std::max(end, pos + 1);
+  }
+  if (budget_exhausted) {
+    MAILDSAR_LOG_WARN("identity: phone-number scan stopped after {} candidates in a {} byte text",
+                      k_phone_max_matches, text.size());
+  }
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+struct Normalizer::Impl {
+  NormalizeOptions options;
+  std::string region;
+  const pn::PhoneNumberUtil *util = nullptr;
+
+  explicit Impl(NormalizeOptions opts)
+      : options(std::move(opts)), region(options.phone_region),
+        util(pn::PhoneNumberUtil::GetInstance()) {
+    std::ranges::transform(region, region.begin(), [](char c) {
+      return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+    });
+  }
+
+  [[nodiscard]] std::optional<std::string> email(std::string_view raw) const;
+  [[nodiscard]] std::optional<std::string> phone(std::string_view raw) const;
+};
+
+std::optional<std::string> Normalizer::Impl::email(std::string_view raw) const {
+  std::string_view text = trim(raw);
+  if (text.empty() || text.size() > 1024 || !is_valid_utf8(text)) {
+    return std::nullopt;
+  }
+  if (iequals_prefix(text, "mailto:")) {
+    text.remove_prefix(7);
+    text = text.substr(0, text.find('?'));
+  }
+  if (const std::size_t open = text.rfind('<'); open != std::string_view::npos) {
+    const std::size_t close = text.find('>', open);
+    if (close == std::string_view::npos) {
+      return std::nullopt;
+    }
+    text = text.substr(open + 1, close - open - 1);
+  } else if (text.find('>') != std::string_view::npos) {
+    return std::nullopt;
+  } else if (const std::size_t comment = text.find('(');
+             comment != std::string_view::npos && text.back() == ')') {
+    text = text.substr(0, comment); // old style "alice@example.com (Alice Smith)"
+  }
+  // Strip surrounding white space, quotes and trailing dots until nothing changes.
+  for (std::size_t before = 0; before != text.size();) {
+    before = text.size();
+    text = trim(text);
+    if (text.size() >= 2 && (text.front() == '"' || text.front() == '\'') &&
+        text.back() == text.front()) {
+      text = text.substr(1, text.size() - 2);
+    }
+    while (!text.empty() && text.back() == '.') {
+      text.remove_suffix(1);
+    }
+  }
+  const std::size_t at = text.rfind('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 >= text.size()) {
+    return std::nullopt;
+  }
+  std::string_view local = text.substr(0, at);
+  const std::string_view domain_raw = text.substr(at + 1);
+  if (local.size() >= 2 && local.front() == '"' && local.back() == '"') {
+    local = local.substr(1, local.size() - 2); // "john.doe"@x is john.doe@x
+  }
+  if (!valid_local_part(local)) {
+    return std::nullopt;
+  }
+  std::optional<std::string> domain = normalize_domain(domain_raw);
+  if (!domain) {
+    return std::nullopt;
+  }
+  std::string folded_local;
+  if (is_ascii(local)) {
+    folded_local = ascii_lower(local);
+  } else {
+    const std::string folded =
+        take_gchar(g_utf8_casefold(local.data(), static_cast<gssize>(local.size())));
+    folded_local = take_gchar(
+        g_utf8_normalize(folded.c_str(), static_cast<gssize>(folded.size()), G_NORMALIZE_NFC));
+  }
+  // Subaddress: drop everything from the first separator (never the whole local part).
+  std::size_t separator = std::string::npos;
+  for (const char c : options.subaddress_separators) {
+    if (static_cast<unsigned char>(c) < 0x80U && c != '.' && c != '@') {
+      separator = std::min(separator, folded_local.find(c));
+    }
+  }
+  if (separator != std::string::npos && separator > 0) {
+    folded_local.resize(separator);
+  }
+  if (folded_local.empty()) {
+    return std::nullopt;
+  }
+  return folded_local + "@" + *domain;
+}
+
+std::optional<std::string> Normalizer::Impl::phone(std::string_view raw) const {
+  const std::string_view text = trim(raw);
+  if (text.empty() || text.size() > 128 || !is_valid_utf8(text)) {
+    return std::nullopt;
+  }
+  if (static_cast<std::size_t>(std::ranges::count_if(text, is_digit)) < k_phone_min_digits) {
+    return std::nullopt;
+  }
+  pn::PhoneNumber number;
+  if (util->Parse(std::string(text), region, &number) != pn::PhoneNumberUtil::NO_PARSING_ERROR ||
+      !util->IsPossibleNumber(number)) {
+    return std::nullopt;
+  }
+  std::string formatted;
+  util->Format(number, pn::PhoneNumberUtil::E164, &formatted);
+  if (formatted.empty()) {
+    return std::nullopt;
+  }
+  return formatted;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+Normalizer::Normalizer(NormalizeOptions options)
+    : m_impl(std::make_unique<Impl>(std::move(options))) {}
+Normalizer::~Normalizer() = default;
+Normalizer::Normalizer(Normalizer &&) noexcept = default;
+Normalizer &Normalizer::operator=(Normalizer &&) noexcept = default;
+
+std::optional<std::string> Normalizer::email(std::string_view raw) const {
+  return m_impl->email(raw);
+}
+
+std::vector<std::string> Normalizer::name_tokens(std::string_view raw) const {
+  return fold_name_tokens(raw);
+}
+
+std::optional<std::string> Normalizer::phone(std::string_view raw) const {
+  return m_impl->phone(raw);
+}
+
+std::optional<std::string> Normalizer::ip(std::string_view raw) const { return normalize_ip(raw); }
+
+void Normalizer::extract_from_text(std::string_view text, connectors::Role role,
+                                   std::vector<Identity> &out) const {
+  std::unordered_set<std::string> seen;
+  const auto emit = [&](IdentityKind kind, std::string value) {
+    std::string key(1, static_cast<char>('0' + static_cast<int>(kind)));
+    key += value;
+    if (seen.insert(std::move(key)).second) {
+      out.push_back(Identity{kind, role, std::move(value)});
+    }
+  };
+
+  // Emails: around every '@'.
+  {
+    std::size_t floor = 0;
+    std::size_t pos = 0;
+    while ((pos = text.find('@', pos)) != std::string_view::npos) {
+      std::size_t end = pos + 1;
+      if (const std::optional<std::string> candidate = email_candidate(text, pos, floor, &end)) {
+        if (std::optional<std::string> normalised = m_impl->email(*candidate)) {
+          emit(IdentityKind::email, std::move(*normalised));
+        }
+      }
+      floor = end;
+      pos = end;
+    }
+  }
+
+  scan_ipv4(text, emit);
+  scan_ipv6(text, emit);
+  scan_phones(text, *m_impl->util, m_impl->region, emit);
+}
+
+std::vector<Identity> Normalizer::extract(const connectors::Item &item) const {
+  std::vector<Identity> found;
+  for (const connectors::RawAddress &address : item.addresses) {
+    std::optional<std::string> normalised;
+    if (!address.addr.empty()) {
+      normalised = m_impl->email(address.addr);
+      if (normalised) {
+        found.push_back(Identity{IdentityKind::email, address.role, *normalised});
+      }
+    }
+    if (!address.name.empty() && !m_impl->email(address.name)) {
+      const std::vector<std::string> tokens = fold_name_tokens(without_addresses(address.name));
+      if (!tokens.empty()) {
+        std::string joined;
+        for (const std::string &token : tokens) {
+          if (!joined.empty()) {
+            joined.push_back(' ');
+          }
+          joined += token;
+        }
+        found.push_back(Identity{IdentityKind::name, address.role, std::move(joined)});
+      }
+    }
+  }
+  for (const connectors::RawValue &value : item.ips) {
+    if (std::optional<std::string> address = normalize_ip(value.value)) {
+      found.push_back(Identity{IdentityKind::ip, value.role, std::move(*address)});
+    }
+  }
+  for (const connectors::RawText &text : item.texts) {
+    extract_from_text(text.text, text.role, found);
+  }
+  // Remove duplicates, keeping the first occurrence.
+  std::unordered_set<std::string> seen;
+  std::vector<Identity> unique;
+  unique.reserve(found.size());
+  for (Identity &identity : found) {
+    std::string key;
+    key.push_back(static_cast<char>('0' + static_cast<int>(identity.kind)));
+    key.push_back(static_cast<char>('A' + static_cast<int>(identity.role)));
+    key += identity.value;
+    if (seen.insert(std::move(key)).second) {
+      unique.push_back(std::move(identity));
+    }
+  }
+  return unique;
+}
+
+} // namespace maildsar::index

@@ -1,2 +1,490 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// PLACEHOLDER (being written)
+#include "indexer/identity.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace maildsar::index {
+namespace {
+
+using connectors::Role;
+
+const Normalizer &gb() {
+  static const Normalizer normalizer{NormalizeOptions{}};
+  return normalizer;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Email addresses.
+
+struct EmailCase {
+  std::string_view raw;
+  std::optional<std::string_view> expected; // nullopt: rejected
+};
+
+class NormalizerEmail : public ::testing::TestWithParam<EmailCase> {};
+
+TEST_P(NormalizerEmail, Normalises) {
+  const EmailCase &c = GetParam();
+  const std::optional<std::string> got = gb().email(c.raw);
+  if (c.expected) {
+    ASSERT_TRUE(got.has_value()) << "rejected: " << c.raw;
+    EXPECT_EQ(*got, *c.expected) << "input: " << c.raw;
+  } else {
+    EXPECT_FALSE(got.has_value()) << "accepted: " << c.raw << " as " << got.value_or("");
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Normalizer, NormalizerEmail,
+    ::testing::Values(
+        // case folding and the accepted wrappers
+        EmailCase{"alice.smith@example.com", "alice.smith@example.com"},
+        EmailCase{"Alice.Smith@EXAMPLE.COM", "alice.smith@example.com"},
+        EmailCase{"  alice.smith@example.com \r\n", "alice.smith@example.com"},
+        EmailCase{"Alice Smith <Alice.Smith@Example.com>", "alice.smith@example.com"},
+        EmailCase{"\"Smith, Alice\" <alice.smith@example.com>", "alice.smith@example.com"},
+        EmailCase{"<alice.smith@example.com>", "alice.smith@example.com"},
+        EmailCase{"< alice.smith@example.com >", "alice.smith@example.com"},
+        EmailCase{"mailto:alice.smith@example.com", "alice.smith@example.com"},
+        EmailCase{"MAILTO:alice.smith@example.com?subject=hi", "alice.smith@example.com"},
+        EmailCase{"'alice.smith@example.com'", "alice.smith@example.com"},
+        EmailCase{"\"alice.smith@example.com\"", "alice.smith@example.com"},
+        EmailCase{"alice.smith@example.com.", "alice.smith@example.com"},
+        EmailCase{"\"alice.smith\"@example.com", "alice.smith@example.com"},
+        EmailCase{"alice.smith@example.com (Alice Smith)", "alice.smith@example.com"},
+        EmailCase{"o'brien@example.ie", "o'brien@example.ie"},
+        EmailCase{"first..last@example.jp", "first..last@example.jp"}, // seen in the wild
+        // Unicode local part: case folded
+        EmailCase{"JÖRG@example.de", "jörg@example.de"},
+        // IDN, both directions
+        EmailCase{"Alice@BÜCHER.example", "alice@xn--bcher-kva.example"},
+        EmailCase{"alice@bücher.example", "alice@xn--bcher-kva.example"},
+        EmailCase{"alice@xn--bcher-kva.example", "alice@xn--bcher-kva.example"},
+        EmailCase{"alice@XN--BCHER-KVA.example", "alice@xn--bcher-kva.example"},
+        // domain literals
+        EmailCase{"root@[192.0.2.1]", "root@[192.0.2.1]"},
+        EmailCase{"root@[IPv6:2001:DB8::1]", "root@[ipv6:2001:db8::1]"},
+        // subaddress folding with the default "+"
+        EmailCase{"alice+news@example.com", "alice@example.com"},
+        EmailCase{"Alice+News+More@Example.com", "alice@example.com"},
+        EmailCase{"alice-news@example.com", "alice-news@example.com"},
+        EmailCase{"bob+alice.smith@example.com", "bob@example.com"},
+        EmailCase{"+alice@example.com", "+alice@example.com"},
+        // near misses keep their identity
+        EmailCase{"malice.smith@example.com", "malice.smith@example.com"},
+        EmailCase{"alice.smithson@example.com", "alice.smithson@example.com"},
+        EmailCase{"alice.smith@example.co", "alice.smith@example.co"},
+        // rejected
+        EmailCase{"", std::nullopt}, EmailCase{"alice", std::nullopt},
+        EmailCase{"@example.com", std::nullopt}, EmailCase{"alice@", std::nullopt},
+        EmailCase{"alice smith@example.com", std::nullopt},
+        EmailCase{"alice@exa mple.com", std::nullopt},
+        EmailCase{"alice@@example.com", std::nullopt},
+        EmailCase{"alice@example..com", std::nullopt},
+        EmailCase{"alice@-example.com", std::nullopt},
+        EmailCase{"alice@example_x.com", std::nullopt},
+        EmailCase{".alice@example.com", std::nullopt},
+        EmailCase{"alice.@example.com", std::nullopt},
+        EmailCase{"ali(ce@example.com", std::nullopt},
+        EmailCase{"alice@example.com>", std::nullopt},
+        EmailCase{"Alice <alice@example.com", std::nullopt},
+        EmailCase{"ali\xff" "ce@example.com", std::nullopt},
+        EmailCase{"root@[999.1.1.1]", std::nullopt},
+        EmailCase{"alice@example.com (unclosed", std::nullopt},
+        EmailCase{"alice@exam(ple).com", std::nullopt}));
+
+TEST(Normalizer, RejectsOverlongAddresses) {
+  EXPECT_FALSE(gb().email(std::string(300, 'a') + "@example.com").has_value());
+  EXPECT_FALSE(gb().email("a@" + std::string(64, 'b') + ".example").has_value());
+  std::string many_labels = "a@";
+  for (int i = 0; i < 100; ++i) {
+    many_labels += "abc.";
+  }
+  EXPECT_FALSE(gb().email(many_labels + "com").has_value());
+  EXPECT_TRUE(gb().email("a@" + std::string(63, 'b') + ".example").has_value());
+  EXPECT_FALSE(gb().email(std::string(5000, '<')).has_value());
+}
+
+TEST(Normalizer, NearMissesDifferFromTheSubject) {
+  const std::string subject = gb().email("alice.smith@example.com").value();
+  for (const std::string_view near : {"malice.smith@example.com", "alice.smithson@example.com",
+                                      "alice.smith@example.co", "bob+alice.smith@example.com"}) {
+    const std::optional<std::string> other = gb().email(near);
+    ASSERT_TRUE(other.has_value()) << near;
+    EXPECT_NE(*other, subject) << near;
+  }
+}
+
+TEST(Normalizer, ConfiguredSubaddressSeparators) {
+  const Normalizer plus_minus(
+      NormalizeOptions{.subaddress_separators = "+-", .phone_region = "GB"});
+  EXPECT_EQ(plus_minus.email("alice-news@example.com"), "alice@example.com");
+  EXPECT_EQ(plus_minus.email("alice+news@example.com"), "alice@example.com");
+  EXPECT_EQ(plus_minus.email("alice-news+x@example.com"), "alice@example.com");
+  EXPECT_EQ(plus_minus.email("mary-jane.smith@example.com"), "mary@example.com");
+  const Normalizer none(NormalizeOptions{.subaddress_separators = "", .phone_region = "GB"});
+  EXPECT_EQ(none.email("alice+news@example.com"), "alice+news@example.com");
+}
+
+TEST(Normalizer, IdnAndAsciiFormsAreTheSame) {
+  EXPECT_EQ(gb().email("Alice@BÜCHER.example"), gb().email("alice@xn--bcher-kva.example"));
+  EXPECT_EQ(gb().email("user@münchen.de"), gb().email("user@xn--mnchen-3ya.de"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names.
+
+TEST(Normalizer, NameTokens) {
+  using Tokens = std::vector<std::string>;
+  EXPECT_EQ(gb().name_tokens("Alice Smith"), (Tokens{"alice", "smith"}));
+  EXPECT_EQ(gb().name_tokens("Smith, Alice"), (Tokens{"smith", "alice"}));
+  EXPECT_EQ(gb().name_tokens("ALICE SMITH"), (Tokens{"alice", "smith"}));
+  EXPECT_EQ(gb().name_tokens("Ålice Smíth"), (Tokens{"alice", "smith"}));
+  EXPECT_EQ(gb().name_tokens("\"Smith, Alice\""), (Tokens{"smith", "alice"}));
+  EXPECT_EQ(gb().name_tokens("O'Brien-Jones"), (Tokens{"o", "brien", "jones"}));
+  EXPECT_EQ(gb().name_tokens("Jörg Straße"), (Tokens{"jorg", "strasse"}));
+  EXPECT_EQ(gb().name_tokens("Søren Kierkegaard"), (Tokens{"soren", "kierkegaard"}));
+  EXPECT_EQ(gb().name_tokens("Łukasz Đorđević"), (Tokens{"lukasz", "dordevic"}));
+  EXPECT_EQ(gb().name_tokens("Æsa Œuvre"), (Tokens{"aesa", "oeuvre"}));
+  EXPECT_EQ(gb().name_tokens("François  Müller\t(HR)"), (Tokens{"francois", "muller", "hr"}));
+  EXPECT_EQ(gb().name_tokens("ｆｕｌｌｗｉｄｔｈ"), (Tokens{"fullwidth"}));
+  EXPECT_EQ(gb().name_tokens("山田 太郎"), (Tokens{"山田", "太郎"}));
+  EXPECT_TRUE(gb().name_tokens("").empty());
+  EXPECT_TRUE(gb().name_tokens(" , ' - ").empty());
+  EXPECT_EQ(gb().name_tokens("Al\xffice \xc3"), (Tokens{"alice"}));
+}
+
+TEST(Normalizer, NameOrderAndAccentsGiveTheSameTokenSet) {
+  auto sorted = [](std::vector<std::string> tokens) {
+    std::ranges::sort(tokens);
+    return tokens;
+  };
+  EXPECT_EQ(sorted(gb().name_tokens("Smith, Alice")), sorted(gb().name_tokens("Alice Smith")));
+  EXPECT_EQ(sorted(gb().name_tokens("SMÍTH, ÁLICE")), sorted(gb().name_tokens("alice smith")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phones.
+
+TEST(Normalizer, PhoneNotations) {
+  for (const std::string_view raw :
+       {"+44 20 7946 0123", "020 7946 0123", "(020) 7946-0123", "0044 20 7946 0123",
+        "+44 (0)20 7946 0123", "+442079460123", "tel:+44-20-7946-0123", " 020.7946.0123 "}) {
+    EXPECT_EQ(gb().phone(raw), "+442079460123") << raw;
+  }
+  const Normalizer us(NormalizeOptions{.subaddress_separators = "+", .phone_region = "US"});
+  EXPECT_EQ(us.phone("(650) 253-0000"), "+16502530000");
+  EXPECT_EQ(us.phone("650.253.0000"), "+16502530000");
+  EXPECT_EQ(us.phone("+44 20 7946 0123"), "+442079460123");
+  const Normalizer lower_region(
+      NormalizeOptions{.subaddress_separators = "+", .phone_region = "us"});
+  EXPECT_EQ(lower_region.phone("(650) 253-0000"), "+16502530000");
+}
+
+TEST(Normalizer, PhoneRejects) {
+  for (const std::string_view raw :
+       {"", "12345", "123 456", "alice", "+44", "+44 20", "not a number at all",
+        "999999999999999999999999", "0\xff" "20 7946 0123"}) {
+    EXPECT_FALSE(gb().phone(raw).has_value()) << raw;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// IP addresses.
+
+struct IpCase {
+  std::string_view raw;
+  std::optional<std::string_view> expected;
+};
+
+class NormalizerIp : public ::testing::TestWithParam<IpCase> {};
+
+TEST_P(NormalizerIp, Normalises) {
+  const IpCase &c = GetParam();
+  const std::optional<std::string> got = gb().ip(c.raw);
+  if (c.expected) {
+    ASSERT_TRUE(got.has_value()) << "rejected: " << c.raw;
+    EXPECT_EQ(*got, *c.expected) << "input: " << c.raw;
+  } else {
+    EXPECT_FALSE(got.has_value()) << "accepted: " << c.raw << " as " << got.value_or("");
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Normalizer, NormalizerIp,
+    ::testing::Values(IpCase{"203.0.113.45", "203.0.113.45"},
+                      IpCase{" 203.0.113.45\n", "203.0.113.45"},
+                      IpCase{"[203.0.113.45]", "203.0.113.45"},
+                      IpCase{"203.000.113.045", "203.0.113.45"},
+                      IpCase{"0.0.0.0", "0.0.0.0"},
+                      IpCase{"255.255.255.255", "255.255.255.255"},
+                      IpCase{"2001:DB8:0:0:0:0:0:1", "2001:db8::1"},
+                      IpCase{"2001:0db8:0000:0000:0001:0000:0000:0001", "2001:db8::1:0:0:1"},
+                      IpCase{"2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"},
+                      IpCase{"[2001:db8::1]", "2001:db8::1"},
+                      IpCase{"IPv6:2001:db8::1", "2001:db8::1"},
+                      IpCase{"[IPv6:2001:DB8::1]", "2001:db8::1"},
+                      IpCase{"::1", "::1"},
+                      IpCase{"::ffff:192.0.2.1", "192.0.2.1"},
+                      IpCase{"::FFFF:C000:0201", "192.0.2.1"},
+                      IpCase{"", std::nullopt},
+                      IpCase{"999.1.1.1", std::nullopt},
+                      IpCase{"256.1.1.1", std::nullopt},
+                      IpCase{"1.2.3", std::nullopt},
+                      IpCase{"1.2.3.4.5", std::nullopt},
+                      IpCase{"1..2.3", std::nullopt},
+                      IpCase{"1.2.3.4.", std::nullopt},
+                      IpCase{"1.2.3.1234", std::nullopt},
+                      IpCase{"a.b.c.d", std::nullopt},
+                      IpCase{"fe80::1%eth0", std::nullopt},
+                      IpCase{"2001:db8::1::2", std::nullopt},
+                      IpCase{"2001:db8:g::1", std::nullopt},
+                      IpCase{"1:2:3:4:5:6:7:8:9", std::nullopt},
+                      IpCase{"localhost", std::nullopt}));
+
+// ---------------------------------------------------------------------------------------------
+// Extraction from free text.
+
+std::vector<std::string> values_of(const std::vector<Identity> &ids, IdentityKind kind) {
+  std::vector<std::string> values;
+  for (const Identity &id : ids) {
+    if (id.kind == kind) {
+      values.push_back(id.value);
+    }
+  }
+  return values;
+}
+
+std::vector<Identity> scan(std::string_view text, const Normalizer &normalizer = gb()) {
+  std::vector<Identity> out;
+  normalizer.extract_from_text(text, Role::body, out);
+  return out;
+}
+
+using Values = std::vector<std::string>;
+
+TEST(Normalizer, ExtractsEmailsFromProse) {
+  const auto ids = scan(
+      "Hi, please write to Alice.Smith@Example.com, or (bob@example.org). "
+      "Ask \"carol@example.net\"; also <dave@example.co.uk>! Mail eve@example.com.\n"
+      "Use mailto:frank+list@example.com?subject=x and sasl_username=grace@example.com "
+      "or see https://x.example/?email=heidi@example.com&x=1 and 'ivan@example.com'.");
+  EXPECT_EQ(values_of(ids, IdentityKind::email),
+            (Values{"alice.smith@example.com", "bob@example.org", "carol@example.net",
+                    "dave@example.co.uk", "eve@example.com", "frank@example.com",
+                    "grace@example.com", "heidi@example.com", "ivan@example.com"}));
+  for (const Identity &id : ids) {
+    EXPECT_EQ(id.role, Role::body);
+  }
+}
+
+TEST(Normalizer, ExtractsUnicodeAndIdnEmails) {
+  const auto ids = scan("Schreiben Sie an jörg@bücher.example oder an xn@xn--bcher-kva.example.");
+  EXPECT_EQ(values_of(ids, IdentityKind::email),
+            (Values{"jörg@xn--bcher-kva.example", "xn@xn--bcher-kva.example"}));
+}
+
+TEST(Normalizer, IgnoresNonAddressesInProse) {
+  const auto ids = scan("meet @ noon; a@b; x@localhost; user@host.123; @handle; foo@ bar.com; "
+                        "x@example..com");
+  EXPECT_TRUE(values_of(ids, IdentityKind::email).empty())
+      << ::testing::PrintToString(values_of(ids, IdentityKind::email));
+}
+
+TEST(Normalizer, EmailsInTextMatchWhole) {
+  const auto ids = scan("from malice.smith@example.com and alice.smithson@example.com and "
+                        "alice.smith@example.co, bob+alice.smith@example.com.");
+  const Values emails = values_of(ids, IdentityKind::email);
+  EXPECT_EQ(emails, (Values{"malice.smith@example.com", "alice.smithson@example.com",
+                            "alice.smith@example.co", "bob@example.com"}));
+  EXPECT_EQ(std::ranges::count(emails, "alice.smith@example.com"), 0);
+}
+
+TEST(Normalizer, ExtractsPhonesFromProse) {
+  const auto ids = scan("Call me on +44 20 7946 0123 (office) or 020 7946 0124, mobile "
+                        "07911 123456. Fax: (020) 7946-0125. Order no. 12345, ref 2023-11-14.");
+  EXPECT_EQ(values_of(ids, IdentityKind::phone),
+            (Values{"+442079460123", "+442079460124", "+447911123456", "+442079460125"}));
+}
+
+TEST(Normalizer, ExtractsPhonesNextToOtherNumbers) {
+  const auto ids = scan("+44 20 7946 0123 203.0.113.45\n"
+                        "12 020 7946 0124 020 7946 0125 / 2023-11-14 13:00\n"
+                        "1000 1001 1002 1003 1004 1005 1006 1007 1008 1009 (020) 7946 0126 1010");
+  EXPECT_EQ(values_of(ids, IdentityKind::phone),
+            (Values{"+442079460123", "+442079460124", "+442079460125", "+442079460126"}));
+}
+
+TEST(Normalizer, ExtractsPhonesWithTheConfiguredRegion) {
+  const Normalizer us(NormalizeOptions{.subaddress_separators = "+", .phone_region = "US"});
+  const auto ids = scan("Ring (650) 253-0000 or +44 20 7946 0123 tomorrow.", us);
+  EXPECT_EQ(values_of(ids, IdentityKind::phone), (Values{"+16502530000", "+442079460123"}));
+}
+
+TEST(Normalizer, ExtractsIpsFromProse) {
+  const auto ids = scan("Login from 203.0.113.45, then [198.51.100.7]:25 and 2001:DB8::1. "
+                        "Also IPv6:2001:db8::2 and ::ffff:192.0.2.33 (mapped); client=192.0.2.9.");
+  EXPECT_EQ(values_of(ids, IdentityKind::ip),
+            (Values{"203.0.113.45", "198.51.100.7", "192.0.2.33", "192.0.2.9", "2001:db8::1",
+                    "2001:db8::2"}));
+}
+
+TEST(Normalizer, IgnoresVersionStringsAndNonIps) {
+  const auto ids = scan("version 1.2.3.4.5 and v10.0.0.1 build 1.2.3 999.1.1.1 "
+                        "3.14159 at 10:30:45, mac 00:1a:2b:3c:4d:5e, std::string, a::b, "
+                        "fe80::1%eth0 and 4.3.2.1.in-addr.arpa");
+  EXPECT_TRUE(values_of(ids, IdentityKind::ip).empty())
+      << ::testing::PrintToString(values_of(ids, IdentityKind::ip));
+}
+
+TEST(Normalizer, ReportsEachValueOncePerText) {
+  const auto ids = scan("alice@example.com ALICE@example.com alice+x@example.com "
+                        "1.2.3.4 1.2.3.4 ::ffff:1.2.3.4 020 7946 0123 +44 20 7946 0123");
+  EXPECT_EQ(values_of(ids, IdentityKind::email), (Values{"alice@example.com"}));
+  EXPECT_EQ(values_of(ids, IdentityKind::ip), (Values{"1.2.3.4"}));
+  EXPECT_EQ(values_of(ids, IdentityKind::phone), (Values{"+442079460123"}));
+}
+
+TEST(Normalizer, AppendsToExistingOutput) {
+  std::vector<Identity> out{Identity{IdentityKind::email, Role::from, "x@example.com"}};
+  gb().extract_from_text("x@example.com", Role::subject, out);
+  ASSERT_EQ(out.size(), 2U);
+  EXPECT_EQ(out[1], (Identity{IdentityKind::email, Role::subject, "x@example.com"}));
+}
+
+TEST(Normalizer, InvalidUtf8DoesNotCrash) {
+  std::string text = "\xff\xfe alice@exa\xc3mple.com \xe2\x82 bob@example.com \xc3";
+  text += std::string("\0\x80\xbf 203.0.113.45 \xf4\x90\x80\x80 +44 20 7946 0123 \xed\xa0\x80", 40);
+  text += "@\xff@\xc3\xa9@";
+  const auto ids = scan(text);
+  EXPECT_EQ(values_of(ids, IdentityKind::email), (Values{"bob@example.com"}));
+  EXPECT_EQ(values_of(ids, IdentityKind::ip), (Values{"203.0.113.45"}));
+  EXPECT_EQ(values_of(ids, IdentityKind::phone), (Values{"+442079460123"}));
+  std::string garbage;
+  for (int i = 0; i < 20000; ++i) {
+    garbage.push_back(static_cast<char>((i * 131 + 7) % 256));
+  }
+  EXPECT_NO_FATAL_FAILURE((void)scan(garbage));
+  EXPECT_NO_FATAL_FAILURE((void)gb().name_tokens(garbage));
+  EXPECT_NO_FATAL_FAILURE((void)gb().email(garbage));
+  EXPECT_NO_FATAL_FAILURE((void)gb().phone(garbage));
+  EXPECT_NO_FATAL_FAILURE((void)gb().ip(garbage));
+}
+
+TEST(Normalizer, HugeTextFinishes) {
+  // 16 MB: prose with identities, long runs of digits, separators and pathological '@'s.
+  std::string text;
+  text.reserve(16U << 20U);
+  int line = 0;
+  while (text.size() < (16U << 20U)) {
+    text += "Dear customer, contact alice.smith@example.com or call 020 7946 0123 from ";
+    text += "203.0.113." + std::to_string(line % 256) + " ticket " + std::to_string(line) + ".\n";
+    if (line % 1000 == 0) {
+      text += std::string(4096, '@') + std::string(4096, 'a') + std::string(2048, '.');
+      text += std::string(4096, '7') + " " + std::string(1000, ':') + "\n";
+      for (int i = 0; i < 200; ++i) {
+        text += std::to_string(1000 + i) + " ";
+      }
+      text += "\n";
+    }
+    ++line;
+  }
+  const auto ids = scan(text);
+  EXPECT_EQ(values_of(ids, IdentityKind::email), (Values{"alice.smith@example.com"}));
+  EXPECT_EQ(values_of(ids, IdentityKind::phone), (Values{"+442079460123"}));
+  EXPECT_EQ(values_of(ids, IdentityKind::ip).size(), 256U);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole items.
+
+TEST(Normalizer, ExtractFromItemMapsRolesAndDedupes) {
+  connectors::Item item;
+  item.addresses = {
+      {Role::from, "Smith, Alice", "Alice.Smith+news@Example.com"},
+      {Role::to, "Bob", "bob@example.org"},
+      {Role::cc, "", "bob@example.org"},
+      {Role::to, "bob@example.org", "bob@example.org"},  // name is the address again
+      {Role::reply_to, "'alice.smith@example.com'", "alice.smith@example.com"},
+      {Role::from, "ALICE SMITH", "alice.smith@example.com"}, // duplicate of the first
+      {Role::bcc, "Carol Ø", ""},                            // name only
+      {Role::cc, "Dave Jones (dave@example.net)", "dave@example.net"},
+      {Role::cc, "@", "x@example.net"},
+      {Role::to, "", "not an address"},
+  };
+  item.ips = {{Role::received, "[203.0.113.45]"},
+              {Role::received, "203.0.113.45"},
+              {Role::log_client, "2001:DB8::1"},
+              {Role::received, "unknown"}};
+  item.texts = {{Role::subject, "Re: call 020 7946 0123"},
+                {Role::body, "Mail alice.smith@example.com or eve@example.net from 203.0.113.45"}};
+
+  const std::vector<Identity> ids = gb().extract(item);
+  const std::vector<Identity> expected{
+      {IdentityKind::email, Role::from, "alice.smith@example.com"},
+      {IdentityKind::name, Role::from, "smith alice"},
+      {IdentityKind::email, Role::to, "bob@example.org"},
+      {IdentityKind::name, Role::to, "bob"},
+      {IdentityKind::email, Role::cc, "bob@example.org"},
+      {IdentityKind::email, Role::reply_to, "alice.smith@example.com"},
+      {IdentityKind::name, Role::from, "alice smith"},
+      {IdentityKind::name, Role::bcc, "carol o"},
+      {IdentityKind::email, Role::cc, "dave@example.net"},
+      {IdentityKind::name, Role::cc, "dave jones"},
+      {IdentityKind::email, Role::cc, "x@example.net"},
+      {IdentityKind::ip, Role::received, "203.0.113.45"},
+      {IdentityKind::ip, Role::log_client, "2001:db8::1"},
+      {IdentityKind::phone, Role::subject, "+442079460123"},
+      {IdentityKind::email, Role::body, "alice.smith@example.com"},
+      {IdentityKind::email, Role::body, "eve@example.net"},
+      {IdentityKind::ip, Role::body, "203.0.113.45"},
+  };
+  EXPECT_EQ(ids, expected);
+}
+
+TEST(Normalizer, ExtractFromEmptyItem) { EXPECT_TRUE(gb().extract(connectors::Item{}).empty()); }
+
+TEST(Normalizer, IsUsableFromSeveralThreads) {
+  std::vector<std::thread> threads;
+  std::vector<int> ok(4, 0);
+  for (std::size_t t = 0; t < ok.size(); ++t) {
+    threads.emplace_back([&ok, t] {
+      for (int i = 0; i < 50; ++i) {
+        const auto ids = scan("alice@bücher.example +44 20 7946 0123 203.0.113.45 Ålice");
+        if (ids.size() == 3 && gb().phone("020 7946 0123") == "+442079460123") {
+          ++ok[t];
+        }
+      }
+    });
+  }
+  for (std::thread &thread : threads) {
+    thread.join();
+  }
+  EXPECT_EQ(ok, std::vector<int>(4, 50));
+}
+
+TEST(Normalizer, KindNames) {
+  EXPECT_EQ(to_string(IdentityKind::email), "email");
+  EXPECT_EQ(to_string(IdentityKind::name), "name");
+  EXPECT_EQ(to_string(IdentityKind::phone), "phone");
+  EXPECT_EQ(to_string(IdentityKind::ip), "ip");
+}
+
+TEST(Normalizer, MovedNormalizerStillWorks) {
+  Normalizer a(NormalizeOptions{});
+  Normalizer b(std::move(a));
+  EXPECT_EQ(b.email("A@B.example"), "a@b.example");
+  Normalizer c(NormalizeOptions{.subaddress_separators = "-", .phone_region = "GB"});
+  c = std::move(b);
+  EXPECT_EQ(c.email("a+x@b.example"), "a@b.example");
+}
+
+} // namespace
+} // namespace maildsar::index
