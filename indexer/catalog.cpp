@@ -1,2 +1,379 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// PLACEHOLDER (being written)
+#include "indexer/catalog.hpp"
+
+#include "core/hash.hpp"
+
+#include <fmt/format.h>
+
+namespace maildsar::index {
+
+using core::sqlite::Stmt;
+
+namespace {
+
+constexpr std::string_view k_migration_1 = R"sql(
+CREATE TABLE sources (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  type TEXT NOT NULL,
+  last_success INTEGER
+);
+CREATE TABLE files (
+  id INTEGER PRIMARY KEY,
+  source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+  path TEXT NOT NULL,
+  dev INTEGER NOT NULL,
+  ino INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  mtime_ns INTEGER NOT NULL,
+  scanned_size INTEGER NOT NULL DEFAULT 0,
+  tail_fingerprint TEXT NOT NULL DEFAULT '',
+  status TEXT NOT NULL CHECK (status IN ('pending', 'done', 'error')),
+  last_error TEXT NOT NULL DEFAULT '',
+  UNIQUE (source_id, path)
+);
+CREATE TABLE items (
+  qterm TEXT PRIMARY KEY,
+  file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+  locator_key TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  offset INTEGER NOT NULL DEFAULT 0,
+  length INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX items_by_file ON items(file_id);
+)sql";
+
+enum StmtId {
+  s_source_get,
+  s_source_add,
+  s_sources,
+  s_last_success,
+  s_files,
+  s_file_put,
+  s_file_status,
+  s_file_delete,
+  s_source_files_delete,
+  s_item_terms,
+  s_item_count_file,
+  s_items_delete,
+  s_item_has,
+  s_item_put,
+  s_item_get,
+  s_item_count,
+};
+
+FileStatus status_from(std::string_view s) {
+  if (s == "done") {
+    return FileStatus::done;
+  }
+  if (s == "error") {
+    return FileStatus::error;
+  }
+  return FileStatus::pending;
+}
+
+} // namespace
+
+std::string_view to_string(FileStatus status) {
+  switch (status) {
+  case FileStatus::pending:
+    return "pending";
+  case FileStatus::done:
+    return "done";
+  case FileStatus::error:
+    return "error";
+  }
+  return "pending";
+}
+
+std::string_view to_string(Transition transition) {
+  switch (transition) {
+  case Transition::new_file:
+    return "new";
+  case Transition::unchanged:
+    return "unchanged";
+  case Transition::changed:
+    return "changed";
+  case Transition::grown:
+    return "grown";
+  }
+  return "changed";
+}
+
+Transition classify(const FileRecord *old, const core::FileStat &now, AppendSupport append) {
+  if (old == nullptr) {
+    return Transition::new_file;
+  }
+  if (old->status != FileStatus::done) {
+    return Transition::changed; // interrupted or failed earlier: read it again from the start
+  }
+  bool same_inode = old->dev == now.dev && old->ino == now.ino;
+  if (same_inode && old->size == now.size && old->mtime_ns == now.mtime_ns) {
+    return Transition::unchanged;
+  }
+  if (append == AppendSupport::yes && same_inode && now.size > old->size &&
+      old->scanned_size > 0 && old->scanned_size <= old->size) {
+    return Transition::grown;
+  }
+  return Transition::changed;
+}
+
+core::Result<std::string> tail_fingerprint(const std::string &path, std::uint64_t end) {
+  MAILDSAR_TRY_ASSIGN(core::Fd fd, core::open_read(path));
+  std::uint64_t start = end > k_fingerprint_bytes ? end - k_fingerprint_bytes : 0;
+  MAILDSAR_TRY_ASSIGN(std::string bytes, core::read_range(fd.get(), start, end - start, path));
+  if (bytes.size() != end - start) {
+    return core::fail(core::ErrorCode::data,
+                      fmt::format("{}: shorter than the {} bytes scanned before", path, end));
+  }
+  return core::sha256_hex(bytes);
+}
+
+core::Result<Catalog> Catalog::open(const std::string &path) {
+  MAILDSAR_TRY_ASSIGN(core::sqlite::Db db, core::sqlite::Db::open(path, core::sqlite::Writable::yes));
+  // FULL: a catalog commit must be durable before the Xapian commit that relies on it.
+  MAILDSAR_TRY(db.exec("PRAGMA synchronous=FULL"));
+  MAILDSAR_TRY(db.migrate({k_migration_1}));
+  return Catalog(std::move(db));
+}
+
+core::Result<Stmt *> Catalog::stmt(int which, std::string_view sql) {
+  auto it = m_stmts.find(which);
+  if (it == m_stmts.end()) {
+    MAILDSAR_TRY_ASSIGN(Stmt s, m_db.prepare(sql));
+    it = m_stmts.emplace(which, std::move(s)).first;
+  } else {
+    it->second.reset();
+  }
+  return &it->second;
+}
+
+core::Result<core::sqlite::Transaction> Catalog::begin() {
+  return core::sqlite::Transaction::begin(m_db);
+}
+
+core::Result<std::int64_t> Catalog::source_id(const std::string &name, const std::string &type) {
+  {
+    MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_source_get, "SELECT id FROM sources WHERE name = ?1"));
+    MAILDSAR_TRY(s->bind(1, name));
+    MAILDSAR_TRY_ASSIGN(bool row, s->step());
+    if (row) {
+      std::int64_t id = s->column_int64(0);
+      s->reset();
+      return id;
+    }
+  }
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_source_add, "INSERT INTO sources(name, type) VALUES (?1, ?2)"));
+  MAILDSAR_TRY(s->bind(1, name));
+  MAILDSAR_TRY(s->bind(2, type));
+  MAILDSAR_TRY(s->run());
+  return m_db.last_insert_rowid();
+}
+
+core::Result<std::vector<SourceRecord>> Catalog::sources() {
+  MAILDSAR_TRY_ASSIGN(
+      Stmt * s,
+      stmt(s_sources,
+           "SELECT s.id, s.name, s.type, s.last_success,"
+           " (SELECT count(*) FROM files f WHERE f.source_id = s.id),"
+           " (SELECT count(*) FROM items i JOIN files f ON i.file_id = f.id WHERE f.source_id = s.id)"
+           " FROM sources s ORDER BY s.name"));
+  std::vector<SourceRecord> out;
+  for (;;) {
+    MAILDSAR_TRY_ASSIGN(bool row, s->step());
+    if (!row) {
+      break;
+    }
+    SourceRecord r;
+    r.id = s->column_int64(0);
+    r.name = s->column_text(1);
+    r.type = s->column_text(2);
+    if (!s->column_is_null(3)) {
+      r.last_success = s->column_int64(3);
+    }
+    r.files = s->column_uint64(4);
+    r.items = s->column_uint64(5);
+    out.push_back(std::move(r));
+  }
+  s->reset();
+  return out;
+}
+
+core::Status Catalog::set_last_success(std::int64_t source_id, std::int64_t when) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s,
+                      stmt(s_last_success, "UPDATE sources SET last_success = ?2 WHERE id = ?1"));
+  MAILDSAR_TRY(s->bind(1, source_id));
+  MAILDSAR_TRY(s->bind(2, when));
+  return s->run();
+}
+
+core::Result<std::unordered_map<std::string, FileRecord>> Catalog::files(std::int64_t source_id) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_files,
+                                     "SELECT id, path, dev, ino, size, mtime_ns, scanned_size,"
+                                     " tail_fingerprint, status, last_error FROM files"
+                                     " WHERE source_id = ?1"));
+  MAILDSAR_TRY(s->bind(1, source_id));
+  std::unordered_map<std::string, FileRecord> out;
+  for (;;) {
+    MAILDSAR_TRY_ASSIGN(bool row, s->step());
+    if (!row) {
+      break;
+    }
+    FileRecord f;
+    f.id = s->column_int64(0);
+    f.source_id = source_id;
+    f.path = s->column_text(1);
+    f.dev = s->column_uint64(2);
+    f.ino = s->column_uint64(3);
+    f.size = s->column_uint64(4);
+    f.mtime_ns = s->column_int64(5);
+    f.scanned_size = s->column_uint64(6);
+    f.tail_fingerprint = s->column_text(7);
+    f.status = status_from(s->column_text(8));
+    f.last_error = s->column_text(9);
+    std::string key = f.path;
+    out.emplace(std::move(key), std::move(f));
+  }
+  s->reset();
+  return out;
+}
+
+core::Result<std::int64_t> Catalog::put_file(const FileRecord &file) {
+  MAILDSAR_TRY_ASSIGN(
+      Stmt * s,
+      stmt(s_file_put,
+           "INSERT INTO files(source_id, path, dev, ino, size, mtime_ns, scanned_size,"
+           " tail_fingerprint, status, last_error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+           " ON CONFLICT(source_id, path) DO UPDATE SET dev = excluded.dev, ino = excluded.ino,"
+           " size = excluded.size, mtime_ns = excluded.mtime_ns,"
+           " scanned_size = excluded.scanned_size, tail_fingerprint = excluded.tail_fingerprint,"
+           " status = excluded.status, last_error = excluded.last_error RETURNING id"));
+  MAILDSAR_TRY(s->bind(1, file.source_id));
+  MAILDSAR_TRY(s->bind(2, file.path));
+  MAILDSAR_TRY(s->bind(3, file.dev));
+  MAILDSAR_TRY(s->bind(4, file.ino));
+  MAILDSAR_TRY(s->bind(5, file.size));
+  MAILDSAR_TRY(s->bind(6, file.mtime_ns));
+  MAILDSAR_TRY(s->bind(7, file.scanned_size));
+  MAILDSAR_TRY(s->bind(8, file.tail_fingerprint));
+  MAILDSAR_TRY(s->bind(9, to_string(file.status)));
+  MAILDSAR_TRY(s->bind(10, file.last_error));
+  MAILDSAR_TRY_ASSIGN(bool row, s->step());
+  std::int64_t id = row ? s->column_int64(0) : 0;
+  s->reset();
+  if (!row) {
+    return core::fail(core::ErrorCode::internal,
+                      fmt::format("{}: no id for file {}", m_db.path(), file.path));
+  }
+  return id;
+}
+
+core::Status Catalog::set_status(std::int64_t file_id, FileStatus status,
+                                 const std::string &last_error) {
+  MAILDSAR_TRY_ASSIGN(
+      Stmt * s,
+      stmt(s_file_status, "UPDATE files SET status = ?2, last_error = ?3 WHERE id = ?1"));
+  MAILDSAR_TRY(s->bind(1, file_id));
+  MAILDSAR_TRY(s->bind(2, to_string(status)));
+  MAILDSAR_TRY(s->bind(3, last_error));
+  return s->run();
+}
+
+core::Status Catalog::delete_file(std::int64_t file_id) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_file_delete, "DELETE FROM files WHERE id = ?1"));
+  MAILDSAR_TRY(s->bind(1, file_id));
+  return s->run();
+}
+
+core::Status Catalog::delete_source_files(std::int64_t source_id) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s,
+                      stmt(s_source_files_delete, "DELETE FROM files WHERE source_id = ?1"));
+  MAILDSAR_TRY(s->bind(1, source_id));
+  return s->run();
+}
+
+core::Result<std::vector<std::string>> Catalog::item_terms(std::int64_t file_id) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_item_terms, "SELECT qterm FROM items WHERE file_id = ?1"));
+  MAILDSAR_TRY(s->bind(1, file_id));
+  std::vector<std::string> out;
+  for (;;) {
+    MAILDSAR_TRY_ASSIGN(bool row, s->step());
+    if (!row) {
+      break;
+    }
+    out.push_back(s->column_text(0));
+  }
+  s->reset();
+  return out;
+}
+
+core::Result<std::uint64_t> Catalog::item_count_of_file(std::int64_t file_id) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s,
+                      stmt(s_item_count_file, "SELECT count(*) FROM items WHERE file_id = ?1"));
+  MAILDSAR_TRY(s->bind(1, file_id));
+  MAILDSAR_TRY_ASSIGN(bool row, s->step());
+  std::uint64_t n = row ? s->column_uint64(0) : 0;
+  s->reset();
+  return n;
+}
+
+core::Status Catalog::delete_items(std::int64_t file_id) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_items_delete, "DELETE FROM items WHERE file_id = ?1"));
+  MAILDSAR_TRY(s->bind(1, file_id));
+  return s->run();
+}
+
+core::Result<bool> Catalog::has_item(const std::string &qterm) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_item_has, "SELECT 1 FROM items WHERE qterm = ?1"));
+  MAILDSAR_TRY(s->bind(1, qterm));
+  MAILDSAR_TRY_ASSIGN(bool row, s->step());
+  s->reset();
+  return row;
+}
+
+core::Status Catalog::put_item(const ItemRecord &item) {
+  MAILDSAR_TRY_ASSIGN(
+      Stmt * s,
+      stmt(s_item_put, "INSERT OR REPLACE INTO items(qterm, file_id, locator_key, sha256, offset,"
+                       " length) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+  MAILDSAR_TRY(s->bind(1, item.qterm));
+  MAILDSAR_TRY(s->bind(2, item.file_id));
+  MAILDSAR_TRY(s->bind(3, item.locator_key));
+  MAILDSAR_TRY(s->bind(4, item.sha256));
+  MAILDSAR_TRY(s->bind(5, item.offset));
+  MAILDSAR_TRY(s->bind(6, item.length));
+  return s->run();
+}
+
+core::Result<std::optional<ItemRecord>> Catalog::item(const std::string &qterm) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_item_get,
+                                     "SELECT file_id, locator_key, sha256, offset, length"
+                                     " FROM items WHERE qterm = ?1"));
+  MAILDSAR_TRY(s->bind(1, qterm));
+  MAILDSAR_TRY_ASSIGN(bool row, s->step());
+  if (!row) {
+    return std::optional<ItemRecord>{};
+  }
+  ItemRecord r;
+  r.qterm = qterm;
+  r.file_id = s->column_int64(0);
+  r.locator_key = s->column_text(1);
+  r.sha256 = s->column_text(2);
+  r.offset = s->column_uint64(3);
+  r.length = s->column_uint64(4);
+  s->reset();
+  return std::optional<ItemRecord>{std::move(r)};
+}
+
+core::Result<std::uint64_t> Catalog::item_count(std::int64_t source_id) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_item_count,
+                                     "SELECT count(*) FROM items i JOIN files f ON i.file_id = f.id"
+                                     " WHERE f.source_id = ?1"));
+  MAILDSAR_TRY(s->bind(1, source_id));
+  MAILDSAR_TRY_ASSIGN(bool row, s->step());
+  std::uint64_t n = row ? s->column_uint64(0) : 0;
+  s->reset();
+  return n;
+}
+
+} // namespace maildsar::index

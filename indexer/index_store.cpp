@@ -1,2 +1,300 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// PLACEHOLDER (being written)
+#include "indexer/index_store.hpp"
+
+#include "indexer/schema.hpp"
+
+#include <fmt/format.h>
+#include <xapian.h>
+
+#include <filesystem>
+#include <utility>
+
+namespace maildsar::index {
+
+namespace {
+
+/** Xapian refuses terms longer than this (the B-tree key limit is 245 bytes). */
+constexpr std::size_t k_max_term_bytes = 240;
+constexpr int k_read_retries = 3;
+
+} // namespace
+
+core::Error error_from_xapian_exception(std::string_view context) {
+  std::string prefix(context);
+  try {
+    throw;
+  } catch (const Xapian::DatabaseLockError &e) {
+    return core::Error{core::ErrorCode::index_locked, prefix + e.get_description(),
+                       "another `maildsar index` is running?", std::nullopt};
+  } catch (const Xapian::DatabaseModifiedError &e) {
+    return core::Error{core::ErrorCode::temp_fail, prefix + e.get_description(),
+                       "the index changed while reading it; try again", std::nullopt};
+  } catch (const Xapian::DatabaseNotFoundError &e) {
+    return core::Error{core::ErrorCode::no_input, prefix + e.get_description(),
+                       "run maildsar index first", std::nullopt};
+  } catch (const Xapian::DatabaseVersionError &e) {
+    return core::Error{core::ErrorCode::data, prefix + e.get_description(),
+                       "run maildsar index --full", std::nullopt};
+  } catch (const Xapian::DatabaseCorruptError &e) {
+    return core::Error{core::ErrorCode::data, prefix + e.get_description(),
+                       "run maildsar index --full", std::nullopt};
+  } catch (const Xapian::DatabaseCreateError &e) {
+    return core::Error{core::ErrorCode::cant_create, prefix + e.get_description()};
+  } catch (const Xapian::DatabaseOpeningError &e) {
+    return core::Error{core::ErrorCode::io, prefix + e.get_description()};
+  } catch (const Xapian::DatabaseError &e) {
+    return core::Error{core::ErrorCode::io, prefix + e.get_description()};
+  } catch (const Xapian::InvalidArgumentError &e) {
+    return core::Error{core::ErrorCode::data, prefix + e.get_description()};
+  } catch (const Xapian::Error &e) {
+    return core::Error{core::ErrorCode::internal, prefix + e.get_description()};
+  } catch (...) {
+    return core::error_from_current_exception(context);
+  }
+}
+
+// ---- PreparedDocument ----
+
+struct PreparedDocument::Impl {
+  Xapian::Document doc;
+};
+
+PreparedDocument::PreparedDocument() : m_impl(std::make_unique<Impl>()) {}
+PreparedDocument::~PreparedDocument() = default;
+PreparedDocument::PreparedDocument(PreparedDocument &&) noexcept = default;
+PreparedDocument &PreparedDocument::operator=(PreparedDocument &&) noexcept = default;
+
+void PreparedDocument::set_key(std::string qterm) {
+  m_key = std::move(qterm);
+  add_boolean_term(m_key);
+}
+
+void PreparedDocument::add_boolean_term(const std::string &term) {
+  if (term.empty() || term.size() > k_max_term_bytes) {
+    return; // callers hash long identities; anything else this long is never searched for
+  }
+  m_impl->doc.add_boolean_term(term);
+}
+
+void PreparedDocument::add_posting(const std::string &term, std::uint32_t position) {
+  if (term.empty() || term.size() > k_max_term_bytes) {
+    return; // a "word" this long is not part of a name
+  }
+  m_impl->doc.add_posting(term, position);
+}
+
+void PreparedDocument::set_data(const std::string &data) { m_impl->doc.set_data(data); }
+
+void PreparedDocument::set_date(std::int64_t seconds_since_epoch) {
+  m_impl->doc.add_value(schema::k_slot_date,
+                        Xapian::sortable_serialise(static_cast<double>(seconds_since_epoch)));
+}
+
+// ---- IndexStore ----
+
+struct IndexStore::Impl {
+  OpenMode mode = OpenMode::read_only;
+  Xapian::Database rdb;          // read-only mode
+  Xapian::WritableDatabase wdb;  // writable modes
+  bool in_transaction = false;
+
+  Xapian::Database &reader() { return mode == OpenMode::read_only ? rdb : wdb; }
+};
+
+IndexStore::IndexStore(std::unique_ptr<Impl> impl, std::string path)
+    : m_impl(std::move(impl)), m_path(std::move(path)) {}
+IndexStore::IndexStore(IndexStore &&) noexcept = default;
+IndexStore &IndexStore::operator=(IndexStore &&) noexcept = default;
+IndexStore::~IndexStore() {
+  if (m_impl && m_impl->in_transaction) {
+    cancel_transaction();
+  }
+}
+
+core::Result<IndexStore> IndexStore::open(const std::string &path, OpenMode mode) {
+  std::string ctx = fmt::format("index {}: ", path);
+  auto impl = std::make_unique<Impl>();
+  impl->mode = mode;
+  if (mode == OpenMode::read_only) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) {
+      return core::fail(core::ErrorCode::no_input, fmt::format("index {}: does not exist", path),
+                        "run maildsar index first");
+    }
+  }
+  for (int attempt = 0;; ++attempt) {
+    try {
+      switch (mode) {
+      case OpenMode::read_only:
+        impl->rdb = Xapian::Database(path);
+        break;
+      case OpenMode::writable:
+        impl->wdb = Xapian::WritableDatabase(path, Xapian::DB_CREATE_OR_OPEN);
+        break;
+      case OpenMode::overwrite:
+        impl->wdb = Xapian::WritableDatabase(path, Xapian::DB_CREATE_OR_OVERWRITE);
+        break;
+      }
+      Xapian::Database &db = impl->reader();
+      std::string version = db.get_metadata(std::string(schema::k_meta_schema_version));
+      std::string features = db.get_metadata(std::string(schema::k_meta_features));
+      if (version.empty() && features.empty() && db.get_doccount() == 0) {
+        if (mode != OpenMode::read_only) {
+          impl->wdb.set_metadata(std::string(schema::k_meta_schema_version),
+                                 std::string(schema::k_schema_version));
+          impl->wdb.set_metadata(std::string(schema::k_meta_features),
+                                 std::string(schema::k_features));
+          impl->wdb.commit();
+        }
+      } else {
+        MAILDSAR_TRY(schema::check_metadata(path, version, features));
+      }
+      return IndexStore(std::move(impl), path);
+    } catch (const Xapian::DatabaseModifiedError &) {
+      if (mode != OpenMode::read_only || attempt + 1 >= k_read_retries) {
+        return std::unexpected(error_from_xapian_exception(ctx));
+      }
+    } catch (...) {
+      return std::unexpected(error_from_xapian_exception(ctx));
+    }
+  }
+}
+
+core::Result<IndexTransaction> IndexStore::begin_transaction() {
+  if (m_impl->mode == OpenMode::read_only) {
+    return core::fail(core::ErrorCode::internal, fmt::format("index {}: opened read-only", m_path));
+  }
+  try {
+    m_impl->wdb.begin_transaction(true);
+    m_impl->in_transaction = true;
+    return IndexTransaction(this);
+  } catch (...) {
+    return std::unexpected(error_from_xapian_exception(fmt::format("index {}: ", m_path)));
+  }
+}
+
+core::Status IndexStore::commit_transaction() {
+  try {
+    m_impl->wdb.commit_transaction();
+    m_impl->in_transaction = false;
+    return {};
+  } catch (...) {
+    return std::unexpected(error_from_xapian_exception(fmt::format("index {}: commit: ", m_path)));
+  }
+}
+
+void IndexStore::cancel_transaction() noexcept {
+  try {
+    m_impl->in_transaction = false;
+    m_impl->wdb.cancel_transaction();
+  } catch (...) {
+    // Nothing more we can do: the uncommitted changes are lost either way.
+  }
+}
+
+IndexTransaction::~IndexTransaction() {
+  if (m_store != nullptr) {
+    m_store->cancel_transaction();
+  }
+}
+
+core::Status IndexTransaction::commit() {
+  if (m_store == nullptr) {
+    return core::fail(core::ErrorCode::internal, "commit of a finished index transaction");
+  }
+  IndexStore *store = std::exchange(m_store, nullptr);
+  return store->commit_transaction();
+}
+
+core::Status IndexStore::add(PreparedDocument &&doc) {
+  try {
+    m_impl->wdb.add_document(doc.m_impl->doc);
+    return {};
+  } catch (...) {
+    return std::unexpected(error_from_xapian_exception(fmt::format("index {}: add: ", m_path)));
+  }
+}
+
+core::Status IndexStore::replace(PreparedDocument &&doc) {
+  try {
+    m_impl->wdb.replace_document(doc.m_key, doc.m_impl->doc);
+    return {};
+  } catch (...) {
+    return std::unexpected(error_from_xapian_exception(fmt::format("index {}: replace: ", m_path)));
+  }
+}
+
+core::Status IndexStore::delete_by_term(const std::string &term) {
+  try {
+    m_impl->wdb.delete_document(term);
+    return {};
+  } catch (...) {
+    return std::unexpected(error_from_xapian_exception(fmt::format("index {}: delete: ", m_path)));
+  }
+}
+
+core::Status IndexStore::commit() {
+  try {
+    m_impl->wdb.commit();
+    return {};
+  } catch (...) {
+    return std::unexpected(error_from_xapian_exception(fmt::format("index {}: commit: ", m_path)));
+  }
+}
+
+core::Result<std::uint64_t> IndexStore::doc_count() const {
+  try {
+    return std::uint64_t{m_impl->reader().get_doccount()};
+  } catch (...) {
+    return std::unexpected(error_from_xapian_exception(fmt::format("index {}: ", m_path)));
+  }
+}
+
+core::Result<std::uint64_t> IndexStore::term_freq(const std::string &term) const {
+  try {
+    return std::uint64_t{m_impl->reader().get_termfreq(term)};
+  } catch (...) {
+    return std::unexpected(error_from_xapian_exception(fmt::format("index {}: ", m_path)));
+  }
+}
+
+core::Result<std::optional<std::string>> IndexStore::document_data(const std::string &qterm) const {
+  try {
+    Xapian::Database &db = m_impl->reader();
+    Xapian::PostingIterator it = db.postlist_begin(qterm);
+    if (it == db.postlist_end(qterm)) {
+      return std::optional<std::string>{};
+    }
+    return std::optional<std::string>{db.get_document(*it).get_data()};
+  } catch (...) {
+    return std::unexpected(error_from_xapian_exception(fmt::format("index {}: ", m_path)));
+  }
+}
+
+core::Result<std::string> IndexStore::metadata(const std::string &key) const {
+  try {
+    return m_impl->reader().get_metadata(key);
+  } catch (...) {
+    return std::unexpected(error_from_xapian_exception(fmt::format("index {}: ", m_path)));
+  }
+}
+
+core::Status IndexStore::set_metadata(const std::string &key, const std::string &value) {
+  try {
+    m_impl->wdb.set_metadata(key, value);
+    return {};
+  } catch (...) {
+    return std::unexpected(error_from_xapian_exception(fmt::format("index {}: ", m_path)));
+  }
+}
+
+core::Status IndexStore::reopen() {
+  try {
+    m_impl->reader().reopen();
+    return {};
+  } catch (...) {
+    return std::unexpected(error_from_xapian_exception(fmt::format("index {}: ", m_path)));
+  }
+}
+
+} // namespace maildsar::index

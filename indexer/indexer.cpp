@@ -1,2 +1,688 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// PLACEHOLDER (being written)
+#include "indexer/indexer.hpp"
+
+#include "core/fs.hpp"
+#include "core/log.hpp"
+#include "indexer/catalog.hpp"
+#include "indexer/document.hpp"
+#include "indexer/identity.hpp"
+#include "indexer/index_store.hpp"
+#include "indexer/schema.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <ctime>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <variant>
+
+// Crash consistency (a kill at any point leaves a state the next run repairs):
+//  1. every file touched in a batch is written to the catalog as `pending` (with its items)
+//     and that catalog transaction is committed BEFORE the Xapian transaction that holds its
+//     documents;
+//  2. only after the Xapian commit are the finished files marked `done` (and vanished files'
+//     rows deleted);
+//  3. a file that is not `done` is re-read from the start next time, and a full re-read first
+//     deletes every document of the file through its XFILE: term, so no orphan survives.
+
+namespace maildsar::index {
+
+using connectors::Connector;
+using connectors::FileEntry;
+using connectors::Item;
+using connectors::ScanError;
+
+std::string index_path(const core::Config &config) {
+  return (std::filesystem::path(config.state_dir) / "xapian").string();
+}
+std::string catalog_path(const core::Config &config) {
+  return (std::filesystem::path(config.state_dir) / "catalog.sqlite3").string();
+}
+std::string lock_path(const core::Config &config) {
+  return (std::filesystem::path(config.state_dir) / "index.lock").string();
+}
+
+namespace {
+
+enum class ScanMode { full, append };
+
+struct Job {
+  FileEntry entry;
+  std::optional<FileRecord> old; // catalog record, if any
+  Transition transition = Transition::new_file;
+};
+
+// ---- messages from the workers to the writer ----
+
+struct MsgDoc {
+  std::size_t job;
+  BuiltDocument doc;
+};
+struct MsgError {
+  std::size_t job;
+  ScanError error;
+};
+struct MsgBegin {
+  std::size_t job;
+  ScanMode mode;
+  std::uint64_t from_offset;
+};
+struct MsgEnd {
+  std::size_t job;
+  std::optional<core::Error> failure; // the file as a whole could not be read
+  std::string fingerprint;
+};
+struct MsgWorkerDone {};
+using Msg = std::variant<MsgDoc, MsgError, MsgBegin, MsgEnd, MsgWorkerDone>;
+
+/** A bounded multi-producer, single-consumer queue. close() makes push() drop. */
+class Queue {
+public:
+  explicit Queue(std::size_t capacity) : m_capacity(capacity) {}
+
+  void push(Msg &&msg) {
+    std::unique_lock lock(m_mutex);
+    m_not_full.wait(lock, [&] { return m_closed || m_items.size() < m_capacity; });
+    if (m_closed) {
+      return;
+    }
+    m_items.push_back(std::move(msg));
+    m_not_empty.notify_one();
+  }
+
+  Msg pop() {
+    std::unique_lock lock(m_mutex);
+    m_not_empty.wait(lock, [&] { return !m_items.empty(); });
+    Msg msg = std::move(m_items.front());
+    m_items.pop_front();
+    m_not_full.notify_one();
+    return msg;
+  }
+
+  /** Writer gave up: producers stop blocking; their messages are dropped. */
+  void close() {
+    std::lock_guard lock(m_mutex);
+    m_closed = true;
+    m_items.clear();
+    m_not_full.notify_all();
+  }
+  [[nodiscard]] bool closed() {
+    std::lock_guard lock(m_mutex);
+    return m_closed;
+  }
+  /** For the final sentinel after close(): always enqueued. */
+  void push_always(Msg &&msg) {
+    std::lock_guard lock(m_mutex);
+    m_items.push_back(std::move(msg));
+    m_not_empty.notify_one();
+  }
+
+private:
+  std::size_t m_capacity;
+  std::mutex m_mutex;
+  std::condition_variable m_not_full;
+  std::condition_variable m_not_empty;
+  std::deque<Msg> m_items;
+  bool m_closed = false;
+};
+
+/** Turns a worker's scan into messages. */
+class WorkerSink final : public connectors::ItemSink {
+public:
+  WorkerSink(Queue &queue, std::size_t job, const DocumentContext &ctx)
+      : m_queue(queue), m_job(job), m_ctx(ctx) {}
+
+  void item(Item &&item) override {
+    if (m_queue.closed()) {
+      return;
+    }
+    try {
+      m_queue.push(MsgDoc{m_job, build_document(item, m_ctx)});
+    } catch (...) {
+      core::Error e = core::error_from_current_exception();
+      m_queue.push(MsgError{m_job, ScanError{item.locator.path, position_of(item.locator), e.message}});
+    }
+  }
+  void error(ScanError &&error) override { m_queue.push(MsgError{m_job, std::move(error)}); }
+
+private:
+  static std::string position_of(const connectors::Locator &loc) {
+    if (loc.offset > 0 || loc.store == connectors::StoreKind::mbox) {
+      return fmt::format("offset {}", loc.offset);
+    }
+    if (!loc.lines.empty()) {
+      return fmt::format("line {}", loc.lines.front());
+    }
+    return {};
+  }
+  Queue &m_queue;
+  std::size_t m_job;
+  const DocumentContext &m_ctx;
+};
+
+void scan_one(const Connector &connector, const Job &job, std::size_t index, Queue &queue,
+              const DocumentContext &ctx) {
+  ScanMode mode = ScanMode::full;
+  std::uint64_t from = 0;
+  if (job.transition == Transition::grown && job.old) {
+    auto fp = tail_fingerprint(job.entry.path, job.old->scanned_size);
+    if (fp && *fp == job.old->tail_fingerprint) {
+      mode = ScanMode::append;
+      from = job.old->scanned_size;
+    }
+  }
+  WorkerSink sink(queue, index, ctx);
+  queue.push(MsgBegin{index, mode, from});
+  core::Status st = connector.scan(job.entry, from, sink);
+  if (!st && mode == ScanMode::append && st.error().code == core::ErrorCode::data) {
+    // The old end is not an item boundary any more: read the whole file again.
+    mode = ScanMode::full;
+    from = 0;
+    queue.push(MsgBegin{index, mode, from});
+    st = connector.scan(job.entry, 0, sink);
+  }
+  MsgEnd end{index, std::nullopt, {}};
+  if (!st) {
+    end.failure = st.error();
+  } else if (connector.supports_append() && job.entry.stat.size > 0) {
+    auto fp = tail_fingerprint(job.entry.path, job.entry.stat.size);
+    if (fp) {
+      end.fingerprint = std::move(*fp);
+    }
+  }
+  queue.push(std::move(end));
+}
+
+/** Everything the writer tracks about a file being (re)indexed. */
+struct FileState {
+  ScanMode mode = ScanMode::full;
+  bool started = false; // old documents dropped / catalog row marked pending
+  std::int64_t file_id = 0;
+  std::unordered_set<std::string> old_terms; // full mode: items before this run
+  std::unordered_set<std::string> seen;      // full mode: keys written in this run
+};
+
+class Writer {
+public:
+  Writer(const IndexOptions &options, Catalog &catalog, IndexStore &store)
+      : m_options(options), m_catalog(catalog), m_store(store) {}
+
+  core::Status begin_batch() {
+    MAILDSAR_TRY_ASSIGN(auto tx, m_catalog.begin());
+    m_catalog_tx.emplace(std::move(tx));
+    MAILDSAR_TRY_ASSIGN(auto itx, m_store.begin_transaction());
+    m_index_tx.emplace(std::move(itx));
+    m_docs_in_batch = 0;
+    return {};
+  }
+
+  core::Status commit_batch() {
+    if (fault("before_catalog_commit")) {
+      return fault_error("before_catalog_commit");
+    }
+    MAILDSAR_TRY(m_catalog_tx->commit());
+    m_catalog_tx.reset();
+    if (fault("before_index_commit")) {
+      return fault_error("before_index_commit");
+    }
+    MAILDSAR_TRY(m_index_tx->commit());
+    m_index_tx.reset();
+    if (fault("after_index_commit")) {
+      return fault_error("after_index_commit");
+    }
+    if (!m_finished.empty() || !m_vanished.empty()) {
+      MAILDSAR_TRY_ASSIGN(auto tx, m_catalog.begin());
+      for (std::int64_t id : m_finished) {
+        MAILDSAR_TRY(m_catalog.set_status(id, FileStatus::done, {}));
+      }
+      for (std::int64_t id : m_vanished) {
+        MAILDSAR_TRY(m_catalog.delete_file(id));
+      }
+      MAILDSAR_TRY(tx.commit());
+      m_finished.clear();
+      m_vanished.clear();
+    }
+    return {};
+  }
+
+  core::Status maybe_commit() {
+    if (m_docs_in_batch >= std::max<std::uint64_t>(1, m_options.batch_size)) {
+      MAILDSAR_TRY(commit_batch());
+      MAILDSAR_TRY(begin_batch());
+    }
+    return {};
+  }
+
+  /** --full: every document of the source goes; every file is re-read. */
+  core::Status drop_source(const std::string &source, std::int64_t source_id,
+                           std::unordered_map<std::string, FileRecord> &files) {
+    MAILDSAR_TRY(m_store.delete_by_term(schema::prefix_for("source") + source));
+    for (auto &[path, rec] : files) {
+      MAILDSAR_TRY(m_catalog.set_status(rec.id, FileStatus::pending, {}));
+      rec.status = FileStatus::pending;
+    }
+    (void)source_id;
+    return {};
+  }
+
+  core::Status vanish(const std::string &source, const FileRecord &rec, SourceSummary &sum) {
+    MAILDSAR_TRY_ASSIGN(std::uint64_t n, m_catalog.item_count_of_file(rec.id));
+    sum.removed += n;
+    MAILDSAR_TRY(m_catalog.set_status(rec.id, FileStatus::pending, {}));
+    MAILDSAR_TRY(m_store.delete_by_term(schema::file_term(source, rec.path)));
+    m_vanished.push_back(rec.id);
+    ++m_docs_in_batch;
+    return maybe_commit();
+  }
+
+  /** Drops the file's old documents (full mode) and writes its catalog row as pending. */
+  core::Status start(const std::string &source, std::int64_t source_id, const Job &job,
+                     FileState &fs) {
+    if (fs.started) {
+      return {};
+    }
+    FileRecord rec;
+    rec.source_id = source_id;
+    rec.path = job.entry.path;
+    rec.dev = job.entry.stat.dev;
+    rec.ino = job.entry.stat.ino;
+    rec.size = job.entry.stat.size;
+    rec.mtime_ns = job.entry.stat.mtime_ns;
+    rec.status = FileStatus::pending;
+    if (fs.mode == ScanMode::append && job.old) {
+      rec.scanned_size = job.old->scanned_size;
+      rec.tail_fingerprint = job.old->tail_fingerprint;
+    } else {
+      if (job.old) {
+        MAILDSAR_TRY_ASSIGN(auto terms, m_catalog.item_terms(job.old->id));
+        fs.old_terms.insert(std::make_move_iterator(terms.begin()),
+                            std::make_move_iterator(terms.end()));
+        MAILDSAR_TRY(m_catalog.delete_items(job.old->id));
+      }
+      if (job.old || m_options.full == FullScan::yes || m_dirty_file_ids.contains(job.entry.path)) {
+        MAILDSAR_TRY(m_store.delete_by_term(schema::file_term(source, job.entry.path)));
+      }
+      m_dirty_file_ids.insert(job.entry.path);
+    }
+    MAILDSAR_TRY_ASSIGN(fs.file_id, m_catalog.put_file(rec));
+    fs.started = true;
+    return {};
+  }
+
+  core::Status write_doc(const std::string &source, std::int64_t source_id, const Job &job,
+                         FileState &fs, BuiltDocument &&built, SourceSummary &sum) {
+    MAILDSAR_TRY(start(source, source_id, job, fs));
+    const std::string &qterm = built.doc.key();
+    if (fs.mode == ScanMode::full) {
+      if (fs.old_terms.erase(qterm) > 0) {
+        ++sum.changed;
+      } else if (!fs.seen.contains(qterm)) {
+        ++sum.new_items;
+      }
+      if (fs.seen.insert(qterm).second) {
+        MAILDSAR_TRY(m_store.add(std::move(built.doc)));
+      } else {
+        MAILDSAR_TRY(m_store.replace(std::move(built.doc)));
+      }
+    } else {
+      MAILDSAR_TRY_ASSIGN(bool existed, m_catalog.has_item(qterm));
+      if (existed) {
+        ++sum.changed;
+      } else {
+        ++sum.new_items;
+      }
+      MAILDSAR_TRY(m_store.replace(std::move(built.doc)));
+    }
+    built.record.qterm = qterm;
+    built.record.file_id = fs.file_id;
+    MAILDSAR_TRY(m_catalog.put_item(built.record));
+    ++m_docs_in_batch;
+    return maybe_commit();
+  }
+
+  core::Status finish(const std::string &source, std::int64_t source_id, const Job &job,
+                      FileState &fs, MsgEnd &&end, SourceSummary &sum) {
+    if (end.failure) {
+      report(source, ScanError{job.entry.path, {}, end.failure->message}, sum);
+      if (fs.started) {
+        sum.removed += fs.old_terms.size();
+        MAILDSAR_TRY(m_catalog.set_status(fs.file_id, FileStatus::error, end.failure->message));
+      } else if (job.old) {
+        // Nothing was written: keep the old documents, retry next time.
+        MAILDSAR_TRY(m_catalog.set_status(job.old->id, FileStatus::error, end.failure->message));
+      } else {
+        FileRecord rec;
+        rec.source_id = source_id;
+        rec.path = job.entry.path;
+        rec.dev = job.entry.stat.dev;
+        rec.ino = job.entry.stat.ino;
+        rec.size = job.entry.stat.size;
+        rec.mtime_ns = job.entry.stat.mtime_ns;
+        rec.status = FileStatus::error;
+        rec.last_error = end.failure->message;
+        MAILDSAR_TRY_ASSIGN([[maybe_unused]] std::int64_t id, m_catalog.put_file(rec));
+      }
+      return {};
+    }
+    MAILDSAR_TRY(start(source, source_id, job, fs));
+    sum.removed += fs.old_terms.size();
+    FileRecord rec;
+    rec.source_id = source_id;
+    rec.path = job.entry.path;
+    rec.dev = job.entry.stat.dev;
+    rec.ino = job.entry.stat.ino;
+    rec.size = job.entry.stat.size;
+    rec.mtime_ns = job.entry.stat.mtime_ns;
+    rec.scanned_size = job.entry.stat.size;
+    rec.tail_fingerprint = std::move(end.fingerprint);
+    rec.status = FileStatus::pending; // done once the Xapian commit holds its documents
+    MAILDSAR_TRY_ASSIGN(std::int64_t id, m_catalog.put_file(rec));
+    m_finished.push_back(id);
+    return {};
+  }
+
+  void report(const std::string &source, ScanError &&error, SourceSummary &sum) {
+    ++sum.errors;
+    if (m_options.on_problem) {
+      m_options.on_problem(IndexProblem{source, std::move(error)});
+    }
+  }
+
+  core::Status abandon() {
+    // Destroying the guards cancels the Xapian transaction and rolls the catalog back.
+    m_index_tx.reset();
+    m_catalog_tx.reset();
+    return {};
+  }
+
+private:
+  bool fault(std::string_view step) const { return m_options.fault_at && m_options.fault_at(step); }
+  static std::unexpected<core::Error> fault_error(std::string_view step) {
+    return core::fail(core::ErrorCode::internal, fmt::format("fault injected at {}", step));
+  }
+
+  const IndexOptions &m_options;
+  Catalog &m_catalog;
+  IndexStore &m_store;
+  std::optional<core::sqlite::Transaction> m_catalog_tx;
+  std::optional<IndexTransaction> m_index_tx;
+  std::uint64_t m_docs_in_batch = 0;
+  std::vector<std::int64_t> m_finished;
+  std::vector<std::int64_t> m_vanished;
+  std::unordered_set<std::string> m_dirty_file_ids; // paths written in this run (restarts)
+};
+
+/** Runs the workers over `jobs` and feeds the writer on this thread. */
+core::Status index_files(const Connector &connector, const std::string &source,
+                         std::int64_t source_id, const std::vector<Job> &jobs,
+                         const DocumentContext &ctx, unsigned threads, Writer &writer,
+                         const IndexOptions &options, SourceSummary &sum) {
+  if (jobs.empty()) {
+    return {};
+  }
+  Queue queue(1024);
+  std::atomic<std::size_t> next{0};
+  unsigned n_threads = std::max(1U, std::min<unsigned>(threads, static_cast<unsigned>(jobs.size())));
+  std::vector<std::thread> pool;
+  pool.reserve(n_threads);
+  for (unsigned t = 0; t < n_threads; ++t) {
+    pool.emplace_back([&] {
+      for (;;) {
+        if (queue.closed()) {
+          break;
+        }
+        std::size_t i = next.fetch_add(1);
+        if (i >= jobs.size()) {
+          break;
+        }
+        try {
+          scan_one(connector, jobs[i], i, queue, ctx);
+        } catch (...) {
+          core::Error e = core::error_from_current_exception();
+          queue.push(MsgEnd{i, e, {}});
+        }
+      }
+      queue.push_always(MsgWorkerDone{});
+    });
+  }
+
+  std::vector<FileState> states(jobs.size());
+  std::uint64_t done_files = 0;
+  unsigned workers_left = n_threads;
+  core::Status status;
+  while (workers_left > 0) {
+    Msg msg = queue.pop();
+    if (std::holds_alternative<MsgWorkerDone>(msg)) {
+      --workers_left;
+      continue;
+    }
+    if (!status) {
+      continue; // draining after a fatal error
+    }
+    core::Status st = std::visit(
+        [&](auto &&m) -> core::Status {
+          using T = std::decay_t<decltype(m)>;
+          if constexpr (std::is_same_v<T, MsgBegin>) {
+            FileState &fs = states[m.job];
+            if (fs.started && fs.mode == ScanMode::append && m.mode == ScanMode::full) {
+              fs.started = false; // restart: the full start drops what the append wrote
+            }
+            fs.mode = m.mode;
+            return {};
+          } else if constexpr (std::is_same_v<T, MsgDoc>) {
+            return writer.write_doc(source, source_id, jobs[m.job], states[m.job], std::move(m.doc),
+                                    sum);
+          } else if constexpr (std::is_same_v<T, MsgError>) {
+            writer.report(source, std::move(m.error), sum);
+            return {};
+          } else if constexpr (std::is_same_v<T, MsgEnd>) {
+            MAILDSAR_TRY(writer.finish(source, source_id, jobs[m.job], states[m.job], std::move(m),
+                                       sum));
+            states[m.job] = FileState{};
+            ++done_files;
+            if (options.on_progress) {
+              options.on_progress(done_files, jobs.size());
+            }
+            return {};
+          } else {
+            return {};
+          }
+        },
+        msg);
+    if (!st) {
+      status = std::move(st);
+      queue.close();
+    }
+  }
+  for (std::thread &t : pool) {
+    t.join();
+  }
+  return status;
+}
+
+core::Result<std::vector<const core::SourceConfig *>> select_sources(const core::Config &config,
+                                                                     const IndexOptions &options) {
+  std::vector<const core::SourceConfig *> out;
+  for (const std::string &name : options.only_sources) {
+    auto it = std::find_if(config.sources.begin(), config.sources.end(),
+                           [&](const core::SourceConfig &s) { return s.name == name; });
+    if (it == config.sources.end()) {
+      std::string known;
+      for (const auto &s : config.sources) {
+        known += known.empty() ? s.name : ", " + s.name;
+      }
+      return core::fail(core::ErrorCode::usage, fmt::format("unknown source '{}'", name),
+                        known.empty() ? "the config defines no sources"
+                                      : fmt::format("configured sources: {}", known));
+    }
+  }
+  for (const core::SourceConfig &s : config.sources) {
+    if (options.only_sources.empty() ||
+        std::find(options.only_sources.begin(), options.only_sources.end(), s.name) !=
+            options.only_sources.end()) {
+      out.push_back(&s);
+    }
+  }
+  return out;
+}
+
+/** Collects list_files() problems. */
+class ListSink final : public connectors::ItemSink {
+public:
+  void item(Item &&) override {}
+  void error(ScanError &&error) override {
+    std::lock_guard lock(m_mutex);
+    m_errors.push_back(std::move(error));
+  }
+  std::vector<ScanError> take() {
+    std::lock_guard lock(m_mutex);
+    return std::move(m_errors);
+  }
+
+private:
+  std::mutex m_mutex;
+  std::vector<ScanError> m_errors;
+};
+
+} // namespace
+
+core::Result<IndexSummary> run_index(const core::Config &config, const IndexOptions &options) {
+  return run_index(config, options, ConnectorFactory(connectors::make_connector));
+}
+
+core::Result<IndexSummary> run_index(const core::Config &config, const IndexOptions &options,
+                                     const ConnectorFactory &factory) {
+  auto t0 = std::chrono::steady_clock::now();
+  MAILDSAR_TRY_ASSIGN(auto selected, select_sources(config, options));
+  if (config.state_dir.empty()) {
+    return core::fail(core::ErrorCode::config, "no state_dir configured");
+  }
+  MAILDSAR_TRY(core::ensure_private_dir(config.state_dir));
+  MAILDSAR_TRY_ASSIGN(core::FileLock lock,
+                      core::FileLock::try_acquire(lock_path(config),
+                                                  "another `maildsar index` is running?"));
+  MAILDSAR_TRY_ASSIGN(Catalog catalog, Catalog::open(catalog_path(config)));
+  auto opened = IndexStore::open(index_path(config), OpenMode::writable);
+  bool rebuilt = false;
+  if (!opened && opened.error().code == core::ErrorCode::data && options.full == FullScan::yes) {
+    // Schema change (or a damaged index) with --full: start over, catalog included.
+    MAILDSAR_LOG_WARN("index {}: rebuilding from scratch ({})", index_path(config),
+                      opened.error().message);
+    opened = IndexStore::open(index_path(config), OpenMode::overwrite);
+    rebuilt = true;
+  }
+  if (!opened) {
+    return std::unexpected(opened.error());
+  }
+  IndexStore store = std::move(*opened);
+  if (rebuilt) {
+    MAILDSAR_TRY_ASSIGN(auto all, catalog.sources());
+    MAILDSAR_TRY_ASSIGN(auto tx, catalog.begin());
+    for (const SourceRecord &s : all) {
+      MAILDSAR_TRY(catalog.delete_source_files(s.id));
+    }
+    MAILDSAR_TRY(tx.commit());
+  }
+
+  Normalizer normalizer(NormalizeOptions{config.identity.subaddress_separators,
+                                         config.identity.phone_region});
+  unsigned threads = options.threads != 0 ? options.threads : std::thread::hardware_concurrency();
+  threads = std::max(1U, threads);
+
+  IndexSummary summary;
+  Writer writer(options, catalog, store);
+  MAILDSAR_TRY(writer.begin_batch());
+  std::vector<std::int64_t> succeeded;
+  for (const core::SourceConfig *src : selected) {
+    SourceSummary sum;
+    sum.name = src->name;
+    sum.type = src->type;
+    MAILDSAR_TRY_ASSIGN(std::unique_ptr<Connector> connector, factory(*src));
+    MAILDSAR_TRY_ASSIGN(std::int64_t source_id, catalog.source_id(src->name, src->type));
+    ListSink list_sink;
+    auto listed = connector->list_files(list_sink);
+    for (ScanError &e : list_sink.take()) {
+      writer.report(src->name, std::move(e), sum);
+    }
+    if (!listed) {
+      // The source as a whole is unreadable: report it and keep its documents.
+      writer.report(src->name, ScanError{src->path, {}, listed.error().message}, sum);
+      MAILDSAR_TRY_ASSIGN(sum.items, catalog.item_count(source_id));
+      summary.errors += sum.errors;
+      summary.sources.push_back(std::move(sum));
+      continue;
+    }
+    std::vector<FileEntry> &entries = *listed;
+    sum.files = entries.size();
+    MAILDSAR_TRY_ASSIGN(auto old_files, catalog.files(source_id));
+    if (options.full == FullScan::yes) {
+      MAILDSAR_TRY(writer.drop_source(src->name, source_id, old_files));
+    }
+    AppendSupport append = connector->supports_append() ? AppendSupport::yes : AppendSupport::no;
+    std::vector<Job> jobs;
+    std::unordered_set<std::string> present;
+    present.reserve(entries.size());
+    for (FileEntry &entry : entries) {
+      present.insert(entry.path);
+      auto it = old_files.find(entry.path);
+      const FileRecord *old = it == old_files.end() ? nullptr : &it->second;
+      Transition t = classify(old, entry.stat, append);
+      if (options.full == FullScan::yes && old != nullptr) {
+        t = Transition::changed;
+      }
+      if (t == Transition::unchanged) {
+        continue;
+      }
+      Job job;
+      job.transition = t;
+      if (old != nullptr) {
+        job.old = *old;
+      }
+      job.entry = std::move(entry);
+      jobs.push_back(std::move(job));
+    }
+    for (const auto &[path, rec] : old_files) {
+      if (!present.contains(path)) {
+        MAILDSAR_TRY(writer.vanish(src->name, rec, sum));
+      }
+    }
+    DocumentContext ctx{src->name, &normalizer};
+    auto st = index_files(*connector, src->name, source_id, jobs, ctx, threads, writer, options, sum);
+    if (!st) {
+      MAILDSAR_TRY(writer.abandon());
+      return std::unexpected(st.error());
+    }
+    succeeded.push_back(source_id);
+    summary.errors += sum.errors;
+    summary.sources.push_back(std::move(sum));
+  }
+  if (auto st = writer.commit_batch(); !st) {
+    MAILDSAR_TRY(writer.abandon());
+    return std::unexpected(st.error());
+  }
+  {
+    MAILDSAR_TRY_ASSIGN(auto tx, catalog.begin());
+    auto now = static_cast<std::int64_t>(std::time(nullptr));
+    for (std::int64_t id : succeeded) {
+      MAILDSAR_TRY(catalog.set_last_success(id, now));
+    }
+    MAILDSAR_TRY(tx.commit());
+  }
+  for (SourceSummary &sum : summary.sources) {
+    MAILDSAR_TRY_ASSIGN(std::int64_t id, catalog.source_id(sum.name, sum.type));
+    MAILDSAR_TRY_ASSIGN(sum.items, catalog.item_count(id));
+  }
+  summary.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return summary;
+}
+
+} // namespace maildsar::index

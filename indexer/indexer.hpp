@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace maildsar::index {
@@ -47,7 +48,19 @@ struct IndexOptions {
   std::function<void(const IndexProblem &)> on_problem;
   /** Called now and then with files done / files to do (from the writer thread). */
   std::function<void(std::uint64_t done, std::uint64_t total)> on_progress;
+  /** Documents per commit (Xapian transaction + catalog transaction). */
+  std::uint64_t batch_size = 5000;
+  /**
+   * Test hook (fault injection, STYLE §45): called at "before_catalog_commit",
+   * "before_index_commit" and "after_index_commit"; returning true makes run_index stop right
+   * there with ErrorCode::internal, as if the process had been killed.
+   */
+  std::function<bool(std::string_view step)> fault_at;
 };
+
+/** Creates the connector of a source (tests inject fakes). */
+using ConnectorFactory = std::function<core::Result<std::unique_ptr<connectors::Connector>>(
+    const core::SourceConfig &)>;
 
 /**
  * `maildsar index`: scans the configured sources, indexes new and changed items and drops
@@ -56,10 +69,17 @@ struct IndexOptions {
  */
 [[nodiscard]] core::Result<IndexSummary> run_index(const core::Config &config,
                                                    const IndexOptions &options);
+/** As above with connectors from `factory` instead of connectors::make_connector. */
+[[nodiscard]] core::Result<IndexSummary> run_index(const core::Config &config,
+                                                   const IndexOptions &options,
+                                                   const ConnectorFactory &factory);
 
 /** Paths inside the state directory. */
 [[nodiscard]] std::string index_path(const core::Config &config);   // <state>/xapian
 [[nodiscard]] std::string catalog_path(const core::Config &config); // <state>/catalog.sqlite3
 [[nodiscard]] std::string lock_path(const core::Config &config);    // <state>/index.lock
+
+/** "Xapian 1.4.22, SQLite 3.40.1, libphonenumber, libidn2 2.3.3" (for --version). */
+[[nodiscard]] std::string library_versions();
 
 } // namespace maildsar::index

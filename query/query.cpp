@@ -1,2 +1,251 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// PLACEHOLDER (being written)
+#include "query/query.hpp"
+
+#include "indexer/document.hpp"
+#include "indexer/identity.hpp"
+#include "indexer/indexer.hpp"
+#include "indexer/schema.hpp"
+
+#include <fmt/format.h>
+#include <xapian.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <tuple>
+
+namespace maildsar::query {
+
+using connectors::Role;
+using index::IdentityKind;
+namespace schema = index::schema;
+
+namespace {
+
+constexpr int k_retries = 3;
+
+struct Wanted {
+  std::string identifier; // as given
+  IdentityKind kind = IdentityKind::email;
+  std::string value;               // normalised (email, phone, ip)
+  std::vector<std::string> tokens; // names
+};
+
+core::Result<std::vector<Wanted>> normalise(const SubjectProfile &subject,
+                                            const index::Normalizer &norm) {
+  std::vector<Wanted> out;
+  auto bad = [](std::string_view what, const std::string &raw) {
+    return core::fail(core::ErrorCode::usage, fmt::format("not a valid {}: '{}'", what, raw));
+  };
+  for (const std::string &e : subject.emails) {
+    auto v = norm.email(e);
+    if (!v) {
+      return bad("e-mail address", e);
+    }
+    out.push_back(Wanted{e, IdentityKind::email, *v, {}});
+  }
+  for (const std::string &n : subject.names) {
+    auto toks = norm.name_tokens(n);
+    if (toks.empty()) {
+      return bad("name", n);
+    }
+    out.push_back(Wanted{n, IdentityKind::name, {}, std::move(toks)});
+  }
+  for (const std::string &p : subject.phones) {
+    auto v = norm.phone(p);
+    if (!v) {
+      return bad("phone number", p);
+    }
+    out.push_back(Wanted{p, IdentityKind::phone, *v, {}});
+  }
+  for (const std::string &ip : subject.ips) {
+    auto v = norm.ip(ip);
+    if (!v) {
+      return bad("IP address", ip);
+    }
+    out.push_back(Wanted{ip, IdentityKind::ip, *v, {}});
+  }
+  return out;
+}
+
+/** The orders a name is searched in: as given, and reversed (2 tokens) or last-first-rest. */
+std::vector<std::vector<std::string>> name_orders(const std::vector<std::string> &tokens) {
+  std::vector<std::vector<std::string>> orders{tokens};
+  if (tokens.size() == 2) {
+    orders.push_back({tokens[1], tokens[0]});
+  } else if (tokens.size() >= 3) {
+    std::vector<std::string> lfr{tokens.back()};
+    lfr.insert(lfr.end(), tokens.begin(), tokens.end() - 1);
+    orders.push_back(std::move(lfr));
+  }
+  return orders;
+}
+
+Xapian::Query name_query(const std::vector<std::string> &tokens, const std::string &prefix) {
+  std::vector<Xapian::Query> alternatives;
+  for (const auto &order : name_orders(tokens)) {
+    std::vector<std::string> terms;
+    terms.reserve(order.size());
+    for (const std::string &t : order) {
+      terms.push_back(prefix + t);
+    }
+    if (terms.size() == 1) {
+      alternatives.emplace_back(terms.front());
+    } else {
+      alternatives.emplace_back(Xapian::Query::OP_PHRASE, terms.begin(), terms.end(),
+                                static_cast<Xapian::termcount>(terms.size()));
+    }
+  }
+  return Xapian::Query(Xapian::Query::OP_OR, alternatives.begin(), alternatives.end());
+}
+
+Xapian::Query subject_query(const std::vector<Wanted> &wanted) {
+  std::vector<Xapian::Query> parts;
+  for (const Wanted &w : wanted) {
+    switch (w.kind) {
+    case IdentityKind::email:
+      parts.emplace_back(schema::any_role_term("email", w.value));
+      break;
+    case IdentityKind::phone:
+      parts.emplace_back(schema::any_role_term("phone", w.value));
+      break;
+    case IdentityKind::ip:
+      parts.emplace_back(schema::any_role_term("ip", w.value));
+      break;
+    case IdentityKind::name:
+      parts.push_back(name_query(w.tokens, ""));
+      break;
+    }
+  }
+  return Xapian::Query(Xapian::Query::OP_OR, parts.begin(), parts.end());
+}
+
+bool doc_has_term(const Xapian::Document &doc, const std::string &term) {
+  Xapian::TermIterator it = doc.termlist_begin();
+  it.skip_to(term);
+  return it != doc.termlist_end() && *it == term;
+}
+
+std::string key_term_of(const Xapian::Document &doc) {
+  Xapian::TermIterator it = doc.termlist_begin();
+  it.skip_to("Q");
+  if (it != doc.termlist_end() && (*it).starts_with("Q")) {
+    return *it;
+  }
+  return {};
+}
+
+/** Roles in which the name matches this document (phrase per role, filtered to the doc). */
+std::vector<std::string> name_roles(Xapian::Enquire &enquire, const Xapian::Document &doc,
+                                    const std::string &qterm, const Wanted &w) {
+  std::vector<std::string> roles;
+  for (std::size_t r = 0; r < connectors::k_role_count; ++r) {
+    auto role = static_cast<Role>(r);
+    std::string prefix = schema::prefix_for("name-role", role);
+    if (!doc_has_term(doc, prefix + w.tokens.front())) {
+      continue; // cheap pre-check: the first token never appears in this role
+    }
+    Xapian::Query q(Xapian::Query::OP_FILTER, name_query(w.tokens, prefix), Xapian::Query(qterm));
+    enquire.set_query(q);
+    if (!enquire.get_mset(0, 1).empty()) {
+      roles.emplace_back(connectors::to_string(role));
+    }
+  }
+  return roles;
+}
+
+std::string_view kind_name(IdentityKind k) { return index::to_string(k); }
+
+core::Result<std::vector<Hit>> search(Xapian::Database &db, const std::vector<Wanted> &wanted) {
+  std::vector<Hit> hits;
+  if (db.get_doccount() == 0) {
+    return hits;
+  }
+  Xapian::Enquire enquire(db);
+  enquire.set_query(subject_query(wanted));
+  enquire.set_weighting_scheme(Xapian::BoolWeight());
+  enquire.set_docid_order(Xapian::Enquire::ASCENDING);
+  Xapian::MSet mset = enquire.get_mset(0, db.get_doccount());
+  Xapian::Enquire role_enquire(db);
+  role_enquire.set_weighting_scheme(Xapian::BoolWeight());
+  for (Xapian::MSetIterator it = mset.begin(); it != mset.end(); ++it) {
+    Xapian::Document doc = it.get_document();
+    MAILDSAR_TRY_ASSIGN(index::StoredDocument stored, index::parse_document_data(doc.get_data()));
+    std::string qterm = key_term_of(doc);
+    Hit hit;
+    auto colon = qterm.rfind(':');
+    hit.id = colon == std::string::npos ? qterm : qterm.substr(colon + 1);
+    hit.locator = std::move(stored.locator);
+    hit.message_id = std::move(stored.message_id);
+    hit.date = stored.date;
+    hit.subject = std::move(stored.subject);
+    hit.sha256 = std::move(stored.sha256);
+    for (const Wanted &w : wanted) {
+      Match m{w.identifier, std::string(kind_name(w.kind)), {}};
+      if (w.kind == IdentityKind::name) {
+        m.roles = name_roles(role_enquire, doc, qterm, w);
+      } else {
+        std::vector<bool> seen(connectors::k_role_count, false);
+        for (const index::Identity &id : stored.identities) {
+          if (id.kind == w.kind && id.value == w.value) {
+            seen[static_cast<std::size_t>(id.role)] = true;
+          }
+        }
+        for (std::size_t r = 0; r < seen.size(); ++r) {
+          if (seen[r]) {
+            m.roles.emplace_back(connectors::to_string(static_cast<Role>(r)));
+          }
+        }
+      }
+      if (!m.roles.empty()) {
+        hit.matched.push_back(std::move(m));
+      }
+    }
+    hits.push_back(std::move(hit));
+  }
+  auto order = [](const Hit &h) {
+    return std::tuple<const std::string &, const std::string &, std::uint64_t, std::uint64_t,
+                      std::uint64_t, const std::string &>(
+        h.locator.source, h.locator.path, h.locator.offset,
+        h.locator.lines.empty() ? std::uint64_t{0} : h.locator.lines.front(), h.locator.node_id,
+        h.id);
+  };
+  std::sort(hits.begin(), hits.end(), [&](const Hit &a, const Hit &b) { return order(a) < order(b); });
+  return hits;
+}
+
+} // namespace
+
+core::Result<std::vector<Hit>> find(const core::Config &config, const SubjectProfile &subject) {
+  index::Normalizer norm(
+      index::NormalizeOptions{config.identity.subaddress_separators, config.identity.phone_region});
+  MAILDSAR_TRY_ASSIGN(std::vector<Wanted> wanted, normalise(subject, norm));
+  if (wanted.empty()) {
+    return core::fail(core::ErrorCode::usage, "no identifier given",
+                      "use --email, --name, --phone, --ip or --subject FILE");
+  }
+  std::string path = index::index_path(config);
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    return std::vector<Hit>{}; // nothing indexed yet: nothing held
+  }
+  std::string ctx = fmt::format("index {}: ", path);
+  for (int attempt = 0;; ++attempt) {
+    try {
+      Xapian::Database db(path);
+      std::string version = db.get_metadata(std::string(schema::k_meta_schema_version));
+      std::string features = db.get_metadata(std::string(schema::k_meta_features));
+      if (!(version.empty() && features.empty() && db.get_doccount() == 0)) {
+        MAILDSAR_TRY(schema::check_metadata(path, version, features));
+      }
+      return search(db, wanted);
+    } catch (const Xapian::DatabaseModifiedError &) {
+      if (attempt + 1 >= k_retries) {
+        return std::unexpected(index::error_from_xapian_exception(ctx));
+      }
+    } catch (...) {
+      return std::unexpected(index::error_from_xapian_exception(ctx));
+    }
+  }
+}
+
+} // namespace maildsar::query

@@ -1,2 +1,239 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// PLACEHOLDER (being written)
+#include "indexer/catalog.hpp"
+
+#include "indexer/index_store.hpp"
+#include "indexer/indexer.hpp"
+#include "indexer/schema.hpp"
+#include "tests/test_support.hpp"
+#include "tests/unit/indexer/fake_connector.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+using namespace maildsar;
+using maildsar::test::FakeConnector;
+using maildsar::test::ScratchDir;
+
+namespace {
+
+const std::string k_line_a = R"({"a": [["to", "", "alice@example.com"]]})" "\n";
+const std::string k_line_b = R"({"a": [["to", "", "bob@example.com"]]})" "\n";
+
+struct Estate {
+  ScratchDir dir;
+  core::Config config;
+  std::atomic<int> scans{0};
+  bool append = true;
+
+  Estate() {
+    config.state_dir = (dir / "state").string();
+    core::SourceConfig src;
+    src.name = "archive";
+    src.type = "mbox";
+    src.path = (dir / "mail").string();
+    config.sources.push_back(src);
+    std::filesystem::create_directories(dir / "mail");
+  }
+  std::filesystem::path file(const std::string &name) { return dir / "mail" / name; }
+
+  core::Result<index::IndexSummary> run(index::IndexOptions opts = {}) {
+    opts.threads = 2;
+    return index::run_index(config, opts, [this](const core::SourceConfig &s) {
+      return core::Result<std::unique_ptr<connectors::Connector>>(
+          std::make_unique<FakeConnector>(s, append, &scans));
+    });
+  }
+  index::SourceSummary ok_run(index::IndexOptions opts = {}) {
+    auto r = run(std::move(opts));
+    EXPECT_TRUE(r) << (r ? "" : r.error().message);
+    return r && !r->sources.empty() ? r->sources[0] : index::SourceSummary{};
+  }
+  std::uint64_t docs(const std::string &term = {}) {
+    auto store = index::IndexStore::open(index::index_path(config), index::OpenMode::read_only);
+    EXPECT_TRUE(store);
+    return term.empty() ? *store->doc_count() : *store->term_freq(term);
+  }
+};
+
+void append_to(const std::filesystem::path &p, const std::string &s) {
+  std::ofstream out(p, std::ios::app | std::ios::binary);
+  out << s;
+}
+
+} // namespace
+
+TEST(Catalog, ClassifyTransitions) {
+  index::FileRecord old;
+  old.dev = 1;
+  old.ino = 2;
+  old.size = 100;
+  old.mtime_ns = 5;
+  old.scanned_size = 100;
+  old.status = index::FileStatus::done;
+  core::FileStat now{1, 2, 100, 5, 0100600, 1};
+  using index::AppendSupport;
+  using index::Transition;
+  EXPECT_EQ(index::classify(nullptr, now, AppendSupport::yes), Transition::new_file);
+  EXPECT_EQ(index::classify(&old, now, AppendSupport::yes), Transition::unchanged);
+  now.mtime_ns = 6;
+  EXPECT_EQ(index::classify(&old, now, AppendSupport::yes), Transition::changed);
+  now.size = 150;
+  EXPECT_EQ(index::classify(&old, now, AppendSupport::yes), Transition::grown);
+  EXPECT_EQ(index::classify(&old, now, AppendSupport::no), Transition::changed);
+  now.ino = 3;
+  EXPECT_EQ(index::classify(&old, now, AppendSupport::yes), Transition::changed);
+  now = core::FileStat{1, 2, 100, 5, 0100600, 1};
+  old.status = index::FileStatus::pending;
+  EXPECT_EQ(index::classify(&old, now, AppendSupport::yes), Transition::changed);
+}
+
+TEST(Catalog, NewThenUnchangedSkipsWithoutOpening) {
+  Estate e;
+  test::write_file(e.file("a.mbox"), k_line_a + k_line_b);
+  auto s = e.ok_run();
+  EXPECT_EQ(s.files, 1U);
+  EXPECT_EQ(s.new_items, 2U);
+  EXPECT_EQ(s.items, 2U);
+  EXPECT_EQ(e.scans.load(), 1);
+  s = e.ok_run();
+  EXPECT_EQ(e.scans.load(), 1); // not scanned again
+  EXPECT_EQ(s.new_items + s.changed + s.removed, 0U);
+  EXPECT_EQ(s.items, 2U);
+  EXPECT_EQ(e.docs(), 2U);
+}
+
+TEST(Catalog, ChangedFileIsReindexed) {
+  Estate e;
+  test::write_file(e.file("a.mbox"), k_line_a + k_line_b);
+  e.ok_run();
+  test::write_file(e.file("a.mbox"), k_line_b); // rewritten: one item left
+  auto s = e.ok_run();
+  EXPECT_EQ(s.changed, 1U);
+  EXPECT_EQ(s.removed, 1U);
+  EXPECT_EQ(s.items, 1U);
+  EXPECT_EQ(e.docs(), 1U);
+  EXPECT_EQ(e.docs("XID:bob@example.com"), 1U);
+  EXPECT_EQ(e.docs("XID:alice@example.com"), 0U);
+}
+
+TEST(Catalog, GrownFileScansOnlyTheAppendedPart) {
+  Estate e;
+  test::write_file(e.file("a.mbox"), k_line_a);
+  e.ok_run();
+  append_to(e.file("a.mbox"), k_line_b);
+  auto s = e.ok_run();
+  EXPECT_EQ(s.new_items, 1U);
+  EXPECT_EQ(s.changed, 0U);
+  EXPECT_EQ(s.items, 2U);
+  EXPECT_EQ(e.docs(), 2U);
+  EXPECT_EQ(e.docs("XID:alice@example.com"), 1U);
+}
+
+TEST(Catalog, GrownButRewrittenIsReadFromTheStart) {
+  Estate e;
+  test::write_file(e.file("a.mbox"), k_line_a);
+  e.ok_run();
+  // Same size prefix replaced, then grown: the tail fingerprint differs.
+  std::string other = R"({"a": [["to", "", "carol@example.com"]]})" "\n";
+  ASSERT_EQ(other.size(), k_line_a.size() + 0U);
+  {
+    std::fstream f(e.file("a.mbox"), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(0);
+    f << other << k_line_b;
+  }
+  auto s = e.ok_run();
+  EXPECT_EQ(s.items, 2U);
+  EXPECT_EQ(e.docs("XID:alice@example.com"), 0U);
+  EXPECT_EQ(e.docs("XID:carol@example.com"), 1U);
+  EXPECT_EQ(e.docs("XID:bob@example.com"), 1U);
+}
+
+TEST(Catalog, VanishedFileIsDropped) {
+  Estate e;
+  test::write_file(e.file("a.mbox"), k_line_a);
+  test::write_file(e.file("b.mbox"), k_line_b);
+  e.ok_run();
+  std::filesystem::remove(e.file("a.mbox"));
+  auto s = e.ok_run();
+  EXPECT_EQ(s.removed, 1U);
+  EXPECT_EQ(s.files, 1U);
+  EXPECT_EQ(s.items, 1U);
+  EXPECT_EQ(e.docs(), 1U);
+  EXPECT_EQ(e.docs("XID:alice@example.com"), 0U);
+}
+
+TEST(Catalog, BadLinesAreReportedAndCounted) {
+  Estate e;
+  test::write_file(e.file("a.mbox"), k_line_a + "garbage\n" + k_line_b);
+  std::vector<index::IndexProblem> problems;
+  index::IndexOptions opts;
+  opts.on_problem = [&](const index::IndexProblem &p) { problems.push_back(p); };
+  auto s = e.ok_run(opts);
+  EXPECT_EQ(s.errors, 1U);
+  EXPECT_EQ(s.items, 2U);
+  ASSERT_EQ(problems.size(), 1U);
+  EXPECT_EQ(problems[0].source, "archive");
+  EXPECT_NE(problems[0].error.position.find("offset"), std::string::npos);
+}
+
+TEST(Catalog, UnknownSourceIsUsageError) {
+  Estate e;
+  index::IndexOptions opts;
+  opts.only_sources = {"nope"};
+  auto r = e.run(opts);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, core::ErrorCode::usage);
+}
+
+TEST(Catalog, SecondIndexerIsLockedOut) {
+  Estate e;
+  ASSERT_TRUE(core::ensure_private_dir(e.config.state_dir));
+  auto lock = core::FileLock::try_acquire(index::lock_path(e.config), "");
+  ASSERT_TRUE(lock);
+  auto r = e.run();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, core::ErrorCode::index_locked);
+  EXPECT_FALSE(r.error().hint.empty());
+}
+
+TEST(Catalog, KillAtAnyCommitStepIsRepairedByTheNextRun) {
+  for (const char *step : {"before_catalog_commit", "before_index_commit", "after_index_commit"}) {
+    SCOPED_TRACE(step);
+    Estate e;
+    test::write_file(e.file("a.mbox"), k_line_a);
+    test::write_file(e.file("b.mbox"), k_line_b);
+    e.ok_run();
+    // Change a, drop b, add c; die at `step`.
+    test::write_file(e.file("a.mbox"), k_line_b);
+    std::filesystem::remove(e.file("b.mbox"));
+    test::write_file(e.file("c.mbox"), R"({"a": [["to", "", "carol@example.com"]]})" "\n");
+    index::IndexOptions opts;
+    opts.fault_at = [&](std::string_view s) { return s == step; };
+    auto killed = e.run(opts);
+    ASSERT_FALSE(killed);
+    // The next run converges to the right state.
+    auto s = e.ok_run();
+    EXPECT_EQ(s.items, 2U);
+    EXPECT_EQ(e.docs(), 2U);
+    EXPECT_EQ(e.docs("XID:alice@example.com"), 0U);
+    EXPECT_EQ(e.docs("XID:bob@example.com"), 1U);
+    EXPECT_EQ(e.docs("XID:carol@example.com"), 1U);
+    // And a third run has nothing to do.
+    int before = e.scans.load();
+    e.ok_run();
+    EXPECT_EQ(e.scans.load(), before);
+  }
+}
+
+TEST(Catalog, FullRunRebuildsTheSource) {
+  Estate e;
+  test::write_file(e.file("a.mbox"), k_line_a);
+  e.ok_run();
+  index::IndexOptions opts;
+  opts.full = index::FullScan::yes;
+  auto s = e.ok_run(opts);
+  EXPECT_EQ(s.items, 1U);
+  EXPECT_EQ(e.docs(), 1U);
+  EXPECT_EQ(e.scans.load(), 2);
+}

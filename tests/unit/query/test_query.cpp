@@ -1,2 +1,237 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// PLACEHOLDER (being written)
+#include "query/query.hpp"
+
+#include "indexer/indexer.hpp"
+#include "tests/test_support.hpp"
+#include "tests/unit/indexer/fake_connector.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+using namespace maildsar;
+using maildsar::test::FakeConnector;
+using maildsar::test::ScratchDir;
+
+namespace {
+
+struct Estate {
+  ScratchDir dir;
+  core::Config config;
+
+  Estate() {
+    config.state_dir = (dir / "state").string();
+    config.base_dir = dir.path().string();
+    core::SourceConfig src;
+    src.name = "archive";
+    src.type = "mbox";
+    src.path = (dir / "mail").string();
+    src.root = src.path;
+    config.sources.push_back(src);
+    std::filesystem::create_directories(dir / "mail");
+  }
+
+  void add(const std::string &file, const std::string &lines) {
+    test::write_file(dir / "mail" / file, lines);
+  }
+
+  index::IndexSummary index() {
+    index::IndexOptions opts;
+    opts.threads = 2;
+    auto r = index::run_index(config, opts, [](const core::SourceConfig &s) {
+      return core::Result<std::unique_ptr<connectors::Connector>>(
+          std::make_unique<FakeConnector>(s, true));
+    });
+    EXPECT_TRUE(r) << (r ? "" : r.error().message);
+    return r ? *r : index::IndexSummary{};
+  }
+
+  std::vector<query::Hit> find(query::SubjectProfile p) {
+    auto r = query::find(config, p);
+    EXPECT_TRUE(r) << (r ? "" : r.error().message);
+    return r ? *r : std::vector<query::Hit>{};
+  }
+};
+
+query::SubjectProfile email(const std::string &e) {
+  query::SubjectProfile p;
+  p.emails = {e};
+  return p;
+}
+query::SubjectProfile name(const std::string &n) {
+  query::SubjectProfile p;
+  p.names = {n};
+  return p;
+}
+
+std::vector<std::string> roles_of(const query::Hit &h, const std::string &identifier) {
+  for (const auto &m : h.matched) {
+    if (m.identifier == identifier) {
+      return m.roles;
+    }
+  }
+  return {};
+}
+
+} // namespace
+
+TEST(Query, NoIndexMeansZeroHits) {
+  Estate e;
+  auto hits = e.find(email("alice@example.com"));
+  EXPECT_TRUE(hits.empty());
+}
+
+TEST(Query, InvalidIdentifierIsUsageError) {
+  Estate e;
+  query::SubjectProfile p;
+  p.emails = {"not an address"};
+  auto r = query::find(e.config, p);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, core::ErrorCode::usage);
+  EXPECT_NE(r.error().message.find("not an address"), std::string::npos);
+}
+
+TEST(Query, EmailInEachRoleReportsThatRole) {
+  Estate e;
+  const std::vector<std::string> roles{"from", "to", "cc", "bcc", "reply-to", "sender",
+                                       "delivered-to", "return-path", "owner"};
+  std::string lines;
+  for (const auto &r : roles) {
+    lines += R"({"a": [[")" + r + R"(", "", "Alice.Smith@Example.com"]]})" "\n";
+  }
+  e.add("a.mbox", lines);
+  e.index();
+  auto hits = e.find(email("alice.smith@example.com"));
+  ASSERT_EQ(hits.size(), roles.size());
+  for (std::size_t i = 0; i < roles.size(); ++i) {
+    EXPECT_EQ(roles_of(hits[i], "alice.smith@example.com"), std::vector<std::string>{roles[i]});
+    EXPECT_EQ(hits[i].matched.front().kind, "email");
+    EXPECT_EQ(hits[i].locator.source, "archive");
+    EXPECT_EQ(hits[i].id.size(), 64U);
+  }
+  // Sorted by position in the file.
+  EXPECT_TRUE(std::is_sorted(hits.begin(), hits.end(), [](const auto &a, const auto &b) {
+    return a.locator.offset < b.locator.offset;
+  }));
+}
+
+TEST(Query, EmailNearMissesDoNotMatch) {
+  Estate e;
+  e.add("a.mbox", R"({"a": [["to", "", "malice.smith@example.com"]]})" "\n"
+                  R"({"a": [["to", "", "alice.smithson@example.com"]]})" "\n"
+                  R"({"a": [["to", "", "alice.smith@example.co"]]})" "\n"
+                  R"({"a": [["to", "", "bob+alice.smith@example.com"]]})" "\n"
+                  R"({"a": [["to", "", "alice.smith+news@example.com"]]})" "\n");
+  e.index();
+  auto hits = e.find(email("alice.smith@example.com"));
+  ASSERT_EQ(hits.size(), 1U); // only the subaddress variant
+  EXPECT_EQ(hits[0].locator.offset > 0, true);
+}
+
+TEST(Query, NameInBothOrdersInHeaderAndBody) {
+  Estate e;
+  e.add("a.mbox",
+        R"({"a": [["from", "Alice Smith", "a1@example.com"]]})" "\n"
+        R"({"a": [["to", "Smith, Alice", "a2@example.com"]]})" "\n"
+        R"({"t": [["body", "Hello, please forward this to ALICE SMITH today."]]})" "\n"
+        R"({"t": [["body", "Regards, Smith Alice"]]})" "\n"
+        R"({"t": [["body", "Alice went to see Bob Smith"]]})" "\n");
+  e.index();
+  auto hits = e.find(name("Alice Smith"));
+  ASSERT_EQ(hits.size(), 4U);
+  EXPECT_EQ(roles_of(hits[0], "Alice Smith"), std::vector<std::string>{"from"});
+  EXPECT_EQ(roles_of(hits[1], "Alice Smith"), std::vector<std::string>{"to"});
+  EXPECT_EQ(roles_of(hits[2], "Alice Smith"), std::vector<std::string>{"body"});
+  EXPECT_EQ(roles_of(hits[3], "Alice Smith"), std::vector<std::string>{"body"});
+  EXPECT_EQ(hits[0].matched.front().kind, "name");
+}
+
+TEST(Query, NameSplitAcrossTwoValuesDoesNotMatch) {
+  Estate e;
+  e.add("a.mbox", R"({"a": [["to", "Bob Alice", "b@example.com"], ["to", "Smith Carol", "c@example.com"]]})" "\n"
+                  R"({"t": [["subject", "Alice"], ["body", "Smith"]]})" "\n");
+  e.index();
+  EXPECT_TRUE(e.find(name("Alice Smith")).empty());
+}
+
+TEST(Query, PhoneAndIp) {
+  Estate e;
+  e.add("a.mbox", R"({"t": [["body", "Call me on 020 7946 0123 please"]]})" "\n"
+                  R"({"ip": [["received", "203.0.113.45"]]})" "\n"
+                  R"({"ip": [["received", "203.0.113.46"]]})" "\n");
+  e.index();
+  query::SubjectProfile p;
+  p.phones = {"+44 20 7946 0123"};
+  auto hits = e.find(p);
+  ASSERT_EQ(hits.size(), 1U);
+  EXPECT_EQ(roles_of(hits[0], "+44 20 7946 0123"), std::vector<std::string>{"body"});
+  query::SubjectProfile q;
+  q.ips = {"203.0.113.45"};
+  hits = e.find(q);
+  ASSERT_EQ(hits.size(), 1U);
+  EXPECT_EQ(roles_of(hits[0], "203.0.113.45"), std::vector<std::string>{"received"});
+}
+
+TEST(Query, OnlyMatchedIdentifiersAreListed) {
+  Estate e;
+  e.add("a.mbox", R"({"a": [["from", "Alice Smith", "alice@example.com"]], "mid": "M1@X", "subject": "Hi", "date": 1700000000})" "\n");
+  e.index();
+  query::SubjectProfile p;
+  p.emails = {"alice@example.com", "other@example.com"};
+  p.names = {"Alice Smith"};
+  auto hits = e.find(p);
+  ASSERT_EQ(hits.size(), 1U);
+  ASSERT_EQ(hits[0].matched.size(), 2U);
+  EXPECT_EQ(hits[0].matched[0].identifier, "alice@example.com");
+  EXPECT_EQ(hits[0].matched[1].identifier, "Alice Smith");
+  EXPECT_EQ(hits[0].message_id, "M1@X");
+  EXPECT_EQ(hits[0].subject, "Hi");
+  ASSERT_TRUE(hits[0].date);
+  EXPECT_EQ(*hits[0].date, 1700000000);
+  EXPECT_EQ(hits[0].sha256.size(), 64U);
+}
+
+TEST(Query, ManyHitsAreAllReturned) {
+  Estate e;
+  std::string lines;
+  for (int i = 0; i < 50; ++i) {
+    lines += R"({"a": [["to", "", "alice@example.com"]]})" "\n";
+  }
+  e.add("a.mbox", lines);
+  e.index();
+  EXPECT_EQ(e.find(email("alice@example.com")).size(), 50U);
+}
+
+TEST(Subject, ParsesAllKeys) {
+  auto p = query::parse_subject(R"({"request": "DSAR-1", "emails": ["a@b.c"], "names": ["A B"],
+                                    "phones": ["+44 1"], "ips": ["1.2.3.4"]})",
+                                "s.json");
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_EQ(p->request, "DSAR-1");
+  EXPECT_EQ(p->emails, std::vector<std::string>{"a@b.c"});
+  EXPECT_EQ(p->names, std::vector<std::string>{"A B"});
+  EXPECT_EQ(p->phones, std::vector<std::string>{"+44 1"});
+  EXPECT_EQ(p->ips, std::vector<std::string>{"1.2.3.4"});
+}
+
+TEST(Subject, UnknownKeyIsNamed) {
+  auto p = query::parse_subject(R"({"emails": [], "mails": []})", "s.json");
+  ASSERT_FALSE(p);
+  EXPECT_EQ(p.error().code, core::ErrorCode::data);
+  EXPECT_NE(p.error().message.find("mails"), std::string::npos);
+}
+
+TEST(Subject, WrongTypesAreDataErrors) {
+  for (const char *text : {R"({"emails": "a@b.c"})", R"({"emails": [1]})", R"({"request": 5})",
+                           R"([1, 2])", R"({"names": [)"}) {
+    auto p = query::parse_subject(text, "s.json");
+    ASSERT_FALSE(p) << text;
+    EXPECT_EQ(p.error().code, core::ErrorCode::data) << text;
+  }
+}
+
+TEST(Subject, MissingFileIsNoInput) {
+  auto p = query::load_subject("/nonexistent/subject.json");
+  ASSERT_FALSE(p);
+  EXPECT_EQ(p.error().code, core::ErrorCode::no_input);
+}

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+// The SQLite catalog (<state>/catalog.sqlite3): which files of which source were indexed, in
+// what state, and which items (Q terms) each holds. It lets a re-index cost little more than
+// stat() calls, and it is kept consistent with the Xapian commits (see indexer.cpp).
+
+#include "connectors/connector.hpp"
+#include "core/fs.hpp"
+#include "core/result.hpp"
+#include "core/sqlite.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace maildsar::index {
+
+/** done: its docs are committed; pending: being (re)indexed; error: last scan failed. */
+enum class FileStatus { pending, done, error };
+[[nodiscard]] std::string_view to_string(FileStatus status);
+
+struct FileRecord {
+  std::int64_t id = 0;
+  std::int64_t source_id = 0;
+  std::string path;
+  std::uint64_t dev = 0;
+  std::uint64_t ino = 0;
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::uint64_t scanned_size = 0;    // bytes covered by the last complete scan
+  std::string tail_fingerprint;      // sha256 of bytes [scanned_size-4096, scanned_size)
+  FileStatus status = FileStatus::pending;
+  std::string last_error;
+};
+
+struct ItemRecord {
+  std::string qterm;
+  std::int64_t file_id = 0;
+  std::string locator_key;
+  std::string sha256;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+};
+
+struct SourceRecord {
+  std::int64_t id = 0;
+  std::string name;
+  std::string type;
+  std::optional<std::int64_t> last_success; // seconds since the epoch
+  std::uint64_t files = 0;
+  std::uint64_t items = 0;
+};
+
+/** What happened to a file since the catalog last saw it. */
+enum class Transition {
+  new_file,  // not in the catalog
+  unchanged, // same dev/ino/size/mtime and fully indexed: skip without opening
+  changed,   // re-read from the start, replacing its items
+  grown,     // append-only store, same inode, larger: maybe scan only the new part
+             // (the caller confirms with the tail fingerprint)
+};
+[[nodiscard]] std::string_view to_string(Transition transition);
+
+enum class AppendSupport { no, yes };
+
+/** Classifies a file (pure: no I/O). */
+[[nodiscard]] Transition classify(const FileRecord *old, const core::FileStat &now,
+                                  AppendSupport append);
+
+/** Bytes hashed by tail_fingerprint. */
+inline constexpr std::uint64_t k_fingerprint_bytes = 4096;
+
+/** sha256 hex of bytes [max(0, end-4096), end) of `path`; ErrorCode::data if shorter than `end`. */
+[[nodiscard]] core::Result<std::string> tail_fingerprint(const std::string &path, std::uint64_t end);
+
+class Catalog {
+public:
+  /** Opens or creates the catalog (mode 0600), applying migrations. */
+  [[nodiscard]] static core::Result<Catalog> open(const std::string &path);
+
+  Catalog(Catalog &&) noexcept = default;
+  Catalog &operator=(Catalog &&) noexcept = default;
+  Catalog(const Catalog &) = delete;
+  Catalog &operator=(const Catalog &) = delete;
+  ~Catalog() = default;
+
+  [[nodiscard]] core::Result<core::sqlite::Transaction> begin();
+
+  /** The id of a source, created if new. */
+  [[nodiscard]] core::Result<std::int64_t> source_id(const std::string &name, const std::string &type);
+  [[nodiscard]] core::Result<std::vector<SourceRecord>> sources();
+  [[nodiscard]] core::Status set_last_success(std::int64_t source_id, std::int64_t when);
+
+  /** All files of a source, keyed by path. */
+  [[nodiscard]] core::Result<std::unordered_map<std::string, FileRecord>> files(std::int64_t source_id);
+  /** Inserts or updates by (source, path); returns the id. */
+  [[nodiscard]] core::Result<std::int64_t> put_file(const FileRecord &file);
+  [[nodiscard]] core::Status set_status(std::int64_t file_id, FileStatus status,
+                                        const std::string &last_error);
+  /** Deletes a file and its items. */
+  [[nodiscard]] core::Status delete_file(std::int64_t file_id);
+  /** Deletes every file (and item) of a source. */
+  [[nodiscard]] core::Status delete_source_files(std::int64_t source_id);
+
+  [[nodiscard]] core::Result<std::vector<std::string>> item_terms(std::int64_t file_id);
+  [[nodiscard]] core::Result<std::uint64_t> item_count_of_file(std::int64_t file_id);
+  [[nodiscard]] core::Status delete_items(std::int64_t file_id);
+  [[nodiscard]] core::Result<bool> has_item(const std::string &qterm);
+  /** Inserts or replaces by qterm. */
+  [[nodiscard]] core::Status put_item(const ItemRecord &item);
+  [[nodiscard]] core::Result<std::optional<ItemRecord>> item(const std::string &qterm);
+  [[nodiscard]] core::Result<std::uint64_t> item_count(std::int64_t source_id);
+
+  [[nodiscard]] const core::sqlite::Db &db() const { return m_db; }
+
+private:
+  explicit Catalog(core::sqlite::Db db) : m_db(std::move(db)) {}
+  [[nodiscard]] core::Result<core::sqlite::Stmt *> stmt(int which, std::string_view sql);
+  core::sqlite::Db m_db;
+  // Prepared once, reused (declared after m_db so they are finalized first).
+  std::unordered_map<int, core::sqlite::Stmt> m_stmts;
+};
+
+} // namespace maildsar::index

@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "indexer/document.hpp"
+
+#include "core/hash.hpp"
+#include "indexer/schema.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+
+namespace maildsar::index {
+
+using connectors::Role;
+using nlohmann::json;
+
+namespace {
+
+std::string lower_ascii(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  });
+  return out;
+}
+
+/** Positional tokens of one value under its role prefix and unprefixed. */
+class Positions {
+public:
+  explicit Positions(PreparedDocument &doc) : m_doc(doc) {}
+
+  template <class Range> void add_value(Role role, const Range &tokens) {
+    const std::string &prefix = role_prefix(role);
+    bool any = false;
+    std::string term;
+    for (const auto &tok : tokens) {
+      if (tok.empty()) {
+        continue;
+      }
+      ++m_pos;
+      term.assign(prefix);
+      term.append(tok);
+      m_doc.add_posting(term, m_pos);
+      m_doc.add_posting(std::string(tok), m_pos);
+      any = true;
+    }
+    if (any) {
+      m_pos += schema::k_position_gap; // a phrase never spans two values
+    }
+  }
+
+private:
+  const std::string &role_prefix(Role role) {
+    auto i = static_cast<std::size_t>(role);
+    if (m_prefixes[i].empty()) {
+      m_prefixes[i] = schema::prefix_for("name-role", role);
+    }
+    return m_prefixes[i];
+  }
+  PreparedDocument &m_doc;
+  std::uint32_t m_pos = 0;
+  std::array<std::string, connectors::k_role_count> m_prefixes{};
+};
+
+std::vector<std::string_view> split_spaces(std::string_view s) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && s[i] == ' ') {
+      ++i;
+    }
+    std::size_t j = i;
+    while (j < s.size() && s[j] != ' ') {
+      ++j;
+    }
+    if (j > i) {
+      out.push_back(s.substr(i, j - i));
+    }
+    i = j;
+  }
+  return out;
+}
+
+json locator_json(const connectors::Locator &loc) {
+  return json{{"source", loc.source},   {"store", std::string(to_string(loc.store))},
+              {"path", loc.path},       {"folder", loc.folder},
+              {"offset", loc.offset},   {"length", loc.length},
+              {"node_id", loc.node_id}, {"queue_id", loc.queue_id},
+              {"lines", loc.lines}};
+}
+
+/**
+ * Calls `fn` for each stretch of free text between words that are addresses or URLs (any
+ * whitespace-separated word with '@' or "://"). Their parts must not become name tokens:
+ * `alice.smith@example.co` is not the name "Alice Smith", and the stretches are indexed as
+ * separate values so no phrase spans the dropped word.
+ */
+template <class Fn> void for_each_name_stretch(std::string_view text, Fn &&fn) {
+  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'; };
+  std::size_t stretch = 0;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && is_space(text[i])) {
+      ++i;
+    }
+    std::size_t j = i;
+    while (j < text.size() && !is_space(text[j])) {
+      ++j;
+    }
+    std::string_view word = text.substr(i, j - i);
+    if (word.find('@') != std::string_view::npos || word.find("://") != std::string_view::npos) {
+      if (i > stretch) {
+        fn(text.substr(stretch, i - stretch));
+      }
+      stretch = j;
+    }
+    i = j;
+  }
+  if (stretch < text.size()) {
+    fn(text.substr(stretch));
+  }
+}
+
+} // namespace
+
+std::string document_data_json(const connectors::Item &item,
+                               const std::vector<Identity> &identities) {
+  json ids = json::array();
+  for (const Identity &id : identities) {
+    ids.push_back(json{{"kind", std::string(to_string(id.kind))},
+                       {"role", std::string(connectors::to_string(id.role))},
+                       {"value", id.value}});
+  }
+  json j{{"locator", locator_json(item.locator)},
+         {"message_id", item.message_id},
+         {"subject", item.subject},
+         {"sha256", item.sha256},
+         {"identities", std::move(ids)}};
+  if (item.date) {
+    j["date"] = *item.date;
+  } else {
+    j["date"] = nullptr;
+  }
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+core::Result<StoredDocument> parse_document_data(std::string_view text) {
+  try {
+    json j = json::parse(text);
+    StoredDocument d;
+    const json &loc = j.at("locator");
+    d.locator.source = loc.at("source").get<std::string>();
+    auto store = connectors::store_kind_from_string(loc.at("store").get<std::string>());
+    if (!store) {
+      return core::fail(core::ErrorCode::data, "index document data: unknown store kind");
+    }
+    d.locator.store = *store;
+    d.locator.path = loc.at("path").get<std::string>();
+    d.locator.folder = loc.value("folder", std::string());
+    d.locator.offset = loc.value("offset", std::uint64_t{0});
+    d.locator.length = loc.value("length", std::uint64_t{0});
+    d.locator.node_id = loc.value("node_id", std::uint64_t{0});
+    d.locator.queue_id = loc.value("queue_id", std::string());
+    d.locator.lines = loc.value("lines", std::vector<std::uint64_t>{});
+    d.message_id = j.value("message_id", std::string());
+    d.subject = j.value("subject", std::string());
+    d.sha256 = j.value("sha256", std::string());
+    if (j.contains("date") && j["date"].is_number_integer()) {
+      d.date = j["date"].get<std::int64_t>();
+    }
+    for (const json &id : j.value("identities", json::array())) {
+      Identity ident;
+      std::string kind = id.at("kind").get<std::string>();
+      if (kind == "email") {
+        ident.kind = IdentityKind::email;
+      } else if (kind == "name") {
+        ident.kind = IdentityKind::name;
+      } else if (kind == "phone") {
+        ident.kind = IdentityKind::phone;
+      } else if (kind == "ip") {
+        ident.kind = IdentityKind::ip;
+      } else {
+        continue;
+      }
+      auto role = connectors::role_from_string(id.at("role").get<std::string>());
+      if (!role) {
+        continue;
+      }
+      ident.role = *role;
+      ident.value = id.at("value").get<std::string>();
+      d.identities.push_back(std::move(ident));
+    }
+    return d;
+  } catch (...) {
+    return std::unexpected(core::error_from_current_exception("index document data: "));
+  }
+}
+
+BuiltDocument build_document(const connectors::Item &item, const DocumentContext &ctx) {
+  const Normalizer &norm = *ctx.normalizer;
+  std::vector<Identity> identities = norm.extract(item);
+
+  BuiltDocument out;
+  PreparedDocument &doc = out.doc;
+  std::string key = item.locator.key();
+  doc.set_key(schema::unique_term(ctx.source, key));
+  doc.add_boolean_term(schema::file_term(ctx.source, item.locator.path));
+  doc.add_boolean_term(schema::prefix_for("source") + ctx.source);
+  doc.add_boolean_term(schema::prefix_for("store") + std::string(to_string(item.locator.store)));
+  if (!item.message_id.empty()) {
+    std::string mid = lower_ascii(item.message_id);
+    doc.add_boolean_term(mid.size() <= schema::k_max_identity_bytes
+                             ? schema::prefix_for("message-id") + mid
+                             : schema::prefix_for("message-id") + "#" + core::sha256_hex(mid));
+  }
+
+  Positions positions(doc);
+  for (const Identity &id : identities) {
+    switch (id.kind) {
+    case IdentityKind::email:
+      doc.add_boolean_term(schema::any_role_term("email", id.value));
+      doc.add_boolean_term(schema::role_term("email-role", id.role, id.value));
+      break;
+    case IdentityKind::phone:
+      doc.add_boolean_term(schema::any_role_term("phone", id.value));
+      doc.add_boolean_term(schema::role_term("phone-role", id.role, id.value));
+      break;
+    case IdentityKind::ip:
+      doc.add_boolean_term(schema::any_role_term("ip", id.value));
+      doc.add_boolean_term(schema::role_term("ip-role", id.role, id.value));
+      break;
+    case IdentityKind::name:
+      positions.add_value(id.role, split_spaces(id.value));
+      break;
+    }
+  }
+  bool subject_in_texts = false;
+  for (const connectors::RawText &t : item.texts) {
+    subject_in_texts = subject_in_texts || t.role == Role::subject;
+    for_each_name_stretch(t.text, [&](std::string_view stretch) {
+      positions.add_value(t.role, norm.name_tokens(stretch));
+    });
+  }
+  if (!subject_in_texts && !item.subject.empty()) {
+    positions.add_value(Role::subject, norm.name_tokens(item.subject));
+  }
+
+  doc.set_data(document_data_json(item, identities));
+  if (item.date) {
+    doc.set_date(*item.date);
+  }
+  out.record.locator_key = std::move(key);
+  out.record.sha256 = item.sha256;
+  out.record.offset = item.locator.offset;
+  out.record.length = item.locator.length;
+  return out;
+}
+
+} // namespace maildsar::index

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+// Item -> index document (terms per indexer/schema.hpp) and the document data (JSON) that the
+// query side reads back. Thread-safe: worker threads build documents in parallel.
+
+#include "connectors/item.hpp"
+#include "core/result.hpp"
+#include "indexer/catalog.hpp"
+#include "indexer/identity.hpp"
+#include "indexer/index_store.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace maildsar::index {
+
+struct DocumentContext {
+  std::string source;
+  const Normalizer *normalizer = nullptr; // not owned
+};
+
+struct BuiltDocument {
+  PreparedDocument doc;
+  ItemRecord record; // qterm and file_id are filled in by the writer
+};
+
+/** Extracts the item's identities and builds its document. May throw (callers catch). */
+[[nodiscard]] BuiltDocument build_document(const connectors::Item &item, const DocumentContext &ctx);
+
+/** What a document's data holds (JSON; see docs/schemata.md "index document data"). */
+struct StoredDocument {
+  connectors::Locator locator;
+  std::string message_id;
+  std::optional<std::int64_t> date;
+  std::string subject;
+  std::string sha256;
+  std::vector<Identity> identities;
+};
+
+[[nodiscard]] std::string document_data_json(const connectors::Item &item,
+                                             const std::vector<Identity> &identities);
+/** ErrorCode::data for malformed data. */
+[[nodiscard]] core::Result<StoredDocument> parse_document_data(std::string_view json);
+
+} // namespace maildsar::index

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+// The Xapian index, behind a PIMPL so that <xapian.h> stays out of our public headers
+// (STYLE §3, §22, §28). Every Xapian exception is caught here and turned into an Error.
+
+#include "core/result.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace maildsar::index {
+
+/**
+ * A document ready to be written, built without a database (so worker threads can build them
+ * while the single writer writes). Move-only.
+ */
+class PreparedDocument {
+public:
+  PreparedDocument();
+  ~PreparedDocument();
+  PreparedDocument(PreparedDocument &&) noexcept;
+  PreparedDocument &operator=(PreparedDocument &&) noexcept;
+  PreparedDocument(const PreparedDocument &) = delete;
+  PreparedDocument &operator=(const PreparedDocument &) = delete;
+
+  /** Sets the unique key term (also added as a boolean term). */
+  void set_key(std::string qterm);
+  [[nodiscard]] const std::string &key() const { return m_key; }
+  /** A boolean term (wdf 0, no position). */
+  void add_boolean_term(const std::string &term);
+  /** A positional term. */
+  void add_posting(const std::string &term, std::uint32_t position);
+  void set_data(const std::string &data);
+  void set_date(std::int64_t seconds_since_epoch);
+
+private:
+  friend class IndexStore;
+  struct Impl;
+  std::unique_ptr<Impl> m_impl;
+  std::string m_key;
+};
+
+class IndexStore;
+
+/** Guard around a Xapian transaction: cancel_transaction() unless commit() was called. */
+class IndexTransaction {
+public:
+  IndexTransaction(IndexTransaction &&other) noexcept : m_store(other.m_store) {
+    other.m_store = nullptr;
+  }
+  IndexTransaction &operator=(IndexTransaction &&) = delete;
+  IndexTransaction(const IndexTransaction &) = delete;
+  IndexTransaction &operator=(const IndexTransaction &) = delete;
+  ~IndexTransaction();
+
+  /** commit_transaction(): the changes are durable when this returns. */
+  [[nodiscard]] core::Status commit();
+
+private:
+  friend class IndexStore;
+  explicit IndexTransaction(IndexStore *store) : m_store(store) {}
+  IndexStore *m_store = nullptr; // not owned; null once finished
+};
+
+enum class OpenMode {
+  read_only, // the directory must exist; ErrorCode::no_input otherwise
+  writable,  // create if missing; the single writer (lock contention -> index_locked)
+  overwrite, // writable, discarding whatever is there (index --full after a schema change)
+};
+
+/** Owns one Xapian database (STYLE §22). Move-only. */
+class IndexStore {
+public:
+  /**
+   * Opens the index in `path`. Checks maildsar.schema_version / maildsar.features (a new, empty
+   * database gets them written). Read-only opens retry on DatabaseModifiedError (3 times).
+   * @errors no_input (read-only, no index), index_locked (another writer), data (schema
+   *         mismatch, hint "run maildsar index --full"; corrupt database), io.
+   */
+  [[nodiscard]] static core::Result<IndexStore> open(const std::string &path, OpenMode mode);
+
+  IndexStore(IndexStore &&) noexcept;
+  IndexStore &operator=(IndexStore &&) noexcept;
+  IndexStore(const IndexStore &) = delete;
+  IndexStore &operator=(const IndexStore &) = delete;
+  ~IndexStore();
+
+  /** Starts a (flushed) transaction; nothing becomes visible or durable until its commit(). */
+  [[nodiscard]] core::Result<IndexTransaction> begin_transaction();
+
+  /** Adds a document whose key is known not to exist (its file's docs were just deleted). */
+  [[nodiscard]] core::Status add(PreparedDocument &&doc);
+  /** replace_document(Qterm): adds or replaces the document with the same key. */
+  [[nodiscard]] core::Status replace(PreparedDocument &&doc);
+  /** delete_document(term): every document indexed by `term` (a Q term, an XFILE: term...). */
+  [[nodiscard]] core::Status delete_by_term(const std::string &term);
+  /** Commits outside a transaction. */
+  [[nodiscard]] core::Status commit();
+
+  [[nodiscard]] core::Result<std::uint64_t> doc_count() const;
+  /** Number of documents indexed by `term`. */
+  [[nodiscard]] core::Result<std::uint64_t> term_freq(const std::string &term) const;
+  /** The data blob of the document with unique term `qterm`, if any. */
+  [[nodiscard]] core::Result<std::optional<std::string>> document_data(const std::string &qterm) const;
+  [[nodiscard]] core::Result<std::string> metadata(const std::string &key) const;
+  [[nodiscard]] core::Status set_metadata(const std::string &key, const std::string &value);
+  /** Re-opens a read-only database at its latest revision. */
+  [[nodiscard]] core::Status reopen();
+
+  [[nodiscard]] const std::string &path() const { return m_path; }
+
+private:
+  friend class IndexTransaction;
+  struct Impl;
+  IndexStore(std::unique_ptr<Impl> impl, std::string path);
+  [[nodiscard]] core::Status commit_transaction();
+  void cancel_transaction() noexcept;
+  std::unique_ptr<Impl> m_impl;
+  std::string m_path;
+};
+
+/**
+ * Maps the Xapian (or std) exception in flight to an Error: DatabaseLockError -> index_locked,
+ * DatabaseCorruptError/DatabaseVersionError -> data, DatabaseOpeningError -> no_input/io ...
+ * Call only inside a catch block.
+ */
+[[nodiscard]] core::Error error_from_xapian_exception(std::string_view context);
+
+} // namespace maildsar::index

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "indexer/schema.hpp"
+
+#include "core/hash.hpp"
+
+#include <fmt/format.h>
+
+namespace maildsar::index::schema {
+
+std::string prefix_for(std::string_view field_name, connectors::Role role) {
+  const Field &f = field(field_name);
+  if (f.scope == Scope::global) {
+    return std::string(f.prefix);
+  }
+  std::string p(f.prefix);
+  p += role_code(role);
+  p += ':';
+  return p;
+}
+
+std::string prefix_for(std::string_view field_name) { return std::string(field(field_name).prefix); }
+
+std::string unique_term(std::string_view source, std::string_view locator_key) {
+  std::string t = "Q";
+  t += source;
+  t += ':';
+  t += core::sha256_hex(locator_key);
+  return t;
+}
+
+std::string file_term(std::string_view source, std::string_view path) {
+  std::string key(source);
+  key += ':';
+  key += path;
+  return "XFILE:" + core::sha256_hex(key);
+}
+
+std::string any_role_term(std::string_view kind_field, std::string_view value) {
+  const Field &f = field(kind_field);
+  if (value.size() <= k_max_identity_bytes) {
+    return std::string(f.prefix) + std::string(value);
+  }
+  if (f.name == "email") {
+    return std::string(field("email-hash").prefix) + core::sha256_hex(value);
+  }
+  return std::string(f.prefix) + "#" + core::sha256_hex(value);
+}
+
+std::string role_term(std::string_view kind_role_field, connectors::Role role,
+                      std::string_view value) {
+  std::string p = prefix_for(kind_role_field, role);
+  if (value.size() <= k_max_identity_bytes) {
+    return p + std::string(value);
+  }
+  return p + "#" + core::sha256_hex(value);
+}
+
+core::Status check_metadata(std::string_view path, std::string_view version,
+                            std::string_view features) {
+  if (version == k_schema_version && features == k_features) {
+    return {};
+  }
+  if (version != k_schema_version) {
+    return core::fail(core::ErrorCode::data,
+                      fmt::format("{}: index schema version '{}' does not match this program's '{}'",
+                                  path, version, k_schema_version),
+                      "run maildsar index --full");
+  }
+  return core::fail(core::ErrorCode::data,
+                    fmt::format("{}: index features '{}' do not match this program's '{}'", path,
+                                features, k_features),
+                    "run maildsar index --full");
+}
+
+} // namespace maildsar::index::schema
