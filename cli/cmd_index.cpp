@@ -1,2 +1,80 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// PLACEHOLDER (being written)
+// maildsar index: scan the sources into the index.
+#include "cli/commands.hpp"
+#include "core/exit_codes.hpp"
+#include "indexer/indexer.hpp"
+
+#include <fmt/format.h>
+
+namespace maildsar::cli {
+
+void index_options(po::options_description &desc, po::positional_options_description &) {
+  desc.add_options()                                                                      //
+      ("source", po::value<std::vector<std::string>>()->composing(), "index only this source (repeatable)")
+      ("full", "re-read every file, ignoring what the catalog remembers")                 //
+      ("threads", po::value<unsigned>()->default_value(0), "parser threads (0 = one per core)");
+}
+
+namespace {
+
+nlohmann::json summary_json(const index::IndexSummary &s) {
+  nlohmann::json sources = nlohmann::json::array();
+  for (const auto &src : s.sources) {
+    sources.push_back({{"name", src.name},
+                       {"type", src.type},
+                       {"files", src.files},
+                       {"items", src.items},
+                       {"new", src.new_items},
+                       {"changed", src.changed},
+                       {"removed", src.removed},
+                       {"errors", src.errors}});
+  }
+  return {{"schema", "maildsar.index-summary"},
+          {"version", 1},
+          {"sources", sources},
+          {"errors", s.errors},
+          {"seconds", s.seconds}};
+}
+
+void print_summary_table(Output &out, const index::IndexSummary &s) {
+  out.line(fmt::format("{:<16} {:<10} {:>8} {:>9} {:>8} {:>8} {:>8} {:>7}", "SOURCE", "TYPE", "FILES",
+                       "ITEMS", "NEW", "CHANGED", "REMOVED", "ERRORS"));
+  for (const auto &src : s.sources) {
+    out.line(fmt::format("{:<16} {:<10} {:>8} {:>9} {:>8} {:>8} {:>8} {:>7}", src.name, src.type,
+                         src.files, src.items, src.new_items, src.changed, src.removed, src.errors));
+  }
+  out.line(fmt::format("{} problem(s); {:.1f} s", s.errors, s.seconds));
+}
+
+} // namespace
+
+core::Result<int> run_index(Context &ctx) {
+  MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
+  index::IndexOptions opts;
+  if (ctx.vm.count("source") != 0) {
+    opts.only_sources = ctx.vm["source"].as<std::vector<std::string>>();
+  }
+  opts.full = ctx.vm.count("full") != 0 ? index::FullScan::yes : index::FullScan::no;
+  opts.threads = ctx.vm["threads"].as<unsigned>();
+  Output &out = *ctx.out;
+  opts.on_problem = [&out](const index::IndexProblem &p) {
+    const auto &e = p.error;
+    out.diag("error", e.position.empty() ? fmt::format("{}: {}: {}", p.source, e.path, e.cause)
+                                         : fmt::format("{}: {}: {}: {}", p.source, e.path,
+                                                       e.position, e.cause));
+  };
+  opts.on_progress = [&out](std::uint64_t done, std::uint64_t total) {
+    out.progress(fmt::format("indexing: {}/{} files", done, total));
+  };
+  MAILDSAR_TRY_ASSIGN(index::IndexSummary summary, index::run_index(config, opts));
+  out.progress_done();
+  if (out.json()) {
+    out.json_line(summary_json(summary));
+  } else {
+    print_summary_table(out, summary);
+  }
+  // A partial failure is never a green summary.
+  return summary.errors > 0 ? core::k_exit_problem : core::k_exit_ok;
+}
+
+} // namespace maildsar::cli

@@ -1,3 +1,183 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// PLACEHOLDER
-int main() { return 0; }
+// maildsar: answers GDPR data-subject requests across a mail estate.
+#include "cli/commands.hpp"
+#include "cli/output.hpp"
+#include "connectors/connector.hpp"
+#include "connectors/mime/mime_parser.hpp"
+#include "core/exit_codes.hpp"
+#include "core/log.hpp"
+#include "indexer/indexer.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <pwd.h>
+#include <sstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace maildsar::cli {
+
+namespace {
+
+constexpr std::size_t k_width = 80;
+
+std::string login_name() {
+  if (const char *u = std::getenv("USER"); u != nullptr && *u != '\0') {
+    return u;
+  }
+  if (const passwd *pw = ::getpwuid(::geteuid()); pw != nullptr && pw->pw_name != nullptr) {
+    return pw->pw_name;
+  }
+  return fmt::format("uid{}", ::geteuid());
+}
+
+void print_main_help() {
+  std::string text =
+      "Usage: maildsar [-c FILE] [--json] [--operator NAME] COMMAND [OPTIONS]\n\n"
+      "Answers GDPR data-subject requests across a mail estate: Maildir, mbox, PST,\n"
+      "quarantine and delivery logs, from one identity-keyed index.\n\nCommands:\n";
+  for (const auto &cmd : commands()) {
+    text += fmt::format("  {:<10}{}\n", cmd.name, cmd.summary);
+  }
+  text += "\nGlobal options (before or after COMMAND):\n";
+  po::options_description global("", k_width);
+  add_global_options(global);
+  std::ostringstream ss;
+  ss << global;
+  text += ss.str();
+  text += "\nRun 'maildsar COMMAND --help' for a command's options.\n"
+          "Exit codes: 0 ok, 1 problems found (see report), 64-78 fatal (sysexits).\n";
+  std::fputs(text.c_str(), stdout);
+}
+
+void print_command_help(const Command &cmd) {
+  po::options_description own(fmt::format("Options of {}", cmd.name), k_width);
+  po::positional_options_description pos;
+  cmd.options(own, pos);
+  po::options_description global("Global options", k_width);
+  add_global_options(global);
+  std::ostringstream ss;
+  ss << "Usage: maildsar " << cmd.usage << "\n\n" << cmd.summary << "\n\n" << own << "\n" << global
+     << "\nExamples:\n" << cmd.examples << "\n";
+  std::fputs(ss.str().c_str(), stdout);
+}
+
+/** Global options that take a value: their next token is not the command name. */
+bool takes_value(std::string_view arg) {
+  return arg == "-c" || arg == "--config" || arg == "--operator";
+}
+
+int run(int argc, char **argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  // Pass 1: find the command name, skipping global options and their values.
+  const Command *cmd = nullptr;
+  std::size_t cmd_index = 0;
+  bool want_json = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string &a = args[i];
+    if (a == "--json") {
+      want_json = true;
+    }
+    if (cmd != nullptr) {
+      continue;
+    }
+    if (takes_value(a)) {
+      ++i;
+      continue;
+    }
+    if (a == "--version") {
+      std::fputs(fmt::format("maildsar {}\n{}\n{}\n", MAILDSAR_VERSION, connectors::library_versions(),
+                             index::library_versions())
+                     .c_str(),
+                 stdout);
+      return core::k_exit_ok;
+    }
+    if (!a.empty() && a.front() != '-') {
+      for (const auto &c : commands()) {
+        if (c.name == a) {
+          cmd = &c;
+          cmd_index = i;
+        }
+      }
+      if (cmd == nullptr) {
+        Output out(want_json ? OutputMode::json : OutputMode::human);
+        out.error(core::Error{core::ErrorCode::usage, fmt::format("unknown command '{}'", a),
+                              "run 'maildsar --help' for the list of commands"});
+        return core::k_exit_usage;
+      }
+    }
+  }
+  if (cmd == nullptr) {
+    bool help = false;
+    for (const auto &a : args) {
+      help = help || a == "--help" || a == "-h";
+    }
+    print_main_help();
+    return help ? core::k_exit_ok : core::k_exit_usage;
+  }
+  args.erase(args.begin() + static_cast<std::ptrdiff_t>(cmd_index));
+
+  // Pass 2: the command's options together with the global ones, anywhere on the line.
+  po::options_description all(k_width);
+  po::positional_options_description pos;
+  add_global_options(all);
+  po::options_description own;
+  cmd->options(own, pos);
+  all.add(own);
+  Context ctx;
+  Output out(want_json ? OutputMode::json : OutputMode::human);
+  ctx.out = &out;
+  ctx.mode = out.mode();
+  try {
+    po::store(po::command_line_parser(args).options(all).positional(pos).run(), ctx.vm);
+    po::notify(ctx.vm);
+  } catch (const po::error &e) {
+    out.error(core::Error{core::ErrorCode::usage, fmt::format("{}: {}", cmd->name, e.what()),
+                          fmt::format("run 'maildsar {} --help'", cmd->name)});
+    return core::k_exit_usage;
+  }
+  if (ctx.vm.count("help") != 0) {
+    print_command_help(*cmd);
+    return core::k_exit_ok;
+  }
+  if (ctx.vm.count("config") != 0) {
+    ctx.config_path = ctx.vm["config"].as<std::string>();
+  } else if (const char *env = std::getenv("MAILDSAR_CONFIG"); env != nullptr && *env != '\0') {
+    ctx.config_path = env;
+  } else {
+    ctx.config_path = "maildsar.json";
+  }
+  ctx.operator_name =
+      ctx.vm.count("operator") != 0 ? ctx.vm["operator"].as<std::string>() : login_name();
+  ctx.verbosity = ctx.vm.count("verbose") != 0 ? 1 : (ctx.vm.count("quiet") != 0 ? -1 : 0);
+  core::log::configure(ctx.verbosity > 0   ? core::log::Level::debug
+                       : ctx.verbosity < 0 ? core::log::Level::error
+                                           : core::log::Level::info,
+                       ctx.vm.count("log-json") != 0 ? core::log::Format::json
+                                                     : core::log::Format::human);
+
+  auto result = cmd->run(ctx);
+  std::fflush(stdout);
+  if (!result) {
+    out.error(result.error());
+    return core::exit_code(result.error().code);
+  }
+  return *result;
+}
+
+} // namespace
+} // namespace maildsar::cli
+
+int main(int argc, char **argv) {
+  ::umask(077); // everything we create is personal data
+  try {
+    maildsar::connectors::mime::MimeLibrary mime; // before any thread starts
+    return maildsar::cli::run(argc, argv);
+  } catch (...) {
+    auto e = maildsar::core::error_from_current_exception("internal error: ");
+    std::fprintf(stderr, "maildsar: error: %s\n", e.message.c_str());
+    return maildsar::core::k_exit_software;
+  }
+}

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Benchmark: full index and no-op re-index of a generated Maildir estate with maildsar,
+# mu (maildir-utils) and notmuch, in one run on the same data. Prints msgs/s, ratios, peak RSS
+# and index size. Usage: bench/index_bench.sh [MESSAGES] [BUILD_DIR]
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+n=${1:-20000}
+build=${2:-"$here/build"}
+bin="$build/cli/maildsar"
+
+need=()
+command -v mu >/dev/null || need+=(maildir-utils)
+command -v notmuch >/dev/null || need+=(notmuch)
+command -v python3 >/dev/null || need+=(python3)
+[ -x /usr/bin/time ] || need+=(time)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+[ -x "$bin" ] || "$here/scripts/build.sh" "$build" -DMAILDSAR_BUILD_TESTS=OFF
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/maildsar-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+mail="$work/mail"
+echo "generating $n messages in $mail ..." >&2
+python3 "$here/bench/gen_maildir.py" "$mail" "$n"
+msgs=$(find "$mail" -type f \( -path '*/cur/*' -o -path '*/new/*' \) | wc -l)
+sync
+
+# run LABEL CMD...: wall seconds and peak RSS (KiB) into $secs and $rss
+run() {
+  local label=$1; shift
+  local tf="$work/time.$label"
+  /usr/bin/time -f '%e %M' -o "$tf" "$@" >/dev/null 2>"$work/err.$label" || {
+    echo "$label failed:" >&2; tail -5 "$work/err.$label" >&2; exit 1; }
+  read -r secs rss <"$tf"
+}
+
+# maildsar
+cat >"$work/maildsar.json" <<JSON
+{"state_dir": "$work/maildsar-state",
+ "sources": [{"name": "mail", "type": "maildir", "path": "$mail/*/Maildir", "owner": "{1}@example.com"}]}
+JSON
+run maildsar "$bin" -c "$work/maildsar.json" index; m_full=$secs; m_rss=$rss
+run maildsar-noop "$bin" -c "$work/maildsar.json" index; m_noop=$secs
+m_size=$(du -sk "$work/maildsar-state" | cut -f1)
+
+# mu
+export MUHOME="$work/mu-home"
+mu init --muhome="$MUHOME" --maildir="$mail" >/dev/null
+run mu mu index --muhome="$MUHOME"; u_full=$secs; u_rss=$rss
+run mu-noop mu index --muhome="$MUHOME"; u_noop=$secs
+u_size=$(du -sk "$MUHOME" | cut -f1)
+
+# notmuch
+cat >"$work/notmuch-config" <<CFG
+[database]
+path=$mail
+[new]
+tags=unread;inbox;
+[user]
+name=Bench
+primary_email=bench@example.com
+[maildir]
+synchronize_flags=false
+CFG
+export NOTMUCH_CONFIG="$work/notmuch-config"
+run notmuch notmuch new --quiet; n_full=$secs; n_rss=$rss
+run notmuch-noop notmuch new --quiet; n_noop=$secs
+n_size=$(du -sk "$mail/.notmuch" | cut -f1)
+
+rate() { awk -v n="$msgs" -v s="$1" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+
+echo
+echo "messages: $msgs   machine: $(nproc) cores, $(uname -r)"
+printf '%-10s %10s %10s %12s %12s %12s\n' tool "full s" "msgs/s" "no-op s" "peak RSS MiB" "index MiB"
+for t in maildsar mu notmuch; do
+  case $t in
+    maildsar) f=$m_full; o=$m_noop; r=$m_rss; z=$m_size ;;
+    mu) f=$u_full; o=$u_noop; r=$u_rss; z=$u_size ;;
+    notmuch) f=$n_full; o=$n_noop; r=$n_rss; z=$n_size ;;
+  esac
+  printf '%-10s %10s %10s %12s %12s %12s\n' "$t" "$f" "$(rate "$f")" "$o" "$((r / 1024))" "$((z / 1024))"
+done
+echo
+echo "full index msgs/s, maildsar / mu:      $(ratio "$(rate "$m_full")" "$(rate "$u_full")")  (target >= 1)"
+echo "full index msgs/s, maildsar / notmuch: $(ratio "$(rate "$m_full")" "$(rate "$n_full")")"
+echo "no-op re-index time, maildsar / notmuch: $(ratio "$m_noop" "$n_noop")  (target <= 2)"
+echo "no-op re-index time, maildsar / mu:      $(ratio "$m_noop" "$u_noop")"

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+#include "cli/output.hpp"
+#include "core/config.hpp"
+#include "core/result.hpp"
+
+#include <boost/program_options.hpp>
+
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace maildsar::cli {
+
+namespace po = boost::program_options;
+
+/** What every command gets: global settings, its parsed options, an output writer. */
+struct Context {
+  std::string config_path; // -c / --config / $MAILDSAR_CONFIG / ./maildsar.json
+  std::string operator_name;
+  OutputMode mode = OutputMode::human;
+  int verbosity = 0; // -v: 1, -q: -1
+  po::variables_map vm;
+  Output *out = nullptr;
+
+  /** Loads the config named by config_path. */
+  [[nodiscard]] core::Result<core::Config> load_config() const;
+};
+
+/** A subcommand: name, one-line summary, its options, examples and handler (returns exit code). */
+struct Command {
+  std::string_view name;
+  std::string_view summary;
+  std::string_view usage;    // "find SUBJECT"
+  std::string_view examples; // two example lines
+  std::function<void(po::options_description &, po::positional_options_description &)> options;
+  std::function<core::Result<int>(Context &)> run;
+};
+
+/** The table of subcommands (DESIGN §4), in help order. */
+[[nodiscard]] std::span<const Command> commands();
+
+/** Options every command accepts, before or after the command name. */
+void add_global_options(po::options_description &desc);
+
+/** Adds --subject/--email/--name/--phone/--ip (the SUBJECT of DESIGN §4). */
+void add_subject_options(po::options_description &desc);
+
+// Handlers, one file each (cli/cmd_<name>.cpp).
+void index_options(po::options_description &desc, po::positional_options_description &pos);
+core::Result<int> run_index(Context &ctx);
+void find_options(po::options_description &desc, po::positional_options_description &pos);
+core::Result<int> run_find(Context &ctx);
+
+} // namespace maildsar::cli

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+#include "core/result.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+namespace maildsar::cli {
+
+enum class OutputMode { human, json };
+
+/**
+ * The one writer for everything maildsar prints (notmuch's sprinter): data to stdout,
+ * diagnostics to stderr, never mixed.
+ */
+class Output {
+public:
+  explicit Output(OutputMode mode) : m_mode(mode) {}
+
+  [[nodiscard]] OutputMode mode() const { return m_mode; }
+  [[nodiscard]] bool json() const { return m_mode == OutputMode::json; }
+
+  /** A line of data (human mode) to stdout. */
+  void line(std::string_view text);
+  /** One JSON value as a single line to stdout. */
+  void json_line(const nlohmann::json &value);
+  /** A diagnostic to stderr: "maildsar: <level>: <text>". */
+  void diag(std::string_view level, std::string_view text);
+  /** A fatal error: human line (+ hint) on stderr; under --json also {"error":{…}} on stdout. */
+  void error(const core::Error &error);
+  /** Progress on a terminal only ("\r…"); `done` clears the line. */
+  void progress(std::string_view text);
+  void progress_done();
+  [[nodiscard]] bool stderr_is_terminal() const;
+
+private:
+  OutputMode m_mode;
+  bool m_progress_shown = false;
+};
+
+} // namespace maildsar::cli
