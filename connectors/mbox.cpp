@@ -360,7 +360,10 @@ public:
     LineReader reader(m_fd, m_path, start, m_size);
     bool prev_blank = true;
     bool in_headers = false;
-    std::optional<std::uint64_t> content_length;
+    // a plain value and a flag, not std::optional: GCC 12 -O2 reports a false
+    // maybe-uninitialized for the optional here
+    std::uint64_t content_length = 0;
+    bool has_content_length = false;
     bool content_length_seen_twice = false;
 
     for (;;) {
@@ -395,7 +398,7 @@ public:
         m_msg_start = line.offset;
         m_from_len = line.length;
         in_headers = true;
-        content_length.reset();
+        has_content_length = false;
         content_length_seen_twice = false;
         prev_blank = false;
         continue;
@@ -413,17 +416,18 @@ public:
         if (blank) {
           in_headers = false;
           std::uint64_t body_start = line.offset + line.length;
-          if (content_length && !content_length_seen_twice) {
-            MAILDSAR_TRY_ASSIGN(bool trusted, content_length_fits(body_start, *content_length));
+          if (has_content_length && !content_length_seen_twice) {
+            MAILDSAR_TRY_ASSIGN(bool trusted, content_length_fits(body_start, content_length));
             if (trusted) {
-              reader.seek(body_start + *content_length);
+              reader.seek(body_start + content_length);
               prev_blank = true;
               continue;
             }
           }
         } else if (auto n = content_length_of(text)) {
-          content_length_seen_twice = content_length.has_value();
-          content_length = n;
+          content_length_seen_twice = has_content_length;
+          content_length = *n;
+          has_content_length = true;
         }
       }
       prev_blank = blank;
