@@ -108,13 +108,19 @@ bool is_header_line(std::string_view line) {
   return i < line.size() && line[i] == ':';
 }
 
-/** Length of a leading mbox-style "From " envelope line (some delivery agents keep it), or 0. */
+/**
+ * Length of what precedes the header block: a UTF-8 byte-order mark (Windows tools write one,
+ * e.g. MimeKit's feedback-report.txt) and/or a leading mbox-style "From " envelope line (some
+ * delivery agents keep it); 0 when there is neither.
+ */
 std::size_t envelope_line_length(std::string_view bytes) {
+  std::size_t bom = bytes.starts_with("\xEF\xBB\xBF") ? 3 : 0;
+  bytes.remove_prefix(bom);
   if (!bytes.starts_with("From ")) {
-    return 0;
+    return bom;
   }
   auto nl = bytes.find('\n');
-  return nl == std::string_view::npos ? bytes.size() : nl + 1;
+  return bom + (nl == std::string_view::npos ? bytes.size() : nl + 1);
 }
 
 /**

@@ -240,6 +240,34 @@ TEST(MaildirConnector, MailboxStyleEnvelopeLineIsAccepted) {
   EXPECT_EQ(sink.items[0].message_id, "m1@example.com");
 }
 
+TEST(MaildirConnector, Utf8ByteOrderMarkBeforeHeaderIsAccepted) {
+  // Regression (corpus mime/mimekit/messages/feedback-report.txt): a message file starting with
+  // a UTF-8 BOM was reported "not a mail message" and its identities were not decoded.
+  test::ScratchDir dir;
+  fs::path md = dir / "Maildir";
+  const std::string bytes = "\xEF\xBB\xBF" + k_msg;
+  test::write_file(md / "cur" / "bom:2,S", bytes);
+  test::write_file(md / "cur" / "bom-envelope:2,S",
+                   "\xEF\xBB\xBF" "From nobody Fri Mar  7 15:17:43 2014\n" + k_msg);
+  auto c = make(md.string(), dir.path().string());
+  MaildirSink sink;
+  auto files = list(*c, sink);
+  ASSERT_EQ(files.size(), 2U);
+  for (const auto &f : files) {
+    ASSERT_TRUE(c->scan(f, 0, sink).has_value());
+  }
+  EXPECT_TRUE(sink.errors.empty()) << sink.errors.front().cause;
+  ASSERT_EQ(sink.items.size(), 2U);
+  for (const auto &item : sink.items) {
+    EXPECT_EQ(item.subject, "hello");
+    EXPECT_EQ(item.message_id, "m1@example.com");
+    EXPECT_TRUE(std::any_of(item.addresses.begin(), item.addresses.end(), [](const RawAddress &a) {
+      return a.role == Role::from && a.addr == "alice@example.com";
+    }));
+  }
+  EXPECT_EQ(sink.items[1].sha256, core::sha256_hex(bytes)); // the hash covers the BOM too
+}
+
 TEST(MaildirConnector, UnreadableFileIsOneError) {
   if (::geteuid() == 0) {
     GTEST_SKIP() << "root can read a mode-000 file";
