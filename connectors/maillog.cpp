@@ -1744,6 +1744,11 @@ core::Result<std::unique_ptr<Connector>> make_maillog_connector(const core::Sour
 }
 
 core::Result<std::string> content_fingerprint(const std::string &path) {
+  MAILDSAR_TRY_ASSIGN(std::string head, read_content_head(path));
+  return core::sha256_hex(head);
+}
+
+core::Result<std::string> read_content_head(const std::string &path) {
   MAILDSAR_TRY_ASSIGN(ByteReader reader, ByteReader::open(path));
   if (!reader.compressed()) {
     MAILDSAR_TRY(reader.seek(0));
@@ -1761,7 +1766,77 @@ core::Result<std::string> content_fingerprint(const std::string &path) {
     have += *got;
   }
   data.resize(have);
-  return core::sha256_hex(data);
+  return data;
+}
+
+core::Result<ContentProbe> probe_content(const std::string &path, std::uint64_t mark) {
+  static_assert(k_content_probe_bytes == k_fingerprint_bytes);
+  MAILDSAR_TRY_ASSIGN(ByteReader reader, ByteReader::open(path));
+  ContentProbe probe;
+  probe.compressed = reader.compressed();
+  auto window_start = [](std::uint64_t end) {
+    return end > k_fingerprint_bytes ? end - k_fingerprint_bytes : 0;
+  };
+  if (!reader.compressed()) {
+    MAILDSAR_TRY_ASSIGN(core::FileStat st, core::fstat_fd(reader.fd(), path));
+    probe.size = st.size;
+    auto read_hash = [&](std::uint64_t end) -> core::Result<std::string> {
+      std::uint64_t start = window_start(end);
+      MAILDSAR_TRY_ASSIGN(std::string bytes, core::read_range(reader.fd(), start, end - start, path));
+      if (bytes.size() != end - start) {
+        return core::fail(core::ErrorCode::data,
+                          fmt::format("maillog {}: shorter than {} bytes", path, end));
+      }
+      return core::sha256_hex(bytes);
+    };
+    MAILDSAR_TRY_ASSIGN(probe.head,
+                        core::read_range(reader.fd(), 0,
+                                         std::min<std::uint64_t>(k_fingerprint_bytes, probe.size),
+                                         path));
+    std::uint64_t at = mark == k_content_end ? probe.size : mark;
+    if (at <= probe.size) {
+      MAILDSAR_TRY_ASSIGN(probe.mark_fingerprint, read_hash(at));
+    }
+    MAILDSAR_TRY_ASSIGN(probe.end_fingerprint, read_hash(probe.size));
+    return probe;
+  }
+  // Compressed: stream it, keeping the last 4096 bytes before each chunk.
+  std::string buf(k_chunk, '\0');
+  std::string window; // bytes [pos - window.size(), pos)
+  std::uint64_t pos = 0;
+  for (;;) {
+    auto got = reader.read(buf.data(), buf.size());
+    if (!got) {
+      return std::unexpected(got.error().with_context("maillog " + path + ": "));
+    }
+    if (*got == 0) {
+      break;
+    }
+    std::string_view chunk(buf.data(), *got);
+    if (probe.head.size() < k_fingerprint_bytes) {
+      probe.head.append(chunk.substr(0, k_fingerprint_bytes - probe.head.size()));
+    }
+    std::string combined = window;
+    combined.append(chunk);
+    std::uint64_t start = pos - window.size(); // offset of combined[0]
+    std::uint64_t end = pos + *got;
+    if (mark != k_content_end && mark > pos && mark <= end) {
+      std::uint64_t from = window_start(mark);
+      probe.mark_fingerprint = core::sha256_hex(std::string_view(combined).substr(
+          static_cast<std::size_t>(from - start), static_cast<std::size_t>(mark - from)));
+    }
+    pos = end;
+    std::size_t keep = std::min<std::size_t>(combined.size(), k_fingerprint_bytes);
+    window.assign(combined, combined.size() - keep, keep);
+  }
+  probe.size = pos;
+  probe.end_fingerprint = core::sha256_hex(window);
+  if (mark == 0) {
+    probe.mark_fingerprint = core::sha256_hex(std::string_view());
+  } else if (mark == k_content_end) {
+    probe.mark_fingerprint = probe.end_fingerprint;
+  }
+  return probe;
 }
 
 } // namespace maildsar::connectors

@@ -3,6 +3,8 @@
 
 #include "connectors/connector.hpp"
 
+#include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -35,5 +37,34 @@ make_maillog_connector(const core::SourceConfig &source);
  * @errors the errors of opening/reading the file; ErrorCode::data for corrupt gzip data.
  */
 [[nodiscard]] core::Result<std::string> content_fingerprint(const std::string &path);
+
+/** Bytes of decompressed content that the head/tail fingerprints of a log cover. */
+inline constexpr std::uint64_t k_content_probe_bytes = 4096;
+/** probe_content() mark meaning "the end of the content". */
+inline constexpr std::uint64_t k_content_end = std::numeric_limits<std::uint64_t>::max();
+
+/** What the indexer needs to recognise log content that moved to another file (rotation). */
+struct ContentProbe {
+  bool compressed = false;
+  std::uint64_t size = 0;       // decompressed size (plain: the file size when opened)
+  std::string head;             // the first min(4096, size) decompressed bytes
+  std::string mark_fingerprint; // sha256 hex of decompressed [max(0, mark-4096), mark); "" if mark > size
+  std::string end_fingerprint;  // sha256 hex of the last min(4096, size) decompressed bytes
+};
+
+/**
+ * The first k_content_probe_bytes (or fewer) bytes of the file's decompressed content. Cheap:
+ * never decompresses more than that.
+ * @errors as content_fingerprint().
+ */
+[[nodiscard]] core::Result<std::string> read_content_head(const std::string &path);
+
+/**
+ * Probes the decompressed content of `path` at decompressed offset `mark` (k_content_end = the
+ * end). A plain file is read only at its head, at the mark and at its end; a compressed one is
+ * decompressed once, completely (its size is only known at the end).
+ * @errors as content_fingerprint().
+ */
+[[nodiscard]] core::Result<ContentProbe> probe_content(const std::string &path, std::uint64_t mark);
 
 } // namespace maildsar::connectors

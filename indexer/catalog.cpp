@@ -43,6 +43,13 @@ CREATE TABLE items (
 CREATE INDEX items_by_file ON items(file_id);
 )sql";
 
+// Content marks for rotation detection (logs).
+constexpr std::string_view k_migration_2 = R"sql(
+ALTER TABLE files ADD COLUMN head_fingerprint TEXT NOT NULL DEFAULT '';
+ALTER TABLE files ADD COLUMN content_size INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN content_tail TEXT NOT NULL DEFAULT '';
+)sql";
+
 enum StmtId {
   s_source_get,
   s_source_add,
@@ -60,6 +67,8 @@ enum StmtId {
   s_item_put,
   s_item_get,
   s_item_count,
+  s_items_of_file,
+  s_item_delete,
 };
 
 FileStatus status_from(std::string_view s) {
@@ -133,7 +142,7 @@ core::Result<Catalog> Catalog::open(const std::string &path) {
   MAILDSAR_TRY_ASSIGN(core::sqlite::Db db, core::sqlite::Db::open(path, core::sqlite::Writable::yes));
   // FULL: a catalog commit must be durable before the Xapian commit that relies on it.
   MAILDSAR_TRY(db.exec("PRAGMA synchronous=FULL"));
-  MAILDSAR_TRY(db.migrate({k_migration_1}));
+  MAILDSAR_TRY(db.migrate({k_migration_1, k_migration_2}));
   return Catalog(std::move(db));
 }
 
@@ -210,7 +219,8 @@ core::Status Catalog::set_last_success(std::int64_t source_id, std::int64_t when
 core::Result<std::unordered_map<std::string, FileRecord>> Catalog::files(std::int64_t source_id) {
   MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_files,
                                      "SELECT id, path, dev, ino, size, mtime_ns, scanned_size,"
-                                     " tail_fingerprint, status, last_error FROM files"
+                                     " tail_fingerprint, status, last_error, head_fingerprint,"
+                                     " content_size, content_tail FROM files"
                                      " WHERE source_id = ?1"));
   MAILDSAR_TRY(s->bind(1, source_id));
   std::unordered_map<std::string, FileRecord> out;
@@ -231,6 +241,9 @@ core::Result<std::unordered_map<std::string, FileRecord>> Catalog::files(std::in
     f.tail_fingerprint = s->column_text(7);
     f.status = status_from(s->column_text(8));
     f.last_error = s->column_text(9);
+    f.head_fingerprint = s->column_text(10);
+    f.content_size = s->column_uint64(11);
+    f.content_tail = s->column_text(12);
     std::string key = f.path;
     out.emplace(std::move(key), std::move(f));
   }
@@ -243,11 +256,14 @@ core::Result<std::int64_t> Catalog::put_file(const FileRecord &file) {
       Stmt * s,
       stmt(s_file_put,
            "INSERT INTO files(source_id, path, dev, ino, size, mtime_ns, scanned_size,"
-           " tail_fingerprint, status, last_error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+           " tail_fingerprint, status, last_error, head_fingerprint, content_size, content_tail)"
+           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
            " ON CONFLICT(source_id, path) DO UPDATE SET dev = excluded.dev, ino = excluded.ino,"
            " size = excluded.size, mtime_ns = excluded.mtime_ns,"
            " scanned_size = excluded.scanned_size, tail_fingerprint = excluded.tail_fingerprint,"
-           " status = excluded.status, last_error = excluded.last_error RETURNING id"));
+           " status = excluded.status, last_error = excluded.last_error,"
+           " head_fingerprint = excluded.head_fingerprint, content_size = excluded.content_size,"
+           " content_tail = excluded.content_tail RETURNING id"));
   MAILDSAR_TRY(s->bind(1, file.source_id));
   MAILDSAR_TRY(s->bind(2, file.path));
   MAILDSAR_TRY(s->bind(3, file.dev));
@@ -258,6 +274,9 @@ core::Result<std::int64_t> Catalog::put_file(const FileRecord &file) {
   MAILDSAR_TRY(s->bind(8, file.tail_fingerprint));
   MAILDSAR_TRY(s->bind(9, to_string(file.status)));
   MAILDSAR_TRY(s->bind(10, file.last_error));
+  MAILDSAR_TRY(s->bind(11, file.head_fingerprint));
+  MAILDSAR_TRY(s->bind(12, file.content_size));
+  MAILDSAR_TRY(s->bind(13, file.content_tail));
   MAILDSAR_TRY_ASSIGN(bool row, s->step());
   std::int64_t id = row ? s->column_int64(0) : 0;
   s->reset();
@@ -305,6 +324,36 @@ core::Result<std::vector<std::string>> Catalog::item_terms(std::int64_t file_id)
   }
   s->reset();
   return out;
+}
+
+core::Result<std::vector<ItemRecord>> Catalog::items_of_file(std::int64_t file_id) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_items_of_file,
+                                     "SELECT qterm, locator_key, sha256, offset, length"
+                                     " FROM items WHERE file_id = ?1 ORDER BY rowid"));
+  MAILDSAR_TRY(s->bind(1, file_id));
+  std::vector<ItemRecord> out;
+  for (;;) {
+    MAILDSAR_TRY_ASSIGN(bool row, s->step());
+    if (!row) {
+      break;
+    }
+    ItemRecord r;
+    r.qterm = s->column_text(0);
+    r.file_id = file_id;
+    r.locator_key = s->column_text(1);
+    r.sha256 = s->column_text(2);
+    r.offset = s->column_uint64(3);
+    r.length = s->column_uint64(4);
+    out.push_back(std::move(r));
+  }
+  s->reset();
+  return out;
+}
+
+core::Status Catalog::delete_item(const std::string &qterm) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_item_delete, "DELETE FROM items WHERE qterm = ?1"));
+  MAILDSAR_TRY(s->bind(1, qterm));
+  return s->run();
 }
 
 core::Result<std::uint64_t> Catalog::item_count_of_file(std::int64_t file_id) {

@@ -32,6 +32,12 @@ struct FileRecord {
   std::int64_t mtime_ns = 0;
   std::uint64_t scanned_size = 0;    // bytes covered by the last complete scan
   std::string tail_fingerprint;      // sha256 of bytes [scanned_size-4096, scanned_size)
+  // Content marks (logs only; empty/0 otherwise), over the *decompressed* content that the last
+  // complete scan covered: they let a re-index recognise a rotated log (mail.log -> mail.log.1
+  // -> mail.log.2.gz) as data it already holds (see indexer.cpp, "Rotation").
+  std::string head_fingerprint;      // sha256 of decompressed bytes [0, min(4096, content_size))
+  std::uint64_t content_size = 0;    // decompressed bytes covered by the last complete scan
+  std::string content_tail;          // sha256 of decompressed [content_size-4096, content_size)
   FileStatus status = FileStatus::pending;
   std::string last_error;
 };
@@ -106,6 +112,10 @@ public:
   [[nodiscard]] core::Status delete_source_files(std::int64_t source_id);
 
   [[nodiscard]] core::Result<std::vector<std::string>> item_terms(std::int64_t file_id);
+  /** All item rows of a file. */
+  [[nodiscard]] core::Result<std::vector<ItemRecord>> items_of_file(std::int64_t file_id);
+  /** Deletes one item row. */
+  [[nodiscard]] core::Status delete_item(const std::string &qterm);
   [[nodiscard]] core::Result<std::uint64_t> item_count_of_file(std::int64_t file_id);
   [[nodiscard]] core::Status delete_items(std::int64_t file_id);
   [[nodiscard]] core::Result<bool> has_item(const std::string &qterm);

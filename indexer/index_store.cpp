@@ -271,6 +271,60 @@ core::Result<std::optional<std::string>> IndexStore::document_data(const std::st
   }
 }
 
+core::Result<std::vector<std::string>> IndexStore::documents_data(const std::string &term) const {
+  try {
+    Xapian::Database &db = m_impl->reader();
+    std::vector<std::string> out;
+    for (auto it = db.postlist_begin(term); it != db.postlist_end(term); ++it) {
+      out.push_back(db.get_document(*it).get_data());
+    }
+    return out;
+  } catch (...) {
+    return std::unexpected(error_from_xapian_exception(fmt::format("index {}: ", m_path)));
+  }
+}
+
+core::Result<bool> IndexStore::rekey(const std::string &old_qterm, const std::string &new_qterm,
+                                     const std::string &old_file_term,
+                                     const std::string &new_file_term,
+                                     const std::string &new_data) {
+  try {
+    Xapian::WritableDatabase &db = m_impl->wdb;
+    Xapian::PostingIterator it = db.postlist_begin(old_qterm);
+    if (it == db.postlist_end(old_qterm)) {
+      return false;
+    }
+    Xapian::docid id = *it;
+    Xapian::Document doc = db.get_document(id);
+    if (new_qterm != old_qterm) {
+      std::vector<Xapian::docid> victims;
+      for (auto other = db.postlist_begin(new_qterm); other != db.postlist_end(new_qterm); ++other) {
+        if (*other != id) {
+          victims.push_back(*other);
+        }
+      }
+      for (Xapian::docid victim : victims) {
+        db.delete_document(victim);
+      }
+      doc.remove_term(old_qterm);
+      doc.add_boolean_term(new_qterm);
+    }
+    if (new_file_term != old_file_term) {
+      try {
+        doc.remove_term(old_file_term);
+      } catch (const Xapian::InvalidArgumentError &) {
+        // the document did not have it: nothing to remove
+      }
+      doc.add_boolean_term(new_file_term);
+    }
+    doc.set_data(new_data);
+    db.replace_document(id, doc);
+    return true;
+  } catch (...) {
+    return std::unexpected(error_from_xapian_exception(fmt::format("index {}: rekey: ", m_path)));
+  }
+}
+
 core::Result<std::string> IndexStore::metadata(const std::string &key) const {
   try {
     return m_impl->reader().get_metadata(key);

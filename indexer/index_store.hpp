@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace maildsar::index {
 
@@ -106,6 +107,19 @@ public:
   [[nodiscard]] core::Result<std::uint64_t> term_freq(const std::string &term) const;
   /** The data blob of the document with unique term `qterm`, if any. */
   [[nodiscard]] core::Result<std::optional<std::string>> document_data(const std::string &qterm) const;
+  /** The data blobs of every document indexed by `term` (an XFILE: term, ...), in docid order. */
+  [[nodiscard]] core::Result<std::vector<std::string>> documents_data(const std::string &term) const;
+  /**
+   * Moves a document to another key without rebuilding it (a rotated log): the document with
+   * unique term `old_qterm` gets `new_qterm` instead, `new_file_term` instead of
+   * `old_file_term`, and `new_data`; every other term and value is kept. A document already
+   * holding `new_qterm` is replaced. Returns false (and changes nothing) when no document has
+   * `old_qterm`.
+   */
+  [[nodiscard]] core::Result<bool> rekey(const std::string &old_qterm, const std::string &new_qterm,
+                                         const std::string &old_file_term,
+                                         const std::string &new_file_term,
+                                         const std::string &new_data);
   [[nodiscard]] core::Result<std::string> metadata(const std::string &key) const;
   [[nodiscard]] core::Status set_metadata(const std::string &key, const std::string &value);
   /** Re-opens a read-only database at its latest revision. */

@@ -23,6 +23,7 @@ struct SourceSummary {
   std::uint64_t new_items = 0; // items added
   std::uint64_t changed = 0;   // items re-indexed because their file changed
   std::uint64_t removed = 0;   // items dropped (file vanished or item gone)
+  std::uint64_t moved = 0;     // items kept, found in another file (rotated logs; not in new/removed)
   std::uint64_t errors = 0;    // problems reported (file or item level)
 };
 

@@ -1,0 +1,450 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// Rotated delivery logs (mail.log -> mail.log.1 -> mail.log.2.gz, copytruncate) through
+// run_index with the real maillog connector: no duplicates, locators at the current file.
+#include "connectors/maillog.hpp"
+#include "core/hash.hpp"
+#include "indexer/catalog.hpp"
+#include "indexer/document.hpp"
+#include "indexer/index_store.hpp"
+#include "indexer/indexer.hpp"
+#include "indexer/schema.hpp"
+#include "tests/test_support.hpp"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+using namespace maildsar;
+using maildsar::test::ScratchDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string qid(int k) { return fmt::format("{:010X}", 0xA0000 + k); }
+std::string user(int k) { return fmt::format("user{}@example.com", k); }
+
+/** Postfix lines of transactions first..first+count-1, interleaved two by two. */
+std::string txns(int first, int count) {
+  std::string out;
+  for (int k = first; k < first + count; k += 2) {
+    int pair = std::min(2, first + count - k);
+    auto each = [&](auto &&line) {
+      for (int j = k; j < k + pair; ++j) {
+        out += line(j);
+      }
+    };
+    each([](int j) {
+      return fmt::format("Nov 14 10:{:02}:01 mx postfix/smtpd[{}]: {}: client=c{}.example[192.0.2.{}]\n",
+                         j % 60, 100 + j, qid(j), j, j % 250 + 1);
+    });
+    each([](int j) {
+      return fmt::format("Nov 14 10:{:02}:02 mx postfix/qmgr[7]: {}: from=<sender{}@example.org>, "
+                         "size={}, nrcpt=1 (queue active)\n",
+                         j % 60, qid(j), j, 1000 + j);
+    });
+    each([](int j) {
+      return fmt::format("Nov 14 10:{:02}:03 mx postfix/smtp[8]: {}: to=<{}>, relay=mx.example[10.0.0.2]:25, "
+                         "status=sent (250 ok)\n",
+                         j % 60, qid(j), user(j));
+    });
+    each([](int j) { return fmt::format("Nov 14 10:{:02}:04 mx postfix/qmgr[7]: {}: removed\n", j % 60, qid(j)); });
+  }
+  return out;
+}
+
+std::string read_all(const fs::path &p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void append_to(const fs::path &p, const std::string &s) {
+  std::ofstream out(p, std::ios::app | std::ios::binary);
+  out << s;
+}
+
+void write_gz(const fs::path &p, const std::string &data) {
+  gzFile f = gzopen(p.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(gzwrite(f, data.data(), static_cast<unsigned>(data.size())), static_cast<int>(data.size()));
+  ASSERT_EQ(gzclose(f), Z_OK);
+}
+
+struct Where {
+  std::string path;
+  std::vector<std::uint64_t> lines;
+  bool operator==(const Where &) const = default;
+};
+
+std::ostream &operator<<(std::ostream &os, const Where &w) {
+  os << w.path << " [";
+  for (auto l : w.lines) {
+    os << l << ' ';
+  }
+  return os << ']';
+}
+
+struct LogEstate {
+  ScratchDir dir;
+  core::Config config;
+
+  LogEstate() {
+    config.state_dir = (dir / "state").string();
+    core::SourceConfig src;
+    src.name = "postfix";
+    src.type = "maillog";
+    src.format = "postfix";
+    src.path = (dir / "logs" / "mail.log*").string();
+    config.sources.push_back(src);
+    fs::create_directories(dir / "logs");
+  }
+  [[nodiscard]] fs::path log(const std::string &name) const { return dir / "logs" / name; }
+
+  core::Result<index::IndexSummary> run(index::IndexOptions opts = {}) {
+    opts.threads = 2;
+    return index::run_index(config, opts);
+  }
+  index::SourceSummary ok_run(index::IndexOptions opts = {}) {
+    auto r = run(std::move(opts));
+    EXPECT_TRUE(r) << (r ? "" : r.error().message);
+    if (r) {
+      EXPECT_EQ(r->errors, 0U);
+    }
+    return r && !r->sources.empty() ? r->sources[0] : index::SourceSummary{};
+  }
+  std::uint64_t docs(const std::string &term = {}) {
+    auto store = index::IndexStore::open(index::index_path(config), index::OpenMode::read_only);
+    EXPECT_TRUE(store);
+    if (!store) {
+      return 0;
+    }
+    return term.empty() ? *store->doc_count() : *store->term_freq(term);
+  }
+  /** Where the index says each document holding `term` lives. */
+  std::vector<Where> where(const std::string &term) {
+    std::vector<Where> out;
+    auto store = index::IndexStore::open(index::index_path(config), index::OpenMode::read_only);
+    EXPECT_TRUE(store);
+    if (!store) {
+      return out;
+    }
+    auto data = store->documents_data(term);
+    EXPECT_TRUE(data);
+    for (const std::string &d : *data) {
+      auto doc = index::parse_document_data(d);
+      EXPECT_TRUE(doc);
+      if (doc) {
+        out.push_back(Where{doc->locator.path, doc->locator.lines});
+        // The Q term of the document matches its (moved) locator.
+        EXPECT_EQ(*store->term_freq(index::schema::unique_term("postfix", doc->locator.key())), 1U)
+            << doc->locator.key();
+      }
+    }
+    return out;
+  }
+  std::optional<Where> where_user(int k) {
+    auto w = where("XID:" + user(k));
+    EXPECT_EQ(w.size(), 1U) << user(k);
+    return w.size() == 1 ? std::optional<Where>(w[0]) : std::nullopt;
+  }
+  std::uint64_t file_docs(const std::string &name) {
+    return docs(index::schema::file_term("postfix", log(name).string()));
+  }
+  std::size_t catalog_files() {
+    auto cat = index::Catalog::open(index::catalog_path(config));
+    EXPECT_TRUE(cat);
+    auto id = cat->source_id("postfix", "maillog");
+    auto files = cat->files(*id);
+    return files->size();
+  }
+  /** Every transaction in [first, first+count) is in the index exactly once, in file `name`. */
+  void expect_in(const std::string &name, int first, int count) {
+    for (int k = first; k < first + count; ++k) {
+      auto w = where_user(k);
+      if (w) {
+        EXPECT_EQ(w->path, log(name).string()) << user(k);
+      }
+    }
+  }
+};
+
+} // namespace
+
+TEST(Rotation, ContentProbeSeesThroughGzip) {
+  ScratchDir dir;
+  std::string text = txns(0, 24);
+  ASSERT_GT(text.size(), 8192U);
+  test::write_file(dir / "plain", text);
+  write_gz(dir / "packed", text);
+  auto a = connectors::probe_content((dir / "plain").string(), 5000);
+  auto b = connectors::probe_content((dir / "packed").string(), 5000);
+  ASSERT_TRUE(a && b);
+  EXPECT_FALSE(a->compressed);
+  EXPECT_TRUE(b->compressed);
+  EXPECT_EQ(a->size, text.size());
+  EXPECT_EQ(b->size, text.size());
+  EXPECT_EQ(a->head, text.substr(0, 4096));
+  EXPECT_EQ(b->head, a->head);
+  EXPECT_EQ(a->mark_fingerprint, core::sha256_hex(text.substr(5000 - 4096, 4096)));
+  EXPECT_EQ(b->mark_fingerprint, a->mark_fingerprint);
+  EXPECT_EQ(b->end_fingerprint, core::sha256_hex(text.substr(text.size() - 4096)));
+  EXPECT_EQ(a->end_fingerprint, b->end_fingerprint);
+  auto past = connectors::probe_content((dir / "packed").string(), text.size() + 1);
+  ASSERT_TRUE(past);
+  EXPECT_TRUE(past->mark_fingerprint.empty());
+  EXPECT_EQ(*connectors::content_fingerprint((dir / "packed").string()),
+            core::sha256_hex(text.substr(0, 4096)));
+  auto missing = connectors::probe_content((dir / "nope").string(), 1);
+  EXPECT_FALSE(missing);
+}
+
+TEST(Rotation, GrowingLogIsReadFromItsOldEnd) {
+  LogEstate e;
+  test::write_file(e.log("mail.log"), txns(0, 6));
+  EXPECT_EQ(e.ok_run().new_items, 6U);
+  auto before = e.where_user(5);
+  append_to(e.log("mail.log"), txns(6, 2));
+  auto s = e.ok_run();
+  EXPECT_EQ(s.new_items, 2U);
+  EXPECT_EQ(s.changed, 0U);
+  EXPECT_EQ(s.removed, 0U);
+  EXPECT_EQ(s.moved, 0U);
+  EXPECT_EQ(s.items, 8U);
+  EXPECT_EQ(e.docs(), 8U);
+  EXPECT_EQ(e.where_user(5), before);
+  // 6 transactions of 4 lines: the new ones start at line 25, interleaved.
+  auto w6 = e.where_user(6);
+  ASSERT_TRUE(w6);
+  EXPECT_EQ(w6->lines, (std::vector<std::uint64_t>{25, 27, 29, 31}));
+  // Nothing changed: nothing to do.
+  s = e.ok_run();
+  EXPECT_EQ(s.new_items + s.changed + s.removed + s.moved, 0U);
+}
+
+TEST(Rotation, RenameAndGzipRotationMovesDocuments) {
+  LogEstate e;
+  test::write_file(e.log("mail.log"), txns(0, 16));
+  ASSERT_GT(fs::file_size(e.log("mail.log")), 4096U);
+  auto s = e.ok_run();
+  EXPECT_EQ(s.new_items, 16U);
+  std::map<int, Where> first;
+  for (int k = 0; k < 16; ++k) {
+    first[k] = *e.where_user(k);
+  }
+
+  // logrotate "create": mail.log -> mail.log.1, a fresh mail.log.
+  fs::rename(e.log("mail.log"), e.log("mail.log.1"));
+  test::write_file(e.log("mail.log"), txns(16, 4));
+  s = e.ok_run();
+  EXPECT_EQ(s.moved, 16U);
+  EXPECT_EQ(s.new_items, 4U);
+  EXPECT_EQ(s.changed, 0U);
+  EXPECT_EQ(s.removed, 0U);
+  EXPECT_EQ(s.items, 20U);
+  EXPECT_EQ(e.docs(), 20U);
+  EXPECT_EQ(e.file_docs("mail.log.1"), 16U);
+  EXPECT_EQ(e.file_docs("mail.log"), 4U);
+  for (int k = 0; k < 16; ++k) {
+    Where expected{e.log("mail.log.1").string(), first[k].lines};
+    EXPECT_EQ(e.where_user(k), expected);
+  }
+  e.expect_in("mail.log", 16, 4);
+  std::map<int, Where> second;
+  for (int k = 16; k < 20; ++k) {
+    second[k] = *e.where_user(k);
+  }
+
+  // Next rotation, compressed: .1 -> .2.gz, mail.log -> .1, a fresh mail.log.
+  write_gz(e.log("mail.log.2.gz"), read_all(e.log("mail.log.1")));
+  fs::remove(e.log("mail.log.1"));
+  fs::rename(e.log("mail.log"), e.log("mail.log.1"));
+  test::write_file(e.log("mail.log"), txns(20, 2));
+  s = e.ok_run();
+  EXPECT_EQ(s.moved, 20U);
+  EXPECT_EQ(s.new_items, 2U);
+  EXPECT_EQ(s.changed + s.removed, 0U);
+  EXPECT_EQ(s.items, 22U);
+  EXPECT_EQ(e.docs(), 22U);
+  for (int k = 0; k < 16; ++k) {
+    Where expected{e.log("mail.log.2.gz").string(), first[k].lines};
+    EXPECT_EQ(e.where_user(k), expected);
+  }
+  for (int k = 16; k < 20; ++k) {
+    Where expected{e.log("mail.log.1").string(), second[k].lines};
+    EXPECT_EQ(e.where_user(k), expected);
+  }
+  e.expect_in("mail.log", 20, 2);
+  EXPECT_EQ(e.catalog_files(), 3U);
+
+  // Unchanged (the .gz too): skipped by stat.
+  s = e.ok_run();
+  EXPECT_EQ(s.new_items + s.changed + s.removed + s.moved, 0U);
+
+  // rotate 2: the oldest (.2.gz) is dropped, .1 -> .2.gz, mail.log -> .1.
+  write_gz(e.log("mail.log.2.gz"), read_all(e.log("mail.log.1")));
+  fs::rename(e.log("mail.log"), e.log("mail.log.1"));
+  test::write_file(e.log("mail.log"), txns(22, 2));
+  s = e.ok_run();
+  EXPECT_EQ(s.moved, 6U);
+  EXPECT_EQ(s.removed, 16U);
+  EXPECT_EQ(s.new_items, 2U);
+  EXPECT_EQ(s.changed, 0U);
+  EXPECT_EQ(s.items, 8U);
+  EXPECT_EQ(e.docs(), 8U);
+  EXPECT_EQ(e.docs("XID:" + user(3)), 0U);
+  e.expect_in("mail.log.2.gz", 16, 4);
+  e.expect_in("mail.log.1", 20, 2);
+  e.expect_in("mail.log", 22, 2);
+  EXPECT_EQ(e.catalog_files(), 3U);
+}
+
+TEST(Rotation, LogThatGrewBeforeRotationReadsOnlyTheRest) {
+  LogEstate e;
+  test::write_file(e.log("mail.log"), txns(0, 8));
+  e.ok_run();
+  auto w0 = *e.where_user(0);
+  append_to(e.log("mail.log"), txns(8, 2)); // written after the last index ...
+  fs::rename(e.log("mail.log"), e.log("mail.log.1")); // ... then rotated
+  test::write_file(e.log("mail.log"), txns(10, 1));
+  auto s = e.ok_run();
+  EXPECT_EQ(s.moved, 8U);
+  EXPECT_EQ(s.new_items, 3U);
+  EXPECT_EQ(s.changed + s.removed, 0U);
+  EXPECT_EQ(e.docs(), 11U);
+  EXPECT_EQ(e.where_user(0), (Where{e.log("mail.log.1").string(), w0.lines}));
+  auto w8 = e.where_user(8);
+  ASSERT_TRUE(w8);
+  EXPECT_EQ(*w8, (Where{e.log("mail.log.1").string(), {33, 35, 37, 39}}));
+  e.expect_in("mail.log", 10, 1);
+
+  // Grown again before being compressed: a compressed file cannot be read from an offset, so it
+  // is read in full; its items are reported as changed, nothing is duplicated.
+  append_to(e.log("mail.log.1"), txns(11, 1));
+  write_gz(e.log("mail.log.2.gz"), read_all(e.log("mail.log.1")));
+  fs::remove(e.log("mail.log.1"));
+  s = e.ok_run();
+  EXPECT_EQ(s.changed, 10U);
+  EXPECT_EQ(s.new_items, 1U);
+  EXPECT_EQ(s.removed, 0U);
+  EXPECT_EQ(e.docs(), 12U);
+  e.expect_in("mail.log.2.gz", 0, 10);
+  e.expect_in("mail.log.2.gz", 11, 1);
+  e.expect_in("mail.log", 10, 1);
+}
+
+TEST(Rotation, CopyTruncateKeepsTheOldContentAndRereadsTheLog) {
+  for (int fresh : {2, 30}) { // the new mail.log is shorter / longer than the old one
+    SCOPED_TRACE(fresh);
+    LogEstate e;
+    test::write_file(e.log("mail.log"), txns(0, 10));
+    e.ok_run();
+    std::map<int, Where> first;
+    for (int k = 0; k < 10; ++k) {
+      first[k] = *e.where_user(k);
+    }
+    fs::copy_file(e.log("mail.log"), e.log("mail.log.1"));
+    {
+      std::ofstream trunc(e.log("mail.log"), std::ios::trunc | std::ios::binary); // same inode
+      trunc << txns(100, fresh);
+    }
+    auto s = e.ok_run();
+    EXPECT_EQ(s.moved, 10U);
+    EXPECT_EQ(s.new_items, static_cast<std::uint64_t>(fresh));
+    EXPECT_EQ(s.changed + s.removed, 0U);
+    EXPECT_EQ(e.docs(), static_cast<std::uint64_t>(10 + fresh));
+    for (int k = 0; k < 10; ++k) {
+      EXPECT_EQ(e.where_user(k), (Where{e.log("mail.log.1").string(), first[k].lines}));
+    }
+    e.expect_in("mail.log", 100, fresh);
+    s = e.ok_run();
+    EXPECT_EQ(s.new_items + s.changed + s.removed + s.moved, 0U);
+  }
+}
+
+TEST(Rotation, UnrelatedLogsAreNotTakenForRotatedOnes) {
+  LogEstate e;
+  test::write_file(e.log("mail.log"), txns(0, 16));
+  e.ok_run();
+  // Another file with other content is new.
+  test::write_file(e.log("mail.log.other"), txns(50, 3));
+  auto s = e.ok_run();
+  EXPECT_EQ(s.new_items, 3U);
+  EXPECT_EQ(s.moved, 0U);
+  // The same first 4096 bytes but different afterwards: not the same data.
+  std::string text = read_all(e.log("mail.log"));
+  std::string other = text.substr(0, 5000);
+  other.resize(other.rfind('\n') + 1);
+  other += txns(60, 4);
+  fs::remove(e.log("mail.log"));
+  test::write_file(e.log("mail.log.1"), other);
+  s = e.ok_run();
+  EXPECT_EQ(s.moved, 0U);
+  EXPECT_EQ(s.removed, 16U);
+  EXPECT_GT(s.new_items, 4U);
+  e.expect_in("mail.log.1", 60, 4);
+  for (int k = 0; k < 16; ++k) {
+    EXPECT_LE(e.docs("XID:" + user(k)), 1U);
+  }
+}
+
+TEST(Rotation, FullRunAfterRotationGivesTheSameIndex) {
+  LogEstate e;
+  test::write_file(e.log("mail.log"), txns(0, 6));
+  e.ok_run();
+  fs::rename(e.log("mail.log"), e.log("mail.log.1"));
+  test::write_file(e.log("mail.log"), txns(6, 2));
+  e.ok_run();
+  std::map<int, Where> moved;
+  for (int k = 0; k < 8; ++k) {
+    moved[k] = *e.where_user(k);
+  }
+  index::IndexOptions full;
+  full.full = index::FullScan::yes;
+  auto s = e.ok_run(full);
+  EXPECT_EQ(s.items, 8U);
+  EXPECT_EQ(e.docs(), 8U);
+  for (int k = 0; k < 8; ++k) {
+    EXPECT_EQ(e.where_user(k), moved[k]);
+  }
+}
+
+TEST(Rotation, KilledDuringAMoveConverges) {
+  for (std::string_view step : {"before_catalog_commit", "before_index_commit", "after_index_commit"}) {
+    for (int nth : {1, 2, 4}) {
+      SCOPED_TRACE(fmt::format("{} #{}", step, nth));
+      LogEstate e;
+      test::write_file(e.log("mail.log"), txns(0, 12));
+      test::write_file(e.log("mail.log.1"), txns(40, 6));
+      e.ok_run();
+      // One rotation with compression: .1 -> .2.gz, mail.log -> .1, fresh mail.log.
+      write_gz(e.log("mail.log.2.gz"), read_all(e.log("mail.log.1")));
+      fs::remove(e.log("mail.log.1"));
+      fs::rename(e.log("mail.log"), e.log("mail.log.1"));
+      test::write_file(e.log("mail.log"), txns(20, 3));
+      index::IndexOptions opts;
+      opts.batch_size = 5; // commits in the middle of a move
+      int seen = 0;
+      opts.fault_at = [&](std::string_view s) { return s == step && ++seen == nth; };
+      auto killed = e.run(opts);
+      ASSERT_FALSE(killed);
+      // The next run converges: every transaction once, where it is now.
+      auto s = e.ok_run();
+      EXPECT_EQ(s.items, 21U);
+      EXPECT_EQ(e.docs(), 21U);
+      e.expect_in("mail.log.2.gz", 40, 6);
+      e.expect_in("mail.log.1", 0, 12);
+      e.expect_in("mail.log", 20, 3);
+      EXPECT_EQ(e.catalog_files(), 3U);
+      // And a third run has nothing to do.
+      s = e.ok_run();
+      EXPECT_EQ(s.new_items + s.changed + s.removed + s.moved, 0U);
+      EXPECT_EQ(e.docs(), 21U);
+    }
+  }
+}
