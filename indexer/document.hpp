@@ -46,4 +46,13 @@ struct StoredDocument {
 /** ErrorCode::data for malformed data. */
 [[nodiscard]] core::Result<StoredDocument> parse_document_data(std::string_view json);
 
+/** A document's data with its locator moved to another file (a rotated log). */
+struct RelocatedData {
+  std::string data;        // the data with locator.path replaced, all else kept
+  std::string locator_key; // Locator::key() of the moved locator
+};
+/** ErrorCode::data for malformed data. */
+[[nodiscard]] core::Result<RelocatedData> relocate_document_data(std::string_view json,
+                                                                 const std::string &new_path);
+
 } // namespace maildsar::index

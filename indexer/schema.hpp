@@ -15,9 +15,9 @@
 namespace maildsar::index::schema {
 
 /** Bumped whenever terms or document data change incompatibly (needs `index --full`). */
-inline constexpr std::string_view k_schema_version = "1";
+inline constexpr std::string_view k_schema_version = "2";
 /** Feature list stored next to the version; a mismatch also needs `index --full`. */
-inline constexpr std::string_view k_features = "q-sha256,xfile,role-terms,positional-names";
+inline constexpr std::string_view k_features = "q-sha256,xfile,role-terms,positional-role-names";
 inline constexpr std::string_view k_meta_schema_version = "maildsar.schema_version";
 inline constexpr std::string_view k_meta_features = "maildsar.features";
 
@@ -60,8 +60,6 @@ inline constexpr std::array k_fields{
           "canonical IP address seen in any role"},
     Field{"ip-role", "XI", FieldKind::boolean, Scope::per_role, -1,
           "canonical IP address seen in one role (XIRECEIVED:, XILOGCLIENT:, ...)"},
-    Field{"name", "", FieldKind::free_text, Scope::global, -1,
-          "folded name and text tokens of any role, positional (phrase search)"},
     Field{"name-role", "XN", FieldKind::free_text, Scope::per_role, -1,
           "folded name and text tokens of one role, positional (XNFROM:, XNBODY:, ...)"},
     Field{"message-id", "XMID:", FieldKind::boolean, Scope::global, -1,

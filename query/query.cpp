@@ -112,7 +112,10 @@ Xapian::Query subject_query(const std::vector<Wanted> &wanted) {
       parts.emplace_back(schema::any_role_term("ip", w.value));
       break;
     case IdentityKind::name:
-      parts.push_back(name_query(w.tokens, ""));
+      // names are indexed per role only (schema "name-role"): any role = OR over the roles
+      for (std::size_t r = 0; r < connectors::k_role_count; ++r) {
+        parts.push_back(name_query(w.tokens, schema::prefix_for("name-role", static_cast<Role>(r))));
+      }
       break;
     }
   }

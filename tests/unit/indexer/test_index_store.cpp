@@ -136,3 +136,32 @@ TEST(IndexStore, ReadOnlyOpenOfMissingIndexIsNoInput) {
   ASSERT_FALSE(store);
   EXPECT_EQ(store.error().code, core::ErrorCode::no_input);
 }
+
+// docs/term-prefixes.md is the human copy of the schema table: it must name every field and
+// every global prefix, and every role code used in per-role prefixes.
+TEST(SchemaDocs, ListsEveryField) {
+  std::string doc = maildsar::test::read_file(maildsar::test::source_dir() / "docs/term-prefixes.md");
+  ASSERT_FALSE(doc.empty());
+  for (const schema::Field &f : schema::k_fields) {
+    EXPECT_NE(doc.find("| " + std::string(f.name) + " |"), std::string::npos) << f.name;
+    if (f.prefix.empty()) {
+      continue;
+    }
+    std::string shown = f.scope == schema::Scope::per_role ? std::string(f.prefix) + "<ROLE>:"
+                                                            : std::string(f.prefix);
+    EXPECT_NE(doc.find("`" + shown + "`"), std::string::npos) << shown;
+  }
+  std::string flat; // whitespace folded, so the role-code list may wrap
+  for (char c : doc) {
+    bool space = c == ' ' || c == '\n';
+    if (!space || (!flat.empty() && flat.back() != ' ')) {
+      flat.push_back(space ? ' ' : c);
+    }
+  }
+  std::string codes;
+  for (std::string_view code : schema::k_role_codes) {
+    codes += (codes.empty() ? "" : " ") + std::string(code);
+  }
+  EXPECT_NE(flat.find("`" + codes + "`"), std::string::npos) << codes;
+  EXPECT_NE(doc.find("Schema version: " + std::string(schema::k_schema_version)), std::string::npos);
+}
