@@ -27,6 +27,7 @@ nlohmann::json summary_json(const index::IndexSummary &s) {
                        {"new", src.new_items},
                        {"changed", src.changed},
                        {"removed", src.removed},
+                       {"moved", src.moved},
                        {"errors", src.errors}});
   }
   return {{"schema", "maildsar.index-summary"},
@@ -37,11 +38,12 @@ nlohmann::json summary_json(const index::IndexSummary &s) {
 }
 
 void print_summary_table(Output &out, const index::IndexSummary &s) {
-  out.line(fmt::format("{:<16} {:<10} {:>8} {:>9} {:>8} {:>8} {:>8} {:>7}", "SOURCE", "TYPE", "FILES",
-                       "ITEMS", "NEW", "CHANGED", "REMOVED", "ERRORS"));
+  out.line(fmt::format("{:<16} {:<10} {:>8} {:>9} {:>8} {:>8} {:>8} {:>7} {:>7}", "SOURCE", "TYPE",
+                       "FILES", "ITEMS", "NEW", "CHANGED", "REMOVED", "MOVED", "ERRORS"));
   for (const auto &src : s.sources) {
-    out.line(fmt::format("{:<16} {:<10} {:>8} {:>9} {:>8} {:>8} {:>8} {:>7}", src.name, src.type,
-                         src.files, src.items, src.new_items, src.changed, src.removed, src.errors));
+    out.line(fmt::format("{:<16} {:<10} {:>8} {:>9} {:>8} {:>8} {:>8} {:>7} {:>7}", src.name,
+                         src.type, src.files, src.items, src.new_items, src.changed, src.removed,
+                         src.moved, src.errors));
   }
   out.line(fmt::format("{} problem(s); {:.1f} s", s.errors, s.seconds));
 }

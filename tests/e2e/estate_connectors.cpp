@@ -255,7 +255,8 @@ void write_logs(ConnectorEstate &e) {
                     {{"dovecot", "imap-login: Login: user=<alice.smithson@example.com>, method=PLAIN, "
                                  "rip=203.0.113.4, lip=198.51.100.10, mpid=5121, TLS, session=<Zz9YyXxWw8VvUu7T>"},
                      {"dovecot", "imap(alice.smithson@example.com)<5121><Zz9YyXxWw8VvUu7T>: Logged out in=1 out=2"}},
-                    Expect::miss},
+                    Expect::miss,
+                    {}},
              // rejected before a queue id was assigned: a stand-alone line
              single("postfix/smtpd[2005]", "NOQUEUE: reject: RCPT from unknown[203.0.113.45]: 450 4.7.1 Client host "
                                            "rejected: cannot find your hostname; from=<dave@supplier.example> to=<" +
@@ -471,6 +472,10 @@ ConnectorEstate make_connector_estate(const fs::path &root, const fs::path &corp
                  "Subject: minutes\nMessage-ID: <md-1@gen.example>\nDate: Tue, 14 Nov 2023 11:00:00 +0000\n\nAttached.\n");
   e.expected.insert(md.string());
   e.roles[md.string()] = {"to"};
+  auto md_miss = root / "mail/carol.white/Maildir/cur/1700000002.M2P1.gen:2,S";
+  write_file(md_miss, "From: Carol White <carol.white@partner.example>\nTo: malice.smith@example.com\n"
+                      "Cc: alice.smith@example.co\nSubject: minutes\nMessage-ID: <md-2@gen.example>\n\nFrom 203.0.113.4.\n");
+  e.near_misses.insert(md_miss.string());
 
   std::string pst_source;
   if (!corpus.empty() && fs::exists(corpus / "pst/pstsdk/sample1.pst")) {

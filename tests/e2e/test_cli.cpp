@@ -97,6 +97,8 @@ TEST(CliSampleEstate, IndexAndFindTheSampleSubject) {
   EXPECT_EQ(summary.at("errors"), 0);
   EXPECT_EQ(source_counts(summary, "mailboxes").at("items"), 6);
   EXPECT_EQ(source_counts(summary, "archive").at("items"), 3);
+  EXPECT_EQ(source_counts(summary, "amavis").at("items"), 2);
+  EXPECT_EQ(source_counts(summary, "postfix").at("items"), 4);
 
   auto r = maildsar_run({"-c", cfg.string(), "find", "--subject", (dir / "subject.json").string(), "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -112,6 +114,10 @@ TEST(CliSampleEstate, IndexAndFindTheSampleSubject) {
       "mail/example.com/alice.smith/Maildir/new/1700000100.M2P100.mx1",
       "mail/example.com/bob.jones/Maildir/.Archive/cur/1700000500.M6P100.mx1:2,S",
       "mail/example.com/bob.jones/Maildir/cur/1700000300.M4P100.mx1:2,RS",
+      "quarantine/amavis/spam-Qw3eR5tY7uI9",
+      "quarantine/amavis/s/spam-sP4dF6gH8jK0.gz",
+      "logs/mail.log",   // the postfix transaction she sent from 203.0.113.45
+      "logs/mail.log.1", // her dovecot IMAP session
   };
   // the third archive message (Reply-To + body name) is hers too
   for (auto &[k, v] : hits) {
@@ -121,7 +127,7 @@ TEST(CliSampleEstate, IndexAndFindTheSampleSubject) {
     }
   }
   EXPECT_EQ(keys, want);
-  EXPECT_EQ(hits.size(), 7U);
+  EXPECT_EQ(hits.size(), 11U);
 }
 
 class CliPlanted : public ::testing::Test {
@@ -353,5 +359,5 @@ TEST(CliLocking, SecondIndexerGetsTempFail) {
   // find keeps answering from the last committed state while the indexer lock is held
   auto f = maildsar_run({"-c", cfg, "find", "--subject", (dir / "subject.json").string(), "--json"});
   EXPECT_EQ(f.exit_code, 0) << f.err;
-  EXPECT_EQ(json_lines(f.out).size(), 7U);
+  EXPECT_EQ(json_lines(f.out).size(), 11U);
 }

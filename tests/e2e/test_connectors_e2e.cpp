@@ -121,7 +121,7 @@ TEST_F(ConnectorsE2e, EstateIsWhatTheTestsThinkItIs) {
     EXPECT_EQ(bytes.substr(0, 2), "\x1f\x8b") << rel;
   }
   EXPECT_EQ(estate.expected.size(), 23U);
-  EXPECT_EQ(estate.near_misses.size(), 21U);
+  EXPECT_EQ(estate.near_misses.size(), 22U);
   for (const auto &k : estate.near_misses) {
     EXPECT_FALSE(estate.expected.contains(k)) << k;
   }
@@ -309,8 +309,9 @@ TEST(ConnectorsE2eBadInput, ProblemsNameTheFilesAndGoodItemsAreFound) {
                                                       txn("B2B2B2B2B2", me, 5));
   // a gzip log cut short: the transaction at its start is still read
   std::string big = txn("C1C1C1C1C1", me, 6);
-  for (int i = 0; i < 400; ++i) {
-    big += txn(fmt::format("D{:09X}", static_cast<unsigned>(i) * 2654435761U % 0xFFFFFFFU), fmt::format("user{}@example.org", i * 7919 % 1000), i % 60);
+  for (int i = 0; i < 400; ++i) { // other people's mail, so that the cut lands well after C1...
+    auto qid = fmt::format("D{:09X}", static_cast<unsigned>(i) * 2654435761U % 0xFFFFFFFU);
+    big += txn(qid, fmt::format("user{}@example.org", i * 7919 % 1000), i % 60);
   }
   maildsar::test::write_file(logs / "mail.log.2", big);
   ASSERT_TRUE(maildsar::test::gzip_file(logs / "mail.log.2"));
@@ -326,35 +327,43 @@ TEST(ConnectorsE2eBadInput, ProblemsNameTheFilesAndGoodItemsAreFound) {
     maildsar::test::write_file(dir / "pst/truncated.pst", bytes.substr(0, bytes.size() / 3));
     pst = true;
   }
-  maildsar::test::write_file(dir / "maildsar.json", std::string(R"({"sources": [)") +
-                                                        (pst ? R"({"name": "legacy", "type": "pst", "path": "pst/*.pst"},)" : "") +
-                                                        R"({"name": "postfix", "type": "maillog", "format": "postfix", "path": "logs/mail.log*"}]})");
+  std::string sources = R"({"name": "postfix", "type": "maillog", "format": "postfix", "path": "logs/mail.log*"})";
+  if (pst) {
+    sources = R"({"name": "legacy", "type": "pst", "path": "pst/*.pst"}, )" + sources;
+  }
+  maildsar::test::write_file(dir / "maildsar.json", R"({"sources": [)" + sources + "]}");
   auto r = maildsar_run({"-c", (dir / "maildsar.json").string(), "index", "--json"});
   EXPECT_EQ(r.exit_code, 1) << "a run with problems is not a green run\n" << r.err;
   auto lines = json_lines(r.out);
   ASSERT_EQ(lines.size(), 1U) << r.out;
   EXPECT_GE(lines[0].at("errors").get<int>(), pst ? 4 : 3) << r.err;
-  EXPECT_NE(r.err.find((logs / "mail.log").string() + ":"), std::string::npos) << r.err; // the garbage
-  EXPECT_NE(r.err.find("mail.log.1"), std::string::npos) << r.err;                         // the long line
-  EXPECT_NE(r.err.find("mail.log.2.gz"), std::string::npos) << r.err;                      // the cut gzip
+  // each problem names the file and the line
+  EXPECT_NE(r.err.find((logs / "mail.log").string() + ": line 5: "), std::string::npos) << r.err; // garbage
+  EXPECT_NE(r.err.find((logs / "mail.log.1").string() + ": line 5: line longer"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find((logs / "mail.log.2.gz").string() + ": line "), std::string::npos) << r.err; // cut gzip
   if (pst) {
-    EXPECT_NE(r.err.find("truncated.pst"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find((dir / "pst/truncated.pst").string()), std::string::npos) << r.err;
+    EXPECT_EQ(source_counts(lines[0], "legacy").at("items"), 1) << "the good PST is read";
   }
+  EXPECT_GE(source_counts(lines[0], "postfix").at("errors").get<int>(), 3);
 
   auto f = maildsar_run({"-c", (dir / "maildsar.json").string(), "find", "--email", me, "--json"});
   ASSERT_EQ(f.exit_code, 0) << f.err;
   auto hits = hits_by_key(f.out);
-  for (const auto &key : {(logs / "mail.log").string() + "#A1A1A1A1A1", (logs / "mail.log").string() + "#A2A2A2A2A2",
-                          (logs / "mail.log.1").string() + "#B1B1B1B1B1", (logs / "mail.log.1").string() + "#B2B2B2B2B2",
-                          (logs / "mail.log.2.gz").string() + "#C1C1C1C1C1"}) {
+  const std::string l0 = (logs / "mail.log").string();
+  const std::string l1 = (logs / "mail.log.1").string();
+  const std::string l2 = (logs / "mail.log.2.gz").string();
+  for (const auto &key : {l0 + "#A1A1A1A1A1", l0 + "#A2A2A2A2A2", l1 + "#B1B1B1B1B1", l1 + "#B2B2B2B2B2",
+                          l2 + "#C1C1C1C1C1"}) {
     EXPECT_TRUE(hits.contains(key)) << "missed " << key << "\nfound:\n" << dump_keys(hits);
   }
   EXPECT_EQ(hits.size(), 5U) << dump_keys(hits);
   // the transaction after the long line keeps its true line numbers
-  auto b2 = hits.at((logs / "mail.log.1").string() + "#B2B2B2B2B2");
+  auto b2 = hits.at(l1 + "#B2B2B2B2B2");
   EXPECT_EQ(b2.at("lines"), json::array({6, 7, 8, 9})) << b2.dump();
   if (pst) {
-    auto terry = maildsar_run({"-c", (dir / "maildsar.json").string(), "find", "--email", "terrymah@microsoft.com", "--json"});
+    auto terry = maildsar_run(
+        {"-c", (dir / "maildsar.json").string(), "find", "--email", "terrymah@microsoft.com", "--json"});
     ASSERT_EQ(terry.exit_code, 0) << terry.err;
     auto th = hits_by_key(terry.out);
     EXPECT_TRUE(th.contains((dir / "pst/good.pst").string() + "#2097188")) << dump_keys(th);
