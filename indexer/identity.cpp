@@ -287,8 +287,21 @@ void append_utf8(std::string &out, char32_t cp) {
     return std::nullopt;
   }
   parts[3] = value;
-  return std::to_string(parts[0]) + '.' + std::to_string(parts[1]) + '.' +
-         std::to_string(parts[2]) + '.' + std::to_string(parts[3]);
+  std::string canonical; // at most 15 characters: no heap allocation
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (i > 0) {
+      canonical.push_back('.');
+    }
+    const unsigned value_part = parts[i];
+    if (value_part >= 100) {
+      canonical.push_back(static_cast<char>('0' + value_part / 100));
+    }
+    if (value_part >= 10) {
+      canonical.push_back(static_cast<char>('0' + value_part / 10 % 10));
+    }
+    canonical.push_back(static_cast<char>('0' + value_part % 10));
+  }
+  return canonical;
 }
 
 [[nodiscard]] std::optional<std::string> parse_ipv6(std::string_view text) {
@@ -540,8 +553,8 @@ constexpr std::size_t k_max_label_bytes = 63;
 constexpr std::string_view k_text_local_breaks = "=/?&|{}`~";
 
 /** Extends an email candidate around the '@' at `at`; `floor` bounds the left scan. */
-[[nodiscard]] std::optional<std::string> email_candidate(std::string_view text, std::size_t at,
-                                                         std::size_t floor, std::size_t *end_out) {
+[[nodiscard]] std::optional<std::string_view>
+email_candidate(std::string_view text, std::size_t at, std::size_t floor, std::size_t *end_out) {
   // Left: local part.
   std::size_t begin = at;
   while (begin > floor) {
@@ -611,10 +624,9 @@ constexpr std::string_view k_text_local_breaks = "=/?&|{}`~";
       !std::ranges::all_of(tld, [](char c) { return is_alpha(c); })) {
     return std::nullopt;
   }
-  std::string candidate(local);
-  candidate.push_back('@');
-  candidate.append(domain);
-  return candidate;
+  // local and domain are the two sides of the same '@': one view of the text holds both.
+  return text.substr(static_cast<std::size_t>(local.data() - text.data()),
+                     local.size() + 1 + domain.size());
 }
 
 [[nodiscard]] bool ipv4_left_boundary(std::string_view text, std::size_t pos) {
@@ -641,9 +653,81 @@ constexpr std::string_view k_text_local_breaks = "=/?&|{}`~";
   return !is_alnum(c) && c != '_' && c != '%';
 }
 
-[[nodiscard]] constexpr bool is_phone_char(char c) {
-  return is_digit(c) || c == ' ' || c == '\t' || c == '+' || c == '(' || c == ')' || c == '-' ||
-         c == '.' || c == '/';
+/** Phone punctuation other than white space; '+' only counts at the start of a token. */
+[[nodiscard]] constexpr bool is_phone_punct(char c) {
+  return c == '+' || c == '(' || c == ')' || c == '-' || c == '.' || c == '/';
+}
+
+[[nodiscard]] constexpr bool is_phone_start(char c) { return is_digit(c) || c == '+' || c == '('; }
+
+/** Bytes of the white space at `pos` that may separate the groups of a phone number (space,
+ *  tab, U+00A0 NO-BREAK SPACE, U+202F NARROW NO-BREAK SPACE); 0 if there is none. */
+[[nodiscard]] std::size_t phone_space_at(std::string_view text, std::size_t pos) {
+  const unsigned char c = byte_at(text, pos);
+  if (c == ' ' || c == '\t') {
+    return 1;
+  }
+  if (c == 0xC2U && pos + 1 < text.size() && byte_at(text, pos + 1) == 0xA0U) {
+    return 2;
+  }
+  if (c == 0xE2U && pos + 2 < text.size() && byte_at(text, pos + 1) == 0x80U &&
+      byte_at(text, pos + 2) == 0xAFU) {
+    return 3;
+  }
+  return 0;
+}
+
+/**
+ * ASCII that, right next to a run of digits, makes the run part of a word, key, identifier or
+ * bracketed log field rather than a phone number: `pid[12345]`, `size=1234`, `4B2F1C0A7D`,
+ * `<1234567.89@host>`, `#1234567`, `50%`.
+ */
+[[nodiscard]] constexpr bool is_phone_glue(char c) {
+  return is_alpha(c) || c == '_' || c == '=' || c == '@' || c == '#' || c == '%' || c == '&' ||
+         c == '\\';
+}
+
+/** What a run of phone characters touches on one side. */
+enum class PhoneEdge { free, glued, bracket, time };
+
+/** `12:` or `:34` next to the run: part of a time ("10:00:00.123456+01:00") or a port. */
+[[nodiscard]] PhoneEdge phone_edge_before(std::string_view text, std::size_t begin) {
+  if (begin == 0) {
+    return PhoneEdge::free;
+  }
+  const char c = text[begin - 1];
+  if (static_cast<unsigned char>(c) >= 0x80U) {
+    std::size_t start = 0;
+    const std::optional<Decoded> prev = decode_before(text, begin, 0, &start);
+    return prev && is_word_code_point(prev->code_point) ? PhoneEdge::glued : PhoneEdge::free;
+  }
+  if (c == ':') {
+    return begin >= 2 && is_digit(text[begin - 2]) ? PhoneEdge::time : PhoneEdge::free;
+  }
+  if (c == '[' || c == ']') {
+    return PhoneEdge::bracket;
+  }
+  return is_phone_glue(c) ? PhoneEdge::glued : PhoneEdge::free;
+}
+
+[[nodiscard]] PhoneEdge phone_edge_after(std::string_view text, std::size_t end) {
+  if (end >= text.size()) {
+    return PhoneEdge::free;
+  }
+  const char c = text[end];
+  if (static_cast<unsigned char>(c) >= 0x80U) {
+    const Decoded next = decode_utf8(text, end);
+    return next.code_point != k_bad_code_point && is_word_code_point(next.code_point)
+               ? PhoneEdge::glued
+               : PhoneEdge::free;
+  }
+  if (c == ':') {
+    return end + 1 < text.size() && is_digit(text[end + 1]) ? PhoneEdge::time : PhoneEdge::free;
+  }
+  if (c == '[' || c == ']') {
+    return PhoneEdge::bracket;
+  }
+  return is_phone_glue(c) ? PhoneEdge::glued : PhoneEdge::free;
 }
 
 /** Widest window (bytes) of phone characters passed to the matcher in one piece. */
@@ -655,6 +739,68 @@ constexpr std::size_t k_phone_max_token = 40;
 /** Upper bound of matcher runs for one text (each costs tens of microseconds). */
 constexpr std::size_t k_phone_max_matches = 100'000;
 constexpr std::size_t k_phone_min_digits = 7;
+/** extract_from_text compares a new value with the ones it found so far up to this many. */
+constexpr std::size_t k_linear_dedupe_limit = 32;
+
+/** A token made of digit groups joined by one repeated separator ("2023-11-14", "10.0.0.1"). */
+struct DigitGroups {
+  std::array<unsigned, 4> value{};
+  std::array<std::size_t, 4> length{};
+  std::size_t count = 0;
+  char separator = 0;
+};
+
+[[nodiscard]] std::optional<DigitGroups> uniform_digit_groups(std::string_view token) {
+  DigitGroups groups;
+  std::size_t length = 0;
+  unsigned value = 0;
+  for (const char c : token) {
+    if (is_digit(c)) {
+      if (++length > 4) {
+        return std::nullopt;
+      }
+      value = value * 10 + static_cast<unsigned>(c - '0');
+      continue;
+    }
+    if (length == 0 || groups.count >= 3 || (groups.separator != 0 && c != groups.separator)) {
+      return std::nullopt;
+    }
+    groups.separator = c;
+    groups.value[groups.count] = value;
+    groups.length[groups.count++] = length;
+    length = 0;
+    value = 0;
+  }
+  if (length == 0) {
+    return std::nullopt;
+  }
+  groups.value[groups.count] = value;
+  groups.length[groups.count++] = length;
+  return groups;
+}
+
+/** IPv4 addresses, version strings of four parts and calendar dates are never phone numbers. */
+[[nodiscard]] bool is_ip_or_date_shaped(std::string_view token) {
+  const std::optional<DigitGroups> groups = uniform_digit_groups(token);
+  if (!groups || groups->count < 3) {
+    return false;
+  }
+  const auto &len = groups->length;
+  const auto &val = groups->value;
+  if (groups->count == 4) {
+    return groups->separator == '.' && len[0] <= 3 && len[1] <= 3 && len[2] <= 3 && len[3] <= 3;
+  }
+  const auto year = [](unsigned v) { return v >= 1900 && v <= 2099; };
+  const auto month = [](unsigned v) { return v >= 1 && v <= 12; };
+  const auto day = [](unsigned v) { return v >= 1 && v <= 31; };
+  if (len[0] == 4 && len[1] <= 2 && len[2] <= 2) { // 2023-11-14, 2023/11/14, 2023.11.14
+    return year(val[0]) && month(val[1]) && day(val[2]);
+  }
+  if (len[0] <= 2 && len[1] <= 2 && len[2] == 4) { // 14.11.2023, 11/14/2023, 14-11-2023
+    return year(val[2]) && day(val[0]) && day(val[1]) && (month(val[0]) || month(val[1]));
+  }
+  return false;
+}
 
 /**
  * A display name without the words that hold an address ("Alice Smith (alice@example.com)" ->
@@ -683,87 +829,137 @@ constexpr std::size_t k_phone_min_digits = 7;
 
 /** Dotted quads with every octet 0-255, not part of a longer dotted number. */
 template <class Emit> void scan_ipv4(std::string_view text, Emit &&emit) {
+  if (text.find('.') == std::string_view::npos) {
+    return;
+  }
   for (std::size_t pos = 0; pos < text.size();) {
     if (!is_digit(text[pos]) || !ipv4_left_boundary(text, pos)) {
       ++pos;
       continue;
     }
     std::size_t end = pos;
+    std::size_t dots = 0;
     while (end < text.size() && (is_digit(text[end]) || text[end] == '.')) {
+      dots += text[end] == '.' ? 1U : 0U;
       ++end;
     }
     std::size_t stop = end;
     while (stop > pos && text[stop - 1] == '.') {
       --stop;
     }
-    if (right_boundary(text, end)) {
+    if (dots >= 3 && right_boundary(text, end)) {
       if (std::optional<std::string> address = parse_ipv4(text.substr(pos, stop - pos))) {
         emit(IdentityKind::ip, std::move(*address));
       }
     }
     pos = end;
   }
-
 }
 
-/** Runs of hex digits, colons and dots with at least two colons that inet_pton accepts. */
+[[nodiscard]] constexpr bool is_ipv6_char(char c) { return is_hex(c) || c == ':' || c == '.'; }
+
+/**
+ * Runs of hex digits, colons and dots with at least two colons that inet_pton accepts. Only the
+ * stretches of such characters that hold a ':' are looked at (found with memchr); a run starts at
+ * the first position of its stretch that begins a word (or follows "IPv6:").
+ */
 template <class Emit> void scan_ipv6(std::string_view text, Emit &&emit) {
-  for (std::size_t pos = 0; pos < text.size();) {
-    const char c = text[pos];
-    if (!is_hex(c) && c != ':') {
-      ++pos;
-      continue;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const std::size_t colon = text.find(':', pos);
+    if (colon == std::string_view::npos) {
+      return;
     }
-    const bool after_prefix = pos >= 5 && iequals_prefix(text.substr(pos - 5, 5), "ipv6:");
-    if (!after_prefix && !ipv6_left_boundary(text, pos)) {
-      ++pos;
-      continue;
+    std::size_t begin = colon;
+    while (begin > pos && is_ipv6_char(text[begin - 1])) {
+      --begin;
     }
-    std::size_t end = pos;
-    std::size_t colons = 0;
-    std::size_t hex_digits = 0;
-    while (end < text.size() && (is_hex(text[end]) || text[end] == ':' || text[end] == '.')) {
-      colons += text[end] == ':' ? 1U : 0U;
-      hex_digits += is_hex(text[end]) ? 1U : 0U;
+    std::size_t end = colon + 1;
+    while (end < text.size() && is_ipv6_char(text[end])) {
       ++end;
     }
+    pos = end;
+    std::size_t start = begin;
+    while (start < end) {
+      const bool after_prefix = start >= 5 && iequals_prefix(text.substr(start - 5, 5), "ipv6:");
+      if (text[start] != '.' && (after_prefix || ipv6_left_boundary(text, start))) {
+        break;
+      }
+      ++start;
+    }
+    if (start == end) {
+      continue;
+    }
+    std::size_t colons = 0;
+    std::size_t hex_digits = 0;
+    for (std::size_t i = start; i < end; ++i) {
+      colons += text[i] == ':' ? 1U : 0U;
+      hex_digits += is_hex(text[i]) ? 1U : 0U;
+    }
     std::size_t stop = end;
-    while (stop > pos && text[stop - 1] == '.') {
+    while (stop > start && text[stop - 1] == '.') {
       --stop;
     }
-    if (stop > pos + 1 && text[stop - 1] == ':' && text[stop - 2] != ':') {
+    if (stop > start + 1 && text[stop - 1] == ':' && text[stop - 2] != ':') {
       --stop; // "address 2001:db8::1: refused"
     }
     if (colons >= 2 && hex_digits >= 4 && right_boundary(text, end)) {
-      if (std::optional<std::string> address = parse_ipv6(text.substr(pos, stop - pos))) {
+      if (std::optional<std::string> address = parse_ipv6(text.substr(start, stop - start))) {
         emit(IdentityKind::ip, std::move(*address));
       }
     }
-    pos = end;
   }
-
 }
 
+/** One white-space separated piece of a stretch of phone characters. */
+struct PhoneToken {
+  std::size_t begin = 0;
+  std::size_t end = 0;
+  std::size_t digits = 0;
+  bool barrier = false; // never part of a number: no window may hold it
+};
+
+/** Buffers reused across the calls on one thread. */
+struct PhoneScratch {
+  std::vector<PhoneToken> tokens;
+  std::string window;
+};
+
 /**
- * Phone numbers: stretches of digits and phone punctuation, split into tokens at white space;
- * the matcher runs on windows of whole tokens, longest first, so that a number followed by
- * other digits ("+44 20 7946 0123 203.0.113.45") is still found. Each distinct window is
- * matched once; at most k_phone_max_matches windows per text.
+ * Phone numbers. A cheap pre-filter picks the candidates: stretches of digits and phone
+ * punctuation with at least k_phone_min_digits digits, split into tokens at white space. A token
+ * is a barrier (no window holds it) when it is glued to a letter, '=', '@', brackets and the
+ * like (`pid[12345]`, `size=1234`, `<123.456@host>`), is a time fragment next to ':' digits, an
+ * IPv4 address, a date, holds a '+' that is not its first character, or is too long. The
+ * libphonenumber matcher then runs on windows of whole non-barrier tokens with 7 to 17 digits,
+ * longest first, so that a number followed by other digits ("+44 20 7946 0123 12") is still
+ * found. Each distinct window is matched once; at most k_phone_max_matches windows per text.
  */
 template <class Emit>
 void scan_phones(std::string_view text, const pn::PhoneNumberUtil &util, const std::string &region,
                  Emit &&emit) {
-  std::unordered_map<std::string, std::vector<std::string>> cache;
+  thread_local PhoneScratch scratch;
+  std::vector<PhoneToken> &tokens = scratch.tokens;
+  std::string &window = scratch.window;
+  std::unordered_map<std::string, std::vector<std::string>> cache; // allocates only when used
   std::size_t matcher_runs = 0;
   bool budget_exhausted = false;
+
   const auto match_window = [&](std::size_t begin, std::size_t end) -> bool {
     // One code point of context either side, so the matcher sees letters next to the digits.
-    std::string window;
+    window.clear();
     std::size_t before = 0;
     if (const std::optional<Decoded> prev = decode_before(text, begin, 0, &before)) {
       append_utf8(window, prev->code_point == 0 ? U' ' : prev->code_point);
     }
-    window.append(text.substr(begin, end - begin));
+    for (std::size_t i = begin; i < end;) {
+      if (const std::size_t space = phone_space_at(text, i); space > 0) {
+        window.push_back(' ');
+        i += space;
+      } else {
+        window.push_back(text[i++]);
+      }
+    }
     if (end < text.size()) {
       const Decoded next = decode_utf8(text, end);
       append_utf8(window, next.code_point == k_bad_code_point || next.code_point == 0
@@ -778,8 +974,7 @@ void scan_phones(std::string_view text, const pn::PhoneNumberUtil &util, const s
       }
       ++matcher_runs;
       std::vector<std::string> numbers;
-      pn::PhoneNumberMatcher matcher(util, window, region,
-                                     pn::PhoneNumberMatcher::VALID, 16);
+      pn::PhoneNumberMatcher matcher(util, window, region, pn::PhoneNumberMatcher::VALID, 16);
       pn::PhoneNumberMatch match;
       while (matcher.HasNext() && matcher.Next(&match)) {
         std::string formatted;
@@ -788,48 +983,87 @@ void scan_phones(std::string_view text, const pn::PhoneNumberUtil &util, const s
           numbers.push_back(std::move(formatted));
         }
       }
-      found = cache.emplace(std::move(window), std::move(numbers)).first;
+      found = cache.emplace(window, std::move(numbers)).first;
     }
     for (const std::string &number : found->second) {
       emit(IdentityKind::phone, number);
     }
     return !found->second.empty();
   };
-  struct Token {
-    std::size_t begin = 0;
-    std::size_t end = 0;
-    std::size_t digits = 0;
+
+  const auto classify = [&](PhoneToken &token) {
+    const std::string_view piece = text.substr(token.begin, token.end - token.begin);
+    const std::size_t plus = piece.find('+');
+    const bool plus_misplaced =
+        plus != std::string_view::npos && ((plus != 0 && (plus != 1 || piece.front() != '(')) ||
+                                           piece.find('+', plus + 1) != std::string_view::npos);
+    if (piece.size() > k_phone_max_token || token.digits > k_phone_max_digits || plus_misplaced) {
+      token.barrier = true;
+      return;
+    }
+    std::string_view shape = piece;
+    while (!shape.empty() && !is_digit(shape.back())) {
+      shape.remove_suffix(1); // "1.2.3.4." at the end of a sentence
+    }
+    token.barrier = is_ip_or_date_shaped(shape);
   };
-  std::vector<Token> tokens;
+
   const auto match_stretch = [&](std::size_t begin, std::size_t end) {
     tokens.clear();
     for (std::size_t i = begin; i < end;) {
-      if (is_space(text[i])) {
-        ++i;
+      if (const std::size_t space = phone_space_at(text, i); space > 0) {
+        i += space;
         continue;
       }
-      Token token{i, i, 0};
-      while (token.end < end && !is_space(text[token.end])) {
+      PhoneToken token{i, i, 0, false};
+      while (token.end < end && phone_space_at(text, token.end) == 0) {
         token.digits += is_digit(text[token.end]) ? 1U : 0U;
         ++token.end;
       }
       i = token.end;
+      classify(token);
       tokens.push_back(token);
     }
+    if (tokens.empty()) {
+      return;
+    }
+    // A single token glued to a word or key, or a bare digit run in brackets, is a log field
+    // ("size=1234", "<1234567.89@host>", "[12345]"). Numbers written in groups keep their
+    // neighbours ("[020 7946 0123]", "phone=+44 20 7946 0123"), and so do international ones
+    // ("[+447911123456]"): the matcher judges them. Digits touching "hh:mm" are a time.
+    const PhoneEdge before = phone_edge_before(text, begin);
+    const PhoneEdge after =
+        tokens.back().end == end ? phone_edge_after(text, end) : PhoneEdge::free;
+    if (tokens.size() == 1) {
+      const PhoneToken &only = tokens.front();
+      const std::string_view piece = text.substr(only.begin, only.end - only.begin);
+      const bool international = piece.starts_with('+') || piece.starts_with("(+");
+      const bool bare_digits = only.digits == piece.size();
+      const auto field_edge = [&](PhoneEdge edge) {
+        return edge == PhoneEdge::glued || (edge == PhoneEdge::bracket && bare_digits);
+      };
+      if (!international && (field_edge(before) || field_edge(after))) {
+        tokens.front().barrier = true;
+      }
+    }
+    if (before == PhoneEdge::time) {
+      tokens.front().barrier = true;
+    }
+    if (after == PhoneEdge::time) {
+      tokens.back().barrier = true;
+    }
     for (std::size_t i = 0; i < tokens.size() && !budget_exhausted;) {
-      const Token &first = tokens[i];
-      const char lead = text[first.begin];
-      if ((!is_digit(lead) && lead != '+' && lead != '(') ||
-          first.end - first.begin > k_phone_max_token || first.digits > k_phone_max_digits) {
+      const PhoneToken &first = tokens[i];
+      if (first.barrier || !is_phone_start(text[first.begin])) {
         ++i;
         continue;
       }
       // The widest window of whole tokens that may still hold one number.
       std::size_t last = i;
       std::size_t digits = first.digits;
-      while (last + 1 < tokens.size() && digits + tokens[last + 1].digits <= k_phone_max_digits &&
-             tokens[last + 1].end - first.begin <= k_phone_window &&
-             tokens[last + 1].end - tokens[last + 1].begin <= k_phone_max_token) {
+      while (last + 1 < tokens.size() && !tokens[last + 1].barrier &&
+             digits + tokens[last + 1].digits <= k_phone_max_digits &&
+             tokens[last + 1].end - first.begin <= k_phone_window) {
         ++last;
         digits += tokens[last].digits;
       }
@@ -854,17 +1088,26 @@ void scan_phones(std::string_view text, const pn::PhoneNumberUtil &util, const s
       }
     }
   };
+
   for (std::size_t pos = 0; pos < text.size() && !budget_exhausted;) {
-    const char c = text[pos];
-    if (!is_digit(c) && c != '+' && c != '(') {
+    if (!is_phone_start(text[pos])) {
       ++pos;
       continue;
     }
     std::size_t end = pos;
     std::size_t digits = 0;
-    while (end < text.size() && is_phone_char(text[end])) {
-      digits += is_digit(text[end]) ? 1U : 0U;
-      ++end;
+    while (end < text.size()) {
+      const char c = text[end];
+      if (is_digit(c)) {
+        ++digits;
+        ++end;
+      } else if (is_phone_punct(c)) {
+        ++end;
+      } else if (const std::size_t space = phone_space_at(text, end); space > 0) {
+        end += space;
+      } else {
+        break;
+      }
     }
     if (digits >= k_phone_min_digits) {
       match_stretch(pos, end);
@@ -969,7 +1212,9 @@ std::optional<std::string> Normalizer::Impl::email(std::string_view raw) const {
   if (folded_local.empty()) {
     return std::nullopt;
   }
-  return folded_local + "@" + *domain;
+  folded_local.push_back('@');
+  folded_local.append(*domain);
+  return folded_local;
 }
 
 std::optional<std::string> Normalizer::Impl::phone(std::string_view raw) const {
@@ -1017,22 +1262,44 @@ std::optional<std::string> Normalizer::ip(std::string_view raw) const { return n
 
 void Normalizer::extract_from_text(std::string_view text, connectors::Role role,
                                    std::vector<Identity> &out) const {
+  // Values found by this call: a linear look-up while they are few (no allocation), a hash set
+  // once there are many.
+  const std::size_t first = out.size();
   std::unordered_set<std::string> seen;
-  const auto emit = [&](IdentityKind kind, std::string value) {
+  const auto seen_key = [](IdentityKind kind, std::string_view value) {
     std::string key(1, static_cast<char>('0' + static_cast<int>(kind)));
     key += value;
-    if (seen.insert(std::move(key)).second) {
-      out.push_back(Identity{kind, role, std::move(value)});
+    return key;
+  };
+  const auto emit = [&](IdentityKind kind, std::string value) {
+    const std::size_t found = out.size() - first;
+    if (found < k_linear_dedupe_limit) {
+      for (std::size_t i = first; i < out.size(); ++i) {
+        if (out[i].kind == kind && out[i].value == value) {
+          return;
+        }
+      }
+    } else {
+      if (seen.empty()) {
+        for (std::size_t i = first; i < out.size(); ++i) {
+          seen.insert(seen_key(out[i].kind, out[i].value));
+        }
+      }
+      if (!seen.insert(seen_key(kind, value)).second) {
+        return;
+      }
     }
+    out.push_back(Identity{kind, role, std::move(value)});
   };
 
-  // Emails: around every '@'.
+  // Emails: around every '@' (found with memchr).
   {
     std::size_t floor = 0;
     std::size_t pos = 0;
     while ((pos = text.find('@', pos)) != std::string_view::npos) {
       std::size_t end = pos + 1;
-      if (const std::optional<std::string> candidate = email_candidate(text, pos, floor, &end)) {
+      if (const std::optional<std::string_view> candidate =
+              email_candidate(text, pos, floor, &end)) {
         if (std::optional<std::string> normalised = m_impl->email(*candidate)) {
           emit(IdentityKind::email, std::move(*normalised));
         }

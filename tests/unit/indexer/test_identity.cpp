@@ -403,6 +403,150 @@ TEST(Normalizer, HugeTextFinishes) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Delivery logs: digit runs everywhere, phone numbers almost never.
+
+constexpr std::string_view k_mta_log =
+    "Nov 14 10:00:00 mx1 postfix/smtpd[12345]: 4B2F1C0A7D: client=mail.example.net"
+    "[203.0.113.45]:52314, sasl_method=PLAIN, sasl_username=alice@example.com\n"
+    "Nov 14 10:00:01 mx1 postfix/qmgr[2345]: 4B2F1C0A7D: from=<alice@example.com>, "
+    "size=12345678, nrcpt=1 (queue active)\n"
+    "Nov 14 10:00:01 mx1 postfix/cleanup[2346]: 4B2F1C0A7D: "
+    "message-id=<1234567.89012@mail.example.net>\n"
+    "2023-11-14T10:00:00.123+01:00 mx1 postfix/smtp[1234567]: 4B2F1C0A7D: to=<bob@example.org>, "
+    "relay=mx.example.org[198.51.100.7]:25, delay=1234567, delays=0.01/0/0.02/0.05, dsn=2.0.0, "
+    "status=sent (250 2.0.0 Ok: queued as 1234567890AB)\n"
+    "Nov 14 10:00:02 mx1 postfix/smtpd[12345]: disconnect from mail.example.net[203.0.113.45] "
+    "ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5\n"
+    "2023-11-14 10:00:00 1r2uXk-000ABC-12 <= carol@example.net H=mail.example.net "
+    "[203.0.113.45]:54321 P=esmtps X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no S=1234567 "
+    "id=20231114100000.12345678@example.net\n"
+    "2023-11-14 10:00:01 1r2uXk-000ABC-12 => bob@example.org R=dnslookup T=remote_smtp "
+    "H=mx.example.org [198.51.100.7] C=\"250 2.0.0 OK 1699956001 "
+    "a1-20020a170906b20100b009a1c0ab1c2si1234567ejb.123 - gsmtp\" QT=1.234s DT=0.567s\n"
+    "Nov 14 2023 10:00:03 mx1 dovecot: imap-login: Login: user=<alice@example.com>, "
+    "method=PLAIN, rip=203.0.113.45, lip=192.0.2.10, mpid=1234567, TLS, session=<AbCdEf123456>\n"
+    "Nov 14 10:00:04 mx1 dovecot: imap(alice@example.com)<1234567><AbCdEf123456>: Disconnected: "
+    "Logged out in=1234567 out=5678901 deleted=0 expunged=0 hdr_bytes=0 body_bytes=0\n"
+    "14.11.2023 10:00:05 uid=1000 gid=1000 pid [1234567] port 25 2001:db8::25 queue 4B2F1C0A7D "
+    "1234 5678 ok\n";
+
+TEST(Normalizer, MtaLogLinesHoldNoPhones) {
+  for (const std::string_view region : {"GB", "US", "DE", "IN"}) {
+    const Normalizer normalizer(
+        NormalizeOptions{.subaddress_separators = "+", .phone_region = std::string(region)});
+    const auto ids = scan(k_mta_log, normalizer);
+    EXPECT_TRUE(values_of(ids, IdentityKind::phone).empty())
+        << region << ": " << ::testing::PrintToString(values_of(ids, IdentityKind::phone));
+    EXPECT_EQ(values_of(ids, IdentityKind::email),
+              (Values{"alice@example.com", "1234567.89012@mail.example.net", "bob@example.org",
+                      "carol@example.net", "20231114100000.12345678@example.net"}))
+        << region;
+    EXPECT_EQ(values_of(ids, IdentityKind::ip),
+              (Values{"203.0.113.45", "198.51.100.7", "192.0.2.10", "2001:db8::25"}))
+        << region;
+  }
+}
+
+TEST(Normalizer, FindsPhonesInLogLines) {
+  const auto ids = scan(
+      "Nov 14 10:00:00 mx1 postfix/cleanup[12345]: 4B2F1C0A7D: warning: header Subject: "
+      "Call me from=<alice@example.com> to=<bob@example.org> proto=ESMTP helo=<mail.example.net> "
+      "\"Call +44 20 7946 0123\"\n"
+      "2023-11-14 10:00:00 1r2uXk-000ABC-12 <= carol@example.net H=(host) [203.0.113.45]:25 "
+      "T=\"Ring 020 7946 0124 or [+442079460125] or phone=+44 20 7946 0126\" S=1234567\n");
+  EXPECT_EQ(values_of(ids, IdentityKind::phone),
+            (Values{"+442079460123", "+442079460124", "+442079460125", "+442079460126"}));
+  EXPECT_EQ(values_of(ids, IdentityKind::email),
+            (Values{"alice@example.com", "bob@example.org", "carol@example.net"}));
+  EXPECT_EQ(values_of(ids, IdentityKind::ip), (Values{"203.0.113.45"}));
+}
+
+TEST(Normalizer, LogFieldsAreNotPhones) {
+  // Each of these is a valid US number once its digits are taken alone.
+  const Normalizer us(NormalizeOptions{.subaddress_separators = "+", .phone_region = "US"});
+  for (const std::string_view text :
+       {"size=6502530000, nrcpt=1", "pid [6502530000]: started", "<6502530000.1@example.net>",
+        "queue 6502530000AB: removed", "id=6502530000", "x6502530000 ok", "#6502530000",
+        "at 10:00:00.6502530000+01:00", "uid 6502530000_x", "ref 650.253.0000.1"}) {
+    EXPECT_TRUE(values_of(scan(text, us), IdentityKind::phone).empty())
+        << text << ": " << ::testing::PrintToString(values_of(scan(text, us), IdentityKind::phone));
+  }
+  // Dates, times and addresses next to a number are not part of it.
+  EXPECT_EQ(values_of(scan("2023-11-14 (650) 253-0000 10:30", us), IdentityKind::phone),
+            (Values{"+16502530000"}));
+  EXPECT_EQ(values_of(scan("on 14.11.2023 0049 30 12345678 10:00"), IdentityKind::phone),
+            (Values{"+493012345678"}));
+  EXPECT_EQ(values_of(scan("from 192.0.2.1 020 7946 0123 192.0.2.2"), IdentityKind::phone),
+            (Values{"+442079460123"}));
+  // A number written in groups, or in international form, keeps its brackets and keys.
+  EXPECT_EQ(values_of(scan("[020 7946 0123] (+44 20 7946 0124) [+442079460125] "
+                           "phone=+44 20 7946 0126 tel:+44-20-7946-0127"),
+                      IdentityKind::phone),
+            (Values{"+442079460123", "+442079460124", "+442079460125", "+442079460126",
+                    "+442079460127"}));
+}
+
+TEST(Normalizer, ExtractsPhonesWithNoBreakSpaces) {
+  const auto ids = scan("Tel.\u00a0020\u00a07946\u00a00123, portable +33\u202f6\u202f12\u202f34"
+                        "\u202f56\u202f78.");
+  EXPECT_EQ(values_of(ids, IdentityKind::phone), (Values{"+442079460123", "+33612345678"}));
+}
+
+TEST(Normalizer, ManyLogTransactions) {
+  // 20,000 lines in 2,000 transactions of 10 lines, as the delivery-log connector passes them.
+  constexpr int k_transactions = 2000;
+  std::size_t emails = 0;
+  std::size_t ips = 0;
+  std::size_t phones = 0;
+  std::string text;
+  std::vector<Identity> out;
+  for (int t = 0; t < k_transactions; ++t) {
+    const std::string n = std::to_string(t);
+    const std::string pid = std::to_string(10000 + t * 7);
+    const std::string queue = "4B2F" + std::to_string(100000 + t) + "D";
+    const std::string client = "198.51.100." + std::to_string(t % 250 + 1);
+    const std::string relay = "192.0.2." + std::to_string(t % 250 + 1);
+    const std::string time = "10:" + std::to_string(10 + t % 50) + ":" + std::to_string(10 + t % 49);
+    const std::string syslog = "Nov 14 " + time + " mx1 postfix/";
+    text.clear();
+    text += syslog + "smtpd[" + pid + "]: connect from unknown[" + client + "]\n";
+    text += syslog + "smtpd[" + pid + "]: " + queue + ": client=unknown[" + client + "]:" +
+            std::to_string(1024 + t) + "\n";
+    text += syslog + "cleanup[" + pid + "]: " + queue + ": message-id=<" +
+            std::to_string(1699956000 + t) + "." + pid + "@mail.example.net>\n";
+    text += syslog + "qmgr[" + pid + "]: " + queue + ": from=<user" + n +
+            "@example.net>, size=" + std::to_string(1234567 + t) + ", nrcpt=1 (queue active)\n";
+    text += "2023-11-14T" + time + ".123456+01:00 mx1 postfix/smtp[" + pid + "]: " + queue +
+            ": to=<rcpt" + n + "@example.com>, relay=mx.example.com[" + relay +
+            "]:25, delay=1.2, delays=0.01/0/0.02/1.1, dsn=2.0.0, status=sent (250 2.0.0 OK " +
+            std::to_string(1699956000 + t) + " a1si" + pid + "ejb.123 - gsmtp)\n";
+    text += syslog + "qmgr[" + pid + "]: " + queue + ": removed\n";
+    text += syslog + "smtpd[" + pid + "]: disconnect from unknown[" + client +
+            "] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5\n";
+    text += "2023-11-14 " + time + " 1r2uXk-" + pid + "-12 <= sender" + n +
+            "@example.org H=(helo) [" + client + "]:54321 P=esmtps S=" + pid + " id=" + pid +
+            "@example.org\n";
+    text += "Nov 14 " + time + " mx1 dovecot: imap-login: Login: user=<user" + n +
+            "@example.net>, method=PLAIN, rip=" + client + ", lip=10.0.0.1, mpid=" + pid +
+            ", session=<AbCd" + pid + ">\n";
+    text += syslog + "cleanup[" + pid + "]: " + queue + ": warning: header Subject: " +
+            (t % 100 == 0 ? "call +44 20 7946 " + std::to_string(1000 + t / 100)
+                          : "order " + std::to_string(1000000 + t)) +
+            "\n";
+    out.clear();
+    gb().extract_from_text(text, Role::body, out);
+    emails += values_of(out, IdentityKind::email).size();
+    ips += values_of(out, IdentityKind::ip).size();
+    phones += values_of(out, IdentityKind::phone).size();
+  }
+  // user, rcpt, message-id, sender and id= addresses; client, relay and local IPs; one phone in
+  // every 100th transaction.
+  EXPECT_EQ(emails, 5U * k_transactions);
+  EXPECT_EQ(ips, 3U * k_transactions);
+  EXPECT_EQ(phones, k_transactions / 100U);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Whole items.
 
 TEST(Normalizer, ExtractFromItemMapsRolesAndDedupes) {
