@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,18 @@ public:
 
   /** True when a file of this store only grows (mbox, logs) and can be scanned from an offset. */
   [[nodiscard]] virtual bool supports_append() const { return false; }
+
+  /**
+   * A digest of the source's directory layout — every folder's identity and mtime — for stores
+   * whose files are never changed in place, only added, removed or renamed (Maildir). Two equal
+   * digests mean no file was added, removed or renamed in between, so a re-index may skip the
+   * per-file stat() calls (as notmuch and mu do). An empty optional means "cannot tell" (not
+   * supported, a symlink or unreadable folder in the tree, or a folder modified so recently
+   * that a change in the same clock tick could go unseen): the caller then lists the files.
+   */
+  [[nodiscard]] virtual core::Result<std::optional<std::string>> layout_fingerprint() const {
+    return std::optional<std::string>();
+  }
 };
 
 /** Creates the connector for a configured source; ErrorCode::config for an unknown type/format. */

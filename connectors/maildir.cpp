@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <ctime>
 #include <cstdlib>
 #include <cstring>
 #include <dirent.h>
@@ -185,6 +186,28 @@ public:
     return std::move(walk.out);
   }
 
+  [[nodiscard]] core::Result<std::optional<std::string>> layout_fingerprint() const override {
+    MAILDSAR_TRY_ASSIGN(std::vector<core::GlobMatch> matches, core::expand_glob(m_source.path));
+    Layout layout{core::Sha256(), now_ns(), true};
+    for (const auto &match : matches) {
+      int fd = ::open(match.path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0) {
+        return std::optional<std::string>(); // a symlink, a file, unreadable: list instead
+      }
+      core::Fd dir(fd);
+      struct stat st {};
+      if (::fstat(dir.get(), &st) != 0) {
+        return std::optional<std::string>();
+      }
+      layout.add(match.path, st);
+      digest_folder(layout, dir.get(), match.path, 0);
+      if (!layout.trusted) {
+        return std::optional<std::string>();
+      }
+    }
+    return std::optional<std::string>(layout.hash.hex_digest());
+  }
+
   [[nodiscard]] core::Status scan(const FileEntry &file, std::uint64_t /*from_offset*/,
                                   ItemSink &sink) const override {
     MAILDSAR_TRY_ASSIGN(core::Fd fd, core::open_read(file.path));
@@ -314,6 +337,72 @@ private:
       }
       core::Fd sub(fd);
       walk_folder(walk, sub.get(), child, folder.empty() ? name : folder + "/" + name, depth + 1);
+    }
+  }
+
+  /** Running digest of folder identities and mtimes (see layout_fingerprint). */
+  struct Layout {
+    core::Sha256 hash;
+    std::int64_t now = 0;
+    bool trusted = true;
+
+    void add(const std::string &path, const struct stat &st) {
+      std::int64_t mtime = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL +
+                           static_cast<std::int64_t>(st.st_mtim.tv_nsec);
+      // A folder changed within the last two seconds could change again within the same
+      // timestamp after we looked: do not trust the digest then (notmuch does the same).
+      if (mtime > now - 2000000000LL) {
+        trusted = false;
+      }
+      hash.update(fmt::format("{}\n{}:{}:{}\n", path, static_cast<std::uint64_t>(st.st_dev),
+                              static_cast<std::uint64_t>(st.st_ino), mtime));
+    }
+  };
+
+  static std::int64_t now_ns() {
+    struct timespec ts {};
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1000000000LL + static_cast<std::int64_t>(ts.tv_nsec);
+  }
+
+  /** The folder structure walk_folder() follows, stat()ing cur/ and new/ without reading them. */
+  void digest_folder(Layout &layout, int dirfd, const std::string &path, int depth) const {
+    auto names = read_names(dirfd, path);
+    if (!names) {
+      layout.trusted = false;
+      return;
+    }
+    for (const auto &name : *names) {
+      if (name == "tmp") {
+        continue;
+      }
+      struct stat st {};
+      if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISLNK(st.st_mode)) {
+        layout.trusted = false; // list_files reports it
+        return;
+      }
+      if (!S_ISDIR(st.st_mode)) {
+        continue;
+      }
+      std::string child = join(path, name);
+      layout.add(child, st);
+      if (name == "cur" || name == "new") {
+        continue; // its mtime covers every add, remove and rename of a message file
+      }
+      if (depth >= k_max_folder_depth) {
+        layout.trusted = false;
+        return;
+      }
+      int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0) {
+        layout.trusted = false;
+        return;
+      }
+      core::Fd sub(fd);
+      digest_folder(layout, sub.get(), child, depth + 1);
+      if (!layout.trusted) {
+        return;
+      }
     }
   }
 

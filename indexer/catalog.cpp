@@ -50,6 +50,11 @@ ALTER TABLE files ADD COLUMN content_size INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE files ADD COLUMN content_tail TEXT NOT NULL DEFAULT '';
 )sql";
 
+// The directory layout digest of a source (see Connector::layout_fingerprint).
+constexpr std::string_view k_migration_3 = R"sql(
+ALTER TABLE sources ADD COLUMN layout TEXT NOT NULL DEFAULT '';
+)sql";
+
 enum StmtId {
   s_source_get,
   s_source_add,
@@ -69,6 +74,9 @@ enum StmtId {
   s_item_count,
   s_items_of_file,
   s_item_delete,
+  s_layout_get,
+  s_layout_set,
+  s_file_count,
 };
 
 FileStatus status_from(std::string_view s) {
@@ -142,7 +150,7 @@ core::Result<Catalog> Catalog::open(const std::string &path) {
   MAILDSAR_TRY_ASSIGN(core::sqlite::Db db, core::sqlite::Db::open(path, core::sqlite::Writable::yes));
   // FULL: a catalog commit must be durable before the Xapian commit that relies on it.
   MAILDSAR_TRY(db.exec("PRAGMA synchronous=FULL"));
-  MAILDSAR_TRY(db.migrate({k_migration_1, k_migration_2}));
+  MAILDSAR_TRY(db.migrate({k_migration_1, k_migration_2, k_migration_3}));
   return Catalog(std::move(db));
 }
 
@@ -214,6 +222,32 @@ core::Status Catalog::set_last_success(std::int64_t source_id, std::int64_t when
   MAILDSAR_TRY(s->bind(1, source_id));
   MAILDSAR_TRY(s->bind(2, when));
   return s->run();
+}
+
+core::Result<std::string> Catalog::layout(std::int64_t source_id) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_layout_get, "SELECT layout FROM sources WHERE id = ?1"));
+  MAILDSAR_TRY(s->bind(1, source_id));
+  MAILDSAR_TRY_ASSIGN(bool row, s->step());
+  std::string out = row ? std::string(s->column_text(0)) : std::string();
+  s->reset();
+  return out;
+}
+
+core::Status Catalog::set_layout(std::int64_t source_id, const std::string &layout) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_layout_set, "UPDATE sources SET layout = ?2 WHERE id = ?1"));
+  MAILDSAR_TRY(s->bind(1, source_id));
+  MAILDSAR_TRY(s->bind(2, layout));
+  return s->run();
+}
+
+core::Result<std::uint64_t> Catalog::file_count(std::int64_t source_id) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s,
+                      stmt(s_file_count, "SELECT count(*) FROM files WHERE source_id = ?1"));
+  MAILDSAR_TRY(s->bind(1, source_id));
+  MAILDSAR_TRY_ASSIGN(bool row, s->step());
+  std::uint64_t n = row ? s->column_uint64(0) : 0;
+  s->reset();
+  return n;
 }
 
 core::Result<std::unordered_map<std::string, FileRecord>> Catalog::files(std::int64_t source_id) {

@@ -102,6 +102,14 @@ public:
 
   /** All files of a source, keyed by path. */
   [[nodiscard]] core::Result<std::unordered_map<std::string, FileRecord>> files(std::int64_t source_id);
+  /** Files of a source in the catalog. */
+  [[nodiscard]] core::Result<std::uint64_t> file_count(std::int64_t source_id);
+  /**
+   * The layout digest (Connector::layout_fingerprint) recorded after the source's last complete
+   * run without problems; "" when none may be trusted.
+   */
+  [[nodiscard]] core::Result<std::string> layout(std::int64_t source_id);
+  [[nodiscard]] core::Status set_layout(std::int64_t source_id, const std::string &layout);
   /** Inserts or updates by (source, path); returns the id. */
   [[nodiscard]] core::Result<std::int64_t> put_file(const FileRecord &file);
   [[nodiscard]] core::Status set_status(std::int64_t file_id, FileStatus status,
@@ -125,6 +133,13 @@ public:
   [[nodiscard]] core::Result<std::uint64_t> item_count(std::int64_t source_id);
 
   [[nodiscard]] const core::sqlite::Db &db() const { return m_db; }
+
+  /**
+   * Commits need not reach the disk before returning (PRAGMA synchronous=NORMAL). Only for
+   * a run that changed nothing but the last-success times: losing those to a power cut is
+   * harmless, and it spares a no-op re-index the one fsync it would otherwise wait for.
+   */
+  [[nodiscard]] core::Status relax_durability() { return m_db.exec("PRAGMA synchronous=NORMAL"); }
 
 private:
   explicit Catalog(core::sqlite::Db db) : m_db(std::move(db)) {}

@@ -896,6 +896,7 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
     MAILDSAR_TRY_ASSIGN(auto tx, catalog.begin());
     for (const SourceRecord &s : all) {
       MAILDSAR_TRY(catalog.delete_source_files(s.id));
+      MAILDSAR_TRY(catalog.set_layout(s.id, ""));
     }
     MAILDSAR_TRY(tx.commit());
   }
@@ -909,12 +910,31 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
   Writer writer(options, catalog, store);
   MAILDSAR_TRY(writer.begin_batch());
   std::vector<std::int64_t> succeeded;
+  std::vector<std::pair<std::int64_t, std::string>> layouts;
   for (const core::SourceConfig *src : selected) {
     SourceSummary sum;
     sum.name = src->name;
     sum.type = src->type;
     MAILDSAR_TRY_ASSIGN(std::unique_ptr<Connector> connector, factory(*src));
     MAILDSAR_TRY_ASSIGN(std::int64_t source_id, catalog.source_id(src->name, src->type));
+    // Fast no-op: a store whose files only come and go (Maildir) and whose folder layout is
+    // what it was after the last complete run without problems has nothing new to read.
+    // The digest is taken before the files are listed, so a change during this run shows
+    // up next time. --full always lists.
+    MAILDSAR_TRY_ASSIGN(std::optional<std::string> layout, connector->layout_fingerprint());
+    if (options.full == FullScan::no && layout) {
+      MAILDSAR_TRY_ASSIGN(std::string previous, catalog.layout(source_id));
+      if (!previous.empty() && previous == *layout) {
+        MAILDSAR_TRY_ASSIGN(sum.files, catalog.file_count(source_id));
+        succeeded.push_back(source_id);
+        summary.sources.push_back(std::move(sum));
+        continue;
+      }
+    }
+    // From here the recorded layout no longer describes the catalog: a kill mid-run must not
+    // leave a digest that lets the next run skip the repair. (Part of the writer's open catalog
+    // transaction, which is committed before any index commit.)
+    MAILDSAR_TRY(catalog.set_layout(source_id, ""));
     ListSink list_sink;
     auto listed = connector->list_files(list_sink);
     for (ScanError &e : list_sink.take()) {
@@ -974,6 +994,9 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
       return std::unexpected(st.error());
     }
     succeeded.push_back(source_id);
+    if (layout && sum.errors == 0) {
+      layouts.emplace_back(source_id, std::move(*layout)); // recorded with the final commit
+    }
     summary.errors += sum.errors;
     summary.sources.push_back(std::move(sum));
   }
@@ -981,11 +1004,20 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
     MAILDSAR_TRY(writer.abandon());
     return std::unexpected(st.error());
   }
+  bool changed_nothing = std::all_of(summary.sources.begin(), summary.sources.end(), [](const auto &x) {
+    return x.new_items + x.changed + x.removed + x.moved + x.errors == 0;
+  });
+  if (changed_nothing) {
+    MAILDSAR_TRY(catalog.relax_durability());
+  }
   {
     MAILDSAR_TRY_ASSIGN(auto tx, catalog.begin());
     auto now = static_cast<std::int64_t>(std::time(nullptr));
     for (std::int64_t id : succeeded) {
       MAILDSAR_TRY(catalog.set_last_success(id, now));
+    }
+    for (const auto &[id, digest] : layouts) {
+      MAILDSAR_TRY(catalog.set_layout(id, digest));
     }
     MAILDSAR_TRY(tx.commit());
   }

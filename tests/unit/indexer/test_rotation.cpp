@@ -448,3 +448,83 @@ TEST(Rotation, KilledDuringAMoveConverges) {
     }
   }
 }
+
+// ---- Maildir: a no-op re-index skips the per-file work when no folder changed ----
+
+namespace {
+
+/** Sets the mtime of every folder under `root` (and root) to the same moment an hour ago. */
+void age_folders(const fs::path &root) {
+  static const auto old = fs::file_time_type::clock::now() - std::chrono::hours(1);
+  fs::last_write_time(root, old);
+  for (const auto &e : fs::recursive_directory_iterator(root)) {
+    if (e.is_directory()) {
+      fs::last_write_time(e.path(), old);
+    }
+  }
+}
+
+} // namespace
+
+TEST(MaildirLayout, UnchangedFoldersSkipTheFilesAndChangesAreStillSeen) {
+  ScratchDir dir;
+  auto md = dir / "mail/alice/Maildir";
+  for (int i = 0; i < 5; ++i) {
+    test::write_file(md / "cur" / fmt::format("{}.M1P1.host:2,S", i),
+                     fmt::format("From: a{}@example.com\nSubject: {}\n\nbody\n", i, i));
+  }
+  fs::create_directories(md / "new");
+  fs::create_directories(md / ".Sent/cur");
+  fs::create_directories(md / ".Sent/new");
+  auto cfg = core::parse_config(R"({"sources":[{"name":"mb","type":"maildir","path":"mail/*/Maildir"}]})",
+                                (dir / "m.json").string());
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  age_folders(dir / "mail");
+
+  auto first = index::run_index(*cfg, index::IndexOptions{});
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(first->sources[0].new_items, 5U);
+  auto fp = connectors::make_connector(cfg->sources[0]);
+  ASSERT_TRUE(fp);
+  auto layout = (*fp)->layout_fingerprint();
+  ASSERT_TRUE(layout && layout->has_value());
+  {
+    auto catalog = index::Catalog::open(index::catalog_path(*cfg));
+    ASSERT_TRUE(catalog);
+    auto id = catalog->source_id("mb", "maildir");
+    ASSERT_TRUE(id);
+    EXPECT_EQ(*catalog->layout(*id), **layout) << "recorded after a clean complete run";
+  }
+
+  // A message edited in place without any folder change is not looked at (Maildir files are
+  // immutable; --full reads everything): proof that the fast path skipped the files.
+  auto victim = md / "cur/0.M1P1.host:2,S";
+  auto mtime = fs::last_write_time(victim);
+  test::write_file(victim, "From: changed@example.com\nSubject: 0\n\nbody\n");
+  fs::last_write_time(victim, mtime);
+  age_folders(dir / "mail");
+  auto noop = index::run_index(*cfg, index::IndexOptions{});
+  ASSERT_TRUE(noop) << noop.error().message;
+  EXPECT_EQ(noop->sources[0].new_items + noop->sources[0].changed + noop->sources[0].removed, 0U);
+  EXPECT_EQ(noop->sources[0].files, 5U);
+  EXPECT_EQ(noop->sources[0].items, 5U);
+
+  // A delivery changes new/'s mtime: the next run lists and finds it.
+  test::write_file(md / "new/9.M1P1.host", "From: late@example.com\nSubject: 9\n\nbody\n");
+  auto added = index::run_index(*cfg, index::IndexOptions{});
+  ASSERT_TRUE(added) << added.error().message;
+  EXPECT_EQ(added->sources[0].new_items, 1U);
+  EXPECT_EQ(added->sources[0].items, 6U);
+
+  // A folder changed just now is not trusted: the layout is not recorded.
+  auto catalog = index::Catalog::open(index::catalog_path(*cfg));
+  ASSERT_TRUE(catalog);
+  EXPECT_EQ(*catalog->layout(*catalog->source_id("mb", "maildir")), "");
+
+  // --full reads everything, including the message edited in place.
+  index::IndexOptions full;
+  full.full = index::FullScan::yes;
+  auto again = index::run_index(*cfg, full);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->sources[0].items, 6U);
+}
