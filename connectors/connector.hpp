@@ -29,6 +29,12 @@ struct ScanError {
   std::string cause;
 };
 
+/** See Connector::layout_fingerprint. */
+struct LayoutDigest {
+  std::string digest;
+  bool settled = false;
+};
+
 /** Receives what a scan finds. Implementations used from worker threads must be thread-safe. */
 class ItemSink {
 public:
@@ -67,12 +73,13 @@ public:
    * A digest of the source's directory layout — every folder's identity and mtime — for stores
    * whose files are never changed in place, only added, removed or renamed (Maildir). Two equal
    * digests mean no file was added, removed or renamed in between, so a re-index may skip the
-   * per-file stat() calls (as notmuch and mu do). An empty optional means "cannot tell" (not
-   * supported, a symlink or unreadable folder in the tree, or a folder modified so recently
-   * that a change in the same clock tick could go unseen): the caller then lists the files.
+   * per-file stat() calls (as notmuch and mu do). `settled` is false when a folder was modified
+   * so recently (2 s) that a change within the same clock tick could still go unseen. An empty
+   * optional means "cannot tell" (not supported, a symlink or unreadable folder in the tree):
+   * the caller then lists the files.
    */
-  [[nodiscard]] virtual core::Result<std::optional<std::string>> layout_fingerprint() const {
-    return std::optional<std::string>();
+  [[nodiscard]] virtual core::Result<std::optional<LayoutDigest>> layout_fingerprint() const {
+    return std::optional<LayoutDigest>();
   }
 };
 

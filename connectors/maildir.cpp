@@ -186,26 +186,26 @@ public:
     return std::move(walk.out);
   }
 
-  [[nodiscard]] core::Result<std::optional<std::string>> layout_fingerprint() const override {
+  [[nodiscard]] core::Result<std::optional<LayoutDigest>> layout_fingerprint() const override {
     MAILDSAR_TRY_ASSIGN(std::vector<core::GlobMatch> matches, core::expand_glob(m_source.path));
-    Layout layout{core::Sha256(), now_ns(), true};
+    Layout layout{core::Sha256(), now_ns(), true, true};
     for (const auto &match : matches) {
       int fd = ::open(match.path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (fd < 0) {
-        return std::optional<std::string>(); // a symlink, a file, unreadable: list instead
+        return std::optional<LayoutDigest>(); // a symlink, a file, unreadable: list instead
       }
       core::Fd dir(fd);
       struct stat st {};
       if (::fstat(dir.get(), &st) != 0) {
-        return std::optional<std::string>();
+        return std::optional<LayoutDigest>();
       }
       layout.add(match.path, st);
       digest_folder(layout, dir.get(), match.path, 0);
       if (!layout.trusted) {
-        return std::optional<std::string>();
+        return std::optional<LayoutDigest>();
       }
     }
-    return std::optional<std::string>(layout.hash.hex_digest());
+    return std::optional<LayoutDigest>(LayoutDigest{layout.hash.hex_digest(), layout.settled});
   }
 
   [[nodiscard]] core::Status scan(const FileEntry &file, std::uint64_t /*from_offset*/,
@@ -344,7 +344,8 @@ private:
   struct Layout {
     core::Sha256 hash;
     std::int64_t now = 0;
-    bool trusted = true;
+    bool trusted = true;  // false: a symlink or unreadable folder (list_files reports it)
+    bool settled = true;  // false: a folder changed within the last two seconds
 
     void add(const std::string &path, const struct stat &st) {
       std::int64_t mtime = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL +
@@ -352,7 +353,7 @@ private:
       // A folder changed within the last two seconds could change again within the same
       // timestamp after we looked: do not trust the digest then (notmuch does the same).
       if (mtime > now - 2000000000LL) {
-        trusted = false;
+        settled = false;
       }
       hash.update(fmt::format("{}\n{}:{}:{}\n", path, static_cast<std::uint64_t>(st.st_dev),
                               static_cast<std::uint64_t>(st.st_ino), mtime));

@@ -380,6 +380,24 @@ void append_utf8(std::string &out, char32_t cp) {
 }
 
 [[nodiscard]] std::vector<std::string> fold_name_tokens(std::string_view raw) {
+  // Fast path for pure ASCII (most mail text): NFKD, mark removal and case folding reduce to
+  // ASCII lower-casing; the result is the same as the general path below.
+  if (std::all_of(raw.begin(), raw.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80U; })) {
+    std::vector<std::string> tokens;
+    std::string current;
+    for (char c : raw) {
+      if (is_alnum(c)) {
+        current.push_back((c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c);
+      } else if (!current.empty()) {
+        tokens.push_back(std::move(current));
+        current.clear();
+      }
+    }
+    if (!current.empty()) {
+      tokens.push_back(std::move(current));
+    }
+    return tokens;
+  }
   const std::string clean = sanitize_utf8(raw);
   // NFKD, then drop the non-spacing marks (accents).
   const std::string decomposed =

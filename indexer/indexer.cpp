@@ -921,10 +921,11 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
     // what it was after the last complete run without problems has nothing new to read.
     // The digest is taken before the files are listed, so a change during this run shows
     // up next time. --full always lists.
-    MAILDSAR_TRY_ASSIGN(std::optional<std::string> layout, connector->layout_fingerprint());
-    if (options.full == FullScan::no && layout) {
+    MAILDSAR_TRY_ASSIGN(std::optional<connectors::LayoutDigest> layout,
+                        connector->layout_fingerprint());
+    if (options.full == FullScan::no && layout && layout->settled) {
       MAILDSAR_TRY_ASSIGN(std::string previous, catalog.layout(source_id));
-      if (!previous.empty() && previous == *layout) {
+      if (!previous.empty() && previous == layout->digest) {
         MAILDSAR_TRY_ASSIGN(sum.files, catalog.file_count(source_id));
         succeeded.push_back(source_id);
         summary.sources.push_back(std::move(sum));
@@ -995,7 +996,13 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
     }
     succeeded.push_back(source_id);
     if (layout && sum.errors == 0) {
-      layouts.emplace_back(source_id, std::move(*layout)); // recorded with the final commit
+      // Recorded (with the final commit) only if the layout did not change while the files
+      // were read, and has settled by now.
+      MAILDSAR_TRY_ASSIGN(std::optional<connectors::LayoutDigest> after,
+                          connector->layout_fingerprint());
+      if (after && after->settled && after->digest == layout->digest) {
+        layouts.emplace_back(source_id, std::move(after->digest));
+      }
     }
     summary.errors += sum.errors;
     summary.sources.push_back(std::move(sum));

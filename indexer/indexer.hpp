@@ -50,7 +50,7 @@ struct IndexOptions {
   /** Called now and then with files done / files to do (from the writer thread). */
   std::function<void(std::uint64_t done, std::uint64_t total)> on_progress;
   /** Documents per commit (Xapian transaction + catalog transaction). */
-  std::uint64_t batch_size = 5000;
+  std::uint64_t batch_size = 20000;
   /**
    * Test hook (fault injection, STYLE §45): called at "before_catalog_commit",
    * "before_index_commit" and "after_index_commit"; returning true makes run_index stop right
