@@ -12,7 +12,7 @@ void index_options(po::options_description &desc, po::positional_options_descrip
   desc.add_options()                                                                      //
       ("source", po::value<std::vector<std::string>>()->composing(), "index only this source (repeatable)")
       ("full", "re-read every file, ignoring what the catalog remembers")                 //
-      ("threads", po::value<unsigned>()->default_value(0), "parser threads (0 = one per core)");
+      ("threads", po::value<unsigned>()->default_value(0), "parser threads (0 = one per core, less the writer's)");
 }
 
 namespace {

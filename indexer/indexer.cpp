@@ -903,7 +903,9 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
 
   Normalizer normalizer(NormalizeOptions{config.identity.subaddress_separators,
                                          config.identity.phone_region});
-  unsigned threads = options.threads != 0 ? options.threads : std::thread::hardware_concurrency();
+  // The writer (this thread) keeps one core busy: parse on the others (at least one).
+  unsigned threads = options.threads != 0 ? options.threads
+                                          : std::max(2U, std::thread::hardware_concurrency()) - 1;
   threads = std::max(1U, threads);
 
   IndexSummary summary;

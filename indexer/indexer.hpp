@@ -44,7 +44,7 @@ enum class FullScan { no, yes };
 struct IndexOptions {
   std::vector<std::string> only_sources; // empty = all
   FullScan full = FullScan::no;          // yes: ignore the catalog, re-read every file
-  unsigned threads = 0;                  // 0 = hardware concurrency
+  unsigned threads = 0;                  // parser threads; 0 = one per core but the writer's
   /** Called for every problem as it happens (from the writer thread). */
   std::function<void(const IndexProblem &)> on_problem;
   /** Called now and then with files done / files to do (from the writer thread). */
