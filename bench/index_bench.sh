@@ -6,6 +6,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-20000}
+repeat=${REPEAT:-3}
 build=${2:-"$here/build"}
 bin="$build/cli/maildsar"
 
@@ -37,23 +38,11 @@ run() {
   read -r secs rss <"$tf"
 }
 
-# maildsar
 cat >"$work/maildsar.json" <<JSON
 {"state_dir": "$work/maildsar-state",
  "sources": [{"name": "mail", "type": "maildir", "path": "$mail/*/Maildir", "owner": "{1}@example.com"}]}
 JSON
-run maildsar "$bin" -c "$work/maildsar.json" index; m_full=$secs; m_rss=$rss
-run maildsar-noop "$bin" -c "$work/maildsar.json" index; m_noop=$secs
-m_size=$(du -sk "$work/maildsar-state" | cut -f1)
-
-# mu
 export MUHOME="$work/mu-home"
-mu init --muhome="$MUHOME" --maildir="$mail" >/dev/null
-run mu mu index --muhome="$MUHOME"; u_full=$secs; u_rss=$rss
-run mu-noop mu index --muhome="$MUHOME"; u_noop=$secs
-u_size=$(du -sk "$MUHOME" | cut -f1)
-
-# notmuch
 cat >"$work/notmuch-config" <<CFG
 [database]
 path=$mail
@@ -66,15 +55,47 @@ primary_email=bench@example.com
 synchronize_flags=false
 CFG
 export NOTMUCH_CONFIG="$work/notmuch-config"
-run notmuch notmuch new --quiet; n_full=$secs; n_rss=$rss
-run notmuch-noop notmuch new --quiet; n_noop=$secs
-n_size=$(du -sk "$mail/.notmuch" | cut -f1)
+
+# one round of one tool: full index from nothing, then a no-op re-index
+round() {
+  case $1 in
+    maildsar)
+      rm -rf "$work/maildsar-state"
+      run maildsar "$bin" -c "$work/maildsar.json" index; full=$secs; rss=$rss
+      run maildsar-noop "$bin" -c "$work/maildsar.json" index; noop=$secs
+      size=$(du -sk "$work/maildsar-state" | cut -f1) ;;
+    mu)
+      rm -rf "$MUHOME"; mu init --muhome="$MUHOME" --maildir="$mail" >/dev/null
+      run mu mu index --muhome="$MUHOME"; full=$secs; rss=$rss
+      run mu-noop mu index --muhome="$MUHOME"; noop=$secs
+      size=$(du -sk "$MUHOME" | cut -f1) ;;
+    notmuch)
+      rm -rf "$mail/.notmuch"
+      run notmuch notmuch new --quiet; full=$secs; rss=$rss
+      run notmuch-noop notmuch new --quiet; noop=$secs
+      size=$(du -sk "$mail/.notmuch" | cut -f1) ;;
+  esac
+  echo "$1 $full $noop $rss $size" >>"$work/rounds"
+  echo "  round: $1 full ${full}s no-op ${noop}s" >&2
+}
+for ((i = 1; i <= repeat; i++)); do
+  for t in maildsar mu notmuch; do round "$t"; done
+done
+# median of column $2 for tool $1
+median() { awk -v t="$1" -v c="$2" '$1 == t { print $c }' "$work/rounds" | sort -g |
+  awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+for t in maildsar mu notmuch; do
+  eval "${t}_full=\$(median $t 2) ${t}_noop=\$(median $t 3) ${t}_rss=\$(median $t 4) ${t}_size=\$(median $t 5)"
+done
+m_full=$maildsar_full; m_noop=$maildsar_noop; m_rss=$maildsar_rss; m_size=$maildsar_size
+u_full=$mu_full; u_noop=$mu_noop; u_rss=$mu_rss; u_size=$mu_size
+n_full=$notmuch_full; n_noop=$notmuch_noop; n_rss=$notmuch_rss; n_size=$notmuch_size
 
 rate() { awk -v n="$msgs" -v s="$1" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
 echo
-echo "messages: $msgs   machine: $(nproc) cores, $(uname -r)"
+echo "messages: $msgs   machine: $(nproc) cores, $(uname -r)   medians of $repeat runs"
 printf '%-10s %10s %10s %12s %12s %12s\n' tool "full s" "msgs/s" "no-op s" "peak RSS MiB" "index MiB"
 for t in maildsar mu notmuch; do
   case $t in

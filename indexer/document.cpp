@@ -252,8 +252,15 @@ BuiltDocument build_document(const connectors::Item &item, const DocumentContext
     }
   }
   bool subject_in_texts = false;
+  // The raw lines of a delivery-log transaction are searched for addresses, phones and IPs
+  // (above) but not indexed as name tokens: MTA and IMAP logs carry no display names, and
+  // positional tokens of every log word made the index many times the size of the logs.
+  const bool log_item = item.locator.store == connectors::StoreKind::maillog;
   for (const connectors::RawText &t : item.texts) {
     subject_in_texts = subject_in_texts || t.role == Role::subject;
+    if (log_item && t.role == Role::body) {
+      continue;
+    }
     for_each_name_stretch(t.text, [&](std::string_view stretch) {
       positions.add_value(t.role, norm.name_tokens(stretch));
     });

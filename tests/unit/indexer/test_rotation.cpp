@@ -528,3 +528,24 @@ TEST(MaildirLayout, UnchangedFoldersSkipTheFilesAndChangesAreStillSeen) {
   ASSERT_TRUE(again) << again.error().message;
   EXPECT_EQ(again->sources[0].items, 6U);
 }
+
+// Raw log lines are searched for addresses and IPs but not indexed as name tokens.
+TEST(MaillogDocuments, LogLinesAreNotNameTokens) {
+  ScratchDir dir;
+  test::write_file(dir / "logs/mail.log",
+                   "Nov 14 10:00:01 mx postfix/smtpd[1]: 4B2F1C0A7D: client=c.example[203.0.113.45]\n"
+                   "Nov 14 10:00:02 mx postfix/qmgr[7]: 4B2F1C0A7D: from=<alice.smith@example.com>, "
+                   "size=1, nrcpt=1 (queue active) Alice Smith\n");
+  auto cfg = core::parse_config(
+      R"({"sources":[{"name":"pf","type":"maillog","format":"postfix","path":"logs/mail.log*"}]})",
+      (dir / "m.json").string());
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  auto r = index::run_index(*cfg, index::IndexOptions{});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->sources[0].items, 1U);
+  auto store = index::IndexStore::open(index::index_path(*cfg), index::OpenMode::read_only);
+  ASSERT_TRUE(store) << store.error().message;
+  EXPECT_EQ(*store->term_freq(index::schema::any_role_term("email", "alice.smith@example.com")), 1U);
+  EXPECT_EQ(*store->term_freq(index::schema::any_role_term("ip", "203.0.113.45")), 1U);
+  EXPECT_EQ(*store->term_freq(index::schema::prefix_for("name-role", connectors::Role::body) + "alice"), 0U);
+}
