@@ -90,24 +90,6 @@ core::Result<std::vector<std::string>> read_names(int dirfd, const std::string &
   return names;
 }
 
-/** "Name:" header field at the start of a line. */
-bool is_header_line(std::string_view line) {
-  std::size_t i = 0;
-  while (i < line.size()) {
-    auto c = static_cast<unsigned char>(line[i]);
-    if (c == ':' || c < 33 || c > 126) {
-      break;
-    }
-    ++i;
-  }
-  if (i == 0) {
-    return false;
-  }
-  while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) {
-    ++i;
-  }
-  return i < line.size() && line[i] == ':';
-}
 
 /**
  * Length of what precedes the header block: a UTF-8 byte-order mark (Windows tools write one,
@@ -132,7 +114,7 @@ bool looks_like_message(std::string_view bytes) {
   bytes.remove_prefix(envelope_line_length(bytes));
   auto nl = bytes.find('\n');
   std::string_view first = bytes.substr(0, nl);
-  if (!is_header_line(first)) {
+  if (!mime::is_header_field_line(first)) {
     return false;
   }
   auto end = bytes.find("\n\n");

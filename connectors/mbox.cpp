@@ -37,24 +37,6 @@ bool starts_with_from(std::string_view line) { return line.starts_with("From ");
 
 bool is_blank(std::string_view line_without_eol) { return line_without_eol.empty(); }
 
-/** "Name:" with a printable field name (RFC 5322 ftext), optional blanks before the colon. */
-bool is_header_line(std::string_view line) {
-  std::size_t i = 0;
-  while (i < line.size()) {
-    auto c = static_cast<unsigned char>(line[i]);
-    if (c == ':' || c < 33 || c > 126) {
-      break;
-    }
-    ++i;
-  }
-  if (i == 0) {
-    return false;
-  }
-  while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) {
-    ++i;
-  }
-  return i < line.size() && line[i] == ':';
-}
 
 bool is_time_or_year(std::string_view tok) {
   auto digit = [](char c) { return c >= '0' && c <= '9'; };
@@ -472,7 +454,7 @@ private:
     }
     MAILDSAR_TRY_ASSIGN(std::string window, peek(offset, k_head_bytes));
     auto nl = window.find('\n');
-    return is_header_line(strip_eol(std::string_view(window).substr(0, nl)));
+    return mime::is_header_field_line(strip_eol(std::string_view(window).substr(0, nl)));
   }
 
   /** mboxcl2: does a body of `n` bytes from `body_start` end at EOF or right before a separator? */

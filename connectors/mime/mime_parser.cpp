@@ -1479,4 +1479,22 @@ core::Status decode_message(std::string_view bytes, Item &item) {
   return {};
 }
 
+bool is_header_field_line(std::string_view line) {
+  std::size_t i = 0;
+  while (i < line.size()) {
+    auto c = static_cast<unsigned char>(line[i]);
+    if (c == ':' || c < 33 || c > 126) {
+      break;
+    }
+    ++i;
+  }
+  if (i == 0) {
+    return false;
+  }
+  while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) {
+    ++i;
+  }
+  return i < line.size() && line[i] == ':';
+}
+
 } // namespace maildsar::connectors::mime

@@ -30,4 +30,11 @@ public:
  */
 [[nodiscard]] core::Status decode_message(std::string_view bytes, Item &item);
 
+/**
+ * True when `line` starts with an RFC 5322 header field name (printable ASCII, no colon)
+ * followed by optional blanks and a colon ("Subject:", "From :"). Used to tell a message's
+ * header block from other text (mbox separators, Maildir envelope lines).
+ */
+[[nodiscard]] bool is_header_field_line(std::string_view line);
+
 } // namespace maildsar::connectors::mime

@@ -4,6 +4,7 @@
 #include "core/fs.hpp"
 #include "core/hash.hpp"
 #include "tests/e2e/estate.hpp"
+#include "tests/e2e/e2e_support.hpp"
 #include "tests/test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -21,23 +22,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-maildsar::test::RunResult maildsar_run(const std::vector<std::string> &args, const fs::path &cwd = {}) {
-  std::vector<std::string> argv{MAILDSAR_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return maildsar::test::run(argv, cwd);
-}
-
-std::vector<json> json_lines(const std::string &out) {
-  std::vector<json> v;
-  std::istringstream ss(out);
-  std::string line;
-  while (std::getline(ss, line)) {
-    if (!line.empty()) {
-      v.push_back(json::parse(line));
-    }
-  }
-  return v;
-}
+using maildsar::test::json_lines;
+using maildsar::test::maildsar_run;
 
 std::string key_of(const json &hit) {
   std::string key = hit.at("path").get<std::string>();

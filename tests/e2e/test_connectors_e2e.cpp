@@ -2,6 +2,7 @@
 // End-to-end tests of the quarantine, maillog and PST connectors: run the built maildsar binary
 // on a generated estate (tests/e2e/estate_connectors.cpp) and check its --json output.
 #include "tests/e2e/estate_connectors.hpp"
+#include "tests/e2e/e2e_support.hpp"
 #include "tests/test_support.hpp"
 
 #include <fmt/format.h>
@@ -19,23 +20,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-maildsar::test::RunResult maildsar_run(const std::vector<std::string> &args, const fs::path &cwd = {}) {
-  std::vector<std::string> argv{MAILDSAR_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return maildsar::test::run(argv, cwd);
-}
-
-std::vector<json> json_lines(const std::string &out) {
-  std::vector<json> v;
-  std::istringstream ss(out);
-  std::string line;
-  while (std::getline(ss, line)) {
-    if (!line.empty()) {
-      v.push_back(json::parse(line));
-    }
-  }
-  return v;
-}
+using maildsar::test::json_lines;
+using maildsar::test::maildsar_run;
 
 /** The key of a hit, as ConnectorEstate spells it. */
 std::string hit_key(const json &hit) {
