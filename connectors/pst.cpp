@@ -1243,11 +1243,14 @@ core::Result<PstScanStats> scan_pst_file(const std::string &source, const std::s
 
   // The header records the file's size (ibFileEof); a shorter file was truncated and whatever
   // lived past its end is gone. Report it, then read what is left.
-  if (auto actual = std::filesystem::file_size(path, ec); !ec && actual < pf.size) {
+  // (Copied out first: libpst's pst_file is packed, and fmt binds its arguments by reference —
+  // a reference to a misaligned member is undefined behaviour.)
+  const std::uint64_t header_size = static_cast<std::uint64_t>(pf.size);
+  if (auto actual = std::filesystem::file_size(path, ec); !ec && actual < header_size) {
     sink.error(ScanError{path, fmt::format("offset {}", actual),
                          fmt::format("file truncated: the PST header gives {} bytes, the file "
                                      "has {}; items stored past the end cannot be read",
-                                     pf.size, actual)});
+                                     header_size, actual)});
   }
 
   PstItemPtr root(pst_parse_item(&pf, pf.d_head, nullptr));
