@@ -61,21 +61,21 @@ round() {
   case $1 in
     maildsar)
       rm -rf "$work/maildsar-state"
-      run maildsar "$bin" -c "$work/maildsar.json" index; full=$secs; rss=$rss
+      run maildsar "$bin" -c "$work/maildsar.json" index; full=$secs; peak=$rss
       run maildsar-noop "$bin" -c "$work/maildsar.json" index; noop=$secs
       size=$(du -sk "$work/maildsar-state" | cut -f1) ;;
     mu)
       rm -rf "$MUHOME"; mu init --muhome="$MUHOME" --maildir="$mail" >/dev/null
-      run mu mu index --muhome="$MUHOME"; full=$secs; rss=$rss
+      run mu mu index --muhome="$MUHOME"; full=$secs; peak=$rss
       run mu-noop mu index --muhome="$MUHOME"; noop=$secs
       size=$(du -sk "$MUHOME" | cut -f1) ;;
     notmuch)
       rm -rf "$mail/.notmuch"
-      run notmuch notmuch new --quiet; full=$secs; rss=$rss
+      run notmuch notmuch new --quiet; full=$secs; peak=$rss
       run notmuch-noop notmuch new --quiet; noop=$secs
       size=$(du -sk "$mail/.notmuch" | cut -f1) ;;
   esac
-  echo "$1 $full $noop $rss $size" >>"$work/rounds"
+  echo "$1 $full $noop $peak $size" >>"$work/rounds"  # peak RSS of the full index
   echo "  round: $1 full ${full}s no-op ${noop}s" >&2
 }
 for ((i = 1; i <= repeat; i++)); do

@@ -53,6 +53,7 @@ ALTER TABLE files ADD COLUMN content_tail TEXT NOT NULL DEFAULT '';
 // The directory layout digest of a source (see Connector::layout_fingerprint).
 constexpr std::string_view k_migration_3 = R"sql(
 ALTER TABLE sources ADD COLUMN layout TEXT NOT NULL DEFAULT '';
+ALTER TABLE sources ADD COLUMN items INTEGER NOT NULL DEFAULT 0;
 )sql";
 
 enum StmtId {
@@ -77,6 +78,8 @@ enum StmtId {
   s_layout_get,
   s_layout_set,
   s_file_count,
+  s_items_get,
+  s_items_set,
 };
 
 FileStatus status_from(std::string_view s) {
@@ -237,6 +240,22 @@ core::Status Catalog::set_layout(std::int64_t source_id, const std::string &layo
   MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_layout_set, "UPDATE sources SET layout = ?2 WHERE id = ?1"));
   MAILDSAR_TRY(s->bind(1, source_id));
   MAILDSAR_TRY(s->bind(2, layout));
+  return s->run();
+}
+
+core::Result<std::uint64_t> Catalog::recorded_item_count(std::int64_t source_id) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_items_get, "SELECT items FROM sources WHERE id = ?1"));
+  MAILDSAR_TRY(s->bind(1, source_id));
+  MAILDSAR_TRY_ASSIGN(bool row, s->step());
+  std::uint64_t n = row ? s->column_uint64(0) : 0;
+  s->reset();
+  return n;
+}
+
+core::Status Catalog::record_item_count(std::int64_t source_id, std::uint64_t items) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_items_set, "UPDATE sources SET items = ?2 WHERE id = ?1"));
+  MAILDSAR_TRY(s->bind(1, source_id));
+  MAILDSAR_TRY(s->bind(2, items));
   return s->run();
 }
 

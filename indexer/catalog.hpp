@@ -102,6 +102,12 @@ public:
 
   /** All files of a source, keyed by path. */
   [[nodiscard]] core::Result<std::unordered_map<std::string, FileRecord>> files(std::int64_t source_id);
+  /**
+   * The source's item count as recorded by the last run that changed it (item_count() counts
+   * the rows, which a no-op run need not pay for).
+   */
+  [[nodiscard]] core::Result<std::uint64_t> recorded_item_count(std::int64_t source_id);
+  [[nodiscard]] core::Status record_item_count(std::int64_t source_id, std::uint64_t items);
   /** Files of a source in the catalog. */
   [[nodiscard]] core::Result<std::uint64_t> file_count(std::int64_t source_id);
   /**
