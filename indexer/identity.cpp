@@ -1142,14 +1142,16 @@ void scan_phones(std::string_view text, const pn::PhoneNumberUtil &util, const s
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * libphonenumber's singleton, created on first use: loading its metadata costs milliseconds
+ * that a run which never meets a phone number (a no-op re-index) need not pay.
+ */
+const pn::PhoneNumberUtil *phone_util() { return pn::PhoneNumberUtil::GetInstance(); }
+
 struct Normalizer::Impl {
   NormalizeOptions options;
   std::string region;
-  const pn::PhoneNumberUtil *util = nullptr;
-
-  explicit Impl(NormalizeOptions opts)
-      : options(std::move(opts)), region(options.phone_region),
-        util(pn::PhoneNumberUtil::GetInstance()) {
+  explicit Impl(NormalizeOptions opts) : options(std::move(opts)), region(options.phone_region) {
     std::ranges::transform(region, region.begin(), [](char c) {
       return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
     });
@@ -1244,6 +1246,7 @@ std::optional<std::string> Normalizer::Impl::phone(std::string_view raw) const {
     return std::nullopt;
   }
   pn::PhoneNumber number;
+  const pn::PhoneNumberUtil *util = phone_util();
   if (util->Parse(std::string(text), region, &number) != pn::PhoneNumberUtil::NO_PARSING_ERROR ||
       !util->IsPossibleNumber(number)) {
     return std::nullopt;
@@ -1329,7 +1332,7 @@ void Normalizer::extract_from_text(std::string_view text, connectors::Role role,
 
   scan_ipv4(text, emit);
   scan_ipv6(text, emit);
-  scan_phones(text, *m_impl->util, m_impl->region, emit);
+  scan_phones(text, *phone_util(), m_impl->region, emit);
 }
 
 std::vector<Identity> Normalizer::extract(const connectors::Item &item) const {
