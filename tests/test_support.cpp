@@ -78,6 +78,25 @@ void copy_tree(const std::filesystem::path &from, const std::filesystem::path &t
                             std::filesystem::copy_options::overwrite_existing);
 }
 
+std::filesystem::path find_program(const std::string &name) {
+  const char *path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
+  std::size_t start = 0;
+  while (start <= dirs.size()) {
+    auto colon = dirs.find(':', start);
+    auto dir = dirs.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    auto candidate = std::filesystem::path(dir) / name;
+    if (!dir.empty() && ::access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+    if (colon == std::string::npos) {
+      break;
+    }
+    start = colon + 1;
+  }
+  return {};
+}
+
 RunResult run(const std::vector<std::string> &argv, const std::filesystem::path &cwd,
               const std::vector<std::string> &extra_env) {
   int out_pipe[2];

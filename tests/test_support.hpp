@@ -35,6 +35,9 @@ std::string read_file(const std::filesystem::path &path);
 /** Copies a tree (files and folders; symlinks as symlinks). */
 void copy_tree(const std::filesystem::path &from, const std::filesystem::path &to);
 
+/** Absolute path of a program found in $PATH (run() execs without a PATH search); empty when absent. */
+std::filesystem::path find_program(const std::string &name);
+
 /** Result of running a program. */
 struct RunResult {
   int exit_code = -1;

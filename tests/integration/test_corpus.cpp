@@ -163,24 +163,7 @@ std::vector<query::Hit> hits_in(const std::vector<query::Hit> &hits, const fs::p
   return out;
 }
 
-/** Absolute path of a program found in $PATH; empty when absent. */
-fs::path find_program(const std::string &name) {
-  const char *path = std::getenv("PATH");
-  std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
-  std::size_t start = 0;
-  while (start <= dirs.size()) {
-    auto colon = dirs.find(':', start);
-    auto dir = dirs.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
-    if (!dir.empty() && ::access((fs::path(dir) / name).c_str(), X_OK) == 0) {
-      return fs::path(dir) / name;
-    }
-    if (colon == std::string::npos) {
-      break;
-    }
-    start = colon + 1;
-  }
-  return {};
-}
+using maildsar::test::find_program;
 
 std::size_t regular_files_under(const fs::path &dir) {
   std::size_t n = 0;

@@ -87,24 +87,7 @@ bool has_text(const Item &item, Role role, std::string_view needle) {
   });
 }
 
-/** The program's absolute path from $PATH (test::run execs without a PATH search). */
-fs::path find_program(const std::string &name) {
-  const char *path = std::getenv("PATH");
-  std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
-  std::size_t start = 0;
-  while (start <= dirs.size()) {
-    auto colon = dirs.find(':', start);
-    auto dir = dirs.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
-    if (!dir.empty() && ::access((fs::path(dir) / name).c_str(), X_OK) == 0) {
-      return fs::path(dir) / name;
-    }
-    if (colon == std::string::npos) {
-      break;
-    }
-    start = colon + 1;
-  }
-  return {};
-}
+using maildsar::test::find_program;
 
 } // namespace
 
