@@ -4,6 +4,7 @@
 
 #include "tests/test_support.hpp"
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -32,6 +33,30 @@ inline std::vector<nlohmann::json> json_lines(const std::string &out) {
     }
   }
   return v;
+}
+
+/** Runs `maildsar -c CONFIG index --json [EXTRA...]`, expects exit 0, returns the summary. */
+inline nlohmann::json index_json(const std::filesystem::path &config,
+                                 const std::vector<std::string> &extra = {}) {
+  std::vector<std::string> args{"-c", config.string(), "index", "--json"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  auto r = maildsar_run(args);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  auto lines = json_lines(r.out);
+  EXPECT_EQ(lines.size(), 1U) << r.out;
+  return lines.empty() ? nlohmann::json() : lines.front();
+}
+
+/** The counts of one source in an index summary (a failure, and -1 counts, if absent). */
+inline nlohmann::json source_counts(const nlohmann::json &summary, const std::string &name) {
+  for (const auto &s : summary.at("sources")) {
+    if (s.at("name") == name) {
+      return s;
+    }
+  }
+  ADD_FAILURE() << "no source " << name << " in " << summary.dump();
+  return nlohmann::json::object(
+      {{"items", -1}, {"errors", -1}, {"new", -1}, {"changed", -1}, {"removed", -1}});
 }
 
 } // namespace maildsar::test

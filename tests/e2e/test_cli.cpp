@@ -41,25 +41,8 @@ std::map<std::string, json> hits_by_key(const std::string &out) {
   return m;
 }
 
-json index_json(const fs::path &config, std::vector<std::string> extra = {}) {
-  std::vector<std::string> args{"-c", config.string(), "index", "--json"};
-  args.insert(args.end(), extra.begin(), extra.end());
-  auto r = maildsar_run(args);
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  auto lines = json_lines(r.out);
-  EXPECT_EQ(lines.size(), 1U) << r.out;
-  return lines.empty() ? json() : lines.front();
-}
-
-json source_counts(const json &summary, const std::string &name) {
-  for (const auto &s : summary.at("sources")) {
-    if (s.at("name") == name) {
-      return s;
-    }
-  }
-  ADD_FAILURE() << "no source " << name << " in " << summary.dump();
-  return json();
-}
+using maildsar::test::index_json;
+using maildsar::test::source_counts;
 
 std::set<std::string> roles_of(const json &hit, const std::string &identifier) {
   std::set<std::string> roles;

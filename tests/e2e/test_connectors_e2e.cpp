@@ -47,23 +47,8 @@ std::map<std::string, json> hits_by_key(const std::string &out) {
   return m;
 }
 
-json index_json(const fs::path &config) {
-  auto r = maildsar_run({"-c", config.string(), "index", "--json"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  auto lines = json_lines(r.out);
-  EXPECT_EQ(lines.size(), 1U) << r.out;
-  return lines.empty() ? json() : lines.front();
-}
-
-json source_counts(const json &summary, const std::string &name) {
-  for (const auto &s : summary.at("sources")) {
-    if (s.at("name") == name) {
-      return s;
-    }
-  }
-  ADD_FAILURE() << "no source " << name << " in " << summary.dump();
-  return json::object({{"items", -1}, {"errors", -1}, {"new", -1}, {"changed", -1}, {"removed", -1}});
-}
+using maildsar::test::index_json;
+using maildsar::test::source_counts;
 
 /** Roles in which any of `identifiers` matched the hit. */
 std::set<std::string> roles_of(const json &hit, const std::set<std::string> &identifiers) {
