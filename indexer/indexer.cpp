@@ -76,6 +76,19 @@ std::string lock_path(const core::Config &config) {
 
 namespace {
 
+/** The catalog row of a listed file: its identity and stat, in `status`. */
+FileRecord listed_file_record(std::int64_t source_id, const FileEntry &entry, FileStatus status) {
+  FileRecord rec;
+  rec.source_id = source_id;
+  rec.path = entry.path;
+  rec.dev = entry.stat.dev;
+  rec.ino = entry.stat.ino;
+  rec.size = entry.stat.size;
+  rec.mtime_ns = entry.stat.mtime_ns;
+  rec.status = status;
+  return rec;
+}
+
 enum class ScanMode { full, append };
 
 struct Job {
@@ -355,14 +368,7 @@ public:
     if (fs.started) {
       return {};
     }
-    FileRecord rec;
-    rec.source_id = source_id;
-    rec.path = job.entry.path;
-    rec.dev = job.entry.stat.dev;
-    rec.ino = job.entry.stat.ino;
-    rec.size = job.entry.stat.size;
-    rec.mtime_ns = job.entry.stat.mtime_ns;
-    rec.status = FileStatus::pending;
+    FileRecord rec = listed_file_record(source_id, job.entry, FileStatus::pending);
     if (fs.mode == ScanMode::append && job.old) {
       rec.scanned_size = job.old->scanned_size;
       rec.tail_fingerprint = job.old->tail_fingerprint;
@@ -425,14 +431,7 @@ public:
         // Nothing was written: keep the old documents, retry next time.
         MAILDSAR_TRY(m_catalog.set_status(job.old->id, FileStatus::error, end.failure->message));
       } else {
-        FileRecord rec;
-        rec.source_id = source_id;
-        rec.path = job.entry.path;
-        rec.dev = job.entry.stat.dev;
-        rec.ino = job.entry.stat.ino;
-        rec.size = job.entry.stat.size;
-        rec.mtime_ns = job.entry.stat.mtime_ns;
-        rec.status = FileStatus::error;
+        FileRecord rec = listed_file_record(source_id, job.entry, FileStatus::error);
         rec.last_error = end.failure->message;
         MAILDSAR_TRY_ASSIGN([[maybe_unused]] std::int64_t id, m_catalog.put_file(rec));
       }
@@ -440,13 +439,7 @@ public:
     }
     MAILDSAR_TRY(start(source, source_id, job, fs));
     sum.removed += fs.old_terms.size();
-    FileRecord rec;
-    rec.source_id = source_id;
-    rec.path = job.entry.path;
-    rec.dev = job.entry.stat.dev;
-    rec.ino = job.entry.stat.ino;
-    rec.size = job.entry.stat.size;
-    rec.mtime_ns = job.entry.stat.mtime_ns;
+    FileRecord rec = listed_file_record(source_id, job.entry, FileStatus::pending);
     rec.scanned_size = job.entry.stat.size;
     rec.tail_fingerprint = std::move(end.fingerprint);
     rec.head_fingerprint = std::move(end.marks.head_fingerprint);
@@ -486,13 +479,8 @@ public:
       }
       MAILDSAR_TRY(m_store.delete_by_term(target_term));
     }
+    out.record = listed_file_record(source_id, target, FileStatus::pending);
     FileRecord &rec = out.record;
-    rec.source_id = source_id;
-    rec.path = target.path;
-    rec.dev = target.stat.dev;
-    rec.ino = target.stat.ino;
-    rec.size = target.stat.size;
-    rec.mtime_ns = target.stat.mtime_ns;
     rec.head_fingerprint = origin.head_fingerprint;
     rec.content_size = origin.content_size;
     rec.content_tail = origin.content_tail;
