@@ -2,15 +2,12 @@
 #include "indexer/identity.hpp"
 
 #include "core/log.hpp"
+#include "indexer/phone_module.hpp"
 
 #include <arpa/inet.h>
 #include <glib.h>
 #include <idn2.h>
 #include <netinet/in.h>
-#include <phonenumbers/phonenumber.pb.h>
-#include <phonenumbers/phonenumbermatch.h>
-#include <phonenumbers/phonenumbermatcher.h>
-#include <phonenumbers/phonenumberutil.h>
 
 #include <algorithm>
 #include <array>
@@ -18,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -43,7 +41,15 @@ std::string_view to_string(IdentityKind kind) {
 
 namespace {
 
-namespace pn = i18n::phonenumbers;
+/** The phone-number module, loaded on first use; a module that cannot be loaded is fatal. */
+const PhoneModule &phone_module() {
+  auto module = PhoneModule::get();
+  if (!module) {
+    throw std::runtime_error(module.error().message);
+  }
+  return **module;
+}
+
 
 // ---------------------------------------------------------------------------------------------
 // Small C-resource helpers (STYLE §19).
@@ -954,7 +960,7 @@ struct PhoneScratch {
  * found. Each distinct window is matched once; at most k_phone_max_matches windows per text.
  */
 template <class Emit>
-void scan_phones(std::string_view text, const pn::PhoneNumberUtil &util, const std::string &region,
+void scan_phones(std::string_view text, const std::string &region,
                  Emit &&emit) {
   thread_local PhoneScratch scratch;
   std::vector<PhoneToken> &tokens = scratch.tokens;
@@ -991,16 +997,7 @@ void scan_phones(std::string_view text, const pn::PhoneNumberUtil &util, const s
         return false;
       }
       ++matcher_runs;
-      std::vector<std::string> numbers;
-      pn::PhoneNumberMatcher matcher(util, window, region, pn::PhoneNumberMatcher::VALID, 16);
-      pn::PhoneNumberMatch match;
-      while (matcher.HasNext() && matcher.Next(&match)) {
-        std::string formatted;
-        util.Format(match.number(), pn::PhoneNumberUtil::E164, &formatted);
-        if (!formatted.empty()) {
-          numbers.push_back(std::move(formatted));
-        }
-      }
+      std::vector<std::string> numbers = phone_module().match(window, region);
       found = cache.emplace(window, std::move(numbers)).first;
     }
     for (const std::string &number : found->second) {
@@ -1142,11 +1139,10 @@ void scan_phones(std::string_view text, const pn::PhoneNumberUtil &util, const s
 
 // ---------------------------------------------------------------------------------------------
 
-/**
- * libphonenumber's singleton, created on first use: loading its metadata costs milliseconds
- * that a run which never meets a phone number (a no-op re-index) need not pay.
- */
-const pn::PhoneNumberUtil *phone_util() { return pn::PhoneNumberUtil::GetInstance(); }
+core::Status Normalizer::load_phone_module() {
+  MAILDSAR_TRY(PhoneModule::get());
+  return {};
+}
 
 struct Normalizer::Impl {
   NormalizeOptions options;
@@ -1245,18 +1241,7 @@ std::optional<std::string> Normalizer::Impl::phone(std::string_view raw) const {
   if (static_cast<std::size_t>(std::ranges::count_if(text, is_digit)) < k_phone_min_digits) {
     return std::nullopt;
   }
-  pn::PhoneNumber number;
-  const pn::PhoneNumberUtil *util = phone_util();
-  if (util->Parse(std::string(text), region, &number) != pn::PhoneNumberUtil::NO_PARSING_ERROR ||
-      !util->IsPossibleNumber(number)) {
-    return std::nullopt;
-  }
-  std::string formatted;
-  util->Format(number, pn::PhoneNumberUtil::E164, &formatted);
-  if (formatted.empty()) {
-    return std::nullopt;
-  }
-  return formatted;
+  return phone_module().parse(text, region);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1332,7 +1317,7 @@ void Normalizer::extract_from_text(std::string_view text, connectors::Role role,
 
   scan_ipv4(text, emit);
   scan_ipv6(text, emit);
-  scan_phones(text, *phone_util(), m_impl->region, emit);
+  scan_phones(text, m_impl->region, emit);
 }
 
 std::vector<Identity> Normalizer::extract(const connectors::Item &item) const {

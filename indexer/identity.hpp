@@ -2,6 +2,7 @@
 #pragma once
 
 #include "connectors/item.hpp"
+#include "core/result.hpp"
 
 #include <memory>
 #include <optional>
@@ -41,6 +42,13 @@ class Normalizer {
 public:
   explicit Normalizer(NormalizeOptions options);
   ~Normalizer();
+
+  /**
+   * Loads the phone-number module (libphonenumber), which the other members otherwise load on
+   * the first phone number they meet and, if it cannot be loaded, throw std::runtime_error.
+   * Call it before handing a Normalizer to worker threads.
+   */
+  [[nodiscard]] static core::Status load_phone_module();
   Normalizer(Normalizer &&) noexcept;
   Normalizer &operator=(Normalizer &&) noexcept;
 

@@ -724,6 +724,7 @@ core::Status index_files(const Connector &connector, const std::string &source,
   if (jobs.empty()) {
     return {};
   }
+  MAILDSAR_TRY(Normalizer::load_phone_module()); // before the workers need it
   Queue queue(1024);
   std::atomic<std::size_t> next{0};
   unsigned n_threads = std::max(1U, std::min<unsigned>(threads, static_cast<unsigned>(jobs.size())));

@@ -221,6 +221,9 @@ core::Result<std::vector<Hit>> search(Xapian::Database &db, const std::vector<Wa
 core::Result<std::vector<Hit>> find(const core::Config &config, const SubjectProfile &subject) {
   index::Normalizer norm(
       index::NormalizeOptions{config.identity.subaddress_separators, config.identity.phone_region});
+  if (!subject.phones.empty()) {
+    MAILDSAR_TRY(index::Normalizer::load_phone_module());
+  }
   MAILDSAR_TRY_ASSIGN(std::vector<Wanted> wanted, normalise(subject, norm));
   if (wanted.empty()) {
     return core::fail(core::ErrorCode::usage, "no identifier given",
