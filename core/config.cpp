@@ -266,6 +266,62 @@ bool valid_date(std::string_view d) {
   return true;
 }
 
+/** A string, or an array of strings, as a list. */
+Result<std::vector<std::string>> get_string_list(const Parser &p, const json &obj, std::string_view key) {
+  std::vector<std::string> out;
+  auto it = obj.find(std::string(key));
+  if (it == obj.end()) {
+    return out;
+  }
+  if (it->is_string()) {
+    out.push_back(it->get<std::string>());
+    return out;
+  }
+  if (it->is_array() && std::all_of(it->begin(), it->end(), [](const json &v) { return v.is_string(); })) {
+    for (const auto &v : *it) {
+      out.push_back(v.get<std::string>());
+    }
+    return out;
+  }
+  return std::unexpected(
+      p.error_at_key(key, fmt::format("access.{} must be a string or an array of strings", key)));
+}
+
+template <class KnownSource>
+Result<AccessInfo> parse_access(const Parser &p, const json &obj, const KnownSource &known_source) {
+  MAILDSAR_TRY(p.check_keys(obj, "access",
+                            {"controller", "contact", "purposes", "categories", "recipients",
+                             "source_of_data", "retention", "supervisory_authority",
+                             "internal_domains"}));
+  AccessInfo a;
+  MAILDSAR_TRY_ASSIGN(a.controller, p.get_string(obj, "controller", "access", false));
+  MAILDSAR_TRY_ASSIGN(a.contact, p.get_string(obj, "contact", "access", false));
+  MAILDSAR_TRY_ASSIGN(a.source_of_data, p.get_string(obj, "source_of_data", "access", false));
+  MAILDSAR_TRY_ASSIGN(a.supervisory_authority,
+                      p.get_string(obj, "supervisory_authority", "access", false));
+  MAILDSAR_TRY_ASSIGN(a.purposes, get_string_list(p, obj, "purposes"));
+  MAILDSAR_TRY_ASSIGN(a.categories, get_string_list(p, obj, "categories"));
+  MAILDSAR_TRY_ASSIGN(a.recipients, get_string_list(p, obj, "recipients"));
+  MAILDSAR_TRY_ASSIGN(a.internal_domains, get_string_list(p, obj, "internal_domains"));
+  if (auto it = obj.find("retention"); it != obj.end()) {
+    if (!it->is_object()) {
+      return std::unexpected(p.error_at_key("retention", "access.retention must be an object"));
+    }
+    for (const auto &[source, value] : it->items()) {
+      if (!known_source(source)) {
+        return std::unexpected(
+            p.error_at_key(source, fmt::format("access.retention names unknown source '{}'", source)));
+      }
+      if (!value.is_string()) {
+        return std::unexpected(
+            p.error_at_key(source, fmt::format("access.retention.{} must be a string", source)));
+      }
+      a.retention[source] = value.template get<std::string>();
+    }
+  }
+  return a;
+}
+
 } // namespace
 
 Result<std::int64_t> parse_duration(std::string_view text) {
@@ -310,7 +366,8 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
                             e.what()));
   }
   MAILDSAR_TRY(p.check_keys(root, "the config",
-                            {"state_dir", "sources", "identity", "retention", "holds", "max_index_age"}));
+                            {"state_dir", "sources", "identity", "retention", "holds",
+                             "max_index_age", "erasure", "access"}));
   Config c;
   c.file = fs::absolute(path).lexically_normal().string();
   c.base_dir = fs::path(c.file).parent_path().string();
@@ -385,6 +442,19 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
       }
       c.holds.push_back(std::move(hold));
     }
+  }
+  if (auto it = root.find("erasure"); it != root.end()) {
+    MAILDSAR_TRY(p.check_keys(*it, "erasure", {"approvals_required"}));
+    if (auto n = it->find("approvals_required"); n != it->end()) {
+      if (!n->is_number_unsigned() || n->get<std::uint64_t>() < 1 || n->get<std::uint64_t>() > 10) {
+        return std::unexpected(
+            p.error_at_key("approvals_required", "erasure.approvals_required must be a number from 1 to 10"));
+      }
+      c.erasure.approvals_required = n->get<std::uint32_t>();
+    }
+  }
+  if (auto it = root.find("access"); it != root.end()) {
+    MAILDSAR_TRY_ASSIGN(c.access, parse_access(p, *it, known_source));
   }
   MAILDSAR_TRY_ASSIGN(std::string max_age, p.get_string(root, "max_index_age", "the config", false));
   if (!max_age.empty()) {

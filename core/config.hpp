@@ -38,6 +38,26 @@ struct RetentionRule {
   std::string action = "delete"; // delete | anonymize
 };
 
+struct ErasureConfig {
+  std::uint32_t approvals_required = 1; // distinct approvers, never the planner
+};
+
+/**
+ * The Art. 15(1) information an access package states (config "access"; all optional). Free
+ * text for the data subject, in the controller's words.
+ */
+struct AccessInfo {
+  std::string controller;                       // controller's name
+  std::string contact;                          // how to reach the controller / the DPO
+  std::vector<std::string> purposes;            // purposes of the processing
+  std::vector<std::string> categories;          // categories of personal data
+  std::vector<std::string> recipients;          // recipients / categories of recipients
+  std::string source_of_data;                   // where the data came from
+  std::map<std::string, std::string> retention; // source name -> retention period in words
+  std::string supervisory_authority;            // where to complain
+  std::vector<std::string> internal_domains;    // our own mail domains (not "external recipients")
+};
+
 struct Config {
   std::string file;      // absolute path of the config file
   std::string base_dir;  // its directory; relative paths resolve against it
@@ -47,6 +67,8 @@ struct Config {
   std::vector<RetentionRule> retention;
   std::vector<Hold> holds;
   std::int64_t max_index_age_seconds = 86400;
+  ErasureConfig erasure;
+  AccessInfo access;
 };
 
 /**
