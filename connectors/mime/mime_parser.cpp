@@ -1497,4 +1497,48 @@ bool is_header_field_line(std::string_view line) {
   return i < line.size() && line[i] == ':';
 }
 
+core::Result<std::vector<ReceivedField>> received_fields(std::string_view bytes) {
+  std::string_view input = bytes;
+  if (input.substr(0, 3) == "\xEF\xBB\xBF") {
+    input.remove_prefix(3);
+  }
+  if (input.starts_with("From ")) { // mbox separator line
+    const std::size_t eol = input.find('\n');
+    input.remove_prefix(eol == std::string_view::npos ? input.size() : eol + 1);
+  }
+  Warnings warnings;
+  const ParserOptionsPtr options = make_parser_options(warnings);
+  const GObjectPtr<GMimeMessage> message = parse_message(input, options.get());
+  GMimeHeaderList *headers =
+      message ? g_mime_object_get_header_list(as_object(message.get())) : nullptr;
+  const int count = headers != nullptr ? g_mime_header_list_get_count(headers) : 0;
+  if (count == 0) {
+    return core::fail(core::ErrorCode::data, "not a message: no RFC 5322 header");
+  }
+  std::vector<ReceivedField> fields;
+  for (int i = 0; i < count; ++i) {
+    GMimeHeader *header = g_mime_header_list_get_header_at(headers, i);
+    const char *name = g_mime_header_get_name(header);
+    if (name == nullptr || !iequals(name, "received")) {
+      continue;
+    }
+    const char *raw = g_mime_header_get_raw_value(header);
+    ReceivedField field;
+    field.value = valid_utf8(trim(unfold(raw != nullptr ? std::string_view(raw) : std::string_view())));
+    const std::size_t semicolon = field.value.rfind(';');
+    std::string_view before = field.value;
+    if (semicolon != std::string::npos) {
+      const std::string when(trim(std::string_view(field.value).substr(semicolon + 1)));
+      if (GDateTime *date = g_mime_utils_header_decode_date(when.c_str()); date != nullptr) {
+        field.date = static_cast<std::int64_t>(g_date_time_to_unix(date));
+        g_date_time_unref(date);
+      }
+      before = before.substr(0, semicolon);
+    }
+    field.ips = scan_ips(before);
+    fields.push_back(std::move(field));
+  }
+  return fields;
+}
+
 } // namespace maildsar::connectors::mime

@@ -4,7 +4,11 @@
 #include "connectors/item.hpp"
 #include "core/result.hpp"
 
+#include <cstdint>
+#include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace maildsar::connectors::mime {
 
@@ -36,5 +40,18 @@ public:
  * header block from other text (mbox separators, Maildir envelope lines).
  */
 [[nodiscard]] bool is_header_field_line(std::string_view line);
+
+/** One Received header field of a message (for `maildsar trace`). */
+struct ReceivedField {
+  std::string value;                // unfolded, as written (not decoded)
+  std::optional<std::int64_t> date; // the date after the last ';', seconds since the epoch
+  std::vector<std::string> ips;     // IP literals in the field, in order of appearance
+};
+
+/**
+ * The Received fields of a message's top-level header, in header order (newest first). A
+ * leading mbox "From " line is skipped. ErrorCode::data when the bytes have no header at all.
+ */
+[[nodiscard]] core::Result<std::vector<ReceivedField>> received_fields(std::string_view bytes);
 
 } // namespace maildsar::connectors::mime

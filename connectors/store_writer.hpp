@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+#include "core/result.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace maildsar::connectors {
+
+/**
+ * The write side of the connectors: the destructive primitives that erasure/ journals and calls.
+ * Every function leaves the store either as it was or completely changed (temp file + fsync +
+ * rename + fsync of the directory), except the documented in-place log edit.
+ *
+ * Error codes (core/result.hpp has no not_found/conflict/unsupported/temporary codes):
+ *  - the file is gone                    -> ErrorCode::no_input
+ *  - the bytes changed since planning    -> ErrorCode::data with hint k_stale_hint (is_stale())
+ *  - a lock is held too long             -> ErrorCode::temp_fail (exit 75)
+ *  - bad arguments (overlapping cuts...) -> ErrorCode::data
+ */
+
+/** The hint of every "the item's bytes changed since planning" error (see is_stale). */
+inline constexpr std::string_view k_stale_hint =
+    "the item changed since the plan was made; re-run `maildsar plan`";
+
+/** True for the error a stale item (bytes differ from the planned SHA-256) gives. */
+[[nodiscard]] bool is_stale(const core::Error &error);
+
+/**
+ * Called at each crash-relevant step ("mbox:locked", "mbox:temp-written", "mbox:temp-synced",
+ * "mbox:renamed", "mbox:dir-synced", "log:locked", "log:line-written", "log:synced",
+ * "log:temp-written", "log:temp-synced", "log:renamed", "log:dir-synced", "file:verified",
+ * "file:unlinked", "file:dir-synced"). Returning an error aborts right there, leaving the files
+ * as a crash at that point would (a temp file stays; the next call removes it). Locks are
+ * released (a real crash would leave a dotlock behind, broken after 300 s). An empty hook is
+ * allowed.
+ */
+using StepHook = std::function<core::Status(std::string_view step)>;
+
+/** One message to remove from an mbox: its locator's range and the planned SHA-256. */
+struct MboxCut {
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+  std::string sha256;
+};
+
+struct MboxRewrite {
+  /** Per cut (in the caller's order): true = removed; false = stale (bytes differ or the range
+      is beyond the end of the file): left untouched. */
+  std::vector<bool> removed;
+  std::uint64_t size_before = 0; // size of the mbox when locked
+  std::uint64_t size_after = 0;  // size of the new mbox (appended bytes included)
+  bool rewritten = false;        // false when no cut matched: the file was not touched
+};
+
+/** Locking parameters of rewrite_mbox (defaults are those of delivery agents). */
+struct MboxLockOptions {
+  std::chrono::milliseconds dotlock_wait{30000};   // then ErrorCode::temp_fail
+  std::chrono::seconds dotlock_stale_after{300};   // Postfix: a lock older than this is broken
+};
+
+/**
+ * Removes the cuts (whole messages: "From " line to the next separator, as the mbox connector's
+ * locators give them) from an mbox file.
+ *
+ * Locks as delivery agents do: first the dotlock `<path>.lock` (a unique temp file linked to the
+ * lock name; a lock older than 300 s is broken; bounded wait, then ErrorCode::temp_fail), then
+ * an fcntl F_SETLKW write lock on the mbox (opened O_RDWR|O_NOFOLLOW). Each cut's bytes are
+ * verified against its sha256 under the lock. Everything except the removed cuts is copied to
+ * `.<name>.maildsar-tmp` in the same folder (a leftover one is removed first), with the mode and
+ * (when permitted) owner of the mbox; bytes appended meanwhile by writers that ignore locks are
+ * copied too; the temp is fsynced, renamed over the mbox, and the folder fsynced. On any error
+ * the original is untouched and the temp removed. An mbox that becomes empty stays as an empty
+ * file. When no cut matches, nothing is written (`rewritten` false).
+ *
+ * Known limit: a writer that uses only fcntl locks (no dotlock) and is blocked on the old
+ * inode while we rename may append to the replaced file once we release it.
+ *
+ * @errors ErrorCode::data for overlapping or empty cuts or a non-regular file; temp_fail when
+ *         the dotlock stays held; no_input when the mbox is gone; io/permission/cant_create
+ *         from the file system (ENOSPC, EFBIG).
+ */
+[[nodiscard]] core::Result<MboxRewrite> rewrite_mbox(const std::string &path,
+                                                     std::span<const MboxCut> cuts,
+                                                     const StepHook &hook);
+[[nodiscard]] core::Result<MboxRewrite> rewrite_mbox(const std::string &path,
+                                                     std::span<const MboxCut> cuts,
+                                                     const StepHook &hook,
+                                                     const MboxLockOptions &options);
+
+/** One line of a log to change. */
+struct LineEdit {
+  std::uint64_t line = 0;                 // 1-based
+  std::optional<std::string> replacement; // nullopt = delete the line; no '\n' inside
+  /** Optional SHA-256 of this line's planned contents. When set, the line must hold either
+      those contents or already its replacement (a resumed partial in-place edit). */
+  std::string expected_sha256 = {};
+};
+
+struct LogRewrite {
+  std::uint64_t lines_changed = 0;
+  bool rewritten_in_place = false;
+};
+
+/**
+ * Edits lines of a delivery log (lines split on '\n' exactly as the maillog connector does; a
+ * line's '\r' is part of its contents).
+ *
+ * Plain file and every edit a same-length replacement: each line is pwritten in place under an
+ * fcntl write lock, then fsync — the inode stays, so syslog's open descriptor keeps appending
+ * safely; a line already equal to its replacement is skipped (a repeated run changes nothing).
+ * Otherwise (gzip, deletions, length changes): the file is streamed into a temp file in the same
+ * folder with the edits applied (gzip recompressed), fsynced, renamed over the log, folder
+ * fsynced; the original is untouched on any error. Bytes appended while copying are copied too,
+ * but a syslog daemon keeps writing to the replaced inode until it reopens its files: prefer
+ * rewriting rotated logs.
+ *
+ * @param expected_lines_sha256 if non-empty: SHA-256 of the edited lines' current contents
+ *        joined with '\n' in ascending line order; a mismatch gives a stale error (is_stale) and
+ *        nothing changes — unless every line already holds its replacement (returns 0 changed).
+ * @errors ErrorCode::data for a line beyond the end of the file, line 0, a duplicate line or a
+ *         replacement with '\n'; stale (data + k_stale_hint) on a hash mismatch.
+ */
+[[nodiscard]] core::Result<LogRewrite> rewrite_log_lines(const std::string &path,
+                                                         std::span<const LineEdit> edits,
+                                                         const std::string &expected_lines_sha256,
+                                                         const StepHook &hook);
+
+/**
+ * Deletes one message file (maildir message or quarantine file): opened O_NOFOLLOW, it must be a
+ * regular file whose bytes hash to `sha256` (else a stale error, file untouched); then unlink and
+ * fsync of the folder.
+ * @errors no_input when the file is gone; data for a symlink or non-regular file; stale.
+ */
+[[nodiscard]] core::Status remove_message_file(const std::string &path, const std::string &sha256,
+                                               const StepHook &hook);
+
+/**
+ * Maildir: `path` itself when it exists; else the file of the same folder (its cur/ and new/)
+ * with the same unique part (the basename before ':', or before "!2," / ",2," as mu and Mailpile
+ * write it) — a flag change or new/ -> cur/ move renames the file.
+ * @errors ErrorCode::no_input when no such file exists.
+ */
+[[nodiscard]] core::Result<std::string> maildir_current_path(const std::string &path);
+
+/**
+ * Every regular file under a Maildir root (all folders' cur/ and new/, never tmp/, no symlinks
+ * followed) with the given size and SHA-256: the copies of one message. The file the caller
+ * started from is included when it is still there; sorted.
+ */
+[[nodiscard]] core::Result<std::vector<std::string>>
+maildir_copies(const std::string &maildir_root, const std::string &sha256, std::uint64_t size);
+
+} // namespace maildsar::connectors
