@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
+
 namespace maildsar::index {
 
 using core::sqlite::Stmt;
@@ -56,6 +58,12 @@ ALTER TABLE sources ADD COLUMN layout TEXT NOT NULL DEFAULT '';
 ALTER TABLE sources ADD COLUMN items INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// The outcome of the last run that reached a source (`maildsar status`).
+constexpr std::string_view k_migration_4 = R"sql(
+ALTER TABLE sources ADD COLUMN last_run INTEGER;
+ALTER TABLE sources ADD COLUMN last_errors INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 enum StmtId {
   s_source_get,
   s_source_add,
@@ -80,6 +88,7 @@ enum StmtId {
   s_file_count,
   s_items_get,
   s_items_set,
+  s_run_set,
 };
 
 FileStatus status_from(std::string_view s) {
@@ -153,7 +162,7 @@ core::Result<Catalog> Catalog::open(const std::string &path) {
   MAILDSAR_TRY_ASSIGN(core::sqlite::Db db, core::sqlite::Db::open(path, core::sqlite::Writable::yes));
   // FULL: a catalog commit must be durable before the Xapian commit that relies on it.
   MAILDSAR_TRY(db.exec("PRAGMA synchronous=FULL"));
-  MAILDSAR_TRY(db.migrate({k_migration_1, k_migration_2, k_migration_3}));
+  MAILDSAR_TRY(db.migrate({k_migration_1, k_migration_2, k_migration_3, k_migration_4}));
   return Catalog(std::move(db));
 }
 
@@ -476,6 +485,64 @@ core::Result<std::uint64_t> Catalog::item_count(std::int64_t source_id) {
   std::uint64_t n = row ? s->column_uint64(0) : 0;
   s->reset();
   return n;
+}
+
+core::Status Catalog::record_run(std::int64_t source_id, std::int64_t when, std::uint64_t errors) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_run_set, "UPDATE sources SET last_run = ?2, last_errors = ?3"
+                                                " WHERE id = ?1"));
+  MAILDSAR_TRY(s->bind(1, source_id));
+  MAILDSAR_TRY(s->bind(2, when));
+  MAILDSAR_TRY(s->bind(3, errors));
+  return s->run();
+}
+
+core::Result<std::vector<SourceStatus>> read_source_status(const std::string &path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    return std::vector<SourceStatus>{}; // never indexed
+  }
+  // Read-only, no lock, no migration: `index` may be writing (WAL readers see the last commit).
+  MAILDSAR_TRY_ASSIGN(core::sqlite::Db db, core::sqlite::Db::open(path, core::sqlite::Writable::no));
+  MAILDSAR_TRY_ASSIGN(std::int64_t version, db.user_version());
+  // A catalog from before migration 4 has no run outcome yet; one from before 3 no item count.
+  std::string_view sql =
+      version >= 4   ? "SELECT s.name, s.type, s.last_success, s.last_run, s.last_errors, s.items,"
+                       " (SELECT count(*) FROM files f WHERE f.source_id = s.id AND f.status != 'pending')"
+                       " FROM sources s ORDER BY s.name"
+      : version >= 3 ? "SELECT s.name, s.type, s.last_success, NULL, 0, s.items,"
+                       " (SELECT count(*) FROM files f WHERE f.source_id = s.id AND f.status != 'pending')"
+                       " FROM sources s ORDER BY s.name"
+      : version >= 1 ? "SELECT s.name, s.type, s.last_success, NULL, 0,"
+                       " (SELECT count(*) FROM items i JOIN files f ON i.file_id = f.id"
+                       "  WHERE f.source_id = s.id),"
+                       " (SELECT count(*) FROM files f WHERE f.source_id = s.id AND f.status != 'pending')"
+                       " FROM sources s ORDER BY s.name"
+                     : "";
+  std::vector<SourceStatus> out;
+  if (sql.empty()) {
+    return out; // created but never migrated: nothing recorded
+  }
+  MAILDSAR_TRY_ASSIGN(Stmt s, db.prepare(sql));
+  for (;;) {
+    MAILDSAR_TRY_ASSIGN(bool row, s.step());
+    if (!row) {
+      break;
+    }
+    SourceStatus r;
+    r.name = s.column_text(0);
+    r.type = s.column_text(1);
+    if (!s.column_is_null(2)) {
+      r.last_success = s.column_int64(2);
+    }
+    if (!s.column_is_null(3)) {
+      r.last_run = s.column_int64(3);
+    }
+    r.errors = s.column_uint64(4);
+    r.items = s.column_uint64(5);
+    r.files = s.column_uint64(6);
+    out.push_back(std::move(r));
+  }
+  return out;
 }
 
 } // namespace maildsar::index

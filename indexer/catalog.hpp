@@ -108,6 +108,9 @@ public:
    */
   [[nodiscard]] core::Result<std::uint64_t> recorded_item_count(std::int64_t source_id);
   [[nodiscard]] core::Status record_item_count(std::int64_t source_id, std::uint64_t items);
+  /** Records the end time and problem count of a run that reached the source (`status`). */
+  [[nodiscard]] core::Status record_run(std::int64_t source_id, std::int64_t when,
+                                        std::uint64_t errors);
   /** Files of a source in the catalog. */
   [[nodiscard]] core::Result<std::uint64_t> file_count(std::int64_t source_id);
   /**
@@ -154,5 +157,23 @@ private:
   // Prepared once, reused (declared after m_db so they are finalized first).
   std::unordered_map<int, core::sqlite::Stmt> m_stmts;
 };
+
+/** What `maildsar status` shows of one source, as the catalog recorded it. */
+struct SourceStatus {
+  std::string name;
+  std::string type;
+  std::optional<std::int64_t> last_success; // end of the last run that indexed it (epoch s)
+  std::optional<std::int64_t> last_run;     // end of the last run that reached it, even failed
+  std::uint64_t files = 0;                  // files read completely (done or failed)
+  std::uint64_t items = 0;                  // items recorded by the last run that changed it
+  std::uint64_t errors = 0;                 // problems of the last run
+};
+
+/**
+ * Every source the catalog at `path` knows, by name. Read-only: takes no lock and applies no
+ * migration, so it answers while `index` runs (it sees the last commit). A missing catalog
+ * gives an empty list.
+ */
+[[nodiscard]] core::Result<std::vector<SourceStatus>> read_source_status(const std::string &path);
 
 } // namespace maildsar::index

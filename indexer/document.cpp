@@ -281,3 +281,21 @@ BuiltDocument build_document(const connectors::Item &item, const DocumentContext
 }
 
 } // namespace maildsar::index
+
+namespace maildsar::index {
+
+core::Result<RelocatedData> reoffset_document_data(std::string_view text, std::uint64_t new_offset) {
+  RelocatedData out;
+  try {
+    json j = json::parse(text);
+    j.at("locator").at("offset") = new_offset;
+    out.data = j.dump(-1, ' ', false, json::error_handler_t::replace);
+  } catch (...) {
+    return std::unexpected(core::error_from_current_exception("index document data: "));
+  }
+  MAILDSAR_TRY_ASSIGN(StoredDocument doc, parse_document_data(out.data));
+  out.locator_key = doc.locator.key();
+  return out;
+}
+
+} // namespace maildsar::index

@@ -1025,6 +1025,7 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
     // Counting the item rows costs tens of milliseconds on a large source: a source skipped by
     // the layout shortcut reuses the count recorded by the run that last changed it.
     MAILDSAR_TRY_ASSIGN(auto tx, catalog.begin());
+    auto now = static_cast<std::int64_t>(std::time(nullptr));
     for (SourceSummary &sum : summary.sources) {
       MAILDSAR_TRY_ASSIGN(std::int64_t id, catalog.source_id(sum.name, sum.type));
       if (unchanged_sources.contains(id)) {
@@ -1033,6 +1034,7 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
         MAILDSAR_TRY_ASSIGN(sum.items, catalog.item_count(id));
         MAILDSAR_TRY(catalog.record_item_count(id, sum.items));
       }
+      MAILDSAR_TRY(catalog.record_run(id, now, sum.errors)); // for `maildsar status`
     }
     MAILDSAR_TRY(tx.commit());
   }

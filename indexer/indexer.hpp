@@ -75,6 +75,31 @@ using ConnectorFactory = std::function<core::Result<std::unique_ptr<connectors::
                                                    const IndexOptions &options,
                                                    const ConnectorFactory &factory);
 
+/**
+ * After an erasure: rewrites the index as a compacted copy (only live documents; the freed
+ * blocks of deleted ones, which may still hold their terms, are not carried over) and VACUUMs
+ * the catalog. Takes the index lock (ErrorCode::index_locked while an index run is going on).
+ */
+[[nodiscard]] core::Status compact_state(const core::Config &config);
+
+/** A byte range [offset, offset + length) that erase removed from an mbox. */
+struct RemovedRange {
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+};
+
+/**
+ * After erase removed `removed` from the mbox at `path` (which had inode `old_ino`; every byte
+ * after a range moved left by its length): brings the index and catalog up to date without
+ * re-reading the file — the removed items' documents are deleted, the others re-keyed to their
+ * new offsets, the file's record updated so the next `index` finds it unchanged. Returns false
+ * (changing nothing) when the catalog did not describe that file completely (then a normal
+ * `index` re-reads it). Takes the index lock.
+ */
+[[nodiscard]] core::Result<bool> apply_mbox_cuts(const core::Config &config, const std::string &source,
+                                                 const std::string &path, std::uint64_t old_ino,
+                                                 const std::vector<RemovedRange> &removed);
+
 /** Paths inside the state directory. */
 [[nodiscard]] std::string index_path(const core::Config &config);   // <state>/xapian
 [[nodiscard]] std::string catalog_path(const core::Config &config); // <state>/catalog.sqlite3

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// After an erasure: rewrite the index and the catalog so that no freed page keeps what was erased.
+#include "core/fs.hpp"
+#include "core/log.hpp"
+#include "core/sqlite.hpp"
+#include "indexer/indexer.hpp"
+
+#include <xapian.h>
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <unistd.h>
+
+namespace maildsar::index {
+
+namespace fs = std::filesystem;
+
+core::Status compact_state(const core::Config &config) {
+  MAILDSAR_TRY_ASSIGN(core::FileLock lock,
+                      core::FileLock::try_acquire(lock_path(config), "an index run is in progress; retry when it ends"));
+  const std::string index = index_path(config);
+  std::error_code ec;
+  if (fs::exists(index, ec)) {
+    const std::string fresh = index + ".compact";
+    const std::string old = index + ".old";
+    fs::remove_all(fresh, ec);
+    fs::remove_all(old, ec);
+    try {
+      Xapian::Database db(index);
+      // A compacted copy holds only live documents: the terms of deleted ones are not carried.
+      db.compact(fresh, Xapian::DBCOMPACT_NO_RENUMBER);
+    } catch (...) {
+      fs::remove_all(fresh, ec);
+      return std::unexpected(core::error_from_current_exception(fmt::format("compacting index {}: ", index)));
+    }
+    fs::permissions(fresh, fs::perms::owner_all, fs::perm_options::replace, ec);
+    if (::rename(index.c_str(), old.c_str()) != 0 || ::rename(fresh.c_str(), index.c_str()) != 0) {
+      int err = errno;
+      if (!fs::exists(index, ec) && fs::exists(old, ec)) {
+        ::rename(old.c_str(), index.c_str()); // put the uncompacted index back
+      }
+      return core::fail(core::ErrorCode::io, fmt::format("replacing index {} by its compacted copy: {}",
+                                                         index, std::strerror(err)));
+    }
+    fs::remove_all(old, ec);
+    MAILDSAR_TRY(core::fsync_dir(fs::path(index).parent_path().string()));
+  }
+  const std::string catalog = catalog_path(config);
+  if (fs::exists(catalog, ec)) {
+    MAILDSAR_TRY_ASSIGN(core::sqlite::Db db, core::sqlite::Db::open(catalog, core::sqlite::Writable::yes));
+    // secure_delete zeroes what later deletions free; VACUUM rebuilds the file without the pages
+    // freed before; the checkpoint empties the write-ahead log of old page images.
+    MAILDSAR_TRY(db.exec("PRAGMA secure_delete=ON; VACUUM; PRAGMA wal_checkpoint(TRUNCATE);"));
+  }
+  return {};
+}
+
+} // namespace maildsar::index
