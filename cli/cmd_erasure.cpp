@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// maildsar plan / approve / erase / verify: Art. 17 erasure (DESIGN §5).
+#include "cli/commands.hpp"
+#include "cli/subject_args.hpp"
+#include "core/exit_codes.hpp"
+#include "erasure/erasure.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+
+namespace maildsar::cli {
+
+using nlohmann::json;
+
+void plan_options(po::options_description &desc, po::positional_options_description &) {
+  add_subject_options(desc);
+  desc.add_options()                                                                    //
+      ("out,o", po::value<std::string>(), "write the manifest to this file (required; never overwritten)")
+      ("policy", po::value<std::string>(), "policy file: per-request exemptions (Art. 17(3))")
+      ("today", po::value<std::string>(), "evaluate holds as of this date YYYY-MM-DD (default: today)");
+}
+
+void approve_options(po::options_description &desc, po::positional_options_description &pos) {
+  desc.add_options()("manifest", po::value<std::string>(), "the manifest file");
+  pos.add("manifest", 1);
+}
+
+void erase_options(po::options_description &desc, po::positional_options_description &pos) {
+  desc.add_options()                                                                    //
+      ("manifest", po::value<std::string>(), "the approved manifest file")              //
+      ("dry-run", "check approvals and every item's bytes; change nothing");
+  pos.add("manifest", 1);
+}
+
+void verify_options(po::options_description &desc, po::positional_options_description &) {
+  add_subject_options(desc);
+  desc.add_options()("out,o", po::value<std::string>(),
+                     "write the erasure certificate here (default: <state>/certificates/)");
+}
+
+namespace {
+
+core::Result<std::string> required(const po::variables_map &vm, const char *name, std::string_view what) {
+  if (vm.count(name) == 0) {
+    return core::fail(core::ErrorCode::usage, fmt::format("{} is required", what));
+  }
+  return vm[name].as<std::string>();
+}
+
+json counts_json(const std::map<std::string, std::map<std::string, std::uint64_t>> &counts) {
+  json j = json::object();
+  for (const auto &[store, by] : counts) {
+    j[store] = by;
+  }
+  return j;
+}
+
+} // namespace
+
+core::Result<int> run_plan(Context &ctx) {
+  MAILDSAR_TRY_ASSIGN(std::string out_path, required(ctx.vm, "out", "--out MANIFEST"));
+  MAILDSAR_TRY_ASSIGN(query::SubjectProfile subject, subject_from_args(ctx.vm));
+  MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
+  erasure::PlanOptions options;
+  options.planner = ctx.operator_name;
+  options.policy_path = ctx.vm.count("policy") != 0 ? ctx.vm["policy"].as<std::string>() : "";
+  options.today = ctx.vm.count("today") != 0 ? ctx.vm["today"].as<std::string>() : "";
+  MAILDSAR_TRY_ASSIGN(erasure::PlanResult result, erasure::plan(config, subject, options));
+  MAILDSAR_TRY(erasure::save_manifest(result.manifest, out_path));
+  const erasure::Manifest &m = result.manifest;
+  std::map<std::string, std::uint64_t> actions;
+  for (const erasure::ManifestItem &item : m.items) {
+    ++actions[std::string(erasure::to_string(item.action))];
+  }
+  Output &out = *ctx.out;
+  if (out.json()) {
+    out.json_line(json{{"manifest", out_path},
+                       {"manifest_sha256", m.hash},
+                       {"request", m.request},
+                       {"planner", m.planner},
+                       {"items", m.items.size()},
+                       {"actions", actions},
+                       {"stale", result.stale}});
+  } else {
+    for (const erasure::ManifestItem &item : m.items) {
+      out.line(fmt::format("{:<7} {:<10} {}  ({})", erasure::to_string(item.action), item.locator.source,
+                           item.locator.path, item.reason));
+      if (!item.instructions.empty()) {
+        out.line("        " + item.instructions);
+      }
+    }
+    std::string summary;
+    for (const auto &[action, n] : actions) {
+      summary += fmt::format("{}{} {}", summary.empty() ? "" : ", ", n, action);
+    }
+    out.line(fmt::format("manifest {} for {}: {} item(s){}{}", out_path, m.request, m.items.size(),
+                         summary.empty() ? "" : ": ", summary));
+    out.line(fmt::format("manifest sha256 {}; next: another operator runs 'maildsar approve {}'", m.hash,
+                         out_path));
+  }
+  if (result.stale > 0) {
+    out.diag("warning", fmt::format("{} item(s) changed since they were indexed and will be skipped by erase; "
+                                    "run 'maildsar index' and plan again",
+                                    result.stale));
+    return core::k_exit_problem;
+  }
+  return core::k_exit_ok;
+}
+
+core::Result<int> run_approve(Context &ctx) {
+  MAILDSAR_TRY_ASSIGN(std::string path, required(ctx.vm, "manifest", "MANIFEST"));
+  MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
+  MAILDSAR_TRY_ASSIGN(erasure::Manifest manifest, erasure::load_manifest(path));
+  MAILDSAR_TRY_ASSIGN(std::vector<erasure::Approval> approvals,
+                      erasure::approve(config, manifest, ctx.operator_name));
+  Output &out = *ctx.out;
+  const std::uint64_t required_n = config.erasure.approvals_required;
+  if (out.json()) {
+    json names = json::array();
+    for (const erasure::Approval &a : approvals) {
+      names.push_back({{"operator", a.operator_name}, {"time", a.time}});
+    }
+    out.json_line(json{{"manifest_sha256", manifest.hash},
+                       {"request", manifest.request},
+                       {"approvals", names},
+                       {"required", required_n},
+                       {"ready", approvals.size() >= required_n}});
+  } else {
+    out.line(fmt::format("{} approved manifest {} ({}): {} of {} approval(s){}", ctx.operator_name,
+                         manifest.hash.substr(0, 16), manifest.request, approvals.size(), required_n,
+                         approvals.size() >= required_n ? "; ready to erase" : ""));
+  }
+  return core::k_exit_ok;
+}
+
+core::Result<int> run_erase(Context &ctx) {
+  MAILDSAR_TRY_ASSIGN(std::string path, required(ctx.vm, "manifest", "MANIFEST"));
+  MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
+  MAILDSAR_TRY_ASSIGN(erasure::Manifest manifest, erasure::load_manifest(path));
+  erasure::EraseOptions options;
+  options.operator_name = ctx.operator_name;
+  options.dry_run = ctx.vm.count("dry-run") != 0 ? erasure::DryRun::yes : erasure::DryRun::no;
+  // Fault injection for the crash tests: MAILDSAR_FAULT_AT names the step to die at.
+  if (const char *fault = std::getenv("MAILDSAR_FAULT_AT"); fault != nullptr && *fault != '\0') {
+    std::string wanted = fault;
+    options.fault_at = [wanted](std::string_view step) { return step == wanted; };
+  }
+  MAILDSAR_TRY_ASSIGN(erasure::EraseReport report, erasure::erase(config, manifest, options));
+  const std::uint64_t failed = report.count("failed");
+  const std::uint64_t stale = report.count("stale");
+  Output &out = *ctx.out;
+  if (out.json()) {
+    json items = json::array();
+    for (const erasure::ItemOutcome &o : report.items) {
+      items.push_back({{"id", o.id}, {"action", erasure::to_string(o.action)}, {"result", o.result},
+                       {"detail", o.detail}});
+    }
+    out.json_line(json{{"schema", "maildsar.erase-report"},
+                       {"version", 1},
+                       {"manifest_sha256", report.manifest_hash},
+                       {"request", report.request},
+                       {"dry_run", options.dry_run == erasure::DryRun::yes},
+                       {"counts", counts_json(report.counts)},
+                       {"extra_copies", report.extra_copies},
+                       {"index_updated", report.index_updated},
+                       {"seconds", {{"stores", report.stores_seconds}, {"index", report.index_seconds}}},
+                       {"items", items}});
+  } else {
+    for (const erasure::ItemOutcome &o : report.items) {
+      if (o.result != "done" && !o.detail.empty()) {
+        out.line(fmt::format("{:<12} {}  {}", o.result, o.id.substr(0, 12), o.detail));
+      }
+    }
+    for (const auto &[store, by] : report.counts) {
+      std::string line;
+      for (const auto &[result, n] : by) {
+        line += fmt::format("{}{} {}", line.empty() ? "" : ", ", n, result);
+      }
+      out.line(fmt::format("{:<11} {}", store, line));
+    }
+    if (report.extra_copies > 0) {
+      out.line(fmt::format("{} other copies of erased messages removed from their Maildirs", report.extra_copies));
+    }
+    out.line(options.dry_run == erasure::DryRun::yes
+                 ? "dry run: nothing was changed"
+                 : fmt::format("erasure of {} done; next: maildsar verify --subject ...", report.request));
+  }
+  if (failed > 0 || stale > 0) {
+    out.diag("warning", fmt::format("{} item(s) failed and {} were stale (changed since planning); see above",
+                                    failed, stale));
+    return core::k_exit_problem;
+  }
+  return core::k_exit_ok;
+}
+
+core::Result<int> run_verify(Context &ctx) {
+  MAILDSAR_TRY_ASSIGN(query::SubjectProfile subject, subject_from_args(ctx.vm));
+  MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
+  const std::string cert = ctx.vm.count("out") != 0 ? ctx.vm["out"].as<std::string>() : "";
+  MAILDSAR_TRY_ASSIGN(erasure::VerifyReport report, erasure::verify(config, subject, ctx.operator_name, cert));
+  Output &out = *ctx.out;
+  if (out.json()) {
+    json remaining = json::array();
+    for (const erasure::Remaining &r : report.remaining) {
+      remaining.push_back({{"where", r.where}, {"source", r.locator.source},
+                           {"store", connectors::to_string(r.locator.store)}, {"path", r.locator.path},
+                           {"detail", r.detail}});
+    }
+    out.json_line(json{{"clean", report.remaining.empty()},
+                       {"manifests", report.manifests},
+                       {"files_rescanned", report.files_rescanned},
+                       {"retained", report.retained},
+                       {"remaining", remaining},
+                       {"certificate", report.certificate_path}});
+  } else {
+    for (const erasure::Remaining &r : report.remaining) {
+      out.line(fmt::format("REMAINS  {:<10} {}  {}", r.locator.source, r.locator.path, r.detail));
+    }
+    if (report.remaining.empty()) {
+      out.line(fmt::format("nothing of the subject remains ({} file(s) rescanned, {} item(s) retained); "
+                           "certificate: {}",
+                           report.files_rescanned, report.retained, report.certificate_path));
+    }
+  }
+  return report.remaining.empty() ? core::k_exit_ok : core::k_exit_problem;
+}
+
+} // namespace maildsar::cli

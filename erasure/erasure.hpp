@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+/*
+ * Art. 17 erasure (DESIGN §5): plan -> manifest -> approvals -> erase (journalled, resumable)
+ * -> the index forgets -> verify -> certificate. Every step writes an audit record; no record,
+ * manifest or state file holds the subject's identifiers in clear (keyed hashes only).
+ */
+#include "connectors/item.hpp"
+#include "core/config.hpp"
+#include "core/result.hpp"
+#include "query/query.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace maildsar::erasure {
+
+/** What erase does with one item. */
+enum class Action { erase, redact, retain, manual };
+[[nodiscard]] std::string_view to_string(Action action); // "delete" "redact" "retain" "manual"
+[[nodiscard]] std::optional<Action> action_from_string(std::string_view name);
+
+/** A subject identifier as a keyed hash (core::keyed_hash of its normalised form). */
+struct KeyedIdentifier {
+  std::string kind; // email | name | phone | ip
+  std::string hash;
+  friend bool operator==(const KeyedIdentifier &, const KeyedIdentifier &) = default;
+};
+
+/** The identity of a file when the plan was made. */
+struct FileIdentity {
+  std::uint64_t dev = 0;
+  std::uint64_t ino = 0;
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+};
+
+struct ManifestItem {
+  std::string id; // the item id of `find`
+  Action action = Action::erase;
+  std::string reason;    // why this action ("message in a mailbox", "hold: litigation 2026-17")
+  std::string until;     // retain: YYYY-MM-DD, "" = indefinite
+  std::string instructions; // manual: what an administrator must do, and where
+  connectors::Locator locator;
+  std::string sha256; // of the item's bytes when indexed (checked again before any change)
+  FileIdentity file;
+};
+
+/** An erasure manifest (docs/schemata.md "maildsar.manifest"). */
+struct Manifest {
+  std::string request;
+  std::string created; // ISO 8601 UTC
+  std::string planner;
+  std::vector<KeyedIdentifier> subject;
+  nlohmann::json policy = nlohmann::json::object();
+  std::string index_version;
+  std::string tool_version;
+  std::vector<ManifestItem> items;
+  std::string hash; // SHA-256 of the canonical JSON without "manifest_sha256"
+
+  [[nodiscard]] nlohmann::json to_json() const; // includes manifest_sha256 = hash
+  /** Recomputes the hash over everything else. */
+  [[nodiscard]] std::string compute_hash() const;
+};
+
+/** Parses a manifest; ErrorCode::data when malformed or when its hash does not match (altered). */
+[[nodiscard]] core::Result<Manifest> parse_manifest(std::string_view text, const std::string &path);
+[[nodiscard]] core::Result<Manifest> load_manifest(const std::string &path);
+/** Writes it atomically with mode 0600; refuses to overwrite an existing file. */
+[[nodiscard]] core::Status save_manifest(const Manifest &manifest, const std::string &path);
+
+/** The subject's identifiers, normalised as the index does, as keyed hashes. */
+[[nodiscard]] core::Result<std::vector<KeyedIdentifier>>
+keyed_subject(const core::Config &config, const query::SubjectProfile &subject, const std::string &key);
+
+// --------------------------------------------------------------------------------------------
+
+struct PlanOptions {
+  std::string planner;
+  std::string policy_path; // optional --policy FILE
+  std::string today;       // YYYY-MM-DD; "" = the current UTC date (tests pin it)
+};
+
+struct PlanResult {
+  Manifest manifest;
+  std::uint64_t stale = 0; // items whose bytes changed since they were indexed (re-index first)
+};
+
+/** `plan`: read-only; every item found gets an action and a reason. Writes an audit record. */
+[[nodiscard]] core::Result<PlanResult> plan(const core::Config &config,
+                                            const query::SubjectProfile &subject,
+                                            const PlanOptions &options);
+
+// --------------------------------------------------------------------------------------------
+
+struct Approval {
+  std::string operator_name;
+  std::string time;
+};
+
+/**
+ * `approve`: records `operator_name`'s approval of the manifest's hash. The planner can never
+ * approve (ErrorCode::permission); approving twice is a no-op. Writes an audit record.
+ */
+[[nodiscard]] core::Result<std::vector<Approval>> approve(const core::Config &config,
+                                                          const Manifest &manifest,
+                                                          const std::string &operator_name);
+[[nodiscard]] core::Result<std::vector<Approval>> approvals(const core::Config &config,
+                                                            const std::string &manifest_hash);
+
+// --------------------------------------------------------------------------------------------
+
+enum class DryRun { no, yes };
+
+struct EraseOptions {
+  std::string operator_name;
+  DryRun dry_run = DryRun::no;
+  /**
+   * Fault injection (tests): called before and after every journalled step with
+   * "<step>:<n>" names; returning true kills the process there (SIGKILL), as a crash would.
+   */
+  std::function<bool(std::string_view step)> fault_at;
+};
+
+/** The outcome of one item. */
+struct ItemOutcome {
+  std::string id;
+  Action action = Action::erase;
+  std::string result; // done | stale | retained | manual | failed | would-delete | would-redact
+  std::string detail;
+};
+
+struct EraseReport {
+  std::string manifest_hash;
+  std::string request;
+  std::vector<ItemOutcome> items;
+  std::map<std::string, std::map<std::string, std::uint64_t>> counts; // store -> result -> n
+  std::uint64_t extra_copies = 0; // other copies of a deleted message removed from its Maildir
+  bool index_updated = false;
+  double stores_seconds = 0; // changing the stores (the journalled file steps)
+  double index_seconds = 0;  // re-indexing the affected sources and compacting index + catalog
+  [[nodiscard]] std::uint64_t count(std::string_view result) const;
+};
+
+/**
+ * `erase`: carries out an approved manifest. Refuses (ErrorCode::data) an altered manifest or
+ * one with too few approvals. Each file's step is journalled before and after it runs, so a
+ * killed run resumes to the same end state. Items whose bytes changed since planning are
+ * skipped and reported ("stale"). Afterwards the affected sources are re-indexed and the index
+ * and catalog compacted so that no freed page keeps the subject's terms.
+ */
+[[nodiscard]] core::Result<EraseReport> erase(const core::Config &config, const Manifest &manifest,
+                                              const EraseOptions &options);
+
+// --------------------------------------------------------------------------------------------
+
+struct Remaining {
+  std::string where; // "index" or "file"
+  connectors::Locator locator;
+  std::string detail;
+};
+
+struct VerifyReport {
+  std::vector<std::string> manifests; // hashes of the erased manifests for this subject
+  std::vector<Remaining> remaining;   // empty = nothing of the subject remains
+  std::uint64_t files_rescanned = 0;
+  std::uint64_t retained = 0;
+  nlohmann::json certificate; // written when nothing remains
+  std::string certificate_path;
+};
+
+/**
+ * `verify`: rescans the files the subject's executed manifests touched (not just the index)
+ * and queries the index. When nothing remains (retained and manual items excepted) writes an
+ * erasure certificate into the audit log and as a file (`certificate_path` or the state dir).
+ */
+[[nodiscard]] core::Result<VerifyReport> verify(const core::Config &config,
+                                                const query::SubjectProfile &subject,
+                                                const std::string &operator_name,
+                                                const std::string &certificate_path);
+
+} // namespace maildsar::erasure

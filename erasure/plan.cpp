@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// `plan`: every item found for the subject gets an action and a reason. Read-only for the stores.
+#include "connectors/item_reader.hpp"
+#include "core/audit.hpp"
+#include "core/fs.hpp"
+#include "core/hash.hpp"
+#include "core/secret.hpp"
+#include "erasure/erasure.hpp"
+#include "erasure/state.hpp"
+#include "indexer/schema.hpp"
+
+#include <fmt/format.h>
+
+#include <ctime>
+#include <map>
+#include <set>
+
+namespace maildsar::erasure {
+
+using nlohmann::json;
+
+namespace {
+
+/** A per-request exemption from the policy file (Art. 17(3)). */
+struct Exemption {
+  std::string source;      // "" = any
+  std::string id;          // "" = any
+  std::string path_prefix; // "" = any
+  std::string reason;
+  std::string until;
+};
+
+struct Policy {
+  json raw = json::object();
+  std::vector<Exemption> exemptions;
+};
+
+bool valid_date(const std::string &d) {
+  if (d.size() != 10 || d[4] != '-' || d[7] != '-') {
+    return false;
+  }
+  for (std::size_t i : {0U, 1U, 2U, 3U, 5U, 6U, 8U, 9U}) {
+    if (d[i] < '0' || d[i] > '9') {
+      return false;
+    }
+  }
+  return true;
+}
+
+core::Result<Policy> load_policy(const std::string &path) {
+  Policy p;
+  if (path.empty()) {
+    return p;
+  }
+  MAILDSAR_TRY_ASSIGN(std::string text, core::read_file(path, 16ULL << 20));
+  try {
+    p.raw = json::parse(text, nullptr, true, true);
+  } catch (const json::exception &e) {
+    return core::fail(core::ErrorCode::data, fmt::format("policy {}: invalid JSON: {}", path, e.what()));
+  }
+  if (!p.raw.is_object()) {
+    return core::fail(core::ErrorCode::data, fmt::format("policy {}: must be a JSON object", path));
+  }
+  for (const auto &[key, value] : p.raw.items()) {
+    if (key != "exemptions") {
+      return core::fail(core::ErrorCode::data, fmt::format("policy {}: unknown key '{}'", path, key),
+                        "allowed keys: exemptions");
+    }
+  }
+  if (auto it = p.raw.find("exemptions"); it != p.raw.end()) {
+    if (!it->is_array()) {
+      return core::fail(core::ErrorCode::data, fmt::format("policy {}: 'exemptions' must be an array", path));
+    }
+    std::size_t i = 0;
+    for (const json &e : *it) {
+      std::string where = fmt::format("policy {}: exemptions[{}]", path, i++);
+      if (!e.is_object()) {
+        return core::fail(core::ErrorCode::data, where + " must be an object");
+      }
+      Exemption ex;
+      for (const auto &[key, value] : e.items()) {
+        if (!value.is_string()) {
+          return core::fail(core::ErrorCode::data, fmt::format("{}: '{}' must be a string", where, key));
+        }
+        const std::string v = value.get<std::string>();
+        if (key == "source") {
+          ex.source = v;
+        } else if (key == "id") {
+          ex.id = v;
+        } else if (key == "path_prefix") {
+          ex.path_prefix = v;
+        } else if (key == "reason") {
+          ex.reason = v;
+        } else if (key == "until") {
+          ex.until = v;
+        } else {
+          return core::fail(core::ErrorCode::data, fmt::format("{}: unknown key '{}'", where, key),
+                            "allowed keys: source, id, path_prefix, reason, until");
+        }
+      }
+      if (ex.reason.empty()) {
+        return core::fail(core::ErrorCode::data, where + ": 'reason' is required (e.g. \"Art. 17(3)(e) legal claims\")");
+      }
+      if (!ex.until.empty() && !valid_date(ex.until)) {
+        return core::fail(core::ErrorCode::data, fmt::format("{}: until '{}' must be YYYY-MM-DD", where, ex.until));
+      }
+      if (ex.source.empty() && ex.id.empty() && ex.path_prefix.empty()) {
+        return core::fail(core::ErrorCode::data, where + ": name a source, an id or a path_prefix");
+      }
+      p.exemptions.push_back(std::move(ex));
+    }
+  }
+  return p;
+}
+
+std::string today_utc() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+  return buf;
+}
+
+std::string iso_date(std::int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  ::gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
+  return buf;
+}
+
+/** Decides one item's action (holds and exemptions first: they always win). */
+void decide(ManifestItem &item, const query::Hit &hit, const core::Config &config, const Policy &policy,
+            const std::string &today) {
+  for (const core::Hold &h : config.holds) {
+    if (h.source == item.locator.source && (h.until.empty() || h.until >= today)) {
+      item.action = Action::retain;
+      item.reason = "hold: " + h.reason;
+      item.until = h.until;
+      return;
+    }
+  }
+  for (const Exemption &e : policy.exemptions) {
+    if ((e.source.empty() || e.source == item.locator.source) && (e.id.empty() || e.id == item.id) &&
+        (e.path_prefix.empty() || item.locator.path.starts_with(e.path_prefix)) &&
+        (e.until.empty() || e.until >= today)) {
+      item.action = Action::retain;
+      item.reason = "exemption: " + e.reason;
+      item.until = e.until;
+      return;
+    }
+  }
+  switch (item.locator.store) {
+  case connectors::StoreKind::maildir:
+    item.action = Action::erase;
+    item.reason = "message in a mailbox";
+    break;
+  case connectors::StoreKind::mbox:
+    item.action = Action::erase;
+    item.reason = "message in an mbox archive";
+    break;
+  case connectors::StoreKind::quarantine:
+    item.action = Action::erase;
+    item.reason = "quarantined message";
+    break;
+  case connectors::StoreKind::maillog:
+    item.action = Action::redact;
+    item.reason = "delivery-log transaction: the subject's identifiers are pseudonymised, the rest is kept";
+    break;
+  case connectors::StoreKind::pst:
+    item.action = Action::manual;
+    item.reason = "PST files cannot be changed in place";
+    item.instructions = fmt::format(
+        "Open {} in Outlook; in folder \"{}\" delete the item dated {} with subject \"{}\" "
+        "(PST node {}), then empty Deleted Items and compact the file.",
+        item.locator.path, item.locator.folder, hit.date ? iso_date(*hit.date) : std::string("(no date)"),
+        hit.subject, item.locator.node_id);
+    break;
+  }
+}
+
+} // namespace
+
+core::Result<PlanResult> plan(const core::Config &config, const query::SubjectProfile &subject,
+                              const PlanOptions &options) {
+  if (subject.empty()) {
+    return core::fail(core::ErrorCode::usage, "no identifier given",
+                      "use --email, --name, --phone, --ip or --subject FILE");
+  }
+  MAILDSAR_TRY_ASSIGN(Policy policy, load_policy(options.policy_path));
+  MAILDSAR_TRY_ASSIGN(std::string key, core::load_or_create_secret(config.state_dir));
+  PlanResult result;
+  Manifest &m = result.manifest;
+  MAILDSAR_TRY_ASSIGN(m.subject, keyed_subject(config, subject, key));
+  MAILDSAR_TRY_ASSIGN(std::vector<query::Hit> hits, query::find(config, subject));
+  const std::string today = options.today.empty() ? today_utc() : options.today;
+
+  m.request = subject.request.empty() ? "DSAR-" + today : subject.request;
+  m.created = now_iso();
+  m.planner = options.planner;
+  m.policy = policy.raw;
+  m.index_version = std::string(index::schema::k_schema_version);
+  m.tool_version = MAILDSAR_VERSION;
+  std::map<std::string, std::uint64_t> counts;
+  for (const query::Hit &hit : hits) {
+    ManifestItem item;
+    item.id = hit.id;
+    item.locator = hit.locator;
+    item.sha256 = hit.sha256;
+    if (auto st = core::lstat_file(hit.locator.path)) {
+      item.file = FileIdentity{st->dev, st->ino, st->size, st->mtime_ns};
+    }
+    decide(item, hit, config, policy, today);
+    if (item.locator.store != connectors::StoreKind::pst) {
+      auto bytes = connectors::read_item_bytes(item.locator);
+      if (!bytes || core::sha256_hex(*bytes) != item.sha256) {
+        ++result.stale; // erase will skip it; the DPO should re-index and plan again
+      }
+    }
+    ++counts[std::string(to_string(item.action))];
+    m.items.push_back(std::move(item));
+  }
+  m.hash = m.compute_hash();
+
+  MAILDSAR_TRY_ASSIGN(ErasureDb db, ErasureDb::open(config));
+  MAILDSAR_TRY(db.put_manifest(m));
+  MAILDSAR_TRY_ASSIGN(core::AuditLog audit, core::AuditLog::open(config.state_dir));
+  MAILDSAR_TRY(audit.append("plan", options.planner, m.request,
+                            json{{"manifest_sha256", m.hash},
+                                 {"items", m.items.size()},
+                                 {"actions", counts},
+                                 {"stale", result.stale}}));
+  return result;
+}
+
+// --------------------------------------------------------------------------------------------
+
+core::Result<std::vector<Approval>> approvals(const core::Config &config, const std::string &manifest_hash) {
+  MAILDSAR_TRY_ASSIGN(ErasureDb db, ErasureDb::open(config));
+  return db.approvals(manifest_hash);
+}
+
+core::Result<std::vector<Approval>> approve(const core::Config &config, const Manifest &manifest,
+                                            const std::string &operator_name) {
+  if (operator_name.empty()) {
+    return core::fail(core::ErrorCode::usage, "approve needs an operator", "give --operator NAME");
+  }
+  if (operator_name == manifest.planner) {
+    return core::fail(core::ErrorCode::permission,
+                      fmt::format("{} planned manifest {} and cannot also approve it", operator_name,
+                                  manifest.hash.substr(0, 16)),
+                      "a second person must approve (four-eyes principle)");
+  }
+  MAILDSAR_TRY_ASSIGN(ErasureDb db, ErasureDb::open(config));
+  MAILDSAR_TRY(db.put_manifest(manifest));
+  MAILDSAR_TRY_ASSIGN(std::vector<Approval> before, db.approvals(manifest.hash));
+  MAILDSAR_TRY(db.add_approval(manifest.hash, operator_name, now_iso()));
+  MAILDSAR_TRY_ASSIGN(std::vector<Approval> after, db.approvals(manifest.hash));
+  if (after.size() != before.size()) {
+    MAILDSAR_TRY_ASSIGN(core::AuditLog audit, core::AuditLog::open(config.state_dir));
+    MAILDSAR_TRY(audit.append("approve", operator_name, manifest.request,
+                              json{{"manifest_sha256", manifest.hash},
+                                   {"approvals", after.size()},
+                                   {"required", config.erasure.approvals_required}}));
+  }
+  return after;
+}
+
+} // namespace maildsar::erasure

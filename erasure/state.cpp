@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "erasure/state.hpp"
+
+#include "core/fs.hpp"
+
+#include <ctime>
+#include <filesystem>
+
+namespace maildsar::erasure {
+
+namespace {
+
+constexpr std::string_view k_schema_v1 = R"(
+CREATE TABLE manifests (
+  hash TEXT PRIMARY KEY,
+  request TEXT NOT NULL,
+  planner TEXT NOT NULL,
+  created TEXT NOT NULL,
+  body TEXT NOT NULL
+);
+CREATE TABLE approvals (
+  manifest_hash TEXT NOT NULL,
+  operator TEXT NOT NULL,
+  time TEXT NOT NULL,
+  PRIMARY KEY (manifest_hash, operator)
+);
+CREATE TABLE journal (
+  manifest_hash TEXT NOT NULL,
+  step TEXT NOT NULL,
+  state TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  time TEXT NOT NULL,
+  PRIMARY KEY (manifest_hash, step)
+);
+)";
+
+} // namespace
+
+std::string now_iso() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+core::Result<ErasureDb> ErasureDb::open(const core::Config &config) {
+  MAILDSAR_TRY(core::ensure_private_dir(config.state_dir));
+  const std::string path = (std::filesystem::path(config.state_dir) / "erasure.sqlite3").string();
+  MAILDSAR_TRY_ASSIGN(core::sqlite::Db db, core::sqlite::Db::open(path, core::sqlite::Writable::yes));
+  MAILDSAR_TRY(db.exec("PRAGMA synchronous=FULL"));
+  MAILDSAR_TRY(db.migrate({k_schema_v1}));
+  return ErasureDb(std::move(db));
+}
+
+core::Status ErasureDb::put_manifest(const Manifest &manifest) {
+  MAILDSAR_TRY_ASSIGN(core::sqlite::Stmt st,
+                      m_db.prepare("INSERT OR IGNORE INTO manifests(hash, request, planner, created, body) "
+                                   "VALUES (?, ?, ?, ?, ?)"));
+  MAILDSAR_TRY(st.bind(1, manifest.hash));
+  MAILDSAR_TRY(st.bind(2, manifest.request));
+  MAILDSAR_TRY(st.bind(3, manifest.planner));
+  MAILDSAR_TRY(st.bind(4, manifest.created));
+  MAILDSAR_TRY(st.bind(5, manifest.to_json().dump()));
+  MAILDSAR_TRY(st.step());
+  return {};
+}
+
+core::Result<std::vector<Manifest>> ErasureDb::manifests() const {
+  MAILDSAR_TRY_ASSIGN(core::sqlite::Stmt st, m_db.prepare("SELECT body FROM manifests ORDER BY rowid"));
+  std::vector<Manifest> out;
+  for (;;) {
+    MAILDSAR_TRY_ASSIGN(bool row, st.step());
+    if (!row) {
+      break;
+    }
+    MAILDSAR_TRY_ASSIGN(Manifest m, parse_manifest(st.column_text(0), m_db.path()));
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+core::Status ErasureDb::add_approval(const std::string &manifest_hash, const std::string &operator_name,
+                                     const std::string &time) {
+  MAILDSAR_TRY_ASSIGN(core::sqlite::Stmt st,
+                      m_db.prepare("INSERT OR IGNORE INTO approvals(manifest_hash, operator, time) VALUES (?, ?, ?)"));
+  MAILDSAR_TRY(st.bind(1, manifest_hash));
+  MAILDSAR_TRY(st.bind(2, operator_name));
+  MAILDSAR_TRY(st.bind(3, time));
+  MAILDSAR_TRY(st.step());
+  return {};
+}
+
+core::Result<std::vector<Approval>> ErasureDb::approvals(const std::string &manifest_hash) const {
+  MAILDSAR_TRY_ASSIGN(core::sqlite::Stmt st,
+                      m_db.prepare("SELECT operator, time FROM approvals WHERE manifest_hash = ? ORDER BY time, operator"));
+  MAILDSAR_TRY(st.bind(1, manifest_hash));
+  std::vector<Approval> out;
+  for (;;) {
+    MAILDSAR_TRY_ASSIGN(bool row, st.step());
+    if (!row) {
+      break;
+    }
+    out.push_back(Approval{st.column_text(0), st.column_text(1)});
+  }
+  return out;
+}
+
+core::Result<std::optional<JournalEntry>> ErasureDb::journal(const std::string &manifest_hash,
+                                                             const std::string &step) const {
+  MAILDSAR_TRY_ASSIGN(core::sqlite::Stmt st,
+                      m_db.prepare("SELECT state, detail FROM journal WHERE manifest_hash = ? AND step = ?"));
+  MAILDSAR_TRY(st.bind(1, manifest_hash));
+  MAILDSAR_TRY(st.bind(2, step));
+  MAILDSAR_TRY_ASSIGN(bool row, st.step());
+  if (!row) {
+    return std::optional<JournalEntry>();
+  }
+  return std::optional<JournalEntry>(JournalEntry{step, st.column_text(0), st.column_text(1)});
+}
+
+core::Status ErasureDb::set_journal(const std::string &manifest_hash, const std::string &step,
+                                    const std::string &state, const std::string &detail) {
+  MAILDSAR_TRY_ASSIGN(core::sqlite::Stmt st,
+                      m_db.prepare("INSERT INTO journal(manifest_hash, step, state, detail, time) "
+                                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT(manifest_hash, step) DO UPDATE SET "
+                                   "state = excluded.state, detail = excluded.detail, time = excluded.time"));
+  MAILDSAR_TRY(st.bind(1, manifest_hash));
+  MAILDSAR_TRY(st.bind(2, step));
+  MAILDSAR_TRY(st.bind(3, state));
+  MAILDSAR_TRY(st.bind(4, detail));
+  MAILDSAR_TRY(st.bind(5, now_iso()));
+  MAILDSAR_TRY(st.step());
+  return {};
+}
+
+} // namespace maildsar::erasure

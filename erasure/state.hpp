@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+/*
+ * The erasure state database (<state>/erasure.sqlite3, 0600): manifests that were planned,
+ * approvals, and the execution journal. Internal to erasure/.
+ */
+#include "core/config.hpp"
+#include "core/result.hpp"
+#include "core/sqlite.hpp"
+#include "erasure/erasure.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace maildsar::erasure {
+
+struct JournalEntry {
+  std::string step;
+  std::string state; // started | done
+  std::string detail; // JSON
+};
+
+class ErasureDb {
+public:
+  [[nodiscard]] static core::Result<ErasureDb> open(const core::Config &config);
+
+  /** Remembers a manifest (idempotent). */
+  [[nodiscard]] core::Status put_manifest(const Manifest &manifest);
+  /** Every manifest remembered, oldest first. */
+  [[nodiscard]] core::Result<std::vector<Manifest>> manifests() const;
+
+  [[nodiscard]] core::Status add_approval(const std::string &manifest_hash, const std::string &operator_name,
+                                          const std::string &time);
+  [[nodiscard]] core::Result<std::vector<Approval>> approvals(const std::string &manifest_hash) const;
+
+  [[nodiscard]] core::Result<std::optional<JournalEntry>> journal(const std::string &manifest_hash,
+                                                                  const std::string &step) const;
+  /** Records a step's state durably (synchronous=FULL) before returning. */
+  [[nodiscard]] core::Status set_journal(const std::string &manifest_hash, const std::string &step,
+                                         const std::string &state, const std::string &detail);
+
+private:
+  explicit ErasureDb(core::sqlite::Db db) : m_db(std::move(db)) {}
+  core::sqlite::Db m_db;
+};
+
+/** "2026-11-28T20:00:00Z" for now. */
+[[nodiscard]] std::string now_iso();
+
+} // namespace maildsar::erasure

@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// `verify`: prove that nothing of the subject remains, from the stores themselves and the index.
+#include "connectors/connector.hpp"
+#include "connectors/store_writer.hpp"
+#include "core/audit.hpp"
+#include "core/fs.hpp"
+#include "core/hash.hpp"
+#include "core/secret.hpp"
+#include "erasure/erasure.hpp"
+#include "erasure/state.hpp"
+#include "indexer/identity.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+
+namespace maildsar::erasure {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+/** Collects what a rescan finds. */
+class Collect : public connectors::ItemSink {
+public:
+  void item(connectors::Item &&item) override {
+    std::lock_guard lock(m_mutex);
+    items.push_back(std::move(item));
+  }
+  void error(connectors::ScanError &&error) override {
+    std::lock_guard lock(m_mutex);
+    errors.push_back(std::move(error));
+  }
+  std::vector<connectors::Item> items;
+  std::vector<connectors::ScanError> errors;
+
+private:
+  std::mutex m_mutex;
+};
+
+std::string sorted_name(const std::string &folded) {
+  std::vector<std::string> tokens;
+  std::size_t begin = 0;
+  while (begin <= folded.size()) {
+    std::size_t end = folded.find(' ', begin);
+    if (end == std::string::npos) {
+      end = folded.size();
+    }
+    if (end > begin) {
+      tokens.push_back(folded.substr(begin, end - begin));
+    }
+    begin = end + 1;
+  }
+  std::ranges::sort(tokens);
+  std::string out;
+  for (const std::string &t : tokens) {
+    out += (out.empty() ? "" : " ") + t;
+  }
+  return out;
+}
+
+/** The kinds of the subject's identifiers an item shows, as keyed hashes. */
+std::set<std::string> subject_kinds_in(const connectors::Item &item, const index::Normalizer &norm,
+                                       const std::string &key, const std::set<std::string> &targets) {
+  std::set<std::string> found;
+  for (const index::Identity &id : norm.extract(item)) {
+    if (id.role == connectors::Role::owner) {
+      continue; // the mailbox's owner, not the item's content
+    }
+    const std::string kind(index::to_string(id.kind));
+    const std::string value = id.kind == index::IdentityKind::name ? sorted_name(id.value) : id.value;
+    if (targets.contains(kind + ":" + core::keyed_hash(key, kind, value))) {
+      found.insert(kind);
+    }
+  }
+  return found;
+}
+
+} // namespace
+
+core::Result<VerifyReport> verify(const core::Config &config, const query::SubjectProfile &subject,
+                                  const std::string &operator_name, const std::string &certificate_path) {
+  if (subject.empty()) {
+    return core::fail(core::ErrorCode::usage, "no identifier given",
+                      "use --email, --name, --phone, --ip or --subject FILE");
+  }
+  MAILDSAR_TRY_ASSIGN(std::string key, core::load_or_create_secret(config.state_dir));
+  MAILDSAR_TRY_ASSIGN(std::vector<KeyedIdentifier> wanted, keyed_subject(config, subject, key));
+  std::set<std::string> targets;
+  for (const KeyedIdentifier &k : wanted) {
+    targets.insert(k.kind + ":" + k.hash);
+  }
+  MAILDSAR_TRY_ASSIGN(ErasureDb db, ErasureDb::open(config));
+  MAILDSAR_TRY_ASSIGN(std::vector<Manifest> all, db.manifests());
+
+  VerifyReport report;
+  std::set<std::string> excepted;                         // retained and manual item ids
+  std::map<std::string, std::uint64_t> retained_by_reason; // for the certificate
+  std::map<std::string, const ManifestItem *> files;      // path -> an item of that file
+  std::map<std::string, std::map<std::string, std::uint64_t>> counts;
+  json approvers = json::object();
+  std::vector<const Manifest *> used;
+  for (const Manifest &m : all) {
+    const bool about_subject = std::ranges::any_of(m.subject, [&](const KeyedIdentifier &k) {
+      return targets.contains(k.kind + ":" + k.hash);
+    });
+    MAILDSAR_TRY_ASSIGN(std::optional<JournalEntry> done, db.journal(m.hash, "audit"));
+    if (!about_subject || !done || done->state != "done") {
+      continue; // not this subject's, or never (completely) executed
+    }
+    used.push_back(&m);
+    report.manifests.push_back(m.hash);
+    MAILDSAR_TRY_ASSIGN(std::vector<Approval> approved, db.approvals(m.hash));
+    json names = json::array();
+    for (const Approval &a : approved) {
+      names.push_back(a.operator_name);
+    }
+    approvers[m.hash] = names;
+    for (const ManifestItem &item : m.items) {
+      const std::string store(connectors::to_string(item.locator.store));
+      if (item.action == Action::retain || item.action == Action::manual) {
+        excepted.insert(item.id);
+        ++retained_by_reason[item.action == Action::retain ? item.reason : "manual: " + item.reason];
+        ++report.retained;
+        ++counts[store][item.action == Action::retain ? "retained" : "manual"];
+        continue;
+      }
+      ++counts[store][item.action == Action::erase ? "deleted" : "redacted"];
+      files.emplace(item.locator.path, &item);
+    }
+  }
+
+  // 1. The index.
+  MAILDSAR_TRY_ASSIGN(std::vector<query::Hit> hits, query::find(config, subject));
+  for (const query::Hit &hit : hits) {
+    if (!excepted.contains(hit.id)) {
+      std::string how;
+      for (const query::Match &m : hit.matched) {
+        how += (how.empty() ? "" : ", ") + m.kind;
+      }
+      report.remaining.push_back(Remaining{"index", hit.locator, "the index still finds it (" + how + ")"});
+    }
+  }
+
+  // 2. The files the erasure touched, read again from the stores.
+  index::Normalizer norm(
+      index::NormalizeOptions{config.identity.subaddress_separators, config.identity.phone_region});
+  MAILDSAR_TRY(index::Normalizer::load_phone_module());
+  for (const auto &[path, item] : files) {
+    const connectors::Locator &loc = item->locator;
+    if (loc.store == connectors::StoreKind::maildir) {
+      auto current = connectors::maildir_current_path(path);
+      if (current) {
+        ++report.files_rescanned;
+        report.remaining.push_back(Remaining{"file", loc, "the message file still exists: " + *current});
+      }
+      continue;
+    }
+    auto st = core::lstat_file(path);
+    if (!st) {
+      continue; // removed (a quarantine file)
+    }
+    const core::SourceConfig *src = nullptr;
+    for (const core::SourceConfig &s : config.sources) {
+      if (s.name == loc.source) {
+        src = &s;
+      }
+    }
+    if (src == nullptr) {
+      report.remaining.push_back(Remaining{"file", loc, "source is no longer configured; cannot rescan"});
+      continue;
+    }
+    MAILDSAR_TRY_ASSIGN(std::unique_ptr<connectors::Connector> connector, connectors::make_connector(*src));
+    Collect found;
+    connectors::FileEntry entry{path, loc.folder, "", *st};
+    if (auto scanned = connector->scan(entry, 0, found); !scanned) {
+      report.remaining.push_back(Remaining{"file", loc, "cannot rescan: " + scanned.error().message});
+      continue;
+    }
+    ++report.files_rescanned;
+    for (const connectors::Item &scanned : found.items) {
+      if (std::ranges::any_of(all, [&](const Manifest &m) {
+            return std::ranges::any_of(m.items, [&](const ManifestItem &mi) {
+              return excepted.contains(mi.id) && mi.sha256 == scanned.sha256;
+            });
+          })) {
+        continue; // a retained item
+      }
+      std::set<std::string> kinds = subject_kinds_in(scanned, norm, key, targets);
+      if (!kinds.empty()) {
+        std::string list;
+        for (const std::string &k : kinds) {
+          list += (list.empty() ? "" : ", ") + k;
+        }
+        report.remaining.push_back(Remaining{"file", scanned.locator, "the store still holds the subject's " + list});
+      }
+    }
+  }
+
+  if (!report.remaining.empty()) {
+    return report;
+  }
+  json retained = json::array();
+  for (const auto &[reason, n] : retained_by_reason) {
+    retained.push_back({{"reason", reason}, {"items", n}});
+  }
+  const std::string request = subject.request.empty() && !used.empty() ? used.back()->request : subject.request;
+  report.certificate = json{{"schema", "maildsar.certificate"},
+                            {"version", 1},
+                            {"request", request},
+                            {"manifests", report.manifests},
+                            {"approvers", approvers},
+                            {"counts", counts},
+                            {"retained", retained},
+                            {"files_rescanned", report.files_rescanned},
+                            {"index_hits_remaining", 0},
+                            {"verified_by", operator_name},
+                            {"time", now_iso()},
+                            {"tool_version", MAILDSAR_VERSION}};
+  std::string path = certificate_path;
+  if (path.empty()) {
+    fs::path dir = fs::path(config.state_dir) / "certificates";
+    MAILDSAR_TRY(core::ensure_private_dir(dir.string()));
+    std::string stamp = now_iso();
+    std::ranges::replace(stamp, ':', '-');
+    std::string safe_request;
+    for (char c : request) {
+      safe_request += (std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_') ? c : '_';
+    }
+    path = (dir / fmt::format("{}-{}.json", safe_request.empty() ? "request" : safe_request, stamp)).string();
+  }
+  const std::string text = report.certificate.dump(2) + "\n";
+  MAILDSAR_TRY(core::write_file_atomic(path, text));
+  report.certificate_path = path;
+  MAILDSAR_TRY_ASSIGN(core::AuditLog audit, core::AuditLog::open(config.state_dir));
+  MAILDSAR_TRY(audit.append("certificate", operator_name, request,
+                            json{{"certificate_sha256", core::sha256_hex(text)},
+                                 {"manifests", report.manifests},
+                                 {"counts", counts}}));
+  return report;
+}
+
+} // namespace maildsar::erasure

@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "core/config.hpp"
+#include "core/secret.hpp"
+#include "erasure/erasure.hpp"
+#include "indexer/indexer.hpp"
+#include "tests/test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace maildsar::erasure {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using test::ScratchDir;
+using test::write_file;
+
+Manifest sample_manifest() {
+  Manifest m;
+  m.request = "DSAR-1";
+  m.created = "2026-11-28T20:00:00Z";
+  m.planner = "anna";
+  m.subject = {KeyedIdentifier{"email", std::string(64, 'a')}};
+  m.index_version = "2";
+  m.tool_version = "0.1.0";
+  ManifestItem item;
+  item.id = "abc";
+  item.action = Action::erase;
+  item.reason = "message in an mbox archive";
+  item.locator.source = "archive";
+  item.locator.store = connectors::StoreKind::mbox;
+  item.locator.path = "/srv/archive/2023.mbox";
+  item.locator.offset = 687;
+  item.locator.length = 316;
+  item.sha256 = std::string(64, 'b');
+  item.file = FileIdentity{1, 2, 3, 4};
+  m.items.push_back(item);
+  ManifestItem log = item;
+  log.id = "def";
+  log.action = Action::redact;
+  log.locator = connectors::Locator{};
+  log.locator.source = "postfix";
+  log.locator.store = connectors::StoreKind::maillog;
+  log.locator.path = "/var/log/mail.log";
+  log.locator.queue_id = "4Q1";
+  log.locator.lines = {3, 9};
+  m.items.push_back(log);
+  m.hash = m.compute_hash();
+  return m;
+}
+
+TEST(Manifest, RoundTripsAndKeepsItsHash) {
+  Manifest m = sample_manifest();
+  auto parsed = parse_manifest(m.to_json().dump(2), "m.json");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->hash, m.hash);
+  ASSERT_EQ(parsed->items.size(), 2U);
+  EXPECT_EQ(parsed->items[0].locator.offset, 687U);
+  EXPECT_EQ(parsed->items[0].action, Action::erase);
+  EXPECT_EQ(parsed->items[1].locator.lines, (std::vector<std::uint64_t>{3, 9}));
+  EXPECT_EQ(parsed->items[1].action, Action::redact);
+}
+
+TEST(Manifest, AnyEditIsDetected) {
+  Manifest m = sample_manifest();
+  for (const auto &edit : std::vector<std::function<void(json &)>>{
+           [](json &j) { j["items"][0]["action"] = "retain"; },
+           [](json &j) { j["items"][0]["locator"]["offset"] = 0; },
+           [](json &j) { j["planner"] = "ben"; },
+           [](json &j) { j["items"].erase(1); },
+           [](json &j) { j["subject"][0]["hash"] = std::string(64, 'c'); },
+       }) {
+    json j = m.to_json();
+    edit(j);
+    auto parsed = parse_manifest(j.dump(), "m.json");
+    ASSERT_FALSE(parsed);
+    EXPECT_EQ(parsed.error().code, core::ErrorCode::data);
+    EXPECT_NE(parsed.error().message.find("altered"), std::string::npos) << parsed.error().message;
+  }
+}
+
+TEST(Manifest, MalformedManifestsAreDataErrors) {
+  for (const std::string &text : {std::string("not json"), std::string("{}"), std::string("[1,2]"),
+                                  std::string(R"({"schema": "maildsar.manifest", "version": 99})")}) {
+    auto parsed = parse_manifest(text, "m.json");
+    ASSERT_FALSE(parsed) << text;
+    EXPECT_EQ(parsed.error().code, core::ErrorCode::data) << text;
+    EXPECT_NE(parsed.error().message.find("m.json"), std::string::npos);
+  }
+  json j = sample_manifest().to_json();
+  j["items"][0]["action"] = "shred";
+  auto parsed = parse_manifest(j.dump(), "m.json");
+  ASSERT_FALSE(parsed);
+  EXPECT_NE(parsed.error().message.find("unknown action"), std::string::npos);
+}
+
+TEST(Manifest, SaveRefusesToOverwrite) {
+  ScratchDir dir;
+  const std::string path = (dir.path() / "m.json").string();
+  ASSERT_TRUE(save_manifest(sample_manifest(), path));
+  EXPECT_EQ(fs::status(path).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  auto again = save_manifest(sample_manifest(), path);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, core::ErrorCode::cant_create);
+  auto loaded = load_manifest(path);
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  EXPECT_EQ(loaded->hash, sample_manifest().hash);
+}
+
+TEST(KeyedSubject, NormalisesBeforeHashing) {
+  core::Config config;
+  const std::string key(32, 'k');
+  query::SubjectProfile a;
+  a.emails = {"alice.smith@example.com"};
+  a.names = {"Alice Smith"};
+  query::SubjectProfile b;
+  b.emails = {"Alice.Smith+news@EXAMPLE.com"};
+  b.names = {"SMITH, Álice"};
+  auto ka = keyed_subject(config, a, key);
+  auto kb = keyed_subject(config, b, key);
+  ASSERT_TRUE(ka && kb);
+  EXPECT_EQ(*ka, *kb);
+  for (const KeyedIdentifier &k : *ka) {
+    EXPECT_EQ(k.hash.find("alice"), std::string::npos);
+  }
+  auto other_key = keyed_subject(config, a, std::string(32, 'x'));
+  ASSERT_TRUE(other_key);
+  EXPECT_NE(other_key->front().hash, ka->front().hash);
+  query::SubjectProfile bad;
+  bad.emails = {"not an address"};
+  EXPECT_FALSE(keyed_subject(config, bad, key));
+}
+
+/** A tiny estate: one mbox with two messages about the subject, indexed. */
+struct Estate {
+  ScratchDir dir;
+  core::Config config;
+  query::SubjectProfile subject;
+  explicit Estate(const std::string &extra_config = "") {
+    fs::create_directories(dir.path() / "archive");
+    write_file(dir.path() / "archive/a.mbox",
+               "From x@example.org Mon Nov 13 10:00:00 2023\nFrom: Alice Smith <alice.smith@example.com>\n"
+               "To: bob@example.org\nSubject: one\n\nHello.\n\n"
+               "From x@example.org Mon Nov 13 10:00:00 2023\nFrom: Bob <bob@example.org>\n"
+               "To: alice.smith@example.com\nSubject: two\n\nHi.\n\n");
+    write_file(dir.path() / "maildsar.json",
+               R"({"state_dir": "state", "sources": [{"name": "archive", "type": "mbox", "path": "archive/*.mbox"}])" +
+                   extra_config + "}");
+    config = *core::load_config((dir.path() / "maildsar.json").string());
+    EXPECT_TRUE(index::run_index(config, index::IndexOptions{}));
+    subject.request = "DSAR-7";
+    subject.emails = {"alice.smith@example.com"};
+  }
+};
+
+TEST(Plan, DeletesMessagesAndRecordsHashes) {
+  Estate e;
+  auto result = plan(e.config, e.subject, PlanOptions{"anna", "", "2026-11-28"});
+  ASSERT_TRUE(result) << result.error().message;
+  const Manifest &m = result->manifest;
+  EXPECT_EQ(m.request, "DSAR-7");
+  EXPECT_EQ(m.planner, "anna");
+  EXPECT_EQ(result->stale, 0U);
+  ASSERT_EQ(m.items.size(), 2U);
+  for (const ManifestItem &item : m.items) {
+    EXPECT_EQ(item.action, Action::erase);
+    EXPECT_EQ(item.sha256.size(), 64U);
+    EXPECT_GT(item.file.size, 0U);
+  }
+  EXPECT_EQ(m.hash, m.compute_hash());
+}
+
+TEST(Plan, ActiveHoldsWinExpiredOnesDoNot) {
+  Estate e(R"(, "holds": [{"source": "archive", "reason": "litigation 2026-17", "until": "2027-06-30"}])");
+  auto held = plan(e.config, e.subject, PlanOptions{"anna", "", "2026-11-28"});
+  ASSERT_TRUE(held);
+  for (const ManifestItem &item : held->manifest.items) {
+    EXPECT_EQ(item.action, Action::retain);
+    EXPECT_EQ(item.reason, "hold: litigation 2026-17");
+    EXPECT_EQ(item.until, "2027-06-30");
+  }
+  auto expired = plan(e.config, e.subject, PlanOptions{"anna", "", "2027-07-01"});
+  ASSERT_TRUE(expired);
+  for (const ManifestItem &item : expired->manifest.items) {
+    EXPECT_EQ(item.action, Action::erase);
+  }
+}
+
+TEST(Plan, PolicyExemptionsAndBadPolicies) {
+  Estate e;
+  const fs::path policy = e.dir.path() / "policy.json";
+  write_file(policy, R"({"exemptions": [{"source": "archive", "reason": "Art. 17(3)(e) legal claims"}]})");
+  auto exempt = plan(e.config, e.subject, PlanOptions{"anna", policy.string(), "2026-11-28"});
+  ASSERT_TRUE(exempt) << exempt.error().message;
+  for (const ManifestItem &item : exempt->manifest.items) {
+    EXPECT_EQ(item.action, Action::retain);
+    EXPECT_EQ(item.reason, "exemption: Art. 17(3)(e) legal claims");
+  }
+  EXPECT_EQ(exempt->manifest.policy.at("exemptions").size(), 1U);
+  for (const std::string &bad : {std::string(R"({"exemption": []})"),
+                                 std::string(R"({"exemptions": [{"source": "archive"}]})"),
+                                 std::string(R"({"exemptions": [{"source": "archive", "reason": "r", "until": "soon"}]})"),
+                                 std::string(R"({"exemptions": [{"reason": "r"}]})"), std::string("{")}) {
+    write_file(policy, bad);
+    auto r = plan(e.config, e.subject, PlanOptions{"anna", policy.string(), "2026-11-28"});
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code, core::ErrorCode::data) << bad;
+    EXPECT_NE(r.error().message.find("policy.json"), std::string::npos) << r.error().message;
+  }
+}
+
+TEST(Approve, PlannerCannotApproveAndApprovalsCount) {
+  Estate e(R"(, "erasure": {"approvals_required": 2})");
+  auto result = plan(e.config, e.subject, PlanOptions{"anna", "", "2026-11-28"});
+  ASSERT_TRUE(result);
+  const Manifest &m = result->manifest;
+  auto self = approve(e.config, m, "anna");
+  ASSERT_FALSE(self);
+  EXPECT_EQ(self.error().code, core::ErrorCode::permission);
+  auto one = approve(e.config, m, "ben");
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->size(), 1U);
+  // Not enough approvals yet: erase refuses and changes nothing.
+  const std::string before = test::read_file(e.dir.path() / "archive/a.mbox");
+  auto refused = erase(e.config, m, EraseOptions{"ben", DryRun::no, {}});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, core::ErrorCode::data);
+  EXPECT_EQ(test::read_file(e.dir.path() / "archive/a.mbox"), before);
+  EXPECT_EQ(approve(e.config, m, "ben")->size(), 1U); // twice is once
+  EXPECT_EQ(approve(e.config, m, "cleo")->size(), 2U);
+  auto done = erase(e.config, m, EraseOptions{"cleo", DryRun::no, {}});
+  ASSERT_TRUE(done) << done.error().message;
+  EXPECT_EQ(done->count("done"), 2U);
+  EXPECT_EQ(test::read_file(e.dir.path() / "archive/a.mbox"), "");
+}
+
+} // namespace
+} // namespace maildsar::erasure
