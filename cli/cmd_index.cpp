@@ -6,6 +6,11 @@
 
 #include <fmt/format.h>
 
+#include <csignal>
+#include <cstdlib>
+#include <string>
+#include <utility>
+
 namespace maildsar::cli {
 
 void index_options(po::options_description &desc, po::positional_options_description &) {
@@ -48,6 +53,46 @@ void print_summary_table(Output &out, const index::IndexSummary &s) {
   out.line(fmt::format("{} problem(s); {:.1f} s", s.errors, s.seconds));
 }
 
+/** "STEP[:N]" -> (STEP, N); N defaults to 1. */
+std::pair<std::string, unsigned long long> step_spec(const char *text) {
+  std::string spec(text);
+  unsigned long long nth = 1;
+  if (auto colon = spec.find(':'); colon != std::string::npos) {
+    nth = std::strtoull(spec.c_str() + colon + 1, nullptr, 10);
+    spec.resize(colon);
+  }
+  return {spec, nth};
+}
+
+/**
+ * Crash-test hooks for the end-to-end suite (tests/e2e/test_ops_e2e.cpp), off unless set:
+ * MAILDSAR_TEST_KILL_AT=STEP[:N] sends this process SIGKILL (MAILDSAR_TEST_STOP_AT: SIGSTOP)
+ * the Nth time (default 1st) the indexer reaches STEP (IndexOptions::fault_at);
+ * MAILDSAR_TEST_BATCH_SIZE=N commits every N documents, so that a small estate has several
+ * commits to be killed between.
+ */
+void apply_test_hooks(index::IndexOptions &opts) {
+  if (const char *batch = std::getenv("MAILDSAR_TEST_BATCH_SIZE"); batch != nullptr) {
+    opts.batch_size = std::strtoull(batch, nullptr, 10);
+  }
+  int sig = SIGKILL;
+  const char *at = std::getenv("MAILDSAR_TEST_KILL_AT");
+  if (at == nullptr || *at == '\0') {
+    sig = SIGSTOP;
+    at = std::getenv("MAILDSAR_TEST_STOP_AT");
+  }
+  if (at == nullptr || *at == '\0') {
+    return;
+  }
+  auto [step, nth] = step_spec(at);
+  opts.fault_at = [step = step, nth = nth, sig, seen = 0ULL](std::string_view where) mutable {
+    if (where == step && ++seen == nth) {
+      std::raise(sig);
+    }
+    return false;
+  };
+}
+
 } // namespace
 
 core::Result<int> run_index(Context &ctx) {
@@ -58,6 +103,7 @@ core::Result<int> run_index(Context &ctx) {
   }
   opts.full = ctx.vm.count("full") != 0 ? index::FullScan::yes : index::FullScan::no;
   opts.threads = ctx.vm["threads"].as<unsigned>();
+  apply_test_hooks(opts);
   Output &out = *ctx.out;
   opts.on_problem = [&out](const index::IndexProblem &p) {
     const auto &e = p.error;

@@ -5,6 +5,8 @@
 
 #include <unistd.h>
 
+#include <ctime>
+
 namespace maildsar::cli {
 
 namespace {
@@ -62,6 +64,67 @@ void Output::progress_done() {
     write_all(stderr, "\r\033[K");
     std::fflush(stderr);
     m_progress_shown = false;
+  }
+}
+
+std::string iso_date(std::int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  ::gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+nlohmann::json hit_json(const query::Hit &h) {
+  const auto &l = h.locator;
+  nlohmann::json j{{"id", h.id},
+                   {"source", l.source},
+                   {"store", connectors::to_string(l.store)},
+                   {"path", l.path}};
+  if (!h.message_id.empty()) {
+    j["message_id"] = h.message_id;
+  }
+  if (l.store == connectors::StoreKind::mbox || l.length > 0) {
+    j["offset"] = l.offset;
+    j["length"] = l.length;
+  }
+  if (!l.folder.empty() || l.store == connectors::StoreKind::pst) {
+    j["folder"] = l.folder;
+  }
+  if (l.store == connectors::StoreKind::pst) {
+    j["node_id"] = l.node_id;
+  }
+  if (!l.queue_id.empty()) {
+    j["queue_id"] = l.queue_id;
+  }
+  if (l.store == connectors::StoreKind::maillog) {
+    j["lines"] = l.lines;
+  }
+  j["date"] = h.date ? nlohmann::json(iso_date(*h.date)) : nlohmann::json(nullptr);
+  j["subject"] = h.subject;
+  j["sha256"] = h.sha256;
+  nlohmann::json matched = nlohmann::json::array();
+  for (const auto &m : h.matched) {
+    matched.push_back({{"identifier", m.identifier}, {"kind", m.kind}, {"roles", m.roles}});
+  }
+  j["matched"] = matched;
+  return j;
+}
+
+std::string hit_location(const query::Hit &h) {
+  const auto &l = h.locator;
+  switch (l.store) {
+  case connectors::StoreKind::mbox:
+    return fmt::format("{} @{}+{}", l.path, l.offset, l.length);
+  case connectors::StoreKind::pst:
+    return fmt::format("{} [{}] #{}", l.path, l.folder, l.node_id);
+  case connectors::StoreKind::maillog:
+    return fmt::format("{} {} lines {}", l.path, l.queue_id,
+                       l.lines.empty() ? std::string("?")
+                                       : fmt::format("{}-{}", l.lines.front(), l.lines.back()));
+  default:
+    return l.path;
   }
 }
 

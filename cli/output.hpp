@@ -2,9 +2,11 @@
 #pragma once
 
 #include "core/result.hpp"
+#include "query/query.hpp"
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -41,5 +43,14 @@ private:
   OutputMode m_mode;
   bool m_progress_shown = false;
 };
+
+/** "2023-11-14T10:00:00Z" (UTC) for seconds since the epoch. */
+[[nodiscard]] std::string iso_date(std::int64_t t);
+
+/** The hit object of DESIGN §4 (docs/schemata.md "maildsar.hit"), shared by find and trace. */
+[[nodiscard]] nlohmann::json hit_json(const query::Hit &h);
+
+/** Where a hit lives, for humans: path, mbox range, PST folder and node, log lines. */
+[[nodiscard]] std::string hit_location(const query::Hit &h);
 
 } // namespace maildsar::cli
