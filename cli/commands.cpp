@@ -29,7 +29,7 @@ void add_subject_options(po::options_description &desc) {
 }
 
 std::span<const Command> commands() {
-  static const std::array<Command, 2> k_commands{
+  static const std::array<Command, 11> k_commands{
       Command{"index", "scan the sources; index new and changed items, drop vanished ones",
               "index [--source NAME]... [--full]",
               "  maildsar -c /etc/maildsar.json index\n"
@@ -39,6 +39,48 @@ std::span<const Command> commands() {
               "  maildsar find --email alice.smith@example.com --name 'Alice Smith'\n"
               "  maildsar find --subject dsar-0042.json --json",
               find_options, run_find},
+      Command{"export", "Art. 15 access package: copies of every item, report.html, manifest.json",
+              "export SUBJECT --out DIR [--zip] [--redact-others [--keep-originals]] [--force]",
+              "  maildsar export --subject dsar-0042.json --out /srv/dsar/0042\n"
+              "  maildsar export --subject dsar-0042.json --out /srv/dsar/0042 --zip --redact-others",
+              export_options, run_export},
+      Command{"plan", "erasure manifest: every item found gets an action and a reason (read-only)",
+              "plan SUBJECT --out MANIFEST [--policy FILE]",
+              "  maildsar plan --subject dsar-0042.json --out dsar-0042.manifest.json\n"
+              "  maildsar plan --email alice.smith@example.com --out m.json --policy exemptions.json",
+              plan_options, run_plan},
+      Command{"approve", "record an approval of a manifest by --operator (never the planner)",
+              "approve MANIFEST",
+              "  maildsar approve dsar-0042.manifest.json --operator bob\n"
+              "  maildsar approve dsar-0042.manifest.json --json",
+              approve_options, run_approve},
+      Command{"erase", "carry out an approved manifest; crash-safe and resumable", "erase MANIFEST [--dry-run]",
+              "  maildsar erase dsar-0042.manifest.json --dry-run\n"
+              "  maildsar erase dsar-0042.manifest.json --json",
+              erase_options, run_erase},
+      Command{"verify", "prove nothing of the subject remains (stores and index); write a certificate",
+              "verify SUBJECT [--out CERTIFICATE]",
+              "  maildsar verify --subject dsar-0042.json\n"
+              "  maildsar verify --email alice.smith@example.com --json",
+              verify_options, run_verify},
+      Command{"retention", "list (or with --apply delete/anonymise) data past its retention period",
+              "retention [--apply]",
+              "  maildsar retention\n"
+              "  maildsar retention --apply --json",
+              retention_options, run_retention},
+      Command{"trace", "every stored copy and every log transaction of one message: its path",
+              "trace MESSAGE-ID",
+              "  maildsar trace 20231114100000.1234@mx1.example.com\n"
+              "  maildsar trace '<20231114100000.1234@mx1.example.com>' --json",
+              trace_options, run_trace},
+      Command{"status", "per source: last successful index, items, errors, staleness", "status",
+              "  maildsar -c /etc/maildsar.json status\n"
+              "  maildsar status --json",
+              status_options, run_status},
+      Command{"audit", "show or verify the tamper-evident audit log", "audit [verify]",
+              "  maildsar audit\n"
+              "  maildsar audit verify --json",
+              audit_options, run_audit},
   };
   return k_commands;
 }

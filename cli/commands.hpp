@@ -54,5 +54,23 @@ void index_options(po::options_description &desc, po::positional_options_descrip
 core::Result<int> run_index(Context &ctx);
 void find_options(po::options_description &desc, po::positional_options_description &pos);
 core::Result<int> run_find(Context &ctx);
+void export_options(po::options_description &desc, po::positional_options_description &pos);
+core::Result<int> run_export(Context &ctx);
+void retention_options(po::options_description &desc, po::positional_options_description &pos);
+core::Result<int> run_retention(Context &ctx);
+void plan_options(po::options_description &desc, po::positional_options_description &pos);
+core::Result<int> run_plan(Context &ctx);
+void approve_options(po::options_description &desc, po::positional_options_description &pos);
+core::Result<int> run_approve(Context &ctx);
+void erase_options(po::options_description &desc, po::positional_options_description &pos);
+core::Result<int> run_erase(Context &ctx);
+void verify_options(po::options_description &desc, po::positional_options_description &pos);
+core::Result<int> run_verify(Context &ctx);
+void audit_options(po::options_description &desc, po::positional_options_description &pos);
+core::Result<int> run_audit(Context &ctx);
+void status_options(po::options_description &desc, po::positional_options_description &pos);
+core::Result<int> run_status(Context &ctx);
+void trace_options(po::options_description &desc, po::positional_options_description &pos);
+core::Result<int> run_trace(Context &ctx);
 
 } // namespace maildsar::cli

@@ -4,11 +4,12 @@
 set -euo pipefail
 
 packages=(
+  chromium
   build-essential cmake pkg-config ca-certificates
   libgmime-3.0-dev libxapian-dev libpst-dev libboost-program-options-dev
   nlohmann-json3-dev libsqlite3-dev libgtest-dev libgmock-dev
   libphonenumber-dev libidn2-dev libfmt-dev libssl-dev zlib1g-dev
-  pst-utils xapian-tools gzip
+  pst-utils xapian-tools gzip python3
 )
 
 missing=()

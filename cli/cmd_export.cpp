@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// maildsar export: the Art. 15 access package.
+#include "cli/commands.hpp"
+#include "cli/subject_args.hpp"
+#include "core/exit_codes.hpp"
+#include "query/export.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace maildsar::cli {
+
+void export_options(po::options_description &desc, po::positional_options_description &) {
+  add_subject_options(desc);
+  desc.add_options()("out", po::value<std::string>(), "package directory (new or empty)")
+      ("zip", po::bool_switch(), "also write DIR.zip")
+      ("redact-others", po::bool_switch(), "mask other people's addresses and IPs in log excerpts and the report")
+      ("keep-originals", po::bool_switch(), "with --redact-others: keep unmasked excerpts in DIR.originals/ (internal)")
+      ("force", po::bool_switch(), "write into a non-empty DIR");
+}
+
+core::Result<int> run_export(Context &ctx) {
+  if (!ctx.vm.count("out")) {
+    return core::fail(core::ErrorCode::usage, "export: --out DIR is required",
+                      "maildsar export --subject FILE --out DIR");
+  }
+  auto flag = [&](const char *name) { return ctx.vm.count(name) != 0 && ctx.vm[name].as<bool>(); };
+  if (flag("keep-originals") && !flag("redact-others")) {
+    return core::fail(core::ErrorCode::usage, "export: --keep-originals needs --redact-others");
+  }
+  MAILDSAR_TRY_ASSIGN(query::SubjectProfile subject, subject_from_args(ctx.vm));
+  MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
+  query::ExportOptions options;
+  options.out_dir = ctx.vm["out"].as<std::string>();
+  options.operator_name = ctx.operator_name;
+  options.tool_version = MAILDSAR_VERSION;
+  options.zip = flag("zip") ? query::ZipPackage::yes : query::ZipPackage::no;
+  options.redact_others = flag("redact-others") ? query::RedactOthers::yes : query::RedactOthers::no;
+  options.keep_originals = flag("keep-originals") ? query::KeepOriginals::yes : query::KeepOriginals::no;
+  options.force = flag("force") ? query::Overwrite::yes : query::Overwrite::no;
+  MAILDSAR_TRY_ASSIGN(query::ExportSummary s, query::export_package(config, subject, options));
+  Output &out = *ctx.out;
+  for (const auto &p : s.problems) {
+    out.diag("warning", p);
+  }
+  if (out.json()) {
+    nlohmann::json per_source = nlohmann::json::object();
+    for (const auto &[k, v] : s.per_source) {
+      per_source[k] = v;
+    }
+    out.json_line(nlohmann::json{{"out", s.out_dir},
+                                 {"zip", s.zip_path.empty() ? nlohmann::json() : nlohmann::json(s.zip_path)},
+                                 {"items", s.items},
+                                 {"copied", s.copied},
+                                 {"files", s.files},
+                                 {"masked", s.masked},
+                                 {"problems", s.problems.size()},
+                                 {"per_source", per_source},
+                                 {"package_sha256", s.package_hash}});
+  } else {
+    out.line(fmt::format("{} item(s) exported to {} ({} copied, {} problem(s))", s.items, s.out_dir,
+                         s.copied, s.problems.size()));
+    if (!s.zip_path.empty()) {
+      out.line(fmt::format("zip: {}", s.zip_path));
+    }
+    if (s.masked > 0) {
+      out.line(fmt::format("{} identifier(s) of other people masked", s.masked));
+    }
+    out.line(fmt::format("package sha256: {}", s.package_hash));
+  }
+  return s.problems.empty() ? core::k_exit_ok : core::k_exit_problem;
+}
+
+} // namespace maildsar::cli

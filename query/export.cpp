@@ -1,0 +1,753 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The Art. 15 access package: copies, report.html, manifest.json, summary.csv, audit entry.
+#include "query/export.hpp"
+
+#include "connectors/item_reader.hpp"
+#include "connectors/pst_export.hpp"
+#include "core/audit.hpp"
+#include "core/fs.hpp"
+#include "core/hash.hpp"
+#include "core/sqlite.hpp"
+#include "indexer/catalog.hpp"
+#include "indexer/indexer.hpp"
+#include "indexer/schema.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <ctime>
+#include <filesystem>
+#include <set>
+
+namespace maildsar::query {
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string iso(std::int64_t t) {
+  auto tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string plain_date(std::int64_t t) {
+  auto tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%d %B %Y, %H:%M UTC", &tm);
+  return buf;
+}
+
+/** What a person calls an item. */
+std::string category_of(const Hit &h, std::string_view extension) {
+  switch (h.locator.store) {
+  case connectors::StoreKind::maillog: return "delivery log record";
+  case connectors::StoreKind::quarantine: return "quarantined message";
+  case connectors::StoreKind::pst:
+    return extension == "vcf" ? "contact" : extension == "ics" ? "calendar entry"
+           : extension == "txt" ? "other Outlook item" : "message";
+  default: return "message";
+  }
+}
+
+/** The folder path of an item's copy: source / store-specific folders, each sanitised. */
+std::string folder_of(const Hit &h) {
+  const auto &loc = h.locator;
+  std::string out = safe_file_name(loc.source, 40);
+  auto base = safe_file_name(fs::path(loc.path).filename().string(), 40);
+  switch (loc.store) {
+  case connectors::StoreKind::maildir: {
+    std::string folder = loc.folder;
+    while (!folder.empty() && folder.front() == '.') {
+      folder.erase(folder.begin());
+    }
+    // the mailbox: the directory above "Maildir" (or the Maildir itself)
+    fs::path p(loc.path);
+    fs::path dir = p.parent_path().parent_path(); // drop cur|new
+    if (!loc.folder.empty()) {
+      dir = dir.parent_path();
+    }
+    std::string box = dir.filename() == "Maildir" ? dir.parent_path().filename().string()
+                                                  : dir.filename().string();
+    out += "/" + safe_file_name(box, 40) + "/" +
+           (folder.empty() ? std::string("Inbox") : safe_file_name(folder, 40));
+    break;
+  }
+  case connectors::StoreKind::pst: {
+    out += "/" + base;
+    std::size_t depth = 0;
+    std::size_t pos = 0;
+    while (pos <= loc.folder.size() && depth < 8) {
+      auto slash = loc.folder.find('/', pos);
+      std::string part = loc.folder.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
+      if (!part.empty()) {
+        out += "/" + safe_file_name(part, 40);
+        ++depth;
+      }
+      if (slash == std::string::npos) {
+        break;
+      }
+      pos = slash + 1;
+    }
+    break;
+  }
+  case connectors::StoreKind::quarantine:
+    break;
+  default:
+    out += "/" + base;
+  }
+  return out;
+}
+
+/** Header fields (unfolded) of an RFC 5322 message: name (lower case) -> values. */
+std::vector<std::pair<std::string, std::string>> header_fields(std::string_view msg) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::size_t pos = 0;
+  while (pos < msg.size()) {
+    auto eol = msg.find('\n', pos);
+    std::string_view line = msg.substr(pos, eol == std::string_view::npos ? msg.size() - pos : eol - pos);
+    pos = eol == std::string_view::npos ? msg.size() : eol + 1;
+    if (!line.empty() && line.back() == '\r') {
+      line.remove_suffix(1);
+    }
+    if (line.empty()) {
+      break;
+    }
+    if ((line.front() == ' ' || line.front() == '\t') && !out.empty()) {
+      out.back().second += " ";
+      out.back().second += line;
+      continue;
+    }
+    auto colon = line.find(':');
+    if (colon == std::string_view::npos) {
+      continue;
+    }
+    std::string name(line.substr(0, colon));
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+    out.emplace_back(std::move(name), std::string(line.substr(colon + 1)));
+  }
+  return out;
+}
+
+struct Correspondents {
+  std::vector<std::string> from;
+  std::vector<std::string> to; // to, cc, bcc
+};
+
+Correspondents correspondents_of_message(std::string_view msg) {
+  Correspondents c;
+  for (const auto &[name, value] : header_fields(msg)) {
+    if (name == "from" || name == "sender") {
+      for (auto &a : find_addresses(value)) {
+        c.from.push_back(a);
+      }
+    } else if (name == "to" || name == "cc" || name == "bcc") {
+      for (auto &a : find_addresses(value)) {
+        c.to.push_back(a);
+      }
+    }
+  }
+  return c;
+}
+
+Correspondents correspondents_of_log(std::string_view lines) {
+  Correspondents c;
+  for (std::string_view key : {"from=<", "to=<", "orig_to=<"}) {
+    std::size_t pos = 0;
+    while ((pos = lines.find(key, pos)) != std::string_view::npos) {
+      pos += key.size();
+      auto end = lines.find('>', pos);
+      if (end == std::string_view::npos) {
+        break;
+      }
+      std::string addr(lines.substr(pos, end - pos));
+      if (!addr.empty()) {
+        (key == "from=<" ? c.from : c.to).push_back(addr);
+      }
+    }
+  }
+  return c;
+}
+
+void dedupe(std::vector<std::string> &v) {
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  for (auto &s : v) {
+    std::string lower = s;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](char ch) { return static_cast<char>(std::tolower(static_cast<unsigned char>(ch))); });
+    if (seen.insert(lower).second) {
+      out.push_back(s);
+    }
+  }
+  v = std::move(out);
+}
+
+/** One exported item. */
+struct Entry {
+  const Hit *hit = nullptr;
+  std::string copy;      // package-relative path ("" = no copy)
+  std::string category;
+  std::string problem;   // why there is no (faithful) copy
+  Correspondents people;
+  std::string subject;   // as shown (masked when redacting)
+};
+
+struct SourceProblem {
+  std::string source;
+  std::string path;
+  std::string error;
+};
+
+/** Files the catalog marks as unreadable (read-only query; a missing catalog gives none). */
+std::vector<SourceProblem> unreadable_files(const core::Config &config) {
+  std::vector<SourceProblem> out;
+  std::string path = index::catalog_path(config);
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    return out;
+  }
+  auto db = core::sqlite::Db::open(path, core::sqlite::Writable::no);
+  if (!db) {
+    return out;
+  }
+  auto stmt = db->prepare("SELECT s.name, f.path, f.last_error FROM files f JOIN sources s ON "
+                          "f.source_id = s.id WHERE f.status = 'error' ORDER BY s.name, f.path");
+  if (!stmt) {
+    return out;
+  }
+  for (;;) {
+    auto row = stmt->step();
+    if (!row || !*row) {
+      break;
+    }
+    out.push_back(SourceProblem{stmt->column_text(0), stmt->column_text(1), stmt->column_text(2)});
+  }
+  return out;
+}
+
+class Package {
+public:
+  Package(std::string dir, std::int64_t mtime) : m_dir(std::move(dir)), m_mtime(mtime) {}
+
+  core::Status write(const std::string &rel, std::string_view data) {
+    fs::path full = fs::path(m_dir) / rel;
+    std::error_code ec;
+    fs::create_directories(full.parent_path(), ec);
+    if (ec) {
+      return core::fail(core::ErrorCode::cant_create,
+                        fmt::format("export: cannot create {}: {}", full.parent_path().string(), ec.message()));
+    }
+    MAILDSAR_TRY(core::write_file_atomic(full.string(), data, 0600));
+    m_files.push_back(json{{"path", rel}, {"sha256", core::sha256_hex(data)}, {"size", data.size()}});
+    m_zip.push_back(ZipEntry{rel, std::string(data), m_mtime});
+    return {};
+  }
+  /** A name not used yet in the package (adds -2, -3 ... before the extension). */
+  std::string unique(const std::string &folder, const std::string &stem, const std::string &ext) {
+    std::string name = folder + "/" + stem + "." + ext;
+    for (int n = 2; m_names.contains(name); ++n) {
+      name = fmt::format("{}/{}-{}.{}", folder, stem, n, ext);
+    }
+    m_names.insert(name);
+    return name;
+  }
+  [[nodiscard]] const json &files() const { return m_files; }
+  [[nodiscard]] std::vector<ZipEntry> &zip_entries() { return m_zip; }
+
+private:
+  std::string m_dir;
+  std::int64_t m_mtime;
+  json m_files = json::array();
+  std::vector<ZipEntry> m_zip;
+  std::set<std::string> m_names;
+};
+
+std::string csv_field(std::string_view raw) {
+  std::string s = clean_utf8(raw);
+  for (char &c : s) {
+    if (c == '\n' || c == '\t') {
+      c = ' ';
+    }
+  }
+  if (!s.empty() && std::string_view("=+-@").find(s.front()) != std::string_view::npos) {
+    s.insert(s.begin(), '\''); // no spreadsheet formulas
+  }
+  if (s.find_first_of(",\"") != std::string::npos) {
+    std::string q = "\"";
+    for (char c : s) {
+      q += c == '"' ? std::string("\"\"") : std::string(1, c);
+    }
+    return q + "\"";
+  }
+  return s;
+}
+
+std::string join(const std::vector<std::string> &v, std::string_view sep) {
+  std::string out;
+  for (const auto &s : v) {
+    if (!out.empty()) {
+      out += sep;
+    }
+    out += s;
+  }
+  return out;
+}
+
+std::string href(std::string_view rel) {
+  std::string out;
+  for (char c : rel) {
+    auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) != 0 || c == '/' || c == '.' || c == '-' || c == '_') {
+      out.push_back(c);
+    } else {
+      out += fmt::format("%{:02X}", u);
+    }
+  }
+  return out;
+}
+
+constexpr std::string_view k_css = R"(
+body{font-family:"DejaVu Sans",Arial,Helvetica,sans-serif;font-size:15px;line-height:1.45;color:#1a1a1a;max-width:1100px;margin:24px auto;padding:0 24px;background:#fff}
+h1{font-size:26px;margin:0 0 4px;color:#123c69}
+h2{font-size:20px;margin:28px 0 8px;padding-bottom:4px;border-bottom:2px solid #123c69;color:#123c69}
+h3{font-size:16px;margin:18px 0 6px}
+.lead{color:#444;margin:0 0 16px}
+.box{background:#f3f6fa;border:1px solid #c9d6e6;border-radius:6px;padding:12px 16px;margin:12px 0}
+.warn{background:#fff6e0;border-color:#e6c36a}
+table{border-collapse:collapse;width:100%;margin:8px 0 12px;font-size:13.5px}
+th,td{border:1px solid #c9d1da;padding:5px 7px;text-align:left;vertical-align:top}
+th{background:#e8eef5}
+tr:nth-child(even) td{background:#fafbfc}
+td.num{text-align:right;white-space:nowrap}
+td.date{white-space:nowrap}
+td.subj{word-break:break-word;max-width:340px}
+td.people{word-break:break-all;max-width:260px;font-size:12.5px}
+dl{margin:0}dt{font-weight:bold;margin-top:8px}dd{margin:2px 0 0 18px}
+a{color:#0b57a4}
+.small{font-size:12.5px;color:#555}
+@media print{body{margin:0;max-width:none;font-size:11pt}h2{page-break-after:avoid}tr{page-break-inside:avoid}a{color:#000;text-decoration:none}}
+)";
+
+} // namespace
+
+core::Result<ExportSummary> export_package(const core::Config &config, const SubjectProfile &subject,
+                                           const ExportOptions &options) {
+  if (options.out_dir.empty()) {
+    return core::fail(core::ErrorCode::usage, "export: --out DIR is required");
+  }
+  const std::int64_t now = options.now != 0 ? options.now : static_cast<std::int64_t>(std::time(nullptr));
+  const std::string out_dir = fs::absolute(options.out_dir).lexically_normal().string();
+  std::error_code ec;
+  if (fs::exists(out_dir, ec)) {
+    if (!fs::is_directory(out_dir, ec)) {
+      return core::fail(core::ErrorCode::cant_create, fmt::format("export: {} exists and is not a directory", out_dir));
+    }
+    if (!fs::is_empty(out_dir, ec) && options.force == Overwrite::no) {
+      return core::fail(core::ErrorCode::cant_create,
+                        fmt::format("export: {} exists and is not empty", out_dir),
+                        "choose a new directory, or add --force to write into it");
+    }
+    if (options.force == Overwrite::yes && fs::exists(fs::path(out_dir) / "manifest.json", ec)) {
+      fs::remove_all(fs::path(out_dir) / "items", ec); // the copies of a previous package
+    }
+  }
+  MAILDSAR_TRY(core::ensure_private_dir(out_dir));
+
+  MAILDSAR_TRY_ASSIGN(std::vector<Hit> hits, find(config, subject));
+
+  index::Normalizer normalizer(index::NormalizeOptions{config.identity.subaddress_separators,
+                                                       config.identity.phone_region});
+  OthersMasker masker(normalizer, subject);
+  const bool redact = options.redact_others == RedactOthers::yes;
+  const std::string originals_dir = out_dir + ".originals";
+
+  Package pkg(out_dir, now);
+  ExportSummary summary;
+  summary.out_dir = out_dir;
+  summary.items = hits.size();
+
+  // PST renderings: one walk per file.
+  std::map<std::string, std::vector<std::uint64_t>> pst_nodes;
+  for (const auto &h : hits) {
+    if (h.locator.store == connectors::StoreKind::pst) {
+      pst_nodes[h.locator.path].push_back(h.locator.node_id);
+    }
+  }
+  std::map<std::string, core::Result<std::map<std::uint64_t, core::Result<connectors::PstRendering>>>> pst;
+  for (const auto &[path, nodes] : pst_nodes) {
+    pst.emplace(path, connectors::render_pst_items(path, nodes));
+  }
+
+  std::vector<Entry> entries;
+  std::set<std::string> external_domains;
+  std::set<std::string> internal(config.access.internal_domains.begin(), config.access.internal_domains.end());
+  for (const auto &e : subject.emails) {
+    if (auto at = e.rfind('@'); at != std::string::npos) {
+      internal.insert(e.substr(at + 1));
+    }
+  }
+  std::size_t seq = 0;
+  for (const auto &h : hits) {
+    ++seq;
+    Entry entry;
+    entry.hit = &h;
+    ++summary.per_source[h.locator.source];
+    std::string bytes;
+    std::string ext = "eml";
+    std::string original; // unmasked log excerpt (for --keep-originals)
+    bool got = false;     // bytes hold the item's copy
+    const auto &loc = h.locator;
+    if (loc.store == connectors::StoreKind::pst) {
+      const auto &file = pst.at(loc.path);
+      if (!file) {
+        entry.problem = file.error().message;
+      } else if (auto it = file->find(loc.node_id); it == file->end() || !it->second) {
+        entry.problem = it == file->end() ? "not rendered" : it->second.error().message;
+      } else {
+        ext = it->second->extension;
+        bytes = it->second->bytes;
+        got = true;
+      }
+    } else {
+      auto stored = connectors::read_item_bytes(loc);
+      if (!stored) {
+        entry.problem = stored.error().message;
+      } else {
+        if (!h.sha256.empty() && core::sha256_hex(*stored) != h.sha256) {
+          entry.problem = "the item changed since it was indexed; this copy is its current content";
+        }
+        if (loc.store == connectors::StoreKind::maillog) {
+          ext = "txt";
+          original = *stored + "\n";
+          bytes = redact ? masker.mask(original) : original;
+          got = true;
+        } else if (loc.store == connectors::StoreKind::maildir) {
+          bytes = std::move(*stored);
+          got = true;
+        } else {
+          auto msg = connectors::read_message(loc);
+          if (msg) {
+            bytes = std::move(*msg);
+            got = true;
+          } else {
+            entry.problem = msg.error().message;
+          }
+        }
+      }
+    }
+    entry.category = category_of(h, ext);
+    if (got) {
+      std::string date = h.date ? iso(*h.date).substr(0, 10) : std::string("undated");
+      std::string stem = fmt::format("{:04}-{}-{}", seq, date,
+                                     safe_file_name(h.subject.empty() ? entry.category : h.subject, 50));
+      entry.copy = pkg.unique("items/" + folder_of(h), stem, ext);
+      MAILDSAR_TRY(pkg.write(entry.copy, bytes));
+      ++summary.copied;
+      if (redact && options.keep_originals == KeepOriginals::yes && !original.empty() && original != bytes) {
+        fs::path full = fs::path(originals_dir) / entry.copy;
+        MAILDSAR_TRY(core::ensure_private_dir(originals_dir));
+        fs::create_directories(full.parent_path(), ec);
+        MAILDSAR_TRY(core::write_file_atomic(full.string(), original, 0600));
+      }
+    }
+    if (!entry.problem.empty()) {
+      summary.problems.push_back(fmt::format("{} {}: {}", loc.source, loc.key(), entry.problem));
+    }
+    entry.people = loc.store == connectors::StoreKind::maillog
+                       ? correspondents_of_log(original.empty() ? bytes : original)
+                       : correspondents_of_message(bytes);
+    dedupe(entry.people.from);
+    dedupe(entry.people.to);
+    bool subject_sent = std::any_of(entry.people.from.begin(), entry.people.from.end(),
+                                    [&](const std::string &a) { return masker.is_subject_address(a); });
+    if (subject_sent) {
+      for (const auto &a : entry.people.to) {
+        auto n = normalizer.email(a);
+        if (!n) {
+          continue;
+        }
+        auto domain = n->substr(n->rfind('@') + 1);
+        if (!internal.contains(domain)) {
+          external_domains.insert(domain);
+        }
+      }
+    }
+    entry.subject = h.subject;
+    if (redact) {
+      entry.subject = masker.mask(entry.subject);
+      for (auto *list : {&entry.people.from, &entry.people.to}) {
+        for (auto &a : *list) {
+          a = masker.mask(a);
+        }
+        dedupe(*list);
+      }
+    }
+    entries.push_back(std::move(entry));
+  }
+  summary.masked = masker.masked_addresses() + masker.masked_ips();
+
+  // ---- summary.csv
+  std::string csv = "number,source,store,category,date,subject,from,to,copy,sha256_stored,problem\r\n";
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const auto &e = entries[i];
+    csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{}\r\n", i + 1, csv_field(e.hit->locator.source),
+                       connectors::to_string(e.hit->locator.store), csv_field(e.category),
+                       e.hit->date ? iso(*e.hit->date) : "", csv_field(e.subject),
+                       csv_field(join(e.people.from, " ")), csv_field(join(e.people.to, " ")),
+                       csv_field(e.copy), e.hit->sha256, csv_field(e.problem));
+  }
+
+  // ---- report.html
+  auto statuses = index::read_source_status(index::catalog_path(config));
+  auto unreadable = unreadable_files(config);
+  std::map<std::string, std::map<std::string, std::uint64_t>> counts; // source -> category -> n
+  std::set<std::string> categories;
+  for (const auto &e : entries) {
+    ++counts[e.hit->locator.source][e.category];
+    categories.insert(e.category);
+  }
+  const auto &access = config.access;
+  std::string request = subject.request.empty() ? std::string("(no request id given)") : subject.request;
+  std::string h;
+  h += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
+  h += "<title>Copy of your personal data - " + html_escape(request) + "</title>\n";
+  h += "<style>" + std::string(k_css) + "</style>\n</head>\n<body>\n";
+  h += "<h1>Copy of your personal data held in our e-mail systems</h1>\n";
+  h += "<p class=\"lead\">This is our answer to your request for access to your personal data "
+       "(Article 15 of the General Data Protection Regulation).</p>\n";
+  h += "<div class=\"box\"><dl>\n";
+  h += "<dt>Request</dt><dd>" + html_escape(request) + "</dd>\n";
+  std::vector<std::string> who;
+  for (const auto &n : subject.names) who.push_back(n);
+  for (const auto &n : subject.emails) who.push_back(n);
+  for (const auto &n : subject.phones) who.push_back(n);
+  for (const auto &n : subject.ips) who.push_back(n);
+  h += "<dt>Who asked</dt><dd>The person identified by: " + html_escape(join(who, ", ")) + "</dd>\n";
+  h += "<dt>Prepared on</dt><dd>" + html_escape(plain_date(now)) + " by " +
+       html_escape(options.operator_name.empty() ? std::string("our data protection team") : options.operator_name) +
+       "</dd>\n";
+  if (!access.controller.empty()) {
+    h += "<dt>Who holds your data (the controller)</dt><dd>" + html_escape(access.controller) + "</dd>\n";
+  }
+  if (!access.contact.empty()) {
+    h += "<dt>How to contact us</dt><dd>" + html_escape(access.contact) + "</dd>\n";
+  }
+  h += "</dl></div>\n";
+
+  h += "<h2>In short</h2>\n";
+  h += fmt::format("<p>We found <strong>{}</strong> item(s) about you in {} place(s) where we keep "
+                   "e-mail. A copy of each one is included in this package (folder <code>items</code>).</p>\n",
+                   entries.size(), summary.per_source.size());
+  if (!entries.empty()) {
+    h += "<table><tr><th>Where</th>";
+    for (const auto &c : categories) h += "<th>" + html_escape(c) + "s</th>";
+    h += "<th>Total</th></tr>\n";
+    for (const auto &[src, cats] : counts) {
+      h += "<tr><td>" + html_escape(src) + "</td>";
+      std::uint64_t total = 0;
+      for (const auto &c : categories) {
+        auto it = cats.find(c);
+        std::uint64_t n = it == cats.end() ? 0 : it->second;
+        total += n;
+        h += fmt::format("<td class=\"num\">{}</td>", n);
+      }
+      h += fmt::format("<td class=\"num\"><strong>{}</strong></td></tr>\n", total);
+    }
+    h += "</table>\n";
+  }
+
+  h += "<h2>What we searched</h2>\n<p>We searched every place our e-mail system keeps messages and "
+       "delivery records:</p>\n<table><tr><th>Place</th><th>Kind</th><th>Last brought up to date</th>"
+       "<th>Items about you</th><th>Could not be read</th></tr>\n";
+  for (const auto &src : config.sources) {
+    std::string last = "never indexed";
+    if (statuses) {
+      for (const auto &st : *statuses) {
+        if (st.name == src.name && st.last_success) {
+          last = plain_date(*st.last_success);
+        }
+      }
+    }
+    std::vector<std::string> bad;
+    for (const auto &u : unreadable) {
+      if (u.source == src.name) {
+        bad.push_back(fs::path(u.path).filename().string() + ": " + u.error);
+      }
+    }
+    for (const auto &e : entries) {
+      if (e.hit->locator.source == src.name && !e.problem.empty()) {
+        bad.push_back(fs::path(e.hit->locator.path).filename().string() + ": " + e.problem);
+      }
+    }
+    std::string kind = src.type == "maildir" ? "mailboxes" : src.type == "mbox" ? "mail archive"
+                       : src.type == "pst" ? "Outlook data files" : src.type == "quarantine" ? "spam/virus quarantine"
+                       : "mail server delivery logs";
+    auto it = summary.per_source.find(src.name);
+    h += "<tr><td>" + html_escape(src.name) + "</td><td>" + html_escape(kind) + "</td><td class=\"date\">" +
+         html_escape(last) + fmt::format("</td><td class=\"num\">{}</td><td>", it == summary.per_source.end() ? 0 : it->second);
+    if (bad.empty()) {
+      h += "nothing";
+    } else {
+      h += "<ul>";
+      for (const auto &b : bad) h += "<li>" + html_escape(b) + "</li>";
+      h += "</ul>";
+    }
+    h += "</td></tr>\n";
+  }
+  h += "</table>\n";
+
+  h += "<h2>Why we hold this data and what we do with it</h2>\n<dl>\n";
+  auto list = [&](std::string_view title, const std::vector<std::string> &items, std::string_view none) {
+    h += "<dt>" + std::string(title) + "</dt><dd>";
+    if (items.empty()) {
+      h += std::string(none);
+    } else {
+      h += "<ul>";
+      for (const auto &i : items) h += "<li>" + html_escape(i) + "</li>";
+      h += "</ul>";
+    }
+    h += "</dd>\n";
+  };
+  list("Purposes", access.purposes, "Running our e-mail service.");
+  list("Categories of personal data", access.categories,
+       "E-mail addresses, names, the content of messages and attachments, and delivery records.");
+  list("Who receives it", access.recipients, "The people the messages were addressed to.");
+  h += "<dt>External domains your messages were sent to</dt><dd>";
+  h += external_domains.empty() ? std::string("none found")
+                                : html_escape(join(std::vector<std::string>(external_domains.begin(), external_domains.end()), ", "));
+  h += "</dd>\n<dt>How long we keep it</dt><dd><ul>";
+  for (const auto &src : config.sources) {
+    std::string text;
+    if (auto it = access.retention.find(src.name); it != access.retention.end()) {
+      text = it->second;
+    } else {
+      auto r = std::find_if(config.retention.begin(), config.retention.end(),
+                            [&](const auto &x) { return x.source == src.name; });
+      text = r == config.retention.end() ? "no fixed period set"
+                                         : fmt::format("{} days", r->max_age_seconds / 86400);
+    }
+    h += "<li>" + html_escape(src.name) + ": " + html_escape(text) + "</li>";
+  }
+  h += "</ul></dd>\n<dt>Where the data came from</dt><dd>" +
+       html_escape(access.source_of_data.empty()
+                       ? std::string("From the messages sent to or from our mail system and our mail servers' records.")
+                       : access.source_of_data) +
+       "</dd>\n<dt>Automated decision-making</dt><dd>None: we make no automated decisions about you from this data.</dd>\n</dl>\n";
+
+  h += "<h2>Your rights</h2>\n<ul>\n"
+       "<li><strong>Correction</strong> (Article 16): you can ask us to correct data about you that is wrong.</li>\n"
+       "<li><strong>Erasure</strong> (Article 17): you can ask us to delete data about you; we will unless the law requires us to keep it.</li>\n"
+       "<li><strong>Restriction and objection</strong> (Articles 18 and 21): you can ask us to stop or limit using it.</li>\n"
+       "<li><strong>Complaint</strong> (Article 77): you can complain to a data protection supervisory authority";
+  h += access.supervisory_authority.empty() ? std::string(".") : ": " + html_escape(access.supervisory_authority);
+  h += "</li>\n</ul>\n";
+
+  h += "<h2>Other people's data</h2>\n";
+  if (redact) {
+    h += fmt::format("<div class=\"box warn\">To protect other people (Article 15(4)), we replaced {} "
+                     "e-mail address(es) and {} IP address(es) of other people with "
+                     "<code>[other person]</code> and <code>[other IP]</code> in the delivery log "
+                     "records and in this report. The message copies are complete.</div>\n",
+                     masker.masked_addresses(), masker.masked_ips());
+  } else {
+    h += "<p>The copies contain the other people's addresses as they appear in the messages.</p>\n";
+  }
+
+  h += "<h2>Every item</h2>\n<table><tr><th>#</th><th>Date</th><th>What</th><th>From</th><th>To</th>"
+       "<th>Subject</th><th>Copy</th></tr>\n";
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const auto &e = entries[i];
+    h += fmt::format("<tr><td class=\"num\">{}</td><td class=\"date\">{}</td><td>{}<br><span class=\"small\">{}</span></td>",
+                     i + 1, e.hit->date ? html_escape(iso(*e.hit->date).substr(0, 16).replace(10, 1, " ")) : "unknown",
+                     html_escape(e.category), html_escape(e.hit->locator.source));
+    h += "<td class=\"people\">" + html_escape(join(e.people.from, ", ")) + "</td><td class=\"people\">" +
+         html_escape(join(e.people.to, ", ")) + "</td><td class=\"subj\">" + html_escape(e.subject) + "</td><td>";
+    if (!e.copy.empty()) {
+      h += "<a href=\"" + html_escape(href(e.copy)) + "\">open copy</a>";
+    }
+    if (!e.problem.empty()) {
+      h += "<br><span class=\"small\">" + html_escape(e.problem) + "</span>";
+    }
+    h += "</td></tr>\n";
+  }
+  h += "</table>\n";
+  h += "<p class=\"small\">Files with the ending .eml open in any e-mail program; .txt in any text editor; "
+       ".vcf (contacts) and .ics (calendar entries) in address-book and calendar programs. The file "
+       "manifest.json lists every file of this package with its SHA-256 checksum, so you can check "
+       "that nothing was changed.</p>\n</body>\n</html>\n";
+
+  MAILDSAR_TRY(pkg.write("report.html", h));
+  MAILDSAR_TRY(pkg.write("summary.csv", csv));
+
+  // ---- manifest.json
+  json items = json::array();
+  for (const auto &e : entries) {
+    const auto &loc = e.hit->locator;
+    json it{{"id", e.hit->id},       {"source", loc.source}, {"store", connectors::to_string(loc.store)},
+            {"location", clean_utf8(loc.key())}, {"category", e.category}, {"sha256", e.hit->sha256},
+            {"copy", e.copy}};
+    if (!e.problem.empty()) {
+      it["problem"] = clean_utf8(e.problem);
+    }
+    items.push_back(std::move(it));
+  }
+  json source_list = json::array();
+  for (const auto &src : config.sources) {
+    source_list.push_back(json{{"name", src.name}, {"type", src.type}});
+  }
+  json manifest{
+      {"schema", "maildsar.export-manifest"},
+      {"version", 1},
+      {"request", subject.request},
+      {"created", iso(now)},
+      {"operator", options.operator_name},
+      {"tool_version", options.tool_version},
+      {"index_version", std::string(index::schema::k_schema_version)},
+      {"query", json{{"emails", subject.emails}, {"names", subject.names}, {"phones", subject.phones}, {"ips", subject.ips}}},
+      {"options", json{{"redact_others", redact}, {"keep_originals", options.keep_originals == KeepOriginals::yes}}},
+      {"sources", source_list},
+      {"counts", json{{"items", summary.items}, {"copied", summary.copied}, {"masked", summary.masked}}},
+      {"items", items},
+      {"files", pkg.files()}};
+  std::string manifest_text = manifest.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+  MAILDSAR_TRY(core::write_file_atomic((fs::path(out_dir) / "manifest.json").string(), manifest_text, 0600));
+  summary.files = pkg.files().size() + 1;
+  summary.package_hash = core::sha256_hex(manifest_text);
+  if (options.zip == ZipPackage::yes) {
+    auto &zip_entries = pkg.zip_entries();
+    zip_entries.push_back(ZipEntry{"manifest.json", manifest_text, now});
+    std::string top = fs::path(out_dir).filename().string();
+    for (auto &z : zip_entries) {
+      z.name = safe_file_name(top, 60) + "/" + z.name;
+    }
+    MAILDSAR_TRY_ASSIGN(std::string zip, make_zip(zip_entries));
+    summary.zip_path = out_dir + ".zip";
+    MAILDSAR_TRY(core::write_file_atomic(summary.zip_path, zip, 0600));
+    summary.package_hash = core::sha256_hex(zip);
+  }
+
+  // ---- audit
+  MAILDSAR_TRY_ASSIGN(core::AuditLog audit, core::AuditLog::open(config.state_dir));
+  json per_source = json::object();
+  for (const auto &[k, v] : summary.per_source) per_source[k] = v;
+  MAILDSAR_TRY_ASSIGN(core::AuditRecord record, audit
+                   .append("export", options.operator_name, subject.request,
+                           json{{"items", summary.items}, {"copied", summary.copied},
+                                {"problems", summary.problems.size()}, {"files", summary.files},
+                                {"masked", summary.masked}, {"redact_others", redact},
+                                {"per_source", per_source}, {"package_sha256", summary.package_hash},
+                                {"zip", options.zip == ZipPackage::yes}}));
+  (void)record;
+  return summary;
+}
+
+} // namespace maildsar::query

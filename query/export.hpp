@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+// The Art. 15 access package (`maildsar export`): copies of every item held for a data subject,
+// report.html, manifest.json and summary.csv. See docs/cli.md "export" and docs/schemata.md
+// "maildsar.export-manifest".
+
+#include "core/config.hpp"
+#include "core/result.hpp"
+#include "indexer/identity.hpp"
+#include "query/query.hpp"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace maildsar::query {
+
+enum class RedactOthers { no, yes };
+enum class KeepOriginals { no, yes };
+enum class ZipPackage { no, yes };
+enum class Overwrite { no, yes };
+
+struct ExportOptions {
+  std::string out_dir;
+  std::string operator_name;
+  std::string tool_version;
+  RedactOthers redact_others = RedactOthers::no;
+  KeepOriginals keep_originals = KeepOriginals::no; // unmasked excerpts in <out>.originals/
+  ZipPackage zip = ZipPackage::no;                  // also <out>.zip
+  Overwrite force = Overwrite::no;                  // write into a non-empty out_dir
+  std::int64_t now = 0;                             // seconds since the epoch; 0 = the clock
+};
+
+struct ExportSummary {
+  std::string out_dir;
+  std::string zip_path;      // empty without --zip
+  std::string package_hash;  // SHA-256 of the zip, else of manifest.json
+  std::uint64_t items = 0;   // hits
+  std::uint64_t copied = 0;  // items with a copy in the package
+  std::uint64_t files = 0;   // files in the package (manifest.json included)
+  std::uint64_t masked = 0;  // third-party identifiers masked (--redact-others)
+  std::map<std::string, std::uint64_t> per_source; // source -> items
+  std::vector<std::string> problems;               // items that could not be copied, and why
+};
+
+/**
+ * Builds the access package for `subject` in options.out_dir (created 0700 when missing) and
+ * records an "export" audit entry (request, operator, counts, package hash; no identities).
+ * Items that cannot be read are listed in the report and in `problems`; the export goes on.
+ *
+ * @errors ErrorCode::cant_create when out_dir exists and is not empty (without Overwrite::yes)
+ *         or cannot be created; errors of query::find; io errors writing the package.
+ */
+[[nodiscard]] core::Result<ExportSummary> export_package(const core::Config &config,
+                                                         const SubjectProfile &subject,
+                                                         const ExportOptions &options);
+
+// ---- Building blocks (public for the tests) --------------------------------------------------
+
+/**
+ * A file or folder name safe on Windows, macOS and Linux made from untrusted text: ASCII
+ * letters, digits, '-', '_' and '.' kept, everything else '_' (runs collapsed), no leading or
+ * trailing dots/underscores, Windows reserved device names (CON, NUL, COM1, ...) prefixed with
+ * '_', at most `max_bytes` bytes; "item" when nothing is left.
+ */
+[[nodiscard]] std::string safe_file_name(std::string_view raw, std::size_t max_bytes = 60);
+
+/** Valid UTF-8 (invalid bytes as U+FFFD, control characters except \t\n as U+FFFD). */
+[[nodiscard]] std::string clean_utf8(std::string_view raw);
+
+/** HTML text/attribute escaping of clean_utf8(raw): & < > " '. */
+[[nodiscard]] std::string html_escape(std::string_view raw);
+
+/** Addresses (addr-specs) found in text, as written, in order. */
+[[nodiscard]] std::vector<std::string> find_addresses(std::string_view text);
+
+/**
+ * Masks the e-mail addresses and IP addresses of everyone except the subject in text
+ * (Art. 15(4)): each is replaced by "[other person]" / "[other IP]".
+ */
+class OthersMasker {
+public:
+  OthersMasker(const index::Normalizer &normalizer, const SubjectProfile &subject);
+  [[nodiscard]] std::string mask(std::string_view text);
+  /** Is `address` one of the subject's (after normalisation)? */
+  [[nodiscard]] bool is_subject_address(std::string_view address) const;
+  [[nodiscard]] std::uint64_t masked_addresses() const { return m_addresses; }
+  [[nodiscard]] std::uint64_t masked_ips() const { return m_ips; }
+
+private:
+  const index::Normalizer &m_normalizer;
+  std::vector<std::string> m_emails;
+  std::vector<std::string> m_ips_subject;
+  std::uint64_t m_addresses = 0;
+  std::uint64_t m_ips = 0;
+};
+
+/** One ZIP entry. */
+struct ZipEntry {
+  std::string name; // '/'-separated, relative
+  std::string data;
+  std::int64_t mtime = 0;
+};
+
+/** A ZIP archive (deflate, UTF-8 names). ErrorCode::data beyond ZIP32 limits. */
+[[nodiscard]] core::Result<std::string> make_zip(const std::vector<ZipEntry> &entries);
+
+} // namespace maildsar::query

@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// Building blocks of the access package: safe names, escaping, masking, ZIP.
+#include "query/export.hpp"
+
+#include <fmt/format.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <ctime>
+
+namespace maildsar::query {
+
+namespace {
+
+constexpr std::array<std::string_view, 22> k_reserved{
+    "CON",  "PRN",  "AUX",  "NUL",  "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7",
+    "COM8", "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9"};
+
+bool is_reserved(std::string_view name) {
+  auto dot = name.find('.');
+  std::string stem(name.substr(0, dot));
+  std::transform(stem.begin(), stem.end(), stem.begin(),
+                 [](char c) { return static_cast<char>(std::toupper(static_cast<unsigned char>(c))); });
+  return std::find(k_reserved.begin(), k_reserved.end(), stem) != k_reserved.end();
+}
+
+bool local_char(char c) {
+  auto u = static_cast<unsigned char>(c);
+  return std::isalnum(u) != 0 || std::string_view("._%+-!#$&'*^`{|}~").find(c) != std::string_view::npos;
+}
+
+bool domain_char(char c) {
+  auto u = static_cast<unsigned char>(c);
+  return std::isalnum(u) != 0 || c == '.' || c == '-' || u >= 0x80;
+}
+
+struct Span {
+  std::size_t begin;
+  std::size_t end;
+  bool ip;
+};
+
+/** Candidate addresses and IPs in text, in order, not overlapping. */
+std::vector<Span> candidates(std::string_view text) {
+  std::vector<Span> out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    char c = text[i];
+    if (c == '@' && i > 0) {
+      std::size_t b = i;
+      while (b > 0 && local_char(text[b - 1])) {
+        --b;
+      }
+      std::size_t e = i + 1;
+      while (e < text.size() && domain_char(text[e])) {
+        ++e;
+      }
+      while (e > i + 1 && (text[e - 1] == '.' || text[e - 1] == '-')) {
+        --e;
+      }
+      while (b < i && (text[b] == '.' || text[b] == '\'' || text[b] == '/')) {
+        ++b;
+      }
+      std::string_view domain = text.substr(i + 1, e - i - 1);
+      if (b < i && domain.find('.') != std::string_view::npos) {
+        while (!out.empty() && out.back().end > b) {
+          out.pop_back(); // e.g. a digit run taken for an IP inside the local part
+        }
+        out.push_back(Span{b, e, false});
+        i = e;
+        continue;
+      }
+    }
+    if (std::isxdigit(static_cast<unsigned char>(c)) != 0 || c == ':') {
+      bool boundary = i == 0 || (std::isalnum(static_cast<unsigned char>(text[i - 1])) == 0 &&
+                                 text[i - 1] != '.' && text[i - 1] != ':');
+      if (boundary) {
+        std::size_t e = i;
+        while (e < text.size() && (std::isxdigit(static_cast<unsigned char>(text[e])) != 0 ||
+                                   text[e] == '.' || text[e] == ':')) {
+          ++e;
+        }
+        while (e > i && (text[e - 1] == '.' || (text[e - 1] == ':' && (e < 2 || text[e - 2] != ':')))) {
+          --e;
+        }
+        bool next_ok = e >= text.size() || (std::isalnum(static_cast<unsigned char>(text[e])) == 0 &&
+                                             text[e] != '@');
+        std::string_view tok = text.substr(i, e - i);
+        auto colons = std::count(tok.begin(), tok.end(), ':');
+        auto dots = std::count(tok.begin(), tok.end(), '.');
+        if (next_ok && (colons >= 2 || dots == 3)) {
+          out.push_back(Span{i, e, true});
+          i = e;
+          continue;
+        }
+        std::size_t start = i;
+        while (i < text.size() && std::isalnum(static_cast<unsigned char>(text[i])) != 0) {
+          ++i;
+        }
+        if (i == start) {
+          ++i;
+        }
+        continue;
+      }
+    }
+    ++i;
+  }
+  return out;
+}
+
+void put16(std::string &out, std::uint32_t v) {
+  out.push_back(static_cast<char>(v & 0xFF));
+  out.push_back(static_cast<char>((v >> 8) & 0xFF));
+}
+void put32(std::string &out, std::uint32_t v) {
+  put16(out, v & 0xFFFF);
+  put16(out, v >> 16);
+}
+
+std::pair<std::uint32_t, std::uint32_t> dos_time(std::int64_t t) {
+  auto tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  if (tm.tm_year < 80) {
+    return {0, (1U << 5) | 1U}; // 1980-01-01
+  }
+  auto time = static_cast<std::uint32_t>((tm.tm_hour << 11) | (tm.tm_min << 5) | (tm.tm_sec / 2));
+  auto date = static_cast<std::uint32_t>(((tm.tm_year - 80) << 9) | ((tm.tm_mon + 1) << 5) | tm.tm_mday);
+  return {time, date};
+}
+
+} // namespace
+
+std::string safe_file_name(std::string_view raw, std::size_t max_bytes) {
+  std::string out;
+  for (char c : raw) {
+    auto u = static_cast<unsigned char>(c);
+    bool keep = u < 0x80 && (std::isalnum(u) != 0 || c == '-' || c == '_' || c == '.');
+    char put = keep ? c : '_';
+    if (put == '_' && !out.empty() && out.back() == '_') {
+      continue;
+    }
+    if (put == '.' && !out.empty() && out.back() == '.') {
+      continue; // no ".." anywhere
+    }
+    out.push_back(put);
+  }
+  auto trim = [](std::string &s) {
+    while (!s.empty() && (s.front() == '.' || s.front() == '_' || s.front() == '-')) {
+      s.erase(s.begin());
+    }
+    while (!s.empty() && (s.back() == '.' || s.back() == '_')) {
+      s.pop_back();
+    }
+  };
+  trim(out);
+  if (out.size() > max_bytes) {
+    out.resize(max_bytes);
+    trim(out);
+  }
+  if (out.empty()) {
+    out = "item";
+  }
+  if (is_reserved(out)) {
+    out.insert(out.begin(), '_');
+  }
+  return out;
+}
+
+std::string clean_utf8(std::string_view s) {
+  static constexpr std::string_view k_replacement = "\xEF\xBF\xBD";
+  std::string out;
+  out.reserve(s.size());
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      if (c < 0x20 && c != '\t' && c != '\n') {
+        out += c == '\r' ? std::string_view() : k_replacement;
+      } else if (c == 0x7F) {
+        out += k_replacement;
+      } else {
+        out.push_back(static_cast<char>(c));
+      }
+      ++i;
+      continue;
+    }
+    std::size_t n = (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : 0;
+    bool ok = n > 0 && i + n < s.size();
+    for (std::size_t k = 1; ok && k <= n; ++k) {
+      ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+    }
+    if (ok && n == 1 && c < 0xC2) {
+      ok = false; // overlong
+    }
+    if (ok) {
+      out.append(s.substr(i, n + 1));
+      i += n + 1;
+    } else {
+      out += k_replacement;
+      ++i;
+    }
+  }
+  return out;
+}
+
+std::string html_escape(std::string_view raw) {
+  std::string clean = clean_utf8(raw);
+  std::string out;
+  out.reserve(clean.size() + 16);
+  for (char c : clean) {
+    switch (c) {
+    case '&': out += "&amp;"; break;
+    case '<': out += "&lt;"; break;
+    case '>': out += "&gt;"; break;
+    case '"': out += "&quot;"; break;
+    case '\'': out += "&#39;"; break;
+    default: out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> find_addresses(std::string_view text) {
+  std::vector<std::string> out;
+  for (const auto &span : candidates(text)) {
+    if (!span.ip) {
+      out.emplace_back(text.substr(span.begin, span.end - span.begin));
+    }
+  }
+  return out;
+}
+
+OthersMasker::OthersMasker(const index::Normalizer &normalizer, const SubjectProfile &subject)
+    : m_normalizer(normalizer) {
+  for (const auto &e : subject.emails) {
+    if (auto n = normalizer.email(e)) {
+      m_emails.push_back(*n);
+    }
+  }
+  for (const auto &ip : subject.ips) {
+    if (auto n = normalizer.ip(ip)) {
+      m_ips_subject.push_back(*n);
+    }
+  }
+}
+
+bool OthersMasker::is_subject_address(std::string_view address) const {
+  auto n = m_normalizer.email(address);
+  return n && std::find(m_emails.begin(), m_emails.end(), *n) != m_emails.end();
+}
+
+std::string OthersMasker::mask(std::string_view text) {
+  std::string out;
+  std::size_t at = 0;
+  for (const auto &span : candidates(text)) {
+    std::string_view tok = text.substr(span.begin, span.end - span.begin);
+    std::string_view replacement;
+    if (span.ip) {
+      auto n = m_normalizer.ip(tok);
+      if (!n) {
+        continue; // not an IP after all (a time, a hex id)
+      }
+      if (std::find(m_ips_subject.begin(), m_ips_subject.end(), *n) == m_ips_subject.end()) {
+        replacement = "[other IP]";
+        ++m_ips;
+      }
+    } else if (!is_subject_address(tok)) {
+      replacement = "[other person]";
+      ++m_addresses;
+    }
+    if (!replacement.empty()) {
+      out.append(text.substr(at, span.begin - at));
+      out.append(replacement);
+      at = span.end;
+    }
+  }
+  out.append(text.substr(at));
+  return out;
+}
+
+core::Result<std::string> make_zip(const std::vector<ZipEntry> &entries) {
+  if (entries.size() > 0xFFFF) {
+    return core::fail(core::ErrorCode::data, "zip: more than 65535 files (ZIP64 not supported)");
+  }
+  std::string out;
+  std::string central;
+  for (const auto &e : entries) {
+    if (e.data.size() > 0xFFFFFFF0ULL || out.size() > 0xFFFFFFF0ULL || e.name.size() > 0xFFFF) {
+      return core::fail(core::ErrorCode::data, "zip: package larger than 4 GiB (ZIP64 not supported)");
+    }
+    auto crc = static_cast<std::uint32_t>(
+        crc32(0L, reinterpret_cast<const Bytef *>(e.data.data()), static_cast<uInt>(e.data.size())));
+    std::string deflated;
+    z_stream zs{};
+    if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+      return core::fail(core::ErrorCode::internal, "zip: deflateInit2 failed");
+    }
+    deflated.resize(deflateBound(&zs, static_cast<uLong>(e.data.size())));
+    zs.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(e.data.data()));
+    zs.avail_in = static_cast<uInt>(e.data.size());
+    zs.next_out = reinterpret_cast<Bytef *>(deflated.data());
+    zs.avail_out = static_cast<uInt>(deflated.size());
+    int rc = deflate(&zs, Z_FINISH);
+    deflated.resize(zs.total_out);
+    deflateEnd(&zs);
+    if (rc != Z_STREAM_END) {
+      return core::fail(core::ErrorCode::internal, "zip: deflate failed");
+    }
+    bool store = deflated.size() >= e.data.size();
+    const std::string &body = store ? e.data : deflated;
+    auto [dtime, ddate] = dos_time(e.mtime);
+    auto offset = static_cast<std::uint32_t>(out.size());
+    auto header = [&](std::string &h, bool central_dir) {
+      put32(h, central_dir ? 0x02014b50U : 0x04034b50U);
+      if (central_dir) {
+        put16(h, (3U << 8) | 20U); // made by: Unix, 2.0
+      }
+      put16(h, 20);      // version needed
+      put16(h, 0x0800);  // UTF-8 names
+      put16(h, store ? 0U : 8U);
+      put16(h, dtime);
+      put16(h, ddate);
+      put32(h, crc);
+      put32(h, static_cast<std::uint32_t>(body.size()));
+      put32(h, static_cast<std::uint32_t>(e.data.size()));
+      put16(h, static_cast<std::uint32_t>(e.name.size()));
+      put16(h, 0); // extra
+      if (central_dir) {
+        put16(h, 0);                    // comment
+        put16(h, 0);                    // disk
+        put16(h, 0);                    // internal attributes
+        put32(h, 0100644U << 16);       // external: Unix mode
+        put32(h, offset);
+      }
+      h += e.name;
+    };
+    header(out, false);
+    out += body;
+    header(central, true);
+  }
+  if (out.size() + central.size() > 0xFFFFFFF0ULL) {
+    return core::fail(core::ErrorCode::data, "zip: package larger than 4 GiB (ZIP64 not supported)");
+  }
+  auto cd_offset = static_cast<std::uint32_t>(out.size());
+  out += central;
+  put32(out, 0x06054b50U);
+  put16(out, 0);
+  put16(out, 0);
+  put16(out, static_cast<std::uint32_t>(entries.size()));
+  put16(out, static_cast<std::uint32_t>(entries.size()));
+  put32(out, static_cast<std::uint32_t>(central.size()));
+  put32(out, cd_offset);
+  put16(out, 0);
+  return out;
+}
+
+} // namespace maildsar::query

@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// End-to-end tests of `maildsar export`: the Art. 15 package for generated estates with the
+// subject in every store, and a headless-Chromium rendering of the sample estate's report.
+#include "core/hash.hpp"
+#include "tests/e2e/e2e_support.hpp"
+#include "tests/e2e/estate.hpp"
+#include "tests/e2e/estate_connectors.hpp"
+#include "tests/test_support.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+
+using maildsar::test::ScratchDir;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+using maildsar::test::index_json;
+using maildsar::test::json_lines;
+using maildsar::test::maildsar_run;
+
+std::string slurp(const fs::path &p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string range(const std::string &path, std::uint64_t offset, std::uint64_t length) {
+  auto all = slurp(path);
+  return all.substr(offset, length);
+}
+
+/** mbox range -> message: drop the "From " line, undo >From quoting. */
+std::string mbox_message(const std::string &bytes) {
+  auto nl = bytes.find('\n');
+  std::string body = nl == std::string::npos ? std::string() : bytes.substr(nl + 1);
+  return std::regex_replace(body, std::regex("(^|\n)>(>*From )"), "$1$2");
+}
+
+/** Checks every manifest checksum; returns the manifest. */
+json verify_manifest(const fs::path &out) {
+  auto manifest = json::parse(slurp(out / "manifest.json"));
+  EXPECT_EQ(manifest.at("schema"), "maildsar.export-manifest");
+  std::size_t files = 0;
+  for (const auto &f : manifest.at("files")) {
+    auto data = slurp(out / f.at("path").get<std::string>());
+    EXPECT_EQ(maildsar::core::sha256_hex(data), f.at("sha256")) << f.at("path");
+    EXPECT_EQ(data.size(), f.at("size").get<std::size_t>());
+    ++files;
+  }
+  std::size_t on_disk = 0;
+  for (const auto &e : fs::recursive_directory_iterator(out)) {
+    on_disk += e.is_regular_file() ? 1U : 0U;
+  }
+  EXPECT_EQ(files + 1, on_disk) << "every file but manifest.json is listed";
+  return manifest;
+}
+
+} // namespace
+
+TEST(ExportE2E, PlantedEstatePackageIsCompleteAndVerifies) {
+  ScratchDir dir;
+  auto estate = maildsar::test::make_planted_estate(dir.path());
+  index_json(estate.config);
+  auto found = maildsar_run({"-c", estate.config.string(), "find", "--subject", estate.subject.string(), "--json"});
+  ASSERT_EQ(found.exit_code, 0) << found.err;
+  auto hits = json_lines(found.out);
+  ASSERT_FALSE(hits.empty());
+  auto out = dir.path() / "package";
+  auto r = maildsar_run({"-c", estate.config.string(), "export", "--subject", estate.subject.string(),
+                         "--out", out.string(), "--json", "--operator", "dpo"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto summary = json_lines(r.out).at(0);
+  EXPECT_EQ(summary.at("items").get<std::size_t>(), hits.size());
+  auto manifest = verify_manifest(out);
+  std::map<std::string, json> by_id;
+  for (const auto &it : manifest.at("items")) {
+    by_id[it.at("id").get<std::string>()] = it;
+  }
+  for (const auto &h : hits) {
+    auto id = h.at("id").get<std::string>();
+    ASSERT_TRUE(by_id.contains(id)) << h.dump();
+    auto copy = by_id[id].at("copy").get<std::string>();
+    ASSERT_FALSE(copy.empty()) << h.dump();
+    auto bytes = slurp(out / copy);
+    auto path = h.at("path").get<std::string>();
+    if (h.at("store") == "maildir") {
+      EXPECT_EQ(bytes, slurp(path)) << copy;
+    } else if (h.at("store") == "mbox") {
+      EXPECT_EQ(bytes, mbox_message(range(path, h.at("offset"), h.at("length")))) << copy;
+    }
+  }
+  auto report = slurp(out / "report.html");
+  auto subject = json::parse(slurp(estate.subject));
+  if (subject.contains("request")) {
+    EXPECT_NE(report.find(subject.at("request").get<std::string>()), std::string::npos);
+  }
+  auto config = json::parse(slurp(estate.config), nullptr, true, true);
+  for (const auto &s : config.at("sources")) {
+    EXPECT_NE(report.find(s.at("name").get<std::string>()), std::string::npos) << s;
+  }
+  EXPECT_TRUE(fs::exists(out / "summary.csv"));
+  // A second export into the same directory is refused (73) unless --force.
+  auto again = maildsar_run({"-c", estate.config.string(), "export", "--subject", estate.subject.string(),
+                             "--out", out.string()});
+  EXPECT_EQ(again.exit_code, 73) << again.err;
+  auto audit = maildsar_run({"-c", estate.config.string(), "audit", "--json"});
+  EXPECT_NE(audit.out.find(summary.at("package_sha256").get<std::string>()), std::string::npos) << audit.out;
+}
+
+TEST(ExportE2E, ConnectorEstateWithRedactOthersMasksEveryOtherAddress) {
+  ScratchDir dir;
+  auto estate = maildsar::test::make_connector_estate(dir.path(), maildsar::test::corpus_dir());
+  index_json(estate.config);
+  auto found = maildsar_run({"-c", estate.config.string(), "find", "--subject", estate.subject.string(), "--json"});
+  auto hits = json_lines(found.out);
+  ASSERT_FALSE(hits.empty());
+  auto out = dir.path() / "pkg";
+  auto r = maildsar_run({"-c", estate.config.string(), "export", "--subject", estate.subject.string(),
+                         "--out", out.string(), "--redact-others", "--keep-originals", "--zip", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto manifest = verify_manifest(out);
+  EXPECT_EQ(manifest.at("items").size(), hits.size());
+  auto subject = json::parse(slurp(estate.subject));
+  std::set<std::string> own;
+  for (const auto &e : subject.at("emails")) {
+    own.insert(e.get<std::string>());
+  }
+  std::regex addr(R"([A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,})");
+  std::size_t logs = 0;
+  for (const auto &it : manifest.at("items")) {
+    if (it.at("store") != "maillog") {
+      continue;
+    }
+    ++logs;
+    auto text = slurp(out / it.at("copy").get<std::string>());
+    for (std::sregex_iterator m(text.begin(), text.end(), addr), end; m != end; ++m) {
+      auto a = m->str();
+      std::string folded = a;
+      std::transform(folded.begin(), folded.end(), folded.begin(), ::tolower);
+      if (auto plus = folded.find('+'); plus != std::string::npos) {
+        folded.erase(plus, folded.find('@') - plus);
+      }
+      EXPECT_TRUE(own.contains(folded)) << "other person's address left in " << it.at("copy") << ": " << a;
+    }
+    EXPECT_TRUE(fs::exists(fs::path(out.string() + ".originals") / it.at("copy").get<std::string>()) ||
+                text.find("[other") == std::string::npos);
+  }
+  EXPECT_GT(logs, 0U);
+  auto report = slurp(out / "report.html");
+  EXPECT_NE(report.find("Other people"), std::string::npos);
+  EXPECT_TRUE(fs::exists(out.string() + ".zip"));
+  auto summary = json_lines(r.out).at(0);
+  EXPECT_EQ(summary.at("package_sha256"), maildsar::core::sha256_hex(slurp(out.string() + ".zip")));
+  if (estate.has_pst) {
+    auto pst = maildsar_run({"-c", estate.config.string(), "export", "--subject", estate.pst_subject.string(),
+                             "--out", (dir.path() / "pst-package").string(), "--json"});
+    EXPECT_LE(pst.exit_code, 1) << pst.err;
+    auto pm = verify_manifest(dir.path() / "pst-package");
+    std::size_t rendered = 0;
+    for (const auto &it : pm.at("items")) {
+      if (it.at("store") == "pst" && !it.at("copy").get<std::string>().empty()) {
+        ++rendered;
+        auto bytes = slurp(dir.path() / "pst-package" / it.at("copy").get<std::string>());
+        auto ext = fs::path(it.at("copy").get<std::string>()).extension();
+        if (ext == ".eml") {
+          EXPECT_NE(bytes.find("MIME-Version: 1.0"), std::string::npos);
+        } else if (ext == ".vcf") {
+          EXPECT_EQ(bytes.rfind("BEGIN:VCARD", 0), 0U);
+        } else if (ext == ".ics") {
+          EXPECT_EQ(bytes.rfind("BEGIN:VCALENDAR", 0), 0U);
+        }
+      }
+    }
+    EXPECT_GT(rendered, 0U);
+  }
+}
+
+TEST(ExportE2E, SampleReportRendersInHeadlessChromium) {
+  if (std::system("command -v chromium >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "chromium not installed (scripts/install-deps.sh)";
+  }
+  ScratchDir dir;
+  auto samples = fs::path(MAILDSAR_SOURCE_DIR) / "samples";
+  maildsar::test::copy_tree(samples, dir.path() / "s");
+  fs::remove_all(dir.path() / "s" / "state");
+  auto config = dir.path() / "s" / "maildsar.json";
+  index_json(config);
+  auto out = dir.path() / "pkg";
+  auto r = maildsar_run({"-c", config.string(), "export", "--subject", (dir.path() / "s" / "subject.json").string(),
+                         "--out", out.string(), "--redact-others"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto png = dir.path() / "report.png";
+  auto shot = maildsar::test::run({"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                                   "--hide-scrollbars", "--user-data-dir=" + (dir.path() / "chr").string(),
+                                   "--screenshot=" + png.string(), "--window-size=1200,1600",
+                                   "file://" + (out / "report.html").string()});
+  ASSERT_TRUE(fs::exists(png)) << shot.err;
+  EXPECT_GT(fs::file_size(png), 20U * 1024U);
+  if (const char *keep = std::getenv("MAILDSAR_KEEP_SCREENSHOT")) {
+    fs::copy_file(png, keep, fs::copy_options::overwrite_existing);
+  }
+}

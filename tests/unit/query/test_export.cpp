@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// Unit tests of the access package's building blocks and of export_package on a tiny estate.
+#include "query/export.hpp"
+
+#include "core/config.hpp"
+#include "core/hash.hpp"
+#include "indexer/indexer.hpp"
+#include "tests/test_support.hpp"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+using maildsar::test::ScratchDir;
+namespace fs = std::filesystem;
+namespace q = maildsar::query;
+
+namespace {
+
+std::string slurp(const fs::path &p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+} // namespace
+
+TEST(ExportSafeName, StripsTraversalAndSeparators) {
+  EXPECT_EQ(q::safe_file_name("../../etc/passwd"), "etc_passwd");
+  EXPECT_EQ(q::safe_file_name(".."), "item");
+  EXPECT_EQ(q::safe_file_name("a\\b:c*d?e\"f<g>h|i"), "a_b_c_d_e_f_g_h_i");
+  EXPECT_EQ(q::safe_file_name(""), "item");
+  EXPECT_EQ(q::safe_file_name("Inbox/..\\..\\Windows"), "Inbox_._._Windows");
+}
+
+TEST(ExportSafeName, AvoidsWindowsReservedNames) {
+  EXPECT_EQ(q::safe_file_name("CON"), "_CON");
+  EXPECT_EQ(q::safe_file_name("nul.txt"), "_nul.txt");
+  EXPECT_EQ(q::safe_file_name("com1"), "_com1");
+  EXPECT_EQ(q::safe_file_name("CONTRACT"), "CONTRACT");
+}
+
+TEST(ExportSafeName, CapsLengthAndDropsNonAscii) {
+  std::string long_subject(300, 'x');
+  EXPECT_EQ(q::safe_file_name(long_subject, 60).size(), 60U);
+  auto name = q::safe_file_name("R\xC3\xA9sum\xC3\xA9 \xFF\xFE final", 60);
+  EXPECT_EQ(name, "R_sum_final");
+  EXPECT_EQ(q::safe_file_name("trailing dots...   "), "trailing_dots");
+}
+
+TEST(ExportEscape, EscapesMarkupAndRepairsUtf8) {
+  EXPECT_EQ(q::html_escape("<script>alert('x')</script> & \"q\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;");
+  EXPECT_EQ(q::clean_utf8("ok \xC3\xA9 bad \xFF\xC0\xAF end"),
+            "ok \xC3\xA9 bad \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD end");
+  EXPECT_EQ(q::clean_utf8("nul\x01\x7F"), "nul\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(q::clean_utf8("trunc \xE2\x82"), "trunc \xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+TEST(ExportAddresses, FindsAddressesInHeadersAndLogs) {
+  auto a = q::find_addresses("\"Smith, Alice\" <alice.smith@example.com>, bob+x@corp.example.org.");
+  ASSERT_EQ(a.size(), 2U);
+  EXPECT_EQ(a[0], "alice.smith@example.com");
+  EXPECT_EQ(a[1], "bob+x@corp.example.org");
+  auto b = q::find_addresses("sasl_username=alice.smith@example.com, to=<c@d.example>");
+  ASSERT_EQ(b.size(), 2U);
+  EXPECT_EQ(b[0], "alice.smith@example.com");
+  EXPECT_TRUE(q::find_addresses("no address @ here, user@localhost").empty());
+}
+
+TEST(OthersMasker, MasksEveryoneButTheSubject) {
+  maildsar::index::Normalizer norm(maildsar::index::NormalizeOptions{});
+  q::SubjectProfile subject;
+  subject.emails = {"Alice.Smith@example.com"};
+  subject.ips = {"203.0.113.45"};
+  q::OthersMasker m(norm, subject);
+  std::string line = "Nov 15 09:14:02 mx1 smtpd[1]: 4Q: client=x[203.0.113.45], sasl_username="
+                     "alice.smith+news@example.com to=<bob@corp.example>, relay=r[198.51.100.7]:25, "
+                     "from=<carol@other.example> [2001:db8::5] delay=1.1 time 10:00:00";
+  auto out = m.mask(line);
+  EXPECT_NE(out.find("203.0.113.45"), std::string::npos);
+  EXPECT_NE(out.find("alice.smith+news@example.com"), std::string::npos);
+  EXPECT_EQ(out.find("bob@corp.example"), std::string::npos);
+  EXPECT_EQ(out.find("carol@"), std::string::npos);
+  EXPECT_EQ(out.find("198.51.100.7"), std::string::npos);
+  EXPECT_EQ(out.find("2001:db8::5"), std::string::npos);
+  EXPECT_NE(out.find("10:00:00"), std::string::npos);
+  EXPECT_NE(out.find("delay=1.1"), std::string::npos);
+  EXPECT_EQ(m.masked_addresses(), 2U);
+  EXPECT_EQ(m.masked_ips(), 2U);
+}
+
+TEST(ExportZip, ProducesAnArchiveUnzipAccepts) {
+  ScratchDir dir;
+  std::string big(100000, 'a');
+  auto zip = q::make_zip({{"pkg/a.txt", "hello\n", 1700000000}, {"pkg/items/b.eml", big, 1700000000},
+                          {"pkg/empty", "", 0}});
+  ASSERT_TRUE(zip) << zip.error().message;
+  EXPECT_LT(zip->size(), 5000U); // deflated
+  EXPECT_EQ(zip->substr(0, 4), std::string("PK\x03\x04", 4));
+  maildsar::test::write_file(dir.path() / "p.zip", *zip);
+  auto r = maildsar::test::run({maildsar::test::find_program("python3").string(), "-c",
+                                "import zipfile,sys\nz=zipfile.ZipFile(sys.argv[1])\n"
+                                "assert z.testzip() is None\nprint(len(z.namelist()), len(z.read('pkg/items/b.eml')),"
+                                " z.read('pkg/a.txt').decode().strip())",
+                                (dir.path() / "p.zip").string()});
+  if (r.exit_code == 127) {
+    GTEST_SKIP() << "python3 not available: " << r.err;
+  }
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "3 100000 hello\n");
+}
+
+namespace {
+
+/** A one-mailbox estate with hostile messages, indexed. */
+struct TinyEstate {
+  ScratchDir dir;
+  maildsar::core::Config config;
+  fs::path evil;
+};
+
+void make_tiny(TinyEstate &e) {
+  auto root = e.dir.path();
+  auto box = root / "mail" / "alice" / "Maildir";
+  for (const char *sub : {"cur", "new", "tmp", ".CON/cur", ".CON/new", ".CON/tmp"}) {
+    fs::create_directories(box / sub);
+  }
+  std::string long_subject(300, 'L');
+  e.evil = box / ".CON" / "cur" / "1700000000.1.host:2,S";
+  maildsar::test::write_file(
+      e.evil, "From: Alice Smith <alice.smith@example.com>\r\nTo: bob@partner.example, "
+              "\"Eve\" <eve@evil.example>\r\nSubject: <script>alert(1)</script> \xFF\xFE bad " +
+                  long_subject + "\r\nDate: Tue, 14 Nov 2023 10:00:00 +0000\r\nMessage-ID: <m1@x>\r\n\r\nhello\r\n");
+  maildsar::test::write_file(box / "cur" / "1700000001.2.host:2,S",
+                             "From: Carol <carol@other.example>\r\nTo: alice.smith@example.com\r\n"
+                             "Subject: plain\r\nDate: Wed, 15 Nov 2023 10:00:00 +0000\r\n\r\nhi\r\n");
+  std::string cfg = R"({"state_dir": "state", "sources": [{"name": "mailboxes", "type": "maildir",
+    "path": "mail/*/Maildir", "owner": "{1}@example.com"}],
+    "access": {"controller": "Example Ltd", "purposes": "mail", "internal_domains": ["example.com"],
+               "retention": {"mailboxes": "six years"}}})";
+  maildsar::test::write_file(root / "maildsar.json", cfg);
+  auto config = maildsar::core::load_config((root / "maildsar.json").string());
+  ASSERT_TRUE(config) << config.error().message;
+  e.config = *config;
+  auto r = maildsar::index::run_index(e.config, maildsar::index::IndexOptions{});
+  ASSERT_TRUE(r) << r.error().message;
+}
+
+} // namespace
+
+TEST(ExportPackage, HostileInputsGiveSafeNamesAndAnEscapedReport) {
+  TinyEstate e;
+  make_tiny(e);
+  q::SubjectProfile subject;
+  subject.request = "DSAR-<1>";
+  subject.emails = {"alice.smith@example.com"};
+  q::ExportOptions opt;
+  opt.out_dir = (e.dir.path() / "out").string();
+  opt.operator_name = "dpo";
+  opt.redact_others = q::RedactOthers::yes;
+  auto s = q::export_package(e.config, subject, opt);
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->items, 2U);
+  EXPECT_EQ(s->copied, 2U);
+  auto out = fs::path(opt.out_dir);
+  bool saw_evil = false;
+  for (const auto &f : fs::recursive_directory_iterator(out)) {
+    auto rel = fs::relative(f.path(), out).string();
+    EXPECT_EQ(rel.find(".."), std::string::npos) << rel;
+    EXPECT_LE(f.path().filename().string().size(), 80U) << rel;
+    EXPECT_NE(f.path().filename().string(), "CON");
+    if (f.is_regular_file() && slurp(f.path()) == slurp(e.evil)) {
+      saw_evil = true; // byte-identical copy
+      EXPECT_NE(rel.find("_CON"), std::string::npos) << rel;
+    }
+  }
+  EXPECT_TRUE(saw_evil);
+  auto report = slurp(out / "report.html");
+  EXPECT_EQ(q::clean_utf8(report), report); // valid UTF-8, no control characters
+  EXPECT_EQ(report.find("<script"), std::string::npos);
+  EXPECT_NE(report.find("&lt;script&gt;"), std::string::npos);
+  EXPECT_NE(report.find("DSAR-&lt;1&gt;"), std::string::npos);
+  EXPECT_NE(report.find("partner.example"), std::string::npos); // external domain
+  EXPECT_EQ(report.find("eve@evil.example"), std::string::npos); // masked
+  EXPECT_EQ(report.find("carol@other.example"), std::string::npos);
+  EXPECT_NE(report.find("six years"), std::string::npos);
+  EXPECT_NE(report.find("Example Ltd"), std::string::npos);
+  auto manifest = nlohmann::json::parse(slurp(out / "manifest.json"));
+  EXPECT_EQ(manifest["request"], "DSAR-<1>");
+  for (const auto &f : manifest["files"]) {
+    auto data = slurp(out / f["path"].get<std::string>());
+    EXPECT_EQ(maildsar::core::sha256_hex(data), f["sha256"]);
+    EXPECT_EQ(data.size(), f["size"].get<std::size_t>());
+  }
+  EXPECT_EQ(s->package_hash, maildsar::core::sha256_hex(slurp(out / "manifest.json")));
+  auto audit = slurp(fs::path(e.config.state_dir) / "audit.log");
+  EXPECT_NE(audit.find("\"export\""), std::string::npos);
+  EXPECT_NE(audit.find(s->package_hash), std::string::npos);
+  EXPECT_EQ(audit.find("alice.smith"), std::string::npos);
+}
+
+TEST(ExportPackage, RefusesANonEmptyDirectoryWithoutForce) {
+  TinyEstate e;
+  make_tiny(e);
+  q::SubjectProfile subject;
+  subject.emails = {"alice.smith@example.com"};
+  q::ExportOptions opt;
+  opt.out_dir = (e.dir.path() / "busy").string();
+  maildsar::test::write_file(e.dir.path() / "busy" / "keep.txt", "x");
+  auto s = q::export_package(e.config, subject, opt);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, maildsar::core::ErrorCode::cant_create);
+  EXPECT_EQ(slurp(e.dir.path() / "busy" / "keep.txt"), "x");
+  opt.force = q::Overwrite::yes;
+  opt.zip = q::ZipPackage::yes;
+  auto forced = q::export_package(e.config, subject, opt);
+  ASSERT_TRUE(forced) << forced.error().message;
+  EXPECT_EQ(forced->zip_path, opt.out_dir + ".zip");
+  EXPECT_EQ(forced->package_hash, maildsar::core::sha256_hex(slurp(forced->zip_path)));
+}
