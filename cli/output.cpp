@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "cli/output.hpp"
+#include "core/time.hpp"
 
 #include <fmt/format.h>
 
@@ -67,14 +68,7 @@ void Output::progress_done() {
   }
 }
 
-std::string iso_date(std::int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  ::gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string iso_date(std::int64_t t) { return core::iso8601_utc(t); }
 
 nlohmann::json hit_json(const query::Hit &h) {
   const auto &l = h.locator;

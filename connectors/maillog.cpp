@@ -10,6 +10,7 @@
 // "Completed") or at the end of the file. Lines without a key become an item of their own when
 // they show an address or an IP literal, so nothing personal in a log stays invisible.
 #include "connectors/maillog.hpp"
+#include "core/time.hpp"
 
 #include "core/hash.hpp"
 
@@ -287,14 +288,7 @@ bool contains_email(string_view s) {
 // ---------------------------------------------------------------------------------------------
 // Time
 
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2 ? 1 : 0;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
+using core::days_from_civil;
 
 std::int64_t year_of(std::int64_t seconds) {
   std::int64_t z = (seconds >= 0 ? seconds : seconds - (k_day - 1)) / k_day + 719468;

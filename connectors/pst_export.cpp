@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "connectors/pst_export.hpp"
+#include "core/time.hpp"
 
 #include "core/fs.hpp"
 
@@ -82,23 +83,9 @@ std::optional<std::int64_t> to_unix(const FILETIME *ft) {
   return secs;
 }
 
-std::string rfc5322_date(std::int64_t t) {
-  auto tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-  return buf;
-}
+std::string rfc5322_date(std::int64_t t) { return core::format_utc(t, "%a, %d %b %Y %H:%M:%S +0000"); }
 
-std::string ical_date(std::int64_t t) {
-  auto tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return buf;
-}
+std::string ical_date(std::int64_t t) { return core::format_utc(t, "%Y%m%dT%H%M%SZ"); }
 
 std::string base64(std::string_view data, std::size_t line = 76) {
   static constexpr char k_abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

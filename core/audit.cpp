@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "core/audit.hpp"
+#include "core/time.hpp"
 
 #include "core/fs.hpp"
 #include "core/hash.hpp"
@@ -40,14 +41,7 @@ bool is_hex_hash(std::string_view s) {
   return true;
 }
 
-std::string utc_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  ::gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string utc_now() { return iso8601_now(); }
 
 Status lock_fd(int fd, int how, const std::string &path) {
   while (::flock(fd, how) != 0) {

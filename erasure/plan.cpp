@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // `plan`: every item found for the subject gets an action and a reason. Read-only for the stores.
 #include "connectors/item_reader.hpp"
+#include "core/time.hpp"
 #include "core/audit.hpp"
 #include "core/fs.hpp"
 #include "core/hash.hpp"
@@ -113,23 +114,9 @@ core::Result<Policy> load_policy(const std::string &path) {
   return p;
 }
 
-std::string today_utc() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-  return buf;
-}
+std::string today_utc() { return core::format_utc(std::time(nullptr), "%Y-%m-%d"); }
 
-std::string iso_date(std::int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  ::gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
-  return buf;
-}
+std::string iso_date(std::int64_t t) { return core::format_utc(t, "%Y-%m-%d %H:%M UTC"); }
 
 /** Decides one item's action (holds and exemptions first: they always win). */
 void decide(ManifestItem &item, const query::Hit &hit, const core::Config &config, const Policy &policy,

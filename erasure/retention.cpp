@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // `retention`: lists (and with --apply deletes or anonymises) what is past its retention period.
 #include "erasure/retention.hpp"
+#include "core/time.hpp"
 
 #include "connectors/connector.hpp"
 #include "connectors/item_reader.hpp"
@@ -36,14 +37,7 @@ namespace {
 
 constexpr std::int64_t k_day = 86400;
 
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2 ? 1 : 0;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
+using core::days_from_civil;
 
 /** "YYYY-MM-DD" of a time (UTC). */
 std::string civil_date(std::int64_t seconds) {

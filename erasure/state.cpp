@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "erasure/state.hpp"
+#include "core/time.hpp"
 
 #include "core/fs.hpp"
 
@@ -36,14 +37,7 @@ CREATE TABLE journal (
 
 } // namespace
 
-std::string now_iso() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string now_iso() { return core::iso8601_now(); }
 
 core::Result<ErasureDb> ErasureDb::open(const core::Config &config) {
   MAILDSAR_TRY(core::ensure_private_dir(config.state_dir));

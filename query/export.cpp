@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The Art. 15 access package: copies, report.html, manifest.json, summary.csv, audit entry.
 #include "query/export.hpp"
+#include "core/time.hpp"
 
 #include "connectors/item_reader.hpp"
 #include "connectors/pst_export.hpp"
@@ -27,23 +28,9 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string iso(std::int64_t t) {
-  auto tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string iso(std::int64_t t) { return core::iso8601_utc(t); }
 
-std::string plain_date(std::int64_t t) {
-  auto tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%d %B %Y, %H:%M UTC", &tm);
-  return buf;
-}
+std::string plain_date(std::int64_t t) { return core::format_utc(t, "%d %B %Y, %H:%M UTC"); }
 
 /** What a person calls an item. */
 std::string category_of(const Hit &h, std::string_view extension) {

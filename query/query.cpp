@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "query/query.hpp"
+#include "query/index_reader.hpp"
 
 #include "indexer/document.hpp"
 #include "indexer/identity.hpp"
@@ -21,7 +22,6 @@ namespace schema = index::schema;
 
 namespace {
 
-constexpr int k_retries = 3;
 
 struct Wanted {
   std::string identifier; // as given
@@ -229,29 +229,7 @@ core::Result<std::vector<Hit>> find(const core::Config &config, const SubjectPro
     return core::fail(core::ErrorCode::usage, "no identifier given",
                       "use --email, --name, --phone, --ip or --subject FILE");
   }
-  std::string path = index::index_path(config);
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
-    return std::vector<Hit>{}; // nothing indexed yet: nothing held
-  }
-  std::string ctx = fmt::format("index {}: ", path);
-  for (int attempt = 0;; ++attempt) {
-    try {
-      Xapian::Database db(path);
-      std::string version = db.get_metadata(std::string(schema::k_meta_schema_version));
-      std::string features = db.get_metadata(std::string(schema::k_meta_features));
-      if (!(version.empty() && features.empty() && db.get_doccount() == 0)) {
-        MAILDSAR_TRY(schema::check_metadata(path, version, features));
-      }
-      return search(db, wanted);
-    } catch (const Xapian::DatabaseModifiedError &) {
-      if (attempt + 1 >= k_retries) {
-        return std::unexpected(index::error_from_xapian_exception(ctx));
-      }
-    } catch (...) {
-      return std::unexpected(index::error_from_xapian_exception(ctx));
-    }
-  }
+  return read_index<Hit>(config, [&](Xapian::Database &db) { return search(db, wanted); });
 }
 
 } // namespace maildsar::query

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "query/trace.hpp"
+#include "query/index_reader.hpp"
 
 #include "connectors/item_reader.hpp"
 #include "core/hash.hpp"
@@ -23,7 +24,6 @@ using connectors::mime::ReceivedField;
 
 namespace {
 
-constexpr int k_retries = 3;
 
 bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
@@ -279,30 +279,8 @@ core::Result<std::vector<Hit>> lookup(Xapian::Database &db, const std::string &t
 }
 
 core::Result<std::vector<Hit>> find_by_message_id(const core::Config &config, const std::string &mid) {
-  std::string path = index::index_path(config);
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
-    return std::vector<Hit>{}; // nothing indexed yet
-  }
-  std::string ctx = fmt::format("index {}: ", path);
-  std::string term = message_id_term(mid);
-  for (int attempt = 0;; ++attempt) {
-    try {
-      Xapian::Database db(path);
-      std::string version = db.get_metadata(std::string(schema::k_meta_schema_version));
-      std::string features = db.get_metadata(std::string(schema::k_meta_features));
-      if (!(version.empty() && features.empty() && db.get_doccount() == 0)) {
-        MAILDSAR_TRY(schema::check_metadata(path, version, features));
-      }
-      return lookup(db, term);
-    } catch (const Xapian::DatabaseModifiedError &) {
-      if (attempt + 1 >= k_retries) {
-        return std::unexpected(index::error_from_xapian_exception(ctx));
-      }
-    } catch (...) {
-      return std::unexpected(index::error_from_xapian_exception(ctx));
-    }
-  }
+  const std::string term = message_id_term(mid);
+  return read_index<Hit>(config, [&](Xapian::Database &db) { return lookup(db, term); });
 }
 
 bool is_message_store(StoreKind kind) {

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+// Internal to query/: open the index read-only, check its schema, run a lookup, and retry when
+// a writer's commit overtakes the reader (Xapian::DatabaseModifiedError).
+
+#include "core/config.hpp"
+#include "core/result.hpp"
+#include "indexer/index_store.hpp"
+#include "indexer/indexer.hpp"
+#include "indexer/schema.hpp"
+
+#include <xapian.h>
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <vector>
+
+namespace maildsar::query {
+
+/**
+ * Runs `lookup(db)` on the last committed state of the index. No index yet: an empty result
+ * (nothing is held). `lookup` returns core::Result<std::vector<T>>.
+ */
+template <class T, class Lookup>
+core::Result<std::vector<T>> read_index(const core::Config &config, Lookup &&lookup) {
+  constexpr int k_retries = 3;
+  const std::string path = index::index_path(config);
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    return std::vector<T>{};
+  }
+  const std::string ctx = fmt::format("index {}: ", path);
+  for (int attempt = 0;; ++attempt) {
+    try {
+      Xapian::Database db(path);
+      std::string version = db.get_metadata(std::string(index::schema::k_meta_schema_version));
+      std::string features = db.get_metadata(std::string(index::schema::k_meta_features));
+      if (!(version.empty() && features.empty() && db.get_doccount() == 0)) {
+        MAILDSAR_TRY(index::schema::check_metadata(path, version, features));
+      }
+      return lookup(db);
+    } catch (const Xapian::DatabaseModifiedError &) {
+      if (attempt + 1 >= k_retries) {
+        return std::unexpected(index::error_from_xapian_exception(ctx));
+      }
+    } catch (...) {
+      return std::unexpected(index::error_from_xapian_exception(ctx));
+    }
+  }
+}
+
+} // namespace maildsar::query
