@@ -22,7 +22,9 @@ void plan_options(po::options_description &desc, po::positional_options_descript
 }
 
 void approve_options(po::options_description &desc, po::positional_options_description &pos) {
-  desc.add_options()("manifest", po::value<std::string>(), "the manifest file");
+  desc.add_options()                                                                    //
+      ("manifest", po::value<std::string>(), "the manifest file")                         //
+      ("sign-key", po::value<std::string>(), "sign the approval with this Ed25519 private key (PEM)");
   pos.add("manifest", 1);
 }
 
@@ -113,7 +115,8 @@ core::Result<int> run_approve(Context &ctx) {
   MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
   MAILDSAR_TRY_ASSIGN(erasure::Manifest manifest, erasure::load_manifest(path));
   MAILDSAR_TRY_ASSIGN(std::vector<erasure::Approval> approvals,
-                      erasure::approve(config, manifest, ctx.operator_name));
+                      erasure::approve(config, manifest, ctx.operator_name,
+                                       ctx.vm.count("sign-key") != 0 ? ctx.vm["sign-key"].as<std::string>() : ""));
   Output &out = *ctx.out;
   const std::uint64_t required_n = config.erasure.approvals_required;
   if (out.json()) {

@@ -444,7 +444,19 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
     }
   }
   if (auto it = root.find("erasure"); it != root.end()) {
-    MAILDSAR_TRY(p.check_keys(*it, "erasure", {"approvals_required"}));
+    MAILDSAR_TRY(p.check_keys(*it, "erasure", {"approvals_required", "approver_keys"}));
+    if (auto keys = it->find("approver_keys"); keys != it->end()) {
+      if (!keys->is_object()) {
+        return std::unexpected(p.error_at_key("approver_keys", "erasure.approver_keys must be an object"));
+      }
+      for (const auto &[name, value] : keys->items()) {
+        if (!value.is_string() || value.get<std::string>().empty()) {
+          return std::unexpected(p.error_at_key(
+              name, fmt::format("erasure.approver_keys.{} must be the path of a public key file", name)));
+        }
+        c.erasure.approver_keys[name] = absolute_against(c.base_dir, value.get<std::string>());
+      }
+    }
     if (auto n = it->find("approvals_required"); n != it->end()) {
       if (!n->is_number_unsigned() || n->get<std::uint64_t>() < 1 || n->get<std::uint64_t>() > 10) {
         return std::unexpected(

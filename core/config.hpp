@@ -40,6 +40,9 @@ struct RetentionRule {
 
 struct ErasureConfig {
   std::uint32_t approvals_required = 1; // distinct approvers, never the planner
+  /** Operator -> absolute path of their Ed25519 public key (PEM). When any is configured, only
+      approvals signed with the approver's configured key count. */
+  std::map<std::string, std::string> approver_keys;
 };
 
 /**

@@ -104,15 +104,19 @@ struct PlanResult {
 struct Approval {
   std::string operator_name;
   std::string time;
+  std::string signature; // hex Ed25519 over approval_message(hash, operator); "" = unsigned
 };
 
 /**
- * `approve`: records `operator_name`'s approval of the manifest's hash. The planner can never
+ * `approve`: records `operator_name`'s approval of the manifest's hash, signed with the
+ * Ed25519 private key at `signing_key_path` when given (checked against the configured public
+ * key of that operator, if any). The planner can never
  * approve (ErrorCode::permission); approving twice is a no-op. Writes an audit record.
  */
 [[nodiscard]] core::Result<std::vector<Approval>> approve(const core::Config &config,
                                                           const Manifest &manifest,
-                                                          const std::string &operator_name);
+                                                          const std::string &operator_name,
+                                                          const std::string &signing_key_path = {});
 [[nodiscard]] core::Result<std::vector<Approval>> approvals(const core::Config &config,
                                                             const std::string &manifest_hash);
 

@@ -8,11 +8,13 @@
 #include "core/secret.hpp"
 #include "erasure/erasure.hpp"
 #include "erasure/redact.hpp"
+#include "erasure/signing.hpp"
 #include "erasure/state.hpp"
 #include "indexer/identity.hpp"
 #include "indexer/indexer.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <chrono>
@@ -350,15 +352,33 @@ core::Result<std::vector<Approval>> check_approvals(const core::Config &config, 
                                                     ErasureDb &db) {
   MAILDSAR_TRY_ASSIGN(std::vector<Approval> all, db.approvals(manifest.hash));
   std::vector<Approval> valid;
+  std::vector<std::string> rejected;
   for (const Approval &a : all) {
-    if (a.operator_name != manifest.planner) {
-      valid.push_back(a);
+    if (a.operator_name == manifest.planner) {
+      continue;
     }
+    if (!config.erasure.approver_keys.empty()) {
+      // Signed approvals only, each checked against that approver's configured public key.
+      auto key = config.erasure.approver_keys.find(a.operator_name);
+      if (key == config.erasure.approver_keys.end() || a.signature.empty()) {
+        rejected.push_back(a.operator_name + " (no configured key or unsigned)");
+        continue;
+      }
+      MAILDSAR_TRY_ASSIGN(bool ok, verify_ed25519(key->second, approval_message(manifest.hash, a.operator_name),
+                                                  a.signature));
+      if (!ok) {
+        rejected.push_back(a.operator_name + " (bad signature)");
+        continue;
+      }
+    }
+    valid.push_back(a);
   }
   if (valid.size() < config.erasure.approvals_required) {
     return core::fail(core::ErrorCode::data,
-                      fmt::format("manifest {} has {} of the {} approvals required; nothing was changed",
-                                  manifest.hash.substr(0, 16), valid.size(), config.erasure.approvals_required),
+                      fmt::format("manifest {} has {} of the {} approvals required{}; nothing was changed",
+                                  manifest.hash.substr(0, 16), valid.size(), config.erasure.approvals_required,
+                                  rejected.empty() ? std::string()
+                                                   : fmt::format(" (not counted: {})", fmt::join(rejected, ", "))),
                       "another operator runs: maildsar approve MANIFEST --operator NAME");
   }
   return valid;

@@ -7,6 +7,7 @@
 #include "core/hash.hpp"
 #include "core/secret.hpp"
 #include "erasure/erasure.hpp"
+#include "erasure/signing.hpp"
 #include "erasure/state.hpp"
 #include "indexer/schema.hpp"
 
@@ -230,7 +231,7 @@ core::Result<std::vector<Approval>> approvals(const core::Config &config, const 
 }
 
 core::Result<std::vector<Approval>> approve(const core::Config &config, const Manifest &manifest,
-                                            const std::string &operator_name) {
+                                            const std::string &operator_name, const std::string &signing_key_path) {
   if (operator_name.empty()) {
     return core::fail(core::ErrorCode::usage, "approve needs an operator", "give --operator NAME");
   }
@@ -240,15 +241,37 @@ core::Result<std::vector<Approval>> approve(const core::Config &config, const Ma
                                   manifest.hash.substr(0, 16)),
                       "a second person must approve (four-eyes principle)");
   }
+  std::string signature;
+  if (!signing_key_path.empty()) {
+    const std::string message = approval_message(manifest.hash, operator_name);
+    MAILDSAR_TRY_ASSIGN(signature, sign_ed25519(signing_key_path, message));
+    if (auto key = config.erasure.approver_keys.find(operator_name); key != config.erasure.approver_keys.end()) {
+      MAILDSAR_TRY_ASSIGN(bool valid, verify_ed25519(key->second, message, signature));
+      if (!valid) {
+        return core::fail(core::ErrorCode::permission,
+                          fmt::format("{} does not match the public key configured for {} ({})", signing_key_path,
+                                      operator_name, key->second));
+      }
+    }
+  } else if (!config.erasure.approver_keys.empty()) {
+    return core::fail(core::ErrorCode::usage, "approvals must be signed: approver keys are configured",
+                      "give --sign-key YOUR-PRIVATE-KEY.pem");
+  }
   MAILDSAR_TRY_ASSIGN(ErasureDb db, ErasureDb::open(config));
   MAILDSAR_TRY(db.put_manifest(manifest));
   MAILDSAR_TRY_ASSIGN(std::vector<Approval> before, db.approvals(manifest.hash));
-  MAILDSAR_TRY(db.add_approval(manifest.hash, operator_name, now_iso()));
+  MAILDSAR_TRY(db.add_approval(manifest.hash, operator_name, now_iso(), signature));
   MAILDSAR_TRY_ASSIGN(std::vector<Approval> after, db.approvals(manifest.hash));
-  if (after.size() != before.size()) {
+  const auto signed_now = [&](const std::vector<Approval> &list) {
+    return std::ranges::count_if(list, [&](const Approval &a) {
+      return a.operator_name == operator_name && !a.signature.empty();
+    });
+  };
+  if (after.size() != before.size() || signed_now(after) != signed_now(before)) {
     MAILDSAR_TRY_ASSIGN(core::AuditLog audit, core::AuditLog::open(config.state_dir));
     MAILDSAR_TRY(audit.append("approve", operator_name, manifest.request,
                               json{{"manifest_sha256", manifest.hash},
+                                   {"signed", !signature.empty()},
                                    {"approvals", after.size()},
                                    {"required", config.erasure.approvals_required}}));
   }

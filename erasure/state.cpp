@@ -35,6 +35,10 @@ CREATE TABLE journal (
 );
 )";
 
+constexpr std::string_view k_schema_v2 = R"(
+ALTER TABLE approvals ADD COLUMN signature TEXT NOT NULL DEFAULT '';
+)";
+
 } // namespace
 
 std::string now_iso() { return core::iso8601_now(); }
@@ -44,7 +48,7 @@ core::Result<ErasureDb> ErasureDb::open(const core::Config &config) {
   const std::string path = (std::filesystem::path(config.state_dir) / "erasure.sqlite3").string();
   MAILDSAR_TRY_ASSIGN(core::sqlite::Db db, core::sqlite::Db::open(path, core::sqlite::Writable::yes));
   MAILDSAR_TRY(db.exec("PRAGMA synchronous=FULL"));
-  MAILDSAR_TRY(db.migrate({k_schema_v1}));
+  MAILDSAR_TRY(db.migrate({k_schema_v1, k_schema_v2}));
   return ErasureDb(std::move(db));
 }
 
@@ -76,19 +80,24 @@ core::Result<std::vector<Manifest>> ErasureDb::manifests() const {
 }
 
 core::Status ErasureDb::add_approval(const std::string &manifest_hash, const std::string &operator_name,
-                                     const std::string &time) {
+                                     const std::string &time, const std::string &signature) {
+  // A signed approval replaces an unsigned one by the same operator; nothing else is changed.
   MAILDSAR_TRY_ASSIGN(core::sqlite::Stmt st,
-                      m_db.prepare("INSERT OR IGNORE INTO approvals(manifest_hash, operator, time) VALUES (?, ?, ?)"));
+                      m_db.prepare("INSERT INTO approvals(manifest_hash, operator, time, signature) VALUES (?, ?, ?, ?) "
+                                   "ON CONFLICT(manifest_hash, operator) DO UPDATE SET "
+                                   "signature = excluded.signature, time = excluded.time "
+                                   "WHERE approvals.signature = '' AND excluded.signature != ''"));
   MAILDSAR_TRY(st.bind(1, manifest_hash));
   MAILDSAR_TRY(st.bind(2, operator_name));
   MAILDSAR_TRY(st.bind(3, time));
+  MAILDSAR_TRY(st.bind(4, signature));
   MAILDSAR_TRY(st.step());
   return {};
 }
 
 core::Result<std::vector<Approval>> ErasureDb::approvals(const std::string &manifest_hash) const {
   MAILDSAR_TRY_ASSIGN(core::sqlite::Stmt st,
-                      m_db.prepare("SELECT operator, time FROM approvals WHERE manifest_hash = ? ORDER BY time, operator"));
+                      m_db.prepare("SELECT operator, time, signature FROM approvals WHERE manifest_hash = ? ORDER BY time, operator"));
   MAILDSAR_TRY(st.bind(1, manifest_hash));
   std::vector<Approval> out;
   for (;;) {
@@ -96,7 +105,7 @@ core::Result<std::vector<Approval>> ErasureDb::approvals(const std::string &mani
     if (!row) {
       break;
     }
-    out.push_back(Approval{st.column_text(0), st.column_text(1)});
+    out.push_back(Approval{st.column_text(0), st.column_text(1), st.column_text(2)});
   }
   return out;
 }

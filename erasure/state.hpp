@@ -32,7 +32,7 @@ public:
   [[nodiscard]] core::Result<std::vector<Manifest>> manifests() const;
 
   [[nodiscard]] core::Status add_approval(const std::string &manifest_hash, const std::string &operator_name,
-                                          const std::string &time);
+                                          const std::string &time, const std::string &signature);
   [[nodiscard]] core::Result<std::vector<Approval>> approvals(const std::string &manifest_hash) const;
 
   [[nodiscard]] core::Result<std::optional<JournalEntry>> journal(const std::string &manifest_hash,

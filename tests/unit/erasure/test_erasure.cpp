@@ -2,10 +2,13 @@
 #include "core/config.hpp"
 #include "core/secret.hpp"
 #include "erasure/erasure.hpp"
+#include "erasure/signing.hpp"
 #include "indexer/indexer.hpp"
 #include "tests/test_support.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include <filesystem>
 
@@ -234,6 +237,71 @@ TEST(Approve, PlannerCannotApproveAndApprovalsCount) {
   ASSERT_TRUE(done) << done.error().message;
   EXPECT_EQ(done->count("done"), 2U);
   EXPECT_EQ(test::read_file(e.dir.path() / "archive/a.mbox"), "");
+}
+
+} // namespace
+} // namespace maildsar::erasure
+
+namespace maildsar::erasure {
+namespace {
+
+/** Writes a fresh Ed25519 key pair as PEM files. */
+void make_key_pair(const std::filesystem::path &private_pem, const std::filesystem::path &public_pem) {
+  EVP_PKEY *key = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+  ASSERT_NE(key, nullptr);
+  FILE *f = std::fopen(private_pem.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
+  std::fclose(f);
+  f = std::fopen(public_pem.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  PEM_write_PUBKEY(f, key);
+  std::fclose(f);
+  EVP_PKEY_free(key);
+}
+
+TEST(Signing, SignsAndVerifiesApprovalMessages) {
+  ScratchDir dir;
+  make_key_pair(dir.path() / "ben.key", dir.path() / "ben.pub");
+  make_key_pair(dir.path() / "eve.key", dir.path() / "eve.pub");
+  const std::string msg = approval_message(std::string(64, 'a'), "ben");
+  auto sig = sign_ed25519((dir.path() / "ben.key").string(), msg);
+  ASSERT_TRUE(sig) << sig.error().message;
+  EXPECT_EQ(sig->size(), 128U);
+  EXPECT_TRUE(*verify_ed25519((dir.path() / "ben.pub").string(), msg, *sig));
+  EXPECT_FALSE(*verify_ed25519((dir.path() / "eve.pub").string(), msg, *sig));
+  EXPECT_FALSE(*verify_ed25519((dir.path() / "ben.pub").string(), approval_message(std::string(64, 'b'), "ben"), *sig));
+  EXPECT_FALSE(*verify_ed25519((dir.path() / "ben.pub").string(), msg, "zz"));
+  write_file(dir.path() / "junk.pem", "not a key");
+  auto bad = sign_ed25519((dir.path() / "junk.pem").string(), msg);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, core::ErrorCode::data);
+}
+
+TEST(Approve, ConfiguredApproverKeysRequireValidSignatures) {
+  ScratchDir keys;
+  make_key_pair(keys.path() / "ben.key", keys.path() / "ben.pub");
+  make_key_pair(keys.path() / "eve.key", keys.path() / "eve.pub");
+  Estate e(R"(, "erasure": {"approver_keys": {"ben": ")" + (keys.path() / "ben.pub").string() + R"("}})");
+  auto result = plan(e.config, e.subject, PlanOptions{"anna", "", "2026-11-28"});
+  ASSERT_TRUE(result);
+  const Manifest &m = result->manifest;
+  auto unsigned_approval = approve(e.config, m, "ben");
+  ASSERT_FALSE(unsigned_approval);
+  EXPECT_EQ(unsigned_approval.error().code, core::ErrorCode::usage);
+  auto wrong_key = approve(e.config, m, "ben", (keys.path() / "eve.key").string());
+  ASSERT_FALSE(wrong_key);
+  EXPECT_EQ(wrong_key.error().code, core::ErrorCode::permission);
+  // Someone without a configured key may sign, but the approval does not count.
+  ASSERT_TRUE(approve(e.config, m, "eve", (keys.path() / "eve.key").string()));
+  auto refused = erase(e.config, m, EraseOptions{"eve", DryRun::no, {}});
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("not counted: eve"), std::string::npos) << refused.error().message;
+  auto ok = approve(e.config, m, "ben", (keys.path() / "ben.key").string());
+  ASSERT_TRUE(ok) << ok.error().message;
+  auto done = erase(e.config, m, EraseOptions{"cleo", DryRun::no, {}});
+  ASSERT_TRUE(done) << done.error().message;
+  EXPECT_EQ(done->count("done"), 2U);
 }
 
 } // namespace
