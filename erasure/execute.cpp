@@ -3,6 +3,7 @@
 #include "connectors/item_reader.hpp"
 #include "connectors/store_writer.hpp"
 #include "core/audit.hpp"
+#include "core/fs.hpp"
 #include "core/hash.hpp"
 #include "core/log.hpp"
 #include "core/secret.hpp"
@@ -400,6 +401,15 @@ core::Result<EraseReport> erase(const core::Config &config, const Manifest &mani
                                 const EraseOptions &options) {
   if (manifest.hash != manifest.compute_hash()) {
     return core::fail(core::ErrorCode::data, "the manifest was altered after planning; nothing was changed");
+  }
+  MAILDSAR_TRY(core::ensure_private_dir(config.state_dir));
+  // One erase at a time: two runs of the same manifest must not interleave their file steps.
+  auto lock = core::FileLock::try_acquire((fs::path(config.state_dir) / "erase.lock").string(),
+                                          "another 'maildsar erase' is running; run this one when it ends");
+  if (!lock) {
+    core::Error e = lock.error();
+    e.code = core::ErrorCode::temp_fail;
+    return std::unexpected(e);
   }
   MAILDSAR_TRY_ASSIGN(ErasureDb db, ErasureDb::open(config));
   MAILDSAR_TRY_ASSIGN(std::vector<Approval> approvers, check_approvals(config, manifest, db));

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "core/config.hpp"
+#include "core/fs.hpp"
 #include "core/secret.hpp"
 #include "erasure/erasure.hpp"
 #include "erasure/signing.hpp"
@@ -300,6 +301,31 @@ TEST(Approve, ConfiguredApproverKeysRequireValidSignatures) {
   auto ok = approve(e.config, m, "ben", (keys.path() / "ben.key").string());
   ASSERT_TRUE(ok) << ok.error().message;
   auto done = erase(e.config, m, EraseOptions{"cleo", DryRun::no, {}});
+  ASSERT_TRUE(done) << done.error().message;
+  EXPECT_EQ(done->count("done"), 2U);
+}
+
+} // namespace
+} // namespace maildsar::erasure
+
+namespace maildsar::erasure {
+namespace {
+
+TEST(Erase, OneRunAtATime) {
+  Estate e;
+  auto result = plan(e.config, e.subject, PlanOptions{"anna", "", "2026-11-28"});
+  ASSERT_TRUE(result);
+  ASSERT_TRUE(approve(e.config, result->manifest, "ben"));
+  const std::string before = test::read_file(e.dir.path() / "archive/a.mbox");
+  {
+    auto held = core::FileLock::try_acquire((e.dir.path() / "state/erase.lock").string(), "");
+    ASSERT_TRUE(held);
+    auto refused = erase(e.config, result->manifest, EraseOptions{"ben", DryRun::no, {}});
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, core::ErrorCode::temp_fail);
+    EXPECT_EQ(test::read_file(e.dir.path() / "archive/a.mbox"), before);
+  }
+  auto done = erase(e.config, result->manifest, EraseOptions{"ben", DryRun::no, {}});
   ASSERT_TRUE(done) << done.error().message;
   EXPECT_EQ(done->count("done"), 2U);
 }
