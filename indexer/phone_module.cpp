@@ -38,10 +38,27 @@ std::vector<std::string> candidate_paths() {
 
 } // namespace
 
+#ifdef MAILDSAR_PHONE_LINKED
+extern "C" int maildsar_phone_abi();
+extern "C" int maildsar_phone_parse(const char *, std::size_t, const char *, maildsar_phone_emit_fn, void *) noexcept;
+extern "C" int maildsar_phone_match(const char *, std::size_t, const char *, int, maildsar_phone_emit_fn,
+                                    void *) noexcept;
+#endif
+
 core::Result<const PhoneModule *> PhoneModule::get() {
   static std::once_flag once;
   static PhoneModule module;
   static core::Result<const PhoneModule *> loaded = core::fail(core::ErrorCode::internal, "not loaded");
+#ifdef MAILDSAR_PHONE_LINKED
+  std::call_once(once, [] {
+    module.m_parse = maildsar_phone_parse;
+    module.m_match = maildsar_phone_match;
+    loaded = maildsar_phone_abi() == MAILDSAR_PHONE_ABI
+                 ? core::Result<const PhoneModule *>(&module)
+                 : core::Result<const PhoneModule *>(core::fail(core::ErrorCode::internal, "phone code of another ABI"));
+  });
+  return loaded;
+#endif
   std::call_once(once, [] {
     std::string tried;
     for (const std::string &path : candidate_paths()) {
