@@ -46,39 +46,7 @@ void record(EraseReport &report, const ManifestItem &item, std::string result, s
   report.items.push_back(ItemOutcome{item.id, item.action, std::move(result), std::move(detail)});
 }
 
-const core::SourceConfig *source_of(const core::Config &config, const std::string &name) {
-  for (const core::SourceConfig &s : config.sources) {
-    if (s.name == name) {
-      return &s;
-    }
-  }
-  return nullptr;
-}
 
-/**
- * A path erase may touch: absolute, inside the source's configured root, with no symlink on
- * the way (the canonical form is the path itself).
- */
-core::Status check_inside_root(const core::Config &config, const std::string &source, const std::string &path) {
-  const core::SourceConfig *src = source_of(config, source);
-  if (src == nullptr) {
-    return core::fail(core::ErrorCode::data, fmt::format("{}: source '{}' is not configured", path, source));
-  }
-  std::error_code ec;
-  fs::path canonical = fs::weakly_canonical(path, ec);
-  if (ec) {
-    return core::fail(core::ErrorCode::io, fmt::format("{}: {}", path, ec.message()));
-  }
-  const std::string root = fs::weakly_canonical(src->root, ec).string();
-  const std::string c = canonical.string();
-  if (c != fs::path(path).lexically_normal().string() || !(c.starts_with(root + "/"))) {
-    return core::fail(core::ErrorCode::permission,
-                      fmt::format("{}: outside the store root {} of source '{}' (or reached through a "
-                                  "symlink); not touched",
-                                  path, root, source));
-  }
-  return {};
-}
 
 /** The Maildir that holds a message file: the directory above cur/ or new/ (and above .Folder). */
 std::string maildir_root(const connectors::Locator &loc) {

@@ -87,15 +87,6 @@ const core::RetentionRule *rule_of(const core::Config &config, const std::string
   return nullptr;
 }
 
-const core::SourceConfig *source_of(const core::Config &config, const std::string &name) {
-  for (const core::SourceConfig &s : config.sources) {
-    if (s.name == name) {
-      return &s;
-    }
-  }
-  return nullptr;
-}
-
 class Collect : public connectors::ItemSink {
 public:
   void item(connectors::Item &&item) override { items.push_back(std::move(item)); }
@@ -143,29 +134,6 @@ std::optional<std::int64_t> judged_date(const connectors::Item &item, const conn
   return item.date;
 }
 
-/**
- * A path retention may touch: inside the source's configured root, with no symlink on the way.
- */
-core::Status check_inside_root(const core::Config &config, const std::string &source, const std::string &path) {
-  const core::SourceConfig *src = source_of(config, source);
-  if (src == nullptr) {
-    return core::fail(core::ErrorCode::data, fmt::format("{}: source '{}' is not configured", path, source));
-  }
-  std::error_code ec;
-  const fs::path canonical = fs::weakly_canonical(path, ec);
-  if (ec) {
-    return core::fail(core::ErrorCode::io, fmt::format("{}: {}", path, ec.message()));
-  }
-  const std::string root = fs::weakly_canonical(src->root, ec).string();
-  const std::string c = canonical.string();
-  if (c != fs::path(path).lexically_normal().string() || !c.starts_with(root + "/")) {
-    return core::fail(core::ErrorCode::permission,
-                      fmt::format("{}: outside the store root {} of source '{}' (or reached through a symlink); "
-                                  "not touched",
-                                  path, root, source));
-  }
-  return {};
-}
 
 /**
  * Puts a rewritten log's modification time back: the maillog connector infers the year of

@@ -4,6 +4,8 @@
 
 #include "core/fs.hpp"
 
+#include <fmt/format.h>
+
 #include <ctime>
 #include <filesystem>
 
@@ -135,6 +137,33 @@ core::Status ErasureDb::set_journal(const std::string &manifest_hash, const std:
   MAILDSAR_TRY(st.bind(4, detail));
   MAILDSAR_TRY(st.bind(5, now_iso()));
   MAILDSAR_TRY(st.step());
+  return {};
+}
+
+core::Status check_inside_root(const core::Config &config, const std::string &source, const std::string &path) {
+  namespace fs = std::filesystem;
+  const core::SourceConfig *src = nullptr;
+  for (const core::SourceConfig &candidate : config.sources) {
+    if (candidate.name == source) {
+      src = &candidate;
+    }
+  }
+  if (src == nullptr) {
+    return core::fail(core::ErrorCode::data, fmt::format("{}: source '{}' is not configured", path, source));
+  }
+  std::error_code ec;
+  fs::path canonical = fs::weakly_canonical(path, ec);
+  if (ec) {
+    return core::fail(core::ErrorCode::io, fmt::format("{}: {}", path, ec.message()));
+  }
+  const std::string root = fs::weakly_canonical(src->root, ec).string();
+  const std::string c = canonical.string();
+  if (c != fs::path(path).lexically_normal().string() || !(c.starts_with(root + "/"))) {
+    return core::fail(core::ErrorCode::permission,
+                      fmt::format("{}: outside the store root {} of source '{}' (or reached through a "
+                                  "symlink); not touched",
+                                  path, root, source));
+  }
   return {};
 }
 

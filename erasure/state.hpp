@@ -46,6 +46,13 @@ private:
   core::sqlite::Db m_db;
 };
 
+/**
+ * A path erase or retention may touch: absolute, inside the source's configured root, with no
+ * symlink on the way (its canonical form is the path itself). ErrorCode::permission otherwise.
+ */
+[[nodiscard]] core::Status check_inside_root(const core::Config &config, const std::string &source,
+                                             const std::string &path);
+
 /** "2026-11-28T20:00:00Z" for now. */
 [[nodiscard]] std::string now_iso();
 

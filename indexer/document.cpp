@@ -198,12 +198,15 @@ core::Result<StoredDocument> parse_document_data(std::string_view text) {
   }
 }
 
-core::Result<RelocatedData> relocate_document_data(std::string_view text,
-                                                  const std::string &new_path) {
+namespace {
+
+/** The document data with `change` applied to its locator, and the changed locator's key. */
+template <class Change>
+core::Result<RelocatedData> change_locator(std::string_view text, const Change &change) {
   RelocatedData out;
   try {
     json j = json::parse(text);
-    j.at("locator").at("path") = new_path;
+    change(j.at("locator"));
     out.data = j.dump(-1, ' ', false, json::error_handler_t::replace);
   } catch (...) {
     return std::unexpected(core::error_from_current_exception("index document data: "));
@@ -211,6 +214,16 @@ core::Result<RelocatedData> relocate_document_data(std::string_view text,
   MAILDSAR_TRY_ASSIGN(StoredDocument doc, parse_document_data(out.data));
   out.locator_key = doc.locator.key();
   return out;
+}
+
+} // namespace
+
+core::Result<RelocatedData> relocate_document_data(std::string_view text, const std::string &new_path) {
+  return change_locator(text, [&](json &locator) { locator.at("path") = new_path; });
+}
+
+core::Result<RelocatedData> reoffset_document_data(std::string_view text, std::uint64_t new_offset) {
+  return change_locator(text, [&](json &locator) { locator.at("offset") = new_offset; });
 }
 
 BuiltDocument build_document(const connectors::Item &item, const DocumentContext &ctx) {
@@ -277,24 +290,6 @@ BuiltDocument build_document(const connectors::Item &item, const DocumentContext
   out.record.sha256 = item.sha256;
   out.record.offset = item.locator.offset;
   out.record.length = item.locator.length;
-  return out;
-}
-
-} // namespace maildsar::index
-
-namespace maildsar::index {
-
-core::Result<RelocatedData> reoffset_document_data(std::string_view text, std::uint64_t new_offset) {
-  RelocatedData out;
-  try {
-    json j = json::parse(text);
-    j.at("locator").at("offset") = new_offset;
-    out.data = j.dump(-1, ' ', false, json::error_handler_t::replace);
-  } catch (...) {
-    return std::unexpected(core::error_from_current_exception("index document data: "));
-  }
-  MAILDSAR_TRY_ASSIGN(StoredDocument doc, parse_document_data(out.data));
-  out.locator_key = doc.locator.key();
   return out;
 }
 
