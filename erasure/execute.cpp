@@ -66,10 +66,7 @@ public:
 
   /** Kills the process at `step` when the fault-injection hook asks for it. */
   void point(const std::string &step) const {
-    if (m_options.fault_at && m_options.fault_at(step)) {
-      std::fflush(nullptr);
-      ::raise(SIGKILL);
-    }
+    kill_at(m_options.fault_at, step);
   }
 
   core::Status run_file(std::size_t n, const FileStep &step) {

@@ -40,18 +40,7 @@ constexpr std::int64_t k_day = 86400;
 using core::days_from_civil;
 
 /** "YYYY-MM-DD" of a time (UTC). */
-std::string civil_date(std::int64_t seconds) {
-  std::int64_t z = (seconds >= 0 ? seconds : seconds - (k_day - 1)) / k_day + 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0);
-  return fmt::format("{:04}-{:02}-{:02}", y, m, d);
-}
+std::string civil_date(std::int64_t seconds) { return core::format_utc(seconds, "%Y-%m-%d"); }
 
 std::optional<unsigned> number(std::string_view text, std::size_t pos, std::size_t len) {
   if (pos + len > text.size()) {
@@ -169,10 +158,7 @@ public:
         m_key(std::move(run_key)), m_outcomes(outcomes) {}
 
   void point(const std::string &step) const {
-    if (m_options.fault_at && m_options.fault_at(step)) {
-      std::fflush(nullptr);
-      ::raise(SIGKILL);
-    }
+    kill_at(m_options.fault_at, step);
   }
 
   core::Status run_file(std::size_t n, const FileStep &step) {

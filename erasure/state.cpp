@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include <csignal>
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 
@@ -165,6 +167,13 @@ core::Status check_inside_root(const core::Config &config, const std::string &so
                                   path, root, source));
   }
   return {};
+}
+
+void kill_at(const std::function<bool(std::string_view)> &fault_at, const std::string &step) {
+  if (fault_at && fault_at(step)) {
+    std::fflush(nullptr);
+    ::raise(SIGKILL);
+  }
 }
 
 } // namespace maildsar::erasure

@@ -10,7 +10,9 @@
 #include "core/sqlite.hpp"
 #include "erasure/erasure.hpp"
 
+#include <functional>
 #include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -52,6 +54,9 @@ private:
  */
 [[nodiscard]] core::Status check_inside_root(const core::Config &config, const std::string &source,
                                              const std::string &path);
+
+/** Fault injection: kills the process (SIGKILL, as a crash would) when `fault_at(step)` says so. */
+void kill_at(const std::function<bool(std::string_view)> &fault_at, const std::string &step);
 
 /** "2026-11-28T20:00:00Z" for now. */
 [[nodiscard]] std::string now_iso();

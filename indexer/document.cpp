@@ -239,9 +239,7 @@ BuiltDocument build_document(const connectors::Item &item, const DocumentContext
   doc.add_boolean_term(schema::prefix_for("store") + std::string(to_string(item.locator.store)));
   if (!item.message_id.empty()) {
     std::string mid = lower_ascii(item.message_id);
-    doc.add_boolean_term(mid.size() <= schema::k_max_identity_bytes
-                             ? schema::prefix_for("message-id") + mid
-                             : schema::prefix_for("message-id") + "#" + core::sha256_hex(mid));
+    doc.add_boolean_term(schema::message_id_term(mid));
   }
 
   Positions positions(doc);

@@ -35,6 +35,12 @@ std::string file_term(std::string_view source, std::string_view path) {
   return "XFILE:" + core::sha256_hex(key);
 }
 
+std::string message_id_term(std::string_view lowered_message_id) {
+  return lowered_message_id.size() <= k_max_identity_bytes
+             ? prefix_for("message-id") + std::string(lowered_message_id)
+             : prefix_for("message-id") + "#" + core::sha256_hex(lowered_message_id);
+}
+
 std::string any_role_term(std::string_view kind_field, std::string_view value) {
   const Field &f = field(kind_field);
   if (value.size() <= k_max_identity_bytes) {

@@ -223,6 +223,8 @@ static_assert(k_role_codes.size() == connectors::k_role_count);
 [[nodiscard]] std::string unique_term(std::string_view source, std::string_view locator_key);
 /** "XFILE:<sha256 hex of source:path>". */
 [[nodiscard]] std::string file_term(std::string_view source, std::string_view path);
+/** The term of a Message-ID (already lower-cased, no angle brackets); hashed when too long. */
+[[nodiscard]] std::string message_id_term(std::string_view lowered_message_id);
 
 /**
  * The any-role term of an identity: XID:/XPH:/XIP:. An e-mail longer than 200 bytes becomes

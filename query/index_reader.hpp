@@ -18,6 +18,16 @@
 
 namespace maildsar::query {
 
+/** A document's unique key term ("Q..."), or "" when it has none. */
+inline std::string key_term_of(const Xapian::Document &doc) {
+  Xapian::TermIterator it = doc.termlist_begin();
+  it.skip_to("Q");
+  if (it != doc.termlist_end() && (*it).starts_with("Q")) {
+    return *it;
+  }
+  return {};
+}
+
 /**
  * Runs `lookup(db)` on the last committed state of the index. No index yet: an empty result
  * (nothing is held). `lookup` returns core::Result<std::vector<T>>.

@@ -128,15 +128,6 @@ bool doc_has_term(const Xapian::Document &doc, const std::string &term) {
   return it != doc.termlist_end() && *it == term;
 }
 
-std::string key_term_of(const Xapian::Document &doc) {
-  Xapian::TermIterator it = doc.termlist_begin();
-  it.skip_to("Q");
-  if (it != doc.termlist_end() && (*it).starts_with("Q")) {
-    return *it;
-  }
-  return {};
-}
-
 /** Roles in which the name matches this document (phrase per role, filtered to the doc). */
 std::vector<std::string> name_roles(Xapian::Enquire &enquire, const Xapian::Document &doc,
                                     const std::string &qterm, const Wanted &w) {

@@ -243,21 +243,7 @@ std::string tls_of(const std::vector<Token> &tokens, const std::string &protocol
 
 // ---- the index side ----
 
-std::string message_id_term(const std::string &mid) {
-  std::string low = lower_ascii(mid);
-  return low.size() <= schema::k_max_identity_bytes
-             ? schema::prefix_for("message-id") + low
-             : schema::prefix_for("message-id") + "#" + core::sha256_hex(low);
-}
-
-std::string key_term_of(const Xapian::Document &doc) {
-  Xapian::TermIterator it = doc.termlist_begin();
-  it.skip_to("Q");
-  if (it != doc.termlist_end() && (*it).starts_with("Q")) {
-    return *it;
-  }
-  return {};
-}
+std::string message_id_term(const std::string &mid) { return schema::message_id_term(lower_ascii(mid)); }
 
 core::Result<std::vector<Hit>> lookup(Xapian::Database &db, const std::string &term) {
   std::vector<Hit> hits;
