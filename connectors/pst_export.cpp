@@ -377,8 +377,8 @@ PstRendering render_other(pst_item &item) {
 
 } // namespace
 
-core::Result<std::map<std::uint64_t, core::Result<PstRendering>>>
-render_pst_items(const std::string &path, const std::vector<std::uint64_t> &node_ids) {
+core::Status for_each_pst_rendering(const std::string &path, const std::vector<std::uint64_t> &node_ids,
+                                   const PstRenderSink &sink) {
   {
     MAILDSAR_TRY_ASSIGN(core::Fd fd, core::open_read(path)); // O_NOFOLLOW, readable
   }
@@ -397,7 +397,6 @@ render_pst_items(const std::string &path, const std::vector<std::uint64_t> &node
   }
   pst_load_extended_attributes(&pf);
   std::set<std::uint64_t> wanted(node_ids.begin(), node_ids.end());
-  std::map<std::uint64_t, core::Result<PstRendering>> out;
   std::int64_t now = std::time(nullptr);
   for (pst_desc_tree *d = pf.d_head; d != nullptr && !wanted.empty(); d = pst_getNextDptr(d)) {
     std::uint64_t id = d->d_id;
@@ -407,24 +406,80 @@ render_pst_items(const std::string &path, const std::vector<std::uint64_t> &node
     wanted.erase(id);
     PstItemPtr item(pst_parse_item(&pf, d, nullptr));
     if (!item) {
-      out.emplace(id, core::fail(core::ErrorCode::data,
-                                 fmt::format("pst {}: node {}: item cannot be parsed", path, id)));
+      MAILDSAR_TRY(sink(id, core::fail(core::ErrorCode::data,
+                                       fmt::format("pst {}: node {}: item cannot be parsed", path, id))));
       continue;
     }
     if (item->contact != nullptr && item->type == PST_TYPE_CONTACT) {
-      out.emplace(id, render_contact(*item));
+      MAILDSAR_TRY(sink(id, render_contact(*item)));
     } else if (item->appointment != nullptr && item->type == PST_TYPE_APPOINTMENT) {
-      out.emplace(id, render_appointment(*item, id, now));
+      MAILDSAR_TRY(sink(id, render_appointment(*item, id, now)));
     } else if (item->email != nullptr) {
-      out.emplace(id, render_email(pf, *item, id));
+      MAILDSAR_TRY(sink(id, render_email(pf, *item, id)));
     } else {
-      out.emplace(id, render_other(*item));
+      MAILDSAR_TRY(sink(id, render_other(*item)));
     }
   }
   for (auto id : wanted) {
-    out.emplace(id, core::fail(core::ErrorCode::data,
-                               fmt::format("pst {}: node {} not found (file changed since indexing?)", path, id)));
+    MAILDSAR_TRY(sink(id, core::fail(core::ErrorCode::data,
+                                     fmt::format("pst {}: node {} not found (file changed since indexing?)", path, id))));
   }
+  return {};
+}
+
+core::Result<std::map<std::uint64_t, core::Result<PstRendering>>>
+render_pst_items(const std::string &path, const std::vector<std::uint64_t> &node_ids) {
+  std::map<std::uint64_t, core::Result<PstRendering>> out;
+  MAILDSAR_TRY(for_each_pst_rendering(path, node_ids, [&](std::uint64_t id, core::Result<PstRendering> r) -> core::Status {
+    out.emplace(id, std::move(r));
+    return {};
+  }));
+  return out;
+}
+
+std::string to_mbox_message(const PstRendering &rendering, const PstMboxContext &context) {
+  // The PST item's place, so that nothing of its context is lost in the flat archive.
+  std::string extra = "X-Maildsar-PST-File: " + header_value(one_line(context.pst_name)) + "\r\n" +
+                      "X-Maildsar-PST-Folder: " + header_value(one_line(context.folder)) + "\r\n" +
+                      fmt::format("X-Maildsar-PST-Node: {}\r\n", context.node_id);
+  std::string message;
+  if (rendering.extension == "eml") {
+    message = extra + rendering.bytes;
+  } else {
+    const bool contact = rendering.extension == "vcf";
+    const bool calendar = rendering.extension == "ics";
+    const std::string kind = contact ? "Contact" : calendar ? "Calendar item" : "Item";
+    const std::string type = contact ? "text/vcard" : calendar ? "text/calendar" : "text/plain";
+    message = "Subject: " + header_value(one_line(kind + " kept in " + context.pst_name + " (" + context.folder + ")")) +
+              "\r\n" + "Date: " + rfc5322_date(context.now) + "\r\n" +
+              fmt::format("Message-ID: <pst-{}-{}@maildsar.invalid>\r\n", context.node_id, context.now) + extra +
+              "MIME-Version: 1.0\r\n" + "Content-Type: " + type + "; charset=UTF-8\r\n" +
+              fmt::format("Content-Disposition: inline; filename=\"node-{}.{}\"\r\n", context.node_id,
+                          rendering.extension) +
+              "Content-Transfer-Encoding: base64\r\n\r\n" + base64(rendering.bytes);
+  }
+  // mbox: LF line ends, ">From " quoting (mboxrd), a blank line after the message.
+  std::string out = "From MAILER-DAEMON " + core::format_utc(context.now, "%a %b %e %H:%M:%S %Y") + "\n";
+  out.reserve(out.size() + message.size() + 16);
+  std::size_t pos = 0;
+  while (pos < message.size()) {
+    std::size_t eol = message.find('\n', pos);
+    std::string_view line(message.data() + pos, (eol == std::string::npos ? message.size() : eol) - pos);
+    pos = eol == std::string::npos ? message.size() : eol + 1;
+    if (line.ends_with('\r')) {
+      line.remove_suffix(1);
+    }
+    std::size_t gt = 0;
+    while (gt < line.size() && line[gt] == '>') {
+      ++gt;
+    }
+    if (line.substr(gt).starts_with("From ")) {
+      out.push_back('>');
+    }
+    out.append(line);
+    out.push_back('\n');
+  }
+  out.push_back('\n');
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include "core/result.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -33,5 +34,31 @@ struct PstRendering {
  */
 [[nodiscard]] core::Result<std::map<std::uint64_t, core::Result<PstRendering>>>
 render_pst_items(const std::string &path, const std::vector<std::uint64_t> &node_ids);
+
+/** Receives each rendering (or the error of an item that cannot be rendered); an error stops. */
+using PstRenderSink = std::function<core::Status(std::uint64_t node_id, core::Result<PstRendering> rendering)>;
+
+/**
+ * As render_pst_items, but hands the renderings one at a time to `sink` (in the file's descriptor
+ * order; ids not found last), so that a whole PST can be rewritten without holding it in memory.
+ */
+[[nodiscard]] core::Status for_each_pst_rendering(const std::string &path, const std::vector<std::uint64_t> &node_ids,
+                                                  const PstRenderSink &sink);
+
+/** Where a PST item came from, recorded in its mbox message. */
+struct PstMboxContext {
+  std::string pst_name; // the PST's file name
+  std::string folder;   // its folder path in the PST
+  std::uint64_t node_id = 0;
+  std::int64_t now = 0; // the conversion time: the "From " line, and the Date of wrapped items
+};
+
+/**
+ * One PST item as an mbox entry (`plan --pst convert`): the "From " line, the message with
+ * X-Maildsar-PST-File/-Folder/-Node headers, LF line ends, mboxrd ">From " quoting and a
+ * closing blank line. A message rendering keeps its headers and MIME body; a contact, calendar
+ * item or other item becomes a message whose one part is the vCard / iCalendar / text.
+ */
+[[nodiscard]] std::string to_mbox_message(const PstRendering &rendering, const PstMboxContext &context);
 
 } // namespace maildsar::connectors

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "core/fs.hpp"
+#include "core/hash.hpp"
 
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -185,6 +188,148 @@ Status write_file_atomic(const std::string &path, std::string_view data, std::ui
     return cleanup_fail(errno);
   }
   return fsync_dir(dir);
+}
+
+namespace {
+
+Status write_fd(int fd, std::string_view data, const std::string &path) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return std::unexpected(errno_error(path, errno));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
+std::string dir_of(const std::string &path) {
+  std::filesystem::path p(path);
+  return p.parent_path().empty() ? std::string(".") : p.parent_path().string();
+}
+
+} // namespace
+
+Result<NewFile> NewFile::create(const std::string &path, std::uint32_t mode) {
+  std::filesystem::path p(path);
+  const std::string temp = (std::filesystem::path(dir_of(path)) / ("." + p.filename().string() + ".maildsar-tmp")).string();
+  if (::unlink(temp.c_str()) != 0 && errno != ENOENT) {
+    return std::unexpected(errno_error(temp, errno));
+  }
+  int fd = ::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, static_cast<mode_t>(mode));
+  if (fd < 0) {
+    Error e = errno_error(temp, errno);
+    e.code = e.code == ErrorCode::permission ? e.code : ErrorCode::cant_create;
+    return std::unexpected(e);
+  }
+  Fd guard(fd);
+  if (::fchmod(fd, static_cast<mode_t>(mode)) != 0) {
+    int err = errno;
+    ::unlink(temp.c_str());
+    return std::unexpected(errno_error(temp, err));
+  }
+  return NewFile(path, temp, std::move(guard));
+}
+
+NewFile::NewFile(NewFile &&other) noexcept
+    : m_path(std::move(other.m_path)), m_temp(std::move(other.m_temp)), m_fd(std::move(other.m_fd)),
+      m_committed(other.m_committed) {
+  other.m_committed = true; // the moved-from object removes nothing
+}
+
+NewFile::~NewFile() {
+  if (!m_committed && !m_temp.empty()) {
+    ::unlink(m_temp.c_str());
+  }
+}
+
+Status NewFile::write(std::string_view data) { return write_fd(m_fd.get(), data, m_temp); }
+
+Status NewFile::sync() {
+  if (::fsync(m_fd.get()) != 0) {
+    return std::unexpected(errno_error(m_temp, errno));
+  }
+  return {};
+}
+
+Status NewFile::commit() {
+  MAILDSAR_TRY(sync());
+  m_fd.close();
+  if (::renameat2(AT_FDCWD, m_temp.c_str(), AT_FDCWD, m_path.c_str(), RENAME_NOREPLACE) != 0) {
+    Error e = errno_error(m_path, errno);
+    if (errno == EEXIST) {
+      e = Error{ErrorCode::cant_create, m_path + ": exists; not replaced", ""};
+    }
+    return std::unexpected(e);
+  }
+  m_committed = true;
+  return fsync_dir(dir_of(m_path));
+}
+
+Result<std::string> sha256_file(const std::string &path) {
+  MAILDSAR_TRY_ASSIGN(Fd fd, open_read(path));
+  Sha256 h;
+  std::string buf(1U << 20, '\0');
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return std::unexpected(errno_error(path, errno));
+    }
+    if (n == 0) {
+      break;
+    }
+    h.update(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+  }
+  return h.hex_digest();
+}
+
+Status move_file_durably(const std::string &from, const std::string &to) {
+  MAILDSAR_TRY_ASSIGN(FileStat src, lstat_file(from));
+  if ((src.mode & S_IFMT) != S_IFREG) {
+    return fail(ErrorCode::data, from + ": not a regular file; not moved");
+  }
+  if (auto existing = lstat_file(to)) {
+    // An earlier move copied it completely but was interrupted before removing the source.
+    MAILDSAR_TRY_ASSIGN(std::string a, sha256_file(from));
+    MAILDSAR_TRY_ASSIGN(std::string b, sha256_file(to));
+    if ((existing->mode & S_IFMT) != S_IFREG || existing->size != src.size || a != b) {
+      return fail(ErrorCode::cant_create, to + ": exists with other contents; " + from + " not moved");
+    }
+  } else if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) {
+    MAILDSAR_TRY(fsync_dir(dir_of(to)));
+    return fsync_dir(dir_of(from));
+  } else if (errno != EXDEV) {
+    return std::unexpected(errno_error(from + " -> " + to, errno));
+  } else {
+    MAILDSAR_TRY_ASSIGN(Fd in, open_read(from));
+    MAILDSAR_TRY_ASSIGN(NewFile out, NewFile::create(to, src.mode & 07777));
+    std::string buf(1U << 20, '\0');
+    for (;;) {
+      ssize_t n = ::read(in.get(), buf.data(), buf.size());
+      if (n < 0) {
+        if (errno == EINTR) {
+          continue;
+        }
+        return std::unexpected(errno_error(from, errno));
+      }
+      if (n == 0) {
+        break;
+      }
+      MAILDSAR_TRY(out.write(std::string_view(buf.data(), static_cast<std::size_t>(n))));
+    }
+    MAILDSAR_TRY(out.commit());
+  }
+  if (::unlink(from.c_str()) != 0 && errno != ENOENT) {
+    return std::unexpected(errno_error(from, errno));
+  }
+  return fsync_dir(dir_of(from));
 }
 
 Status ensure_private_dir(const std::string &dir) {

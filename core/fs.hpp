@@ -67,6 +67,51 @@ struct FileStat {
 [[nodiscard]] Status write_file_atomic(const std::string &path, std::string_view data,
                                        std::uint32_t mode = 0600);
 
+/**
+ * A file created beside its final name and published only when complete: writes go to
+ * `.<name>.maildsar-tmp` in the same folder (a leftover one is replaced), `commit()` fsyncs it,
+ * renames it to the final name without replacing an existing file (RENAME_NOREPLACE) and fsyncs
+ * the folder. Destroyed uncommitted, the temp file is removed.
+ */
+class NewFile {
+public:
+  [[nodiscard]] static Result<NewFile> create(const std::string &path, std::uint32_t mode = 0600);
+  NewFile(NewFile &&other) noexcept;
+  NewFile &operator=(NewFile &&) = delete;
+  NewFile(const NewFile &) = delete;
+  NewFile &operator=(const NewFile &) = delete;
+  ~NewFile();
+
+  [[nodiscard]] Status write(std::string_view data);
+  /** fsync of the temp file (commit does it too); afterwards its contents may be read back. */
+  [[nodiscard]] Status sync();
+  /** Publishes the file; ErrorCode::cant_create when the final name exists. */
+  [[nodiscard]] Status commit();
+  [[nodiscard]] const std::string &temp_path() const { return m_temp; }
+  [[nodiscard]] int fd() const { return m_fd.get(); }
+
+private:
+  NewFile(std::string path, std::string temp, Fd fd)
+      : m_path(std::move(path)), m_temp(std::move(temp)), m_fd(std::move(fd)) {}
+  std::string m_path;
+  std::string m_temp;
+  Fd m_fd;
+  bool m_committed = false;
+};
+
+/**
+ * Moves the regular file `from` to `to` (never replacing `to`, never following a symlink), so
+ * that a crash at any point leaves it at one of the two names, complete: rename when both are
+ * on one file system; else copy to a temp file beside `to` + fsync + rename + fsync, then unlink
+ * `from` + fsync. When `to` already holds a complete copy (an interrupted earlier move: same
+ * size and SHA-256), only `from` is removed.
+ * @errors no_input when `from` is gone; cant_create when `to` exists with other contents.
+ */
+[[nodiscard]] Status move_file_durably(const std::string &from, const std::string &to);
+
+/** SHA-256 of a whole file, streamed (opened without following a final symlink). */
+[[nodiscard]] Result<std::string> sha256_file(const std::string &path);
+
 /** fsync() of a directory, so that a rename inside it is durable. */
 [[nodiscard]] Status fsync_dir(const std::string &dir);
 

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
+#include "connectors/mbox.hpp"
 #include "connectors/pst.hpp"
+#include "connectors/pst_export.hpp"
+#include "core/fs.hpp"
 
 #include "tests/test_support.hpp"
 
@@ -446,4 +449,52 @@ TEST(PstConnector, ParallelScansAreSerialisedSafely) {
   for (std::size_t i = 0; i < b->sink.items.size(); ++i) {
     EXPECT_EQ(b->sink.items[i].sha256, b_ref->sink.items[i].sha256);
   }
+}
+
+TEST(PstMbox, MessagesKeepTheirBytesAndQuoteFromLines) {
+  PstRendering eml{"eml", "From: Terry <terry@example.com>\r\nSubject: plan\r\n\r\nFrom here on\r\n>From there\r\nend"};
+  std::string entry = to_mbox_message(eml, PstMboxContext{"old.pst", "Top/Inbox", 2097188, 1700000000});
+  EXPECT_TRUE(entry.starts_with("From MAILER-DAEMON Tue Nov 14 22:13:20 2023\n")) << entry;
+  EXPECT_NE(entry.find("X-Maildsar-PST-File: old.pst\nX-Maildsar-PST-Folder: Top/Inbox\nX-Maildsar-PST-Node: 2097188\n"
+                       "From: Terry <terry@example.com>\nSubject: plan\n\n>From here on\n>>From there\nend\n\n"),
+            std::string::npos)
+      << entry;
+  EXPECT_EQ(entry.find('\r'), std::string::npos);
+  EXPECT_TRUE(looks_like_mbox_from_line(entry.substr(0, entry.find('\n'))));
+  // A non-ASCII folder name is RFC 2047-encoded, never raw in a header.
+  std::string utf8 = to_mbox_message(eml, PstMboxContext{"old.pst", "Début/Boîte", 1, 1700000000});
+  EXPECT_NE(utf8.find("X-Maildsar-PST-Folder: =?UTF-8?B?"), std::string::npos) << utf8;
+}
+
+TEST(PstMbox, ContactsAndOtherItemsBecomeReadableMessages) {
+  test::ScratchDir dir;
+  PstRendering vcf{"vcf", "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Margaret J. Tolle\r\n"
+                          "EMAIL;TYPE=INTERNET:MargaretJTolle@dayrep.com\r\nEND:VCARD\r\n"};
+  PstRendering txt{"txt", "Subject: note\n\nFrom the desk of someone: call 020 7946 0123\n"};
+  const std::string mbox = to_mbox_message(vcf, PstMboxContext{"c.pst", "Top/Contacts", 7, 1700000000}) +
+                           to_mbox_message(txt, PstMboxContext{"c.pst", "Top/Notes", 8, 1700000000});
+  EXPECT_NE(mbox.find("Content-Type: text/vcard; charset=UTF-8"), std::string::npos);
+  EXPECT_NE(mbox.find("Content-Type: text/plain; charset=UTF-8"), std::string::npos);
+  const fs::path path = dir / "c.mbox";
+  test::write_file(path, mbox);
+  auto connector = make_mbox_connector(core::SourceConfig{"archive", "mbox", "", path.string(), "", dir.path().string()});
+  ASSERT_TRUE(connector);
+  Collector sink;
+  auto st = core::lstat_file(path.string());
+  ASSERT_TRUE(st);
+  ASSERT_TRUE((*connector)->scan(FileEntry{path.string(), "", "", *st}, 0, sink));
+  EXPECT_TRUE(sink.errors.empty());
+  ASSERT_EQ(sink.items.size(), 2U);
+  // The mbox connector finds the contact's address in the decoded vCard, and the note's text.
+  bool address = false;
+  for (const RawText &t : sink.items[0].texts) {
+    address = address || t.text.find("MargaretJTolle@dayrep.com") != std::string::npos;
+  }
+  EXPECT_TRUE(address);
+  bool note = false;
+  for (const RawText &t : sink.items[1].texts) {
+    note = note || t.text.find("020 7946 0123") != std::string::npos;
+  }
+  EXPECT_TRUE(note);
+  EXPECT_EQ(sink.items[0].message_id, "pst-7-1700000000@maildsar.invalid");
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "core/fs.hpp"
+#include "core/hash.hpp"
 
 #include "tests/test_support.hpp"
 
@@ -86,4 +87,69 @@ TEST(Fs, TempDirRemovedOnDestruction) {
     EXPECT_TRUE(std::filesystem::exists(p / "a/b"));
   }
   EXPECT_FALSE(std::filesystem::exists(p));
+}
+
+TEST(Fs, NewFileAppearsOnlyWhenCommittedAndNeverReplaces) {
+  ScratchDir dir;
+  const std::string path = (dir / "new.mbox").string();
+  {
+    auto f = NewFile::create(path, 0640);
+    ASSERT_TRUE(f) << f.error().message;
+    ASSERT_TRUE(f->write("From a\n"));
+    EXPECT_FALSE(std::filesystem::exists(path));
+    EXPECT_TRUE(std::filesystem::exists(f->temp_path()));
+    // destroyed uncommitted: the temp file goes, nothing appears
+  }
+  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()), std::filesystem::directory_iterator()), 0);
+
+  auto f = NewFile::create(path, 0640);
+  ASSERT_TRUE(f);
+  ASSERT_TRUE(f->write("one"));
+  ASSERT_TRUE(f->commit());
+  EXPECT_EQ(maildsar::test::read_file(path), "one");
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640U);
+
+  auto g = NewFile::create(path);
+  ASSERT_TRUE(g);
+  ASSERT_TRUE(g->write("two"));
+  auto refused = g->commit();
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::cant_create);
+  EXPECT_EQ(maildsar::test::read_file(path), "one");
+}
+
+TEST(Fs, MoveFileDurablyNeverOverwritesAndFinishesAnInterruptedMove) {
+  ScratchDir dir;
+  const auto from = dir / "store/a.pst";
+  const auto to = dir / "originals/a-1.pst";
+  maildsar::test::write_file(from, "PST bytes");
+  std::filesystem::create_directories(to.parent_path());
+  ASSERT_TRUE(move_file_durably(from.string(), to.string()));
+  EXPECT_FALSE(std::filesystem::exists(from));
+  EXPECT_EQ(maildsar::test::read_file(to), "PST bytes");
+  // Gone source: no_input.
+  auto gone = move_file_durably(from.string(), to.string());
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code, ErrorCode::no_input);
+  // A complete copy already at the destination (crash after copy, before unlink): the source goes.
+  maildsar::test::write_file(from, "PST bytes");
+  ASSERT_TRUE(move_file_durably(from.string(), to.string()));
+  EXPECT_FALSE(std::filesystem::exists(from));
+  // Other contents at the destination: refused, both kept.
+  maildsar::test::write_file(from, "other PST");
+  auto clash = move_file_durably(from.string(), to.string());
+  ASSERT_FALSE(clash);
+  EXPECT_EQ(clash.error().code, ErrorCode::cant_create);
+  EXPECT_EQ(maildsar::test::read_file(from), "other PST");
+  EXPECT_EQ(maildsar::test::read_file(to), "PST bytes");
+  // A symlink is never moved.
+  std::filesystem::remove(from);
+  std::filesystem::create_symlink(to, from);
+  auto link = move_file_durably(from.string(), (dir / "originals/b.pst").string());
+  ASSERT_FALSE(link);
+  EXPECT_TRUE(std::filesystem::is_symlink(from));
+  EXPECT_EQ(*sha256_file(to.string()), sha256_hex("PST bytes"));
 }
