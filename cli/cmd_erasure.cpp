@@ -18,6 +18,9 @@ void plan_options(po::options_description &desc, po::positional_options_descript
   desc.add_options()                                                                    //
       ("out,o", po::value<std::string>(), "write the manifest to this file (required; never overwritten)")
       ("policy", po::value<std::string>(), "policy file: per-request exemptions (Art. 17(3))")
+      ("pst", po::value<std::string>()->default_value("manual"),
+       "PST items: 'manual' (instructions for Outlook) or 'convert' (replace each PST by an mbox "
+       "archive without the subject's items; needs erasure.pst_convert in the config)")
       ("today", po::value<std::string>(), "evaluate holds as of this date YYYY-MM-DD (default: today)");
 }
 
@@ -68,6 +71,11 @@ core::Result<int> run_plan(Context &ctx) {
   options.planner = ctx.operator_name;
   options.policy_path = ctx.vm.count("policy") != 0 ? ctx.vm["policy"].as<std::string>() : "";
   options.today = ctx.vm.count("today") != 0 ? ctx.vm["today"].as<std::string>() : "";
+  if (const std::string pst = ctx.vm["pst"].as<std::string>(); pst == "convert") {
+    options.pst = erasure::PstMode::convert;
+  } else if (pst != "manual") {
+    return core::fail(core::ErrorCode::usage, fmt::format("--pst '{}': use 'manual' or 'convert'", pst));
+  }
   MAILDSAR_TRY_ASSIGN(erasure::PlanResult result, erasure::plan(config, subject, options));
   MAILDSAR_TRY(erasure::save_manifest(result.manifest, out_path));
   const erasure::Manifest &m = result.manifest;
@@ -154,6 +162,10 @@ core::Result<int> run_erase(Context &ctx) {
   const std::uint64_t stale = report.count("stale");
   Output &out = *ctx.out;
   if (out.json()) {
+    json conversions = json::array();
+    for (const erasure::EraseReport::Conversion &c : report.conversions) {
+      conversions.push_back({{"pst", c.pst}, {"mbox", c.mbox}, {"original", c.original}, {"kept", c.kept}});
+    }
     json items = json::array();
     for (const erasure::ItemOutcome &o : report.items) {
       items.push_back({{"id", o.id}, {"action", erasure::to_string(o.action)}, {"result", o.result},
@@ -166,6 +178,7 @@ core::Result<int> run_erase(Context &ctx) {
                        {"dry_run", options.dry_run == erasure::DryRun::yes},
                        {"counts", counts_json(report.counts)},
                        {"extra_copies", report.extra_copies},
+                       {"conversions", conversions},
                        {"index_updated", report.index_updated},
                        {"seconds", {{"stores", report.stores_seconds}, {"index", report.index_seconds}}},
                        {"items", items}});
@@ -184,6 +197,11 @@ core::Result<int> run_erase(Context &ctx) {
     }
     if (report.extra_copies > 0) {
       out.line(fmt::format("{} other copies of erased messages removed from their Maildirs", report.extra_copies));
+    }
+    for (const erasure::EraseReport::Conversion &c : report.conversions) {
+      out.line(fmt::format("{} -> {} ({} item(s) kept); the original is now {} — destroy it once the archive "
+                           "is checked",
+                           c.pst, c.mbox, c.kept, c.original));
     }
     out.line(options.dry_run == erasure::DryRun::yes
                  ? "dry run: nothing was changed"
@@ -211,6 +229,7 @@ core::Result<int> run_verify(Context &ctx) {
                            {"detail", r.detail}});
     }
     out.json_line(json{{"clean", report.remaining.empty()},
+                       {"pst_originals", report.certificate.is_object() ? report.certificate.value("pst_originals", json::array()) : json::array()},
                        {"manifests", report.manifests},
                        {"files_rescanned", report.files_rescanned},
                        {"retained", report.retained},

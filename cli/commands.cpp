@@ -45,9 +45,10 @@ std::span<const Command> commands() {
               "  maildsar export --subject dsar-0042.json --out /srv/dsar/0042 --zip --redact-others",
               export_options, run_export},
       Command{"plan", "erasure manifest: every item found gets an action and a reason (read-only)",
-              "plan SUBJECT --out MANIFEST [--policy FILE]",
+              "plan SUBJECT --out MANIFEST [--policy FILE] [--pst manual|convert]",
               "  maildsar plan --subject dsar-0042.json --out dsar-0042.manifest.json\n"
-              "  maildsar plan --email alice.smith@example.com --out m.json --policy exemptions.json",
+              "  maildsar plan --email alice.smith@example.com --out m.json --policy exemptions.json\n"
+              "  maildsar plan --subject dsar-0042.json --out m.json --pst convert",
               plan_options, run_plan},
       Command{"approve", "record an approval of a manifest by --operator (never the planner)",
               "approve MANIFEST",

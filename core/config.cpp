@@ -444,7 +444,27 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
     }
   }
   if (auto it = root.find("erasure"); it != root.end()) {
-    MAILDSAR_TRY(p.check_keys(*it, "erasure", {"approvals_required", "approver_keys"}));
+    MAILDSAR_TRY(p.check_keys(*it, "erasure", {"approvals_required", "approver_keys", "pst_convert"}));
+    if (auto conv = it->find("pst_convert"); conv != it->end()) {
+      if (!conv->is_object()) {
+        return std::unexpected(p.error_at_key("pst_convert", "erasure.pst_convert must be an object"));
+      }
+      MAILDSAR_TRY(p.check_keys(*conv, "erasure.pst_convert", {"mbox_dir", "originals_dir"}));
+      MAILDSAR_TRY_ASSIGN(std::string mbox_dir, p.get_string(*conv, "mbox_dir", "erasure.pst_convert", true));
+      MAILDSAR_TRY_ASSIGN(std::string originals,
+                          p.get_string(*conv, "originals_dir", "erasure.pst_convert", true));
+      c.erasure.pst_mbox_dir = absolute_against(c.base_dir, mbox_dir);
+      c.erasure.pst_originals_dir = absolute_against(c.base_dir, originals);
+      for (const SourceConfig &s : c.sources) {
+        const std::string &o = c.erasure.pst_originals_dir;
+        if (o == s.root || o.starts_with(s.root + "/") || s.root.starts_with(o + "/")) {
+          return std::unexpected(p.error_at_key(
+              "originals_dir", fmt::format("erasure.pst_convert.originals_dir {} overlaps the root {} of source "
+                                           "'{}'; the original PST files must leave the stores",
+                                           o, s.root, s.name)));
+        }
+      }
+    }
     if (auto keys = it->find("approver_keys"); keys != it->end()) {
       if (!keys->is_object()) {
         return std::unexpected(p.error_at_key("approver_keys", "erasure.approver_keys must be an object"));
@@ -611,6 +631,46 @@ void glob_walk(const fs::path &base, const std::vector<std::string> &parts, std:
 }
 
 } // namespace
+
+bool glob_matches(const std::string &pattern, const std::string &path) {
+  const auto split = [](const std::string &p) {
+    std::vector<std::string> parts;
+    std::size_t start = 0;
+    while (start <= p.size()) {
+      auto slash = p.find('/', start);
+      std::string part = p.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+      if (!part.empty() && part != ".") {
+        parts.push_back(std::move(part));
+      }
+      if (slash == std::string::npos) {
+        break;
+      }
+      start = slash + 1;
+    }
+    return parts;
+  };
+  if (pattern.empty() || pattern.front() != '/' || path.empty() || path.front() != '/') {
+    return false;
+  }
+  const std::vector<std::string> pat = split(pattern);
+  const std::vector<std::string> name = split(path);
+  if (pat.size() != name.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < pat.size(); ++i) {
+    if (!has_glob_chars(pat[i])) {
+      if (pat[i] != name[i]) {
+        return false;
+      }
+      continue;
+    }
+    std::vector<std::string> caps;
+    if ((name[i].front() == '.' && pat[i].front() != '.') || !match_component(pat[i], name[i], caps)) {
+      return false;
+    }
+  }
+  return true;
+}
 
 Result<std::vector<GlobMatch>> expand_glob(const std::string &pattern) {
   if (pattern.empty() || pattern.front() != '/') {

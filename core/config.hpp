@@ -43,6 +43,11 @@ struct ErasureConfig {
   /** Operator -> absolute path of their Ed25519 public key (PEM). When any is configured, only
       approvals signed with the approver's configured key count. */
   std::map<std::string, std::string> approver_keys;
+  /** `plan --pst convert` (config "erasure.pst_convert"): converted PSTs become
+      `<pst_mbox_dir>/<name>.mbox` (a folder an mbox source covers), and the original PST files
+      are moved to `pst_originals_dir` (outside every store root). Both absolute; "" = not set. */
+  std::string pst_mbox_dir;
+  std::string pst_originals_dir;
 };
 
 /**
@@ -99,5 +104,8 @@ struct GlobMatch {
   std::vector<std::string> captures;
 };
 [[nodiscard]] Result<std::vector<GlobMatch>> expand_glob(const std::string &pattern);
+
+/** True when the absolute `path` is one that expand_glob(pattern) would list if it existed. */
+[[nodiscard]] bool glob_matches(const std::string &pattern, const std::string &path);
 
 } // namespace maildsar::core

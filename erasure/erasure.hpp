@@ -24,8 +24,9 @@
 namespace maildsar::erasure {
 
 /** What erase does with one item. */
-enum class Action { erase, redact, retain, manual };
-[[nodiscard]] std::string_view to_string(Action action); // "delete" "redact" "retain" "manual"
+enum class Action { erase, redact, retain, manual, convert };
+/** "delete" "redact" "retain" "manual" "convert" */
+[[nodiscard]] std::string_view to_string(Action action);
 [[nodiscard]] std::optional<Action> action_from_string(std::string_view name);
 
 /** A subject identifier as a keyed hash (core::keyed_hash of its normalised form). */
@@ -49,6 +50,7 @@ struct ManifestItem {
   std::string reason;    // why this action ("message in a mailbox", "hold: litigation 2026-17")
   std::string until;     // retain: YYYY-MM-DD, "" = indefinite
   std::string instructions; // manual: what an administrator must do, and where
+  std::string convert_to;   // convert: the mbox archive that replaces the PST file
   connectors::Locator locator;
   std::string sha256; // of the item's bytes when indexed (checked again before any change)
   FileIdentity file;
@@ -83,10 +85,17 @@ keyed_subject(const core::Config &config, const query::SubjectProfile &subject, 
 
 // --------------------------------------------------------------------------------------------
 
+/** What `plan` does with the subject's PST items. */
+enum class PstMode {
+  manual, // each item `manual`: instructions to delete it in Outlook
+  convert // each item `convert`: the PST is replaced by an mbox archive without them
+};
+
 struct PlanOptions {
   std::string planner;
   std::string policy_path; // optional --policy FILE
   std::string today;       // YYYY-MM-DD; "" = the current UTC date (tests pin it)
+  PstMode pst = PstMode::manual;
 };
 
 struct PlanResult {
@@ -148,6 +157,14 @@ struct EraseReport {
   std::vector<ItemOutcome> items;
   std::map<std::string, std::map<std::string, std::uint64_t>> counts; // store -> result -> n
   std::uint64_t extra_copies = 0; // other copies of a deleted message removed from its Maildir
+  /** Converted PST files: the replacing mbox and where the original file went. */
+  struct Conversion {
+    std::string pst;
+    std::string mbox;
+    std::string original; // the PST's new place, outside the stores
+    std::uint64_t kept = 0; // items carried over into the mbox
+  };
+  std::vector<Conversion> conversions;
   bool index_updated = false;
   double stores_seconds = 0; // changing the stores (the journalled file steps)
   double index_seconds = 0;  // re-indexing the affected sources and compacting index + catalog

@@ -7,6 +7,7 @@
 #include "core/hash.hpp"
 #include "core/log.hpp"
 #include "core/secret.hpp"
+#include "erasure/convert.hpp"
 #include "erasure/erasure.hpp"
 #include "erasure/redact.hpp"
 #include "erasure/signing.hpp"
@@ -60,9 +61,9 @@ std::string maildir_root(const connectors::Locator &loc) {
 class Executor {
 public:
   Executor(const core::Config &config, const Manifest &manifest, const EraseOptions &options, ErasureDb &db,
-           Redactor &redactor, EraseReport &report)
+           Redactor &redactor, SubjectCheck subject, EraseReport &report)
       : m_config(config), m_manifest(manifest), m_options(options), m_db(db), m_redactor(redactor),
-        m_report(report) {}
+        m_subject(std::move(subject)), m_report(report) {}
 
   /** Kills the process at `step` when the fault-injection hook asks for it. */
   void point(const std::string &step) const {
@@ -116,8 +117,12 @@ public:
         redact_log(step, resumed, hook, outcome);
         break;
       case connectors::StoreKind::pst:
-        for (const ManifestItem *item : step.items) {
-          outcome(*item, "manual", item->instructions);
+        if (step.items.front()->action == Action::convert) {
+          MAILDSAR_TRY(convert(step, key, started, hook, outcome, outcomes));
+        } else {
+          for (const ManifestItem *item : step.items) {
+            outcome(*item, "manual", item->instructions);
+          }
         }
         break;
       }
@@ -141,6 +146,12 @@ private:
       const std::string id = o.value("id", std::string());
       if (id == "+copies") {
         m_report.extra_copies += o.value("count", std::uint64_t{0});
+        continue;
+      }
+      if (id == "+conversion") {
+        m_report.conversions.push_back(EraseReport::Conversion{
+            o.value("pst", std::string()), o.value("mbox", std::string()), o.value("original", std::string()),
+            o.value("kept", std::uint64_t{0})});
         continue;
       }
       for (const ManifestItem &item : m_manifest.items) {
@@ -249,6 +260,58 @@ private:
     }
   }
 
+  /** `--pst convert`: the PST becomes an mbox archive without the subject's items. */
+  core::Status convert(const FileStep &step, const std::string &key, json &started, const connectors::StepHook &hook,
+                       const Outcome &outcome, json &outcomes) {
+    const ManifestItem &first = *step.items.front();
+    PstConversionJob job;
+    job.pst_path = step.path;
+    job.pst_source = step.source;
+    job.planned = first.file;
+    job.mbox_path = first.convert_to;
+    job.mbox_source = mbox_source_for(m_config, first.convert_to);
+    job.original_to = original_destination(m_config, step.path, m_manifest.hash);
+    for (const ManifestItem *item : step.items) {
+      job.leave_out.insert(item->locator.node_id);
+      if (item->convert_to != job.mbox_path || item->file.ino != job.planned.ino) {
+        for (const ManifestItem *i : step.items) {
+          outcome(*i, "failed", "the manifest names two archives or two file versions for one PST");
+        }
+        return {};
+      }
+    }
+    if (m_config.erasure.pst_originals_dir.empty()) {
+      for (const ManifestItem *item : step.items) {
+        outcome(*item, "failed", "erasure.pst_convert.originals_dir is not configured; nothing was changed");
+      }
+      return {};
+    }
+    if (auto inside = check_inside_root(m_config, job.mbox_source != nullptr ? job.mbox_source->name : "",
+                                        job.mbox_path);
+        !inside) {
+      for (const ManifestItem *item : step.items) {
+        outcome(*item, "failed", inside.error().message);
+      }
+      return {};
+    }
+    auto save = [&](const json &detail) { return m_db.set_journal(m_manifest.hash, key, "started", detail.dump()); };
+    MAILDSAR_TRY_ASSIGN(PstConversionOutcome result, convert_pst(job, m_subject, started, save, hook));
+    for (const ManifestItem *item : step.items) {
+      outcome(*item, result.result,
+              result.result == "done" ? fmt::format("converted into {}; original moved to {}", job.mbox_path,
+                                                    job.original_to)
+                                      : result.detail);
+    }
+    if (result.result == "done") {
+      outcomes.push_back({{"id", "+conversion"},
+                          {"pst", job.pst_path},
+                          {"mbox", job.mbox_path},
+                          {"original", job.original_to},
+                          {"kept", result.kept}});
+    }
+    return {};
+  }
+
   void redact_log(const FileStep &step, bool resumed, const connectors::StepHook &hook, const Outcome &outcome) {
     std::vector<connectors::LineEdit> edits;
     std::map<std::uint64_t, std::string> originals;
@@ -310,6 +373,7 @@ private:
   const EraseOptions &m_options;
   ErasureDb &m_db;
   Redactor &m_redactor;
+  SubjectCheck m_subject;
   EraseReport &m_report;
 };
 
@@ -393,6 +457,13 @@ core::Result<EraseReport> erase(const core::Config &config, const Manifest &mani
         record(report, item, "failed", inside.error().message);
         continue;
       }
+      if (item.action == Action::convert) {
+        auto st = core::lstat_file(item.locator.path);
+        const bool same = st && st->dev == item.file.dev && st->ino == item.file.ino && st->size == item.file.size &&
+                          st->mtime_ns == item.file.mtime_ns;
+        record(report, item, same ? "would-convert" : "stale", same ? item.convert_to : "the PST file changed since planning");
+        continue;
+      }
       auto bytes = connectors::read_item_bytes(item.locator);
       if (!bytes || core::sha256_hex(*bytes) != item.sha256) {
         record(report, item, "stale", bytes ? "bytes changed since planning" : bytes.error().message);
@@ -432,9 +503,21 @@ core::Result<EraseReport> erase(const core::Config &config, const Manifest &mani
     }
     steps[it->second].items.push_back(&item);
     sources.insert(item.locator.source);
+    if (item.action == Action::convert) {
+      if (const core::SourceConfig *archive = mbox_source_for(config, item.convert_to)) {
+        sources.insert(archive->name); // the new archive must become findable
+      }
+    }
   }
+  std::set<std::string> target_set;
+  for (const Target &t : targets) {
+    target_set.insert(t.kind + ":" + t.hash);
+  }
+  SubjectCheck subject_check = [&normalizer, &key, target_set](const connectors::Item &item) {
+    return subject_kinds_in(item, normalizer, key, target_set);
+  };
 
-  Executor exec(config, manifest, options, db, redactor, report);
+  Executor exec(config, manifest, options, db, redactor, std::move(subject_check), report);
   exec.point("begin");
   const auto t0 = std::chrono::steady_clock::now();
   for (std::size_t n = 0; n < steps.size(); ++n) {

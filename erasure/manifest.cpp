@@ -22,11 +22,12 @@ namespace {
 constexpr std::string_view k_schema = "maildsar.manifest";
 constexpr int k_manifest_version = 1;
 
-constexpr std::array<std::pair<Action, std::string_view>, 4> k_actions{{
+constexpr std::array<std::pair<Action, std::string_view>, 5> k_actions{{
     {Action::erase, "delete"},
     {Action::redact, "redact"},
     {Action::retain, "retain"},
     {Action::manual, "manual"},
+    {Action::convert, "convert"},
 }};
 
 json locator_json(const connectors::Locator &l) {
@@ -95,6 +96,9 @@ json body_json(const Manifest &m) {
     }
     if (!it.instructions.empty()) {
       j["instructions"] = it.instructions;
+    }
+    if (!it.convert_to.empty()) {
+      j["convert_to"] = it.convert_to;
     }
     items.push_back(std::move(j));
   }
@@ -176,11 +180,17 @@ core::Result<Manifest> parse_manifest(std::string_view text, const std::string &
       it.reason = ij.at("reason").get<std::string>();
       it.until = ij.value("until", std::string());
       it.instructions = ij.value("instructions", std::string());
+      it.convert_to = ij.value("convert_to", std::string());
       auto loc = locator_from_json(ij.at("locator"));
       if (!loc) {
         return std::unexpected(loc.error().with_context(fmt::format("{}: item {}: ", path, n)));
       }
       it.locator = std::move(*loc);
+      if (it.action == Action::convert &&
+          (it.locator.store != connectors::StoreKind::pst || it.convert_to.empty() || it.convert_to.front() != '/')) {
+        return core::fail(core::ErrorCode::data,
+                          fmt::format("{}: item {}: 'convert' needs a PST item and an absolute convert_to", path, n));
+      }
       it.sha256 = ij.at("sha256").get<std::string>();
       const json &f = ij.at("file");
       it.file = FileIdentity{f.at("dev").get<std::uint64_t>(), f.at("inode").get<std::uint64_t>(),

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include <ctime>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -121,7 +122,7 @@ std::string iso_date(std::int64_t t) { return core::format_utc(t, "%Y-%m-%d %H:%
 
 /** Decides one item's action (holds and exemptions first: they always win). */
 void decide(ManifestItem &item, const query::Hit &hit, const core::Config &config, const Policy &policy,
-            const std::string &today) {
+            const std::string &today, PstMode pst_mode) {
   for (const core::Hold &h : config.holds) {
     if (h.source == item.locator.source && (h.until.empty() || h.until >= today)) {
       item.action = Action::retain;
@@ -158,6 +159,11 @@ void decide(ManifestItem &item, const query::Hit &hit, const core::Config &confi
     item.reason = "delivery-log transaction: the subject's identifiers are pseudonymised, the rest is kept";
     break;
   case connectors::StoreKind::pst:
+    if (pst_mode == PstMode::convert) {
+      item.action = Action::convert;
+      item.reason = "item of a PST file: the file is replaced by an mbox archive without the subject's items";
+      return; // convert_to and instructions follow once every item of the file is known
+    }
     item.action = Action::manual;
     item.reason = "PST files cannot be changed in place";
     item.instructions = fmt::format(
@@ -167,6 +173,69 @@ void decide(ManifestItem &item, const query::Hit &hit, const core::Config &confi
         hit.subject, item.locator.node_id);
     break;
   }
+}
+
+/**
+ * `--pst convert`: names the mbox that replaces each PST file with convert items. A PST that
+ * also holds retained items of the subject is not converted (the retained items would move into
+ * the new archive unexamined): its items fall back to `manual`.
+ */
+core::Status plan_conversions(const core::Config &config, std::vector<ManifestItem> &items) {
+  const std::string &dir = config.erasure.pst_mbox_dir;
+  if (dir.empty() || config.erasure.pst_originals_dir.empty()) {
+    return core::fail(core::ErrorCode::config,
+                      fmt::format("{}: --pst convert needs erasure.pst_convert.mbox_dir and originals_dir",
+                                  config.file),
+                      "name the folder of the converted archives (covered by an mbox source) and one outside "
+                      "every store root for the original PST files");
+  }
+  std::set<std::string> retained_in;
+  std::map<std::string, std::string> targets; // PST path -> mbox path
+  std::set<std::string> taken;
+  for (const ManifestItem &item : items) {
+    if (item.locator.store == connectors::StoreKind::pst && item.action == Action::retain) {
+      retained_in.insert(item.locator.path);
+    }
+  }
+  for (ManifestItem &item : items) {
+    if (item.action != Action::convert) {
+      continue;
+    }
+    if (retained_in.contains(item.locator.path)) {
+      item.action = Action::manual;
+      item.reason = "PST file that also holds retained items of the subject: not converted";
+      item.instructions = fmt::format("Open {} in Outlook; in folder \"{}\" delete PST node {}, then compact the file.",
+                                      item.locator.path, item.locator.folder, item.locator.node_id);
+      continue;
+    }
+    auto [it, fresh] = targets.emplace(item.locator.path, "");
+    if (fresh) {
+      const std::string stem = std::filesystem::path(item.locator.path).stem().string();
+      std::string target = dir + "/" + stem + ".mbox";
+      std::error_code ec;
+      if (taken.contains(target) || std::filesystem::exists(std::filesystem::symlink_status(target, ec))) {
+        target = fmt::format("{}/{}-{}.mbox", dir, stem, core::sha256_hex(item.locator.path).substr(0, 8));
+      }
+      if (taken.contains(target) || std::filesystem::exists(std::filesystem::symlink_status(target, ec))) {
+        return core::fail(core::ErrorCode::cant_create, fmt::format("{}: exists; cannot convert {} into it",
+                                                                    target, item.locator.path));
+      }
+      if (mbox_source_for(config, target) == nullptr) {
+        return core::fail(core::ErrorCode::config,
+                          fmt::format("{}: erasure.pst_convert.mbox_dir {} is not covered by an mbox source; "
+                                      "the converted archive {} would not be indexed",
+                                      config.file, dir, target),
+                          "add an mbox source whose path pattern matches <mbox_dir>/*.mbox");
+      }
+      taken.insert(target);
+      it->second = target;
+    }
+    item.convert_to = it->second;
+    item.instructions = fmt::format("{} is rewritten as the mbox archive {} without the subject's items; the "
+                                    "original is moved to {} once the archive verifies",
+                                    item.locator.path, item.convert_to, config.erasure.pst_originals_dir);
+  }
+  return {};
 }
 
 } // namespace
@@ -200,15 +269,20 @@ core::Result<PlanResult> plan(const core::Config &config, const query::SubjectPr
     if (auto st = core::lstat_file(hit.locator.path)) {
       item.file = FileIdentity{st->dev, st->ino, st->size, st->mtime_ns};
     }
-    decide(item, hit, config, policy, today);
+    decide(item, hit, config, policy, today, options.pst);
     if (item.locator.store != connectors::StoreKind::pst) {
       auto bytes = connectors::read_item_bytes(item.locator);
       if (!bytes || core::sha256_hex(*bytes) != item.sha256) {
         ++result.stale; // erase will skip it; the DPO should re-index and plan again
       }
     }
-    ++counts[std::string(to_string(item.action))];
     m.items.push_back(std::move(item));
+  }
+  if (options.pst == PstMode::convert) {
+    MAILDSAR_TRY(plan_conversions(config, m.items));
+  }
+  for (const ManifestItem &item : m.items) {
+    ++counts[std::string(to_string(item.action))];
   }
   m.hash = m.compute_hash();
 

@@ -3,9 +3,12 @@
 #include "core/time.hpp"
 
 #include "core/fs.hpp"
+#include "core/hash.hpp"
+#include "core/secret.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
@@ -174,6 +177,56 @@ void kill_at(const std::function<bool(std::string_view)> &fault_at, const std::s
     std::fflush(nullptr);
     ::raise(SIGKILL);
   }
+}
+
+namespace {
+
+std::string sorted_name(const std::string &folded) {
+  std::vector<std::string> tokens;
+  std::size_t begin = 0;
+  while (begin <= folded.size()) {
+    std::size_t end = folded.find(' ', begin);
+    if (end == std::string::npos) {
+      end = folded.size();
+    }
+    if (end > begin) {
+      tokens.push_back(folded.substr(begin, end - begin));
+    }
+    begin = end + 1;
+  }
+  std::ranges::sort(tokens);
+  std::string out;
+  for (const std::string &t : tokens) {
+    out += (out.empty() ? "" : " ") + t;
+  }
+  return out;
+}
+
+} // namespace
+
+std::set<std::string> subject_kinds_in(const connectors::Item &item, const index::Normalizer &norm,
+                                       const std::string &key, const std::set<std::string> &targets) {
+  std::set<std::string> found;
+  for (const index::Identity &id : norm.extract(item)) {
+    if (id.role == connectors::Role::owner) {
+      continue; // the mailbox's owner, not the item's content
+    }
+    const std::string kind(index::to_string(id.kind));
+    const std::string value = id.kind == index::IdentityKind::name ? sorted_name(id.value) : id.value;
+    if (targets.contains(kind + ":" + core::keyed_hash(key, kind, value))) {
+      found.insert(kind);
+    }
+  }
+  return found;
+}
+
+const core::SourceConfig *mbox_source_for(const core::Config &config, const std::string &path) {
+  for (const core::SourceConfig &s : config.sources) {
+    if (s.type == "mbox" && path.starts_with(s.root + "/") && core::glob_matches(s.path, path)) {
+      return &s;
+    }
+  }
+  return nullptr;
 }
 
 } // namespace maildsar::erasure

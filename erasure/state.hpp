@@ -9,9 +9,11 @@
 #include "core/result.hpp"
 #include "core/sqlite.hpp"
 #include "erasure/erasure.hpp"
+#include "indexer/identity.hpp"
 
 #include <functional>
 #include <optional>
+#include <set>
 #include <string_view>
 #include <string>
 #include <vector>
@@ -54,6 +56,16 @@ private:
  */
 [[nodiscard]] core::Status check_inside_root(const core::Config &config, const std::string &source,
                                              const std::string &path);
+
+/**
+ * The kinds ("email", "name", ...) of the subject's identifiers that `item` shows, the mailbox
+ * owner role excepted. `targets` holds "<kind>:<keyed hash>" of each subject identifier.
+ */
+[[nodiscard]] std::set<std::string> subject_kinds_in(const connectors::Item &item, const index::Normalizer &norm,
+                                                     const std::string &key, const std::set<std::string> &targets);
+
+/** The mbox source that would index `path` (its root and path pattern cover it), or nullptr. */
+[[nodiscard]] const core::SourceConfig *mbox_source_for(const core::Config &config, const std::string &path);
 
 /** Fault injection: kills the process (SIGKILL, as a crash would) when `fault_at(step)` says so. */
 void kill_at(const std::function<bool(std::string_view)> &fault_at, const std::string &step);

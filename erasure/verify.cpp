@@ -43,44 +43,6 @@ private:
   std::mutex m_mutex;
 };
 
-std::string sorted_name(const std::string &folded) {
-  std::vector<std::string> tokens;
-  std::size_t begin = 0;
-  while (begin <= folded.size()) {
-    std::size_t end = folded.find(' ', begin);
-    if (end == std::string::npos) {
-      end = folded.size();
-    }
-    if (end > begin) {
-      tokens.push_back(folded.substr(begin, end - begin));
-    }
-    begin = end + 1;
-  }
-  std::ranges::sort(tokens);
-  std::string out;
-  for (const std::string &t : tokens) {
-    out += (out.empty() ? "" : " ") + t;
-  }
-  return out;
-}
-
-/** The kinds of the subject's identifiers an item shows, as keyed hashes. */
-std::set<std::string> subject_kinds_in(const connectors::Item &item, const index::Normalizer &norm,
-                                       const std::string &key, const std::set<std::string> &targets) {
-  std::set<std::string> found;
-  for (const index::Identity &id : norm.extract(item)) {
-    if (id.role == connectors::Role::owner) {
-      continue; // the mailbox's owner, not the item's content
-    }
-    const std::string kind(index::to_string(id.kind));
-    const std::string value = id.kind == index::IdentityKind::name ? sorted_name(id.value) : id.value;
-    if (targets.contains(kind + ":" + core::keyed_hash(key, kind, value))) {
-      found.insert(kind);
-    }
-  }
-  return found;
-}
-
 } // namespace
 
 core::Result<VerifyReport> verify(const core::Config &config, const query::SubjectProfile &subject,
@@ -101,7 +63,8 @@ core::Result<VerifyReport> verify(const core::Config &config, const query::Subje
   VerifyReport report;
   std::set<std::string> excepted;                         // retained and manual item ids
   std::map<std::string, std::uint64_t> retained_by_reason; // for the certificate
-  std::map<std::string, const ManifestItem *> files;      // path -> an item of that file
+  std::map<std::string, connectors::Locator> files;       // path -> where to rescan it
+  json originals = json::array();                          // converted PST files moved out of the stores
   std::map<std::string, std::map<std::string, std::uint64_t>> counts;
   json approvers = json::object();
   std::vector<const Manifest *> used;
@@ -130,8 +93,33 @@ core::Result<VerifyReport> verify(const core::Config &config, const query::Subje
         ++counts[store][item.action == Action::retain ? "retained" : "manual"];
         continue;
       }
-      ++counts[store][item.action == Action::erase ? "deleted" : "redacted"];
-      files.emplace(item.locator.path, &item);
+      ++counts[store][item.action == Action::erase ? "deleted" : item.action == Action::redact ? "redacted" : "converted"];
+      files.emplace(item.locator.path, item.locator);
+      if (item.action == Action::convert) {
+        // The archive that replaced the PST must hold nothing of the subject either.
+        if (const core::SourceConfig *archive = mbox_source_for(config, item.convert_to)) {
+          connectors::Locator loc;
+          loc.source = archive->name;
+          loc.store = connectors::StoreKind::mbox;
+          loc.path = item.convert_to;
+          files.emplace(item.convert_to, loc);
+        }
+      }
+    }
+    for (const ManifestItem &item : m.items) {
+      if (item.action != Action::convert) {
+        continue;
+      }
+      MAILDSAR_TRY_ASSIGN(std::optional<JournalEntry> step, db.journal(m.hash, "file:" + item.locator.path));
+      json outcomes = step ? json::parse(step->detail, nullptr, false) : json();
+      for (const json &o : outcomes.is_array() ? outcomes : json::array()) {
+        if (o.value("id", std::string()) == "+conversion" &&
+            std::ranges::none_of(originals, [&](const json &x) { return x.value("pst", "") == o.value("pst", ""); })) {
+          originals.push_back({{"pst", o.value("pst", std::string())},
+                               {"mbox", o.value("mbox", std::string())},
+                               {"original_moved_to", o.value("original", std::string())}});
+        }
+      }
     }
   }
 
@@ -151,8 +139,7 @@ core::Result<VerifyReport> verify(const core::Config &config, const query::Subje
   index::Normalizer norm(
       index::NormalizeOptions{config.identity.subaddress_separators, config.identity.phone_region});
   MAILDSAR_TRY(index::Normalizer::load_phone_module());
-  for (const auto &[path, item] : files) {
-    const connectors::Locator &loc = item->locator;
+  for (const auto &[path, loc] : files) {
     if (loc.store == connectors::StoreKind::maildir) {
       auto current = connectors::maildir_current_path(path);
       if (current) {
@@ -218,6 +205,7 @@ core::Result<VerifyReport> verify(const core::Config &config, const query::Subje
                             {"counts", counts},
                             {"retained", retained},
                             {"files_rescanned", report.files_rescanned},
+                            {"pst_originals", originals},
                             {"index_hits_remaining", 0},
                             {"verified_by", operator_name},
                             {"time", now_iso()},

@@ -5,7 +5,8 @@ subject Alice Smith? It shares no code with maildsar: Python's own gzip and emai
 decode compressed files, MIME parts (base64, quoted-printable, RFC 2047/2231, charsets) and
 attached messages. Prints one line per finding as "path: what"; exit 0 when clean, 1 otherwise.
 
-usage: independent_scan.py ROOT [--skip PATH]... [--skip-maildir-tmp]
+usage: independent_scan.py ROOT [--skip PATH]... [--skip-maildir-tmp] [--pattern KIND=REGEX]...
+(--pattern replaces the built-in patterns of Alice Smith; case-insensitive)
 """
 import email
 import email.policy
@@ -80,6 +81,9 @@ def scan_bytes(data):
 
 def main():
     root = sys.argv[1]
+    custom = [s for i, s in enumerate(sys.argv) if i > 1 and sys.argv[i - 1] == "--pattern"]
+    if custom:
+        PATTERNS[:] = [(c.split("=", 1)[0], re.compile(c.split("=", 1)[1], re.I)) for c in custom]
     skip = [os.path.abspath(s) for i, s in enumerate(sys.argv) if i > 1 and sys.argv[i - 1] == "--skip"]
     dirty = False
     skip_tmp = "--skip-maildir-tmp" in sys.argv
@@ -103,7 +107,8 @@ def main():
             # mbox: scan message by message too
             chunks = [data]
             if data.startswith(b"From "):
-                chunks += re.split(rb"(?m)^From ", data)
+                # each message without its "From " separator line, so that its MIME is decoded
+                chunks += [c.split(b"\n", 1)[-1] for c in re.split(rb"(?m)^From ", data)[1:]]
             found = set()
             for chunk in chunks:
                 found |= scan_bytes(chunk)

@@ -141,3 +141,42 @@ TEST(Config, ExpandGlobCapturesStars) {
   EXPECT_FALSE(maildsar::core::expand_glob("relative/*"));
   EXPECT_FALSE(maildsar::core::expand_glob((dir / "../x/*").string()));
 }
+
+TEST(Config, GlobMatchesWhatExpandGlobWouldList) {
+  using maildsar::core::glob_matches;
+  EXPECT_TRUE(glob_matches("/srv/archive/*.mbox", "/srv/archive/legacy.mbox"));
+  EXPECT_TRUE(glob_matches("/srv/archive/*.mbox", "/srv//archive/./legacy.mbox"));
+  EXPECT_FALSE(glob_matches("/srv/archive/*.mbox", "/srv/archive/legacy.pst"));
+  EXPECT_FALSE(glob_matches("/srv/archive/*.mbox", "/srv/archive/sub/legacy.mbox"));
+  EXPECT_FALSE(glob_matches("/srv/archive/*.mbox", "/srv/archive/.hidden.mbox")); // as the shell
+  EXPECT_TRUE(glob_matches("/srv/*/[ab]?.mbox", "/srv/x/a1.mbox"));
+  EXPECT_FALSE(glob_matches("/srv/*/[ab]?.mbox", "/srv/x/c1.mbox"));
+  EXPECT_TRUE(glob_matches("/srv/archive/2023.mbox", "/srv/archive/2023.mbox"));
+  EXPECT_FALSE(glob_matches("srv/archive/*.mbox", "/srv/archive/a.mbox"));
+}
+
+TEST(Config, PstConvertFoldersAreCheckedAtLoad) {
+  const std::string sources = R"("sources": [{"name": "legacy", "type": "pst", "path": "/srv/pst/*.pst"},
+      {"name": "archive", "type": "mbox", "path": "/srv/archive/*.mbox"}])";
+  auto ok = parse_config("{" + sources + R"(, "erasure": {"pst_convert": {"mbox_dir": "/srv/archive",
+      "originals_dir": "dsar/pst-originals"}}})",
+                         "/etc/maildsar/m.json");
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(ok->erasure.pst_mbox_dir, "/srv/archive");
+  EXPECT_EQ(ok->erasure.pst_originals_dir, "/etc/maildsar/dsar/pst-originals");
+  // Originals inside a store root would be indexed (and found) again.
+  auto inside = parse_config("{" + sources + R"(, "erasure": {"pst_convert": {"mbox_dir": "/srv/archive",
+      "originals_dir": "/srv/pst/old"}}})",
+                             "/etc/m.json");
+  ASSERT_FALSE(inside);
+  EXPECT_EQ(inside.error().code, ErrorCode::config);
+  EXPECT_NE(inside.error().message.find("legacy"), std::string::npos) << inside.error().message;
+  auto missing = parse_config("{" + sources + R"(, "erasure": {"pst_convert": {"mbox_dir": "/srv/archive"}}})",
+                              "/etc/m.json");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("originals_dir"), std::string::npos) << missing.error().message;
+  auto unknown = parse_config("{" + sources + R"(, "erasure": {"pst_convert": {"mbox": "/srv/archive"}}})",
+                              "/etc/m.json");
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.error().message.find("mbox"), std::string::npos);
+}
