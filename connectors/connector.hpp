@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,6 +42,24 @@ public:
   virtual ~ItemSink() = default;
   virtual void item(Item &&item) = 0;
   virtual void error(ScanError &&error) = 0;
+};
+
+/** A thread-safe sink that keeps every item and error (rescans, checks and tests). */
+class ItemCollector : public ItemSink {
+public:
+  void item(Item &&item) override {
+    std::lock_guard lock(m_mutex);
+    items.push_back(std::move(item));
+  }
+  void error(ScanError &&error) override {
+    std::lock_guard lock(m_mutex);
+    errors.push_back(std::move(error));
+  }
+  std::vector<Item> items;
+  std::vector<ScanError> errors;
+
+private:
+  std::mutex m_mutex;
 };
 
 /** Reads one store kind into Items. Every method may be called from several threads at once. */

@@ -630,30 +630,32 @@ void glob_walk(const fs::path &base, const std::vector<std::string> &parts, std:
   }
 }
 
+/** The components of a '/'-separated path, without empty ones and ".". */
+std::vector<std::string> path_components(const std::string &path) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    auto slash = path.find('/', start);
+    std::string part = path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    if (!part.empty() && part != ".") {
+      parts.push_back(std::move(part));
+    }
+    if (slash == std::string::npos) {
+      break;
+    }
+    start = slash + 1;
+  }
+  return parts;
+}
+
 } // namespace
 
 bool glob_matches(const std::string &pattern, const std::string &path) {
-  const auto split = [](const std::string &p) {
-    std::vector<std::string> parts;
-    std::size_t start = 0;
-    while (start <= p.size()) {
-      auto slash = p.find('/', start);
-      std::string part = p.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
-      if (!part.empty() && part != ".") {
-        parts.push_back(std::move(part));
-      }
-      if (slash == std::string::npos) {
-        break;
-      }
-      start = slash + 1;
-    }
-    return parts;
-  };
   if (pattern.empty() || pattern.front() != '/' || path.empty() || path.front() != '/') {
     return false;
   }
-  const std::vector<std::string> pat = split(pattern);
-  const std::vector<std::string> name = split(path);
+  const std::vector<std::string> pat = path_components(pattern);
+  const std::vector<std::string> name = path_components(path);
   if (pat.size() != name.size()) {
     return false;
   }
@@ -676,21 +678,9 @@ Result<std::vector<GlobMatch>> expand_glob(const std::string &pattern) {
   if (pattern.empty() || pattern.front() != '/') {
     return fail(ErrorCode::internal, fmt::format("glob pattern '{}' is not absolute", pattern));
   }
-  std::vector<std::string> parts;
-  std::size_t start = 1;
-  while (start <= pattern.size()) {
-    auto slash = pattern.find('/', start);
-    std::string part = pattern.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
-    if (!part.empty() && part != ".") {
-      if (part == "..") {
-        return fail(ErrorCode::config, fmt::format("path pattern '{}' contains '..'", pattern));
-      }
-      parts.push_back(std::move(part));
-    }
-    if (slash == std::string::npos) {
-      break;
-    }
-    start = slash + 1;
+  const std::vector<std::string> parts = path_components(pattern);
+  if (std::ranges::find(parts, "..") != parts.end()) {
+    return fail(ErrorCode::config, fmt::format("path pattern '{}' contains '..'", pattern));
   }
   std::vector<GlobMatch> out;
   glob_walk(fs::path("/"), parts, 0, {}, out);

@@ -144,6 +144,25 @@ Status fsync_dir(const std::string &dir) {
   return {};
 }
 
+namespace {
+
+Status write_fd(int fd, std::string_view data, const std::string &path) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return std::unexpected(errno_error(path, errno));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
+} // namespace
+
 Status write_file_atomic(const std::string &path, std::string_view data, std::uint32_t mode) {
   std::filesystem::path p(path);
   std::string dir = p.parent_path().empty() ? std::string(".") : p.parent_path().string();
@@ -169,16 +188,13 @@ Status write_file_atomic(const std::string &path, std::string_view data, std::ui
   if (::fchmod(fd, static_cast<mode_t>(mode)) != 0) {
     return cleanup_fail(errno);
   }
-  std::size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return cleanup_fail(errno);
+  if (auto written = write_fd(fd, data, path); !written) {
+    ::unlink(tmp.c_str());
+    Error e = written.error();
+    if (e.code == ErrorCode::io || e.code == ErrorCode::no_input) {
+      e.code = ErrorCode::cant_create;
     }
-    done += static_cast<std::size_t>(n);
+    return std::unexpected(e);
   }
   if (::fsync(fd) != 0) {
     return cleanup_fail(errno);
@@ -192,19 +208,22 @@ Status write_file_atomic(const std::string &path, std::string_view data, std::ui
 
 namespace {
 
-Status write_fd(int fd, std::string_view data, const std::string &path) {
-  std::size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+/** Reads `fd` to its end in 1 MiB chunks, handing each to `sink`. */
+template <class Sink> Status read_chunks(int fd, const std::string &path, Sink &&sink) {
+  std::string buf(1U << 20, '\0');
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0) {
       if (errno == EINTR) {
         continue;
       }
       return std::unexpected(errno_error(path, errno));
     }
-    done += static_cast<std::size_t>(n);
+    if (n == 0) {
+      return {};
+    }
+    MAILDSAR_TRY(sink(std::string_view(buf.data(), static_cast<std::size_t>(n))));
   }
-  return {};
 }
 
 std::string dir_of(const std::string &path) {
@@ -273,20 +292,10 @@ Status NewFile::commit() {
 Result<std::string> sha256_file(const std::string &path) {
   MAILDSAR_TRY_ASSIGN(Fd fd, open_read(path));
   Sha256 h;
-  std::string buf(1U << 20, '\0');
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return std::unexpected(errno_error(path, errno));
-    }
-    if (n == 0) {
-      break;
-    }
-    h.update(std::string_view(buf.data(), static_cast<std::size_t>(n)));
-  }
+  MAILDSAR_TRY(read_chunks(fd.get(), path, [&](std::string_view chunk) -> Status {
+    h.update(chunk);
+    return {};
+  }));
   return h.hex_digest();
 }
 
@@ -310,20 +319,7 @@ Status move_file_durably(const std::string &from, const std::string &to) {
   } else {
     MAILDSAR_TRY_ASSIGN(Fd in, open_read(from));
     MAILDSAR_TRY_ASSIGN(NewFile out, NewFile::create(to, src.mode & 07777));
-    std::string buf(1U << 20, '\0');
-    for (;;) {
-      ssize_t n = ::read(in.get(), buf.data(), buf.size());
-      if (n < 0) {
-        if (errno == EINTR) {
-          continue;
-        }
-        return std::unexpected(errno_error(from, errno));
-      }
-      if (n == 0) {
-        break;
-      }
-      MAILDSAR_TRY(out.write(std::string_view(buf.data(), static_cast<std::size_t>(n))));
-    }
+    MAILDSAR_TRY(read_chunks(in.get(), from, [&](std::string_view chunk) { return out.write(chunk); }));
     MAILDSAR_TRY(out.commit());
   }
   if (::unlink(from.c_str()) != 0 && errno != ENOENT) {

@@ -15,35 +15,12 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
-#include <mutex>
 #include <set>
 
 namespace maildsar::erasure {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
-
-namespace {
-
-/** Collects what a rescan finds. */
-class Collect : public connectors::ItemSink {
-public:
-  void item(connectors::Item &&item) override {
-    std::lock_guard lock(m_mutex);
-    items.push_back(std::move(item));
-  }
-  void error(connectors::ScanError &&error) override {
-    std::lock_guard lock(m_mutex);
-    errors.push_back(std::move(error));
-  }
-  std::vector<connectors::Item> items;
-  std::vector<connectors::ScanError> errors;
-
-private:
-  std::mutex m_mutex;
-};
-
-} // namespace
 
 core::Result<VerifyReport> verify(const core::Config &config, const query::SubjectProfile &subject,
                                   const std::string &operator_name, const std::string &certificate_path) {
@@ -163,7 +140,7 @@ core::Result<VerifyReport> verify(const core::Config &config, const query::Subje
       continue;
     }
     MAILDSAR_TRY_ASSIGN(std::unique_ptr<connectors::Connector> connector, connectors::make_connector(*src));
-    Collect found;
+    connectors::ItemCollector found;
     connectors::FileEntry entry{path, loc.folder, "", *st};
     if (auto scanned = connector->scan(entry, 0, found); !scanned) {
       report.remaining.push_back(Remaining{"file", loc, "cannot rescan: " + scanned.error().message});

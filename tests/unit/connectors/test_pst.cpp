@@ -26,22 +26,7 @@ using namespace maildsar::connectors;
 
 namespace {
 
-class Collector : public ItemSink {
-public:
-  void item(Item &&item) override {
-    std::lock_guard lock(m_mutex);
-    items.push_back(std::move(item));
-  }
-  void error(ScanError &&error) override {
-    std::lock_guard lock(m_mutex);
-    errors.push_back(std::move(error));
-  }
-  std::vector<Item> items;
-  std::vector<ScanError> errors;
-
-private:
-  std::mutex m_mutex;
-};
+using Collector = connectors::ItemCollector;
 
 fs::path pst_dir() {
   auto corpus = test::corpus_dir();

@@ -23,28 +23,14 @@ namespace fs = std::filesystem;
 using test::ScratchDir;
 using test::write_file;
 
-class CollectSink : public ItemSink {
+class CollectSink : public ItemCollector {
 public:
-  void item(Item &&item) override {
-    std::lock_guard lock(m_mutex);
-    items.push_back(std::move(item));
-  }
-  void error(ScanError &&error) override {
-    std::lock_guard lock(m_mutex);
-    errors.push_back(std::move(error));
-  }
-  std::vector<Item> items;
-  std::vector<ScanError> errors;
-
   [[nodiscard]] bool has_error(const std::string &path_part, const std::string &cause_part) const {
     return std::any_of(errors.begin(), errors.end(), [&](const ScanError &e) {
       return e.path.find(path_part) != std::string::npos &&
              e.cause.find(cause_part) != std::string::npos;
     });
   }
-
-private:
-  std::mutex m_mutex;
 };
 
 std::string gzip(std::string_view data) {

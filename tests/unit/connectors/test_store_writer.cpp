@@ -32,22 +32,7 @@ namespace fs = std::filesystem;
 using test::ScratchDir;
 using test::write_file;
 
-class CollectSink : public ItemSink {
-public:
-  void item(Item &&item) override {
-    std::lock_guard lock(m_mutex);
-    items.push_back(std::move(item));
-  }
-  void error(ScanError &&error) override {
-    std::lock_guard lock(m_mutex);
-    errors.push_back(std::move(error));
-  }
-  std::vector<Item> items;
-  std::vector<ScanError> errors;
-
-private:
-  std::mutex m_mutex;
-};
+using CollectSink = connectors::ItemCollector;
 
 std::string gzip(std::string_view data) {
   z_stream zs{};

@@ -20,22 +20,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using test::ScratchDir;
 
-class Collect : public connectors::ItemSink {
-public:
-  void item(connectors::Item &&item) override {
-    std::lock_guard lock(m_mutex);
-    items.push_back(std::move(item));
-  }
-  void error(connectors::ScanError &&error) override {
-    std::lock_guard lock(m_mutex);
-    errors.push_back(std::move(error));
-  }
-  std::vector<connectors::Item> items;
-  std::vector<connectors::ScanError> errors;
-
-private:
-  std::mutex m_mutex;
-};
+using Collect = connectors::ItemCollector;
 
 constexpr std::string_view k_subject = "margaretjtolle@dayrep.com";
 
