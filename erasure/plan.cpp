@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // `plan`: every item found for the subject gets an action and a reason. Read-only for the stores.
 #include "connectors/item_reader.hpp"
+#include "connectors/pst.hpp"
 #include "core/time.hpp"
 #include "core/audit.hpp"
 #include "core/fs.hpp"
@@ -9,9 +10,11 @@
 #include "erasure/erasure.hpp"
 #include "erasure/signing.hpp"
 #include "erasure/state.hpp"
+#include "indexer/identity.hpp"
 #include "indexer/schema.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <ctime>
 #include <filesystem>
@@ -120,6 +123,101 @@ std::string today_utc() { return core::format_utc(std::time(nullptr), "%Y-%m-%d"
 
 std::string iso_date(std::int64_t t) { return core::format_utc(t, "%Y-%m-%d %H:%M UTC"); }
 
+/** What an administrator must do in Outlook to delete one PST item. */
+std::string manual_instructions(const connectors::Locator &loc, const query::Hit &hit, const std::string &correspondents,
+                                const std::string &subject_line) {
+  return fmt::format("Open {} in Outlook; in folder \"{}\" delete the item dated {}{} with subject {} "
+                     "(PST node {}), then empty Deleted Items and compact the file.",
+                     loc.path, loc.folder, hit.date ? iso_date(*hit.date) : std::string("(no date)"),
+                     correspondents.empty() ? std::string() : " " + correspondents, subject_line, loc.node_id);
+}
+
+/**
+ * The correspondents of each manual PST item ("from A <a@x>; to (the data subject), B <b@y>"),
+ * read from the PST itself, so that an administrator can tell the item from its neighbours. The
+ * subject appears only as "(the data subject)": the manifest holds no identifier of theirs in
+ * clear. A PST that cannot be read keeps the instructions without correspondents.
+ */
+core::Status describe_manual_pst(const core::Config &config, const std::string &key,
+                                 const std::vector<KeyedIdentifier> &subject, std::vector<ManifestItem> &items,
+                                 const std::vector<query::Hit> &hits) {
+  std::map<std::string, std::vector<std::size_t>> by_file;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (items[i].action == Action::manual && items[i].locator.store == connectors::StoreKind::pst) {
+      by_file[items[i].locator.path].push_back(i);
+    }
+  }
+  if (by_file.empty()) {
+    return {};
+  }
+  MAILDSAR_TRY(index::Normalizer::load_phone_module());
+  index::Normalizer norm(
+      index::NormalizeOptions{config.identity.subaddress_separators, config.identity.phone_region});
+  std::set<std::string> targets;
+  for (const KeyedIdentifier &k : subject) {
+    targets.insert(k.kind + ":" + k.hash);
+  }
+  auto person = [&](const connectors::RawAddress &a) -> std::string {
+    connectors::Item one;
+    one.addresses.push_back(connectors::RawAddress{connectors::Role::from, a.name, a.addr});
+    if (!subject_kinds_in(one, norm, key, targets).empty()) {
+      return "(the data subject)";
+    }
+    if (a.name.empty() || a.addr.empty()) {
+      return a.name.empty() ? a.addr : a.name;
+    }
+    return fmt::format("{} <{}>", a.name, a.addr);
+  };
+  // A subject line that names the data subject (a contact card's title) is not written out.
+  auto subject_line = [&](const std::string &line) -> std::string {
+    connectors::Item one;
+    one.texts.push_back(connectors::RawText{connectors::Role::subject, line});
+    one.addresses.push_back(connectors::RawAddress{connectors::Role::from, line, ""});
+    if (!subject_kinds_in(one, norm, key, targets).empty()) {
+      return "(not shown: it names the data subject)";
+    }
+    return "\"" + line + "\"";
+  };
+  for (const auto &[path, indices] : by_file) {
+    for (std::size_t i : indices) {
+      items[i].instructions = manual_instructions(items[i].locator, hits[i], "", subject_line(hits[i].subject));
+    }
+    connectors::ItemCollector found;
+    if (!connectors::scan_pst_file(items[indices.front()].locator.source, path, found)) {
+      continue; // the instructions stay without correspondents
+    }
+    std::map<std::uint64_t, const connectors::Item *> by_node;
+    for (const connectors::Item &item : found.items) {
+      by_node.emplace(item.locator.node_id, &item);
+    }
+    for (std::size_t i : indices) {
+      auto it = by_node.find(items[i].locator.node_id);
+      if (it == by_node.end()) {
+        continue;
+      }
+      std::string text;
+      for (auto [role, word] : {std::pair{connectors::Role::from, "from"}, std::pair{connectors::Role::to, "to"},
+                                std::pair{connectors::Role::cc, "cc"}, std::pair{connectors::Role::bcc, "bcc"}}) {
+        std::vector<std::string> people;
+        for (const connectors::RawAddress &a : it->second->addresses) {
+          if (a.role == role && (!a.name.empty() || !a.addr.empty())) {
+            std::string p = person(a);
+            if (std::ranges::find(people, p) == people.end()) {
+              people.push_back(std::move(p));
+            }
+          }
+        }
+        if (!people.empty()) {
+          text += fmt::format("{}{} {}", text.empty() ? "" : "; ", word, fmt::join(people, ", "));
+        }
+      }
+      items[i].instructions = manual_instructions(items[i].locator, hits[i], text.empty() ? "" : "(" + text + ")",
+                                                  subject_line(hits[i].subject));
+    }
+  }
+  return {};
+}
+
 /** Decides one item's action (holds and exemptions first: they always win). */
 void decide(ManifestItem &item, const query::Hit &hit, const core::Config &config, const Policy &policy,
             const std::string &today, PstMode pst_mode) {
@@ -166,11 +264,7 @@ void decide(ManifestItem &item, const query::Hit &hit, const core::Config &confi
     }
     item.action = Action::manual;
     item.reason = "PST files cannot be changed in place";
-    item.instructions = fmt::format(
-        "Open {} in Outlook; in folder \"{}\" delete the item dated {} with subject \"{}\" "
-        "(PST node {}), then empty Deleted Items and compact the file.",
-        item.locator.path, item.locator.folder, hit.date ? iso_date(*hit.date) : std::string("(no date)"),
-        hit.subject, item.locator.node_id);
+    item.instructions = manual_instructions(item.locator, hit, "", "(not shown)");
     break;
   }
 }
@@ -204,8 +298,7 @@ core::Status plan_conversions(const core::Config &config, std::vector<ManifestIt
     if (retained_in.contains(item.locator.path)) {
       item.action = Action::manual;
       item.reason = "PST file that also holds retained items of the subject: not converted";
-      item.instructions = fmt::format("Open {} in Outlook; in folder \"{}\" delete PST node {}, then compact the file.",
-                                      item.locator.path, item.locator.folder, item.locator.node_id);
+      // describe_manual_pst writes the instructions
       continue;
     }
     auto [it, fresh] = targets.emplace(item.locator.path, "");
@@ -281,6 +374,7 @@ core::Result<PlanResult> plan(const core::Config &config, const query::SubjectPr
   if (options.pst == PstMode::convert) {
     MAILDSAR_TRY(plan_conversions(config, m.items));
   }
+  MAILDSAR_TRY(describe_manual_pst(config, key, m.subject, m.items, hits));
   for (const ManifestItem &item : m.items) {
     ++counts[std::string(to_string(item.action))];
   }

@@ -194,8 +194,43 @@ TEST_F(PstConvertE2e, ConvertNeedsItsFoldersConfigured) {
   // The default stays manual instructions.
   auto manual = plan("manual", "out/d.json");
   EXPECT_EQ(manual.exit_code, 0) << manual.err;
-  for (const json &item : json::parse(read_file(dir.path() / "out/d.json")).at("items")) {
+  const json manual_plan = json::parse(read_file(dir.path() / "out/d.json"));
+  for (const json &item : manual_plan.at("items")) {
     EXPECT_EQ(item.at("action"), "manual");
+  }
+}
+
+TEST_F(PstConvertE2e, ManualInstructionsNameFolderDateCorrespondentsButNoIdentifierInClear) {
+  ScratchDir dir;
+  ConvertEstate c = make_convert_estate(dir.path(), /*configure=*/false);
+  ASSERT_EQ(ds(c.e.config, {"index"}).exit_code, 0);
+  fs::create_directories(dir.path() / "out");
+  const fs::path manifest = dir.path() / "out/manual.json";
+  auto p = ds(c.e.config, {"plan", "--subject", c.e.pst_subject.string(), "--out", manifest.string(), "--operator",
+                           "dpo-anna"});
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  const std::string text = read_file(manifest);
+  std::map<std::string, std::string> by_file;
+  const json planned = json::parse(text);
+  for (const json &item : planned.at("items")) {
+    EXPECT_EQ(item.at("action"), "manual");
+    by_file[fs::path(item.at("locator").at("path").get<std::string>()).filename().string()] =
+        item.at("instructions").get<std::string>();
+  }
+  ASSERT_TRUE(by_file.contains("sample1.pst")) << text;
+  const std::string &s1 = by_file.at("sample1.pst");
+  for (const char *part : {"in folder \"Top of Outlook data file/Sample1\"", "dated 2010-03-15 17:12 UTC",
+                           "(from (the data subject); to (the data subject))", "\"Here is a sample message\"",
+                           "(PST node 2097188)", "compact the file"}) {
+    EXPECT_NE(s1.find(part), std::string::npos) << part << " missing in: " << s1;
+  }
+  // The subject's identifiers appear only as keyed hashes, also inside the instructions.
+  std::string lower = text;
+  for (char &ch : lower) {
+    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  }
+  for (const char *identifier : {"terrymah@microsoft.com", "margaretjtolle@dayrep.com", "terry mahaffey"}) {
+    EXPECT_EQ(lower.find(identifier), std::string::npos) << identifier << " in clear in the manifest";
   }
 }
 
