@@ -818,17 +818,7 @@ private:
     if (!mfd) {
       return std::unexpected(core::errno_error(base.path + ": memfd_create", errno));
     }
-    std::size_t done = 0;
-    while (done < content.size()) {
-      ssize_t n = ::write(mfd.get(), content.data() + done, content.size() - done);
-      if (n < 0) {
-        if (errno == EINTR) {
-          continue;
-        }
-        return std::unexpected(core::errno_error(base.path + ": memfd write", errno));
-      }
-      done += static_cast<std::size_t>(n);
-    }
+    MAILDSAR_TRY(core::write_all(mfd.get(), content, base.path + ": memfd write"));
     return scan_mbox(mfd.get(), content.size(), base, owner, sink);
   }
 

@@ -32,7 +32,6 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t k_copy_chunk = std::size_t{1} << 20;       // 1 MiB buffers
 constexpr std::uint64_t k_refresh_every = 16ULL << 20;           // touch the dotlock every 16 MiB
 constexpr std::chrono::milliseconds k_dotlock_poll{50};
-constexpr std::string_view k_temp_suffix = ".maildsar-tmp";
 
 core::Status run_hook(const StepHook &hook, std::string_view step) {
   if (!hook) {
@@ -48,17 +47,6 @@ std::unexpected<core::Error> stale(std::string message) {
 
 std::unexpected<core::Error> sys_error(const std::string &what) {
   return std::unexpected(core::errno_error(what, errno));
-}
-
-std::string parent_dir(const std::string &path) {
-  fs::path p(path);
-  return p.parent_path().empty() ? std::string(".") : p.parent_path().string();
-}
-
-std::string temp_path_for(const std::string &path) {
-  fs::path p(path);
-  return (fs::path(parent_dir(path)) / ("." + p.filename().string() + std::string(k_temp_suffix)))
-      .string();
 }
 
 /** Opens an existing regular file for writing without following a symlink. */
@@ -95,20 +83,6 @@ core::Status fcntl_write_lock(int fd, const std::string &path) {
   return {};
 }
 
-core::Status write_all(int fd, std::string_view data, const std::string &path) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return sys_error(path);
-    }
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return {};
-}
-
 core::Status fsync_fd(int fd, const std::string &path) {
   if (::fsync(fd) != 0) {
     return sys_error(path + ": fsync");
@@ -133,71 +107,20 @@ core::Result<std::string> hash_range(int fd, std::uint64_t offset, std::uint64_t
   return h.hex_digest();
 }
 
-/** Removes a leftover temp file of an interrupted run (it is never a symlink target). */
-core::Status remove_leftover(const std::string &temp) {
-  if (::unlink(temp.c_str()) == 0) {
-    MAILDSAR_LOG_WARN("removed the temp file {} of an interrupted run", temp);
-    return {};
+/** Gives the temp file the owner of the file it replaces (when permitted). */
+core::Status copy_owner(int temp_fd, int like_fd, const std::string &temp_path) {
+  struct stat st {};
+  if (::fstat(like_fd, &st) == 0 && ::fchown(temp_fd, st.st_uid, st.st_gid) != 0 && errno != EPERM) {
+    return sys_error(temp_path + ": fchown");
   }
-  if (errno == ENOENT) {
-    return {};
-  }
-  return sys_error(temp + ": cannot remove leftover temp file");
+  return {};
 }
 
-/** A temp file in the store's folder; unlinked on destruction unless committed or kept. */
-class TempFile {
-public:
-  static core::Result<TempFile> create(const std::string &path, const core::FileStat &like,
-                                       int like_fd) {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-      core::Error e = core::errno_error(path, errno);
-      if (e.code == core::ErrorCode::io) {
-        e.code = core::ErrorCode::cant_create;
-      }
-      return std::unexpected(e);
-    }
-    TempFile t(path, core::Fd(fd));
-    if (::fchmod(fd, static_cast<mode_t>(like.mode & 07777U)) != 0) {
-      return sys_error(path + ": fchmod");
-    }
-    struct stat st {};
-    if (::fstat(like_fd, &st) == 0 && ::fchown(fd, st.st_uid, st.st_gid) != 0 &&
-        errno != EPERM) {
-      return sys_error(path + ": fchown");
-    }
-    return t;
-  }
-  TempFile(TempFile &&other) noexcept
-      : m_path(std::move(other.m_path)), m_fd(std::move(other.m_fd)), m_armed(other.m_armed) {
-    other.m_armed = false;
-  }
-  TempFile &operator=(TempFile &&) = delete;
-  TempFile(const TempFile &) = delete;
-  TempFile &operator=(const TempFile &) = delete;
-  ~TempFile() {
-    if (m_armed) {
-      ::unlink(m_path.c_str());
-    }
-  }
-  [[nodiscard]] int fd() const { return m_fd.get(); }
-  [[nodiscard]] const std::string &path() const { return m_path; }
-  /** The file was renamed, or must stay as a crash would leave it. */
-  void disarm() { m_armed = false; }
-
-private:
-  TempFile(std::string path, core::Fd fd) : m_path(std::move(path)), m_fd(std::move(fd)) {}
-  std::string m_path;
-  core::Fd m_fd;
-  bool m_armed = true;
-};
-
 /** Runs the hook; an abort leaves the temp file where it is, as a crash would. */
-core::Status crash_point(const StepHook &hook, std::string_view step, TempFile *temp) {
+core::Status crash_point(const StepHook &hook, std::string_view step, core::NewFile *temp) {
   auto st = run_hook(hook, step);
   if (!st && temp != nullptr) {
-    temp->disarm();
+    temp->keep_temp();
   }
   return st;
 }
@@ -286,7 +209,7 @@ public:
         return std::unexpected(core::errno_error(unique + ": cannot create dotlock", errno));
       }
       core::Fd guard(fd);
-      if (auto st = write_all(fd, ours, unique); !st) {
+      if (auto st = core::write_all(fd, ours, unique); !st) {
         ::unlink(unique.c_str());
         return std::unexpected(st.error());
       }
@@ -301,7 +224,7 @@ public:
         err = errno;
         if (fd >= 0) {
           core::Fd guard(fd);
-          (void)write_all(fd, ours, lock);
+          (void)core::write_all(fd, ours, lock);
         }
       }
       if (rc == 0) {
@@ -428,7 +351,7 @@ public:
                             fmt::format("{}: file shrank while copying (offset {})", m_in_path,
                                         offset));
         }
-        MAILDSAR_TRY(write_all(m_out, part, m_out_path));
+        MAILDSAR_TRY(core::write_all(m_out, part, m_out_path));
         got = part.size();
       }
       offset += got;
@@ -504,8 +427,8 @@ core::Result<MboxRewrite> rewrite_mbox_impl(const std::string &path, std::span<c
   MAILDSAR_TRY(fcntl_write_lock(fd.get(), path));
   MAILDSAR_TRY(run_hook(hook, "mbox:locked"));
 
-  const std::string temp_path = temp_path_for(path);
-  MAILDSAR_TRY(remove_leftover(temp_path));
+  const std::string temp_path = core::NewFile::temp_path_of(path);
+  MAILDSAR_TRY(core::NewFile::remove_leftover(path));
 
   MAILDSAR_TRY_ASSIGN(core::FileStat st, core::fstat_fd(fd.get(), path));
   MboxRewrite result;
@@ -528,7 +451,8 @@ core::Result<MboxRewrite> rewrite_mbox_impl(const std::string &path, std::span<c
     return result; // nothing of ours is there any more
   }
 
-  MAILDSAR_TRY_ASSIGN(TempFile temp, TempFile::create(temp_path, st, fd.get()));
+  MAILDSAR_TRY_ASSIGN(core::NewFile temp, core::NewFile::create(path, st.mode & 07777U));
+  MAILDSAR_TRY(copy_owner(temp.fd(), fd.get(), temp_path));
   RangeCopier copier(fd.get(), temp.fd(), path, temp_path, &dotlock);
   std::uint64_t pos = 0;
   for (std::size_t i : order) {
@@ -541,12 +465,12 @@ core::Result<MboxRewrite> rewrite_mbox_impl(const std::string &path, std::span<c
   MAILDSAR_TRY(copier.copy(pos, st.size - pos));
   MAILDSAR_TRY_ASSIGN(std::uint64_t copied_end, copy_appended(copier, fd.get(), st.size, path));
   MAILDSAR_TRY(crash_point(hook, "mbox:temp-written", &temp));
-  MAILDSAR_TRY(fsync_fd(temp.fd(), temp_path));
+  MAILDSAR_TRY(temp.sync());
   MAILDSAR_TRY(crash_point(hook, "mbox:temp-synced", &temp));
   // A last look for bytes appended by a writer that ignores locks, right before the rename.
   MAILDSAR_TRY_ASSIGN(std::uint64_t final_end, copy_appended(copier, fd.get(), copied_end, path));
   if (final_end != copied_end) {
-    MAILDSAR_TRY(fsync_fd(temp.fd(), temp_path));
+    MAILDSAR_TRY(temp.sync());
   }
   MAILDSAR_TRY_ASSIGN(std::uint64_t temp_size, current_size(temp.fd(), temp_path));
   if (temp_size != final_end - removed_bytes) {
@@ -555,12 +479,11 @@ core::Result<MboxRewrite> rewrite_mbox_impl(const std::string &path, std::span<c
                                   "nothing changed",
                                   path, temp_size, final_end - removed_bytes));
   }
-  if (::rename(temp_path.c_str(), path.c_str()) != 0) {
-    return sys_error(fmt::format("mbox {}: rename of {}", path, temp_path));
+  if (auto renamed = temp.rename_into_place(core::NewFile::Replace::yes); !renamed) {
+    return std::unexpected(renamed.error().with_context("mbox "));
   }
-  temp.disarm();
   MAILDSAR_TRY(run_hook(hook, "mbox:renamed"));
-  MAILDSAR_TRY(core::fsync_dir(parent_dir(path)));
+  MAILDSAR_TRY(core::fsync_dir(core::parent_dir(path)));
   MAILDSAR_TRY(run_hook(hook, "mbox:dir-synced"));
   result.size_after = temp_size;
   result.rewritten = true;
@@ -762,7 +685,7 @@ private:
                                                         : (msg != nullptr ? msg : "zlib")));
       }
     } else {
-      MAILDSAR_TRY(write_all(m_fd, m_buf, m_path));
+      MAILDSAR_TRY(core::write_all(m_fd, m_buf, m_path));
     }
     m_buf.clear();
     return {};
@@ -912,10 +835,11 @@ core::Result<LogRewrite> rewrite_log_impl(const std::string &path, std::span<con
       ++result.lines_changed;
     }
   }
-  const std::string temp_path = temp_path_for(path);
-  MAILDSAR_TRY(remove_leftover(temp_path));
+  const std::string temp_path = core::NewFile::temp_path_of(path);
+  MAILDSAR_TRY(core::NewFile::remove_leftover(path));
   MAILDSAR_TRY_ASSIGN(core::FileStat st, core::fstat_fd(fd.get(), path));
-  MAILDSAR_TRY_ASSIGN(TempFile temp, TempFile::create(temp_path, st, fd.get()));
+  MAILDSAR_TRY_ASSIGN(core::NewFile temp, core::NewFile::create(path, st.mode & 07777U));
+  MAILDSAR_TRY(copy_owner(temp.fd(), fd.get(), temp_path));
   std::uint64_t read_end = 0;
   {
     LogOutput out(temp.fd(), gzip, temp_path);
@@ -923,7 +847,7 @@ core::Result<LogRewrite> rewrite_log_impl(const std::string &path, std::span<con
     MAILDSAR_TRY(out.finish());
   }
   MAILDSAR_TRY(crash_point(hook, "log:temp-written", &temp));
-  MAILDSAR_TRY(fsync_fd(temp.fd(), temp_path));
+  MAILDSAR_TRY(temp.sync());
   MAILDSAR_TRY(crash_point(hook, "log:temp-synced", &temp));
   if (!gzip) {
     // lines syslog appended after our read: copied as they are, right before the rename
@@ -933,15 +857,14 @@ core::Result<LogRewrite> rewrite_log_impl(const std::string &path, std::span<con
     RangeCopier copier(fd.get(), temp.fd(), path, temp_path, nullptr);
     MAILDSAR_TRY_ASSIGN(std::uint64_t end, copy_appended(copier, fd.get(), read_end, path));
     if (end != read_end) {
-      MAILDSAR_TRY(fsync_fd(temp.fd(), temp_path));
+      MAILDSAR_TRY(temp.sync());
     }
   }
-  if (::rename(temp_path.c_str(), path.c_str()) != 0) {
-    return sys_error(fmt::format("log {}: rename of {}", path, temp_path));
+  if (auto renamed = temp.rename_into_place(core::NewFile::Replace::yes); !renamed) {
+    return std::unexpected(renamed.error().with_context("log "));
   }
-  temp.disarm();
   MAILDSAR_TRY(run_hook(hook, "log:renamed"));
-  MAILDSAR_TRY(core::fsync_dir(parent_dir(path)));
+  MAILDSAR_TRY(core::fsync_dir(core::parent_dir(path)));
   MAILDSAR_TRY(run_hook(hook, "log:dir-synced"));
   return result;
 }
@@ -1075,7 +998,7 @@ core::Status remove_message_file_impl(const std::string &path, const std::string
     return sys_error(path + ": unlink");
   }
   MAILDSAR_TRY(run_hook(hook, "file:unlinked"));
-  MAILDSAR_TRY(core::fsync_dir(parent_dir(path)));
+  MAILDSAR_TRY(core::fsync_dir(core::parent_dir(path)));
   return run_hook(hook, "file:dir-synced");
 }
 

@@ -263,20 +263,11 @@ Result<AuditRecord> AuditLog::append(std::string_view action, std::string_view o
     record.hash = sha256_hex(record.canonical_json());
   }
   const std::string line = dump(record.to_json()) + "\n";
-  std::size_t done = 0;
-  while (done < line.size()) {
-    const ssize_t n = ::write(fd, line.data() + done, line.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      const int err = errno;
-      if (::ftruncate(fd, static_cast<off_t>(st.size)) != 0) {
-        // The torn line stays; verify will report it.
-      }
-      return std::unexpected(errno_error(m_log_path, err));
+  if (auto written = write_all(fd, line, m_log_path); !written) {
+    if (::ftruncate(fd, static_cast<off_t>(st.size)) != 0) {
+      // The torn line stays; verify will report it.
     }
-    done += static_cast<std::size_t>(n);
+    return std::unexpected(written.error());
   }
   if (::fsync(fd) != 0) {
     return std::unexpected(errno_error(m_log_path, errno));

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "core/fs.hpp"
 #include "core/hash.hpp"
+#include "core/log.hpp"
 
 #include <fmt/format.h>
 
@@ -144,28 +145,28 @@ Status fsync_dir(const std::string &dir) {
   return {};
 }
 
-namespace {
-
-Status write_fd(int fd, std::string_view data, const std::string &path) {
-  std::size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+Status write_all(int fd, std::string_view data, const std::string &path) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
     if (n < 0) {
       if (errno == EINTR) {
         continue;
       }
       return std::unexpected(errno_error(path, errno));
     }
-    done += static_cast<std::size_t>(n);
+    data.remove_prefix(static_cast<std::size_t>(n));
   }
   return {};
 }
 
-} // namespace
+std::string parent_dir(const std::string &path) {
+  std::filesystem::path p(path);
+  return p.parent_path().empty() ? std::string(".") : p.parent_path().string();
+}
 
 Status write_file_atomic(const std::string &path, std::string_view data, std::uint32_t mode) {
   std::filesystem::path p(path);
-  std::string dir = p.parent_path().empty() ? std::string(".") : p.parent_path().string();
+  const std::string dir = parent_dir(path);
   std::string tmpl = (std::filesystem::path(dir) / ("." + p.filename().string() + ".XXXXXX")).string();
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');
@@ -177,31 +178,25 @@ Status write_file_atomic(const std::string &path, std::string_view data, std::ui
   }
   Fd guard(fd);
   std::string tmp(buf.data());
-  auto cleanup_fail = [&](int err) {
+  auto cleanup_fail = [&](Error e) {
     ::unlink(tmp.c_str());
-    Error e = errno_error(path, err);
     if (e.code == ErrorCode::io || e.code == ErrorCode::no_input) {
       e.code = ErrorCode::cant_create;
     }
     return std::unexpected(e);
   };
   if (::fchmod(fd, static_cast<mode_t>(mode)) != 0) {
-    return cleanup_fail(errno);
+    return cleanup_fail(errno_error(path, errno));
   }
-  if (auto written = write_fd(fd, data, path); !written) {
-    ::unlink(tmp.c_str());
-    Error e = written.error();
-    if (e.code == ErrorCode::io || e.code == ErrorCode::no_input) {
-      e.code = ErrorCode::cant_create;
-    }
-    return std::unexpected(e);
+  if (auto written = write_all(fd, data, path); !written) {
+    return cleanup_fail(written.error());
   }
   if (::fsync(fd) != 0) {
-    return cleanup_fail(errno);
+    return cleanup_fail(errno_error(path, errno));
   }
   guard.close();
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    return cleanup_fail(errno);
+    return cleanup_fail(errno_error(path, errno));
   }
   return fsync_dir(dir);
 }
@@ -226,47 +221,55 @@ template <class Sink> Status read_chunks(int fd, const std::string &path, Sink &
   }
 }
 
-std::string dir_of(const std::string &path) {
-  std::filesystem::path p(path);
-  return p.parent_path().empty() ? std::string(".") : p.parent_path().string();
-}
-
 } // namespace
 
-Result<NewFile> NewFile::create(const std::string &path, std::uint32_t mode) {
-  std::filesystem::path p(path);
-  const std::string temp = (std::filesystem::path(dir_of(path)) / ("." + p.filename().string() + ".maildsar-tmp")).string();
-  if (::unlink(temp.c_str()) != 0 && errno != ENOENT) {
-    return std::unexpected(errno_error(temp, errno));
+std::string NewFile::temp_path_of(const std::string &path) {
+  return (std::filesystem::path(parent_dir(path)) / ("." + std::filesystem::path(path).filename().string() +
+                                                     ".maildsar-tmp"))
+      .string();
+}
+
+Status NewFile::remove_leftover(const std::string &path) {
+  const std::string temp = temp_path_of(path);
+  if (::unlink(temp.c_str()) == 0) {
+    MAILDSAR_LOG_WARN("removed the temp file {} of an interrupted run", temp);
+    return {};
   }
+  if (errno == ENOENT) {
+    return {};
+  }
+  return std::unexpected(errno_error(temp + ": cannot remove leftover temp file", errno));
+}
+
+Result<NewFile> NewFile::create(const std::string &path, std::uint32_t mode) {
+  MAILDSAR_TRY(remove_leftover(path));
+  const std::string temp = temp_path_of(path);
   int fd = ::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, static_cast<mode_t>(mode));
   if (fd < 0) {
     Error e = errno_error(temp, errno);
     e.code = e.code == ErrorCode::permission ? e.code : ErrorCode::cant_create;
     return std::unexpected(e);
   }
-  Fd guard(fd);
+  NewFile file(path, temp, Fd(fd));
   if (::fchmod(fd, static_cast<mode_t>(mode)) != 0) {
-    int err = errno;
-    ::unlink(temp.c_str());
-    return std::unexpected(errno_error(temp, err));
+    return std::unexpected(errno_error(temp + ": fchmod", errno)); // the destructor removes it
   }
-  return NewFile(path, temp, std::move(guard));
+  return file;
 }
 
 NewFile::NewFile(NewFile &&other) noexcept
     : m_path(std::move(other.m_path)), m_temp(std::move(other.m_temp)), m_fd(std::move(other.m_fd)),
-      m_committed(other.m_committed) {
-  other.m_committed = true; // the moved-from object removes nothing
+      m_armed(other.m_armed) {
+  other.m_armed = false; // the moved-from object removes nothing
 }
 
 NewFile::~NewFile() {
-  if (!m_committed && !m_temp.empty()) {
+  if (m_armed && !m_temp.empty()) {
     ::unlink(m_temp.c_str());
   }
 }
 
-Status NewFile::write(std::string_view data) { return write_fd(m_fd.get(), data, m_temp); }
+Status NewFile::write(std::string_view data) { return write_all(m_fd.get(), data, m_temp); }
 
 Status NewFile::sync() {
   if (::fsync(m_fd.get()) != 0) {
@@ -275,18 +278,26 @@ Status NewFile::sync() {
   return {};
 }
 
+Status NewFile::rename_into_place(Replace replace) {
+  const int r = replace == Replace::yes
+                    ? ::rename(m_temp.c_str(), m_path.c_str())
+                    : ::renameat2(AT_FDCWD, m_temp.c_str(), AT_FDCWD, m_path.c_str(), RENAME_NOREPLACE);
+  if (r != 0) {
+    const int err = errno;
+    if (err == EEXIST) {
+      return fail(ErrorCode::cant_create, m_path + ": exists; not replaced");
+    }
+    return std::unexpected(errno_error(fmt::format("{}: rename of {}", m_path, m_temp), err));
+  }
+  m_armed = false;
+  return {};
+}
+
 Status NewFile::commit() {
   MAILDSAR_TRY(sync());
+  MAILDSAR_TRY(rename_into_place(Replace::no));
   m_fd.close();
-  if (::renameat2(AT_FDCWD, m_temp.c_str(), AT_FDCWD, m_path.c_str(), RENAME_NOREPLACE) != 0) {
-    Error e = errno_error(m_path, errno);
-    if (errno == EEXIST) {
-      e = Error{ErrorCode::cant_create, m_path + ": exists; not replaced", ""};
-    }
-    return std::unexpected(e);
-  }
-  m_committed = true;
-  return fsync_dir(dir_of(m_path));
+  return fsync_dir(parent_dir(m_path));
 }
 
 Result<std::string> sha256_file(const std::string &path) {
@@ -312,8 +323,8 @@ Status move_file_durably(const std::string &from, const std::string &to) {
       return fail(ErrorCode::cant_create, to + ": exists with other contents; " + from + " not moved");
     }
   } else if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) {
-    MAILDSAR_TRY(fsync_dir(dir_of(to)));
-    return fsync_dir(dir_of(from));
+    MAILDSAR_TRY(fsync_dir(parent_dir(to)));
+    return fsync_dir(parent_dir(from));
   } else if (errno != EXDEV) {
     return std::unexpected(errno_error(from + " -> " + to, errno));
   } else {
@@ -325,7 +336,7 @@ Status move_file_durably(const std::string &from, const std::string &to) {
   if (::unlink(from.c_str()) != 0 && errno != ENOENT) {
     return std::unexpected(errno_error(from, errno));
   }
-  return fsync_dir(dir_of(from));
+  return fsync_dir(parent_dir(from));
 }
 
 Status ensure_private_dir(const std::string &dir) {

@@ -67,15 +67,28 @@ struct FileStat {
 [[nodiscard]] Status write_file_atomic(const std::string &path, std::string_view data,
                                        std::uint32_t mode = 0600);
 
+/** Writes all of `data` to `fd` (retrying short writes and EINTR). */
+[[nodiscard]] Status write_all(int fd, std::string_view data, const std::string &path_for_errors);
+
+/** The folder of `path` ("." for a bare name). */
+[[nodiscard]] std::string parent_dir(const std::string &path);
+
 /**
  * A file created beside its final name and published only when complete: writes go to
- * `.<name>.maildsar-tmp` in the same folder (a leftover one is replaced), `commit()` fsyncs it,
- * renames it to the final name without replacing an existing file (RENAME_NOREPLACE) and fsyncs
- * the folder. Destroyed uncommitted, the temp file is removed.
+ * `.<name>.maildsar-tmp` in the same folder (a leftover one of an interrupted run is removed
+ * first), then the temp file is renamed to the final name. Destroyed before that, it is
+ * removed — unless keep_temp() said to leave it as a crash would (the next create removes it).
  */
 class NewFile {
 public:
+  enum class Replace { no, yes };
+
+  /** `.<name>.maildsar-tmp` beside `path`. */
+  [[nodiscard]] static std::string temp_path_of(const std::string &path);
+  /** Removes the temp file an interrupted run left beside `path` (logged); none is fine. */
+  [[nodiscard]] static Status remove_leftover(const std::string &path);
   [[nodiscard]] static Result<NewFile> create(const std::string &path, std::uint32_t mode = 0600);
+
   NewFile(NewFile &&other) noexcept;
   NewFile &operator=(NewFile &&) = delete;
   NewFile(const NewFile &) = delete;
@@ -83,10 +96,18 @@ public:
   ~NewFile();
 
   [[nodiscard]] Status write(std::string_view data);
-  /** fsync of the temp file (commit does it too); afterwards its contents may be read back. */
+  /** fsync of the temp file; afterwards its contents may be read back. */
   [[nodiscard]] Status sync();
-  /** Publishes the file; ErrorCode::cant_create when the final name exists. */
+  /**
+   * Renames the temp file to the final name — over an existing file, or (Replace::no) never
+   * replacing one (RENAME_NOREPLACE; ErrorCode::cant_create when it exists). The caller has
+   * synced the file and fsyncs the folder afterwards.
+   */
+  [[nodiscard]] Status rename_into_place(Replace replace);
+  /** sync + rename_into_place(Replace::no) + fsync of the folder. */
   [[nodiscard]] Status commit();
+  /** Leaves the temp file where it is, as a crash at this point would. */
+  void keep_temp() { m_armed = false; }
   [[nodiscard]] const std::string &temp_path() const { return m_temp; }
   [[nodiscard]] int fd() const { return m_fd.get(); }
 
@@ -96,7 +117,7 @@ private:
   std::string m_path;
   std::string m_temp;
   Fd m_fd;
-  bool m_committed = false;
+  bool m_armed = true;
 };
 
 /**

@@ -77,30 +77,21 @@ Status create_key(const std::string &dir, const std::string &path) {
   }
   Fd guard(fd);
   const std::string tmp(buf.data());
-  auto failed = [&](int err) {
+  auto failed = [&](Error e) {
     ::unlink(tmp.c_str());
-    Error e = errno_error(path, err);
     if (e.code == ErrorCode::io || e.code == ErrorCode::no_input) {
       e.code = ErrorCode::cant_create;
     }
     return std::unexpected(e);
   };
   if (::fchmod(fd, 0600) != 0) {
-    return failed(errno);
+    return failed(errno_error(path, errno));
   }
-  std::size_t done = 0;
-  while (done < key.size()) {
-    const ssize_t n = ::write(fd, key.data() + done, key.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return failed(errno);
-    }
-    done += static_cast<std::size_t>(n);
+  if (auto written = write_all(fd, key, path); !written) {
+    return failed(written.error());
   }
   if (::fsync(fd) != 0) {
-    return failed(errno);
+    return failed(errno_error(path, errno));
   }
   // link() fails with EEXIST when another process won the race: its key is the one.
   const int linked = ::link(tmp.c_str(), path.c_str());

@@ -5,6 +5,8 @@
 
 #include "core/config.hpp"
 #include "core/result.hpp"
+#include "query/query.hpp"
+#include "indexer/document.hpp"
 #include "indexer/index_store.hpp"
 #include "indexer/indexer.hpp"
 #include "indexer/schema.hpp"
@@ -26,6 +28,20 @@ inline std::string key_term_of(const Xapian::Document &doc) {
     return *it;
   }
   return {};
+}
+
+/** The hit a document stands for (without matches): its key term and its parsed data, whose
+    locator, message id, subject and hash move into the hit (its identities stay). */
+inline Hit hit_of(const std::string &qterm, index::StoredDocument &stored) {
+  Hit hit;
+  const auto colon = qterm.rfind(':');
+  hit.id = colon == std::string::npos ? qterm : qterm.substr(colon + 1);
+  hit.locator = std::move(stored.locator);
+  hit.message_id = std::move(stored.message_id);
+  hit.date = stored.date;
+  hit.subject = std::move(stored.subject);
+  hit.sha256 = std::move(stored.sha256);
+  return hit;
 }
 
 /**

@@ -164,15 +164,8 @@ core::Result<std::vector<Hit>> search(Xapian::Database &db, const std::vector<Wa
   for (Xapian::MSetIterator it = mset.begin(); it != mset.end(); ++it) {
     Xapian::Document doc = it.get_document();
     MAILDSAR_TRY_ASSIGN(index::StoredDocument stored, index::parse_document_data(doc.get_data()));
-    std::string qterm = key_term_of(doc);
-    Hit hit;
-    auto colon = qterm.rfind(':');
-    hit.id = colon == std::string::npos ? qterm : qterm.substr(colon + 1);
-    hit.locator = std::move(stored.locator);
-    hit.message_id = std::move(stored.message_id);
-    hit.date = stored.date;
-    hit.subject = std::move(stored.subject);
-    hit.sha256 = std::move(stored.sha256);
+    const std::string qterm = key_term_of(doc);
+    Hit hit = hit_of(qterm, stored);
     for (const Wanted &w : wanted) {
       Match m{w.identifier, std::string(kind_name(w.kind)), {}};
       if (w.kind == IdentityKind::name) {

@@ -250,16 +250,7 @@ core::Result<std::vector<Hit>> lookup(Xapian::Database &db, const std::string &t
   for (Xapian::PostingIterator p = db.postlist_begin(term); p != db.postlist_end(term); ++p) {
     Xapian::Document doc = db.get_document(*p);
     MAILDSAR_TRY_ASSIGN(index::StoredDocument stored, index::parse_document_data(doc.get_data()));
-    std::string qterm = key_term_of(doc);
-    auto colon = qterm.rfind(':');
-    Hit hit;
-    hit.id = colon == std::string::npos ? qterm : qterm.substr(colon + 1);
-    hit.locator = std::move(stored.locator);
-    hit.message_id = std::move(stored.message_id);
-    hit.date = stored.date;
-    hit.subject = std::move(stored.subject);
-    hit.sha256 = std::move(stored.sha256);
-    hits.push_back(std::move(hit));
+    hits.push_back(hit_of(key_term_of(doc), stored));
   }
   return hits;
 }

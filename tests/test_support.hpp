@@ -32,6 +32,8 @@ private:
 void write_file(const std::filesystem::path &path, std::string_view data);
 /** Reads a whole file ("" if it does not exist). */
 std::string read_file(const std::filesystem::path &path);
+/** `data` as one gzip member (concatenate two for a multi-member file). */
+std::string gzip(std::string_view data);
 /** Copies a tree (files and folders; symlinks as symlinks). */
 void copy_tree(const std::filesystem::path &from, const std::filesystem::path &to);
 

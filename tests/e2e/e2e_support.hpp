@@ -22,6 +22,14 @@ inline RunResult maildsar_run(const std::vector<std::string> &args,
   return run(argv, cwd);
 }
 
+/** Runs `maildsar -c CONFIG --json ARGS...` with `env` added to the environment. */
+inline RunResult ds(const std::filesystem::path &config, const std::vector<std::string> &args,
+                    const std::vector<std::string> &env = {}) {
+  std::vector<std::string> argv{MAILDSAR_BINARY, "-c", config.string(), "--json"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv, {}, env);
+}
+
 /** Parses JSON Lines output (one object per non-empty line). */
 inline std::vector<nlohmann::json> json_lines(const std::string &out) {
   std::vector<nlohmann::json> v;

@@ -95,13 +95,6 @@ bool holds_address(const std::string &bytes, const std::string &address) {
   return false;
 }
 
-/** Runs maildsar with `-c config --json` and the arguments. */
-RunResult ds(const fs::path &config, std::vector<std::string> args, const std::vector<std::string> &env = {}) {
-  std::vector<std::string> argv{MAILDSAR_BINARY, "-c", config.string(), "--json"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run(argv, {}, env);
-}
-
 /** index + plan (by alice-dpo) + approve (by bob-dpo); returns the manifest path. */
 fs::path plan_and_approve(const fs::path &config, const fs::path &subject, const fs::path &dir) {
   EXPECT_EQ(ds(config, {"index"}).exit_code, 0);

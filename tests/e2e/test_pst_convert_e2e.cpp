@@ -18,12 +18,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-RunResult ds(const fs::path &config, std::vector<std::string> args, const std::vector<std::string> &env = {}) {
-  std::vector<std::string> argv{MAILDSAR_BINARY, "-c", config.string(), "--json"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run(argv, {}, env);
-}
-
 /** The connector estate with an mbox source for converted archives and erasure.pst_convert. */
 struct ConvertEstate {
   ConnectorEstate e;

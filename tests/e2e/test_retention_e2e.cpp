@@ -58,12 +58,6 @@ std::vector<std::string> lines_of(const std::string &text) {
   return out;
 }
 
-RunResult ds(const fs::path &config, std::vector<std::string> args) {
-  std::vector<std::string> argv{MAILDSAR_BINARY, "-c", config.string(), "--json"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run(argv);
-}
-
 struct Estate {
   fs::path config;
   fs::path log, gz, relay, q_old, q_new, mbox, maildir_msg;

@@ -6,7 +6,6 @@
 #include "tests/test_support.hpp"
 
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -108,16 +107,7 @@ std::vector<std::uint64_t> lines_with(const std::string &text, const std::string
   return out;
 }
 
-std::string gzip(const std::string &data) {
-  ScratchDir tmp;
-  auto path = (tmp / "x.gz").string();
-  gzFile f = gzopen(path.c_str(), "wb");
-  EXPECT_NE(f, nullptr);
-  EXPECT_EQ(gzwrite(f, data.data(), static_cast<unsigned>(data.size())),
-            static_cast<int>(data.size()));
-  gzclose(f);
-  return maildsar::test::read_file(path);
-}
+using maildsar::test::gzip;
 
 void set_mtime(const fs::path &path, std::int64_t epoch) {
   struct timeval tv[2] = {{epoch, 0}, {epoch, 0}};
