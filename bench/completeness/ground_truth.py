@@ -15,28 +15,35 @@ per item:
 `addrs` maps each normalised address to the places it was seen (classes below); `ids`
 lists address-shaped strings seen ONLY in identifier headers (Message-ID,
 In-Reply-To, References, Content-ID, any field whose name ends in "-id" ...): those are identifiers, not addresses, and are
-not counted as held (a find that matches only them is a false positive).
+not counted as held (a find that matches only them is a false positive). So are cid:/mid:
+references and URL path segments in bodies (https://lore.kernel.org/r/<message-id>), and the
+base64 of signature fields (DKIM-Signature, ARC-Seal, X-Forwarded-Encrypted ..., where only
+an "i=" identity counts).
 
 Items:
 - Maildir: every regular file below a Maildir folder - cur/, new/, files in the folder
   itself ("stray"), and files in tmp/ older than 36 hours ("tmp"; newer ones are
   deliveries in progress). Not items: dot-files (.keep), dovecot-*/courier*/maildirfolder/
   subscriptions and other files whose first line is not a header line.
-- mbox: one item per message; a message starts at a line "From " at the start of the file
-  or after an empty line, and runs to the next one. The From_ line belongs to the item.
+- mbox: one item per message; a message starts at a From_ line ("From SENDER DATE", with a
+  time) at the start of the file or after an empty line, and runs to the next one. The From_ line belongs to the item.
 - Postfix log: one item per queue id per file (all its lines), a NOQUEUE line on its own;
   message-id=<...> values are identifiers, not addresses.
 - PST: see --pst in docs/completeness.md (readpst -e -D output, one item per .eml).
 
 Address rule (the "whole-address" rule of DESIGN section 3, applied independently):
-an address is LOCAL@DOMAIN where LOCAL is a run of letters (Unicode too), digits and _%+.'=- (consecutive and
+an address is LOCAL@DOMAIN where LOCAL is a run of letters (Unicode too), digits and the
+RFC 5322 atext signs except / ? & (which end it in URLs) - _%+.'=!#$*^`{|}~- (consecutive and
 trailing dots kept: obsolete forms such as d..x@ and john.@ are addresses as written; a
-leading quote or '=' is not part of it) and DOMAIN is dot-separated labels of letters,
+leading quote, backtick, '=' or other sign is not part of it) and DOMAIN is dot-separated labels of letters,
 digits and '-' (Unicode letters too) ending in a label of >= 2 letters, or an IPv4
 literal in brackets. The character before LOCAL must not be one of those local-part
 characters, the character after DOMAIN must not continue it. A run of three or more dots
 in LOCAL is a text leader or ellipsis ("Smith.........smith@example.com" in a table), not
-part of the address: the address starts after it. Normalised: lower-cased,
+part of the address: the address starts after it; so does percent-encoded text (%22, %3D)
+and a URL query name (?email=a@b is a@b); so does a key= of key=value text
+(header.i=@x.org is no address, smtp.mailfrom=a@b is a@b; VERP a+b=c@d stays whole). A UUCP bang path (uunet!host!user@relay) is one
+address, not user@relay. Normalised: lower-cased,
 the subaddress after the first '+' dropped (alice+news@ is alice@), IDN domains in
 ASCII (punycode) form.
 
@@ -64,10 +71,10 @@ import sys
 import time
 import zipfile
 
-LOCAL = r"[\w%+.'=-]"
+LOCAL = r"[\w%+.'=!#$*^`{|}~-]"
 LABEL = r"[^\W_](?:[\w-]*[^\W_])?"
 ADDR = re.compile(
-    r"(?<![\w%+.'=-])"
+    r"(?<![\w%+.'=!#$*^`{|}~-])"
     r"(" + LOCAL + r"+)@("
     r"(?:" + LABEL + r"\.)+(?:[^\W\d_]{2,}|xn--[a-z0-9-]+)"
     r"|\[\d{1,3}(?:\.\d{1,3}){3}\])"
@@ -76,6 +83,13 @@ MSGID_FIELDS = {"message-id", "in-reply-to", "references", "content-id", "resent
                 "original-message-id", "x-original-message-id", "supersedes",
                 "x-message-id", "x-ms-exchange-organization-network-message-id", "thread-index",
                 "x-google-original-message-id", "list-archive-id"}
+# Opaque signature/hash fields: base64 that can look like LOCAL@DOMAIN; only a DKIM-style
+# "i=" identity tag in them is an address.
+OPAQUE_FIELDS = {"dkim-signature", "arc-seal", "arc-message-signature", "x-forwarded-encrypted",
+                 "x-developer-signature", "x-google-smtp-source", "x-gm-message-state",
+                 "x-google-dkim-signature", "x-ms-tnef-correlator", "x-gm-gg",
+                 "x-microsoft-antispam-message-info", "domainkey-signature"}
+DKIM_I = re.compile(r"(?:^|;)\s*i\s*=\s*([^;\s]+)")
 NOT_ITEMS = re.compile(r"^(\.|dovecot|courier|maildirfolder$|subscriptions$|maildirsize$)")
 HEADER_LINE = re.compile(rb"^(From |[!-9;-~]+:)")
 TMP_AGE = 36 * 3600
@@ -84,7 +98,12 @@ HAVE_PDFTOTEXT = shutil.which("pdftotext") is not None
 
 
 def normalise(local, domain):
-    local = re.split(r"\.{3,}", local)[-1].lstrip("'=")  # "Name.......addr@" is a text leader
+    local = re.split(r"\.{3,}", local)[-1]  # "Name.......addr@" is a text leader
+    local = re.split(r"%[0-9A-Fa-f]{2}", local)[-1]  # percent-encoded URL text before it
+    tag = re.match(r"[A-Za-z][A-Za-z0-9._-]{0,24}=(.*)$", local)
+    if tag:  # key=value text: header.i=@x.org, smtp.mailfrom=a@b, i=a@b (not VERP a+b=c@d)
+        local = tag.group(1)
+    local = local.lstrip("'=`!#$*^{|}~")  # quoting signs before it (`a@b`, 'a@b') are not it
     if not local or local.strip(".") == "":
         return None
     base = local.split("+", 1)[0] or local
@@ -97,10 +116,23 @@ def normalise(local, domain):
     return base.lower() + "@" + domain
 
 
-def addresses(text):
+def addresses(text, refs=None):
+    """Addresses in text; `refs` (a set) collects address-shaped references that are not
+    addresses: cid:/mid: URLs (a Content-ID or Message-ID) and URL path segments such as
+    https://lore.kernel.org/r/<message-id>."""
     out = set()
     for m in ADDR.finditer(text):
-        a = normalise(m.group(1), m.group(2))
+        before = text[max(0, m.start() - 4):m.start()].lower()
+        local = m.group(1)
+        if before.endswith(("?", "&", ";")) and "=" in local:  # URL query: ?email=a@b
+            local = local.split("=", 1)[1]
+        if before.endswith(("cid:", "mid:", "/")):
+            if refs is not None:
+                a = normalise(local, m.group(2))
+                if a:
+                    refs.add(a)
+            continue
+        a = normalise(local, m.group(2))
         if a:
             out.add(a)
     return out
@@ -112,7 +144,7 @@ class Found:
         self.ids = set()
 
     def add(self, text, cls):
-        for a in addresses(text):
+        for a in addresses(text, self.ids):
             self.addrs.setdefault(a, set()).add(cls)
 
     def add_ids(self, text):
@@ -159,11 +191,13 @@ def scan_headers(data, found, prefix=""):
             found.add_ids(value)
             continue
         cls = prefix + "h:" + name
-        plain = addresses(value)
+        if name in OPAQUE_FIELDS or name.endswith("-correlator"):
+            value = " ".join(DKIM_I.findall(value))
+        plain = addresses(value, found.ids)
         for a in plain:
             found.addrs.setdefault(a, set()).add(cls)
         if "=?" in value:
-            for a in addresses(decode_words(value)) - plain:
+            for a in addresses(decode_words(value), found.ids) - plain:
                 found.addrs.setdefault(a, set()).add(cls + ":ew")
 
 
@@ -178,6 +212,17 @@ def part_text(part):
         except (LookupError, UnicodeDecodeError):
             continue
     return payload.decode("latin-1")
+
+
+INLINE = re.compile(r"</?(?:span|a|b|i|u|em|strong|font|small|big|sub|sup|wbr|code|tt|abbr)\b[^>]*>",
+                    re.I)
+
+
+def html_text(text):
+    """The raw HTML, and the text a browser shows: inline tags vanish (noreply@<span>x</span>.com
+    reads noreply@x.com), other tags separate words, entities decoded."""
+    shown = re.sub(r"<[^>]+>", " ", INLINE.sub("", text))
+    return text + "\n" + html.unescape(shown)
 
 
 def xml_text(data):
@@ -270,8 +315,8 @@ def attachment(data, name, ctype, found, prefix, depth):
     elif (ctype or "").startswith("text/") or low.endswith((".txt", ".csv", ".log", ".htm",
                                                            ".html", ".xml", ".patch", ".diff")):
         kind, text = "txt", data.decode("utf-8", "replace")
-        if low.endswith((".htm", ".html", ".xml")):
-            text = text + "\n" + html.unescape(text)
+        if low.endswith((".htm", ".html", ".xml")) or ctype == "text/html":
+            text = html_text(text)
     if kind and text:
         found.add(text, prefix + "att:" + kind)
 
@@ -329,8 +374,7 @@ def scan_parts(msg, found, prefix, depth):
             except Exception:
                 text = ""
             if ctype == "text/html":
-                found.add(text + "\n" + html.unescape(re.sub(r"<[^>]+>", " ", text)),
-                          prefix + "html")
+                found.add(html_text(text), prefix + "html")
             else:
                 found.add(text, prefix + "body")
                 for uname, udata in uu_blocks(text):
@@ -391,13 +435,18 @@ def maildir_items(root, now):
                 yield item("maildir", path, f.read(), location)
 
 
+# A From_ line: "From SENDER DATE" with a time in it; an unescaped body line such as
+# "From Black's Law Dictionary:" after an empty line is not one (mboxo ambiguity).
+FROM_LINE = re.compile(rb"From \S+ +[^\r\n]*\d\d?:\d\d")
+
+
 def mbox_items(path):
     with open(path, "rb") as f:
         data = f.read()
-    starts = [0] if data.startswith(b"From ") else []
+    starts = [0] if FROM_LINE.match(data) else []
     starts += [m.start() + 1 for m in re.finditer(rb"\n(?=From )", data)
-               if m.start() == 0 or data[m.start() - 1:m.start()] == b"\n"
-               or data[m.start() - 2:m.start()] == b"\n\r"]
+               if (data[m.start() - 1:m.start()] == b"\n" or data[m.start() - 2:m.start()] == b"\n\r")
+               and FROM_LINE.match(data, m.start() + 1)]
     starts = sorted(set(starts))
     for i, s in enumerate(starts):
         e = starts[i + 1] if i + 1 < len(starts) else len(data)
@@ -407,6 +456,7 @@ def mbox_items(path):
 def pst_items(path, workdir):
     """readpst -e -D: one .eml file per item; the item key is its folder path + index."""
     out = os.path.join(workdir, re.sub(r"\W", "_", path))
+    shutil.rmtree(out, ignore_errors=True)  # readpst never overwrites: start empty
     os.makedirs(out, exist_ok=True)
     subprocess.run(["readpst", "-e", "-D", "-q", "-o", out, path], capture_output=True)
     for dirpath, _, filenames in os.walk(out):

@@ -104,6 +104,12 @@ def strata(item, addr):
     return out
 
 
+def dataset(item, estate):
+    """The data set an item belongs to: maildir/<name>, mbox/<file>, logs, pst."""
+    rel = os.path.relpath(item["path"], estate).split(os.sep)
+    return "/".join(rel[:2]) if rel[0] in ("maildir", "mbox") else rel[0]
+
+
 def key_of(item):
     if item["store"] == "pst":
         return (item["path"], item.get("pst_entry"))
@@ -155,9 +161,11 @@ def find(binary, cfg, addr):
         line = line.strip()
         if line.startswith("{"):
             try:
-                hits.append(json.loads(line))
+                obj = json.loads(line)
             except json.JSONDecodeError:
-                pass
+                continue
+            if "error" not in obj:  # --json reports a refused address as an error object
+                hits.append(obj)
     return r.returncode, hits, r.stderr.strip()
 
 
@@ -170,6 +178,8 @@ def main():
     ap.add_argument("--per-stratum", type=int, default=40)
     ap.add_argument("--random", type=int, default=150)
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--probe-addresses", type=int, default=120,
+                    help="sampled addresses whose near-miss variants are probed")
     ap.add_argument("--no-index", action="store_true", help="reuse WORK's index")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
@@ -243,12 +253,12 @@ def main():
         found_pairs += n_found
         # per-class recall: every pair counts in each class its item shows for the address
         for k, it in want.items():
-            for st in strata(it, addr) | {"sampled as " + stratum}:
+            for st in strata(it, addr) | {"sampled as " + stratum, "set " + dataset(it, estate)}:
                 per_stratum[st][0] += 1
                 per_stratum[st][1] += k in got
         for p, its in pst_want.items():
             for i, it in enumerate(its):
-                for st in strata(it, addr) | {"sampled as " + stratum}:
+                for st in strata(it, addr) | {"sampled as " + stratum, "set pst (shared corpus)"}:
                     per_stratum[st][0] += 1
                     per_stratum[st][1] += i < pst_got[p]
         for k, it in want.items():
@@ -271,7 +281,7 @@ def main():
 
     # near-miss probes: strings that are NOT the sampled address
     probes = {}
-    for addr in sorted(sample)[: 400]:
+    for addr in rng.sample(sorted(sample), min(a.probe_addresses, len(sample))):
         local, domain = addr.split("@", 1)
         for v in ("x" + local + "@" + domain, local + "x@" + domain, local + "@" + domain + ".au",
                   (local[:1] + "." + local[1:] if len(local) > 1 else None) and
@@ -291,6 +301,16 @@ def main():
                         "matched": h.get("matched")})
 
     recall = found_pairs / gt_pairs if gt_pairs else 1.0
+    by_key = {key_of(it): it for it in est.items}
+    for f in fps:  # why the item is not in the ground truth for that string
+        it = by_key.get(tuple(f["key"]))
+        if it is None:
+            f["kind"] = "no such item in the ground truth"
+        elif f["addr"] in it["ids"]:
+            f["kind"] = "identifier (Message-ID, cid:, URL path) matched as an address"
+        else:
+            f["kind"] = "different address (near miss)"
+    fp_kinds = collections.Counter(f["kind"] for f in fps)
     miss_by_group = collections.Counter()
     miss_by_loc = collections.Counter()
     miss_examples = {}
@@ -305,7 +325,7 @@ def main():
               "items": len(est.items), "addresses_in_estate": len(est.by_addr),
               "sampled_addresses": len(sample), "gt_pairs": gt_pairs, "found_pairs": found_pairs,
               "recall": recall, "false_positives": len(fps), "probes": len(probes),
-              "probe_hits": probe_hits, "errors": errors,
+              "probe_hits": probe_hits, "sample": sample, "errors": errors, "fp_kinds": fp_kinds.most_common(),
               "per_stratum": {k: {"pairs": v[0], "found": v[1]} for k, v in per_stratum.items()},
               "miss_by_group": miss_by_group.most_common(),
               "miss_by_location": [[list(k), v] for k, v in miss_by_loc.most_common()],
@@ -325,10 +345,15 @@ def main():
                f"found: {found_pairs}; **recall {100 * recall:.2f}%**")
     out.append(f"false positives: {len(fps)} (sampled: {sum(1 for x in fps if x['probe'] == 'sampled')}, "
                f"near-miss probes: {probe_hits} hits over {len(probes)} probes)")
+    for kind, n in fp_kinds.most_common():
+        ex = next(f for f in fps if f["kind"] == kind)
+        out.append(f"- FP {kind}: {n}, e.g. `{ex['addr']}` in {ex['key'][0]}")
     if errors:
         out.append(f"find errors: {len(errors)} e.g. {errors[0]}")
     out.append("\n| class of the (address, item) pair | pairs | found | recall |\n|---|---|---|---|")
     for k, v in sorted(per_stratum.items()):
+        if k.startswith("sampled as ") and k != "sampled as random":
+            continue
         out.append(f"| {k} | {v[0]} | {v[1]} | {100 * v[1] / v[0]:.1f}% |")
     out.append("\n| miss class (where the address is in the item) | misses |\n|---|---|")
     for g, n in miss_by_group.most_common(25):
