@@ -730,6 +730,20 @@ email_candidate(std::string_view text, std::size_t at, std::size_t floor, std::s
                      local.size() + 1 + domain.size());
 }
 
+/**
+ * True when an address-shaped candidate (a view into `text`) is a reference, not an address:
+ * a URL path segment ("https://lore.kernel.org/r/<message-id>", "a@x.org/b@x.org") or a
+ * cid:/mid: reference to a MIME part or message.
+ */
+[[nodiscard]] bool is_reference(std::string_view text, std::string_view candidate) {
+  const auto begin = static_cast<std::size_t>(candidate.data() - text.data());
+  if (begin > 0 && text[begin - 1] == '/') {
+    return true;
+  }
+  return begin >= 4 && (iequals_prefix(text.substr(begin - 4, 4), "cid:") ||
+                        iequals_prefix(text.substr(begin - 4, 4), "mid:"));
+}
+
 [[nodiscard]] bool ipv4_left_boundary(std::string_view text, std::size_t pos) {
   if (pos == 0) {
     return true;
@@ -1414,7 +1428,8 @@ void Normalizer::extract_from_text(std::string_view text, connectors::Role role,
     while ((pos = text.find('@', pos)) != std::string_view::npos) {
       std::size_t end = pos + 1;
       if (const std::optional<std::string_view> candidate =
-              email_candidate(text, pos, floor, &end)) {
+              email_candidate(text, pos, floor, &end);
+          candidate && !is_reference(text, *candidate)) {
         if (std::optional<std::string> normalised = m_impl->email(*candidate)) {
           emit(IdentityKind::email, std::move(*normalised));
         }
@@ -1437,8 +1452,7 @@ void Normalizer::extract_emails_from_text(std::string_view text, connectors::Rol
   while ((pos = text.find('@', pos)) != std::string_view::npos) {
     std::size_t end = pos + 1;
     if (const std::optional<std::string_view> candidate = email_candidate(text, pos, floor, &end);
-        candidate && !(candidate->data() > text.data() && candidate->data()[-1] == '/')) {
-      // (a word after '/' is a URL path segment, e.g. an archive link naming a Message-ID)
+        candidate && !is_reference(text, *candidate)) {
       if (std::optional<std::string> normalised = m_impl->email(*candidate)) {
         out.push_back(Identity{IdentityKind::email, role, std::move(*normalised), {}, field});
       }

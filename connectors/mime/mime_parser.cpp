@@ -1622,8 +1622,12 @@ private:
           }
           line += display.empty() ? addr : (addr.empty() ? display : display + " <" + addr + ">");
         }
-      } else if (is_ip_header(name) || iequals(name, "subject")) {
-        // Message-ID is left out on purpose: it looks like an address but names no person.
+      } else if (is_ip_header(name) || iequals(name, "subject") ||
+                 (!is_identifier_header(name) && !is_dkim_signature(name) &&
+                  raw.find('@') != std::string_view::npos)) {
+        // Every field that may name someone (Received, X-Original-To, List-*, ...), as for
+        // the message itself; Message-ID and signatures are left out on purpose: they look
+        // like addresses but name no person.
         line = decode_header_text(raw);
       }
       if (!line.empty()) {

@@ -858,6 +858,28 @@ TEST(MimeHeaders, MalformedEncodedWords) {
   EXPECT_EQ(item.subject, "caf\xC3\xA9");
 }
 
+// An attached message's header fields are evidence too (as attachment-body text).
+TEST(MimeHeaders, AttachedMessageHeaderFieldsAreKept) {
+  const Item item = decode_ok("From: a@example.com\n"
+                              "MIME-Version: 1.0\n"
+                              "Content-Type: multipart/mixed; boundary=\"b\"\n"
+                              "\n"
+                              "--b\n"
+                              "Content-Type: message/rfc822\n"
+                              "\n"
+                              "Received: by mx.example.com for <inner.bcc@example.com>; Tue\n"
+                              "X-Original-To: inner.env@example.com\n"
+                              "Message-ID: <inner.id@example.com>\n"
+                              "From: inner@example.com\n"
+                              "Subject: inner\n"
+                              "\n"
+                              "inner body\n"
+                              "--b--\n");
+  EXPECT_TRUE(text_contains(item, Role::attachment_body, "inner.bcc@example.com")) << dump(item);
+  EXPECT_TRUE(text_contains(item, Role::attachment_body, "inner.env@example.com")) << dump(item);
+  EXPECT_FALSE(any_text_contains(item, "inner.id@example.com")) << dump(item);
+}
+
 // A part with "Content-Type: text" and no subtype is text/plain to a mail reader.
 TEST(MimeDecoder, TextWithoutSubtypeIsPlainText) {
   const Item item = decode_ok("From: a@example.com\n"

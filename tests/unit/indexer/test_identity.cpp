@@ -153,6 +153,21 @@ TEST(Normalizer, ObsoleteFormsNeverMatchAnotherAddress) {
   EXPECT_EQ(out[1].value, "xd..steffes@enron.com.au");
 }
 
+TEST(Normalizer, UrlPathSegmentsAndPartReferencesAreNotAddresses) {
+  std::vector<Identity> out;
+  gb().extract_from_text("Link: https://lore.kernel.org/r/20251008181027.1-1-a.b@example.de/T/#t\n"
+                         "<img src=\"cid:part1.abc@example.com\"> mid:msg.1@example.com\n"
+                         "list: clueless@example.org/majordomo@example.org, write to ok@example.org",
+                         Role::body, out);
+  std::vector<std::string> values;
+  for (const Identity &id : out) {
+    if (id.kind == IdentityKind::email) {
+      values.push_back(id.value);
+    }
+  }
+  EXPECT_EQ(values, (std::vector<std::string>{"clueless@example.org", "ok@example.org"}));
+}
+
 TEST(Normalizer, NameVariantsTransliterateGermanAndNordicLetters) {
   using V = std::vector<std::vector<std::string>>;
   EXPECT_EQ(gb().name_token_variants("Ralf B\xC3\xA4" "chle"),
