@@ -1456,6 +1456,25 @@ void Normalizer::extract_emails_from_text(std::string_view text, connectors::Rol
       if (std::optional<std::string> normalised = m_impl->email(*candidate)) {
         out.push_back(Identity{IdentityKind::email, role, std::move(*normalised), {}, field});
       }
+      // In header values '=' is part of real local parts (SRS, VERP, BATV:
+      // "bounces+1-list=lists.example.net@em.example.com", "prvs=0a1b=j.doe@example.com"):
+      // the address with it is evidence too (besides the key=value reading above).
+      auto begin = static_cast<std::size_t>(candidate->data() - text.data());
+      if (begin > floor && text[begin - 1] == '=') {
+        while (begin > floor && is_local_ascii(text[begin - 1])) {
+          --begin;
+        }
+        while (text[begin] == '=' || text[begin] == '.') {
+          ++begin;
+        }
+        const std::string_view full =
+            text.substr(begin, candidate->size() + static_cast<std::size_t>(candidate->data() - text.data()) - begin);
+        if (full.size() > candidate->size() && !is_reference(text, full)) {
+          if (std::optional<std::string> normalised = m_impl->email(full)) {
+            out.push_back(Identity{IdentityKind::email, role, std::move(*normalised), {}, field});
+          }
+        }
+      }
     }
     floor = end;
     pos = end;

@@ -153,6 +153,20 @@ TEST(Normalizer, ObsoleteFormsNeverMatchAnotherAddress) {
   EXPECT_EQ(out[1].value, "xd..steffes@enron.com.au");
 }
 
+TEST(Normalizer, HeaderValuesKeepEqualsSignsInLocalParts) {
+  std::vector<Identity> out;
+  gb().extract_emails_from_text(
+      "(envelope-from <bounces+1733-3461-list=lists.example.net@em5045.example.com>)",
+      Role::received, "Received", out);
+  gb().extract_emails_from_text("06237f065c=j.rognskog@example.com", Role::header, "X-Mailfrom", out);
+  std::vector<std::string> values;
+  for (const Identity &id : out) {
+    values.push_back(id.value);
+  }
+  EXPECT_NE(std::find(values.begin(), values.end(), "bounces@em5045.example.com"), values.end());
+  EXPECT_NE(std::find(values.begin(), values.end(), "06237f065c=j.rognskog@example.com"), values.end());
+}
+
 TEST(Normalizer, UrlPathSegmentsAndPartReferencesAreNotAddresses) {
   std::vector<Identity> out;
   gb().extract_from_text("Link: https://lore.kernel.org/r/20251008181027.1-1-a.b@example.de/T/#t\n"
