@@ -49,9 +49,9 @@ constexpr std::uint64_t k_max_attempts = 5;
 
 /** Counts one outcome. */
 void record(EraseReport &report, const ManifestItem &item, std::string result, std::string detail,
-            bool transient = false, std::uint64_t attempt = 1) {
+            bool transient = false, std::uint64_t attempt = 1, bool retried_now = false) {
   ++report.counts[std::string(connectors::to_string(item.locator.store))][result];
-  if (attempt > 1) {
+  if (retried_now && attempt > 1) {
     ++report.retried;
   }
   report.items.push_back(
@@ -260,7 +260,7 @@ public:
     point(fmt::format("file:{}:before-done", n));
     MAILDSAR_TRY(m_db.set_journal(m_manifest.hash, key, "done", outcomes.dump()));
     point(fmt::format("file:{}:done", n));
-    replay(outcomes.dump());
+    replay(outcomes.dump(), {}, /*now=*/true);
     return {};
   }
 
@@ -269,7 +269,8 @@ public:
 
 private:
 
-  void replay(const std::string &detail, const std::string &failed_note = {}) {
+  /** Reports a step's journalled outcomes; `now`: the step ran in this run (else: replayed). */
+  void replay(const std::string &detail, const std::string &failed_note = {}, bool now = false) {
     json outcomes = json::parse(detail, nullptr, false);
     if (!outcomes.is_array()) {
       return;
@@ -291,7 +292,7 @@ private:
           const std::string result = o.value("result", std::string());
           record(m_report, item, result,
                  o.value("detail", std::string()) + (result == "failed" ? failed_note : std::string()),
-                 o.value("transient", false) && failed_note.empty(), o.value("attempt", std::uint64_t{1}));
+                 o.value("transient", false) && failed_note.empty(), o.value("attempt", std::uint64_t{1}), now);
           break;
         }
       }
