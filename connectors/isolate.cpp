@@ -104,9 +104,10 @@ public:
   }
 
   /** Waits until `deadline`; false when the child still runs then. */
-  bool wait_until(Clock::time_point deadline, int &status, rusage &usage) {
+  template <class Drain> bool wait_until(Clock::time_point deadline, int &status, rusage &usage, Drain &drain) {
     auto pause = std::chrono::microseconds(200);
     for (;;) {
+      drain.drain(); // a worker blocked writing to a full stderr pipe would never end
       pid_t r = wait4(m_pid, &status, WNOHANG, &usage);
       if (r == m_pid || (r < 0 && errno != EINTR)) {
         m_reaped = true;
@@ -149,11 +150,14 @@ private:
   posix_spawnattr_t m_attr{};
 };
 
-core::Result<pid_t> spawn(const std::string &exe, const std::string &task, int child_fd) {
+core::Result<pid_t> spawn(const std::string &exe, const std::string &task, int child_fd, int stderr_fd) {
   SpawnActions actions;
   int rc = posix_spawn_file_actions_addopen(actions.get(), 0, "/dev/null", O_RDONLY, 0);
   if (rc == 0) {
     rc = posix_spawn_file_actions_addopen(actions.get(), 1, "/dev/null", O_WRONLY, 0);
+  }
+  if (rc == 0) {
+    rc = posix_spawn_file_actions_adddup2(actions.get(), stderr_fd, 2);
   }
   if (rc == 0) {
     rc = posix_spawn_file_actions_adddup2(actions.get(), child_fd, k_worker_fd);
@@ -207,6 +211,60 @@ void apply_limits(pid_t pid, const Limits &limits) {
 std::uint64_t cpu_seconds(const rusage &usage) {
   return static_cast<std::uint64_t>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec);
 }
+
+/**
+ * What the worker wrote to stderr (libpst's "pst_malloc: Out Of memory", a sanitizer's report):
+ * kept, the last 4 KiB, to name in an error; never passed to our stderr, which may be JSON lines.
+ */
+class StderrTail {
+public:
+  explicit StderrTail(core::Fd fd) : m_fd(std::move(fd)) {}
+  [[nodiscard]] int fd() const { return m_fd.get(); }
+  /** Reads what is there without blocking. */
+  void drain() {
+    std::array<char, 4096> buffer{};
+    while (m_fd) {
+      ssize_t n = ::read(m_fd.get(), buffer.data(), buffer.size());
+      if (n > 0) {
+        m_tail.append(buffer.data(), static_cast<std::size_t>(n));
+        if (m_tail.size() > 4096) {
+          m_tail.erase(0, m_tail.size() - 4096);
+        }
+        continue;
+      }
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n == 0) {
+        m_fd.close();
+      }
+      return;
+    }
+  }
+  /** `; it said: "<last line>"` or "". */
+  [[nodiscard]] std::string last_line() const {
+    std::string_view tail(m_tail);
+    while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r' || tail.back() == ' ')) {
+      tail.remove_suffix(1);
+    }
+    auto nl = tail.rfind('\n');
+    if (nl != std::string_view::npos) {
+      tail.remove_prefix(nl + 1);
+    }
+    if (tail.empty()) {
+      return {};
+    }
+    std::string line;
+    for (char c : tail.substr(0, 200)) {
+      line.push_back(static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c);
+    }
+    return fmt::format("; it said: \"{}\"", line);
+  }
+
+private:
+  core::Fd m_fd;
+  std::string m_tail;
+};
 
 /** The error for a worker that ended without a (valid) final frame. */
 core::Error abnormal_end(const Task &task, int status, const rusage &usage, bool timed_out, bool truncated) {
@@ -386,9 +444,16 @@ core::Status run(const Task &task, const FrameHandler &on_frame) {
     }
     child_end = std::move(moved);
   }
-  MAILDSAR_TRY_ASSIGN(pid_t pid, spawn(exe, task.name, child_end.get()));
+  std::array<int, 2> err_pipe{-1, -1};
+  if (pipe2(err_pipe.data(), O_CLOEXEC | O_NONBLOCK) != 0) {
+    return core::fail(core::ErrorCode::io, fmt::format("pipe: {}", std::strerror(errno)));
+  }
+  StderrTail err{core::Fd(err_pipe[0])};
+  core::Fd err_write(err_pipe[1]);
+  MAILDSAR_TRY_ASSIGN(pid_t pid, spawn(exe, task.name, child_end.get(), err_write.get()));
   Child child(pid);
   child_end.close();
+  err_write.close();
   apply_limits(pid, task.limits); // before the worker can read a byte of the request
   if (fcntl(parent.get(), F_SETFL, fcntl(parent.get(), F_GETFL) | O_NONBLOCK) != 0) {
     return core::fail(core::ErrorCode::io, fmt::format("fcntl: {}", std::strerror(errno)));
@@ -409,8 +474,13 @@ core::Status run(const Task &task, const FrameHandler &on_frame) {
       timed_out = true;
       break;
     }
-    pollfd pfd{parent.get(), static_cast<short>(POLLIN | (sent < request.size() ? POLLOUT : 0)), 0};
-    int ready = poll(&pfd, 1, static_cast<int>(std::min<long long>(left, 60'000)));
+    std::array<pollfd, 2> fds{pollfd{parent.get(), static_cast<short>(POLLIN | (sent < request.size() ? POLLOUT : 0)), 0},
+                              pollfd{err.fd(), POLLIN, 0}};
+    int ready = poll(fds.data(), err.fd() >= 0 ? 2 : 1, static_cast<int>(std::min<long long>(left, 60'000)));
+    pollfd &pfd = fds[0];
+    if (ready > 0 && fds[1].revents != 0) {
+      err.drain();
+    }
     if (ready < 0 && errno != EINTR) {
       failure = core::Error{core::ErrorCode::io, fmt::format("poll: {}", std::strerror(errno)), {}, {}};
       break;
@@ -485,7 +555,7 @@ core::Status run(const Task &task, const FrameHandler &on_frame) {
   if (timed_out || (failure && !task_error)) {
     child.kill();
     status = child.wait(&usage);
-  } else if (!child.wait_until(deadline, status, usage)) {
+  } else if (!child.wait_until(deadline, status, usage, err)) {
     // Answer complete but the process does not end (stuck at exit).
     child.kill();
     status = child.wait(&usage);
@@ -496,6 +566,7 @@ core::Status run(const Task &task, const FrameHandler &on_frame) {
                                     task.name));
     }
   }
+  err.drain();
   if (failure) {
     if (task_error || failure->code != core::ErrorCode::internal) {
       return std::unexpected(std::move(*failure));
@@ -509,10 +580,12 @@ core::Status run(const Task &task, const FrameHandler &on_frame) {
   }
   if (final_seen && !timed_out) {
     auto end = abnormal_end(task, status, usage, false, false);
-    end.message += " (after its complete answer)";
+    end.message += " (after its complete answer)" + err.last_line();
     return std::unexpected(std::move(end));
   }
-  return std::unexpected(abnormal_end(task, status, usage, timed_out, reader.partial()));
+  auto end = abnormal_end(task, status, usage, timed_out, reader.partial());
+  end.message += err.last_line();
+  return std::unexpected(std::move(end));
 }
 
 // ---------------------------------------------------------------------------------------------
