@@ -223,7 +223,7 @@ struct Outcome {
   bool done = false;
 };
 
-Outcome run_task(const std::string &name, iso::Limits limits = {5, 256, 10}, std::string request = "Q") {
+Outcome run_task(const std::string &name, iso::Limits limits = {5, 256, 60}, std::string request = "Q") {
   iso::Task task;
   task.name = name;
   task.subject = "/mail/x.bin";
