@@ -7,7 +7,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 
 namespace maildsar::cli {
 
@@ -162,6 +165,24 @@ core::Result<int> run_erase(Context &ctx) {
     std::string wanted = fault;
     options.fault_at = [wanted](std::string_view step) { return step == wanted; };
   }
+  // Tests only: MAILDSAR_TEST_PAUSE_AT=STEP:MS sleeps at a step (a race made reproducible), and
+  // MAILDSAR_TEST_LOCK_WAIT_MS shortens the 30 s wait for a busy mbox lock.
+  if (const char *pause = std::getenv("MAILDSAR_TEST_PAUSE_AT"); pause != nullptr && *pause != '\0') {
+    std::string spec = pause;
+    const std::size_t colon = spec.rfind(':');
+    const std::string wanted = spec.substr(0, colon);
+    const long ms = colon == std::string::npos ? 1000 : std::strtol(spec.c_str() + colon + 1, nullptr, 10);
+    auto kill = std::move(options.fault_at);
+    options.fault_at = [wanted, ms, kill](std::string_view step) {
+      if (step == wanted) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+      }
+      return kill ? kill(step) : false;
+    };
+  }
+  if (const char *wait = std::getenv("MAILDSAR_TEST_LOCK_WAIT_MS"); wait != nullptr && *wait != '\0') {
+    options.lock_wait = std::chrono::milliseconds(std::strtol(wait, nullptr, 10));
+  }
   MAILDSAR_TRY_ASSIGN(erasure::EraseReport report, erasure::erase(config, manifest, options));
   const std::uint64_t failed = report.count("failed");
   const std::uint64_t stale = report.count("stale");
@@ -173,8 +194,14 @@ core::Result<int> run_erase(Context &ctx) {
     }
     json items = json::array();
     for (const erasure::ItemOutcome &o : report.items) {
-      items.push_back({{"id", o.id}, {"action", erasure::to_string(o.action)}, {"result", o.result},
-                       {"detail", o.detail}});
+      json item{{"id", o.id}, {"action", erasure::to_string(o.action)}, {"result", o.result}, {"detail", o.detail}};
+      if (o.transient) {
+        item["transient"] = true;
+      }
+      if (o.attempt > 1) {
+        item["attempt"] = o.attempt;
+      }
+      items.push_back(std::move(item));
     }
     out.json_line(json{{"schema", "maildsar.erase-report"},
                        {"version", 1},
@@ -183,6 +210,7 @@ core::Result<int> run_erase(Context &ctx) {
                        {"dry_run", options.dry_run == erasure::DryRun::yes},
                        {"counts", counts_json(report.counts)},
                        {"extra_copies", report.extra_copies},
+                       {"retried", report.retried},
                        {"conversions", conversions},
                        {"index_updated", report.index_updated},
                        {"seconds", {{"stores", report.stores_seconds}, {"index", report.index_seconds}}},
@@ -203,6 +231,9 @@ core::Result<int> run_erase(Context &ctx) {
     if (report.extra_copies > 0) {
       out.line(fmt::format("{} other copies of erased messages removed from their Maildirs", report.extra_copies));
     }
+    if (report.retried > 0) {
+      out.line(fmt::format("{} item(s) that failed in an earlier run were tried again", report.retried));
+    }
     for (const erasure::EraseReport::Conversion &c : report.conversions) {
       out.line(fmt::format("{} -> {} ({} item(s) kept); the original is now {} — destroy it once the archive "
                            "is checked",
@@ -211,6 +242,15 @@ core::Result<int> run_erase(Context &ctx) {
     out.line(options.dry_run == erasure::DryRun::yes
                  ? "dry run: nothing was changed"
                  : fmt::format("erasure of {} done; next: maildsar verify --subject ...", report.request));
+  }
+  const auto transient = static_cast<std::uint64_t>(std::ranges::count_if(
+      report.items, [](const erasure::ItemOutcome &o) { return o.result == "failed" && o.transient; }));
+  if (failed > 0 && failed == transient && stale == 0) {
+    // Only temporary failures (a mailbox locked by another program, a read-only file system):
+    // EX_TEMPFAIL, and the next run of the same manifest tries them again.
+    out.diag("warning", fmt::format("{} item(s) failed temporarily (see above); run the same erase again later",
+                                    failed));
+    return core::exit_code(core::ErrorCode::temp_fail);
   }
   if (failed > 0 || stale > 0) {
     out.diag("warning", fmt::format("{} item(s) failed and {} were stale (changed since planning); see above",

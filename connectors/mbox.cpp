@@ -300,8 +300,9 @@ class Splitter {
 public:
   Splitter(int fd, const std::string &path, std::uint64_t file_size,
            const std::function<void(const MboxMessage &)> &on_message,
-           const std::function<void(ScanError &&)> &on_error)
-      : m_fd(fd), m_path(path), m_size(file_size), m_on_message(on_message), m_on_error(on_error) {}
+           const std::function<void(ScanError &&)> &on_error, MboxDialect dialect)
+      : m_fd(fd), m_path(path), m_size(file_size), m_on_message(on_message), m_on_error(on_error),
+        m_dialect(dialect) {}
 
   /** True when a separator line starts at `offset` (which must follow a newline or be 0). */
   core::Result<bool> separator_at(std::uint64_t offset) {
@@ -398,7 +399,7 @@ public:
         if (blank) {
           in_headers = false;
           std::uint64_t body_start = line.offset + line.length;
-          if (has_content_length && !content_length_seen_twice) {
+          if (m_dialect == MboxDialect::content_length && has_content_length && !content_length_seen_twice) {
             MAILDSAR_TRY_ASSIGN(bool trusted, content_length_fits(body_start, content_length));
             if (trusted) {
               reader.seek(body_start + content_length);
@@ -535,6 +536,7 @@ private:
   std::uint64_t m_from_len = 0;
   std::optional<std::uint64_t> m_garbage_start;
   bool m_any_message = false;
+  MboxDialect m_dialect;
 };
 
 /** realpath(), or empty on failure. */
@@ -639,7 +641,8 @@ public:
       sink.item(std::move(item));
     };
     auto on_error = [&](ScanError &&error) { sink.error(std::move(error)); };
-    return split_mbox(fd.get(), file.path, from_offset, st.size, on_message, on_error);
+    return split_mbox(fd.get(), file.path, from_offset, st.size, on_message, on_error,
+                      mbox_dialect_of(m_source.format).value_or(MboxDialect::separators));
   }
 
 private:
@@ -682,14 +685,14 @@ std::string mbox_message_content(const MboxMessage &message) {
 core::Status split_mbox(int fd, const std::string &path, std::uint64_t from_offset,
                         std::uint64_t file_size,
                         const std::function<void(const MboxMessage &)> &on_message,
-                        const std::function<void(ScanError &&)> &on_error) {
+                        const std::function<void(ScanError &&)> &on_error, MboxDialect dialect) {
   if (from_offset > file_size) {
     return core::fail(core::ErrorCode::data,
                       fmt::format("mbox {}: offset {} is beyond the end of the file ({} bytes); "
                                   "rescan from the start",
                                   path, from_offset, file_size));
   }
-  Splitter splitter(fd, path, file_size, on_message, on_error);
+  Splitter splitter(fd, path, file_size, on_message, on_error, dialect);
   std::uint64_t start = from_offset;
   if (from_offset == 0) {
     MAILDSAR_TRY_ASSIGN(std::string head, core::read_range(fd, 0, std::min<std::uint64_t>(3, file_size), path));
@@ -714,7 +717,22 @@ core::Status split_mbox(int fd, const std::string &path, std::uint64_t from_offs
   return splitter.run(start);
 }
 
+std::optional<MboxDialect> mbox_dialect_of(std::string_view format) {
+  if (format.empty() || format == "mboxo" || format == "mboxrd") {
+    return MboxDialect::separators;
+  }
+  if (format == "mboxcl" || format == "mboxcl2") {
+    return MboxDialect::content_length;
+  }
+  return std::nullopt;
+}
+
 core::Result<std::unique_ptr<Connector>> make_mbox_connector(const core::SourceConfig &source) {
+  if (!mbox_dialect_of(source.format)) {
+    return core::fail(core::ErrorCode::config,
+                      fmt::format("source '{}': unknown mbox format '{}'", source.name, source.format),
+                      "formats are mboxo, mboxrd, mboxcl, mboxcl2");
+  }
   if (source.path.empty() || source.path.front() != '/') {
     return core::fail(core::ErrorCode::config,
                       fmt::format("source '{}': path '{}' is not absolute", source.name, source.path));

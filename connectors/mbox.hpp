@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -27,14 +28,30 @@ struct MboxMessage {
 };
 
 /**
+ * How an mbox marks where a message ends (the source's "format"). Content-Length is written by
+ * the sender unless the delivery agent rewrites it, so it is trusted only where the operator
+ * says the file is an mboxcl/mboxcl2 file.
+ */
+enum class MboxDialect {
+  separators,    // mboxo, mboxrd (default): "From " separator lines alone split the file
+  content_length // mboxcl, mboxcl2: a Content-Length that ends exactly on a separator (or EOF)
+};
+
+/** The dialect of a source's "format": "", "mboxo", "mboxrd" -> separators; "mboxcl",
+    "mboxcl2" -> content_length; nullopt for anything else. */
+[[nodiscard]] std::optional<MboxDialect> mbox_dialect_of(std::string_view format);
+
+/**
  * Splits an mbox file into messages, streaming: the file is read through a bounded buffer and
  * only the current message is held in memory.
  *
  * Separators: a line starting with "From " at the start of the data (after an optional UTF-8
  * BOM and blank lines), or later after a blank line when it looks like an envelope line
  * ("From - ...", "From sender date", "From sender@host") AND the next line is a header field
- * (mboxo bodies often hold unescaped "From ..." text). A Content-Length header (mboxcl2) is
- * trusted when the body it spans ends at EOF or right before a separator. LF and CRLF files.
+ * (mboxo bodies often hold unescaped "From ..." text). A Content-Length header is never trusted
+ * in the `separators` dialect (a sender could make one message swallow the next); in the
+ * `content_length` dialect it is trusted only when the body it spans ends exactly at EOF or
+ * right before a separator line (one blank line allowed in between). LF and CRLF files.
  *
  * @param fd          an open descriptor of the file (read with pread; the position is unused)
  * @param path        the file's path, for error texts
@@ -50,7 +67,8 @@ struct MboxMessage {
 [[nodiscard]] core::Status split_mbox(int fd, const std::string &path, std::uint64_t from_offset,
                                       std::uint64_t file_size,
                                       const std::function<void(const MboxMessage &)> &on_message,
-                                      const std::function<void(ScanError &&)> &on_error);
+                                      const std::function<void(ScanError &&)> &on_error,
+                                      MboxDialect dialect = MboxDialect::separators);
 
 /** mboxrd unquoting: in every line, ">From " -> "From ", ">>From " -> ">From ", and so on. */
 [[nodiscard]] std::string unquote_mboxrd(std::string_view message_without_from_line);

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -68,17 +69,65 @@ core::Result<core::Fd> open_rw(const std::string &path) {
   return out;
 }
 
-/** fcntl write lock on the whole file, waiting for it (F_SETLKW). Released when the fd closes. */
-core::Status fcntl_write_lock(int fd, const std::string &path) {
+constexpr std::chrono::milliseconds k_lock_poll{50};
+
+/** The error of a lock that another program holds for longer than we wait (exit 75). */
+std::unexpected<core::Error> lock_timeout(const std::string &path, std::string_view kind,
+                                          std::chrono::milliseconds waited) {
+  return std::unexpected(core::Error{
+      core::ErrorCode::temp_fail,
+      fmt::format("{}: locked by another program ({} lock held for more than {} ms); nothing "
+                  "was changed",
+                  path, kind, waited.count()),
+      "a delivery agent or mail client holds the mailbox; run erase again later", std::nullopt});
+}
+
+/**
+ * fcntl write lock on the whole file, polling (F_SETLK) until `wait` has passed: never an
+ * unbounded F_SETLKW while we hold the dotlock that delivery agents wait for. Released when
+ * the fd closes.
+ */
+core::Status fcntl_write_lock(int fd, const std::string &path, std::chrono::milliseconds wait) {
   struct flock fl {};
   fl.l_type = F_WRLCK;
   fl.l_whence = SEEK_SET;
   fl.l_start = 0;
   fl.l_len = 0;
-  while (::fcntl(fd, F_SETLKW, &fl) != 0) {
-    if (errno != EINTR) {
-      return sys_error(path + ": fcntl lock");
+  const auto deadline = Clock::now() + wait;
+  while (::fcntl(fd, F_SETLK, &fl) != 0) {
+    const int err = errno;
+    if (err == EINTR) {
+      continue;
     }
+    if (err != EACCES && err != EAGAIN) {
+      return std::unexpected(core::errno_error(path + ": fcntl lock", err));
+    }
+    if (Clock::now() >= deadline) {
+      return lock_timeout(path, "fcntl", wait);
+    }
+    std::this_thread::sleep_for(k_lock_poll);
+  }
+  return {};
+}
+
+/**
+ * flock write lock (mail clients and MDAs configured for flock, e.g. Dovecot's
+ * mbox_write_locks = flock), polling until `wait` has passed. Released when the fd closes.
+ */
+core::Status flock_write_lock(int fd, const std::string &path, std::chrono::milliseconds wait) {
+  const auto deadline = Clock::now() + wait;
+  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    if (err == EINTR) {
+      continue;
+    }
+    if (err != EWOULDBLOCK) {
+      return std::unexpected(core::errno_error(path + ": flock", err));
+    }
+    if (Clock::now() >= deadline) {
+      return lock_timeout(path, "flock", wait);
+    }
+    std::this_thread::sleep_for(k_lock_poll);
   }
   return {};
 }
@@ -236,7 +285,8 @@ public:
         }
         ::unlink(unique.c_str());
         return Dotlock(lock, static_cast<std::uint64_t>(st.st_dev),
-                       static_cast<std::uint64_t>(st.st_ino));
+                       static_cast<std::uint64_t>(st.st_ino),
+                       core::signal_cleanup::register_path(lock));
       }
       if (err != EEXIST) {
         ::unlink(unique.c_str());
@@ -273,8 +323,9 @@ public:
 
   Dotlock(Dotlock &&other) noexcept
       : m_lock(std::move(other.m_lock)), m_dev(other.m_dev), m_ino(other.m_ino),
-        m_held(other.m_held) {
+        m_held(other.m_held), m_slot(other.m_slot) {
     other.m_held = false;
+    other.m_slot = -1;
   }
   Dotlock &operator=(Dotlock &&) = delete;
   Dotlock(const Dotlock &) = delete;
@@ -294,6 +345,8 @@ public:
       return;
     }
     m_held = false;
+    core::signal_cleanup::unregister_path(m_slot);
+    m_slot = -1;
     struct stat st {};
     if (::lstat(m_lock.c_str(), &st) == 0 && static_cast<std::uint64_t>(st.st_dev) == m_dev &&
         static_cast<std::uint64_t>(st.st_ino) == m_ino) {
@@ -302,12 +355,13 @@ public:
   }
 
 private:
-  Dotlock(std::string lock, std::uint64_t dev, std::uint64_t ino)
-      : m_lock(std::move(lock)), m_dev(dev), m_ino(ino) {}
+  Dotlock(std::string lock, std::uint64_t dev, std::uint64_t ino, int slot)
+      : m_lock(std::move(lock)), m_dev(dev), m_ino(ino), m_slot(slot) {}
   std::string m_lock;
   std::uint64_t m_dev = 0;
   std::uint64_t m_ino = 0;
   bool m_held = true;
+  int m_slot = -1; // core::signal_cleanup slot: SIGTERM/SIGINT remove the lock too
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -422,9 +476,12 @@ core::Result<MboxRewrite> rewrite_mbox_impl(const std::string &path, std::span<c
     }
   }
 
+  // The lock set (docs/operations.md): dotlock, then fcntl, then flock, each waited for at most
+  // the configured time (then temp_fail, exit 75, with every lock taken so far released).
   MAILDSAR_TRY_ASSIGN(Dotlock dotlock, Dotlock::acquire(path, options));
   MAILDSAR_TRY_ASSIGN(core::Fd fd, open_rw(path));
-  MAILDSAR_TRY(fcntl_write_lock(fd.get(), path));
+  MAILDSAR_TRY(fcntl_write_lock(fd.get(), path, options.lock_wait));
+  MAILDSAR_TRY(flock_write_lock(fd.get(), path, options.lock_wait));
   MAILDSAR_TRY(run_hook(hook, "mbox:locked"));
 
   const std::string temp_path = core::NewFile::temp_path_of(path);
@@ -472,6 +529,7 @@ core::Result<MboxRewrite> rewrite_mbox_impl(const std::string &path, std::span<c
   if (final_end != copied_end) {
     MAILDSAR_TRY(temp.sync());
   }
+  MAILDSAR_TRY(crash_point(hook, "mbox:ready", &temp));
   MAILDSAR_TRY_ASSIGN(std::uint64_t temp_size, current_size(temp.fd(), temp_path));
   if (temp_size != final_end - removed_bytes) {
     return core::fail(core::ErrorCode::io,
@@ -762,7 +820,7 @@ core::Result<LogRewrite> rewrite_log_impl(const std::string &path, std::span<con
   }
 
   MAILDSAR_TRY_ASSIGN(core::Fd fd, open_rw(path));
-  MAILDSAR_TRY(fcntl_write_lock(fd.get(), path));
+  MAILDSAR_TRY(fcntl_write_lock(fd.get(), path, MboxLockOptions{}.lock_wait));
   MAILDSAR_TRY(run_hook(hook, "log:locked"));
   MAILDSAR_TRY_ASSIGN(std::string magic, core::read_range(fd.get(), 0, 2, path));
   const bool gzip = magic == "\x1f\x8b";

@@ -35,7 +35,7 @@ inline constexpr std::string_view k_stale_hint =
 
 /**
  * Called at each crash-relevant step ("mbox:locked", "mbox:temp-written", "mbox:temp-synced",
- * "mbox:renamed", "mbox:dir-synced", "log:locked", "log:line-written", "log:synced",
+ * "mbox:ready", "mbox:renamed", "mbox:dir-synced", "log:locked", "log:line-written", "log:synced",
  * "log:temp-written", "log:temp-synced", "log:renamed", "log:dir-synced", "file:verified",
  * "file:unlinked", "file:dir-synced"). Returning an error aborts right there, leaving the files
  * as a crash at that point would (a temp file stays; the next call removes it). Locks are
@@ -64,6 +64,7 @@ struct MboxRewrite {
 struct MboxLockOptions {
   std::chrono::milliseconds dotlock_wait{30000};   // then ErrorCode::temp_fail
   std::chrono::seconds dotlock_stale_after{300};   // Postfix: a lock older than this is broken
+  std::chrono::milliseconds lock_wait{30000};      // fcntl and flock each; then temp_fail
 };
 
 /**
@@ -71,8 +72,10 @@ struct MboxLockOptions {
  * locators give them) from an mbox file.
  *
  * Locks as delivery agents do: first the dotlock `<path>.lock` (a unique temp file linked to the
- * lock name; a lock older than 300 s is broken; bounded wait, then ErrorCode::temp_fail), then
- * an fcntl F_SETLKW write lock on the mbox (opened O_RDWR|O_NOFOLLOW). Each cut's bytes are
+ * lock name; a lock older than 300 s or left by a dead maildsar process is broken; bounded
+ * wait, then ErrorCode::temp_fail; removed on SIGTERM/SIGINT/SIGHUP too), then an fcntl write
+ * lock and a flock on the mbox (opened O_RDWR|O_NOFOLLOW), each polled for at most
+ * `lock_wait` (then temp_fail, the dotlock released). Each cut's bytes are
  * verified against its sha256 under the lock. Everything except the removed cuts is copied to
  * `.<name>.maildsar-tmp` in the same folder (a leftover one is removed first), with the mode and
  * (when permitted) owner of the mbox; bytes appended meanwhile by writers that ignore locks are
@@ -80,8 +83,9 @@ struct MboxLockOptions {
  * the original is untouched and the temp removed. An mbox that becomes empty stays as an empty
  * file. When no cut matches, nothing is written (`rewritten` false).
  *
- * Known limit: a writer that uses only fcntl locks (no dotlock) and is blocked on the old
- * inode while we rename may append to the replaced file once we release it.
+ * Known limit: a writer that locks (fcntl or flock, no dotlock) while we hold the locks and then
+ * appends without checking that the path still names the file it locked writes to the replaced
+ * inode; a writer must re-open the path when its inode changed while it waited.
  *
  * @errors ErrorCode::data for overlapping or empty cuts or a non-regular file; temp_fail when
  *         the dotlock stays held; no_input when the mbox is gone; io/permission/cant_create

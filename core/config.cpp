@@ -30,6 +30,7 @@ constexpr std::array<std::string_view, 4> k_quarantine_formats{"amavis", "mailsc
                                                                "pmg"};
 constexpr std::array<std::string_view, 7> k_maillog_formats{
     "postfix", "exim", "sendmail", "exchange", "dovecot", "syslog", "auto"};
+constexpr std::array<std::string_view, 4> k_mbox_formats{"mboxo", "mboxrd", "mboxcl", "mboxcl2"};
 
 template <std::size_t N> bool contains(const std::array<std::string_view, N> &list, std::string_view v) {
   return std::find(list.begin(), list.end(), v) != list.end();
@@ -211,6 +212,13 @@ Result<SourceConfig> parse_source(const Parser &p, const json &obj, std::size_t 
       return std::unexpected(p.error_at_key(
           "format", fmt::format("source '{}': unknown maillog format '{}'", s.name, s.format),
           fmt::format("formats are {}", join(k_maillog_formats))));
+    }
+  } else if (s.type == "mbox") {
+    // "" = mboxrd; mboxcl/mboxcl2 make the splitter trust Content-Length (connectors/mbox.hpp)
+    if (!s.format.empty() && !contains(k_mbox_formats, s.format)) {
+      return std::unexpected(p.error_at_key(
+          "format", fmt::format("source '{}': unknown mbox format '{}'", s.name, s.format),
+          fmt::format("formats are {}", join(k_mbox_formats))));
     }
   } else if (!s.format.empty()) {
     return std::unexpected(

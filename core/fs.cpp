@@ -6,6 +6,9 @@
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <csignal>
+#include <mutex>
+#include <pthread.h>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -367,6 +370,88 @@ Status ensure_private_dir(const std::string &dir) {
   }
   return {};
 }
+
+namespace signal_cleanup {
+namespace {
+
+constexpr std::size_t k_slots = 16;
+constexpr std::size_t k_path_max = 4096;
+// Written only with the signals blocked; read by the handler.
+char g_paths[k_slots][k_path_max];
+volatile std::sig_atomic_t g_used[k_slots];
+std::once_flag g_installed;
+
+extern "C" void on_signal(int sig) {
+  for (std::size_t i = 0; i < k_slots; ++i) {
+    if (g_used[i] != 0) {
+      ::unlink(g_paths[i]);
+    }
+  }
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  ::sigaction(sig, &dfl, nullptr);
+  ::raise(sig);
+}
+
+/** Blocks the handled signals while the table changes. */
+class Blocked {
+public:
+  Blocked() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+      sigaddset(&set, sig);
+    }
+    ::pthread_sigmask(SIG_BLOCK, &set, &m_old);
+  }
+  ~Blocked() { ::pthread_sigmask(SIG_SETMASK, &m_old, nullptr); }
+  Blocked(const Blocked &) = delete;
+  Blocked &operator=(const Blocked &) = delete;
+
+private:
+  sigset_t m_old{};
+};
+
+} // namespace
+
+int register_path(const std::string &path) {
+  std::call_once(g_installed, [] {
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+      struct sigaction old {};
+      ::sigaction(sig, nullptr, &old);
+      if (old.sa_handler == SIG_IGN) {
+        continue; // e.g. nohup: leave ignored signals ignored
+      }
+      struct sigaction sa {};
+      sa.sa_handler = on_signal;
+      sigemptyset(&sa.sa_mask);
+      ::sigaction(sig, &sa, nullptr);
+    }
+  });
+  if (path.size() + 1 > k_path_max) {
+    return -1;
+  }
+  Blocked blocked;
+  for (std::size_t i = 0; i < k_slots; ++i) {
+    if (g_used[i] == 0) {
+      std::memcpy(g_paths[i], path.c_str(), path.size() + 1);
+      g_used[i] = 1;
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+void unregister_path(int slot) {
+  if (slot < 0 || static_cast<std::size_t>(slot) >= k_slots) {
+    return;
+  }
+  Blocked blocked;
+  g_used[slot] = 0;
+}
+
+} // namespace signal_cleanup
 
 Result<FileLock> FileLock::try_acquire(const std::string &path, std::string hint) {
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);

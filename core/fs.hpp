@@ -161,6 +161,20 @@ private:
   Fd m_fd;
 };
 
+/**
+ * Files to remove if the process is stopped by SIGTERM, SIGINT or SIGHUP (lock files that would
+ * otherwise block delivery agents until they are judged stale). The first registration installs
+ * handlers that unlink every registered path (async-signal-safe) and then re-raise the signal
+ * with its default action. At most 16 paths at a time, each shorter than PATH_MAX; beyond that
+ * `register_path` returns -1 (the file is then only removed by the normal path). SIGKILL cannot
+ * be caught: the dotlock writers also recognise a lock left by a dead maildsar process.
+ */
+namespace signal_cleanup {
+/** @return a slot for unregister_path, or -1 when the table is full or the path too long. */
+int register_path(const std::string &path);
+void unregister_path(int slot);
+} // namespace signal_cleanup
+
 /** A temporary directory removed (recursively) when the object dies. */
 class TempDir {
 public:

@@ -114,6 +114,21 @@ Result<std::string> load_or_create_secret(const std::string &state_dir) {
   if (existing) {
     return std::move(*existing);
   }
+  // A state that already holds records made with a key (manifests, journals, certificates) must
+  // not silently get a new one: every keyed hash and pseudonym would change, and erase would
+  // find nothing of the subject to redact and call that done.
+  for (std::string_view made_with_key : k_state_made_with_key) {
+    const std::string dependent = (std::filesystem::path(state_dir) / made_with_key).string();
+    struct stat st {};
+    if (::lstat(dependent.c_str(), &st) == 0) {
+      return fail(ErrorCode::no_input,
+                  fmt::format("{}: the secret key is missing, but the state directory holds {} made with "
+                              "it; no new key is made",
+                              path, made_with_key),
+                  "restore secret.key from the backup of the state directory (docs/operations.md, "
+                  "\"The state directory\"); if it is lost for good, see \"A lost secret key\" there");
+    }
+  }
   MAILDSAR_TRY(create_key(state_dir, path));
   MAILDSAR_TRY_ASSIGN(std::optional<std::string> created, read_existing(path));
   if (!created) {

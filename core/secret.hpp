@@ -14,13 +14,19 @@ inline constexpr std::size_t k_secret_bytes = 32;
 /** File name of the secret inside the state directory. */
 inline constexpr std::string_view k_secret_file = "secret.key";
 
+/** Files of the state directory that only exist once the key has been used (see below). */
+inline constexpr std::string_view k_state_made_with_key[] = {"erasure.sqlite3", "certificates"};
+
 /**
  * The installation's secret for keyed hashes and pseudonyms: `<state_dir>/secret.key`, 32 random
  * bytes (OpenSSL RAND_bytes), created once with mode 0600 in a state directory of mode 0700.
  * Creation is atomic: the key is written to an O_EXCL temporary file and link()ed into place, so
- * two racing processes always end up with the same key.
+ * two racing processes always end up with the same key. A key is only ever created in a state
+ * directory without erasure records: when `erasure.sqlite3` or `certificates/` exists the key
+ * was lost, and making a new one would silently change every keyed hash and pseudonym.
  * @return the raw 32 key bytes.
- * @errors ErrorCode::permission when the key file is a symlink, not a regular file, or readable
+ * @errors ErrorCode::no_input when the key is missing from a state made with one (restore it
+ *         from backup, docs/operations.md); ErrorCode::permission when the key file is a symlink, not a regular file, or readable
  *         or writable by group/others; ErrorCode::data when it does not hold exactly 32 bytes;
  *         io/cant_create errors from the file system; ErrorCode::internal if RAND_bytes fails.
  */

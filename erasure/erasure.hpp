@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -141,6 +142,8 @@ struct EraseOptions {
    * "<step>:<n>" names; returning true kills the process there (SIGKILL), as a crash would.
    */
   std::function<bool(std::string_view step)> fault_at;
+  /** How long to wait for each mbox lock (dotlock, fcntl, flock) held by another program. */
+  std::chrono::milliseconds lock_wait{30000};
 };
 
 /** The outcome of one item. */
@@ -149,6 +152,8 @@ struct ItemOutcome {
   Action action = Action::erase;
   std::string result; // done | stale | retained | manual | failed | would-delete | would-redact
   std::string detail;
+  bool transient = false;   // failed, and trying again later may succeed (lock busy, EROFS, ENOSPC)
+  std::uint64_t attempt = 1; // > 1: the item failed before and this run tried it again
 };
 
 struct EraseReport {
@@ -157,6 +162,7 @@ struct EraseReport {
   std::vector<ItemOutcome> items;
   std::map<std::string, std::map<std::string, std::uint64_t>> counts; // store -> result -> n
   std::uint64_t extra_copies = 0; // other copies of a deleted message removed from its Maildir
+  std::uint64_t retried = 0;      // items that failed in an earlier run and were tried again
   /** Converted PST files: the replacing mbox and where the original file went. */
   struct Conversion {
     std::string pst;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // `erase`: carries out an approved manifest, one journalled step per file.
+#include "connectors/connector.hpp"
 #include "connectors/item_reader.hpp"
+#include "connectors/mbox.hpp"
 #include "connectors/store_writer.hpp"
 #include "core/audit.hpp"
 #include "core/fs.hpp"
@@ -9,6 +11,7 @@
 #include "core/secret.hpp"
 #include "erasure/convert.hpp"
 #include "erasure/erasure.hpp"
+#include "erasure/policy.hpp"
 #include "erasure/redact.hpp"
 #include "erasure/signing.hpp"
 #include "erasure/state.hpp"
@@ -41,10 +44,18 @@ struct FileStep {
   std::vector<const ManifestItem *> items;
 };
 
+/** How many times erase carries out one file step in all when items of it fail. */
+constexpr std::uint64_t k_max_attempts = 5;
+
 /** Counts one outcome. */
-void record(EraseReport &report, const ManifestItem &item, std::string result, std::string detail) {
+void record(EraseReport &report, const ManifestItem &item, std::string result, std::string detail,
+            bool transient = false, std::uint64_t attempt = 1, bool retried_now = false) {
   ++report.counts[std::string(connectors::to_string(item.locator.store))][result];
-  report.items.push_back(ItemOutcome{item.id, item.action, std::move(result), std::move(detail)});
+  if (retried_now && attempt > 1) {
+    ++report.retried;
+  }
+  report.items.push_back(
+      ItemOutcome{item.id, item.action, std::move(result), std::move(detail), transient, attempt});
 }
 
 
@@ -58,35 +69,138 @@ std::string maildir_root(const connectors::Locator &loc) {
   return p.string();
 }
 
+/**
+ * What protects files from erase beyond the items' own actions: the manifest's exemptions and
+ * the holds of the config as of today, and the files of every item the manifest lists (by their
+ * current path), so that removing "other copies" of a message never takes a retained item or one
+ * that its own step handles.
+ */
+struct Protected {
+  Policy policy;
+  std::string today;
+  std::map<std::string, const ManifestItem *> listed; // current path -> the item listing it
+  std::set<std::string> retained;                    // current paths of retained/manual items
+};
+
+/** The current path of an item's file (Maildir files move between new/ and cur/). */
+std::string current_path(const connectors::Locator &loc) {
+  if (loc.store == connectors::StoreKind::maildir) {
+    if (auto current = connectors::maildir_current_path(loc.path)) {
+      return *current;
+    }
+  }
+  return loc.path;
+}
+
+/** What distinguishes an item within its file: the file itself, an mbox range, log lines, a node. */
+std::string item_key(const connectors::Locator &loc, const std::string &path) {
+  switch (loc.store) {
+  case connectors::StoreKind::maildir:
+    return path;
+  case connectors::StoreKind::quarantine:
+  case connectors::StoreKind::mbox:
+    return fmt::format("{}@{}+{}", path, loc.offset, loc.length);
+  case connectors::StoreKind::maillog:
+    return fmt::format("{}#{}", path, fmt::join(loc.lines, ","));
+  case connectors::StoreKind::pst:
+    return fmt::format("{}!{}", path, loc.node_id);
+  }
+  return path;
+}
+
+/** Records one item's outcome of a file step (into the journal's list). */
+struct Outcome {
+  std::function<void(const ManifestItem &, std::string, std::string, bool)> add;
+  void operator()(const ManifestItem &item, std::string result, std::string detail) const {
+    add(item, std::move(result), std::move(detail), false);
+  }
+  /** A failure: stale when the bytes changed, else failed; transient when retrying may help
+      (a lock held too long, a read-only or full file system). */
+  void operator()(const ManifestItem &item, const core::Error &error) const {
+    if (connectors::is_stale(error)) {
+      add(item, "stale", error.message, false);
+    } else {
+      add(item, "failed", error.message, core::info(error.code).retryable);
+    }
+  }
+};
+
 class Executor {
 public:
   Executor(const core::Config &config, const Manifest &manifest, const EraseOptions &options, ErasureDb &db,
-           Redactor &redactor, SubjectCheck subject, EraseReport &report)
+           Redactor &redactor, SubjectCheck subject, EraseReport &report, const Protected &protect)
       : m_config(config), m_manifest(manifest), m_options(options), m_db(db), m_redactor(redactor),
-        m_subject(std::move(subject)), m_report(report) {}
+        m_subject(std::move(subject)), m_report(report), m_protected(protect) {}
 
   /** Kills the process at `step` when the fault-injection hook asks for it. */
   void point(const std::string &step) const {
     kill_at(m_options.fault_at, step);
   }
 
-  core::Status run_file(std::size_t n, const FileStep &step) {
-    const std::string key = "file:" + step.path;
+  core::Status run_file(std::size_t n, const FileStep &original) {
+    const std::string key = "file:" + original.path;
     MAILDSAR_TRY_ASSIGN(std::optional<JournalEntry> entry, m_db.journal(m_manifest.hash, key));
+    FileStep step = original;
+    json carried = json::array(); // outcomes of an earlier attempt that stand (not retried)
+    std::uint64_t attempt = 1;
+    bool resumed = false;
+    json started = json::object();
     if (entry && entry->state == "done") {
-      replay(entry->detail);
-      return {};
+      // A finished step: replay it, unless some of its items failed. Those are tried again
+      // (same approval; a lock that was busy, a file system that was read-only), up to
+      // k_max_attempts attempts in all.
+      json previous = json::parse(entry->detail, nullptr, false);
+      if (!previous.is_array()) {
+        return core::fail(core::ErrorCode::data, fmt::format("erase journal entry {} is damaged", key));
+      }
+      std::set<std::string> failed;
+      for (const json &o : previous) {
+        if (o.value("id", std::string()) == "+attempt") {
+          attempt = o.value("count", std::uint64_t{1});
+        } else if (o.value("result", std::string()) == "failed") {
+          failed.insert(o.value("id", std::string()));
+        }
+      }
+      if (failed.empty() || attempt >= k_max_attempts) {
+        replay(entry->detail, attempt >= k_max_attempts && !failed.empty()
+                                  ? fmt::format(" (not retried: {} attempts made; plan again)", attempt)
+                                  : std::string());
+        return {};
+      }
+      ++attempt;
+      for (const json &o : previous) {
+        const std::string id = o.value("id", std::string());
+        if (!failed.contains(id) && id != "+attempt" && id != "+copies" && id != "+conversion") {
+          carried.push_back(o);
+        }
+      }
+      std::erase_if(step.items, [&](const ManifestItem *item) { return !failed.contains(item->id); });
+      started["retry_ids"] = failed;
+      started["carried"] = carried;
+    } else if (entry) {
+      resumed = true;
+      started = json::parse(entry->detail, nullptr, false);
+      if (!started.is_object()) {
+        return core::fail(core::ErrorCode::data, fmt::format("erase journal entry {} is damaged", key));
+      }
+      attempt = started.value("attempt", std::uint64_t{1});
+      if (started.contains("retry_ids")) {
+        // An interrupted retry: the same items again, the earlier outcomes carried over.
+        std::set<std::string> ids = started.at("retry_ids").get<std::set<std::string>>();
+        std::erase_if(step.items, [&](const ManifestItem *item) { return !ids.contains(item->id); });
+        carried = started.value("carried", json::array());
+      }
     }
-    const bool resumed = entry.has_value();
-    json started = resumed ? json::parse(entry->detail, nullptr, false) : json::object();
     if (!resumed) {
       if (auto st = core::lstat_file(step.path)) {
         started["inode"] = st->ino;
       }
       started["items"] = step.items.size();
+      started["attempt"] = attempt;
       point(fmt::format("file:{}:before-journal", n));
       MAILDSAR_TRY(m_db.set_journal(m_manifest.hash, key, "started", started.dump()));
     }
+    m_max_attempt = std::max(m_max_attempt, attempt);
     point(fmt::format("file:{}:started", n));
     const std::string prefix = fmt::format("file:{}:", n);
     connectors::StepHook hook = [this, prefix](std::string_view s) -> core::Status {
@@ -95,12 +209,16 @@ public:
     };
 
     json outcomes = json::array();
-    auto outcome = [&](const ManifestItem &item, std::string result, std::string detail) {
-      outcomes.push_back({{"id", item.id}, {"result", result}, {"detail", detail}});
-    };
+    Outcome outcome{[&](const ManifestItem &item, std::string result, std::string detail, bool transient) {
+      json o{{"id", item.id}, {"result", result}, {"detail", detail}};
+      if (transient) {
+        o["transient"] = true;
+      }
+      outcomes.push_back(std::move(o));
+    }};
     if (auto inside = check_inside_root(m_config, step.source, step.path); !inside) {
       for (const ManifestItem *item : step.items) {
-        outcome(*item, "failed", inside.error().message);
+        outcome(*item, inside.error());
       }
     } else {
       switch (step.store) {
@@ -115,6 +233,7 @@ public:
         break;
       case connectors::StoreKind::maillog:
         redact_log(step, resumed, hook, outcome);
+        confirm_redactions(step, outcomes);
         break;
       case connectors::StoreKind::pst:
         if (step.items.front()->action == Action::convert) {
@@ -127,17 +246,31 @@ public:
         break;
       }
     }
+    if (attempt > 1) {
+      for (json &o : outcomes) {
+        if (!o.value("id", std::string()).starts_with("+")) {
+          o["attempt"] = attempt;
+        }
+      }
+      for (const json &o : carried) {
+        outcomes.push_back(o);
+      }
+      outcomes.push_back({{"id", "+attempt"}, {"count", attempt}});
+    }
     point(fmt::format("file:{}:before-done", n));
     MAILDSAR_TRY(m_db.set_journal(m_manifest.hash, key, "done", outcomes.dump()));
     point(fmt::format("file:{}:done", n));
-    replay(outcomes.dump());
+    replay(outcomes.dump(), {}, /*now=*/true);
     return {};
   }
 
-private:
-  using Outcome = std::function<void(const ManifestItem &, std::string, std::string)>;
+  /** The highest attempt of a file step in this run (> 1: failed steps were retried). */
+  [[nodiscard]] std::uint64_t max_attempt() const { return m_max_attempt; }
 
-  void replay(const std::string &detail) {
+private:
+
+  /** Reports a step's journalled outcomes; `now`: the step ran in this run (else: replayed). */
+  void replay(const std::string &detail, const std::string &failed_note = {}, bool now = false) {
     json outcomes = json::parse(detail, nullptr, false);
     if (!outcomes.is_array()) {
       return;
@@ -156,7 +289,10 @@ private:
       }
       for (const ManifestItem &item : m_manifest.items) {
         if (item.id == id) {
-          record(m_report, item, o.value("result", std::string()), o.value("detail", std::string()));
+          const std::string result = o.value("result", std::string());
+          record(m_report, item, result,
+                 o.value("detail", std::string()) + (result == "failed" ? failed_note : std::string()),
+                 o.value("transient", false) && failed_note.empty(), o.value("attempt", std::uint64_t{1}), now);
           break;
         }
       }
@@ -174,20 +310,34 @@ private:
       return 0;
     }
     if (auto inside = check_inside_root(m_config, step.source, *current); !inside) {
-      outcome(item, "failed", inside.error().message);
+      outcome(item, inside.error());
+      return 0;
+    }
+    if (m_protected.retained.contains(*current)) {
+      // The same file is listed again as retained (two sources over one Maildir): the hold wins.
+      outcome(item, "retained", "the same file is also listed as retained; it is kept");
       return 0;
     }
     auto removed = connectors::remove_message_file(*current, item.sha256, hook);
     if (!removed) {
-      outcome(item, connectors::is_stale(removed.error()) ? "stale" : "failed", removed.error().message);
+      outcome(item, removed.error());
       return 0;
     }
     outcome(item, "done", "");
-    // Other copies of the same message in that Maildir (a copy to .Archive, a duplicate delivery).
+    // Other copies of the same message in that Maildir (a copy to .Archive, a duplicate delivery)
+    // that the manifest does not list: never one that a hold or an exemption covers, and never a
+    // listed item (a retained one stays; an erased one is its own step's business).
     auto copies = connectors::maildir_copies(maildir_root(item.locator), item.sha256, item.file.size);
     std::uint64_t n = 0;
     if (copies) {
       for (const std::string &copy : *copies) {
+        if (copy == *current || m_protected.listed.contains(copy)) {
+          continue;
+        }
+        if (auto p = protection_for(m_config, m_protected.policy, step.source, "", copy, m_protected.today)) {
+          MAILDSAR_LOG_INFO("erase: copy {} kept ({})", copy, p->reason);
+          continue;
+        }
         if (check_inside_root(m_config, step.source, copy) &&
             connectors::remove_message_file(copy, item.sha256, hook)) {
           ++n;
@@ -208,9 +358,11 @@ private:
           outcome(*item, resumed ? "done" : "stale", resumed ? "" : "quarantine file no longer exists");
           continue;
         }
-        auto removed = connectors::remove_message_file(item->locator.path, item->sha256, hook);
-        outcome(*item, removed ? "done" : (connectors::is_stale(removed.error()) ? "stale" : "failed"),
-                removed ? "" : removed.error().message);
+        if (auto removed = connectors::remove_message_file(item->locator.path, item->sha256, hook); removed) {
+          outcome(*item, "done", "");
+        } else {
+          outcome(*item, removed.error());
+        }
         continue;
       }
       cuts.push_back(connectors::MboxCut{item->locator.offset, item->locator.length, item->sha256});
@@ -225,10 +377,19 @@ private:
       auto st = core::lstat_file(step.path);
       replaced = st && st->ino != started.value("inode", std::uint64_t{0});
     }
-    auto rewritten = connectors::rewrite_mbox(step.path, cuts, hook);
+    if (step.store == connectors::StoreKind::mbox && !replaced) {
+      keep_whole_messages(step, cuts, ranged, outcome);
+      if (cuts.empty()) {
+        return;
+      }
+    }
+    connectors::MboxLockOptions locks;
+    locks.dotlock_wait = m_options.lock_wait;
+    locks.lock_wait = m_options.lock_wait;
+    auto rewritten = connectors::rewrite_mbox(step.path, cuts, hook, locks);
     if (!rewritten) {
       for (const ManifestItem *item : ranged) {
-        outcome(*item, "failed", rewritten.error().message);
+        outcome(*item, rewritten.error());
       }
       return;
     }
@@ -258,6 +419,66 @@ private:
         outcome(*ranged[i], "stale", "bytes changed since planning; not touched");
       }
     }
+  }
+
+  /**
+   * An mbox cut must be exactly one message as the file splits now (the source's dialect): an
+   * index made by an older splitter that trusted a sender's Content-Length may hold a range that
+   * spans the next person's message too. Such cuts fail and are dropped, nothing is changed.
+   */
+  void keep_whole_messages(const FileStep &step, std::vector<connectors::MboxCut> &cuts,
+                           std::vector<const ManifestItem *> &ranged, const Outcome &outcome) {
+    connectors::MboxDialect dialect = connectors::MboxDialect::separators;
+    for (const core::SourceConfig &s : m_config.sources) {
+      if (s.name == step.source) {
+        dialect = connectors::mbox_dialect_of(s.format).value_or(connectors::MboxDialect::separators);
+      }
+    }
+    std::set<std::pair<std::uint64_t, std::uint64_t>> messages;
+    std::uint64_t size = 0;
+    auto split = [&]() -> core::Status {
+      MAILDSAR_TRY_ASSIGN(core::Fd fd, core::open_read(step.path));
+      MAILDSAR_TRY_ASSIGN(core::FileStat st, core::fstat_fd(fd.get(), step.path));
+      size = st.size;
+      return connectors::split_mbox(
+          fd.get(), step.path, 0, st.size,
+          [&](const connectors::MboxMessage &m) { messages.emplace(m.offset, m.length); },
+          [](connectors::ScanError &&) {}, dialect);
+    };
+    if (auto st = split(); !st) {
+      if (st.error().code == core::ErrorCode::no_input) {
+        return; // gone: rewrite_mbox reports it per cut
+      }
+      for (const ManifestItem *item : ranged) {
+        outcome(*item, st.error());
+      }
+      cuts.clear();
+      ranged.clear();
+      return;
+    }
+    std::vector<connectors::MboxCut> kept_cuts;
+    std::vector<const ManifestItem *> kept_items;
+    for (std::size_t i = 0; i < cuts.size(); ++i) {
+      bool keep = messages.contains({cuts[i].offset, cuts[i].length}) || cuts[i].offset + cuts[i].length > size;
+      if (!keep) {
+        // Not one message now: if its bytes changed anyway, rewrite_mbox reports it stale and
+        // leaves it; only a range that still holds exactly the planned bytes is dangerous.
+        auto bytes = connectors::read_item_bytes(ranged[i]->locator);
+        keep = bytes && core::sha256_hex(*bytes) != cuts[i].sha256;
+      }
+      if (keep) {
+        // one whole message, or stale (beyond the end, other bytes): rewrite_mbox leaves it
+        kept_cuts.push_back(cuts[i]);
+        kept_items.push_back(ranged[i]);
+      } else {
+        outcome(*ranged[i], "failed",
+                fmt::format("the planned range (offset {}, {} bytes) is not exactly one message of {} as it is "
+                            "split now; nothing was changed: re-index (maildsar index --full) and plan again",
+                            cuts[i].offset, cuts[i].length, step.path));
+      }
+    }
+    cuts = std::move(kept_cuts);
+    ranged = std::move(kept_items);
   }
 
   /** `--pst convert`: the PST becomes an mbox archive without the subject's items. */
@@ -290,7 +511,7 @@ private:
                                         job.mbox_path);
         !inside) {
       for (const ManifestItem *item : step.items) {
-        outcome(*item, "failed", inside.error().message);
+        outcome(*item, inside.error());
       }
       return {};
     }
@@ -319,7 +540,7 @@ private:
     for (const ManifestItem *item : step.items) {
       auto bytes = connectors::read_item_bytes(item->locator);
       if (!bytes) {
-        outcome(*item, "failed", bytes.error().message);
+        outcome(*item, bytes.error());
         continue;
       }
       if (core::sha256_hex(*bytes) != item->sha256 && !resumed) {
@@ -363,9 +584,72 @@ private:
       if (rewritten) {
         outcome(*item, "done", "");
       } else {
-        outcome(*item, "failed", rewritten.error().message);
+        outcome(*item, rewritten.error());
       }
     }
+  }
+
+  /**
+   * "done" for a redaction is only true when the file, read again by its connector and searched
+   * as the index searches, shows nothing of the subject in the item's lines (the redactor and
+   * the indexer could disagree about a token; a wrong key would make the redactor blind).
+   * Turns each such "done" into "failed", naming what remains.
+   */
+  void confirm_redactions(const FileStep &step, json &outcomes) {
+    std::set<std::string> done_ids;
+    for (const json &o : outcomes) {
+      if (o.value("result", std::string()) == "done") {
+        done_ids.insert(o.value("id", std::string()));
+      }
+    }
+    if (done_ids.empty()) {
+      return;
+    }
+    auto remaining = rescan_log(step);
+    for (json &o : outcomes) {
+      const std::string id = o.value("id", std::string());
+      if (!done_ids.contains(id)) {
+        continue;
+      }
+      if (!remaining) {
+        o["result"] = "failed";
+        o["detail"] = "redacted, but the file cannot be read again to confirm it: " + remaining.error().message;
+        continue;
+      }
+      if (auto it = remaining->find(id); it != remaining->end() && !it->second.empty()) {
+        o["result"] = "failed";
+        o["detail"] = fmt::format("the subject's {} still in the lines after redaction; the file keeps them",
+                                  fmt::join(it->second, ", "));
+      }
+    }
+  }
+
+  /** Per item of the step: the kinds of the subject's identifiers its lines still show. */
+  core::Result<std::map<std::string, std::set<std::string>>> rescan_log(const FileStep &step) {
+    const core::SourceConfig *src = nullptr;
+    for (const core::SourceConfig &s : m_config.sources) {
+      if (s.name == step.source) {
+        src = &s;
+      }
+    }
+    if (src == nullptr) {
+      return core::fail(core::ErrorCode::config, fmt::format("source '{}' is no longer configured", step.source));
+    }
+    MAILDSAR_TRY_ASSIGN(std::unique_ptr<connectors::Connector> connector, connectors::make_connector(*src));
+    MAILDSAR_TRY_ASSIGN(core::FileStat st, core::lstat_file(step.path));
+    connectors::ItemCollector found;
+    MAILDSAR_TRY(connector->scan(connectors::FileEntry{step.path, "", "", st}, 0, found));
+    std::map<std::string, std::set<std::string>> out;
+    for (const ManifestItem *item : step.items) {
+      std::set<std::uint64_t> lines(item->locator.lines.begin(), item->locator.lines.end());
+      for (const connectors::Item &scanned : found.items) {
+        if (std::ranges::any_of(scanned.locator.lines, [&](std::uint64_t l) { return lines.contains(l); })) {
+          std::set<std::string> kinds = m_subject(scanned);
+          out[item->id].insert(kinds.begin(), kinds.end());
+        }
+      }
+    }
+    return out;
   }
 
   const core::Config &m_config;
@@ -375,6 +659,8 @@ private:
   Redactor &m_redactor;
   SubjectCheck m_subject;
   EraseReport &m_report;
+  const Protected &m_protected;
+  std::uint64_t m_max_attempt = 1;
 };
 
 /** Why a manifest may not be carried out, or nothing. */
@@ -453,6 +739,10 @@ core::Result<EraseReport> erase(const core::Config &config, const Manifest &mani
                item.action == Action::retain ? item.reason : item.instructions);
         continue;
       }
+      if (auto hold = hold_for(config, item.locator.source, today_utc())) {
+        record(report, item, "retained", hold->reason);
+        continue;
+      }
       if (auto inside = check_inside_root(config, item.locator.source, item.locator.path); !inside) {
         record(report, item, "failed", inside.error().message);
         continue;
@@ -484,6 +774,29 @@ core::Result<EraseReport> erase(const core::Config &config, const Manifest &mani
   }
   Redactor redactor(key, targets, normalizer);
 
+  // Holds are checked again now: one added after approval wins. Exemptions come from the
+  // manifest's policy and also protect files it does not list (other copies of a message).
+  Protected protect;
+  MAILDSAR_TRY_ASSIGN(protect.policy, parse_policy(manifest.policy, "of manifest " + manifest.hash.substr(0, 16)));
+  protect.today = today_utc();
+  std::map<const ManifestItem *, Protection> held_now;
+  std::map<std::string, std::string> retained_keys; // item key -> why it is retained
+  for (const ManifestItem &item : manifest.items) {
+    const std::string path = current_path(item.locator);
+    protect.listed.emplace(path, &item);
+    if (item.action != Action::retain && item.action != Action::manual) {
+      if (auto hold = hold_for(config, item.locator.source, protect.today)) {
+        held_now.emplace(&item, *hold);
+      }
+    }
+    if (item.action == Action::retain || item.action == Action::manual || held_now.contains(&item)) {
+      protect.retained.insert(path);
+      retained_keys.emplace(item_key(item.locator, path),
+                            held_now.contains(&item) ? held_now.at(&item).reason : item.reason);
+    }
+  }
+  std::set<std::string> hold_reasons;
+
   // One step per file, in manifest order of first appearance.
   std::vector<FileStep> steps;
   std::map<std::string, std::size_t> by_path;
@@ -495,6 +808,17 @@ core::Result<EraseReport> erase(const core::Config &config, const Manifest &mani
     }
     if (item.action == Action::manual) {
       record(report, item, "manual", item.instructions);
+      continue;
+    }
+    if (auto held = held_now.find(&item); held != held_now.end()) {
+      record(report, item, "retained", held->second.reason);
+      hold_reasons.insert(held->second.reason);
+      continue;
+    }
+    if (auto also = retained_keys.find(item_key(item.locator, current_path(item.locator)));
+        also != retained_keys.end()) {
+      // The same item is listed twice (two sources over one store), once retained: that wins.
+      record(report, item, "retained", also->second);
       continue;
     }
     auto [it, fresh] = by_path.emplace(item.locator.path, steps.size());
@@ -517,7 +841,7 @@ core::Result<EraseReport> erase(const core::Config &config, const Manifest &mani
     return subject_kinds_in(item, normalizer, key, target_set);
   };
 
-  Executor exec(config, manifest, options, db, redactor, std::move(subject_check), report);
+  Executor exec(config, manifest, options, db, redactor, std::move(subject_check), report, protect);
   exec.point("begin");
   const auto t0 = std::chrono::steady_clock::now();
   for (std::size_t n = 0; n < steps.size(); ++n) {
@@ -528,10 +852,13 @@ core::Result<EraseReport> erase(const core::Config &config, const Manifest &mani
   report.stores_seconds = std::chrono::duration<double>(t1 - t0).count() - report.index_seconds;
 
   // The index forgets: re-index what changed, then compact index and catalog.
-  MAILDSAR_TRY_ASSIGN(std::optional<JournalEntry> forgotten, db.journal(manifest.hash, "index"));
+  // A run that retried failed steps changed files again: the index and the audit log hear of it
+  // under their own journal keys.
+  const std::string round = exec.max_attempt() > 1 ? fmt::format(":attempt-{}", exec.max_attempt()) : "";
+  MAILDSAR_TRY_ASSIGN(std::optional<JournalEntry> forgotten, db.journal(manifest.hash, "index" + round));
   if (!forgotten || forgotten->state != "done") {
     exec.point("index:before");
-    MAILDSAR_TRY(db.set_journal(manifest.hash, "index", "started", "{}"));
+    MAILDSAR_TRY(db.set_journal(manifest.hash, "index" + round, "started", "{}"));
     index::IndexOptions io;
     io.only_sources.assign(sources.begin(), sources.end());
     io.removal_guard = index::RemovalGuard::off; // the files went by our own hand
@@ -544,12 +871,12 @@ core::Result<EraseReport> erase(const core::Config &config, const Manifest &mani
     exec.point("index:reindexed");
     MAILDSAR_TRY(index::compact_state(config));
     exec.point("index:compacted");
-    MAILDSAR_TRY(db.set_journal(manifest.hash, "index", "done", "{}"));
+    MAILDSAR_TRY(db.set_journal(manifest.hash, "index" + round, "done", "{}"));
   }
   report.index_updated = true;
   report.index_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
 
-  MAILDSAR_TRY_ASSIGN(std::optional<JournalEntry> audited, db.journal(manifest.hash, "audit"));
+  MAILDSAR_TRY_ASSIGN(std::optional<JournalEntry> audited, db.journal(manifest.hash, "audit" + round));
   if (!audited || audited->state != "done") {
     json approver_names = json::array();
     for (const Approval &a : approvers) {
@@ -560,8 +887,15 @@ core::Result<EraseReport> erase(const core::Config &config, const Manifest &mani
                               json{{"manifest_sha256", manifest.hash},
                                    {"approvers", approver_names},
                                    {"counts", report.counts},
-                                   {"extra_copies", report.extra_copies}}));
-    MAILDSAR_TRY(db.set_journal(manifest.hash, "audit", "done", "{}"));
+                                   {"extra_copies", report.extra_copies},
+                                   {"held_at_execution", held_now.size()},
+                                   {"attempt", exec.max_attempt()},
+                                   {"retried", report.retried},
+                                   {"hold_reasons", hold_reasons}}));
+    MAILDSAR_TRY(db.set_journal(manifest.hash, "audit" + round, "done", "{}"));
+    if (!round.empty()) {
+      MAILDSAR_TRY(db.set_journal(manifest.hash, "audit", "done", "{}")); // verify looks for it
+    }
   }
   exec.point("end");
   return report;

@@ -8,6 +8,7 @@
 #include "core/hash.hpp"
 #include "core/secret.hpp"
 #include "erasure/erasure.hpp"
+#include "erasure/policy.hpp"
 #include "erasure/signing.hpp"
 #include "erasure/state.hpp"
 #include "indexer/identity.hpp"
@@ -26,100 +27,6 @@ namespace maildsar::erasure {
 using nlohmann::json;
 
 namespace {
-
-/** A per-request exemption from the policy file (Art. 17(3)). */
-struct Exemption {
-  std::string source;      // "" = any
-  std::string id;          // "" = any
-  std::string path_prefix; // "" = any
-  std::string reason;
-  std::string until;
-};
-
-struct Policy {
-  json raw = json::object();
-  std::vector<Exemption> exemptions;
-};
-
-bool valid_date(const std::string &d) {
-  if (d.size() != 10 || d[4] != '-' || d[7] != '-') {
-    return false;
-  }
-  for (std::size_t i : {0U, 1U, 2U, 3U, 5U, 6U, 8U, 9U}) {
-    if (d[i] < '0' || d[i] > '9') {
-      return false;
-    }
-  }
-  return true;
-}
-
-core::Result<Policy> load_policy(const std::string &path) {
-  Policy p;
-  if (path.empty()) {
-    return p;
-  }
-  MAILDSAR_TRY_ASSIGN(std::string text, core::read_file(path, 16ULL << 20));
-  try {
-    p.raw = json::parse(text, nullptr, true, true);
-  } catch (const json::exception &e) {
-    return core::fail(core::ErrorCode::data, fmt::format("policy {}: invalid JSON: {}", path, e.what()));
-  }
-  if (!p.raw.is_object()) {
-    return core::fail(core::ErrorCode::data, fmt::format("policy {}: must be a JSON object", path));
-  }
-  for (const auto &[key, value] : p.raw.items()) {
-    if (key != "exemptions") {
-      return core::fail(core::ErrorCode::data, fmt::format("policy {}: unknown key '{}'", path, key),
-                        "allowed keys: exemptions");
-    }
-  }
-  if (auto it = p.raw.find("exemptions"); it != p.raw.end()) {
-    if (!it->is_array()) {
-      return core::fail(core::ErrorCode::data, fmt::format("policy {}: 'exemptions' must be an array", path));
-    }
-    std::size_t i = 0;
-    for (const json &e : *it) {
-      std::string where = fmt::format("policy {}: exemptions[{}]", path, i++);
-      if (!e.is_object()) {
-        return core::fail(core::ErrorCode::data, where + " must be an object");
-      }
-      Exemption ex;
-      for (const auto &[key, value] : e.items()) {
-        if (!value.is_string()) {
-          return core::fail(core::ErrorCode::data, fmt::format("{}: '{}' must be a string", where, key));
-        }
-        const std::string v = value.get<std::string>();
-        if (key == "source") {
-          ex.source = v;
-        } else if (key == "id") {
-          ex.id = v;
-        } else if (key == "path_prefix") {
-          ex.path_prefix = v;
-        } else if (key == "reason") {
-          ex.reason = v;
-        } else if (key == "until") {
-          ex.until = v;
-        } else {
-          return core::fail(core::ErrorCode::data, fmt::format("{}: unknown key '{}'", where, key),
-                            "allowed keys: source, id, path_prefix, reason, until");
-        }
-      }
-      if (ex.reason.empty()) {
-        return core::fail(core::ErrorCode::data, where + ": 'reason' is required (e.g. \"Art. 17(3)(e) legal claims\")");
-      }
-      if (!ex.until.empty() && !valid_date(ex.until)) {
-        return core::fail(core::ErrorCode::data, fmt::format("{}: until '{}' must be YYYY-MM-DD", where, ex.until));
-      }
-      if (ex.source.empty() && ex.id.empty() && ex.path_prefix.empty()) {
-        return core::fail(core::ErrorCode::data, where + ": name a source, an id or a path_prefix");
-      }
-      p.exemptions.push_back(std::move(ex));
-    }
-  }
-  return p;
-}
-
-std::string today_utc() { return core::format_utc(std::time(nullptr), "%Y-%m-%d"); }
 
 std::string iso_date(std::int64_t t) { return core::format_utc(t, "%Y-%m-%d %H:%M UTC"); }
 
@@ -221,23 +128,11 @@ core::Status describe_manual_pst(const core::Config &config, const std::string &
 /** Decides one item's action (holds and exemptions first: they always win). */
 void decide(ManifestItem &item, const query::Hit &hit, const core::Config &config, const Policy &policy,
             const std::string &today, PstMode pst_mode) {
-  for (const core::Hold &h : config.holds) {
-    if (h.source == item.locator.source && (h.until.empty() || h.until >= today)) {
-      item.action = Action::retain;
-      item.reason = "hold: " + h.reason;
-      item.until = h.until;
-      return;
-    }
-  }
-  for (const Exemption &e : policy.exemptions) {
-    if ((e.source.empty() || e.source == item.locator.source) && (e.id.empty() || e.id == item.id) &&
-        (e.path_prefix.empty() || item.locator.path.starts_with(e.path_prefix)) &&
-        (e.until.empty() || e.until >= today)) {
-      item.action = Action::retain;
-      item.reason = "exemption: " + e.reason;
-      item.until = e.until;
-      return;
-    }
+  if (auto p = protection_for(config, policy, item.locator.source, item.id, item.locator.path, today)) {
+    item.action = Action::retain;
+    item.reason = std::move(p->reason);
+    item.until = std::move(p->until);
+    return;
   }
   switch (item.locator.store) {
   case connectors::StoreKind::maildir:

@@ -544,8 +544,9 @@ core::Result<RetentionReport> apply_retention(const core::Config &config, const 
   MAILDSAR_TRY_ASSIGN(core::FileLock lock,
                       core::FileLock::try_acquire(config.state_dir + "/retention.lock",
                                                   "another `maildsar retention --apply` is running"));
-  MAILDSAR_TRY_ASSIGN(ErasureDb db, ErasureDb::open(config));
+  // The key first: a missing key is only made afresh in a state without erasure records.
   MAILDSAR_TRY_ASSIGN(std::string key, core::load_or_create_secret(config.state_dir));
+  MAILDSAR_TRY_ASSIGN(ErasureDb db, ErasureDb::open(config));
   index::Normalizer normalizer(
       index::NormalizeOptions{config.identity.subaddress_separators, config.identity.phone_region});
   MAILDSAR_TRY(index::Normalizer::load_phone_module());

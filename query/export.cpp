@@ -20,6 +20,7 @@
 #include <ctime>
 #include <filesystem>
 #include <set>
+#include <sys/stat.h>
 
 namespace maildsar::query {
 
@@ -324,6 +325,73 @@ a{color:#0b57a4}
 @media print{body{margin:0;max-width:none;font-size:11pt}h2{page-break-after:avoid}tr{page-break-inside:avoid}a{color:#000;text-decoration:none}}
 )";
 
+/**
+ * Makes `dir` ready to receive a package, safely: a symbolic link is never followed (refused),
+ * an existing directory is never chmod'ed (only one we create is made 0700), and a non-empty
+ * directory is written into only with --force and only when it holds an earlier package of
+ * ours (a manifest.json with our schema). `may_hold_package` false: the companion ".originals"
+ * folder, whose contents the caller has vouched for.
+ * @return true when `dir` holds an earlier package.
+ */
+core::Result<bool> prepare_out_dir(const std::string &dir, Overwrite force, bool may_hold_package = true) {
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0) {
+    const int err = errno;
+    if (err != ENOENT) {
+      return std::unexpected(core::errno_error("export: " + dir, err));
+    }
+    std::error_code ec;
+    fs::create_directories(fs::path(dir).parent_path(), ec);
+    if (ec) {
+      return core::fail(core::ErrorCode::cant_create, fmt::format("export: {}: {}", dir, ec.message()));
+    }
+    if (::mkdir(dir.c_str(), 0700) != 0 || ::chmod(dir.c_str(), 0700) != 0) {
+      core::Error e = core::errno_error("export: " + dir, errno);
+      e.code = e.code == core::ErrorCode::permission ? e.code : core::ErrorCode::cant_create;
+      return std::unexpected(e);
+    }
+    return false;
+  }
+  if (S_ISLNK(st.st_mode)) {
+    return core::fail(core::ErrorCode::cant_create,
+                      fmt::format("export: {} is a symbolic link; it is not followed", dir),
+                      "give --out the real path of a new directory");
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return core::fail(core::ErrorCode::cant_create, fmt::format("export: {} exists and is not a directory", dir));
+  }
+  std::error_code ec;
+  if (fs::is_empty(dir, ec) && !ec) {
+    return false;
+  }
+  if (!may_hold_package) {
+    return false;
+  }
+  if (force == Overwrite::no) {
+    return core::fail(core::ErrorCode::cant_create, fmt::format("export: {} exists and is not empty", dir),
+                      "choose a new directory, or add --force to replace an earlier package in it");
+  }
+  // --force replaces an earlier package of ours, and nothing else.
+  const std::string manifest = (fs::path(dir) / "manifest.json").string();
+  struct stat mst {};
+  bool ours = false;
+  if (::lstat(manifest.c_str(), &mst) == 0 && S_ISREG(mst.st_mode)) {
+    auto text = core::read_file(manifest, 64ULL << 20);
+    if (text) {
+      nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+      ours = j.is_object() && j.value("schema", std::string()) == "maildsar.export-manifest";
+    }
+  }
+  if (!ours) {
+    return core::fail(core::ErrorCode::cant_create,
+                      fmt::format("export: {} is not empty and holds no earlier maildsar package; not written "
+                                  "into, even with --force",
+                                  dir),
+                      "choose a new directory");
+  }
+  return true;
+}
+
 } // namespace
 
 core::Result<ExportSummary> export_package(const core::Config &config, const SubjectProfile &subject,
@@ -334,20 +402,24 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
   const std::int64_t now = options.now != 0 ? options.now : static_cast<std::int64_t>(std::time(nullptr));
   const std::string out_dir = fs::absolute(options.out_dir).lexically_normal().string();
   std::error_code ec;
-  if (fs::exists(out_dir, ec)) {
-    if (!fs::is_directory(out_dir, ec)) {
-      return core::fail(core::ErrorCode::cant_create, fmt::format("export: {} exists and is not a directory", out_dir));
-    }
-    if (!fs::is_empty(out_dir, ec) && options.force == Overwrite::no) {
+  MAILDSAR_TRY_ASSIGN(bool earlier_package, prepare_out_dir(out_dir, options.force));
+  if (earlier_package) {
+    fs::remove_all(fs::path(out_dir) / "items", ec); // the copies of a previous package (links not followed)
+  }
+  if (options.keep_originals == KeepOriginals::yes) {
+    // The companion folder of the originals: the same rules (an earlier one of ours may be reused).
+    const std::string originals = out_dir + ".originals";
+    struct stat st {};
+    if (::lstat(originals.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && !fs::is_empty(originals, ec) &&
+        !earlier_package) {
       return core::fail(core::ErrorCode::cant_create,
-                        fmt::format("export: {} exists and is not empty", out_dir),
-                        "choose a new directory, or add --force to write into it");
+                        fmt::format("export: {} exists and is not empty", originals),
+                        "choose a new --out directory");
     }
-    if (options.force == Overwrite::yes && fs::exists(fs::path(out_dir) / "manifest.json", ec)) {
-      fs::remove_all(fs::path(out_dir) / "items", ec); // the copies of a previous package
+    if (::lstat(originals.c_str(), &st) == 0) {
+      MAILDSAR_TRY(prepare_out_dir(originals, Overwrite::yes, /*may_hold_package=*/false));
     }
   }
-  MAILDSAR_TRY(core::ensure_private_dir(out_dir));
 
   MAILDSAR_TRY_ASSIGN(std::vector<Hit> hits, find(config, subject));
 
@@ -441,7 +513,7 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
       ++summary.copied;
       if (redact && options.keep_originals == KeepOriginals::yes && !original.empty() && original != bytes) {
         fs::path full = fs::path(originals_dir) / entry.copy;
-        MAILDSAR_TRY(core::ensure_private_dir(originals_dir));
+        MAILDSAR_TRY(prepare_out_dir(originals_dir, Overwrite::yes, /*may_hold_package=*/false));
         fs::create_directories(full.parent_path(), ec);
         MAILDSAR_TRY(core::write_file_atomic(full.string(), original, 0600));
       }

@@ -37,8 +37,8 @@ std::string message(const std::string &from_line, const std::string &subject,
 }
 
 std::unique_ptr<Connector> make(const std::string &pattern, const std::string &root,
-                                const std::string &owner = {}) {
-  core::SourceConfig src{"archive", "mbox", "", pattern, owner, root};
+                                const std::string &owner = {}, const std::string &format = {}) {
+  core::SourceConfig src{"archive", "mbox", format, pattern, owner, root};
   auto c = make_mbox_connector(src);
   EXPECT_TRUE(c.has_value()) << (c ? "" : c.error().message);
   return std::move(*c);
@@ -51,8 +51,9 @@ FileEntry entry_for(const fs::path &path, const std::string &owner = {}) {
 }
 
 /** Scans a whole file through the connector. */
-core::Status scan_file(const fs::path &path, MboxSink &sink, std::uint64_t from_offset = 0) {
-  auto c = make(path.string(), path.parent_path().string());
+core::Status scan_file(const fs::path &path, MboxSink &sink, std::uint64_t from_offset = 0,
+                       const std::string &format = {}) {
+  auto c = make(path.string(), path.parent_path().string(), {}, format);
   return c->scan(entry_for(path), from_offset, sink);
 }
 
@@ -203,7 +204,7 @@ TEST(MboxConnector, TrustsAMatchingContentLength) {
   std::string data = m1 + m2;
   test::write_file(dir / "cl.mbox", data);
   MboxSink sink;
-  ASSERT_TRUE(scan_file(dir / "cl.mbox", sink).has_value());
+  ASSERT_TRUE(scan_file(dir / "cl.mbox", sink, 0, "mboxcl2").has_value());
   EXPECT_EQ(ranges(sink), (std::vector<Range>{{0, m1.size()}, {m1.size(), m2.size()}}));
 
   // a Content-Length that spans to EOF is trusted too
@@ -211,8 +212,33 @@ TEST(MboxConnector, TrustsAMatchingContentLength) {
                      std::to_string(body.size()) + "\n\n" + body;
   test::write_file(dir / "cl-eof.mbox", last);
   MboxSink sink2;
-  ASSERT_TRUE(scan_file(dir / "cl-eof.mbox", sink2).has_value());
+  ASSERT_TRUE(scan_file(dir / "cl-eof.mbox", sink2, 0, "mboxcl").has_value());
   EXPECT_EQ(ranges(sink2), (std::vector<Range>{{0, last.size()}}));
+}
+
+// Issue 13 item 4: unless the source is configured as mboxcl/mboxcl2, Content-Length (written
+// by the sender) never makes a message swallow the next, properly separated one.
+TEST(MboxConnector, IgnoresContentLengthUnlessTheDialectIsMboxcl) {
+  test::ScratchDir dir;
+  std::string m2 = message("From b@c Mon Jan  1 10:00:01 2024", "the next person's");
+  std::string body1 = "mine\n";
+  // The hostile length spans this body, the blank line and all of m2: it lands on EOF.
+  std::string m1 = "From a@b Mon Jan  1 10:00:00 2024\nSubject: hostile\nContent-Length: " +
+                   std::to_string(body1.size() + 1 + m2.size()) + "\n\n" + body1 + "\n";
+  std::string m3 = message("From c@d Mon Jan  1 10:00:02 2024", "third");
+  // ... and in a second file it lands exactly on the separator of m3.
+  for (const std::string &data : {m1 + m2, m1 + m2 + m3}) {
+    test::write_file(dir / "hostile.mbox", data);
+    for (const char *format : {"", "mboxo", "mboxrd"}) {
+      MboxSink sink;
+      ASSERT_TRUE(scan_file(dir / "hostile.mbox", sink, 0, format).has_value());
+      ASSERT_GE(sink.items.size(), 2U) << format;
+      EXPECT_EQ(ranges(sink)[0], (Range{0, m1.size()})) << format;
+      EXPECT_EQ(ranges(sink)[1], (Range{m1.size(), m2.size()})) << format;
+      expect_exact_cover(sink, data);
+    }
+  }
+  EXPECT_FALSE(make_mbox_connector(core::SourceConfig{"a", "mbox", "mboxcl3", "/x/*.mbox", "", "/x"}).has_value());
 }
 
 TEST(MboxConnector, IgnoresAWrongContentLength) {

@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -455,6 +456,53 @@ TEST(StoreWriter, MboxWaitsForFcntlLock) {
   ASSERT_TRUE(r.has_value()) << r.error().message;
   EXPECT_GE(waited, std::chrono::milliseconds(200));
   EXPECT_EQ(test::read_file(f.path), without(f, {1}));
+}
+
+// Issue 13 item 11: an fcntl lock held longer than we wait is a bounded temp_fail (exit 75),
+// and the dotlock we took meanwhile is released.
+TEST(StoreWriter, MboxFcntlLockHeldTooLongTimesOutAndReleasesTheDotlock) {
+  ScratchDir dir;
+  MboxFixture f = make_mbox(dir, 2);
+  pid_t child = fork_fcntl_holder(f.path, std::chrono::milliseconds(3000));
+  MboxLockOptions opts;
+  opts.lock_wait = std::chrono::milliseconds(300);
+  auto start = std::chrono::steady_clock::now();
+  auto r = rewrite_mbox(f.path, std::span(&f.cuts[0], 1), {}, opts);
+  auto waited = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, core::ErrorCode::temp_fail);
+  EXPECT_NE(r.error().message.find("fcntl"), std::string::npos) << r.error().message;
+  EXPECT_LT(waited, std::chrono::milliseconds(2500));
+  EXPECT_FALSE(fs::exists(f.path + ".lock"));
+  EXPECT_EQ(test::read_file(f.path), f.all);
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+}
+
+// Issue 13 item 5: erase takes flock too; a flock holder makes it wait, bounded.
+TEST(StoreWriter, MboxTakesFlockToo) {
+  ScratchDir dir;
+  MboxFixture f = make_mbox(dir, 2);
+  int fd = ::open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX), 0); // a flock in this process conflicts with another open file
+  MboxLockOptions opts;
+  opts.lock_wait = std::chrono::milliseconds(200);
+  auto r = rewrite_mbox(f.path, std::span(&f.cuts[0], 1), {}, opts);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, core::ErrorCode::temp_fail);
+  EXPECT_NE(r.error().message.find("flock"), std::string::npos) << r.error().message;
+  EXPECT_FALSE(fs::exists(f.path + ".lock"));
+  // released meanwhile: the rewrite waits for it and goes through
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ::close(fd);
+  });
+  opts.lock_wait = std::chrono::milliseconds(5000);
+  auto ok = rewrite_mbox(f.path, std::span(&f.cuts[0], 1), {}, opts);
+  releaser.join();
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_EQ(test::read_file(f.path), without(f, {0}));
 }
 
 /** A delivery agent: dotlock (link), then fcntl, append one message, unlock; `n` times. */

@@ -217,6 +217,16 @@ TEST(ExportPackage, RefusesANonEmptyDirectoryWithoutForce) {
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, maildsar::core::ErrorCode::cant_create);
   EXPECT_EQ(slurp(e.dir.path() / "busy" / "keep.txt"), "x");
+  // --force replaces an earlier package of ours only, never someone else's files.
+  opt.force = q::Overwrite::yes;
+  auto refused = q::export_package(e.config, subject, opt);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, maildsar::core::ErrorCode::cant_create);
+  EXPECT_NE(refused.error().message.find("no earlier maildsar package"), std::string::npos) << refused.error().message;
+  EXPECT_EQ(slurp(e.dir.path() / "busy" / "keep.txt"), "x");
+  opt.out_dir = (e.dir.path() / "pkg").string();
+  opt.force = q::Overwrite::no;
+  ASSERT_TRUE(q::export_package(e.config, subject, opt));
   opt.force = q::Overwrite::yes;
   opt.zip = q::ZipPackage::yes;
   auto forced = q::export_package(e.config, subject, opt);

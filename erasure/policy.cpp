@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// Holds and exemptions: what protects an item from erasure (plan decides, erase re-checks).
+#include "erasure/policy.hpp"
+
+#include "core/fs.hpp"
+#include "core/time.hpp"
+
+#include <fmt/format.h>
+
+#include <ctime>
+
+namespace maildsar::erasure {
+
+using nlohmann::json;
+
+bool valid_date(const std::string &d) {
+  if (d.size() != 10 || d[4] != '-' || d[7] != '-') {
+    return false;
+  }
+  for (std::size_t i : {0U, 1U, 2U, 3U, 5U, 6U, 8U, 9U}) {
+    if (d[i] < '0' || d[i] > '9') {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string today_utc() { return core::format_utc(std::time(nullptr), "%Y-%m-%d"); }
+
+core::Result<Policy> parse_policy(const json &raw, const std::string &where_file) {
+  Policy p;
+  p.raw = raw;
+  if (!p.raw.is_object()) {
+    return core::fail(core::ErrorCode::data, fmt::format("policy {}: must be a JSON object", where_file));
+  }
+  for (const auto &[key, value] : p.raw.items()) {
+    if (key != "exemptions") {
+      return core::fail(core::ErrorCode::data, fmt::format("policy {}: unknown key '{}'", where_file, key),
+                        "allowed keys: exemptions");
+    }
+  }
+  auto it = p.raw.find("exemptions");
+  if (it == p.raw.end()) {
+    return p;
+  }
+  if (!it->is_array()) {
+    return core::fail(core::ErrorCode::data, fmt::format("policy {}: 'exemptions' must be an array", where_file));
+  }
+  std::size_t i = 0;
+  for (const json &e : *it) {
+    std::string where = fmt::format("policy {}: exemptions[{}]", where_file, i++);
+    if (!e.is_object()) {
+      return core::fail(core::ErrorCode::data, where + " must be an object");
+    }
+    Exemption ex;
+    for (const auto &[key, value] : e.items()) {
+      if (!value.is_string()) {
+        return core::fail(core::ErrorCode::data, fmt::format("{}: '{}' must be a string", where, key));
+      }
+      const std::string v = value.get<std::string>();
+      if (key == "source") {
+        ex.source = v;
+      } else if (key == "id") {
+        ex.id = v;
+      } else if (key == "path_prefix") {
+        ex.path_prefix = v;
+      } else if (key == "reason") {
+        ex.reason = v;
+      } else if (key == "until") {
+        ex.until = v;
+      } else {
+        return core::fail(core::ErrorCode::data, fmt::format("{}: unknown key '{}'", where, key),
+                          "allowed keys: source, id, path_prefix, reason, until");
+      }
+    }
+    if (ex.reason.empty()) {
+      return core::fail(core::ErrorCode::data,
+                        where + ": 'reason' is required (e.g. \"Art. 17(3)(e) legal claims\")");
+    }
+    if (!ex.until.empty() && !valid_date(ex.until)) {
+      return core::fail(core::ErrorCode::data, fmt::format("{}: until '{}' must be YYYY-MM-DD", where, ex.until));
+    }
+    if (ex.source.empty() && ex.id.empty() && ex.path_prefix.empty()) {
+      return core::fail(core::ErrorCode::data, where + ": name a source, an id or a path_prefix");
+    }
+    p.exemptions.push_back(std::move(ex));
+  }
+  return p;
+}
+
+core::Result<Policy> load_policy(const std::string &path) {
+  if (path.empty()) {
+    return Policy{};
+  }
+  MAILDSAR_TRY_ASSIGN(std::string text, core::read_file(path, 16ULL << 20));
+  json raw;
+  try {
+    raw = json::parse(text, nullptr, true, true);
+  } catch (const json::exception &e) {
+    return core::fail(core::ErrorCode::data, fmt::format("policy {}: invalid JSON: {}", path, e.what()));
+  }
+  return parse_policy(raw, path);
+}
+
+std::optional<Protection> hold_for(const core::Config &config, const std::string &source, const std::string &today) {
+  for (const core::Hold &h : config.holds) {
+    if (h.source == source && (h.until.empty() || h.until >= today)) {
+      return Protection{"hold: " + h.reason, h.until};
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<Protection> protection_for(const core::Config &config, const Policy &policy, const std::string &source,
+                                         const std::string &id, const std::string &path, const std::string &today) {
+  if (auto hold = hold_for(config, source, today)) {
+    return hold;
+  }
+  for (const Exemption &e : policy.exemptions) {
+    if ((e.source.empty() || e.source == source) && (e.id.empty() || e.id == id) &&
+        (e.path_prefix.empty() || path.starts_with(e.path_prefix)) && (e.until.empty() || e.until >= today)) {
+      return Protection{"exemption: " + e.reason, e.until};
+    }
+  }
+  return std::nullopt;
+}
+
+} // namespace maildsar::erasure
