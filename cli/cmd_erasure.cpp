@@ -70,10 +70,15 @@ core::Result<int> run_plan(Context &ctx) {
   MAILDSAR_TRY_ASSIGN(std::string out_path, required(ctx.vm, "out", "--out MANIFEST"));
   MAILDSAR_TRY_ASSIGN(query::SubjectProfile subject, subject_from_args(ctx.vm));
   MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
+  MAILDSAR_TRY(require_indexed(config));
   erasure::PlanOptions options;
   options.planner = ctx.operator_name;
   options.policy_path = ctx.vm.count("policy") != 0 ? ctx.vm["policy"].as<std::string>() : "";
   options.today = ctx.vm.count("today") != 0 ? ctx.vm["today"].as<std::string>() : "";
+  if (!options.today.empty() && !core::is_calendar_date(options.today)) {
+    return core::fail(core::ErrorCode::usage,
+                      fmt::format("plan: --today '{}' is not a calendar date YYYY-MM-DD", options.today));
+  }
   if (const std::string pst = ctx.vm["pst"].as<std::string>(); pst == "convert") {
     options.pst = erasure::PstMode::convert;
   } else if (pst != "manual") {
@@ -258,6 +263,7 @@ core::Result<int> run_erase(Context &ctx) {
 core::Result<int> run_verify(Context &ctx) {
   MAILDSAR_TRY_ASSIGN(query::SubjectProfile subject, subject_from_args(ctx.vm));
   MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
+  MAILDSAR_TRY(require_indexed(config));
   const std::string cert = ctx.vm.count("out") != 0 ? ctx.vm["out"].as<std::string>() : "";
   MAILDSAR_TRY_ASSIGN(erasure::VerifyReport report, erasure::verify(config, subject, ctx.operator_name, cert));
   Output &out = *ctx.out;

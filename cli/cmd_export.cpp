@@ -30,8 +30,17 @@ core::Result<int> run_export(Context &ctx) {
   }
   MAILDSAR_TRY_ASSIGN(query::SubjectProfile subject, subject_from_args(ctx.vm));
   MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
+  MAILDSAR_TRY(require_indexed(config));
   query::ExportOptions options;
   options.out_dir = ctx.vm["out"].as<std::string>();
+  // The package (and DIR.zip, DIR.originals) never goes into a mail store, nor a store into it.
+  std::string base = options.out_dir;
+  while (base.size() > 1 && base.back() == '/') {
+    base.pop_back();
+  }
+  for (const char *suffix : {"", ".zip", ".originals"}) {
+    MAILDSAR_TRY(core::check_outside_stores(config, base + suffix, "export --out"));
+  }
   options.operator_name = ctx.operator_name;
   options.tool_version = MAILDSAR_VERSION;
   options.zip = flag("zip") ? query::ZipPackage::yes : query::ZipPackage::no;

@@ -35,6 +35,7 @@ std::string matched_text(const query::Hit &h) {
 core::Result<int> run_find(Context &ctx) {
   MAILDSAR_TRY_ASSIGN(query::SubjectProfile subject, subject_from_args(ctx.vm));
   MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
+  MAILDSAR_TRY(require_indexed(config));
   MAILDSAR_TRY_ASSIGN(std::vector<query::Hit> hits, query::find(config, subject));
   Output &out = *ctx.out;
   if (out.json()) {

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <csignal>
 #include <cstdlib>
 #include <string>
@@ -17,7 +18,11 @@ void index_options(po::options_description &desc, po::positional_options_descrip
   desc.add_options()                                                                      //
       ("source", po::value<std::vector<std::string>>()->composing(), "index only this source (repeatable)")
       ("full", "re-read every file, ignoring what the catalog remembers")                 //
-      ("threads", po::value<unsigned>()->default_value(0), "parser threads (0 = one per core, less the writer's)");
+      ("accept-removal", po::value<std::vector<std::string>>()->composing(),
+       "let this source drop the items of its vanished files although its root is missing, all "
+       "its files or more than max_removal_percent of them vanished (repeatable)")             //
+      ("threads", po::value<std::string>()->default_value("0"),
+       "parser threads, 0 to 256 (0 = one per core, less the writer's)");
 }
 
 namespace {
@@ -34,6 +39,9 @@ nlohmann::json summary_json(const index::IndexSummary &s, const nlohmann::json &
                        {"removed", src.removed},
                        {"moved", src.moved},
                        {"errors", src.errors}});
+    if (!src.held_removal.empty()) {
+      sources.back()["held_removal"] = src.held_removal;
+    }
   }
   return {{"schema", "maildsar.index-summary"},
           {"version", 1},
@@ -94,6 +102,18 @@ void apply_test_hooks(index::IndexOptions &opts) {
   };
 }
 
+/** --threads: a whole number 0..256 ("-1" is not wrapped to four billion). */
+core::Result<unsigned> thread_count(const std::string &text) {
+  unsigned n = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || n > 256) {
+    return core::fail(core::ErrorCode::usage,
+                      fmt::format("index: --threads '{}' must be a whole number from 0 to 256", text),
+                      "0 = one parser per core, less the writer's");
+  }
+  return n;
+}
+
 } // namespace
 
 core::Result<int> run_index(Context &ctx) {
@@ -102,8 +122,11 @@ core::Result<int> run_index(Context &ctx) {
   if (ctx.vm.count("source") != 0) {
     opts.only_sources = ctx.vm["source"].as<std::vector<std::string>>();
   }
+  if (ctx.vm.count("accept-removal") != 0) {
+    opts.accept_removal = ctx.vm["accept-removal"].as<std::vector<std::string>>();
+  }
   opts.full = ctx.vm.count("full") != 0 ? index::FullScan::yes : index::FullScan::no;
-  opts.threads = ctx.vm["threads"].as<unsigned>();
+  MAILDSAR_TRY_ASSIGN(opts.threads, thread_count(ctx.vm["threads"].as<std::string>()));
   apply_test_hooks(opts);
   Output &out = *ctx.out;
   nlohmann::json problems = nlohmann::json::array(); // each problem once, for --json

@@ -24,6 +24,8 @@ struct Row {
   std::uint64_t files = 0;
   std::uint64_t errors = 0;
   bool stale = true;
+  std::string held_removal; // the last run kept vanished files' items (removal guard)
+  bool config_changed = false; // the configured type/format/path is not what was indexed
 };
 
 std::string age_text(std::int64_t seconds) {
@@ -50,18 +52,23 @@ core::Result<int> run_status(Context &ctx) {
   const std::int64_t max_age = config.max_index_age_seconds;
   std::vector<Row> rows;
   bool any_stale = false;
+  bool any_degraded = false;
   for (const core::SourceConfig &src : config.sources) { // configured sources only, config order
-    Row row{src.name, src.type, std::nullopt, 0, 0, 0, true};
+    Row row{src.name, src.type, std::nullopt, 0, 0, 0, true, {}, false};
     for (const index::SourceStatus &s : recorded) {
       if (s.name == src.name) {
         row.last_success = s.last_success;
         row.items = s.items;
         row.files = s.files;
         row.errors = s.errors;
+        row.held_removal = s.held_removal;
+        row.config_changed = s.type != src.type ||
+                             (!s.origin.empty() && s.origin != index::source_origin(src));
       }
     }
-    row.stale = !row.last_success || now - *row.last_success > max_age;
+    row.stale = !row.last_success || now - *row.last_success > max_age || row.config_changed;
     any_stale = any_stale || row.stale;
+    any_degraded = any_degraded || !row.held_removal.empty();
     rows.push_back(std::move(row));
   }
   Output &out = *ctx.out;
@@ -75,9 +82,15 @@ core::Result<int> run_status(Context &ctx) {
                          {"items", r.items},
                          {"files", r.files},
                          {"errors", r.errors},
-                         {"stale", r.stale}});
+                         {"stale", r.stale},
+                         {"degraded", !r.held_removal.empty()},
+                         {"held_removal", r.held_removal},
+                         {"config_changed", r.config_changed}});
     }
-    out.json_line({{"sources", sources}, {"stale", any_stale}, {"max_index_age_seconds", max_age}});
+    out.json_line({{"sources", sources},
+                   {"stale", any_stale},
+                   {"degraded", any_degraded},
+                   {"max_index_age_seconds", max_age}});
   } else {
     out.line(fmt::format("{:<16} {:<10} {:<20} {:>6} {:>9} {:>8} {:>7}  {}", "SOURCE", "TYPE",
                          "LAST SUCCESS", "AGE", "ITEMS", "FILES", "ERRORS", "STATE"));
@@ -86,13 +99,25 @@ core::Result<int> run_status(Context &ctx) {
                            r.last_success ? iso_date(*r.last_success) : std::string("never"),
                            r.last_success ? age_text(std::max<std::int64_t>(0, now - *r.last_success))
                                           : std::string("-"),
-                           r.items, r.files, r.errors, r.stale ? "STALE" : "ok"));
+                           r.items, r.files, r.errors,
+                           !r.held_removal.empty() ? "DEGRADED"
+                           : r.config_changed      ? "STALE (config changed)"
+                           : r.stale               ? "STALE"
+                                                   : "ok"));
+    }
+    for (const Row &r : rows) {
+      if (!r.held_removal.empty()) {
+        out.line(fmt::format("{}: {}; its items are kept until `maildsar index --accept-removal {}`",
+                             r.name, r.held_removal, r.name));
+      }
     }
     out.line(fmt::format("maximum index age {}: {}", age_text(max_age),
-                         any_stale ? "some sources are stale or never indexed" : "all sources fresh"));
+                         any_degraded ? "some sources are degraded"
+                         : any_stale  ? "some sources are stale or never indexed"
+                                      : "all sources fresh"));
   }
-  // Monitoring alerts on a non-zero exit: stale or never indexed.
-  return any_stale ? core::k_exit_problem : core::k_exit_ok;
+  // Monitoring alerts on a non-zero exit: stale, never indexed or degraded.
+  return any_stale || any_degraded ? core::k_exit_problem : core::k_exit_ok;
 }
 
 } // namespace maildsar::cli

@@ -63,6 +63,7 @@ core::Result<int> run_trace(Context &ctx) {
                       "maildsar trace '<20231114100000.1234@mx1.example.com>'");
   }
   MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
+  MAILDSAR_TRY(require_indexed(config));
   MAILDSAR_TRY_ASSIGN(query::Trace t, query::trace(config, ctx.vm["message-id"].as<std::string>()));
   Output &out = *ctx.out;
   for (const std::string &p : t.problems) {

@@ -2,6 +2,10 @@
 #include "cli/commands.hpp"
 
 #include "connectors/pst.hpp"
+#include "indexer/catalog.hpp"
+#include "indexer/indexer.hpp"
+
+#include <fmt/format.h>
 
 #include <array>
 
@@ -16,6 +20,43 @@ core::Result<core::Config> Context::load_config() const {
                                 .wall_seconds = config->limits.pst_timeout_seconds});
   }
   return config;
+}
+
+core::Status require_indexed(const core::Config &config) {
+  MAILDSAR_TRY_ASSIGN(std::vector<index::SourceStatus> recorded,
+                      index::read_source_status(index::catalog_path(config)));
+  std::string never;
+  std::string changed;
+  for (const core::SourceConfig &src : config.sources) {
+    const index::SourceStatus *found = nullptr;
+    for (const index::SourceStatus &s : recorded) {
+      if (s.name == src.name) {
+        found = &s;
+      }
+    }
+    if (found == nullptr || !found->last_success) {
+      never += fmt::format("{}{}", never.empty() ? "" : ", ", src.name);
+    } else if (found->type != src.type ||
+               (!found->origin.empty() && found->origin != index::source_origin(src))) {
+      changed += fmt::format("{}{}", changed.empty() ? "" : ", ", src.name);
+    }
+  }
+  if (never.empty() && changed.empty()) {
+    return {};
+  }
+  std::string what;
+  if (!never.empty()) {
+    what = fmt::format("never indexed: {}", never);
+  }
+  if (!changed.empty()) {
+    what += fmt::format("{}not indexed since its configuration changed: {}",
+                        what.empty() ? "" : "; ", changed);
+  }
+  return core::fail(core::ErrorCode::not_indexed,
+                    fmt::format("the index does not cover every configured source ({}); no "
+                                "answer is given for what was not searched",
+                                what),
+                    "run `maildsar index` first (`maildsar status` shows every source)");
 }
 
 void add_global_options(po::options_description &desc) {

@@ -40,6 +40,14 @@ struct Command {
   std::function<core::Result<int>(Context &)> run;
 };
 
+/**
+ * A search answers only for what was searched: ErrorCode::not_indexed (exit 69) naming every
+ * configured source that was never indexed, or not with its current configuration (type,
+ * format, path), so that `find`, `plan`, `export`, `verify` and `trace` never say "nothing held"
+ * of a source nobody looked at.
+ */
+[[nodiscard]] core::Status require_indexed(const core::Config &config);
+
 /** The table of subcommands (DESIGN §4), in help order. */
 [[nodiscard]] std::span<const Command> commands();
 

@@ -149,8 +149,14 @@ int run(int argc, char **argv) {
   } else {
     ctx.config_path = "maildsar.json";
   }
-  ctx.operator_name =
-      ctx.vm.count("operator") != 0 ? ctx.vm["operator"].as<std::string>() : login_name();
+  // One person, one name: "ANN", " ann " and "ann" are the same operator (four-eyes check).
+  ctx.operator_name = core::normalise_operator(
+      ctx.vm.count("operator") != 0 ? ctx.vm["operator"].as<std::string>() : login_name());
+  if (ctx.operator_name.empty()) {
+    out.error(core::Error{core::ErrorCode::usage, "--operator: the operator's name is empty",
+                          "name the person who runs this command: --operator NAME"});
+    return core::k_exit_usage;
+  }
   ctx.verbosity = ctx.vm.count("verbose") != 0 ? 1 : (ctx.vm.count("quiet") != 0 ? -1 : 0);
   core::log::configure(ctx.verbosity > 0   ? core::log::Level::debug
                        : ctx.verbosity < 0 ? core::log::Level::error

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "cli/output.hpp"
+#include "core/log.hpp"
 #include "core/time.hpp"
 
 #include <fmt/format.h>
@@ -19,18 +20,20 @@ void write_all(std::FILE *f, std::string_view s) {
 } // namespace
 
 void Output::line(std::string_view text) {
-  write_all(stdout, text);
+  // Human output shows untrusted text (Subjects, file names): never raw control sequences.
+  write_all(stdout, core::log::printable(text));
   write_all(stdout, "\n");
 }
 
 void Output::json_line(const nlohmann::json &value) {
-  line(value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  write_all(stdout, value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  write_all(stdout, "\n");
 }
 
 void Output::diag(std::string_view level, std::string_view text) {
   progress_done();
   std::fflush(stdout);
-  write_all(stderr, fmt::format("maildsar: {}: {}\n", level, text));
+  write_all(stderr, fmt::format("maildsar: {}: {}\n", level, core::log::printable(text)));
 }
 
 void Output::error(const core::Error &error) {

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "core/audit.hpp"
+
+#include "core/sqlite.hpp"
 #include "core/time.hpp"
 
 #include "core/fs.hpp"
@@ -299,6 +301,45 @@ Result<std::vector<AuditRecord>> AuditLog::records() const {
   return out;
 }
 
+namespace {
+
+/**
+ * What in `state_dir` shows that audited actions happened ("" = nothing): rows in the erasure
+ * database (`plan`, `approve`, `erase`, `retention --apply` each write their audit record with
+ * them) or erasure certificates (`verify`). Read-only; the erasure module owns that schema.
+ */
+Result<std::string> audited_history(const std::string &state_dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path certificates = fs::path(state_dir) / "certificates";
+  if (fs::is_directory(certificates, ec) && !fs::is_empty(certificates, ec) && !ec) {
+    return fmt::format("erasure certificates ({})", certificates.string());
+  }
+  const fs::path db_path = fs::path(state_dir) / "erasure.sqlite3";
+  if (!fs::exists(db_path, ec)) {
+    return std::string();
+  }
+  MAILDSAR_TRY_ASSIGN(sqlite::Db db, sqlite::Db::open(db_path.string(), sqlite::Writable::no));
+  for (std::string_view table : {"manifests", "approvals", "journal"}) {
+    MAILDSAR_TRY_ASSIGN(sqlite::Stmt exists,
+                        db.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1"));
+    MAILDSAR_TRY(exists.bind(1, std::string(table)));
+    MAILDSAR_TRY_ASSIGN(bool row, exists.step());
+    if (!row || exists.column_uint64(0) == 0) {
+      continue;
+    }
+    MAILDSAR_TRY_ASSIGN(sqlite::Stmt count, db.prepare(fmt::format("SELECT count(*) FROM {}", table)));
+    MAILDSAR_TRY_ASSIGN(bool counted, count.step());
+    if (counted && count.column_uint64(0) > 0) {
+      return fmt::format("erasure history ({} rows of {} in {})", count.column_uint64(0), table,
+                         db_path.string());
+    }
+  }
+  return std::string();
+}
+
+} // namespace
+
 Result<std::optional<AuditProblem>> AuditLog::verify() const {
   MAILDSAR_TRY_ASSIGN(Fd fd, open_log_shared(m_log_path));
   MAILDSAR_TRY_ASSIGN(std::string data, read_all(fd, m_log_path));
@@ -358,7 +399,16 @@ Result<std::optional<AuditProblem>> AuditLog::verify() const {
   }
   if (!head) {
     if (line_no == 0) {
-      return Problem{}; // no log, no head: an empty, intact log
+      // No log, no head: intact only if nothing that is audited ever happened here.
+      MAILDSAR_TRY_ASSIGN(std::string history,
+                          audited_history(std::filesystem::path(m_log_path).parent_path().string()));
+      if (!history.empty()) {
+        return Problem(AuditProblem{
+            1, 1,
+            fmt::format("{} and {} are missing, but the state holds {}: the audit log was removed",
+                        k_audit_log_file, k_audit_head_file, history)});
+      }
+      return Problem{}; // an empty, intact log
     }
     return Problem(AuditProblem{line_no, last_seq,
                                 fmt::format("{} is missing (the log's end cannot be checked)",

@@ -2,6 +2,7 @@
 #include "core/config.hpp"
 
 #include "core/fs.hpp"
+#include "core/json.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -227,9 +228,126 @@ Result<SourceConfig> parse_source(const Parser &p, const json &obj, std::size_t 
     return std::unexpected(p.error_at_key(
         "owner", fmt::format("source '{}': owner applies to mailboxes (maildir, mbox, pst)", s.name)));
   }
+  if (!s.owner.empty()) {
+    // {N} is the text the Nth '*' of the path matched: N must name one of them.
+    const auto stars = static_cast<std::size_t>(std::count(path.begin(), path.end(), '*'));
+    for (std::size_t i = s.owner.find('{'); i != std::string::npos; i = s.owner.find('{', i + 1)) {
+      auto close = s.owner.find('}', i);
+      if (close == std::string::npos) {
+        break;
+      }
+      std::string_view digits(s.owner.data() + i + 1, close - i - 1);
+      std::size_t n = 0;
+      auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+      if (ec == std::errc() && ptr == digits.data() + digits.size() && (n < 1 || n > stars)) {
+        return std::unexpected(p.error_at_key(
+            "owner", fmt::format("source '{}': owner '{}' uses {{{}}} but the path has {} '*'", s.name,
+                                 s.owner, n, stars),
+            "{1} is the text the first '*' of the path matched, {2} the second's, ..."));
+      }
+    }
+  }
   s.path = absolute_against(base_dir, path);
   s.root = root.empty() ? root_of(s.path, s.type) : absolute_against(base_dir, root);
   return s;
+}
+
+/** `p` made absolute with symlinks resolved as far as it exists ("/" ends every result). */
+std::string resolved_dir(const std::string &p) {
+  std::error_code ec;
+  fs::path r = fs::weakly_canonical(fs::path(p), ec);
+  std::string out = (ec ? fs::path(p).lexically_normal() : r.lexically_normal()).string();
+  if (out.empty() || out.back() != '/') {
+    out += '/';
+  }
+  return out;
+}
+
+/** True when a == b or one of the two ('/'-terminated) directories contains the other. */
+bool nested(const std::string &a, const std::string &b) { return a.starts_with(b) || b.starts_with(a); }
+
+/**
+ * Two sources must never cover the same file: the same file would be both deleted for one and
+ * retained (held) for the other. The sources' path globs are expanded now and resolved
+ * (symlinks followed); a match that equals or lies inside another source's match is refused,
+ * and so are two identical patterns (whether or not they match anything yet).
+ */
+Status check_sources_disjoint(const Parser &p, const std::vector<SourceConfig> &sources) {
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    for (std::size_t j = i + 1; j < sources.size(); ++j) {
+      if (sources[i].path == sources[j].path || glob_matches(sources[i].path, sources[j].path) ||
+          glob_matches(sources[j].path, sources[i].path)) {
+        return std::unexpected(p.error(
+            fmt::format("sources '{}' and '{}' cover the same files ({} and {})", sources[i].name,
+                        sources[j].name, sources[i].path, sources[j].path),
+            "every file must belong to exactly one source: make the paths disjoint"));
+      }
+    }
+  }
+  struct Match {
+    std::string path; // resolved, '/'-terminated
+    std::size_t source;
+    std::string shown;
+  };
+  std::vector<Match> all;
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    auto matches = expand_glob(sources[i].path);
+    if (!matches) {
+      return std::unexpected(p.error(
+          fmt::format("source '{}': {}", sources[i].name, matches.error().message)));
+    }
+    for (GlobMatch &m : *matches) {
+      all.push_back(Match{resolved_dir(m.path), i, std::move(m.path)});
+    }
+  }
+  std::sort(all.begin(), all.end(), [](const Match &a, const Match &b) {
+    return a.path != b.path ? a.path < b.path : a.source < b.source; // config order on a tie
+  });
+  // Sorted, a directory comes right before everything inside it: keep the chain of enclosing
+  // matches and compare each match with it.
+  std::vector<const Match *> enclosing;
+  for (const Match &m : all) {
+    while (!enclosing.empty() && !m.path.starts_with(enclosing.back()->path)) {
+      enclosing.pop_back();
+    }
+    for (const Match *outer : enclosing) {
+      if (outer->source != m.source) {
+        return std::unexpected(p.error(
+            fmt::format("sources '{}' and '{}' cover the same files: {} {} {}",
+                        sources[outer->source].name, sources[m.source].name, outer->shown,
+                        outer->path == m.path ? "is" : "contains", m.shown),
+            "every file must belong to exactly one source: make the paths disjoint"));
+      }
+    }
+    enclosing.push_back(&m);
+  }
+  return {};
+}
+
+/**
+ * The state directory holds the index, the audit log and the keys: inside a store, a store's
+ * writer or retention could change or delete them, and a store inside it would be made 0700 and
+ * mixed with our files.
+ */
+Status check_state_outside_stores(const Parser &p, const Config &c) {
+  const std::string state = resolved_dir(c.state_dir);
+  for (const SourceConfig &s : c.sources) {
+    if (s.root.empty()) {
+      continue;
+    }
+    const std::string root = resolved_dir(s.root);
+    if (nested(state, root)) {
+      return std::unexpected(p.error_at_key(
+          "state_dir",
+          fmt::format("state_dir {} {} the root {} of source '{}'", c.state_dir,
+                      state == root            ? "is"
+                      : state.starts_with(root) ? "is inside"
+                                                : "contains",
+                      s.root, s.name),
+          "the state directory (index, audit log, keys) must lie outside every store"));
+    }
+  }
+  return {};
 }
 
 Result<RetentionRule> parse_retention(const Parser &p, const std::string &source, const json &value) {
@@ -262,17 +380,6 @@ Result<RetentionRule> parse_retention(const Parser &p, const std::string &source
   return r;
 }
 
-bool valid_date(std::string_view d) {
-  if (d.size() != 10 || d[4] != '-' || d[7] != '-') {
-    return false;
-  }
-  for (std::size_t i : {0U, 1U, 2U, 3U, 5U, 6U, 8U, 9U}) {
-    if (std::isdigit(static_cast<unsigned char>(d[i])) == 0) {
-      return false;
-    }
-  }
-  return true;
-}
 
 /** A string, or an array of strings, as a list. */
 Result<std::vector<std::string>> get_string_list(const Parser &p, const json &obj, std::string_view key) {
@@ -332,6 +439,48 @@ Result<AccessInfo> parse_access(const Parser &p, const json &obj, const KnownSou
 
 } // namespace
 
+bool is_calendar_date(std::string_view d) {
+  if (d.size() != 10 || d[4] != '-' || d[7] != '-') {
+    return false;
+  }
+  for (std::size_t i : {0U, 1U, 2U, 3U, 5U, 6U, 8U, 9U}) {
+    if (std::isdigit(static_cast<unsigned char>(d[i])) == 0) {
+      return false;
+    }
+  }
+  auto num = [&](std::size_t at, std::size_t len) {
+    int n = 0;
+    for (std::size_t i = at; i < at + len; ++i) {
+      n = n * 10 + (d[i] - '0');
+    }
+    return n;
+  };
+  const int year = num(0, 4);
+  const int month = num(5, 2);
+  const int day = num(8, 2);
+  if (year < 1 || month < 1 || month > 12 || day < 1) {
+    return false;
+  }
+  constexpr std::array<int, 12> k_days{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  const int last = month == 2 && leap ? 29 : k_days[static_cast<std::size_t>(month - 1)];
+  return day <= last;
+}
+
+std::string normalise_operator(std::string_view name) {
+  const auto space = [](char ch) { return std::isspace(static_cast<unsigned char>(ch)) != 0; };
+  while (!name.empty() && space(name.front())) {
+    name.remove_prefix(1);
+  }
+  while (!name.empty() && space(name.back())) {
+    name.remove_suffix(1);
+  }
+  std::string out(name);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](char ch) { return static_cast<char>(std::tolower(static_cast<unsigned char>(ch))); });
+  return out;
+}
+
 Result<std::int64_t> parse_duration(std::string_view text) {
   if (text.empty()) {
     return fail(ErrorCode::config, "empty duration");
@@ -365,17 +514,10 @@ Result<std::int64_t> parse_duration(std::string_view text) {
 
 Result<Config> parse_config(std::string_view text, const std::string &path) {
   Parser p(text, path);
-  json root;
-  try {
-    root = json::parse(text.begin(), text.end(), nullptr, true, true);
-  } catch (const json::parse_error &e) {
-    return fail(ErrorCode::config,
-                fmt::format("{}:{}: invalid JSON: {}", path, position_of(text, e.byte > 0 ? e.byte - 1 : 0),
-                            e.what()));
-  }
+  MAILDSAR_TRY_ASSIGN(json root, parse_json_strictly(text, path, ErrorCode::config, JsonComments::yes));
   MAILDSAR_TRY(p.check_keys(root, "the config",
                             {"state_dir", "sources", "identity", "retention", "holds",
-                             "max_index_age", "erasure", "access", "limits"}));
+                             "max_index_age", "max_removal_percent", "erasure", "access", "limits"}));
   Config c;
   c.file = fs::absolute(path).lexically_normal().string();
   c.base_dir = fs::path(c.file).parent_path().string();
@@ -394,7 +536,9 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
       }
       c.sources.push_back(std::move(s));
     }
+    MAILDSAR_TRY(check_sources_disjoint(p, c.sources));
   }
+  MAILDSAR_TRY(check_state_outside_stores(p, c));
   if (auto it = root.find("identity"); it != root.end()) {
     MAILDSAR_TRY(p.check_keys(*it, "identity", {"subaddress_separators", "phone_region"}));
     MAILDSAR_TRY_ASSIGN(std::string seps, p.get_string(*it, "subaddress_separators", "identity", false));
@@ -444,9 +588,9 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
       if (!known_source(hold.source)) {
         return std::unexpected(p.error(fmt::format("{}: unknown source '{}'", where, hold.source)));
       }
-      if (!hold.until.empty() && !valid_date(hold.until)) {
-        return std::unexpected(
-            p.error(fmt::format("{}: until '{}' must be a date YYYY-MM-DD", where, hold.until)));
+      if (!hold.until.empty() && !is_calendar_date(hold.until)) {
+        return std::unexpected(p.error(
+            fmt::format("{}: until '{}' must be a calendar date YYYY-MM-DD", where, hold.until)));
       }
       c.holds.push_back(std::move(hold));
     }
@@ -482,7 +626,15 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
           return std::unexpected(p.error_at_key(
               name, fmt::format("erasure.approver_keys.{} must be the path of a public key file", name)));
         }
-        c.erasure.approver_keys[name] = absolute_against(c.base_dir, value.get<std::string>());
+        // Operators are named as `--operator` names them: trimmed and case-folded.
+        const std::string op = normalise_operator(name);
+        if (op.empty() || c.erasure.approver_keys.contains(op)) {
+          return std::unexpected(p.error_at_key(
+              name, fmt::format("erasure.approver_keys: '{}' is {}", name,
+                                op.empty() ? "not an operator name"
+                                           : "given twice (names ignore case and outer spaces)")));
+        }
+        c.erasure.approver_keys[op] = absolute_against(c.base_dir, value.get<std::string>());
       }
     }
     if (auto n = it->find("approvals_required"); n != it->end()) {
@@ -495,6 +647,14 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
   }
   if (auto it = root.find("access"); it != root.end()) {
     MAILDSAR_TRY_ASSIGN(c.access, parse_access(p, *it, known_source));
+  }
+  if (auto n = root.find("max_removal_percent"); n != root.end()) {
+    if (!n->is_number_unsigned() || n->get<std::uint64_t>() > 100) {
+      return std::unexpected(p.error_at_key(
+          "max_removal_percent", "max_removal_percent must be a whole number from 0 to 100",
+          "the share of a source's files that may vanish in one `index` run; 100 = any share"));
+    }
+    c.max_removal_percent = n->get<std::uint32_t>();
   }
   if (auto it = root.find("limits"); it != root.end()) {
     // Worker limits (docs/reliability.md); whole numbers in a range where a worker can still run.
@@ -528,6 +688,26 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
     c.max_index_age_seconds = *seconds;
   }
   return c;
+}
+
+Status check_outside_stores(const Config &config, const std::string &path, std::string_view what) {
+  const std::string resolved = resolved_dir(fs::absolute(path).lexically_normal().string());
+  for (const SourceConfig &s : config.sources) {
+    if (s.root.empty()) {
+      continue;
+    }
+    const std::string root = resolved_dir(s.root);
+    if (nested(resolved, root)) {
+      return fail(ErrorCode::cant_create,
+                  fmt::format("{} {} {} the root {} of source '{}'", what, path,
+                              resolved == root            ? "is"
+                              : resolved.starts_with(root) ? "is inside"
+                                                           : "contains",
+                              s.root, s.name),
+                  "choose a directory outside every mail store");
+    }
+  }
+  return {};
 }
 
 Result<Config> load_config(const std::string &path) {

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace maildsar::core {
@@ -85,6 +86,9 @@ struct Config {
   std::vector<RetentionRule> retention;
   std::vector<Hold> holds;
   std::int64_t max_index_age_seconds = 86400;
+  /** `index` keeps a source's items when more than this share of its files vanish in one run
+      (config "max_removal_percent", 0..100; 100 = only when all vanish). See the removal guard. */
+  std::uint32_t max_removal_percent = 50;
   ErasureConfig erasure;
   AccessInfo access;
   LimitsConfig limits;
@@ -98,6 +102,23 @@ struct Config {
 
 /** Parses config text as if read from `path` (used by load_config and the tests). */
 [[nodiscard]] Result<Config> parse_config(std::string_view text, const std::string &path);
+
+/**
+ * ErrorCode::cant_create when `path` (resolved as far as it exists, symlinks followed) is, lies
+ * inside, or contains the root of a configured source: `what` ("export --out") names the path's
+ * role in the message. Nothing of ours is ever written into a mail store.
+ */
+[[nodiscard]] Status check_outside_stores(const Config &config, const std::string &path,
+                                          std::string_view what);
+
+/** True for a real calendar date "YYYY-MM-DD" (2027-02-29 and 2027-13-45 are not). */
+[[nodiscard]] bool is_calendar_date(std::string_view text);
+
+/**
+ * An operator's name as the four-eyes check and the audit log compare it: outer white space
+ * trimmed, ASCII letters folded to lower case ("ANN", " ann " and "ann" are one person).
+ */
+[[nodiscard]] std::string normalise_operator(std::string_view name);
 
 /** "90d", "12h", "30m", "45s", "2w" -> seconds. */
 [[nodiscard]] Result<std::int64_t> parse_duration(std::string_view text);

@@ -10,6 +10,8 @@ inline constexpr int k_exit_problem = 1;
 inline constexpr int k_exit_usage = 64;
 inline constexpr int k_exit_data = 65;
 inline constexpr int k_exit_no_input = 66;
+/** EX_UNAVAILABLE: the index does not cover a configured source, so no answer can be given. */
+inline constexpr int k_exit_unavailable = 69;
 inline constexpr int k_exit_software = 70;
 inline constexpr int k_exit_cant_create = 73;
 inline constexpr int k_exit_io = 74;

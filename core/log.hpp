@@ -18,6 +18,14 @@ void configure(Level min_level, Format format);
 void write(Level level, std::string_view message);
 
 /**
+ * `text` made safe for a terminal: C0 controls (also newline and tab), DEL, C1 controls and
+ * bytes that are not UTF-8 are shown as `\xNN` / `\u00NN`, so a Subject or file name carrying
+ * ESC or OSC sequences cannot move the cursor, retitle the window or forge output lines. Valid
+ * UTF-8 text passes unchanged. For human output only; JSON output stays exact.
+ */
+[[nodiscard]] std::string printable(std::string_view text);
+
+/**
  * The one place an identity is turned into something loggable: `subj#<8 hex of HMAC>` under
  * the installation key set with set_redaction_key().
  */

@@ -22,6 +22,7 @@ enum class ErrorCode {
   temp_fail,    // temporary failure, try again          -> 75
   permission,   // permission denied                     -> 77
   config,       // configuration error                   -> 78
+  not_indexed,  // a configured source was never indexed -> 69 (nothing searched: no answer)
 };
 
 struct ErrorInfo {
@@ -42,6 +43,7 @@ inline constexpr std::array k_error_table{
     ErrorInfo{ErrorCode::temp_fail, "temp_fail", 75, true},
     ErrorInfo{ErrorCode::permission, "permission", 77, false},
     ErrorInfo{ErrorCode::config, "config", 78, false},
+    ErrorInfo{ErrorCode::not_indexed, "not_indexed", 69, false},
 };
 
 constexpr bool error_table_is_ordered() {
@@ -53,7 +55,7 @@ constexpr bool error_table_is_ordered() {
   return true;
 }
 static_assert(error_table_is_ordered(), "k_error_table must list ErrorCode in order");
-static_assert(k_error_table.size() == static_cast<std::size_t>(ErrorCode::config) + 1);
+static_assert(k_error_table.size() == static_cast<std::size_t>(ErrorCode::not_indexed) + 1);
 
 constexpr const ErrorInfo &info(ErrorCode code) {
   return k_error_table[static_cast<std::size_t>(code)];

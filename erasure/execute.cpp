@@ -861,6 +861,7 @@ core::Result<EraseReport> erase(const core::Config &config, const Manifest &mani
     MAILDSAR_TRY(db.set_journal(manifest.hash, "index" + round, "started", "{}"));
     index::IndexOptions io;
     io.only_sources.assign(sources.begin(), sources.end());
+    io.removal_guard = index::RemovalGuard::off; // the files went by our own hand
     if (!io.only_sources.empty()) {
       auto indexed = index::run_index(config, io);
       if (!indexed) {

@@ -597,6 +597,7 @@ core::Result<RetentionReport> apply_retention(const core::Config &config, const 
       MAILDSAR_TRY(db.set_journal(run_key, "index", "started", "{}"));
       index::IndexOptions io;
       io.only_sources.assign(changed_sources.begin(), changed_sources.end());
+      io.removal_guard = index::RemovalGuard::off; // the files went by our own hand
       auto reindexed = index::run_index(config, io);
       if (!reindexed) {
         return std::unexpected(

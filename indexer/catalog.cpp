@@ -64,6 +64,15 @@ ALTER TABLE sources ADD COLUMN last_run INTEGER;
 ALTER TABLE sources ADD COLUMN last_errors INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// Freshness and removal guard (issue 13): the configuration each source was last indexed with
+// ("type format path", so a changed path means "not indexed yet"), and why the last run kept
+// files it no longer found ('' = it did not; see indexer.cpp, "Removal guard").
+constexpr std::string_view k_migration_5 = R"sql(
+ALTER TABLE sources ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+ALTER TABLE sources ADD COLUMN held_removal TEXT NOT NULL DEFAULT '';
+CREATE INDEX files_by_path ON files(path);
+)sql";
+
 enum StmtId {
   s_source_get,
   s_source_add,
@@ -89,6 +98,8 @@ enum StmtId {
   s_items_get,
   s_items_set,
   s_run_set,
+  s_origin_set,
+  s_path_owner,
 };
 
 FileStatus status_from(std::string_view s) {
@@ -162,7 +173,7 @@ core::Result<Catalog> Catalog::open(const std::string &path) {
   MAILDSAR_TRY_ASSIGN(core::sqlite::Db db, core::sqlite::Db::open(path, core::sqlite::Writable::yes));
   // FULL: a catalog commit must be durable before the Xapian commit that relies on it.
   MAILDSAR_TRY(db.exec("PRAGMA synchronous=FULL"));
-  MAILDSAR_TRY(db.migrate({k_migration_1, k_migration_2, k_migration_3, k_migration_4}));
+  MAILDSAR_TRY(db.migrate({k_migration_1, k_migration_2, k_migration_3, k_migration_4, k_migration_5}));
   return Catalog(std::move(db));
 }
 
@@ -487,13 +498,42 @@ core::Result<std::uint64_t> Catalog::item_count(std::int64_t source_id) {
   return n;
 }
 
-core::Status Catalog::record_run(std::int64_t source_id, std::int64_t when, std::uint64_t errors) {
-  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_run_set, "UPDATE sources SET last_run = ?2, last_errors = ?3"
-                                                " WHERE id = ?1"));
+core::Status Catalog::record_run(std::int64_t source_id, std::int64_t when, std::uint64_t errors,
+                                 const std::string &held_removal) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_run_set, "UPDATE sources SET last_run = ?2, last_errors = ?3,"
+                                                " held_removal = ?4 WHERE id = ?1"));
   MAILDSAR_TRY(s->bind(1, source_id));
   MAILDSAR_TRY(s->bind(2, when));
   MAILDSAR_TRY(s->bind(3, errors));
+  MAILDSAR_TRY(s->bind(4, held_removal));
   return s->run();
+}
+
+core::Status Catalog::set_origin(std::int64_t source_id, const std::string &origin) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_origin_set, "UPDATE sources SET origin = ?2 WHERE id = ?1"));
+  MAILDSAR_TRY(s->bind(1, source_id));
+  MAILDSAR_TRY(s->bind(2, origin));
+  return s->run();
+}
+
+core::Result<std::optional<std::string>> Catalog::other_source_of(const std::string &path,
+                                                                  std::int64_t source_id) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_path_owner, "SELECT s.name FROM files f JOIN sources s"
+                                                   " ON s.id = f.source_id WHERE f.path = ?1"
+                                                   " AND f.source_id != ?2 LIMIT 1"));
+  MAILDSAR_TRY(s->bind(1, path));
+  MAILDSAR_TRY(s->bind(2, source_id));
+  MAILDSAR_TRY_ASSIGN(bool row, s->step());
+  std::optional<std::string> name;
+  if (row) {
+    name = s->column_text(0);
+  }
+  s->reset();
+  return name;
+}
+
+std::string source_origin(const core::SourceConfig &source) {
+  return fmt::format("{} {} {}", source.type, source.format, source.path);
 }
 
 core::Result<std::vector<SourceStatus>> read_source_status(const std::string &path) {
@@ -506,7 +546,11 @@ core::Result<std::vector<SourceStatus>> read_source_status(const std::string &pa
   MAILDSAR_TRY_ASSIGN(std::int64_t version, db.user_version());
   // A catalog from before migration 4 has no run outcome yet; one from before 3 no item count.
   std::string_view sql =
-      version >= 4   ? "SELECT s.name, s.type, s.last_success, s.last_run, s.last_errors, s.items,"
+      version >= 5   ? "SELECT s.name, s.type, s.last_success, s.last_run, s.last_errors, s.items,"
+                       " (SELECT count(*) FROM files f WHERE f.source_id = s.id AND f.status != 'pending'),"
+                       " s.origin, s.held_removal"
+                       " FROM sources s ORDER BY s.name"
+      : version >= 4 ? "SELECT s.name, s.type, s.last_success, s.last_run, s.last_errors, s.items,"
                        " (SELECT count(*) FROM files f WHERE f.source_id = s.id AND f.status != 'pending')"
                        " FROM sources s ORDER BY s.name"
       : version >= 3 ? "SELECT s.name, s.type, s.last_success, NULL, 0, s.items,"
@@ -540,6 +584,10 @@ core::Result<std::vector<SourceStatus>> read_source_status(const std::string &pa
     r.errors = s.column_uint64(4);
     r.items = s.column_uint64(5);
     r.files = s.column_uint64(6);
+    if (version >= 5) {
+      r.origin = s.column_text(7);
+      r.held_removal = s.column_text(8);
+    }
     out.push_back(std::move(r));
   }
   return out;

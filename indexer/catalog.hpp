@@ -6,6 +6,7 @@
 // stat() calls, and it is kept consistent with the Xapian commits (see indexer.cpp).
 
 #include "connectors/connector.hpp"
+#include "core/config.hpp"
 #include "core/fs.hpp"
 #include "core/result.hpp"
 #include "core/sqlite.hpp"
@@ -108,9 +109,17 @@ public:
    */
   [[nodiscard]] core::Result<std::uint64_t> recorded_item_count(std::int64_t source_id);
   [[nodiscard]] core::Status record_item_count(std::int64_t source_id, std::uint64_t items);
-  /** Records the end time and problem count of a run that reached the source (`status`). */
+  /**
+   * Records the end time and problem count of a run that reached the source (`status`), and
+   * why that run kept files it no longer found ("" = it kept none; see the removal guard).
+   */
   [[nodiscard]] core::Status record_run(std::int64_t source_id, std::int64_t when,
-                                        std::uint64_t errors);
+                                        std::uint64_t errors, const std::string &held_removal);
+  /** The name of another source than `source_id` whose files include `path`, if any. */
+  [[nodiscard]] core::Result<std::optional<std::string>> other_source_of(const std::string &path,
+                                                                         std::int64_t source_id);
+  /** Records the configuration (source_origin) the source was last indexed with. */
+  [[nodiscard]] core::Status set_origin(std::int64_t source_id, const std::string &origin);
   /** Files of a source in the catalog. */
   [[nodiscard]] core::Result<std::uint64_t> file_count(std::int64_t source_id);
   /**
@@ -167,7 +176,15 @@ struct SourceStatus {
   std::uint64_t files = 0;                  // files read completely (done or failed)
   std::uint64_t items = 0;                  // items recorded by the last run that changed it
   std::uint64_t errors = 0;                 // problems of the last run
+  std::string origin;       // source_origin() of the config last indexed ("" = not recorded)
+  std::string held_removal; // why the last run kept files it no longer found ("" = it did not)
 };
+
+/**
+ * What of a source's configuration its index entries depend on ("type format path"): a source
+ * whose recorded origin differs has not been indexed as configured now.
+ */
+[[nodiscard]] std::string source_origin(const core::SourceConfig &source);
 
 /**
  * Every source the catalog at `path` knows, by name. Read-only: takes no lock and applies no

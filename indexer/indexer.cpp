@@ -63,6 +63,7 @@ using connectors::Connector;
 using connectors::FileEntry;
 using connectors::Item;
 using connectors::ScanError;
+namespace fs = std::filesystem;
 
 std::string index_path(const core::Config &config) {
   return (std::filesystem::path(config.state_dir) / "xapian").string();
@@ -808,7 +809,9 @@ core::Status index_files(const Connector &connector, const std::string &source,
 core::Result<std::vector<const core::SourceConfig *>> select_sources(const core::Config &config,
                                                                      const IndexOptions &options) {
   std::vector<const core::SourceConfig *> out;
-  for (const std::string &name : options.only_sources) {
+  std::vector<std::string> named = options.only_sources;
+  named.insert(named.end(), options.accept_removal.begin(), options.accept_removal.end());
+  for (const std::string &name : named) {
     auto it = std::find_if(config.sources.begin(), config.sources.end(),
                            [&](const core::SourceConfig &s) { return s.name == name; });
     if (it == config.sources.end()) {
@@ -829,6 +832,27 @@ core::Result<std::vector<const core::SourceConfig *>> select_sources(const core:
     }
   }
   return out;
+}
+
+/**
+ * The removal guard (see RemovalGuard): why this run must not drop the vanished files of a
+ * source, or "" when it may. `listed` = the files found now, `old_files` = those the catalog has.
+ */
+std::string removal_hold(const core::Config &config, std::size_t listed, std::size_t gone,
+                         std::size_t old_files) {
+  if (old_files == 0 || gone == 0) {
+    return {};
+  }
+  if (listed == 0) {
+    return fmt::format("matched {} file(s) before and none now (wrong path? unmounted share?)",
+                       old_files);
+  }
+  if (gone * 100 > static_cast<std::size_t>(config.max_removal_percent) * old_files) {
+    return fmt::format("{} of its {} file(s) vanished in one run, more than max_removal_percent "
+                       "({}%)",
+                       gone, old_files, config.max_removal_percent);
+  }
+  return {};
 }
 
 /** Collects list_files() problems. */
@@ -903,12 +927,37 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
   std::vector<std::int64_t> succeeded;
   std::vector<std::pair<std::int64_t, std::string>> layouts;
   std::unordered_set<std::int64_t> unchanged_sources; // skipped by the layout shortcut
+  // Files new in this run -> the source that listed them (by a hash of the path: a million new
+  // files cost tens of megabytes, not the paths' size).
+  std::unordered_map<std::size_t, std::string_view> new_paths;
   for (const core::SourceConfig *src : selected) {
     SourceSummary sum;
     sum.name = src->name;
     sum.type = src->type;
     MAILDSAR_TRY_ASSIGN(std::unique_ptr<Connector> connector, factory(*src));
     MAILDSAR_TRY_ASSIGN(std::int64_t source_id, catalog.source_id(src->name, src->type));
+    const bool guarded = options.removal_guard == RemovalGuard::on &&
+                         std::ranges::find(options.accept_removal, src->name) ==
+                             options.accept_removal.end();
+    // A held source keeps its documents and catalog rows as they are: nothing was searched.
+    auto hold_source = [&](std::string why) -> core::Status {
+      writer.report(src->name,
+                    ScanError{src->path, {},
+                              fmt::format("{}; its indexed items are kept until `maildsar index "
+                                          "--accept-removal {}`",
+                                          why, src->name)},
+                    sum);
+      sum.held_removal = std::move(why);
+      MAILDSAR_TRY_ASSIGN(sum.items, catalog.item_count(source_id));
+      summary.errors += sum.errors;
+      summary.sources.push_back(std::move(sum));
+      return {};
+    };
+    if (std::error_code ec; guarded && !src->root.empty() && !fs::exists(src->root, ec)) {
+      MAILDSAR_TRY(hold_source(fmt::format("source root {} is missing (wrong path? unmounted share?)",
+                                           src->root)));
+      continue;
+    }
     // Fast no-op: a store whose files only come and go (Maildir) and whose folder layout is
     // what it was after the last complete run without problems has nothing new to read.
     // The digest is taken before the files are listed, so a change during this run shows
@@ -945,6 +994,23 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
     std::vector<FileEntry> &entries = *listed;
     sum.files = entries.size();
     MAILDSAR_TRY_ASSIGN(auto old_files, catalog.files(source_id));
+    if (guarded) {
+      std::unordered_set<std::string_view> now;
+      now.reserve(entries.size());
+      for (const FileEntry &e : entries) {
+        now.insert(e.path);
+      }
+      std::size_t gone = 0;
+      for (const auto &[path, rec] : old_files) {
+        if (!now.contains(path)) {
+          ++gone;
+        }
+      }
+      if (std::string why = removal_hold(config, entries.size(), gone, old_files.size()); !why.empty()) {
+        MAILDSAR_TRY(hold_source(std::move(why)));
+        continue;
+      }
+    }
     if (options.full == FullScan::yes) {
       MAILDSAR_TRY(writer.drop_source(src->name, source_id, old_files));
     }
@@ -957,6 +1023,34 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
       auto it = old_files.find(entry.path);
       const FileRecord *old = it == old_files.end() ? nullptr : &it->second;
       Transition t = classify(old, entry.stat, append);
+      if (old == nullptr) {
+        // One file, one source: a file another source holds (or listed earlier in this run)
+        // would be deleted for one and retained for the other. Checked for files new to this
+        // source; config loading refuses overlapping paths, this catches what it cannot see.
+        MAILDSAR_TRY_ASSIGN(std::optional<std::string> other,
+                            catalog.other_source_of(entry.path, source_id));
+        if (other && std::ranges::none_of(config.sources, [&](const core::SourceConfig &c) {
+              return c.name == *other;
+            })) {
+          other.reset(); // a source renamed or removed in the config: its rows are history
+        }
+        const std::size_t path_hash = std::hash<std::string>{}(entry.path);
+        if (auto claimed = new_paths.find(path_hash);
+            !other && claimed != new_paths.end() && claimed->second != src->name) {
+          other = std::string(claimed->second);
+        }
+        if (other) {
+          MAILDSAR_TRY(writer.abandon());
+          return core::fail(core::ErrorCode::config,
+                            fmt::format("sources '{}' and '{}' both cover {}", *other, src->name,
+                                        entry.path),
+                            fmt::format("every file must belong to exactly one source: make the "
+                                        "paths disjoint in the config (if '{}' no longer covers "
+                                        "it, run `maildsar index --source {}` first)",
+                                        *other, *other));
+        }
+        new_paths.emplace(path_hash, src->name);
+      }
       if (options.full == FullScan::yes && old != nullptr) {
         t = Transition::changed;
       }
@@ -1016,6 +1110,14 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
     for (std::int64_t id : succeeded) {
       MAILDSAR_TRY(catalog.set_last_success(id, now));
     }
+    for (const core::SourceConfig *src : selected) {
+      // What the index now holds was searched with this configuration of the source (`find`
+      // refuses to answer for a source whose configuration was never indexed).
+      MAILDSAR_TRY_ASSIGN(std::int64_t id, catalog.source_id(src->name, src->type));
+      if (std::ranges::find(succeeded, id) != succeeded.end()) {
+        MAILDSAR_TRY(catalog.set_origin(id, source_origin(*src)));
+      }
+    }
     for (const auto &[id, digest] : layouts) {
       MAILDSAR_TRY(catalog.set_layout(id, digest));
     }
@@ -1034,7 +1136,7 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
         MAILDSAR_TRY_ASSIGN(sum.items, catalog.item_count(id));
         MAILDSAR_TRY(catalog.record_item_count(id, sum.items));
       }
-      MAILDSAR_TRY(catalog.record_run(id, now, sum.errors)); // for `maildsar status`
+      MAILDSAR_TRY(catalog.record_run(id, now, sum.errors, sum.held_removal)); // `maildsar status`
     }
     MAILDSAR_TRY(tx.commit());
   }

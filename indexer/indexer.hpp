@@ -25,6 +25,8 @@ struct SourceSummary {
   std::uint64_t removed = 0;   // items dropped (file vanished or item gone)
   std::uint64_t moved = 0;     // items kept, found in another file (rotated logs; not in new/removed)
   std::uint64_t errors = 0;    // problems reported (file or item level)
+  /** Why the removal guard kept files this run no longer found ("" = it kept none). */
+  std::string held_removal;
 };
 
 struct IndexSummary {
@@ -41,9 +43,19 @@ struct IndexProblem {
 
 enum class FullScan { no, yes };
 
+/**
+ * The removal guard: a source whose root is missing, whose files all vanished, or more than
+ * Config::max_removal_percent of whose files vanished in one run is not changed (its items are
+ * kept; a problem is reported) unless the source is in IndexOptions::accept_removal. `off` is for
+ * callers that removed the files themselves (erase, retention).
+ */
+enum class RemovalGuard { on, off };
+
 struct IndexOptions {
   std::vector<std::string> only_sources; // empty = all
   FullScan full = FullScan::no;          // yes: ignore the catalog, re-read every file
+  RemovalGuard removal_guard = RemovalGuard::on;
+  std::vector<std::string> accept_removal; // sources whose vanished files may go this run
   unsigned threads = 0;                  // parser threads; 0 = one per core but the writer's
   /** Called for every problem as it happens (from the writer thread). */
   std::function<void(const IndexProblem &)> on_problem;

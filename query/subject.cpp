@@ -2,6 +2,7 @@
 #include "query/query.hpp"
 
 #include "core/fs.hpp"
+#include "core/json.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -33,14 +34,10 @@ core::Result<std::vector<std::string>> string_list(const json &value, std::strin
 
 core::Result<SubjectProfile> parse_subject(std::string_view json_text,
                                            const std::string &path_for_errors) {
-  json j;
-  try {
-    j = json::parse(json_text, nullptr, true, true);
-  } catch (const json::parse_error &e) {
-    return core::fail(core::ErrorCode::data,
-                      fmt::format("{}: not valid JSON (byte {}): {}", path_for_errors, e.byte,
-                                  e.what()));
-  }
+  // Strict: a repeated key ("emails" twice) must not silently replace the first list.
+  MAILDSAR_TRY_ASSIGN(json j, core::parse_json_strictly(json_text, path_for_errors,
+                                                        core::ErrorCode::data,
+                                                        core::JsonComments::yes));
   if (!j.is_object()) {
     return core::fail(core::ErrorCode::data,
                       fmt::format("{}: a subject file is a JSON object", path_for_errors),

@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <string>
+
 using maildsar::core::ErrorCode;
 using maildsar::core::parse_config;
 using maildsar::test::ScratchDir;
@@ -179,4 +182,167 @@ TEST(Config, PstConvertFoldersAreCheckedAtLoad) {
                               "/etc/m.json");
   ASSERT_FALSE(unknown);
   EXPECT_NE(unknown.error().message.find("mbox"), std::string::npos);
+}
+
+// ---- Issue 13 item 2: one file, one source ---------------------------------------------------
+
+namespace {
+
+/** Parses `sources` (a JSON array) with state_dir "state", as if the config were in `dir`. */
+maildsar::core::Result<maildsar::core::Config> with_sources(const ScratchDir &dir,
+                                                            const std::string &sources,
+                                                            const std::string &state = "state") {
+  std::string text = R"({"state_dir": ")" + state + R"(", "sources": )" + sources + "}";
+  return parse_config(text, (dir / "maildsar.json").string());
+}
+
+void make_dirs(const ScratchDir &dir, std::initializer_list<const char *> rels) {
+  for (const char *rel : rels) {
+    std::filesystem::create_directories(dir / rel);
+  }
+}
+
+} // namespace
+
+TEST(Config, SourcesCoveringTheSameMaildirAreRefusedNamingBoth) {
+  ScratchDir dir;
+  make_dirs(dir, {"mail/alice/Maildir/cur", "mail/bob/Maildir/cur"});
+  auto c = with_sources(dir, R"([{"name": "all", "type": "maildir", "path": "mail/*/Maildir"},
+                                  {"name": "legal", "type": "maildir", "path": "mail/alice/Maildir"}])");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, ErrorCode::config);
+  EXPECT_NE(c.error().message.find("sources 'all' and 'legal' cover the same files"), std::string::npos)
+      << c.error().message;
+}
+
+TEST(Config, ASourceInsideAnotherSourcesFolderIsRefused) {
+  ScratchDir dir;
+  make_dirs(dir, {"q/amavis/sub"});
+  write_file(dir / "q/amavis/sub/x.mbox", "From a@b Thu Jan  1 00:00:00 2026\n\nx\n");
+  auto c = with_sources(dir, R"([{"name": "quar", "type": "quarantine", "path": "q/amavis"},
+                                  {"name": "arch", "type": "mbox", "path": "q/amavis/sub/*.mbox"}])");
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("'quar' and 'arch'"), std::string::npos) << c.error().message;
+}
+
+TEST(Config, ASymlinkToAnotherSourceIsAnOverlap) {
+  ScratchDir dir;
+  make_dirs(dir, {"mail/alice/Maildir/cur", "legal"});
+  std::filesystem::create_directory_symlink(dir / "mail/alice/Maildir", dir / "legal/alice");
+  auto c = with_sources(dir, R"([{"name": "all", "type": "maildir", "path": "mail/*/Maildir"},
+                                  {"name": "legal", "type": "maildir", "path": "legal/alice"}])");
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("'all' and 'legal'"), std::string::npos) << c.error().message;
+}
+
+TEST(Config, IdenticalPatternsAreRefusedEvenBeforeTheyMatchAnything) {
+  ScratchDir dir;
+  auto c = with_sources(dir, R"([{"name": "a", "type": "mbox", "path": "arch/*.mbox"},
+                                  {"name": "b", "type": "mbox", "path": "arch/../arch/*.mbox"}])");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, ErrorCode::config);
+}
+
+TEST(Config, DisjointSourcesSideBySideAreAccepted) {
+  ScratchDir dir;
+  make_dirs(dir, {"mail/alice/Maildir/cur", "archive", "logs"});
+  write_file(dir / "archive/2023.mbox", "From a@b Thu Jan  1 00:00:00 2026\n\nx\n");
+  write_file(dir / "logs/mail.log", "");
+  auto c = with_sources(dir, R"([{"name": "m", "type": "maildir", "path": "mail/*/Maildir"},
+                                  {"name": "a", "type": "mbox", "path": "archive/*.mbox"},
+                                  {"name": "p", "type": "pst", "path": "archive/*.pst"},
+                                  {"name": "l", "type": "maillog", "path": "logs/mail.log*"}])");
+  EXPECT_TRUE(c) << c.error().message;
+}
+
+// ---- Issue 13 item 6: the state directory lies outside every store ----------------------------
+
+TEST(Config, StateDirInsideOrEqualToAStoreRootIsRefused) {
+  ScratchDir dir;
+  make_dirs(dir, {"mail/alice/Maildir/cur"});
+  const std::string src = R"([{"name": "m", "type": "maildir", "path": "mail/alice/Maildir"}])";
+  for (const char *state : {"mail/alice/Maildir", "mail/alice/Maildir/.maildsar", "mail"}) {
+    auto c = with_sources(dir, src, state);
+    ASSERT_FALSE(c) << state;
+    EXPECT_EQ(c.error().code, ErrorCode::config);
+    EXPECT_NE(c.error().message.find("state_dir"), std::string::npos) << c.error().message;
+    EXPECT_NE(c.error().message.find("source 'm'"), std::string::npos) << c.error().message;
+  }
+  EXPECT_TRUE(with_sources(dir, src, "state"));
+}
+
+TEST(Config, StateDirReachedThroughASymlinkIsStillInsideTheStore) {
+  ScratchDir dir;
+  make_dirs(dir, {"mail/alice/Maildir/cur"});
+  std::filesystem::create_directory_symlink(dir / "mail/alice/Maildir", dir / "st");
+  auto c = with_sources(dir, R"([{"name": "m", "type": "maildir", "path": "mail/alice/Maildir"}])",
+                        "st/x");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, ErrorCode::config);
+}
+
+// ---- Issue 13: input validation --------------------------------------------------------------
+
+TEST(Config, ADuplicateKeyIsAnErrorAtItsSecondPlace) {
+  auto c = parse_config("{\"state_dir\": \"a\",\n  \"state_dir\": \"b\"}", "/etc/m.json");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, ErrorCode::config);
+  EXPECT_NE(c.error().message.find("/etc/m.json:2:3: key \"state_dir\" is given twice"), std::string::npos)
+      << c.error().message;
+  // Nested objects have their own keys: the same key in two objects is fine.
+  EXPECT_TRUE(parse_config(R"({"identity": {"phone_region": "GB"}, "access": {"contact": "x"}})",
+                           "/etc/m.json"));
+  auto nested = parse_config(R"({"identity": {"phone_region": "GB", "phone_region": "DE"}})", "/etc/m.json");
+  ASSERT_FALSE(nested);
+  EXPECT_NE(nested.error().message.find("phone_region"), std::string::npos);
+}
+
+TEST(Config, AnOutOfRangeNumberIsAConfigError) {
+  auto c = parse_config(R"({"erasure": {"approvals_required": 1e400}})", "/etc/m.json");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, ErrorCode::config);
+}
+
+TEST(Config, OwnerTemplateMustNameAStarOfThePath) {
+  auto bad = parse_config(
+      R"({"sources": [{"name": "m", "type": "maildir", "path": "/srv/*/Maildir", "owner": "{2}@x.org"}]})",
+      "/etc/m.json");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::config);
+  auto zero = parse_config(
+      R"({"sources": [{"name": "m", "type": "maildir", "path": "/srv/*/Maildir", "owner": "{0}@x.org"}]})",
+      "/etc/m.json");
+  EXPECT_FALSE(zero);
+  auto ok = parse_config(
+      R"({"sources": [{"name": "m", "type": "maildir", "path": "/srv/*/*/Maildir", "owner": "{2}@{1}"}]})",
+      "/etc/m.json");
+  EXPECT_TRUE(ok) << ok.error().message;
+}
+
+TEST(Config, CalendarDates) {
+  using maildsar::core::is_calendar_date;
+  EXPECT_TRUE(is_calendar_date("2027-06-30"));
+  EXPECT_TRUE(is_calendar_date("2028-02-29"));
+  EXPECT_TRUE(is_calendar_date("2000-02-29"));
+  EXPECT_FALSE(is_calendar_date("1900-02-29"));
+  EXPECT_FALSE(is_calendar_date("2027-02-29"));
+  EXPECT_FALSE(is_calendar_date("2027-13-45"));
+  EXPECT_FALSE(is_calendar_date("2027-04-31"));
+  EXPECT_FALSE(is_calendar_date("2027-00-01"));
+  EXPECT_FALSE(is_calendar_date("yesterday"));
+  EXPECT_FALSE(is_calendar_date("2027-6-30"));
+}
+
+TEST(Config, OperatorNamesAreTrimmedAndCaseFolded) {
+  using maildsar::core::normalise_operator;
+  EXPECT_EQ(normalise_operator("ANN"), "ann");
+  EXPECT_EQ(normalise_operator(" ann \t"), "ann");
+  EXPECT_EQ(normalise_operator("   "), "");
+  auto c = parse_config(R"({"erasure": {"approver_keys": {"Bob": "/k/bob.pem", "bob ": "/k/b2.pem"}}})",
+                        "/etc/m.json");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, ErrorCode::config);
+  auto ok = parse_config(R"({"erasure": {"approver_keys": {"Bob": "/k/bob.pem"}}})", "/etc/m.json");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->erasure.approver_keys.count("bob"), 1U);
 }

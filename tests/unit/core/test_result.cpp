@@ -13,6 +13,7 @@ using namespace maildsar::core;
 
 static_assert(exit_code(ErrorCode::usage) == k_exit_usage);
 static_assert(exit_code(ErrorCode::config) == k_exit_config);
+static_assert(exit_code(ErrorCode::not_indexed) == k_exit_unavailable);
 static_assert(exit_code(ErrorCode::index_locked) == k_exit_temp_fail);
 
 namespace {

@@ -237,3 +237,76 @@ TEST(Catalog, FullRunRebuildsTheSource) {
   EXPECT_EQ(e.docs(), 1U);
   EXPECT_EQ(e.scans.load(), 2);
 }
+
+// Issue 13 item 2: one file, one source. Config loading refuses overlapping paths; the indexer
+// refuses a file that another configured source lists or holds, naming both.
+TEST(Catalog, TwoSourcesListingTheSameFileIsAConfigError) {
+  Estate e;
+  test::write_file(e.file("a.mbox"), k_line_a);
+  core::SourceConfig twin = e.config.sources[0];
+  twin.name = "twin";
+  e.config.sources.push_back(twin);
+  auto r = e.run();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, core::ErrorCode::config);
+  EXPECT_NE(r.error().message.find("sources 'archive' and 'twin' both cover"), std::string::npos)
+      << r.error().message;
+  // Also when the other source was indexed in an earlier run.
+  e.config.sources.pop_back();
+  e.ok_run();
+  e.config.sources.push_back(twin);
+  index::IndexOptions only_twin;
+  only_twin.only_sources = {"twin"};
+  auto again = e.run(only_twin);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, core::ErrorCode::config);
+  EXPECT_NE(again.error().message.find("'archive' and 'twin'"), std::string::npos);
+}
+
+TEST(Catalog, ASourceRenamedInTheConfigIsNoOverlap) {
+  Estate e;
+  test::write_file(e.file("a.mbox"), k_line_a);
+  e.ok_run();
+  e.config.sources[0].name = "renamed";
+  auto s = e.ok_run();
+  EXPECT_EQ(s.items, 1U);
+}
+
+// Issue 13 item 10: the removal guard.
+TEST(Catalog, AllFilesVanishingKeepsTheItemsUntilAccepted) {
+  Estate e;
+  test::write_file(e.file("a.mbox"), k_line_a);
+  e.ok_run();
+  std::filesystem::remove(e.file("a.mbox"));
+  auto s = e.ok_run();
+  EXPECT_EQ(s.removed, 0U);
+  EXPECT_EQ(s.errors, 1U);
+  EXPECT_EQ(s.items, 1U);
+  EXPECT_NE(s.held_removal.find("matched 1 file(s) before and none now"), std::string::npos);
+  EXPECT_EQ(e.docs("XID:alice@example.com"), 1U);
+  auto status = index::read_source_status(index::catalog_path(e.config));
+  ASSERT_TRUE(status);
+  ASSERT_EQ(status->size(), 1U);
+  EXPECT_FALSE(status->front().held_removal.empty());
+  index::IndexOptions accept;
+  accept.accept_removal = {"archive"};
+  s = e.ok_run(accept);
+  EXPECT_EQ(s.removed, 1U);
+  EXPECT_EQ(s.errors, 0U);
+  EXPECT_EQ(e.docs("XID:alice@example.com"), 0U);
+  status = index::read_source_status(index::catalog_path(e.config));
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(status->front().held_removal.empty());
+}
+
+TEST(Catalog, RemovalGuardOffDropsWhatTheCallerRemoved) {
+  Estate e;
+  test::write_file(e.file("a.mbox"), k_line_a);
+  e.ok_run();
+  std::filesystem::remove(e.file("a.mbox"));
+  index::IndexOptions off;
+  off.removal_guard = index::RemovalGuard::off;
+  auto s = e.ok_run(off);
+  EXPECT_EQ(s.removed, 1U);
+  EXPECT_EQ(s.errors, 0U);
+}
