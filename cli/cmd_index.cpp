@@ -22,7 +22,7 @@ void index_options(po::options_description &desc, po::positional_options_descrip
 
 namespace {
 
-nlohmann::json summary_json(const index::IndexSummary &s) {
+nlohmann::json summary_json(const index::IndexSummary &s, const nlohmann::json &problems) {
   nlohmann::json sources = nlohmann::json::array();
   for (const auto &src : s.sources) {
     sources.push_back({{"name", src.name},
@@ -39,6 +39,7 @@ nlohmann::json summary_json(const index::IndexSummary &s) {
           {"version", 1},
           {"sources", sources},
           {"errors", s.errors},
+          {"problems", problems},
           {"seconds", s.seconds}};
 }
 
@@ -105,8 +106,10 @@ core::Result<int> run_index(Context &ctx) {
   opts.threads = ctx.vm["threads"].as<unsigned>();
   apply_test_hooks(opts);
   Output &out = *ctx.out;
-  opts.on_problem = [&out](const index::IndexProblem &p) {
+  nlohmann::json problems = nlohmann::json::array(); // each problem once, for --json
+  opts.on_problem = [&out, &problems](const index::IndexProblem &p) {
     const auto &e = p.error;
+    problems.push_back({{"source", p.source}, {"path", e.path}, {"position", e.position}, {"cause", e.cause}});
     out.diag("error", e.position.empty() ? fmt::format("{}: {}: {}", p.source, e.path, e.cause)
                                          : fmt::format("{}: {}: {}: {}", p.source, e.path,
                                                        e.position, e.cause));
@@ -117,7 +120,7 @@ core::Result<int> run_index(Context &ctx) {
   MAILDSAR_TRY_ASSIGN(index::IndexSummary summary, index::run_index(config, opts));
   out.progress_done();
   if (out.json()) {
-    out.json_line(summary_json(summary));
+    out.json_line(summary_json(summary, problems));
   } else {
     print_summary_table(out, summary);
   }

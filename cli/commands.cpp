@@ -1,11 +1,22 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "cli/commands.hpp"
 
+#include "connectors/pst.hpp"
+
 #include <array>
 
 namespace maildsar::cli {
 
-core::Result<core::Config> Context::load_config() const { return core::load_config(config_path); }
+core::Result<core::Config> Context::load_config() const {
+  auto config = core::load_config(config_path);
+  if (config) {
+    // Every PST read from here on (index, export, plan, erase) runs in a worker with these limits.
+    connectors::set_pst_limits({.cpu_seconds = config->limits.pst_cpu_seconds,
+                                .memory_mib = config->limits.pst_memory_mib,
+                                .wall_seconds = config->limits.pst_timeout_seconds});
+  }
+  return config;
+}
 
 void add_global_options(po::options_description &desc) {
   desc.add_options()                                                                  //

@@ -100,7 +100,11 @@ nlohmann::json hit_json(const query::Hit &h) {
   j["sha256"] = h.sha256;
   nlohmann::json matched = nlohmann::json::array();
   for (const auto &m : h.matched) {
-    matched.push_back({{"identifier", m.identifier}, {"kind", m.kind}, {"roles", m.roles}});
+    nlohmann::json one{{"identifier", m.identifier}, {"kind", m.kind}, {"roles", m.roles}};
+    if (!m.fields.empty()) {
+      one["fields"] = m.fields;
+    }
+    matched.push_back(std::move(one));
   }
   j["matched"] = matched;
   return j;

@@ -14,7 +14,9 @@ constexpr std::array<std::string_view, k_role_count> k_role_names{
     "from",          "to",          "cc",         "bcc",        "reply-to",
     "sender",        "delivered-to", "return-path", "received",  "subject",
     "body",          "attachment-name", "attachment-body", "envelope-from", "envelope-to",
-    "log-from",      "log-to",      "log-client", "log-user",   "owner"};
+    "log-from",      "log-to",      "log-client", "log-user",   "resent-from",
+    "resent-to",     "resent-cc",   "resent-bcc", "resent-sender", "notification",
+    "header",        "owner"};
 
 } // namespace
 

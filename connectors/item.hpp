@@ -40,6 +40,13 @@ enum class Role {
   log_to,
   log_client,
   log_user,
+  resent_from,
+  resent_to,
+  resent_cc,
+  resent_bcc,
+  resent_sender,
+  notification, // Disposition-Notification-To, Return-Receipt-To, Errors-To
+  header,       // any other header field; the field name goes with the evidence
   owner,
 };
 inline constexpr std::size_t k_role_count = static_cast<std::size_t>(Role::owner) + 1;
@@ -66,14 +73,23 @@ struct Locator {
 /** An address seen in a header or envelope: decoded display name and the raw addr-spec. */
 struct RawAddress {
   Role role = Role::from;
-  std::string name; // UTF-8, decoded (RFC 2047), may be empty
-  std::string addr; // addr-spec as written (decoded), may be empty when only a name is known
+  std::string name;  // UTF-8, decoded (RFC 2047), may be empty
+  std::string addr;  // addr-spec as written (decoded), may be empty when only a name is known
+  std::string field = {}; // header field name as written ("X-To"); empty for classic roles
+};
+
+/** What the indexer looks for in a RawText. */
+enum class TextScan {
+  full,      // addresses, phones, IPs and name/text tokens (bodies, subjects, attachments)
+  addresses, // e-mail addresses only (header field values: Received, X-*, List-*, ...)
 };
 
 /** Free text in which the indexer looks for addresses, phones, IPs and name phrases. */
 struct RawText {
   Role role = Role::body;
-  std::string text; // UTF-8
+  std::string text;  // UTF-8
+  std::string field = {}; // header field name as written, for header values; else empty
+  TextScan scan = TextScan::full;
 };
 
 /** An IP literal seen in a role (Received header, log client=). */

@@ -182,6 +182,26 @@ FromLine classify_from_line(std::string_view line) {
                                                                         : FromLine::no;
 }
 
+/** The envelope sender of a message's "From " line when it is an address, else "". */
+std::string envelope_sender(const MboxMessage &msg) {
+  if (msg.too_large || msg.from_line_length == 0) {
+    return {};
+  }
+  const std::string_view line = strip_eol(msg.raw.substr(0, msg.from_line_length));
+  if (!line.starts_with("From ")) {
+    return {};
+  }
+  const auto tokens = split_blanks(line.substr(5));
+  if (tokens.empty() || tokens[0].find('@') == std::string_view::npos) {
+    return {};
+  }
+  std::string_view sender = tokens[0];
+  if (sender.size() >= 2 && sender.front() == '<' && sender.back() == '>') {
+    sender = sender.substr(1, sender.size() - 2);
+  }
+  return std::string(sender);
+}
+
 /** One line as the reader found it. `head` is valid until the next call. */
 struct Line {
   std::uint64_t offset = 0;
@@ -634,6 +654,11 @@ public:
         item.warnings.push_back(
             fmt::format("{} {}: message truncated (the file ends inside its header block)",
                         file.path, position));
+      }
+      if (std::string sender = envelope_sender(msg); !sender.empty()) {
+        // The From_ line is part of the item's bytes: its sender is the subject's data too
+        // (found, erased with the message, and seen by verify).
+        item.addresses.push_back(RawAddress{Role::envelope_from, "", std::move(sender), "From_"});
       }
       if (!file.owner.empty()) {
         item.addresses.push_back(RawAddress{Role::owner, "", file.owner});

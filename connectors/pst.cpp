@@ -7,11 +7,16 @@
 // pst_parse_item: folders are descended into, everything else becomes one Item. Embedded
 // messages (attach method 5) are parsed with pst_parse_item on the attachment's id2 list.
 //
+// libpst and crashes: libpst trusts the file (a corrupt PST overflows the heap in
+// pst_load_extended_attributes, dereferences NULL in pst_parse_item, or asks for gigabytes), so
+// this code runs in the maildsar-worker process (pst_worker.cpp, isolate.hpp): scan_pst_file is
+// the parent side, scan_pst_file_in_process is what the worker calls.
+//
 // libpst and threads: libpst keeps process-wide state — a debug call stack that every library
 // function pushes to (unless the debug level is raised above 3), and cached iconv descriptors in
 // its string conversion code. Neither is safe to use from two threads at once, so every use of
-// libpst in this process goes through g_libpst_mutex: PST files are scanned one at a time while
-// the other connectors run in parallel.
+// libpst in one process goes through g_libpst_mutex (a worker runs one task, so in practice PST
+// files are scanned in parallel, each in its own worker).
 //
 // libpst and the process: it writes nothing to stdout for bad files (its warnings go to the
 // debug log, which stays off); it calls exit() only when malloc fails, and pst_open() calls
@@ -1216,8 +1221,8 @@ private:
 
 } // namespace
 
-core::Result<PstScanStats> scan_pst_file(const std::string &source, const std::string &path,
-                                         ItemSink &sink) {
+core::Result<PstScanStats> scan_pst_file_in_process(const std::string &source, const std::string &path,
+                                                    ItemSink &sink) {
   MAILDSAR_TRY(check_readable(path));
   std::error_code ec;
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "connectors/connector.hpp"
+#include "connectors/isolate.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -29,17 +30,38 @@ struct PstScanStats {
  * hands each to `sink` as an Item with locator {source, pst, path, folder path, node id}.
  * Items libpst cannot parse go to sink.error and the scan goes on.
  *
+ * libpst runs in a worker process (isolate.hpp, task "pst-scan") under pst_limits(): items are
+ * streamed to `sink` as the worker finds them, so when the worker crashes, hangs or bloats, the
+ * items before that point have reached the sink and the returned error names the file and the
+ * signal or limit.
+ *
  * @param source  the source name put into each locator
  * @param path    absolute path of the file
  * @param sink    receives items and per-item problems
  * @return the counts by item kind
- * @errors ErrorCode::data when the file is not a PST/OST or its indexes cannot be read;
- *         ErrorCode::no_input / permission / io when it cannot be opened.
- * Thread-safe: libpst keeps global state (debug call stack, iconv handles), so scans of PST
- * files are serialised by a process-wide mutex.
+ * @errors ErrorCode::data when the file is not a PST/OST, its indexes cannot be read, or the
+ *         worker crashed or exceeded a limit; ErrorCode::no_input / permission / io when it
+ *         cannot be opened; ErrorCode::internal when no worker can be started.
+ * Thread-safe: each call has its own worker process.
  */
 [[nodiscard]] core::Result<PstScanStats> scan_pst_file(const std::string &source,
                                                        const std::string &path, ItemSink &sink);
+
+/**
+ * scan_pst_file in this process: what the worker runs. A corrupt file can crash the calling
+ * process; nothing but the worker (and tests of the parser itself) calls this.
+ * Thread-safe: libpst keeps global state (debug call stack, iconv handles), so in-process scans
+ * are serialised by a process-wide mutex.
+ */
+[[nodiscard]] core::Result<PstScanStats> scan_pst_file_in_process(const std::string &source,
+                                                                  const std::string &path, ItemSink &sink);
+
+/**
+ * The limits of every PST worker from now on (config "limits": pst_cpu_seconds, pst_memory_mib,
+ * pst_timeout_seconds; set by the program after loading the config). Thread-safe.
+ */
+void set_pst_limits(const isolate::Limits &limits);
+[[nodiscard]] isolate::Limits pst_limits();
 
 /** Creates the pst connector for a configured source (type "pst"). */
 [[nodiscard]] core::Result<std::unique_ptr<Connector>>

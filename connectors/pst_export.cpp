@@ -377,8 +377,8 @@ PstRendering render_other(pst_item &item) {
 
 } // namespace
 
-core::Status for_each_pst_rendering(const std::string &path, const std::vector<std::uint64_t> &node_ids,
-                                   const PstRenderSink &sink) {
+core::Status for_each_pst_rendering_in_process(const std::string &path, const std::vector<std::uint64_t> &node_ids,
+                                              const PstRenderSink &sink) {
   {
     MAILDSAR_TRY_ASSIGN(core::Fd fd, core::open_read(path)); // O_NOFOLLOW, readable
   }

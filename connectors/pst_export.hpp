@@ -41,9 +41,18 @@ using PstRenderSink = std::function<core::Status(std::uint64_t node_id, core::Re
 /**
  * As render_pst_items, but hands the renderings one at a time to `sink` (in the file's descriptor
  * order; ids not found last), so that a whole PST can be rewritten without holding it in memory.
+ *
+ * libpst runs in a worker process (isolate.hpp, task "pst-render") under pst_limits(); the
+ * renderings are streamed back. A worker that crashes or exceeds a limit is an ErrorCode::data
+ * error naming the file and the signal or limit (renderings handed over before stay handed over).
  */
 [[nodiscard]] core::Status for_each_pst_rendering(const std::string &path, const std::vector<std::uint64_t> &node_ids,
                                                   const PstRenderSink &sink);
+
+/** for_each_pst_rendering in this process: what the worker runs (a corrupt file can crash it). */
+[[nodiscard]] core::Status for_each_pst_rendering_in_process(const std::string &path,
+                                                             const std::vector<std::uint64_t> &node_ids,
+                                                             const PstRenderSink &sink);
 
 /** Where a PST item came from, recorded in its mbox message. */
 struct PstMboxContext {

@@ -375,7 +375,7 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
   }
   MAILDSAR_TRY(p.check_keys(root, "the config",
                             {"state_dir", "sources", "identity", "retention", "holds",
-                             "max_index_age", "erasure", "access"}));
+                             "max_index_age", "erasure", "access", "limits"}));
   Config c;
   c.file = fs::absolute(path).lexically_normal().string();
   c.base_dir = fs::path(c.file).parent_path().string();
@@ -495,6 +495,29 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
   }
   if (auto it = root.find("access"); it != root.end()) {
     MAILDSAR_TRY_ASSIGN(c.access, parse_access(p, *it, known_source));
+  }
+  if (auto it = root.find("limits"); it != root.end()) {
+    // Worker limits (docs/reliability.md); whole numbers in a range where a worker can still run.
+    MAILDSAR_TRY(p.check_keys(*it, "limits", {"pst_cpu_seconds", "pst_memory_mib", "pst_timeout_seconds"}));
+    struct Key {
+      const char *name;
+      std::uint64_t min;
+      std::uint64_t max;
+      std::uint64_t *value;
+    };
+    for (const Key &k : {Key{"pst_cpu_seconds", 1, 604800, &c.limits.pst_cpu_seconds},
+                         Key{"pst_memory_mib", 64, 1048576, &c.limits.pst_memory_mib},
+                         Key{"pst_timeout_seconds", 1, 604800, &c.limits.pst_timeout_seconds}}) {
+      auto v = it->find(k.name);
+      if (v == it->end()) {
+        continue;
+      }
+      if (!v->is_number_unsigned() || v->get<std::uint64_t>() < k.min || v->get<std::uint64_t>() > k.max) {
+        return std::unexpected(
+            p.error_at_key(k.name, fmt::format("limits.{} must be a whole number from {} to {}", k.name, k.min, k.max)));
+      }
+      *k.value = v->get<std::uint64_t>();
+    }
   }
   MAILDSAR_TRY_ASSIGN(std::string max_age, p.get_string(root, "max_index_age", "the config", false));
   if (!max_age.empty()) {

@@ -66,6 +66,16 @@ struct AccessInfo {
   std::vector<std::string> internal_domains;    // our own mail domains (not "external recipients")
 };
 
+/**
+ * Limits of the worker processes that parse untrusted files (config "limits";
+ * docs/reliability.md): per PST file, CPU seconds, address space in MiB and wall-clock seconds.
+ */
+struct LimitsConfig {
+  std::uint64_t pst_cpu_seconds = 600;
+  std::uint64_t pst_memory_mib = 1024;
+  std::uint64_t pst_timeout_seconds = 3600;
+};
+
 struct Config {
   std::string file;      // absolute path of the config file
   std::string base_dir;  // its directory; relative paths resolve against it
@@ -77,6 +87,7 @@ struct Config {
   std::int64_t max_index_age_seconds = 86400;
   ErasureConfig erasure;
   AccessInfo access;
+  LimitsConfig limits;
 };
 
 /**

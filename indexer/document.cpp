@@ -51,6 +51,28 @@ public:
     }
   }
 
+  /** A value whose tokens have alternative spellings, all indexed at the token's position. */
+  void add_variants(Role role, const std::vector<std::vector<std::string>> &tokens) {
+    const std::string &prefix = role_prefix(role);
+    bool any = false;
+    std::string term;
+    for (const auto &spellings : tokens) {
+      if (spellings.empty() || spellings.front().empty()) {
+        continue;
+      }
+      ++m_pos;
+      for (const std::string &spelling : spellings) {
+        term.assign(prefix);
+        term.append(spelling);
+        m_doc.add_posting(term, m_pos);
+      }
+      any = true;
+    }
+    if (any) {
+      m_pos += schema::k_position_gap;
+    }
+  }
+
 private:
   const std::string &role_prefix(Role role) {
     auto i = static_cast<std::size_t>(role);
@@ -129,9 +151,16 @@ std::string document_data_json(const connectors::Item &item,
                                const std::vector<Identity> &identities) {
   json ids = json::array();
   for (const Identity &id : identities) {
-    ids.push_back(json{{"kind", std::string(to_string(id.kind))},
-                       {"role", std::string(connectors::to_string(id.role))},
-                       {"value", id.value}});
+    json one{{"kind", std::string(to_string(id.kind))},
+             {"role", std::string(connectors::to_string(id.role))},
+             {"value", id.value}};
+    if (!id.field.empty()) {
+      one["field"] = id.field;
+    }
+    if (!id.alternate.empty()) {
+      one["alternate"] = id.alternate;
+    }
+    ids.push_back(std::move(one));
   }
   json j{{"locator", locator_json(item.locator)},
          {"message_id", item.message_id},
@@ -190,6 +219,8 @@ core::Result<StoredDocument> parse_document_data(std::string_view text) {
       }
       ident.role = *role;
       ident.value = id.at("value").get<std::string>();
+      ident.field = id.value("field", std::string());
+      ident.alternate = id.value("alternate", std::string());
       d.identities.push_back(std::move(ident));
     }
     return d;
@@ -258,7 +289,20 @@ BuiltDocument build_document(const connectors::Item &item, const DocumentContext
       doc.add_boolean_term(schema::role_term("ip-role", id.role, id.value));
       break;
     case IdentityKind::name:
-      positions.add_value(id.role, split_spaces(id.value));
+      if (id.alternate.empty()) {
+        positions.add_value(id.role, split_spaces(id.value));
+      } else {
+        const std::vector<std::string_view> folded = split_spaces(id.value);
+        const std::vector<std::string_view> spelt = split_spaces(id.alternate);
+        std::vector<std::vector<std::string>> tokens;
+        for (std::size_t i = 0; i < folded.size(); ++i) {
+          tokens.push_back({std::string(folded[i])});
+          if (i < spelt.size() && spelt[i] != folded[i]) {
+            tokens.back().emplace_back(spelt[i]);
+          }
+        }
+        positions.add_variants(id.role, tokens);
+      }
       break;
     }
   }
@@ -269,15 +313,22 @@ BuiltDocument build_document(const connectors::Item &item, const DocumentContext
   const bool log_item = item.locator.store == connectors::StoreKind::maillog;
   for (const connectors::RawText &t : item.texts) {
     subject_in_texts = subject_in_texts || t.role == Role::subject;
-    if (log_item && t.role == Role::body) {
-      continue;
+    if ((log_item && t.role == Role::body) || t.scan == connectors::TextScan::addresses) {
+      continue; // header values are searched for addresses only (no name tokens)
     }
     for_each_name_stretch(t.text, [&](std::string_view stretch) {
-      positions.add_value(t.role, norm.name_tokens(stretch));
+      const bool ascii = std::all_of(stretch.begin(), stretch.end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x80U;
+      });
+      if (ascii) { // no letter to transliterate: one spelling per token (the common case)
+        positions.add_value(t.role, norm.name_tokens(stretch));
+      } else {
+        positions.add_variants(t.role, norm.name_token_variants(stretch));
+      }
     });
   }
   if (!subject_in_texts && !item.subject.empty()) {
-    positions.add_value(Role::subject, norm.name_tokens(item.subject));
+    positions.add_variants(Role::subject, norm.name_token_variants(item.subject));
   }
 
   doc.set_data(document_data_json(item, identities));

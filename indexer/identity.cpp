@@ -453,6 +453,57 @@ void append_utf8(std::string &out, char32_t cp) {
   return tokens;
 }
 
+/** True when `raw` may hold a letter that German/Nordic spelling transliterates. */
+[[nodiscard]] bool may_transliterate(std::string_view raw) {
+  for (std::size_t i = 0; i + 1 < raw.size(); ++i) {
+    const unsigned char lead = byte_at(raw, i);
+    const unsigned char next = byte_at(raw, i + 1);
+    if (lead == 0xC3U && (next == 0x84U || next == 0x96U || next == 0x9CU || next == 0x9FU ||
+                          next == 0xA4U || next == 0xB6U || next == 0xBCU || next == 0x98U ||
+                          next == 0xB8U || next == 0x85U || next == 0xA5U)) {
+      return true; // Ä Ö Ü ß ä ö ü Ø ø Å å
+    }
+    if (lead == 0xCCU && (next == 0x88U || next == 0x8AU)) {
+      return true; // combining diaeresis, ring above
+    }
+  }
+  return false;
+}
+
+/** `raw` (NFC) with ä ö ü ß ø å spelt ae oe ue ss oe aa (German/Nordic transliteration). */
+[[nodiscard]] std::string transliterate(std::string_view raw) {
+  const std::string clean = sanitize_utf8(raw);
+  const std::string composed =
+      take_gchar(g_utf8_normalize(clean.c_str(), static_cast<gssize>(clean.size()), G_NORMALIZE_NFC));
+  std::string out;
+  out.reserve(composed.size() + 8);
+  for (std::size_t pos = 0; pos < composed.size();) {
+    const Decoded decoded = decode_utf8(composed, pos);
+    std::string_view spelt;
+    switch (decoded.code_point) {
+    case 0x00E4: spelt = "ae"; break; // ä
+    case 0x00C4: spelt = "Ae"; break;
+    case 0x00F6: spelt = "oe"; break; // ö
+    case 0x00D6: spelt = "Oe"; break;
+    case 0x00FC: spelt = "ue"; break; // ü
+    case 0x00DC: spelt = "Ue"; break;
+    case 0x00DF: spelt = "ss"; break; // ß
+    case 0x00F8: spelt = "oe"; break; // ø
+    case 0x00D8: spelt = "Oe"; break;
+    case 0x00E5: spelt = "aa"; break; // å
+    case 0x00C5: spelt = "Aa"; break;
+    default: break;
+    }
+    if (!spelt.empty()) {
+      out.append(spelt);
+    } else {
+      out.append(composed, pos, decoded.length);
+    }
+    pos += decoded.length;
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Email addresses.
 
@@ -460,9 +511,14 @@ constexpr std::size_t k_max_local_bytes = 256;
 constexpr std::size_t k_max_domain_bytes = 253;
 constexpr std::size_t k_max_label_bytes = 63;
 
+/**
+ * A local part as real mail writes it: RFC 5322 atext and dots, including the obsolete forms
+ * that mail readers show and archives hold (consecutive, leading or trailing dots:
+ * `d..steffes@`, `john.@`), and non-ASCII letters (RFC 6531).
+ */
 [[nodiscard]] bool valid_local_part(std::string_view local) {
-  if (local.empty() || local.size() > k_max_local_bytes || local.front() == '.' ||
-      local.back() == '.') {
+  if (local.empty() || local.size() > k_max_local_bytes ||
+      local.find_first_not_of('.') == std::string_view::npos) {
     return false;
   }
   for (std::size_t pos = 0; pos < local.size();) {
@@ -476,6 +532,22 @@ constexpr std::size_t k_max_label_bytes = 63;
         return false;
       }
     } else if (g_unichar_isgraph(static_cast<gunichar>(cp)) == FALSE) {
+      return false;
+    }
+    pos += decoded.length;
+  }
+  return true;
+}
+
+/** The content of a quoted local part: printable characters and blanks, no quote or control. */
+[[nodiscard]] bool valid_quoted_local(std::string_view local) {
+  if (local.empty() || local.size() > k_max_local_bytes || trim(local).empty()) {
+    return false;
+  }
+  for (std::size_t pos = 0; pos < local.size();) {
+    const Decoded decoded = decode_utf8(local, pos);
+    const char32_t cp = decoded.code_point;
+    if (cp == k_bad_code_point || cp == '"' || cp == '\\' || cp < 0x20U || cp == 0x7FU) {
       return false;
     }
     pos += decoded.length;
@@ -625,6 +697,11 @@ email_candidate(std::string_view text, std::size_t at, std::size_t floor, std::s
       cut != std::string_view::npos) {
     local.remove_prefix(cut + 1);
   }
+  if (const std::size_t leader = local.rfind("..."); leader != std::string_view::npos) {
+    local.remove_prefix(local.find_first_not_of('.', leader) == std::string_view::npos
+                            ? local.size()
+                            : local.find_first_not_of('.', leader)); // "Smith......smith@x"
+  }
   while (!local.empty() && (local.front() == '.' || local.front() == '\'')) {
     local.remove_prefix(1);
   }
@@ -651,6 +728,20 @@ email_candidate(std::string_view text, std::size_t at, std::size_t floor, std::s
   // local and domain are the two sides of the same '@': one view of the text holds both.
   return text.substr(static_cast<std::size_t>(local.data() - text.data()),
                      local.size() + 1 + domain.size());
+}
+
+/**
+ * True when an address-shaped candidate (a view into `text`) is a reference, not an address:
+ * a URL path segment ("https://lore.kernel.org/r/<message-id>", "a@x.org/b@x.org") or a
+ * cid:/mid: reference to a MIME part or message.
+ */
+[[nodiscard]] bool is_reference(std::string_view text, std::string_view candidate) {
+  const auto begin = static_cast<std::size_t>(candidate.data() - text.data());
+  if (begin > 0 && text[begin - 1] == '/') {
+    return true;
+  }
+  return begin >= 4 && (iequals_prefix(text.substr(begin - 4, 4), "cid:") ||
+                        iequals_prefix(text.substr(begin - 4, 4), "mid:"));
 }
 
 [[nodiscard]] bool ipv4_left_boundary(std::string_view text, std::size_t pos) {
@@ -1196,10 +1287,18 @@ std::optional<std::string> Normalizer::Impl::email(std::string_view raw) const {
   }
   std::string_view local = text.substr(0, at);
   const std::string_view domain_raw = text.substr(at + 1);
+  bool keep_quotes = false;
   if (local.size() >= 2 && local.front() == '"' && local.back() == '"') {
     local = local.substr(1, local.size() - 2); // "john.doe"@x is john.doe@x
-  }
-  if (!valid_local_part(local)) {
+    if (!valid_local_part(local)) {
+      // A quoted local part that needs its quotes ("john doe"@x): printable characters and
+      // blanks, kept quoted so it never equals an unquoted address.
+      if (!valid_quoted_local(local)) {
+        return std::nullopt;
+      }
+      keep_quotes = true;
+    }
+  } else if (!valid_local_part(local)) {
     return std::nullopt;
   }
   std::optional<std::string> domain = normalize_domain(domain_raw);
@@ -1222,11 +1321,14 @@ std::optional<std::string> Normalizer::Impl::email(std::string_view raw) const {
       separator = std::min(separator, folded_local.find(c));
     }
   }
-  if (separator != std::string::npos && separator > 0) {
+  if (separator != std::string::npos && separator > 0 && !keep_quotes) {
     folded_local.resize(separator);
   }
   if (folded_local.empty()) {
     return std::nullopt;
+  }
+  if (keep_quotes) {
+    folded_local = '"' + folded_local + '"';
   }
   folded_local.push_back('@');
   folded_local.append(*domain);
@@ -1262,6 +1364,27 @@ std::vector<std::string> Normalizer::name_tokens(std::string_view raw) const {
 
 std::optional<std::string> Normalizer::phone(std::string_view raw) const {
   return m_impl->phone(raw);
+}
+
+std::vector<std::vector<std::string>> Normalizer::name_token_variants(std::string_view raw) const {
+  std::vector<std::string> tokens = fold_name_tokens(raw);
+  std::vector<std::vector<std::string>> out;
+  out.reserve(tokens.size());
+  std::vector<std::string> alternate;
+  if (may_transliterate(raw)) {
+    alternate = fold_name_tokens(transliterate(raw));
+    if (alternate.size() != tokens.size()) {
+      alternate.clear(); // cannot pair them up: keep the folded spelling only
+    }
+  }
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    std::vector<std::string> spellings{std::move(tokens[i])};
+    if (!alternate.empty() && alternate[i] != spellings.front()) {
+      spellings.push_back(std::move(alternate[i]));
+    }
+    out.push_back(std::move(spellings));
+  }
+  return out;
 }
 
 std::optional<std::string> Normalizer::ip(std::string_view raw) const { return normalize_ip(raw); }
@@ -1321,9 +1444,13 @@ void Normalizer::extract_from_text(std::string_view text, connectors::Role role,
     out.push_back(Identity{kind, role, std::move(value)});
   };
 
-  // Emails and IPs: the spans the redactor replaces too (one tokeniser for both).
+  // Emails and IPs: the spans the redactor replaces too (one tokeniser for both). An address
+  // that is a message reference is not indexed (the redactor may still replace it: never less).
   for (const TextSpan &span : address_spans(text)) {
     const std::string_view token = text.substr(span.begin, span.end - span.begin);
+    if (span.kind == IdentityKind::email && is_reference(text, token)) {
+      continue;
+    }
     std::optional<std::string> normalised =
         span.kind == IdentityKind::email ? m_impl->email(token) : normalize_ip(token);
     if (normalised) {
@@ -1333,6 +1460,43 @@ void Normalizer::extract_from_text(std::string_view text, connectors::Role role,
   scan_phones(text, m_impl->region, emit);
 }
 
+void Normalizer::extract_emails_from_text(std::string_view text, connectors::Role role,
+                                          const std::string &field,
+                                          std::vector<Identity> &out) const {
+  std::size_t floor = 0;
+  std::size_t pos = 0;
+  while ((pos = text.find('@', pos)) != std::string_view::npos) {
+    std::size_t end = pos + 1;
+    if (const std::optional<std::string_view> candidate = email_candidate(text, pos, floor, &end);
+        candidate && !is_reference(text, *candidate)) {
+      if (std::optional<std::string> normalised = m_impl->email(*candidate)) {
+        out.push_back(Identity{IdentityKind::email, role, std::move(*normalised), {}, field});
+      }
+      // In header values '=' is part of real local parts (SRS, VERP, BATV:
+      // "bounces+1-list=lists.example.net@em.example.com", "prvs=0a1b=j.doe@example.com"):
+      // the address with it is evidence too (besides the key=value reading above).
+      auto begin = static_cast<std::size_t>(candidate->data() - text.data());
+      if (begin > floor && text[begin - 1] == '=') {
+        while (begin > floor && is_local_ascii(text[begin - 1])) {
+          --begin;
+        }
+        while (text[begin] == '=' || text[begin] == '.') {
+          ++begin;
+        }
+        const std::string_view full =
+            text.substr(begin, candidate->size() + static_cast<std::size_t>(candidate->data() - text.data()) - begin);
+        if (full.size() > candidate->size() && !is_reference(text, full)) {
+          if (std::optional<std::string> normalised = m_impl->email(full)) {
+            out.push_back(Identity{IdentityKind::email, role, std::move(*normalised), {}, field});
+          }
+        }
+      }
+    }
+    floor = end;
+    pos = end;
+  }
+}
+
 std::vector<Identity> Normalizer::extract(const connectors::Item &item) const {
   std::vector<Identity> found;
   for (const connectors::RawAddress &address : item.addresses) {
@@ -1340,20 +1504,33 @@ std::vector<Identity> Normalizer::extract(const connectors::Item &item) const {
     if (!address.addr.empty()) {
       normalised = m_impl->email(address.addr);
       if (normalised) {
-        found.push_back(Identity{IdentityKind::email, address.role, *normalised});
+        found.push_back(Identity{IdentityKind::email, address.role, *normalised, {}, address.field});
       }
     }
     if (!address.name.empty() && !m_impl->email(address.name)) {
-      const std::vector<std::string> tokens = fold_name_tokens(without_addresses(address.name));
+      const std::string bare = without_addresses(address.name);
+      const std::vector<std::string> tokens = fold_name_tokens(bare);
       if (!tokens.empty()) {
-        std::string joined;
-        for (const std::string &token : tokens) {
-          if (!joined.empty()) {
-            joined.push_back(' ');
+        const auto join = [](const std::vector<std::string> &parts) {
+          std::string joined;
+          for (const std::string &token : parts) {
+            if (!joined.empty()) {
+              joined.push_back(' ');
+            }
+            joined += token;
           }
-          joined += token;
+          return joined;
+        };
+        std::string joined = join(tokens);
+        std::string alternate;
+        if (may_transliterate(bare)) {
+          const std::vector<std::string> spelt = fold_name_tokens(transliterate(bare));
+          if (spelt.size() == tokens.size() && spelt != tokens) {
+            alternate = join(spelt);
+          }
         }
-        found.push_back(Identity{IdentityKind::name, address.role, std::move(joined)});
+        found.push_back(Identity{IdentityKind::name, address.role, std::move(joined),
+                                 std::move(alternate), address.field});
       }
     }
   }
@@ -1363,7 +1540,11 @@ std::vector<Identity> Normalizer::extract(const connectors::Item &item) const {
     }
   }
   for (const connectors::RawText &text : item.texts) {
-    extract_from_text(text.text, text.role, found);
+    if (text.scan == connectors::TextScan::addresses) {
+      extract_emails_from_text(text.text, text.role, text.field, found);
+    } else {
+      extract_from_text(text.text, text.role, found);
+    }
   }
   // Remove duplicates, keeping the first occurrence.
   std::unordered_set<std::string> seen;
@@ -1374,6 +1555,8 @@ std::vector<Identity> Normalizer::extract(const connectors::Item &item) const {
     key.push_back(static_cast<char>('0' + static_cast<int>(identity.kind)));
     key.push_back(static_cast<char>('A' + static_cast<int>(identity.role)));
     key += identity.value;
+    key.push_back('\0');
+    key += identity.field;
     if (seen.insert(std::move(key)).second) {
       unique.push_back(std::move(identity));
     }

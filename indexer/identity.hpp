@@ -21,6 +21,10 @@ struct Identity {
   IdentityKind kind = IdentityKind::email;
   connectors::Role role = connectors::Role::from;
   std::string value; // email: normalised addr-spec; phone: E.164; ip: canonical; name: folded tokens joined by ' '
+  std::string alternate = {}; // names only, not stored: the tokens with German/Nordic letters
+                              // transliterated (ä -> ae, ø -> oe, å -> aa), same count; or ""
+  std::string field = {}; // header field name the identity was seen in (roles received,
+                          // envelope-*, resent-*, notification, header); else empty
 
   friend bool operator==(const Identity &, const Identity &) = default;
 };
@@ -78,12 +82,24 @@ public:
 
   [[nodiscard]] std::optional<std::string> email(std::string_view raw) const;
   [[nodiscard]] std::vector<std::string> name_tokens(std::string_view raw) const;
+
+  /**
+   * The name tokens with their spellings: per token the folded form first (accents removed:
+   * "Bächle" -> "bachle") and, when the token holds ä ö ü ß ø å (any case), its German/Nordic
+   * transliteration second ("baechle"). Used for indexing (both at one position) and for
+   * searching (either matches).
+   */
+  [[nodiscard]] std::vector<std::vector<std::string>> name_token_variants(std::string_view raw) const;
   [[nodiscard]] std::optional<std::string> phone(std::string_view raw) const;
   [[nodiscard]] std::optional<std::string> ip(std::string_view raw) const;
 
   /** Emails, phone numbers and IP addresses found in free text, normalised. */
   void extract_from_text(std::string_view text, connectors::Role role,
                          std::vector<Identity> &out) const;
+
+  /** Only the e-mail addresses of free text (header field values), with their field name. */
+  void extract_emails_from_text(std::string_view text, connectors::Role role,
+                                const std::string &field, std::vector<Identity> &out) const;
 
   /**
    * Every identity of an item: addresses (email + display name as a name identity), ips, and

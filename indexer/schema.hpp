@@ -17,7 +17,7 @@ namespace maildsar::index::schema {
 /** Bumped whenever terms or document data change incompatibly (needs `index --full`). */
 inline constexpr std::string_view k_schema_version = "2";
 /** Feature list stored next to the version; a mismatch also needs `index --full`. */
-inline constexpr std::string_view k_features = "q-sha256,xfile,role-terms,positional-role-names";
+inline constexpr std::string_view k_features = "q-sha256,xfile,role-terms,positional-role-names,header-roles,name-variants";
 inline constexpr std::string_view k_meta_schema_version = "maildsar.schema_version";
 inline constexpr std::string_view k_meta_features = "maildsar.features";
 
@@ -76,7 +76,9 @@ inline constexpr std::array<std::string_view, connectors::k_role_count> k_role_c
     "FROM",         "TO",         "CC",        "BCC",      "REPLYTO",
     "SENDER",       "DELIVEREDTO", "RETURNPATH", "RECEIVED", "SUBJECT",
     "BODY",         "ATTACHMENTNAME", "ATTACHMENTBODY", "ENVELOPEFROM", "ENVELOPETO",
-    "LOGFROM",      "LOGTO",      "LOGCLIENT", "LOGUSER",  "OWNER"};
+    "LOGFROM",      "LOGTO",      "LOGCLIENT", "LOGUSER",  "RESENTFROM",
+    "RESENTTO",     "RESENTCC",   "RESENTBCC", "RESENTSENDER", "NOTIFICATION",
+    "HEADER",       "OWNER"};
 
 [[nodiscard]] constexpr std::string_view role_code(connectors::Role role) {
   return k_role_codes[static_cast<std::size_t>(role)];

@@ -26,8 +26,9 @@ namespace {
 struct Wanted {
   std::string identifier; // as given
   IdentityKind kind = IdentityKind::email;
-  std::string value;               // normalised (email, phone, ip)
-  std::vector<std::string> tokens; // names
+  std::string value;                            // normalised (email, phone, ip)
+  std::vector<std::vector<std::string>> tokens; // names: per token its spellings (Bächle:
+                                                // bachle, baechle)
 };
 
 core::Result<std::vector<Wanted>> normalise(const SubjectProfile &subject,
@@ -44,7 +45,7 @@ core::Result<std::vector<Wanted>> normalise(const SubjectProfile &subject,
     out.push_back(Wanted{e, IdentityKind::email, *v, {}});
   }
   for (const std::string &n : subject.names) {
-    auto toks = norm.name_tokens(n);
+    auto toks = norm.name_token_variants(n);
     if (toks.empty()) {
       return bad("name", n);
     }
@@ -67,32 +68,65 @@ core::Result<std::vector<Wanted>> normalise(const SubjectProfile &subject,
   return out;
 }
 
+using Spellings = std::vector<std::string>;
+
 /** The orders a name is searched in: as given, and reversed (2 tokens) or last-first-rest. */
-std::vector<std::vector<std::string>> name_orders(const std::vector<std::string> &tokens) {
-  std::vector<std::vector<std::string>> orders{tokens};
+std::vector<std::vector<Spellings>> name_orders(const std::vector<Spellings> &tokens) {
+  std::vector<std::vector<Spellings>> orders{tokens};
   if (tokens.size() == 2) {
     orders.push_back({tokens[1], tokens[0]});
   } else if (tokens.size() >= 3) {
-    std::vector<std::string> lfr{tokens.back()};
+    std::vector<Spellings> lfr{tokens.back()};
     lfr.insert(lfr.end(), tokens.begin(), tokens.end() - 1);
     orders.push_back(std::move(lfr));
   }
   return orders;
 }
 
-Xapian::Query name_query(const std::vector<std::string> &tokens, const std::string &prefix) {
+/**
+ * Roles whose values are names (display names of address fields, X-From/X-To): there a name
+ * may carry middle names or initials the DPO did not give ("David S. Miller" for "David
+ * Miller"). In free text (subject, bodies, attachments, logs) the phrase must be exact.
+ */
+bool is_name_role(Role role) {
+  switch (role) {
+  case Role::subject:
+  case Role::body:
+  case Role::attachment_name:
+  case Role::attachment_body:
+  case Role::log_from:
+  case Role::log_to:
+  case Role::log_client:
+  case Role::log_user:
+    return false;
+  default:
+    return true;
+  }
+}
+
+/** Middle names or initials allowed between the given tokens of a name in a name role. */
+constexpr Xapian::termcount k_name_middle_tokens = 2;
+
+Xapian::Query name_query(const std::vector<Spellings> &tokens, Role role) {
+  const std::string prefix = schema::prefix_for("name-role", role);
   std::vector<Xapian::Query> alternatives;
   for (const auto &order : name_orders(tokens)) {
-    std::vector<std::string> terms;
+    std::vector<Xapian::Query> terms;
     terms.reserve(order.size());
-    for (const std::string &t : order) {
-      terms.push_back(prefix + t);
+    for (const Spellings &spellings : order) {
+      std::vector<Xapian::Query> each;
+      for (const std::string &spelling : spellings) {
+        each.emplace_back(prefix + spelling);
+      }
+      terms.push_back(each.size() == 1 ? each.front()
+                                       : Xapian::Query(Xapian::Query::OP_OR, each.begin(), each.end()));
     }
     if (terms.size() == 1) {
-      alternatives.emplace_back(terms.front());
+      alternatives.push_back(terms.front());
     } else {
-      alternatives.emplace_back(Xapian::Query::OP_PHRASE, terms.begin(), terms.end(),
-                                static_cast<Xapian::termcount>(terms.size()));
+      const auto window = static_cast<Xapian::termcount>(terms.size()) +
+                          (is_name_role(role) ? k_name_middle_tokens : 0);
+      alternatives.emplace_back(Xapian::Query::OP_PHRASE, terms.begin(), terms.end(), window);
     }
   }
   return Xapian::Query(Xapian::Query::OP_OR, alternatives.begin(), alternatives.end());
@@ -114,7 +148,7 @@ Xapian::Query subject_query(const std::vector<Wanted> &wanted) {
     case IdentityKind::name:
       // names are indexed per role only (schema "name-role"): any role = OR over the roles
       for (std::size_t r = 0; r < connectors::k_role_count; ++r) {
-        parts.push_back(name_query(w.tokens, schema::prefix_for("name-role", static_cast<Role>(r))));
+        parts.push_back(name_query(w.tokens, static_cast<Role>(r)));
       }
       break;
     }
@@ -135,10 +169,14 @@ std::vector<std::string> name_roles(Xapian::Enquire &enquire, const Xapian::Docu
   for (std::size_t r = 0; r < connectors::k_role_count; ++r) {
     auto role = static_cast<Role>(r);
     std::string prefix = schema::prefix_for("name-role", role);
-    if (!doc_has_term(doc, prefix + w.tokens.front())) {
-      continue; // cheap pre-check: the first token never appears in this role
+    const auto present = [&](const Spellings &spellings) {
+      return std::any_of(spellings.begin(), spellings.end(),
+                         [&](const std::string &s) { return doc_has_term(doc, prefix + s); });
+    };
+    if (!present(w.tokens.front()) || !present(w.tokens.back())) {
+      continue; // cheap pre-check: a token never appears in this role
     }
-    Xapian::Query q(Xapian::Query::OP_FILTER, name_query(w.tokens, prefix), Xapian::Query(qterm));
+    Xapian::Query q(Xapian::Query::OP_FILTER, name_query(w.tokens, role), Xapian::Query(qterm));
     enquire.set_query(q);
     if (!enquire.get_mset(0, 1).empty()) {
       roles.emplace_back(connectors::to_string(role));
@@ -148,6 +186,22 @@ std::vector<std::string> name_roles(Xapian::Enquire &enquire, const Xapian::Docu
 }
 
 std::string_view kind_name(IdentityKind k) { return index::to_string(k); }
+
+void add_field(std::vector<std::string> &fields, const std::string &field) {
+  if (!field.empty() && std::find(fields.begin(), fields.end(), field) == fields.end()) {
+    fields.push_back(field);
+  }
+}
+
+/** True when every token of the wanted name, in some spelling, is among the identity's. */
+bool name_holds(const index::Identity &id, const Wanted &w) {
+  const std::string words = " " + id.value + " " + id.alternate + " ";
+  return std::all_of(w.tokens.begin(), w.tokens.end(), [&](const Spellings &spellings) {
+    return std::any_of(spellings.begin(), spellings.end(), [&](const std::string &s) {
+      return words.find(" " + s + " ") != std::string::npos;
+    });
+  });
+}
 
 core::Result<std::vector<Hit>> search(Xapian::Database &db, const std::vector<Wanted> &wanted) {
   std::vector<Hit> hits;
@@ -170,11 +224,18 @@ core::Result<std::vector<Hit>> search(Xapian::Database &db, const std::vector<Wa
       Match m{w.identifier, std::string(kind_name(w.kind)), {}};
       if (w.kind == IdentityKind::name) {
         m.roles = name_roles(role_enquire, doc, qterm, w);
+        for (const index::Identity &id : stored.identities) {
+          if (id.kind == IdentityKind::name && !id.field.empty() && name_holds(id, w) &&
+              std::find(m.roles.begin(), m.roles.end(), connectors::to_string(id.role)) != m.roles.end()) {
+            add_field(m.fields, id.field);
+          }
+        }
       } else {
         std::vector<bool> seen(connectors::k_role_count, false);
         for (const index::Identity &id : stored.identities) {
           if (id.kind == w.kind && id.value == w.value) {
             seen[static_cast<std::size_t>(id.role)] = true;
+            add_field(m.fields, id.field);
           }
         }
         for (std::size_t r = 0; r < seen.size(); ++r) {

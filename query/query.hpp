@@ -35,6 +35,9 @@ struct Match {
   std::string identifier; // as the DPO gave it
   std::string kind;       // email | name | phone | ip
   std::vector<std::string> roles;
+  /** Header fields the identifier was seen in, as written ("Received", "X-Original-To"), for
+      the roles that keep their field (received, envelope-*, resent-*, notification, header). */
+  std::vector<std::string> fields = {};
 };
 
 /** One item held for the subject. */

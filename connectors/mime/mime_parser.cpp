@@ -367,14 +367,23 @@ std::optional<EncodedWord> parse_encoded_word(std::string_view text, std::size_t
     return std::nullopt;
   }
   const std::size_t payload = charset_end + 3;
-  const std::size_t close = text.find("?=", payload);
-  if (close == std::string_view::npos) {
-    return std::nullopt;
+  std::size_t close = text.find("?=", payload);
+  std::size_t word_end = close == std::string_view::npos ? close : close + 2;
+  // A word without "?=", or one that runs into the next word or over a line break, was not
+  // terminated ("=?utf-8?Q?J=C3=B6rg <jb@example.de>"): a tolerant reader ends it at the next
+  // white space (Q and B text hold none). A terminated word that holds specials ('<', ',': a
+  // whole address list in one word) is decoded as it is.
+  const std::string_view span =
+      text.substr(payload, close == std::string_view::npos ? std::string_view::npos : close - payload);
+  if (close == std::string_view::npos || span.find("=?") != std::string_view::npos ||
+      span.find_first_of("\r\n") != std::string_view::npos) {
+    close = std::min(text.find_first_of(" \t\r\n", payload), text.size());
+    word_end = close;
+    if (close == payload) {
+      return std::nullopt;
+    }
   }
   const std::string_view encoded = text.substr(payload, close - payload);
-  if (encoded.find_first_of("\r\n") != std::string_view::npos) {
-    return std::nullopt;
-  }
   std::string_view charset = text.substr(pos + 2, charset_end - pos - 2);
   if (const std::size_t star = charset.find('*'); star != std::string_view::npos) {
     charset = charset.substr(0, star); // RFC 2231 language suffix
@@ -384,7 +393,7 @@ std::optional<EncodedWord> parse_encoded_word(std::string_view text, std::size_t
   }
   EncodedWord word;
   word.begin = pos;
-  word.end = close + 2;
+  word.end = word_end;
   word.charset = std::string(charset);
   word.bytes = encoding == 'q' ? decode_q(encoded) : decode_b(encoded);
   return word;
@@ -416,6 +425,24 @@ struct DecodedRun {
   std::string utf8;
 };
 
+/**
+ * An encoded word's bytes as UTF-8. A wrong label is common: words labelled ISO-8859-x,
+ * windows-125x or US-ASCII that hold valid multi-byte UTF-8 are read as UTF-8, as mail readers do.
+ */
+std::string word_to_utf8(std::string_view bytes, std::string_view charset) {
+  const bool single_byte_label = istarts_with(charset, "iso-8859") || istarts_with(charset, "iso8859") ||
+                                 istarts_with(charset, "windows-125") || istarts_with(charset, "cp125") ||
+                                 iequals(charset, "latin1") || iequals(charset, "us-ascii");
+  const bool multibyte = std::any_of(bytes.begin(), bytes.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0x80U) != 0;
+  });
+  if (single_byte_label && multibyte &&
+      g_utf8_validate(bytes.data(), static_cast<gssize>(bytes.size()), nullptr) == TRUE) {
+    return valid_utf8(bytes);
+  }
+  return to_utf8(bytes, charset);
+}
+
 /** Finds the runs of adjacent encoded words in `text` and decodes each run. */
 std::vector<DecodedRun> decode_runs(std::string_view text) {
   std::vector<DecodedRun> runs;
@@ -446,13 +473,13 @@ std::vector<DecodedRun> decode_runs(std::string_view text) {
       if (iequals(following->charset, charset)) {
         pending += following->bytes;
       } else {
-        run.utf8 += to_utf8(pending, charset);
+        run.utf8 += word_to_utf8(pending, charset);
         charset = following->charset;
         pending = std::move(following->bytes);
       }
       end = following->end;
     }
-    run.utf8 += to_utf8(pending, charset);
+    run.utf8 += word_to_utf8(pending, charset);
     run.end = end;
     pos = end;
     runs.push_back(std::move(run));
@@ -883,6 +910,104 @@ std::string html_meta_charset(std::string_view html) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Addr-specs a reader sees in an address field, whatever GMime made of them
+
+/**
+ * The addr-spec tokens of a decoded address-field value: maximal runs without white space,
+ * separators ,;<>()[] or quotes (a quoted local part "john doe"@x stays one token), with
+ * exactly one '@', a non-empty local part and a dotted domain (or an address literal).
+ * Obsolete forms (d..x@, john.@) are kept as written; the indexer normalises and validates.
+ */
+std::vector<std::string> addr_spec_tokens(std::string_view text) {
+  constexpr std::string_view k_separators = " \t\r\n,;<>()[]\"'`";
+  std::vector<std::string> tokens;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t begin = pos;
+    std::size_t end = pos;
+    if (text[pos] == '"') {
+      const std::size_t close = text.find('"', pos + 1);
+      if (close != std::string_view::npos && close + 1 < text.size() && text[close + 1] == '@') {
+        end = close + 1; // a quoted local part: the token goes on with its domain
+      } else {
+        ++pos;
+        continue;
+      }
+    } else if (k_separators.find(text[pos]) != std::string_view::npos) {
+      ++pos;
+      continue;
+    }
+    while (end < text.size() && k_separators.find(text[end]) == std::string_view::npos) {
+      ++end;
+    }
+    if (end < text.size() && text[end] == '[' && end > begin && text[end - 1] == '@') {
+      const std::size_t close = text.find(']', end);
+      end = close == std::string_view::npos ? end : close + 1; // user@[192.0.2.1]
+    }
+    pos = std::max(end, pos + 1);
+    std::string_view token = text.substr(begin, end - begin);
+    while (!token.empty() && (token.back() == '.' || token.back() == ':')) {
+      token.remove_suffix(1); // end of a sentence
+    }
+    const std::size_t at = token.rfind('@');
+    if (at == std::string_view::npos || at == 0 || at + 1 >= token.size() ||
+        token.substr(0, at).find('@') != std::string_view::npos) {
+      continue;
+    }
+    const std::string_view domain = token.substr(at + 1);
+    if (domain.find('.') == std::string_view::npos && domain.front() != '[') {
+      continue;
+    }
+    tokens.emplace_back(token);
+  }
+  return tokens;
+}
+
+/**
+ * Unfolds a raw address-field value, joining the two sides of a fold that split an address
+ * ("alice@exam" CRLF " ple.com", "alice.smith@" CRLF " example.com"): a fold is dropped with
+ * its white space when the character before or after it is '@' or '.', or when the word
+ * before it holds an '@' whose domain has no dot yet. Other folds keep their white space.
+ */
+std::string join_split_folds(std::string_view raw) {
+  std::string out;
+  out.reserve(raw.size());
+  std::size_t i = 0;
+  while (i < raw.size()) {
+    const char c = raw[i];
+    if (c != '\r' && c != '\n') {
+      out.push_back(c);
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < raw.size() && (raw[j] == '\r' || raw[j] == '\n')) {
+      ++j;
+    }
+    std::size_t next = j;
+    while (next < raw.size() && (raw[next] == ' ' || raw[next] == '\t')) {
+      ++next;
+    }
+    const char before = out.empty() ? ' ' : out.back();
+    const char after = next < raw.size() ? raw[next] : ' ';
+    const std::size_t word_begin = out.find_last_of(" \t,;<>\"");
+    const std::string_view word =
+        std::string_view(out).substr(word_begin == std::string::npos ? 0 : word_begin + 1);
+    const std::size_t at = word.find('@');
+    const bool open_domain = at != std::string_view::npos && word.find('.', at) == std::string_view::npos;
+    const bool split = !is_space(before) && next > j && !is_space(after) && after != ',' &&
+                       after != '<' && after != '(' && after != '"' &&
+                       (before == '@' || before == '.' || after == '@' || after == '.' || open_domain);
+    if (split) {
+      i = next;
+    } else {
+      i = j;
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Header roles
 
 struct HeaderRole {
@@ -899,25 +1024,27 @@ constexpr std::array k_address_headers{
     HeaderRole{"sender", Role::sender},
     HeaderRole{"delivered-to", Role::delivered_to},
     HeaderRole{"return-path", Role::return_path},
-    HeaderRole{"resent-from", Role::from},
-    HeaderRole{"resent-to", Role::to},
-    HeaderRole{"resent-cc", Role::cc},
-    HeaderRole{"resent-bcc", Role::bcc},
-    HeaderRole{"resent-reply-to", Role::reply_to},
-    HeaderRole{"resent-sender", Role::sender},
+    HeaderRole{"resent-from", Role::resent_from},
+    HeaderRole{"resent-to", Role::resent_to},
+    HeaderRole{"resent-cc", Role::resent_cc},
+    HeaderRole{"resent-bcc", Role::resent_bcc},
+    HeaderRole{"resent-reply-to", Role::header},
+    HeaderRole{"resent-sender", Role::resent_sender},
     HeaderRole{"apparently-to", Role::to},
     HeaderRole{"x-original-from", Role::from},
     HeaderRole{"x-original-sender", Role::sender},
     HeaderRole{"mail-reply-to", Role::reply_to},
     HeaderRole{"mail-followup-to", Role::reply_to},
-    HeaderRole{"disposition-notification-to", Role::reply_to},
-    HeaderRole{"return-receipt-to", Role::reply_to},
-    HeaderRole{"errors-to", Role::return_path},
-    HeaderRole{"x-original-to", Role::delivered_to},
-    HeaderRole{"envelope-to", Role::delivered_to}, // Exim
-    HeaderRole{"x-envelope-from", Role::envelope_from},
+    HeaderRole{"disposition-notification-to", Role::notification},
+    HeaderRole{"return-receipt-to", Role::notification},
+    HeaderRole{"errors-to", Role::notification},
+    HeaderRole{"envelope-to", Role::envelope_to}, // Exim
+    HeaderRole{"x-original-to", Role::envelope_to}, // Postfix
     HeaderRole{"x-envelope-to", Role::envelope_to},
+    HeaderRole{"x-delivered-to", Role::envelope_to},
+    HeaderRole{"x-forwarded-to", Role::envelope_to},
     HeaderRole{"x-envelope-to-blocked", Role::envelope_to},
+    HeaderRole{"x-envelope-from", Role::envelope_from},
 };
 
 std::optional<Role> address_role(std::string_view header) {
@@ -927,6 +1054,63 @@ std::optional<Role> address_role(std::string_view header) {
     }
   }
   return std::nullopt;
+}
+
+/** True for the roles whose evidence names the header field it came from. */
+bool role_keeps_field(Role role) {
+  switch (role) {
+  case Role::received:
+  case Role::envelope_from:
+  case Role::envelope_to:
+  case Role::resent_from:
+  case Role::resent_to:
+  case Role::resent_cc:
+  case Role::resent_bcc:
+  case Role::resent_sender:
+  case Role::notification:
+  case Role::header:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/** Display-name lists written by archives and exporters (Enron, Outlook exports). */
+constexpr std::array<std::string_view, 4> k_display_name_headers{"x-from", "x-to", "x-cc", "x-bcc"};
+
+bool is_display_name_header(std::string_view header) {
+  return std::any_of(k_display_name_headers.begin(), k_display_name_headers.end(),
+                     [&](std::string_view name) { return iequals(name, header); });
+}
+
+/**
+ * Fields whose values are identifiers or signatures, not addresses (a Message-ID looks like
+ * one): never scanned. DKIM-Signature is handled apart (only its i= tag names a mailbox).
+ */
+bool is_identifier_header(std::string_view header) {
+  constexpr std::array<std::string_view, 12> k_skipped{
+      "message-id",     "references",          "in-reply-to",       "content-id",
+      "resent-message-id", "arc-seal",         "arc-message-signature", "x-forwarded-encrypted",
+      "supersedes",     "content-type",        "content-transfer-encoding", "mime-version"};
+  return iends_with(header, "-id") || iends_with(header, "-signature") ||
+         iends_with(header, "-seal") ||
+         std::any_of(k_skipped.begin(), k_skipped.end(),
+                     [&](std::string_view name) { return iequals(name, header); });
+}
+
+bool is_dkim_signature(std::string_view header) {
+  return iequals(header, "dkim-signature") || iequals(header, "x-google-dkim-signature") ||
+         iequals(header, "domainkey-signature");
+}
+
+/** The role of an address found by scanning the value of a field that is not structured. */
+Role scanned_role(std::string_view header) {
+  if (iequals(header, "received") || iequals(header, "x-received") ||
+      istarts_with(header, "arc-") || iequals(header, "authentication-results") ||
+      iends_with(header, "-authentication-results")) {
+    return Role::received;
+  }
+  return Role::header;
 }
 
 constexpr std::array<std::string_view, 6> k_ip_headers{
@@ -1080,23 +1264,37 @@ public:
       const std::string_view name = header_name(header);
       const std::string_view raw = header_raw_value(header);
       if (std::optional<Role> role = address_role(name)) {
+        const std::string field = role_keeps_field(*role) ? valid_utf8(name) : std::string();
         for (auto &[display, addr] : addresses(name, raw)) {
-          m_item.addresses.push_back(RawAddress{*role, std::move(display), std::move(addr)});
+          m_item.addresses.push_back(RawAddress{*role, std::move(display), std::move(addr), field});
         }
-      } else if (is_ip_header(name)) {
+        continue;
+      }
+      if (is_ip_header(name)) {
         for (std::string &ip : scan_ips(raw)) {
           if (std::none_of(m_item.ips.begin(), m_item.ips.end(),
                            [&](const RawValue &seen) { return seen.value == ip; })) {
             m_item.ips.push_back(RawValue{Role::received, std::move(ip)});
           }
         }
-      } else if (!have_subject && iequals(name, "subject")) {
-        have_subject = true;
-        m_item.subject = decode_header_text(raw);
-        if (!m_item.subject.empty()) {
-          add_text(Role::subject, m_item.subject);
+      }
+      if (iequals(name, "subject")) {
+        if (!have_subject) {
+          have_subject = true;
+          m_item.subject = decode_header_text(raw);
+          if (!m_item.subject.empty()) {
+            add_text(Role::subject, m_item.subject);
+          }
+        }
+        continue;
+      }
+      if (is_display_name_header(name)) {
+        for (std::string &display : display_names(decode_header_text(raw))) {
+          m_item.addresses.push_back(
+              RawAddress{Role::header, std::move(display), std::string(), valid_utf8(name)});
         }
       }
+      scan_header(name, raw);
     }
     if (GMimeObject *body = g_mime_message_get_mime_part(message); body != nullptr) {
       walk(body, Origin::message, 1);
@@ -1131,6 +1329,112 @@ private:
     return raw != nullptr ? std::string_view(raw) : std::string_view();
   }
 
+  /**
+   * The value of a field that is not parsed as an address list, scanned for addresses by the
+   * indexer (whole addresses only, DESIGN §3). Identifier and signature fields are skipped; of
+   * a DKIM signature only the i= tag (the signing identity) is kept.
+   */
+  void scan_header(std::string_view name, std::string_view raw) {
+    if (raw.find('@') == std::string_view::npos && raw.find("=?") == std::string_view::npos) {
+      return; // no address can be in it
+    }
+    std::string field = valid_utf8(name);
+    if (is_dkim_signature(name)) {
+      const std::string value = unfold(raw);
+      std::size_t begin = 0;
+      while (begin < value.size()) {
+        const std::size_t end = std::min(value.find(';', begin), value.size());
+        const std::string_view tag = trim(std::string_view(value).substr(begin, end - begin));
+        if (tag.starts_with("i=") || tag.starts_with("i ")) {
+          add_header_text(Role::header, std::string(tag.substr(tag.find('=') + 1)), field);
+        }
+        begin = end + 1;
+      }
+      return;
+    }
+    if (is_identifier_header(name)) {
+      return;
+    }
+    const Role role = scanned_role(name);
+    std::string decoded = decode_header_text(raw);
+    if (raw.find("=?") != std::string_view::npos) {
+      std::string unfolded = valid_utf8(trim(unfold(raw)));
+      if (unfolded != decoded) {
+        add_header_text(role, std::move(unfolded), field);
+      }
+    }
+    add_header_text(role, std::move(decoded), field);
+  }
+
+  void add_header_text(Role role, std::string text, const std::string &field) {
+    if (text.find('@') == std::string::npos || m_header_text_bytes + text.size() > k_max_text_bytes) {
+      return;
+    }
+    m_header_text_bytes += text.size();
+    m_item.texts.push_back(RawText{role, std::move(text), field, TextScan::addresses});
+  }
+
+  /**
+   * The display names of an X-From/X-To/X-cc/X-bcc list ("Steffes, James D. </O=ENRON/...>,
+   * Jeff Dasovich, Kean, Steven J."): split at top-level commas and semicolons; a piece of one
+   * word without <...> is a last name and joins the next piece ("Last, First").
+   */
+  static std::vector<std::string> display_names(const std::string &value) {
+    struct Piece {
+      std::string name;
+      bool bracketed = false;
+    };
+    std::vector<Piece> pieces(1);
+    bool quoted = false;
+    int angle = 0;
+    for (const char c : value) {
+      if (c == '"' && angle == 0) {
+        quoted = !quoted;
+        continue;
+      }
+      if (!quoted && c == '<') {
+        ++angle;
+        pieces.back().bracketed = true;
+        continue;
+      }
+      if (!quoted && c == '>' && angle > 0) {
+        --angle;
+        continue;
+      }
+      if (angle > 0) {
+        continue;
+      }
+      if (!quoted && (c == ',' || c == ';')) {
+        pieces.emplace_back();
+        continue;
+      }
+      pieces.back().name.push_back(c);
+    }
+    std::vector<std::string> names;
+    std::string pending;
+    for (Piece &piece : pieces) {
+      std::string name = collapse_whitespace(trim(piece.name));
+      if (name.find('@') != std::string::npos) {
+        name.clear(); // an address, not a name: the address scan takes it
+      }
+      const bool one_word = !name.empty() && name.find(' ') == std::string::npos;
+      if (!pending.empty()) {
+        name = name.empty() ? pending : pending + ", " + name;
+        pending.clear();
+      } else if (one_word && !piece.bracketed) {
+        pending = std::move(name);
+        continue;
+      }
+      if (!name.empty()) {
+        names.push_back(std::move(name));
+      }
+    }
+    if (!pending.empty()) {
+      names.push_back(std::move(pending));
+    }
+    return names;
+  }
+
   /** The (display name, addr-spec) pairs of one address header, decoded. */
   std::vector<std::pair<std::string, std::string>> addresses(std::string_view header,
                                                              std::string_view raw) {
@@ -1152,6 +1456,55 @@ private:
     const std::string_view value = trim(raw);
     if (found.empty() && !value.empty() && value != "<>" && !is_empty_group(value)) {
       recover_addresses(header, decode_header_text(value), found);
+      return found;
+    }
+    if (value.find('@') == std::string_view::npos && value.find("=?") == std::string_view::npos) {
+      return found;
+    }
+    // An encoded word that wraps a whole address list ("=?utf-8?Q?Alice_<a@x>,_Bob_<b@y>?="):
+    // GMime sees one name; the decoded value parsed again gives the mailboxes.
+    const std::string decoded = decode_header_text(value);
+    const bool wrapped = std::any_of(found.begin(), found.end(), [](const auto &entry) {
+      return entry.first.find('@') != std::string::npos ||
+             entry.second.find_first_of("<>, ") != std::string::npos;
+    });
+    if (wrapped) {
+      std::vector<std::pair<std::string, std::string>> again;
+      const GObjectPtr<InternetAddressList> reparsed =
+          adopt(internet_address_list_parse(m_options, decoded.c_str()));
+      for_each_mailbox(reparsed.get(), [&](InternetAddressMailbox *mailbox) {
+        const char *name = internet_address_get_name(&mailbox->parent_object);
+        std::string display = name != nullptr ? valid_utf8(collapse_whitespace(trim(name))) : std::string();
+        std::string addr = valid_utf8(trim(to_std_string(internet_address_mailbox_get_addr(mailbox))));
+        if (!addr.empty()) {
+          again.emplace_back(std::move(display), std::move(addr));
+        }
+      });
+      if (!again.empty()) {
+        found = std::move(again);
+      }
+    }
+    // Addresses GMime dropped or changed (obsolete "d..x@", "john.@", an address inside a
+    // comment, one split by folding): every addr-spec a reader sees in the value is kept.
+    std::vector<std::string> seen;
+    seen.reserve(found.size());
+    for (const auto &entry : found) {
+      seen.push_back(lower(entry.second));
+    }
+    const auto keep = [&](std::string token) {
+      const std::string key = lower(token);
+      if (std::find(seen.begin(), seen.end(), key) == seen.end()) {
+        seen.push_back(key);
+        found.emplace_back(std::string(), std::move(token));
+      }
+    };
+    for (std::string &token : addr_spec_tokens(decoded)) {
+      keep(std::move(token));
+    }
+    if (value.find('\n') != std::string_view::npos) {
+      for (std::string &token : addr_spec_tokens(decode_header_text(join_split_folds(raw)))) {
+        keep(std::move(token));
+      }
     }
     return found;
   }
@@ -1269,8 +1622,12 @@ private:
           }
           line += display.empty() ? addr : (addr.empty() ? display : display + " <" + addr + ">");
         }
-      } else if (is_ip_header(name) || iequals(name, "subject")) {
-        // Message-ID is left out on purpose: it looks like an address but names no person.
+      } else if (is_ip_header(name) || iequals(name, "subject") ||
+                 (!is_identifier_header(name) && !is_dkim_signature(name) &&
+                  raw.find('@') != std::string_view::npos)) {
+        // Every field that may name someone (Received, X-Original-To, List-*, ...), as for
+        // the message itself; Message-ID and signatures are left out on purpose: they look
+        // like addresses but name no person.
         line = decode_header_text(raw);
       }
       if (!line.empty()) {
@@ -1366,13 +1723,29 @@ private:
                        [](const std::string &name) { return iends_with(name, ".eml"); });
   }
 
+  /** True when the part's own Content-Type field says just "text" (no subtype), which a
+      mail reader shows as text/plain. */
+  static bool is_bare_text_type(GMimeObject *object) {
+    const char *value = g_mime_object_get_header(object, "Content-Type");
+    if (value == nullptr) {
+      return false;
+    }
+    std::string_view type = trim(value);
+    type = trim(type.substr(0, type.find(';')));
+    return iequals(type, "text");
+  }
+
   void walk_part(GMimePart *part, Origin origin, int depth) {
     GMimeObject *object = as_object(part);
     GMimeContentType *content_type = g_mime_object_get_content_type(object);
-    const std::string type =
+    std::string type =
         lower(to_std_string(content_type != nullptr ? g_mime_content_type_get_media_type(content_type) : nullptr));
-    const std::string subtype = lower(
+    std::string subtype = lower(
         to_std_string(content_type != nullptr ? g_mime_content_type_get_media_subtype(content_type) : nullptr));
+    if (type == "application" && subtype == "octet-stream" && is_bare_text_type(object)) {
+      type = "text"; // "Content-Type: text" without a subtype: GMime's fallback hides it
+      subtype = "plain";
+    }
     const std::vector<std::string> names = file_names(part);
     for (const std::string &name : names) {
       add_text(Role::attachment_name, name);
@@ -1436,6 +1809,7 @@ private:
   Warnings &m_warnings;
   GMimeParserOptions *m_options;
   std::size_t m_text_bytes = 0;
+  std::size_t m_header_text_bytes = 0;
   bool m_capped = false;
 };
 

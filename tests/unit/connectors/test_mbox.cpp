@@ -412,6 +412,30 @@ TEST(MboxConnector, OwnerAddressIsAdded) {
   }));
 }
 
+// Issue 13 item 13: the From_ line's envelope sender is evidence of its message.
+TEST(MboxConnector, FromLineSenderIsEnvelopeFrom) {
+  test::ScratchDir dir;
+  const std::string data = message("From Env.Sender@example.org Mon Jan  1 10:00:00 2024", "x") +
+                           message("From - Mon Jan  1 10:00:00 2024", "y") +
+                           message("From MAILER-DAEMON Mon Jan  1 10:00:00 2024", "z");
+  test::write_file(dir / "a.mbox", data);
+  MboxSink sink;
+  ASSERT_TRUE(scan_file(dir / "a.mbox", sink).has_value());
+  ASSERT_EQ(sink.items.size(), 3U);
+  const auto envelope = [](const Item &item) {
+    std::vector<std::string> out;
+    for (const RawAddress &a : item.addresses) {
+      if (a.role == Role::envelope_from) {
+        out.push_back(a.addr + "|" + a.field);
+      }
+    }
+    return out;
+  };
+  EXPECT_EQ(envelope(sink.items[0]), std::vector<std::string>{"Env.Sender@example.org|From_"});
+  EXPECT_TRUE(envelope(sink.items[1]).empty());
+  EXPECT_TRUE(envelope(sink.items[2]).empty());
+}
+
 TEST(MboxConnector, ListSkipsSymlinksDirectoriesAndEscapes) {
   test::ScratchDir dir;
   fs::path root = dir / "archive";

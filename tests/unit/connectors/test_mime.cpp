@@ -445,12 +445,12 @@ TEST(MimeDecoder, EnvelopeAndDeliveryHeaders) {
                               "body\n");
   EXPECT_TRUE(has_addr(item, Role::return_path, "bounce@example.org")) << dump(item);
   EXPECT_TRUE(has_addr(item, Role::delivered_to, "alice+lists@example.com"));
-  EXPECT_TRUE(has_addr(item, Role::delivered_to, "alice@example.com"));
+  EXPECT_TRUE(has_addr(item, Role::envelope_to, "alice@example.com")); // X-Original-To
   EXPECT_TRUE(has_addr(item, Role::envelope_from, "sender@example.org"));
   EXPECT_TRUE(has_addr(item, Role::envelope_to, "alice@example.com"));
   EXPECT_TRUE(has_addr(item, Role::envelope_to, "bob@example.com"));
   EXPECT_TRUE(has_addr(item, Role::envelope_to, "carol@example.com"));
-  EXPECT_TRUE(has_address(item, Role::from, "Dave", "dave@example.org"));
+  EXPECT_TRUE(has_address(item, Role::resent_from, "Dave", "dave@example.org"));
   EXPECT_TRUE(has_addr(item, Role::reply_to, "replies@example.org"));
   EXPECT_TRUE(has_addr(item, Role::sender, "list@example.org"));
   EXPECT_TRUE(has_addr(item, Role::bcc, "hidden@example.com"));
@@ -708,6 +708,186 @@ TEST(MimeCorpus, DecodesEveryFile) {
     list += path + "\n";
   }
   EXPECT_GT(ok * 100, files * 95) << ok << " of " << files << " decoded; failed:\n" << list;
+}
+
+} // namespace
+} // namespace maildsar::connectors::mime
+
+namespace maildsar::connectors::mime {
+namespace {
+
+/** A header-value text (scanned for addresses only) of `role` from field `field` holds `needle`. */
+bool header_text(const Item &item, Role role, std::string_view field, std::string_view needle) {
+  return std::any_of(item.texts.begin(), item.texts.end(), [&](const RawText &t) {
+    return t.role == role && t.field == field && t.scan == TextScan::addresses &&
+           t.text.find(needle) != std::string::npos;
+  });
+}
+
+bool has_field_addr(const Item &item, Role role, std::string_view field, std::string_view addr) {
+  return std::any_of(item.addresses.begin(), item.addresses.end(), [&](const RawAddress &a) {
+    return a.role == role && a.field == field && a.addr == addr;
+  });
+}
+
+// Issue 11 class 1: every header field is evidence, with a role and its field name.
+TEST(MimeHeaders, EveryFieldIsScannedWithItsRole) {
+  const Item item = decode_ok(
+      "Received: from mail.example.org (mail.example.org [192.0.2.7])\r\n"
+      "\tby mx.example.com (Postfix) with ESMTPS id 4QxYz\r\n"
+      "\tfor <hidden.bcc@example.com>; Tue, 14 Nov 2023 10:00:00 +0000\r\n"
+      "X-Received: by 2002:a05:6000:1 with SMTP id x; (ORCPT rfc822;orcpt@example.net)\r\n"
+      "ARC-Authentication-Results: i=1; mx.example.com; smtp.mailfrom=arc.sender@example.org\r\n"
+      "Authentication-Results: mx.example.com; spf=pass smtp.mailfrom=spf@example.org\r\n"
+      "Envelope-to: exim.rcpt@example.com\r\n"
+      "X-Forwarded-To: fwd@example.net\r\n"
+      "X-Delivered-to: xdeliv@example.net\r\n"
+      "Resent-To: Rita <resent.to@example.com>\r\n"
+      "Resent-Cc: resent.cc@example.com\r\n"
+      "Resent-Bcc: resent.bcc@example.com\r\n"
+      "Resent-Sender: resent.sender@example.com\r\n"
+      "Disposition-Notification-To: <dnt@example.com>\r\n"
+      "Return-Receipt-To: rrt@example.com\r\n"
+      "Errors-To: errors@example.com\r\n"
+      "List-Unsubscribe: <mailto:leave-list@lists.example.org?subject=unsubscribe>\r\n"
+      "X-Mailer-Recipient: Someone <xheader@example.com>\r\n"
+      "DKIM-Signature: v=1; a=rsa-sha256; d=example.org; i=@example.org; s=s1;\r\n"
+      "\tbh=abc=; b=ZGtpbUBleGFtcGxlLm9yZw==\r\n"
+      "Message-ID: <CAF+id.part@mail.example.com>\r\n"
+      "References: <ref.part@mail.example.com>\r\n"
+      "From: a@example.org\r\n"
+      "To: b@example.org\r\n"
+      "Subject: headers\r\n"
+      "\r\n"
+      "body\r\n");
+  EXPECT_TRUE(header_text(item, Role::received, "Received", "hidden.bcc@example.com")) << dump(item);
+  EXPECT_TRUE(header_text(item, Role::received, "X-Received", "orcpt@example.net"));
+  EXPECT_TRUE(header_text(item, Role::received, "ARC-Authentication-Results",
+                          "arc.sender@example.org"));
+  EXPECT_TRUE(header_text(item, Role::received, "Authentication-Results", "spf@example.org"));
+  EXPECT_TRUE(has_field_addr(item, Role::envelope_to, "Envelope-to", "exim.rcpt@example.com"));
+  EXPECT_TRUE(has_field_addr(item, Role::envelope_to, "X-Forwarded-To", "fwd@example.net"));
+  EXPECT_TRUE(has_field_addr(item, Role::envelope_to, "X-Delivered-to", "xdeliv@example.net"));
+  EXPECT_TRUE(has_address(item, Role::resent_to, "Rita", "resent.to@example.com"));
+  EXPECT_TRUE(has_field_addr(item, Role::resent_cc, "Resent-Cc", "resent.cc@example.com"));
+  EXPECT_TRUE(has_field_addr(item, Role::resent_bcc, "Resent-Bcc", "resent.bcc@example.com"));
+  EXPECT_TRUE(has_field_addr(item, Role::resent_sender, "Resent-Sender", "resent.sender@example.com"));
+  EXPECT_TRUE(has_field_addr(item, Role::notification, "Disposition-Notification-To", "dnt@example.com"));
+  EXPECT_TRUE(has_field_addr(item, Role::notification, "Return-Receipt-To", "rrt@example.com"));
+  EXPECT_TRUE(has_field_addr(item, Role::notification, "Errors-To", "errors@example.com"));
+  EXPECT_TRUE(header_text(item, Role::header, "List-Unsubscribe", "leave-list@lists.example.org"));
+  EXPECT_TRUE(header_text(item, Role::header, "X-Mailer-Recipient", "xheader@example.com"));
+  EXPECT_TRUE(header_text(item, Role::header, "DKIM-Signature", "@example.org"));
+  // Identifiers and signature data are not scanned: a Message-ID is no address.
+  EXPECT_FALSE(any_text_contains(item, "id.part@mail.example.com"));
+  EXPECT_FALSE(any_text_contains(item, "ref.part@mail.example.com"));
+  EXPECT_FALSE(any_text_contains(item, "ZGtpbUBleGFtcGxlLm9yZw"));
+  // The classic roles keep no field name (their output is unchanged).
+  EXPECT_TRUE(has_field_addr(item, Role::from, "", "a@example.org"));
+}
+
+TEST(MimeHeaders, DisplayNameHeadersOfArchivesAreNames) {
+  const Item item = decode_ok(
+      "Message-ID: <1.JavaMail.evans@thyme>\n"
+      "From: james.steffes@enron.com\n"
+      "To: richard.shapiro@enron.com\n"
+      "X-From: Steffes, James D. </O=ENRON/OU=NA/CN=RECIPIENTS/CN=JSTEFFE>\n"
+      "X-To: Jeff Dasovich, Kean, Steven J. </O=ENRON/OU=NA/CN=RECIPIENTS/CN=SKEAN>, "
+      "\"Shapiro, Richard\" <richard.shapiro@enron.com>\n"
+      "X-cc: Ralf B\xC3\xA4" "chle\n"
+      "X-bcc: \n"
+      "Subject: status\n"
+      "\n"
+      "body\n");
+  const auto name = [&](std::string_view field, std::string_view display) {
+    return std::any_of(item.addresses.begin(), item.addresses.end(), [&](const RawAddress &a) {
+      return a.role == Role::header && a.field == field && a.name == display && a.addr.empty();
+    });
+  };
+  EXPECT_TRUE(name("X-From", "Steffes, James D.")) << dump(item);
+  EXPECT_TRUE(name("X-To", "Jeff Dasovich")) << dump(item);
+  EXPECT_TRUE(name("X-To", "Kean, Steven J."));
+  EXPECT_TRUE(name("X-To", "Shapiro, Richard"));
+  EXPECT_TRUE(name("X-cc", "Ralf B\xC3\xA4" "chle"));
+  EXPECT_TRUE(header_text(item, Role::header, "X-To", "richard.shapiro@enron.com"));
+}
+
+// Issue 11 class 2: real-but-invalid addresses, also one of several in a list.
+TEST(MimeHeaders, ObsoleteAddressesInListsAreKept) {
+  const Item item = decode_ok(
+      "From: \"Steffes, James\" <james.steffes@enron.com>\n"
+      "To: richard.shapiro@enron.com, d..steffes@enron.com, john.@example.com,\n"
+      "\t\"john doe\"@example.com, Paul <paul@example.com (old <paul.old@example.com>)>\n"
+      "Cc: alice@example.com (Alice, formerly <alice.former@example.org>), bob@exam\n"
+      " ple.com, carol.smith@\n"
+      " example.net\n"
+      "Subject: obsolete forms\n"
+      "\n"
+      "body\n");
+  EXPECT_TRUE(has_addr(item, Role::to, "richard.shapiro@enron.com")) << dump(item);
+  EXPECT_TRUE(has_addr(item, Role::to, "d..steffes@enron.com")) << dump(item);
+  EXPECT_TRUE(has_addr(item, Role::to, "john.@example.com")) << dump(item);
+  EXPECT_TRUE(has_addr(item, Role::to, "\"john doe\"@example.com")) << dump(item);
+  EXPECT_TRUE(has_addr(item, Role::cc, "alice@example.com")) << dump(item);
+  EXPECT_TRUE(has_addr(item, Role::cc, "alice.former@example.org")) << dump(item);
+  EXPECT_TRUE(has_addr(item, Role::cc, "bob@example.com")) << dump(item);
+  EXPECT_TRUE(has_addr(item, Role::cc, "carol.smith@example.net")) << dump(item);
+  // Never a different address: the obsolete form is not rewritten into a valid one.
+  EXPECT_FALSE(has_any_addr(item, "d.steffes@enron.com"));
+  EXPECT_FALSE(has_any_addr(item, "steffes@enron.com"));
+}
+
+// Issue 11 class 3: malformed encoded words still give their addresses and names.
+TEST(MimeHeaders, MalformedEncodedWords) {
+  const Item item = decode_ok(
+      "From: =?utf-8?Q?J=C3=B6rg_Bauer?= <jb@example.de>\n"
+      "To: =?utf-8?Q?Anna_M=C3=BCller_<anna@example.de>,_Ben_<ben@example.de>?=\n"
+      "Cc: =?utf-8?Q?Zo=C3=AB_Wei <zoe@example.de>\n"
+      "Reply-To: =?iso-8859-1?Q?Fran=C3=A7ois_Roux?= <fr@example.fr>\n"
+      "Subject: =?x-unknown?Q?caf=E9?=\n"
+      "\n"
+      "body\n");
+  EXPECT_TRUE(has_address(item, Role::from, "J\xC3\xB6rg Bauer", "jb@example.de")) << dump(item);
+  EXPECT_TRUE(has_address(item, Role::to, "Anna M\xC3\xBCller", "anna@example.de")) << dump(item);
+  EXPECT_TRUE(has_address(item, Role::to, "Ben", "ben@example.de")) << dump(item);
+  EXPECT_TRUE(has_addr(item, Role::cc, "zoe@example.de")) << dump(item);
+  EXPECT_TRUE(std::any_of(item.addresses.begin(), item.addresses.end(), [](const RawAddress &a) {
+    return a.role == Role::cc && a.name.find("Zo\xC3\xAB") != std::string::npos;
+  })) << dump(item);
+  EXPECT_TRUE(has_address(item, Role::reply_to, "Fran\xC3\xA7ois Roux", "fr@example.fr")) << dump(item);
+  EXPECT_EQ(item.subject, "caf\xC3\xA9");
+}
+
+// An attached message's header fields are evidence too (as attachment-body text).
+TEST(MimeHeaders, AttachedMessageHeaderFieldsAreKept) {
+  const Item item = decode_ok("From: a@example.com\n"
+                              "MIME-Version: 1.0\n"
+                              "Content-Type: multipart/mixed; boundary=\"b\"\n"
+                              "\n"
+                              "--b\n"
+                              "Content-Type: message/rfc822\n"
+                              "\n"
+                              "Received: by mx.example.com for <inner.bcc@example.com>; Tue\n"
+                              "X-Original-To: inner.env@example.com\n"
+                              "Message-ID: <inner.id@example.com>\n"
+                              "From: inner@example.com\n"
+                              "Subject: inner\n"
+                              "\n"
+                              "inner body\n"
+                              "--b--\n");
+  EXPECT_TRUE(text_contains(item, Role::attachment_body, "inner.bcc@example.com")) << dump(item);
+  EXPECT_TRUE(text_contains(item, Role::attachment_body, "inner.env@example.com")) << dump(item);
+  EXPECT_FALSE(any_text_contains(item, "inner.id@example.com")) << dump(item);
+}
+
+// A part with "Content-Type: text" and no subtype is text/plain to a mail reader.
+TEST(MimeDecoder, TextWithoutSubtypeIsPlainText) {
+  const Item item = decode_ok("From: a@example.com\n"
+                              "MIME-Version: 1.0\n"
+                              "Content-Type: text\n"
+                              "\n"
+                              "please write to bare.text@example.org\n");
+  EXPECT_TRUE(text_contains(item, Role::body, "bare.text@example.org")) << dump(item);
 }
 
 } // namespace

@@ -4,6 +4,7 @@
 #include "connectors/pst_export.hpp"
 #include "core/fs.hpp"
 
+#include "tests/corrupt_pst.hpp"
 #include "tests/test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -482,4 +483,102 @@ TEST(PstMbox, ContactsAndOtherItemsBecomeReadableMessages) {
   }
   EXPECT_TRUE(note);
   EXPECT_EQ(sink.items[0].message_id, "pst-7-1700000000@maildsar.invalid");
+}
+
+// ---------------------------------------------------------------------------------------------
+// libpst in the worker process (issue 13 item 8): a file that crashes, hangs or bloats libpst is
+// one error naming it, and this process goes on.
+
+/** Sets the PST worker limits (and a test fault) for one test. */
+class ScopedPstLimits {
+public:
+  explicit ScopedPstLimits(isolate::Limits limits, const char *fault = nullptr) : m_old(pst_limits()) {
+    set_pst_limits(limits);
+    if (fault != nullptr) {
+      ::setenv("MAILDSAR_WORKER_TEST_FAULT", fault, 1);
+    }
+  }
+  ~ScopedPstLimits() {
+    set_pst_limits(m_old);
+    ::unsetenv("MAILDSAR_WORKER_TEST_FAULT");
+  }
+  ScopedPstLimits(const ScopedPstLimits &) = delete;
+  ScopedPstLimits &operator=(const ScopedPstLimits &) = delete;
+
+private:
+  isolate::Limits m_old;
+};
+
+TEST(PstIsolation, FilesThatCrashLibpstAreOneErrorEachAndScanningGoesOn) {
+  REQUIRE_PST_CORPUS();
+  test::ScratchDir dir;
+  for (auto kind : {test::CorruptPst::parse_item, test::CorruptPst::extended_attrs}) {
+    auto path = dir / (kind == test::CorruptPst::parse_item ? "parse-item.pst" : "extended-attrs.pst");
+    ASSERT_TRUE(test::make_corrupt_pst(test::corpus_dir(), path, kind));
+    auto s = scan(path);
+    ASSERT_FALSE(s->stats) << path;
+    const auto &message = s->stats.error().message;
+    EXPECT_EQ(s->stats.error().code, core::ErrorCode::data);
+    EXPECT_NE(message.find(path.string()), std::string::npos) << message;
+    EXPECT_NE(message.find("pst-scan worker crashed: killed by signal SIG"), std::string::npos) << message;
+  }
+  auto good = scan(pst_dir() / "pstsdk/sample1.pst");
+  ASSERT_TRUE(good->stats) << good->stats.error().message;
+  EXPECT_EQ(good->stats->emails, 1U);
+  EXPECT_EQ(good->sink.items.size(), 1U);
+}
+
+TEST(PstIsolation, RenderingAFileThatCrashesLibpstIsAnError) {
+  REQUIRE_PST_CORPUS();
+  test::ScratchDir dir;
+  auto path = dir / "extended-attrs.pst";
+  ASSERT_TRUE(test::make_corrupt_pst(test::corpus_dir(), path, test::CorruptPst::extended_attrs));
+  int handed = 0;
+  auto st = for_each_pst_rendering(path.string(), {2097188}, [&](std::uint64_t, core::Result<PstRendering>) {
+    ++handed;
+    return core::Status{};
+  });
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("pst-render worker crashed"), std::string::npos) << st.error().message;
+  EXPECT_EQ(handed, 0);
+  auto fine = render_pst_items((pst_dir() / "pstsdk/sample1.pst").string(), {2097188});
+  ASSERT_TRUE(fine) << fine.error().message;
+  ASSERT_TRUE(fine->at(2097188)) << fine->at(2097188).error().message;
+  EXPECT_EQ(fine->at(2097188)->extension, "eml");
+}
+
+TEST(PstIsolation, FileThatBloatsLibpstHitsTheMemoryLimit) {
+  REQUIRE_PST_CORPUS();
+  if (!isolate::memory_limit_supported()) {
+    GTEST_SKIP() << "RLIMIT_AS is not set in AddressSanitizer builds";
+  }
+  test::ScratchDir dir;
+  auto path = dir / "bloat.pst";
+  ASSERT_TRUE(test::make_corrupt_pst(test::corpus_dir(), path, test::CorruptPst::bloat));
+  ScopedPstLimits limits({.cpu_seconds = 60, .memory_mib = 256, .wall_seconds = 60});
+  auto s = scan(path);
+  ASSERT_FALSE(s->stats);
+  EXPECT_NE(s->stats.error().message.find("exceeded the memory limit of 256 MiB"), std::string::npos)
+      << s->stats.error().message;
+  EXPECT_NE(s->stats.error().message.find("Out Of memory"), std::string::npos) << "libpst's last words";
+}
+
+TEST(PstIsolation, HangingAndSpinningWorkersHitTheirLimits) {
+  REQUIRE_PST_CORPUS();
+  {
+    ScopedPstLimits limits({.cpu_seconds = 60, .memory_mib = 1024, .wall_seconds = 1}, "sleep:sample1.pst");
+    auto s = scan(pst_dir() / "pstsdk/sample1.pst");
+    ASSERT_FALSE(s->stats);
+    EXPECT_NE(s->stats.error().message.find("exceeded the wall-clock limit of 1 s"), std::string::npos)
+        << s->stats.error().message;
+    auto other = scan(pst_dir() / "pstsdk/sample2.pst"); // the fault names one file only
+    EXPECT_TRUE(other->stats);
+  }
+  {
+    ScopedPstLimits limits({.cpu_seconds = 1, .memory_mib = 1024, .wall_seconds = 60}, "spin:sample1.pst");
+    auto s = scan(pst_dir() / "pstsdk/sample1.pst");
+    ASSERT_FALSE(s->stats);
+    EXPECT_NE(s->stats.error().message.find("exceeded the CPU-time limit of 1 s"), std::string::npos)
+        << s->stats.error().message;
+  }
 }

@@ -5,6 +5,7 @@
 // line a JSON object:
 //   {"a": [["from", "Alice Smith", "alice@example.com"], ...],   // RawAddress role/name/addr
 //    "t": [["body", "some text"], ...],                            // RawText role/text
+//    ("a" entries may add a header field name 4th, "t" entries 3rd: a header value)
 //    "ip": [["received", "203.0.113.45"]], "mid": "x@y", "subject": "..."}
 // A line that is not JSON is a ScanError. Items are mbox-like (offset = line start) so the
 // store can be appended to; a scan from an offset that is not a line start returns data.
@@ -103,11 +104,16 @@ private:
     for (const auto &a : j.value("a", nlohmann::json::array())) {
       item.addresses.push_back(connectors::RawAddress{
           *connectors::role_from_string(a[0].get<std::string>()), a[1].get<std::string>(),
-          a[2].get<std::string>()});
+          a[2].get<std::string>(), a.size() > 3 ? a[3].get<std::string>() : std::string()});
     }
     for (const auto &t : j.value("t", nlohmann::json::array())) {
-      item.texts.push_back(connectors::RawText{*connectors::role_from_string(t[0].get<std::string>()),
-                                               t[1].get<std::string>()});
+      // A third element is a header field name: the text is that field's value, scanned
+      // for addresses only.
+      const bool header = t.size() > 2;
+      item.texts.push_back(connectors::RawText{
+          *connectors::role_from_string(t[0].get<std::string>()), t[1].get<std::string>(),
+          header ? t[2].get<std::string>() : std::string(),
+          header ? connectors::TextScan::addresses : connectors::TextScan::full});
     }
     for (const auto &v : j.value("ip", nlohmann::json::array())) {
       item.ips.push_back(connectors::RawValue{*connectors::role_from_string(v[0].get<std::string>()),

@@ -61,6 +61,17 @@ INSTANTIATE_TEST_SUITE_P(
         EmailCase{"alice.smith@example.com (Alice Smith)", "alice.smith@example.com"},
         EmailCase{"o'brien@example.ie", "o'brien@example.ie"},
         EmailCase{"first..last@example.jp", "first..last@example.jp"}, // seen in the wild
+        // obsolete forms real archives hold (issue 11 class 2): kept as written
+        EmailCase{"d..steffes@enron.com", "d..steffes@enron.com"},
+        EmailCase{"D..Steffes@Enron.com", "d..steffes@enron.com"},
+        EmailCase{"john.@x.com", "john.@x.com"},
+        EmailCase{"John.+list@X.com", "john.@x.com"},
+        EmailCase{".alice@example.com", ".alice@example.com"},
+        EmailCase{"alice.@example.com", "alice.@example.com"},
+        // quoted local parts that need their quotes keep them
+        EmailCase{"\"John Doe\"@Example.com", "\"john doe\"@example.com"},
+        EmailCase{"<\"john doe\"@example.com>", "\"john doe\"@example.com"},
+        EmailCase{"\"john+doe x\"@example.com", "\"john+doe x\"@example.com"},
         // Unicode local part: case folded
         EmailCase{"JÖRG@example.de", "jörg@example.de"},
         // IDN, both directions
@@ -90,8 +101,9 @@ INSTANTIATE_TEST_SUITE_P(
         EmailCase{"alice@example..com", std::nullopt},
         EmailCase{"alice@-example.com", std::nullopt},
         EmailCase{"alice@example_x.com", std::nullopt},
-        EmailCase{".alice@example.com", std::nullopt},
-        EmailCase{"alice.@example.com", std::nullopt},
+        EmailCase{".@example.com", std::nullopt},
+        EmailCase{"\"\"@example.com", std::nullopt},
+        EmailCase{"\"a\"b\"@example.com", std::nullopt},
         EmailCase{"ali(ce@example.com", std::nullopt},
         EmailCase{"alice@example.com>", std::nullopt},
         EmailCase{"Alice <alice@example.com", std::nullopt},
@@ -120,6 +132,66 @@ TEST(Normalizer, NearMissesDifferFromTheSubject) {
     ASSERT_TRUE(other.has_value()) << near;
     EXPECT_NE(*other, subject) << near;
   }
+}
+
+TEST(Normalizer, ObsoleteFormsNeverMatchAnotherAddress) {
+  const std::string subject = *gb().email("d..steffes@enron.com");
+  for (std::string_view other : {"xd..steffes@enron.com", "steffes@enron.com.au",
+                                 "d.steffes@enron.com", "dsteffes@enron.com",
+                                 "d..steffes@enron.co", "d...steffes@enron.com"}) {
+    EXPECT_NE(gb().email(other).value_or(""), subject) << other;
+  }
+  EXPECT_NE(*gb().email("john.@x.com"), *gb().email("john@x.com"));
+  EXPECT_NE(*gb().email("\"john doe\"@x.com"), *gb().email("johndoe@x.com"));
+  // In text, the obsolete form is found whole, and near misses stay apart.
+  std::vector<Identity> out;
+  gb().extract_emails_from_text("for <d..steffes@enron.com>; by xd..steffes@enron.com.au",
+                                Role::received, "Received", out);
+  ASSERT_EQ(out.size(), 2U);
+  EXPECT_EQ(out[0].value, "d..steffes@enron.com");
+  EXPECT_EQ(out[0].field, "Received");
+  EXPECT_EQ(out[1].value, "xd..steffes@enron.com.au");
+}
+
+TEST(Normalizer, HeaderValuesKeepEqualsSignsInLocalParts) {
+  std::vector<Identity> out;
+  gb().extract_emails_from_text(
+      "(envelope-from <bounces+1733-3461-list=lists.example.net@em5045.example.com>)",
+      Role::received, "Received", out);
+  gb().extract_emails_from_text("06237f065c=j.rognskog@example.com", Role::header, "X-Mailfrom", out);
+  std::vector<std::string> values;
+  for (const Identity &id : out) {
+    values.push_back(id.value);
+  }
+  EXPECT_NE(std::find(values.begin(), values.end(), "bounces@em5045.example.com"), values.end());
+  EXPECT_NE(std::find(values.begin(), values.end(), "06237f065c=j.rognskog@example.com"), values.end());
+}
+
+TEST(Normalizer, UrlPathSegmentsAndPartReferencesAreNotAddresses) {
+  std::vector<Identity> out;
+  gb().extract_from_text("Link: https://lore.kernel.org/r/20251008181027.1-1-a.b@example.de/T/#t\n"
+                         "<img src=\"cid:part1.abc@example.com\"> mid:msg.1@example.com\n"
+                         "list: clueless@example.org/majordomo@example.org, write to ok@example.org",
+                         Role::body, out);
+  std::vector<std::string> values;
+  for (const Identity &id : out) {
+    if (id.kind == IdentityKind::email) {
+      values.push_back(id.value);
+    }
+  }
+  EXPECT_EQ(values, (std::vector<std::string>{"clueless@example.org", "ok@example.org"}));
+}
+
+TEST(Normalizer, NameVariantsTransliterateGermanAndNordicLetters) {
+  using V = std::vector<std::vector<std::string>>;
+  EXPECT_EQ(gb().name_token_variants("Ralf B\xC3\xA4" "chle"),
+            (V{{"ralf"}, {"bachle", "baechle"}}));
+  EXPECT_EQ(gb().name_token_variants("Ralf Baechle"), (V{{"ralf"}, {"baechle"}}));
+  EXPECT_EQ(gb().name_token_variants("S\xC3\xB8ren Gro\xC3\x9F \xC3\x85se"),
+            (V{{"soren", "soeren"}, {"gross"}, {"ase", "aase"}}));
+  // Decomposed input (a + U+0308) spells the same.
+  EXPECT_EQ(gb().name_token_variants("Ba\xCC\x88" "chle"), (V{{"bachle", "baechle"}}));
+  EXPECT_EQ(gb().name_token_variants("Jos\xC3\xA9"), (V{{"jose"}}));
 }
 
 TEST(Normalizer, ConfiguredSubaddressSeparators) {
@@ -579,7 +651,7 @@ TEST(Normalizer, ExtractFromItemMapsRolesAndDedupes) {
       {IdentityKind::email, Role::cc, "bob@example.org"},
       {IdentityKind::email, Role::reply_to, "alice.smith@example.com"},
       {IdentityKind::name, Role::from, "alice smith"},
-      {IdentityKind::name, Role::bcc, "carol o"},
+      {IdentityKind::name, Role::bcc, "carol o", "carol oe"}, // ø is also spelt oe
       {IdentityKind::email, Role::cc, "dave@example.net"},
       {IdentityKind::name, Role::cc, "dave jones"},
       {IdentityKind::email, Role::cc, "x@example.net"},

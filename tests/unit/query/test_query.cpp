@@ -154,6 +154,72 @@ TEST(Query, NameSplitAcrossTwoValuesDoesNotMatch) {
   EXPECT_TRUE(e.find(name("Alice Smith")).empty());
 }
 
+// Issue 11 class 1: addresses in any header field, with role and field name.
+TEST(Query, HeaderFieldAddressesCarryRoleAndField) {
+  Estate e;
+  e.add("a.mbox",
+        R"({"t": [["received", "from x by mx.example.com for <bcc.only@example.com>; Tue", "Received"]]})" "\n"
+        R"({"t": [["header", "List-Post: <mailto:bcc.only@example.com>", "X-Mailing-List"]]})" "\n"
+        R"({"t": [["received", "from x by mx.example.com for <xbcc.only@example.com>;", "Received"]]})" "\n"
+        R"({"a": [["envelope-to", "", "bcc.only@example.com", "X-Original-To"]]})" "\n");
+  e.index();
+  auto hits = e.find(email("bcc.only@example.com"));
+  ASSERT_EQ(hits.size(), 3U); // never the Received that names a different address
+  EXPECT_EQ(roles_of(hits[0], "bcc.only@example.com"), std::vector<std::string>{"received"});
+  EXPECT_EQ(hits[0].matched.front().fields, std::vector<std::string>{"Received"});
+  EXPECT_EQ(roles_of(hits[1], "bcc.only@example.com"), std::vector<std::string>{"header"});
+  EXPECT_EQ(hits[1].matched.front().fields, std::vector<std::string>{"X-Mailing-List"});
+  EXPECT_EQ(roles_of(hits[2], "bcc.only@example.com"), std::vector<std::string>{"envelope-to"});
+  EXPECT_EQ(hits[2].matched.front().fields, std::vector<std::string>{"X-Original-To"});
+  // Header values give no name tokens: the host name is not a name.
+  EXPECT_TRUE(e.find(name("mx example")).empty());
+}
+
+// Issue 11 class 2: obsolete forms are found as written and only as written.
+TEST(Query, ObsoleteAddressesMatchOnlyThemselves) {
+  Estate e;
+  e.add("a.mbox", R"({"a": [["to", "", "d..steffes@enron.com"], ["to", "", "r@enron.com"]]})" "\n"
+                  R"({"a": [["to", "", "xd..steffes@enron.com"]]})" "\n"
+                  R"({"a": [["to", "", "steffes@enron.com.au"]]})" "\n"
+                  R"({"a": [["cc", "", "john.@x.com"]]})" "\n");
+  e.index();
+  auto hits = e.find(email("d..steffes@enron.com"));
+  ASSERT_EQ(hits.size(), 1U);
+  EXPECT_EQ(hits[0].locator.offset, 0U);
+  auto john = e.find(email("John.@X.com"));
+  ASSERT_EQ(john.size(), 1U);
+  EXPECT_EQ(roles_of(john[0], "John.@X.com"), std::vector<std::string>{"cc"});
+  EXPECT_TRUE(e.find(email("john@x.com")).empty());
+}
+
+// Issue 11 class 4: transliteration, middle names, "Last, First", and no match across values.
+TEST(Query, NameVariants) {
+  Estate e;
+  e.add("a.mbox",
+        R"({"a": [["from", "Ralf B\u00e4chle", "r1@example.com"]]})" "\n"
+        R"({"a": [["from", "Ralf Baechle", "r2@example.com"]]})" "\n"
+        R"({"a": [["to", "David S. Miller", "d1@example.com"]]})" "\n"
+        R"({"a": [["cc", "Miller, David", "d2@example.com"]]})" "\n"
+        R"({"a": [["header", "Miller, David S.", "", "X-To"]]})" "\n"
+        R"({"a": [["to", "David Jones", "d3@example.com"], ["to", "Miller Smith", "d4@example.com"]]})" "\n"
+        R"({"t": [["body", "I told David that Miller was away"]]})" "\n"
+        R"({"t": [["body", "Regards, S\u00f8ren Gro\u00df"]]})" "\n");
+  e.index();
+  auto baechle = e.find(name("Ralf Baechle"));
+  ASSERT_EQ(baechle.size(), 2U);
+  EXPECT_EQ(roles_of(baechle[0], "Ralf Baechle"), std::vector<std::string>{"from"});
+  EXPECT_EQ(e.find(name("Ralf B\xC3\xA4" "chle")).size(), 2U);
+  auto miller = e.find(name("David Miller"));
+  ASSERT_EQ(miller.size(), 3U); // not across two values, not in prose with a word between
+  EXPECT_EQ(roles_of(miller[0], "David Miller"), std::vector<std::string>{"to"});
+  EXPECT_EQ(roles_of(miller[1], "David Miller"), std::vector<std::string>{"cc"});
+  EXPECT_EQ(roles_of(miller[2], "David Miller"), std::vector<std::string>{"header"});
+  EXPECT_EQ(miller[2].matched.front().fields, std::vector<std::string>{"X-To"});
+  EXPECT_EQ(e.find(name("Soeren Gross")).size(), 1U);
+  EXPECT_EQ(e.find(name("S\xC3\xB6ren Gross")).size(), 1U); // ö and ø both spell oe
+  EXPECT_TRUE(e.find(name("Ralf Bachmann")).empty());
+}
+
 TEST(Query, PhoneAndIp) {
   Estate e;
   e.add("a.mbox", R"({"t": [["body", "Call me on 020 7946 0123 please"]]})" "\n"

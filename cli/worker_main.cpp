@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// maildsar-worker: runs one task on an untrusted file in its own process, under the limits its
+// parent set, and streams the result back on fd 3 (connectors/isolate.hpp). Not for direct use.
+#include "connectors/isolate.hpp"
+#include "connectors/mime/mime_parser.hpp"
+#include "connectors/pst_worker.hpp"
+
+int main(int argc, char **argv) {
+  maildsar::connectors::mime::MimeLibrary mime; // PST attachments holding messages are MIME-decoded
+  namespace c = maildsar::connectors;
+  return c::isolate::worker_main(argc, argv, {{"pst-scan", c::serve_pst_scan}, {"pst-render", c::serve_pst_render}});
+}

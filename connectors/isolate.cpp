@@ -1,0 +1,684 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// Process isolation: see isolate.hpp and docs/reliability.md.
+//
+// Why posix_spawn of a separate executable: the callers are multithreaded (the indexer's parse
+// threads), where fork() without exec is unsafe (locks held by other threads stay locked in the
+// child). posix_spawn (vfork + exec in glibc) is cheap and safe from any thread. The limits are
+// set on the spawned process with prlimit() before the request is sent, so the worker does not
+// touch untrusted bytes before it is limited, and any executable can be a worker (the tests use
+// a fault-injecting one).
+#include "connectors/isolate.hpp"
+
+#include "core/fs.hpp"
+
+#include <fmt/format.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <new>
+#include <thread>
+
+extern char **environ;
+
+#ifndef MAILDSAR_WORKER_BUILD_PATH
+#error "MAILDSAR_WORKER_BUILD_PATH must name maildsar-worker in the build tree"
+#endif
+#ifndef MAILDSAR_WORKER_INSTALL_RELATIVE
+#error "MAILDSAR_WORKER_INSTALL_RELATIVE must name maildsar-worker relative to the installed program"
+#endif
+
+namespace maildsar::connectors::isolate {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void put_le(std::string &out, std::uint64_t value, int bytes) {
+  for (int i = 0; i < bytes; ++i) {
+    out.push_back(static_cast<char>((value >> (8 * i)) & 0xFFU));
+  }
+}
+
+std::uint64_t get_le(std::string_view in, std::size_t pos, int bytes) {
+  std::uint64_t value = 0;
+  for (int i = 0; i < bytes; ++i) {
+    value |= static_cast<std::uint64_t>(static_cast<unsigned char>(in[pos + static_cast<std::size_t>(i)]))
+             << (8 * i);
+  }
+  return value;
+}
+
+std::unexpected<core::Error> protocol_error(std::string message) {
+  return core::fail(core::ErrorCode::internal, "worker protocol error: " + std::move(message));
+}
+
+std::string signal_name(int sig) {
+  const char *abbrev = sigabbrev_np(sig);
+  const char *description = sigdescr_np(sig);
+  return fmt::format("SIG{} ({})", abbrev != nullptr ? abbrev : std::to_string(sig).c_str(),
+                     description != nullptr ? description : "unknown signal");
+}
+
+/** A spawned worker; killed and reaped unless reaped already. */
+class Child {
+public:
+  explicit Child(pid_t pid) : m_pid(pid) {}
+  ~Child() {
+    if (!m_reaped) {
+      ::kill(m_pid, SIGKILL);
+      static_cast<void>(wait(nullptr));
+    }
+  }
+  Child(const Child &) = delete;
+  Child &operator=(const Child &) = delete;
+
+  [[nodiscard]] pid_t pid() const { return m_pid; }
+  void kill() const { ::kill(m_pid, SIGKILL); }
+
+  /** Blocks until the child ended. */
+  int wait(rusage *usage) {
+    int status = 0;
+    while (wait4(m_pid, &status, 0, usage) < 0) {
+      if (errno != EINTR) {
+        break; // ECHILD: SIGCHLD ignored elsewhere; nothing left to reap
+      }
+    }
+    m_reaped = true;
+    return status;
+  }
+
+  /** Waits until `deadline`; false when the child still runs then. */
+  template <class Drain> bool wait_until(Clock::time_point deadline, int &status, rusage &usage, Drain &drain) {
+    auto pause = std::chrono::microseconds(200);
+    for (;;) {
+      drain.drain(); // a worker blocked writing to a full stderr pipe would never end
+      pid_t r = wait4(m_pid, &status, WNOHANG, &usage);
+      if (r == m_pid || (r < 0 && errno != EINTR)) {
+        m_reaped = true;
+        return true;
+      }
+      if (Clock::now() >= deadline) {
+        return false;
+      }
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::microseconds(50'000));
+    }
+  }
+
+private:
+  pid_t m_pid;
+  bool m_reaped = false;
+};
+
+class SpawnActions {
+public:
+  SpawnActions() { posix_spawn_file_actions_init(&m_actions); }
+  ~SpawnActions() { posix_spawn_file_actions_destroy(&m_actions); }
+  SpawnActions(const SpawnActions &) = delete;
+  SpawnActions &operator=(const SpawnActions &) = delete;
+  posix_spawn_file_actions_t *get() { return &m_actions; }
+
+private:
+  posix_spawn_file_actions_t m_actions{};
+};
+
+class SpawnAttr {
+public:
+  SpawnAttr() { posix_spawnattr_init(&m_attr); }
+  ~SpawnAttr() { posix_spawnattr_destroy(&m_attr); }
+  SpawnAttr(const SpawnAttr &) = delete;
+  SpawnAttr &operator=(const SpawnAttr &) = delete;
+  posix_spawnattr_t *get() { return &m_attr; }
+
+private:
+  posix_spawnattr_t m_attr{};
+};
+
+core::Result<pid_t> spawn(const std::string &exe, const std::string &task, int child_fd, int stderr_fd) {
+  SpawnActions actions;
+  int rc = posix_spawn_file_actions_addopen(actions.get(), 0, "/dev/null", O_RDONLY, 0);
+  if (rc == 0) {
+    rc = posix_spawn_file_actions_addopen(actions.get(), 1, "/dev/null", O_WRONLY, 0);
+  }
+  if (rc == 0) {
+    rc = posix_spawn_file_actions_adddup2(actions.get(), stderr_fd, 2);
+  }
+  if (rc == 0) {
+    rc = posix_spawn_file_actions_adddup2(actions.get(), child_fd, k_worker_fd);
+  }
+  if (rc == 0) {
+    // Whatever this process holds without O_CLOEXEC (index lock, databases) stays here.
+    rc = posix_spawn_file_actions_addclosefrom_np(actions.get(), k_worker_fd + 1);
+  }
+  SpawnAttr attr;
+  sigset_t none;
+  sigset_t all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  if (rc == 0) {
+    rc = posix_spawnattr_setflags(attr.get(), POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  }
+  if (rc == 0) {
+    rc = posix_spawnattr_setsigmask(attr.get(), &none);
+  }
+  if (rc == 0) {
+    rc = posix_spawnattr_setsigdefault(attr.get(), &all);
+  }
+  if (rc != 0) {
+    return core::fail(core::ErrorCode::internal, fmt::format("cannot prepare a worker: {}", std::strerror(rc)));
+  }
+  std::array<char *, 3> argv{const_cast<char *>(exe.c_str()), const_cast<char *>(task.c_str()), nullptr};
+  pid_t pid = -1;
+  rc = posix_spawn(&pid, exe.c_str(), actions.get(), attr.get(), argv.data(), environ);
+  if (rc != 0) {
+    return core::fail(core::ErrorCode::internal, fmt::format("cannot start the worker {}: {}", exe, std::strerror(rc)),
+                      "reinstall maildsar, or point MAILDSAR_WORKER at maildsar-worker");
+  }
+  return pid;
+}
+
+void apply_limits(pid_t pid, const Limits &limits) {
+  rlimit cpu{};
+  cpu.rlim_cur = static_cast<rlim_t>(limits.cpu_seconds);
+  cpu.rlim_max = static_cast<rlim_t>(limits.cpu_seconds + 1); // SIGXCPU first, SIGKILL a second later
+  static_cast<void>(prlimit(pid, RLIMIT_CPU, &cpu, nullptr));
+  if (memory_limit_supported()) {
+    rlimit as{};
+    as.rlim_cur = static_cast<rlim_t>(limits.memory_mib) << 20;
+    as.rlim_max = as.rlim_cur;
+    static_cast<void>(prlimit(pid, RLIMIT_AS, &as, nullptr));
+  }
+  rlimit core_size{}; // a crash is reported, not dumped: a core file would hold the mail
+  static_cast<void>(prlimit(pid, RLIMIT_CORE, &core_size, nullptr));
+}
+
+std::uint64_t cpu_seconds(const rusage &usage) {
+  return static_cast<std::uint64_t>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec);
+}
+
+/**
+ * What the worker wrote to stderr (libpst's "pst_malloc: Out Of memory", a sanitizer's report):
+ * kept, the last 4 KiB, to name in an error; never passed to our stderr, which may be JSON lines.
+ */
+class StderrTail {
+public:
+  explicit StderrTail(core::Fd fd) : m_fd(std::move(fd)) {}
+  [[nodiscard]] int fd() const { return m_fd.get(); }
+  /** Reads what is there without blocking. */
+  void drain() {
+    std::array<char, 4096> buffer{};
+    while (m_fd) {
+      ssize_t n = ::read(m_fd.get(), buffer.data(), buffer.size());
+      if (n > 0) {
+        m_tail.append(buffer.data(), static_cast<std::size_t>(n));
+        if (m_tail.size() > 4096) {
+          m_tail.erase(0, m_tail.size() - 4096);
+        }
+        continue;
+      }
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n == 0) {
+        m_fd.close();
+      }
+      return;
+    }
+  }
+  /** `; it said: "<last line>"` or "". */
+  [[nodiscard]] std::string last_line() const {
+    std::string_view tail(m_tail);
+    while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r' || tail.back() == ' ')) {
+      tail.remove_suffix(1);
+    }
+    auto nl = tail.rfind('\n');
+    if (nl != std::string_view::npos) {
+      tail.remove_prefix(nl + 1);
+    }
+    if (tail.empty()) {
+      return {};
+    }
+    std::string line;
+    for (char c : tail.substr(0, 200)) {
+      line.push_back(static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c);
+    }
+    return fmt::format("; it said: \"{}\"", line);
+  }
+
+private:
+  core::Fd m_fd;
+  std::string m_tail;
+};
+
+/** The error for a worker that ended without a (valid) final frame. */
+core::Error abnormal_end(const Task &task, int status, const rusage &usage, bool timed_out, bool truncated) {
+  auto what = fmt::format("{}: the {} worker", task.subject, task.name);
+  auto make = [](std::string message) { return core::Error{core::ErrorCode::data, std::move(message), {}, {}}; };
+  if (timed_out) {
+    return make(fmt::format("{} exceeded the wall-clock limit of {} s and was killed", what, task.limits.wall_seconds));
+  }
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    if (sig == SIGXCPU || (sig == SIGKILL && cpu_seconds(usage) >= task.limits.cpu_seconds)) {
+      return make(fmt::format("{} exceeded the CPU-time limit of {} s and was killed", what, task.limits.cpu_seconds));
+    }
+    return make(fmt::format("{} crashed: killed by signal {}", what, signal_name(sig)));
+  }
+  if (WIFEXITED(status)) {
+    int code = WEXITSTATUS(status);
+    if (code == k_worker_exit_out_of_memory) {
+      return make(fmt::format("{} exceeded the memory limit of {} MiB", what, task.limits.memory_mib));
+    }
+    if (code != 0) {
+      return make(fmt::format("{} exited with status {} without finishing", what, code));
+    }
+    if (truncated) {
+      return make(fmt::format("{} ended in the middle of a frame (truncated answer)", what));
+    }
+    return make(fmt::format("{} ended without a final answer", what));
+  }
+  return make(fmt::format("{} ended with wait status {}", what, status));
+}
+
+} // namespace
+
+bool memory_limit_supported() {
+#if defined(__SANITIZE_ADDRESS__)
+  return false; // AddressSanitizer reserves terabytes of shadow address space
+#else
+  return true;
+#endif
+}
+
+// ---------------------------------------------------------------------------------------------
+// Framing
+
+std::string frame(std::string_view payload) {
+  std::string out;
+  out.reserve(k_frame_header + payload.size());
+  put_le(out, payload.size(), 4);
+  out.append(payload);
+  return out;
+}
+
+void FrameReader::feed(std::string_view bytes) {
+  if (m_pos > 0 && m_pos >= m_buffer.size() / 2) {
+    m_buffer.erase(0, m_pos);
+    m_pos = 0;
+  }
+  m_buffer.append(bytes);
+}
+
+core::Result<std::optional<std::string>> FrameReader::next() {
+  std::string_view rest(m_buffer);
+  rest.remove_prefix(m_pos);
+  if (rest.size() < k_frame_header) {
+    return std::optional<std::string>();
+  }
+  auto length = get_le(rest, 0, 4);
+  if (length > m_max) {
+    return protocol_error(fmt::format("oversized frame: {} bytes announced, at most {} allowed", length, m_max));
+  }
+  if (rest.size() - k_frame_header < length) {
+    return std::optional<std::string>();
+  }
+  std::string payload(rest.substr(k_frame_header, length));
+  m_pos += k_frame_header + length;
+  return std::optional<std::string>(std::move(payload));
+}
+
+Encoder &Encoder::u8(std::uint8_t value) {
+  m_out.push_back(static_cast<char>(value));
+  return *this;
+}
+
+Encoder &Encoder::u64(std::uint64_t value) {
+  put_le(m_out, value, 8);
+  return *this;
+}
+
+Encoder &Encoder::str(std::string_view value) {
+  u64(value.size());
+  m_out.append(value);
+  return *this;
+}
+
+core::Result<std::uint8_t> Decoder::u8() {
+  if (m_in.size() - m_pos < 1) {
+    return protocol_error("payload too short");
+  }
+  return static_cast<std::uint8_t>(m_in[m_pos++]);
+}
+
+core::Result<std::uint64_t> Decoder::u64() {
+  if (m_in.size() - m_pos < 8) {
+    return protocol_error("payload too short");
+  }
+  auto value = get_le(m_in, m_pos, 8);
+  m_pos += 8;
+  return value;
+}
+
+core::Result<std::int64_t> Decoder::i64() {
+  MAILDSAR_TRY_ASSIGN(std::uint64_t value, u64());
+  return static_cast<std::int64_t>(value);
+}
+
+core::Result<std::string> Decoder::str() {
+  MAILDSAR_TRY_ASSIGN(std::uint64_t length, u64());
+  if (length > m_in.size() - m_pos) {
+    return protocol_error(fmt::format("string of {} bytes announced, {} left", length, m_in.size() - m_pos));
+  }
+  std::string value(m_in.substr(m_pos, length));
+  m_pos += length;
+  return value;
+}
+
+core::Status Decoder::finish() const {
+  if (m_pos != m_in.size()) {
+    return protocol_error(fmt::format("{} unexpected bytes at the end of a payload", m_in.size() - m_pos));
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parent side
+
+core::Result<std::string> worker_path() {
+  std::vector<std::string> candidates;
+  if (const char *env = std::getenv("MAILDSAR_WORKER"); env != nullptr && *env != '\0') {
+    candidates.emplace_back(env);
+  } else {
+    std::error_code ec;
+    auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+      auto dir = self.parent_path();
+      candidates.push_back((dir / "maildsar-worker").string());
+      candidates.push_back((dir / MAILDSAR_WORKER_INSTALL_RELATIVE).lexically_normal().string());
+    }
+    candidates.emplace_back(MAILDSAR_WORKER_BUILD_PATH);
+  }
+  for (const auto &candidate : candidates) {
+    struct stat st {};
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+  }
+  return core::fail(core::ErrorCode::internal,
+                    fmt::format("maildsar-worker not found (looked at {})", fmt::join(candidates, ", ")),
+                    "reinstall maildsar, or point MAILDSAR_WORKER at maildsar-worker");
+}
+
+core::Status run(const Task &task, const FrameHandler &on_frame) {
+  std::string exe = task.executable;
+  if (exe.empty()) {
+    MAILDSAR_TRY_ASSIGN(exe, worker_path());
+  }
+  std::array<int, 2> sv{-1, -1};
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv.data()) != 0) {
+    return core::fail(core::ErrorCode::io, fmt::format("socketpair: {}", std::strerror(errno)));
+  }
+  core::Fd parent(sv[0]);
+  core::Fd child_end(sv[1]);
+  if (child_end.get() <= k_worker_fd) {
+    // dup2(3, 3) would keep O_CLOEXEC: move it out of the way first.
+    core::Fd moved(fcntl(child_end.get(), F_DUPFD_CLOEXEC, k_worker_fd + 1));
+    if (!moved) {
+      return core::fail(core::ErrorCode::io, fmt::format("fcntl: {}", std::strerror(errno)));
+    }
+    child_end = std::move(moved);
+  }
+  std::array<int, 2> err_pipe{-1, -1};
+  if (pipe2(err_pipe.data(), O_CLOEXEC | O_NONBLOCK) != 0) {
+    return core::fail(core::ErrorCode::io, fmt::format("pipe: {}", std::strerror(errno)));
+  }
+  StderrTail err{core::Fd(err_pipe[0])};
+  core::Fd err_write(err_pipe[1]);
+  MAILDSAR_TRY_ASSIGN(pid_t pid, spawn(exe, task.name, child_end.get(), err_write.get()));
+  Child child(pid);
+  child_end.close();
+  err_write.close();
+  apply_limits(pid, task.limits); // before the worker can read a byte of the request
+  if (fcntl(parent.get(), F_SETFL, fcntl(parent.get(), F_GETFL) | O_NONBLOCK) != 0) {
+    return core::fail(core::ErrorCode::io, fmt::format("fcntl: {}", std::strerror(errno)));
+  }
+
+  const auto deadline = Clock::now() + std::chrono::seconds(task.limits.wall_seconds);
+  const std::string request = frame(task.request);
+  std::size_t sent = 0;
+  FrameReader reader(task.max_frame);
+  std::optional<core::Error> failure;  // a protocol error, a handler's error, an error frame
+  bool final_seen = false;
+  bool error_frame = false; // the worker reported the task's own error
+  bool timed_out = false;
+  std::array<char, 65536> buffer{};
+  for (bool eof = false; !eof && !failure;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) {
+      timed_out = true;
+      break;
+    }
+    std::array<pollfd, 2> fds{pollfd{parent.get(), static_cast<short>(POLLIN | (sent < request.size() ? POLLOUT : 0)), 0},
+                              pollfd{err.fd(), POLLIN, 0}};
+    int ready = poll(fds.data(), err.fd() >= 0 ? 2 : 1, static_cast<int>(std::min<long long>(left, 60'000)));
+    pollfd &pfd = fds[0];
+    if (ready > 0 && fds[1].revents != 0) {
+      err.drain();
+    }
+    if (ready < 0 && errno != EINTR) {
+      failure = core::Error{core::ErrorCode::io, fmt::format("poll: {}", std::strerror(errno)), {}, {}};
+      break;
+    }
+    if (ready <= 0) {
+      continue;
+    }
+    if ((pfd.revents & POLLOUT) != 0 && sent < request.size()) {
+      ssize_t n = send(parent.get(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+      if (n > 0) {
+        sent += static_cast<std::size_t>(n);
+      } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+        sent = request.size(); // the worker is gone; its end tells why
+      }
+    }
+    if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) == 0) {
+      continue;
+    }
+    ssize_t n = recv(parent.get(), buffer.data(), buffer.size(), 0);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+      eof = true;
+      continue;
+    }
+    if (n < 0) {
+      continue;
+    }
+    reader.feed(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
+    for (;;) {
+      auto next = reader.next();
+      if (!next) {
+        failure = next.error();
+        break;
+      }
+      if (!*next) {
+        break;
+      }
+      const std::string &payload = **next;
+      if (final_seen) {
+        failure = protocol_error("a frame after the final frame").error();
+        break;
+      }
+      if (payload.empty()) {
+        failure = protocol_error("an empty frame").error();
+        break;
+      }
+      auto type = static_cast<std::uint8_t>(payload[0]);
+      Decoder decoder(std::string_view(payload).substr(1));
+      if (type == k_frame_error) {
+        final_seen = true;
+        error_frame = true;
+        auto code = decoder.u8();
+        auto message = code ? decoder.str() : core::Result<std::string>(std::unexpected(code.error()));
+        if (!message || !decoder.finish() || *code > static_cast<std::uint8_t>(core::ErrorCode::config)) {
+          failure = protocol_error("a malformed error frame").error();
+        } else {
+          failure = core::Error{static_cast<core::ErrorCode>(*code), std::move(*message), {}, {}};
+        }
+        break;
+      }
+      auto st = on_frame(type, decoder);
+      if (!st) {
+        failure = st.error();
+        break;
+      }
+      final_seen = type == k_frame_done;
+    }
+  }
+
+  int status = 0;
+  rusage usage{};
+  bool task_error = failure && error_frame;
+  if (timed_out || (failure && !task_error)) {
+    child.kill();
+    status = child.wait(&usage);
+  } else if (!child.wait_until(deadline, status, usage, err)) {
+    // Answer complete but the process does not end (stuck at exit).
+    child.kill();
+    status = child.wait(&usage);
+    timed_out = !final_seen;
+    if (final_seen) {
+      return core::fail(core::ErrorCode::data,
+                        fmt::format("{}: the {} worker did not exit after its answer and was killed", task.subject,
+                                    task.name));
+    }
+  }
+  err.drain();
+  if (failure) {
+    if (task_error || failure->code != core::ErrorCode::internal) {
+      return std::unexpected(std::move(*failure));
+    }
+    // A protocol error: the file is named, and how the worker ended when it ended on its own.
+    return core::fail(core::ErrorCode::internal, fmt::format("{}: the {} worker: {}", task.subject, task.name,
+                                                             failure->message));
+  }
+  if (!timed_out && final_seen && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    return {};
+  }
+  if (final_seen && !timed_out) {
+    auto end = abnormal_end(task, status, usage, false, false);
+    end.message += " (after its complete answer)" + err.last_line();
+    return std::unexpected(std::move(end));
+  }
+  auto end = abnormal_end(task, status, usage, timed_out, reader.partial());
+  end.message += err.last_line();
+  return std::unexpected(std::move(end));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker side
+
+core::Result<std::string> Channel::read_request(std::uint32_t max_frame) {
+  FrameReader reader(max_frame);
+  std::array<char, 65536> buffer{};
+  for (;;) {
+    MAILDSAR_TRY_ASSIGN(auto next, reader.next());
+    if (next) {
+      return std::move(*next);
+    }
+    ssize_t n = ::read(m_fd, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return protocol_error(n == 0 ? "the request ended early" : std::strerror(errno));
+    }
+    reader.feed(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
+  }
+}
+
+core::Status Channel::send(std::string_view payload) {
+  std::string bytes = frame(payload);
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::send(m_fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return core::fail(core::ErrorCode::io, fmt::format("the parent is gone: {}", std::strerror(errno)));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
+namespace {
+
+bool g_task_finished = false;
+
+/**
+ * Libraries that exit() when malloc fails (libpst's pst_malloc prints "Out Of memory" and calls
+ * exit(1)) leave errno at ENOMEM: such an exit becomes the out-of-memory exit code.
+ */
+void exit_hook() {
+  if (!g_task_finished && errno == ENOMEM) {
+    _exit(k_worker_exit_out_of_memory);
+  }
+}
+
+[[noreturn]] void out_of_memory() { _exit(k_worker_exit_out_of_memory); }
+
+} // namespace
+
+int worker_main(int argc, char **argv, const std::map<std::string, TaskFunction, std::less<>> &tasks) {
+  // Die with the parent: nothing of ours runs unsupervised.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (argc != 2) {
+    return k_worker_exit_usage;
+  }
+  auto task = tasks.find(std::string_view(argv[1]));
+  if (task == tasks.end()) {
+    return k_worker_exit_usage;
+  }
+  std::set_new_handler(out_of_memory);
+  std::atexit(exit_hook);
+  Channel channel(k_worker_fd);
+  try {
+    auto request = channel.read_request();
+    if (!request) {
+      g_task_finished = true;
+      return k_worker_exit_protocol;
+    }
+    auto st = task->second(*request, channel);
+    if (!st) {
+      auto sent = channel.send(Encoder(k_frame_error)
+                                   .u8(static_cast<std::uint8_t>(st.error().code))
+                                   .str(st.error().message)
+                                   .take());
+      if (!sent) {
+        g_task_finished = true;
+        return k_worker_exit_protocol;
+      }
+    }
+  } catch (const std::bad_alloc &) {
+    out_of_memory();
+  }
+  g_task_finished = true;
+  return 0;
+}
+
+} // namespace maildsar::connectors::isolate

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+// Process isolation for parsers of untrusted files (docs/reliability.md, docs/ARCHITECTURE.md).
+//
+// A task (say "pst-scan") runs in a child process, the worker (`maildsar-worker`, started with
+// posix_spawn, one per file), under CPU-time, address-space and wall-clock limits. Parent and
+// worker talk over one socketpair with length-prefixed frames: the parent sends one request frame,
+// the worker answers with a stream of frames and ends with one final frame (done or error). A
+// crash, a hang, a bloat or a garbled answer becomes one core::Error naming the file and the
+// signal or limit; the caller's process never runs the parser.
+
+#include "core/result.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace maildsar::connectors::isolate {
+
+/**
+ * False in AddressSanitizer builds, whose shadow memory needs terabytes of address space: there
+ * RLIMIT_AS is not set (CPU and wall-clock limits still are).
+ */
+[[nodiscard]] bool memory_limit_supported();
+
+/** Limits of one worker process. */
+struct Limits {
+  std::uint64_t cpu_seconds = 300;  // RLIMIT_CPU: SIGXCPU at this many seconds of CPU time
+  std::uint64_t memory_mib = 2048;  // RLIMIT_AS: allocations beyond this fail
+  std::uint64_t wall_seconds = 900; // then SIGKILL (a worker blocked or sleeping)
+};
+
+// ---------------------------------------------------------------------------------------------
+// Framing: a frame is a 4-byte little-endian payload length, then the payload. A payload's first
+// byte is its type.
+
+inline constexpr std::size_t k_frame_header = 4;
+/** The default largest payload a reader accepts; a longer length prefix is a protocol error. */
+inline constexpr std::uint32_t k_max_frame = 64U << 20;
+
+/** Frame types every task shares; task-specific types are other bytes. */
+inline constexpr std::uint8_t k_frame_done = 'D';  // final: the task finished (task payload)
+inline constexpr std::uint8_t k_frame_error = 'E'; // final: the task failed (code, message)
+
+/** `payload` with its length prefix. */
+[[nodiscard]] std::string frame(std::string_view payload);
+
+/** Splits a byte stream into frames. */
+class FrameReader {
+public:
+  explicit FrameReader(std::uint32_t max_frame = k_max_frame) : m_max(max_frame) {}
+  /** Appends bytes received. */
+  void feed(std::string_view bytes);
+  /**
+   * The next complete payload, or an empty optional when more bytes are needed.
+   * @errors ErrorCode::internal ("oversized frame") when a length prefix exceeds the maximum.
+   */
+  [[nodiscard]] core::Result<std::optional<std::string>> next();
+  /** True when bytes of an incomplete frame are buffered (a stream ending now is truncated). */
+  [[nodiscard]] bool partial() const { return m_pos < m_buffer.size(); }
+
+private:
+  std::uint32_t m_max;
+  std::string m_buffer;
+  std::size_t m_pos = 0;
+};
+
+/** Builds a payload: fixed-width little-endian integers and length-prefixed strings. */
+class Encoder {
+public:
+  explicit Encoder(std::uint8_t type) { m_out.push_back(static_cast<char>(type)); }
+  Encoder &u8(std::uint8_t value);
+  Encoder &u64(std::uint64_t value);
+  Encoder &i64(std::int64_t value) { return u64(static_cast<std::uint64_t>(value)); }
+  Encoder &str(std::string_view value); // u64 length, bytes
+  [[nodiscard]] std::string take() { return std::move(m_out); }
+
+private:
+  std::string m_out;
+};
+
+/** Reads a payload built by Encoder; every read is bounds-checked (ErrorCode::internal). */
+class Decoder {
+public:
+  explicit Decoder(std::string_view payload) : m_in(payload) {}
+  [[nodiscard]] core::Result<std::uint8_t> u8();
+  [[nodiscard]] core::Result<std::uint64_t> u64();
+  [[nodiscard]] core::Result<std::int64_t> i64();
+  [[nodiscard]] core::Result<std::string> str();
+  /** ErrorCode::internal when bytes are left over. */
+  [[nodiscard]] core::Status finish() const;
+
+private:
+  std::string_view m_in;
+  std::size_t m_pos = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The parent side
+
+/** One task to run isolated. */
+struct Task {
+  std::string name;       // the worker's task ("pst-scan")
+  std::string subject;    // the file it reads, named in every error
+  std::string request;    // the request payload (the worker's task decodes it)
+  Limits limits;
+  std::uint32_t max_frame = k_max_frame;
+  std::string executable; // "" = the maildsar-worker found by worker_path()
+};
+
+/**
+ * Receives each frame of the answer, the final done frame included (an error frame is turned
+ * into the returned error instead). Its type is the payload's first byte; `payload` reads the
+ * rest. An error returned stops the worker (killed) and is returned by run().
+ */
+using FrameHandler = std::function<core::Status(std::uint8_t type, Decoder &payload)>;
+
+/**
+ * Runs `task` in a new worker process and streams its answer to `on_frame`.
+ *
+ * @errors what the task reported in its error frame; ErrorCode::data when the worker died from a
+ *         signal (crash), exceeded its CPU, memory or wall-clock limit, or exited without
+ *         finishing (each message names task.subject and the signal or limit); ErrorCode::internal
+ *         for a protocol error (garbage, an oversized or truncated frame) and when no worker
+ *         can be started.
+ * Thread-safe: each call has its own process and socket; no fd of ours other than the socket
+ * reaches the worker (all are closed there at spawn), and the worker is always reaped.
+ */
+[[nodiscard]] core::Status run(const Task &task, const FrameHandler &on_frame);
+
+/**
+ * The worker executable: $MAILDSAR_WORKER when set; else `maildsar-worker` beside the running
+ * program, then in its installed libexec directory (../libexec/maildsar/ from bin/), then in the
+ * build tree (tests).
+ * @errors ErrorCode::internal naming the places looked at.
+ */
+[[nodiscard]] core::Result<std::string> worker_path();
+
+// ---------------------------------------------------------------------------------------------
+// The worker side
+
+/** The worker's end of the socket: reads the request, sends frames. */
+class Channel {
+public:
+  explicit Channel(int fd) : m_fd(fd) {}
+  /** The request frame (the first frame the parent sends). */
+  [[nodiscard]] core::Result<std::string> read_request(std::uint32_t max_frame = k_max_frame);
+  /** Sends one payload as a frame (blocking). @errors ErrorCode::io when the parent is gone. */
+  [[nodiscard]] core::Status send(std::string_view payload);
+
+private:
+  int m_fd;
+};
+
+/** One task a worker can run: decodes `request`, streams frames, ends with done or error. */
+using TaskFunction = std::function<core::Status(std::string_view request, Channel &channel)>;
+
+/** Worker exit codes (besides 0). */
+inline constexpr int k_worker_exit_usage = 2;         // unknown task / bad command line
+inline constexpr int k_worker_exit_out_of_memory = 3; // an allocation failed
+inline constexpr int k_worker_exit_protocol = 4;      // no or a bad request; parent gone
+
+/**
+ * The worker's main: `maildsar-worker TASK` with the socket on fd 3. Reads the request, runs
+ * tasks.at(TASK) and sends its final frame (done is sent by the task, an error returned by it is
+ * sent here as the error frame). Allocation failures (std::bad_alloc, and libraries that exit()
+ * when malloc fails) exit with k_worker_exit_out_of_memory.
+ */
+[[nodiscard]] int worker_main(int argc, char **argv, const std::map<std::string, TaskFunction, std::less<>> &tasks);
+
+/** The worker's socket: fd 3. */
+inline constexpr int k_worker_fd = 3;
+
+} // namespace maildsar::connectors::isolate

@@ -1,0 +1,420 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The isolation mechanism (connectors/isolate.hpp): framing, payload decoding of hostile bytes, and
+// the worker lifecycle (limits, crashes, protocol errors, no zombies, no descriptor leaks) with a
+// fault-injecting worker (isolate_test_worker.cpp).
+#include "connectors/isolate.hpp"
+#include "connectors/pst_worker.hpp"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#ifndef MAILDSAR_ISOLATE_TEST_WORKER
+#error "MAILDSAR_ISOLATE_TEST_WORKER must name the test worker"
+#endif
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace maildsar;
+using namespace maildsar::connectors;
+namespace iso = maildsar::connectors::isolate;
+
+// ---------------------------------------------------------------------------------------------
+// Framing
+
+TEST(IsolateFraming, FramesSurviveAnySplitOfTheStream) {
+  std::string stream = iso::frame("one") + iso::frame("") + iso::frame(std::string(70000, 'z')) + iso::frame("four");
+  for (std::size_t chunk : {std::size_t{1}, std::size_t{3}, std::size_t{4096}, stream.size()}) {
+    iso::FrameReader reader;
+    std::vector<std::string> got;
+    for (std::size_t pos = 0; pos < stream.size(); pos += chunk) {
+      reader.feed(std::string_view(stream).substr(pos, chunk));
+      for (;;) {
+        auto next = reader.next();
+        ASSERT_TRUE(next) << next.error().message;
+        if (!*next) {
+          break;
+        }
+        got.push_back(std::move(**next));
+      }
+    }
+    ASSERT_EQ(got.size(), 4U) << "chunk " << chunk;
+    EXPECT_EQ(got[0], "one");
+    EXPECT_EQ(got[1], "");
+    EXPECT_EQ(got[2], std::string(70000, 'z'));
+    EXPECT_EQ(got[3], "four");
+    EXPECT_FALSE(reader.partial());
+  }
+}
+
+TEST(IsolateFraming, TruncatedFrameWaitsAndIsSeenAsPartial) {
+  iso::FrameReader reader;
+  std::string whole = iso::frame("abcdefgh");
+  reader.feed(whole.substr(0, 2)); // half a length prefix
+  auto next = reader.next();
+  ASSERT_TRUE(next);
+  EXPECT_FALSE(*next);
+  EXPECT_TRUE(reader.partial());
+  reader.feed(whole.substr(2, 6)); // prefix + 4 of 8 payload bytes
+  next = reader.next();
+  ASSERT_TRUE(next);
+  EXPECT_FALSE(*next);
+  EXPECT_TRUE(reader.partial());
+  reader.feed(whole.substr(8));
+  next = reader.next();
+  ASSERT_TRUE(next && *next);
+  EXPECT_EQ(**next, "abcdefgh");
+  EXPECT_FALSE(reader.partial());
+}
+
+TEST(IsolateFraming, OversizedLengthIsAnErrorBeforeAnyAllocation) {
+  iso::FrameReader reader(1024);
+  reader.feed(std::string("\x01\x04\x00\x00", 4)); // 1025
+  auto next = reader.next();
+  ASSERT_FALSE(next);
+  EXPECT_NE(next.error().message.find("oversized frame"), std::string::npos) << next.error().message;
+  iso::FrameReader big; // default maximum
+  big.feed(std::string("\xff\xff\xff\xff", 4));
+  EXPECT_FALSE(big.next());
+  iso::FrameReader exact(1024);
+  exact.feed(iso::frame(std::string(1024, 'a')));
+  auto ok = exact.next();
+  ASSERT_TRUE(ok && *ok);
+  EXPECT_EQ((*ok)->size(), 1024U);
+}
+
+TEST(IsolateFraming, DecoderIsBoundsChecked) {
+  std::string payload = iso::Encoder('T').u64(7).str("abc").u8(9).take();
+  iso::Decoder in(std::string_view(payload).substr(1));
+  EXPECT_EQ(*in.u64(), 7U);
+  EXPECT_EQ(*in.str(), "abc");
+  EXPECT_FALSE(in.finish()); // one byte left
+  EXPECT_EQ(*in.u8(), 9U);
+  EXPECT_TRUE(in.finish());
+  EXPECT_FALSE(in.u8());
+  EXPECT_FALSE(in.u64());
+  // A string that announces more bytes than there are.
+  std::string lying = iso::Encoder('T').u64(1ULL << 62).take() + "short";
+  iso::Decoder liar(std::string_view(lying).substr(1));
+  EXPECT_FALSE(liar.str());
+  iso::Decoder short_int(std::string_view("\x01\x02\x03", 3));
+  EXPECT_FALSE(short_int.u64());
+}
+
+Item sample_item() {
+  Item item;
+  item.locator.source = "legacy";
+  item.locator.store = StoreKind::pst;
+  item.locator.path = "/x/a.pst";
+  item.locator.folder = "Top/Inbox";
+  item.locator.node_id = 2097188;
+  item.locator.lines = {3, 5};
+  item.sha256 = std::string(64, 'a');
+  item.message_id = "m@x";
+  item.date = -5;
+  item.subject = "Grüße\x01";
+  item.addresses = {{Role::from, "Ann", "ann@x.example"}, {Role::bcc, "", "b@y.example"}};
+  item.ips = {{Role::received, "192.0.2.1"}};
+  item.texts = {{Role::body, std::string("nul\0inside", 10)}, {Role::attachment_body, "att"}};
+  item.warnings = {"w1"};
+  return item;
+}
+
+TEST(IsolateFraming, ItemsRoundTripExactly) {
+  Item item = sample_item();
+  iso::Encoder out(k_frame_item);
+  encode_item(out, item);
+  std::string payload = out.take();
+  iso::Decoder in(std::string_view(payload).substr(1));
+  auto back = decode_item(in);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->locator.key(), item.locator.key());
+  EXPECT_EQ(back->locator.folder, item.locator.folder);
+  EXPECT_EQ(back->locator.lines, item.locator.lines);
+  EXPECT_EQ(back->date, item.date);
+  EXPECT_EQ(back->subject, item.subject);
+  ASSERT_EQ(back->addresses.size(), 2U);
+  EXPECT_EQ(back->addresses[1].role, Role::bcc);
+  EXPECT_EQ(back->addresses[0].name, "Ann");
+  ASSERT_EQ(back->texts.size(), 2U);
+  EXPECT_EQ(back->texts[0].text, std::string("nul\0inside", 10));
+  EXPECT_EQ(back->ips[0].value, "192.0.2.1");
+  EXPECT_EQ(back->warnings, item.warnings);
+  EXPECT_EQ(back->sha256, item.sha256);
+}
+
+TEST(IsolateFraming, GarbageAndMutatedItemsAreErrorsNotCrashes) {
+  Item item = sample_item();
+  iso::Encoder out(k_frame_item);
+  encode_item(out, item);
+  const std::string good = out.take().substr(1);
+  std::mt19937_64 rng(13);
+  int rejected = 0;
+  for (int round = 0; round < 3000; ++round) {
+    std::string bytes = good;
+    if (round % 3 == 0) {
+      bytes.resize(rng() % bytes.size()); // truncated
+    } else if (round % 3 == 1) {
+      for (int k = 0; k < 4; ++k) {
+        bytes[rng() % bytes.size()] = static_cast<char>(rng());
+      }
+    } else {
+      bytes.assign(rng() % 200, '\0');
+      for (auto &c : bytes) {
+        c = static_cast<char>(rng());
+      }
+    }
+    iso::Decoder in(bytes);
+    auto decoded = decode_item(in);
+    if (!decoded) {
+      ++rejected;
+      EXPECT_EQ(decoded.error().code, core::ErrorCode::internal);
+      EXPECT_NE(decoded.error().message.find("protocol error"), std::string::npos) << decoded.error().message;
+    } else {
+      EXPECT_LT(decoded->addresses.size() + decoded->texts.size(), bytes.size() + 1);
+    }
+  }
+  EXPECT_GT(rejected, 1500); // every truncation, most mutations and nearly all random bytes
+  // An out-of-range role is refused.
+  std::string bad_role = good;
+  iso::Decoder probe(bad_role);
+  ASSERT_TRUE(decode_item(probe));
+  auto role_at = bad_role.find("Ann") - 9; // u8 role, u64 length, then the name
+  bad_role[role_at] = static_cast<char>(200);
+  iso::Decoder role_in(bad_role);
+  auto refused = decode_item(role_in);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("role 200"), std::string::npos) << refused.error().message;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker lifecycle
+
+std::size_t open_fd_count() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto &e : fs::directory_iterator("/proc/self/fd")) {
+    ++n;
+  }
+  return n;
+}
+
+/** Every worker was reaped: this process has no child left (zombie or running). */
+void expect_no_children() {
+  errno = 0;
+  EXPECT_EQ(waitpid(-1, nullptr, WNOHANG), -1);
+  EXPECT_EQ(errno, ECHILD);
+}
+
+struct Outcome {
+  core::Status status;
+  std::vector<std::string> texts; // 'X' frames
+  bool done = false;
+};
+
+Outcome run_task(const std::string &name, iso::Limits limits = {5, 256, 60}, std::string request = "Q") {
+  iso::Task task;
+  task.name = name;
+  task.subject = "/mail/x.bin";
+  task.request = std::move(request);
+  task.limits = limits;
+  task.executable = MAILDSAR_ISOLATE_TEST_WORKER;
+  Outcome o;
+  auto before = open_fd_count();
+  o.status = iso::run(task, [&](std::uint8_t type, iso::Decoder &in) -> core::Status {
+    if (type == 'X') {
+      MAILDSAR_TRY_ASSIGN(std::string text, in.str());
+      o.texts.push_back(std::move(text));
+      return in.finish();
+    }
+    if (type == iso::k_frame_done) {
+      o.done = true;
+      return {};
+    }
+    return core::fail(core::ErrorCode::internal, fmt::format("worker protocol error: frame type {}", type));
+  });
+  EXPECT_EQ(open_fd_count(), before) << name << ": a descriptor leaked";
+  expect_no_children();
+  return o;
+}
+
+std::string message(const Outcome &o) { return o.status ? std::string("(ok)") : o.status.error().message; }
+
+TEST(IsolateWorker, StreamsManyFramesAndEndsCleanly) {
+  auto o = run_task("echo", {5, 256, 10}, iso::Encoder('Q').u64(2000).str(std::string(3000, 'e')).take());
+  ASSERT_TRUE(o.status) << message(o);
+  EXPECT_TRUE(o.done);
+  ASSERT_EQ(o.texts.size(), 2000U);
+  EXPECT_EQ(o.texts.back(), std::string(3000, 'e'));
+}
+
+TEST(IsolateWorker, LargeRequestIsDeliveredWhileTheWorkerAnswers) {
+  // 8 MiB of request: more than a socket buffer, so the parent must interleave write and read.
+  auto o = run_task("echo", {5, 256, 10}, iso::Encoder('Q').u64(3).str(std::string(8U << 20, 'r')).take());
+  ASSERT_TRUE(o.status) << message(o);
+  ASSERT_EQ(o.texts.size(), 3U);
+  EXPECT_EQ(o.texts[0].size(), 8U << 20);
+}
+
+TEST(IsolateWorker, OnlyTheSocketAndStdioReachTheWorker) {
+  // A descriptor of ours without O_CLOEXEC must not leak into the worker.
+  int leaky = ::dup(0);
+  ASSERT_GE(leaky, 0);
+  iso::Task task;
+  task.name = "fds";
+  task.subject = "fds";
+  task.request = "Q";
+  task.executable = MAILDSAR_ISOLATE_TEST_WORKER;
+  std::vector<std::uint64_t> fds;
+  auto st = iso::run(task, [&](std::uint8_t, iso::Decoder &in) -> core::Status {
+    MAILDSAR_TRY_ASSIGN(std::uint64_t n, in.u64());
+    for (std::uint64_t i = 0; i < n; ++i) {
+      MAILDSAR_TRY_ASSIGN(std::uint64_t fd, in.u64());
+      fds.push_back(fd);
+    }
+    return in.finish();
+  });
+  ::close(leaky);
+  ASSERT_TRUE(st) << st.error().message;
+  std::sort(fds.begin(), fds.end());
+  EXPECT_EQ(fds, (std::vector<std::uint64_t>{0, 1, 2, 3}));
+  expect_no_children();
+}
+
+TEST(IsolateWorker, CrashIsOneErrorNamingFileAndSignal) {
+  auto o = run_task("crash");
+  ASSERT_FALSE(o.status);
+  EXPECT_EQ(o.status.error().code, core::ErrorCode::data);
+  EXPECT_NE(message(o).find("/mail/x.bin"), std::string::npos) << message(o);
+  EXPECT_NE(message(o).find("crashed"), std::string::npos) << message(o);
+  // SIGSEGV; SIGABRT where AddressSanitizer turns the fault into a report and an abort.
+  EXPECT_TRUE(message(o).find("SIGSEGV") != std::string::npos || message(o).find("SIGABRT") != std::string::npos)
+      << message(o);
+  EXPECT_EQ(o.texts, std::vector<std::string>{"before the crash"}) << "frames before the crash were delivered";
+}
+
+TEST(IsolateWorker, CpuLimitStopsASpinningWorker) {
+  auto start = std::chrono::steady_clock::now();
+  auto o = run_task("spin", {1, 256, 30});
+  ASSERT_FALSE(o.status);
+  EXPECT_NE(message(o).find("CPU-time limit of 1 s"), std::string::npos) << message(o);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+}
+
+TEST(IsolateWorker, WallClockLimitStopsABlockedWorker) {
+  auto start = std::chrono::steady_clock::now();
+  auto o = run_task("sleep", {30, 256, 1});
+  ASSERT_FALSE(o.status);
+  EXPECT_NE(message(o).find("wall-clock limit of 1 s"), std::string::npos) << message(o);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+}
+
+TEST(IsolateWorker, MemoryLimitStopsABloatingWorker) {
+  if (!iso::memory_limit_supported()) {
+    GTEST_SKIP() << "RLIMIT_AS is not set in AddressSanitizer builds";
+  }
+  auto o = run_task("bloat", {30, 128, 30});
+  ASSERT_FALSE(o.status);
+  EXPECT_NE(message(o).find("memory limit of 128 MiB"), std::string::npos) << message(o);
+  auto libc = run_task("malloc-exit", {30, 128, 30});
+  ASSERT_FALSE(libc.status);
+  EXPECT_NE(message(libc).find("memory limit of 128 MiB"), std::string::npos) << message(libc);
+}
+
+TEST(IsolateWorker, ProtocolViolationsAreErrorsAndTheWorkerIsReaped) {
+  auto garbage = run_task("garbage");
+  ASSERT_FALSE(garbage.status);
+  EXPECT_NE(message(garbage).find("frame type 90"), std::string::npos) << message(garbage);
+  EXPECT_NE(message(garbage).find("/mail/x.bin"), std::string::npos) << message(garbage);
+
+  auto truncated = run_task("truncated");
+  ASSERT_FALSE(truncated.status);
+  EXPECT_NE(message(truncated).find("truncated"), std::string::npos) << message(truncated);
+
+  auto oversized = run_task("oversized");
+  ASSERT_FALSE(oversized.status);
+  EXPECT_NE(message(oversized).find("oversized frame"), std::string::npos) << message(oversized);
+
+  auto no_final = run_task("no-final");
+  ASSERT_FALSE(no_final.status);
+  EXPECT_NE(message(no_final).find("without a final answer"), std::string::npos) << message(no_final);
+  EXPECT_EQ(no_final.texts.size(), 1U);
+
+  auto after_done = run_task("exit-after-done");
+  ASSERT_FALSE(after_done.status);
+  EXPECT_NE(message(after_done).find("status 5"), std::string::npos) << message(after_done);
+
+  auto unknown = run_task("no-such-task");
+  ASSERT_FALSE(unknown.status);
+  EXPECT_NE(message(unknown).find("status 2"), std::string::npos) << message(unknown);
+}
+
+TEST(IsolateWorker, TaskErrorKeepsItsCode) {
+  auto o = run_task("fail");
+  ASSERT_FALSE(o.status);
+  EXPECT_EQ(o.status.error().code, core::ErrorCode::no_input);
+  EXPECT_EQ(message(o), "the task's own error");
+}
+
+TEST(IsolateWorker, StderrOfADyingWorkerIsNamedNotPassedOn) {
+  auto o = run_task("stderr");
+  ASSERT_FALSE(o.status);
+  EXPECT_NE(message(o).find("SIGABRT"), std::string::npos) << message(o);
+  EXPECT_NE(message(o).find("it said: \"last words of the worker\""), std::string::npos) << message(o);
+}
+
+TEST(IsolateWorker, HandlerErrorStopsTheWorker) {
+  iso::Task task;
+  task.name = "echo";
+  task.subject = "h";
+  task.request = iso::Encoder('Q').u64(1000000).str("x").take();
+  task.executable = MAILDSAR_ISOLATE_TEST_WORKER;
+  int seen = 0;
+  auto st = iso::run(task, [&](std::uint8_t, iso::Decoder &) -> core::Status {
+    if (++seen == 10) {
+      return core::fail(core::ErrorCode::cant_create, "the sink is full");
+    }
+    return {};
+  });
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, core::ErrorCode::cant_create);
+  EXPECT_EQ(seen, 10);
+  expect_no_children();
+}
+
+TEST(IsolateWorker, MissingWorkerIsAClearError) {
+  iso::Task task;
+  task.name = "echo";
+  task.subject = "m";
+  task.executable = "/nonexistent/maildsar-worker";
+  auto st = iso::run(task, [](std::uint8_t, iso::Decoder &) -> core::Status { return {}; });
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, core::ErrorCode::internal);
+  EXPECT_NE(st.error().message.find("/nonexistent/maildsar-worker"), std::string::npos) << st.error().message;
+  expect_no_children();
+}
+
+TEST(IsolateWorker, WorkerPathHonoursTheEnvironmentAndFindsTheBuiltWorker) {
+  auto found = iso::worker_path();
+  ASSERT_TRUE(found) << found.error().message;
+  EXPECT_EQ(fs::path(*found).filename(), "maildsar-worker");
+  ::setenv("MAILDSAR_WORKER", "/nonexistent/w", 1);
+  auto missing = iso::worker_path();
+  ::unsetenv("MAILDSAR_WORKER");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("/nonexistent/w"), std::string::npos);
+  EXPECT_NE(missing.error().hint.find("MAILDSAR_WORKER"), std::string::npos);
+}
+
+} // namespace
