@@ -5,6 +5,7 @@
 #include "core/secret.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <optional>
 #include <utility>
 
@@ -16,16 +17,9 @@ constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
 constexpr bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 constexpr bool is_alnum(char c) { return is_digit(c) || is_alpha(c); }
 constexpr bool is_high(char c) { return static_cast<unsigned char>(c) >= 0x80U; }
-constexpr bool is_hex(char c) {
-  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
 /** A byte of a word: ASCII letter or digit, or part of a multi-byte character. */
 constexpr bool is_word_byte(char c) { return is_alnum(c) || is_high(c); }
 constexpr bool in(char c, std::string_view set) { return set.find(c) != std::string_view::npos; }
-/** Local-part characters of an address met in free text (no '=', '/', '?', ... : log keys). */
-constexpr bool is_local_char(char c) { return is_word_byte(c) || in(c, "._+-'!#$%*^"); }
-constexpr bool is_domain_char(char c) { return is_word_byte(c) || c == '-' || c == '.'; }
-constexpr bool is_ipv6_char(char c) { return is_hex(c) || c == ':' || c == '.'; }
 constexpr bool is_phone_char(char c) { return is_digit(c) || in(c, " -.()+"); }
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -57,121 +51,6 @@ struct Range {
   std::size_t begin = 0;
   std::size_t end = 0;
 };
-
-/** Address-like tokens around each '@'. */
-std::vector<Range> email_candidates(std::string_view line) {
-  std::vector<Range> out;
-  for (std::size_t at = line.find('@'); at != std::string_view::npos;
-       at = line.find('@', at + 1)) {
-    std::size_t begin = at;
-    while (begin > 0 && is_local_char(line[begin - 1])) {
-      --begin;
-    }
-    while (begin < at && (line[begin] == '.' || line[begin] == '\'')) {
-      ++begin;
-    }
-    std::size_t end = at + 1;
-    while (end < line.size() && is_domain_char(line[end])) {
-      if (line[end] == '.' && line[end - 1] == '.') {
-        break;
-      }
-      ++end;
-    }
-    while (end > at + 1 && (line[end - 1] == '.' || line[end - 1] == '-')) {
-      --end;
-    }
-    // The last label of the domain needs a letter: no top-level domain is numeric, and the
-    // pseudonyms of addresses end in digits, so they are never taken for addresses again.
-    const std::string_view domain = line.substr(at + 1, end - at - 1);
-    const std::size_t dot = domain.rfind('.');
-    const std::string_view tld = dot == std::string_view::npos ? domain : domain.substr(dot + 1);
-    const bool tld_ok = std::any_of(tld.begin(), tld.end(),
-                                    [](char c) { return is_alpha(c) || is_high(c); });
-    if (begin < at && end > at + 1 && tld_ok) {
-      out.push_back(Range{begin, end});
-    }
-  }
-  return out;
-}
-
-/** IPv6 candidates: runs of hex digits, ':' and '.' with at least two colons, at a word start. */
-std::vector<Range> ipv6_candidates(std::string_view line) {
-  std::vector<Range> out;
-  std::size_t pos = 0;
-  while (pos < line.size()) {
-    const std::size_t colon = line.find(':', pos);
-    if (colon == std::string_view::npos) {
-      break;
-    }
-    std::size_t run_begin = colon;
-    while (run_begin > pos && is_ipv6_char(line[run_begin - 1])) {
-      --run_begin;
-    }
-    std::size_t run_end = colon + 1;
-    while (run_end < line.size() && is_ipv6_char(line[run_end])) {
-      ++run_end;
-    }
-    pos = run_end;
-    if (run_end < line.size() && (is_word_byte(line[run_end]) || line[run_end] == '_')) {
-      continue; // glued to a word
-    }
-    std::optional<std::size_t> start;
-    for (std::size_t s = run_begin; s < run_end && !start; ++s) {
-      const bool after_prefix = s >= 5 && iequals(line.substr(s - 5, 5), "ipv6:");
-      const bool word_start =
-          s == run_begin && (s == 0 || !(is_word_byte(line[s - 1]) || line[s - 1] == '_'));
-      if (line[s] != '.' && (after_prefix || word_start)) {
-        start = s;
-      }
-    }
-    if (!start) {
-      continue;
-    }
-    std::size_t stop = run_end;
-    while (stop > *start && line[stop - 1] == '.') {
-      --stop;
-    }
-    if (stop > *start + 1 && line[stop - 1] == ':' && line[stop - 2] != ':') {
-      --stop; // "2001:db8::1: refused"
-    }
-    const std::string_view candidate = line.substr(*start, stop - *start);
-    if (std::count(candidate.begin(), candidate.end(), ':') >= 2) {
-      out.push_back(Range{*start, stop});
-    }
-  }
-  return out;
-}
-
-/** Dotted quads not part of a longer dotted number or a word. */
-std::vector<Range> ipv4_candidates(std::string_view line) {
-  std::vector<Range> out;
-  std::size_t pos = 0;
-  while (pos < line.size()) {
-    if (!is_digit(line[pos])) {
-      ++pos;
-      continue;
-    }
-    std::size_t end = pos;
-    std::size_t dots = 0;
-    while (end < line.size() && (is_digit(line[end]) || line[end] == '.')) {
-      dots += line[end] == '.' ? 1U : 0U;
-      ++end;
-    }
-    std::size_t stop = end;
-    while (stop > pos && line[stop - 1] == '.') {
-      --stop;
-      --dots;
-    }
-    const bool left_ok = pos == 0 || !(is_word_byte(line[pos - 1]) || line[pos - 1] == '_' ||
-                                       line[pos - 1] == '.' || line[pos - 1] == ':');
-    const bool right_ok = end == line.size() || !(is_word_byte(line[end]) || line[end] == '_');
-    if (left_ok && right_ok && dots == 3) {
-      out.push_back(Range{pos, stop});
-    }
-    pos = end;
-  }
-  return out;
-}
 
 /** IPs, versions ("2.0.0") and dates ("2023-11-14") are never part of a phone number. */
 bool ip_or_date_shaped(std::string_view token) {
@@ -355,29 +234,37 @@ Redactor::Redacted Redactor::run(std::string_view line, Mode mode) const {
     hits.push_back(Hit{begin, end, kind, std::move(value)});
   };
 
-  // E-mail addresses: the whole token must match, so near misses stay as they are.
-  for (const Range &r : email_candidates(line)) {
-    address.mark(r.begin, r.end);
-    if ((!everyone && !m_has_email) || (everyone && is_message_id(line, r.begin))) {
+  // E-mail and IP addresses: the very spans the indexer finds (index::address_spans), so that
+  // whatever `find` reports is replaced here. The whole token must match, so near misses stay as
+  // they are.
+  std::vector<index::TextSpan> spans = index::address_spans(line);
+  for (const index::TextSpan &s : spans) {
+    if (s.kind != index::IdentityKind::email) {
       continue;
     }
-    if (std::optional<std::string> n = m_normalizer->email(line.substr(r.begin, r.end - r.begin));
+    address.mark(s.begin, s.end);
+    if ((!everyone && !m_has_email) || (everyone && is_message_id(line, s.begin))) {
+      continue;
+    }
+    if (std::optional<std::string> n = m_normalizer->email(line.substr(s.begin, s.end - s.begin));
         n && wanted("email", *n)) {
-      take(r.begin, r.end, "email", std::move(*n));
+      take(s.begin, s.end, "email", std::move(*n));
     }
   }
-
-  // IP addresses (IPv6 first: an IPv4-mapped address holds a dotted quad).
   if (everyone || m_has_ip) {
-    for (auto scan : {ipv6_candidates, ipv4_candidates}) {
-      for (const Range &r : scan(line)) {
-        if (!taken.free(r.begin, r.end) || !address.free(r.begin, r.end)) {
-          continue;
-        }
-        if (std::optional<std::string> n = m_normalizer->ip(line.substr(r.begin, r.end - r.begin));
-            n && wanted("ip", *n)) {
-          take(r.begin, r.end, "ip", std::move(*n));
-        }
+    // Longest first: an IPv4-mapped IPv6 address holds a dotted quad.
+    std::ranges::stable_sort(spans, std::ranges::greater{},
+                             [](const index::TextSpan &s) { return s.end - s.begin; });
+    for (const index::TextSpan &s : spans) {
+      // Anonymisation keeps what lies inside address-like tokens (Message-IDs hold IPs); a
+      // subject's IP is replaced wherever the indexer finds it.
+      if (s.kind != index::IdentityKind::ip || !taken.free(s.begin, s.end) ||
+          (everyone && !address.free(s.begin, s.end))) {
+        continue;
+      }
+      if (std::optional<std::string> n = m_normalizer->ip(line.substr(s.begin, s.end - s.begin));
+          n && wanted("ip", *n)) {
+        take(s.begin, s.end, "ip", std::move(*n));
       }
     }
   }

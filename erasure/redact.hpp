@@ -30,10 +30,11 @@ struct Target {
  * place); every other byte is kept.
  *
  * Candidates found in a line:
- *  - e-mail addresses: the whole address-like token around each '@' (a near miss such as
- *    `malice.smith@`, `bob+alice.smith@` or `alice.smith@example.co` is a different address and
- *    is left alone);
- *  - IPv4 and IPv6 addresses (also after "IPv6:");
+ *  - e-mail and IP addresses: the spans of index::address_spans, the tokeniser the indexer
+ *    finds them with, so whatever the index finds in a line is replaced here. The whole token
+ *    must match (a near miss such as `malice.smith@`, `bob+alice.smith@` or
+ *    `alice.smith@example.co` is a different address and is left alone); IPv4 and IPv6 (also
+ *    after "IPv6:");
  *  - phone numbers: runs of digits with phone punctuation, split at white space, tried as
  *    windows of 7-17 digits, longest first; tokens shaped like IPs, dates, versions or times and
  *    digits glued to words are never part of a number;

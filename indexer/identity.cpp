@@ -942,7 +942,7 @@ struct DigitGroups {
   return kept;
 }
 
-/** Dotted quads with every octet 0-255, not part of a longer dotted number. */
+/** Dotted quads with every octet 0-255, not part of a longer dotted number: emit(begin, end). */
 template <class Emit> void scan_ipv4(std::string_view text, Emit &&emit) {
   if (text.find('.') == std::string_view::npos) {
     return;
@@ -963,8 +963,8 @@ template <class Emit> void scan_ipv4(std::string_view text, Emit &&emit) {
       --stop;
     }
     if (dots >= 3 && right_boundary(text, end)) {
-      if (std::optional<std::string> address = parse_ipv4(text.substr(pos, stop - pos))) {
-        emit(IdentityKind::ip, std::move(*address));
+      if (parse_ipv4(text.substr(pos, stop - pos))) {
+        emit(pos, stop);
       }
     }
     pos = end;
@@ -976,7 +976,7 @@ template <class Emit> void scan_ipv4(std::string_view text, Emit &&emit) {
 /**
  * Runs of hex digits, colons and dots with at least two colons that inet_pton accepts. Only the
  * stretches of such characters that hold a ':' are looked at (found with memchr); a run starts at
- * the first position of its stretch that begins a word (or follows "IPv6:").
+ * the first position of its stretch that begins a word (or follows "IPv6:"). emit(begin, end).
  */
 template <class Emit> void scan_ipv6(std::string_view text, Emit &&emit) {
   std::size_t pos = 0;
@@ -1019,8 +1019,8 @@ template <class Emit> void scan_ipv6(std::string_view text, Emit &&emit) {
       --stop; // "address 2001:db8::1: refused"
     }
     if (colons >= 2 && hex_digits >= 4 && right_boundary(text, end)) {
-      if (std::optional<std::string> address = parse_ipv6(text.substr(start, stop - start))) {
-        emit(IdentityKind::ip, std::move(*address));
+      if (parse_ipv6(text.substr(start, stop - start))) {
+        emit(start, stop);
       }
     }
   }
@@ -1389,6 +1389,29 @@ std::vector<std::vector<std::string>> Normalizer::name_token_variants(std::strin
 
 std::optional<std::string> Normalizer::ip(std::string_view raw) const { return normalize_ip(raw); }
 
+std::vector<TextSpan> address_spans(std::string_view text) {
+  std::vector<TextSpan> spans;
+  // Emails: around every '@' (found with memchr); a candidate's extent is not scanned again.
+  std::size_t floor = 0;
+  std::size_t pos = 0;
+  while ((pos = text.find('@', pos)) != std::string_view::npos) {
+    std::size_t end = pos + 1;
+    if (const std::optional<std::string_view> candidate = email_candidate(text, pos, floor, &end)) {
+      const auto begin = static_cast<std::size_t>(candidate->data() - text.data());
+      spans.push_back(TextSpan{IdentityKind::email, begin, begin + candidate->size()});
+    }
+    floor = end;
+    pos = end;
+  }
+  scan_ipv4(text, [&](std::size_t b, std::size_t e) {
+    spans.push_back(TextSpan{IdentityKind::ip, b, e});
+  });
+  scan_ipv6(text, [&](std::size_t b, std::size_t e) {
+    spans.push_back(TextSpan{IdentityKind::ip, b, e});
+  });
+  return spans;
+}
+
 void Normalizer::extract_from_text(std::string_view text, connectors::Role role,
                                    std::vector<Identity> &out) const {
   // Values found by this call: a linear look-up while they are few (no allocation), a hash set
@@ -1421,26 +1444,19 @@ void Normalizer::extract_from_text(std::string_view text, connectors::Role role,
     out.push_back(Identity{kind, role, std::move(value)});
   };
 
-  // Emails: around every '@' (found with memchr).
-  {
-    std::size_t floor = 0;
-    std::size_t pos = 0;
-    while ((pos = text.find('@', pos)) != std::string_view::npos) {
-      std::size_t end = pos + 1;
-      if (const std::optional<std::string_view> candidate =
-              email_candidate(text, pos, floor, &end);
-          candidate && !is_reference(text, *candidate)) {
-        if (std::optional<std::string> normalised = m_impl->email(*candidate)) {
-          emit(IdentityKind::email, std::move(*normalised));
-        }
-      }
-      floor = end;
-      pos = end;
+  // Emails and IPs: the spans the redactor replaces too (one tokeniser for both). An address
+  // that is a message reference is not indexed (the redactor may still replace it: never less).
+  for (const TextSpan &span : address_spans(text)) {
+    const std::string_view token = text.substr(span.begin, span.end - span.begin);
+    if (span.kind == IdentityKind::email && is_reference(text, token)) {
+      continue;
+    }
+    std::optional<std::string> normalised =
+        span.kind == IdentityKind::email ? m_impl->email(token) : normalize_ip(token);
+    if (normalised) {
+      emit(span.kind, std::move(*normalised));
     }
   }
-
-  scan_ipv4(text, emit);
-  scan_ipv6(text, emit);
   scan_phones(text, m_impl->region, emit);
 }
 

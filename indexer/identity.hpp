@@ -4,6 +4,7 @@
 #include "connectors/item.hpp"
 #include "core/result.hpp"
 
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,6 +28,29 @@ struct Identity {
 
   friend bool operator==(const Identity &, const Identity &) = default;
 };
+
+/** Where an identifier sits in a text: the bytes [begin, end). */
+struct TextSpan {
+  IdentityKind kind = IdentityKind::email;
+  std::size_t begin = 0;
+  std::size_t end = 0;
+};
+
+/**
+ * The one tokeniser for e-mail and IP addresses in free text (log lines, bodies): what the
+ * indexer finds (Normalizer::extract_from_text) and what erasure replaces (erasure::Redactor)
+ * are exactly these spans, so nothing is found that redaction would not see.
+ *  - email: the address-like token around each '@', its local part and domain labels made of
+ *    word characters of any script; it ends at any other character (ASCII punctuation, or a
+ *    non-word code point such as U+2019 in `alice@example.com’s`). Not yet validated:
+ *    Normalizer::email decides whether it is an address.
+ *  - ip: dotted-quad IPv4 literals, then IPv6 literals (also after "IPv6:"); each one that
+ *    Normalizer::ip accepts. Letters, digits, '_' and '%' glued to either side make a word,
+ *    not an IP; other bytes (punctuation, non-ASCII) end it.
+ * Emails come first (in text order), then IPv4, then IPv6; an IPv4 span may lie inside an
+ * IPv6 one ("::ffff:192.0.2.1").
+ */
+[[nodiscard]] std::vector<TextSpan> address_spans(std::string_view text);
 
 struct NormalizeOptions {
   std::string subaddress_separators = "+"; // each character is a separator

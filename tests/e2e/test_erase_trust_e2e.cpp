@@ -564,5 +564,33 @@ TEST(EraseTrust, RedactionIsDoneOnlyWhenARescanFindsNoTrace) {
   EXPECT_NE(after.find("from=<carol@example.org>"), std::string::npos);
 }
 
+// Issue 13 item 14: an address directly followed (or preceded) by non-ASCII text, or by ')' or
+// '>', in a log line is found by the index and, with the same tokeniser, redacted: erase says
+// done with exit 0, the file no longer holds the address, and verify certifies.
+TEST(EraseTrust, AddressNextToNonAsciiInALogLineIsRedacted) {
+  ScratchDir dir;
+  const fs::path config = make_log_estate(
+      dir.path(), " alice.smith@example.com\xE2\x80\x99s reply (\xE2\x80\x98" "alice.smith@example.com)");
+  json mj = plan_approve(config, dir.path());
+  ASSERT_EQ(mj.at("items").size(), 1U) << mj.dump(1);
+  const std::string id = mj.at("items").at(0).at("id");
+  const std::string before = read_file(dir / "logs/mail.log");
+  auto er = ds(config, {"erase", (dir / "manifest.json").string()});
+  EXPECT_EQ(er.exit_code, 0) << er.err << er.out;
+  json o = outcomes_by_id(json_lines(er.out).at(0))[id];
+  EXPECT_EQ(o.at("result"), "done") << o.dump();
+  const std::string after = read_file(dir / "logs/mail.log");
+  EXPECT_EQ(after.size(), before.size());
+  EXPECT_EQ(after.find("alice.smith@example.com"), std::string::npos) << after;
+  // The text around each address is kept byte for byte.
+  EXPECT_NE(after.find("\xE2\x80\x99s reply (\xE2\x80\x98"), std::string::npos) << after;
+  EXPECT_NE(after.find("from=<carol@example.org>"), std::string::npos);
+  auto v = ds(config, {"verify", "--email", "alice.smith@example.com"});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  json vj = json_lines(v.out).at(0);
+  EXPECT_TRUE(vj.at("clean").get<bool>()) << vj.dump();
+  EXPECT_TRUE(fs::exists(vj.at("certificate").get<std::string>()));
+}
+
 } // namespace
 } // namespace maildsar::test

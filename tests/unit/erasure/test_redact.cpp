@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -289,6 +290,95 @@ TEST_F(RedactorTest, AnonymizeAllReplacesEveryone) {
                     m_norm);
   EXPECT_EQ(targeted.redact("from=<user2@example.com>").line,
             r.anonymize_all("from=<user2@example.com>").line);
+}
+
+/** The tokens address_spans yields for `line`, as "email:..." / "ip:...". */
+std::vector<std::string> spans_of(std::string_view line) {
+  std::vector<std::string> out;
+  for (const index::TextSpan &s : index::address_spans(line)) {
+    out.push_back(std::string(index::to_string(s.kind)) + ":" +
+                  std::string(line.substr(s.begin, s.end - s.begin)));
+  }
+  return out;
+}
+
+using Spans = std::vector<std::string>;
+
+// Issue 13 item 14: the one tokeniser that finding and redacting share, at its boundaries.
+TEST(AddressSpans, EndAtNonAsciiAndPunctuation) {
+  // U+2019 (E2 80 99) after an address or IP: not part of it.
+  EXPECT_EQ(spans_of("alice@example.com\xE2\x80\x99s mail"), Spans{"email:alice@example.com"});
+  EXPECT_EQ(spans_of("from 203.0.113.45\xE2\x80\x99s host"), Spans{"ip:203.0.113.45"});
+  EXPECT_EQ(spans_of("from 2001:db8::45\xE2\x80\x99s host"), Spans{"ip:2001:db8::45"});
+  EXPECT_EQ(spans_of("an address\xC2\xA0" "alice@example.com\xC2\xA0here"),
+            Spans{"email:alice@example.com"}); // no-break spaces around
+  // Non-ASCII before: a non-word character ends the token, a letter belongs to it.
+  EXPECT_EQ(spans_of("\xE2\x80\x98" "alice@example.com\xE2\x80\x99"), Spans{"email:alice@example.com"});
+  EXPECT_EQ(spans_of("\xC3\xA9lise@example.com"), Spans{"email:\xC3\xA9lise@example.com"});
+  EXPECT_EQ(spans_of("\xE2\x80\x9C" "198.51.100.7\xE2\x80\x9D"), Spans{"ip:198.51.100.7"});
+  // ASCII punctuation around.
+  for (const std::string around : {"<>", "()", "[]", "''", "\"\""}) {
+    EXPECT_EQ(spans_of(around.substr(0, 1) + "alice@example.com" + around.substr(1)),
+              Spans{"email:alice@example.com"}) << around;
+  }
+  EXPECT_EQ(spans_of("to=<alice@example.com>, relay=mx.example.net[198.51.100.7]:25, "
+                     "client=[IPv6:2001:db8::1], x=2001:db8::2."),
+            (Spans{"email:alice@example.com", "ip:198.51.100.7", "ip:2001:db8::1",
+                   "ip:2001:db8::2"}));
+  EXPECT_EQ(spans_of("alice@example.com. bob@example.org; 192.0.2.1,"),
+            (Spans{"email:alice@example.com", "email:bob@example.org", "ip:192.0.2.1"}));
+  // IPv4-mapped IPv6: both spans, the dotted quad inside the IPv6 one.
+  EXPECT_EQ(spans_of("ip=[::ffff:192.0.2.9]"), (Spans{"ip:192.0.2.9", "ip:::ffff:192.0.2.9"}));
+}
+
+TEST(AddressSpans, NearMissesAreNotMatched) {
+  for (const std::string line :
+       {"version 1.2.3.4.5", "build v1.2.3.4", "x1.2.3.4", "1.2.3.4x", "1.2.3.4_5", "999.1.1.1",
+        "at 10:00:00 today", "id=abc:def:0123", "alice@example", "alice@example.c",
+        "user@host.123", "@example.com", "fe80::1%eth0"}) {
+    EXPECT_EQ(spans_of(line), Spans{}) << line;
+  }
+}
+
+// Whatever the indexer finds in a line, the redactor replaces: a line redacted for every address
+// and IP the indexer extracts from it holds none of them afterwards.
+TEST_F(RedactorTest, RedactsWhateverTheIndexerFinds) {
+  const std::vector<std::string> lines = {
+      "Nov 14 10:00:01 mx postfix/smtp[9]: 4Q: to=<alice.smith@example.com\xE2\x80\x99s>, status=sent",
+      "note: alice.smith@example.com\xE2\x80\x99s box; client 203.0.113.45\xE2\x80\x99s; 2001:db8::45\xE2\x80\x99s",
+      "\xE2\x80\x98" "alice.smith@example.com\xE2\x80\x99 (203.0.113.45) [2001:db8::45]:25 <alice.smith@example.com>,",
+      "\xC2\xA0" "alice.smith@example.com\xC2\xA0" "203.0.113.45\xC2\xA0",
+      "bounce: alice.smith@example.com\xC3\xA9 and 203.0.113.45\xC3\xA9",
+      "mapped ip=[::ffff:203.0.113.45] and IPv6:2001:db8::45.",
+  };
+  for (const std::string &line : lines) {
+    std::vector<index::Identity> found;
+    m_norm.extract_from_text(line, connectors::Role::log_to, found);
+    std::vector<Target> targets;
+    for (const index::Identity &id : found) {
+      if (id.kind == index::IdentityKind::email || id.kind == index::IdentityKind::ip) {
+        const std::string kind(index::to_string(id.kind));
+        targets.push_back(Target{kind, core::keyed_hash(k_key, kind, id.value)});
+      }
+    }
+    ASSERT_FALSE(targets.empty()) << line;
+    const Redactor r(k_key, targets, m_norm);
+    const Redactor::Redacted out = r.redact(line);
+    EXPECT_EQ(out.line.size(), line.size());
+    EXPECT_GT(out.replaced, 0U) << line;
+    std::vector<index::Identity> after;
+    m_norm.extract_from_text(out.line, connectors::Role::log_to, after);
+    for (const index::Identity &id : after) {
+      EXPECT_TRUE(std::ranges::none_of(found, [&](const index::Identity &f) {
+        return f.kind == id.kind && f.value == id.value;
+      })) << id.value << " left in: " << out.line;
+    }
+  }
+  // The subject's address before U+2019 is replaced, the "’s" kept.
+  const std::string line = "to=<alice.smith@example.com\xE2\x80\x99s>";
+  auto r = redact(line);
+  EXPECT_EQ(r.replaced, 1U);
+  expect_only_changed(line, r.line, "alice.smith@example.com");
 }
 
 TEST_F(RedactorTest, CorpusLogLinesKeepTheirLength) {
