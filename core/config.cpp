@@ -296,7 +296,14 @@ Status check_sources_disjoint(const Parser &p, const std::vector<SourceConfig> &
       return std::unexpected(p.error(
           fmt::format("source '{}': {}", sources[i].name, matches.error().message)));
     }
+    // mbox, pst and maillog sources read only the regular files their glob matches (their
+    // connectors skip a matched directory), so a directory they match covers nothing.
+    const bool files_only = sources[i].type == "mbox" || sources[i].type == "pst" || sources[i].type == "maillog";
     for (GlobMatch &m : *matches) {
+      std::error_code ec;
+      if (files_only && fs::is_directory(m.path, ec)) {
+        continue;
+      }
       all.push_back(Match{resolved_dir(m.path), i, std::move(m.path)});
     }
   }

@@ -235,6 +235,23 @@ TEST(Config, ASymlinkToAnotherSourceIsAnOverlap) {
   EXPECT_NE(c.error().message.find("'all' and 'legal'"), std::string::npos) << c.error().message;
 }
 
+TEST(Config, AFolderMatchedByAFileSourceCoversNothing) {
+  // The exim test-suite layout: mboxes at three depths, one source per depth. `box/*` also
+  // matches the folder `box/sub`, which an mbox source never reads: no overlap with `box/*/*`.
+  ScratchDir dir;
+  make_dirs(dir, {"box/sub"});
+  write_file(dir / "box/top", "From a@b Thu Jan  1 00:00:00 2026\n\nx\n");
+  write_file(dir / "box/sub/inner", "From a@b Thu Jan  1 00:00:00 2026\n\ny\n");
+  auto c = with_sources(dir, R"([{"name": "d1", "type": "mbox", "path": "box/*"},
+                                  {"name": "d2", "type": "mbox", "path": "box/*/*"}])");
+  EXPECT_TRUE(c) << c.error().message;
+  // A folder-reading source (maildir, quarantine) still covers everything below what it matches.
+  auto q = with_sources(dir, R"([{"name": "q", "type": "quarantine", "path": "box/sub"},
+                                  {"name": "d2", "type": "mbox", "path": "box/*/*"}])");
+  ASSERT_FALSE(q);
+  EXPECT_NE(q.error().message.find("'q' and 'd2'"), std::string::npos) << q.error().message;
+}
+
 TEST(Config, IdenticalPatternsAreRefusedEvenBeforeTheyMatchAnything) {
   ScratchDir dir;
   auto c = with_sources(dir, R"([{"name": "a", "type": "mbox", "path": "arch/*.mbox"},
