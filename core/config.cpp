@@ -47,22 +47,6 @@ template <std::size_t N> std::string join(const std::array<std::string_view, N> 
   return out;
 }
 
-/** line:column (1-based) of byte `offset` in `text`. */
-std::string position_of(std::string_view text, std::size_t offset) {
-  offset = std::min(offset, text.size());
-  std::size_t line = 1;
-  std::size_t col = 1;
-  for (std::size_t i = 0; i < offset; ++i) {
-    if (text[i] == '\n') {
-      ++line;
-      col = 1;
-    } else {
-      ++col;
-    }
-  }
-  return fmt::format("{}:{}", line, col);
-}
-
 /** Where `"key"` appears as an object key in the text (first occurrence), as line:column. */
 std::string position_of_key(std::string_view text, std::string_view key) {
   std::string needle = json(std::string(key)).dump();
@@ -74,7 +58,7 @@ std::string position_of_key(std::string_view text, std::string_view key) {
       ++after;
     }
     if (after < text.size() && text[after] == ':') {
-      return position_of(text, pos);
+      return json_position(text, pos);
     }
     pos = after;
   }
