@@ -515,4 +515,17 @@ ConnectorEstate make_connector_estate(const fs::path &root, const fs::path &corp
   return e;
 }
 
+std::string hit_key(const nlohmann::json &hit) {
+  std::string key = hit.at("path").get<std::string>();
+  const auto store = hit.at("store").get<std::string>();
+  if (store == "mbox") {
+    key += "@" + std::to_string(hit.at("offset").get<std::uint64_t>());
+  } else if (store == "pst") {
+    key += "#" + std::to_string(hit.at("node_id").get<std::uint64_t>());
+  } else if (store == "maillog") {
+    key += "#" + hit.at("queue_id").get<std::string>();
+  }
+  return key;
+}
+
 } // namespace maildsar::test

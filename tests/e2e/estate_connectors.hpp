@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace maildsar::test {
 
 /**
@@ -41,5 +43,9 @@ ConnectorEstate make_connector_estate(const std::filesystem::path &root,
 
 /** gzip -n `path` in place (the file becomes `path`.gz); false when gzip failed. */
 bool gzip_file(const std::filesystem::path &path);
+
+/** The key of a `find --json` hit, as ConnectorEstate spells it (path, path@offset, path#node,
+ * path#queue-id). */
+std::string hit_key(const nlohmann::json &hit);
 
 } // namespace maildsar::test

@@ -20,22 +20,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using maildsar::test::hit_key;
 using maildsar::test::json_lines;
 using maildsar::test::maildsar_run;
-
-/** The key of a hit, as ConnectorEstate spells it. */
-std::string hit_key(const json &hit) {
-  std::string key = hit.at("path").get<std::string>();
-  const auto store = hit.at("store").get<std::string>();
-  if (store == "mbox") {
-    key += "@" + std::to_string(hit.at("offset").get<std::uint64_t>());
-  } else if (store == "pst") {
-    key += "#" + std::to_string(hit.at("node_id").get<std::uint64_t>());
-  } else if (store == "maillog") {
-    key += "#" + hit.at("queue_id").get<std::string>();
-  }
-  return key;
-}
 
 std::map<std::string, json> hits_by_key(const std::string &out) {
   std::map<std::string, json> m;

@@ -28,16 +28,7 @@ std::set<std::string> hit_keys(const RunResult &r) {
     if (!hit.contains("store")) {
       continue; // not a hit line
     }
-    std::string key = hit.at("path").get<std::string>();
-    const auto store = hit.at("store").get<std::string>();
-    if (store == "mbox") {
-      key += "@" + std::to_string(hit.at("offset").get<std::uint64_t>());
-    } else if (store == "pst") {
-      key += "#" + std::to_string(hit.at("node_id").get<std::uint64_t>());
-    } else if (store == "maillog") {
-      key += "#" + hit.at("queue_id").get<std::string>();
-    }
-    keys.insert(key);
+    keys.insert(maildsar::test::hit_key(hit));
   }
   return keys;
 }

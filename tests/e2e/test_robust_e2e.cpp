@@ -179,7 +179,8 @@ TEST(RemovalGuard, AMissingSourceRootKeepsItsItemsUntilAccepted) {
   EXPECT_EQ(ds(s.cfg, {"index"}).exit_code, 1);
   auto accepted = ds(s.cfg, {"index", "--accept-removal", "mailboxes"});
   EXPECT_EQ(accepted.exit_code, 0) << accepted.err;
-  for (const json &src : json_lines(accepted.out).at(0).at("sources")) {
+  const json accepted_summary = json_lines(accepted.out).at(0);
+  for (const json &src : accepted_summary.at("sources")) {
     if (src.at("name") == "mailboxes") {
       EXPECT_EQ(src.at("removed"), 6);
     }
@@ -194,7 +195,8 @@ TEST(RemovalGuard, AGlobThatMatchesNothingAnyMoreKeepsTheItems) {
   auto r = ds(s.cfg, {"index"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("matched 1 file(s) before and none now"), std::string::npos) << r.err;
-  for (const json &src : json_lines(r.out).at(0).at("sources")) {
+  const json summary = json_lines(r.out).at(0);
+  for (const json &src : summary.at("sources")) {
     if (src.at("name") == "archive") {
       EXPECT_EQ(src.at("removed"), 0);
       EXPECT_EQ(src.at("items"), 3);
