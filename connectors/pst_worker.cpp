@@ -130,7 +130,7 @@ void encode_item(isolate::Encoder &out, const Item &item) {
   out.str(item.sha256).str(item.message_id).u8(item.date ? 1 : 0).i64(item.date.value_or(0)).str(item.subject);
   out.u64(item.addresses.size());
   for (const auto &a : item.addresses) {
-    out.u8(static_cast<std::uint8_t>(a.role)).str(a.name).str(a.addr);
+    out.u8(static_cast<std::uint8_t>(a.role)).str(a.name).str(a.addr).str(a.field);
   }
   out.u64(item.ips.size());
   for (const auto &ip : item.ips) {
@@ -138,7 +138,7 @@ void encode_item(isolate::Encoder &out, const Item &item) {
   }
   out.u64(item.texts.size());
   for (const auto &t : item.texts) {
-    out.u8(static_cast<std::uint8_t>(t.role)).str(t.text);
+    out.u8(static_cast<std::uint8_t>(t.role)).str(t.text).str(t.field).u8(static_cast<std::uint8_t>(t.scan));
   }
   out.u64(item.warnings.size());
   for (const auto &w : item.warnings) {
@@ -184,6 +184,7 @@ core::Result<Item> decode_item(isolate::Decoder &in) {
     MAILDSAR_TRY_ASSIGN(a.role, decode_role(in));
     MAILDSAR_TRY_ASSIGN(a.name, in.str());
     MAILDSAR_TRY_ASSIGN(a.addr, in.str());
+    MAILDSAR_TRY_ASSIGN(a.field, in.str());
     item.addresses.push_back(std::move(a));
   }
   MAILDSAR_TRY_ASSIGN(std::uint64_t ips, in.u64());
@@ -198,6 +199,12 @@ core::Result<Item> decode_item(isolate::Decoder &in) {
     RawText t;
     MAILDSAR_TRY_ASSIGN(t.role, decode_role(in));
     MAILDSAR_TRY_ASSIGN(t.text, in.str());
+    MAILDSAR_TRY_ASSIGN(t.field, in.str());
+    MAILDSAR_TRY_ASSIGN(std::uint8_t scan, in.u8());
+    if (scan > static_cast<std::uint8_t>(TextScan::addresses)) {
+      return core::fail(core::ErrorCode::internal, fmt::format("worker protocol error: text scan {} out of range", scan));
+    }
+    t.scan = static_cast<TextScan>(scan);
     item.texts.push_back(std::move(t));
   }
   MAILDSAR_TRY_ASSIGN(std::uint64_t warnings, in.u64());

@@ -155,6 +155,27 @@ TEST(IsolateFraming, ItemsRoundTripExactly) {
   EXPECT_EQ(back->sha256, item.sha256);
 }
 
+TEST(IsolateFraming, HeaderFieldNamesAndScanModesCrossTheWire) {
+  // A PST message's transport headers are decoded in the worker: the field names of the hits
+  // and "addresses only" for header values must survive the trip to the indexer.
+  Item item = sample_item();
+  item.addresses.push_back({Role::header, "", "list@x.example", "List-Post"});
+  item.texts.push_back({Role::received, "from a by b for <c@d.example>", "Received", TextScan::addresses});
+  iso::Encoder out(k_frame_item);
+  encode_item(out, item);
+  std::string payload = out.take();
+  iso::Decoder in(std::string_view(payload).substr(1));
+  auto back = decode_item(in);
+  ASSERT_TRUE(back) << back.error().message;
+  ASSERT_EQ(back->addresses.size(), 3U);
+  EXPECT_EQ(back->addresses[2].field, "List-Post");
+  EXPECT_EQ(back->addresses[0].field, "");
+  ASSERT_EQ(back->texts.size(), 3U);
+  EXPECT_EQ(back->texts[2].field, "Received");
+  EXPECT_EQ(back->texts[2].scan, TextScan::addresses);
+  EXPECT_EQ(back->texts[0].scan, TextScan::full);
+}
+
 TEST(IsolateFraming, GarbageAndMutatedItemsAreErrorsNotCrashes) {
   Item item = sample_item();
   iso::Encoder out(k_frame_item);
