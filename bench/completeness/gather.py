@@ -10,6 +10,7 @@ snapshots named in docs/completeness.md (git directories, e.g. as the search too
 same on every run. Only the standard library and `git` are used.
 
     bench/completeness/gather.py [--mirror /work/.mirror] [--dest /work/data/recall/estate]
+                                 [--pst-corpus /work/shared/corpus/pst]
 
 Transforms (documented in docs/completeness.md): public-inbox archives are cut into
 Maildir files or an mbox; one Maildir gets CRLF line ends (a Windows-exported store like
@@ -157,6 +158,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mirror", default="/work/.mirror")
     ap.add_argument("--dest", default="/work/data/recall/estate")
+    ap.add_argument("--pst-corpus", default="/work/shared/corpus/pst",
+                    help="PST/OST files laid out as pst/PROJECT-FILE (a supplementary set)")
     a = ap.parse_args()
     if os.path.exists(a.dest):
         shutil.rmtree(a.dest)
@@ -188,7 +191,30 @@ def main():
             write(f"{a.dest}/mbox/patchwork/{os.path.basename(n)}", pw.blob(f"{pw.commit}:{n}"))
     lg = r["lograptor"]
     write(f"{a.dest}/logs/postfix.log", lg.blob(f"{lg.commit}:tests/samples/postfix.log"))
-    print(a.dest)
+    pst_files = layout_psts(a.pst_corpus, f"{a.dest}/pst")
+    print(a.dest, f"({pst_files} PST/OST files)" if pst_files else "(no PST/OST files)")
+
+
+def layout_psts(corpus, dest):
+    """The PSTs/OSTs of the shared corpus (../shared/corpus/pst/PROJECT/FILE), copied as
+    pst/PROJECT-FILE: a supplementary set (no public PST outside it is small enough for the
+    snapshots; docs/completeness.md). Read-only originals: copies get mode 0644."""
+    if not os.path.isdir(corpus):
+        print(f"note: {corpus} not found; the estate has no PST set", file=sys.stderr)
+        return 0
+    n = 0
+    for project in sorted(os.listdir(corpus)):
+        folder = os.path.join(corpus, project)
+        if not os.path.isdir(folder):
+            continue
+        for name in sorted(os.listdir(folder)):
+            if name.lower().endswith((".pst", ".ost")) and os.path.isfile(os.path.join(folder, name)):
+                os.makedirs(dest, exist_ok=True)
+                target = os.path.join(dest, f"{project}-{name}")
+                shutil.copyfile(os.path.join(folder, name), target)
+                os.chmod(target, 0o644)
+                n += 1
+    return n
 
 
 if __name__ == "__main__":
