@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace maildsar::cli {
 
@@ -42,6 +43,14 @@ nlohmann::json summary_json(const index::IndexSummary &s, const nlohmann::json &
     if (!src.held_removal.empty()) {
       sources.back()["held_removal"] = src.held_removal;
     }
+    std::uint64_t skipped = 0;
+    for (const auto &[reason, n] : src.skipped) {
+      skipped += n;
+    }
+    sources.back()["skipped"] = skipped;
+    if (skipped > 0) {
+      sources.back()["skipped_reasons"] = src.skipped;
+    }
   }
   return {{"schema", "maildsar.index-summary"},
           {"version", 1},
@@ -52,12 +61,26 @@ nlohmann::json summary_json(const index::IndexSummary &s, const nlohmann::json &
 }
 
 void print_summary_table(Output &out, const index::IndexSummary &s) {
-  out.line(fmt::format("{:<16} {:<10} {:>8} {:>9} {:>8} {:>8} {:>8} {:>7} {:>7}", "SOURCE", "TYPE",
-                       "FILES", "ITEMS", "NEW", "CHANGED", "REMOVED", "MOVED", "ERRORS"));
+  out.line(fmt::format("{:<16} {:<10} {:>8} {:>9} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7}", "SOURCE",
+                       "TYPE", "FILES", "ITEMS", "NEW", "CHANGED", "REMOVED", "MOVED", "ERRORS",
+                       "SKIPPED"));
+  std::vector<std::string> why;
   for (const auto &src : s.sources) {
-    out.line(fmt::format("{:<16} {:<10} {:>8} {:>9} {:>8} {:>8} {:>8} {:>7} {:>7}", src.name,
+    std::uint64_t skipped = 0;
+    std::string reasons;
+    for (const auto &[reason, n] : src.skipped) {
+      skipped += n;
+      reasons += fmt::format("{}{} {}", reasons.empty() ? "" : ", ", n, reason);
+    }
+    out.line(fmt::format("{:<16} {:<10} {:>8} {:>9} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7}", src.name,
                          src.type, src.files, src.items, src.new_items, src.changed, src.removed,
-                         src.moved, src.errors));
+                         src.moved, src.errors, skipped));
+    if (skipped > 0) {
+      why.push_back(fmt::format("{}: skipped {}", src.name, reasons));
+    }
+  }
+  for (const std::string &line : why) {
+    out.line(line); // the files that are no items, by kind (docs/cli.md, index)
   }
   out.line(fmt::format("{} problem(s); {:.1f} s", s.errors, s.seconds));
 }

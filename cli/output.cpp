@@ -89,6 +89,9 @@ nlohmann::json hit_json(const query::Hit &h) {
   if (!l.folder.empty() || l.store == connectors::StoreKind::pst) {
     j["folder"] = l.folder;
   }
+  if (!l.mark.empty()) {
+    j["marks"] = nlohmann::json::array({l.mark}); // "stray", "tmp" (docs/schemata.md)
+  }
   if (l.store == connectors::StoreKind::pst) {
     j["node_id"] = l.node_id;
   }
@@ -125,7 +128,7 @@ std::string hit_location(const query::Hit &h) {
                        l.lines.empty() ? std::string("?")
                                        : fmt::format("{}-{}", l.lines.front(), l.lines.back()));
   default:
-    return l.path;
+    return l.mark.empty() ? l.path : fmt::format("{} [{}]", l.path, l.mark);
   }
 }
 

@@ -10,7 +10,27 @@
 #include <fmt/format.h>
 #include <gmime/gmime.h>
 
+#include <array>
+
 namespace maildsar::connectors {
+
+namespace {
+constexpr std::array<std::string_view, k_skip_reason_count> k_skip_names{
+    "dotfile", "mua-file", "not-message", "directory", "in-delivery", "outside-folder"};
+} // namespace
+
+std::string_view to_string(SkipReason reason) {
+  return k_skip_names.at(static_cast<std::size_t>(reason));
+}
+
+std::optional<SkipReason> skip_reason_from_string(std::string_view name) {
+  for (std::size_t i = 0; i < k_skip_names.size(); ++i) {
+    if (k_skip_names[i] == name) {
+      return static_cast<SkipReason>(i);
+    }
+  }
+  return std::nullopt;
+}
 
 core::Result<std::unique_ptr<Connector>> make_connector(const core::SourceConfig &source) {
   auto kind = store_kind_from_string(source.type);

@@ -11,6 +11,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace maildsar::connectors {
@@ -21,7 +23,25 @@ struct FileEntry {
   std::string folder; // store-specific grouping (maildir sub-folder), may be empty
   std::string owner;  // owner address from the source's owner template, may be empty
   core::FileStat stat;
+  std::string mark = {}; // maildir: "" (cur/, new/), "stray" or "tmp" (see Locator::mark)
 };
+
+/** Why a file under a source is not an item (counted in the index summary, not an error). */
+enum class SkipReason {
+  dotfile,     // a hidden file: .keep, .gitkeep, .uidvalidity, .mbsyncstate, ...
+  mua_file,    // state of a mail server or client: dovecot-uidlist, dovecot.index*,
+               // courierimapuiddb, maildirsize, maildirfolder, subscriptions, .notmuch/ ...
+  not_message, // a loose or tmp/ file that is no mail message (empty, binary, no header)
+  directory,   // a directory inside cur/, new/ or tmp/
+  in_delivery, // a tmp/ file younger than 36 hours: a delivery in progress
+  outside_folder, // a file in a folder that is no Maildir folder (no cur/, new/, tmp/)
+};
+inline constexpr std::size_t k_skip_reason_count =
+    static_cast<std::size_t>(SkipReason::outside_folder) + 1;
+
+/** "dotfile", "mua-file", "not-message", "directory", "in-delivery", "outside-folder". */
+[[nodiscard]] std::string_view to_string(SkipReason reason);
+[[nodiscard]] std::optional<SkipReason> skip_reason_from_string(std::string_view name);
 
 /** A problem with one file or one item: reported, counted, and the scan goes on. */
 struct ScanError {
@@ -42,6 +62,9 @@ public:
   virtual ~ItemSink() = default;
   virtual void item(Item &&item) = 0;
   virtual void error(ScanError &&error) = 0;
+  /** A file met while listing that is deliberately not an item (see SkipReason). Sinks that
+      do not count them ignore it. */
+  virtual void skipped(const std::string & /*path*/, SkipReason /*reason*/) {}
 };
 
 /** A thread-safe sink that keeps every item and error (rescans, checks and tests). */
@@ -55,8 +78,13 @@ public:
     std::lock_guard lock(m_mutex);
     errors.push_back(std::move(error));
   }
+  void skipped(const std::string &path, SkipReason reason) override {
+    std::lock_guard lock(m_mutex);
+    skips.emplace_back(path, reason);
+  }
   std::vector<Item> items;
   std::vector<ScanError> errors;
+  std::vector<std::pair<std::string, SkipReason>> skips;
 
 private:
   std::mutex m_mutex;

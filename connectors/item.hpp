@@ -60,6 +60,10 @@ struct Locator {
   StoreKind store = StoreKind::maildir;
   std::string path;                   // absolute path of the file holding the item
   std::string folder;                 // maildir: sub-folder ("" = inbox, ".Sent"); pst: folder path
+  /** maildir: where in its folder the file lies: "" (cur/ or new/), "stray" (in the folder
+      itself, outside cur/ and new/) or "tmp" (an abandoned delivery in tmp/). Not part of key():
+      the path says it too. */
+  std::string mark;
   std::uint64_t offset = 0;           // mbox: byte offset of the "From " line
   std::uint64_t length = 0;           // mbox: bytes up to the next separator (or EOF)
   std::uint64_t node_id = 0;          // pst: descriptor node id

@@ -123,6 +123,33 @@ bool looks_like_message(std::string_view bytes) {
   return bytes.substr(0, header_end).find('\0') == std::string_view::npos;
 }
 
+/** How much of a loose or tmp/ file is read to decide whether it is a message. */
+constexpr std::uint64_t k_sniff_bytes = 256ULL << 10;
+
+/**
+ * Names that mail servers and clients keep in a Maildir for their own state (never messages):
+ * Dovecot (dovecot-uidlist, dovecot-keywords, dovecot.index*, dovecot.list.index*,
+ * dovecot-acl*, dovecot.mailbox.log), Courier (courierimapuiddb, courierimapkeywords/,
+ * courierimapacl, courierpop3dsizelist), the Maildir++ quota and folder markers (maildirsize,
+ * maildirfolder), IMAP subscriptions, Evolution's folders.db; the folders .notmuch (notmuch's
+ * Xapian database) and .nnmaildir (Gnus).
+ */
+bool is_mua_state_name(std::string_view name) {
+  for (std::string_view prefix : {"dovecot-", "dovecot.", "courierimap", "courierpop3d",
+                                  "folders.db"}) {
+    if (name.starts_with(prefix)) {
+      return true;
+    }
+  }
+  for (std::string_view exact : {"maildirsize", "maildirfolder", "subscriptions", ".notmuch",
+                                 ".nnmaildir"}) {
+    if (name == exact) {
+      return true;
+    }
+  }
+  return false;
+}
+
 class MaildirConnector final : public Connector {
 public:
   explicit MaildirConnector(core::SourceConfig source) : m_source(std::move(source)) {}
@@ -131,7 +158,8 @@ public:
 
   [[nodiscard]] core::Result<std::vector<FileEntry>> list_files(ItemSink &errors) const override {
     MAILDSAR_TRY_ASSIGN(std::vector<core::GlobMatch> matches, core::expand_glob(m_source.path));
-    Walk walk{errors, m_source.root.empty() ? std::string() : real_path(m_source.root), {}, {}};
+    Walk walk{errors, m_source.root.empty() ? std::string() : real_path(m_source.root), {}, {},
+              now_ns()};
     for (auto &match : matches) {
       struct stat st {};
       if (::lstat(match.path.c_str(), &st) != 0) {
@@ -202,6 +230,7 @@ public:
     item.locator.store = StoreKind::maildir;
     item.locator.path = file.path;
     item.locator.folder = file.folder;
+    item.locator.mark = file.mark;
     if (!file.owner.empty()) {
       item.addresses.push_back(RawAddress{Role::owner, "", file.owner});
     }
@@ -255,6 +284,7 @@ private:
     std::string root_real; // realpath of the source root; empty = no root check
     std::string owner;
     std::vector<FileEntry> out;
+    std::int64_t now_ns = 0; // the listing's clock, for the age of tmp/ files
   };
 
   void report_symlink(Walk &walk, const std::string &path) const {
@@ -268,13 +298,45 @@ private:
     walk.errors.error(ScanError{path, "", std::move(cause)});
   }
 
+  /** True when `names` (a folder's entries) make it a Maildir folder: cur/, new/ or tmp/ (or
+      the Maildir++ marker file maildirfolder) is among them. */
+  static bool is_maildir_folder(int dirfd, const std::vector<std::string> &names) {
+    for (const auto &name : names) {
+      if (name == "maildirfolder") {
+        return true;
+      }
+      if (name == "cur" || name == "new" || name == "tmp") {
+        struct stat st {};
+        if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  /** True when the file at dirfd/name starts like a mail message (see looks_like_message). */
+  static core::Result<bool> sniff_message(int dirfd, const std::string &name, const std::string &path) {
+    int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+      return std::unexpected(core::errno_error(path, errno));
+    }
+    core::Fd file(fd);
+    MAILDSAR_TRY_ASSIGN(std::string head, core::read_range(file.get(), 0, k_sniff_bytes, path));
+    return looks_like_message(head);
+  }
+
   /**
-   * Walks one Maildir folder: its cur/ and new/ hold the messages; tmp/ holds deliveries in
-   * progress and is never read. Every other sub-folder is walked too: Maildir++ folders
-   * (".Sent", ".Foo.Bar") and nested plain folders that are Maildirs themselves ("foo/baz").
-   * Message files lying loose in a folder (outside cur/ and new/) are NOT messages of the
-   * Maildir (the Maildir spec delivers only into new/ and cur/) and are not indexed; the same
-   * goes for dotfiles (.keep, .noindex, dovecot-uidlist is a plain file outside cur/new).
+   * Walks one Maildir folder. Its cur/ and new/ hold the messages. Every other sub-folder is
+   * walked too: Maildir++ folders (".Sent", ".Foo.Bar") and nested plain folders that are
+   * Maildirs themselves ("foo/baz"); the state folders of mail programs (.notmuch,
+   * courierimapkeywords) are not, unless they hold cur/ or new/. Files lying in a Maildir folder
+   * itself (outside cur/ and new/: "stray", as notmuch indexes them) and files in tmp/ older
+   * than 36 hours (abandoned deliveries, which the Maildir spec lets a cleaner delete) are
+   * items too, when they look like messages; a younger tmp/ file is a delivery in progress and
+   * is not touched. Everything else is skipped and counted (SkipReason): dotfiles, the state
+   * files of mail programs, files that are no message, directories inside cur/new/tmp, files
+   * of folders that are no Maildir folder.
    */
   void walk_folder(Walk &walk, int dirfd, const std::string &path, const std::string &folder,
                    int depth) const {
@@ -283,13 +345,18 @@ private:
       walk.errors.error(ScanError{path, "", "cannot read folder: " + names.error().message});
       return;
     }
+    const bool maildir_folder = is_maildir_folder(dirfd, *names);
+    if (depth > 0 && !maildir_folder && is_mua_state_name(fs_name(path))) {
+      walk.errors.skipped(path, SkipReason::mua_file); // .notmuch/, courierimapkeywords/
+      return;
+    }
     for (const auto &name : *names) {
       if (name == "cur" || name == "new") {
         collect_messages(walk, dirfd, path, name, folder);
       }
     }
     for (const auto &name : *names) {
-      if (name == "cur" || name == "new" || name == "tmp") {
+      if (name == "cur" || name == "new") {
         continue;
       }
       std::string child = join(path, name);
@@ -303,8 +370,13 @@ private:
         report_symlink(walk, child);
         continue;
       }
+      if (name == "tmp" && S_ISDIR(st.st_mode)) {
+        collect_tmp(walk, dirfd, path, folder);
+        continue;
+      }
       if (!S_ISDIR(st.st_mode)) {
-        continue; // loose files and markers: not part of the Maildir (see above)
+        consider_stray(walk, dirfd, name, child, st, folder, maildir_folder);
+        continue;
       }
       if (depth >= k_max_folder_depth) {
         walk.errors.error(ScanError{child, "", "folder nesting too deep; skipped"});
@@ -319,6 +391,121 @@ private:
       }
       core::Fd sub(fd);
       walk_folder(walk, sub.get(), child, folder.empty() ? name : folder + "/" + name, depth + 1);
+    }
+  }
+
+  static std::string fs_name(const std::string &path) {
+    auto slash = path.find_last_of('/');
+    return slash == std::string::npos ? path : path.substr(slash + 1);
+  }
+
+  /** Why a file lying in a folder (outside cur/new/tmp) is not an item, or nullopt: it is one. */
+  static std::optional<SkipReason> loose_file_skip(const std::string &name, bool maildir_folder) {
+    if (name.starts_with('.')) {
+      return SkipReason::dotfile;
+    }
+    if (is_mua_state_name(name)) {
+      return SkipReason::mua_file;
+    }
+    if (!maildir_folder) {
+      return SkipReason::outside_folder;
+    }
+    return std::nullopt;
+  }
+
+  /** A file in the folder itself: a stray item when it is a regular file that looks like mail. */
+  void consider_stray(Walk &walk, int dirfd, const std::string &name, const std::string &path,
+                      const struct stat &st, const std::string &folder, bool maildir_folder) const {
+    if (auto skip = loose_file_skip(name, maildir_folder)) {
+      walk.errors.skipped(path, *skip);
+      return;
+    }
+    if (!S_ISREG(st.st_mode)) {
+      walk.errors.error(ScanError{path, "", "not a regular file; skipped"});
+      return;
+    }
+    add_candidate(walk, dirfd, name, path, st, folder, "stray");
+  }
+
+  /** Lists a stray or tmp/ file as an item when it looks like a message; else counts it. */
+  void add_candidate(Walk &walk, int dirfd, const std::string &name, const std::string &path,
+                     const struct stat &st, const std::string &folder, const char *mark) const {
+    auto message = sniff_message(dirfd, name, path);
+    if (!message) {
+      walk.errors.error(ScanError{path, "", message.error().message});
+      return;
+    }
+    if (!*message) {
+      walk.errors.skipped(path, SkipReason::not_message);
+      return;
+    }
+    FileEntry entry;
+    entry.path = path;
+    entry.folder = folder;
+    entry.owner = walk.owner;
+    entry.stat = from_stat(st);
+    entry.mark = mark;
+    walk.out.push_back(std::move(entry));
+  }
+
+  /** True when a tmp/ file's mtime is more than k_tmp_age before `now_ns`. */
+  static bool abandoned(const struct stat &st, std::int64_t now_ns) {
+    std::int64_t mtime = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL +
+                         static_cast<std::int64_t>(st.st_mtim.tv_nsec);
+    return mtime < now_ns - k_maildir_tmp_age_seconds * 1000000000LL;
+  }
+
+  /** The files of `parent/tmp`: those older than 36 hours are items (mark "tmp"). */
+  void collect_tmp(Walk &walk, int parentfd, const std::string &parent,
+                   const std::string &folder) const {
+    std::string path = join(parent, "tmp");
+    int fd = ::openat(parentfd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      int err = errno;
+      walk.errors.error(
+          ScanError{path, "", fmt::format("cannot open folder: {}", std::strerror(err))});
+      return;
+    }
+    core::Fd dir(fd);
+    auto names = read_names(dir.get(), path);
+    if (!names) {
+      walk.errors.error(ScanError{path, "", "cannot read folder: " + names.error().message});
+      return;
+    }
+    for (const auto &name : *names) {
+      std::string file_path = join(path, name);
+      if (name.starts_with('.')) {
+        walk.errors.skipped(file_path, SkipReason::dotfile);
+        continue;
+      }
+      struct stat st {};
+      if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) {
+          walk.errors.skipped(file_path, SkipReason::in_delivery); // renamed into new/ meanwhile
+          continue;
+        }
+        int err = errno;
+        walk.errors.error(
+            ScanError{file_path, "", fmt::format("cannot stat: {}", std::strerror(err))});
+        continue;
+      }
+      if (S_ISDIR(st.st_mode)) {
+        walk.errors.skipped(file_path, SkipReason::directory);
+        continue;
+      }
+      if (S_ISLNK(st.st_mode)) {
+        report_symlink(walk, file_path);
+        continue;
+      }
+      if (!S_ISREG(st.st_mode)) {
+        walk.errors.error(ScanError{file_path, "", "not a regular file; skipped"});
+        continue;
+      }
+      if (!abandoned(st, walk.now_ns)) {
+        walk.errors.skipped(file_path, SkipReason::in_delivery);
+        continue;
+      }
+      add_candidate(walk, dir.get(), name, file_path, st, folder, "tmp");
     }
   }
 
@@ -340,6 +527,12 @@ private:
       hash.update(fmt::format("{}\n{}:{}:{}\n", path, static_cast<std::uint64_t>(st.st_dev),
                               static_cast<std::uint64_t>(st.st_ino), mtime));
     }
+
+    /** A file whose contents matter (stray candidate, tmp/ file); `old`: past 36 hours. */
+    void add_file(const std::string &path, const struct stat &st, bool old) {
+      add(path, st);
+      hash.update(fmt::format("F{}:{}\n", static_cast<std::uint64_t>(st.st_size), old ? 1 : 0));
+    }
   };
 
   static std::int64_t now_ns() {
@@ -348,29 +541,44 @@ private:
     return static_cast<std::int64_t>(ts.tv_sec) * 1000000000LL + static_cast<std::int64_t>(ts.tv_nsec);
   }
 
-  /** The folder structure walk_folder() follows, stat()ing cur/ and new/ without reading them. */
+  /**
+   * The folder structure walk_folder() follows, stat()ing cur/ and new/ without reading them.
+   * Stray candidates and tmp/ files are few and can change in place or age past 36 hours
+   * without their folder's mtime changing: each one's identity, size, mtime and age go in.
+   */
   void digest_folder(Layout &layout, int dirfd, const std::string &path, int depth) const {
     auto names = read_names(dirfd, path);
     if (!names) {
       layout.trusted = false;
       return;
     }
+    const bool maildir_folder = is_maildir_folder(dirfd, *names);
+    if (depth > 0 && !maildir_folder && is_mua_state_name(fs_name(path))) {
+      return; // not walked (walk_folder skips it)
+    }
     for (const auto &name : *names) {
-      if (name == "tmp") {
-        continue;
-      }
       struct stat st {};
       if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISLNK(st.st_mode)) {
         layout.trusted = false; // list_files reports it
         return;
       }
+      std::string child = join(path, name);
       if (!S_ISDIR(st.st_mode)) {
+        if (!loose_file_skip(name, maildir_folder)) {
+          layout.add_file(child, st, false);
+        }
         continue;
       }
-      std::string child = join(path, name);
       layout.add(child, st);
       if (name == "cur" || name == "new") {
         continue; // its mtime covers every add, remove and rename of a message file
+      }
+      if (name == "tmp") {
+        digest_tmp(layout, dirfd, child);
+        if (!layout.trusted) {
+          return;
+        }
+        continue;
       }
       if (depth >= k_max_folder_depth) {
         layout.trusted = false;
@@ -386,6 +594,40 @@ private:
       if (!layout.trusted) {
         return;
       }
+    }
+  }
+
+  /** tmp/: every file with its age class (a file that passes 36 hours becomes an item). */
+  void digest_tmp(Layout &layout, int parentfd, const std::string &path) const {
+    int fd = ::openat(parentfd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      layout.trusted = false;
+      return;
+    }
+    core::Fd dir(fd);
+    auto names = read_names(dir.get(), path);
+    if (!names) {
+      layout.trusted = false;
+      return;
+    }
+    for (const auto &name : *names) {
+      if (name.starts_with('.')) {
+        continue;
+      }
+      struct stat st {};
+      if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) {
+          layout.settled = false; // a delivery moved it meanwhile
+          continue;
+        }
+        layout.trusted = false;
+        return;
+      }
+      if (S_ISLNK(st.st_mode)) {
+        layout.trusted = false;
+        return;
+      }
+      layout.add_file(join(path, name), st, abandoned(st, layout.now));
     }
   }
 
@@ -421,10 +663,11 @@ private:
       return;
     }
     for (const auto &file : *names) {
-      if (file.starts_with('.')) {
-        continue; // .keep, .gitkeep, ...: markers, not messages
-      }
       std::string file_path = join(path, file);
+      if (file.starts_with('.')) {
+        walk.errors.skipped(file_path, SkipReason::dotfile); // .keep, .gitkeep, ...: markers
+        continue;
+      }
       struct stat fst {};
       if (::fstatat(dir.get(), file.c_str(), &fst, AT_SYMLINK_NOFOLLOW) != 0) {
         int err = errno;
@@ -434,6 +677,10 @@ private:
       }
       if (S_ISLNK(fst.st_mode)) {
         report_symlink(walk, file_path);
+        continue;
+      }
+      if (S_ISDIR(fst.st_mode)) {
+        walk.errors.skipped(file_path, SkipReason::directory);
         continue;
       }
       if (!S_ISREG(fst.st_mode)) {
@@ -453,6 +700,24 @@ private:
 };
 
 } // namespace
+
+std::string maildir_folder_dir(const Locator &locator) {
+  std::string dir = core::parent_dir(locator.path);
+  if (locator.mark != "stray") {
+    dir = core::parent_dir(dir); // drop cur/, new/ or tmp/
+  }
+  return dir;
+}
+
+std::string maildir_root(const Locator &locator) {
+  std::string dir = maildir_folder_dir(locator);
+  const std::string &folder = locator.folder;
+  if (!folder.empty() && dir.size() > folder.size() && dir.ends_with(folder) &&
+      dir[dir.size() - folder.size() - 1] == '/') {
+    dir.resize(dir.size() - folder.size() - 1);
+  }
+  return dir;
+}
 
 core::Result<std::unique_ptr<Connector>> make_maildir_connector(const core::SourceConfig &source) {
   if (source.path.empty() || source.path.front() != '/') {

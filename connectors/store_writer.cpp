@@ -958,9 +958,11 @@ core::Result<std::string> maildir_current_path_impl(const std::string &path) {
   fs::path p(path);
   fs::path sub = p.parent_path();
   std::string sub_name = sub.filename().string();
-  if (sub_name != "cur" && sub_name != "new") {
+  // A file of cur/ or new/ may have been renamed (flags, new/ -> cur/); an abandoned delivery
+  // in tmp/ may have been completed late (tmp/ -> new/). A stray file never moves.
+  if (sub_name != "cur" && sub_name != "new" && sub_name != "tmp") {
     return core::fail(core::ErrorCode::no_input,
-                      fmt::format("{}: no such file (and not in a maildir cur/ or new/)", path));
+                      fmt::format("{}: no such file (and not in a maildir cur/, new/ or tmp/)", path));
   }
   const std::string unique = maildir_unique(p.filename().string());
   std::vector<std::string> found;

@@ -147,9 +147,10 @@ struct LogRewrite {
                                                const StepHook &hook);
 
 /**
- * Maildir: `path` itself when it exists; else the file of the same folder (its cur/ and new/)
- * with the same unique part (the basename before ':', or before "!2," / ",2," as mu and Mailpile
- * write it) — a flag change or new/ -> cur/ move renames the file.
+ * Maildir: `path` itself when it exists; else, for a file of cur/, new/ or tmp/, the file of the
+ * same folder (its cur/ and new/) with the same unique part (the basename before ':', or before
+ * "!2," / ",2," as mu and Mailpile write it) — a flag change, a new/ -> cur/ move or a late
+ * tmp/ -> new/ delivery renames the file. A stray file (outside cur/new/tmp) is only `path`.
  * @errors ErrorCode::no_input when no such file exists.
  */
 [[nodiscard]] core::Result<std::string> maildir_current_path(const std::string &path);

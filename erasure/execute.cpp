@@ -2,6 +2,7 @@
 // `erase`: carries out an approved manifest, one journalled step per file.
 #include "connectors/connector.hpp"
 #include "connectors/item_reader.hpp"
+#include "connectors/maildir.hpp"
 #include "connectors/mbox.hpp"
 #include "connectors/store_writer.hpp"
 #include "core/audit.hpp"
@@ -59,15 +60,6 @@ void record(EraseReport &report, const ManifestItem &item, std::string result, s
 }
 
 
-
-/** The Maildir that holds a message file: the directory above cur/ or new/ (and above .Folder). */
-std::string maildir_root(const connectors::Locator &loc) {
-  fs::path p = fs::path(loc.path).parent_path().parent_path(); // .../Maildir[/.Folder]
-  if (!loc.folder.empty() && p.filename() == loc.folder) {
-    p = p.parent_path();
-  }
-  return p.string();
-}
 
 /**
  * What protects files from erase beyond the items' own actions: the manifest's exemptions and
@@ -327,7 +319,7 @@ private:
     // Other copies of the same message in that Maildir (a copy to .Archive, a duplicate delivery)
     // that the manifest does not list: never one that a hold or an exemption covers, and never a
     // listed item (a retained one stays; an erased one is its own step's business).
-    auto copies = connectors::maildir_copies(maildir_root(item.locator), item.sha256, item.file.size);
+    auto copies = connectors::maildir_copies(connectors::maildir_root(item.locator), item.sha256, item.file.size);
     std::uint64_t n = 0;
     if (copies) {
       for (const std::string &copy : *copies) {

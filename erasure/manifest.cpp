@@ -53,6 +53,9 @@ json locator_json(const connectors::Locator &l) {
     break;
   case connectors::StoreKind::maildir:
     j["folder"] = l.folder;
+    if (!l.mark.empty()) {
+      j["mark"] = l.mark;
+    }
     break;
   }
   return j;
@@ -68,6 +71,11 @@ core::Result<connectors::Locator> locator_from_json(const json &j) {
   l.store = *store;
   l.path = j.at("path").get<std::string>();
   l.folder = j.value("folder", std::string());
+  l.mark = j.value("mark", std::string());
+  if (!l.mark.empty() && (l.store != connectors::StoreKind::maildir ||
+                          (l.mark != "stray" && l.mark != "tmp"))) {
+    return core::fail(core::ErrorCode::data, "locator mark '" + l.mark + "' is not a Maildir stray or tmp mark");
+  }
   l.offset = j.value("offset", std::uint64_t{0});
   l.length = j.value("length", std::uint64_t{0});
   l.node_id = j.value("node_id", std::uint64_t{0});

@@ -137,7 +137,9 @@ void decide(ManifestItem &item, const query::Hit &hit, const core::Config &confi
   switch (item.locator.store) {
   case connectors::StoreKind::maildir:
     item.action = Action::erase;
-    item.reason = "message in a mailbox";
+    item.reason = item.locator.mark == "stray" ? "message file in a mailbox folder, outside cur/ and new/"
+                  : item.locator.mark == "tmp" ? "abandoned delivery in a mailbox's tmp/ (older than 36 hours)"
+                                               : "message in a mailbox";
     break;
   case connectors::StoreKind::mbox:
     item.action = Action::erase;

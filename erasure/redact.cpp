@@ -246,9 +246,12 @@ Redactor::Redacted Redactor::run(std::string_view line, Mode mode) const {
     if ((!everyone && !m_has_email) || (everyone && is_message_id(line, s.begin))) {
       continue;
     }
-    if (std::optional<std::string> n = m_normalizer->email(line.substr(s.begin, s.end - s.begin));
-        n && wanted("email", *n)) {
+    const std::string_view token = line.substr(s.begin, s.end - s.begin);
+    if (std::optional<std::string> n = m_normalizer->email(token); n && wanted("email", *n)) {
       take(s.begin, s.end, "email", std::move(*n));
+    } else if (std::optional<std::string> w = m_normalizer->wrapped_email(token);
+               n && w && wanted("email", *w)) {
+      take(s.begin, s.end, "email", std::move(*w)); // a BATV/SRS address wrapping the subject's
     }
   }
   if (everyone || m_has_ip) {

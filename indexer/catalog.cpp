@@ -73,6 +73,12 @@ ALTER TABLE sources ADD COLUMN held_removal TEXT NOT NULL DEFAULT '';
 CREATE INDEX files_by_path ON files(path);
 )sql";
 
+// Files each source skipped on purpose in its last listing, by reason ("dotfile=2;mua-file=1";
+// issue 11 class 6: reported in the index summary, also by a run that does not list).
+constexpr std::string_view k_migration_6 = R"sql(
+ALTER TABLE sources ADD COLUMN skipped TEXT NOT NULL DEFAULT '';
+)sql";
+
 enum StmtId {
   s_source_get,
   s_source_add,
@@ -97,6 +103,8 @@ enum StmtId {
   s_file_count,
   s_items_get,
   s_items_set,
+  s_skipped_get,
+  s_skipped_set,
   s_run_set,
   s_origin_set,
   s_path_owner,
@@ -173,7 +181,8 @@ core::Result<Catalog> Catalog::open(const std::string &path) {
   MAILDSAR_TRY_ASSIGN(core::sqlite::Db db, core::sqlite::Db::open(path, core::sqlite::Writable::yes));
   // FULL: a catalog commit must be durable before the Xapian commit that relies on it.
   MAILDSAR_TRY(db.exec("PRAGMA synchronous=FULL"));
-  MAILDSAR_TRY(db.migrate({k_migration_1, k_migration_2, k_migration_3, k_migration_4, k_migration_5}));
+  MAILDSAR_TRY(db.migrate({k_migration_1, k_migration_2, k_migration_3, k_migration_4, k_migration_5,
+                           k_migration_6}));
   return Catalog(std::move(db));
 }
 
@@ -276,6 +285,22 @@ core::Status Catalog::record_item_count(std::int64_t source_id, std::uint64_t it
   MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_items_set, "UPDATE sources SET items = ?2 WHERE id = ?1"));
   MAILDSAR_TRY(s->bind(1, source_id));
   MAILDSAR_TRY(s->bind(2, items));
+  return s->run();
+}
+
+core::Result<std::string> Catalog::recorded_skipped(std::int64_t source_id) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_skipped_get, "SELECT skipped FROM sources WHERE id = ?1"));
+  MAILDSAR_TRY(s->bind(1, source_id));
+  MAILDSAR_TRY_ASSIGN(bool row, s->step());
+  std::string out = row ? s->column_text(0) : std::string();
+  s->reset();
+  return out;
+}
+
+core::Status Catalog::record_skipped(std::int64_t source_id, const std::string &skipped) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_skipped_set, "UPDATE sources SET skipped = ?2 WHERE id = ?1"));
+  MAILDSAR_TRY(s->bind(1, source_id));
+  MAILDSAR_TRY(s->bind(2, skipped));
   return s->run();
 }
 

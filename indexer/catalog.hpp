@@ -109,6 +109,10 @@ public:
    */
   [[nodiscard]] core::Result<std::uint64_t> recorded_item_count(std::int64_t source_id);
   [[nodiscard]] core::Status record_item_count(std::int64_t source_id, std::uint64_t items);
+  /** The files the source's last listing skipped on purpose, by reason, as record_skipped
+      stored them ("dotfile=2;mua-file=1"; "" = none or never listed). */
+  [[nodiscard]] core::Result<std::string> recorded_skipped(std::int64_t source_id);
+  [[nodiscard]] core::Status record_skipped(std::int64_t source_id, const std::string &skipped);
   /**
    * Records the end time and problem count of a run that reached the source (`status`), and
    * why that run kept files it no longer found ("" = it kept none; see the removal guard).

@@ -106,11 +106,15 @@ std::vector<std::string_view> split_spaces(std::string_view s) {
 }
 
 json locator_json(const connectors::Locator &loc) {
-  return json{{"source", loc.source},   {"store", std::string(to_string(loc.store))},
-              {"path", loc.path},       {"folder", loc.folder},
-              {"offset", loc.offset},   {"length", loc.length},
-              {"node_id", loc.node_id}, {"queue_id", loc.queue_id},
-              {"lines", loc.lines}};
+  json j{{"source", loc.source},   {"store", std::string(to_string(loc.store))},
+         {"path", loc.path},       {"folder", loc.folder},
+         {"offset", loc.offset},   {"length", loc.length},
+         {"node_id", loc.node_id}, {"queue_id", loc.queue_id},
+         {"lines", loc.lines}};
+  if (!loc.mark.empty()) {
+    j["mark"] = loc.mark; // maildir stray/tmp file; absent otherwise (older documents too)
+  }
+  return j;
 }
 
 /**
@@ -188,6 +192,7 @@ core::Result<StoredDocument> parse_document_data(std::string_view text) {
     d.locator.store = *store;
     d.locator.path = loc.at("path").get<std::string>();
     d.locator.folder = loc.value("folder", std::string());
+    d.locator.mark = loc.value("mark", std::string());
     d.locator.offset = loc.value("offset", std::uint64_t{0});
     d.locator.length = loc.value("length", std::uint64_t{0});
     d.locator.node_id = loc.value("node_id", std::uint64_t{0});

@@ -1244,11 +1244,141 @@ struct Normalizer::Impl {
     });
   }
 
-  [[nodiscard]] std::optional<std::string> email(std::string_view raw) const;
+  enum class Fold { subaddress, none };
+  [[nodiscard]] std::optional<std::string> email(std::string_view raw,
+                                                 Fold fold = Fold::subaddress) const;
+  [[nodiscard]] std::optional<std::string> wrapped_email(std::string_view raw) const;
   [[nodiscard]] std::optional<std::string> phone(std::string_view raw) const;
 };
 
-std::optional<std::string> Normalizer::Impl::email(std::string_view raw) const {
+namespace {
+
+/** `text` is one or more characters of `allowed`, at most `max`. */
+bool all_of_set(std::string_view text, std::string_view allowed, std::size_t min, std::size_t max) {
+  return text.size() >= min && text.size() <= max &&
+         text.find_first_not_of(allowed) == std::string_view::npos;
+}
+
+/** A host name as SRS writes the original domain: two or more labels of [a-z0-9-]. */
+bool srs_domain(std::string_view d) {
+  if (d.empty() || d.size() > 253 || d.find('.') == std::string_view::npos) {
+    return false;
+  }
+  std::size_t start = 0;
+  while (start <= d.size()) {
+    std::size_t dot = d.find('.', start);
+    std::string_view label = d.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (!all_of_set(label, "abcdefghijklmnopqrstuvwxyz0123456789-", 1, 63) || label.front() == '-' ||
+        label.back() == '-') {
+      return false;
+    }
+    if (dot == std::string_view::npos) {
+      break;
+    }
+    start = dot + 1;
+  }
+  return true;
+}
+
+constexpr std::string_view k_srs_hash_chars = "abcdefghijklmnopqrstuvwxyz0123456789+/";
+constexpr std::string_view k_srs_time_chars = "abcdefghijklmnopqrstuvwxyz234567";
+
+/** Cuts `text` at the next '=': the part before it, and `text` left after it. */
+std::optional<std::string_view> next_field(std::string_view &text) {
+  const std::size_t eq = text.find('=');
+  if (eq == std::string_view::npos) {
+    return std::nullopt;
+  }
+  std::string_view field = text.substr(0, eq);
+  text.remove_prefix(eq + 1);
+  return field;
+}
+
+/** "HHH=TT=domain=local" of SRS0 (and of the SRS0 part inside SRS1): "local@domain". */
+std::optional<std::string> srs0_payload(std::string_view rest) {
+  auto hash = next_field(rest);
+  auto stamp = hash ? next_field(rest) : std::nullopt;
+  auto domain = stamp ? next_field(rest) : std::nullopt;
+  if (!domain || !all_of_set(*hash, k_srs_hash_chars, 1, 32) ||
+      !all_of_set(*stamp, k_srs_time_chars, 2, 2) || !srs_domain(*domain) || rest.empty()) {
+    return std::nullopt;
+  }
+  return std::string(rest) + "@" + std::string(*domain);
+}
+
+/**
+ * The address a BATV or SRS rewritten address wraps, from an address with its local part
+ * lower-cased and NOT subaddress-folded (SRS hashes may hold '+'); nullopt for anything else.
+ * Exactly these forms (separators after SRS0/SRS1 may be '=', '+' or '-', as libsrs2 allows):
+ *  - BATV: `prvs=TAG=local@domain` with TAG 6-16 hex digits -> local@domain;
+ *  - SRS0: `SRS0=HHH=TT=orig.domain=local@forwarder` with HHH 1-32 base64 characters, TT two
+ *    base32 characters and orig.domain a host name of two or more labels -> local@orig.domain;
+ *  - SRS1: `SRS1=HHH=first.forwarder==HHH=TT=orig.domain=local@forwarder` -> local@orig.domain.
+ */
+std::optional<std::string> unwrap_batv_srs(std::string_view address) {
+  const std::size_t at = address.rfind('@');
+  if (at == std::string_view::npos) {
+    return std::nullopt;
+  }
+  std::string_view local = address.substr(0, at);
+  const std::string_view domain = address.substr(at + 1);
+  constexpr std::string_view separators = "=+-";
+  if (local.starts_with("prvs=")) {
+    std::string_view rest = local.substr(5);
+    auto tag = next_field(rest);
+    if (!tag || !all_of_set(*tag, "0123456789abcdef", 6, 16) || rest.empty()) {
+      return std::nullopt;
+    }
+    return std::string(rest) + "@" + std::string(domain);
+  }
+  if (local.size() < 5 || separators.find(local[4]) == std::string_view::npos) {
+    return std::nullopt;
+  }
+  if (local.starts_with("srs0")) {
+    return srs0_payload(local.substr(5));
+  }
+  if (local.starts_with("srs1")) {
+    std::string_view rest = local.substr(5);
+    auto hash = next_field(rest);
+    auto forwarder = hash ? next_field(rest) : std::nullopt;
+    if (!forwarder || !all_of_set(*hash, k_srs_hash_chars, 1, 32) || !srs_domain(*forwarder) ||
+        rest.empty() || separators.find(rest.front()) == std::string_view::npos) {
+      return std::nullopt;
+    }
+    return srs0_payload(rest.substr(1));
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+std::optional<std::string> Normalizer::Impl::wrapped_email(std::string_view raw) const {
+  // Cheap filter first: most addresses are none of these.
+  const std::string_view text = trim(raw);
+  const std::size_t start = text.find_first_not_of("<\"' ");
+  if (start == std::string_view::npos || text.size() - start < 5) {
+    return std::nullopt;
+  }
+  const std::string_view head = text.substr(start, 5);
+  if (!iequals_prefix(head, "prvs=") && !iequals_prefix(head, "srs0") && !iequals_prefix(head, "srs1")) {
+    return std::nullopt;
+  }
+  const std::optional<std::string> unfolded = email(raw, Fold::none);
+  if (!unfolded || unfolded->front() == '"') {
+    return std::nullopt;
+  }
+  const std::optional<std::string> inner = unwrap_batv_srs(*unfolded);
+  if (!inner) {
+    return std::nullopt;
+  }
+  std::optional<std::string> out = email(*inner);
+  if (out && out == email(raw)) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::optional<std::string> Normalizer::Impl::email(std::string_view raw, Fold fold) const {
   std::string_view text = trim(raw);
   if (text.empty() || text.size() > 1024 || !is_valid_utf8(text)) {
     return std::nullopt;
@@ -1321,7 +1451,7 @@ std::optional<std::string> Normalizer::Impl::email(std::string_view raw) const {
       separator = std::min(separator, folded_local.find(c));
     }
   }
-  if (separator != std::string::npos && separator > 0 && !keep_quotes) {
+  if (separator != std::string::npos && separator > 0 && !keep_quotes && fold == Fold::subaddress) {
     folded_local.resize(separator);
   }
   if (folded_local.empty()) {
@@ -1356,6 +1486,10 @@ Normalizer &Normalizer::operator=(Normalizer &&) noexcept = default;
 
 std::optional<std::string> Normalizer::email(std::string_view raw) const {
   return m_impl->email(raw);
+}
+
+std::optional<std::string> Normalizer::wrapped_email(std::string_view raw) const {
+  return m_impl->wrapped_email(raw);
 }
 
 std::vector<std::string> Normalizer::name_tokens(std::string_view raw) const {
@@ -1455,6 +1589,11 @@ void Normalizer::extract_from_text(std::string_view text, connectors::Role role,
         span.kind == IdentityKind::email ? m_impl->email(token) : normalize_ip(token);
     if (normalised) {
       emit(span.kind, std::move(*normalised));
+      if (span.kind == IdentityKind::email) {
+        if (std::optional<std::string> wrapped = m_impl->wrapped_email(token)) {
+          emit(IdentityKind::email, std::move(*wrapped)); // BATV/SRS: the sender it wraps
+        }
+      }
     }
   }
   scan_phones(text, m_impl->region, emit);
@@ -1471,6 +1610,9 @@ void Normalizer::extract_emails_from_text(std::string_view text, connectors::Rol
         candidate && !is_reference(text, *candidate)) {
       if (std::optional<std::string> normalised = m_impl->email(*candidate)) {
         out.push_back(Identity{IdentityKind::email, role, std::move(*normalised), {}, field});
+        if (std::optional<std::string> wrapped = m_impl->wrapped_email(*candidate)) {
+          out.push_back(Identity{IdentityKind::email, role, std::move(*wrapped), {}, field});
+        }
       }
       // In header values '=' is part of real local parts (SRS, VERP, BATV:
       // "bounces+1-list=lists.example.net@em.example.com", "prvs=0a1b=j.doe@example.com"):
@@ -1488,6 +1630,9 @@ void Normalizer::extract_emails_from_text(std::string_view text, connectors::Rol
         if (full.size() > candidate->size() && !is_reference(text, full)) {
           if (std::optional<std::string> normalised = m_impl->email(full)) {
             out.push_back(Identity{IdentityKind::email, role, std::move(*normalised), {}, field});
+            if (std::optional<std::string> wrapped = m_impl->wrapped_email(full)) {
+              out.push_back(Identity{IdentityKind::email, role, std::move(*wrapped), {}, field});
+            }
           }
         }
       }
@@ -1505,6 +1650,11 @@ std::vector<Identity> Normalizer::extract(const connectors::Item &item) const {
       normalised = m_impl->email(address.addr);
       if (normalised) {
         found.push_back(Identity{IdentityKind::email, address.role, *normalised, {}, address.field});
+        if (std::optional<std::string> wrapped = m_impl->wrapped_email(address.addr)) {
+          // A BATV- or SRS-rewritten sender also names the address it wraps (same role).
+          found.push_back(Identity{IdentityKind::email, address.role, std::move(*wrapped), {},
+                                   address.field});
+        }
       }
     }
     if (!address.name.empty() && !m_impl->email(address.name)) {

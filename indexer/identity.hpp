@@ -81,6 +81,15 @@ public:
   Normalizer &operator=(Normalizer &&) noexcept;
 
   [[nodiscard]] std::optional<std::string> email(std::string_view raw) const;
+  /**
+   * For a BATV or SRS rewritten address, the normalised address it wraps; nullopt for any
+   * other address. Exactly `prvs=TAG=local@domain` (TAG 6-16 hex digits) -> local@domain,
+   * `SRS0=HHH=TT=orig.domain=local@fwd` -> local@orig.domain and
+   * `SRS1=HHH=fwd1.domain==HHH=TT=orig.domain=local@fwd` -> local@orig.domain (HHH 1-32
+   * base64 characters, TT 2 base32 characters, case-insensitive; '+' or '-' may stand for the
+   * '=' after SRS0/SRS1). The indexer indexes both addresses in the same role (docs/cli.md).
+   */
+  [[nodiscard]] std::optional<std::string> wrapped_email(std::string_view raw) const;
   [[nodiscard]] std::vector<std::string> name_tokens(std::string_view raw) const;
 
   /**

@@ -15,13 +15,16 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <ctime>
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -855,7 +858,7 @@ std::string removal_hold(const core::Config &config, std::size_t listed, std::si
   return {};
 }
 
-/** Collects list_files() problems. */
+/** Collects list_files() problems and counts the files it skipped on purpose. */
 class ListSink final : public connectors::ItemSink {
 public:
   void item(Item &&) override {}
@@ -863,15 +866,50 @@ public:
     std::lock_guard lock(m_mutex);
     m_errors.push_back(std::move(error));
   }
+  void skipped(const std::string & /*path*/, connectors::SkipReason reason) override {
+    std::lock_guard lock(m_mutex);
+    ++m_skipped[std::string(connectors::to_string(reason))];
+  }
   std::vector<ScanError> take() {
     std::lock_guard lock(m_mutex);
     return std::move(m_errors);
+  }
+  std::map<std::string, std::uint64_t> skipped_counts() {
+    std::lock_guard lock(m_mutex);
+    return m_skipped;
   }
 
 private:
   std::mutex m_mutex;
   std::vector<ScanError> m_errors;
+  std::map<std::string, std::uint64_t> m_skipped;
 };
+
+/** SourceSummary::skipped as the catalog keeps it: "dotfile=2;mua-file=1". */
+std::string encode_skipped(const std::map<std::string, std::uint64_t> &skipped) {
+  std::string out;
+  for (const auto &[reason, n] : skipped) {
+    out += fmt::format("{}{}={}", out.empty() ? "" : ";", reason, n);
+  }
+  return out;
+}
+
+std::map<std::string, std::uint64_t> decode_skipped(std::string_view text) {
+  std::map<std::string, std::uint64_t> out;
+  while (!text.empty()) {
+    auto semi = text.find(';');
+    std::string_view one = text.substr(0, semi);
+    text = semi == std::string_view::npos ? std::string_view() : text.substr(semi + 1);
+    auto eq = one.find('=');
+    std::uint64_t n = 0;
+    if (eq == std::string_view::npos ||
+        std::from_chars(one.data() + eq + 1, one.data() + one.size(), n).ec != std::errc()) {
+      continue; // not written by encode_skipped: ignored
+    }
+    out[std::string(one.substr(0, eq))] += n;
+  }
+  return out;
+}
 
 } // namespace
 
@@ -983,6 +1021,7 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
     for (ScanError &e : list_sink.take()) {
       writer.report(src->name, std::move(e), sum);
     }
+    sum.skipped = list_sink.skipped_counts();
     if (!listed) {
       // The source as a whole is unreadable: report it and keep its documents.
       writer.report(src->name, ScanError{src->path, {}, listed.error().message}, sum);
@@ -1132,9 +1171,12 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
       MAILDSAR_TRY_ASSIGN(std::int64_t id, catalog.source_id(sum.name, sum.type));
       if (unchanged_sources.contains(id)) {
         MAILDSAR_TRY_ASSIGN(sum.items, catalog.recorded_item_count(id));
+        MAILDSAR_TRY_ASSIGN(std::string skipped, catalog.recorded_skipped(id));
+        sum.skipped = decode_skipped(skipped);
       } else {
         MAILDSAR_TRY_ASSIGN(sum.items, catalog.item_count(id));
         MAILDSAR_TRY(catalog.record_item_count(id, sum.items));
+        MAILDSAR_TRY(catalog.record_skipped(id, encode_skipped(sum.skipped)));
       }
       MAILDSAR_TRY(catalog.record_run(id, now, sum.errors, sum.held_removal)); // `maildsar status`
     }

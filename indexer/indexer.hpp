@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -25,6 +26,10 @@ struct SourceSummary {
   std::uint64_t removed = 0;   // items dropped (file vanished or item gone)
   std::uint64_t moved = 0;     // items kept, found in another file (rotated logs; not in new/removed)
   std::uint64_t errors = 0;    // problems reported (file or item level)
+  /** Files the source's listing skipped on purpose, by connectors::SkipReason name (Maildir:
+      dotfiles, mail-program state, files that are no message, deliveries in progress, ...).
+      A run that does not list (unchanged layout) gives those of the last listing. */
+  std::map<std::string, std::uint64_t> skipped;
   /** Why the removal guard kept files this run no longer found ("" = it kept none). */
   std::string held_removal;
 };

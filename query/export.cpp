@@ -4,6 +4,7 @@
 #include "core/time.hpp"
 
 #include "connectors/item_reader.hpp"
+#include "connectors/maildir.hpp"
 #include "connectors/pst_export.hpp"
 #include "core/audit.hpp"
 #include "core/fs.hpp"
@@ -57,11 +58,7 @@ std::string folder_of(const Hit &h) {
       folder.erase(folder.begin());
     }
     // the mailbox: the directory above "Maildir" (or the Maildir itself)
-    fs::path p(loc.path);
-    fs::path dir = p.parent_path().parent_path(); // drop cur|new
-    if (!loc.folder.empty()) {
-      dir = dir.parent_path();
-    }
+    fs::path dir(connectors::maildir_root(loc));
     std::string box = dir.filename() == "Maildir" ? dir.parent_path().filename().string()
                                                   : dir.filename().string();
     out += "/" + safe_file_name(box, 40) + "/" +

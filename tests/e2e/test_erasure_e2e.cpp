@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cctype>
+#include <chrono>
 #include <csignal>
 #include <fcntl.h>
 #include <filesystem>
@@ -295,6 +296,148 @@ TEST_F(Erasure, OtherStoresEndToEnd) {
   auto v = ds(e.config, {"verify", "--subject", e.subject.string()});
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
   EXPECT_EQ(ds(e.config, {"audit", "verify"}).exit_code, 0);
+}
+
+/** Sets a file's mtime `hours` into the past. */
+void age_file(const fs::path &path, int hours) {
+  const auto when = fs::file_time_type::clock::now() - std::chrono::hours(hours);
+  fs::last_write_time(path, when);
+}
+
+// Issue 11 class 6: files of a Maildir outside cur/ and new/ (stray files, abandoned tmp/
+// deliveries) are found, exported, erased and verified; a delivery in progress and the files of
+// mail servers are never touched, and are counted as skipped.
+TEST_F(Erasure, StrayAndAbandonedMaildirFilesEndToEnd) {
+  ScratchDir dir;
+  const fs::path md = dir.path() / "mail/example.com/erin/Maildir";
+  auto message = [](const std::string &from, const std::string &subject) {
+    return "From: " + from + "\nTo: team@example.com\nSubject: " + subject +
+           "\nMessage-ID: <" + subject + "@example.com>\n\nHello.\n";
+  };
+  const std::string subject_addr = "stray.subject@example.com";
+  write_file(md / "cur/1.host:2,S", message(subject_addr, "in-cur"));
+  write_file(md / "cur/2.host:2,S", message("other@example.com", "not-the-subject"));
+  write_file(md / "1700000000.saved.eml", message(subject_addr, "stray-inbox"));
+  write_file(md / ".Sent/cur/3.host:2,S", message("erin@example.com", "sent"));
+  write_file(md / ".Sent/maildirfolder", "");
+  write_file(md / ".Sent/draft.eml", message(subject_addr, "stray-sent"));
+  write_file(md / "tmp/4.host", message(subject_addr, "abandoned"));
+  write_file(md / "tmp/5.host", message(subject_addr, "in-delivery"));
+  // What servers and clients keep in a Maildir: skipped and counted, never touched.
+  write_file(md / "dovecot-uidlist", "3 V1700000000 N5\n1 1.host\n");
+  write_file(md / "dovecot.index", std::string("\x02\x00\x01\x00stray.subject@example.com", 29));
+  write_file(md / "dovecot.index.log", "log");
+  write_file(md / "cur/.keep", "");
+  write_file(md / "courierimapuiddb", "1 1 1\n");
+  write_file(md / "maildirsize", "1000000S,1000C\n");
+  write_file(md / "empty", "");
+  write_file(md / "blob.bin", std::string("\x7f" "ELF\x00stray.subject@example.com", 30));
+  fs::create_directories(md / "cur/subdir");
+  // Everything settled two hours ago (so the second `index` may take the layout shortcut),
+  // but the two tmp/ files, whose age is the point.
+  for (const auto &entry : fs::recursive_directory_iterator(md)) {
+    age_file(entry.path(), 2);
+  }
+  age_file(md, 2);
+  age_file(md / "tmp/4.host", 72);
+  age_file(md / "tmp/5.host", 30);
+  const fs::path config = dir.path() / "maildsar.json";
+  write_file(config, R"({"state_dir": "state",
+  "sources": [{"name": "mailboxes", "type": "maildir", "path": "mail/example.com/*/Maildir",
+               "owner": "{1}@example.com"}]})");
+  const fs::path subject = dir.path() / "subject.json";
+  write_file(subject, R"({"request": "DSAR-STRAY-1", "emails": ["stray.subject@example.com"]})");
+
+  // index: items and skipped files in the --json summary and in the table
+  auto summary = index_json(config);
+  auto counts = source_counts(summary, "mailboxes");
+  EXPECT_EQ(counts.at("items"), 6);
+  EXPECT_EQ(counts.at("errors"), 0);
+  EXPECT_EQ(counts.at("skipped"), 11) << counts.dump();
+  EXPECT_EQ(counts.at("skipped_reasons"),
+            json({{"mua-file", 6}, {"dotfile", 1}, {"not-message", 2}, {"directory", 1},
+                  {"in-delivery", 1}}))
+      << counts.dump();
+  auto table = maildsar_run({"-c", config.string(), "index"});
+  EXPECT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("SKIPPED"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("mailboxes: skipped 1 directory, 1 dotfile, 1 in-delivery, 6 mua-file, "
+                           "2 not-message"),
+            std::string::npos)
+      << table.out;
+  // the layout shortcut (nothing changed) reports the same counts
+  EXPECT_EQ(source_counts(index_json(config), "mailboxes").at("skipped"), 11);
+
+  // find: the stray and tmp/ files with their marks and folders
+  auto found = ds(config, {"find", "--subject", subject.string()});
+  ASSERT_EQ(found.exit_code, 0) << found.err;
+  std::map<std::string, json> by_subject;
+  for (const json &h : json_lines(found.out)) {
+    by_subject[h.at("subject").get<std::string>()] = h;
+  }
+  ASSERT_EQ(by_subject.size(), 4U) << found.out;
+  EXPECT_FALSE(by_subject.at("in-cur").contains("marks"));
+  EXPECT_EQ(by_subject.at("stray-inbox").at("marks"), json::array({"stray"}));
+  EXPECT_EQ(by_subject.at("stray-inbox").at("path"), (md / "1700000000.saved.eml").string());
+  EXPECT_FALSE(by_subject.at("stray-inbox").contains("folder"));
+  EXPECT_EQ(by_subject.at("stray-sent").at("marks"), json::array({"stray"}));
+  EXPECT_EQ(by_subject.at("stray-sent").at("folder"), ".Sent");
+  EXPECT_EQ(by_subject.at("abandoned").at("marks"), json::array({"tmp"}));
+  EXPECT_FALSE(by_subject.contains("in-delivery"));
+  auto human = maildsar_run({"-c", config.string(), "find", "--subject", subject.string()});
+  EXPECT_NE(human.out.find((md / "tmp/4.host").string() + " [tmp]"), std::string::npos) << human.out;
+
+  // export: every one of them packaged byte-identical, in the mailbox's folders
+  const fs::path package = dir.path() / "out/package";
+  auto ex = ds(config, {"export", "--subject", subject.string(), "--out", package.string(),
+                        "--operator", "dpo"});
+  ASSERT_EQ(ex.exit_code, 0) << ex.err;
+  json export_manifest = json::parse(read_file(package / "manifest.json"));
+  std::size_t copies = 0;
+  for (const json &item : export_manifest.at("items")) {
+    for (const auto &[name, hit] : by_subject) {
+      if (hit.at("id") == item.at("id")) {
+        const std::string copy = item.at("copy").get<std::string>();
+        EXPECT_EQ(read_file(package / copy), read_file(hit.at("path").get<std::string>())) << copy;
+        EXPECT_NE(copy.find("/erin/"), std::string::npos) << copy; // the mailbox, not "example.com"
+        ++copies;
+      }
+    }
+  }
+  EXPECT_EQ(copies, 4U);
+
+  // plan, approve, erase: exactly the subject's files go
+  auto before = snapshot(dir.path());
+  fs::path manifest = plan_and_approve(config, subject, dir.path());
+  json mj = json::parse(read_file(manifest));
+  std::size_t marked = 0;
+  for (const json &item : mj.at("items")) {
+    EXPECT_EQ(item.at("action"), "delete") << item.dump();
+    if (item.at("locator").contains("mark")) {
+      ++marked;
+    }
+  }
+  EXPECT_EQ(marked, 3U);
+  auto erased = ds(config, {"erase", manifest.string()});
+  ASSERT_EQ(erased.exit_code, 0) << erased.err << erased.out;
+  auto after = snapshot(dir.path());
+  std::set<std::string> gone;
+  for (const auto &[path, bytes] : before) {
+    if (!after.contains(path)) {
+      gone.insert(fs::path(path).lexically_relative(md).string());
+    } else {
+      EXPECT_EQ(after.at(path), bytes) << path;
+    }
+  }
+  EXPECT_EQ(gone, (std::set<std::string>{"cur/1.host:2,S", "1700000000.saved.eml",
+                                         ".Sent/draft.eml", "tmp/4.host"}));
+  EXPECT_TRUE(fs::exists(md / "tmp/5.host")); // a delivery in progress is never touched
+
+  // verify: nothing of the subject remains (the young tmp/ file is no item yet)
+  auto v = ds(config, {"verify", "--subject", subject.string()});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_EQ(json_lines(v.out).at(0).at("clean"), true);
+  EXPECT_TRUE(json_lines(ds(config, {"find", "--subject", subject.string()}).out).empty());
 }
 
 TEST_F(Erasure, HoldsAndManualItemsAreRetained) {

@@ -7,6 +7,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -22,9 +26,29 @@ namespace {
 struct MaildirSink final : ItemSink {
   std::vector<Item> items;
   std::vector<ScanError> errors;
+  std::map<std::string, SkipReason> skips; // path relative to nothing: as listed
   void item(Item &&it) override { items.push_back(std::move(it)); }
   void error(ScanError &&e) override { errors.push_back(std::move(e)); }
+  void skipped(const std::string &path, SkipReason reason) override { skips[path] = reason; }
 };
+
+/** Sets a file's mtime `hours` into the past. */
+void age(const fs::path &path, int hours) {
+  struct timespec times[2] {};
+  ::clock_gettime(CLOCK_REALTIME, &times[0]);
+  times[0].tv_sec -= static_cast<time_t>(hours) * 3600;
+  times[1] = times[0];
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW), 0) << path;
+}
+
+/** The skips of a sink by path relative to `base`, with the reason's name. */
+std::map<std::string, std::string> rel_skips(const MaildirSink &sink, const fs::path &base) {
+  std::map<std::string, std::string> out;
+  for (const auto &[path, reason] : sink.skips) {
+    out[fs::path(path).lexically_relative(base).string()] = std::string(to_string(reason));
+  }
+  return out;
+}
 
 const std::string k_msg = "From: Alice <alice@example.com>\n"
                           "To: bob@example.org\n"
@@ -65,28 +89,32 @@ bool has_error(const MaildirSink &sink, const std::string &path_part, const std:
 
 } // namespace
 
-TEST(MaildirConnector, ReadsCurAndNewButNotTmp) {
+TEST(MaildirConnector, ReadsCurAndNewAndStrayButNotYoungTmp) {
   test::ScratchDir dir;
   fs::path md = dir / "Maildir";
   test::write_file(md / "cur" / "1.host:2,S", k_msg);
   test::write_file(md / "new" / "2.host", k_msg);
-  test::write_file(md / "tmp" / "3.host", k_msg);
+  test::write_file(md / "tmp" / "3.host", k_msg); // a delivery in progress: not touched
   test::write_file(md / "cur" / ".keep", "");
-  test::write_file(md / "loose-message", k_msg); // outside cur/new: not indexed
+  test::write_file(md / "loose-message", k_msg); // outside cur/new: a stray item
   auto c = make(md.string(), dir.path().string());
   EXPECT_EQ(c->kind(), StoreKind::maildir);
   EXPECT_FALSE(c->supports_append());
   MaildirSink sink;
   auto files = list(*c, sink);
   EXPECT_TRUE(sink.errors.empty());
-  EXPECT_EQ(rel_paths(files, md), (std::vector<std::string>{"cur/1.host:2,S", "new/2.host"}));
+  EXPECT_EQ(rel_paths(files, md),
+            (std::vector<std::string>{"cur/1.host:2,S", "loose-message", "new/2.host"}));
+  EXPECT_EQ(rel_skips(sink, md), (std::map<std::string, std::string>{
+                                     {"cur/.keep", "dotfile"}, {"tmp/3.host", "in-delivery"}}));
   for (const auto &f : files) {
     EXPECT_EQ(f.folder, "");
     EXPECT_EQ(f.owner, "");
+    EXPECT_EQ(f.mark, f.path.ends_with("loose-message") ? "stray" : "");
     EXPECT_EQ(f.stat.size, k_msg.size());
     ASSERT_TRUE(c->scan(f, 0, sink).has_value());
   }
-  ASSERT_EQ(sink.items.size(), 2U);
+  ASSERT_EQ(sink.items.size(), 3U);
   EXPECT_TRUE(sink.errors.empty());
   const Item &item = sink.items[0];
   EXPECT_EQ(item.locator.source, "mail");
@@ -149,13 +177,13 @@ TEST(MaildirConnector, ReadsCrlfFile) {
   std::string crlf = "From: Carol <carol@example.com>\r\nTo: dave@example.org\r\n"
                      "Subject: crlf\r\n\r\nBody line\r\n";
   test::write_file(md / "new" / "crlf", crlf);
-  test::write_file(md / "cur" / "tmp" / "x", k_msg); // a dir inside cur: reported
+  test::write_file(md / "cur" / "tmp" / "x", k_msg); // a dir inside cur: skipped and counted
   auto c = make(md.string(), dir.path().string());
   MaildirSink sink;
   auto files = list(*c, sink);
   ASSERT_EQ(files.size(), 1U);
-  EXPECT_TRUE(has_error(sink, "cur/tmp", "not a regular file"));
-  sink.errors.clear();
+  EXPECT_TRUE(sink.errors.empty());
+  EXPECT_EQ(rel_skips(sink, md), (std::map<std::string, std::string>{{"cur/tmp", "directory"}}));
   ASSERT_TRUE(c->scan(files[0], 0, sink).has_value());
   ASSERT_EQ(sink.items.size(), 1U);
   EXPECT_TRUE(sink.errors.empty());
@@ -350,13 +378,18 @@ TEST(MaildirConnector, CorpusCountsMatchSources) {
   if (corpus.empty()) {
     GTEST_SKIP() << "corpus not found";
   }
-  // SOURCES.md "Message counts": cur + new per tree (sub-folder rows summed), dotfiles excluded
+  // SOURCES.md "Message counts": cur + new per tree (sub-folder rows summed), dotfiles excluded;
+  // plus the stray files (notmuch's default corpus has ten message files outside cur/ and new/)
+  // and mu's tmp/ message once it is older than 36 hours (its mtime is that of the checkout).
+  const fs::path mu_tmp = corpus / "maildir/mu/testdir/tmp/1220863087.12663.ignore";
+  const bool mu_tmp_old = fs::last_write_time(mu_tmp) <
+                          fs::file_time_type::clock::now() - std::chrono::hours(36);
   const std::map<std::string, std::size_t> expected = {
       {"maildir/mailpile/Maildir", 13},
       {"maildir/mu/cjk", 4},
-      {"maildir/mu/testdir", 19},
+      {"maildir/mu/testdir", 19 + (mu_tmp_old ? 1 : 0)},
       {"maildir/mu/testdir2", 3 + 8 + 3},
-      {"maildir/notmuch/default", 26 + 4 + 4 + 5 + 4},
+      {"maildir/notmuch/default", 26 + 4 + 4 + 5 + 4 + 10},
       {"maildir/notmuch/lkml", 210},
       {"maildir/notmuch/threading/parent-priority", 3},
   };
@@ -369,7 +402,7 @@ TEST(MaildirConnector, CorpusCountsMatchSources) {
     EXPECT_TRUE(sink.errors.empty()) << tree << ": " << sink.errors.front().path << ": "
                                      << sink.errors.front().cause;
     for (const auto &f : files) {
-      EXPECT_EQ(f.path.find("/tmp/"), std::string::npos) << f.path;
+      EXPECT_EQ(f.path.find("/tmp/") != std::string::npos, f.mark == "tmp") << f.path;
       EXPECT_NE(fs::path(f.path).filename().string().front(), '.') << f.path;
       ASSERT_TRUE(c->scan(f, 0, sink).has_value()) << f.path;
     }
@@ -379,8 +412,162 @@ TEST(MaildirConnector, CorpusCountsMatchSources) {
       for (const auto &f : files) {
         ++per_folder[f.folder];
       }
-      EXPECT_EQ(per_folder, (std::map<std::string, std::size_t>{
-                                {"", 26}, {"bar", 4}, {"bar/baz", 4}, {"foo", 5}, {"foo/baz", 4}}));
+      EXPECT_EQ(per_folder, (std::map<std::string, std::size_t>{{"", 26 + 2},
+                                                                {"bar", 4 + 2},
+                                                                {"bar/baz", 4 + 3},
+                                                                {"foo", 5 + 1},
+                                                                {"foo/baz", 4 + 2}}));
+      std::size_t stray = 0;
+      for (const auto &f : files) {
+        stray += f.mark == "stray" ? 1 : 0;
+      }
+      EXPECT_EQ(stray, 10U);
     }
   }
+}
+
+TEST(MaildirConnector, StrayAndAbandonedTmpFilesAreItemsOtherFilesAreSkippedAndCounted) {
+  test::ScratchDir dir;
+  fs::path md = dir / "Maildir";
+  test::write_file(md / "cur" / "1.host:2,S", k_msg);
+  test::write_file(md / "1700000000.stray.eml", k_msg);         // stray in the inbox folder
+  test::write_file(md / ".Sent" / "cur" / "2.host:2,S", k_msg); // Maildir++ folder
+  test::write_file(md / ".Sent" / "maildirfolder", "");
+  test::write_file(md / ".Sent" / "draft-copy", k_msg);          // stray in .Sent
+  test::write_file(md / "tmp" / "3.old", k_msg);                 // abandoned delivery
+  age(md / "tmp" / "3.old", 72);
+  test::write_file(md / "tmp" / "4.young", k_msg);               // delivery in progress
+  age(md / "tmp" / "4.young", 35);
+  test::write_file(md / "tmp" / "5.old-binary", std::string("\x00\x01\x02", 3));
+  age(md / "tmp" / "5.old-binary", 72);
+  fs::create_directories(md / "tmp" / "subdir");
+  test::write_file(md / "dovecot-uidlist", "3 V1 N2\n1 a\n");
+  test::write_file(md / "dovecot.index.cache", std::string("\x01\x00\x00\x00", 4));
+  test::write_file(md / "dovecot-keywords", "0 Junk\n");
+  test::write_file(md / "courierimapuiddb", "1 1234 5\n");
+  test::write_file(md / "maildirsize", "1000000S,1000C\n");
+  test::write_file(md / "subscriptions", "Sent\n");
+  test::write_file(md / ".keep", "");
+  test::write_file(md / "empty-file", "");
+  test::write_file(md / "binary-blob", std::string("\x7f" "ELF\x00\x00", 6));
+  test::write_file(md / "notes.txt", "Shopping list\nmilk\n");
+  test::write_file(md / ".notmuch" / "xapian" / "postlist.glass", "Subject: no\n\nx\n");
+  test::write_file(md / "courierimapkeywords" / ":list", "Junk\n");
+  test::write_file(md / "archive" / "loose.eml", k_msg);  // a plain folder: no Maildir folder
+  test::write_file(md / "new" / "sub" / "x", k_msg);       // a directory inside new/
+  auto c = make(md.string(), dir.path().string(), "owner@example.com");
+  MaildirSink sink;
+  auto files = list(*c, sink);
+  EXPECT_TRUE(sink.errors.empty()) << sink.errors.front().path << ": " << sink.errors.front().cause;
+  std::map<std::string, std::pair<std::string, std::string>> listed; // rel path -> folder, mark
+  for (const auto &f : files) {
+    listed[fs::path(f.path).lexically_relative(md).string()] = {f.folder, f.mark};
+    EXPECT_EQ(f.owner, "owner@example.com");
+  }
+  EXPECT_EQ(listed, (std::map<std::string, std::pair<std::string, std::string>>{
+                        {"cur/1.host:2,S", {"", ""}},
+                        {"1700000000.stray.eml", {"", "stray"}},
+                        {".Sent/cur/2.host:2,S", {".Sent", ""}},
+                        {".Sent/draft-copy", {".Sent", "stray"}},
+                        {"tmp/3.old", {"", "tmp"}}}));
+  EXPECT_EQ(rel_skips(sink, md), (std::map<std::string, std::string>{
+                                     {".Sent/maildirfolder", "mua-file"},
+                                     {"tmp/4.young", "in-delivery"},
+                                     {"tmp/5.old-binary", "not-message"},
+                                     {"tmp/subdir", "directory"},
+                                     {"dovecot-uidlist", "mua-file"},
+                                     {"dovecot.index.cache", "mua-file"},
+                                     {"dovecot-keywords", "mua-file"},
+                                     {"courierimapuiddb", "mua-file"},
+                                     {"maildirsize", "mua-file"},
+                                     {"subscriptions", "mua-file"},
+                                     {".keep", "dotfile"},
+                                     {"empty-file", "not-message"},
+                                     {"binary-blob", "not-message"},
+                                     {"notes.txt", "not-message"},
+                                     {".notmuch", "mua-file"},
+                                     {"courierimapkeywords", "mua-file"},
+                                     {"archive/loose.eml", "outside-folder"},
+                                     {"new/sub", "directory"}}));
+  for (const auto &f : files) {
+    ASSERT_TRUE(c->scan(f, 0, sink).has_value()) << f.path;
+  }
+  ASSERT_EQ(sink.items.size(), 5U);
+  EXPECT_TRUE(sink.errors.empty());
+  for (const Item &item : sink.items) {
+    EXPECT_EQ(item.sha256, core::sha256_hex(k_msg));
+    EXPECT_EQ(item.subject, "hello");
+    EXPECT_TRUE(std::ranges::any_of(item.addresses, [](const RawAddress &a) {
+      return a.role == Role::from && a.addr == "alice@example.com";
+    })) << item.locator.path;
+    const std::string rel = fs::path(item.locator.path).lexically_relative(md).string();
+    EXPECT_EQ(item.locator.mark, listed.at(rel).second) << rel;
+    EXPECT_EQ(item.locator.folder, listed.at(rel).first) << rel;
+    EXPECT_EQ(item.locator.key(), item.locator.path);
+  }
+}
+
+TEST(MaildirConnector, StateFolderNameHoldingAMaildirIsAFolder) {
+  // An IMAP folder called "notmuch" is the Maildir++ folder .notmuch: cur/ makes it one.
+  test::ScratchDir dir;
+  fs::path md = dir / "Maildir";
+  test::write_file(md / "cur" / "1:2,", k_msg);
+  test::write_file(md / ".notmuch" / "cur" / "2:2,", k_msg);
+  test::write_file(md / ".notmuch" / "loose", k_msg);
+  auto c = make(md.string(), dir.path().string());
+  MaildirSink sink;
+  auto files = list(*c, sink);
+  EXPECT_EQ(rel_paths(files, md), (std::vector<std::string>{".notmuch/cur/2:2,", ".notmuch/loose", "cur/1:2,"}));
+  EXPECT_TRUE(sink.skips.empty());
+}
+
+TEST(MaildirConnector, LayoutDigestSeesTmpFilesAgeAndStrayFilesChange) {
+  test::ScratchDir dir;
+  fs::path md = dir / "Maildir";
+  test::write_file(md / "cur" / "1:2,", k_msg);
+  test::write_file(md / "stray", k_msg);
+  test::write_file(md / "tmp" / "2.delivery", k_msg);
+  test::write_file(md / "dovecot.index.log", "x");
+  age(md / "tmp" / "2.delivery", 35);
+  auto c = make(md.string(), dir.path().string());
+  auto digest = [&] {
+    auto d = c->layout_fingerprint();
+    EXPECT_TRUE(d.has_value() && d->has_value());
+    return d && *d ? (*d)->digest : std::string();
+  };
+  const std::string first = digest();
+  EXPECT_EQ(digest(), first);
+  // A mail server rewriting its state file in place changes nothing (no re-listing).
+  test::write_file(md / "dovecot.index.log", "xy");
+  EXPECT_EQ(digest(), first);
+  // The delivery passes 36 hours: it becomes an item, so the layout differs.
+  age(md / "tmp" / "2.delivery", 37);
+  const std::string aged = digest();
+  EXPECT_NE(aged, first);
+  // A stray file edited in place (its folder's mtime does not change) differs too.
+  struct stat st {};
+  ASSERT_EQ(::stat(md.c_str(), &st), 0);
+  test::write_file(md / "stray", k_msg + "more\n");
+  struct timespec times[2] = {st.st_atim, st.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, md.c_str(), times, 0), 0);
+  EXPECT_NE(digest(), aged);
+}
+
+TEST(MaildirConnector, RootAndFolderDirOfStrayTmpAndCurItems) {
+  Locator cur{.source = "m", .store = StoreKind::maildir, .path = "/m/Maildir/.Sent/cur/1:2,S",
+              .folder = ".Sent"};
+  EXPECT_EQ(maildir_folder_dir(cur), "/m/Maildir/.Sent");
+  EXPECT_EQ(maildir_root(cur), "/m/Maildir");
+  Locator stray = cur;
+  stray.path = "/m/Maildir/.Sent/loose";
+  stray.mark = "stray";
+  EXPECT_EQ(maildir_folder_dir(stray), "/m/Maildir/.Sent");
+  EXPECT_EQ(maildir_root(stray), "/m/Maildir");
+  Locator inbox_stray{.source = "m", .store = StoreKind::maildir, .path = "/m/Maildir/loose",
+                      .mark = "stray"};
+  EXPECT_EQ(maildir_root(inbox_stray), "/m/Maildir");
+  Locator nested_tmp{.source = "m", .store = StoreKind::maildir,
+                     .path = "/m/Maildir/foo/baz/tmp/1.x", .folder = "foo/baz", .mark = "tmp"};
+  EXPECT_EQ(maildir_folder_dir(nested_tmp), "/m/Maildir/foo/baz");
+  EXPECT_EQ(maildir_root(nested_tmp), "/m/Maildir");
 }

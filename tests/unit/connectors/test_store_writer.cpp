@@ -817,6 +817,31 @@ TEST(StoreWriter, MaildirCurrentPathFollowsFlagRename) {
   EXPECT_EQ(gone.error().code, core::ErrorCode::no_input);
 }
 
+TEST(StoreWriter, MaildirCurrentPathOfTmpAndStrayFiles) {
+  ScratchDir dir;
+  // An abandoned tmp/ delivery completed late: found again in new/ by its unique name.
+  write_file(dir / "Maildir/tmp/1700000000.M9P9.host", k_message);
+  fs::create_directories(dir / "Maildir/cur");
+  std::string tmp = (dir / "Maildir/tmp/1700000000.M9P9.host").string();
+  ASSERT_EQ(maildir_current_path(tmp).value_or(""), tmp);
+  fs::create_directories(dir / "Maildir/new");
+  fs::rename(tmp, dir / "Maildir/new/1700000000.M9P9.host");
+  auto delivered = maildir_current_path(tmp);
+  ASSERT_TRUE(delivered.has_value()) << delivered.error().message;
+  EXPECT_EQ(*delivered, (dir / "Maildir/new/1700000000.M9P9.host").string());
+  // A stray file is only ever its own path: a file of the same name in cur/ is another file.
+  write_file(dir / "Maildir/cur/saved.eml", k_message);
+  std::string stray = (dir / "Maildir/saved.eml").string();
+  auto gone = maildir_current_path(stray);
+  ASSERT_FALSE(gone.has_value());
+  EXPECT_EQ(gone.error().code, core::ErrorCode::no_input);
+  write_file(stray, k_message);
+  EXPECT_EQ(maildir_current_path(stray).value_or(""), stray);
+  ASSERT_TRUE(remove_message_file(stray, core::sha256_hex(k_message), {}).has_value());
+  EXPECT_FALSE(fs::exists(stray));
+  EXPECT_TRUE(fs::exists(dir / "Maildir/cur/saved.eml"));
+}
+
 TEST(StoreWriter, MaildirCopiesFindsDuplicatesOnly) {
   ScratchDir dir;
   std::string other = k_message + "different\n";

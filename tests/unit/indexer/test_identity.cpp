@@ -702,5 +702,76 @@ TEST(Normalizer, MovedNormalizerStillWorks) {
   EXPECT_EQ(c.email("a+x@b.example"), "a@b.example");
 }
 
+// ---------------------------------------------------------------------------------------------
+// BATV and SRS rewritten senders (issue 11): indexed also as the address they wrap.
+
+TEST(Normalizer, BatvAndSrsUnwrapToTheOriginalSender) {
+  const std::vector<std::pair<std::string_view, std::string_view>> cases{
+      {"prvs=1234abcd=local@dom.example", "local@dom.example"},
+      {"prvs=06237f065c=j.rognskog@fugro.com", "j.rognskog@fugro.com"},
+      {"PRVS=06237F065C=J.Rognskog@Fugro.com", "j.rognskog@fugro.com"},
+      {"<prvs=06237f065c=alice+news@example.com>", "alice@example.com"},
+      {"SRS0=HHH0=TT=orig.example=local@fwd.example", "local@orig.example"},
+      {"SRS0=x8+/=zB=orig.example.co.uk=alice.smith@fwd.example", "alice.smith@orig.example.co.uk"},
+      {"SRS0+HHH0=TT=orig.example=local@fwd.example", "local@orig.example"},
+      {"SRS0-HHH0=TT=orig.example=local@fwd.example", "local@orig.example"},
+      {"srs0=hhh0=tt=orig.example=a=b@fwd.example", "a=b@orig.example"}, // '=' in the original
+      {"SRS1=HHH1=fwd1.example==HHH0=TT=orig.example=local@fwd2.example", "local@orig.example"},
+      {"SRS1=HHH1=fwd1.example=+HHH0=TT=orig.example=local@fwd2.example", "local@orig.example"},
+  };
+  for (const auto &[raw, expected] : cases) {
+    EXPECT_EQ(gb().wrapped_email(raw), std::optional<std::string>(expected)) << raw;
+  }
+}
+
+TEST(Normalizer, EqualsSignsAloneDoNotMakeAnotherAddress) {
+  for (std::string_view raw : {
+           "a=b@example.com",                                 // '=' in a plain local part
+           "bounces+1733-3461-list=lists.example.net@em.example.com", // VERP, not SRS
+           "prvs@example.com", "prvs=@example.com", "prvs=1234abcd=@example.com",
+           "prvs=12345=local@example.com",                    // tag too short
+           "prvs=1234abcdxyz=local@example.com",              // tag not hex
+           "prvs=0123456789abcdef0=local@example.com",        // tag too long
+           "xprvs=1234abcd=local@example.com",                // not at the start
+           "srs0=hhh=tt=nodot=local@fwd.example",             // original domain without a dot
+           "srs0=hhh=t=orig.example=local@fwd.example",       // timestamp of one character
+           "srs0=hhh=t1=orig.example=local@fwd.example",      // '1' is no base32 character
+           "srs0=hhh=tt=orig.example=@fwd.example",           // empty original local part
+           "srs0=hhh=tt=orig.example@fwd.example",            // no original local part
+           "srs0hhh=tt=orig.example=local@fwd.example",       // no separator after SRS0
+           "srs0=hh!h=tt=orig.example=local@fwd.example",     // hash not base64
+           "srs0=hhh=tt=-orig.example=local@fwd.example",     // bad label
+           "srs2=hhh=tt=orig.example=local@fwd.example",      // no such SRS
+           "srs1=hhh=fwd1.example=hhh=tt=orig.example=local@fwd.example", // no second separator
+           "\"prvs=1234abcd=local\"@example.com",             // quoted: as written only
+           "not an address", ""}) {
+    EXPECT_EQ(gb().wrapped_email(raw), std::nullopt) << raw;
+  }
+}
+
+TEST(Normalizer, ItemsIndexTheWrappedSenderInTheSameRole) {
+  connectors::Item item;
+  item.addresses = {{Role::return_path, "", "SRS0=ab+C=ZQ=example.com=alice.smith@forwarder.example"},
+                    {Role::from, "", "prvs=06237f065c=bob@example.org"},
+                    {Role::to, "", "a=b@example.net"}};
+  item.texts = {{Role::header, "prvs=1234abcd=carol@example.org", "X-Mailfrom",
+                 connectors::TextScan::addresses},
+                {Role::body, "bounced: <SRS0=HHH0=TT=example.net=dave@fwd.example>", {},
+                 connectors::TextScan::full}};
+  const std::vector<Identity> ids = gb().extract(item);
+  auto has = [&](Role role, std::string_view value) {
+    return std::ranges::any_of(ids, [&](const Identity &id) {
+      return id.kind == IdentityKind::email && id.role == role && id.value == value;
+    });
+  };
+  EXPECT_TRUE(has(Role::return_path, "alice.smith@example.com"));
+  EXPECT_TRUE(has(Role::from, "prvs=06237f065c=bob@example.org"));
+  EXPECT_TRUE(has(Role::from, "bob@example.org"));
+  EXPECT_TRUE(has(Role::header, "carol@example.org"));
+  EXPECT_TRUE(has(Role::body, "dave@example.net"));
+  EXPECT_TRUE(has(Role::to, "a=b@example.net"));
+  EXPECT_FALSE(std::ranges::any_of(ids, [](const Identity &id) { return id.value == "b@example.net"; }));
+}
+
 } // namespace
 } // namespace maildsar::index
