@@ -247,11 +247,15 @@ Redactor::Redacted Redactor::run(std::string_view line, Mode mode) const {
       continue;
     }
     const std::string_view token = line.substr(s.begin, s.end - s.begin);
+    const std::string_view word = index::batv_srs_word(line, s.begin, s.end);
     if (std::optional<std::string> n = m_normalizer->email(token); n && wanted("email", *n)) {
       take(s.begin, s.end, "email", std::move(*n));
-    } else if (std::optional<std::string> w = m_normalizer->wrapped_email(token);
+    } else if (std::optional<std::string> w = m_normalizer->wrapped_email(word);
                n && w && wanted("email", *w)) {
-      take(s.begin, s.end, "email", std::move(*w)); // a BATV/SRS address wrapping the subject's
+      // A BATV/SRS address wrapping the subject's (the whole word, as the indexer reads it).
+      const auto begin = static_cast<std::size_t>(word.data() - line.data());
+      address.mark(begin, s.end);
+      take(begin, s.end, "email", std::move(*w));
     }
   }
   if (everyone || m_has_ip) {

@@ -1492,6 +1492,14 @@ std::optional<std::string> Normalizer::wrapped_email(std::string_view raw) const
   return m_impl->wrapped_email(raw);
 }
 
+std::string_view batv_srs_word(std::string_view text, std::size_t begin, std::size_t end) {
+  constexpr std::string_view k_word = "=+-./_";
+  while (begin > 0 && (is_alnum(text[begin - 1]) || k_word.find(text[begin - 1]) != std::string_view::npos)) {
+    --begin;
+  }
+  return text.substr(begin, end - begin);
+}
+
 std::vector<std::string> Normalizer::name_tokens(std::string_view raw) const {
   return fold_name_tokens(raw);
 }
@@ -1590,8 +1598,10 @@ void Normalizer::extract_from_text(std::string_view text, connectors::Role role,
     if (normalised) {
       emit(span.kind, std::move(*normalised));
       if (span.kind == IdentityKind::email) {
-        if (std::optional<std::string> wrapped = m_impl->wrapped_email(token)) {
-          emit(IdentityKind::email, std::move(*wrapped)); // BATV/SRS: the sender it wraps
+        // BATV/SRS: the tokeniser ends a local part at '=', so look at the whole word too.
+        if (std::optional<std::string> wrapped =
+                m_impl->wrapped_email(batv_srs_word(text, span.begin, span.end))) {
+          emit(IdentityKind::email, std::move(*wrapped)); // the sender it wraps
         }
       }
     }

@@ -52,6 +52,15 @@ struct TextSpan {
  */
 [[nodiscard]] std::vector<TextSpan> address_spans(std::string_view text);
 
+/**
+ * The word that ends at `end` and holds the address span [begin, end), extended to the left
+ * over letters, digits and `= + - . / _`: in free text address_spans ends a local part at '=',
+ * so `from=<SRS0=HHH=TT=orig.example=alice@fwd.example>` gives the span `alice@fwd.example`,
+ * whose word `SRS0=HHH=TT=orig.example=alice@fwd.example` Normalizer::wrapped_email unwraps.
+ */
+[[nodiscard]] std::string_view batv_srs_word(std::string_view text, std::size_t begin,
+                                             std::size_t end);
+
 struct NormalizeOptions {
   std::string subaddress_separators = "+"; // each character is a separator
   std::string phone_region = "GB";         // default region for numbers without +CC

@@ -177,12 +177,13 @@ std::size_t regular_files_under(const fs::path &dir) {
 
 // ---- the corpus estate, indexed once for the whole suite ------------------------------------
 
-/** Expected items per Maildir source: cur + new of SOURCES.md "Message counts" (no dotfiles). */
+/** Expected items per Maildir source: cur + new of SOURCES.md "Message counts" (no dotfiles),
+    plus the stray files outside cur/ and new/ (issue 11 class 6). */
 const std::map<std::string, std::uint64_t> k_maildir_counts = {
-    {"mu-testdir", 15 + 4},     // the file in tmp/ is not indexed
+    {"mu-testdir", 15 + 4},     // the file in tmp/ is not indexed: copied now, it is young
     {"mu-testdir2", 3 + 8 + 3}, // Foo, bar, wom_bat through one glob
     {"mu-cjk", 4},
-    {"notmuch-default", 25 + 1 + 2 + 2 + 2 + 2 + 2 + 3 + 2 + 2}, // nested foo/baz, bar/baz
+    {"notmuch-default", 25 + 1 + 2 + 2 + 2 + 2 + 2 + 3 + 2 + 2 + 10}, // nested foo/baz, bar/baz; 10 stray
     {"notmuch-lkml", 210},
     {"notmuch-parent-priority", 3},
     {"mailpile", 13},
@@ -321,7 +322,7 @@ TEST_F(Corpus, MaildirSourcesIndexEveryMessageOfCurAndNew) {
   }
 }
 
-TEST_F(Corpus, NestedNotmuchMaildirsKeepTheirFolderAndSkipLooseFiles) {
+TEST_F(Corpus, NestedNotmuchMaildirsKeepTheirFolder) {
   // jan@ryngle.com is an address of default/cur/32 and default/foo/baz/{cur/14,new/15,new/16};
   // default/cur/44 has it only inside Message-IDs (In-Reply-To/References): not an identity.
   auto hits = find(by_email("jan@ryngle.com"));

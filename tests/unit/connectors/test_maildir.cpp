@@ -419,7 +419,7 @@ TEST(MaildirConnector, CorpusCountsMatchSources) {
                                                                 {"foo/baz", 4 + 2}}));
       std::size_t stray = 0;
       for (const auto &f : files) {
-        stray += f.mark == "stray" ? 1 : 0;
+        stray += f.mark == "stray" ? 1U : 0U;
       }
       EXPECT_EQ(stray, 10U);
     }
@@ -554,20 +554,23 @@ TEST(MaildirConnector, LayoutDigestSeesTmpFilesAgeAndStrayFilesChange) {
 }
 
 TEST(MaildirConnector, RootAndFolderDirOfStrayTmpAndCurItems) {
-  Locator cur{.source = "m", .store = StoreKind::maildir, .path = "/m/Maildir/.Sent/cur/1:2,S",
-              .folder = ".Sent"};
+  auto locator = [](std::string path, std::string folder, std::string mark) {
+    Locator l;
+    l.source = "m";
+    l.store = StoreKind::maildir;
+    l.path = std::move(path);
+    l.folder = std::move(folder);
+    l.mark = std::move(mark);
+    return l;
+  };
+  Locator cur = locator("/m/Maildir/.Sent/cur/1:2,S", ".Sent", "");
   EXPECT_EQ(maildir_folder_dir(cur), "/m/Maildir/.Sent");
   EXPECT_EQ(maildir_root(cur), "/m/Maildir");
-  Locator stray = cur;
-  stray.path = "/m/Maildir/.Sent/loose";
-  stray.mark = "stray";
+  Locator stray = locator("/m/Maildir/.Sent/loose", ".Sent", "stray");
   EXPECT_EQ(maildir_folder_dir(stray), "/m/Maildir/.Sent");
   EXPECT_EQ(maildir_root(stray), "/m/Maildir");
-  Locator inbox_stray{.source = "m", .store = StoreKind::maildir, .path = "/m/Maildir/loose",
-                      .mark = "stray"};
-  EXPECT_EQ(maildir_root(inbox_stray), "/m/Maildir");
-  Locator nested_tmp{.source = "m", .store = StoreKind::maildir,
-                     .path = "/m/Maildir/foo/baz/tmp/1.x", .folder = "foo/baz", .mark = "tmp"};
+  EXPECT_EQ(maildir_root(locator("/m/Maildir/loose", "", "stray")), "/m/Maildir");
+  Locator nested_tmp = locator("/m/Maildir/foo/baz/tmp/1.x", "foo/baz", "tmp");
   EXPECT_EQ(maildir_folder_dir(nested_tmp), "/m/Maildir/foo/baz");
   EXPECT_EQ(maildir_root(nested_tmp), "/m/Maildir");
 }

@@ -51,6 +51,21 @@ void expect_only_changed(std::string_view in, std::string_view out, std::string_
   EXPECT_NE(out.substr(at, part.size()), part);
 }
 
+TEST_F(RedactorTest, BatvAndSrsSendersWrappingTheSubjectAreReplacedWhole) {
+  const std::string srs = "SRS0=HHH0=TT=example.com=alice.smith@fwd.example";
+  const std::string batv = "prvs=06237f065c=alice.smith@example.com";
+  const std::string line = "Nov 14 10:00:01 mx postfix/qmgr[812]: 4QXYZ12AB: from=<" + srs +
+                           ">, size=1, nrcpt=1; orig <" + batv + ">";
+  auto r = redact(line);
+  EXPECT_EQ(r.replaced, 2U) << r.line;
+  expect_only_changed(line.substr(0, line.find(" orig")), r.line.substr(0, line.find(" orig")), srs);
+  EXPECT_EQ(r.line.find("alice.smith"), std::string::npos) << r.line;
+  EXPECT_EQ(r.line.find("HHH0"), std::string::npos) << r.line;
+  // Another sender's SRS address and a plain '=' address stay as they are.
+  const std::string other = "from=<SRS0=HHH0=TT=example.com=bob@fwd.example> to=<a=alice.smith@example.org>";
+  EXPECT_EQ(redact(other).line, other);
+}
+
 TEST_F(RedactorTest, PostfixFromAndToAddresses) {
   const std::string line =
       "Nov 14 10:00:01 mx postfix/qmgr[812]: 4QXYZ12AB: from=<alice.smith@example.com>, "

@@ -743,7 +743,6 @@ TEST(Normalizer, EqualsSignsAloneDoNotMakeAnotherAddress) {
            "srs0=hhh=tt=-orig.example=local@fwd.example",     // bad label
            "srs2=hhh=tt=orig.example=local@fwd.example",      // no such SRS
            "srs1=hhh=fwd1.example=hhh=tt=orig.example=local@fwd.example", // no second separator
-           "\"prvs=1234abcd=local\"@example.com",             // quoted: as written only
            "not an address", ""}) {
     EXPECT_EQ(gb().wrapped_email(raw), std::nullopt) << raw;
   }
@@ -756,7 +755,8 @@ TEST(Normalizer, ItemsIndexTheWrappedSenderInTheSameRole) {
                     {Role::to, "", "a=b@example.net"}};
   item.texts = {{Role::header, "prvs=1234abcd=carol@example.org", "X-Mailfrom",
                  connectors::TextScan::addresses},
-                {Role::body, "bounced: <SRS0=HHH0=TT=example.net=dave@fwd.example>", {},
+                {Role::body, "bounced: <SRS0=HHH0=TT=example.net=dave@fwd.example> and "
+                             "from=prvs=1234abcd=erin@example.net, not a=frank@example.net", {},
                  connectors::TextScan::full}};
   const std::vector<Identity> ids = gb().extract(item);
   auto has = [&](Role role, std::string_view value) {
@@ -769,6 +769,7 @@ TEST(Normalizer, ItemsIndexTheWrappedSenderInTheSameRole) {
   EXPECT_TRUE(has(Role::from, "bob@example.org"));
   EXPECT_TRUE(has(Role::header, "carol@example.org"));
   EXPECT_TRUE(has(Role::body, "dave@example.net"));
+  EXPECT_TRUE(has(Role::body, "erin@example.net"));
   EXPECT_TRUE(has(Role::to, "a=b@example.net"));
   EXPECT_FALSE(std::ranges::any_of(ids, [](const Identity &id) { return id.value == "b@example.net"; }));
 }
