@@ -2,7 +2,9 @@
 // MIME decoding with GMime 3.2: one RFC 5322 message -> the raw evidence of an Item.
 #include "connectors/mime/mime_parser.hpp"
 
+#include "connectors/attachment_text.hpp"
 #include "connectors/mime/gobject.hpp"
+#include "extract/extract.hpp"
 
 #include <gmime/gmime.h>
 
@@ -1556,8 +1558,8 @@ private:
     }
   }
 
-  /** Adds text, keeping the item under k_max_text_bytes. */
-  void add_text(Role role, std::string text) {
+  /** Adds text, keeping the item under k_max_text_bytes; `field` names an attachment. */
+  void add_text(Role role, std::string text, std::string field = {}) {
     if (m_capped || trim(text).empty()) {
       return;
     }
@@ -1572,7 +1574,7 @@ private:
     }
     m_text_bytes += text.size();
     if (!text.empty()) {
-      m_item.texts.push_back(RawText{role, std::move(text)});
+      m_item.texts.push_back(RawText{role, std::move(text), std::move(field)});
     }
   }
 
@@ -1750,6 +1752,7 @@ private:
     for (const std::string &name : names) {
       add_text(Role::attachment_name, name);
     }
+    ++m_leaf_parts;
     const std::string disposition = lower(to_std_string(g_mime_object_get_disposition(object)));
     const bool body_type = type.empty() || (type == "text" && (subtype == "plain" || subtype == "html" ||
                                                                subtype == "enriched" ||
@@ -1773,6 +1776,16 @@ private:
       }
       add_text(Role::attachment_body, fallback_to_utf8(bytes));
       return;
+    }
+    if (attachment && m_extract && (type != "text" || subtype == "rtf") && type != "message") {
+      // PDF, Office, OpenDocument, RTF, archives: their text comes from the worker (finish()).
+      const std::string name = names.empty() ? std::string() : names.front();
+      std::string bytes = content_bytes(part);
+      const extract::Format format = extract::detect(bytes, type + "/" + subtype, name);
+      if (format != extract::Format::none && format != extract::Format::text) {
+        m_attachments.push_back(Attachment{name, type + "/" + subtype, std::to_string(m_leaf_parts), std::move(bytes)});
+        return;
+      }
     }
     if (!is_text_like(type, subtype, names)) {
       return; // binary: its names only
@@ -1802,7 +1815,35 @@ private:
     } else {
       text.erase(std::remove(text.begin(), text.end(), '\r'), text.end());
     }
-    add_text(attachment ? Role::attachment_body : Role::body, std::move(text));
+    add_text(attachment ? Role::attachment_body : Role::body, std::move(text),
+             attachment && !names.empty() ? names.front() : std::string());
+  }
+
+public:
+  /** Extracts the text of the attachments the walk set aside (cache, then worker). */
+  void finish() {
+    if (m_attachments.empty()) {
+      return;
+    }
+    std::vector<AttachmentText> texts = extract_attachments(m_attachments);
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      const Attachment &a = m_attachments[i];
+      AttachmentText &t = texts[i];
+      m_item.attachment_hashes.push_back(t.sha256);
+      for (const std::string &w : t.warnings) {
+        m_warnings.add(fmt_attachment(a) + ": " + w);
+      }
+      if (!t.problem.empty()) {
+        m_item.problems.push_back(std::move(t.problem));
+      }
+      add_text(Role::attachment_body, valid_utf8(t.text), a.name.empty() ? "part " + a.part : a.name);
+    }
+    m_attachments.clear();
+  }
+
+private:
+  static std::string fmt_attachment(const Attachment &a) {
+    return "attachment \"" + valid_utf8(a.name) + "\" (MIME part " + a.part + ")";
   }
 
   Item &m_item;
@@ -1811,6 +1852,9 @@ private:
   std::size_t m_text_bytes = 0;
   std::size_t m_header_text_bytes = 0;
   bool m_capped = false;
+  const bool m_extract = attachment_text_enabled();
+  std::size_t m_leaf_parts = 0;
+  std::vector<Attachment> m_attachments; // set aside for extraction
 };
 
 } // namespace
@@ -1846,6 +1890,7 @@ core::Status decode_message(std::string_view bytes, Item &item) {
   }
   if (message) {
     decoder.decode_top(message.get());
+    decoder.finish();
   } else {
     decoder.decode_headerless(input);
   }
