@@ -10,7 +10,7 @@ packages=(
   nlohmann-json3-dev libsqlite3-dev libgtest-dev libgmock-dev
   libphonenumber-dev libidn2-dev libfmt-dev libssl-dev zlib1g-dev
   libpoppler-cpp-dev libzip-dev libxml2-dev
-  pst-utils poppler-utils xapian-tools gzip python3
+  pst-utils xapian-tools gzip python3
 )
 
 missing=()

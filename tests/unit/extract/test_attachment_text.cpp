@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdlib>
 #include <string>
 
@@ -188,6 +189,43 @@ TEST_F(AttachmentTextTest, MimeParserCountsAFailureAndKeepsTheRest) {
     body = body || (t.role == Role::body && t.text.find("jane.roe@example.org") != std::string::npos);
   }
   EXPECT_TRUE(body);
+}
+
+std::string uuencode(const std::string &name, const std::string &data) {
+  std::string out = "begin 644 " + name + "\n";
+  const auto enc = [](unsigned v) { return static_cast<char>(v == 0 ? '`' : ' ' + v); };
+  for (std::size_t i = 0; i < data.size(); i += 45) {
+    const std::string chunk = data.substr(i, 45);
+    out.push_back(enc(static_cast<unsigned>(chunk.size())));
+    for (std::size_t j = 0; j < chunk.size(); j += 3) {
+      std::array<unsigned, 3> b{};
+      for (std::size_t k = 0; k < 3; ++k) {
+        b[k] = j + k < chunk.size() ? static_cast<unsigned char>(chunk[j + k]) : 0U;
+      }
+      out.push_back(enc(b[0] >> 2));
+      out.push_back(enc(((b[0] & 3U) << 4) | (b[1] >> 4)));
+      out.push_back(enc(((b[1] & 15U) << 2) | (b[2] >> 6)));
+      out.push_back(enc(b[2] & 63U));
+    }
+    out.push_back('\n');
+  }
+  return out + "`\nend\n";
+}
+
+TEST_F(AttachmentTextTest, UuencodedFileInABodyIsExtracted) {
+  const std::string msg = "From: a@example.com\nTo: b@example.com\nSubject: scan\nMessage-ID: <uu@example.com>\n\n"
+                          "Here is the scan.\n\n" +
+                          uuencode("scan.pdf", make_pdf({{"Scanned letter of Jane Roe"}})) + "\nBye\n";
+  Item item;
+  ASSERT_TRUE(mime::decode_message(msg, item));
+  bool found = false;
+  for (const RawText &t : item.texts) {
+    if (t.role == Role::attachment_body && t.field == "scan.pdf") {
+      found = t.text.find("Scanned letter of Jane Roe") != std::string::npos;
+    }
+  }
+  EXPECT_TRUE(found);
+  EXPECT_EQ(item.attachment_hashes.size(), 1U);
 }
 
 } // namespace
