@@ -501,7 +501,7 @@ Result<std::int64_t> parse_duration(std::string_view text) {
     return fail(ErrorCode::config, fmt::format("bad duration '{}': unknown unit '{}'", text, unit),
                 "use a number and a unit: 45s, 30m, 12h, 90d, 2w, 1y");
   }
-  if (n > std::numeric_limits<std::int64_t>::max() / mult) { // found by fuzz/fuzz_config
+  if (n > std::numeric_limits<std::int64_t>::max() / mult) { // n * mult would overflow
     return fail(ErrorCode::config, fmt::format("duration '{}' is too long", text),
                 "use a number and a unit: 45s, 30m, 12h, 90d, 2w, 1y");
   }

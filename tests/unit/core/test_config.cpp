@@ -113,8 +113,8 @@ TEST(Config, Durations) {
   EXPECT_FALSE(maildsar::core::parse_duration("10"));
 }
 
-// Found by fuzz/fuzz_config: the number times the unit overflowed std::int64_t (undefined
-// behaviour; UBSan aborted) instead of being refused.
+// Seen while writing fuzz/fuzz_config, which reproduces it: the number times the unit overflowed
+// std::int64_t (undefined behaviour; UBSan aborted) instead of being refused.
 TEST(Config, DurationTooLongIsAnErrorNotAnOverflow) {
   EXPECT_EQ(*maildsar::core::parse_duration("292471208677y"), 292471208677LL * 365 * 86400);
   auto too_long = maildsar::core::parse_duration("292471208678y");
