@@ -3,6 +3,7 @@
 # Benchmark: full index and no-op re-index of a generated Maildir estate with maildsar,
 # mu (maildir-utils) and notmuch, in one run on the same data. Prints msgs/s, ratios, peak RSS
 # and index size. Usage: bench/index_bench.sh [MESSAGES] [BUILD_DIR]
+# DOCUMENTS=1: one message in 10 carries a PDF or DOCX attachment (bench/gen_maildir.py).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-20000}
@@ -25,7 +26,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/maildsar-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mail="$work/mail"
 echo "generating $n messages in $mail ..." >&2
-python3 "$here/bench/gen_maildir.py" "$mail" "$n"
+docs=(); [ "${DOCUMENTS:-0}" = 1 ] && docs=(--documents)
+python3 "$here/bench/gen_maildir.py" "$mail" "$n" "${docs[@]}"
 msgs=$(find "$mail" -type f \( -path '*/cur/*' -o -path '*/new/*' \) | wc -l)
 sync
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "cli/commands.hpp"
 
+#include "connectors/attachment_text.hpp"
 #include "connectors/pst.hpp"
 #include "indexer/catalog.hpp"
 #include "indexer/indexer.hpp"
@@ -18,6 +19,21 @@ core::Result<core::Config> Context::load_config() const {
     connectors::set_pst_limits({.cpu_seconds = config->limits.pst_cpu_seconds,
                                 .memory_mib = config->limits.pst_memory_mib,
                                 .wall_seconds = config->limits.pst_timeout_seconds});
+    // Attachment text (PDF, Office, ...) is extracted in workers with these limits, cached in the
+    // state directory.
+    const core::LimitsConfig &l = config->limits;
+    connectors::AttachmentTextSettings text;
+    text.enabled = l.extract_attachments != 0;
+    text.cache_path = connectors::attachment_cache_path(config->state_dir);
+    text.worker = {.cpu_seconds = l.extract_cpu_seconds,
+                   .memory_mib = l.extract_memory_mib,
+                   .wall_seconds = l.extract_timeout_seconds};
+    text.extract.max_text_bytes = l.extract_max_text_mib << 20;
+    text.extract.max_inflated_bytes = l.extract_max_inflated_mib << 20;
+    text.extract.max_depth = static_cast<std::uint32_t>(l.extract_max_depth);
+    text.extract.max_pages = static_cast<std::uint32_t>(l.extract_max_pages);
+    text.max_attachment_bytes = l.extract_max_attachment_mib << 20;
+    connectors::set_attachment_text(text);
   }
   return config;
 }

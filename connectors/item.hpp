@@ -88,7 +88,8 @@ enum class TextScan {
 struct RawText {
   Role role = Role::body;
   std::string text;  // UTF-8
-  std::string field = {}; // header field name as written, for header values; else empty
+  std::string field = {}; // header field name as written, for header values; the attachment's
+                          // file name for attachment_body texts; else empty
   TextScan scan = TextScan::full;
 };
 
@@ -112,6 +113,13 @@ struct Item {
   std::vector<RawValue> ips;
   std::vector<RawText> texts;
   std::vector<std::string> warnings;    // non-fatal decoding problems (counted, logged)
+  /** Problems with a part that leave the rest of the item indexable (an attachment whose text
+      could not be extracted: crash, limit, broken file). The indexer reports each as one
+      ScanError and still indexes the item. */
+  std::vector<std::string> problems;
+  /** Hex SHA-256 of the attachments whose extracted text is in the attachment-text cache (the
+      index keeps them so that compact_state can drop the entries of erased items). */
+  std::vector<std::string> attachment_hashes;
 };
 
 } // namespace maildsar::connectors

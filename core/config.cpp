@@ -654,7 +654,11 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
   }
   if (auto it = root.find("limits"); it != root.end()) {
     // Worker limits (docs/reliability.md); whole numbers in a range where a worker can still run.
-    MAILDSAR_TRY(p.check_keys(*it, "limits", {"pst_cpu_seconds", "pst_memory_mib", "pst_timeout_seconds"}));
+    MAILDSAR_TRY(p.check_keys(*it, "limits",
+                              {"pst_cpu_seconds", "pst_memory_mib", "pst_timeout_seconds", "extract_attachments",
+                               "extract_cpu_seconds", "extract_memory_mib", "extract_timeout_seconds",
+                               "extract_max_text_mib", "extract_max_inflated_mib", "extract_max_depth",
+                               "extract_max_pages", "extract_max_attachment_mib"}));
     struct Key {
       const char *name;
       std::uint64_t min;
@@ -663,7 +667,16 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
     };
     for (const Key &k : {Key{"pst_cpu_seconds", 1, 604800, &c.limits.pst_cpu_seconds},
                          Key{"pst_memory_mib", 64, 1048576, &c.limits.pst_memory_mib},
-                         Key{"pst_timeout_seconds", 1, 604800, &c.limits.pst_timeout_seconds}}) {
+                         Key{"pst_timeout_seconds", 1, 604800, &c.limits.pst_timeout_seconds},
+                         Key{"extract_attachments", 0, 1, &c.limits.extract_attachments},
+                         Key{"extract_cpu_seconds", 1, 86400, &c.limits.extract_cpu_seconds},
+                         Key{"extract_memory_mib", 64, 65536, &c.limits.extract_memory_mib},
+                         Key{"extract_timeout_seconds", 1, 86400, &c.limits.extract_timeout_seconds},
+                         Key{"extract_max_text_mib", 1, 16, &c.limits.extract_max_text_mib},
+                         Key{"extract_max_inflated_mib", 1, 65536, &c.limits.extract_max_inflated_mib},
+                         Key{"extract_max_depth", 0, 10, &c.limits.extract_max_depth},
+                         Key{"extract_max_pages", 1, 1000000, &c.limits.extract_max_pages},
+                         Key{"extract_max_attachment_mib", 1, 48, &c.limits.extract_max_attachment_mib}}) {
       auto v = it->find(k.name);
       if (v == it->end()) {
         continue;

@@ -75,6 +75,16 @@ struct LimitsConfig {
   std::uint64_t pst_cpu_seconds = 600;
   std::uint64_t pst_memory_mib = 1024;
   std::uint64_t pst_timeout_seconds = 3600;
+  // Attachment text (extract-text worker, one per message with attachments not in the cache).
+  std::uint64_t extract_cpu_seconds = 60;
+  std::uint64_t extract_memory_mib = 1024;
+  std::uint64_t extract_timeout_seconds = 300;
+  std::uint64_t extract_max_text_mib = 4;        // text kept per attachment
+  std::uint64_t extract_max_inflated_mib = 256;  // decompressed from archives per attachment
+  std::uint64_t extract_max_depth = 3;           // archives within archives
+  std::uint64_t extract_max_pages = 5000;        // PDF pages read
+  std::uint64_t extract_max_attachment_mib = 48; // larger attachments: not extracted (warning)
+  std::uint64_t extract_attachments = 1;         // 0 = off (names and text parts only)
 };
 
 struct Config {

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // After an erasure: rewrite the index and the catalog so that no freed page keeps what was erased.
+#include "connectors/attachment_text.hpp"
 #include "core/fs.hpp"
 #include "core/log.hpp"
 #include "core/sqlite.hpp"
+#include "indexer/document.hpp"
 #include "indexer/indexer.hpp"
 
 #include <xapian.h>
@@ -10,6 +12,7 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <unordered_set>
 #include <unistd.h>
 
 namespace maildsar::index {
@@ -46,6 +49,23 @@ core::Status compact_state(const core::Config &config) {
     fs::remove_all(old, ec);
     MAILDSAR_TRY(core::fsync_dir(fs::path(index).parent_path().string()));
   }
+  // The attachment-text cache keeps only the attachments of items still indexed: the text of an
+  // erased message's PDF goes with it (the cache is personal data too).
+  std::unordered_set<std::string> keep;
+  if (fs::exists(index, ec)) {
+    try {
+      Xapian::Database db(index);
+      for (auto it = db.postlist_begin(""); it != db.postlist_end(""); ++it) {
+        if (auto doc = parse_document_data(db.get_document(*it).get_data())) {
+          keep.insert(doc->attachment_hashes.begin(), doc->attachment_hashes.end());
+        } // an unreadable document's attachments are extracted again when next met
+
+      }
+    } catch (...) {
+      return std::unexpected(core::error_from_current_exception(fmt::format("reading index {}: ", index)));
+    }
+  }
+  MAILDSAR_TRY(connectors::prune_attachment_cache(connectors::attachment_cache_path(config.state_dir), keep));
   const std::string catalog = catalog_path(config);
   if (fs::exists(catalog, ec)) {
     MAILDSAR_TRY_ASSIGN(core::sqlite::Db db, core::sqlite::Db::open(catalog, core::sqlite::Writable::yes));

@@ -73,6 +73,9 @@ public:
     }
   }
 
+  /** The last position used so far. */
+  [[nodiscard]] std::uint32_t position() const { return m_pos; }
+
 private:
   const std::string &role_prefix(Role role) {
     auto i = static_cast<std::size_t>(role);
@@ -148,7 +151,8 @@ template <class Fn> void for_each_name_stretch(std::string_view text, Fn &&fn) {
 } // namespace
 
 std::string document_data_json(const connectors::Item &item,
-                               const std::vector<Identity> &identities) {
+                               const std::vector<Identity> &identities,
+                               const std::vector<PartSpan> &parts) {
   json ids = json::array();
   for (const Identity &id : identities) {
     json one{{"kind", std::string(to_string(id.kind))},
@@ -171,6 +175,16 @@ std::string document_data_json(const connectors::Item &item,
     j["date"] = *item.date;
   } else {
     j["date"] = nullptr;
+  }
+  if (!parts.empty()) {
+    json spans = json::array();
+    for (const PartSpan &p : parts) {
+      spans.push_back(json{{"name", p.name}, {"from", p.from}, {"to", p.to}});
+    }
+    j["parts"] = std::move(spans);
+  }
+  if (!item.attachment_hashes.empty()) {
+    j["attachments"] = item.attachment_hashes;
   }
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -223,6 +237,11 @@ core::Result<StoredDocument> parse_document_data(std::string_view text) {
       ident.alternate = id.value("alternate", std::string());
       d.identities.push_back(std::move(ident));
     }
+    for (const json &p : j.value("parts", json::array())) {
+      d.parts.push_back(PartSpan{p.at("name").get<std::string>(), p.at("from").get<std::uint32_t>(),
+                                 p.at("to").get<std::uint32_t>()});
+    }
+    d.attachment_hashes = j.value("attachments", std::vector<std::string>{});
     return d;
   } catch (...) {
     return std::unexpected(core::error_from_current_exception("index document data: "));
@@ -311,11 +330,13 @@ BuiltDocument build_document(const connectors::Item &item, const DocumentContext
   // (above) but not indexed as name tokens: MTA and IMAP logs carry no display names, and
   // positional tokens of every log word made the index many times the size of the logs.
   const bool log_item = item.locator.store == connectors::StoreKind::maillog;
+  std::vector<PartSpan> parts;
   for (const connectors::RawText &t : item.texts) {
     subject_in_texts = subject_in_texts || t.role == Role::subject;
     if ((log_item && t.role == Role::body) || t.scan == connectors::TextScan::addresses) {
       continue; // header values are searched for addresses only (no name tokens)
     }
+    const std::uint32_t start = positions.position();
     for_each_name_stretch(t.text, [&](std::string_view stretch) {
       const bool ascii = std::all_of(stretch.begin(), stretch.end(), [](char c) {
         return static_cast<unsigned char>(c) < 0x80U;
@@ -326,12 +347,15 @@ BuiltDocument build_document(const connectors::Item &item, const DocumentContext
         positions.add_variants(t.role, norm.name_token_variants(stretch));
       }
     });
+    if (t.role == Role::attachment_body && !t.field.empty() && positions.position() > start) {
+      parts.push_back(PartSpan{t.field, start + 1, positions.position()});
+    }
   }
   if (!subject_in_texts && !item.subject.empty()) {
     positions.add_variants(Role::subject, norm.name_token_variants(item.subject));
   }
 
-  doc.set_data(document_data_json(item, identities));
+  doc.set_data(document_data_json(item, identities, parts));
   if (item.date) {
     doc.set_date(*item.date);
   }

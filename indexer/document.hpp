@@ -32,6 +32,13 @@ struct BuiltDocument {
 [[nodiscard]] BuiltDocument build_document(const connectors::Item &item, const DocumentContext &ctx);
 
 /** What a document's data holds (JSON; see docs/schemata.md "index document data"). */
+/** The token positions of one attachment's text (role attachment-body) in the document. */
+struct PartSpan {
+  std::string name;       // the attachment's file name ("part N" without one)
+  std::uint32_t from = 0; // first and last position of its tokens
+  std::uint32_t to = 0;
+};
+
 struct StoredDocument {
   connectors::Locator locator;
   std::string message_id;
@@ -39,10 +46,13 @@ struct StoredDocument {
   std::string subject;
   std::string sha256;
   std::vector<Identity> identities;
+  std::vector<PartSpan> parts;                // attachment texts, for the evidence of name matches
+  std::vector<std::string> attachment_hashes; // Item::attachment_hashes
 };
 
 [[nodiscard]] std::string document_data_json(const connectors::Item &item,
-                                             const std::vector<Identity> &identities);
+                                             const std::vector<Identity> &identities,
+                                             const std::vector<PartSpan> &parts = {});
 /** ErrorCode::data for malformed data. */
 [[nodiscard]] core::Result<StoredDocument> parse_document_data(std::string_view json);
 

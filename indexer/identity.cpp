@@ -1543,7 +1543,11 @@ std::vector<Identity> Normalizer::extract(const connectors::Item &item) const {
     if (text.scan == connectors::TextScan::addresses) {
       extract_emails_from_text(text.text, text.role, text.field, found);
     } else {
+      const std::size_t before = found.size();
       extract_from_text(text.text, text.role, found);
+      for (std::size_t i = before; i < found.size() && !text.field.empty(); ++i) {
+        found[i].field = text.field; // the attachment an address or phone was seen in
+      }
     }
   }
   // Remove duplicates, keeping the first occurrence.

@@ -24,7 +24,8 @@ struct Identity {
   std::string alternate = {}; // names only, not stored: the tokens with German/Nordic letters
                               // transliterated (ä -> ae, ø -> oe, å -> aa), same count; or ""
   std::string field = {}; // header field name the identity was seen in (roles received,
-                          // envelope-*, resent-*, notification, header); else empty
+                          // envelope-*, resent-*, notification, header); the attachment's
+                          // file name (role attachment-body); else empty
 
   friend bool operator==(const Identity &, const Identity &) = default;
 };

@@ -191,6 +191,10 @@ public:
     if (m_queue.closed()) {
       return;
     }
+    for (std::string &problem : item.problems) {
+      // A part that could not be read (attachment text): counted; the item is still indexed.
+      m_queue.push(MsgError{m_job, ScanError{item.locator.path, position_of(item.locator), std::move(problem)}});
+    }
     try {
       m_queue.push(MsgDoc{m_job, build_document(item, m_ctx)});
     } catch (...) {

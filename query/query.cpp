@@ -203,6 +203,30 @@ bool name_holds(const index::Identity &id, const Wanted &w) {
   });
 }
 
+/**
+ * The attachments whose text holds the name: those whose token positions (index::PartSpan)
+ * contain a position of the name's first token in the attachment-body role.
+ */
+void attachment_fields(const Xapian::Document &doc, const std::vector<index::PartSpan> &parts, const Wanted &w,
+                       std::vector<std::string> &fields) {
+  const std::string prefix = schema::prefix_for("name-role", Role::attachment_body);
+  for (const std::string &spelling : w.tokens.front()) {
+    const std::string term = prefix + spelling;
+    Xapian::TermIterator it = doc.termlist_begin();
+    it.skip_to(term);
+    if (it == doc.termlist_end() || *it != term) {
+      continue;
+    }
+    for (auto pos = it.positionlist_begin(); pos != it.positionlist_end(); ++pos) {
+      for (const index::PartSpan &part : parts) {
+        if (*pos >= part.from && *pos <= part.to) {
+          add_field(fields, part.name);
+        }
+      }
+    }
+  }
+}
+
 core::Result<std::vector<Hit>> search(Xapian::Database &db, const std::vector<Wanted> &wanted) {
   std::vector<Hit> hits;
   if (db.get_doccount() == 0) {
@@ -224,6 +248,10 @@ core::Result<std::vector<Hit>> search(Xapian::Database &db, const std::vector<Wa
       Match m{w.identifier, std::string(kind_name(w.kind)), {}};
       if (w.kind == IdentityKind::name) {
         m.roles = name_roles(role_enquire, doc, qterm, w);
+        if (!stored.parts.empty() &&
+            std::find(m.roles.begin(), m.roles.end(), connectors::to_string(Role::attachment_body)) != m.roles.end()) {
+          attachment_fields(doc, stored.parts, w, m.fields);
+        }
         for (const index::Identity &id : stored.identities) {
           if (id.kind == IdentityKind::name && !id.field.empty() && name_holds(id, w) &&
               std::find(m.roles.begin(), m.roles.end(), connectors::to_string(id.role)) != m.roles.end()) {

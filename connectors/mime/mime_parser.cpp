@@ -2,7 +2,9 @@
 // MIME decoding with GMime 3.2: one RFC 5322 message -> the raw evidence of an Item.
 #include "connectors/mime/mime_parser.hpp"
 
+#include "connectors/attachment_text.hpp"
 #include "connectors/mime/gobject.hpp"
+#include "extract/extract.hpp"
 
 #include <gmime/gmime.h>
 
@@ -1556,8 +1558,8 @@ private:
     }
   }
 
-  /** Adds text, keeping the item under k_max_text_bytes. */
-  void add_text(Role role, std::string text) {
+  /** Adds text, keeping the item under k_max_text_bytes; `field` names an attachment. */
+  void add_text(Role role, std::string text, std::string field = {}) {
     if (m_capped || trim(text).empty()) {
       return;
     }
@@ -1572,7 +1574,7 @@ private:
     }
     m_text_bytes += text.size();
     if (!text.empty()) {
-      m_item.texts.push_back(RawText{role, std::move(text)});
+      m_item.texts.push_back(RawText{role, std::move(text), std::move(field)});
     }
   }
 
@@ -1750,6 +1752,7 @@ private:
     for (const std::string &name : names) {
       add_text(Role::attachment_name, name);
     }
+    ++m_leaf_parts;
     const std::string disposition = lower(to_std_string(g_mime_object_get_disposition(object)));
     const bool body_type = type.empty() || (type == "text" && (subtype == "plain" || subtype == "html" ||
                                                                subtype == "enriched" ||
@@ -1773,6 +1776,16 @@ private:
       }
       add_text(Role::attachment_body, fallback_to_utf8(bytes));
       return;
+    }
+    if (attachment && m_extract && (type != "text" || subtype == "rtf") && type != "message") {
+      // PDF, Office, OpenDocument, RTF, archives: their text comes from the worker (finish()).
+      const std::string name = names.empty() ? std::string() : names.front();
+      std::string bytes = content_bytes(part);
+      const extract::Format format = extract::detect(bytes, type + "/" + subtype, name);
+      if (format != extract::Format::none && format != extract::Format::text) {
+        m_attachments.push_back(Attachment{name, type + "/" + subtype, std::to_string(m_leaf_parts), std::move(bytes)});
+        return;
+      }
     }
     if (!is_text_like(type, subtype, names)) {
       return; // binary: its names only
@@ -1802,7 +1815,107 @@ private:
     } else {
       text.erase(std::remove(text.begin(), text.end(), '\r'), text.end());
     }
-    add_text(attachment ? Role::attachment_body : Role::body, std::move(text));
+    if (m_extract && !html) {
+      set_aside_uuencoded(text);
+    }
+    add_text(attachment ? Role::attachment_body : Role::body, std::move(text),
+             attachment && !names.empty() ? names.front() : std::string());
+  }
+
+  /**
+   * Files uuencoded in a text part ("begin 644 payslip.pdf" ... "end", as old mailers and some
+   * scanners send them): those of a format with text are set aside like attachments.
+   */
+  void set_aside_uuencoded(std::string_view text) {
+    std::size_t pos = 0;
+    int found = 0;
+    while (found < 16 && (pos = text.find("begin ", pos)) != std::string_view::npos) {
+      if (pos > 0 && text[pos - 1] != '\n') {
+        pos += 6;
+        continue;
+      }
+      const std::size_t eol = std::min(text.find('\n', pos), text.size());
+      const std::string_view header = text.substr(pos + 6, eol - pos - 6);
+      const std::size_t space = header.find(' ');
+      if (space == std::string_view::npos || space < 3 || space > 4 ||
+          header.substr(0, space).find_first_not_of("01234567") != std::string_view::npos) {
+        pos = eol;
+        continue;
+      }
+      const std::string name = valid_utf8(trim(header.substr(space + 1)));
+      std::string bytes;
+      std::size_t line_start = eol + 1;
+      bool ended = false;
+      while (line_start < text.size()) {
+        std::size_t line_end = std::min(text.find('\n', line_start), text.size());
+        std::string_view line = text.substr(line_start, line_end - line_start);
+        if (!line.empty() && line.back() == '\r') {
+          line.remove_suffix(1);
+        }
+        line_start = line_end + 1;
+        if (line == "end") {
+          ended = true;
+          break;
+        }
+        if (line.empty()) {
+          continue;
+        }
+        const auto count = static_cast<std::size_t>((line[0] - ' ') & 0x3F);
+        std::string chunk;
+        for (std::size_t i = 1; i < line.size(); i += 4) {
+          std::array<unsigned, 4> v{};
+          for (std::size_t k = 0; k < 4; ++k) {
+            v[k] = i + k < line.size() ? static_cast<unsigned>((line[i + k] - ' ') & 0x3F) : 0U;
+          }
+          chunk.push_back(static_cast<char>((v[0] << 2) | (v[1] >> 4)));
+          chunk.push_back(static_cast<char>(((v[1] & 0xFU) << 4) | (v[2] >> 2)));
+          chunk.push_back(static_cast<char>(((v[2] & 0x3U) << 6) | v[3]));
+        }
+        chunk.resize(std::min(chunk.size(), count)); // the last group's padding
+        bytes += chunk;
+        if (bytes.size() > (64U << 20)) {
+          break; // beyond any attachment extracted (limits.extract_max_attachment_mib)
+        }
+      }
+      pos = line_start;
+      ++found;
+      if (!ended || bytes.empty()) {
+        continue;
+      }
+      const extract::Format format = extract::detect(bytes, "application/octet-stream", name);
+      if (format != extract::Format::none && format != extract::Format::text) {
+        add_text(Role::attachment_name, name);
+        m_attachments.push_back(Attachment{name, "application/octet-stream",
+                                           std::to_string(m_leaf_parts) + " (uuencoded)", std::move(bytes)});
+      }
+    }
+  }
+
+public:
+  /** Extracts the text of the attachments the walk set aside (cache, then worker). */
+  void finish() {
+    if (m_attachments.empty()) {
+      return;
+    }
+    std::vector<AttachmentText> texts = extract_attachments(m_attachments);
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      const Attachment &a = m_attachments[i];
+      AttachmentText &t = texts[i];
+      m_item.attachment_hashes.push_back(t.sha256);
+      for (const std::string &w : t.warnings) {
+        m_warnings.add(fmt_attachment(a) + ": " + w);
+      }
+      if (!t.problem.empty()) {
+        m_item.problems.push_back(std::move(t.problem));
+      }
+      add_text(Role::attachment_body, valid_utf8(t.text), a.name.empty() ? "part " + a.part : a.name);
+    }
+    m_attachments.clear();
+  }
+
+private:
+  static std::string fmt_attachment(const Attachment &a) {
+    return "attachment \"" + valid_utf8(a.name) + "\" (MIME part " + a.part + ")";
   }
 
   Item &m_item;
@@ -1811,6 +1924,9 @@ private:
   std::size_t m_text_bytes = 0;
   std::size_t m_header_text_bytes = 0;
   bool m_capped = false;
+  const bool m_extract = attachment_text_enabled();
+  std::size_t m_leaf_parts = 0;
+  std::vector<Attachment> m_attachments; // set aside for extraction
 };
 
 } // namespace
@@ -1846,6 +1962,7 @@ core::Status decode_message(std::string_view bytes, Item &item) {
   }
   if (message) {
     decoder.decode_top(message.get());
+    decoder.finish();
   } else {
     decoder.decode_headerless(input);
   }

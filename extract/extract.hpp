@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+// Text extraction from attachment files (issue 11 class 5): PDF (poppler-cpp), Office Open XML
+// (DOCX, XLSX, PPTX) and OpenDocument (ODT, ODS, ODP) with libzip + libxml2, RTF, ZIP archives
+// and gzip files (recursively, bounded), and plain text files found inside archives.
+//
+// These functions parse untrusted bytes with C libraries that crash or loop on hostile input: the
+// program never calls them itself. They run in the worker process (`maildsar-worker
+// extract-text`, connectors/attachment_text.*), under its CPU, memory and wall-clock limits.
+// Every output is bounded (Limits), so a zip bomb stops at the cap.
+
+#include "core/result.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace maildsar::extract {
+
+/** The file formats text is extracted from. */
+enum class Format { none, pdf, ooxml, odf, rtf, zip, gzip, text };
+
+[[nodiscard]] std::string_view to_string(Format format);
+
+/**
+ * The format of an attachment from its bytes (magic numbers first), its MIME type and its file
+ * name. Format::none when nothing is extracted from it (images, executables, unknown).
+ * `text` is returned only for names with a text extension (.txt, .csv, .eml, ...), used for
+ * members of archives; the MIME parser handles text parts itself.
+ */
+[[nodiscard]] Format detect(std::string_view bytes, std::string_view mime_type, std::string_view name);
+
+/** Bounds of one extraction (configurable: limits.extract_*, docs/reliability.md). */
+struct Limits {
+  std::uint64_t max_text_bytes = 4U << 20;        // text returned per attachment; the rest is cut
+  std::uint64_t max_inflated_bytes = 256U << 20;  // bytes decompressed from archives, in total
+  std::uint32_t max_depth = 3;                    // archives within archives
+  std::uint32_t max_pages = 5000;                 // PDF pages read
+};
+
+/** What one extraction gave. */
+struct Extracted {
+  std::string text;                  // UTF-8
+  bool truncated = false;            // a limit cut the text (named in `warnings`)
+  std::vector<std::string> warnings; // non-fatal: a member skipped, a limit reached
+};
+
+/**
+ * The text of `bytes` in `format`.
+ * @errors ErrorCode::data when the file is not of that format or cannot be read (a broken
+ *         PDF, a ZIP without the parts of its format, an encrypted document).
+ */
+[[nodiscard]] core::Result<Extracted> extract_text(Format format, std::string_view bytes, const Limits &limits);
+
+/** detect() then extract_text(); ErrorCode::data for Format::none. */
+[[nodiscard]] core::Result<Extracted> extract_any(std::string_view bytes, std::string_view mime_type,
+                                                  std::string_view name, const Limits &limits);
+
+/** RTF to plain UTF-8 text (control words dropped, \'hh and \u escapes decoded); never fails. */
+[[nodiscard]] std::string rtf_to_text(std::string_view rtf, std::uint64_t max_bytes);
+
+} // namespace maildsar::extract
