@@ -14,6 +14,7 @@
 #include <cstring>
 #include <dirent.h>
 #include <filesystem>
+#include <limits>
 #include <set>
 #include <sys/stat.h>
 
@@ -498,6 +499,10 @@ Result<std::int64_t> parse_duration(std::string_view text) {
     mult = 365 * 86400;
   } else {
     return fail(ErrorCode::config, fmt::format("bad duration '{}': unknown unit '{}'", text, unit),
+                "use a number and a unit: 45s, 30m, 12h, 90d, 2w, 1y");
+  }
+  if (n > std::numeric_limits<std::int64_t>::max() / mult) { // n * mult would overflow
+    return fail(ErrorCode::config, fmt::format("duration '{}' is too long", text),
                 "use a number and a unit: 45s, 30m, 12h, 90d, 2w, 1y");
   }
   return n * mult;

@@ -11,6 +11,7 @@ packages=(
   libphonenumber-dev libidn2-dev libfmt-dev libssl-dev zlib1g-dev
   libpoppler-cpp-dev libzip-dev libxml2-dev
   pst-utils xapian-tools gzip python3
+  clang-16 libclang-rt-16-dev
 )
 
 missing=()

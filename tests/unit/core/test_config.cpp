@@ -113,6 +113,23 @@ TEST(Config, Durations) {
   EXPECT_FALSE(maildsar::core::parse_duration("10"));
 }
 
+// Seen while writing fuzz/fuzz_config, which reproduces it: the number times the unit overflowed
+// std::int64_t (undefined behaviour; UBSan aborted) instead of being refused.
+TEST(Config, DurationTooLongIsAnErrorNotAnOverflow) {
+  EXPECT_EQ(*maildsar::core::parse_duration("292471208677y"), 292471208677LL * 365 * 86400);
+  auto too_long = maildsar::core::parse_duration("292471208678y");
+  ASSERT_FALSE(too_long);
+  EXPECT_EQ(too_long.error().code, ErrorCode::config);
+  EXPECT_NE(too_long.error().message.find("too long"), std::string::npos);
+  EXPECT_FALSE(maildsar::core::parse_duration("99999999999999999y"));
+  EXPECT_EQ(*maildsar::core::parse_duration("9223372036854775807s"), 9223372036854775807LL);
+  auto c = parse_config(
+      R"({"sources":[{"name":"a","type":"mbox","path":"/x/*.mbox"}],"retention":{"a":"99999999999999999y"}})",
+      "/c.json");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, ErrorCode::config);
+}
+
 TEST(Config, ExpandOwner) {
   EXPECT_EQ(maildsar::core::expand_owner("{1}@example.com", {"alice"}), "alice@example.com");
   EXPECT_EQ(maildsar::core::expand_owner("{2}.{1}@x", {"a", "b"}), "b.a@x");

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The mbox splitter (both dialects, from the start and from a message boundary) and the mboxrd
+// unquoting, reading the bytes from a memory file (split_mbox takes a descriptor).
+#include "connectors/connector.hpp"
+#include "connectors/mbox.hpp"
+#include "core/fs.hpp"
+#include "fuzz/fuzz_support.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <vector>
+
+namespace conn = maildsar::connectors;
+using maildsar::fuzz::as_view;
+using maildsar::fuzz::require;
+
+namespace {
+
+std::vector<std::uint64_t> split(int fd, std::uint64_t from, std::uint64_t size,
+                                 conn::MboxDialect dialect) {
+  std::vector<std::uint64_t> offsets;
+  std::uint64_t end = from;
+  auto on_message = [&](const conn::MboxMessage &message) {
+    require(message.offset >= end, "messages come in file order and do not overlap");
+    require(message.offset + message.length <= size, "a message lies inside the file");
+    require(message.from_line_length <= message.length, "the From line is part of the message");
+    require(message.too_large || message.raw.size() == message.length,
+            "raw holds exactly the message's bytes");
+    require(message.sha256.size() == 64, "every message is hashed");
+    end = message.offset + message.length;
+    offsets.push_back(message.offset);
+    (void)conn::mbox_message_content(message);
+  };
+  auto on_error = [](conn::ScanError && /*error*/) {};
+  (void)conn::split_mbox(fd, "fuzz.mbox", from, size, on_message, on_error, dialect);
+  return offsets;
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
+  const std::string_view bytes = as_view(data, size);
+  maildsar::core::Fd fd(::memfd_create("fuzz-mbox", MFD_CLOEXEC));
+  require(static_cast<bool>(fd), "memfd_create");
+  require(maildsar::core::write_all(fd.get(), bytes, "memfd").has_value(), "memfd write");
+
+  for (conn::MboxDialect dialect :
+       {conn::MboxDialect::separators, conn::MboxDialect::content_length}) {
+    std::vector<std::uint64_t> offsets = split(fd.get(), 0, size, dialect);
+    if (offsets.size() > 1) {
+      // An append scan from a boundary the first scan found must be accepted.
+      std::vector<std::uint64_t> rest = split(fd.get(), offsets[1], size, dialect);
+      require(!rest.empty() && rest.front() == offsets[1],
+              "a rescan from a message boundary starts at that message");
+    }
+  }
+  (void)conn::unquote_mboxrd(bytes);
+  (void)conn::looks_like_mbox_from_line(bytes.substr(0, bytes.find('\n')));
+  return 0;
+}
