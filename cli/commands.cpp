@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "cli/commands.hpp"
 
+#include "connectors/limits.hpp"
 #include "connectors/pst.hpp"
 #include "indexer/catalog.hpp"
 #include "indexer/indexer.hpp"
@@ -18,6 +19,14 @@ core::Result<core::Config> Context::load_config() const {
     connectors::set_pst_limits({.cpu_seconds = config->limits.pst_cpu_seconds,
                                 .memory_mib = config->limits.pst_memory_mib,
                                 .wall_seconds = config->limits.pst_timeout_seconds});
+    // Every item read from here on (index, verify, export, trace) is bounded by these.
+    const core::LimitsConfig &l = config->limits;
+    connectors::set_item_limits({.max_item_bytes = l.max_item_mib << 20U,
+                                 .max_header_bytes = l.max_header_kib << 10U,
+                                 .max_mime_parts = l.max_mime_parts,
+                                 .max_addresses_per_role = l.max_addresses_per_role,
+                                 .max_transaction_lines = l.max_transaction_lines,
+                                 .max_transaction_bytes = l.max_transaction_kib << 10U});
   }
   return config;
 }

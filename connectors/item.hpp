@@ -112,6 +112,12 @@ struct Item {
   std::vector<RawValue> ips;
   std::vector<RawText> texts;
   std::vector<std::string> warnings;    // non-fatal decoding problems (counted, logged)
+  /** What was cut at a limit (connectors/limits.hpp): the item is indexed only in part. `index`
+      reports each note as a warning; `verify` does not certify such an item. */
+  std::vector<std::string> truncated;
+  /** What was split at a limit with nothing left out (a log transaction indexed as several
+      parts): `index` reports each note as a warning; `verify` is not affected. */
+  std::vector<std::string> bounded;
 };
 
 } // namespace maildsar::connectors

@@ -649,7 +649,10 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
   }
   if (auto it = root.find("limits"); it != root.end()) {
     // Worker limits (docs/reliability.md); whole numbers in a range where a worker can still run.
-    MAILDSAR_TRY(p.check_keys(*it, "limits", {"pst_cpu_seconds", "pst_memory_mib", "pst_timeout_seconds"}));
+    MAILDSAR_TRY(p.check_keys(*it, "limits",
+                              {"pst_cpu_seconds", "pst_memory_mib", "pst_timeout_seconds", "max_item_mib",
+                               "max_header_kib", "max_mime_parts", "max_addresses_per_role",
+                               "max_transaction_lines", "max_transaction_kib"}));
     struct Key {
       const char *name;
       std::uint64_t min;
@@ -658,7 +661,15 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
     };
     for (const Key &k : {Key{"pst_cpu_seconds", 1, 604800, &c.limits.pst_cpu_seconds},
                          Key{"pst_memory_mib", 64, 1048576, &c.limits.pst_memory_mib},
-                         Key{"pst_timeout_seconds", 1, 604800, &c.limits.pst_timeout_seconds}}) {
+                         Key{"pst_timeout_seconds", 1, 604800, &c.limits.pst_timeout_seconds},
+                         // Item bounds (issue 13 item 12): wide enough for any real mail, small
+                         // enough that one item cannot take the machine's memory.
+                         Key{"max_item_mib", 1, 1024, &c.limits.max_item_mib},
+                         Key{"max_header_kib", 16, 65536, &c.limits.max_header_kib},
+                         Key{"max_mime_parts", 10, 100000, &c.limits.max_mime_parts},
+                         Key{"max_addresses_per_role", 10, 100000, &c.limits.max_addresses_per_role},
+                         Key{"max_transaction_lines", 100, 1000000, &c.limits.max_transaction_lines},
+                         Key{"max_transaction_kib", 64, 262144, &c.limits.max_transaction_kib}}) {
       auto v = it->find(k.name);
       if (v == it->end()) {
         continue;
@@ -668,6 +679,13 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
             p.error_at_key(k.name, fmt::format("limits.{} must be a whole number from {} to {}", k.name, k.min, k.max)));
       }
       *k.value = v->get<std::uint64_t>();
+    }
+    if (c.limits.max_header_kib > c.limits.max_item_mib * 1024) {
+      return std::unexpected(p.error_at_key(
+          it->contains("max_header_kib") ? "max_header_kib" : "max_item_mib",
+          fmt::format("limits.max_header_kib ({} KiB) must not exceed limits.max_item_mib ({} MiB)",
+                      c.limits.max_header_kib, c.limits.max_item_mib),
+          "a header field is part of its item"));
     }
   }
   MAILDSAR_TRY_ASSIGN(std::string max_age, p.get_string(root, "max_index_age", "the config", false));

@@ -2,6 +2,7 @@
 // MIME decoding with GMime 3.2: one RFC 5322 message -> the raw evidence of an Item.
 #include "connectors/mime/mime_parser.hpp"
 
+#include "connectors/mime/bounded_input.hpp"
 #include "connectors/mime/gobject.hpp"
 
 #include <gmime/gmime.h>
@@ -1246,7 +1247,8 @@ GMimeObject *as_object(GMimePart *part) { return &part->parent_object; }
 class Decoder {
 public:
   Decoder(Item &item, Warnings &warnings, GMimeParserOptions *options)
-      : m_item(item), m_warnings(warnings), m_options(options) {}
+      : m_item(item), m_warnings(warnings), m_options(options),
+        m_max_addresses(item_limits().max_addresses_per_role) {}
 
   /** The top-level message: header roles, IPs, subject and the body. */
   void decode_top(GMimeMessage *message) {
@@ -1439,10 +1441,29 @@ private:
   std::vector<std::pair<std::string, std::string>> addresses(std::string_view header,
                                                              std::string_view raw) {
     std::vector<std::pair<std::string, std::string>> found;
+    // At most limits.max_addresses_per_role per field (a 500,000-address To: is not kept whole).
+    std::uint64_t dropped = 0;
+    struct NoteDropped {
+      Item &item;
+      std::string_view header;
+      const std::uint64_t &dropped;
+      std::uint64_t cap;
+      ~NoteDropped() {
+        if (dropped > 0) {
+          item.truncated.push_back(std::to_string(dropped) + " address(es) of a " + valid_utf8(header) +
+                                   " field beyond limits.max_addresses_per_role (" + std::to_string(cap) +
+                                   ") not indexed");
+        }
+      }
+    } note{m_item, header, dropped, m_max_addresses};
     const std::string prepared = merge_encoded_words(raw);
     const GObjectPtr<InternetAddressList> list =
         adopt(internet_address_list_parse(m_options, prepared.c_str()));
     for_each_mailbox(list.get(), [&](InternetAddressMailbox *mailbox) {
+      if (found.size() >= m_max_addresses) {
+        ++dropped;
+        return;
+      }
       const char *name = internet_address_get_name(&mailbox->parent_object);
       std::string display = name != nullptr ? valid_utf8(collapse_whitespace(trim(name))) : std::string();
       std::string addr = valid_utf8(trim(to_std_string(internet_address_mailbox_get_addr(mailbox))));
@@ -1492,6 +1513,10 @@ private:
       seen.push_back(lower(entry.second));
     }
     const auto keep = [&](std::string token) {
+      if (found.size() >= m_max_addresses) {
+        ++dropped; // may count an address GMime found too: a note, not a tally
+        return;
+      }
       const std::string key = lower(token);
       if (std::find(seen.begin(), seen.end(), key) == seen.end()) {
         seen.push_back(key);
@@ -1808,6 +1833,7 @@ private:
   Item &m_item;
   Warnings &m_warnings;
   GMimeParserOptions *m_options;
+  std::uint64_t m_max_addresses;
   std::size_t m_text_bytes = 0;
   std::size_t m_header_text_bytes = 0;
   bool m_capped = false;
@@ -1832,6 +1858,10 @@ core::Status decode_message(std::string_view bytes, Item &item) {
   if (skipped_blank) {
     warnings.add("MIME: blank lines before the header skipped");
   }
+  // Bounded before GMime sees it (limits.*; connectors/mime/bounded_input.hpp).
+  const ItemLimits limits = item_limits();
+  std::string bounded;
+  input = bound_input(input, limits, bounded, item.truncated);
   const ParserOptionsPtr options = make_parser_options(warnings); // outlives every GMime object
   Decoder decoder(item, warnings, options.get());
   const GObjectPtr<GMimeMessage> message = parse_message(input, options.get());
