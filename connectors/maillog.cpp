@@ -1312,7 +1312,9 @@ public:
     std::vector<Txn> rest;
     rest.reserve(m_open.size());
     for (auto &[key, txn] : m_open) {
-      rest.push_back(std::move(txn));
+      if (!txn.lines.empty()) { // empty: the part after a split that got no line
+        rest.push_back(std::move(txn));
+      }
     }
     m_open.clear();
     std::sort(rest.begin(), rest.end(),
