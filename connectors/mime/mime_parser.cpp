@@ -1450,7 +1450,7 @@ private:
       std::uint64_t cap;
       ~NoteDropped() {
         if (dropped > 0) {
-          item.truncated.push_back(std::to_string(dropped) + " address(es) of a " + valid_utf8(header) +
+          item.truncated.push_back("at least " + std::to_string(dropped) + " address(es) of a " + valid_utf8(header) +
                                    " field beyond limits.max_addresses_per_role (" + std::to_string(cap) +
                                    ") not indexed");
         }
@@ -1514,7 +1514,7 @@ private:
     }
     const auto keep = [&](std::string token) {
       if (found.size() >= m_max_addresses) {
-        ++dropped; // may count an address GMime found too: a note, not a tally
+        dropped = std::max<std::uint64_t>(dropped, 1); // an addr-spec GMime may have counted already
         return;
       }
       const std::string key = lower(token);
