@@ -112,19 +112,6 @@ core::Result<VerifyReport> verify(const core::Config &config, const query::Subje
     }
   }
 
-  // 1b. Items indexed only in part (cut at a limit): the part that was not read may hold the
-  // subject, so nothing can be certified while the index holds any (docs/reliability.md).
-  MAILDSAR_TRY_ASSIGN(std::vector<query::Hit> partial, query::truncated_items(config));
-  for (const query::Hit &hit : partial) {
-    if (!excepted.contains(hit.id)) {
-      report.remaining.push_back(Remaining{
-          "index", hit.locator,
-          fmt::format("indexed only in part ({}); raise limits.* and run `index --full`, or check "
-                      "the item by hand",
-                      hit.truncated.empty() ? std::string("cut at a limit") : hit.truncated.front())});
-    }
-  }
-
   // 2. The files the erasure touched, read again from the stores.
   index::Normalizer norm(
       index::NormalizeOptions{config.identity.subaddress_separators, config.identity.phone_region});
@@ -167,11 +154,6 @@ core::Result<VerifyReport> verify(const core::Config &config, const query::Subje
             });
           })) {
         continue; // a retained item
-      }
-      if (!scanned.truncated.empty()) {
-        report.remaining.push_back(Remaining{
-            "file", scanned.locator,
-            "read only in part (" + scanned.truncated.front() + "); cannot certify what was not read"});
       }
       std::set<std::string> kinds = subject_kinds_in(scanned, norm, key, targets);
       if (!kinds.empty()) {
