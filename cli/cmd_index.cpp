@@ -28,7 +28,8 @@ void index_options(po::options_description &desc, po::positional_options_descrip
 
 namespace {
 
-nlohmann::json summary_json(const index::IndexSummary &s, const nlohmann::json &problems) {
+nlohmann::json summary_json(const index::IndexSummary &s, const nlohmann::json &problems,
+                            const nlohmann::json &warnings) {
   nlohmann::json sources = nlohmann::json::array();
   for (const auto &src : s.sources) {
     sources.push_back({{"name", src.name},
@@ -39,7 +40,8 @@ nlohmann::json summary_json(const index::IndexSummary &s, const nlohmann::json &
                        {"changed", src.changed},
                        {"removed", src.removed},
                        {"moved", src.moved},
-                       {"errors", src.errors}});
+                       {"errors", src.errors},
+                       {"warnings", src.warnings}});
     if (!src.held_removal.empty()) {
       sources.back()["held_removal"] = src.held_removal;
     }
@@ -57,6 +59,8 @@ nlohmann::json summary_json(const index::IndexSummary &s, const nlohmann::json &
           {"sources", sources},
           {"errors", s.errors},
           {"problems", problems},
+          {"warnings", s.warnings},
+          {"notices", warnings},
           {"seconds", s.seconds}};
 }
 
@@ -82,7 +86,11 @@ void print_summary_table(Output &out, const index::IndexSummary &s) {
   for (const std::string &line : why) {
     out.line(line); // the files that are no items, by kind (docs/cli.md, index)
   }
-  out.line(fmt::format("{} problem(s); {:.1f} s", s.errors, s.seconds));
+  out.line(s.warnings > 0
+               ? fmt::format("{} problem(s); {} warning(s) (items indexed in part or split at a limit, "
+                             "see docs/reliability.md); {:.1f} s",
+                             s.errors, s.warnings, s.seconds)
+               : fmt::format("{} problem(s); {:.1f} s", s.errors, s.seconds));
 }
 
 /** "STEP[:N]" -> (STEP, N); N defaults to 1. */
@@ -160,13 +168,20 @@ core::Result<int> run_index(Context &ctx) {
                                          : fmt::format("{}: {}: {}: {}", p.source, e.path,
                                                        e.position, e.cause));
   };
+  nlohmann::json warnings = nlohmann::json::array();
+  opts.on_warning = [&out, &warnings](const index::IndexProblem &p) {
+    const auto &e = p.error;
+    warnings.push_back({{"source", p.source}, {"path", e.path}, {"position", e.position}, {"cause", e.cause}});
+    out.diag("warning", e.position.empty() ? fmt::format("{}: {}: {}", p.source, e.path, e.cause)
+                                           : fmt::format("{}: {}: {}: {}", p.source, e.path, e.position, e.cause));
+  };
   opts.on_progress = [&out](std::uint64_t done, std::uint64_t total) {
     out.progress(fmt::format("indexing: {}/{} files", done, total));
   };
   MAILDSAR_TRY_ASSIGN(index::IndexSummary summary, index::run_index(config, opts));
   out.progress_done();
   if (out.json()) {
-    out.json_line(summary_json(summary, problems));
+    out.json_line(summary_json(summary, problems, warnings));
   } else {
     print_summary_table(out, summary);
   }

@@ -2,6 +2,7 @@
 #include "cli/commands.hpp"
 
 #include "connectors/attachment_text.hpp"
+#include "connectors/limits.hpp"
 #include "connectors/pst.hpp"
 #include "indexer/catalog.hpp"
 #include "indexer/indexer.hpp"
@@ -34,6 +35,14 @@ core::Result<core::Config> Context::load_config() const {
     text.extract.max_pages = static_cast<std::uint32_t>(l.extract_max_pages);
     text.max_attachment_bytes = l.extract_max_attachment_mib << 20;
     connectors::set_attachment_text(text);
+    // Every item read from here on (index, verify, export, trace) is bounded by these.
+    const core::LimitsConfig &l = config->limits;
+    connectors::set_item_limits({.max_item_bytes = l.max_item_mib << 20U,
+                                 .max_header_bytes = l.max_header_kib << 10U,
+                                 .max_mime_parts = l.max_mime_parts,
+                                 .max_addresses_per_role = l.max_addresses_per_role,
+                                 .max_transaction_lines = l.max_transaction_lines,
+                                 .max_transaction_bytes = l.max_transaction_kib << 10U});
   }
   return config;
 }

@@ -113,6 +113,12 @@ nlohmann::json hit_json(const query::Hit &h) {
     matched.push_back(std::move(one));
   }
   j["matched"] = matched;
+  if (!h.truncated.empty()) {
+    j["truncated"] = h.truncated; // indexed only in part (docs/reliability.md)
+  }
+  if (h.evidence_capped > 0) {
+    j["evidence_capped"] = h.evidence_capped;
+  }
   return j;
 }
 

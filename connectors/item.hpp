@@ -124,6 +124,12 @@ struct Item {
   /** Hex SHA-256 of the attachments whose extracted text is in the attachment-text cache (the
       index keeps them so that compact_state can drop the entries of erased items). */
   std::vector<std::string> attachment_hashes;
+  /** What was cut at a limit (connectors/limits.hpp): the item is indexed only in part. `index`
+      reports each note as a warning; its hits carry `truncated` (docs/reliability.md). */
+  std::vector<std::string> truncated;
+  /** What was split at a limit with nothing left out (a log transaction indexed as several
+      parts): `index` reports each note as a warning; `verify` is not affected. */
+  std::vector<std::string> bounded;
 };
 
 } // namespace maildsar::connectors

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "connectors/maildir.hpp"
 
+#include "connectors/limits.hpp"
 #include "connectors/mime/mime_parser.hpp"
 #include "core/config.hpp"
 #include "core/fs.hpp"
@@ -25,8 +26,6 @@ namespace maildsar::connectors {
 
 namespace {
 
-constexpr std::uint64_t k_max_message_bytes = 512ULL << 20;
-constexpr std::uint64_t k_hash_chunk_bytes = 1ULL << 20;
 constexpr int k_max_folder_depth = 32;
 
 core::FileStat from_stat(const struct stat &st) {
@@ -235,28 +234,17 @@ public:
       item.addresses.push_back(RawAddress{Role::owner, "", file.owner});
     }
 
-    if (st.size > k_max_message_bytes) {
-      core::Sha256 hash;
-      std::uint64_t done = 0;
-      while (done < st.size) {
-        std::uint64_t chunk = std::min(k_hash_chunk_bytes, st.size - done);
-        MAILDSAR_TRY_ASSIGN(std::string part, core::read_range(fd.get(), done, chunk, file.path));
-        if (part.empty()) {
-          break;
-        }
-        hash.update(part);
-        done += part.size();
-      }
-      item.sha256 = hash.hex_digest();
-      sink.error(ScanError{file.path, "",
-                           fmt::format("message file too large to decode ({} bytes, limit {})",
-                                       st.size, k_max_message_bytes)});
-      sink.item(std::move(item));
-      return {};
+    // Bounded (limits.max_item_mib): a bigger file is decoded from its first bytes only, and the
+    // item says so; the hash always covers the whole file (erase removes the whole file).
+    const std::uint64_t max = item_limits().max_item_bytes;
+    BigItemGate gate(std::min(st.size, max));
+    MAILDSAR_TRY_ASSIGN(FileHead head, read_head(fd.get(), st.size, max, file.path));
+    item.sha256 = std::move(head.sha256);
+    if (head.size > max) {
+      item.truncated.push_back(
+          fmt::format("item cut at limits.max_item_mib: {} of {} bytes decoded", max, head.size));
     }
-
-    MAILDSAR_TRY_ASSIGN(std::string bytes, core::read_range(fd.get(), 0, st.size, file.path));
-    item.sha256 = core::sha256_hex(bytes);
+    std::string bytes = std::move(head.bytes);
     if (!looks_like_message(bytes)) {
       sink.error(ScanError{file.path, "",
                            bytes.empty() ? "not a mail message (empty file)"

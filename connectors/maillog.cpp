@@ -10,6 +10,7 @@
 // "Completed") or at the end of the file. Lines without a key become an item of their own when
 // they show an address or an IP literal, so nothing personal in a log stays invisible.
 #include "connectors/maillog.hpp"
+#include "connectors/limits.hpp"
 #include "core/time.hpp"
 
 #include "core/hash.hpp"
@@ -26,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -39,6 +41,9 @@ constexpr std::size_t k_max_line = std::size_t{1} << 20; // longer lines are ski
 constexpr std::size_t k_chunk = std::size_t{1} << 16;
 constexpr std::size_t k_fingerprint_bytes = 4096;
 constexpr std::int64_t k_day = 86400;
+/** All open transactions together hold at most this many times limits.max_transaction_kib. */
+constexpr std::size_t k_open_budget_factor = 8;
+constexpr std::size_t k_max_pending_parts = 100000; // part numbers remembered across such splits
 
 enum class LogFormat { postfix, exim, sendmail, exchange, syslog, automatic };
 
@@ -411,6 +416,39 @@ struct Txn {
   std::string subject;
   std::vector<RawAddress> addresses;
   std::vector<RawValue> ips;
+  // Bounds (limits.max_addresses_per_role): what merge() has seen, and what it left out.
+  std::unordered_set<std::string> seen;  // role + '\0' + value, addresses and IPs
+  std::array<std::uint64_t, k_role_count> kept{};
+  std::uint64_t dropped = 0;
+  std::uint64_t part = 0;                // 0 = whole; 1, 2, ... = split at a limit
+  std::uint64_t continues_at = 0;        // split: the line where the next part starts
+
+  /** As add_address/add_ip for a long-lived transaction: hashed de-duplication, capped per role. */
+  void add_bounded(Role role, const std::string &value, bool ip, std::uint64_t cap) {
+    if (value.empty()) {
+      return;
+    }
+    std::string key;
+    key.reserve(value.size() + 3);
+    key += static_cast<char>('a' + static_cast<int>(role));
+    key += ip ? 'i' : 'a';
+    key += value;
+    if (seen.contains(key)) {
+      return;
+    }
+    auto &n = kept[static_cast<std::size_t>(role)];
+    if (n >= cap) {
+      ++dropped;
+      return;
+    }
+    ++n;
+    seen.insert(std::move(key));
+    if (ip) {
+      ips.push_back(RawValue{role, value});
+    } else {
+      addresses.push_back(RawAddress{role, {}, value});
+    }
+  }
 
   void add_address(Role role, string_view value) {
     value = trim(value);
@@ -1274,7 +1312,9 @@ public:
     std::vector<Txn> rest;
     rest.reserve(m_open.size());
     for (auto &[key, txn] : m_open) {
-      rest.push_back(std::move(txn));
+      if (!txn.lines.empty()) { // empty: the part after a split that got no line
+        rest.push_back(std::move(txn));
+      }
     }
     m_open.clear();
     std::sort(rest.begin(), rest.end(),
@@ -1330,7 +1370,7 @@ private:
     t.lines.push_back(number);
   }
 
-  static void merge(Txn &into, Txn &&from) {
+  void merge(Txn &into, Txn &&from) const {
     if (!into.date) {
       into.date = from.date;
     }
@@ -1341,11 +1381,64 @@ private:
       into.subject = std::move(from.subject);
     }
     for (auto &a : from.addresses) {
-      into.add_address(a.role, a.addr);
+      into.add_bounded(a.role, a.addr, false, m_limits.max_addresses_per_role);
     }
     for (auto &v : from.ips) {
-      into.add_ip(v.role, v.value);
+      into.add_bounded(v.role, v.value, true, m_limits.max_addresses_per_role);
     }
+  }
+
+  /**
+   * A transaction beyond limits.max_transaction_lines / _kib (one queue id with millions of
+   * lines) is emitted as a part, and the lines after it go to the next part: memory stays
+   * bounded and no line is left out (each part is an item; erase redacts the lines of each part
+   * that names the subject). Also bounds all open transactions together.
+   */
+  void bound_open(std::unordered_map<std::string, Txn>::iterator it, std::uint64_t next_line) {
+    Txn &t = it->second;
+    if (t.lines.size() < m_limits.max_transaction_lines && t.raw.size() < m_limits.max_transaction_bytes) {
+      if (m_open_bytes > k_open_budget_factor * m_limits.max_transaction_bytes) {
+        split_all_open(next_line);
+      }
+      return;
+    }
+    m_open_bytes -= std::min(m_open_bytes, t.raw.size());
+    Txn next;
+    next.queue_id = t.queue_id;
+    next.date = t.date;
+    next.message_id = t.message_id;
+    next.subject = t.subject;
+    next.part = (t.part == 0 ? 1 : t.part) + 1;
+    if (t.part == 0) {
+      t.part = 1;
+    }
+    t.continues_at = next_line;
+    Txn done = std::move(t);
+    t = std::move(next);
+    emit(std::move(done));
+  }
+
+  /** All open transactions together exceed the budget: each is emitted as a part. */
+  void split_all_open(std::uint64_t next_line) {
+    std::vector<std::string> keys;
+    keys.reserve(m_open.size());
+    for (const auto &[key, txn] : m_open) {
+      keys.push_back(key);
+    }
+    for (const std::string &key : keys) {
+      auto it = m_open.find(key);
+      Txn done = std::move(it->second);
+      m_open.erase(it);
+      if (done.part == 0) {
+        done.part = 1;
+      }
+      done.continues_at = next_line; // or later: its next line opens a new part
+      if (m_parts_pending.size() < k_max_pending_parts) { // else the next part is numbered anew
+        m_parts_pending[done.queue_id] = done.part + 1;
+      }
+      emit(std::move(done));
+    }
+    m_open_bytes = 0;
   }
 
   /** Adds a line with what it names to its transaction (key) or as an item of its own. */
@@ -1370,16 +1463,24 @@ private:
     Txn &t = it->second;
     if (inserted) {
       t.queue_id = info.queue_id;
+      if (auto p = m_parts_pending.find(t.queue_id); p != m_parts_pending.end()) {
+        t.part = p->second; // continues a transaction split by the open-transactions budget
+        m_parts_pending.erase(p);
+      }
     }
     append_line(t, number, raw);
+    m_open_bytes += raw.size() + 1;
     merge(t, std::move(info.found));
     m_last_key = info.key;
     if (info.closes) {
       Txn done = std::move(t);
       m_open.erase(it);
+      m_open_bytes -= std::min(m_open_bytes, done.raw.size());
       m_last_key.clear();
       emit(std::move(done));
+      return;
     }
+    bound_open(it, number + 1);
   }
 
   /** A continuation line (exim rejectlog header dump) joins the entry before it. */
@@ -1393,7 +1494,9 @@ private:
       auto it = m_open.find(m_last_key);
       if (it != m_open.end()) {
         append_line(it->second, number, raw);
+        m_open_bytes += raw.size() + 1;
         extract_common(view, it->second);
+        bound_open(it, number + 1);
         return true;
       }
     }
@@ -1538,6 +1641,23 @@ private:
     item.addresses = std::move(t.addresses);
     item.ips = std::move(t.ips);
     item.texts.push_back(RawText{Role::body, sanitize_utf8(t.raw)});
+    if (t.part > 0) {
+      item.bounded.push_back(
+          t.continues_at > 0
+              ? fmt::format("log transaction {} split at limits.max_transaction_lines/_kib: part {} "
+                            "(lines {}-{}); the next part starts at line {} or later",
+                            item.locator.queue_id, t.part, item.locator.lines.front(),
+                            item.locator.lines.back(), t.continues_at)
+              : fmt::format("log transaction {} split at limits.max_transaction_lines/_kib: part {} "
+                            "(lines {}-{}), the last",
+                            item.locator.queue_id, t.part, item.locator.lines.front(),
+                            item.locator.lines.back()));
+    }
+    if (t.dropped > 0) {
+      item.truncated.push_back(fmt::format("{} address(es)/IP(s) beyond limits.max_addresses_per_role ({}) per "
+                                           "role not indexed",
+                                           t.dropped, m_limits.max_addresses_per_role));
+    }
     m_sink.item(std::move(item));
   }
 
@@ -1548,6 +1668,9 @@ private:
   ItemSink &m_sink;
   bool m_seen_line = false;
   std::unordered_map<std::string, Txn> m_open;
+  ItemLimits m_limits = item_limits();
+  std::size_t m_open_bytes = 0;  // raw bytes of the open transactions
+  std::unordered_map<std::string, std::uint64_t> m_parts_pending; // queue id -> next part number
   std::optional<Txn> m_single; // a stand-alone line, held back for continuation lines
   std::string m_last_key;
   std::vector<std::string> m_fields;

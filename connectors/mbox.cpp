@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "connectors/mbox.hpp"
 
+#include "connectors/limits.hpp"
 #include "connectors/mime/mime_parser.hpp"
 #include "core/config.hpp"
 #include "core/fs.hpp"
@@ -184,7 +185,7 @@ FromLine classify_from_line(std::string_view line) {
 
 /** The envelope sender of a message's "From " line when it is an address, else "". */
 std::string envelope_sender(const MboxMessage &msg) {
-  if (msg.too_large || msg.from_line_length == 0) {
+  if (msg.from_line_length == 0 || msg.raw.size() < msg.from_line_length) {
     return {};
   }
   const std::string_view line = strip_eol(msg.raw.substr(0, msg.from_line_length));
@@ -516,7 +517,9 @@ private:
     m_msg_start.reset();
     m_any_message = true;
     std::string bytes;
-    if (msg.length <= k_mbox_max_message_bytes) {
+    // Bounded (limits.max_item_mib): a bigger message is hashed whole, its first bytes kept.
+    const std::uint64_t max = std::min(k_mbox_max_message_bytes, item_limits().max_item_bytes);
+    if (msg.length <= max) {
       MAILDSAR_TRY_ASSIGN(bytes, core::read_range(m_fd, msg.offset, msg.length, m_path));
       if (bytes.size() != msg.length) {
         return core::fail(core::ErrorCode::io,
@@ -539,9 +542,13 @@ private:
                                         msg.offset + done));
         }
         hash.update(part);
+        if (bytes.size() < max) {
+          bytes.append(part, 0, static_cast<std::size_t>(std::min<std::uint64_t>(part.size(), max - bytes.size())));
+        }
         done += part.size();
       }
       msg.sha256 = hash.hex_digest();
+      msg.raw = bytes;
     }
     m_on_message(msg);
     return {};
@@ -637,17 +644,16 @@ public:
       item.sha256 = msg.sha256;
       std::string position = fmt::format("offset {}", msg.offset);
       if (msg.too_large) {
-        sink.error(ScanError{file.path, position,
-                             fmt::format("message too large to decode ({} bytes, limit {})",
-                                         msg.length, k_mbox_max_message_bytes)});
-      } else {
-        auto decoded = mime::decode_message(mbox_message_content(msg), item);
-        if (!decoded) {
-          if (decoded.error().code == core::ErrorCode::data) {
-            sink.error(ScanError{file.path, position, decoded.error().message});
-          } else {
-            item.warnings.push_back(decoded.error().message);
-          }
+        item.truncated.push_back(fmt::format("item cut at limits.max_item_mib: {} of {} bytes decoded",
+                                             msg.raw.size(), msg.length));
+      }
+      BigItemGate gate(msg.raw.size());
+      auto decoded = mime::decode_message(mbox_message_content(msg), item);
+      if (!decoded) {
+        if (decoded.error().code == core::ErrorCode::data) {
+          sink.error(ScanError{file.path, position, decoded.error().message});
+        } else {
+          item.warnings.push_back(decoded.error().message);
         }
       }
       if (msg.truncated) {

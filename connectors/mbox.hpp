@@ -13,7 +13,8 @@
 
 namespace maildsar::connectors {
 
-/** Messages larger than this are hashed (streamed) but not loaded or decoded. */
+/** Messages larger than this (or than limits.max_item_mib) are hashed (streamed) whole but only
+    their first bytes are loaded (MboxMessage::too_large). */
 inline constexpr std::uint64_t k_mbox_max_message_bytes = 256ULL << 20;
 
 /** One message of an mbox file, as found by split_mbox. Valid only during the callback. */
@@ -21,9 +22,9 @@ struct MboxMessage {
   std::uint64_t offset = 0;           // byte offset of the "From " separator line
   std::uint64_t length = 0;           // bytes up to the next separator line (or EOF)
   std::uint64_t from_line_length = 0; // bytes of the separator line, newline included
-  std::string_view raw;               // [offset, offset+length); empty when too_large
+  std::string_view raw;               // [offset, offset+length); only its first bytes when too_large
   std::string sha256;                 // hex SHA-256 of exactly [offset, offset+length)
-  bool too_large = false;             // length > k_mbox_max_message_bytes: raw not loaded
+  bool too_large = false;             // longer than the item bound: raw is the head only
   bool truncated = false;             // the file ends inside the message's header block
 };
 

@@ -167,7 +167,10 @@ std::string html_to_text(std::string_view html) {
       }
       bool skip = false;
       for (std::string_view name : {"style", "script", "head"}) {
-        auto tag = "<" + std::string(name);
+        // Built by appending, not "<" + std::string(name): GCC 12 -O3 reports a false -Wrestrict
+        // in operator+(const char *, std::string &&) (GCC PR 105329).
+        std::string tag(1, '<');
+        tag += name;
         if (iequals_prefix(rest, tag) && rest.size() > tag.size() &&
             (rest[tag.size()] == '>' || g_ascii_isspace(rest[tag.size()]) != FALSE)) {
           i += tag.size();
@@ -761,7 +764,8 @@ private:
         line.pop_back();
       }
       if (!line.empty() && (line[0] == ' ' || line[0] == '\t') && !fields.empty()) {
-        fields.back() += " " + trim(line);
+        fields.back() += ' '; // two appends: no temporary from " " + std::string (GCC PR 105329)
+        fields.back() += trim(line);
       } else {
         fields.push_back(line);
       }
@@ -968,9 +972,10 @@ private:
   /** An attached message's evidence as attachment-body texts of the outer item. */
   static void flatten_into(const Item &inner, Item &out) {
     for (const auto &a : inner.addresses) {
-      std::string line = std::string(to_string(a.role)) + ": " + a.name;
+      // fmt, not chains of std::string operator+ (GCC 12 -O3 false -Wrestrict, GCC PR 105329).
+      std::string line = fmt::format("{}: {}", to_string(a.role), a.name);
       if (!a.addr.empty()) {
-        line += (a.name.empty() ? "" : " ") + std::string("<") + a.addr + ">";
+        line += fmt::format("{}<{}>", a.name.empty() ? "" : " ", a.addr);
       }
       add_text(out, Role::attachment_body, line);
     }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "connectors/quarantine.hpp"
 
+#include "connectors/limits.hpp"
 #include "connectors/mbox.hpp"
 #include "connectors/mime/mime_parser.hpp"
 #include "core/config.hpp"
@@ -15,6 +16,7 @@
 #include <cctype>
 #include <cerrno>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <sys/mman.h>
@@ -29,8 +31,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::uint64_t k_max_file_bytes = 512ULL << 20;     // one quarantine file as stored
-constexpr std::uint64_t k_max_message_bytes = 1ULL << 30;    // decompressed
 constexpr std::size_t k_max_attachment_text = 16U << 20;     // text kept from one attachment file
 constexpr std::size_t k_min_string_run = 6;                  // `strings` run length in binaries
 constexpr int k_max_depth = 32;                              // plain/pmg directory nesting
@@ -558,6 +558,84 @@ std::string printable_runs(std::string_view s) {
   return out;
 }
 
+
+/**
+ * Passes items on, holding the last one back so that a note (what was cut at a limit) goes on
+ * the item that was cut: the last one of the file.
+ */
+class NoteLastItem final : public ItemSink {
+public:
+  NoteLastItem(ItemSink &to, std::string note) : m_to(to), m_note(std::move(note)) {}
+  ~NoteLastItem() override {
+    if (m_pending) {
+      if (!m_note.empty()) {
+        m_pending->truncated.push_back(std::move(m_note));
+      }
+      m_to.item(std::move(*m_pending));
+    }
+  }
+  NoteLastItem(const NoteLastItem &) = delete;
+  NoteLastItem &operator=(const NoteLastItem &) = delete;
+  void item(Item &&item) override {
+    if (m_pending) {
+      m_to.item(std::move(*m_pending));
+    }
+    m_pending = std::move(item);
+  }
+  void error(ScanError &&error) override { m_to.error(std::move(error)); }
+
+private:
+  ItemSink &m_to;
+  std::string m_note;
+  std::optional<Item> m_pending;
+};
+
+/** MailScanner `.header` + `.body` as one message of at most `max` bytes; sha over both files. */
+core::Status read_pair(int header_fd, std::uint64_t header_size, const std::string &body_path,
+                       std::uint64_t max, std::string &content, std::string &sha, std::string &cut) {
+  MAILDSAR_TRY_ASSIGN(core::Fd body_fd, core::open_read(body_path));
+  MAILDSAR_TRY_ASSIGN(core::FileStat body_st, core::fstat_fd(body_fd.get(), body_path));
+  core::Sha256 h;
+  std::string header;
+  std::string body;
+  std::uint64_t total = 0;
+  // Streams one file into the hash, keeping at most `keep` bytes of it.
+  auto stream = [&](int fd, std::uint64_t size, std::uint64_t keep, std::string &kept) -> core::Status {
+    for (std::uint64_t done = 0; done < size;) {
+      MAILDSAR_TRY_ASSIGN(std::string part,
+                          core::read_range(fd, done, std::min<std::uint64_t>(1U << 20, size - done), body_path));
+      if (part.empty()) {
+        break;
+      }
+      h.update(part);
+      if (kept.size() < keep) {
+        kept.append(part, 0, static_cast<std::size_t>(std::min<std::uint64_t>(part.size(), keep - kept.size())));
+      }
+      done += part.size();
+      total += part.size();
+    }
+    return {};
+  };
+  MAILDSAR_TRY(stream(header_fd, header_size, max, header));
+  MAILDSAR_TRY(stream(body_fd.get(), body_st.size, max, body));
+  sha = h.hex_digest();
+  if (!ends_with(header, "\n\n") && !ends_with(header, "\r\n\r\n")) {
+    if (!ends_with(header, "\n")) {
+      header += '\n';
+    }
+    header += '\n';
+  }
+  header += body;
+  if (header.size() > max) {
+    header.resize(static_cast<std::size_t>(max));
+  }
+  if (total > max) {
+    cut = fmt::format("item cut at limits.max_item_mib: {} of {} bytes decoded", max, total);
+  }
+  content = std::move(header);
+  return {};
+}
+
 class QuarantineConnector final : public Connector {
 public:
   QuarantineConnector(core::SourceConfig source, QuarantineFormat format)
@@ -619,56 +697,56 @@ public:
       return scan_mbox(fd.get(), st.size, base, file.owner, sink);
     }
 
-    if (st.size > k_max_file_bytes) {
-      sink.error(ScanError{path, "",
-                           fmt::format("file too large to decode ({} bytes, limit {})", st.size,
-                                       k_max_file_bytes)});
-      return {};
-    }
-    MAILDSAR_TRY_ASSIGN(std::string stored, core::read_range(fd.get(), 0, st.size, path));
-
-    // MailScanner `.header` + `.body`: one message, hashed as the two files in that order.
-    std::string sha;
-    if (pair_file) {
-      std::string body_path = path.substr(0, path.size() - 7) + ".body";
-      MAILDSAR_TRY_ASSIGN(std::string body, core::read_file(body_path, k_max_file_bytes));
-      core::Sha256 h;
-      h.update(stored);
-      h.update(body);
-      sha = h.hex_digest();
-      if (!ends_with(stored, "\n\n") && !ends_with(stored, "\r\n\r\n")) {
-        if (!ends_with(stored, "\n")) {
-          stored += '\n';
-        }
-        stored += '\n';
-      }
-      stored += body;
-    } else {
-      sha = core::sha256_hex(stored);
-    }
-
+    // Bounded (limits.max_item_mib): a file or its decompressed content beyond the bound is
+    // decoded from its first bytes only, and the item says so; the hash covers the whole file.
+    const std::uint64_t max = item_limits().max_item_bytes;
     std::string content;
-    if (compressed) {
-      auto inflated = gunzip(stored, k_max_message_bytes);
-      if (!inflated) {
-        sink.error(ScanError{path, "", inflated.error().message});
-        return {};
-      }
-      content = std::move(*inflated);
+    std::string sha;
+    std::string cut;
+    std::optional<BigItemGate> gate;
+    if (pair_file) {
+      // MailScanner `.header` + `.body`: one message, hashed as the two files in that order.
+      std::string body_path = path.substr(0, path.size() - 7) + ".body";
+      MAILDSAR_TRY(read_pair(fd.get(), st.size, body_path, max, content, sha, cut));
     } else {
-      content = std::move(stored);
+      MAILDSAR_TRY_ASSIGN(FileHead stored, read_head(fd.get(), st.size, compressed ? 0 : max, path));
+      sha = std::move(stored.sha256);
+      if (!compressed) {
+        gate.emplace(stored.bytes.size());
+        content = std::move(stored.bytes);
+        if (stored.size > max) {
+          cut = fmt::format("item cut at limits.max_item_mib: {} of {} bytes decoded", max, stored.size);
+        }
+      } else {
+        // Small first without the gate; a big (or bomb) stream again under it, up to the bound.
+        auto inflated = inflate_head(fd.get(), st.size, std::min(max, k_big_item_bytes), path);
+        if (inflated && inflated->cut && max > k_big_item_bytes) {
+          gate.emplace(max);
+          inflated = inflate_head(fd.get(), st.size, max, path);
+        }
+        if (!inflated) {
+          sink.error(ScanError{path, "", inflated.error().message});
+          return {};
+        }
+        content = std::move(inflated->bytes);
+        if (inflated->cut) {
+          cut = fmt::format("item cut at limits.max_item_mib: the first {} decompressed bytes decoded",
+                            content.size());
+        }
+      }
     }
+    NoteLastItem noted(sink, std::move(cut));
 
     if (attachment) {
-      sink.item(attachment_item(base, sha, name, content, file.owner));
+      noted.item(attachment_item(base, sha, name, content, file.owner));
       return {};
     }
     if (content.substr(0, 5) == "From ") {
       // A gzip-compressed mbox: split the decompressed bytes; offsets refer to them.
-      return scan_decompressed_mbox(content, base, file.owner, sink);
+      return scan_decompressed_mbox(content, base, file.owner, noted);
     }
-    if (auto item = message_item(base, std::move(sha), content, file.owner, "", sink)) {
-      sink.item(std::move(*item));
+    if (auto item = message_item(base, std::move(sha), content, file.owner, "", noted)) {
+      noted.item(std::move(*item));
     }
     return {};
   }
@@ -781,20 +859,15 @@ private:
       loc.length = msg.length;
       std::string position = fmt::format("offset {}", msg.offset);
       std::string sha = msg.sha256;
-      if (msg.too_large) {
-        sink.error(ScanError{base.path, position,
-                             fmt::format("message too large to decode ({} bytes, limit {})",
-                                         msg.length, k_mbox_max_message_bytes)});
-        Item item;
-        item.locator = std::move(loc);
-        item.sha256 = std::move(sha);
-        sink.item(std::move(item));
-        return;
-      }
+      BigItemGate gate(msg.raw.size());
       auto item = message_item(std::move(loc), std::move(sha), mbox_message_content(msg), owner,
                                position, sink);
       if (!item) {
         return;
+      }
+      if (msg.too_large) {
+        item->truncated.push_back(fmt::format("item cut at limits.max_item_mib: {} of {} bytes decoded",
+                                              msg.raw.size(), msg.length));
       }
       if (msg.truncated) {
         item->warnings.push_back(fmt::format(

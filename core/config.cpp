@@ -658,7 +658,9 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
                               {"pst_cpu_seconds", "pst_memory_mib", "pst_timeout_seconds", "extract_attachments",
                                "extract_cpu_seconds", "extract_memory_mib", "extract_timeout_seconds",
                                "extract_max_text_mib", "extract_max_inflated_mib", "extract_max_depth",
-                               "extract_max_pages", "extract_max_attachment_mib"}));
+                               "extract_max_pages", "extract_max_attachment_mib", "max_item_mib",
+                               "max_header_kib", "max_mime_parts", "max_addresses_per_role",
+                               "max_transaction_lines", "max_transaction_kib"}));
     struct Key {
       const char *name;
       std::uint64_t min;
@@ -676,7 +678,15 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
                          Key{"extract_max_inflated_mib", 1, 65536, &c.limits.extract_max_inflated_mib},
                          Key{"extract_max_depth", 0, 10, &c.limits.extract_max_depth},
                          Key{"extract_max_pages", 1, 1000000, &c.limits.extract_max_pages},
-                         Key{"extract_max_attachment_mib", 1, 48, &c.limits.extract_max_attachment_mib}}) {
+                         Key{"extract_max_attachment_mib", 1, 48, &c.limits.extract_max_attachment_mib},
+                         // Item bounds (issue 13 item 12): wide enough for any real mail, small
+                         // enough that one item cannot take the machine's memory.
+                         Key{"max_item_mib", 1, 1024, &c.limits.max_item_mib},
+                         Key{"max_header_kib", 16, 65536, &c.limits.max_header_kib},
+                         Key{"max_mime_parts", 10, 100000, &c.limits.max_mime_parts},
+                         Key{"max_addresses_per_role", 10, 100000, &c.limits.max_addresses_per_role},
+                         Key{"max_transaction_lines", 100, 1000000, &c.limits.max_transaction_lines},
+                         Key{"max_transaction_kib", 64, 262144, &c.limits.max_transaction_kib}}) {
       auto v = it->find(k.name);
       if (v == it->end()) {
         continue;
@@ -686,6 +696,13 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
             p.error_at_key(k.name, fmt::format("limits.{} must be a whole number from {} to {}", k.name, k.min, k.max)));
       }
       *k.value = v->get<std::uint64_t>();
+    }
+    if (c.limits.max_header_kib > c.limits.max_item_mib * 1024) {
+      return std::unexpected(p.error_at_key(
+          it->contains("max_header_kib") ? "max_header_kib" : "max_item_mib",
+          fmt::format("limits.max_header_kib ({} KiB) must not exceed limits.max_item_mib ({} MiB)",
+                      c.limits.max_header_kib, c.limits.max_item_mib),
+          "a header field is part of its item"));
     }
   }
   MAILDSAR_TRY_ASSIGN(std::string max_age, p.get_string(root, "max_index_age", "the config", false));

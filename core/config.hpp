@@ -85,6 +85,14 @@ struct LimitsConfig {
   std::uint64_t extract_max_pages = 5000;        // PDF pages read
   std::uint64_t extract_max_attachment_mib = 48; // larger attachments: not extracted (warning)
   std::uint64_t extract_attachments = 1;         // 0 = off (names and text parts only)
+  // Per item (docs/reliability.md "Bounded memory"): beyond these an item is indexed in part,
+  // with a warning and the term XTRUNC:1 (docs/reliability.md).
+  std::uint64_t max_item_mib = 64;             // bytes of one item decoded
+  std::uint64_t max_header_kib = 1024;         // one header field / one line of a message
+  std::uint64_t max_mime_parts = 1000;         // MIME parts of one message
+  std::uint64_t max_addresses_per_role = 1000; // addresses (and IPs) per role of one item
+  std::uint64_t max_transaction_lines = 10000; // lines of one log transaction (then split)
+  std::uint64_t max_transaction_kib = 4096;    // bytes of one log transaction (then split)
 };
 
 struct Config {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "indexer/document.hpp"
 
+#include "connectors/limits.hpp"
 #include "core/hash.hpp"
 #include "indexer/schema.hpp"
 
@@ -8,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <map>
 
 namespace maildsar::index {
 
@@ -156,7 +158,7 @@ template <class Fn> void for_each_name_stretch(std::string_view text, Fn &&fn) {
 
 std::string document_data_json(const connectors::Item &item,
                                const std::vector<Identity> &identities,
-                               const std::vector<PartSpan> &parts) {
+                               const std::vector<PartSpan> &parts, std::uint64_t evidence_capped) {
   json ids = json::array();
   for (const Identity &id : identities) {
     json one{{"kind", std::string(to_string(id.kind))},
@@ -190,6 +192,12 @@ std::string document_data_json(const connectors::Item &item,
   if (!item.attachment_hashes.empty()) {
     j["attachments"] = item.attachment_hashes;
   }
+  if (!item.truncated.empty()) {
+    j["truncated"] = item.truncated; // what was cut at a limit (docs/reliability.md)
+  }
+  if (evidence_capped > 0) {
+    j["evidence_capped"] = evidence_capped; // identities left out of "identities"
+  }
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -215,6 +223,8 @@ core::Result<StoredDocument> parse_document_data(std::string_view text) {
     d.message_id = j.value("message_id", std::string());
     d.subject = j.value("subject", std::string());
     d.sha256 = j.value("sha256", std::string());
+    d.truncated = j.value("truncated", std::vector<std::string>{});
+    d.evidence_capped = j.value("evidence_capped", std::uint64_t{0});
     if (j.contains("date") && j["date"].is_number_integer()) {
       d.date = j["date"].get<std::int64_t>();
     }
@@ -292,6 +302,9 @@ BuiltDocument build_document(const connectors::Item &item, const DocumentContext
   doc.add_boolean_term(schema::file_term(ctx.source, item.locator.path));
   doc.add_boolean_term(schema::prefix_for("source") + ctx.source);
   doc.add_boolean_term(schema::prefix_for("store") + std::string(to_string(item.locator.store)));
+  if (!item.truncated.empty()) {
+    doc.add_boolean_term(schema::truncated_term());
+  }
   if (!item.message_id.empty()) {
     std::string mid = lower_ascii(item.message_id);
     doc.add_boolean_term(schema::message_id_term(mid));
@@ -360,7 +373,20 @@ BuiltDocument build_document(const connectors::Item &item, const DocumentContext
     positions.add_variants(Role::subject, norm.name_token_variants(item.subject));
   }
 
-  doc.set_data(document_data_json(item, identities, parts));
+  // The evidence kept in the document data (what `find` shows per hit) is capped per kind and
+  // role at limits.max_addresses_per_role; the terms above are all there, so the item is still
+  // found for every identity, and `find` then derives the roles from the terms.
+  const std::uint64_t cap = connectors::item_limits().max_addresses_per_role;
+  std::map<std::pair<int, int>, std::uint64_t> per_role;
+  std::uint64_t capped = 0;
+  std::erase_if(identities, [&](const Identity &id) {
+    if (++per_role[{static_cast<int>(id.kind), static_cast<int>(id.role)}] > cap) {
+      ++capped;
+      return true;
+    }
+    return false;
+  });
+  doc.set_data(document_data_json(item, identities, parts, capped));
   if (item.date) {
     doc.set_date(*item.date);
   }

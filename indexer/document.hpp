@@ -48,11 +48,15 @@ struct StoredDocument {
   std::vector<Identity> identities;
   std::vector<PartSpan> parts;                // attachment texts, for the evidence of name matches
   std::vector<std::string> attachment_hashes; // Item::attachment_hashes
+  std::vector<std::string> truncated; // what was cut at a limit; empty = indexed whole
+  std::uint64_t evidence_capped = 0;  // identities left out of `identities` (terms are all there)
 };
 
+/** `evidence_capped`: identities of the item left out of `identities` (limits.max_addresses_per_role). */
 [[nodiscard]] std::string document_data_json(const connectors::Item &item,
                                              const std::vector<Identity> &identities,
-                                             const std::vector<PartSpan> &parts = {});
+                                             const std::vector<PartSpan> &parts = {},
+                                             std::uint64_t evidence_capped = 0);
 /** ErrorCode::data for malformed data. */
 [[nodiscard]] core::Result<StoredDocument> parse_document_data(std::string_view json);
 

@@ -74,6 +74,7 @@ void PreparedDocument::add_boolean_term(const std::string &term) {
     return; // callers hash long identities; anything else this long is never searched for
   }
   m_impl->doc.add_boolean_term(term);
+  m_bytes += term.size() + 32;
 }
 
 void PreparedDocument::add_posting(const std::string &term, std::uint32_t position) {
@@ -81,9 +82,13 @@ void PreparedDocument::add_posting(const std::string &term, std::uint32_t positi
     return; // a "word" this long is not part of a name
   }
   m_impl->doc.add_posting(term, position);
+  m_bytes += term.size() + 8;
 }
 
-void PreparedDocument::set_data(const std::string &data) { m_impl->doc.set_data(data); }
+void PreparedDocument::set_data(const std::string &data) {
+  m_impl->doc.set_data(data);
+  m_bytes += data.size();
+}
 
 void PreparedDocument::set_date(std::int64_t seconds_since_epoch) {
   m_impl->doc.add_value(schema::k_slot_date,

@@ -37,12 +37,16 @@ public:
   void add_posting(const std::string &term, std::uint32_t position);
   void set_data(const std::string &data);
   void set_date(std::int64_t seconds_since_epoch);
+  /** About how much memory the document takes (terms, positions, data): bounds the indexer's
+      queue and its uncommitted batch (docs/reliability.md "Bounded memory"). */
+  [[nodiscard]] std::size_t approx_bytes() const { return m_bytes; }
 
 private:
   friend class IndexStore;
   struct Impl;
   std::unique_ptr<Impl> m_impl;
   std::string m_key;
+  std::size_t m_bytes = 0;
 };
 
 class IndexStore;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "indexer/indexer.hpp"
 
+#include "connectors/limits.hpp"
+
 #include "connectors/maillog.hpp"
 #include "core/fs.hpp"
 #include "core/hash.hpp"
@@ -95,6 +97,11 @@ FileRecord listed_file_record(std::int64_t source_id, const FileEntry &entry, Fi
 
 enum class ScanMode { full, append };
 
+// Memory bounds of the pipeline (docs/reliability.md "Bounded memory"): documents waiting for
+// the writer, and documents Xapian holds before a commit.
+constexpr std::size_t k_queue_bytes = 32U << 20U;
+constexpr std::uint64_t k_batch_bytes = 64U << 20U;
+
 struct Job {
   FileEntry entry;
   std::optional<FileRecord> old; // catalog record, if any
@@ -110,6 +117,11 @@ struct MsgDoc {
 struct MsgError {
   std::size_t job;
   ScanError error;
+};
+/** An item indexed only in part, or split, at a limit (connectors/limits.hpp). */
+struct MsgWarning {
+  std::size_t job;
+  ScanError warning;
 };
 struct MsgBegin {
   std::size_t job;
@@ -130,19 +142,31 @@ struct MsgEnd {
   ContentMarks marks;
 };
 struct MsgWorkerDone {};
-using Msg = std::variant<MsgDoc, MsgError, MsgBegin, MsgEnd, MsgWorkerDone>;
+using Msg = std::variant<MsgDoc, MsgError, MsgWarning, MsgBegin, MsgEnd, MsgWorkerDone>;
 
-/** A bounded multi-producer, single-consumer queue. close() makes push() drop. */
+std::size_t bytes_of(const Msg &msg) {
+  const auto *doc = std::get_if<MsgDoc>(&msg);
+  return doc != nullptr ? doc->doc.doc.approx_bytes() : 0;
+}
+
+/**
+ * A bounded multi-producer, single-consumer queue: at most `capacity` messages and `max_bytes`
+ * of documents (one document always fits). close() makes push() drop.
+ */
 class Queue {
 public:
-  explicit Queue(std::size_t capacity) : m_capacity(capacity) {}
+  Queue(std::size_t capacity, std::size_t max_bytes) : m_capacity(capacity), m_max_bytes(max_bytes) {}
 
   void push(Msg &&msg) {
+    const std::size_t bytes = bytes_of(msg);
     std::unique_lock lock(m_mutex);
-    m_not_full.wait(lock, [&] { return m_closed || m_items.size() < m_capacity; });
+    m_not_full.wait(lock, [&] {
+      return m_closed || m_items.empty() || (m_items.size() < m_capacity && m_bytes + bytes <= m_max_bytes);
+    });
     if (m_closed) {
       return;
     }
+    m_bytes += bytes;
     m_items.push_back(std::move(msg));
     m_not_empty.notify_one();
   }
@@ -152,7 +176,8 @@ public:
     m_not_empty.wait(lock, [&] { return !m_items.empty(); });
     Msg msg = std::move(m_items.front());
     m_items.pop_front();
-    m_not_full.notify_one();
+    m_bytes -= std::min(m_bytes, bytes_of(msg));
+    m_not_full.notify_all();
     return msg;
   }
 
@@ -162,6 +187,7 @@ public:
     m_closed = true;
     // Drop the work, but not the workers' "done" sentinels the writer still waits for.
     std::erase_if(m_items, [](const Msg &m) { return !std::holds_alternative<MsgWorkerDone>(m); });
+    m_bytes = 0;
     m_not_full.notify_all();
   }
   [[nodiscard]] bool closed() {
@@ -177,6 +203,8 @@ public:
 
 private:
   std::size_t m_capacity;
+  std::size_t m_max_bytes;
+  std::size_t m_bytes = 0;
   std::mutex m_mutex;
   std::condition_variable m_not_full;
   std::condition_variable m_not_empty;
@@ -198,11 +226,20 @@ public:
       // A part that could not be read (attachment text): counted; the item is still indexed.
       m_queue.push(MsgError{m_job, ScanError{item.locator.path, position_of(item.locator), std::move(problem)}});
     }
+    // Per-role caps (limits.max_addresses_per_role) before the identities are extracted.
+    connectors::bound_item(item);
     try {
       m_queue.push(MsgDoc{m_job, build_document(item, m_ctx)});
     } catch (...) {
       core::Error e = core::error_from_current_exception();
       m_queue.push(MsgError{m_job, ScanError{item.locator.path, position_of(item.locator), e.message}});
+      return;
+    }
+    // Never silent: every cut or split is a warning naming the file and the item's position.
+    for (std::vector<std::string> *notes : {&item.truncated, &item.bounded}) {
+      for (std::string &note : *notes) {
+        m_queue.push(MsgWarning{m_job, ScanError{item.locator.path, position_of(item.locator), std::move(note)}});
+      }
     }
   }
   void error(ScanError &&error) override { m_queue.push(MsgError{m_job, std::move(error)}); }
@@ -308,6 +345,7 @@ public:
     MAILDSAR_TRY_ASSIGN(auto itx, m_store.begin_transaction());
     m_index_tx.emplace(std::move(itx));
     m_docs_in_batch = 0;
+    m_bytes_in_batch = 0;
     return {};
   }
 
@@ -341,7 +379,8 @@ public:
   }
 
   core::Status maybe_commit() {
-    if (m_docs_in_batch >= std::max<std::uint64_t>(1, m_options.batch_size)) {
+    if (m_docs_in_batch >= std::max<std::uint64_t>(1, m_options.batch_size) ||
+        m_bytes_in_batch >= k_batch_bytes) {
       MAILDSAR_TRY(commit_batch());
       MAILDSAR_TRY(begin_batch());
     }
@@ -401,6 +440,7 @@ public:
                          FileState &fs, BuiltDocument &&built, SourceSummary &sum) {
     MAILDSAR_TRY(start(source, source_id, job, fs));
     const std::string &qterm = built.doc.key();
+    m_bytes_in_batch += built.doc.approx_bytes();
     if (fs.mode == ScanMode::full) {
       if (fs.old_terms.erase(qterm) > 0) {
         ++sum.changed;
@@ -554,6 +594,13 @@ public:
     }
   }
 
+  void warn(const std::string &source, ScanError &&warning, SourceSummary &sum) {
+    ++sum.warnings;
+    if (m_options.on_warning) {
+      m_options.on_warning(IndexProblem{source, std::move(warning)});
+    }
+  }
+
   core::Status abandon() {
     // Destroying the guards cancels the Xapian transaction and rolls the catalog back.
     m_index_tx.reset();
@@ -573,6 +620,7 @@ private:
   std::optional<core::sqlite::Transaction> m_catalog_tx;
   std::optional<IndexTransaction> m_index_tx;
   std::uint64_t m_docs_in_batch = 0;
+  std::uint64_t m_bytes_in_batch = 0; // approx_bytes of the documents not yet committed
   std::vector<std::int64_t> m_finished;
   std::vector<std::int64_t> m_vanished;
   std::unordered_set<std::string> m_dirty_file_ids; // paths written in this run (restarts)
@@ -733,7 +781,7 @@ core::Status index_files(const Connector &connector, const std::string &source,
     return {};
   }
   MAILDSAR_TRY(Normalizer::load_phone_module()); // before the workers need it
-  Queue queue(1024);
+  Queue queue(1024, k_queue_bytes);
   std::atomic<std::size_t> next{0};
   unsigned n_threads = std::max(1U, std::min<unsigned>(threads, static_cast<unsigned>(jobs.size())));
   std::vector<std::thread> pool;
@@ -787,6 +835,9 @@ core::Status index_files(const Connector &connector, const std::string &source,
                                     sum);
           } else if constexpr (std::is_same_v<T, MsgError>) {
             writer.report(source, std::move(m.error), sum);
+            return {};
+          } else if constexpr (std::is_same_v<T, MsgWarning>) {
+            writer.warn(source, std::move(m.warning), sum);
             return {};
           } else if constexpr (std::is_same_v<T, MsgEnd>) {
             MAILDSAR_TRY(writer.finish(source, source_id, jobs[m.job], states[m.job], std::move(m),
@@ -992,6 +1043,7 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
       sum.held_removal = std::move(why);
       MAILDSAR_TRY_ASSIGN(sum.items, catalog.item_count(source_id));
       summary.errors += sum.errors;
+      summary.warnings += sum.warnings;
       summary.sources.push_back(std::move(sum));
       return {};
     };
@@ -1031,6 +1083,7 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
       writer.report(src->name, ScanError{src->path, {}, listed.error().message}, sum);
       MAILDSAR_TRY_ASSIGN(sum.items, catalog.item_count(source_id));
       summary.errors += sum.errors;
+      summary.warnings += sum.warnings;
       summary.sources.push_back(std::move(sum));
       continue;
     }
@@ -1135,6 +1188,7 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
       }
     }
     summary.errors += sum.errors;
+      summary.warnings += sum.warnings;
     summary.sources.push_back(std::move(sum));
   }
   if (auto st = writer.commit_batch(); !st) {

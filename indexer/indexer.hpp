@@ -30,6 +30,7 @@ struct SourceSummary {
       dotfiles, mail-program state, files that are no message, deliveries in progress, ...).
       A run that does not list (unchanged layout) gives those of the last listing. */
   std::map<std::string, std::uint64_t> skipped;
+  std::uint64_t warnings = 0;  // items indexed only in part, or split, at a limit (limits.*)
   /** Why the removal guard kept files this run no longer found ("" = it kept none). */
   std::string held_removal;
 };
@@ -37,6 +38,7 @@ struct SourceSummary {
 struct IndexSummary {
   std::vector<SourceSummary> sources;
   std::uint64_t errors = 0; // total
+  std::uint64_t warnings = 0; // total
   double seconds = 0;
 };
 
@@ -64,6 +66,9 @@ struct IndexOptions {
   unsigned threads = 0;                  // parser threads; 0 = one per core but the writer's
   /** Called for every problem as it happens (from the writer thread). */
   std::function<void(const IndexProblem &)> on_problem;
+  /** Called for every warning (an item indexed only in part, or split, at a limit), from the
+      writer thread. Warnings do not make the run fail. */
+  std::function<void(const IndexProblem &)> on_warning;
   /** Called now and then with files done / files to do (from the writer thread). */
   std::function<void(std::uint64_t done, std::uint64_t total)> on_progress;
   /** Documents per commit (Xapian transaction + catalog transaction). */

@@ -67,6 +67,8 @@ inline constexpr std::array k_fields{
     Field{"source", "XSRC:", FieldKind::boolean, Scope::global, -1, "source name from the config"},
     Field{"store", "XKIND:", FieldKind::boolean, Scope::global, -1,
           "store kind: maildir, mbox, pst, quarantine, maillog"},
+    Field{"truncated", "XTRUNC:", FieldKind::boolean, Scope::global, -1,
+          "XTRUNC:1 on an item indexed only in part (cut at a limit); find shows it as truncated"},
     Field{"date", "", FieldKind::boolean, Scope::global, static_cast<int>(k_slot_date),
           "item date (value slot 0, sortable_serialise of seconds since the epoch)"},
 };
@@ -225,6 +227,8 @@ static_assert(k_role_codes.size() == connectors::k_role_count);
 [[nodiscard]] std::string unique_term(std::string_view source, std::string_view locator_key);
 /** "XFILE:<sha256 hex of source:path>". */
 [[nodiscard]] std::string file_term(std::string_view source, std::string_view path);
+/** "XTRUNC:1": the item was indexed only in part (connectors::Item::truncated). */
+[[nodiscard]] std::string truncated_term();
 /** The term of a Message-ID (already lower-cased, no angle brackets); hashed when too long. */
 [[nodiscard]] std::string message_id_term(std::string_view lowered_message_id);
 

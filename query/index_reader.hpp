@@ -41,6 +41,8 @@ inline Hit hit_of(const std::string &qterm, index::StoredDocument &stored) {
   hit.date = stored.date;
   hit.subject = std::move(stored.subject);
   hit.sha256 = std::move(stored.sha256);
+  hit.truncated = stored.truncated;
+  hit.evidence_capped = stored.evidence_capped;
   return hit;
 }
 

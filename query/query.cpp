@@ -266,6 +266,15 @@ core::Result<std::vector<Hit>> search(Xapian::Database &db, const std::vector<Wa
             add_field(m.fields, id.field);
           }
         }
+        if (hit.evidence_capped > 0 && std::find(seen.begin(), seen.end(), true) == seen.end()) {
+          // The stored evidence was capped: the role terms say where the identity is.
+          const std::string role_field = w.kind == IdentityKind::email   ? "email-role"
+                                    : w.kind == IdentityKind::phone ? "phone-role"
+                                                                    : "ip-role";
+          for (std::size_t r = 0; r < seen.size(); ++r) {
+            seen[r] = doc_has_term(doc, schema::role_term(role_field, static_cast<Role>(r), w.value));
+          }
+        }
         for (std::size_t r = 0; r < seen.size(); ++r) {
           if (seen[r]) {
             m.roles.emplace_back(connectors::to_string(static_cast<Role>(r)));
@@ -303,6 +312,19 @@ core::Result<std::vector<Hit>> find(const core::Config &config, const SubjectPro
                       "use --email, --name, --phone, --ip or --subject FILE");
   }
   return read_index<Hit>(config, [&](Xapian::Database &db) { return search(db, wanted); });
+}
+
+core::Result<std::vector<Hit>> truncated_items(const core::Config &config) {
+  return read_index<Hit>(config, [&](Xapian::Database &db) -> core::Result<std::vector<Hit>> {
+    std::vector<Hit> hits;
+    const std::string term = index::schema::truncated_term();
+    for (Xapian::PostingIterator it = db.postlist_begin(term); it != db.postlist_end(term); ++it) {
+      Xapian::Document doc = db.get_document(*it);
+      MAILDSAR_TRY_ASSIGN(index::StoredDocument stored, index::parse_document_data(doc.get_data()));
+      hits.push_back(hit_of(key_term_of(doc), stored));
+    }
+    return hits;
+  });
 }
 
 } // namespace maildsar::query

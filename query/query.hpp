@@ -49,6 +49,11 @@ struct Hit {
   std::string subject;
   std::string sha256;
   std::vector<Match> matched;
+  /** What was cut at a limit while indexing (docs/reliability.md); empty = indexed whole. */
+  std::vector<std::string> truncated = {};
+  /** Identities left out of the item's stored evidence (limits.max_addresses_per_role); its
+      terms are all indexed, so it is found, and the roles of a match come from the terms. */
+  std::uint64_t evidence_capped = 0;
 };
 
 /**
@@ -57,5 +62,11 @@ struct Hit {
  */
 [[nodiscard]] core::Result<std::vector<Hit>> find(const core::Config &config,
                                                   const SubjectProfile &subject);
+
+/**
+ * Every item the index holds that was indexed only in part (cut at a limit, XTRUNC:1), with its
+ * notes in Hit::truncated and no matches. `verify` refuses to certify while there are any.
+ */
+[[nodiscard]] core::Result<std::vector<Hit>> truncated_items(const core::Config &config);
 
 } // namespace maildsar::query

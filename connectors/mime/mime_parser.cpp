@@ -3,6 +3,7 @@
 #include "connectors/mime/mime_parser.hpp"
 
 #include "connectors/attachment_text.hpp"
+#include "connectors/mime/bounded_input.hpp"
 #include "connectors/mime/gobject.hpp"
 #include "extract/extract.hpp"
 
@@ -1248,7 +1249,8 @@ GMimeObject *as_object(GMimePart *part) { return &part->parent_object; }
 class Decoder {
 public:
   Decoder(Item &item, Warnings &warnings, GMimeParserOptions *options)
-      : m_item(item), m_warnings(warnings), m_options(options) {}
+      : m_item(item), m_warnings(warnings), m_options(options),
+        m_max_addresses(item_limits().max_addresses_per_role) {}
 
   /** The top-level message: header roles, IPs, subject and the body. */
   void decode_top(GMimeMessage *message) {
@@ -1441,10 +1443,29 @@ private:
   std::vector<std::pair<std::string, std::string>> addresses(std::string_view header,
                                                              std::string_view raw) {
     std::vector<std::pair<std::string, std::string>> found;
+    // At most limits.max_addresses_per_role per field (a 500,000-address To: is not kept whole).
+    std::uint64_t dropped = 0;
+    struct NoteDropped {
+      Item &item;
+      std::string_view header;
+      const std::uint64_t &dropped;
+      std::uint64_t cap;
+      ~NoteDropped() {
+        if (dropped > 0) {
+          item.truncated.push_back("at least " + std::to_string(dropped) + " address(es) of a " + valid_utf8(header) +
+                                   " field beyond limits.max_addresses_per_role (" + std::to_string(cap) +
+                                   ") not indexed");
+        }
+      }
+    } note{m_item, header, dropped, m_max_addresses};
     const std::string prepared = merge_encoded_words(raw);
     const GObjectPtr<InternetAddressList> list =
         adopt(internet_address_list_parse(m_options, prepared.c_str()));
     for_each_mailbox(list.get(), [&](InternetAddressMailbox *mailbox) {
+      if (found.size() >= m_max_addresses) {
+        ++dropped;
+        return;
+      }
       const char *name = internet_address_get_name(&mailbox->parent_object);
       std::string display = name != nullptr ? valid_utf8(collapse_whitespace(trim(name))) : std::string();
       std::string addr = valid_utf8(trim(to_std_string(internet_address_mailbox_get_addr(mailbox))));
@@ -1494,6 +1515,10 @@ private:
       seen.push_back(lower(entry.second));
     }
     const auto keep = [&](std::string token) {
+      if (found.size() >= m_max_addresses) {
+        dropped = std::max<std::uint64_t>(dropped, 1); // an addr-spec GMime may have counted already
+        return;
+      }
       const std::string key = lower(token);
       if (std::find(seen.begin(), seen.end(), key) == seen.end()) {
         seen.push_back(key);
@@ -1921,6 +1946,7 @@ private:
   Item &m_item;
   Warnings &m_warnings;
   GMimeParserOptions *m_options;
+  std::uint64_t m_max_addresses;
   std::size_t m_text_bytes = 0;
   std::size_t m_header_text_bytes = 0;
   bool m_capped = false;
@@ -1948,6 +1974,10 @@ core::Status decode_message(std::string_view bytes, Item &item) {
   if (skipped_blank) {
     warnings.add("MIME: blank lines before the header skipped");
   }
+  // Bounded before GMime sees it (limits.*; connectors/mime/bounded_input.hpp).
+  const ItemLimits limits = item_limits();
+  std::string bounded;
+  input = bound_input(input, limits, bounded, item.truncated);
   const ParserOptionsPtr options = make_parser_options(warnings); // outlives every GMime object
   Decoder decoder(item, warnings, options.get());
   const GObjectPtr<GMimeMessage> message = parse_message(input, options.get());

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "connectors/maillog.hpp"
+#include "connectors/limits.hpp"
 
 #include "core/fs.hpp"
 #include "core/hash.hpp"
@@ -748,4 +749,36 @@ TEST(MaillogConnector, ListFilesMatchesRotationAndSkipsSymlinks) {
   ASSERT_EQ(errors.errors.size(), 1U);
   EXPECT_EQ(fs::path(errors.errors[0].path).filename(), "mail.log.9");
   EXPECT_NE(errors.errors[0].cause.find("symbolic link"), std::string::npos);
+}
+
+// Issue 13 item 12: one queue id with more lines than limits.max_transaction_lines is indexed as
+// parts, each with its own lines, none left out, each part saying it is one.
+TEST(MaillogConnector, LongTransactionIsSplitIntoPartsNotCut) {
+  const maildsar::connectors::ItemLimits old = maildsar::connectors::item_limits();
+  maildsar::connectors::ItemLimits small = old;
+  small.max_transaction_lines = 100;
+  maildsar::connectors::set_item_limits(small);
+  ScratchDir tmp;
+  std::string text = "Nov 14 10:00:00 mx postfix/qmgr[1]: 4AB12C3D4E: from=<carol@example.com>, size=1, nrcpt=1 (queue active)\n";
+  for (int i = 0; i < 249; ++i) {
+    text += "Nov 14 10:00:01 mx postfix/smtp[2]: 4AB12C3D4E: to=<r" + std::to_string(i) +
+            "@example.net>, relay=none, delay=1, status=deferred (x)\n";
+  }
+  maildsar::test::write_file(tmp / "mail.log", text);
+  auto sink = scan("postfix", tmp / "mail.log");
+  maildsar::connectors::set_item_limits(old);
+  ASSERT_EQ(sink.items.size(), 3U);
+  std::vector<std::uint64_t> all;
+  for (const Item &item : sink.items) {
+    EXPECT_EQ(item.locator.queue_id, "4AB12C3D4E");
+    EXPECT_LE(item.locator.lines.size(), 100U);
+    all.insert(all.end(), item.locator.lines.begin(), item.locator.lines.end());
+    ASSERT_EQ(item.bounded.size(), 1U);
+    EXPECT_NE(item.bounded[0].find("split at limits.max_transaction_lines"), std::string::npos);
+    EXPECT_TRUE(item.truncated.empty()); // split, not cut
+  }
+  EXPECT_EQ(all.size(), 250U); // every line in exactly one part
+  EXPECT_NE(sink.items[2].bounded[0].find("part 3"), std::string::npos);
+  EXPECT_TRUE(std::ranges::any_of(sink.items[2].addresses, [](const auto &a) { return a.addr == "r248@example.net"; }));
+  EXPECT_TRUE(sink.errors.empty());
 }
