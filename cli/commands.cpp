@@ -36,7 +36,6 @@ core::Result<core::Config> Context::load_config() const {
     text.max_attachment_bytes = l.extract_max_attachment_mib << 20;
     connectors::set_attachment_text(text);
     // Every item read from here on (index, verify, export, trace) is bounded by these.
-    const core::LimitsConfig &l = config->limits;
     connectors::set_item_limits({.max_item_bytes = l.max_item_mib << 20U,
                                  .max_header_bytes = l.max_header_kib << 10U,
                                  .max_mime_parts = l.max_mime_parts,

@@ -28,7 +28,7 @@ jobs=${FUZZ_JOBS:-2}
 shared=${FUZZ_CORPUS:-${MAILDSAR_CORPUS:-"$here/../shared/corpus"}}
 cxx=${FUZZ_CXX:-clang++-16}
 
-all_targets=(mime mbox maillog_syslog maillog_exchange quarantine config subject identity redact)
+all_targets=(mime extract mbox maillog_syslog maillog_exchange quarantine config subject identity redact)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 
@@ -100,6 +100,7 @@ seed_target() {
     mapfile -t files < <(shared_files mime/mimekit mime/mime4j mbox/mimekit
       find "$here/samples/quarantine" -type f)
     prefixes=('\000' '\001' '\002' '\003' '\004' '\005' '\006' '\007' '\010' '\011') ;;
+  extract) ;; # fuzz/corpus/extract: small synthetic PDF, OOXML, ODF, RTF, ZIP and gzip files
   config) files=("$here/samples/maildsar.json") ;;
   subject) files=("$here/samples/subject.json") ;;
   identity)
@@ -122,6 +123,7 @@ max_len_of() {
 dict_of() {
   case $1 in
   mime | mbox | quarantine) echo "$here/fuzz/dict/mime.dict" ;;
+  extract) echo "$here/fuzz/dict/extract.dict" ;;
   maillog_syslog | maillog_exchange) echo "$here/fuzz/dict/maillog.dict" ;;
   config | subject) echo "$here/fuzz/dict/json.dict" ;;
   identity | redact) echo "$here/fuzz/dict/identity.dict" ;;
