@@ -437,6 +437,28 @@ private:
   }
 
   /** True when a tmp/ file's mtime is more than k_tmp_age before `now_ns`. */
+  /**
+   * Opens folder `name` of `parentfd` (no symlink) into `dir` and lists it into `names`; false,
+   * with one error for the walk, when either fails.
+   */
+  static bool open_listed(Walk &walk, int parentfd, const std::string &name, const std::string &path,
+                          core::Fd &dir, std::vector<std::string> &names) {
+    int fd = ::openat(parentfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      int err = errno;
+      walk.errors.error(ScanError{path, "", fmt::format("cannot open folder: {}", std::strerror(err))});
+      return false;
+    }
+    dir = core::Fd(fd);
+    auto listed = read_names(dir.get(), path);
+    if (!listed) {
+      walk.errors.error(ScanError{path, "", "cannot read folder: " + listed.error().message});
+      return false;
+    }
+    names = std::move(*listed);
+    return true;
+  }
+
   static bool abandoned(const struct stat &st, std::int64_t now_ns) {
     std::int64_t mtime = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL +
                          static_cast<std::int64_t>(st.st_mtim.tv_nsec);
@@ -447,20 +469,12 @@ private:
   void collect_tmp(Walk &walk, int parentfd, const std::string &parent,
                    const std::string &folder) const {
     std::string path = join(parent, "tmp");
-    int fd = ::openat(parentfd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-      int err = errno;
-      walk.errors.error(
-          ScanError{path, "", fmt::format("cannot open folder: {}", std::strerror(err))});
+    core::Fd dir;
+    std::vector<std::string> names;
+    if (!open_listed(walk, parentfd, "tmp", path, dir, names)) {
       return;
     }
-    core::Fd dir(fd);
-    auto names = read_names(dir.get(), path);
-    if (!names) {
-      walk.errors.error(ScanError{path, "", "cannot read folder: " + names.error().message});
-      return;
-    }
-    for (const auto &name : *names) {
+    for (const auto &name : names) {
       std::string file_path = join(path, name);
       if (name.starts_with('.')) {
         walk.errors.skipped(file_path, SkipReason::dotfile);
@@ -637,20 +651,12 @@ private:
       walk.errors.error(ScanError{path, "", "not a directory; skipped"});
       return;
     }
-    int fd = ::openat(parentfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-      int err = errno;
-      walk.errors.error(
-          ScanError{path, "", fmt::format("cannot open folder: {}", std::strerror(err))});
+    core::Fd dir;
+    std::vector<std::string> names;
+    if (!open_listed(walk, parentfd, name, path, dir, names)) {
       return;
     }
-    core::Fd dir(fd);
-    auto names = read_names(dir.get(), path);
-    if (!names) {
-      walk.errors.error(ScanError{path, "", "cannot read folder: " + names.error().message});
-      return;
-    }
-    for (const auto &file : *names) {
+    for (const auto &file : names) {
       std::string file_path = join(path, file);
       if (file.starts_with('.')) {
         walk.errors.skipped(file_path, SkipReason::dotfile); // .keep, .gitkeep, ...: markers
