@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+// A log transaction as the formats' parsers fill it: the lines of one queue id / message id /
+// session, and the identities they name.
+
+#include "connectors/item.hpp"
+#include "connectors/maillog/text.hpp"
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace maildsar::connectors::maillog {
+
+struct Txn {
+  std::string queue_id;
+  std::vector<std::uint64_t> lines;
+  std::string raw; // the lines joined with '\n'
+  std::optional<std::int64_t> date;
+  std::string message_id;
+  std::string subject;
+  std::vector<RawAddress> addresses;
+  std::vector<RawValue> ips;
+  // Bounds (limits.max_addresses_per_role): what merge() has seen, and what it left out.
+  std::unordered_set<std::string> seen;  // role + '\0' + value, addresses and IPs
+  std::array<std::uint64_t, k_role_count> kept{};
+  std::uint64_t dropped = 0;
+  std::uint64_t part = 0;                // 0 = whole; 1, 2, ... = split at a limit
+  std::uint64_t continues_at = 0;        // split: the line where the next part starts
+
+  /** As add_address/add_ip for a long-lived transaction: hashed de-duplication, capped per role. */
+  void add_bounded(Role role, const std::string &value, bool ip, std::uint64_t cap) {
+    if (value.empty()) {
+      return;
+    }
+    std::string key;
+    key.reserve(value.size() + 3);
+    key += static_cast<char>('a' + static_cast<int>(role));
+    key += ip ? 'i' : 'a';
+    key += value;
+    if (seen.contains(key)) {
+      return;
+    }
+    auto &n = kept[static_cast<std::size_t>(role)];
+    if (n >= cap) {
+      ++dropped;
+      return;
+    }
+    ++n;
+    seen.insert(std::move(key));
+    if (ip) {
+      ips.push_back(RawValue{role, value});
+    } else {
+      addresses.push_back(RawAddress{role, {}, value});
+    }
+  }
+
+  void add_address(Role role, std::string_view value) {
+    value = trim(value);
+    if (value.empty() || value == "<>") {
+      return;
+    }
+    std::string v = sanitize_utf8(value);
+    for (const auto &a : addresses) {
+      if (a.role == role && a.addr == v) {
+        return;
+      }
+    }
+    addresses.push_back(RawAddress{role, {}, std::move(v)});
+  }
+  void add_ip(Role role, std::string_view value) {
+    auto ip = as_ip(value);
+    if (!ip) {
+      return;
+    }
+    for (const auto &v : ips) {
+      if (v.role == role && v.value == *ip) {
+        return;
+      }
+    }
+    ips.push_back(RawValue{role, std::move(*ip)});
+  }
+  void set_message_id(std::string_view value) {
+    value = trim(value);
+    if (!value.empty() && value.front() == '<') {
+      value.remove_prefix(1);
+      if (auto e = value.find('>'); e != std::string_view::npos) {
+        value = value.substr(0, e);
+      }
+    }
+    if (message_id.empty() && !value.empty()) {
+      message_id = sanitize_utf8(value);
+    }
+  }
+};
+
+/** What a parser found in one line. */
+struct LineInfo {
+  std::string key;      // grouping key; empty = the line stands alone
+  std::string queue_id; // id shown in the locator
+  bool closes = false;  // "removed", "Completed": the transaction ends here
+  Txn found;            // identities found in this line (lines/raw unused)
+};
+
+/** Identities every kind of line may carry as key=value (generic extraction). */
+void extract_common(std::string_view msg, Txn &t);
+
+} // namespace maildsar::connectors::maillog
