@@ -7,6 +7,7 @@
 // into transactions. The formats live in maillog/: one file per format behind the interface of
 // maillog/format.hpp, listed in maillog/registry.cpp.
 #include "connectors/maillog.hpp"
+#include "connectors/log_range.hpp"
 
 #include "connectors/maillog/format.hpp"
 #include "connectors/maillog/scanner.hpp"
@@ -142,6 +143,114 @@ core::Result<std::uint64_t> lines_before(ByteReader &reader, std::uint64_t offse
   return lines;
 }
 
+/**
+ * Reads decompressed bytes [range.from, range.to) of `path` line by line into a FileScanner
+ * (Connector::scan and scan_log_range). A compressed log is decompressed from its start; the
+ * bytes before `from` are skipped (counted for their lines when `lines_before` is unknown).
+ */
+core::Status scan_content(const core::SourceConfig &source, const SourceFormat &format,
+                          const std::string &path, const LogRange &range, ItemSink &sink) {
+  MAILDSAR_TRY_ASSIGN(ByteReader reader, ByteReader::open(path));
+  std::int64_t mtime_ns = range.mtime_ns;
+  if (mtime_ns == 0 && !reader.compressed()) {
+    if (auto st = core::fstat_fd(reader.fd(), path)) {
+      mtime_ns = st->mtime_ns;
+    }
+  } else if (mtime_ns == 0) {
+    if (auto st = core::lstat_file(path)) {
+      mtime_ns = st->mtime_ns;
+    }
+  }
+  std::uint64_t line_no = 0;
+  if (range.from > 0 && range.lines_before) {
+    line_no = *range.lines_before;
+    if (reader.compressed()) {
+      std::string skip(k_chunk, '\0');
+      for (std::uint64_t done = 0; done < range.from;) {
+        std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(k_chunk, range.from - done));
+        MAILDSAR_TRY_ASSIGN(std::size_t got, reader.read(skip.data(), want));
+        if (got == 0) {
+          return core::fail(core::ErrorCode::data,
+                            fmt::format("maillog {}: offset {} is past the end of the content",
+                                        path, range.from));
+        }
+        done += got;
+      }
+    } else {
+      MAILDSAR_TRY(reader.seek(range.from));
+    }
+  } else if (range.from > 0) {
+    if (!reader.compressed()) {
+      MAILDSAR_TRY(reader.seek(0));
+    }
+    MAILDSAR_TRY_ASSIGN(line_no, lines_before(reader, range.from, path));
+  } else if (!reader.compressed()) {
+    MAILDSAR_TRY(reader.seek(0));
+  }
+  if (auto *log_sink = dynamic_cast<LogSink *>(&sink)) {
+    log_sink->started(line_no);
+  }
+  FileScanner scanner(source, format, path, mtime_ns / 1000000000, sink);
+  std::string buf(k_chunk, '\0');
+  std::string line;
+  bool overlong = false;
+  std::uint64_t pos = range.from;        // offset of the next byte read
+  std::uint64_t line_begin = range.from; // offset of the line being assembled
+  auto finish_line = [&](std::uint64_t end) {
+    ++line_no;
+    if (overlong) {
+      sink.error(ScanError{path, fmt::format("line {}", line_no),
+                           fmt::format("line longer than {} bytes skipped", k_max_line)});
+    } else {
+      scanner.line(line_no, line, line_begin, end);
+    }
+    line.clear();
+    overlong = false;
+    line_begin = end;
+  };
+  while (pos < range.to) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), range.to - pos));
+    auto got = reader.read(buf.data(), want);
+    if (!got) {
+      if (got.error().code == core::ErrorCode::data) { // damaged gzip: keep what was read
+        sink.error(ScanError{path, fmt::format("line {}", line_no + 1), got.error().message});
+        break;
+      }
+      return std::unexpected(got.error());
+    }
+    if (*got == 0) {
+      break;
+    }
+    string_view chunk(buf.data(), *got);
+    const std::uint64_t chunk_at = pos;
+    pos += *got;
+    while (!chunk.empty()) {
+      std::size_t nl = chunk.find('\n');
+      string_view part = chunk.substr(0, nl);
+      if (!overlong) {
+        if (line.size() + part.size() > k_max_line) {
+          overlong = true;
+          line.clear();
+          line.shrink_to_fit();
+        } else {
+          line.append(part);
+        }
+      }
+      if (nl == string_view::npos) {
+        break;
+      }
+      const std::uint64_t consumed = static_cast<std::uint64_t>(chunk.data() - buf.data()) + nl + 1;
+      finish_line(chunk_at + consumed);
+      chunk.remove_prefix(nl + 1);
+    }
+  }
+  if (!line.empty() || overlong) {
+    finish_line(pos); // last line without a newline
+  }
+  scanner.finish();
+  return {};
+}
+
 class MaillogConnector final : public Connector {
 public:
   MaillogConnector(core::SourceConfig source, SourceFormat format)
@@ -200,84 +309,21 @@ public:
 
 private:
   core::Status scan_impl(const FileEntry &file, std::uint64_t from_offset, ItemSink &sink) const {
-    MAILDSAR_TRY_ASSIGN(ByteReader reader, ByteReader::open(file.path));
-    std::int64_t mtime_ns = file.stat.mtime_ns;
-    if (mtime_ns == 0 && !reader.compressed()) {
-      if (auto st = core::fstat_fd(reader.fd(), file.path)) {
-        mtime_ns = st->mtime_ns;
-      }
-    } else if (mtime_ns == 0) {
-      if (auto st = core::lstat_file(file.path)) {
-        mtime_ns = st->mtime_ns;
-      }
-    }
-    std::uint64_t line_no = 0;
     if (from_offset > 0) {
-      if (reader.compressed()) {
+      MAILDSAR_TRY_ASSIGN(ByteReader probe, ByteReader::open(file.path));
+      if (probe.compressed()) {
         return core::fail(core::ErrorCode::data,
                           fmt::format("maillog {}: a compressed log cannot be read from offset {}",
                                       file.path, from_offset));
       }
-      MAILDSAR_TRY(reader.seek(0));
-      MAILDSAR_TRY_ASSIGN(line_no, lines_before(reader, from_offset, file.path));
-      // Transactions that began before the offset are split: the new lines of such a queue id
-      // become an item of their own (same queue id, only the new line numbers).
-    } else if (!reader.compressed()) {
-      MAILDSAR_TRY(reader.seek(0));
     }
-    FileScanner scanner(m_source, m_format, file.path, mtime_ns / 1000000000, sink);
-    std::string buf(k_chunk, '\0');
-    std::string line;
-    bool overlong = false;
-    auto finish_line = [&]() {
-      ++line_no;
-      if (overlong) {
-        sink.error(ScanError{file.path, fmt::format("line {}", line_no),
-                             fmt::format("line longer than {} bytes skipped", k_max_line)});
-      } else {
-        scanner.line(line_no, line);
-      }
-      line.clear();
-      overlong = false;
-    };
-    for (;;) {
-      auto got = reader.read(buf.data(), buf.size());
-      if (!got) {
-        if (got.error().code == core::ErrorCode::data) { // damaged gzip: keep what was read
-          sink.error(ScanError{file.path, fmt::format("line {}", line_no + 1),
-                               got.error().message});
-          break;
-        }
-        return std::unexpected(got.error());
-      }
-      if (*got == 0) {
-        break;
-      }
-      string_view chunk(buf.data(), *got);
-      while (!chunk.empty()) {
-        std::size_t nl = chunk.find('\n');
-        string_view part = chunk.substr(0, nl);
-        if (!overlong) {
-          if (line.size() + part.size() > k_max_line) {
-            overlong = true;
-            line.clear();
-            line.shrink_to_fit();
-          } else {
-            line.append(part);
-          }
-        }
-        if (nl == string_view::npos) {
-          break;
-        }
-        finish_line();
-        chunk.remove_prefix(nl + 1);
-      }
-    }
-    if (!line.empty() || overlong) {
-      finish_line(); // last line without a newline
-    }
-    scanner.finish();
-    return {};
+    LogRange range;
+    range.from = from_offset;
+    // Transactions that began before the offset are split: the new lines of such a queue id
+    // become an item of their own (same queue id, only the new line numbers).
+    range.lines_before = from_offset > 0 ? std::nullopt : std::optional<std::uint64_t>(0);
+    range.mtime_ns = file.stat.mtime_ns;
+    return scan_content(m_source, m_format, file.path, range, sink);
   }
 
   core::SourceConfig m_source;
@@ -295,6 +341,22 @@ core::Result<std::unique_ptr<Connector>> make_maillog_connector(const core::Sour
                       "formats are " + SourceFormat::names());
   }
   return std::make_unique<MaillogConnector>(source, *format);
+}
+
+core::Status scan_log_range(const core::SourceConfig &source, const std::string &path,
+                           const LogRange &range, ItemSink &sink) {
+  auto format = SourceFormat::from_name(source.format);
+  if (!format) {
+    return core::fail(core::ErrorCode::config,
+                      fmt::format("source '{}': unknown maillog format '{}'", source.name,
+                                  source.format),
+                      "formats are " + SourceFormat::names());
+  }
+  try {
+    return scan_content(source, *format, path, range, sink);
+  } catch (...) {
+    return std::unexpected(core::error_from_current_exception("maillog " + path + ": "));
+  }
 }
 
 core::Result<std::string> content_fingerprint(const std::string &path) {

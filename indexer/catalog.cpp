@@ -79,6 +79,12 @@ constexpr std::string_view k_migration_6 = R"sql(
 ALTER TABLE sources ADD COLUMN skipped TEXT NOT NULL DEFAULT '';
 )sql";
 
+// The log index (issue 12): one row per block of log transactions, whose transaction count is
+// `n` (1 for every other item). Item counts are sums of `n`.
+constexpr std::string_view k_migration_7 = R"sql(
+ALTER TABLE items ADD COLUMN n INTEGER NOT NULL DEFAULT 1;
+)sql";
+
 enum StmtId {
   s_source_get,
   s_source_add,
@@ -182,7 +188,7 @@ core::Result<Catalog> Catalog::open(const std::string &path) {
   // FULL: a catalog commit must be durable before the Xapian commit that relies on it.
   MAILDSAR_TRY(db.exec("PRAGMA synchronous=FULL"));
   MAILDSAR_TRY(db.migrate({k_migration_1, k_migration_2, k_migration_3, k_migration_4, k_migration_5,
-                           k_migration_6}));
+                           k_migration_6, k_migration_7}));
   return Catalog(std::move(db));
 }
 
@@ -225,7 +231,8 @@ core::Result<std::vector<SourceRecord>> Catalog::sources() {
       stmt(s_sources,
            "SELECT s.id, s.name, s.type, s.last_success,"
            " (SELECT count(*) FROM files f WHERE f.source_id = s.id),"
-           " (SELECT count(*) FROM items i JOIN files f ON i.file_id = f.id WHERE f.source_id = s.id)"
+           " (SELECT coalesce(sum(i.n), 0) FROM items i JOIN files f ON i.file_id = f.id"
+           "  WHERE f.source_id = s.id)"
            " FROM sources s ORDER BY s.name"));
   std::vector<SourceRecord> out;
   for (;;) {
@@ -426,7 +433,7 @@ core::Result<std::vector<std::string>> Catalog::item_terms(std::int64_t file_id)
 
 core::Result<std::vector<ItemRecord>> Catalog::items_of_file(std::int64_t file_id) {
   MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_items_of_file,
-                                     "SELECT qterm, locator_key, sha256, offset, length"
+                                     "SELECT qterm, locator_key, sha256, offset, length, n"
                                      " FROM items WHERE file_id = ?1 ORDER BY rowid"));
   MAILDSAR_TRY(s->bind(1, file_id));
   std::vector<ItemRecord> out;
@@ -442,6 +449,7 @@ core::Result<std::vector<ItemRecord>> Catalog::items_of_file(std::int64_t file_i
     r.sha256 = s->column_text(2);
     r.offset = s->column_uint64(3);
     r.length = s->column_uint64(4);
+    r.n = s->column_uint64(5);
     out.push_back(std::move(r));
   }
   s->reset();
@@ -456,7 +464,8 @@ core::Status Catalog::delete_item(const std::string &qterm) {
 
 core::Result<std::uint64_t> Catalog::item_count_of_file(std::int64_t file_id) {
   MAILDSAR_TRY_ASSIGN(Stmt * s,
-                      stmt(s_item_count_file, "SELECT count(*) FROM items WHERE file_id = ?1"));
+                      stmt(s_item_count_file,
+                           "SELECT coalesce(sum(n), 0) FROM items WHERE file_id = ?1"));
   MAILDSAR_TRY(s->bind(1, file_id));
   MAILDSAR_TRY_ASSIGN(bool row, s->step());
   std::uint64_t n = row ? s->column_uint64(0) : 0;
@@ -482,19 +491,20 @@ core::Status Catalog::put_item(const ItemRecord &item) {
   MAILDSAR_TRY_ASSIGN(
       Stmt * s,
       stmt(s_item_put, "INSERT OR REPLACE INTO items(qterm, file_id, locator_key, sha256, offset,"
-                       " length) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+                       " length, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
   MAILDSAR_TRY(s->bind(1, item.qterm));
   MAILDSAR_TRY(s->bind(2, item.file_id));
   MAILDSAR_TRY(s->bind(3, item.locator_key));
   MAILDSAR_TRY(s->bind(4, item.sha256));
   MAILDSAR_TRY(s->bind(5, item.offset));
   MAILDSAR_TRY(s->bind(6, item.length));
+  MAILDSAR_TRY(s->bind(7, item.n));
   return s->run();
 }
 
 core::Result<std::optional<ItemRecord>> Catalog::item(const std::string &qterm) {
   MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_item_get,
-                                     "SELECT file_id, locator_key, sha256, offset, length"
+                                     "SELECT file_id, locator_key, sha256, offset, length, n"
                                      " FROM items WHERE qterm = ?1"));
   MAILDSAR_TRY(s->bind(1, qterm));
   MAILDSAR_TRY_ASSIGN(bool row, s->step());
@@ -508,14 +518,15 @@ core::Result<std::optional<ItemRecord>> Catalog::item(const std::string &qterm) 
   r.sha256 = s->column_text(2);
   r.offset = s->column_uint64(3);
   r.length = s->column_uint64(4);
+  r.n = s->column_uint64(5);
   s->reset();
   return std::optional<ItemRecord>{std::move(r)};
 }
 
 core::Result<std::uint64_t> Catalog::item_count(std::int64_t source_id) {
   MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_item_count,
-                                     "SELECT count(*) FROM items i JOIN files f ON i.file_id = f.id"
-                                     " WHERE f.source_id = ?1"));
+                                     "SELECT coalesce(sum(i.n), 0) FROM items i"
+                                     " JOIN files f ON i.file_id = f.id WHERE f.source_id = ?1"));
   MAILDSAR_TRY(s->bind(1, source_id));
   MAILDSAR_TRY_ASSIGN(bool row, s->step());
   std::uint64_t n = row ? s->column_uint64(0) : 0;

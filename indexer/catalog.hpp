@@ -50,6 +50,8 @@ struct ItemRecord {
   std::string sha256;
   std::uint64_t offset = 0;
   std::uint64_t length = 0;
+  /** Items the row stands for: 1, or the transactions of a log block (indexer/log_block.hpp). */
+  std::uint64_t n = 1;
 };
 
 struct SourceRecord {

@@ -5,6 +5,7 @@
 // query side reads back. Thread-safe: worker threads build documents in parallel.
 
 #include "connectors/item.hpp"
+#include "core/config.hpp"
 #include "core/result.hpp"
 #include "indexer/catalog.hpp"
 #include "indexer/identity.hpp"
@@ -21,6 +22,8 @@ namespace maildsar::index {
 struct DocumentContext {
   std::string source;
   const Normalizer *normalizer = nullptr; // not owned
+  /** The source's configuration when it is a delivery log (indexed in blocks); not owned. */
+  const core::SourceConfig *log_source = nullptr;
 };
 
 struct BuiltDocument {

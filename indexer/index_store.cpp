@@ -85,6 +85,16 @@ void PreparedDocument::add_posting(const std::string &term, std::uint32_t positi
   m_bytes += term.size() + 8;
 }
 
+std::vector<std::string> PreparedDocument::terms() const {
+  std::vector<std::string> out;
+  for (auto it = m_impl->doc.termlist_begin(); it != m_impl->doc.termlist_end(); ++it) {
+    out.push_back(*it);
+  }
+  return out;
+}
+
+const Xapian::Document &PreparedDocument::xapian() const { return m_impl->doc; }
+
 void PreparedDocument::set_data(const std::string &data) {
   m_impl->doc.set_data(data);
   m_bytes += data.size();

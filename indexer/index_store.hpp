@@ -13,6 +13,10 @@
 #include <string_view>
 #include <vector>
 
+namespace Xapian {
+class Document;
+}
+
 namespace maildsar::index {
 
 /**
@@ -40,6 +44,11 @@ public:
   /** About how much memory the document takes (terms, positions, data): bounds the indexer's
       queue and its uncommitted batch (docs/reliability.md "Bounded memory"). */
   [[nodiscard]] std::size_t approx_bytes() const { return m_bytes; }
+  /** Every term of the document, in order (log blocks take the union of their items'). */
+  [[nodiscard]] std::vector<std::string> terms() const;
+  /** The Xapian document itself (the query side puts re-read log transactions into an
+      in-memory database). */
+  [[nodiscard]] const Xapian::Document &xapian() const;
 
 private:
   friend class IndexStore;

@@ -3,6 +3,7 @@
 
 #include "connectors/limits.hpp"
 
+#include "connectors/log_range.hpp"
 #include "connectors/maillog.hpp"
 #include "core/fs.hpp"
 #include "core/hash.hpp"
@@ -11,6 +12,7 @@
 #include "indexer/document.hpp"
 #include "indexer/identity.hpp"
 #include "indexer/index_store.hpp"
+#include "indexer/log_block.hpp"
 #include "indexer/schema.hpp"
 
 #include <fmt/format.h>
@@ -113,6 +115,9 @@ struct Job {
 struct MsgDoc {
   std::size_t job;
   BuiltDocument doc;
+  /** A log block: the first line of each of its transactions (which identify them in the file:
+      new, changed and removed are counted by transaction). Empty for other documents. */
+  std::vector<std::uint64_t> log_lines = {};
 };
 struct MsgError {
   std::size_t job;
@@ -259,6 +264,126 @@ private:
   const DocumentContext &m_ctx;
 };
 
+/**
+ * Turns a log scan into block documents (indexer/log_block.hpp): transactions in the order the
+ * connector gives them, at most k_block_items per block and lines spanning at most
+ * k_block_span_bytes. A block's document holds the union of its transactions' terms as boolean
+ * terms; memory is one block's items' terms, whatever the size of the log.
+ */
+class BlockSink final : public connectors::LogSink {
+public:
+  BlockSink(Queue &queue, std::size_t job, const DocumentContext &ctx, const FileEntry &entry,
+            std::uint64_t seg_from, std::uint64_t seg_to)
+      : m_queue(queue), m_job(job), m_ctx(ctx) {
+    m_block.source = ctx.source;
+    m_block.path = entry.path;
+    m_block.seg_from = seg_from;
+    m_block.seg_to = seg_to;
+    m_block.mtime_ns = entry.stat.mtime_ns;
+  }
+
+  void started(std::uint64_t lines_before) override { m_block.seg_line = lines_before; }
+
+  void log_item(Item &&item, connectors::LogSpan span) override {
+    if (m_queue.closed()) {
+      return;
+    }
+    connectors::bound_item(item);
+    std::vector<std::string> terms;
+    try {
+      BuiltDocument built = build_document(item, m_ctx);
+      terms = built.doc.terms();
+      std::erase(terms, built.doc.key());
+    } catch (...) {
+      core::Error e = core::error_from_current_exception();
+      m_queue.push(MsgError{m_job, ScanError{item.locator.path, position_of(item), e.message}});
+      return;
+    }
+    for (std::vector<std::string> *notes : {&item.truncated, &item.bounded}) {
+      for (std::string &note : *notes) {
+        m_queue.push(MsgWarning{m_job, ScanError{item.locator.path, position_of(item), note}});
+      }
+    }
+    const std::uint64_t first = item.locator.lines.empty() ? 0 : item.locator.lines.front();
+    if (m_count > 0 && (std::max(m_to, span.end) - std::min(m_from, span.begin) > k_block_span_bytes)) {
+      flush();
+    }
+    if (m_count == 0 || span.begin < m_from) {
+      m_from = span.begin;
+      m_line = first > 0 ? first - 1 : 0;
+    }
+    if (m_count == 0 || span.end > m_to) {
+      m_to = span.end;
+    }
+    ++m_count;
+    m_lines.push_back(first);
+    m_digest.add(item);
+    m_truncated = m_truncated || !item.truncated.empty();
+    for (std::string &t : terms) {
+      m_terms.insert(std::move(t));
+    }
+    if (m_count >= k_block_items) {
+      flush();
+    }
+  }
+
+  void error(ScanError &&error) override { m_queue.push(MsgError{m_job, std::move(error)}); }
+
+  /** The scan is over: the last block goes. */
+  void finish() { flush(); }
+
+private:
+  static std::string position_of(const Item &item) {
+    return item.locator.lines.empty() ? std::string() : fmt::format("line {}", item.locator.lines.front());
+  }
+
+  void flush() {
+    if (m_count == 0) {
+      return;
+    }
+    LogBlock block = m_block;
+    block.from = m_from;
+    block.to = m_to;
+    block.line = m_line;
+    std::sort(m_lines.begin(), m_lines.end());
+    block.first_lines = m_lines;
+    block.digest = m_digest.hex();
+    block.truncated = m_truncated;
+    MsgDoc msg{m_job, {}, std::move(m_lines)};
+    PreparedDocument &doc = msg.doc.doc;
+    doc.set_key(schema::unique_term(m_ctx.source, block.key()));
+    for (const std::string &t : m_terms) {
+      doc.add_boolean_term(t);
+    }
+    doc.add_boolean_term(schema::log_block_term());
+    doc.set_data(log_block_data(block));
+    msg.doc.record.locator_key = block.key();
+    msg.doc.record.sha256 = block.digest;
+    msg.doc.record.offset = block.from;
+    msg.doc.record.length = block.to - block.from;
+    msg.doc.record.n = m_count;
+    m_queue.push(std::move(msg));
+    m_terms.clear();
+    m_lines = {};
+    m_digest = BlockDigest{};
+    m_count = 0;
+    m_truncated = false;
+  }
+
+  Queue &m_queue;
+  std::size_t m_job;
+  const DocumentContext &m_ctx;
+  LogBlock m_block; // the fields every block of this scan shares
+  std::unordered_set<std::string> m_terms;
+  std::vector<std::uint64_t> m_lines;
+  BlockDigest m_digest;
+  std::size_t m_count = 0;
+  std::uint64_t m_from = 0;
+  std::uint64_t m_to = 0;
+  std::uint64_t m_line = 0;
+  bool m_truncated = false;
+};
+
 std::string head_fingerprint_of(const std::string &head, std::uint64_t content_size) {
   auto n = static_cast<std::size_t>(std::min<std::uint64_t>(content_size, head.size()));
   return core::sha256_hex(std::string_view(head).substr(0, n));
@@ -300,15 +425,46 @@ void scan_one(const Connector &connector, const Job &job, std::size_t index, Que
       from = job.old->scanned_size;
     }
   }
-  WorkerSink sink(queue, index, ctx);
-  queue.push(MsgBegin{index, mode, from});
-  core::Status st = connector.scan(job.entry, from, sink);
-  if (!st && mode == ScanMode::append && st.error().code == core::ErrorCode::data) {
-    // The old end is not an item boundary any more: read the whole file again.
-    mode = ScanMode::full;
-    from = 0;
+  core::Status st;
+  if (connector.kind() == connectors::StoreKind::maillog && ctx.log_source != nullptr) {
+    // Logs: blocks of transactions (see log_block.hpp), read up to the size listed (plain).
+    auto scan_log = [&](std::uint64_t at) {
+      std::uint64_t to = connectors::k_content_end;
+      if (auto head = core::open_read(job.entry.path);
+          head && core::read_range(head->get(), 0, 2, job.entry.path).value_or("") != "\x1f\x8b") {
+        to = job.entry.stat.size;
+      }
+      BlockSink sink(queue, index, ctx, job.entry, at, to);
+      connectors::LogRange range;
+      range.from = at;
+      range.to = to;
+      range.lines_before = at == 0 ? std::optional<std::uint64_t>(0) : std::nullopt;
+      range.mtime_ns = job.entry.stat.mtime_ns;
+      core::Status done = connectors::scan_log_range(*ctx.log_source, job.entry.path, range, sink);
+      if (done) {
+        sink.finish();
+      }
+      return done;
+    };
     queue.push(MsgBegin{index, mode, from});
-    st = connector.scan(job.entry, 0, sink);
+    st = scan_log(from);
+    if (!st && mode == ScanMode::append && st.error().code == core::ErrorCode::data) {
+      mode = ScanMode::full;
+      from = 0;
+      queue.push(MsgBegin{index, mode, from});
+      st = scan_log(0);
+    }
+  } else {
+    WorkerSink sink(queue, index, ctx);
+    queue.push(MsgBegin{index, mode, from});
+    st = connector.scan(job.entry, from, sink);
+    if (!st && mode == ScanMode::append && st.error().code == core::ErrorCode::data) {
+      // The old end is not an item boundary any more: read the whole file again.
+      mode = ScanMode::full;
+      from = 0;
+      queue.push(MsgBegin{index, mode, from});
+      st = connector.scan(job.entry, 0, sink);
+    }
   }
   MsgEnd end{index, std::nullopt, {}, {}};
   if (!st) {
@@ -331,6 +487,8 @@ struct FileState {
   bool started = false; // old documents dropped / catalog row marked pending
   std::int64_t file_id = 0;
   std::unordered_set<std::string> old_terms; // full mode: items before this run
+  std::unordered_set<std::uint64_t> old_lines; // full mode, logs: first lines of the
+                                               // transactions of the blocks before this run
   std::unordered_set<std::string> seen;      // full mode: keys written in this run
 };
 
@@ -421,9 +579,13 @@ public:
       rec.tail_fingerprint = job.old->tail_fingerprint;
     } else {
       if (job.old) {
-        MAILDSAR_TRY_ASSIGN(auto terms, m_catalog.item_terms(job.old->id));
-        fs.old_terms.insert(std::make_move_iterator(terms.begin()),
-                            std::make_move_iterator(terms.end()));
+        MAILDSAR_TRY_ASSIGN(auto rows, m_catalog.items_of_file(job.old->id));
+        for (ItemRecord &row : rows) {
+          MAILDSAR_TRY_ASSIGN(bool block, old_block_lines(row, fs.old_lines));
+          if (!block) {
+            fs.old_terms.insert(std::move(row.qterm));
+          }
+        }
         MAILDSAR_TRY(m_catalog.delete_items(job.old->id));
       }
       if (job.old || m_options.full == FullScan::yes || m_dirty_file_ids.contains(job.entry.path)) {
@@ -437,11 +599,26 @@ public:
   }
 
   core::Status write_doc(const std::string &source, std::int64_t source_id, const Job &job,
-                         FileState &fs, BuiltDocument &&built, SourceSummary &sum) {
+                         FileState &fs, BuiltDocument &&built, SourceSummary &sum,
+                         const std::vector<std::uint64_t> &log_lines) {
     MAILDSAR_TRY(start(source, source_id, job, fs));
     const std::string &qterm = built.doc.key();
     m_bytes_in_batch += built.doc.approx_bytes();
-    if (fs.mode == ScanMode::full) {
+    if (!log_lines.empty()) {
+      // A block of log transactions: counted by transaction (a first line names one in its file).
+      for (std::uint64_t line : log_lines) {
+        if (fs.mode == ScanMode::full && fs.old_lines.erase(line) > 0) {
+          ++sum.changed;
+        } else {
+          ++sum.new_items;
+        }
+      }
+      if (fs.mode == ScanMode::full && fs.seen.insert(qterm).second) {
+        MAILDSAR_TRY(m_store.add(std::move(built.doc)));
+      } else {
+        MAILDSAR_TRY(m_store.replace(std::move(built.doc)));
+      }
+    } else if (fs.mode == ScanMode::full) {
       if (fs.old_terms.erase(qterm) > 0) {
         ++sum.changed;
       } else if (!fs.seen.contains(qterm)) {
@@ -473,7 +650,7 @@ public:
     if (end.failure) {
       report(source, ScanError{job.entry.path, {}, end.failure->message}, sum);
       if (fs.started) {
-        sum.removed += fs.old_terms.size();
+        sum.removed += fs.old_terms.size() + fs.old_lines.size();
         MAILDSAR_TRY(m_catalog.set_status(fs.file_id, FileStatus::error, end.failure->message));
       } else if (job.old) {
         // Nothing was written: keep the old documents, retry next time.
@@ -486,7 +663,7 @@ public:
       return {};
     }
     MAILDSAR_TRY(start(source, source_id, job, fs));
-    sum.removed += fs.old_terms.size();
+    sum.removed += fs.old_terms.size() + fs.old_lines.size();
     FileRecord rec = listed_file_record(source_id, job.entry, FileStatus::pending);
     rec.scanned_size = job.entry.stat.size;
     rec.tail_fingerprint = std::move(end.fingerprint);
@@ -550,8 +727,9 @@ public:
       for (ItemRecord &item : items) {
         MAILDSAR_TRY(m_catalog.delete_item(item.qterm));
         MAILDSAR_TRY_ASSIGN(std::optional<std::string> data, m_store.document_data(item.qterm));
-        auto moved = data ? relocate_document_data(*data, target.path)
-                          : core::Result<RelocatedData>(core::fail(core::ErrorCode::data, "no document"));
+        auto moved = !data ? core::Result<RelocatedData>(core::fail(core::ErrorCode::data, "no document"))
+                     : is_log_block_data(*data) ? relocate_log_block(*data, target.path)
+                                                : relocate_document_data(*data, target.path);
         if (!moved) {
           // Catalog and index disagree (or the data is damaged): drop it; the target is re-read.
           MAILDSAR_LOG_WARN("index: cannot move {} item {} to {}: {}", origin.path,
@@ -571,7 +749,7 @@ public:
         item.locator_key = std::move(moved->locator_key);
         item.file_id = rec.id;
         MAILDSAR_TRY(m_catalog.put_item(item));
-        ++out.moved;
+        out.moved += item.n;
         ++m_docs_in_batch;
         MAILDSAR_TRY(maybe_commit());
       }
@@ -609,6 +787,27 @@ public:
   }
 
 private:
+  /** A catalog row of a log block: adds its transactions' first lines; false for other rows. */
+  core::Result<bool> old_block_lines(const ItemRecord &row, std::unordered_set<std::uint64_t> &lines) {
+    if (row.locator_key.find("##block@") == std::string::npos) {
+      return false;
+    }
+    MAILDSAR_TRY_ASSIGN(std::optional<std::string> data, m_store.document_data(row.qterm));
+    if (!data || !is_log_block_data(*data)) {
+      return false; // the document is gone (an earlier crash): counted like any other row
+    }
+    MAILDSAR_TRY_ASSIGN(LogBlock block, parse_log_block(*data));
+    lines.insert(block.first_lines.begin(), block.first_lines.end());
+    return true;
+  }
+
+  static core::Result<RelocatedData> relocate_log_block(std::string_view data,
+                                                        const std::string &new_path) {
+    MAILDSAR_TRY_ASSIGN(LogBlock block, parse_log_block(data));
+    block.path = new_path;
+    return RelocatedData{log_block_data(block), block.key()};
+  }
+
   bool fault(std::string_view step) const { return m_options.fault_at && m_options.fault_at(step); }
   static std::unexpected<core::Error> fault_error(std::string_view step) {
     return core::fail(core::ErrorCode::internal, fmt::format("fault injected at {}", step));
@@ -832,7 +1031,7 @@ core::Status index_files(const Connector &connector, const std::string &source,
             return {};
           } else if constexpr (std::is_same_v<T, MsgDoc>) {
             return writer.write_doc(source, source_id, jobs[m.job], states[m.job], std::move(m.doc),
-                                    sum);
+                                    sum, m.log_lines);
           } else if constexpr (std::is_same_v<T, MsgError>) {
             writer.report(source, std::move(m.error), sum);
             return {};
@@ -1171,7 +1370,8 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
         MAILDSAR_TRY(writer.vanish(src->name, rec, sum));
       }
     }
-    DocumentContext ctx{src->name, &normalizer};
+    DocumentContext ctx{src->name, &normalizer,
+                        connector->kind() == connectors::StoreKind::maillog ? src : nullptr};
     auto st = index_files(*connector, src->name, source_id, jobs, ctx, threads, writer, options, sum);
     if (!st) {
       MAILDSAR_TRY(writer.abandon());

@@ -37,6 +37,8 @@ std::string file_term(std::string_view source, std::string_view path) {
 
 std::string truncated_term() { return prefix_for("truncated") + "1"; }
 
+std::string log_block_term() { return prefix_for("log-block") + "1"; }
+
 std::string message_id_term(std::string_view lowered_message_id) {
   return lowered_message_id.size() <= k_max_identity_bytes
              ? prefix_for("message-id") + std::string(lowered_message_id)

@@ -15,9 +15,9 @@
 namespace maildsar::index::schema {
 
 /** Bumped whenever terms or document data change incompatibly (needs `index --full`). */
-inline constexpr std::string_view k_schema_version = "2";
+inline constexpr std::string_view k_schema_version = "3";
 /** Feature list stored next to the version; a mismatch also needs `index --full`. */
-inline constexpr std::string_view k_features = "q-sha256,xfile,role-terms,positional-role-names,header-roles,name-variants";
+inline constexpr std::string_view k_features = "q-sha256,xfile,role-terms,positional-role-names,header-roles,name-variants,log-blocks";
 inline constexpr std::string_view k_meta_schema_version = "maildsar.schema_version";
 inline constexpr std::string_view k_meta_features = "maildsar.features";
 
@@ -69,6 +69,9 @@ inline constexpr std::array k_fields{
           "store kind: maildir, mbox, pst, quarantine, maillog"},
     Field{"truncated", "XTRUNC:", FieldKind::boolean, Scope::global, -1,
           "XTRUNC:1 on an item indexed only in part (cut at a limit); find shows it as truncated"},
+    Field{"log-block", "XBLOCK:", FieldKind::boolean, Scope::global, -1,
+          "XBLOCK:1 on a block of delivery-log transactions (its terms are those of all its "
+          "transactions, its data a log block: indexer/log_block.hpp)"},
     Field{"date", "", FieldKind::boolean, Scope::global, static_cast<int>(k_slot_date),
           "item date (value slot 0, sortable_serialise of seconds since the epoch)"},
 };
@@ -229,6 +232,8 @@ static_assert(k_role_codes.size() == connectors::k_role_count);
 [[nodiscard]] std::string file_term(std::string_view source, std::string_view path);
 /** "XTRUNC:1": the item was indexed only in part (connectors::Item::truncated). */
 [[nodiscard]] std::string truncated_term();
+/** "XBLOCK:1": the document is a block of log transactions (indexer/log_block.hpp). */
+[[nodiscard]] std::string log_block_term();
 /** The term of a Message-ID (already lower-cased, no angle brackets); hashed when too long. */
 [[nodiscard]] std::string message_id_term(std::string_view lowered_message_id);
 

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "query/query.hpp"
 #include "query/index_reader.hpp"
+#include "query/log_blocks.hpp"
 
 #include "indexer/document.hpp"
 #include "indexer/identity.hpp"
 #include "indexer/indexer.hpp"
+#include "indexer/log_block.hpp"
 #include "indexer/schema.hpp"
 
 #include <fmt/format.h>
@@ -156,6 +158,35 @@ Xapian::Query subject_query(const std::vector<Wanted> &wanted) {
   return Xapian::Query(Xapian::Query::OP_OR, parts.begin(), parts.end());
 }
 
+/**
+ * The query for log blocks (indexer/log_block.hpp), whose terms carry no positions: a name is
+ * every one of its tokens in one role. It finds each block that holds a transaction the subject
+ * query matches (and maybe more); the transactions are then matched exactly.
+ */
+Xapian::Query block_query(const std::vector<Wanted> &wanted) {
+  std::vector<Xapian::Query> parts{subject_query(wanted)};
+  for (const Wanted &w : wanted) {
+    if (w.kind != IdentityKind::name) {
+      continue;
+    }
+    for (std::size_t r = 0; r < connectors::k_role_count; ++r) {
+      const std::string prefix = schema::prefix_for("name-role", static_cast<Role>(r));
+      std::vector<Xapian::Query> all;
+      for (const Spellings &spellings : w.tokens) {
+        std::vector<Xapian::Query> each;
+        for (const std::string &spelling : spellings) {
+          each.emplace_back(prefix + spelling);
+        }
+        all.emplace_back(Xapian::Query::OP_OR, each.begin(), each.end());
+      }
+      parts.emplace_back(Xapian::Query::OP_AND, all.begin(), all.end());
+    }
+  }
+  return Xapian::Query(Xapian::Query::OP_FILTER,
+                       Xapian::Query(Xapian::Query::OP_OR, parts.begin(), parts.end()),
+                       Xapian::Query(schema::log_block_term()));
+}
+
 bool doc_has_term(const Xapian::Document &doc, const std::string &term) {
   Xapian::TermIterator it = doc.termlist_begin();
   it.skip_to(term);
@@ -227,21 +258,28 @@ void attachment_fields(const Xapian::Document &doc, const std::vector<index::Par
   }
 }
 
-core::Result<std::vector<Hit>> search(Xapian::Database &db, const std::vector<Wanted> &wanted) {
+core::Result<std::vector<Hit>> search(const core::Config &config, Xapian::Database &db,
+                                      const std::vector<Wanted> &wanted) {
   std::vector<Hit> hits;
   if (db.get_doccount() == 0) {
     return hits;
   }
   Xapian::Enquire enquire(db);
-  enquire.set_query(subject_query(wanted));
+  enquire.set_query(Xapian::Query(Xapian::Query::OP_OR, subject_query(wanted), block_query(wanted)));
   enquire.set_weighting_scheme(Xapian::BoolWeight());
   enquire.set_docid_order(Xapian::Enquire::ASCENDING);
   Xapian::MSet mset = enquire.get_mset(0, db.get_doccount());
   Xapian::Enquire role_enquire(db);
   role_enquire.set_weighting_scheme(Xapian::BoolWeight());
+  LogExpander logs(config);
   for (Xapian::MSetIterator it = mset.begin(); it != mset.end(); ++it) {
     Xapian::Document doc = it.get_document();
-    MAILDSAR_TRY_ASSIGN(index::StoredDocument stored, index::parse_document_data(doc.get_data()));
+    const std::string data = doc.get_data();
+    if (index::is_log_block_data(data)) {
+      MAILDSAR_TRY(logs.add(data));
+      continue;
+    }
+    MAILDSAR_TRY_ASSIGN(index::StoredDocument stored, index::parse_document_data(data));
     const std::string qterm = key_term_of(doc);
     Hit hit = hit_of(qterm, stored);
     for (const Wanted &w : wanted) {
@@ -287,6 +325,11 @@ core::Result<std::vector<Hit>> search(Xapian::Database &db, const std::vector<Wa
     }
     hits.push_back(std::move(hit));
   }
+  if (!logs.empty()) {
+    // The transactions of the matched log blocks, one document each: the same search again.
+    MAILDSAR_TRY_ASSIGN(std::vector<Hit> more, search(config, logs.db(), wanted));
+    hits.insert(hits.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+  }
   auto order = [](const Hit &h) {
     return std::tuple<const std::string &, const std::string &, std::uint64_t, std::uint64_t,
                       std::uint64_t, const std::string &>(
@@ -311,19 +354,12 @@ core::Result<std::vector<Hit>> find(const core::Config &config, const SubjectPro
     return core::fail(core::ErrorCode::usage, "no identifier given",
                       "use --email, --name, --phone, --ip or --subject FILE");
   }
-  return read_index<Hit>(config, [&](Xapian::Database &db) { return search(db, wanted); });
+  return read_index<Hit>(config, [&](Xapian::Database &db) { return search(config, db, wanted); });
 }
 
 core::Result<std::vector<Hit>> truncated_items(const core::Config &config) {
-  return read_index<Hit>(config, [&](Xapian::Database &db) -> core::Result<std::vector<Hit>> {
-    std::vector<Hit> hits;
-    const std::string term = index::schema::truncated_term();
-    for (Xapian::PostingIterator it = db.postlist_begin(term); it != db.postlist_end(term); ++it) {
-      Xapian::Document doc = db.get_document(*it);
-      MAILDSAR_TRY_ASSIGN(index::StoredDocument stored, index::parse_document_data(doc.get_data()));
-      hits.push_back(hit_of(key_term_of(doc), stored));
-    }
-    return hits;
+  return read_index<Hit>(config, [&](Xapian::Database &db) {
+    return lookup_term(config, db, index::schema::truncated_term());
   });
 }
 

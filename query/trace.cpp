@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "query/trace.hpp"
 #include "query/index_reader.hpp"
+#include "query/log_blocks.hpp"
 
 #include "connectors/item_reader.hpp"
 #include "core/hash.hpp"
@@ -245,19 +246,9 @@ std::string tls_of(const std::vector<Token> &tokens, const std::string &protocol
 
 std::string message_id_term(const std::string &mid) { return schema::message_id_term(lower_ascii(mid)); }
 
-core::Result<std::vector<Hit>> lookup(Xapian::Database &db, const std::string &term) {
-  std::vector<Hit> hits;
-  for (Xapian::PostingIterator p = db.postlist_begin(term); p != db.postlist_end(term); ++p) {
-    Xapian::Document doc = db.get_document(*p);
-    MAILDSAR_TRY_ASSIGN(index::StoredDocument stored, index::parse_document_data(doc.get_data()));
-    hits.push_back(hit_of(key_term_of(doc), stored));
-  }
-  return hits;
-}
-
 core::Result<std::vector<Hit>> find_by_message_id(const core::Config &config, const std::string &mid) {
   const std::string term = message_id_term(mid);
-  return read_index<Hit>(config, [&](Xapian::Database &db) { return lookup(db, term); });
+  return read_index<Hit>(config, [&](Xapian::Database &db) { return lookup_term(config, db, term); });
 }
 
 bool is_message_store(StoreKind kind) {

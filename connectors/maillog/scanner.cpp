@@ -38,7 +38,10 @@ FileScanner::FileScanner(const core::SourceConfig &source, const SourceFormat &f
 
 FileScanner::~FileScanner() = default;
 
-void FileScanner::line(std::uint64_t number, string_view raw) {
+void FileScanner::line(std::uint64_t number, string_view raw, std::uint64_t begin,
+                       std::uint64_t end) {
+  m_begin = begin;
+  m_end = end;
   string_view view = raw;
   if (!view.empty() && view.back() == '\r') {
     view.remove_suffix(1);
@@ -96,10 +99,13 @@ void FileScanner::finish() {
   }
 }
 
-void FileScanner::append_line(Txn &t, std::uint64_t number, string_view raw) {
+void FileScanner::append_line(Txn &t, std::uint64_t number, string_view raw) const {
   if (!t.lines.empty()) {
     t.raw += '\n';
+  } else {
+    t.begin = m_begin;
   }
+  t.end = std::max(t.end, m_end);
   t.raw.append(raw);
   t.lines.push_back(number);
 }
@@ -284,7 +290,11 @@ void FileScanner::emit(Txn &&t) {
                                          "role not indexed",
                                          t.dropped, m_limits.max_addresses_per_role));
   }
-  m_sink.item(std::move(item));
+  if (m_log_sink != nullptr) {
+    m_log_sink->log_item(std::move(item), LogSpan{t.begin, t.end});
+  } else {
+    m_sink.item(std::move(item));
+  }
 }
 
 } // namespace maildsar::connectors::maillog

@@ -5,6 +5,7 @@
 
 #include "connectors/connector.hpp"
 #include "connectors/limits.hpp"
+#include "connectors/log_range.hpp"
 #include "connectors/maillog/format.hpp"
 
 #include <cstdint>
@@ -25,8 +26,10 @@ public:
   FileScanner &operator=(const FileScanner &) = delete;
   ~FileScanner();
 
-  /** Line `number` (1-based) of the file, without its '\n'; `raw` is kept verbatim in items. */
-  void line(std::uint64_t number, std::string_view raw);
+  /** Line `number` (1-based) of the file, without its '\n'; `raw` is kept verbatim in items.
+      [begin, end): where the line (with its '\n') lies in the decompressed file. */
+  void line(std::uint64_t number, std::string_view raw, std::uint64_t begin = 0,
+            std::uint64_t end = 0);
 
   /** End of data: emits the open transactions (in the order of their first line) and summaries. */
   void finish();
@@ -37,7 +40,7 @@ private:
     std::uint64_t first = 0;
   };
   static void count(Counter &c, std::uint64_t line);
-  static void append_line(Txn &t, std::uint64_t number, std::string_view raw);
+  void append_line(Txn &t, std::uint64_t number, std::string_view raw) const;
 
   // LineSink: what the parser makes of the current line (m_number, m_raw)
   void entry(LineInfo &&info, std::optional<std::int64_t> date, bool personal) override;
@@ -56,10 +59,13 @@ private:
   std::string_view m_format_name = m_format.name();
   std::string m_path;
   ItemSink &m_sink;
+  LogSink *m_log_sink = dynamic_cast<LogSink *>(&m_sink); // learns each transaction's span
   std::unique_ptr<FileParser> m_parser;
   bool m_seen_line = false;
   std::uint64_t m_number = 0; // the line being parsed
   std::string_view m_raw;
+  std::uint64_t m_begin = 0; // where the line being parsed lies
+  std::uint64_t m_end = 0;
   std::unordered_map<std::string, Txn> m_open;
   ItemLimits m_limits = item_limits();
   std::size_t m_open_bytes = 0; // raw bytes of the open transactions

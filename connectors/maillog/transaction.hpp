@@ -32,6 +32,9 @@ struct Txn {
   std::uint64_t dropped = 0;
   std::uint64_t part = 0;                // 0 = whole; 1, 2, ... = split at a limit
   std::uint64_t continues_at = 0;        // split: the line where the next part starts
+  /** Decompressed bytes [begin, end) of the file hold all its lines (connectors::LogSpan). */
+  std::uint64_t begin = 0;
+  std::uint64_t end = 0;
 
   /** As add_address/add_ip for a long-lived transaction: hashed de-duplication, capped per role. */
   void add_bounded(Role role, const std::string &value, bool ip, std::uint64_t cap) {

@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+// Reading a part of a delivery log (the log index, issue 12): the indexer scans a log (or what
+// was appended to it) through scan_log_range() and learns where each transaction's lines lie;
+// the query side reads only the parts of the matched blocks again.
+
+#include "connectors/connector.hpp"
+#include "connectors/maillog.hpp"
+#include "core/config.hpp"
+#include "core/result.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace maildsar::connectors {
+
+/** A part of a log's decompressed content. */
+struct LogRange {
+  std::uint64_t from = 0;            // the start of a line
+  std::uint64_t to = k_content_end;  // no byte at or after this offset is read
+  /** Lines before `from`; unknown: counted (and `from` checked to start a line: else
+      ErrorCode::data). */
+  std::optional<std::uint64_t> lines_before = std::uint64_t{0};
+  /** The file's modification time the dates without a year are placed by; 0: the file's now. */
+  std::int64_t mtime_ns = 0;
+};
+
+/** Where a transaction's lines lie: decompressed bytes [begin, end) hold them all. */
+struct LogSpan {
+  std::uint64_t begin = 0;
+  std::uint64_t end = 0;
+};
+
+/** A sink that also learns where each transaction lies and how many lines preceded the range. */
+class LogSink : public ItemSink {
+public:
+  virtual void log_item(Item &&item, LogSpan span) = 0;
+  virtual void started(std::uint64_t /*lines_before*/) {}
+  void item(Item &&item) override { log_item(std::move(item), LogSpan{}); }
+};
+
+/**
+ * Scans `range` of the log at `path` exactly as the source's maillog connector scans a file
+ * (Connector::scan from `range.from`), but stops at `range.to`. A compressed log is decompressed
+ * from its start (the part before `range.from` is skipped, not parsed). When `sink` is a
+ * LogSink, it gets each item with its LogSpan.
+ * @errors as Connector::scan; ErrorCode::config for an unknown format; ErrorCode::data when
+ *         `from` is past the end or (lines_before unknown) not the start of a line.
+ */
+[[nodiscard]] core::Status scan_log_range(const core::SourceConfig &source, const std::string &path,
+                                          const LogRange &range, ItemSink &sink);
+
+} // namespace maildsar::connectors

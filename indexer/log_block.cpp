@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "indexer/log_block.hpp"
+
+#include "core/hash.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+
+namespace maildsar::index {
+
+using nlohmann::json;
+
+std::string LogBlock::key() const {
+  return fmt::format("{}##block@{}", path, first_lines.empty() ? 0 : first_lines.front());
+}
+
+std::string log_block_data(const LogBlock &b) {
+  // First lines as deltas: small numbers, which Xapian's compression of the data packs well.
+  std::vector<std::uint64_t> deltas;
+  deltas.reserve(b.first_lines.size());
+  std::uint64_t prev = 0;
+  for (std::uint64_t l : b.first_lines) {
+    deltas.push_back(l - prev);
+    prev = l;
+  }
+  json j{{"source", b.source},     {"path", b.path},         {"seg_from", b.seg_from},
+         {"seg_to", b.seg_to},     {"seg_line", b.seg_line}, {"mtime_ns", b.mtime_ns},
+         {"from", b.from},         {"to", b.to},             {"line", b.line},
+         {"first", std::move(deltas)}, {"digest", b.digest}};
+  if (b.truncated) {
+    j["truncated"] = true;
+  }
+  return json{{"log_block", std::move(j)}}.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+bool is_log_block_data(std::string_view data) { return data.starts_with("{\"log_block\":"); }
+
+core::Result<LogBlock> parse_log_block(std::string_view data) {
+  try {
+    json all = json::parse(data);
+    const json &j = all.at("log_block");
+    LogBlock b;
+    b.source = j.at("source").get<std::string>();
+    b.path = j.at("path").get<std::string>();
+    b.seg_from = j.at("seg_from").get<std::uint64_t>();
+    b.seg_to = j.at("seg_to").get<std::uint64_t>();
+    b.seg_line = j.at("seg_line").get<std::uint64_t>();
+    b.mtime_ns = j.at("mtime_ns").get<std::int64_t>();
+    b.from = j.at("from").get<std::uint64_t>();
+    b.to = j.at("to").get<std::uint64_t>();
+    b.line = j.at("line").get<std::uint64_t>();
+    std::uint64_t prev = 0;
+    for (const json &d : j.at("first")) {
+      prev += d.get<std::uint64_t>();
+      b.first_lines.push_back(prev);
+    }
+    b.digest = j.at("digest").get<std::string>();
+    b.truncated = j.value("truncated", false);
+    if (b.first_lines.empty() || b.from > b.to || b.seg_from > b.from) {
+      return core::fail(core::ErrorCode::data, "index log block data: inconsistent ranges");
+    }
+    return b;
+  } catch (...) {
+    return std::unexpected(core::error_from_current_exception("index log block data: "));
+  }
+}
+
+void BlockDigest::add(const connectors::Item &item) {
+  std::string fields = item.locator.key();
+  for (std::uint64_t l : item.locator.lines) {
+    fields += fmt::format(",{}", l);
+  }
+  fields += '\n' + item.sha256 + '\n' + item.message_id + '\n' +
+            (item.date ? fmt::format("{}", *item.date) : std::string("-")) + '\n';
+  for (const std::string &t : item.truncated) {
+    fields += t + '\n';
+  }
+  m_items.emplace_back(item.locator.lines.empty() ? 0 : item.locator.lines.front(),
+                       core::sha256_hex(fields));
+}
+
+std::string BlockDigest::hex() const {
+  auto sorted = m_items;
+  std::sort(sorted.begin(), sorted.end());
+  std::string all;
+  for (const auto &[line, h] : sorted) {
+    all += h;
+  }
+  return core::sha256_hex(all);
+}
+
+} // namespace maildsar::index

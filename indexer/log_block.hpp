@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+// The delivery-log index (issue 12, docs/ARCHITECTURE.md "The log index"): the transactions of a
+// log are indexed in blocks. One Xapian document per block carries the union of its
+// transactions' terms (boolean: no positions, no wdf) and, as its data, a LogBlock: where the
+// transactions lie in the log and how to read exactly them again. The query side re-reads the
+// matched blocks (query/log_blocks.*) and gets the transactions as the indexer saw them; the
+// digest proves it.
+
+#include "connectors/item.hpp"
+#include "core/result.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace maildsar::index {
+
+/** At most this many transactions per block. */
+inline constexpr std::size_t k_block_items = 128;
+/** A block is closed before its lines would span more than this many bytes of the log. */
+inline constexpr std::uint64_t k_block_span_bytes = std::uint64_t{4} << 20U;
+
+/** A block of log transactions (the data of its document; docs/schemata.md "log block"). */
+struct LogBlock {
+  std::string source;
+  std::string path;
+  /** The scan that indexed the block: decompressed offsets [seg_from, seg_to) of the log, the
+      number of lines before seg_from, and the file's mtime it saw (dates without a year). */
+  std::uint64_t seg_from = 0;
+  std::uint64_t seg_to = 0;
+  std::uint64_t seg_line = 0;
+  std::int64_t mtime_ns = 0;
+  /** The lines of the block's transactions lie within decompressed bytes [from, to);
+      `line` lines come before `from`. */
+  std::uint64_t from = 0;
+  std::uint64_t to = 0;
+  std::uint64_t line = 0;
+  /** Each transaction's first line number, ascending (a line belongs to one transaction). */
+  std::vector<std::uint64_t> first_lines;
+  /** block_digest() of the transactions. */
+  std::string digest;
+  /** Notes of transactions indexed only in part (Item::truncated), for `find` and `verify`. */
+  bool truncated = false;
+
+  /** The block's locator key, unique within the source: "<path>##block@<first line>". */
+  [[nodiscard]] std::string key() const;
+};
+
+/** The document data of a block (JSON object with the key "log_block"). */
+[[nodiscard]] std::string log_block_data(const LogBlock &block);
+/** True when a document's data is a log block's. */
+[[nodiscard]] bool is_log_block_data(std::string_view data);
+/** ErrorCode::data for malformed data. */
+[[nodiscard]] core::Result<LogBlock> parse_log_block(std::string_view data);
+
+/** Accumulates the digest of a set of transactions (order-independent). */
+class BlockDigest {
+public:
+  void add(const connectors::Item &item);
+  [[nodiscard]] std::string hex() const;
+
+private:
+  std::vector<std::pair<std::uint64_t, std::string>> m_items; // first line, sha256 of the fields
+};
+
+} // namespace maildsar::index

@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "query/log_blocks.hpp"
+
+#include "connectors/limits.hpp"
+#include "connectors/log_range.hpp"
+#include "indexer/document.hpp"
+#include "indexer/index_store.hpp"
+#include "indexer/log_block.hpp"
+#include "query/index_reader.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace maildsar::query {
+
+namespace {
+
+/** Keeps the transactions of one block (by first line) and their digest. */
+class BlockCollector final : public connectors::ItemSink {
+public:
+  explicit BlockCollector(const index::LogBlock &block) : m_block(block) {}
+
+  void item(connectors::Item &&item) override {
+    if (item.locator.lines.empty() ||
+        !std::binary_search(m_block.first_lines.begin(), m_block.first_lines.end(),
+                            item.locator.lines.front())) {
+      return; // another block's transaction, or a part of one that began before the range
+    }
+    m_digest.add(item);
+    items.push_back(std::move(item));
+  }
+  void error(connectors::ScanError && /*error*/) override {} // reported when it was indexed
+
+  [[nodiscard]] bool complete() const {
+    return items.size() == m_block.first_lines.size() && m_digest.hex() == m_block.digest;
+  }
+
+  std::vector<connectors::Item> items;
+
+private:
+  const index::LogBlock &m_block;
+  index::BlockDigest m_digest;
+};
+
+} // namespace
+
+LogExpander::LogExpander(const core::Config &config)
+    : m_config(config), m_db(std::string(), Xapian::DB_BACKEND_INMEMORY) {}
+
+core::Status LogExpander::add(std::string_view data) {
+  MAILDSAR_TRY_ASSIGN(index::LogBlock block, index::parse_log_block(data));
+  auto src = std::find_if(m_config.sources.begin(), m_config.sources.end(),
+                          [&](const core::SourceConfig &s) { return s.name == block.source; });
+  if (src == m_config.sources.end()) {
+    return core::fail(core::ErrorCode::not_indexed,
+                      fmt::format("the index holds log blocks of source '{}', which the config no "
+                                  "longer defines",
+                                  block.source),
+                      "run maildsar index");
+  }
+  auto read = [&](std::uint64_t from, std::uint64_t to,
+                  std::uint64_t lines_before) -> core::Result<std::vector<connectors::Item>> {
+    BlockCollector collector(block);
+    connectors::LogRange range;
+    range.from = from;
+    range.to = to;
+    range.lines_before = lines_before;
+    range.mtime_ns = block.mtime_ns;
+    MAILDSAR_TRY(connectors::scan_log_range(*src, block.path, range, collector));
+    if (!collector.complete()) {
+      return std::vector<connectors::Item>{};
+    }
+    return std::move(collector.items);
+  };
+  // The block's own lines first; when a transaction depends on what came before them (a split
+  // at the open-transactions budget, an Exchange header), the whole scan that indexed it.
+  MAILDSAR_TRY_ASSIGN(std::vector<connectors::Item> items, read(block.from, block.to, block.line));
+  if (items.empty()) {
+    MAILDSAR_TRY_ASSIGN(items, read(block.seg_from, block.seg_to, block.seg_line));
+  }
+  if (items.empty()) {
+    return core::fail(core::ErrorCode::temp_fail,
+                      fmt::format("log {} no longer holds the transactions indexed from it (lines "
+                                  "{} and on)",
+                                  block.path, block.first_lines.front()),
+                      "it changed since the last index run: run maildsar index");
+  }
+  if (!m_normalizer) {
+    m_normalizer = std::make_unique<index::Normalizer>(index::NormalizeOptions{
+        m_config.identity.subaddress_separators, m_config.identity.phone_region});
+  }
+  MAILDSAR_TRY(index::Normalizer::load_phone_module());
+  index::DocumentContext ctx{block.source, m_normalizer.get()};
+  try {
+    for (connectors::Item &item : items) {
+      connectors::bound_item(item);
+      index::BuiltDocument built = index::build_document(item, ctx);
+      m_db.replace_document(built.doc.key(), built.doc.xapian());
+      ++m_docs;
+    }
+  } catch (...) {
+    return std::unexpected(core::error_from_current_exception(fmt::format("log {}: ", block.path)));
+  }
+  return {};
+}
+
+core::Result<std::vector<Hit>> lookup_term(const core::Config &config, Xapian::Database &db,
+                                           const std::string &term) {
+  std::vector<Hit> hits;
+  LogExpander logs(config);
+  for (Xapian::PostingIterator p = db.postlist_begin(term); p != db.postlist_end(term); ++p) {
+    Xapian::Document doc = db.get_document(*p);
+    const std::string data = doc.get_data();
+    if (index::is_log_block_data(data)) {
+      MAILDSAR_TRY(logs.add(data));
+      continue;
+    }
+    MAILDSAR_TRY_ASSIGN(index::StoredDocument stored, index::parse_document_data(data));
+    hits.push_back(hit_of(key_term_of(doc), stored));
+  }
+  if (!logs.empty()) {
+    MAILDSAR_TRY_ASSIGN(std::vector<Hit> more, lookup_term(config, logs.db(), term));
+    hits.insert(hits.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+  }
+  return hits;
+}
+
+} // namespace maildsar::query

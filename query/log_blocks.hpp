@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+// Internal to query/: the transactions of matched log blocks (indexer/log_block.hpp), read again
+// from the logs and indexed in an in-memory database, on which the caller runs its lookup once
+// more: the answers are those of one document per transaction.
+
+#include "core/config.hpp"
+#include "core/result.hpp"
+#include "indexer/identity.hpp"
+#include "query/query.hpp"
+
+#include <xapian.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace maildsar::query {
+
+class LogExpander {
+public:
+  explicit LogExpander(const core::Config &config);
+
+  /**
+   * Reads the transactions of the block whose document data is `data` and adds one document per
+   * transaction (as the indexer builds it) to the in-memory database.
+   * @errors the log's read errors; ErrorCode::temp_fail when the log no longer holds the
+   *         transactions as they were indexed (changed since: run `maildsar index`).
+   */
+  [[nodiscard]] core::Status add(std::string_view data);
+
+  [[nodiscard]] bool empty() const { return m_docs == 0; }
+  [[nodiscard]] Xapian::Database &db() { return m_db; }
+
+private:
+  const core::Config &m_config;
+  std::unique_ptr<index::Normalizer> m_normalizer;
+  Xapian::WritableDatabase m_db;
+  std::size_t m_docs = 0;
+};
+
+/**
+ * Every item indexed by `term` (an XMID:, XTRUNC: ... term) as a hit without matches; the log
+ * blocks among them give their transactions that hold the term.
+ */
+[[nodiscard]] core::Result<std::vector<Hit>> lookup_term(const core::Config &config,
+                                                         Xapian::Database &db,
+                                                         const std::string &term);
+
+} // namespace maildsar::query
