@@ -24,6 +24,7 @@ struct DocumentContext {
   const Normalizer *normalizer = nullptr; // not owned
   /** The source's configuration when it is a delivery log (indexed in blocks); not owned. */
   const core::SourceConfig *log_source = nullptr;
+  std::size_t log_block_items = 0; // transactions per log block (0: k_block_items)
 };
 
 struct BuiltDocument {

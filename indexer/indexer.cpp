@@ -320,9 +320,11 @@ public:
     m_digest.add(item);
     m_truncated = m_truncated || !item.truncated.empty();
     for (std::string &t : terms) {
-      m_terms.insert(std::move(t));
+      if (!role_scoped(t)) {
+        m_terms.insert(std::move(t));
+      }
     }
-    if (m_count >= k_block_items) {
+    if (m_count >= (m_ctx.log_block_items > 0 ? m_ctx.log_block_items : k_block_items)) {
       flush();
     }
   }
@@ -335,6 +337,22 @@ public:
 private:
   static std::string position_of(const Item &item) {
     return item.locator.lines.empty() ? std::string() : fmt::format("line {}", item.locator.lines.front());
+  }
+
+  /** A role-scoped identity term (XELOGTO:..., XIBODY:...). A block does without them: its
+      transactions are found by their any-role terms and their roles come from re-reading them. */
+  static bool role_scoped(const std::string &term) {
+    static const std::vector<std::string> prefixes = [] {
+      std::vector<std::string> out;
+      for (std::size_t r = 0; r < connectors::k_role_count; ++r) {
+        for (const char *field : {"email-role", "phone-role", "ip-role"}) {
+          out.push_back(schema::prefix_for(field, static_cast<connectors::Role>(r)));
+        }
+      }
+      return out;
+    }();
+    return term.starts_with("X") &&
+           std::ranges::any_of(prefixes, [&](const std::string &p) { return term.starts_with(p); });
   }
 
   void flush() {
@@ -1371,7 +1389,8 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
       }
     }
     DocumentContext ctx{src->name, &normalizer,
-                        connector->kind() == connectors::StoreKind::maillog ? src : nullptr};
+                        connector->kind() == connectors::StoreKind::maillog ? src : nullptr,
+                        options.log_block_items};
     auto st = index_files(*connector, src->name, source_id, jobs, ctx, threads, writer, options, sum);
     if (!st) {
       MAILDSAR_TRY(writer.abandon());

@@ -71,6 +71,9 @@ struct IndexOptions {
   std::function<void(const IndexProblem &)> on_warning;
   /** Called now and then with files done / files to do (from the writer thread). */
   std::function<void(std::uint64_t done, std::uint64_t total)> on_progress;
+  /** Transactions per log block (indexer/log_block.hpp); 0 = k_block_items. Tests make it small
+      to get many blocks out of a few lines. */
+  std::size_t log_block_items = 0;
   /** Documents per commit (Xapian transaction + catalog transaction). */
   std::uint64_t batch_size = 20000;
   /**

@@ -68,7 +68,7 @@ core::Result<LogBlock> parse_log_block(std::string_view data) {
 }
 
 void BlockDigest::add(const connectors::Item &item) {
-  std::string fields = item.locator.key();
+  std::string fields = item.locator.queue_id; // not the path: a rotated log keeps its blocks
   for (std::uint64_t l : item.locator.lines) {
     fields += fmt::format(",{}", l);
   }

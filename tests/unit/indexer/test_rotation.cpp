@@ -7,7 +7,9 @@
 #include "indexer/document.hpp"
 #include "indexer/index_store.hpp"
 #include "indexer/indexer.hpp"
+#include "indexer/log_block.hpp"
 #include "indexer/schema.hpp"
+#include "query/query.hpp"
 #include "tests/test_support.hpp"
 
 #include <fmt/format.h>
@@ -118,33 +120,42 @@ struct LogEstate {
     }
     return r && !r->sources.empty() ? r->sources[0] : index::SourceSummary{};
   }
+  // The log index keeps blocks of transactions (indexer/log_block.hpp): these helpers count and
+  // locate transactions, through the query side, which re-reads the blocks.
+  /** Transactions in the index (with `term`: those holding it; an XFILE: term: the file's). */
   std::uint64_t docs(const std::string &term = {}) {
+    if (term.starts_with("XID:")) {
+      return where(term).size();
+    }
     auto store = index::IndexStore::open(index::index_path(config), index::OpenMode::read_only);
     EXPECT_TRUE(store);
     if (!store) {
       return 0;
     }
-    return term.empty() ? *store->doc_count() : *store->term_freq(term);
+    auto data = store->documents_data(term.empty() ? index::schema::log_block_term() : term);
+    EXPECT_TRUE(data);
+    std::uint64_t n = 0;
+    for (const std::string &d : data ? *data : std::vector<std::string>{}) {
+      auto block = index::parse_log_block(d);
+      EXPECT_TRUE(block);
+      n += block ? block->first_lines.size() : 0;
+    }
+    return n;
   }
-  /** Where the index says each document holding `term` lives. */
+  /** Where the index says each transaction holding `term` (an "XID:" address term) lives. */
   std::vector<Where> where(const std::string &term) {
     std::vector<Where> out;
-    auto store = index::IndexStore::open(index::index_path(config), index::OpenMode::read_only);
-    EXPECT_TRUE(store);
-    if (!store) {
+    query::SubjectProfile subject;
+    subject.emails.push_back(term.substr(4));
+    auto hits = query::find(config, subject);
+    EXPECT_TRUE(hits) << (hits ? "" : hits.error().message);
+    if (!hits) {
       return out;
     }
-    auto data = store->documents_data(term);
-    EXPECT_TRUE(data);
-    for (const std::string &d : *data) {
-      auto doc = index::parse_document_data(d);
-      EXPECT_TRUE(doc);
-      if (doc) {
-        out.push_back(Where{doc->locator.path, doc->locator.lines});
-        // The Q term of the document matches its (moved) locator.
-        EXPECT_EQ(*store->term_freq(index::schema::unique_term("postfix", doc->locator.key())), 1U)
-            << doc->locator.key();
-      }
+    for (const query::Hit &hit : *hits) {
+      out.push_back(Where{hit.locator.path, hit.locator.lines});
+      // The item id is that of its (moved) locator.
+      EXPECT_EQ(hit.id, core::sha256_hex(hit.locator.key())) << hit.locator.key();
     }
     return out;
   }
@@ -421,7 +432,9 @@ TEST(Rotation, KilledDuringAMoveConverges) {
       LogEstate e;
       test::write_file(e.log("mail.log"), txns(0, 12));
       test::write_file(e.log("mail.log.1"), txns(40, 6));
-      e.ok_run();
+      index::IndexOptions one_per_block;
+      one_per_block.log_block_items = 1; // one document per transaction: many moves to interrupt
+      e.ok_run(one_per_block);
       // One rotation with compression: .1 -> .2.gz, mail.log -> .1, fresh mail.log.
       write_gz(e.log("mail.log.2.gz"), read_all(e.log("mail.log.1")));
       fs::remove(e.log("mail.log.1"));
@@ -429,6 +442,7 @@ TEST(Rotation, KilledDuringAMoveConverges) {
       test::write_file(e.log("mail.log"), txns(20, 3));
       index::IndexOptions opts;
       opts.batch_size = 5; // commits in the middle of a move
+      opts.log_block_items = 1;
       int seen = 0;
       opts.fault_at = [&](std::string_view s) { return s == step && ++seen == nth; };
       auto killed = e.run(opts);
