@@ -373,6 +373,9 @@ BuiltDocument build_document(const connectors::Item &item, const DocumentContext
     positions.add_variants(Role::subject, norm.name_token_variants(item.subject));
   }
 
+  if (ctx.terms_only) {
+    return out;
+  }
   // The evidence kept in the document data (what `find` shows per hit) is capped per kind and
   // role at limits.max_addresses_per_role; the terms above are all there, so the item is still
   // found for every identity, and `find` then derives the roles from the terms.

@@ -25,6 +25,8 @@ struct DocumentContext {
   /** The source's configuration when it is a delivery log (indexed in blocks); not owned. */
   const core::SourceConfig *log_source = nullptr;
   std::size_t log_block_items = 0; // transactions per log block (0: k_block_items)
+  /** Only the terms are wanted (a log block's): no document data, no record. */
+  bool terms_only = false;
 };
 
 struct BuiltDocument {

@@ -275,6 +275,7 @@ public:
   BlockSink(Queue &queue, std::size_t job, const DocumentContext &ctx, const FileEntry &entry,
             std::uint64_t seg_from, std::uint64_t seg_to)
       : m_queue(queue), m_job(job), m_ctx(ctx) {
+    m_terms_ctx.terms_only = true;
     m_block.source = ctx.source;
     m_block.path = entry.path;
     m_block.seg_from = seg_from;
@@ -291,7 +292,7 @@ public:
     connectors::bound_item(item);
     std::vector<std::string> terms;
     try {
-      BuiltDocument built = build_document(item, m_ctx);
+      BuiltDocument built = build_document(item, m_terms_ctx);
       terms = built.doc.terms();
       std::erase(terms, built.doc.key());
     } catch (...) {
@@ -391,6 +392,7 @@ private:
   Queue &m_queue;
   std::size_t m_job;
   const DocumentContext &m_ctx;
+  DocumentContext m_terms_ctx = m_ctx; // the same, for terms only
   LogBlock m_block; // the fields every block of this scan shares
   std::unordered_set<std::string> m_terms;
   std::vector<std::uint64_t> m_lines;
@@ -1391,7 +1393,10 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
     DocumentContext ctx{src->name, &normalizer,
                         connector->kind() == connectors::StoreKind::maillog ? src : nullptr,
                         options.log_block_items};
-    auto st = index_files(*connector, src->name, source_id, jobs, ctx, threads, writer, options, sum);
+    // A log's writer has one document per block to add: its thread can parse too.
+    const unsigned workers =
+        connector->kind() == connectors::StoreKind::maillog && options.threads == 0 ? threads + 1 : threads;
+    auto st = index_files(*connector, src->name, source_id, jobs, ctx, workers, writer, options, sum);
     if (!st) {
       MAILDSAR_TRY(writer.abandon());
       return std::unexpected(st.error());

@@ -44,6 +44,30 @@ private:
   index::BlockDigest m_digest;
 };
 
+/** True when `text` holds a byte >= 0x80 or one of the lower-case ASCII `needles`, ignoring case. */
+bool may_hold(std::string_view text, const std::vector<std::string> &needles) {
+  if (std::ranges::any_of(text, [](char c) { return static_cast<unsigned char>(c) >= 0x80U; })) {
+    return true; // case folding of other scripts may give ASCII: no shortcut
+  }
+  return std::ranges::any_of(needles, [&](const std::string &needle) {
+    auto hit = std::ranges::search(text, needle, [](char a, char b) {
+      return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
+    });
+    return !hit.empty();
+  });
+}
+
+/** Whether a transaction can hold an identifier with one of `needles` (see set_needles). */
+bool may_match(const connectors::Item &item, const std::vector<std::string> &needles) {
+  if (needles.empty()) {
+    return true;
+  }
+  return std::ranges::any_of(item.texts, [&](const connectors::RawText &t) { return may_hold(t.text, needles); }) ||
+         std::ranges::any_of(item.addresses, [&](const connectors::RawAddress &a) {
+           return may_hold(a.addr, needles) || may_hold(a.name, needles);
+         });
+}
+
 } // namespace
 
 LogExpander::LogExpander(const core::Config &config)
@@ -95,6 +119,9 @@ core::Status LogExpander::add(std::string_view data) {
   index::DocumentContext ctx{block.source, m_normalizer.get()};
   try {
     for (connectors::Item &item : items) {
+      if (!may_match(item, m_needles)) {
+        continue;
+      }
       connectors::bound_item(item);
       index::BuiltDocument built = index::build_document(item, ctx);
       m_db.replace_document(built.doc.key(), built.doc.xapian());

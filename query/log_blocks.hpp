@@ -30,6 +30,14 @@ public:
    */
   [[nodiscard]] core::Status add(std::string_view data);
 
+  /**
+   * Lower-case ASCII strings of which every transaction that can match holds at least one
+   * (ASCII case-insensitively) in its lines, unless a line has a non-ASCII byte: the local parts
+   * of the e-mail addresses searched for. Transactions without any are not indexed in memory.
+   * Empty (the default): every transaction is.
+   */
+  void set_needles(std::vector<std::string> needles) { m_needles = std::move(needles); }
+
   [[nodiscard]] bool empty() const { return m_docs == 0; }
   [[nodiscard]] Xapian::Database &db() { return m_db; }
 
@@ -38,6 +46,7 @@ private:
   std::unique_ptr<index::Normalizer> m_normalizer;
   Xapian::WritableDatabase m_db;
   std::size_t m_docs = 0;
+  std::vector<std::string> m_needles;
 };
 
 /**

@@ -258,6 +258,28 @@ void attachment_fields(const Xapian::Document &doc, const std::vector<index::Par
   }
 }
 
+/**
+ * The local parts of the wanted addresses when every identifier is an address with an ASCII
+ * local part (see LogExpander::set_needles); else none (every re-read transaction is indexed).
+ */
+std::vector<std::string> needles_of(const std::vector<Wanted> &wanted) {
+  std::vector<std::string> out;
+  for (const Wanted &w : wanted) {
+    if (w.kind != IdentityKind::email) {
+      return {};
+    }
+    std::string local = w.value.substr(0, w.value.rfind('@'));
+    if (local.size() >= 2 && local.front() == '"' && local.back() == '"') {
+      local = local.substr(1, local.size() - 2);
+    }
+    if (local.empty() || std::ranges::any_of(local, [](char c) { return static_cast<unsigned char>(c) >= 0x80U; })) {
+      return {};
+    }
+    out.push_back(std::move(local));
+  }
+  return out;
+}
+
 core::Result<std::vector<Hit>> search(const core::Config &config, Xapian::Database &db,
                                       const std::vector<Wanted> &wanted) {
   std::vector<Hit> hits;
@@ -272,6 +294,7 @@ core::Result<std::vector<Hit>> search(const core::Config &config, Xapian::Databa
   Xapian::Enquire role_enquire(db);
   role_enquire.set_weighting_scheme(Xapian::BoolWeight());
   LogExpander logs(config);
+  logs.set_needles(needles_of(wanted));
   for (Xapian::MSetIterator it = mset.begin(); it != mset.end(); ++it) {
     Xapian::Document doc = it.get_document();
     const std::string data = doc.get_data();

@@ -563,3 +563,78 @@ TEST(MaillogDocuments, LogLinesAreNotNameTokens) {
   EXPECT_EQ(*store->term_freq(index::schema::any_role_term("ip", "203.0.113.45")), 1U);
   EXPECT_EQ(*store->term_freq(index::schema::prefix_for("name-role", connectors::Role::body) + "alice"), 0U);
 }
+
+// ---- The log index (issue 12): blocks of transactions, re-read at query time ----
+
+namespace {
+
+/** Every transaction a direct scan of `path` finds, as Where, by the address it sends to. */
+std::map<std::string, Where> scanned(const core::SourceConfig &src, const fs::path &path) {
+  connectors::ItemCollector sink;
+  auto connector = connectors::make_connector(src);
+  EXPECT_TRUE(connector);
+  connectors::FileEntry entry;
+  entry.path = path.string();
+  EXPECT_TRUE((*connector)->scan(entry, 0, sink));
+  std::map<std::string, Where> out;
+  for (const connectors::Item &item : sink.items) {
+    for (const connectors::RawAddress &a : item.addresses) {
+      if (a.role == connectors::Role::log_to) {
+        out[a.addr] = Where{item.locator.path, item.locator.lines};
+      }
+    }
+  }
+  return out;
+}
+
+} // namespace
+
+// A queue id whose lines are far apart (it opens first and closes last, with transactions that
+// complete in between) comes out whole, in whichever block it ended up; so does every other.
+TEST(LogBlocks, ATransactionSpanningOtherBlocksComesOutWhole) {
+  LogEstate e;
+  std::string log = "Nov 14 09:00:00 mx postfix/smtpd[1]: 0FFFFFFFFF: client=early.example[192.0.2.200]\n"
+                    "Nov 14 09:00:01 mx postfix/qmgr[7]: 0FFFFFFFFF: from=<early@example.org>, size=1, nrcpt=1 (queue active)\n";
+  log += txns(0, 10);
+  log += "Nov 14 11:00:00 mx postfix/smtp[8]: 0FFFFFFFFF: to=<late@example.com>, relay=mx.example[10.0.0.2]:25, "
+         "status=sent (250 ok)\n"
+         "Nov 14 11:00:01 mx postfix/qmgr[7]: 0FFFFFFFFF: removed\n";
+  test::write_file(e.log("mail.log"), log);
+  index::IndexOptions opts;
+  opts.log_block_items = 3; // blocks end between the other transactions
+  auto s = e.ok_run(opts);
+  EXPECT_EQ(s.new_items, 11U);
+  EXPECT_EQ(e.docs(), 11U);
+  auto w = e.where("XID:late@example.com");
+  ASSERT_EQ(w.size(), 1U);
+  EXPECT_EQ(w[0].lines, (std::vector<std::uint64_t>{1, 2, 43, 44}));
+  EXPECT_EQ(e.where("XID:early@example.org"), w);
+  auto direct = scanned(e.config.sources[0], e.log("mail.log"));
+  for (int k = 0; k < 10; ++k) {
+    EXPECT_EQ(e.where_user(k), direct[user(k)]) << user(k);
+  }
+}
+
+// A compressed log (two gzip members) whose blocks end inside a member: every transaction is
+// found whole, as a direct scan gives it.
+TEST(LogBlocks, BlockBoundariesInsideGzipMembers) {
+  LogEstate e;
+  const fs::path gz = e.log("mail.log.1.gz");
+  write_gz(gz, txns(0, 14));
+  {
+    const fs::path second = e.log("second.tmp");
+    write_gz(second, txns(14, 6));
+    append_to(gz, read_all(second));
+    fs::remove(second);
+  }
+  index::IndexOptions opts;
+  opts.log_block_items = 4;
+  auto s = e.ok_run(opts);
+  EXPECT_EQ(s.new_items, 20U);
+  EXPECT_EQ(e.docs(), 20U);
+  auto direct = scanned(e.config.sources[0], gz);
+  ASSERT_EQ(direct.size(), 20U);
+  for (int k = 0; k < 20; ++k) {
+    EXPECT_EQ(e.where_user(k), direct[user(k)]) << user(k);
+  }
+}
