@@ -297,6 +297,9 @@ BuiltDocument build_document(const connectors::Item &item, const DocumentContext
 
   BuiltDocument out;
   PreparedDocument &doc = out.doc;
+  if (ctx.terms_only) {
+    doc.collect_terms_only();
+  }
   std::string key = item.locator.key();
   doc.set_key(schema::unique_term(ctx.source, key));
   doc.add_boolean_term(schema::file_term(ctx.source, item.locator.path));
@@ -315,15 +318,21 @@ BuiltDocument build_document(const connectors::Item &item, const DocumentContext
     switch (id.kind) {
     case IdentityKind::email:
       doc.add_boolean_term(schema::any_role_term("email", id.value));
-      doc.add_boolean_term(schema::role_term("email-role", id.role, id.value));
+      if (!ctx.terms_only) { // a log block does without role-scoped terms
+        doc.add_boolean_term(schema::role_term("email-role", id.role, id.value));
+      }
       break;
     case IdentityKind::phone:
       doc.add_boolean_term(schema::any_role_term("phone", id.value));
-      doc.add_boolean_term(schema::role_term("phone-role", id.role, id.value));
+      if (!ctx.terms_only) { // a log block does without role-scoped terms
+        doc.add_boolean_term(schema::role_term("phone-role", id.role, id.value));
+      }
       break;
     case IdentityKind::ip:
       doc.add_boolean_term(schema::any_role_term("ip", id.value));
-      doc.add_boolean_term(schema::role_term("ip-role", id.role, id.value));
+      if (!ctx.terms_only) { // a log block does without role-scoped terms
+        doc.add_boolean_term(schema::role_term("ip-role", id.role, id.value));
+      }
       break;
     case IdentityKind::name:
       if (id.alternate.empty()) {

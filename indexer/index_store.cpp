@@ -57,6 +57,8 @@ core::Error error_from_xapian_exception(std::string_view context) {
 
 struct PreparedDocument::Impl {
   Xapian::Document doc;
+  bool collect_only = false;
+  std::vector<std::string> terms; // collect_only
 };
 
 PreparedDocument::PreparedDocument() : m_impl(std::make_unique<Impl>()) {}
@@ -73,6 +75,10 @@ void PreparedDocument::add_boolean_term(const std::string &term) {
   if (term.empty() || term.size() > k_max_term_bytes) {
     return; // callers hash long identities; anything else this long is never searched for
   }
+  if (m_impl->collect_only) {
+    m_impl->terms.push_back(term);
+    return;
+  }
   m_impl->doc.add_boolean_term(term);
   m_bytes += term.size() + 32;
 }
@@ -81,11 +87,20 @@ void PreparedDocument::add_posting(const std::string &term, std::uint32_t positi
   if (term.empty() || term.size() > k_max_term_bytes) {
     return; // a "word" this long is not part of a name
   }
+  if (m_impl->collect_only) {
+    m_impl->terms.push_back(term);
+    return;
+  }
   m_impl->doc.add_posting(term, position);
   m_bytes += term.size() + 8;
 }
 
+void PreparedDocument::collect_terms_only() { m_impl->collect_only = true; }
+
 std::vector<std::string> PreparedDocument::terms() const {
+  if (m_impl->collect_only) {
+    return m_impl->terms;
+  }
   std::vector<std::string> out;
   for (auto it = m_impl->doc.termlist_begin(); it != m_impl->doc.termlist_end(); ++it) {
     out.push_back(*it);

@@ -44,7 +44,9 @@ public:
   /** About how much memory the document takes (terms, positions, data): bounds the indexer's
       queue and its uncommitted batch (docs/reliability.md "Bounded memory"). */
   [[nodiscard]] std::size_t approx_bytes() const { return m_bytes; }
-  /** Every term of the document, in order (log blocks take the union of their items'). */
+  /** From now on the terms are only collected (terms() gives them; no Xapian document). */
+  void collect_terms_only();
+  /** Every term of the document (log blocks take the union of their items'). */
   [[nodiscard]] std::vector<std::string> terms() const;
   /** The Xapian document itself (the query side puts re-read log transactions into an
       in-memory database). */

@@ -293,7 +293,7 @@ public:
     std::vector<std::string> terms;
     try {
       BuiltDocument built = build_document(item, m_terms_ctx);
-      terms = built.doc.terms();
+      terms = built.doc.terms(); // all but the role-scoped ones (terms_only)
       std::erase(terms, built.doc.key());
     } catch (...) {
       core::Error e = core::error_from_current_exception();
@@ -321,9 +321,7 @@ public:
     m_digest.add(item);
     m_truncated = m_truncated || !item.truncated.empty();
     for (std::string &t : terms) {
-      if (!role_scoped(t)) {
-        m_terms.insert(std::move(t));
-      }
+      m_terms.insert(std::move(t));
     }
     if (m_count >= (m_ctx.log_block_items > 0 ? m_ctx.log_block_items : k_block_items)) {
       flush();
@@ -340,21 +338,7 @@ private:
     return item.locator.lines.empty() ? std::string() : fmt::format("line {}", item.locator.lines.front());
   }
 
-  /** A role-scoped identity term (XELOGTO:..., XIBODY:...). A block does without them: its
-      transactions are found by their any-role terms and their roles come from re-reading them. */
-  static bool role_scoped(const std::string &term) {
-    static const std::vector<std::string> prefixes = [] {
-      std::vector<std::string> out;
-      for (std::size_t r = 0; r < connectors::k_role_count; ++r) {
-        for (const char *field : {"email-role", "phone-role", "ip-role"}) {
-          out.push_back(schema::prefix_for(field, static_cast<connectors::Role>(r)));
-        }
-      }
-      return out;
-    }();
-    return term.starts_with("X") &&
-           std::ranges::any_of(prefixes, [&](const std::string &p) { return term.starts_with(p); });
-  }
+
 
   void flush() {
     if (m_count == 0) {
