@@ -883,6 +883,11 @@ core::Status follow_rotation(const std::string &source, std::int64_t source_id,
       continue; // its scan reports the problem
     }
     for (const FileRecord *o : origins) {
+      if (o->path == job.entry.path && o->dev == job.entry.stat.dev && o->ino == job.entry.stat.ino) {
+        // The same file, changed in place (erase's same-length pseudonyms in the middle of a
+        // log keep its head and the marks): it must be read again, not "moved" onto itself.
+        continue;
+      }
       if (head->size() < std::min<std::uint64_t>(connectors::k_content_probe_bytes, o->content_size) ||
           head_fingerprint_of(*head, o->content_size) != o->head_fingerprint) {
         continue;

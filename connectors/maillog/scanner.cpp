@@ -22,6 +22,9 @@ namespace {
 /** All open transactions together hold at most this many times limits.max_transaction_kib. */
 constexpr std::size_t k_open_budget_factor = 8;
 constexpr std::size_t k_max_pending_parts = 100000; // part numbers remembered across such splits
+/** What an open transaction costs besides its lines (its map entry, strings, sets), counted
+    against the budget so that a million queue ids that never complete stay bounded too. */
+constexpr std::size_t k_open_txn_overhead = 1024;
 
 } // namespace
 
@@ -154,6 +157,7 @@ void FileScanner::bound_open(std::unordered_map<std::string, Txn>::iterator it,
     t.part = 1;
   }
   t.continues_at = next_line;
+  t.budget_split = false; // split for its own size: a note of its own
   Txn done = std::move(t);
   t = std::move(next);
   emit(std::move(done));
@@ -166,12 +170,28 @@ void FileScanner::split_all_open(std::uint64_t next_line) {
   for (const auto &[key, txn] : m_open) {
     keys.push_back(key);
   }
+  // In the order of their first lines: deterministic, and the parts of neighbouring lines stay
+  // together (the log index's blocks then cover short ranges of the file).
+  std::sort(keys.begin(), keys.end(), [&](const std::string &a, const std::string &b) {
+    const Txn &ta = m_open.at(a);
+    const Txn &tb = m_open.at(b);
+    return (ta.lines.empty() ? 0 : ta.lines.front()) < (tb.lines.empty() ? 0 : tb.lines.front());
+  });
+  bool first = true;
   for (const std::string &key : keys) {
     auto it = m_open.find(key);
     Txn done = std::move(it->second);
     m_open.erase(it);
     if (done.part == 0) {
       done.part = 1;
+    }
+    done.budget_split = true;
+    if (first) {
+      done.note = fmt::format("{} open log transaction(s) split before line {}: together they exceeded "
+                              "{} x limits.max_transaction_kib; each is indexed in parts (a queue id "
+                              "that goes on later is a part of its own)",
+                              keys.size(), next_line, k_open_budget_factor);
+      first = false;
     }
     done.continues_at = next_line; // or later: its next line opens a new part
     if (m_parts_pending.size() < k_max_pending_parts) { // else the next part is numbered anew
@@ -204,9 +224,11 @@ void FileScanner::entry(LineInfo &&info, std::optional<std::int64_t> date, bool 
   auto [it, inserted] = m_open.try_emplace(info.key);
   Txn &t = it->second;
   if (inserted) {
+    m_open_bytes += k_open_txn_overhead;
     t.queue_id = info.queue_id;
     if (auto p = m_parts_pending.find(t.queue_id); p != m_parts_pending.end()) {
       t.part = p->second; // continues a transaction split by the open-transactions budget
+      t.budget_split = true;
       m_parts_pending.erase(p);
     }
   }
@@ -217,7 +239,7 @@ void FileScanner::entry(LineInfo &&info, std::optional<std::int64_t> date, bool 
   if (info.closes) {
     Txn done = std::move(t);
     m_open.erase(it);
-    m_open_bytes -= std::min(m_open_bytes, done.raw.size());
+    m_open_bytes -= std::min(m_open_bytes, done.raw.size() + k_open_txn_overhead);
     m_last_key.clear();
     emit(std::move(done));
     return;
@@ -273,7 +295,10 @@ void FileScanner::emit(Txn &&t) {
   item.addresses = std::move(t.addresses);
   item.ips = std::move(t.ips);
   item.texts.push_back(RawText{Role::body, sanitize_utf8(t.raw)});
-  if (t.part > 0) {
+  if (!t.note.empty()) {
+    item.bounded.push_back(std::move(t.note));
+  }
+  if (t.part > 0 && !t.budget_split) {
     item.bounded.push_back(
         t.continues_at > 0
             ? fmt::format("log transaction {} split at limits.max_transaction_lines/_kib: part {} "

@@ -32,6 +32,11 @@ struct Txn {
   std::uint64_t dropped = 0;
   std::uint64_t part = 0;                // 0 = whole; 1, 2, ... = split at a limit
   std::uint64_t continues_at = 0;        // split: the line where the next part starts
+  /** Split (or continued) at the open-transactions budget: one note for the whole split (in
+      `note`, on the first part emitted), not one per part, so a million open queue ids give one
+      warning, not a million. */
+  bool budget_split = false;
+  std::string note;
   /** Decompressed bytes [begin, end) of the file hold all its lines (connectors::LogSpan). */
   std::uint64_t begin = 0;
   std::uint64_t end = 0;

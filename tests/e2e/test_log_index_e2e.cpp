@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// End-to-end tests of the delivery-log index (issue 12: blocks of transactions, re-read at query
+// time) through the built binary: a kill -9 in the middle of a log index run is repaired by the
+// next run; erasure in the middle of a 100 MB log; a log with a million queue ids that never
+// complete stays under the memory target.
+#include "tests/e2e/e2e_support.hpp"
+#include "tests/test_support.hpp"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+using maildsar::test::ds;
+using maildsar::test::json_lines;
+using maildsar::test::read_file;
+using maildsar::test::ScratchDir;
+using maildsar::test::write_file;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string qid(std::uint64_t k) { return fmt::format("{:010X}", 0x100000 + k); }
+
+/** One complete Postfix transaction (4 lines) for recipient `to`, padded with `pad` bytes. */
+std::string txn(std::uint64_t k, const std::string &to, const std::string &pad = {}) {
+  return fmt::format(
+      "Nov 14 10:{:02}:01 mx postfix/smtpd[{}]: {}: client=c{}.example[192.0.2.{}]\n"
+      "Nov 14 10:{:02}:02 mx postfix/qmgr[7]: {}: from=<sender{}@example.org>, size={}, nrcpt=1 (queue active)\n"
+      "Nov 14 10:{:02}:03 mx postfix/smtp[8]: {}: to=<{}>, relay=mx.example[10.0.0.2]:25, status=sent (250 ok{})\n"
+      "Nov 14 10:{:02}:04 mx postfix/qmgr[7]: {}: removed\n",
+      k % 60, 100 + k % 900, qid(k), k, k % 250 + 1, k % 60, qid(k), k % 5000, 1000 + k, k % 60, qid(k), to,
+      pad, k % 60, qid(k));
+}
+
+std::string recipient(std::uint64_t k) { return fmt::format("user{}@example.com", k % 20000); }
+
+/** `find --email ADDR --json` lines, without the (run-dependent) nothing: they are the hits. */
+std::string find_email(const fs::path &config, const std::string &address) {
+  auto r = ds(config, {"find", "--email", address});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.out;
+}
+
+/** Starts `maildsar -c CONFIG ARGS...` with stdout/stderr to /dev/null. */
+pid_t spawn(const fs::path &config, const std::vector<std::string> &args) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    std::vector<std::string> all{MAILDSAR_BINARY, "-c", config.string()};
+    all.insert(all.end(), args.begin(), args.end());
+    std::vector<char *> argv;
+    for (std::string &a : all) {
+      argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
+    ::execv(MAILDSAR_BINARY, argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+fs::path log_config(const fs::path &dir, const std::string &state) {
+  fs::path config = dir / (state + ".json");
+  write_file(config, fmt::format(R"({{"state_dir": "{}", "sources": [{{"name": "postfix", "type": "maillog",
+    "format": "postfix", "path": "logs/mail.log*"}}]}})",
+                                 state));
+  return config;
+}
+
+} // namespace
+
+// kill -9 at random moments of `index` over a plain and a compressed log: the next run repairs
+// the state, and find then answers exactly as an index built in one go.
+TEST(LogIndexE2e, KilledIndexRunIsRepairedByTheNextRun) {
+  ScratchDir dir;
+  fs::create_directories(dir.path() / "logs");
+  {
+    std::ofstream plain(dir.path() / "logs/mail.log", std::ios::binary);
+    for (std::uint64_t k = 0; k < 60000; ++k) {
+      plain << txn(k, recipient(k));
+    }
+  }
+  {
+    std::string older;
+    for (std::uint64_t k = 60000; k < 90000; ++k) {
+      older += txn(k, recipient(k));
+    }
+    write_file(dir.path() / "logs/mail.log.1", older);
+    ASSERT_EQ(std::system(fmt::format("gzip -n '{}'", (dir.path() / "logs/mail.log.1").string()).c_str()), 0);
+  }
+  fs::path reference = log_config(dir.path(), "reference");
+  ASSERT_EQ(ds(reference, {"index"}).exit_code, 0);
+  std::mt19937 rng(20261202);
+  fs::path config = log_config(dir.path(), "state");
+  for (int round = 0; round < 3; ++round) {
+    pid_t pid = spawn(config, {"index"});
+    ASSERT_GT(pid, 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(50, 1500)(rng)));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+  }
+  auto repaired = json_lines(ds(config, {"index"}).out);
+  ASSERT_EQ(repaired.size(), 1U);
+  EXPECT_EQ(repaired.front().at("errors"), 0);
+  EXPECT_EQ(repaired.front().at("sources").at(0).at("items"), 90000) << repaired.front().dump();
+  for (std::uint64_t k : {0ULL, 7ULL, 12345ULL, 19999ULL}) {
+    const std::string who = recipient(k);
+    std::string expected = find_email(reference, who);
+    EXPECT_FALSE(expected.empty()) << who;
+    EXPECT_EQ(find_email(config, who), expected) << who;
+  }
+  EXPECT_EQ(find_email(config, "sender42@example.org"), find_email(reference, "sender42@example.org"));
+  // And a third run has nothing to do.
+  auto again = json_lines(ds(config, {"index"}).out);
+  ASSERT_EQ(again.size(), 1U);
+  const json &s = again.front().at("sources").at(0);
+  EXPECT_EQ(s.at("new").get<int>() + s.at("changed").get<int>() + s.at("removed").get<int>(), 0) << s.dump();
+}
+
+// Erasure of one transaction in the middle of a 100 MB log: only its lines change (same-length
+// pseudonyms in place), the rest of the file is byte for byte what it was, and the index no
+// longer finds the subject while it still finds everybody else.
+TEST(LogIndexE2e, ErasureInTheMiddleOfA100MegabyteLog) {
+  ScratchDir dir;
+  fs::create_directories(dir.path() / "logs");
+  const std::string pad = " " + std::string(900, 'p'); // long lines: 100 MB, few transactions
+  const std::uint64_t n = 100ULL * 1000 * 1000 / txn(0, recipient(0), pad).size() + 1;
+  const std::uint64_t middle = n / 2;
+  std::string before;
+  std::string subject;
+  std::string after;
+  {
+    std::ofstream out(dir.path() / "logs/mail.log", std::ios::binary);
+    for (std::uint64_t k = 0; k < n; ++k) {
+      std::string t = txn(k, k == middle ? std::string("alice.smith@example.com") : recipient(k), pad);
+      if (k < middle) {
+        before += t;
+      } else if (k == middle) {
+        subject = t;
+      } else {
+        after += t;
+      }
+      out << t;
+    }
+  }
+  ASSERT_GT(fs::file_size(dir.path() / "logs/mail.log"), 100U * 1000 * 1000);
+  fs::path config = log_config(dir.path(), "state");
+  ASSERT_EQ(ds(config, {"index"}).exit_code, 0);
+  auto hits = json_lines(find_email(config, "alice.smith@example.com"));
+  ASSERT_EQ(hits.size(), 1U);
+  const std::uint64_t first_line = middle * 4 + 1;
+  EXPECT_EQ(hits[0].at("lines"), json({first_line, first_line + 1, first_line + 2, first_line + 3}));
+  fs::path manifest = dir.path() / "m.json";
+  auto plan = ds(config, {"plan", "--email", "alice.smith@example.com", "--out", manifest.string(),
+                          "--operator", "dpo-anna"});
+  ASSERT_EQ(plan.exit_code, 0) << plan.err;
+  ASSERT_EQ(ds(config, {"approve", manifest.string(), "--operator", "admin-ben"}).exit_code, 0);
+  auto erase = ds(config, {"erase", manifest.string()});
+  ASSERT_EQ(erase.exit_code, 0) << erase.err << erase.out;
+  const std::string now = read_file(dir.path() / "logs/mail.log");
+  ASSERT_EQ(now.size(), before.size() + subject.size() + after.size());
+  EXPECT_TRUE(now.compare(0, before.size(), before) == 0) << "bytes before the transaction changed";
+  EXPECT_TRUE(now.compare(before.size() + subject.size(), after.size(), after) == 0)
+      << "bytes after the transaction changed";
+  const std::string redacted = now.substr(before.size(), subject.size());
+  EXPECT_NE(redacted, subject);
+  EXPECT_EQ(redacted.find("alice.smith@example.com"), std::string::npos);
+  EXPECT_TRUE(json_lines(find_email(config, "alice.smith@example.com")).empty());
+  EXPECT_FALSE(json_lines(find_email(config, recipient(middle + 1))).empty());
+  auto v = ds(config, {"verify", "--email", "alice.smith@example.com"});
+  EXPECT_EQ(v.exit_code, 0) << v.err << v.out;
+}
+
+// A million queue ids that never complete: the open transactions are emitted in parts at the
+// open-transactions budget, so the peak RSS of `index` stays under the target of issue 12
+// (200 MiB), and a queue id of the middle is still found.
+TEST(LogIndexE2e, AMillionNeverCompletingQueueIdsStayUnderTheMemoryTarget) {
+  ScratchDir dir;
+  fs::create_directories(dir.path() / "logs");
+  {
+    std::ofstream out(dir.path() / "logs/mail.log", std::ios::binary);
+    for (std::uint64_t k = 0; k < 1000000; ++k) {
+      out << fmt::format("Nov 14 10:00:00 mx postfix/qmgr[7]: {}: from=<s{}@example.org>, size=1, nrcpt=1 (queue active)\n",
+                         qid(k), k % 1000);
+    }
+  }
+  fs::path config = log_config(dir.path(), "state");
+  pid_t pid = spawn(config, {"index"});
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  struct rusage usage {};
+  ASSERT_EQ(::wait4(pid, &status, 0, &usage), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_LE(usage.ru_maxrss, 200L * 1024) << "peak RSS (KiB) of index";
+  auto hits = json_lines(find_email(config, "s500@example.org"));
+  EXPECT_EQ(hits.size(), 1000U);
+}
