@@ -320,8 +320,8 @@ public:
     m_lines.push_back(first);
     m_digest.add(item);
     m_truncated = m_truncated || !item.truncated.empty();
-    for (std::string &t : terms) {
-      m_terms.insert(std::move(t));
+    for (const std::string &t : terms) {
+      m_terms.insert(schema::block_term(t));
     }
     if (m_count >= (m_ctx.log_block_items > 0 ? m_ctx.log_block_items : k_block_items)) {
       flush();

@@ -39,6 +39,15 @@ std::string truncated_term() { return prefix_for("truncated") + "1"; }
 
 std::string log_block_term() { return prefix_for("log-block") + "1"; }
 
+std::string block_term(std::string_view term) {
+  for (const char *keep : {"file", "source", "store", "log-block", "truncated"}) {
+    if (term.starts_with(field(keep).prefix)) {
+      return std::string(term);
+    }
+  }
+  return std::string(field("block-hash").prefix) + core::sha256_hex(term).substr(0, 12);
+}
+
 std::string message_id_term(std::string_view lowered_message_id) {
   return lowered_message_id.size() <= k_max_identity_bytes
              ? prefix_for("message-id") + std::string(lowered_message_id)

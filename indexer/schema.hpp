@@ -17,7 +17,7 @@ namespace maildsar::index::schema {
 /** Bumped whenever terms or document data change incompatibly (needs `index --full`). */
 inline constexpr std::string_view k_schema_version = "3";
 /** Feature list stored next to the version; a mismatch also needs `index --full`. */
-inline constexpr std::string_view k_features = "q-sha256,xfile,role-terms,positional-role-names,header-roles,name-variants,log-blocks";
+inline constexpr std::string_view k_features = "q-sha256,xfile,role-terms,positional-role-names,header-roles,name-variants,log-blocks-hashed";
 inline constexpr std::string_view k_meta_schema_version = "maildsar.schema_version";
 inline constexpr std::string_view k_meta_features = "maildsar.features";
 
@@ -72,6 +72,9 @@ inline constexpr std::array k_fields{
     Field{"log-block", "XBLOCK:", FieldKind::boolean, Scope::global, -1,
           "XBLOCK:1 on a block of delivery-log transactions (its terms are those of all its "
           "transactions, its data a log block: indexer/log_block.hpp)"},
+    Field{"block-hash", "XH:", FieldKind::boolean, Scope::global, -1,
+          "on a log block, each identity, Message-ID and name term of its transactions as the "
+          "first 12 hex digits of its SHA-256 (block_term())"},
     Field{"date", "", FieldKind::boolean, Scope::global, static_cast<int>(k_slot_date),
           "item date (value slot 0, sortable_serialise of seconds since the epoch)"},
 };
@@ -234,6 +237,13 @@ static_assert(k_role_codes.size() == connectors::k_role_count);
 [[nodiscard]] std::string truncated_term();
 /** "XBLOCK:1": the document is a block of log transactions (indexer/log_block.hpp). */
 [[nodiscard]] std::string log_block_term();
+/**
+ * A term as a log block holds it: XFILE:, XSRC:, XKIND:, XBLOCK: and XTRUNC: terms as they are,
+ * every other (identity, Message-ID, name) as "XH:" + the first 12 hex digits of its SHA-256 —
+ * a third of the bytes, and a block is only a candidate: its transactions are matched exactly
+ * when they are read again.
+ */
+[[nodiscard]] std::string block_term(std::string_view term);
 /** The term of a Message-ID (already lower-cased, no angle brackets); hashed when too long. */
 [[nodiscard]] std::string message_id_term(std::string_view lowered_message_id);
 

@@ -6,6 +6,7 @@
 #include "indexer/document.hpp"
 #include "indexer/index_store.hpp"
 #include "indexer/log_block.hpp"
+#include "indexer/schema.hpp"
 #include "query/index_reader.hpp"
 
 #include <fmt/format.h>
@@ -137,15 +138,22 @@ core::Result<std::vector<Hit>> lookup_term(const core::Config &config, Xapian::D
                                            const std::string &term) {
   std::vector<Hit> hits;
   LogExpander logs(config);
-  for (Xapian::PostingIterator p = db.postlist_begin(term); p != db.postlist_end(term); ++p) {
-    Xapian::Document doc = db.get_document(*p);
-    const std::string data = doc.get_data();
-    if (index::is_log_block_data(data)) {
-      MAILDSAR_TRY(logs.add(data));
-      continue;
+  const std::string hashed = index::schema::block_term(term); // as log blocks hold it
+  for (const std::string &t : hashed == term ? std::vector<std::string>{term}
+                                             : std::vector<std::string>{term, hashed}) {
+    for (Xapian::PostingIterator p = db.postlist_begin(t); p != db.postlist_end(t); ++p) {
+      Xapian::Document doc = db.get_document(*p);
+      const std::string data = doc.get_data();
+      if (index::is_log_block_data(data)) {
+        MAILDSAR_TRY(logs.add(data));
+        continue;
+      }
+      if (t != term) {
+        continue; // only log blocks hold hashed terms
+      }
+      MAILDSAR_TRY_ASSIGN(index::StoredDocument stored, index::parse_document_data(data));
+      hits.push_back(hit_of(key_term_of(doc), stored));
     }
-    MAILDSAR_TRY_ASSIGN(index::StoredDocument stored, index::parse_document_data(data));
-    hits.push_back(hit_of(key_term_of(doc), stored));
   }
   if (!logs.empty()) {
     MAILDSAR_TRY_ASSIGN(std::vector<Hit> more, lookup_term(config, logs.db(), term));

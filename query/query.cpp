@@ -164,22 +164,32 @@ Xapian::Query subject_query(const std::vector<Wanted> &wanted) {
  * query matches (and maybe more); the transactions are then matched exactly.
  */
 Xapian::Query block_query(const std::vector<Wanted> &wanted) {
-  std::vector<Xapian::Query> parts{subject_query(wanted)};
+  std::vector<Xapian::Query> parts;
   for (const Wanted &w : wanted) {
-    if (w.kind != IdentityKind::name) {
-      continue;
-    }
-    for (std::size_t r = 0; r < connectors::k_role_count; ++r) {
-      const std::string prefix = schema::prefix_for("name-role", static_cast<Role>(r));
-      std::vector<Xapian::Query> all;
-      for (const Spellings &spellings : w.tokens) {
-        std::vector<Xapian::Query> each;
-        for (const std::string &spelling : spellings) {
-          each.emplace_back(prefix + spelling);
+    switch (w.kind) {
+    case IdentityKind::email:
+      parts.emplace_back(schema::block_term(schema::any_role_term("email", w.value)));
+      break;
+    case IdentityKind::phone:
+      parts.emplace_back(schema::block_term(schema::any_role_term("phone", w.value)));
+      break;
+    case IdentityKind::ip:
+      parts.emplace_back(schema::block_term(schema::any_role_term("ip", w.value)));
+      break;
+    case IdentityKind::name:
+      for (std::size_t r = 0; r < connectors::k_role_count; ++r) {
+        const std::string prefix = schema::prefix_for("name-role", static_cast<Role>(r));
+        std::vector<Xapian::Query> all;
+        for (const Spellings &spellings : w.tokens) {
+          std::vector<Xapian::Query> each;
+          for (const std::string &spelling : spellings) {
+            each.emplace_back(schema::block_term(prefix + spelling));
+          }
+          all.emplace_back(Xapian::Query::OP_OR, each.begin(), each.end());
         }
-        all.emplace_back(Xapian::Query::OP_OR, each.begin(), each.end());
+        parts.emplace_back(Xapian::Query::OP_AND, all.begin(), all.end());
       }
-      parts.emplace_back(Xapian::Query::OP_AND, all.begin(), all.end());
+      break;
     }
   }
   return Xapian::Query(Xapian::Query::OP_FILTER,
