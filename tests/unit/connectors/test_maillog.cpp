@@ -395,6 +395,37 @@ TEST(MaillogConnector, ExchangeClientIpAndRowsWithoutIds) {
   EXPECT_TRUE(has_address(*row, Role::log_to, "z@example.com"));
 }
 
+// Regression (found by the fuzz_maillog_exchange invariant "a key comes with a queue id"): a
+// row whose message-id is empty inside its brackets ("<>") was keyed "exchange:<>" with an empty
+// queue id, and every such row of the file became one transaction. An empty id is no id: the
+// row groups by its internal message id, or stands alone.
+TEST(MaillogConnector, ExchangeEmptyMessageIdIsNoId) {
+  ScratchDir tmp;
+  auto path = tmp / "MSGTRK2024012516-1.LOG";
+  maildsar::test::write_file(
+      path, "#Fields: date-time,event-id,internal-message-id,message-id,recipient-address\n"
+            "2024-01-25T16:00:00.000Z,RECEIVE,8001,<>,p@example.com\n"
+            "2024-01-25T16:00:01.000Z,RECEIVE,8002,<>,q@example.com\n"
+            "2024-01-25T16:00:02.000Z,DELIVER,8001,<>,p@example.com\n"
+            "2024-01-25T16:00:03.000Z,FAIL,,<,r@example.com\n");
+  auto sink = scan("exchange", path);
+  ASSERT_EQ(sink.items.size(), 3U);
+  for (const Item &item : sink.items) {
+    EXPECT_FALSE(item.locator.queue_id.empty());
+    EXPECT_TRUE(item.message_id.empty());
+  }
+  const Item *first = sink.by_queue_id("8001");
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->locator.lines, (std::vector<std::uint64_t>{2, 4}));
+  const Item *second = sink.by_queue_id("8002");
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(second->locator.lines, (std::vector<std::uint64_t>{3}));
+  const Item *alone = sink.by_queue_id("line-5");
+  ASSERT_NE(alone, nullptr);
+  EXPECT_TRUE(has_address(*alone, Role::log_to, "r@example.com"));
+  EXPECT_TRUE(sink.errors.empty());
+}
+
 TEST(MaillogConnector, InterleavedPostfixTransactions) {
   ScratchDir tmp;
   auto path = tmp / "mail.log";
