@@ -1,14 +1,24 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
-// The maillog harnesses: the bytes become one log file (plain, or gzip when they start with the
-// gzip magic) that the maillog connector of the given format scans from the start.
+// The maillog harnesses, one per log format (connectors/maillog/<format>.cpp). Each feeds its
+// format twice:
+//  * every line of the bytes straight to the format's parser (a syslog program's `parse`,
+//    whether or not it claims the line, or a file format's FileParser), checking what a LineInfo
+//    promises: a key is "<format>:<queue id>" with a non-empty queue id, identities are
+//    non-empty valid UTF-8 with a log role, IPs are canonical;
+//  * the bytes as one log file (plain, or gzip when they start with the gzip magic) that the
+//    maillog connector, configured with the given source format, scans from the start: the
+//    syslog reader's dispatch to all programs, the transaction assembly, continuation lines,
+//    gzip; every item names lines of the file.
 #include "connectors/connector.hpp"
 #include "connectors/maillog.hpp"
+#include "connectors/maillog/format.hpp"
 #include "core/config.hpp"
 #include "core/fs.hpp"
 #include "fuzz/fuzz_support.hpp"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -36,6 +46,97 @@ inline void scan_log(std::string_view format, std::string_view bytes) {
     require(!item.locator.lines.empty(), "a log item names its lines");
     for (std::uint64_t line : item.locator.lines) {
       require(line >= 1 && line <= bytes.size() + 1, "a log item's lines are lines of the file");
+    }
+  }
+}
+
+/** What the parsers promise about one line's LineInfo. */
+inline void check_line_info(const connectors::maillog::LineInfo &info, std::string_view prefix) {
+  using connectors::Role;
+  namespace ml = connectors::maillog;
+  if (info.key.empty()) {
+    require(info.queue_id.empty(), "a queue id comes with a key");
+    require(!info.closes, "only a keyed line closes a transaction");
+  } else {
+    require(!info.queue_id.empty(), "a key comes with a queue id");
+    require(ml::starts_with(info.key, prefix), "a key starts with its format's name");
+  }
+  require(info.found.lines.empty() && info.found.raw.empty(), "a parser adds no lines");
+  for (const auto &a : info.found.addresses) {
+    require(!a.addr.empty(), "an address found is not empty");
+    require(ml::sanitize_utf8(a.addr) == a.addr, "an address found is valid UTF-8");
+    require(a.role == Role::log_from || a.role == Role::log_to || a.role == Role::log_user,
+            "an address found has a log role");
+  }
+  for (const auto &v : info.found.ips) {
+    require(v.role == Role::log_client, "an IP found is a log client");
+    auto again = ml::as_ip(v.value);
+    require(again.has_value() && *again == v.value, "an IP found is canonical");
+  }
+  require(ml::sanitize_utf8(info.found.message_id) == info.found.message_id,
+          "a message id found is valid UTF-8");
+}
+
+/** Each line of `bytes` (split at '\n') through the syslog program `name`'s parser. */
+inline void parse_syslog_lines(std::string_view name, std::string_view bytes) {
+  namespace ml = connectors::maillog;
+  const ml::SyslogProgram *program = nullptr;
+  for (const ml::SyslogProgram *p : ml::syslog_programs()) {
+    if (p->name == name) {
+      program = p;
+    }
+  }
+  require(program != nullptr, "the syslog program is registered");
+  const std::string prefix = std::string(name) + ":";
+  constexpr std::int64_t k_mtime = 1700000000; // 2023-11-14: dates lines without a year
+  while (!bytes.empty()) {
+    std::size_t nl = bytes.find('\n');
+    std::string_view line = bytes.substr(0, nl);
+    bytes = nl == std::string_view::npos ? std::string_view() : bytes.substr(nl + 1);
+    ml::Prefix pre = ml::parse_prefix(line, k_mtime);
+    (void)program->claims(pre);
+    ml::LineInfo info;
+    program->parse(pre, line, info);
+    check_line_info(info, prefix);
+  }
+}
+
+/** Records what a FileParser reports, checking each entry. */
+class CheckingSink final : public connectors::maillog::LineSink {
+public:
+  explicit CheckingSink(std::string_view prefix) : m_prefix(prefix) {}
+  void entry(connectors::maillog::LineInfo &&info, std::optional<std::int64_t> /*date*/,
+             bool /*personal*/) override {
+    // a file format's keys: "<format>:" or "<format>-<kind>:" (exchange-internal:)
+    check_line_info(info, m_prefix);
+  }
+  bool continuation(std::string_view /*line*/) override { return false; }
+  void header() override {}
+  void unparsed() override {}
+
+private:
+  std::string m_prefix;
+};
+
+/** Each line of `bytes` through a fresh parser of the file format `name`. */
+inline void parse_file_lines(std::string_view name, std::string_view bytes) {
+  namespace ml = connectors::maillog;
+  const ml::FileFormat *format = nullptr;
+  for (const ml::FileFormat *f : ml::file_formats()) {
+    if (f->name == name) {
+      format = f;
+    }
+  }
+  require(format != nullptr, "the file format is registered");
+  std::unique_ptr<ml::FileParser> parser = format->open();
+  CheckingSink sink(name);
+  while (!bytes.empty()) {
+    std::size_t nl = bytes.find('\n');
+    std::string_view line = bytes.substr(0, nl);
+    bytes = nl == std::string_view::npos ? std::string_view() : bytes.substr(nl + 1);
+    if (!ml::trim(line).empty()) { // FileParser::line: never an empty or blank line
+      (void)format->recognises(line);
+      parser->line(line, sink);
     }
   }
 }

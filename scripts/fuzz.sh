@@ -28,7 +28,8 @@ jobs=${FUZZ_JOBS:-2}
 shared=${FUZZ_CORPUS:-${MAILDSAR_CORPUS:-"$here/../shared/corpus"}}
 cxx=${FUZZ_CXX:-clang++-16}
 
-all_targets=(mime extract mbox maillog_syslog maillog_exchange quarantine config subject identity redact)
+all_targets=(mime extract mbox maillog_postfix maillog_exim maillog_sendmail maillog_dovecot maillog_exchange
+  quarantine config subject identity redact)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 
@@ -68,11 +69,14 @@ copy_seeds() {
   done
 }
 
-# shared_files SUBDIR... : up to 300 files of the shared corpus below SUBDIR (sorted, stable).
+# shared_files PATH... : up to 300 files of the shared corpus at or below each PATH (a folder,
+# a file or a glob; sorted, stable).
 shared_files() {
-  local d
+  local d p
   for d in "$@"; do
-    [ -d "$shared/$d" ] && find "$shared/$d" -type f -size -65k ! -name '*.md' ! -name '*.json' 2>/dev/null
+    for p in "$shared"/$d; do
+      [ -e "$p" ] && find "$p" -type f -size -65k ! -name '*.md' ! -name '*.json' 2>/dev/null
+    done
   done | LC_ALL=C sort | head -n 300
 }
 
@@ -90,10 +94,16 @@ seed_target() {
   mbox)
     mapfile -t files < <(shared_files mbox/mimekit mbox/gmime mbox/tika mbox/aspose mbox/exim-testsuite
       echo "$here/samples/archive/2023.mbox") ;;
-  maillog_syslog)
-    mapfile -t files < <(shared_files logs/crowdsec-hub logs/postfix-log-parser logs/fail2ban logs/exim-testsuite |
-      grep -v -i exchange; find "$here/samples/logs" -type f)
-    prefixes=('\000' '\001' '\002' '\003' '\004') ;;
+  maillog_postfix)
+    mapfile -t files < <(shared_files logs/postfix-log-parser logs/postfix-grok-patterns logs/fail2ban/postfix \
+      'logs/crowdsec-hub/post*'; find "$here/samples/logs" -type f) ;;
+  maillog_exim)
+    mapfile -t files < <(shared_files logs/exim-testsuite 'logs/fail2ban/exim*' 'logs/crowdsec-hub/exim*') ;;
+  maillog_sendmail)
+    mapfile -t files < <(shared_files 'logs/fail2ban/sendmail*') ;;
+  maillog_dovecot) # format auto: dovecot and every other program of a mail.log
+    mapfile -t files < <(shared_files logs/fail2ban 'logs/crowdsec-hub/dovecot*' 'logs/crowdsec-hub/amavis*' \
+      'logs/crowdsec-hub/mailscanner*' 'logs/crowdsec-hub/exchange*' | grep -v -E '/(postfix|exim|sendmail)') ;;
   maillog_exchange)
     mapfile -t files < <(shared_files logs/exchange) ;;
   quarantine)
@@ -124,7 +134,7 @@ dict_of() {
   case $1 in
   mime | mbox | quarantine) echo "$here/fuzz/dict/mime.dict" ;;
   extract) echo "$here/fuzz/dict/extract.dict" ;;
-  maillog_syslog | maillog_exchange) echo "$here/fuzz/dict/maillog.dict" ;;
+  maillog_*) echo "$here/fuzz/dict/maillog.dict" ;;
   config | subject) echo "$here/fuzz/dict/json.dict" ;;
   identity | redact) echo "$here/fuzz/dict/identity.dict" ;;
   esac

@@ -89,11 +89,11 @@ public:
     Txn &t = info.found;
     string_view mid = get("message-id");
     string_view internal = get("internal-message-id");
-    if (!mid.empty()) {
+    t.set_message_id(mid);
+    if (!t.message_id.empty()) {
       info.key = "exchange:" + std::string(mid);
-      t.set_message_id(mid);
       info.queue_id = t.message_id;
-    } else if (!internal.empty()) {
+    } else if (!internal.empty()) { // no message id, or an empty one ("<>")
       info.key = "exchange-internal:" + std::string(internal);
       info.queue_id = std::string(internal);
     }

@@ -182,6 +182,14 @@ void FileScanner::split_all_open(std::uint64_t next_line) {
     auto it = m_open.find(key);
     Txn done = std::move(it->second);
     m_open.erase(it);
+    if (done.lines.empty()) {
+      // the next part of a transaction split at a limit, which has no line yet: nothing to
+      // emit (an item without lines has no locator); its number waits for its first line
+      if (m_parts_pending.size() < k_max_pending_parts) {
+        m_parts_pending[done.queue_id] = done.part;
+      }
+      continue;
+    }
     if (done.part == 0) {
       done.part = 1;
     }

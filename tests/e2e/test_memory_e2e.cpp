@@ -243,3 +243,48 @@ TEST(BoundedMemory, LimitsOutOfRangeAreAConfigError) {
     EXPECT_NE(r.out.find("limits."), std::string::npos) << limits << ": " << r.out;
   }
 }
+
+// Regression: with the smallest configurable transaction limits, a log whose one queue id fills
+// a part (100 lines) and whose never-closing transactions then outgrow the open-transactions
+// budget (8 x 64 KiB) killed `index` with SIGSEGV (the empty next part was emitted as an item
+// without lines). Now it indexes, and the queue id's later line is found as its part 2.
+TEST(BoundedMemory, SplitTransactionAndOpenBudgetSplitDoNotCrashIndex) {
+  ScratchDir dir;
+  fs::create_directories(dir / "logs");
+  std::string text = "Nov 14 10:00:00 mx postfix/qmgr[1]: 4AB12C3D4E: from=<big@example.com>, "
+                     "size=1, nrcpt=99 (queue active)\n";
+  for (int i = 1; i < 100; ++i) {
+    text += fmt::format("Nov 14 10:00:01 mx postfix/smtp[2]: 4AB12C3D4E: to=<r{}@example.net>, "
+                        "relay=none, delay=1, status=deferred (x)\n",
+                        i);
+  }
+  for (int i = 0; i < 3000; ++i) {
+    text += fmt::format("Nov 14 10:00:02 mx postfix/cleanup[3]: {:010X}: message-id=<m{}@"
+                        "example.org> padding-padding-padding-padding-padding-padding-padding-"
+                        "padding-padding-padding-padding-padding-padding-padding-padding\n",
+                        0x100000 + i, i);
+  }
+  text += "Nov 14 10:00:03 mx postfix/smtp[2]: 4AB12C3D4E: to=<late@example.net>, relay=none, "
+          "delay=3, status=sent (250 ok)\n";
+  write_file(dir / "logs/mail.log", text);
+  const fs::path cfg = dir / "config.json";
+  write_file(cfg, fmt::format(R"({{"state_dir": "{}", "sources": [{{"name": "logs",
+    "type": "maillog", "format": "postfix", "path": "{}"}}],
+    "limits": {{"max_transaction_lines": 100, "max_transaction_kib": 64}}}})",
+                              (dir / "state").string(), (dir / "logs/mail.log").string()));
+  RunResult idx = maildsar::test::ds(cfg, {"index"});
+  ASSERT_EQ(idx.exit_code, 0) << idx.err.substr(0, 2000);
+
+  RunResult late = maildsar::test::ds(cfg, {"find", "--email", "late@example.net"});
+  ASSERT_EQ(late.exit_code, 0) << late.err.substr(0, 2000);
+  auto hits = json_lines(late.out);
+  ASSERT_EQ(hits.size(), 1U) << late.out;
+  EXPECT_EQ(hits[0].at("queue_id"), "4AB12C3D4E");
+  EXPECT_EQ(hits[0].at("lines"), json::array({3101}));
+
+  RunResult big = maildsar::test::ds(cfg, {"find", "--email", "big@example.com"});
+  ASSERT_EQ(big.exit_code, 0) << big.err.substr(0, 2000);
+  hits = json_lines(big.out);
+  ASSERT_EQ(hits.size(), 1U) << big.out;
+  EXPECT_EQ(hits[0].at("lines").size(), 100U);
+}

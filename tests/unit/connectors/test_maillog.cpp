@@ -6,6 +6,7 @@
 #include "core/hash.hpp"
 #include "tests/test_support.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -394,6 +395,37 @@ TEST(MaillogConnector, ExchangeClientIpAndRowsWithoutIds) {
   EXPECT_TRUE(has_address(*row, Role::log_to, "z@example.com"));
 }
 
+// Regression (found by the fuzz_maillog_exchange invariant "a key comes with a queue id"): a
+// row whose message-id is empty inside its brackets ("<>") was keyed "exchange:<>" with an empty
+// queue id, and every such row of the file became one transaction. An empty id is no id: the
+// row groups by its internal message id, or stands alone.
+TEST(MaillogConnector, ExchangeEmptyMessageIdIsNoId) {
+  ScratchDir tmp;
+  auto path = tmp / "MSGTRK2024012516-1.LOG";
+  maildsar::test::write_file(
+      path, "#Fields: date-time,event-id,internal-message-id,message-id,recipient-address\n"
+            "2024-01-25T16:00:00.000Z,RECEIVE,8001,<>,p@example.com\n"
+            "2024-01-25T16:00:01.000Z,RECEIVE,8002,<>,q@example.com\n"
+            "2024-01-25T16:00:02.000Z,DELIVER,8001,<>,p@example.com\n"
+            "2024-01-25T16:00:03.000Z,FAIL,,<,r@example.com\n");
+  auto sink = scan("exchange", path);
+  ASSERT_EQ(sink.items.size(), 3U);
+  for (const Item &item : sink.items) {
+    EXPECT_FALSE(item.locator.queue_id.empty());
+    EXPECT_TRUE(item.message_id.empty());
+  }
+  const Item *first = sink.by_queue_id("8001");
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->locator.lines, (std::vector<std::uint64_t>{2, 4}));
+  const Item *second = sink.by_queue_id("8002");
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(second->locator.lines, (std::vector<std::uint64_t>{3}));
+  const Item *alone = sink.by_queue_id("line-5");
+  ASSERT_NE(alone, nullptr);
+  EXPECT_TRUE(has_address(*alone, Role::log_to, "r@example.com"));
+  EXPECT_TRUE(sink.errors.empty());
+}
+
 TEST(MaillogConnector, InterleavedPostfixTransactions) {
   ScratchDir tmp;
   auto path = tmp / "mail.log";
@@ -780,5 +812,59 @@ TEST(MaillogConnector, LongTransactionIsSplitIntoPartsNotCut) {
   EXPECT_EQ(all.size(), 250U); // every line in exactly one part
   EXPECT_NE(sink.items[2].bounded[0].find("part 3"), std::string::npos);
   EXPECT_TRUE(std::ranges::any_of(sink.items[2].addresses, [](const auto &a) { return a.addr == "r248@example.net"; }));
+  EXPECT_TRUE(sink.errors.empty());
+}
+
+// Regression: a transaction split at max_transaction_lines leaves its (empty) next part open;
+// when the open transactions then outgrow their budget (8 x max_transaction_kib) every open
+// one was emitted, the empty one too: an item without lines, whose locator read lines.front()
+// (SIGSEGV in `index` with the smallest configurable limits and a 600 KB log, or with the
+// defaults and a 33 MB one). The empty part is not emitted; the next line of that queue id is
+// the next part, numbered on.
+TEST(MaillogConnector, SplitTransactionSurvivesTheOpenBudgetSplit) {
+  const maildsar::connectors::ItemLimits old = maildsar::connectors::item_limits();
+  maildsar::connectors::ItemLimits small = old;
+  small.max_transaction_lines = 100;
+  small.max_transaction_bytes = 64 * 1024; // budget of all open transactions: 512 KiB
+  maildsar::connectors::set_item_limits(small);
+  ScratchDir tmp;
+  std::string text = "Nov 14 10:00:00 mx postfix/qmgr[1]: 4AB12C3D4E: from=<big@example.com>, "
+                     "size=1, nrcpt=99 (queue active)\n";
+  for (int i = 1; i < 100; ++i) { // 100 lines: part 1 is full, part 2 is open and empty
+    text += fmt::format("Nov 14 10:00:01 mx postfix/smtp[2]: 4AB12C3D4E: to=<r{}@example.net>, "
+                        "relay=none, delay=1, status=deferred (x)\n",
+                        i);
+  }
+  for (int i = 0; i < 3000; ++i) { // ~650 KB of transactions that never close
+    text += fmt::format("Nov 14 10:00:02 mx postfix/cleanup[3]: {:010X}: message-id=<m{}@"
+                        "example.org> padding-padding-padding-padding-padding-padding-padding-"
+                        "padding-padding-padding-padding-padding-padding-padding-padding\n",
+                        0x100000 + i, i);
+  }
+  text += "Nov 14 10:00:03 mx postfix/smtp[2]: 4AB12C3D4E: to=<late@example.net>, relay=none, "
+          "delay=3, status=sent (250 ok)\n";
+  const std::uint64_t late_line = 100 + 3000 + 1;
+  maildsar::test::write_file(tmp / "mail.log", text);
+  auto sink = scan("postfix", tmp / "mail.log");
+  maildsar::connectors::set_item_limits(old);
+
+  std::vector<const Item *> parts;
+  std::size_t lines = 0;
+  for (const Item &item : sink.items) {
+    ASSERT_FALSE(item.locator.lines.empty()) << item.locator.queue_id;
+    lines += item.locator.lines.size();
+    if (item.locator.queue_id == "4AB12C3D4E") {
+      parts.push_back(&item);
+    }
+  }
+  EXPECT_EQ(lines, late_line); // every line in exactly one item
+  ASSERT_EQ(parts.size(), 2U);
+  EXPECT_EQ(parts[0]->locator.lines.size(), 100U);
+  EXPECT_NE(parts[0]->bounded.at(0).find("part 1 (lines 1-100)"), std::string::npos)
+      << parts[0]->bounded.at(0);
+  EXPECT_EQ(parts[1]->locator.lines, std::vector<std::uint64_t>{late_line});
+  EXPECT_NE(parts[1]->bounded.at(0).find("part 2"), std::string::npos) << parts[1]->bounded.at(0);
+  EXPECT_TRUE(std::ranges::any_of(parts[1]->addresses,
+                                  [](const auto &a) { return a.addr == "late@example.net"; }));
   EXPECT_TRUE(sink.errors.empty());
 }
