@@ -213,3 +213,30 @@ TEST(LogIndexE2e, AMillionNeverCompletingQueueIdsStayUnderTheMemoryTarget) {
   auto hits = json_lines(find_email(config, "s500@example.org"));
   EXPECT_EQ(hits.size(), 1000U);
 }
+
+// A log changed since it was indexed (here rewritten, shorter) no longer holds the
+// transactions of its blocks: find says so (exit 75, "run maildsar index") rather than answer
+// from lines that are not there; after `index` it answers again.
+TEST(LogIndexE2e, ALogChangedSinceIndexingIsRefusedUntilReindexed) {
+  ScratchDir dir;
+  fs::create_directories(dir.path() / "logs");
+  std::string log;
+  for (std::uint64_t k = 0; k < 200; ++k) {
+    log += txn(k, k == 100 ? std::string("alice.smith@example.com") : recipient(k));
+  }
+  write_file(dir.path() / "logs/mail.log", log);
+  fs::path config = log_config(dir.path(), "state");
+  ASSERT_EQ(ds(config, {"index"}).exit_code, 0);
+  ASSERT_EQ(json_lines(find_email(config, "alice.smith@example.com")).size(), 1U);
+  std::string edited = log;
+  const std::size_t at = edited.find("alice.smith@example.com");
+  edited.replace(at, 23, "bob@example.com"); // the transaction's line is shorter, the file too
+  write_file(dir.path() / "logs/mail.log", edited);
+  auto r = ds(config, {"find", "--email", "alice.smith@example.com"});
+  EXPECT_EQ(r.exit_code, 75) << r.out << r.err;
+  EXPECT_NE(r.out.find("temp_fail"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("run maildsar index"), std::string::npos) << r.out;
+  ASSERT_EQ(ds(config, {"index"}).exit_code, 0);
+  EXPECT_TRUE(json_lines(find_email(config, "alice.smith@example.com")).empty());
+  EXPECT_EQ(json_lines(find_email(config, "bob@example.com")).size(), 1U);
+}
