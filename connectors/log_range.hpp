@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 
 namespace maildsar::connectors {
@@ -51,5 +52,16 @@ public:
  */
 [[nodiscard]] core::Status scan_log_range(const core::SourceConfig &source, const std::string &path,
                                           const LogRange &range, ItemSink &sink);
+
+/**
+ * scan_log_range() for several ranges of one log, each into its own sink (each range gets its own
+ * scanner, as if read alone). A compressed log is decompressed once, from its start to the end of
+ * the last range, instead of once per range; a plain one is read range by range. Line numbers
+ * of a compressed log are counted from its start (`lines_before` is not needed).
+ * @errors as scan_log_range(); ErrorCode::usage when the spans differ in size.
+ */
+[[nodiscard]] core::Status scan_log_ranges(const core::SourceConfig &source, const std::string &path,
+                                           std::span<const LogRange> ranges,
+                                           std::span<ItemSink *const> sinks);
 
 } // namespace maildsar::connectors

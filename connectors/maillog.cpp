@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <memory>
 #include <cerrno>
 #include <string_view>
 #include <sys/stat.h>
@@ -251,6 +252,119 @@ core::Status scan_content(const core::SourceConfig &source, const SourceFormat &
   return {};
 }
 
+/** scan_log_ranges() of a compressed log: one pass of decompression, a scanner per range. */
+core::Status scan_compressed_ranges(const core::SourceConfig &source, const SourceFormat &format,
+                                    const std::string &path, std::span<const LogRange> ranges,
+                                    std::span<ItemSink *const> sinks) {
+  MAILDSAR_TRY_ASSIGN(ByteReader reader, ByteReader::open(path));
+  std::int64_t file_mtime_ns = 0;
+  if (auto st = core::lstat_file(path)) {
+    file_mtime_ns = st->mtime_ns;
+  }
+  std::vector<std::size_t> order(ranges.size());
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    order[i] = i;
+  }
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return ranges[a].from < ranges[b].from; });
+  std::uint64_t last_to = 0;
+  for (const LogRange &r : ranges) {
+    last_to = std::max(last_to, r.to);
+  }
+  std::vector<std::unique_ptr<FileScanner>> scanners(ranges.size());
+  std::vector<bool> done(ranges.size(), false);
+  std::size_t next = 0; // in `order`: the next range to start
+  std::vector<std::size_t> active;
+  auto finish_before = [&](std::uint64_t begin) { // ranges that end at or before `begin` are over
+    std::erase_if(active, [&](std::size_t i) {
+      if (ranges[i].to <= begin) {
+        scanners[i]->finish();
+        scanners[i].reset();
+        done[i] = true;
+        return true;
+      }
+      return false;
+    });
+  };
+  std::uint64_t line_no = 0;
+  std::uint64_t pos = 0;
+  std::uint64_t line_begin = 0;
+  std::string buf(k_chunk, '\0');
+  std::string line;
+  bool overlong = false;
+  auto finish_line = [&](std::uint64_t end) {
+    ++line_no;
+    finish_before(line_begin);
+    while (next < order.size() && ranges[order[next]].from <= line_begin) {
+      const std::size_t i = order[next++];
+      if (ranges[i].from == line_begin && ranges[i].to > line_begin) {
+        const std::int64_t mtime_ns = ranges[i].mtime_ns != 0 ? ranges[i].mtime_ns : file_mtime_ns;
+        if (auto *log_sink = dynamic_cast<LogSink *>(sinks[i])) {
+          log_sink->started(line_no - 1);
+        }
+        scanners[i] = std::make_unique<FileScanner>(source, format, path, mtime_ns / 1000000000, *sinks[i]);
+        active.push_back(i);
+      } else {
+        done[i] = true; // not at a line start, or empty: it gets no line (its caller sees why)
+      }
+    }
+    for (std::size_t i : active) {
+      if (end <= ranges[i].to) {
+        if (overlong) {
+          sinks[i]->error(ScanError{path, fmt::format("line {}", line_no),
+                                    fmt::format("line longer than {} bytes skipped", k_max_line)});
+        } else {
+          scanners[i]->line(line_no, line, line_begin, end);
+        }
+      }
+    }
+    line.clear();
+    overlong = false;
+    line_begin = end;
+  };
+  while (pos < last_to) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), last_to - pos));
+    auto got = reader.read(buf.data(), want);
+    if (!got) {
+      if (got.error().code != core::ErrorCode::data) {
+        return std::unexpected(got.error());
+      }
+      for (std::size_t i : active) { // damaged gzip: keep what was read
+        sinks[i]->error(ScanError{path, fmt::format("line {}", line_no + 1), got.error().message});
+      }
+      break;
+    }
+    if (*got == 0) {
+      break;
+    }
+    string_view chunk(buf.data(), *got);
+    const std::uint64_t chunk_at = pos;
+    pos += *got;
+    while (!chunk.empty()) {
+      std::size_t nl = chunk.find('\n');
+      string_view part = chunk.substr(0, nl);
+      if (!overlong) {
+        if (line.size() + part.size() > k_max_line) {
+          overlong = true;
+          line.clear();
+          line.shrink_to_fit();
+        } else {
+          line.append(part);
+        }
+      }
+      if (nl == string_view::npos) {
+        break;
+      }
+      finish_line(chunk_at + static_cast<std::uint64_t>(chunk.data() - buf.data()) + nl + 1);
+      chunk.remove_prefix(nl + 1);
+    }
+  }
+  if (!line.empty() || overlong) {
+    finish_line(pos); // last line without a newline
+  }
+  finish_before(k_content_end);
+  return {};
+}
+
 class MaillogConnector final : public Connector {
 public:
   MaillogConnector(core::SourceConfig source, SourceFormat format)
@@ -354,6 +468,32 @@ core::Status scan_log_range(const core::SourceConfig &source, const std::string 
   }
   try {
     return scan_content(source, *format, path, range, sink);
+  } catch (...) {
+    return std::unexpected(core::error_from_current_exception("maillog " + path + ": "));
+  }
+}
+
+core::Status scan_log_ranges(const core::SourceConfig &source, const std::string &path,
+                            std::span<const LogRange> ranges, std::span<ItemSink *const> sinks) {
+  if (ranges.size() != sinks.size()) {
+    return core::fail(core::ErrorCode::usage, "scan_log_ranges: one sink per range");
+  }
+  auto format = SourceFormat::from_name(source.format);
+  if (!format) {
+    return core::fail(core::ErrorCode::config,
+                      fmt::format("source '{}': unknown maillog format '{}'", source.name,
+                                  source.format),
+                      "formats are " + SourceFormat::names());
+  }
+  try {
+    MAILDSAR_TRY_ASSIGN(ByteReader probe, ByteReader::open(path));
+    if (probe.compressed() && ranges.size() > 1) {
+      return scan_compressed_ranges(source, *format, path, ranges, sinks);
+    }
+    for (std::size_t i = 0; i < ranges.size(); ++i) {
+      MAILDSAR_TRY(scan_content(source, *format, path, ranges[i], *sinks[i]));
+    }
+    return {};
   } catch (...) {
     return std::unexpected(core::error_from_current_exception("maillog " + path + ": "));
   }

@@ -12,6 +12,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <memory>
+#include <span>
+#include <tuple>
 #include <vector>
 
 namespace maildsar::query {
@@ -85,38 +88,84 @@ core::Status LogExpander::add(std::string_view data) {
                                   block.source),
                       "run maildsar index");
   }
-  auto read = [&](std::uint64_t from, std::uint64_t to,
-                  std::uint64_t lines_before) -> core::Result<std::vector<connectors::Item>> {
-    BlockCollector collector(block);
-    connectors::LogRange range;
-    range.from = from;
-    range.to = to;
-    range.lines_before = lines_before;
-    range.mtime_ns = block.mtime_ns;
-    MAILDSAR_TRY(connectors::scan_log_range(*src, block.path, range, collector));
-    if (!collector.complete()) {
-      return std::vector<connectors::Item>{};
+  m_pending.push_back(std::move(block));
+  return {};
+}
+
+core::Status LogExpander::finish() {
+  std::vector<index::LogBlock> blocks = std::move(m_pending);
+  m_pending.clear();
+  std::sort(blocks.begin(), blocks.end(), [](const index::LogBlock &a, const index::LogBlock &b) {
+    return std::tie(a.source, a.path, a.from) < std::tie(b.source, b.path, b.from);
+  });
+  for (std::size_t first = 0; first < blocks.size();) {
+    std::size_t last = first;
+    while (last < blocks.size() && blocks[last].source == blocks[first].source &&
+           blocks[last].path == blocks[first].path) {
+      ++last;
     }
-    return std::move(collector.items);
-  };
-  // The block's own lines first; when a transaction depends on what came before them (a split
-  // at the open-transactions budget, an Exchange header), the whole scan that indexed it.
-  MAILDSAR_TRY_ASSIGN(std::vector<connectors::Item> items, read(block.from, block.to, block.line));
-  if (items.empty()) {
-    MAILDSAR_TRY_ASSIGN(items, read(block.seg_from, block.seg_to, block.seg_line));
+    MAILDSAR_TRY(read_file(std::span<const index::LogBlock>(blocks).subspan(first, last - first)));
+    first = last;
   }
-  if (items.empty()) {
-    return core::fail(core::ErrorCode::temp_fail,
-                      fmt::format("log {} no longer holds the transactions indexed from it (lines "
-                                  "{} and on)",
-                                  block.path, block.first_lines.front()),
-                      "it changed since the last index run: run maildsar index");
+  return {};
+}
+
+core::Status LogExpander::read_file(std::span<const index::LogBlock> blocks) {
+  const index::LogBlock &any = blocks.front();
+  const core::SourceConfig &src = *std::find_if(
+      m_config.sources.begin(), m_config.sources.end(),
+      [&](const core::SourceConfig &s) { return s.name == any.source; });
+  // The blocks' own lines first, all in one pass over the file (a compressed log is
+  // decompressed once for all of them).
+  std::vector<std::unique_ptr<BlockCollector>> collectors;
+  std::vector<connectors::ItemSink *> sinks;
+  std::vector<connectors::LogRange> ranges;
+  for (const index::LogBlock &block : blocks) {
+    collectors.push_back(std::make_unique<BlockCollector>(block));
+    sinks.push_back(collectors.back().get());
+    connectors::LogRange range;
+    range.from = block.from;
+    range.to = block.to;
+    range.lines_before = block.line;
+    range.mtime_ns = block.mtime_ns;
+    ranges.push_back(range);
   }
+  MAILDSAR_TRY(connectors::scan_log_ranges(src, any.path, ranges, sinks));
+  for (std::size_t b = 0; b < blocks.size(); ++b) {
+    const index::LogBlock &block = blocks[b];
+    std::vector<connectors::Item> items;
+    if (collectors[b]->complete()) {
+      items = std::move(collectors[b]->items);
+    } else {
+      // A transaction depends on what came before the block's lines (a split at the
+      // open-transactions budget, an Exchange header): the whole scan that indexed it.
+      BlockCollector again(block);
+      connectors::LogRange range;
+      range.from = block.seg_from;
+      range.to = block.seg_to;
+      range.lines_before = block.seg_line;
+      range.mtime_ns = block.mtime_ns;
+      MAILDSAR_TRY(connectors::scan_log_range(src, block.path, range, again));
+      if (!again.complete()) {
+        return core::fail(core::ErrorCode::temp_fail,
+                          fmt::format("log {} no longer holds the transactions indexed from it "
+                                      "(lines {} and on)",
+                                      block.path, block.first_lines.front()),
+                          "it changed since the last index run: run maildsar index");
+      }
+      items = std::move(again.items);
+    }
+    MAILDSAR_TRY(index_items(block, items));
+  }
+  return {};
+}
+
+core::Status LogExpander::index_items(const index::LogBlock &block, std::vector<connectors::Item> &items) {
   if (!m_normalizer) {
     m_normalizer = std::make_unique<index::Normalizer>(index::NormalizeOptions{
         m_config.identity.subaddress_separators, m_config.identity.phone_region});
+    MAILDSAR_TRY(index::Normalizer::load_phone_module());
   }
-  MAILDSAR_TRY(index::Normalizer::load_phone_module());
   index::DocumentContext ctx{block.source, m_normalizer.get()};
   try {
     for (connectors::Item &item : items) {
@@ -155,6 +204,7 @@ core::Result<std::vector<Hit>> lookup_term(const core::Config &config, Xapian::D
       hits.push_back(hit_of(key_term_of(doc), stored));
     }
   }
+  MAILDSAR_TRY(logs.finish());
   if (!logs.empty()) {
     MAILDSAR_TRY_ASSIGN(std::vector<Hit> more, lookup_term(config, logs.db(), term));
     hits.insert(hits.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));

@@ -6,12 +6,15 @@
 
 #include "core/config.hpp"
 #include "core/result.hpp"
+#include "connectors/item.hpp"
 #include "indexer/identity.hpp"
+#include "indexer/log_block.hpp"
 #include "query/query.hpp"
 
 #include <xapian.h>
 
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,13 +25,16 @@ class LogExpander {
 public:
   explicit LogExpander(const core::Config &config);
 
+  /** Notes the block whose document data is `data` (read by finish()). */
+  [[nodiscard]] core::Status add(std::string_view data);
   /**
-   * Reads the transactions of the block whose document data is `data` and adds one document per
-   * transaction (as the indexer builds it) to the in-memory database.
-   * @errors the log's read errors; ErrorCode::temp_fail when the log no longer holds the
+   * Reads the transactions of the blocks added (each log once: a compressed one is decompressed
+   * once for all its blocks) and adds one document per transaction, as the indexer builds it,
+   * to the in-memory database.
+   * @errors the log's read errors; ErrorCode::temp_fail when a log no longer holds the
    *         transactions as they were indexed (changed since: run `maildsar index`).
    */
-  [[nodiscard]] core::Status add(std::string_view data);
+  [[nodiscard]] core::Status finish();
 
   /**
    * Lower-case ASCII strings of which every transaction that can match holds at least one
@@ -42,11 +48,16 @@ public:
   [[nodiscard]] Xapian::Database &db() { return m_db; }
 
 private:
+  [[nodiscard]] core::Status read_file(std::span<const index::LogBlock> blocks);
+  [[nodiscard]] core::Status index_items(const index::LogBlock &block,
+                                         std::vector<connectors::Item> &items);
+
   const core::Config &m_config;
   std::unique_ptr<index::Normalizer> m_normalizer;
   Xapian::WritableDatabase m_db;
   std::size_t m_docs = 0;
   std::vector<std::string> m_needles;
+  std::vector<index::LogBlock> m_pending;
 };
 
 /**

@@ -358,6 +358,7 @@ core::Result<std::vector<Hit>> search(const core::Config &config, Xapian::Databa
     }
     hits.push_back(std::move(hit));
   }
+  MAILDSAR_TRY(logs.finish());
   if (!logs.empty()) {
     // The transactions of the matched log blocks, one document each: the same search again.
     MAILDSAR_TRY_ASSIGN(std::vector<Hit> more, search(config, logs.db(), wanted));
