@@ -236,7 +236,6 @@ void FileScanner::entry(LineInfo &&info, std::optional<std::int64_t> date, bool 
     t.queue_id = info.queue_id;
     if (auto p = m_parts_pending.find(t.queue_id); p != m_parts_pending.end()) {
       t.part = p->second; // continues a transaction split by the open-transactions budget
-      t.budget_split = true;
       m_parts_pending.erase(p);
     }
   }

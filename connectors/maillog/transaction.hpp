@@ -32,9 +32,9 @@ struct Txn {
   std::uint64_t dropped = 0;
   std::uint64_t part = 0;                // 0 = whole; 1, 2, ... = split at a limit
   std::uint64_t continues_at = 0;        // split: the line where the next part starts
-  /** Split (or continued) at the open-transactions budget: one note for the whole split (in
-      `note`, on the first part emitted), not one per part, so a million open queue ids give one
-      warning, not a million. */
+  /** Emitted at the open-transactions budget: one note for the whole split (in `note`, on the
+      first part emitted), not one per part, so a million open queue ids give one warning, not a
+      million. (A queue id that goes on later is a part with a note of its own.) */
   bool budget_split = false;
   std::string note;
   /** Decompressed bytes [begin, end) of the file hold all its lines (connectors::LogSpan). */
