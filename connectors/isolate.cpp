@@ -281,6 +281,8 @@ public:
       return;
     }
   }
+  /** Forgets what was read (a long-lived worker's next request starts with nothing said). */
+  void clear() { m_tail.clear(); }
   /** `; it said: "<last line>"` or "". */
   [[nodiscard]] std::string last_line() const {
     std::string_view tail(m_tail);
@@ -809,6 +811,8 @@ core::Status Worker::run(const Task &task, const FrameHandler &on_frame) {
     m_process = std::make_unique<Process>(Process{std::move(spawned), exe, task.name, task.limits, 0});
   }
   Spawned &w = *m_process->spawned;
+  w.err.drain(); // what it wrote while answering earlier requests is not this request's
+  w.err.clear();
   // The CPU limit counts from what the process has used so far: this request gets its own.
   const std::uint64_t cpu_base = m_process->served == 0 ? 0 : live_cpu_seconds(w.child.pid());
   apply_cpu_limit(w.child.pid(), task.limits, cpu_base);

@@ -53,7 +53,7 @@ Status open_fds(std::string_view, iso::Channel &channel) {
  * For the long-lived worker (--serve): each request names what to do. request: 'Q', str mode,
  * u64 n. "echo": one 'X' frame with the process id and the request count, then done; "burn":
  * burn n ms of CPU first, then as echo; "nap": sleep n ms first, then as echo; "spin", "sleep", "crash", "bloat": as the tasks of those
- * names; "fail": the task's own error; "extra": done, then one more frame (a protocol error).
+ * names; "noise": a line on stderr, then as echo; "fail": the task's own error; "extra": done, then one more frame (a protocol error).
  */
 Status scripted(std::string_view request, iso::Channel &channel) {
   static std::uint64_t requests = 0;
@@ -85,6 +85,9 @@ Status scripted(std::string_view request, iso::Channel &channel) {
     }
   } else if (mode == "crash") {
     std::raise(SIGSEGV);
+  } else if (mode == "noise") {
+    const char noise[] = "noise of an earlier request\n";
+    static_cast<void>(::write(2, noise, sizeof noise - 1));
   } else if (mode == "bloat") {
     std::vector<std::string> hoard;
     for (;;) {

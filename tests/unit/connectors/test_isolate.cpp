@@ -505,8 +505,11 @@ TEST(IsolateLongLivedWorker, ACrashFailsOneRequestAndTheNextGetsAFreshProcess) {
   iso::Worker worker;
   auto first = ask(worker, "echo");
   ASSERT_TRUE(first.status) << message(first);
+  ASSERT_TRUE(ask(worker, "noise").status);
   auto crash = ask(worker, "crash");
   ASSERT_FALSE(crash.status);
+  EXPECT_EQ(message(crash).find("noise of an earlier request"), std::string::npos)
+      << "what the worker said for another request is not named: " << message(crash);
   EXPECT_EQ(crash.status.error().code, core::ErrorCode::data);
   EXPECT_NE(message(crash).find("/mail/crash.bin"), std::string::npos) << message(crash);
   EXPECT_NE(message(crash).find("crashed"), std::string::npos) << message(crash);
