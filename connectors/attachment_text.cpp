@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The program's side of attachment text: the cache (state/attachments.sqlite3, keyed by the
-// SHA-256 of an attachment's decoded bytes) and the batches sent to `maildsar-worker
+// SHA-256 of an attachment's decoded bytes) and the batches sent to `maildsar-extract-worker
 // extract-text`. The extractors themselves (extract/) run only in the worker
 // (attachment_worker.cpp). See attachment_text.hpp.
 //
@@ -249,6 +249,7 @@ core::Status run_batch(const AttachmentTextSettings &s, std::vector<Outcome *> &
   }
   isolate::Task task;
   task.name = "extract-text";
+  task.program = std::string(isolate::k_extract_worker_program);
   task.subject = batch.size() == 1 ? describe(*batch.front()->in) : fmt::format("{} attachments", batch.size());
   task.request = request.take();
   task.limits = s.worker;

@@ -4,7 +4,7 @@
 // Attachment text (issue 11 class 5): the MIME parser hands the attachments it cannot read as
 // text (PDF, Office, OpenDocument, RTF, ZIP, gzip) to extract_attachments(), which looks each up
 // in the cache by the SHA-256 of its decoded bytes and extracts the others in the worker process
-// (`maildsar-worker extract-text --serve`, long-lived, one per thread; extract/ under
+// (`maildsar-extract-worker extract-text --serve`, long-lived, one per thread; extract/ under
 // isolate.hpp's limits, per request). A worker that crashes,
 // exceeds a limit or hangs costs one counted problem naming the attachment; the message is still
 // indexed from its other parts. docs/ARCHITECTURE.md, "The worker process".

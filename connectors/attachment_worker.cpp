@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The worker's task "extract-text": runs extract/ on each attachment of the request, in order,
 // and answers one 'X' frame per attachment (see attachment_text.cpp for the wire format). Runs
-// only in maildsar-worker, under the limits the parent set.
+// only in maildsar-extract-worker, under the limits the parent set.
 #include "connectors/attachment_text.hpp"
 #include "connectors/attachment_wire.hpp"
 #include "connectors/mime/mime_parser.hpp"

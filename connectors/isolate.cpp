@@ -443,19 +443,25 @@ core::Status Decoder::finish() const {
 // ---------------------------------------------------------------------------------------------
 // Parent side
 
-core::Result<std::string> worker_path() {
+core::Result<std::string> worker_path(std::string_view program) {
+  // Every worker program sits beside maildsar-worker: in the build tree, installed, or where
+  // $MAILDSAR_WORKER points.
+  const auto beside = [program](const std::string &worker) {
+    return program == k_worker_program ? worker
+                                       : (std::filesystem::path(worker).parent_path() / program).string();
+  };
   std::vector<std::string> candidates;
   if (const char *env = std::getenv("MAILDSAR_WORKER"); env != nullptr && *env != '\0') {
-    candidates.emplace_back(env);
+    candidates.push_back(beside(env));
   } else {
     std::error_code ec;
     auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
     if (!ec) {
       auto dir = self.parent_path();
-      candidates.push_back((dir / "maildsar-worker").string());
-      candidates.push_back((dir / MAILDSAR_WORKER_INSTALL_RELATIVE).lexically_normal().string());
+      candidates.push_back((dir / program).string());
+      candidates.push_back(beside((dir / MAILDSAR_WORKER_INSTALL_RELATIVE).lexically_normal().string()));
     }
-    candidates.emplace_back(MAILDSAR_WORKER_BUILD_PATH);
+    candidates.push_back(beside(MAILDSAR_WORKER_BUILD_PATH));
   }
   for (const auto &candidate : candidates) {
     struct stat st {};
@@ -464,8 +470,9 @@ core::Result<std::string> worker_path() {
     }
   }
   return core::fail(core::ErrorCode::internal,
-                    fmt::format("maildsar-worker not found (looked at {})", fmt::join(candidates, ", ")),
-                    "reinstall maildsar, or point MAILDSAR_WORKER at maildsar-worker");
+                    fmt::format("{} not found (looked at {})", program, fmt::join(candidates, ", ")),
+                    fmt::format("reinstall maildsar, or point MAILDSAR_WORKER at maildsar-worker (with {} beside it)",
+                                program));
 }
 
 namespace {
@@ -698,7 +705,7 @@ core::Error exchange_error(const Task &task, Exchange &x, int status, const rusa
 core::Status run(const Task &task, const FrameHandler &on_frame) {
   std::string exe = task.executable;
   if (exe.empty()) {
-    MAILDSAR_TRY_ASSIGN(exe, worker_path());
+    MAILDSAR_TRY_ASSIGN(exe, worker_path(task.program));
   }
   MAILDSAR_TRY_ASSIGN(auto w, start_worker(exe, task.name, false));
   apply_limits(w->child.pid(), task.limits); // before the worker can read a byte of the request
@@ -793,7 +800,7 @@ void Worker::stop() {
 core::Status Worker::run(const Task &task, const FrameHandler &on_frame) {
   std::string exe = task.executable;
   if (exe.empty()) {
-    auto found = worker_path();
+    auto found = worker_path(task.program);
     if (!found) {
       stop(); // every failed request leaves no process behind: the next one starts fresh
       return std::unexpected(std::move(found.error()));

@@ -104,6 +104,14 @@ private:
 // ---------------------------------------------------------------------------------------------
 // The parent side
 
+/**
+ * The worker programs. maildsar-worker runs the PST tasks; maildsar-extract-worker runs
+ * extract-text, the only one that needs poppler, libzip, libxml2 and libytnef, so that the PST
+ * workers (one per PST file) do not map them at every start.
+ */
+inline constexpr std::string_view k_worker_program = "maildsar-worker";
+inline constexpr std::string_view k_extract_worker_program = "maildsar-extract-worker";
+
 /** One task to run isolated. */
 struct Task {
   std::string name;       // the worker's task ("pst-scan")
@@ -111,7 +119,8 @@ struct Task {
   std::string request;    // the request payload (the worker's task decodes it)
   Limits limits;
   std::uint32_t max_frame = k_max_frame;
-  std::string executable; // "" = the maildsar-worker found by worker_path()
+  std::string executable; // "" = `program` found by worker_path()
+  std::string program = std::string(k_worker_program);
 };
 
 /**
@@ -181,12 +190,13 @@ private:
 inline constexpr std::string_view k_worker_serve_flag = "--serve";
 
 /**
- * The worker executable: $MAILDSAR_WORKER when set; else `maildsar-worker` beside the running
- * program, then in its installed libexec directory (../libexec/maildsar/ from bin/), then in the
- * build tree (tests).
+ * A worker program (`program`: maildsar-worker or maildsar-extract-worker). maildsar-worker is
+ * $MAILDSAR_WORKER when set; else beside the running program, then in its installed libexec
+ * directory (../libexec/maildsar/ from bin/), then in the build tree (tests). Other worker
+ * programs are looked for beside each of those places.
  * @errors ErrorCode::internal naming the places looked at.
  */
-[[nodiscard]] core::Result<std::string> worker_path();
+[[nodiscard]] core::Result<std::string> worker_path(std::string_view program = k_worker_program);
 
 // ---------------------------------------------------------------------------------------------
 // The worker side

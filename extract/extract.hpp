@@ -7,7 +7,7 @@
 // and bounded, and plain text files found inside archives.
 //
 // These functions parse untrusted bytes with C libraries that crash or loop on hostile input: the
-// program never calls them itself. They run in the worker process (`maildsar-worker
+// program never calls them itself. They run in the worker process (`maildsar-extract-worker
 // extract-text`, connectors/attachment_text.*), under its CPU, memory and wall-clock limits.
 // Every output is bounded (Limits), so a zip bomb stops at the cap.
 

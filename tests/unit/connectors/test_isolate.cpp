@@ -16,6 +16,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <tuple>
 #include <random>
 #include <string>
 #include <thread>
@@ -587,6 +590,36 @@ TEST(IsolateLongLivedWorker, AWorkerOfAnEndedThreadIsGone) {
   ASSERT_NE(pid, 0U);
   EXPECT_TRUE(gone(pid));
   expect_no_children();
+}
+
+/** The shared objects a live process has mapped (/proc/PID/maps). */
+std::string mapped_files(int pid) {
+  std::ifstream in(fmt::format("/proc/{}/maps", pid));
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+TEST(IsolateLongLivedWorker, OnlyTheExtractWorkerMapsPoppler) {
+  // A request each task refuses (its own error: the process lives on), then a look at its maps.
+  for (const auto &[program, task_name, maps_poppler] :
+       {std::tuple{iso::k_worker_program, "pst-scan", false},
+        std::tuple{iso::k_extract_worker_program, "extract-text", true}}) {
+    iso::Worker worker;
+    iso::Task task;
+    task.name = task_name;
+    task.program = std::string(program);
+    task.subject = "maps";
+    task.request = "not a request of this task";
+    task.limits = {5, 1024, 30};
+    auto st = worker.run(task, [](std::uint8_t, iso::Decoder &) -> core::Status { return {}; });
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().code, core::ErrorCode::internal) << st.error().message;
+    ASSERT_TRUE(worker.pid().has_value()) << program << ": " << st.error().message;
+    const std::string maps = mapped_files(*worker.pid());
+    EXPECT_EQ(maps.find("libpoppler") != std::string::npos, maps_poppler) << program;
+    EXPECT_EQ(maps.find("libzip") != std::string::npos, maps_poppler) << program;
+    EXPECT_EQ(maps.find("libytnef") != std::string::npos, maps_poppler) << program;
+    EXPECT_NE(maps.find("libgmime"), std::string::npos) << program << " decodes messages";
+  }
 }
 
 } // namespace

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Attachment text through the real worker (maildsar-worker extract-text): isolation, limits,
+// Attachment text through the real worker (maildsar-extract-worker extract-text): isolation, limits,
 // counted failures, the SHA-256 cache and its pruning, and the MIME parser's hook.
 #include "connectors/attachment_text.hpp"
 #include "connectors/isolate.hpp"
