@@ -4,12 +4,20 @@
 # mu (maildir-utils) and notmuch, in one run on the same data. Prints msgs/s, ratios, peak RSS
 # and index size. Usage: bench/index_bench.sh [MESSAGES] [BUILD_DIR]
 # DOCUMENTS=1: one message in 10 carries a PDF or DOCX attachment (bench/gen_maildir.py).
+# BASELINE=DIR: also runs DIR/cli/maildsar (another build, say of main) in every round, interleaved
+# with the others on the same data, and prints its figures and ratios beside this build's.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-20000}
 repeat=${REPEAT:-3}
 build=${2:-"$here/build"}
 bin="$build/cli/maildsar"
+baseline=${BASELINE:-}
+tools=(maildsar mu notmuch)
+if [ -n "$baseline" ]; then
+  [ -x "$baseline/cli/maildsar" ] || { echo "BASELINE: no $baseline/cli/maildsar" >&2; exit 2; }
+  tools=(maildsar baseline mu notmuch)
+fi
 
 need=()
 command -v mu >/dev/null || need+=(maildir-utils)
@@ -61,10 +69,11 @@ export NOTMUCH_CONFIG="$work/notmuch-config"
 # one round of one tool: full index from nothing, then a no-op re-index
 round() {
   case $1 in
-    maildsar)
+    maildsar | baseline)
+      local b=$bin; [ "$1" = baseline ] && b="$baseline/cli/maildsar"
       rm -rf "$work/maildsar-state"
-      run maildsar "$bin" -c "$work/maildsar.json" index; full=$secs; peak=$rss
-      run maildsar-noop "$bin" -c "$work/maildsar.json" index; noop=$secs
+      run "$1" "$b" -c "$work/maildsar.json" index; full=$secs; peak=$rss
+      run "$1-noop" "$b" -c "$work/maildsar.json" index; noop=$secs
       size=$(du -sk "$work/maildsar-state" | cut -f1) ;;
     mu)
       rm -rf "$MUHOME"; mu init --muhome="$MUHOME" --maildir="$mail" >/dev/null
@@ -81,12 +90,12 @@ round() {
   echo "  round: $1 full ${full}s no-op ${noop}s" >&2
 }
 for ((i = 1; i <= repeat; i++)); do
-  for t in maildsar mu notmuch; do round "$t"; done
+  for t in "${tools[@]}"; do round "$t"; done
 done
 # median of column $2 for tool $1
 median() { awk -v t="$1" -v c="$2" '$1 == t { print $c }' "$work/rounds" | sort -g |
   awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
-for t in maildsar mu notmuch; do
+for t in "${tools[@]}"; do
   eval "${t}_full=\$(median $t 2) ${t}_noop=\$(median $t 3) ${t}_rss=\$(median $t 4) ${t}_size=\$(median $t 5)"
 done
 m_full=$maildsar_full; m_noop=$maildsar_noop; m_rss=$maildsar_rss; m_size=$maildsar_size
@@ -99,9 +108,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
 echo
 echo "messages: $msgs   machine: $(nproc) cores, $(uname -r)   medians of $repeat runs"
 printf '%-10s %10s %10s %12s %12s %12s\n' tool "full s" "msgs/s" "no-op s" "peak RSS MiB" "index MiB"
-for t in maildsar mu notmuch; do
+for t in "${tools[@]}"; do
   case $t in
     maildsar) f=$m_full; o=$m_noop; r=$m_rss; z=$m_size ;;
+    baseline) f=$baseline_full; o=$baseline_noop; r=$baseline_rss; z=$baseline_size ;;
     mu) f=$u_full; o=$u_noop; r=$u_rss; z=$u_size ;;
     notmuch) f=$n_full; o=$n_noop; r=$n_rss; z=$n_size ;;
   esac
@@ -112,3 +122,7 @@ echo "full index msgs/s, maildsar / mu:      $(ratio "$(rate "$m_full")" "$(rate
 echo "full index msgs/s, maildsar / notmuch: $(ratio "$(rate "$m_full")" "$(rate "$n_full")")"
 echo "no-op re-index time, maildsar / notmuch: $(ratio "$m_noop" "$n_noop")  (target <= 2)"
 echo "no-op re-index time, maildsar / mu:      $(ratio "$m_noop" "$u_noop")"
+if [ -n "$baseline" ]; then
+  echo "full index msgs/s, baseline / mu:      $(ratio "$(rate "$baseline_full")" "$(rate "$u_full")")  (BASELINE=$baseline)"
+  echo "full index time, maildsar / baseline:  $(ratio "$m_full" "$baseline_full")"
+fi

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// maildsar-worker: runs one task on an untrusted file in its own process, under the limits its
-// parent set, and streams the result back on fd 3 (connectors/isolate.hpp). Not for direct use.
-#include "connectors/attachment_text.hpp"
+// maildsar-worker: runs one PST task on an untrusted file in its own process, under the limits
+// its parent set, and streams the result back on fd 3 (connectors/isolate.hpp). Not for direct
+// use. Attachment text runs in maildsar-extract-worker (extract_worker_main.cpp): this program
+// does not reference extract/'s readers, so --as-needed keeps poppler, libzip, libxml2 and
+// libytnef out of every PST worker's start.
 #include "connectors/isolate.hpp"
 #include "connectors/mime/mime_parser.hpp"
 #include "connectors/pst_worker.hpp"
@@ -9,6 +11,5 @@
 int main(int argc, char **argv) {
   maildsar::connectors::mime::MimeLibrary mime; // PST attachments holding messages are MIME-decoded
   namespace c = maildsar::connectors;
-  return c::isolate::worker_main(argc, argv, {{"pst-scan", c::serve_pst_scan}, {"pst-render", c::serve_pst_render},
-                                                   {"extract-text", c::serve_extract_text}});
+  return c::isolate::worker_main(argc, argv, {{"pst-scan", c::serve_pst_scan}, {"pst-render", c::serve_pst_render}});
 }

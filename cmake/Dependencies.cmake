@@ -7,10 +7,11 @@ pkg_check_modules(XAPIAN REQUIRED IMPORTED_TARGET xapian-core>=1.4.22)
 pkg_check_modules(LIBPST REQUIRED IMPORTED_TARGET libpst>=0.6.76)
 pkg_check_modules(LIBIDN2 REQUIRED IMPORTED_TARGET libidn2>=2.3)
 pkg_check_modules(GLIB REQUIRED IMPORTED_TARGET glib-2.0)
-# Attachment text (extract/): PDF, ZIP containers (OOXML, ODF, archives), their XML parts.
+# Attachment text (extract/): PDF, ZIP containers (OOXML, ODF, archives), their XML parts, TNEF.
 pkg_check_modules(POPPLER_CPP REQUIRED IMPORTED_TARGET poppler-cpp>=22.02)
 pkg_check_modules(LIBZIP REQUIRED IMPORTED_TARGET libzip>=1.7)
 pkg_check_modules(LIBXML2 REQUIRED IMPORTED_TARGET libxml-2.0>=2.9.14)
+pkg_check_modules(LIBYTNEF REQUIRED IMPORTED_TARGET libytnef>=1.9)
 find_package(SQLite3 REQUIRED)
 find_package(Boost 1.74 REQUIRED COMPONENTS program_options)
 find_package(fmt REQUIRED)

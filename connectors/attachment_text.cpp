@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The program's side of attachment text: the cache (state/attachments.sqlite3, keyed by the
-// SHA-256 of an attachment's decoded bytes) and the batches sent to `maildsar-worker
+// SHA-256 of an attachment's decoded bytes) and the batches sent to `maildsar-extract-worker
 // extract-text`. The extractors themselves (extract/) run only in the worker
 // (attachment_worker.cpp). See attachment_text.hpp.
 //
@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -222,7 +223,23 @@ std::string describe(const Attachment &a) {
                      a.mime_type);
 }
 
-/** Extracts outcomes[begin, end) in one worker; returns how many were answered. */
+/**
+ * The extract worker of this thread: long-lived (isolate::Worker), so that a message with an
+ * attachment costs a request, not a process start with poppler's loading. Ended and reaped when
+ * the thread ends (the indexer's parse threads end with each source).
+ */
+isolate::Worker &thread_worker() {
+  thread_local isolate::Worker worker;
+  thread_local std::string fault; // the test hook is read by the worker at its start: a new one when it changes
+  const char *now = std::getenv("MAILDSAR_WORKER_TEST_FAULT");
+  if ((now != nullptr ? std::string_view(now) : std::string_view()) != fault) {
+    worker.stop();
+    fault = now != nullptr ? now : "";
+  }
+  return worker;
+}
+
+/** Extracts the batch in this thread's worker; `answered`: how many were answered. */
 core::Status run_batch(const AttachmentTextSettings &s, std::vector<Outcome *> &batch, std::size_t &answered) {
   isolate::Encoder request(k_extract_frame_request);
   request.u64(s.extract.max_text_bytes).u64(s.extract.max_inflated_bytes).u64(s.extract.max_depth)
@@ -232,13 +249,14 @@ core::Status run_batch(const AttachmentTextSettings &s, std::vector<Outcome *> &
   }
   isolate::Task task;
   task.name = "extract-text";
+  task.program = std::string(isolate::k_extract_worker_program);
   task.subject = batch.size() == 1 ? describe(*batch.front()->in) : fmt::format("{} attachments", batch.size());
   task.request = request.take();
   task.limits = s.worker;
   task.max_frame = static_cast<std::uint32_t>(std::min<std::uint64_t>(s.extract.max_text_bytes + (4U << 20),
                                                                       isolate::k_max_frame));
   answered = 0;
-  return isolate::run(task, [&](std::uint8_t type, isolate::Decoder &in) -> core::Status {
+  return thread_worker().run(task, [&](std::uint8_t type, isolate::Decoder &in) -> core::Status {
     if (type == isolate::k_frame_done) {
       if (answered != batch.size()) {
         return core::fail(core::ErrorCode::internal,
@@ -332,6 +350,7 @@ std::vector<AttachmentText> extract_attachments(const std::vector<Attachment> &a
     todo.push_back(&outcomes[i]);
   }
   std::size_t next = 0;
+  std::size_t retried = todo.size(); // the head retried in a fresh worker (once)
   while (next < todo.size()) {
     std::vector<Outcome *> batch;
     std::uint64_t bytes = 0;
@@ -343,14 +362,18 @@ std::vector<AttachmentText> extract_attachments(const std::vector<Attachment> &a
       batch.push_back(todo[i]);
     }
     std::size_t answered = 0;
+    const bool fresh = thread_worker().served() == 0;
     core::Status st = run_batch(s, batch, answered);
     if (st || answered >= batch.size()) {
       next += batch.size();
       continue;
     }
     Outcome &culprit = *batch[answered];
-    if (answered > 0) {
-      next += answered; // the culprit runs again first, alone in a fresh worker, before it is blamed
+    if (answered > 0 || (!fresh && retried != next)) {
+      // The culprit runs again first, at the head of a request to a fresh worker, before it is
+      // blamed: what earlier requests left in the process may be the cause.
+      next += answered;
+      retried = next;
       continue;
     }
     culprit.out->problem = fmt::format("{}: text not extracted: {}", describe(*culprit.in), st.error().message);
@@ -384,6 +407,8 @@ std::vector<AttachmentText> extract_attachments(const std::vector<Attachment> &a
   }
   return out;
 }
+
+std::optional<int> extract_worker_pid() { return thread_worker().pid(); }
 
 core::Status prune_attachment_cache(const std::string &cache_path, const std::unordered_set<std::string> &keep) {
   return cache().prune(cache_path, keep);

@@ -4,7 +4,8 @@
 // Attachment text (issue 11 class 5): the MIME parser hands the attachments it cannot read as
 // text (PDF, Office, OpenDocument, RTF, ZIP, gzip) to extract_attachments(), which looks each up
 // in the cache by the SHA-256 of its decoded bytes and extracts the others in the worker process
-// (`maildsar-worker extract-text`, extract/ under isolate.hpp's limits). A worker that crashes,
+// (`maildsar-extract-worker extract-text --serve`, long-lived, one per thread; extract/ under
+// isolate.hpp's limits, per request). A worker that crashes,
 // exceeds a limit or hangs costs one counted problem naming the attachment; the message is still
 // indexed from its other parts. docs/ARCHITECTURE.md, "The worker process".
 
@@ -13,6 +14,7 @@
 #include "extract/extract.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -54,11 +56,16 @@ struct AttachmentText {
 };
 
 /**
- * Text of each attachment, in order: from the cache, else extracted in a worker (one worker for
- * all cache misses of the call; after a failure the rest run in a new one). Never fails as a
- * whole: a failure is the `problem` of the attachment it belongs to. Thread-safe.
+ * Text of each attachment, in order: from the cache, else extracted by the calling thread's
+ * long-lived worker (isolate::Worker; one request for all cache misses of the call). After a
+ * failure the rest run in a fresh worker; an attachment is blamed only for a failure in a worker
+ * that started fresh with it at the head of the request. Never fails as a whole: a failure is the
+ * `problem` of the attachment it belongs to. Thread-safe (one worker per thread).
  */
 [[nodiscard]] std::vector<AttachmentText> extract_attachments(const std::vector<Attachment> &attachments);
+
+/** The calling thread's extract worker process, when one runs (diagnostics, tests). */
+[[nodiscard]] std::optional<int> extract_worker_pid();
 
 /**
  * Drops every cache entry whose SHA-256 is not in `keep` and rewrites the file so that no freed

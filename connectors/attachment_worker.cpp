@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The worker's task "extract-text": runs extract/ on each attachment of the request, in order,
 // and answers one 'X' frame per attachment (see attachment_text.cpp for the wire format). Runs
-// only in maildsar-worker, under the limits the parent set.
+// only in maildsar-extract-worker, under the limits the parent set.
 #include "connectors/attachment_text.hpp"
 #include "connectors/attachment_wire.hpp"
+#include "connectors/mime/mime_parser.hpp"
 
 #include <csignal>
 #include <cstdlib>
@@ -53,9 +54,37 @@ void test_fault(const std::string &name) {
   }
 }
 
+/**
+ * extract::MessageDecoder for messages inside archives and TNEF streams (.eml members of a zip):
+ * the MIME parser of connectors/ gives their header addresses (with display names), subject and
+ * text parts. Attachments inside such a message give their names only (this worker extracts no
+ * attachments of its own: attachment text is off here), messages attached inside it are walked
+ * within the MIME parser's own depth bound.
+ */
+core::Result<std::string> decode_embedded_message(std::string_view bytes, std::uint64_t max_bytes) {
+  Item item;
+  MAILDSAR_TRY(mime::decode_message(bytes, item));
+  std::string out;
+  auto add = [&](std::string_view text) {
+    if (out.size() < max_bytes && !text.empty()) {
+      out.append(text.substr(0, static_cast<std::size_t>(max_bytes - out.size())));
+      out.push_back('\n');
+    }
+  };
+  for (const RawAddress &a : item.addresses) {
+    add(a.name.empty() ? a.addr : a.addr.empty() ? a.name : a.name + " <" + a.addr + ">");
+  }
+  add(item.subject);
+  for (const RawText &t : item.texts) {
+    add(t.text);
+  }
+  return out;
+}
+
 } // namespace
 
 core::Status serve_extract_text(std::string_view request, isolate::Channel &channel) {
+  extract::set_message_decoder(decode_embedded_message);
   isolate::Decoder in(request);
   MAILDSAR_TRY_ASSIGN(std::uint8_t type, in.u8());
   if (type != k_extract_frame_request) {

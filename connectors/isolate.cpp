@@ -90,6 +90,11 @@ public:
 
   [[nodiscard]] pid_t pid() const { return m_pid; }
   void kill() const { ::kill(m_pid, SIGKILL); }
+  /** Forgets the process without killing or reaping it (it is not ours: see Worker::stop). */
+  pid_t release() {
+    m_reaped = true;
+    return m_pid;
+  }
 
   /** Blocks until the child ended. */
   int wait(rusage *usage) {
@@ -150,7 +155,8 @@ private:
   posix_spawnattr_t m_attr{};
 };
 
-core::Result<pid_t> spawn(const std::string &exe, const std::string &task, int child_fd, int stderr_fd) {
+core::Result<pid_t> spawn(const std::string &exe, const std::string &task, bool serve, int child_fd,
+                          int stderr_fd) {
   SpawnActions actions;
   int rc = posix_spawn_file_actions_addopen(actions.get(), 0, "/dev/null", O_RDONLY, 0);
   if (rc == 0) {
@@ -183,7 +189,9 @@ core::Result<pid_t> spawn(const std::string &exe, const std::string &task, int c
   if (rc != 0) {
     return core::fail(core::ErrorCode::internal, fmt::format("cannot prepare a worker: {}", std::strerror(rc)));
   }
-  std::array<char *, 3> argv{const_cast<char *>(exe.c_str()), const_cast<char *>(task.c_str()), nullptr};
+  std::string serve_flag(k_worker_serve_flag);
+  std::array<char *, 4> argv{const_cast<char *>(exe.c_str()), const_cast<char *>(task.c_str()),
+                             serve ? serve_flag.data() : nullptr, nullptr};
   pid_t pid = -1;
   rc = posix_spawn(&pid, exe.c_str(), actions.get(), attr.get(), argv.data(), environ);
   if (rc != 0) {
@@ -193,10 +201,11 @@ core::Result<pid_t> spawn(const std::string &exe, const std::string &task, int c
   return pid;
 }
 
+/** The limits of a one-shot worker (run()): CPU time (SIGXCPU, then SIGKILL a second later), memory, no core. */
 void apply_limits(pid_t pid, const Limits &limits) {
   rlimit cpu{};
   cpu.rlim_cur = static_cast<rlim_t>(limits.cpu_seconds);
-  cpu.rlim_max = static_cast<rlim_t>(limits.cpu_seconds + 1); // SIGXCPU first, SIGKILL a second later
+  cpu.rlim_max = static_cast<rlim_t>(limits.cpu_seconds + 1);
   static_cast<void>(prlimit(pid, RLIMIT_CPU, &cpu, nullptr));
   if (memory_limit_supported()) {
     rlimit as{};
@@ -206,6 +215,37 @@ void apply_limits(pid_t pid, const Limits &limits) {
   }
   rlimit core_size{}; // a crash is reported, not dumped: a core file would hold the mail
   static_cast<void>(prlimit(pid, RLIMIT_CORE, &core_size, nullptr));
+}
+
+/**
+ * The limits of a long-lived worker at its start: memory and no core; the CPU limit is set per
+ * request (apply_cpu_limit), so its hard limit stays as inherited (raising it back needs
+ * privileges a per-request limit must not depend on).
+ */
+void apply_lasting_limits(pid_t pid, const Limits &limits) {
+  if (memory_limit_supported()) {
+    rlimit as{};
+    as.rlim_cur = static_cast<rlim_t>(limits.memory_mib) << 20;
+    as.rlim_max = as.rlim_cur;
+    static_cast<void>(prlimit(pid, RLIMIT_AS, &as, nullptr));
+  }
+  rlimit core_size{};
+  static_cast<void>(prlimit(pid, RLIMIT_CORE, &core_size, nullptr));
+}
+
+/** The soft CPU limit of one request of a long-lived worker: what it used so far plus the limit. */
+void apply_cpu_limit(pid_t pid, const Limits &limits, std::uint64_t cpu_base) {
+  rlimit old{};
+  if (prlimit(pid, RLIMIT_CPU, nullptr, &old) != 0) {
+    return;
+  }
+  rlimit cpu{};
+  cpu.rlim_cur = static_cast<rlim_t>(cpu_base + limits.cpu_seconds);
+  cpu.rlim_max = old.rlim_max;
+  if (old.rlim_max != RLIM_INFINITY && cpu.rlim_cur > old.rlim_max) {
+    cpu.rlim_cur = old.rlim_max;
+  }
+  static_cast<void>(prlimit(pid, RLIMIT_CPU, &cpu, nullptr));
 }
 
 std::uint64_t cpu_seconds(const rusage &usage) {
@@ -241,6 +281,8 @@ public:
       return;
     }
   }
+  /** Forgets what was read (a long-lived worker's next request starts with nothing said). */
+  void clear() { m_tail.clear(); }
   /** `; it said: "<last line>"` or "". */
   [[nodiscard]] std::string last_line() const {
     std::string_view tail(m_tail);
@@ -267,7 +309,8 @@ private:
 };
 
 /** The error for a worker that ended without a (valid) final frame. */
-core::Error abnormal_end(const Task &task, int status, const rusage &usage, bool timed_out, bool truncated) {
+core::Error abnormal_end(const Task &task, int status, const rusage &usage, bool timed_out, bool truncated,
+                         std::uint64_t cpu_base) {
   auto what = fmt::format("{}: the {} worker", task.subject, task.name);
   auto make = [](std::string message) { return core::Error{core::ErrorCode::data, std::move(message), {}, {}}; };
   if (timed_out) {
@@ -275,7 +318,7 @@ core::Error abnormal_end(const Task &task, int status, const rusage &usage, bool
   }
   if (WIFSIGNALED(status)) {
     int sig = WTERMSIG(status);
-    if (sig == SIGXCPU || (sig == SIGKILL && cpu_seconds(usage) >= task.limits.cpu_seconds)) {
+    if (sig == SIGXCPU || (sig == SIGKILL && cpu_seconds(usage) >= cpu_base + task.limits.cpu_seconds)) {
       return make(fmt::format("{} exceeded the CPU-time limit of {} s and was killed", what, task.limits.cpu_seconds));
     }
     return make(fmt::format("{} crashed: killed by signal {}", what, signal_name(sig)));
@@ -400,19 +443,25 @@ core::Status Decoder::finish() const {
 // ---------------------------------------------------------------------------------------------
 // Parent side
 
-core::Result<std::string> worker_path() {
+core::Result<std::string> worker_path(std::string_view program) {
+  // Every worker program sits beside maildsar-worker: in the build tree, installed, or where
+  // $MAILDSAR_WORKER points.
+  const auto beside = [program](const std::string &worker) {
+    return program == k_worker_program ? worker
+                                       : (std::filesystem::path(worker).parent_path() / program).string();
+  };
   std::vector<std::string> candidates;
   if (const char *env = std::getenv("MAILDSAR_WORKER"); env != nullptr && *env != '\0') {
-    candidates.emplace_back(env);
+    candidates.push_back(beside(env));
   } else {
     std::error_code ec;
     auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
     if (!ec) {
       auto dir = self.parent_path();
-      candidates.push_back((dir / "maildsar-worker").string());
-      candidates.push_back((dir / MAILDSAR_WORKER_INSTALL_RELATIVE).lexically_normal().string());
+      candidates.push_back((dir / program).string());
+      candidates.push_back(beside((dir / MAILDSAR_WORKER_INSTALL_RELATIVE).lexically_normal().string()));
     }
-    candidates.emplace_back(MAILDSAR_WORKER_BUILD_PATH);
+    candidates.push_back(beside(MAILDSAR_WORKER_BUILD_PATH));
   }
   for (const auto &candidate : candidates) {
     struct stat st {};
@@ -421,15 +470,23 @@ core::Result<std::string> worker_path() {
     }
   }
   return core::fail(core::ErrorCode::internal,
-                    fmt::format("maildsar-worker not found (looked at {})", fmt::join(candidates, ", ")),
-                    "reinstall maildsar, or point MAILDSAR_WORKER at maildsar-worker");
+                    fmt::format("{} not found (looked at {})", program, fmt::join(candidates, ", ")),
+                    fmt::format("reinstall maildsar, or point MAILDSAR_WORKER at maildsar-worker (with {} beside it)",
+                                program));
 }
 
-core::Status run(const Task &task, const FrameHandler &on_frame) {
-  std::string exe = task.executable;
-  if (exe.empty()) {
-    MAILDSAR_TRY_ASSIGN(exe, worker_path());
-  }
+namespace {
+
+/** A spawned worker process with its socket and the tail of its stderr. */
+struct Spawned {
+  Child child;
+  core::Fd socket; // non-blocking
+  StderrTail err;
+  pid_t owner;     // the process that spawned it (a fork()ed copy of ours must not touch it)
+};
+
+core::Result<std::unique_ptr<Spawned>> start_worker(const std::string &exe, const std::string &task_name,
+                                                    bool serve) {
   std::array<int, 2> sv{-1, -1};
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv.data()) != 0) {
     return core::fail(core::ErrorCode::io, fmt::format("socketpair: {}", std::strerror(errno)));
@@ -448,48 +505,110 @@ core::Status run(const Task &task, const FrameHandler &on_frame) {
   if (pipe2(err_pipe.data(), O_CLOEXEC | O_NONBLOCK) != 0) {
     return core::fail(core::ErrorCode::io, fmt::format("pipe: {}", std::strerror(errno)));
   }
-  StderrTail err{core::Fd(err_pipe[0])};
+  core::Fd err_read(err_pipe[0]);
   core::Fd err_write(err_pipe[1]);
-  MAILDSAR_TRY_ASSIGN(pid_t pid, spawn(exe, task.name, child_end.get(), err_write.get()));
-  Child child(pid);
-  child_end.close();
-  err_write.close();
-  apply_limits(pid, task.limits); // before the worker can read a byte of the request
-  if (fcntl(parent.get(), F_SETFL, fcntl(parent.get(), F_GETFL) | O_NONBLOCK) != 0) {
+  MAILDSAR_TRY_ASSIGN(pid_t pid, spawn(exe, task_name, serve, child_end.get(), err_write.get()));
+  std::unique_ptr<Spawned> spawned(
+      new Spawned{Child(pid), std::move(parent), StderrTail(std::move(err_read)), ::getpid()});
+  if (fcntl(spawned->socket.get(), F_SETFL, fcntl(spawned->socket.get(), F_GETFL) | O_NONBLOCK) != 0) {
     return core::fail(core::ErrorCode::io, fmt::format("fcntl: {}", std::strerror(errno)));
   }
+  return spawned;
+}
 
-  const auto deadline = Clock::now() + std::chrono::seconds(task.limits.wall_seconds);
-  const std::string request = frame(task.request);
-  std::size_t sent = 0;
-  FrameReader reader(task.max_frame);
-  std::optional<core::Error> failure;  // a protocol error, a handler's error, an error frame
+/** CPU seconds the live process `pid` has used (rounded up), from /proc; 0 when unreadable. */
+std::uint64_t live_cpu_seconds(pid_t pid) {
+  std::string stat;
+  {
+    core::Fd fd(::open(fmt::format("/proc/{}/stat", pid).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
+      return 0;
+    }
+    std::array<char, 1024> buffer{};
+    ssize_t n = ::read(fd.get(), buffer.data(), buffer.size() - 1);
+    if (n <= 0) {
+      return 0;
+    }
+    stat.assign(buffer.data(), static_cast<std::size_t>(n));
+  }
+  // pid (comm) state ppid ... : utime and stime are fields 14 and 15, counted after the ')'.
+  auto paren = stat.rfind(')');
+  if (paren == std::string::npos) {
+    return 0;
+  }
+  std::size_t pos = paren + 1;
+  std::uint64_t ticks = 0;
+  for (int field = 3; field <= 15 && pos < stat.size(); ++field) {
+    while (pos < stat.size() && stat[pos] == ' ') {
+      ++pos;
+    }
+    std::size_t end = stat.find(' ', pos);
+    if (end == std::string::npos) {
+      end = stat.size();
+    }
+    if (field == 14 || field == 15) {
+      ticks += std::strtoull(stat.substr(pos, end - pos).c_str(), nullptr, 10);
+    }
+    pos = end;
+  }
+  const long hz = sysconf(_SC_CLK_TCK);
+  const auto per_second = static_cast<std::uint64_t>(hz > 0 ? hz : 100);
+  return (ticks + per_second - 1) / per_second;
+}
+
+/** How one request went, up to the end of its answer (or of the worker). */
+struct Exchange {
+  std::optional<core::Error> failure; // a protocol error, a handler's error, an error frame
   bool final_seen = false;
   bool error_frame = false; // the worker reported the task's own error
   bool timed_out = false;
+  bool eof = false;         // the worker closed its end
+  bool partial = false;     // bytes of an incomplete frame were left
+  bool cpu_exceeded = false; // killed by the parent's CPU check (long-lived worker)
+};
+
+/**
+ * Sends `task.request` and hands the answer's frames to `on_frame` until the worker closes its
+ * end (one-shot: frames after the final one are a protocol error) or, with `stop_at_final`, until
+ * the final frame (a persistent worker then waits for its next request; bytes after the final
+ * frame are a protocol error).
+ */
+Exchange exchange(Spawned &w, const Task &task, const FrameHandler &on_frame, Clock::time_point deadline,
+                  bool stop_at_final, std::optional<std::uint64_t> cpu_base = std::nullopt) {
+  Exchange x;
+  const std::string request = frame(task.request);
+  std::size_t sent = 0;
+  FrameReader reader(task.max_frame);
   std::array<char, 65536> buffer{};
-  for (bool eof = false; !eof && !failure;) {
+  while (!x.eof && !x.failure && !(stop_at_final && x.final_seen)) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (left <= 0) {
-      timed_out = true;
+      x.timed_out = true;
       break;
     }
-    std::array<pollfd, 2> fds{pollfd{parent.get(), static_cast<short>(POLLIN | (sent < request.size() ? POLLOUT : 0)), 0},
-                              pollfd{err.fd(), POLLIN, 0}};
-    int ready = poll(fds.data(), err.fd() >= 0 ? 2 : 1, static_cast<int>(std::min<long long>(left, 60'000)));
+    std::array<pollfd, 2> fds{
+        pollfd{w.socket.get(), static_cast<short>(POLLIN | (sent < request.size() ? POLLOUT : 0)), 0},
+        pollfd{w.err.fd(), POLLIN, 0}};
+    // A long-lived worker has no hard CPU limit of its own: checked here, every second, too.
+    const long long wake = cpu_base ? 1'000 : 60'000;
+    int ready = poll(fds.data(), w.err.fd() >= 0 ? 2 : 1, static_cast<int>(std::min<long long>(left, wake)));
+    if (cpu_base && ready == 0 && live_cpu_seconds(w.child.pid()) > *cpu_base + task.limits.cpu_seconds + 1) {
+      x.cpu_exceeded = true;
+      break;
+    }
     pollfd &pfd = fds[0];
     if (ready > 0 && fds[1].revents != 0) {
-      err.drain();
+      w.err.drain();
     }
     if (ready < 0 && errno != EINTR) {
-      failure = core::Error{core::ErrorCode::io, fmt::format("poll: {}", std::strerror(errno)), {}, {}};
+      x.failure = core::Error{core::ErrorCode::io, fmt::format("poll: {}", std::strerror(errno)), {}, {}};
       break;
     }
     if (ready <= 0) {
       continue;
     }
     if ((pfd.revents & POLLOUT) != 0 && sent < request.size()) {
-      ssize_t n = send(parent.get(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+      ssize_t n = send(w.socket.get(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
       if (n > 0) {
         sent += static_cast<std::size_t>(n);
       } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
@@ -499,9 +618,9 @@ core::Status run(const Task &task, const FrameHandler &on_frame) {
     if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) == 0) {
       continue;
     }
-    ssize_t n = recv(parent.get(), buffer.data(), buffer.size(), 0);
+    ssize_t n = recv(w.socket.get(), buffer.data(), buffer.size(), 0);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-      eof = true;
+      x.eof = true;
       continue;
     }
     if (n < 0) {
@@ -511,103 +630,255 @@ core::Status run(const Task &task, const FrameHandler &on_frame) {
     for (;;) {
       auto next = reader.next();
       if (!next) {
-        failure = next.error();
+        x.failure = next.error();
         break;
       }
       if (!*next) {
+        if (stop_at_final && x.final_seen && reader.partial()) {
+          x.failure = protocol_error("bytes after the final frame").error();
+        }
         break;
       }
       const std::string &payload = **next;
-      if (final_seen) {
-        failure = protocol_error("a frame after the final frame").error();
+      if (x.final_seen) {
+        x.failure = protocol_error("a frame after the final frame").error();
         break;
       }
       if (payload.empty()) {
-        failure = protocol_error("an empty frame").error();
+        x.failure = protocol_error("an empty frame").error();
         break;
       }
       auto type = static_cast<std::uint8_t>(payload[0]);
       Decoder decoder(std::string_view(payload).substr(1));
       if (type == k_frame_error) {
-        final_seen = true;
-        error_frame = true;
+        x.final_seen = true;
+        x.error_frame = true;
         auto code = decoder.u8();
         auto message = code ? decoder.str() : core::Result<std::string>(std::unexpected(code.error()));
         if (!message || !decoder.finish() || *code > static_cast<std::uint8_t>(core::ErrorCode::config)) {
-          failure = protocol_error("a malformed error frame").error();
+          x.failure = protocol_error("a malformed error frame").error();
+          x.error_frame = false;
         } else {
-          failure = core::Error{static_cast<core::ErrorCode>(*code), std::move(*message), {}, {}};
+          x.failure = core::Error{static_cast<core::ErrorCode>(*code), std::move(*message), {}, {}};
+          if (stop_at_final && reader.partial()) {
+            x.failure = protocol_error("bytes after the final frame").error();
+            x.error_frame = false;
+          }
         }
         break;
       }
       auto st = on_frame(type, decoder);
       if (!st) {
-        failure = st.error();
+        x.failure = st.error();
         break;
       }
-      final_seen = type == k_frame_done;
+      x.final_seen = type == k_frame_done;
     }
   }
+  x.partial = reader.partial();
+  return x;
+}
+
+/** The error to return for an exchange that failed or a worker that ended (after it was reaped). */
+core::Error exchange_error(const Task &task, Exchange &x, int status, const rusage &usage, std::uint64_t cpu_base,
+                           const StderrTail &err) {
+  if (x.failure) {
+    if (x.error_frame || x.failure->code != core::ErrorCode::internal) {
+      return std::move(*x.failure);
+    }
+    // A protocol error: the file is named.
+    return core::Error{core::ErrorCode::internal,
+                       fmt::format("{}: the {} worker: {}", task.subject, task.name, x.failure->message), {}, {}};
+  }
+  if (x.final_seen && !x.timed_out) {
+    auto end = abnormal_end(task, status, usage, false, false, cpu_base);
+    end.message += " (after its complete answer)" + err.last_line();
+    return end;
+  }
+  auto end = abnormal_end(task, status, usage, x.timed_out, x.partial, cpu_base);
+  end.message += err.last_line();
+  return end;
+}
+
+} // namespace
+
+core::Status run(const Task &task, const FrameHandler &on_frame) {
+  std::string exe = task.executable;
+  if (exe.empty()) {
+    MAILDSAR_TRY_ASSIGN(exe, worker_path(task.program));
+  }
+  MAILDSAR_TRY_ASSIGN(auto w, start_worker(exe, task.name, false));
+  apply_limits(w->child.pid(), task.limits); // before the worker can read a byte of the request
+  const auto deadline = Clock::now() + std::chrono::seconds(task.limits.wall_seconds);
+  Exchange x = exchange(*w, task, on_frame, deadline, false);
 
   int status = 0;
   rusage usage{};
-  bool task_error = failure && error_frame;
-  if (timed_out || (failure && !task_error)) {
-    child.kill();
-    status = child.wait(&usage);
-  } else if (!child.wait_until(deadline, status, usage, err)) {
+  bool task_error = x.failure && x.error_frame;
+  if (x.timed_out || (x.failure && !task_error)) {
+    w->child.kill();
+    status = w->child.wait(&usage);
+  } else if (!w->child.wait_until(deadline, status, usage, w->err)) {
     // Answer complete but the process does not end (stuck at exit).
-    child.kill();
-    status = child.wait(&usage);
-    timed_out = !final_seen;
-    if (final_seen) {
+    w->child.kill();
+    status = w->child.wait(&usage);
+    x.timed_out = !x.final_seen;
+    if (x.final_seen) {
       return core::fail(core::ErrorCode::data,
                         fmt::format("{}: the {} worker did not exit after its answer and was killed", task.subject,
                                     task.name));
     }
   }
-  err.drain();
-  if (failure) {
-    if (task_error || failure->code != core::ErrorCode::internal) {
-      return std::unexpected(std::move(*failure));
-    }
-    // A protocol error: the file is named, and how the worker ended when it ended on its own.
-    return core::fail(core::ErrorCode::internal, fmt::format("{}: the {} worker: {}", task.subject, task.name,
-                                                             failure->message));
-  }
-  if (!timed_out && final_seen && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+  w->err.drain();
+  if (!x.failure && !x.timed_out && x.final_seen && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
     return {};
   }
-  if (final_seen && !timed_out) {
-    auto end = abnormal_end(task, status, usage, false, false);
-    end.message += " (after its complete answer)" + err.last_line();
-    return std::unexpected(std::move(end));
+  return std::unexpected(exchange_error(task, x, status, usage, 0, w->err));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The persistent worker
+
+struct Worker::Process {
+  std::unique_ptr<Spawned> spawned;
+  std::string exe;
+  std::string task_name;
+  Limits limits; // set at its start (memory) or per request (CPU time)
+  std::uint64_t served = 0;
+};
+
+namespace {
+
+bool same_limits(const Limits &a, const Limits &b) {
+  return a.cpu_seconds == b.cpu_seconds && a.memory_mib == b.memory_mib && a.wall_seconds == b.wall_seconds;
+}
+
+/**
+ * True when an idle worker has sent something or closed its end between requests: a frame
+ * after its final frame, or an exit. It serves no more requests (the next one would be blamed).
+ */
+bool idle_worker_spoke(const Spawned &w) {
+  pollfd pfd{w.socket.get(), POLLIN, 0};
+  return poll(&pfd, 1, 0) != 0;
+}
+
+} // namespace
+
+Worker::Worker() = default;
+
+Worker::~Worker() { stop(); }
+
+std::uint64_t Worker::served() const { return m_process ? m_process->served : 0; }
+
+std::optional<pid_t> Worker::pid() const {
+  if (!m_process) {
+    return std::nullopt;
   }
-  auto end = abnormal_end(task, status, usage, timed_out, reader.partial());
-  end.message += err.last_line();
-  return std::unexpected(std::move(end));
+  return m_process->spawned->child.pid();
+}
+
+void Worker::stop() {
+  if (!m_process) {
+    return;
+  }
+  std::unique_ptr<Process> process = std::move(m_process);
+  Spawned &w = *process->spawned;
+  if (w.owner != ::getpid()) {
+    // A fork()ed copy of the owner: the worker is not this process's child. Leave it alone.
+    static_cast<void>(w.child.release());
+    return;
+  }
+  w.socket.close(); // the idle worker reads the end of its requests and exits
+  int status = 0;
+  rusage usage{};
+  if (!w.child.wait_until(Clock::now() + std::chrono::seconds(2), status, usage, w.err)) {
+    w.child.kill();
+    static_cast<void>(w.child.wait(&usage));
+  }
+}
+
+core::Status Worker::run(const Task &task, const FrameHandler &on_frame) {
+  std::string exe = task.executable;
+  if (exe.empty()) {
+    auto found = worker_path(task.program);
+    if (!found) {
+      stop(); // every failed request leaves no process behind: the next one starts fresh
+      return std::unexpected(std::move(found.error()));
+    }
+    exe = std::move(*found);
+  }
+  if (m_process && (m_process->exe != exe || m_process->task_name != task.name || m_process->served >= k_max_served ||
+                    !same_limits(m_process->limits, task.limits) || m_process->spawned->owner != ::getpid() ||
+                    idle_worker_spoke(*m_process->spawned))) {
+    stop();
+  }
+  if (!m_process) {
+    MAILDSAR_TRY_ASSIGN(auto spawned, start_worker(exe, task.name, true));
+    apply_lasting_limits(spawned->child.pid(), task.limits); // before it can read a byte of a request
+    m_process = std::make_unique<Process>(Process{std::move(spawned), exe, task.name, task.limits, 0});
+  }
+  Spawned &w = *m_process->spawned;
+  w.err.drain(); // what it wrote while answering earlier requests is not this request's
+  w.err.clear();
+  // The CPU limit counts from what the process has used so far: this request gets its own.
+  const std::uint64_t cpu_base = m_process->served == 0 ? 0 : live_cpu_seconds(w.child.pid());
+  apply_cpu_limit(w.child.pid(), task.limits, cpu_base);
+  const auto deadline = Clock::now() + std::chrono::seconds(task.limits.wall_seconds);
+  Exchange x = exchange(w, task, on_frame, deadline, true, cpu_base);
+  if (x.final_seen && !x.eof && !x.timed_out && (!x.failure || x.error_frame)) {
+    ++m_process->served; // the worker waits for its next request
+    if (x.failure) {
+      return std::unexpected(std::move(*x.failure));
+    }
+    return {};
+  }
+  // Killed, crashed, ended, or misbehaved: this process serves no more requests.
+  std::unique_ptr<Process> process = std::move(m_process);
+  int status = 0;
+  rusage usage{};
+  if (x.eof && !x.timed_out && !x.failure) {
+    if (!w.child.wait_until(deadline, status, usage, w.err)) {
+      w.child.kill();
+      status = w.child.wait(&usage);
+    }
+  } else {
+    w.child.kill();
+    status = w.child.wait(&usage);
+  }
+  w.err.drain();
+  return std::unexpected(exchange_error(task, x, status, usage, cpu_base, w.err));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Worker side
 
-core::Result<std::string> Channel::read_request(std::uint32_t max_frame) {
-  FrameReader reader(max_frame);
+core::Result<std::optional<std::string>> Channel::next_request() {
   std::array<char, 65536> buffer{};
   for (;;) {
-    MAILDSAR_TRY_ASSIGN(auto next, reader.next());
+    MAILDSAR_TRY_ASSIGN(auto next, m_reader.next());
     if (next) {
-      return std::move(*next);
+      return next;
     }
     ssize_t n = ::read(m_fd, buffer.data(), buffer.size());
     if (n < 0 && errno == EINTR) {
       continue;
     }
+    if (n == 0 && !m_reader.partial()) {
+      return std::optional<std::string>(); // the parent is done with us
+    }
     if (n <= 0) {
       return protocol_error(n == 0 ? "the request ended early" : std::strerror(errno));
     }
-    reader.feed(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
+    m_reader.feed(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
   }
+}
+
+core::Result<std::string> Channel::read_request() {
+  MAILDSAR_TRY_ASSIGN(auto request, next_request());
+  if (!request) {
+    return protocol_error("the request ended early");
+  }
+  return std::move(*request);
 }
 
 core::Status Channel::send(std::string_view payload) {
@@ -647,7 +918,8 @@ void exit_hook() {
 int worker_main(int argc, char **argv, const std::map<std::string, TaskFunction, std::less<>> &tasks) {
   // Die with the parent: nothing of ours runs unsupervised.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (argc != 2) {
+  const bool serve = argc == 3 && std::string_view(argv[2]) == k_worker_serve_flag;
+  if (argc != 2 && !serve) {
     return k_worker_exit_usage;
   }
   auto task = tasks.find(std::string_view(argv[1]));
@@ -658,20 +930,26 @@ int worker_main(int argc, char **argv, const std::map<std::string, TaskFunction,
   std::atexit(exit_hook);
   Channel channel(k_worker_fd);
   try {
-    auto request = channel.read_request();
-    if (!request) {
-      g_task_finished = true;
-      return k_worker_exit_protocol;
-    }
-    auto st = task->second(*request, channel);
-    if (!st) {
-      auto sent = channel.send(Encoder(k_frame_error)
-                                   .u8(static_cast<std::uint8_t>(st.error().code))
-                                   .str(st.error().message)
-                                   .take());
-      if (!sent) {
+    for (bool first = true; first || serve; first = false) {
+      g_task_finished = false;
+      auto request = channel.next_request();
+      if (!request || (!*request && first)) {
         g_task_finished = true;
         return k_worker_exit_protocol;
+      }
+      if (!*request) {
+        break; // --serve: no more requests
+      }
+      auto st = task->second(**request, channel);
+      if (!st) {
+        auto sent = channel.send(Encoder(k_frame_error)
+                                     .u8(static_cast<std::uint8_t>(st.error().code))
+                                     .str(st.error().message)
+                                     .take());
+        if (!sent) {
+          g_task_finished = true;
+          return k_worker_exit_protocol;
+        }
       }
     }
   } catch (const std::bad_alloc &) {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -103,6 +104,14 @@ private:
 // ---------------------------------------------------------------------------------------------
 // The parent side
 
+/**
+ * The worker programs. maildsar-worker runs the PST tasks; maildsar-extract-worker runs
+ * extract-text, the only one that needs poppler, libzip, libxml2 and libytnef, so that the PST
+ * workers (one per PST file) do not map them at every start.
+ */
+inline constexpr std::string_view k_worker_program = "maildsar-worker";
+inline constexpr std::string_view k_extract_worker_program = "maildsar-extract-worker";
+
 /** One task to run isolated. */
 struct Task {
   std::string name;       // the worker's task ("pst-scan")
@@ -110,7 +119,8 @@ struct Task {
   std::string request;    // the request payload (the worker's task decodes it)
   Limits limits;
   std::uint32_t max_frame = k_max_frame;
-  std::string executable; // "" = the maildsar-worker found by worker_path()
+  std::string executable; // "" = `program` found by worker_path()
+  std::string program = std::string(k_worker_program);
 };
 
 /**
@@ -134,27 +144,77 @@ using FrameHandler = std::function<core::Status(std::uint8_t type, Decoder &payl
 [[nodiscard]] core::Status run(const Task &task, const FrameHandler &on_frame);
 
 /**
- * The worker executable: $MAILDSAR_WORKER when set; else `maildsar-worker` beside the running
- * program, then in its installed libexec directory (../libexec/maildsar/ from bin/), then in the
- * build tree (tests).
+ * A long-lived worker: one process answers many requests of one task, one after the other, with
+ * every guarantee of run() per request: the CPU-time limit counts from what the process had used
+ * before the request, the memory limit is set anew, the wall-clock deadline runs from the request;
+ * a crash, a limit or a protocol error ends the process (killed and reaped) and is the error of
+ * the request it happened in; the next request starts a fresh process. Spawning (posix_spawn,
+ * the dynamic loader, the libraries' initialisation) is paid once per process instead of once per
+ * request. Started with `maildsar-worker TASK --serve`.
+ *
+ * A failure in a process that had answered earlier requests may come from what those left
+ * behind (memory held, a corrupted heap): callers that blame an input for a failure retry it in
+ * a fresh process first (served() == 0). A process is replaced after k_max_served requests.
+ *
+ * Not thread-safe: one Worker per thread (the indexer's parse threads keep one each). The
+ * destructor ends the process (closes its socket: the idle worker exits; killed after 2 s) and
+ * reaps it. The worker also dies with the thread that started it (PR_SET_PDEATHSIG).
+ */
+class Worker {
+public:
+  Worker();
+  ~Worker();
+  Worker(const Worker &) = delete;
+  Worker &operator=(const Worker &) = delete;
+
+  /**
+   * Runs one request of `task` (task.request, task.limits, task.subject) in the running process,
+   * or in a new one when none runs or it runs another executable or task. Errors as run().
+   */
+  [[nodiscard]] core::Status run(const Task &task, const FrameHandler &on_frame);
+  /** Requests the running process has answered (0 when none runs: the next request gets a fresh one). */
+  [[nodiscard]] std::uint64_t served() const;
+  /** The running process, if any. */
+  [[nodiscard]] std::optional<int> pid() const;
+  /** Ends the running process, if any, and reaps it. */
+  void stop();
+
+  static constexpr std::uint64_t k_max_served = 1000;
+
+private:
+  struct Process;
+  std::unique_ptr<Process> m_process;
+};
+
+/** The worker's command-line flag for a long-lived worker (Worker). */
+inline constexpr std::string_view k_worker_serve_flag = "--serve";
+
+/**
+ * A worker program (`program`: maildsar-worker or maildsar-extract-worker). maildsar-worker is
+ * $MAILDSAR_WORKER when set; else beside the running program, then in its installed libexec
+ * directory (../libexec/maildsar/ from bin/), then in the build tree (tests). Other worker
+ * programs are looked for beside each of those places.
  * @errors ErrorCode::internal naming the places looked at.
  */
-[[nodiscard]] core::Result<std::string> worker_path();
+[[nodiscard]] core::Result<std::string> worker_path(std::string_view program = k_worker_program);
 
 // ---------------------------------------------------------------------------------------------
 // The worker side
 
-/** The worker's end of the socket: reads the request, sends frames. */
+/** The worker's end of the socket: reads requests, sends frames. */
 class Channel {
 public:
-  explicit Channel(int fd) : m_fd(fd) {}
-  /** The request frame (the first frame the parent sends). */
-  [[nodiscard]] core::Result<std::string> read_request(std::uint32_t max_frame = k_max_frame);
+  explicit Channel(int fd, std::uint32_t max_frame = k_max_frame) : m_fd(fd), m_reader(max_frame) {}
+  /** The next request frame. @errors ErrorCode::internal when the stream ends early or is garbled. */
+  [[nodiscard]] core::Result<std::string> read_request();
+  /** The next request, or none when the parent closed its end between requests (--serve). */
+  [[nodiscard]] core::Result<std::optional<std::string>> next_request();
   /** Sends one payload as a frame (blocking). @errors ErrorCode::io when the parent is gone. */
   [[nodiscard]] core::Status send(std::string_view payload);
 
 private:
   int m_fd;
+  FrameReader m_reader;
 };
 
 /** One task a worker can run: decodes `request`, streams frames, ends with done or error. */
@@ -166,9 +226,10 @@ inline constexpr int k_worker_exit_out_of_memory = 3; // an allocation failed
 inline constexpr int k_worker_exit_protocol = 4;      // no or a bad request; parent gone
 
 /**
- * The worker's main: `maildsar-worker TASK` with the socket on fd 3. Reads the request, runs
- * tasks.at(TASK) and sends its final frame (done is sent by the task, an error returned by it is
- * sent here as the error frame). Allocation failures (std::bad_alloc, and libraries that exit()
+ * The worker's main: `maildsar-worker TASK [--serve]` with the socket on fd 3. Reads the request,
+ * runs tasks.at(TASK) and sends its final frame (done is sent by the task, an error returned by it
+ * is sent here as the error frame). With --serve, it then waits for the next request, until the
+ * parent closes the socket (exit 0). Allocation failures (std::bad_alloc, and libraries that exit()
  * when malloc fails) exit with k_worker_exit_out_of_memory.
  */
 [[nodiscard]] int worker_main(int argc, char **argv, const std::map<std::string, TaskFunction, std::less<>> &tasks);

@@ -22,6 +22,8 @@ bool iends_with(std::string_view s, std::string_view suffix) {
   });
 }
 
+bool iequals(std::string_view a, std::string_view b) { return a.size() == b.size() && iends_with(a, b); }
+
 std::string lower(std::string_view s) {
   std::string out(s);
   std::transform(out.begin(), out.end(), out.begin(),
@@ -36,8 +38,8 @@ template <std::size_t N> bool any_suffix(std::string_view name, const std::array
 constexpr std::array<std::string_view, 10> k_ooxml_ext{".docx", ".docm", ".dotx", ".dotm", ".xlsx",
                                                        ".xlsm", ".xltx", ".pptx", ".pptm", ".ppsx"};
 constexpr std::array<std::string_view, 8> k_odf_ext{".odt", ".ods", ".odp", ".odg", ".ott", ".ots", ".otp", ".fodt"};
-constexpr std::array<std::string_view, 13> k_text_ext{".txt", ".csv", ".tsv", ".log", ".eml", ".vcf", ".ics",
-                                                      ".xml", ".htm", ".html", ".md", ".json", ".msg.txt"};
+constexpr std::array<std::string_view, 12> k_text_ext{".txt", ".csv", ".tsv", ".log", ".vcf", ".ics", ".xml",
+                                                      ".htm", ".html", ".md", ".json", ".msg.txt"};
 
 /** Format by MIME type and name alone (no magic number). */
 Format by_label(std::string_view mime, std::string_view name) {
@@ -58,8 +60,15 @@ Format by_label(std::string_view mime, std::string_view name) {
       iends_with(name, ".zip")) {
     return Format::zip;
   }
+  if (type == "application/ms-tnef" || type == "application/vnd.ms-tnef" || iequals(name, "winmail.dat") ||
+      iends_with(name, ".tnef")) {
+    return Format::tnef;
+  }
   if (type == "application/gzip" || type == "application/x-gzip" || iends_with(name, ".gz")) {
     return Format::gzip;
+  }
+  if (type == "message/rfc822" || iends_with(name, ".eml")) {
+    return Format::message;
   }
   if (any_suffix(name, k_text_ext)) {
     return Format::text;
@@ -90,6 +99,10 @@ std::string_view to_string(Format format) {
     return "zip";
   case Format::gzip:
     return "gzip";
+  case Format::tnef:
+    return "tnef";
+  case Format::message:
+    return "message";
   case Format::text:
     return "text";
   }
@@ -98,6 +111,9 @@ std::string_view to_string(Format format) {
 
 Format detect(std::string_view bytes, std::string_view mime_type, std::string_view name) {
   const Format label = by_label(mime_type, name);
+  if (bytes.starts_with("\x78\x9f\x3e\x22")) {
+    return Format::tnef; // the TNEF signature 0x223E9F78, little-endian (before "%PDF-" inside it)
+  }
   if (bytes.starts_with("%PDF-") || bytes.substr(0, 1024).find("%PDF-") != std::string_view::npos) {
     return Format::pdf;
   }
@@ -110,7 +126,7 @@ Format detect(std::string_view bytes, std::string_view mime_type, std::string_vi
   if (bytes.starts_with("\x1f\x8b")) {
     return Format::gzip;
   }
-  if (label == Format::text && looks_binary(bytes)) {
+  if ((label == Format::text || label == Format::message) && looks_binary(bytes)) {
     return Format::none;
   }
   return label;

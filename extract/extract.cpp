@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Format detection, the bounded output, the recursion over archives (zip members, gzip) and the
-// dispatch to the format readers (pdf.cpp, office.cpp, rtf.cpp). See extract.hpp.
+// dispatch to the format readers (pdf.cpp, office.cpp, rtf.cpp, tnef.cpp). See extract.hpp.
 #include "extract/extract.hpp"
 
 #include "extract/text_sink.hpp"
@@ -71,6 +71,12 @@ core::Status extract_gzip(detail::Context &ctx, std::string_view bytes, std::uin
 }
 
 } // namespace
+
+namespace {
+MessageDecoder g_message_decoder = nullptr;
+} // namespace
+
+void set_message_decoder(MessageDecoder decoder) { g_message_decoder = decoder; }
 
 namespace detail {
 
@@ -169,12 +175,31 @@ core::Status extract_into(Context &ctx, Format format, std::string_view bytes, s
     }
     return format == Format::zip ? extract_zip(ctx, bytes, depth) : extract_office(ctx, format, bytes);
   case Format::gzip:
+  case Format::tnef:
     if (depth > ctx.limits.max_depth) {
       ctx.warn(fmt::format("archives nested deeper than {} levels; the inner one is not read", ctx.limits.max_depth));
       ctx.out.truncated = true;
       return {};
     }
-    return extract_gzip(ctx, bytes, depth);
+    return format == Format::gzip ? extract_gzip(ctx, bytes, depth) : extract_tnef(ctx, bytes, depth);
+  case Format::message: {
+    if (depth > ctx.limits.max_depth) {
+      ctx.warn(fmt::format("archives nested deeper than {} levels; the inner one is not read", ctx.limits.max_depth));
+      ctx.out.truncated = true;
+      return {};
+    }
+    if (g_message_decoder == nullptr) {
+      return extract_into(ctx, Format::text, bytes, depth);
+    }
+    auto text = g_message_decoder(bytes, ctx.limits.max_text_bytes + 1);
+    if (!text) {
+      // Not a message after all: its text as written, as for any text file.
+      return extract_into(ctx, Format::text, bytes, depth);
+    }
+    ctx.add(*text);
+    ctx.add("\n");
+    return {};
+  }
   case Format::rtf: {
     std::string text = rtf_to_text(bytes, ctx.limits.max_text_bytes + 1);
     ctx.add(text);

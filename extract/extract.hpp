@@ -3,10 +3,11 @@
 
 // Text extraction from attachment files (issue 11 class 5): PDF (poppler-cpp), Office Open XML
 // (DOCX, XLSX, PPTX) and OpenDocument (ODT, ODS, ODP) with libzip + libxml2, RTF, ZIP archives
-// and gzip files (recursively, bounded), and plain text files found inside archives.
+// and gzip files, TNEF (winmail.dat, libytnef: body, MAPI strings and attachments) recursively
+// and bounded, and plain text files found inside archives.
 //
 // These functions parse untrusted bytes with C libraries that crash or loop on hostile input: the
-// program never calls them itself. They run in the worker process (`maildsar-worker
+// program never calls them itself. They run in the worker process (`maildsar-extract-worker
 // extract-text`, connectors/attachment_text.*), under its CPU, memory and wall-clock limits.
 // Every output is bounded (Limits), so a zip bomb stops at the cap.
 
@@ -20,7 +21,7 @@
 namespace maildsar::extract {
 
 /** The file formats text is extracted from. */
-enum class Format { none, pdf, ooxml, odf, rtf, zip, gzip, text };
+enum class Format { none, pdf, ooxml, odf, rtf, zip, gzip, tnef, message, text };
 
 [[nodiscard]] std::string_view to_string(Format format);
 
@@ -57,6 +58,16 @@ struct Extracted {
 /** detect() then extract_text(); ErrorCode::data for Format::none. */
 [[nodiscard]] core::Result<Extracted> extract_any(std::string_view bytes, std::string_view mime_type,
                                                   std::string_view name, const Limits &limits);
+
+/**
+ * Decodes an e-mail message (RFC 5322 / MIME) found inside an archive or a TNEF stream into text:
+ * its header addresses with their display names, subject and text parts, at most `max_bytes`.
+ * extract/ has no MIME parser (it sits below connectors/, docs/ARCHITECTURE.md): the worker
+ * installs connectors' decoder here (connectors/attachment_worker.cpp). Without one, a message
+ * is read as plain text (Format::text). @errors ErrorCode::data when it is not a message.
+ */
+using MessageDecoder = core::Result<std::string> (*)(std::string_view message, std::uint64_t max_bytes);
+void set_message_decoder(MessageDecoder decoder);
 
 /** RTF to plain UTF-8 text (control words dropped, \'hh and \u escapes decoded); never fails. */
 [[nodiscard]] std::string rtf_to_text(std::string_view rtf, std::uint64_t max_bytes);

@@ -37,5 +37,6 @@ struct Context {
 [[nodiscard]] core::Status extract_pdf(Context &ctx, std::string_view bytes);
 [[nodiscard]] core::Status extract_office(Context &ctx, Format format, std::string_view bytes);
 [[nodiscard]] core::Status extract_zip(Context &ctx, std::string_view bytes, std::uint32_t depth);
+[[nodiscard]] core::Status extract_tnef(Context &ctx, std::string_view bytes, std::uint32_t depth);
 
 } // namespace maildsar::extract::detail

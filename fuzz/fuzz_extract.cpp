@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Attachment text extraction (extract/): PDF (poppler-cpp), OOXML and ODF (libzip + libxml2),
-// RTF, ZIP and gzip, recursively. In the program these run in the worker process under limits
+// RTF, ZIP, gzip and TNEF (libytnef), recursively. In the program these run in the worker process under limits
 // (docs/reliability.md); here they run in-process, so a crash in them is seen, and the harness
 // checks the documented bounds of the output.
 //
 // Input: one selector byte, then the file. Selector 0 lets detect() choose from the bytes;
-// 1..7 force a format; 8 feeds rtf_to_text() directly.
+// 1..7 force a format; 8 feeds rtf_to_text() directly; 9 forces TNEF.
 #include "extract/extract.hpp"
 #include "fuzz/fuzz_support.hpp"
 
@@ -41,7 +41,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     require(text.size() <= limits.max_text_bytes, "rtf_to_text keeps to max_bytes");
     return 0;
   }
-  const ex::Format format = k_formats[selector % k_formats.size()];
+  const ex::Format format = selector == 9 ? ex::Format::tnef : k_formats[selector % k_formats.size()];
   auto result = format == ex::Format::none ? ex::extract_any(bytes, "", "", limits)
                                            : ex::extract_text(format, bytes, limits);
   if (result) {

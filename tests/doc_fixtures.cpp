@@ -198,6 +198,89 @@ std::string make_docx(const std::vector<std::string> &paragraphs, const std::str
   return make_zip(members);
 }
 
+namespace {
+
+/** One TNEF attribute: level, id, length, data, checksum (the sum of the data bytes, 16 bits). */
+void tnef_attribute(std::string &out, std::uint8_t level, std::uint32_t id, const std::string &data) {
+  out.push_back(static_cast<char>(level));
+  put32(out, id);
+  put32(out, static_cast<std::uint32_t>(data.size()));
+  out += data;
+  std::uint32_t sum = 0;
+  for (const char c : data) {
+    sum += static_cast<unsigned char>(c);
+  }
+  put16(out, sum & 0xFFFFU);
+}
+
+/** UTF-8 (ASCII and Latin-1 range) to NUL-terminated UTF-16LE. */
+std::string utf16le_z(const std::string &utf8) {
+  std::string out;
+  for (std::size_t i = 0; i < utf8.size(); ++i) {
+    auto c = static_cast<unsigned char>(utf8[i]);
+    std::uint32_t cp = c;
+    if ((c & 0xE0U) == 0xC0U && i + 1 < utf8.size()) {
+      cp = ((c & 0x1FU) << 6U) | (static_cast<unsigned char>(utf8[++i]) & 0x3FU);
+    }
+    put16(out, cp);
+  }
+  put16(out, 0);
+  return out;
+}
+
+/** A variable-length MAPI property value (count 1, size, data, padding to 4 bytes). */
+void mapi_value(std::string &out, std::uint16_t type, std::uint16_t id, const std::string &data) {
+  put32(out, type | (static_cast<std::uint32_t>(id) << 16U));
+  put32(out, 1);
+  put32(out, static_cast<std::uint32_t>(data.size()));
+  out += data;
+  out.append((4 - data.size() % 4) % 4, '\0');
+}
+
+} // namespace
+
+std::string make_tnef(const std::string &subject, const std::string &body, const std::string &sender_email,
+                      const std::string &display_to, const std::vector<TnefAttachment> &attachments) {
+  constexpr std::uint8_t message = 1;
+  constexpr std::uint8_t attachment = 2;
+  std::string out;
+  put32(out, 0x223E9F78U); // signature
+  put16(out, 0x4B1D);      // key
+  std::string version;
+  put32(version, 0x00010000U);
+  tnef_attribute(out, message, 0x00089006U, version); // attTnefVersion
+  std::string codepage;
+  put32(codepage, 1252);
+  put32(codepage, 0);
+  tnef_attribute(out, message, 0x00069007U, codepage); // attOemCodepage
+  tnef_attribute(out, message, 0x00078008U, std::string("IPM.Microsoft Mail.Note") + '\0'); // attMessageClass
+  tnef_attribute(out, message, 0x00018004U, subject + '\0');                                // attSubject
+  if (!body.empty()) {
+    tnef_attribute(out, message, 0x0002800CU, body); // attBody
+  }
+  std::string props;
+  put32(props, 2);
+  mapi_value(props, 0x001E, 0x0C1F, sender_email + '\0'); // PR_SENDER_EMAIL_ADDRESS, PT_STRING8
+  mapi_value(props, 0x001F, 0x0E04, utf16le_z(display_to)); // PR_DISPLAY_TO, PT_UNICODE
+  tnef_attribute(out, message, 0x00069003U, props); // attMAPIProps
+  for (const TnefAttachment &a : attachments) {
+    std::string rend;
+    put16(rend, 1);          // atyp: file
+    put32(rend, 0xFFFFFFFFU); // position
+    put16(rend, 32);
+    put16(rend, 32);
+    put32(rend, 0);
+    tnef_attribute(out, attachment, 0x00069002U, rend);          // attAttachRenddata: a new attachment
+    tnef_attribute(out, attachment, 0x00018010U, a.name + '\0'); // attAttachTitle
+    tnef_attribute(out, attachment, 0x0006800FU, a.data);        // attAttachData
+    std::string aprops;
+    put32(aprops, 1);
+    mapi_value(aprops, 0x001F, 0x3707, utf16le_z(a.name)); // PR_ATTACH_LONG_FILENAME
+    tnef_attribute(out, attachment, 0x00069005U, aprops);  // attAttachment
+  }
+  return out;
+}
+
 std::string make_odt(const std::vector<std::string> &paragraphs) {
   std::string body;
   for (const std::string &p : paragraphs) {

@@ -3,7 +3,7 @@
 
 // Small generators of attachment files for the tests (written here, from the format
 // specifications; no real person's data): PDF, ZIP (stored or deflated members), DOCX, ODT,
-// XLSX, and a MIME message carrying them as base64 attachments.
+// XLSX, TNEF (winmail.dat), and a MIME message carrying them as base64 attachments.
 
 #include <cstdint>
 #include <string>
@@ -30,6 +30,20 @@ struct ZipMember {
 [[nodiscard]] std::string make_odt(const std::vector<std::string> &paragraphs);
 /** A minimal SpreadsheetML workbook whose shared strings are `cells`. */
 [[nodiscard]] std::string make_xlsx(const std::vector<std::string> &cells);
+
+struct TnefAttachment {
+  std::string name; // attAttachTitle and PR_ATTACH_LONG_FILENAME (PT_UNICODE)
+  std::string data; // attAttachData
+};
+/**
+ * A TNEF stream (winmail.dat, [MS-OXTNEF]): signature, key, then attributes (level, id, length,
+ * data, checksum): attTnefVersion, attOemCodepage, attMessageClass, attSubject, attBody, an
+ * attMAPIProps block holding PR_SENDER_EMAIL_ADDRESS (PT_STRING8) and PR_DISPLAY_TO (PT_UNICODE),
+ * then per attachment attAttachRenddata, attAttachTitle, attAttachData and attAttachment (its
+ * MAPI properties: PR_ATTACH_LONG_FILENAME).
+ */
+[[nodiscard]] std::string make_tnef(const std::string &subject, const std::string &body, const std::string &sender_email,
+                                    const std::string &display_to, const std::vector<TnefAttachment> &attachments);
 
 struct MimeAttachment {
   std::string name;

@@ -97,9 +97,32 @@ MAX_DEPTH = 5
 HAVE_PDFTOTEXT = shutil.which("pdftotext") is not None
 
 
+SRS_HASH = r"[A-Za-z0-9+/]{1,32}"
+SRS_HOST = r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+SRS0_BODY = SRS_HASH + r"=[A-Za-z2-7]{2}=(" + SRS_HOST + r")=(.+)"
+BATV = re.compile(r"prvs=[0-9A-Fa-f]{6,16}=(.+)$", re.I)
+SRS0 = re.compile(r"SRS0[=+-]" + SRS0_BODY + r"$", re.I)
+SRS1 = re.compile(r"SRS1[=+-]" + SRS_HASH + r"=" + SRS_HOST + r"=[=+-]" + SRS0_BODY + r"$", re.I)
+
+
+def unwrap_batv_srs(local, domain):
+    """The address a BATV-signed (prvs=TAG=local@domain) or SRS-rewritten
+    (SRS0=HHH=TT=orig.domain=local@forwarder, SRS1=HHH=fwd==HHH=TT=orig.domain=local@forwarder)
+    sender wraps: the mailbox of the person, as (local, domain); the input otherwise. Senders
+    are written like this by the sending (BATV) or forwarding (SRS) MTA, never by the person."""
+    m = BATV.match(local)
+    if m:
+        return m.group(1), domain
+    m = SRS0.match(local) or SRS1.match(local)
+    if m:
+        return m.group(2), m.group(1)
+    return local, domain
+
+
 def normalise(local, domain):
     local = re.split(r"\.{3,}", local)[-1]  # "Name.......addr@" is a text leader
     local = re.split(r"%[0-9A-Fa-f]{2}", local)[-1]  # percent-encoded URL text before it
+    local, domain = unwrap_batv_srs(local, domain)
     tag = re.match(r"[A-Za-z][A-Za-z0-9._-]{0,24}=(.*)$", local)
     if tag:  # key=value text: header.i=@x.org, smtp.mailfrom=a@b, i=a@b (not VERP a+b=c@d)
         local = tag.group(1)

@@ -7,7 +7,8 @@
 #
 # DATA (default /work/data/recall) holds estate/ (bench/completeness/gather.py builds it from
 # the pinned repository snapshots; never commit it) and gt.jsonl (rebuilt when missing or
-# older than ground_truth.py). NO_INDEX=1 reuses RUN_DIR's index. BINARY defaults to build/cli/maildsar of this checkout.
+# older than ground_truth.py; GT=FILE writes and reads it elsewhere, for a DATA that is shared
+# read-only). NO_INDEX=1 reuses RUN_DIR's index. BINARY defaults to build/cli/maildsar of this checkout.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -15,7 +16,7 @@ binary=${1:-"$root/build/cli/maildsar"}
 run=${2:-"${DATA:-/work/data/recall}/run-$(git -C "$root" rev-parse --short HEAD)"}
 data=${DATA:-/work/data/recall}
 estate="$data/estate"
-gt="$data/gt.jsonl"
+gt=${GT:-"$data/gt.jsonl"}
 [ -d "$estate" ] || python3 "$here/gather.py" --dest "$estate"
 if [ ! -s "$gt" ] || [ "$here/ground_truth.py" -nt "$gt" ]; then
   args=()
@@ -23,7 +24,7 @@ if [ ! -s "$gt" ] || [ "$here/ground_truth.py" -nt "$gt" ]; then
   for f in "$estate"/mbox/*.mbox "$estate"/mbox/patchwork/*.mbox; do args+=(--mbox "$f"); done
   for f in "$estate"/logs/*.log; do [ -e "$f" ] && args+=(--postfix-log "$f"); done
   for f in "$estate"/pst/*.pst "$estate"/pst/*.ost; do [ -e "$f" ] && args+=(--pst "$f"); done
-  python3 "$here/ground_truth.py" "${args[@]}" --workdir "$data/readpst" --out "$gt.tmp"
+  python3 "$here/ground_truth.py" "${args[@]}" --workdir "$(dirname "$gt")/readpst" --out "$gt.tmp"
   mv "$gt.tmp" "$gt"
 fi
 extra=()

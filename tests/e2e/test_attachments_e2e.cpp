@@ -2,7 +2,7 @@
 // End-to-end: attachment text (issue 11 class 5). A PDF and a DOCX naming the subject are found
 // by `find` (role attachment-body, the attachment's name in `fields`), packaged by `export`,
 // removed by `erase` and checked by `verify`, and the attachment-text cache keeps nothing of
-// them afterwards. A crashing extractor is one counted problem; the message is still indexed.
+// them afterwards. TNEF (winmail.dat) and a message inside a zip are found too. A crashing extractor is one counted problem; the message is still indexed.
 #include "tests/doc_fixtures.hpp"
 #include "tests/e2e/e2e_support.hpp"
 
@@ -189,6 +189,52 @@ TEST(AttachmentsE2E, ExtractionCanBeTurnedOffAndLimitsAreChecked) {
   auto r = ds(b.config, {"index"});
   EXPECT_EQ(r.exit_code, 78) << r.err;
   EXPECT_NE(r.err.find("limits.extract_max_text_mib must be a whole number from 1 to 16"), std::string::npos) << r.err;
+}
+
+TEST(AttachmentsE2E, WinmailDatAndAMessageInAZipAreFound) {
+  ScratchDir dir;
+  const fs::path maildir = dir.path() / "Maildir";
+  for (const char *sub : {"cur", "new", "tmp"}) {
+    fs::create_directories(maildir / sub);
+  }
+  // 1: an Outlook message whose only trace of the subject is a PDF inside winmail.dat;
+  // 2: a zip holding a forwarded .eml whose sender is the subject (encoded word, base64 body).
+  const std::string tnef = make_tnef("Contract", "See the contract.", "legal@example.com", "Legal",
+                                     {{"contract.pdf", make_pdf({{"Contract of vera.tnef@example.org"}})}});
+  write_file(maildir / "cur/1700000011.1.host:2,S",
+             make_message("legal@example.com", "boss@example.com", "Outlook", "t1@example.com", "Attached.",
+                          {{"winmail.dat", "application/ms-tnef", tnef}}));
+  const std::string eml = "From: =?utf-8?q?Vera_T=C3=B6rn?= <vera.tnef@example.org>\r\nTo: hr@example.com\r\n"
+                          "Subject: Leave\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                          "Content-Transfer-Encoding: base64\r\n\r\nSSB3aWxsIGJlIGF3YXku\r\n";
+  write_file(maildir / "cur/1700000012.1.host:2,S",
+             make_message("hr@example.com", "boss@example.com", "Archive", "t2@example.com", "Old mails.",
+                          {{"mails.zip", "application/zip", make_zip({{"2019/leave.eml", eml}})}}));
+  write_file(maildir / "cur/1700000013.1.host:2,S",
+             make_message("hr@example.com", "boss@example.com", "Other", "t3@example.com", "Nothing.",
+                          {{"winmail.dat", "application/ms-tnef",
+                            make_tnef("Other", "Other body", "x@example.com", "X", {})}}));
+  const fs::path config = dir.path() / "maildsar.json";
+  write_file(config, R"({"state_dir": "state", "sources": [{"name": "mail", "type": "maildir", "path": "Maildir"}]})");
+  json summary = index_json(config);
+  EXPECT_EQ(summary.at("errors"), 0) << summary.dump();
+  auto found = ds(config, {"find", "--email", "vera.tnef@example.org"});
+  ASSERT_EQ(found.exit_code, 0) << found.err;
+  auto hits = json_lines(found.out);
+  ASSERT_EQ(hits.size(), 2U) << found.out;
+  std::set<std::string> fields;
+  for (const json &hit : hits) {
+    for (const json &m : hit.at("matched")) {
+      EXPECT_EQ(strings(m.at("roles")), (std::set<std::string>{"attachment-body"})) << m.dump();
+      for (const std::string &f : strings(m.value("fields", json::array()))) {
+        fields.insert(f);
+      }
+    }
+  }
+  EXPECT_EQ(fields, (std::set<std::string>{"winmail.dat", "mails.zip"}));
+  // The display name inside the zipped message, decoded from its encoded word.
+  auto by_name = ds(config, {"find", "--name", "Vera Törn"});
+  EXPECT_EQ(json_lines(by_name.out).size(), 1U) << by_name.out;
 }
 
 } // namespace

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <ctime>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -48,12 +49,68 @@ Status open_fds(std::string_view, iso::Channel &channel) {
   return channel.send(out.take());
 }
 
+/**
+ * For the long-lived worker (--serve): each request names what to do. request: 'Q', str mode,
+ * u64 n. "echo": one 'X' frame with the process id and the request count, then done; "burn":
+ * burn n ms of CPU first, then as echo; "nap": sleep n ms first, then as echo; "spin", "sleep", "crash", "bloat": as the tasks of those
+ * names; "noise": a line on stderr, then as echo; "fail": the task's own error; "extra": done, then one more frame (a protocol error).
+ */
+Status scripted(std::string_view request, iso::Channel &channel) {
+  static std::uint64_t requests = 0;
+  ++requests;
+  iso::Decoder in(request.substr(1));
+  MAILDSAR_TRY_ASSIGN(std::string mode, in.str());
+  MAILDSAR_TRY_ASSIGN(std::uint64_t n, in.u64());
+  if (mode == "burn") {
+    timespec start{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &start);
+    for (;;) {
+      timespec now{};
+      clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+      if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1'000'000 >= static_cast<long>(n)) {
+        break;
+      }
+    }
+  } else if (mode == "nap") {
+    timespec nap{static_cast<time_t>(n / 1000), static_cast<long>(n % 1000) * 1'000'000};
+    nanosleep(&nap, nullptr);
+  } else if (mode == "spin") {
+    volatile std::uint64_t spins = 0;
+    for (;;) {
+      spins = spins + 1U;
+    }
+  } else if (mode == "sleep") {
+    for (;;) {
+      pause();
+    }
+  } else if (mode == "crash") {
+    std::raise(SIGSEGV);
+  } else if (mode == "noise") {
+    const char noise[] = "noise of an earlier request\n";
+    static_cast<void>(::write(2, noise, sizeof noise - 1));
+  } else if (mode == "bloat") {
+    std::vector<std::string> hoard;
+    for (;;) {
+      hoard.emplace_back(std::size_t{1} << 20, 'x');
+    }
+  } else if (mode == "fail") {
+    return maildsar::core::fail(maildsar::core::ErrorCode::no_input, "the task's own error");
+  }
+  MAILDSAR_TRY(channel.send(iso::Encoder('X').u64(static_cast<std::uint64_t>(::getpid())).u64(requests).take()));
+  MAILDSAR_TRY(channel.send(iso::Encoder(iso::k_frame_done).take()));
+  if (mode == "extra") {
+    MAILDSAR_TRY(channel.send(iso::Encoder('X').u64(0).u64(0).take()));
+  }
+  return {};
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
   std::map<std::string, iso::TaskFunction, std::less<>> tasks{
       {"echo", echo},
       {"fds", open_fds},
+      {"scripted", scripted},
       {"crash",
        [](std::string_view, iso::Channel &channel) -> Status {
          MAILDSAR_TRY(channel.send(iso::Encoder('X').str("before the crash").take()));

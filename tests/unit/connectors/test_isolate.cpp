@@ -16,8 +16,12 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <tuple>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #ifndef MAILDSAR_ISOLATE_TEST_WORKER
@@ -436,6 +440,186 @@ TEST(IsolateWorker, WorkerPathHonoursTheEnvironmentAndFindsTheBuiltWorker) {
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.error().message.find("/nonexistent/w"), std::string::npos);
   EXPECT_NE(missing.error().hint.find("MAILDSAR_WORKER"), std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The long-lived worker (isolate::Worker)
+
+struct Answer {
+  core::Status status;
+  std::uint64_t pid = 0;      // the process that answered
+  std::uint64_t requests = 0; // requests that process had received, this one included
+};
+
+Answer ask(iso::Worker &worker, const std::string &mode, std::uint64_t n = 0, iso::Limits limits = {5, 256, 30}) {
+  iso::Task task;
+  task.name = "scripted";
+  task.subject = "/mail/" + mode + ".bin";
+  task.request = iso::Encoder('Q').str(mode).u64(n).take();
+  task.limits = limits;
+  task.executable = MAILDSAR_ISOLATE_TEST_WORKER;
+  Answer a;
+  a.status = worker.run(task, [&](std::uint8_t type, iso::Decoder &in) -> core::Status {
+    if (type == 'X') {
+      MAILDSAR_TRY_ASSIGN(a.pid, in.u64());
+      MAILDSAR_TRY_ASSIGN(a.requests, in.u64());
+    }
+    return in.finish();
+  });
+  return a;
+}
+
+std::string message(const Answer &a) { return a.status ? std::string("(ok)") : a.status.error().message; }
+
+/** True when `pid` is gone: neither running nor a zombie of ours. */
+bool gone(std::uint64_t pid) { return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH; }
+
+TEST(IsolateLongLivedWorker, OneProcessAnswersManyRequestsAndIsReapedAtTheEnd) {
+  auto fds_before = open_fd_count();
+  std::uint64_t pid = 0;
+  {
+    iso::Worker worker;
+    EXPECT_EQ(worker.served(), 0U);
+    for (std::uint64_t i = 1; i <= 50; ++i) {
+      auto a = ask(worker, "echo");
+      ASSERT_TRUE(a.status) << message(a);
+      EXPECT_EQ(a.requests, i);
+      if (i == 1) {
+        pid = a.pid;
+      }
+      EXPECT_EQ(a.pid, pid) << "one process for every request";
+    }
+    EXPECT_EQ(worker.served(), 50U);
+    ASSERT_TRUE(worker.pid().has_value());
+    EXPECT_EQ(static_cast<std::uint64_t>(*worker.pid()), pid);
+    // The task's own error is an answer: the process goes on.
+    auto failed = ask(worker, "fail");
+    ASSERT_FALSE(failed.status);
+    EXPECT_EQ(failed.status.error().code, core::ErrorCode::no_input);
+    auto after = ask(worker, "echo");
+    EXPECT_EQ(after.pid, pid);
+  }
+  EXPECT_TRUE(gone(pid)) << "the destructor ends and reaps the worker";
+  EXPECT_EQ(open_fd_count(), fds_before) << "a descriptor leaked";
+  expect_no_children();
+}
+
+TEST(IsolateLongLivedWorker, ACrashFailsOneRequestAndTheNextGetsAFreshProcess) {
+  iso::Worker worker;
+  auto first = ask(worker, "echo");
+  ASSERT_TRUE(first.status) << message(first);
+  ASSERT_TRUE(ask(worker, "noise").status);
+  auto crash = ask(worker, "crash");
+  ASSERT_FALSE(crash.status);
+  EXPECT_EQ(message(crash).find("noise of an earlier request"), std::string::npos)
+      << "what the worker said for another request is not named: " << message(crash);
+  EXPECT_EQ(crash.status.error().code, core::ErrorCode::data);
+  EXPECT_NE(message(crash).find("/mail/crash.bin"), std::string::npos) << message(crash);
+  EXPECT_NE(message(crash).find("crashed"), std::string::npos) << message(crash);
+  EXPECT_EQ(worker.served(), 0U) << "no process runs after a crash";
+  EXPECT_TRUE(gone(first.pid)) << "the crashed worker was reaped";
+  auto next = ask(worker, "echo");
+  ASSERT_TRUE(next.status) << message(next);
+  EXPECT_NE(next.pid, first.pid);
+  EXPECT_EQ(next.requests, 1U);
+}
+
+TEST(IsolateLongLivedWorker, TheCpuLimitIsPerRequestNotPerProcess) {
+  iso::Worker worker;
+  // Four requests of 0.7 s each: 2.8 s of CPU in one process with a 2 s limit per request.
+  std::uint64_t pid = 0;
+  for (int i = 0; i < 4; ++i) {
+    auto a = ask(worker, "burn", 700, {2, 256, 30});
+    ASSERT_TRUE(a.status) << "request " << i << ": " << message(a);
+    pid = i == 0 ? a.pid : pid;
+    EXPECT_EQ(a.pid, pid);
+  }
+  auto start = std::chrono::steady_clock::now();
+  auto spin = ask(worker, "spin", 0, {1, 256, 30});
+  ASSERT_FALSE(spin.status);
+  EXPECT_NE(message(spin).find("CPU-time limit of 1 s"), std::string::npos) << message(spin);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_TRUE(gone(pid));
+}
+
+TEST(IsolateLongLivedWorker, TheWallClockDeadlineIsPerRequest) {
+  iso::Worker worker;
+  // Four requests of 0.8 s each: 3.2 s in one process with a deadline of 2 s per request.
+  for (int i = 0; i < 4; ++i) {
+    auto a = ask(worker, "nap", 800, {30, 256, 2});
+    ASSERT_TRUE(a.status) << "request " << i << ": " << message(a);
+  }
+  auto start = std::chrono::steady_clock::now();
+  auto stuck = ask(worker, "sleep", 0, {30, 256, 2});
+  ASSERT_FALSE(stuck.status);
+  EXPECT_NE(message(stuck).find("wall-clock limit of 2 s"), std::string::npos) << message(stuck);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_TRUE(ask(worker, "echo", 0, {30, 256, 2}).status);
+}
+
+TEST(IsolateLongLivedWorker, TheMemoryLimitAndProtocolErrorsEndTheProcess) {
+  iso::Worker worker;
+  if (iso::memory_limit_supported()) {
+    ASSERT_TRUE(ask(worker, "echo").status);
+    auto fat = ask(worker, "bloat", 0, {30, 128, 30});
+    ASSERT_FALSE(fat.status);
+    EXPECT_NE(message(fat).find("memory limit of 128 MiB"), std::string::npos) << message(fat);
+  }
+  auto first = ask(worker, "echo");
+  ASSERT_TRUE(first.status) << message(first);
+  // A frame after the final one: an error of that request when it comes with the answer, else
+  // seen before the next request, which then goes to a fresh process (never blamed for it).
+  auto extra = ask(worker, "extra");
+  if (!extra.status) {
+    EXPECT_NE(message(extra).find("after the final frame"), std::string::npos) << message(extra);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto next = ask(worker, "echo");
+  ASSERT_TRUE(next.status) << message(next);
+  EXPECT_NE(next.pid, first.pid);
+  EXPECT_TRUE(gone(first.pid));
+}
+
+TEST(IsolateLongLivedWorker, AWorkerOfAnEndedThreadIsGone) {
+  std::uint64_t pid = 0;
+  std::thread thread([&] {
+    iso::Worker worker;
+    pid = ask(worker, "echo").pid;
+  });
+  thread.join();
+  ASSERT_NE(pid, 0U);
+  EXPECT_TRUE(gone(pid));
+  expect_no_children();
+}
+
+/** The shared objects a live process has mapped (/proc/PID/maps). */
+std::string mapped_files(int pid) {
+  std::ifstream in(fmt::format("/proc/{}/maps", pid));
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+TEST(IsolateLongLivedWorker, OnlyTheExtractWorkerMapsPoppler) {
+  // A request each task refuses (its own error: the process lives on), then a look at its maps.
+  for (const auto &[program, task_name, maps_poppler] :
+       {std::tuple{iso::k_worker_program, "pst-scan", false},
+        std::tuple{iso::k_extract_worker_program, "extract-text", true}}) {
+    iso::Worker worker;
+    iso::Task task;
+    task.name = task_name;
+    task.program = std::string(program);
+    task.subject = "maps";
+    task.request = "not a request of this task";
+    task.limits = {5, 1024, 30};
+    auto st = worker.run(task, [](std::uint8_t, iso::Decoder &) -> core::Status { return {}; });
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().code, core::ErrorCode::internal) << st.error().message;
+    ASSERT_TRUE(worker.pid().has_value()) << program << ": " << st.error().message;
+    const std::string maps = mapped_files(*worker.pid());
+    EXPECT_EQ(maps.find("libpoppler") != std::string::npos, maps_poppler) << program;
+    EXPECT_EQ(maps.find("libzip") != std::string::npos, maps_poppler) << program;
+    EXPECT_EQ(maps.find("libytnef") != std::string::npos, maps_poppler) << program;
+    EXPECT_NE(maps.find("libgmime"), std::string::npos) << program << " decodes messages";
+  }
 }
 
 } // namespace

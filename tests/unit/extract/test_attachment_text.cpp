@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Attachment text through the real worker (maildsar-worker extract-text): isolation, limits,
+// Attachment text through the real worker (maildsar-extract-worker extract-text): isolation, limits,
 // counted failures, the SHA-256 cache and its pruning, and the MIME parser's hook.
 #include "connectors/attachment_text.hpp"
 #include "connectors/isolate.hpp"
@@ -14,12 +14,16 @@
 
 #include <array>
 #include <cstdlib>
+#include <csignal>
 #include <string>
+#include <thread>
 
 namespace maildsar::connectors {
 namespace {
 
 using test::make_docx;
+using test::make_tnef;
+using test::make_zip;
 using test::make_pdf;
 
 class AttachmentTextTest : public ::testing::Test {
@@ -231,6 +235,88 @@ TEST_F(AttachmentTextTest, UuencodedFileInABodyIsExtracted) {
   }
   EXPECT_TRUE(found);
   EXPECT_EQ(item.attachment_hashes.size(), 1U);
+}
+
+TEST_F(AttachmentTextTest, OneLongLivedWorkerPerThreadAndACrashBlamesOnlyItsAttachment) {
+  // The fault is armed from the start, so the worker that meets evil.pdf has served requests before.
+  ::setenv("MAILDSAR_WORKER_TEST_FAULT", "crash:evil.pdf", 1);
+  std::optional<int> pid;
+  for (int i = 0; i < 5; ++i) {
+    auto out = extract_attachments({pdf("warm" + std::to_string(i) + ".pdf", "Warm text " + std::to_string(i))});
+    ASSERT_TRUE(out[0].problem.empty()) << out[0].problem;
+    EXPECT_NE(out[0].text.find("Warm text " + std::to_string(i)), std::string::npos);
+    if (i == 0) {
+      pid = extract_worker_pid();
+      ASSERT_TRUE(pid.has_value());
+    }
+    EXPECT_EQ(extract_worker_pid(), pid) << "one worker process answers every call of the thread";
+  }
+  auto out = extract_attachments({pdf("evil.pdf", "Evil text"), pdf("next.pdf", "Next text")});
+  EXPECT_NE(out[0].problem.find("attachment \"evil.pdf\""), std::string::npos) << out[0].problem;
+  EXPECT_NE(out[0].problem.find("crashed"), std::string::npos) << out[0].problem;
+  EXPECT_TRUE(out[1].problem.empty()) << out[1].problem;
+  EXPECT_NE(out[1].text.find("Next text"), std::string::npos);
+  EXPECT_NE(extract_worker_pid(), pid) << "a fresh worker goes on after the crash";
+  EXPECT_NE(::kill(*pid, 0), 0) << "the crashed worker was reaped";
+
+  // A worker started by a thread ends, and is reaped, with the thread.
+  std::optional<int> thread_pid;
+  std::string thread_text;
+  std::thread thread([&] {
+    auto r = extract_attachments({pdf("thread.pdf", "Thread text")});
+    thread_text = r[0].text;
+    thread_pid = extract_worker_pid();
+  });
+  thread.join();
+  EXPECT_NE(thread_text.find("Thread text"), std::string::npos);
+  ASSERT_TRUE(thread_pid.has_value());
+  EXPECT_NE(thread_pid, extract_worker_pid());
+  EXPECT_NE(::kill(*thread_pid, 0), 0) << "no zombie left by the thread's worker";
+}
+
+TEST_F(AttachmentTextTest, WinmailDatGivesItsBodyAddressesAndAttachments) {
+  const std::string tnef = make_tnef("Payslip", "Body of the Outlook message", "payroll@example.com", "Jane Roe",
+                                     {{"payslip.pdf", make_pdf({{"Net pay of jane.roe@example.org"}})}});
+  const std::string msg = test::make_message("a@example.com", "b@example.com", "Outlook", "tnef@example.com",
+                                             "See attached.", {{"winmail.dat", "application/ms-tnef", tnef}});
+  Item item;
+  ASSERT_TRUE(mime::decode_message(msg, item));
+  std::string text;
+  for (const RawText &t : item.texts) {
+    if (t.role == Role::attachment_body && t.field == "winmail.dat") {
+      text += t.text;
+    }
+  }
+  EXPECT_TRUE(item.problems.empty());
+  EXPECT_NE(text.find("Body of the Outlook message"), std::string::npos) << text;
+  EXPECT_NE(text.find("payroll@example.com"), std::string::npos) << text;
+  EXPECT_NE(text.find("payslip.pdf"), std::string::npos) << text;
+  EXPECT_NE(text.find("Net pay of jane.roe@example.org"), std::string::npos) << text;
+}
+
+TEST_F(AttachmentTextTest, MessageInAZipIsMimeDecoded) {
+  // The body is base64 and the display name an encoded word: found only when the .eml is decoded.
+  const std::string eml = "From: =?utf-8?q?J=C3=B6rg_Roe?= <jorg.roe@example.org>\r\n"
+                          "To: clerk@example.com\r\nSubject: =?utf-8?b?VGF4IHJldHVybg==?=\r\n"
+                          "Message-ID: <inner@example.org>\r\nMIME-Version: 1.0\r\n"
+                          "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                          "UGxlYXNlIGNhbGwgK0MgUm9lIGF0IG9mZmljZQ==\r\n"; // "Please call +C Roe at office"
+  const std::string zip = make_zip({{"mail/forwarded.eml", eml}, {"readme.txt", "see the mail"}});
+  auto out = extract_attachments({Attachment{"mails.zip", "application/zip", "2", zip}});
+  ASSERT_TRUE(out[0].problem.empty()) << out[0].problem;
+  EXPECT_NE(out[0].text.find("jorg.roe@example.org"), std::string::npos) << out[0].text;
+  EXPECT_NE(out[0].text.find("Jörg Roe"), std::string::npos) << out[0].text;
+  EXPECT_NE(out[0].text.find("Tax return"), std::string::npos) << out[0].text;
+  EXPECT_NE(out[0].text.find("Please call +C Roe at office"), std::string::npos) << out[0].text;
+  EXPECT_NE(out[0].text.find("see the mail"), std::string::npos) << out[0].text;
+  // Messages inside messages inside zips stay within the depth bound (extract limits).
+  std::string nested = zip;
+  for (int i = 0; i < 6; ++i) {
+    nested = make_zip({{"level.zip", nested}});
+  }
+  auto deep = extract_attachments({Attachment{"deep.zip", "application/zip", "3", nested}});
+  EXPECT_EQ(deep[0].text.find("jorg.roe@example.org"), std::string::npos);
+  EXPECT_NE(deep[0].warnings.size(), 0U);
 }
 
 } // namespace

@@ -5,6 +5,8 @@
 #include "tests/doc_fixtures.hpp"
 #include "tests/test_support.hpp"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -14,6 +16,7 @@ namespace {
 
 using test::make_docx;
 using test::make_odt;
+using test::make_tnef;
 using test::make_pdf;
 using test::make_xlsx;
 using test::make_zip;
@@ -145,6 +148,64 @@ TEST(Extract, BrokenFilesAreDataErrors) {
   EXPECT_NE(zip_not_docx.error().message.find("without the parts of its format"), std::string::npos);
   auto none = extract_any("\x89PNG\r\n\x1a\n", "image/png", "a.png", Limits{});
   ASSERT_FALSE(none.has_value());
+}
+
+TEST(Extract, TnefBodyMapiStringsAndAttachments) {
+  const std::string tnef = make_tnef("Payslip for Jane Roe", "Dear Jane, see the attachments.", "hr.office@example.org",
+                                     "Jane Röe", {{"payslip.pdf", make_pdf({{"Net pay of Jane Roe"}})},
+                                                  {"contract.docx", make_docx({"Contract with jane.roe@example.org"})},
+                                                  {"photo.png", "\x89PNG\r\n\x1a\n not really"}});
+  EXPECT_EQ(detect(tnef, "application/octet-stream", "winmail.dat"), Format::tnef);
+  EXPECT_EQ(detect(tnef, "application/octet-stream", ""), Format::tnef) << "by its signature";
+  EXPECT_EQ(detect("", "application/ms-tnef", ""), Format::tnef);
+  const auto out = must(extract_any(tnef, "application/ms-tnef", "winmail.dat", Limits{}));
+  for (const char *want : {"Payslip for Jane Roe", "Dear Jane, see the attachments.", "hr.office@example.org",
+                           "Jane Röe", "payslip.pdf", "Net pay of Jane Roe", "contract.docx",
+                           "Contract with jane.roe@example.org", "photo.png"}) {
+    EXPECT_NE(out.text.find(want), std::string::npos) << want << " in:\n" << out.text << "\nwarnings: " << fmt::format("{}", fmt::join(out.warnings, "; "));
+  }
+  EXPECT_FALSE(out.truncated);
+}
+
+TEST(Extract, TnefNestingAndTextAreBounded) {
+  // winmail.dat in a zip in winmail.dat ...: the depth limit stops it, as for archives.
+  std::string nested = make_tnef("Inner", "Jane Roe at the bottom", "a@example.org", "A", {});
+  for (int i = 0; i < 4; ++i) {
+    nested = make_tnef("Level", "", "b@example.org", "B", {{"winmail.dat", nested}});
+  }
+  Limits limits;
+  limits.max_depth = 2;
+  const auto shallow = must(extract_any(nested, "", "winmail.dat", limits));
+  EXPECT_EQ(shallow.text.find("Jane Roe at the bottom"), std::string::npos);
+  EXPECT_TRUE(shallow.truncated);
+  limits.max_depth = 10;
+  EXPECT_NE(must(extract_any(nested, "", "winmail.dat", limits)).text.find("Jane Roe at the bottom"),
+            std::string::npos);
+  limits.max_text_bytes = 64;
+  const auto cut = must(extract_any(make_tnef("S", std::string(10'000, 'x'), "c@example.org", "C", {}), "",
+                                    "winmail.dat", limits));
+  EXPECT_TRUE(cut.truncated);
+  EXPECT_LE(cut.text.size(), 64U);
+}
+
+TEST(Extract, DamagedTnefIsADataErrorOrWhatWasReadBeforeTheDamage) {
+  auto none = extract_text(Format::tnef, "\x78\x9f\x3e\x22\x01", Limits{});
+  ASSERT_FALSE(none.has_value());
+  EXPECT_EQ(none.error().code, core::ErrorCode::data);
+  auto wrong = extract_text(Format::tnef, "not a TNEF stream at all", Limits{});
+  ASSERT_FALSE(wrong.has_value());
+  EXPECT_EQ(wrong.error().code, core::ErrorCode::data);
+  const std::string whole = make_tnef("Subject of Jane Roe", "Body", "d@example.org", "D",
+                                      {{"a.pdf", make_pdf({{"Attached text"}})}});
+  // Every cut: an error or some text, never a crash (this process runs libytnef here).
+  for (std::size_t cut = 0; cut < whole.size(); cut += 7) {
+    auto r = extract_text(Format::tnef, std::string_view(whole).substr(0, cut), Limits{});
+    if (r) {
+      EXPECT_LE(r->text.size(), Limits{}.max_text_bytes);
+    } else {
+      EXPECT_EQ(r.error().code, core::ErrorCode::data) << r.error().message;
+    }
+  }
 }
 
 } // namespace
