@@ -71,6 +71,7 @@ core::Result<int> run_plan(Context &ctx) {
   MAILDSAR_TRY_ASSIGN(query::SubjectProfile subject, subject_from_args(ctx.vm));
   MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
   MAILDSAR_TRY(require_indexed(config));
+  MAILDSAR_TRY(warn_partially_indexed(config, *ctx.out));
   erasure::PlanOptions options;
   options.planner = ctx.operator_name;
   options.policy_path = ctx.vm.count("policy") != 0 ? ctx.vm["policy"].as<std::string>() : "";

@@ -40,14 +40,7 @@ core::Result<int> run_find(Context &ctx) {
   Output &out = *ctx.out;
   // Items indexed only in part anywhere in the index: what was not read may name the subject.
   // Never silent (docs/reliability.md "Bounded memory"); the answer itself stays exit 0.
-  MAILDSAR_TRY_ASSIGN(std::vector<query::Hit> partial, query::truncated_items(config));
-  if (!partial.empty()) {
-    out.diag("warning", fmt::format("the index holds {} item(s) indexed only in part (cut at a limit, or "
-                                    "attachment text not extracted); the subject may be named in what "
-                                    "was not read: raise limits.* and run `maildsar index --full` (`maildsar "
-                                    "verify` gives no certificate while they remain)",
-                                    partial.size()));
-  }
+  MAILDSAR_TRY(warn_partially_indexed(config, out));
   if (out.json()) {
     for (const auto &h : hits) {
       out.json_line(hit_json(h));

@@ -203,7 +203,7 @@ TEST_F(VerifyPartial, RetainedItemsStillCertify) {
 }
 
 // `find` marks a hit indexed in part, in JSON and in the human output; `index` counts it in
-// its summary line.
+// its summary line; find, plan and export warn while the index holds such an item.
 TEST_F(VerifyPartial, IndexAndFindReportItemsIndexedInPart) {
   write_config(cfg, 1);
   auto idx = maildsar_run({"-c", cfg.string(), "index"});
@@ -228,6 +228,13 @@ TEST_F(VerifyPartial, IndexAndFindReportItemsIndexedInPart) {
   ASSERT_EQ(human.exit_code, 0) << human.err;
   EXPECT_NE(human.out.find("INDEXED IN PART: item cut at limits.max_item_mib"), std::string::npos) << human.out;
   EXPECT_NE(human.err.find("indexed only in part"), std::string::npos) << human.err;
+  // plan and export warn the same way (their answer may miss what was not read).
+  auto plan = ds(cfg, {"plan", "--email", k_alice, "--out", (dir / "m.json").string()});
+  EXPECT_EQ(plan.exit_code, 0) << plan.err;
+  EXPECT_NE(plan.err.find("1 item(s) indexed only in part"), std::string::npos) << plan.err;
+  auto ex = ds(cfg, {"export", "--email", k_alice, "--out", (dir / "pkg").string()});
+  EXPECT_EQ(ex.exit_code, 0) << ex.err;
+  EXPECT_NE(ex.err.find("1 item(s) indexed only in part"), std::string::npos) << ex.err;
 }
 
 // A file the last index could not read (here a PST libpst cannot open) was not searched:
