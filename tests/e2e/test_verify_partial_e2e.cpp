@@ -5,6 +5,7 @@
 // is raised and the estate re-indexed — but items a hold or exemption retains still certify as
 // before. A file the last `index` could not read stops the certificate the same way. `index`
 // counts the items indexed in part and `find` marks their hits (never silent).
+#include "tests/doc_fixtures.hpp"
 #include "tests/e2e/e2e_support.hpp"
 #include "tests/test_support.hpp"
 
@@ -235,6 +236,36 @@ TEST_F(VerifyPartial, IndexAndFindReportItemsIndexedInPart) {
   auto ex = ds(cfg, {"export", "--email", k_alice, "--out", (dir / "pkg").string()});
   EXPECT_EQ(ex.exit_code, 0) << ex.err;
   EXPECT_NE(ex.err.find("1 item(s) indexed only in part"), std::string::npos) << ex.err;
+}
+
+// An attachment too large to extract (limits.extract_max_attachment_mib) leaves its text
+// unsearched: the message is indexed in part (marked, counted) and stops the certificate.
+TEST_F(VerifyPartial, AttachmentNotExtractedMarksTheMessageAndStopsTheCertificate) {
+  fs::remove(big);
+  const fs::path msg = dir / "mail/cur/5.M5P1.mx:2,S";
+  std::string pdf = "%PDF-1.4\n" + std::string(1536U << 10U, 'A') + "\n%%EOF\n";
+  write_file(msg, make_message("Dave <dave@example.org>", "carol@example.com", "scan", "scan@example.org",
+                               "see the attachment", {{"scan.pdf", "application/pdf", pdf}}));
+  write_file(cfg, R"({"state_dir": "state", "sources": [
+    {"name": "mail", "type": "maildir", "path": "mail"},
+    {"name": "archive", "type": "maildir", "path": "archive"}],
+    "limits": {"extract_max_attachment_mib": 1}})");
+  json summary = index_json(cfg);
+  EXPECT_EQ(summary.at("truncated"), 1) << summary.dump();
+  auto found = ds(cfg, {"find", "--email", "dave@example.org"});
+  auto hits = json_lines(found.out);
+  ASSERT_EQ(hits.size(), 1U) << found.out;
+  ASSERT_TRUE(hits[0].contains("truncated")) << hits[0].dump();
+  const std::string note = hits[0].at("truncated")[0];
+  EXPECT_NE(note.find("scan.pdf"), std::string::npos) << note;
+  EXPECT_NE(note.find("extract_max_attachment_mib"), std::string::npos) << note;
+
+  ASSERT_EQ(erase_alice(cfg, dir / "m.json").exit_code, 0);
+  auto v = ds(cfg, {"verify", "--email", k_alice});
+  EXPECT_EQ(v.exit_code, 69) << v.out << v.err;
+  json vj = json_lines(v.out).at(0);
+  ASSERT_EQ(vj.at("unsearched").size(), 1U) << vj.dump();
+  EXPECT_EQ(vj.at("unsearched")[0].at("path"), msg.string());
 }
 
 // A file the last index could not read (here a PST libpst cannot open) was not searched:
