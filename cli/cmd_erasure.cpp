@@ -71,6 +71,7 @@ core::Result<int> run_plan(Context &ctx) {
   MAILDSAR_TRY_ASSIGN(query::SubjectProfile subject, subject_from_args(ctx.vm));
   MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
   MAILDSAR_TRY(require_indexed(config));
+  MAILDSAR_TRY(warn_partially_indexed(config, *ctx.out));
   erasure::PlanOptions options;
   options.planner = ctx.operator_name;
   options.policy_path = ctx.vm.count("policy") != 0 ? ctx.vm["policy"].as<std::string>() : "";
@@ -274,24 +275,45 @@ core::Result<int> run_verify(Context &ctx) {
                            {"store", connectors::to_string(r.locator.store)}, {"path", r.locator.path},
                            {"detail", r.detail}});
     }
-    out.json_line(json{{"clean", report.remaining.empty()},
+    json unsearched = json::array();
+    for (const erasure::Remaining &r : report.unsearched) {
+      unsearched.push_back({{"source", r.locator.source}, {"store", connectors::to_string(r.locator.store)},
+                            {"path", r.locator.path}, {"detail", r.detail}});
+    }
+    out.json_line(json{{"clean", report.remaining.empty() && report.unsearched.empty()},
                        {"pst_originals", report.certificate.is_object() ? report.certificate.value("pst_originals", json::array()) : json::array()},
                        {"manifests", report.manifests},
                        {"files_rescanned", report.files_rescanned},
                        {"retained", report.retained},
                        {"remaining", remaining},
+                       {"unsearched", unsearched},
                        {"certificate", report.certificate_path}});
   } else {
     for (const erasure::Remaining &r : report.remaining) {
       out.line(fmt::format("REMAINS  {:<10} {}  {}", r.locator.source, r.locator.path, r.detail));
     }
-    if (report.remaining.empty()) {
+    for (const erasure::Remaining &r : report.unsearched) {
+      out.line(fmt::format("UNSEARCHED  {:<10} {}  {}", r.locator.source, r.locator.path, r.detail));
+    }
+    if (report.remaining.empty() && report.unsearched.empty()) {
       out.line(fmt::format("nothing of the subject remains ({} file(s) rescanned, {} item(s) retained); "
                            "certificate: {}",
                            report.files_rescanned, report.retained, report.certificate_path));
     }
   }
-  return report.remaining.empty() ? core::k_exit_ok : core::k_exit_problem;
+  if (!report.remaining.empty()) {
+    return core::k_exit_problem; // something of the subject remains
+  }
+  if (!report.unsearched.empty()) {
+    // No answer, as for a source never indexed (exit 69): what was not searched may hold the
+    // subject, so neither "nothing remains" nor a certificate.
+    out.diag("error", fmt::format("no certificate: {} item(s) or file(s) were not searched completely and "
+                                  "may hold the subject (listed above); raise the limit and run `maildsar "
+                                  "index --full`, fix the unreadable files, or erase or check them by hand",
+                                  report.unsearched.size()));
+    return core::k_exit_unavailable;
+  }
+  return core::k_exit_ok;
 }
 
 } // namespace maildsar::cli

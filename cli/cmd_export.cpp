@@ -31,6 +31,7 @@ core::Result<int> run_export(Context &ctx) {
   MAILDSAR_TRY_ASSIGN(query::SubjectProfile subject, subject_from_args(ctx.vm));
   MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
   MAILDSAR_TRY(require_indexed(config));
+  MAILDSAR_TRY(warn_partially_indexed(config, *ctx.out));
   query::ExportOptions options;
   options.out_dir = ctx.vm["out"].as<std::string>();
   // The package (and DIR.zip, DIR.originals) never goes into a mail store, nor a store into it.

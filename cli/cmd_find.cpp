@@ -38,6 +38,9 @@ core::Result<int> run_find(Context &ctx) {
   MAILDSAR_TRY(require_indexed(config));
   MAILDSAR_TRY_ASSIGN(std::vector<query::Hit> hits, query::find(config, subject));
   Output &out = *ctx.out;
+  // Items indexed only in part anywhere in the index: what was not read may name the subject.
+  // Never silent (docs/reliability.md "Bounded memory"); the answer itself stays exit 0.
+  MAILDSAR_TRY(warn_partially_indexed(config, out));
   if (out.json()) {
     for (const auto &h : hits) {
       out.json_line(hit_json(h));
@@ -51,6 +54,10 @@ core::Result<int> run_find(Context &ctx) {
       out.line(fmt::format("    subject: {}", h.subject));
     }
     out.line(fmt::format("    matched: {}", matched_text(h)));
+    if (!h.truncated.empty()) {
+      out.line(fmt::format("    INDEXED IN PART: {}{}", h.truncated.front(),
+                           h.truncated.size() > 1 ? fmt::format(" (+{} more)", h.truncated.size() - 1) : ""));
+    }
   }
   out.line(fmt::format("{} item(s) held for {}", hits.size(),
                        subject.request.empty() ? std::string("the subject") : subject.request));

@@ -41,7 +41,8 @@ nlohmann::json summary_json(const index::IndexSummary &s, const nlohmann::json &
                        {"removed", src.removed},
                        {"moved", src.moved},
                        {"errors", src.errors},
-                       {"warnings", src.warnings}});
+                       {"warnings", src.warnings},
+                       {"truncated", src.truncated}});
     if (!src.held_removal.empty()) {
       sources.back()["held_removal"] = src.held_removal;
     }
@@ -60,6 +61,7 @@ nlohmann::json summary_json(const index::IndexSummary &s, const nlohmann::json &
           {"errors", s.errors},
           {"problems", problems},
           {"warnings", s.warnings},
+          {"truncated", s.truncated},
           {"notices", warnings},
           {"seconds", s.seconds}};
 }
@@ -91,6 +93,12 @@ void print_summary_table(Output &out, const index::IndexSummary &s) {
                              "see docs/reliability.md); {:.1f} s",
                              s.errors, s.warnings, s.seconds)
                : fmt::format("{} problem(s); {:.1f} s", s.errors, s.seconds));
+  if (s.truncated > 0) {
+    out.line(fmt::format("{} item(s) indexed only in part: what was not read is not searched, and "
+                         "`verify` gives no certificate while they remain (raise limits.* and run "
+                         "`index --full`)",
+                         s.truncated));
+  }
 }
 
 /** "STEP[:N]" -> (STEP, N); N defaults to 1. */

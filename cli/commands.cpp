@@ -6,6 +6,7 @@
 #include "connectors/pst.hpp"
 #include "indexer/catalog.hpp"
 #include "indexer/indexer.hpp"
+#include "query/query.hpp"
 
 #include <fmt/format.h>
 
@@ -81,6 +82,18 @@ core::Status require_indexed(const core::Config &config) {
                                 "answer is given for what was not searched",
                                 what),
                     "run `maildsar index` first (`maildsar status` shows every source)");
+}
+
+core::Status warn_partially_indexed(const core::Config &config, Output &out) {
+  MAILDSAR_TRY_ASSIGN(std::vector<query::Hit> partial, query::truncated_items(config));
+  if (!partial.empty()) {
+    out.diag("warning", fmt::format("the index holds {} item(s) indexed only in part (cut at a limit, or "
+                                    "attachment text not extracted); the subject may be named in what "
+                                    "was not read: raise limits.* and run `maildsar index --full` (`maildsar "
+                                    "verify` gives no certificate while they remain)",
+                                    partial.size()));
+  }
+  return {};
 }
 
 void add_global_options(po::options_description &desc) {

@@ -47,6 +47,11 @@ struct Command {
  * of a source nobody looked at.
  */
 [[nodiscard]] core::Status require_indexed(const core::Config &config);
+/**
+ * Warns (stderr) when the index holds items indexed only in part (XTRUNC:1): the subject may be
+ * named in what was not read (docs/reliability.md "Bounded memory"). For find, plan, export.
+ */
+[[nodiscard]] core::Status warn_partially_indexed(const core::Config &config, Output &out);
 
 /** The table of subcommands (DESIGN §4), in help order. */
 [[nodiscard]] std::span<const Command> commands();

@@ -290,6 +290,7 @@ core::Status run_batch(const AttachmentTextSettings &s, std::vector<Outcome *> &
       o.out->problem = fmt::format("{}: text not extracted: {}", describe(*o.in), text);
     }
     o.truncated = truncated != 0;
+    o.out->truncated = o.truncated && ok != 0;
     o.answered = true;
     o.cacheable = true;
     ++answered;
@@ -332,6 +333,7 @@ std::vector<AttachmentText> extract_attachments(const std::vector<Attachment> &a
     if (a.bytes.size() > s.max_attachment_bytes) {
       out[i].warnings.push_back(fmt::format("{} bytes, more than limits.extract_max_attachment_mib: text not extracted",
                                             a.bytes.size()));
+      out[i].truncated = true;
       continue;
     }
     if (first_of.contains(out[i].sha256)) {
@@ -344,6 +346,7 @@ std::vector<AttachmentText> extract_attachments(const std::vector<Attachment> &a
       } else {
         out[i].text = std::move(hit->text);
         out[i].warnings = split_lines(hit->notes);
+        out[i].truncated = hit->truncated;
       }
       continue;
     }

@@ -53,6 +53,9 @@ struct AttachmentText {
   std::string text;                  // "" when nothing was extracted
   std::vector<std::string> warnings; // truncation, skipped members (non-fatal)
   std::string problem;               // non-empty: extraction failed (crash, limit, broken file)
+  /** A limit cut the text (text, decompression, depth, pages) or the attachment was too large to
+      extract: its text is indexed in part (the message gets Item::truncated). */
+  bool truncated = false;
 };
 
 /**

@@ -10,6 +10,7 @@
 #include "connectors/isolate.hpp"
 
 #include "core/fs.hpp"
+#include "core/sanitizers.hpp"
 
 #include <fmt/format.h>
 
@@ -342,7 +343,7 @@ core::Error abnormal_end(const Task &task, int status, const rusage &usage, bool
 } // namespace
 
 bool memory_limit_supported() {
-#if defined(__SANITIZE_ADDRESS__)
+#if MAILDSAR_ASAN
   return false; // AddressSanitizer reserves terabytes of shadow address space
 #else
   return true;

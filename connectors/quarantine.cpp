@@ -804,8 +804,8 @@ private:
       item.texts.push_back(
           RawText{Role::attachment_body, content.substr(0, k_max_attachment_text)});
       if (content.size() > k_max_attachment_text) {
-        item.warnings.push_back(fmt::format("attachment text cut at {} bytes",
-                                            k_max_attachment_text));
+        item.truncated.push_back(fmt::format("attachment text cut at {} bytes",
+                                             k_max_attachment_text));
       }
     } else {
       std::string runs = printable_runs(content);

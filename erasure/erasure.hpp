@@ -198,6 +198,9 @@ struct Remaining {
 struct VerifyReport {
   std::vector<std::string> manifests; // hashes of the erased manifests for this subject
   std::vector<Remaining> remaining;   // empty = nothing of the subject remains
+  /** Items and files not searched completely (indexed in part, unreadable at the last index)
+      that no hold or exemption covers: they may hold the subject, so no certificate. */
+  std::vector<Remaining> unsearched;
   std::uint64_t files_rescanned = 0;
   std::uint64_t retained = 0;
   nlohmann::json certificate; // written when nothing remains

@@ -7,8 +7,11 @@
 #include "core/hash.hpp"
 #include "core/secret.hpp"
 #include "erasure/erasure.hpp"
+#include "erasure/policy.hpp"
 #include "erasure/state.hpp"
+#include "indexer/catalog.hpp"
 #include "indexer/identity.hpp"
+#include "indexer/indexer.hpp"
 
 #include <fmt/format.h>
 
@@ -100,6 +103,41 @@ core::Result<VerifyReport> verify(const core::Config &config, const query::Subje
     }
   }
 
+  // What protects an item the subject's search did not read completely: a hold of the config,
+  // or an exemption of one of the subject's executed manifests (holds and exemptions always win;
+  // such an item is retained whatever it holds, so it does not stop the certificate).
+  std::vector<Policy> policies;
+  for (const Manifest *m : used) {
+    MAILDSAR_TRY_ASSIGN(Policy p, parse_policy(m->policy, "of manifest " + m->hash.substr(0, 16)));
+    policies.push_back(std::move(p));
+  }
+  if (policies.empty()) {
+    policies.emplace_back(); // the holds alone
+  }
+  const std::string today = today_utc();
+  auto protected_by = [&](const connectors::Locator &loc, const std::string &id) -> std::optional<Protection> {
+    for (const Policy &p : policies) {
+      if (auto prot = protection_for(config, p, loc.source, id, loc.path, today)) {
+        return prot;
+      }
+    }
+    return std::nullopt;
+  };
+  // An item not searched completely: retained when protected, else it stops the certificate.
+  std::set<std::string> unsearched_seen; // "source\npath\nkey": each item once
+  auto not_searched = [&](const connectors::Locator &loc, const std::string &id, const std::string &why) {
+    if (auto prot = protected_by(loc, id)) {
+      if (unsearched_seen.insert(loc.source + "\n" + loc.key()).second) {
+        ++retained_by_reason[prot->reason + " (not searched completely)"];
+        ++report.retained;
+      }
+      return;
+    }
+    if (unsearched_seen.insert(loc.source + "\n" + loc.key()).second) {
+      report.unsearched.push_back(Remaining{"index", loc, why});
+    }
+  };
+
   // 1. The index.
   MAILDSAR_TRY_ASSIGN(std::vector<query::Hit> hits, query::find(config, subject));
   for (const query::Hit &hit : hits) {
@@ -110,6 +148,40 @@ core::Result<VerifyReport> verify(const core::Config &config, const query::Subje
       }
       report.remaining.push_back(Remaining{"index", hit.locator, "the index still finds it (" + how + ")"});
     }
+  }
+
+  // 1b. Items indexed only in part (cut at a limit, an attachment whose text was not extracted):
+  // the part that was not read may hold the subject. The subject's own retained and manual
+  // items are reported as such above; any other item stops the certificate unless a hold or an
+  // exemption covers it (docs/reliability.md "Bounded memory").
+  MAILDSAR_TRY_ASSIGN(std::vector<query::Hit> partial, query::truncated_items(config));
+  for (const query::Hit &hit : partial) {
+    if (excepted.contains(hit.id)) {
+      continue;
+    }
+    not_searched(hit.locator, hit.id,
+                 fmt::format("indexed only in part ({}): the rest was not searched; raise the limit "
+                             "(limits.max_item_mib, limits.extract_*) and run `maildsar index --full`, "
+                             "or erase or clear the item by hand",
+                             hit.truncated.empty() ? std::string("cut at a limit") : hit.truncated.front()));
+  }
+  // 1c. Files the last index could not read: what they hold now was not searched.
+  MAILDSAR_TRY_ASSIGN(std::vector<index::UnreadFile> unread, index::read_unread_files(index::catalog_path(config)));
+  for (const index::UnreadFile &f : unread) {
+    connectors::Locator loc;
+    loc.source = f.source;
+    loc.path = f.path;
+    for (const core::SourceConfig &src : config.sources) {
+      if (src.name == f.source) {
+        if (auto kind = connectors::store_kind_from_string(src.type)) {
+          loc.store = *kind;
+        }
+      }
+    }
+    not_searched(loc, "",
+                 fmt::format("the last index could not read this file ({}): it was not searched; fix the "
+                             "cause and run `maildsar index`, or check the file by hand",
+                             f.last_error));
   }
 
   // 2. The files the erasure touched, read again from the stores.
@@ -155,6 +227,12 @@ core::Result<VerifyReport> verify(const core::Config &config, const query::Subje
           })) {
         continue; // a retained item
       }
+      if (!scanned.truncated.empty()) {
+        not_searched(scanned.locator, "",
+                     "read only in part (" + scanned.truncated.front() +
+                         ") when rescanned: the rest was not searched; raise the limit, or check the "
+                         "item by hand");
+      }
       std::set<std::string> kinds = subject_kinds_in(scanned, norm, key, targets);
       if (!kinds.empty()) {
         std::string list;
@@ -166,8 +244,8 @@ core::Result<VerifyReport> verify(const core::Config &config, const query::Subje
     }
   }
 
-  if (!report.remaining.empty()) {
-    return report;
+  if (!report.remaining.empty() || !report.unsearched.empty()) {
+    return report; // no certificate
   }
   json retained = json::array();
   for (const auto &[reason, n] : retained_by_reason) {

@@ -629,4 +629,28 @@ core::Result<std::vector<SourceStatus>> read_source_status(const std::string &pa
   return out;
 }
 
+core::Result<std::vector<UnreadFile>> read_unread_files(const std::string &path) {
+  std::vector<UnreadFile> out;
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    return out;
+  }
+  MAILDSAR_TRY_ASSIGN(core::sqlite::Db db, core::sqlite::Db::open(path, core::sqlite::Writable::no));
+  MAILDSAR_TRY_ASSIGN(std::int64_t version, db.user_version());
+  if (version < 1) {
+    return out; // created but never migrated: nothing recorded
+  }
+  MAILDSAR_TRY_ASSIGN(Stmt s, db.prepare("SELECT s.name, f.path, f.last_error FROM files f"
+                                         " JOIN sources s ON s.id = f.source_id"
+                                         " WHERE f.status = 'error' ORDER BY s.name, f.path"));
+  for (;;) {
+    MAILDSAR_TRY_ASSIGN(bool row, s.step());
+    if (!row) {
+      break;
+    }
+    out.push_back(UnreadFile{s.column_text(0), s.column_text(1), s.column_text(2)});
+  }
+  return out;
+}
+
 } // namespace maildsar::index

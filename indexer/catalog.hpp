@@ -199,4 +199,18 @@ struct SourceStatus {
  */
 [[nodiscard]] core::Result<std::vector<SourceStatus>> read_source_status(const std::string &path);
 
+/** A file whose last scan failed (FileStatus::error): what it holds now was not searched. */
+struct UnreadFile {
+  std::string source;
+  std::string path;
+  std::string last_error;
+};
+
+/**
+ * Every file of the catalog at `path` in the error state, by source and path. Read-only like
+ * read_source_status; a missing catalog gives an empty list. `verify` refuses a certificate
+ * while any remains (docs/reliability.md).
+ */
+[[nodiscard]] core::Result<std::vector<UnreadFile>> read_unread_files(const std::string &path);
+
 } // namespace maildsar::index

@@ -128,6 +128,10 @@ struct MsgWarning {
   std::size_t job;
   ScanError warning;
 };
+/** An item indexed only in part (Item::truncated, or an attachment whose text failed). */
+struct MsgPartial {
+  std::size_t job;
+};
 struct MsgBegin {
   std::size_t job;
   ScanMode mode;
@@ -147,7 +151,7 @@ struct MsgEnd {
   ContentMarks marks;
 };
 struct MsgWorkerDone {};
-using Msg = std::variant<MsgDoc, MsgError, MsgWarning, MsgBegin, MsgEnd, MsgWorkerDone>;
+using Msg = std::variant<MsgDoc, MsgError, MsgWarning, MsgPartial, MsgBegin, MsgEnd, MsgWorkerDone>;
 
 std::size_t bytes_of(const Msg &msg) {
   const auto *doc = std::get_if<MsgDoc>(&msg);
@@ -227,8 +231,13 @@ public:
     if (m_queue.closed()) {
       return;
     }
+    // Notes of what was cut (each a warning below); a part that could not be read is a problem
+    // instead, and both make the item one indexed in part (XTRUNC:1, `truncated` in its hits,
+    // `verify` refuses a certificate while it remains: docs/reliability.md).
+    const std::size_t cut_notes = item.truncated.size();
     for (std::string &problem : item.problems) {
       // A part that could not be read (attachment text): counted; the item is still indexed.
+      item.truncated.push_back(problem);
       m_queue.push(MsgError{m_job, ScanError{item.locator.path, position_of(item.locator), std::move(problem)}});
     }
     // Per-role caps (limits.max_addresses_per_role) before the identities are extracted.
@@ -241,6 +250,10 @@ public:
       return;
     }
     // Never silent: every cut or split is a warning naming the file and the item's position.
+    if (!item.truncated.empty()) {
+      m_queue.push(MsgPartial{m_job});
+    }
+    item.truncated.resize(cut_notes); // the problems were reported above
     for (std::vector<std::string> *notes : {&item.truncated, &item.bounded}) {
       for (std::string &note : *notes) {
         m_queue.push(MsgWarning{m_job, ScanError{item.locator.path, position_of(item.locator), std::move(note)}});
@@ -1047,6 +1060,9 @@ core::Status index_files(const Connector &connector, const std::string &source,
           } else if constexpr (std::is_same_v<T, MsgWarning>) {
             writer.warn(source, std::move(m.warning), sum);
             return {};
+          } else if constexpr (std::is_same_v<T, MsgPartial>) {
+            ++sum.truncated;
+            return {};
           } else if constexpr (std::is_same_v<T, MsgEnd>) {
             MAILDSAR_TRY(writer.finish(source, source_id, jobs[m.job], states[m.job], std::move(m),
                                        sum));
@@ -1252,6 +1268,7 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
       MAILDSAR_TRY_ASSIGN(sum.items, catalog.item_count(source_id));
       summary.errors += sum.errors;
       summary.warnings += sum.warnings;
+      summary.truncated += sum.truncated;
       summary.sources.push_back(std::move(sum));
       return {};
     };
@@ -1292,6 +1309,7 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
       MAILDSAR_TRY_ASSIGN(sum.items, catalog.item_count(source_id));
       summary.errors += sum.errors;
       summary.warnings += sum.warnings;
+      summary.truncated += sum.truncated;
       summary.sources.push_back(std::move(sum));
       continue;
     }
@@ -1402,6 +1420,7 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
     }
     summary.errors += sum.errors;
       summary.warnings += sum.warnings;
+      summary.truncated += sum.truncated;
     summary.sources.push_back(std::move(sum));
   }
   if (auto st = writer.commit_batch(); !st) {

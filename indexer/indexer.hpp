@@ -31,6 +31,9 @@ struct SourceSummary {
       A run that does not list (unchanged layout) gives those of the last listing. */
   std::map<std::string, std::uint64_t> skipped;
   std::uint64_t warnings = 0;  // items indexed only in part, or split, at a limit (limits.*)
+  /** Items indexed only in part this run (cut at a limit, attachment text cut or not
+      extracted): `verify` gives no certificate while such items remain. */
+  std::uint64_t truncated = 0;
   /** Why the removal guard kept files this run no longer found ("" = it kept none). */
   std::string held_removal;
 };
@@ -39,6 +42,7 @@ struct IndexSummary {
   std::vector<SourceSummary> sources;
   std::uint64_t errors = 0; // total
   std::uint64_t warnings = 0; // total
+  std::uint64_t truncated = 0; // total
   double seconds = 0;
 };
 

@@ -1930,6 +1930,11 @@ public:
       for (const std::string &w : t.warnings) {
         m_warnings.add(fmt_attachment(a) + ": " + w);
       }
+      if (t.truncated) {
+        // Never silent: the text past the cut was not indexed (docs/reliability.md).
+        m_item.truncated.push_back(fmt_attachment(a) + ": text indexed in part" +
+                                   (t.warnings.empty() ? std::string() : " (" + t.warnings.front() + ")"));
+      }
       if (!t.problem.empty()) {
         m_item.problems.push_back(std::move(t.problem));
       }

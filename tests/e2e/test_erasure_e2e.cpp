@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // End-to-end: plan -> approve -> erase -> verify on generated estates, with refusals and crashes.
 #include "tests/e2e/e2e_support.hpp"
+#include "core/sanitizers.hpp"
 #include "tests/e2e/estate.hpp"
 #include "tests/e2e/estate_connectors.hpp"
 
@@ -593,7 +594,7 @@ TEST_F(Erasure, RealSigkillOnALargeMboxLosesNothing) {
   std::mt19937 rng(20261128);
   // Four kills at random moments in the normal build; one under AddressSanitizer, where a round
   // takes ~60 s and the property checked (no message lost) does not depend on the sanitizer.
-#if defined(__SANITIZE_ADDRESS__)
+#if MAILDSAR_ASAN
   constexpr int rounds = 1;
 #else
   constexpr int rounds = 4;

@@ -52,7 +52,7 @@ json verify_manifest(const fs::path &out) {
   std::size_t files = 0;
   for (const auto &f : manifest.at("files")) {
     auto data = slurp(out / f.at("path").get<std::string>());
-    EXPECT_EQ(maildsar::core::sha256_hex(data), f.at("sha256")) << f.at("path");
+    EXPECT_EQ(maildsar::core::sha256_hex(data), f.at("sha256").get<std::string>()) << f.at("path");
     EXPECT_EQ(data.size(), f.at("size").get<std::size_t>());
     ++files;
   }

@@ -3,6 +3,7 @@
 // maildsar-worker processes, so `index` reports each once, exits 1 ("completed with problems",
 // docs/exit-codes.md), and indexes the rest of the estate, which `find` then finds.
 #include "tests/corrupt_pst.hpp"
+#include "core/sanitizers.hpp"
 #include "tests/e2e/e2e_support.hpp"
 #include "tests/e2e/estate_connectors.hpp"
 
@@ -90,7 +91,7 @@ TEST_F(PstIsolationE2e, PstsThatCrashOrBloatLibpstAreCountedAndTheRestIsIndexed)
   ASSERT_TRUE(make_corrupt_pst(corpus_dir(), estate.root / "pst/crash-parse-item.pst", CorruptPst::parse_item));
   ASSERT_TRUE(
       make_corrupt_pst(corpus_dir(), estate.root / "pst/crash-extended-attrs.pst", CorruptPst::extended_attrs));
-#if !defined(__SANITIZE_ADDRESS__) // no RLIMIT_AS under AddressSanitizer (docs/reliability.md)
+#if !MAILDSAR_ASAN // no RLIMIT_AS under AddressSanitizer (docs/reliability.md)
   ASSERT_TRUE(make_corrupt_pst(corpus_dir(), estate.root / "pst/bloat.pst", CorruptPst::bloat));
   bad[estate.root / "pst/bloat.pst"] = "exceeded the memory limit of 1024 MiB";
 #endif

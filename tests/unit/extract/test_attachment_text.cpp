@@ -7,6 +7,7 @@
 #include "core/fs.hpp"
 #include "core/hash.hpp"
 
+#include "core/sanitizers.hpp"
 #include "tests/doc_fixtures.hpp"
 #include "tests/test_support.hpp"
 
@@ -85,7 +86,7 @@ TEST_F(AttachmentTextTest, CrashIsOneProblemAndTheOthersAreExtracted) {
   EXPECT_TRUE(out[0].problem.empty());
   EXPECT_TRUE(out[1].text.empty());
   EXPECT_NE(out[1].problem.find("attachment \"evil.pdf\""), std::string::npos) << out[1].problem;
-#if defined(__SANITIZE_ADDRESS__)
+#if MAILDSAR_ASAN
   // AddressSanitizer catches the SIGSEGV in the worker and aborts (ASAN_OPTIONS=abort_on_error=1).
   EXPECT_NE(out[1].problem.find("crashed: killed by signal"), std::string::npos) << out[1].problem;
 #else

@@ -195,7 +195,7 @@ TEST(ExportPackage, HostileInputsGiveSafeNamesAndAnEscapedReport) {
   EXPECT_EQ(manifest["request"], "DSAR-<1>");
   for (const auto &f : manifest["files"]) {
     auto data = slurp(out / f["path"].get<std::string>());
-    EXPECT_EQ(maildsar::core::sha256_hex(data), f["sha256"]);
+    EXPECT_EQ(maildsar::core::sha256_hex(data), f["sha256"].get<std::string>());
     EXPECT_EQ(data.size(), f["size"].get<std::size_t>());
   }
   EXPECT_EQ(s->package_hash, maildsar::core::sha256_hex(slurp(out / "manifest.json")));
