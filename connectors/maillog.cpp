@@ -149,6 +149,35 @@ core::Result<std::uint64_t> lines_before(ByteReader &reader, std::uint64_t offse
  * (Connector::scan and scan_log_range). A compressed log is decompressed from its start; the
  * bytes before `from` are skipped (counted for their lines when `lines_before` is unknown).
  */
+/**
+ * Appends `chunk` (decompressed bytes starting at offset `at`) to the line being assembled and
+ * calls `finish_line(end)` with the offset after each newline. A line longer than k_max_line is
+ * marked `overlong` and not kept (finish_line reports it and resets both).
+ */
+template <typename Finish>
+void feed_lines(string_view chunk, std::uint64_t at, std::string &line, bool &overlong,
+                Finish &&finish_line) {
+  while (!chunk.empty()) {
+    const std::size_t nl = chunk.find('\n');
+    const string_view part = chunk.substr(0, nl);
+    if (!overlong) {
+      if (line.size() + part.size() > k_max_line) {
+        overlong = true;
+        line.clear();
+        line.shrink_to_fit();
+      } else {
+        line.append(part);
+      }
+    }
+    if (nl == string_view::npos) {
+      return;
+    }
+    at += nl + 1;
+    finish_line(at);
+    chunk.remove_prefix(nl + 1);
+  }
+}
+
 core::Status scan_content(const core::SourceConfig &source, const SourceFormat &format,
                           const std::string &path, const LogRange &range, ItemSink &sink) {
   MAILDSAR_TRY_ASSIGN(ByteReader reader, ByteReader::open(path));
@@ -222,28 +251,8 @@ core::Status scan_content(const core::SourceConfig &source, const SourceFormat &
     if (*got == 0) {
       break;
     }
-    string_view chunk(buf.data(), *got);
-    const std::uint64_t chunk_at = pos;
+    feed_lines(string_view(buf.data(), *got), pos, line, overlong, finish_line);
     pos += *got;
-    while (!chunk.empty()) {
-      std::size_t nl = chunk.find('\n');
-      string_view part = chunk.substr(0, nl);
-      if (!overlong) {
-        if (line.size() + part.size() > k_max_line) {
-          overlong = true;
-          line.clear();
-          line.shrink_to_fit();
-        } else {
-          line.append(part);
-        }
-      }
-      if (nl == string_view::npos) {
-        break;
-      }
-      const std::uint64_t consumed = static_cast<std::uint64_t>(chunk.data() - buf.data()) + nl + 1;
-      finish_line(chunk_at + consumed);
-      chunk.remove_prefix(nl + 1);
-    }
   }
   if (!line.empty() || overlong) {
     finish_line(pos); // last line without a newline
@@ -336,27 +345,8 @@ core::Status scan_compressed_ranges(const core::SourceConfig &source, const Sour
     if (*got == 0) {
       break;
     }
-    string_view chunk(buf.data(), *got);
-    const std::uint64_t chunk_at = pos;
+    feed_lines(string_view(buf.data(), *got), pos, line, overlong, finish_line);
     pos += *got;
-    while (!chunk.empty()) {
-      std::size_t nl = chunk.find('\n');
-      string_view part = chunk.substr(0, nl);
-      if (!overlong) {
-        if (line.size() + part.size() > k_max_line) {
-          overlong = true;
-          line.clear();
-          line.shrink_to_fit();
-        } else {
-          line.append(part);
-        }
-      }
-      if (nl == string_view::npos) {
-        break;
-      }
-      finish_line(chunk_at + static_cast<std::uint64_t>(chunk.data() - buf.data()) + nl + 1);
-      chunk.remove_prefix(nl + 1);
-    }
   }
   if (!line.empty() || overlong) {
     finish_line(pos); // last line without a newline
