@@ -158,6 +158,7 @@ run_target() {
     "-max_len=$(max_len_of "$t")" "-artifact_prefix=$crashes/")
   [ -z "$dict" ] || [ ! -f "$dict" ] || args+=("-dict=$dict")
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:symbolize=1 \
+  LSAN_OPTIONS=suppressions="$here/tests/lsan.supp":print_suppressions=0 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     nice -n 10 "$bin" "${args[@]}" "$corpus" "$out/seeds/$t" >"$log" 2>&1 || true
 }

@@ -208,5 +208,22 @@ TEST(Extract, DamagedTnefIsADataErrorOrWhatWasReadBeforeTheDamage) {
   }
 }
 
+// Found by fuzz_extract: a stream that repeats an attachment's filename and data records. libytnef
+// loses the first copy's bytes (tests/lsan.supp says why that is bounded in the program); what we
+// must see is an answer, text or a data error, and no crash or read out of bounds.
+TEST(Extract, TnefWithRepeatedAttachmentRecordsIsAnswered) {
+  const std::string seed =
+      test::read_file(std::filesystem::path(MAILDSAR_SOURCE_DIR) / "fuzz/corpus/extract/tnef-repeated-attachment.seed");
+  ASSERT_GT(seed.size(), 1U);
+  const std::string_view stream = std::string_view(seed).substr(1); // the harness's selector byte
+  EXPECT_EQ(detect(stream, "", ""), Format::tnef);
+  auto r = extract_any(stream, "application/ms-tnef", "winmail.dat", Limits{});
+  if (r) {
+    EXPECT_NE(r->text.find("Seed subject"), std::string::npos) << "what was read before the damage is kept";
+  } else {
+    EXPECT_EQ(r.error().code, core::ErrorCode::data) << r.error().message;
+  }
+}
+
 } // namespace
 } // namespace maildsar::extract
