@@ -142,6 +142,7 @@ struct ContentMarks {
   std::string head_fingerprint;
   std::uint64_t content_size = 0;
   std::string content_tail;
+  std::string gz_points; // compressed: restart points for the query side (gz_access.hpp)
 };
 
 struct MsgEnd {
@@ -428,6 +429,7 @@ ContentMarks content_marks(const FileEntry &entry) {
     return ContentMarks{};
   }
   marks.head_fingerprint = head_fingerprint_of(probe->head, marks.content_size);
+  marks.gz_points = std::move(probe->gz_points);
   return marks;
 }
 
@@ -687,6 +689,7 @@ public:
     rec.head_fingerprint = std::move(end.marks.head_fingerprint);
     rec.content_size = end.marks.content_size;
     rec.content_tail = std::move(end.marks.content_tail);
+    rec.gz_points = std::move(end.marks.gz_points);
     rec.status = FileStatus::pending; // done once the Xapian commit holds its documents
     MAILDSAR_TRY_ASSIGN(std::int64_t id, m_catalog.put_file(rec));
     m_finished.push_back(id);
@@ -726,6 +729,7 @@ public:
     rec.head_fingerprint = origin.head_fingerprint;
     rec.content_size = origin.content_size;
     rec.content_tail = origin.content_tail;
+    rec.gz_points = probe.gz_points; // the target's own (a rotation may have compressed it)
     rec.status = FileStatus::pending;
     if (!probe.compressed) {
       // Plain: raw bytes are the content, so an append scan can go on from the old end.
