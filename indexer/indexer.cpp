@@ -327,6 +327,7 @@ public:
     const std::string &qterm = built.doc.key();
     m_bytes_in_batch += built.doc.approx_bytes();
     if (!log_lines.empty()) {
+      ++m_log_blocks_written;
       // A block of log transactions: counted by transaction (a first line names one in its file).
       for (std::uint64_t line : log_lines) {
         if (fs.mode == ScanMode::full && fs.old_lines.erase(line) > 0) {
@@ -496,6 +497,9 @@ public:
     return out;
   }
 
+  /** Log block documents written in this run. */
+  [[nodiscard]] std::uint64_t log_blocks_written() const { return m_log_blocks_written; }
+
   /** Marks a file done after the next Xapian commit. */
   void finished(std::int64_t file_id) { m_finished.emplace_back(file_id, std::string()); }
 
@@ -533,6 +537,7 @@ private:
   std::optional<IndexTransaction> m_index_tx;
   std::uint64_t m_docs_in_batch = 0;
   std::uint64_t m_bytes_in_batch = 0; // approx_bytes of the documents not yet committed
+  std::uint64_t m_log_blocks_written = 0;
   std::vector<std::pair<std::int64_t, std::string>> m_finished; // file id, its last_error
   std::vector<std::int64_t> m_vanished;
   std::unordered_set<std::string> m_dirty_file_ids; // paths written in this run (restarts)
@@ -895,6 +900,32 @@ std::map<std::string, std::uint64_t> decode_skipped(std::string_view text) {
   return out;
 }
 
+/**
+ * A run that wrote most of the index as log blocks (a first index of a log estate, a rebuild)
+ * leaves B-tree blocks part-filled; a compacted copy is about a third smaller and takes well
+ * under a second per 100 MB of index (docs/performance.md "Log indexing"). Smaller runs (the
+ * daily append) leave the index as it is. A failed compaction leaves the committed index
+ * untouched and is only logged.
+ */
+core::Status compact_after_log_blocks(const IndexStore &store, std::uint64_t blocks_written) {
+  constexpr std::uint64_t k_min_blocks = 64;
+  if (blocks_written < k_min_blocks) {
+    return {};
+  }
+  MAILDSAR_TRY_ASSIGN(std::uint64_t docs, store.doc_count());
+  if (blocks_written * 2 < docs) {
+    return {};
+  }
+  auto done = compact_index(store.path());
+  if (!done) {
+    MAILDSAR_LOG_WARN("index {}: not compacted: {}", store.path(), done.error().message);
+  } else if (!*done) {
+    MAILDSAR_LOG_WARN("index {}: not compacted: the file system cannot swap directories atomically",
+                      store.path());
+  }
+  return {};
+}
+
 } // namespace
 
 core::Result<IndexSummary> run_index(const core::Config &config, const IndexOptions &options) {
@@ -913,6 +944,8 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
                       core::FileLock::try_acquire(lock_path(config),
                                                   "another `maildsar index` is running?"));
   MAILDSAR_TRY_ASSIGN(Catalog catalog, Catalog::open(catalog_path(config)));
+  // The old index a compaction killed midway left behind (it may hold erased data).
+  MAILDSAR_TRY(remove_compact_leftover(index_path(config)));
   auto opened = IndexStore::open(index_path(config), OpenMode::writable);
   bool rebuilt = false;
   if (!opened && opened.error().code == core::ErrorCode::data && options.full == FullScan::yes) {
@@ -1132,6 +1165,7 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
     MAILDSAR_TRY(writer.abandon());
     return std::unexpected(st.error());
   }
+  MAILDSAR_TRY(compact_after_log_blocks(store, writer.log_blocks_written()));
   bool changed_nothing = std::all_of(summary.sources.begin(), summary.sources.end(), [](const auto &x) {
     return x.new_items + x.changed + x.removed + x.moved + x.errors == 0;
   });

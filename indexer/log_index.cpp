@@ -78,8 +78,8 @@ public:
     m_lines.push_back(first);
     m_digest.add(item);
     m_truncated = m_truncated || !item.truncated.empty();
-    for (const std::string &t : terms) {
-      m_terms.insert(schema::block_term(t));
+    for (std::string &t : terms) {
+      m_terms.insert(std::move(t)); // hashed once per block (flush)
     }
     if (m_count >= (m_ctx.log_block_items > 0 ? m_ctx.log_block_items : k_block_items)) {
       flush();
@@ -113,7 +113,12 @@ private:
     MsgDoc msg{m_job, {}, std::move(m_lines)};
     PreparedDocument &doc = msg.doc.doc;
     doc.set_key(schema::unique_term(m_ctx.source, block.key()));
+    std::unordered_set<std::string> hashed;
+    hashed.reserve(m_terms.size());
     for (const std::string &t : m_terms) {
+      hashed.insert(schema::block_term(t));
+    }
+    for (const std::string &t : hashed) {
       doc.add_boolean_term(t);
     }
     doc.add_boolean_term(schema::log_block_term());
