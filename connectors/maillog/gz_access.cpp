@@ -326,8 +326,13 @@ struct Reader::State {
       strm.next_out = reinterpret_cast<Bytef *>(buf + produced);
       strm.avail_out = static_cast<uInt>(std::min<std::size_t>(n - produced, std::numeric_limits<uInt>::max()));
       const uInt before = strm.avail_out;
+      const uInt in_before = strm.avail_in;
       const int rc = inflate(&strm, spacing > 0 ? Z_BLOCK : Z_NO_FLUSH);
       const std::size_t got = before - strm.avail_out;
+      if (rc == Z_BUF_ERROR && got == 0 && strm.avail_in == in_before) {
+        failed = data_error("no progress"); // never loop on a stream inflate cannot go on with
+        return produced > 0 ? core::Result<std::size_t>(produced) : std::unexpected(*failed);
+      }
       if (spacing > 0 && got > 0) {
         remember(buf + produced, got);
       }
