@@ -12,6 +12,7 @@
 #include "connectors/attachment_text.hpp"
 #include "connectors/isolate.hpp"
 #include "connectors/pst.hpp"
+#include "connectors/pst_export.hpp"
 #include "connectors/pst_worker.hpp"
 #include "core/fs.hpp"
 
@@ -183,6 +184,32 @@ TEST_F(PstAttachments, AttachmentAboveTheLimitIsMarkedNotSilentlyDropped) {
   EXPECT_NE(item->truncated[0].find("attachment \"Invitation.pdf\" (PST attachment 1): 10642 bytes"),
             std::string::npos) << item->truncated[0];
   EXPECT_TRUE(item->problems.empty());
+}
+
+// The export of a message with an attached Outlook message (pstsdk/submessage.pst, Apache-2.0: see
+// ../shared/corpus/SOURCES.md) carries the attached message as message/rfc822, not as the raw
+// MAPI property block the PST stores, with boundaries of its own.
+TEST(PstExportAttachments, AttachedOutlookMessageIsRenderedAsRfc822) {
+  const fs::path corpus = test::corpus_dir();
+  if (corpus.empty() || !fs::exists(corpus / "pst/pstsdk/submessage.pst")) {
+    GTEST_SKIP() << "corpus pst/pstsdk/submessage.pst not found (set MAILDSAR_CORPUS)";
+  }
+  auto rendered = render_pst_items((corpus / "pst/pstsdk/submessage.pst").string(), {0x200024});
+  ASSERT_TRUE(rendered) << rendered.error().message;
+  ASSERT_TRUE(rendered->contains(0x200024));
+  const auto &r = rendered->at(0x200024);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->extension, "eml");
+  const std::string &eml = r->bytes;
+  const auto part = eml.find("Content-Type: message/rfc822\r\nContent-Disposition: attachment; "
+                             "filename=\"This is an embedded message.eml\"\r\n\r\n");
+  ASSERT_NE(part, std::string::npos) << eml.substr(0, 4000);
+  const std::string inner = eml.substr(part);
+  EXPECT_NE(inner.find("Subject: This is an embedded message\r\n"), std::string::npos);
+  EXPECT_NE(inner.find("boundary=\"=_maildsar_200024_e1_0\""), std::string::npos);
+  EXPECT_NE(eml.find("boundary=\"=_maildsar_200024_0\""), std::string::npos);
+  // The outer boundary closes after the inner message's.
+  EXPECT_LT(eml.find("--=_maildsar_200024_e1_0--"), eml.rfind("--=_maildsar_200024_0--"));
 }
 
 TEST(PstAttachmentWire, RoundTripsAndRejectsMalformedFrames) {
