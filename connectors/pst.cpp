@@ -451,9 +451,6 @@ std::string item_hash(const Item &item) {
   for (const auto &t : item.texts) {
     put_field(sha, fmt::format("text/{}", to_string(t.role)), t.text);
   }
-  for (const auto &h : item.attachment_hashes) {
-    put_field(sha, "attachment", h); // set-aside attachments (their text is added by the parent)
-  }
   return sha.hex_digest();
 }
 
@@ -1103,10 +1100,6 @@ private:
     }
     a.withheld = a.bytes.empty();
     m_item_bytes += a.bytes.size();
-    if (!a.bytes.empty()) {
-      // The item's hash (item_hash) covers what its attachments hold.
-      out.attachment_hashes.push_back(core::sha256_hex(a.bytes));
-    }
     m_options->sink(std::move(a));
   }
 
@@ -1251,8 +1244,9 @@ private:
     item.locator.node_id = d.d_id;
     m_extractor.begin_item(d.d_id);
     m_extractor.extract(raw, item, 0);
+    // The hash does not depend on which attachments were set aside (that depends on the limits
+    // and on whether attachment text is on): plan and erase compare it with the index's.
     item.sha256 = item_hash(item);
-    item.attachment_hashes.clear(); // set by the parent from what it extracts (merge_pst_attachments)
     m_sink.item(std::move(item));
   }
 

@@ -204,6 +204,19 @@ TEST_F(PstAttachmentsE2e, PdfInAnOstMessageIsFoundExportedErasedAndVerified) {
   auto v = ds(e.config, {"verify", "--subject", e.subject.string(), "--operator", "dpo-anna"});
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
   EXPECT_TRUE(json_lines(v.out).at(0).at("clean").get<bool>()) << v.out;
+
+  // The attachment-text cache no longer holds the PDF's text; it keeps the text of a DOCX that a
+  // kept item (a delivery report, now in the archive with its attachments) carries.
+  const std::string cache = read_file(dir.path() / "state/attachments.sqlite3");
+  EXPECT_EQ(cache.find("sender@domain.com"), std::string::npos);
+  EXPECT_EQ(cache.find("Developers Conference"), std::string::npos);
+  EXPECT_NE(cache.find("Partially Passed"), std::string::npos);
+  write_file(dir.path() / "kept.json", R"({"names": ["Partially Passed"]})");
+  auto kept = ds(e.config, {"find", "--subject", (dir.path() / "kept.json").string()});
+  const auto kept_hits = json_lines(kept.out);
+  ASSERT_EQ(kept_hits.size(), 1U) << kept.out;
+  EXPECT_EQ(kept_hits[0].at("store"), "mbox") << kept_hits[0].dump();
+  EXPECT_EQ(strings(kept_hits[0].at("matched")[0].at("roles")), (std::set<std::string>{"attachment-body"}));
 }
 
 TEST_F(PstAttachmentsE2e, CrashingExtractorIsOneCountedProblemAndVerifyRefuses) {
