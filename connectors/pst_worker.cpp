@@ -18,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -310,7 +311,10 @@ core::Result<PstScanStats> scan_pst_file(const std::string &source, const std::s
     }
     case k_frame_item: {
       MAILDSAR_TRY_ASSIGN(Item item, decode_item(in));
-      std::erase_if(pending, [&](const PstAttachment &a) { return a.node_id != item.locator.node_id; });
+      if (std::any_of(pending.begin(), pending.end(),
+                      [&](const PstAttachment &a) { return a.node_id != item.locator.node_id; })) {
+        return core::fail(core::ErrorCode::internal, "worker protocol error: attachments of another item");
+      }
       merge_pst_attachments(item, pending);
       pending.clear();
       pending_bytes = 0;
