@@ -1089,7 +1089,9 @@ private:
         return; // an image, an executable, unknown: names only
       }
       if (format == extract::Format::text) {
-        if (!a.bytes.empty()) {
+        if (a.bytes.empty()) {
+          out.warnings.push_back(fmt::format("attachment {}: text too large, skipped", position));
+        } else {
           add_text_attachment(out, std::move(a.bytes), name, mime_type);
         }
         return;
