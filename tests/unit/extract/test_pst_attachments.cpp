@@ -186,6 +186,49 @@ TEST_F(PstAttachments, AttachmentAboveTheLimitIsMarkedNotSilentlyDropped) {
   EXPECT_TRUE(item->problems.empty());
 }
 
+// A document inside an attached Outlook item (tika/testPST.pst, apache/tika test document,
+// Apache-2.0: see ../shared/corpus/SOURCES.md): "FW: First email" carries the forwarded message as an
+// Outlook item, which carries attachment.docx. Its text is found, named by the DOCX; a failure names
+// its position inside the attached item.
+TEST_F(PstAttachments, DocumentInsideAnAttachedOutlookItemIsExtracted) {
+  const fs::path tika = test::corpus_dir() / "pst/tika/testPST.pst";
+  if (!fs::exists(tika)) {
+    GTEST_SKIP() << "corpus pst/tika/testPST.pst not found";
+  }
+  auto forwarded = [&]() -> std::optional<Item> {
+    ItemCollector sink;
+    auto stats = scan_pst_file("legacy", tika.string(), sink);
+    EXPECT_TRUE(stats) << stats.error().message;
+    for (Item &item : sink.items) {
+      if (item.subject == "FW: First email") {
+        return std::move(item);
+      }
+    }
+    return std::nullopt;
+  };
+  auto item = forwarded();
+  ASSERT_TRUE(item) << "no item FW: First email";
+  const RawText *text = find_text(*item, Role::attachment_body, "This is a docx attachment");
+  ASSERT_NE(text, nullptr);
+  EXPECT_EQ(text->field, "attachment.docx");
+  EXPECT_NE(text->text.find("Luis Filipe da Cruz Nassif"), std::string::npos) << text->text;
+  // The attached item's own header fields are attachment-body text named by the item.
+  const RawText *from = find_text(*item, Role::attachment_body, "from: Luis Filipe da Cruz Nassif");
+  ASSERT_NE(from, nullptr);
+  EXPECT_EQ(from->field, "First email");
+  EXPECT_EQ(item->attachment_hashes.size(), 1U);
+
+  settings.cache_path.clear();
+  set_attachment_text(settings);
+  ::setenv("MAILDSAR_WORKER_TEST_FAULT", "crash:attachment.docx", 1);
+  auto failed = forwarded();
+  ASSERT_TRUE(failed);
+  ASSERT_EQ(failed->problems.size(), 1U);
+  EXPECT_TRUE(failed->problems[0].starts_with("attachment \"attachment.docx\" (PST attachment 1.1, "))
+      << failed->problems[0];
+  EXPECT_EQ(find_text(*failed, Role::attachment_body, "This is a docx attachment"), nullptr);
+}
+
 // The export of a message with an attached Outlook message (pstsdk/submessage.pst, Apache-2.0: see
 // ../shared/corpus/SOURCES.md) carries the attached message as message/rfc822, not as the raw
 // MAPI property block the PST stores, with boundaries of its own.
