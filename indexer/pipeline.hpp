@@ -51,6 +51,9 @@ struct MsgDoc {
 struct MsgError {
   std::size_t job;
   ScanError error;
+  /** Bytes of the file that no indexed item holds (an item the connector could not read, or
+      whose document could not be built): not searched, so the file is marked (see finish()). */
+  bool unsearched = false;
 };
 /** An item indexed only in part, or split, at a limit (connectors/limits.hpp). */
 struct MsgWarning {
