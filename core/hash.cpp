@@ -84,12 +84,12 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view message) {
 
 std::string to_hex(std::string_view bytes) {
   static constexpr char k_digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
+  std::string out(bytes.size() * 2, '\0');
+  std::size_t o = 0;
   for (char ch : bytes) {
     auto c = static_cast<unsigned char>(ch);
-    out.push_back(k_digits[c >> 4]);
-    out.push_back(k_digits[c & 0x0f]);
+    out[o++] = k_digits[c >> 4];
+    out[o++] = k_digits[c & 0x0f];
   }
   return out;
 }

@@ -115,6 +115,13 @@ std::vector<std::string> PreparedDocument::terms() const {
   return out;
 }
 
+std::vector<std::string> PreparedDocument::take_terms() {
+  if (m_impl->collect_only) {
+    return std::exchange(m_impl->terms, {});
+  }
+  return terms();
+}
+
 const Xapian::Document &PreparedDocument::xapian() const { return m_impl->doc; }
 
 void PreparedDocument::set_data(const std::string &data) {

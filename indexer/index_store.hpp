@@ -48,6 +48,8 @@ public:
   void collect_terms_only();
   /** Every term of the document (log blocks take the union of their items'). */
   [[nodiscard]] std::vector<std::string> terms() const;
+  /** terms(), moved out of a document that only collects terms (a copy otherwise). */
+  [[nodiscard]] std::vector<std::string> take_terms();
   /** The Xapian document itself (the query side puts re-read log transactions into an
       in-memory database). */
   [[nodiscard]] const Xapian::Document &xapian() const;

@@ -51,7 +51,7 @@ public:
     std::vector<std::string> terms;
     try {
       BuiltDocument built = build_document(item, m_terms_ctx);
-      terms = built.doc.terms(); // all but the role-scoped ones (terms_only)
+      terms = built.doc.take_terms(); // all but the role-scoped ones (terms_only)
       std::erase(terms, built.doc.key());
     } catch (...) {
       core::Error e = core::error_from_current_exception();
