@@ -724,6 +724,7 @@ TEST(LogBlocks, GzipRestartPointsReadOnlyTheMatchedSpans) {
   }
   test::write_file(gz, z);
   EXPECT_EQ(e.where_user(6543), direct[user(6543)]);
+}
 
 // Block terms are XH: + the first 4 bytes of the term's SHA-256 (docs/term-prefixes.md); the
 // file, source, kind, block and truncation terms stay as they are.
