@@ -85,5 +85,7 @@ void status_options(po::options_description &desc, po::positional_options_descri
 core::Result<int> run_status(Context &ctx);
 void trace_options(po::options_description &desc, po::positional_options_description &pos);
 core::Result<int> run_trace(Context &ctx);
+void request_options(po::options_description &desc, po::positional_options_description &pos);
+core::Result<int> run_request(Context &ctx);
 
 } // namespace maildsar::cli
