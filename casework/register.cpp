@@ -332,6 +332,10 @@ core::Result<Request> Register::open_request(const NewRequest &request, Date tod
                       fmt::format("request open: received {} is after today ({})", to_string(request.received),
                                   to_string(today)));
   }
+  // Every identifier must be one (the normalisation of the manifests: an address that is not one
+  // would only fail at the first search, after the request was entered). The key is irrelevant:
+  // only whether each identifier normalises counts.
+  MAILDSAR_TRY(erasure::keyed_subject(m_impl->config, request.subject, "validation only"));
   MAILDSAR_TRY_ASSIGN(core::sqlite::Transaction tx, core::sqlite::Transaction::begin(m_impl->db));
   std::string id = request.id;
   if (id.empty()) {

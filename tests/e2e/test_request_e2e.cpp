@@ -164,6 +164,9 @@ TEST(RequestE2e, BadInputIsRefusedWithItsExitCode) {
   expect_error(config, {"request", "open", "--email", "a@example.com"}, 64, "usage", "--type is required");
   expect_error(config, {"request", "open", "--type", "deletion", "--email", "a@example.com"}, 64, "usage");
   expect_error(config, {"request", "open", "--type", "access"}, 64, "usage", "no identifier");
+  expect_error(config, {"request", "open", "--type", "access", "--email", "not an address"}, 64, "usage",
+               "not an e-mail address");
+  expect_error(config, {"request", "open", "--type", "access", "--phone", "CALL-ME"}, 64, "usage");
   expect_error(config, {"request", "open", "--type", "access", "--email", "a@example.com", "--received", "2026-02-30"},
                64, "usage", "calendar date");
   expect_error(config, {"request", "open", "--type", "access", "--email", "a@example.com", "--received", "2026-12-01",
