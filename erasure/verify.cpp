@@ -165,7 +165,7 @@ core::Result<VerifyReport> verify(const core::Config &config, const query::Subje
                              "or erase or clear the item by hand",
                              hit.truncated.empty() ? std::string("cut at a limit") : hit.truncated.front()));
   }
-  // 1c. Files the last index could not read: what they hold now was not searched.
+  // 1c. Files the last index could not read, wholly or in part: what they hold there was not searched.
   MAILDSAR_TRY_ASSIGN(std::vector<index::UnreadFile> unread, index::read_unread_files(index::catalog_path(config)));
   for (const index::UnreadFile &f : unread) {
     connectors::Locator loc;
@@ -179,8 +179,8 @@ core::Result<VerifyReport> verify(const core::Config &config, const query::Subje
       }
     }
     not_searched(loc, "",
-                 fmt::format("the last index could not read this file ({}): it was not searched; fix the "
-                             "cause and run `maildsar index`, or check the file by hand",
+                 fmt::format("the last index could not read this file, or part of it ({}): that was not "
+                             "searched; fix the cause and run `maildsar index`, or check the file by hand",
                              f.last_error));
   }
 

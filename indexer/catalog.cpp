@@ -642,7 +642,8 @@ core::Result<std::vector<UnreadFile>> read_unread_files(const std::string &path)
   }
   MAILDSAR_TRY_ASSIGN(Stmt s, db.prepare("SELECT s.name, f.path, f.last_error FROM files f"
                                          " JOIN sources s ON s.id = f.source_id"
-                                         " WHERE f.status = 'error' ORDER BY s.name, f.path"));
+                                         " WHERE f.status = 'error' OR (f.status = 'done' AND f.last_error != '')"
+                                         " ORDER BY s.name, f.path"));
   for (;;) {
     MAILDSAR_TRY_ASSIGN(bool row, s.step());
     if (!row) {

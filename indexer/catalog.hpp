@@ -199,7 +199,9 @@ struct SourceStatus {
  */
 [[nodiscard]] core::Result<std::vector<SourceStatus>> read_source_status(const std::string &path);
 
-/** A file whose last scan failed (FileStatus::error): what it holds now was not searched. */
+/** A file whose last scan failed (FileStatus::error), or read except for some parts (done with a
+    last_error: an mbox's bytes outside any message, a PST item libpst could not read): what it
+    holds there was not searched. */
 struct UnreadFile {
   std::string source;
   std::string path;
@@ -207,7 +209,7 @@ struct UnreadFile {
 };
 
 /**
- * Every file of the catalog at `path` in the error state, by source and path. Read-only like
+ * Every file of the catalog at `path` in the error state or read in part, by source and path. Read-only like
  * read_source_status; a missing catalog gives an empty list. `verify` refuses a certificate
  * while any remains (docs/reliability.md).
  */

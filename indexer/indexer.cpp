@@ -122,6 +122,9 @@ struct MsgDoc {
 struct MsgError {
   std::size_t job;
   ScanError error;
+  /** Bytes of the file that no indexed item holds (an item the connector could not read, or
+      whose document could not be built): not searched, so the file is marked (see finish()). */
+  bool unsearched = false;
 };
 /** An item indexed only in part, or split, at a limit (connectors/limits.hpp). */
 struct MsgWarning {
@@ -246,7 +249,8 @@ public:
       m_queue.push(MsgDoc{m_job, build_document(item, m_ctx)});
     } catch (...) {
       core::Error e = core::error_from_current_exception();
-      m_queue.push(MsgError{m_job, ScanError{item.locator.path, position_of(item.locator), e.message}});
+      m_queue.push(
+          MsgError{m_job, ScanError{item.locator.path, position_of(item.locator), e.message}, true});
       return;
     }
     // Never silent: every cut or split is a warning naming the file and the item's position.
@@ -260,7 +264,7 @@ public:
       }
     }
   }
-  void error(ScanError &&error) override { m_queue.push(MsgError{m_job, std::move(error)}); }
+  void error(ScanError &&error) override { m_queue.push(MsgError{m_job, std::move(error), true}); }
 
 private:
   static std::string position_of(const connectors::Locator &loc) {
@@ -507,6 +511,8 @@ struct FileState {
   std::unordered_set<std::uint64_t> old_lines; // full mode, logs: first lines of the
                                                // transactions of the blocks before this run
   std::unordered_set<std::string> seen;      // full mode: keys written in this run
+  std::uint64_t unsearched = 0;              // MsgError::unsearched problems of this scan
+  std::string first_unsearched;              // the first of them, "position: message"
 };
 
 class Writer {
@@ -540,8 +546,8 @@ public:
     }
     if (!m_finished.empty() || !m_vanished.empty()) {
       MAILDSAR_TRY_ASSIGN(auto tx, m_catalog.begin());
-      for (std::int64_t id : m_finished) {
-        MAILDSAR_TRY(m_catalog.set_status(id, FileStatus::done, {}));
+      for (const auto &[id, note] : m_finished) {
+        MAILDSAR_TRY(m_catalog.set_status(id, FileStatus::done, note));
       }
       for (std::int64_t id : m_vanished) {
         MAILDSAR_TRY(m_catalog.delete_file(id));
@@ -688,8 +694,18 @@ public:
     rec.content_size = end.marks.content_size;
     rec.content_tail = std::move(end.marks.content_tail);
     rec.status = FileStatus::pending; // done once the Xapian commit holds its documents
+    // A file read except for some of its parts (an mbox's bytes outside any message, a PST item
+    // libpst could not read): indexed and done, but its last_error says what was not searched,
+    // so `verify` gives no certificate while it stays so (docs/reliability.md). An append scan
+    // keeps the mark of the part read before; a full scan sets it anew.
+    if (fs.unsearched > 0) {
+      rec.last_error = fmt::format("{} part(s) of this file could not be read and were not searched (first: {})",
+                                   fs.unsearched, fs.first_unsearched);
+    } else if (fs.mode == ScanMode::append && job.old) {
+      rec.last_error = job.old->last_error;
+    }
     MAILDSAR_TRY_ASSIGN(std::int64_t id, m_catalog.put_file(rec));
-    m_finished.push_back(id);
+    m_finished.emplace_back(id, rec.last_error);
     return {};
   }
 
@@ -780,7 +796,7 @@ public:
   }
 
   /** Marks a file done after the next Xapian commit. */
-  void finished(std::int64_t file_id) { m_finished.push_back(file_id); }
+  void finished(std::int64_t file_id) { m_finished.emplace_back(file_id, std::string()); }
 
   void report(const std::string &source, ScanError &&error, SourceSummary &sum) {
     ++sum.errors;
@@ -837,7 +853,7 @@ private:
   std::optional<IndexTransaction> m_index_tx;
   std::uint64_t m_docs_in_batch = 0;
   std::uint64_t m_bytes_in_batch = 0; // approx_bytes of the documents not yet committed
-  std::vector<std::int64_t> m_finished;
+  std::vector<std::pair<std::int64_t, std::string>> m_finished; // file id, its last_error
   std::vector<std::int64_t> m_vanished;
   std::unordered_set<std::string> m_dirty_file_ids; // paths written in this run (restarts)
 };
@@ -1048,6 +1064,8 @@ core::Status index_files(const Connector &connector, const std::string &source,
             FileState &fs = states[m.job];
             if (fs.started && fs.mode == ScanMode::append && m.mode == ScanMode::full) {
               fs.started = false; // restart: the full start drops what the append wrote
+              fs.unsearched = 0;
+              fs.first_unsearched.clear();
             }
             fs.mode = m.mode;
             return {};
@@ -1055,6 +1073,13 @@ core::Status index_files(const Connector &connector, const std::string &source,
             return writer.write_doc(source, source_id, jobs[m.job], states[m.job], std::move(m.doc),
                                     sum, m.log_lines);
           } else if constexpr (std::is_same_v<T, MsgError>) {
+            if (m.unsearched) {
+              FileState &fs = states[m.job];
+              if (fs.unsearched++ == 0) {
+                fs.first_unsearched =
+                    m.error.position.empty() ? m.error.cause : m.error.position + ": " + m.error.cause;
+              }
+            }
             writer.report(source, std::move(m.error), sum);
             return {};
           } else if constexpr (std::is_same_v<T, MsgWarning>) {

@@ -205,7 +205,8 @@ std::vector<SourceProblem> unreadable_files(const core::Config &config) {
     return out;
   }
   auto stmt = db->prepare("SELECT s.name, f.path, f.last_error FROM files f JOIN sources s ON "
-                          "f.source_id = s.id WHERE f.status = 'error' ORDER BY s.name, f.path");
+                          "f.source_id = s.id WHERE f.status = 'error' OR (f.status = 'done' AND f.last_error != '') "
+                          "ORDER BY s.name, f.path");
   if (!stmt) {
     return out;
   }

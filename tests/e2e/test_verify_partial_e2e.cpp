@@ -289,5 +289,59 @@ TEST_F(VerifyPartial, FileTheIndexCouldNotReadStopsTheCertificate) {
   EXPECT_EQ(certificate_files(dir / "state"), 0U);
 }
 
+// Item-level, not file-level: an mbox whose bytes before the first "From " line (outside any
+// message) name Alice is indexed (its messages are found), but those bytes were not searched.
+// verify names the file and gives no certificate; an append to the file keeps the mark; once the
+// file is whole again and re-read, the mark goes and the certificate is given.
+TEST_F(VerifyPartial, FileReadExceptForSomeBytesStopsTheCertificate) {
+  fs::remove(big);
+  fs::create_directories(dir / "mbox");
+  const fs::path box = dir / "mbox/old.mbox";
+  const std::string message = "From bob@example.org Tue Nov 14 10:00:00 2023\n" +
+                              small_message("bob@example.org", "carol@example.com", "m1") + "\n";
+  write_file(box, "stray note for " + std::string(k_alice) + " before any separator line\n\n" + message);
+  write_file(cfg, R"({"state_dir": "state", "sources": [
+    {"name": "mail", "type": "maildir", "path": "mail"},
+    {"name": "archive", "type": "mbox", "path": "mbox/*.mbox"}]})");
+  auto idx = ds(cfg, {"index"});
+  EXPECT_EQ(idx.exit_code, 1) << idx.out << idx.err; // a counted problem naming file and offset
+  EXPECT_NE(idx.err.find("offset 0"), std::string::npos) << idx.err;
+  auto carol = ds(cfg, {"find", "--email", "carol@example.com"});
+  ASSERT_EQ(carol.exit_code, 0) << carol.err;
+  EXPECT_EQ(json_lines(carol.out).size(), 1U) << "the file's message is indexed: " << carol.out;
+
+  ASSERT_EQ(erase_alice(cfg, dir / "m.json").exit_code, 0);
+  auto v = ds(cfg, {"verify", "--email", k_alice});
+  EXPECT_EQ(v.exit_code, 69) << v.out << v.err;
+  json vj = json_lines(v.out).at(0);
+  ASSERT_EQ(vj.at("unsearched").size(), 1U) << vj.dump();
+  EXPECT_EQ(vj.at("unsearched")[0].at("path"), box.string());
+  const std::string detail = vj.at("unsearched")[0].at("detail");
+  EXPECT_NE(detail.find("1 part(s) of this file could not be read"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("offset 0"), std::string::npos) << detail;
+  EXPECT_EQ(certificate_files(dir / "state"), 0U);
+
+  // Appended to (an append scan): the part read before is still not searched.
+  {
+    std::ofstream f(box, std::ios::binary | std::ios::app);
+    f << "From dave@example.org Tue Nov 14 11:00:00 2023\n"
+      << small_message("dave@example.org", "carol@example.com", "m2") << "\n";
+  }
+  json again = index_json(cfg);
+  EXPECT_EQ(source_counts(again, "archive").at("new"), 1) << again.dump();
+  auto v2 = ds(cfg, {"verify", "--email", k_alice});
+  EXPECT_EQ(v2.exit_code, 69) << v2.out << v2.err;
+
+  // The stray bytes removed by hand: the file is read again whole, and verify certifies.
+  std::string whole = read_file(box);
+  write_file(box, whole.substr(whole.find("From bob@")));
+  auto idx3 = ds(cfg, {"index"});
+  EXPECT_EQ(idx3.exit_code, 0) << idx3.out << idx3.err;
+  auto v3 = ds(cfg, {"verify", "--email", k_alice});
+  EXPECT_EQ(v3.exit_code, 0) << v3.out << v3.err;
+  EXPECT_TRUE(json_lines(v3.out).at(0).at("unsearched").empty()) << v3.out;
+  EXPECT_EQ(certificate_files(dir / "state"), 1U);
+}
+
 } // namespace
 } // namespace maildsar::test
