@@ -65,9 +65,6 @@ enum class Status { open, waiting_for_identity, in_progress, answered, refused, 
 /** Art. 12(3): one month, extendable "by two further months" (three in total). */
 inline constexpr int k_max_extension_months = 2;
 
-/** Default retention of a closed request's identifiers (config "requests.retention"). */
-inline constexpr std::int64_t k_default_request_retention_seconds = 3 * 365 * 86400;
-
 /** Request ids: 1-64 of [A-Za-z0-9._-], starting with a letter or digit. */
 [[nodiscard]] bool is_request_id(std::string_view id);
 
