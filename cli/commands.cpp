@@ -119,7 +119,7 @@ void add_subject_options(po::options_description &desc) {
 }
 
 std::span<const Command> commands() {
-  static const std::array<Command, 12> k_commands{
+  static const std::array<Command, 13> k_commands{
       Command{"index", "scan the sources; index new and changed items, drop vanished ones",
               "index [--source NAME]... [--full]",
               "  maildsar -c /etc/maildsar.json index\n"
@@ -177,6 +177,11 @@ std::span<const Command> commands() {
               "  maildsar request open --type erasure --email alice.smith@example.com --name 'Alice Smith'\n"
               "  maildsar request list --due-within 7d --json",
               request_options, run_request},
+      Command{"affected", "breach scoping: every data subject whose data is in a source, folder or date range",
+              "affected --source NAME|--folder GLOB [--since DATE] [--until DATE] [--csv]",
+              "  maildsar affected --source mailboxes --folder '*/alice/Maildir*' --csv > affected.csv\n"
+              "  maildsar affected --source postfix --since 2026-11-01 --until 2026-11-30 --json",
+              affected_options, run_affected},
   };
   return k_commands;
 }
