@@ -41,9 +41,14 @@ fs::path make_estate(const fs::path &root) {
                  " mx postfix/smtp[104]: 3F2A1B4C5D: to=<erin@example.net>, relay=mx.example.net[198.51.100.7]:25, "
                  "delay=0.1, dsn=2.0.0, status=sent (250 ok)\n" +
                  stamp + " mx postfix/qmgr[103]: 3F2A1B4C5D: removed\n");
+  fs::create_directories(root / "quarantine");
+  write_file(root / "quarantine/spam-Xy12AbCd3456",
+             "From: Frank <frank@spam.example>\nTo: bob@example.org\n"
+             "Date: Thu, 16 Nov 2023 10:00:00 +0000\nMessage-ID: <q1@spam.example>\nSubject: offer\n\nbuy\n");
   const fs::path config = root / "maildsar.json";
   write_file(config, R"({"state_dir": "state", "identity": {"phone_region": "GB"}, "sources": [
       {"name": "mailboxes", "type": "maildir", "path": "mail/*/Maildir", "owner": "{1}@example.org"},
+      {"name": "amavis", "type": "quarantine", "format": "amavis", "path": "quarantine"},
       {"name": "postfix", "type": "maillog", "format": "postfix", "path": "logs/mail.log*"}]})");
   return config;
 }
@@ -123,6 +128,17 @@ TEST(AffectedE2e, EverySubjectOfASourceFolderOrDateRange) {
   EXPECT_EQ(log_ids["email:alice.smith@example.com"]["categories"], json::array({"delivery-record"}));
   EXPECT_TRUE(log_ids.contains("email:erin@example.net"));
   EXPECT_TRUE(log_ids.contains("ip:203.0.113.45"));
+
+  // Quarantine, and every source at once (--folder alone selects from all sources).
+  auto q = by_identifier(json_lines(ds(config, {"affected", "--source", "amavis"}).out));
+  ASSERT_TRUE(q.contains("email:frank@spam.example"));
+  EXPECT_EQ(q["email:frank@spam.example"]["categories"], json::array({"quarantine"}));
+  auto everything = json_lines(ds(config, {"affected", "--folder", "*"}).out);
+  EXPECT_EQ(everything.back()["summary"]["items_per_category"],
+            json({{"mail-content", 3}, {"delivery-record", 1}, {"quarantine", 1}}));
+  auto bob = by_identifier(everything)["email:bob@example.org"];
+  EXPECT_EQ(bob["items"], 4);
+  EXPECT_EQ(bob["categories"], json::array({"mail-content", "quarantine"}));
 
   // CSV for the spreadsheet of the breach notification.
   auto csv = maildsar_run({"-c", config.string(), "affected", "--source", "mailboxes", "--source", "postfix", "--csv"});

@@ -105,6 +105,12 @@ TEST(RequestE2e, ErasureRequestFromIntakeToClosingWithItsTimeline) {
   EXPECT_EQ(hits[0]["message_id"], "casework-1@example.com");
   EXPECT_EQ(one(ds(config, {"request", "show", id}))["status"], "in-progress");
 
+  // The access package of the same request (export's own audit record names it).
+  auto exported = ds(config, {"export", "--request", id, "--out", (dir.path() / "package").string(), "--operator",
+                              "dpo-anna"});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err << exported.out;
+  EXPECT_NE(read_file(dir.path() / "package/manifest.json").find(id), std::string::npos);
+
   const fs::path manifest = dir.path() / "m.json";
   auto planned = ds(config, {"plan", "--request", id, "--out", manifest.string(), "--operator", "dpo-anna"});
   ASSERT_EQ(planned.exit_code, 0) << planned.err;
@@ -138,10 +144,10 @@ TEST(RequestE2e, ErasureRequestFromIntakeToClosingWithItsTimeline) {
   ASSERT_EQ(s["notes"].size(), 2U);
   EXPECT_EQ(s["notes"][0]["text"], "letter; ID checked");
   EXPECT_EQ(timeline_actions(s),
-            (std::vector<std::string>{"request-open", "request-status", "find", "plan", "approve", "erase",
+            (std::vector<std::string>{"request-open", "request-status", "find", "export", "plan", "approve", "erase",
                                       "certificate", "request-status", "request-note", "request-close"}));
   EXPECT_EQ(s["timeline"][1]["details"]["status"], "in-progress");
-  EXPECT_EQ(s["timeline"][4]["operator"], "admin-ben");
+  EXPECT_EQ(s["timeline"][5]["operator"], "admin-ben");
   // The audit log never holds the subject in clear; the chain is intact.
   const std::string audit = read_file(dir.path() / "state/audit.log");
   EXPECT_EQ(audit.find("alice.smith@example.com"), std::string::npos);
