@@ -38,27 +38,31 @@ public:
   explicit Collector(const AffectedSelection &selection) : m_sel(selection) {}
 
   void consider(const index::StoredDocument &d) {
-    const connectors::Locator &loc = d.locator;
+    consider(d.locator, d.date, d.identities, !d.truncated.empty(), d.evidence_capped > 0);
+  }
+
+  void consider(const connectors::Locator &loc, const std::optional<std::int64_t> &date,
+                const std::vector<index::Identity> &identities, bool truncated, bool capped) {
     if (!m_sel.folder_glob.empty() && ::fnmatch(m_sel.folder_glob.c_str(), loc.folder.c_str(), 0) != 0 &&
         ::fnmatch(m_sel.folder_glob.c_str(), loc.path.c_str(), 0) != 0) {
       return;
     }
     if (m_sel.since || m_sel.until) {
-      if (!d.date) {
+      if (!date) {
         ++m_report.undated_excluded;
         return;
       }
-      if ((m_sel.since && *d.date < *m_sel.since) || (m_sel.until && *d.date >= *m_sel.until)) {
+      if ((m_sel.since && *date < *m_sel.since) || (m_sel.until && *date >= *m_sel.until)) {
         return;
       }
     }
     const std::string category = category_of_store(connectors::to_string(loc.store));
     ++m_report.items;
     ++m_report.items_per_category[category];
-    m_report.evidence_capped += d.evidence_capped > 0 ? 1U : 0U;
-    m_report.truncated += d.truncated.empty() ? 0U : 1U;
+    m_report.evidence_capped += capped ? 1U : 0U;
+    m_report.truncated += truncated ? 1U : 0U;
     ++m_item;
-    for (const index::Identity &id : d.identities) {
+    for (const index::Identity &id : identities) {
       Key key{std::string(index::to_string(id.kind)), id.value};
       auto [it, inserted] = m_index.try_emplace(key, m_entries.size());
       if (inserted) {
@@ -75,9 +79,9 @@ public:
       e.last_item = m_item;
       ++e.id.items;
       e.id.categories.insert(category);
-      if (d.date) {
-        e.id.first = e.id.first ? std::min(*e.id.first, *d.date) : *d.date;
-        e.id.last = e.id.last ? std::max(*e.id.last, *d.date) : *d.date;
+      if (date) {
+        e.id.first = e.id.first ? std::min(*e.id.first, *date) : *date;
+        e.id.last = e.id.last ? std::max(*e.id.last, *date) : *date;
       }
     }
   }
@@ -116,19 +120,15 @@ core::Status expand(const core::Config &config, Collector &c, std::vector<std::s
     return {};
   }
   LogExpander logs(config);
+  // Each transaction's identities as the indexer extracts them; no in-memory index is needed.
+  logs.set_item_visitor([&c](const connectors::Item &item, const index::Normalizer &normalizer) {
+    c.consider(item.locator, item.date, normalizer.extract(item), !item.truncated.empty(), false);
+  });
   for (const std::string &data : blocks) {
     MAILDSAR_TRY(logs.add(data));
   }
   blocks.clear();
-  MAILDSAR_TRY(logs.finish());
-  if (logs.empty()) {
-    return {};
-  }
-  Xapian::Database &mem = logs.db();
-  for (Xapian::PostingIterator p = mem.postlist_begin(""); p != mem.postlist_end(""); ++p) {
-    MAILDSAR_TRY(consider_data(c, mem.get_document(*p).get_data()));
-  }
-  return {};
+  return logs.finish();
 }
 
 core::Status scan_term(const core::Config &config, Xapian::Database &db, const std::string &term, Collector &c) {
