@@ -14,6 +14,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 namespace maildsar::connectors {
 
@@ -39,6 +40,9 @@ class LogSink : public ItemSink {
 public:
   virtual void log_item(Item &&item, LogSpan span) = 0;
   virtual void started(std::uint64_t /*lines_before*/) {}
+  /** False: the transaction whose first line is `first_line` is not wanted, and is not built
+      (the query side reads a block's range for that block's transactions only). */
+  [[nodiscard]] virtual bool wants(std::uint64_t /*first_line*/) const { return true; }
   void item(Item &&item) override { log_item(std::move(item), LogSpan{}); }
 };
 
@@ -55,13 +59,18 @@ public:
 
 /**
  * scan_log_range() for several ranges of one log, each into its own sink (each range gets its own
- * scanner, as if read alone). A compressed log is decompressed once, from its start to the end of
- * the last range, instead of once per range; a plain one is read range by range. Line numbers
- * of a compressed log are counted from its start (`lines_before` is not needed).
- * @errors as scan_log_range(); ErrorCode::usage when the spans differ in size.
+ * scanner, as if read alone). A compressed log is decompressed in one pass up to the end of the
+ * last range, parsing only the ranges' lines; with `gz_points` (ContentProbe::gz_points of this
+ * file) the pass resumes at the restart point before each range instead of decompressing what
+ * lies between. A plain log is read range by range. Line numbers of a compressed log are counted
+ * (`lines_before` is not needed).
+ * @errors as scan_log_range(); ErrorCode::usage when the spans differ in size; ErrorCode::data
+ *         when `gz_points` are malformed, of another file (its size differs) or do not fit it
+ *         (the caller reads without them).
  */
 [[nodiscard]] core::Status scan_log_ranges(const core::SourceConfig &source, const std::string &path,
                                            std::span<const LogRange> ranges,
-                                           std::span<ItemSink *const> sinks);
+                                           std::span<ItemSink *const> sinks,
+                                           std::string_view gz_points = {});
 
 } // namespace maildsar::connectors

@@ -10,14 +10,15 @@
 #include "connectors/log_range.hpp"
 
 #include "connectors/maillog/format.hpp"
+#include "connectors/maillog/gz_access.hpp"
 #include "connectors/maillog/scanner.hpp"
 #include "core/hash.hpp"
 
 #include <fmt/format.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <cerrno>
 #include <string_view>
 #include <sys/stat.h>
@@ -40,35 +41,27 @@ constexpr std::size_t k_fingerprint_bytes = 4096;
 // ---------------------------------------------------------------------------------------------
 // Reading (plain or gzip)
 
-struct GzClose {
-  void operator()(gzFile_s *f) const { gzclose(f); }
-};
-
 class ByteReader {
 public:
-  /** Opens `path`; `from_offset` > 0 is only allowed for plain files. */
+  /** Opens `path`: plain, or gzip (by its magic bytes; read by gz::Reader). */
   static core::Result<ByteReader> open(const std::string &path) {
     MAILDSAR_TRY_ASSIGN(core::Fd fd, core::open_read(path));
     MAILDSAR_TRY_ASSIGN(std::string magic, core::read_range(fd.get(), 0, 2, path));
     ByteReader r;
     r.m_path = path;
     if (magic == "\x1f\x8b") {
-      int raw = fd.release();
-      gzFile f = gzdopen(raw, "rb");
-      if (f == nullptr) {
-        ::close(raw);
-        return core::fail(core::ErrorCode::io, "maillog " + path + ": cannot open gzip stream");
-      }
-      gzbuffer(f, 1U << 17U);
-      r.m_gz.reset(f);
+      MAILDSAR_TRY_ASSIGN(gz::Reader gz, gz::Reader::open(std::move(fd), path));
+      r.m_gz.emplace(std::move(gz));
     } else {
       r.m_fd = std::move(fd);
     }
     return r;
   }
 
-  [[nodiscard]] bool compressed() const { return m_gz != nullptr; }
-  [[nodiscard]] int fd() const { return m_fd.get(); }
+  [[nodiscard]] bool compressed() const { return m_gz.has_value(); }
+  [[nodiscard]] int fd() const { return m_gz ? m_gz->fd() : m_fd.get(); }
+  /** The gzip reader (compressed() only). */
+  [[nodiscard]] gz::Reader &gz() { return *m_gz; }
 
   /** Positions a plain file at `offset`. */
   core::Status seek(std::uint64_t offset) {
@@ -84,15 +77,7 @@ public:
    */
   core::Result<std::size_t> read(char *buf, std::size_t n) {
     if (m_gz) {
-      int got = gzread(m_gz.get(), buf, static_cast<unsigned>(n));
-      int errnum = Z_OK;
-      const char *msg = gzerror(m_gz.get(), &errnum);
-      if (got < 0 || (got == 0 && errnum != Z_OK)) {
-        return core::fail(core::ErrorCode::data,
-                          fmt::format("compressed data truncated or corrupt ({})",
-                                      msg != nullptr ? msg : "zlib error"));
-      }
-      return static_cast<std::size_t>(got);
+      return m_gz->read(buf, n);
     }
     for (;;) {
       ssize_t got = ::read(m_fd.get(), buf, n);
@@ -110,7 +95,7 @@ private:
   ByteReader() = default;
   std::string m_path;
   core::Fd m_fd;
-  std::unique_ptr<gzFile_s, GzClose> m_gz;
+  std::optional<gz::Reader> m_gz;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -264,7 +249,7 @@ core::Status scan_content(const core::SourceConfig &source, const SourceFormat &
 /** scan_log_ranges() of a compressed log: one pass of decompression, a scanner per range. */
 core::Status scan_compressed_ranges(const core::SourceConfig &source, const SourceFormat &format,
                                     const std::string &path, std::span<const LogRange> ranges,
-                                    std::span<ItemSink *const> sinks) {
+                                    std::span<ItemSink *const> sinks, const gz::Index *points) {
   MAILDSAR_TRY_ASSIGN(ByteReader reader, ByteReader::open(path));
   std::int64_t file_mtime_ns = 0;
   if (auto st = core::lstat_file(path)) {
@@ -330,7 +315,49 @@ core::Status scan_compressed_ranges(const core::SourceConfig &source, const Sour
     overlong = false;
     line_begin = end;
   };
+  // Between ranges nothing is parsed: the next range's start is reached by a restart point
+  // (when `points` has one past `pos`) and by decompressing the rest, counting its lines. The
+  // skip stops one byte early, so that the newline before the range ends a line as usual.
+  auto skip_to_next = [&]() -> core::Result<bool> {
+    if (!active.empty() || next >= order.size() || ranges[order[next]].from == 0) {
+      return true;
+    }
+    const std::uint64_t target = ranges[order[next]].from - 1;
+    if (target <= pos) {
+      return true;
+    }
+    if (const gz::Point *p = points != nullptr ? points->before(target) : nullptr; p != nullptr && p->out > pos) {
+      if (auto st = reader.gz().restart_at(*p); !st) {
+        return std::unexpected(st.error().with_context("maillog " + path + ": "));
+      }
+      pos = p->out;
+      line_no = p->lines;
+    }
+    while (pos < target) {
+      const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), target - pos));
+      auto got = reader.read(buf.data(), want);
+      if (!got) {
+        if (got.error().code != core::ErrorCode::data) {
+          return std::unexpected(got.error());
+        }
+        return false; // damaged gzip: no range gets a line past it
+      }
+      if (*got == 0) {
+        return false;
+      }
+      line_no += static_cast<std::uint64_t>(std::count(buf.data(), buf.data() + *got, '\n'));
+      pos += *got;
+    }
+    line.clear();
+    overlong = false;
+    line_begin = pos;
+    return true;
+  };
   while (pos < last_to) {
+    MAILDSAR_TRY_ASSIGN(bool more, skip_to_next());
+    if (!more) {
+      break;
+    }
     const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), last_to - pos));
     auto got = reader.read(buf.data(), want);
     if (!got) {
@@ -464,7 +491,8 @@ core::Status scan_log_range(const core::SourceConfig &source, const std::string 
 }
 
 core::Status scan_log_ranges(const core::SourceConfig &source, const std::string &path,
-                            std::span<const LogRange> ranges, std::span<ItemSink *const> sinks) {
+                            std::span<const LogRange> ranges, std::span<ItemSink *const> sinks,
+                            std::string_view gz_points) {
   if (ranges.size() != sinks.size()) {
     return core::fail(core::ErrorCode::usage, "scan_log_ranges: one sink per range");
   }
@@ -477,8 +505,17 @@ core::Status scan_log_ranges(const core::SourceConfig &source, const std::string
   }
   try {
     MAILDSAR_TRY_ASSIGN(ByteReader probe, ByteReader::open(path));
-    if (probe.compressed() && ranges.size() > 1) {
-      return scan_compressed_ranges(source, *format, path, ranges, sinks);
+    if (probe.compressed()) {
+      std::optional<gz::Index> points;
+      if (!gz_points.empty()) {
+        MAILDSAR_TRY_ASSIGN(points, gz::Index::parse(gz_points));
+        MAILDSAR_TRY_ASSIGN(core::FileStat st, core::fstat_fd(probe.fd(), path));
+        if (st.size != points->compressed_size) {
+          return core::fail(core::ErrorCode::data,
+                            fmt::format("maillog {}: its gzip restart points are of another file", path));
+        }
+      }
+      return scan_compressed_ranges(source, *format, path, ranges, sinks, points ? &*points : nullptr);
     }
     for (std::size_t i = 0; i < ranges.size(); ++i) {
       MAILDSAR_TRY(scan_content(source, *format, path, ranges[i], *sinks[i]));
@@ -546,7 +583,9 @@ core::Result<ContentProbe> probe_content(const std::string &path, std::uint64_t 
     MAILDSAR_TRY_ASSIGN(probe.end_fingerprint, read_hash(probe.size));
     return probe;
   }
-  // Compressed: stream it, keeping the last 4096 bytes before each chunk.
+  // Compressed: stream it, keeping the last 4096 bytes before each chunk, and record restart
+  // points for the query side (gz_access.hpp).
+  reader.gz().record_points();
   std::string buf(k_chunk, '\0');
   std::string window; // bytes [pos - window.size(), pos)
   std::uint64_t pos = 0;
@@ -576,6 +615,7 @@ core::Result<ContentProbe> probe_content(const std::string &path, std::uint64_t 
     window.assign(combined, combined.size() - keep, keep);
   }
   probe.size = pos;
+  probe.gz_points = reader.gz().take_index().serialise();
   probe.end_fingerprint = core::sha256_hex(window);
   if (mark == 0) {
     probe.mark_fingerprint = core::sha256_hex(std::string_view());

@@ -50,6 +50,9 @@ struct ContentProbe {
   std::string head;             // the first min(4096, size) decompressed bytes
   std::string mark_fingerprint; // sha256 hex of decompressed [max(0, mark-4096), mark); "" if mark > size
   std::string end_fingerprint;  // sha256 hex of the last min(4096, size) decompressed bytes
+  /** Compressed: its gzip restart points, serialised (connectors/maillog/gz_access.hpp; empty
+      when it is too small to have any). */
+  std::string gz_points;
 };
 
 /**

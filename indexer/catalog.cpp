@@ -5,7 +5,9 @@
 
 #include <fmt/format.h>
 
+#include <cstddef>
 #include <filesystem>
+#include <span>
 
 namespace maildsar::index {
 
@@ -83,6 +85,11 @@ ALTER TABLE sources ADD COLUMN skipped TEXT NOT NULL DEFAULT '';
 // `n` (1 for every other item). Item counts are sums of `n`.
 constexpr std::string_view k_migration_7 = R"sql(
 ALTER TABLE items ADD COLUMN n INTEGER NOT NULL DEFAULT 1;
+)sql";
+
+// Restart points into compressed logs (connectors/maillog/gz_access.hpp), for the query side.
+constexpr std::string_view k_migration_8 = R"sql(
+ALTER TABLE files ADD COLUMN gz_points BLOB NOT NULL DEFAULT x'';
 )sql";
 
 enum StmtId {
@@ -188,7 +195,7 @@ core::Result<Catalog> Catalog::open(const std::string &path) {
   // FULL: a catalog commit must be durable before the Xapian commit that relies on it.
   MAILDSAR_TRY(db.exec("PRAGMA synchronous=FULL"));
   MAILDSAR_TRY(db.migrate({k_migration_1, k_migration_2, k_migration_3, k_migration_4, k_migration_5,
-                           k_migration_6, k_migration_7}));
+                           k_migration_6, k_migration_7, k_migration_8}));
   return Catalog(std::move(db));
 }
 
@@ -361,14 +368,15 @@ core::Result<std::int64_t> Catalog::put_file(const FileRecord &file) {
       Stmt * s,
       stmt(s_file_put,
            "INSERT INTO files(source_id, path, dev, ino, size, mtime_ns, scanned_size,"
-           " tail_fingerprint, status, last_error, head_fingerprint, content_size, content_tail)"
-           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+           " tail_fingerprint, status, last_error, head_fingerprint, content_size, content_tail,"
+           " gz_points)"
+           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
            " ON CONFLICT(source_id, path) DO UPDATE SET dev = excluded.dev, ino = excluded.ino,"
            " size = excluded.size, mtime_ns = excluded.mtime_ns,"
            " scanned_size = excluded.scanned_size, tail_fingerprint = excluded.tail_fingerprint,"
            " status = excluded.status, last_error = excluded.last_error,"
            " head_fingerprint = excluded.head_fingerprint, content_size = excluded.content_size,"
-           " content_tail = excluded.content_tail RETURNING id"));
+           " content_tail = excluded.content_tail, gz_points = excluded.gz_points RETURNING id"));
   MAILDSAR_TRY(s->bind(1, file.source_id));
   MAILDSAR_TRY(s->bind(2, file.path));
   MAILDSAR_TRY(s->bind(3, file.dev));
@@ -382,6 +390,7 @@ core::Result<std::int64_t> Catalog::put_file(const FileRecord &file) {
   MAILDSAR_TRY(s->bind(11, file.head_fingerprint));
   MAILDSAR_TRY(s->bind(12, file.content_size));
   MAILDSAR_TRY(s->bind(13, file.content_tail));
+  MAILDSAR_TRY(s->bind_blob(14, std::as_bytes(std::span(file.gz_points.data(), file.gz_points.size()))));
   MAILDSAR_TRY_ASSIGN(bool row, s->step());
   std::int64_t id = row ? s->column_int64(0) : 0;
   s->reset();
@@ -627,6 +636,26 @@ core::Result<std::vector<SourceStatus>> read_source_status(const std::string &pa
     out.push_back(std::move(r));
   }
   return out;
+}
+
+core::Result<std::string> read_gz_points(const std::string &path, const std::string &file) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    return std::string();
+  }
+  MAILDSAR_TRY_ASSIGN(core::sqlite::Db db, core::sqlite::Db::open(path, core::sqlite::Writable::no));
+  MAILDSAR_TRY_ASSIGN(std::int64_t version, db.user_version());
+  if (version < 8) {
+    return std::string();
+  }
+  MAILDSAR_TRY_ASSIGN(Stmt s, db.prepare("SELECT gz_points FROM files WHERE path = ?1 AND status = 'done'"));
+  MAILDSAR_TRY(s.bind(1, file));
+  MAILDSAR_TRY_ASSIGN(bool row, s.step());
+  if (!row) {
+    return std::string();
+  }
+  const std::vector<std::byte> blob = s.column_blob(0);
+  return std::string(reinterpret_cast<const char *>(blob.data()), blob.size());
 }
 
 core::Result<std::vector<UnreadFile>> read_unread_files(const std::string &path) {

@@ -39,6 +39,9 @@ struct FileRecord {
   std::string head_fingerprint;      // sha256 of decompressed bytes [0, min(4096, content_size))
   std::uint64_t content_size = 0;    // decompressed bytes covered by the last complete scan
   std::string content_tail;          // sha256 of decompressed [content_size-4096, content_size)
+  /** Compressed logs: restart points (connectors::ContentProbe::gz_points), written by put_file
+      only (a listing does not read them back); read by read_gz_points(). */
+  std::string gz_points;
   FileStatus status = FileStatus::pending;
   std::string last_error;
 };
@@ -198,6 +201,13 @@ struct SourceStatus {
  * gives an empty list.
  */
 [[nodiscard]] core::Result<std::vector<SourceStatus>> read_source_status(const std::string &path);
+
+/**
+ * The gzip restart points the catalog at `path` keeps for the log `file` (a done row), for
+ * reading only the matched blocks of a compressed log. Read-only like read_source_status;
+ * "" when there are none (a missing catalog, an older one, a plain or small file).
+ */
+[[nodiscard]] core::Result<std::string> read_gz_points(const std::string &path, const std::string &file);
 
 /** A file whose last scan failed (FileStatus::error), or read except for some parts (done with a
     last_error: an mbox's bytes outside any message, a PST item libpst could not read): what it

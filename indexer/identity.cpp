@@ -1038,7 +1038,13 @@ struct PhoneToken {
 struct PhoneScratch {
   std::vector<PhoneToken> tokens;
   std::string window;
+  /** What the matcher found in a window (key: region, NUL, window) in earlier texts on this
+      thread: log transactions repeat windows ("queued as 1234567890" in the next hop's). The
+      matcher is a pure function of both; cleared when full, so memory stays bounded. */
+  std::unordered_map<std::string, std::vector<std::string>> memo;
+  std::string memo_key;
 };
+constexpr std::size_t k_phone_memo_entries = 4096;
 
 /**
  * Phone numbers. A cheap pre-filter picks the candidates: stretches of digits and phone
@@ -1088,8 +1094,18 @@ void scan_phones(std::string_view text, const std::string &region,
         return false;
       }
       ++matcher_runs;
-      std::vector<std::string> numbers = phone_module().match(window, region);
-      found = cache.emplace(window, std::move(numbers)).first;
+      std::string &key = scratch.memo_key;
+      key.assign(region);
+      key.push_back('\0');
+      key.append(window);
+      auto known = scratch.memo.find(key);
+      if (known == scratch.memo.end()) {
+        if (scratch.memo.size() >= k_phone_memo_entries) {
+          scratch.memo.clear();
+        }
+        known = scratch.memo.emplace(key, phone_module().match(window, region)).first;
+      }
+      found = cache.emplace(window, known->second).first;
     }
     for (const std::string &number : found->second) {
       emit(IdentityKind::phone, number);

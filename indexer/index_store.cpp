@@ -3,9 +3,16 @@
 
 #include "indexer/schema.hpp"
 
+#include "core/fs.hpp"
+
 #include <fmt/format.h>
 #include <xapian.h>
 
+#include <fcntl.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <utility>
 
@@ -106,6 +113,13 @@ std::vector<std::string> PreparedDocument::terms() const {
     out.push_back(*it);
   }
   return out;
+}
+
+std::vector<std::string> PreparedDocument::take_terms() {
+  if (m_impl->collect_only) {
+    return std::exchange(m_impl->terms, {});
+  }
+  return terms();
 }
 
 const Xapian::Document &PreparedDocument::xapian() const { return m_impl->doc; }
@@ -379,6 +393,44 @@ core::Status IndexStore::reopen() {
   } catch (...) {
     return std::unexpected(error_from_xapian_exception(fmt::format("index {}: ", m_path)));
   }
+}
+
+core::Status remove_compact_leftover(const std::string &path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path + ".compact", ec);
+  if (ec) {
+    return core::fail(core::ErrorCode::io, fmt::format("removing {}.compact: {}", path, ec.message()));
+  }
+  return {};
+}
+
+core::Result<bool> compact_index(const std::string &path) {
+  namespace fs = std::filesystem;
+  const std::string fresh = path + ".compact";
+  MAILDSAR_TRY(remove_compact_leftover(path));
+  try {
+    Xapian::Database db(path);
+    db.compact(fresh, Xapian::DBCOMPACT_NO_RENUMBER);
+  } catch (...) {
+    core::Error e = error_from_xapian_exception(fmt::format("compacting index {}", path));
+    std::error_code ec;
+    fs::remove_all(fresh, ec);
+    return std::unexpected(std::move(e));
+  }
+  std::error_code ec;
+  fs::permissions(fresh, fs::perms::owner_all, fs::perm_options::replace, ec);
+  if (::renameat2(AT_FDCWD, fresh.c_str(), AT_FDCWD, path.c_str(), RENAME_EXCHANGE) != 0) {
+    const int err = errno;
+    fs::remove_all(fresh, ec);
+    if (err == EINVAL || err == ENOSYS || err == EOPNOTSUPP) {
+      return false; // no atomic swap here: keep the index as it is
+    }
+    return core::fail(core::ErrorCode::io, fmt::format("swapping in the compacted index {}: {}", path,
+                                                       std::strerror(err)));
+  }
+  MAILDSAR_TRY(core::fsync_dir(fs::path(path).parent_path().string()));
+  MAILDSAR_TRY(remove_compact_leftover(path)); // the old index
+  return true;
 }
 
 } // namespace maildsar::index

@@ -48,6 +48,8 @@ public:
   void collect_terms_only();
   /** Every term of the document (log blocks take the union of their items'). */
   [[nodiscard]] std::vector<std::string> terms() const;
+  /** terms(), moved out of a document that only collects terms (a copy otherwise). */
+  [[nodiscard]] std::vector<std::string> take_terms();
   /** The Xapian document itself (the query side puts re-read log transactions into an
       in-memory database). */
   [[nodiscard]] const Xapian::Document &xapian() const;
@@ -151,6 +153,19 @@ private:
   std::unique_ptr<Impl> m_impl;
   std::string m_path;
 };
+
+/**
+ * Replaces the committed index in `path` by a compacted copy (full B-tree blocks; same document
+ * ids), written to `path` + ".compact" and swapped in with one atomic rename (RENAME_EXCHANGE):
+ * at every moment `path` holds a complete index, and the old copy left at ".compact" (after a
+ * kill: until remove_compact_leftover()) is removed. A writer may hold `path` open; it must have
+ * nothing uncommitted. Returns false when the file system cannot swap directories atomically
+ * (nothing changed).
+ * @errors io, data (Xapian).
+ */
+[[nodiscard]] core::Result<bool> compact_index(const std::string &path);
+/** Removes what a compact_index() killed midway left at `path` + ".compact". */
+[[nodiscard]] core::Status remove_compact_leftover(const std::string &path);
 
 /**
  * Maps the Xapian (or std) exception in flight to an Error: DatabaseLockError -> index_locked,

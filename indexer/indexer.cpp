@@ -13,6 +13,8 @@
 #include "indexer/identity.hpp"
 #include "indexer/index_store.hpp"
 #include "indexer/log_block.hpp"
+#include "indexer/log_index.hpp"
+#include "indexer/pipeline.hpp"
 #include "indexer/schema.hpp"
 
 #include <fmt/format.h>
@@ -84,6 +86,8 @@ std::string lock_path(const core::Config &config) {
 
 namespace {
 
+using namespace pipeline; // NOLINT(google-build-using-namespace): the indexer's own internals
+
 /** The catalog row of a listed file: its identity and stat, in `status`. */
 FileRecord listed_file_record(std::int64_t source_id, const FileEntry &entry, FileStatus status) {
   FileRecord rec;
@@ -96,133 +100,6 @@ FileRecord listed_file_record(std::int64_t source_id, const FileEntry &entry, Fi
   rec.status = status;
   return rec;
 }
-
-enum class ScanMode { full, append };
-
-// Memory bounds of the pipeline (docs/reliability.md "Bounded memory"): documents waiting for
-// the writer, and documents Xapian holds before a commit.
-constexpr std::size_t k_queue_bytes = 32U << 20U;
-constexpr std::uint64_t k_batch_bytes = 64U << 20U;
-
-struct Job {
-  FileEntry entry;
-  std::optional<FileRecord> old; // catalog record, if any
-  Transition transition = Transition::new_file;
-};
-
-// ---- messages from the workers to the writer ----
-
-struct MsgDoc {
-  std::size_t job;
-  BuiltDocument doc;
-  /** A log block: the first line of each of its transactions (which identify them in the file:
-      new, changed and removed are counted by transaction). Empty for other documents. */
-  std::vector<std::uint64_t> log_lines = {};
-};
-struct MsgError {
-  std::size_t job;
-  ScanError error;
-  /** Bytes of the file that no indexed item holds (an item the connector could not read, or
-      whose document could not be built): not searched, so the file is marked (see finish()). */
-  bool unsearched = false;
-};
-/** An item indexed only in part, or split, at a limit (connectors/limits.hpp). */
-struct MsgWarning {
-  std::size_t job;
-  ScanError warning;
-};
-/** An item indexed only in part (Item::truncated, or an attachment whose text failed). */
-struct MsgPartial {
-  std::size_t job;
-};
-struct MsgBegin {
-  std::size_t job;
-  ScanMode mode;
-  std::uint64_t from_offset;
-};
-/** Content marks of a completely scanned log (see "Rotation" above); empty for other stores. */
-struct ContentMarks {
-  std::string head_fingerprint;
-  std::uint64_t content_size = 0;
-  std::string content_tail;
-};
-
-struct MsgEnd {
-  std::size_t job;
-  std::optional<core::Error> failure; // the file as a whole could not be read
-  std::string fingerprint;
-  ContentMarks marks;
-};
-struct MsgWorkerDone {};
-using Msg = std::variant<MsgDoc, MsgError, MsgWarning, MsgPartial, MsgBegin, MsgEnd, MsgWorkerDone>;
-
-std::size_t bytes_of(const Msg &msg) {
-  const auto *doc = std::get_if<MsgDoc>(&msg);
-  return doc != nullptr ? doc->doc.doc.approx_bytes() : 0;
-}
-
-/**
- * A bounded multi-producer, single-consumer queue: at most `capacity` messages and `max_bytes`
- * of documents (one document always fits). close() makes push() drop.
- */
-class Queue {
-public:
-  Queue(std::size_t capacity, std::size_t max_bytes) : m_capacity(capacity), m_max_bytes(max_bytes) {}
-
-  void push(Msg &&msg) {
-    const std::size_t bytes = bytes_of(msg);
-    std::unique_lock lock(m_mutex);
-    m_not_full.wait(lock, [&] {
-      return m_closed || m_items.empty() || (m_items.size() < m_capacity && m_bytes + bytes <= m_max_bytes);
-    });
-    if (m_closed) {
-      return;
-    }
-    m_bytes += bytes;
-    m_items.push_back(std::move(msg));
-    m_not_empty.notify_one();
-  }
-
-  Msg pop() {
-    std::unique_lock lock(m_mutex);
-    m_not_empty.wait(lock, [&] { return !m_items.empty(); });
-    Msg msg = std::move(m_items.front());
-    m_items.pop_front();
-    m_bytes -= std::min(m_bytes, bytes_of(msg));
-    m_not_full.notify_all();
-    return msg;
-  }
-
-  /** Writer gave up: producers stop blocking; their messages are dropped. */
-  void close() {
-    std::lock_guard lock(m_mutex);
-    m_closed = true;
-    // Drop the work, but not the workers' "done" sentinels the writer still waits for.
-    std::erase_if(m_items, [](const Msg &m) { return !std::holds_alternative<MsgWorkerDone>(m); });
-    m_bytes = 0;
-    m_not_full.notify_all();
-  }
-  [[nodiscard]] bool closed() {
-    std::lock_guard lock(m_mutex);
-    return m_closed;
-  }
-  /** For the final sentinel after close(): always enqueued. */
-  void push_always(Msg &&msg) {
-    std::lock_guard lock(m_mutex);
-    m_items.push_back(std::move(msg));
-    m_not_empty.notify_one();
-  }
-
-private:
-  std::size_t m_capacity;
-  std::size_t m_max_bytes;
-  std::size_t m_bytes = 0;
-  std::mutex m_mutex;
-  std::condition_variable m_not_full;
-  std::condition_variable m_not_empty;
-  std::deque<Msg> m_items;
-  bool m_closed = false;
-};
 
 /** Turns a worker's scan into messages. */
 class WorkerSink final : public connectors::ItemSink {
@@ -284,159 +161,7 @@ private:
   const DocumentContext &m_ctx;
 };
 
-/**
- * Turns a log scan into block documents (indexer/log_block.hpp): transactions in the order the
- * connector gives them, at most k_block_items per block and lines spanning at most
- * k_block_span_bytes. A block's document holds the union of its transactions' terms as boolean
- * terms; memory is one block's items' terms, whatever the size of the log.
- */
-class BlockSink final : public connectors::LogSink {
-public:
-  BlockSink(Queue &queue, std::size_t job, const DocumentContext &ctx, const FileEntry &entry,
-            std::uint64_t seg_from, std::uint64_t seg_to)
-      : m_queue(queue), m_job(job), m_ctx(ctx) {
-    m_terms_ctx.terms_only = true;
-    m_block.source = ctx.source;
-    m_block.path = entry.path;
-    m_block.seg_from = seg_from;
-    m_block.seg_to = seg_to;
-    m_block.mtime_ns = entry.stat.mtime_ns;
-  }
 
-  void started(std::uint64_t lines_before) override { m_block.seg_line = lines_before; }
-
-  void log_item(Item &&item, connectors::LogSpan span) override {
-    if (m_queue.closed()) {
-      return;
-    }
-    connectors::bound_item(item);
-    std::vector<std::string> terms;
-    try {
-      BuiltDocument built = build_document(item, m_terms_ctx);
-      terms = built.doc.terms(); // all but the role-scoped ones (terms_only)
-      std::erase(terms, built.doc.key());
-    } catch (...) {
-      core::Error e = core::error_from_current_exception();
-      m_queue.push(MsgError{m_job, ScanError{item.locator.path, position_of(item), e.message}});
-      return;
-    }
-    for (std::vector<std::string> *notes : {&item.truncated, &item.bounded}) {
-      for (std::string &note : *notes) {
-        m_queue.push(MsgWarning{m_job, ScanError{item.locator.path, position_of(item), note}});
-      }
-    }
-    const std::uint64_t first = item.locator.lines.empty() ? 0 : item.locator.lines.front();
-    if (m_count > 0 && (std::max(m_to, span.end) - std::min(m_from, span.begin) > k_block_span_bytes)) {
-      flush();
-    }
-    if (m_count == 0 || span.begin < m_from) {
-      m_from = span.begin;
-      m_line = first > 0 ? first - 1 : 0;
-    }
-    if (m_count == 0 || span.end > m_to) {
-      m_to = span.end;
-    }
-    ++m_count;
-    m_lines.push_back(first);
-    m_digest.add(item);
-    m_truncated = m_truncated || !item.truncated.empty();
-    for (const std::string &t : terms) {
-      m_terms.insert(schema::block_term(t));
-    }
-    if (m_count >= (m_ctx.log_block_items > 0 ? m_ctx.log_block_items : k_block_items)) {
-      flush();
-    }
-  }
-
-  void error(ScanError &&error) override { m_queue.push(MsgError{m_job, std::move(error)}); }
-
-  /** The scan is over: the last block goes. */
-  void finish() { flush(); }
-
-private:
-  static std::string position_of(const Item &item) {
-    return item.locator.lines.empty() ? std::string() : fmt::format("line {}", item.locator.lines.front());
-  }
-
-
-
-  void flush() {
-    if (m_count == 0) {
-      return;
-    }
-    LogBlock block = m_block;
-    block.from = m_from;
-    block.to = m_to;
-    block.line = m_line;
-    std::sort(m_lines.begin(), m_lines.end());
-    block.first_lines = m_lines;
-    block.digest = m_digest.hex();
-    block.truncated = m_truncated;
-    MsgDoc msg{m_job, {}, std::move(m_lines)};
-    PreparedDocument &doc = msg.doc.doc;
-    doc.set_key(schema::unique_term(m_ctx.source, block.key()));
-    for (const std::string &t : m_terms) {
-      doc.add_boolean_term(t);
-    }
-    doc.add_boolean_term(schema::log_block_term());
-    doc.set_data(log_block_data(block));
-    msg.doc.record.locator_key = block.key();
-    msg.doc.record.sha256 = block.digest;
-    msg.doc.record.offset = block.from;
-    msg.doc.record.length = block.to - block.from;
-    msg.doc.record.n = m_count;
-    m_queue.push(std::move(msg));
-    m_terms.clear();
-    m_lines = {};
-    m_digest = BlockDigest{};
-    m_count = 0;
-    m_truncated = false;
-  }
-
-  Queue &m_queue;
-  std::size_t m_job;
-  const DocumentContext &m_ctx;
-  DocumentContext m_terms_ctx = m_ctx; // the same, for terms only
-  LogBlock m_block; // the fields every block of this scan shares
-  std::unordered_set<std::string> m_terms;
-  std::vector<std::uint64_t> m_lines;
-  BlockDigest m_digest;
-  std::size_t m_count = 0;
-  std::uint64_t m_from = 0;
-  std::uint64_t m_to = 0;
-  std::uint64_t m_line = 0;
-  bool m_truncated = false;
-};
-
-std::string head_fingerprint_of(const std::string &head, std::uint64_t content_size) {
-  auto n = static_cast<std::size_t>(std::min<std::uint64_t>(content_size, head.size()));
-  return core::sha256_hex(std::string_view(head).substr(0, n));
-}
-
-/** The marks of a log just scanned in full (plain: up to the listed size). Empty on failure. */
-ContentMarks content_marks(const FileEntry &entry) {
-  ContentMarks marks;
-  auto probe = connectors::probe_content(entry.path, entry.stat.size);
-  if (!probe) {
-    return marks;
-  }
-  if (probe->compressed) {
-    marks.content_size = probe->size;
-    marks.content_tail = probe->end_fingerprint;
-  } else if (!probe->mark_fingerprint.empty()) {
-    marks.content_size = entry.stat.size;
-    marks.content_tail = probe->mark_fingerprint;
-  } else {
-    return marks; // shrank under us: no marks, so never taken for an origin
-  }
-  if (marks.content_size == 0 ||
-      probe->head.size() < std::min<std::uint64_t>(marks.content_size,
-                                                    connectors::k_content_probe_bytes)) {
-    return ContentMarks{};
-  }
-  marks.head_fingerprint = head_fingerprint_of(probe->head, marks.content_size);
-  return marks;
-}
 
 void scan_one(const Connector &connector, const Job &job, std::size_t index, Queue &queue,
               const DocumentContext &ctx) {
@@ -451,33 +176,7 @@ void scan_one(const Connector &connector, const Job &job, std::size_t index, Que
   }
   core::Status st;
   if (connector.kind() == connectors::StoreKind::maillog && ctx.log_source != nullptr) {
-    // Logs: blocks of transactions (see log_block.hpp), read up to the size listed (plain).
-    auto scan_log = [&](std::uint64_t at) {
-      std::uint64_t to = connectors::k_content_end;
-      if (auto head = core::open_read(job.entry.path);
-          head && core::read_range(head->get(), 0, 2, job.entry.path).value_or("") != "\x1f\x8b") {
-        to = job.entry.stat.size;
-      }
-      BlockSink sink(queue, index, ctx, job.entry, at, to);
-      connectors::LogRange range;
-      range.from = at;
-      range.to = to;
-      range.lines_before = at == 0 ? std::optional<std::uint64_t>(0) : std::nullopt;
-      range.mtime_ns = job.entry.stat.mtime_ns;
-      core::Status done = connectors::scan_log_range(*ctx.log_source, job.entry.path, range, sink);
-      if (done) {
-        sink.finish();
-      }
-      return done;
-    };
-    queue.push(MsgBegin{index, mode, from});
-    st = scan_log(from);
-    if (!st && mode == ScanMode::append && st.error().code == core::ErrorCode::data) {
-      mode = ScanMode::full;
-      from = 0;
-      queue.push(MsgBegin{index, mode, from});
-      st = scan_log(0);
-    }
+    st = scan_log_blocks(job, index, queue, ctx, mode, from);
   } else {
     WorkerSink sink(queue, index, ctx);
     queue.push(MsgBegin{index, mode, from});
@@ -607,7 +306,7 @@ public:
       if (job.old) {
         MAILDSAR_TRY_ASSIGN(auto rows, m_catalog.items_of_file(job.old->id));
         for (ItemRecord &row : rows) {
-          MAILDSAR_TRY_ASSIGN(bool block, old_block_lines(row, fs.old_lines));
+          MAILDSAR_TRY_ASSIGN(bool block, old_block_lines(m_store, row, fs.old_lines));
           if (!block) {
             fs.old_terms.insert(std::move(row.qterm));
           }
@@ -631,6 +330,7 @@ public:
     const std::string &qterm = built.doc.key();
     m_bytes_in_batch += built.doc.approx_bytes();
     if (!log_lines.empty()) {
+      ++m_log_blocks_written;
       // A block of log transactions: counted by transaction (a first line names one in its file).
       for (std::uint64_t line : log_lines) {
         if (fs.mode == ScanMode::full && fs.old_lines.erase(line) > 0) {
@@ -696,6 +396,7 @@ public:
     rec.head_fingerprint = std::move(end.marks.head_fingerprint);
     rec.content_size = end.marks.content_size;
     rec.content_tail = std::move(end.marks.content_tail);
+    rec.gz_points = std::move(end.marks.gz_points);
     rec.status = FileStatus::pending; // done once the Xapian commit holds its documents
     // A file read except for some of its parts (an mbox's bytes outside any message, a PST item
     // libpst could not read): indexed and done, but its last_error says what was not searched,
@@ -745,6 +446,7 @@ public:
     rec.head_fingerprint = origin.head_fingerprint;
     rec.content_size = origin.content_size;
     rec.content_tail = origin.content_tail;
+    rec.gz_points = probe.gz_points; // the target's own (a rotation may have compressed it)
     rec.status = FileStatus::pending;
     if (!probe.compressed) {
       // Plain: raw bytes are the content, so an append scan can go on from the old end.
@@ -798,6 +500,9 @@ public:
     return out;
   }
 
+  /** Log block documents written in this run. */
+  [[nodiscard]] std::uint64_t log_blocks_written() const { return m_log_blocks_written; }
+
   /** Marks a file done after the next Xapian commit. */
   void finished(std::int64_t file_id) { m_finished.emplace_back(file_id, std::string()); }
 
@@ -823,27 +528,6 @@ public:
   }
 
 private:
-  /** A catalog row of a log block: adds its transactions' first lines; false for other rows. */
-  core::Result<bool> old_block_lines(const ItemRecord &row, std::unordered_set<std::uint64_t> &lines) {
-    if (row.locator_key.find("##block@") == std::string::npos) {
-      return false;
-    }
-    MAILDSAR_TRY_ASSIGN(std::optional<std::string> data, m_store.document_data(row.qterm));
-    if (!data || !is_log_block_data(*data)) {
-      return false; // the document is gone (an earlier crash): counted like any other row
-    }
-    MAILDSAR_TRY_ASSIGN(LogBlock block, parse_log_block(*data));
-    lines.insert(block.first_lines.begin(), block.first_lines.end());
-    return true;
-  }
-
-  static core::Result<RelocatedData> relocate_log_block(std::string_view data,
-                                                        const std::string &new_path) {
-    MAILDSAR_TRY_ASSIGN(LogBlock block, parse_log_block(data));
-    block.path = new_path;
-    return RelocatedData{log_block_data(block), block.key()};
-  }
-
   bool fault(std::string_view step) const { return m_options.fault_at && m_options.fault_at(step); }
   static std::unexpected<core::Error> fault_error(std::string_view step) {
     return core::fail(core::ErrorCode::internal, fmt::format("fault injected at {}", step));
@@ -856,6 +540,7 @@ private:
   std::optional<IndexTransaction> m_index_tx;
   std::uint64_t m_docs_in_batch = 0;
   std::uint64_t m_bytes_in_batch = 0; // approx_bytes of the documents not yet committed
+  std::uint64_t m_log_blocks_written = 0;
   std::vector<std::pair<std::int64_t, std::string>> m_finished; // file id, its last_error
   std::vector<std::int64_t> m_vanished;
   std::unordered_set<std::string> m_dirty_file_ids; // paths written in this run (restarts)
@@ -1218,6 +903,32 @@ std::map<std::string, std::uint64_t> decode_skipped(std::string_view text) {
   return out;
 }
 
+/**
+ * A run that wrote most of the index as log blocks (a first index of a log estate, a rebuild)
+ * leaves B-tree blocks part-filled; a compacted copy is about a third smaller and takes well
+ * under a second per 100 MB of index (docs/performance.md "Log indexing"). Smaller runs (the
+ * daily append) leave the index as it is. A failed compaction leaves the committed index
+ * untouched and is only logged.
+ */
+core::Status compact_after_log_blocks(const IndexStore &store, std::uint64_t blocks_written) {
+  constexpr std::uint64_t k_min_blocks = 64;
+  if (blocks_written < k_min_blocks) {
+    return {};
+  }
+  MAILDSAR_TRY_ASSIGN(std::uint64_t docs, store.doc_count());
+  if (blocks_written * 2 < docs) {
+    return {};
+  }
+  auto done = compact_index(store.path());
+  if (!done) {
+    MAILDSAR_LOG_WARN("index {}: not compacted: {}", store.path(), done.error().message);
+  } else if (!*done) {
+    MAILDSAR_LOG_WARN("index {}: not compacted: the file system cannot swap directories atomically",
+                      store.path());
+  }
+  return {};
+}
+
 } // namespace
 
 core::Result<IndexSummary> run_index(const core::Config &config, const IndexOptions &options) {
@@ -1236,6 +947,8 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
                       core::FileLock::try_acquire(lock_path(config),
                                                   "another `maildsar index` is running?"));
   MAILDSAR_TRY_ASSIGN(Catalog catalog, Catalog::open(catalog_path(config)));
+  // The old index a compaction killed midway left behind (it may hold erased data).
+  MAILDSAR_TRY(remove_compact_leftover(index_path(config)));
   auto opened = IndexStore::open(index_path(config), OpenMode::writable);
   bool rebuilt = false;
   if (!opened && opened.error().code == core::ErrorCode::data && options.full == FullScan::yes) {
@@ -1455,6 +1168,7 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
     MAILDSAR_TRY(writer.abandon());
     return std::unexpected(st.error());
   }
+  MAILDSAR_TRY(compact_after_log_blocks(store, writer.log_blocks_written()));
   bool changed_nothing = std::all_of(summary.sources.begin(), summary.sources.end(), [](const auto &x) {
     return x.new_items + x.changed + x.removed + x.moved + x.errors == 0;
   });

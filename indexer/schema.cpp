@@ -45,7 +45,15 @@ std::string block_term(std::string_view term) {
       return std::string(term);
     }
   }
-  return std::string(field("block-hash").prefix) + core::sha256_hex(term).substr(0, 12);
+  // The first 4 bytes (32 bits) of the SHA-256, as bytes: a third of the size of 12 hex digits in
+  // the termlist and the postlist keys, where these terms are most of the log index.
+  const std::string hex = core::sha256_hex(term);
+  std::string out(field("block-hash").prefix);
+  const auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  for (std::size_t i = 0; i < 2 * k_block_hash_bytes; i += 2) {
+    out.push_back(static_cast<char>((nibble(hex[i]) << 4) | nibble(hex[i + 1])));
+  }
+  return out;
 }
 
 std::string message_id_term(std::string_view lowered_message_id) {

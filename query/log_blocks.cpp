@@ -3,8 +3,11 @@
 
 #include "connectors/limits.hpp"
 #include "connectors/log_range.hpp"
+#include "core/log.hpp"
+#include "indexer/catalog.hpp"
 #include "indexer/document.hpp"
 #include "indexer/index_store.hpp"
+#include "indexer/indexer.hpp"
 #include "indexer/log_block.hpp"
 #include "indexer/schema.hpp"
 #include "query/index_reader.hpp"
@@ -22,15 +25,17 @@ namespace maildsar::query {
 namespace {
 
 /** Keeps the transactions of one block (by first line) and their digest. */
-class BlockCollector final : public connectors::ItemSink {
+class BlockCollector final : public connectors::LogSink {
 public:
   explicit BlockCollector(const index::LogBlock &block) : m_block(block) {}
 
-  void item(connectors::Item &&item) override {
-    if (item.locator.lines.empty() ||
-        !std::binary_search(m_block.first_lines.begin(), m_block.first_lines.end(),
-                            item.locator.lines.front())) {
-      return; // another block's transaction, or a part of one that began before the range
+  [[nodiscard]] bool wants(std::uint64_t first_line) const override {
+    // else another block's transaction, or a part of one that began before the range
+    return std::binary_search(m_block.first_lines.begin(), m_block.first_lines.end(), first_line);
+  }
+  void log_item(connectors::Item &&item, connectors::LogSpan /*span*/) override {
+    if (item.locator.lines.empty() || !wants(item.locator.lines.front())) {
+      return;
     }
     m_digest.add(item);
     items.push_back(std::move(item));
@@ -116,13 +121,11 @@ core::Status LogExpander::read_file(std::span<const index::LogBlock> blocks) {
       m_config.sources.begin(), m_config.sources.end(),
       [&](const core::SourceConfig &s) { return s.name == any.source; });
   // The blocks' own lines first, all in one pass over the file (a compressed log is
-  // decompressed once for all of them).
+  // decompressed once for all of them, from the restart point before each block when the
+  // catalog has restart points for it).
   std::vector<std::unique_ptr<BlockCollector>> collectors;
-  std::vector<connectors::ItemSink *> sinks;
   std::vector<connectors::LogRange> ranges;
   for (const index::LogBlock &block : blocks) {
-    collectors.push_back(std::make_unique<BlockCollector>(block));
-    sinks.push_back(collectors.back().get());
     connectors::LogRange range;
     range.from = block.from;
     range.to = block.to;
@@ -130,7 +133,27 @@ core::Status LogExpander::read_file(std::span<const index::LogBlock> blocks) {
     range.mtime_ns = block.mtime_ns;
     ranges.push_back(range);
   }
-  MAILDSAR_TRY(connectors::scan_log_ranges(src, any.path, ranges, sinks));
+  auto scan = [&](std::string_view gz_points) -> core::Status {
+    collectors.clear();
+    std::vector<connectors::ItemSink *> sinks;
+    for (const index::LogBlock &block : blocks) {
+      collectors.push_back(std::make_unique<BlockCollector>(block));
+      sinks.push_back(collectors.back().get());
+    }
+    return connectors::scan_log_ranges(src, any.path, ranges, sinks, gz_points);
+  };
+  std::string gz_points;
+  if (auto points = index::read_gz_points(index::catalog_path(m_config), any.path)) {
+    gz_points = std::move(*points);
+  } // else: read from the start (the catalog is only a shortcut here)
+  core::Status scanned = scan(gz_points);
+  if (!gz_points.empty() &&
+      (!scanned || !std::ranges::all_of(collectors, [](const auto &c) { return c->complete(); }))) {
+    // Restart points that do not fit the file (stale or damaged): never an answer from them.
+    MAILDSAR_LOG_DEBUG("query: log {}: read again from its start (restart points unusable)", any.path);
+    scanned = scan({});
+  }
+  MAILDSAR_TRY(scanned);
   for (std::size_t b = 0; b < blocks.size(); ++b) {
     const index::LogBlock &block = blocks[b];
     std::vector<connectors::Item> items;

@@ -289,6 +289,9 @@ void FileScanner::flush_single() {
 }
 
 void FileScanner::emit(Txn &&t) {
+  if (m_log_sink != nullptr && !t.lines.empty() && !m_log_sink->wants(t.lines.front())) {
+    return;
+  }
   Item item;
   item.locator.source = m_source.name;
   item.locator.store = StoreKind::maillog;

@@ -71,6 +71,16 @@ std::string sanitize_utf8(string_view s) {
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size();) {
+    // A run of ASCII (most of a log) is copied as it is.
+    std::size_t ascii = i;
+    while (ascii < s.size() && static_cast<unsigned char>(s[ascii]) < 0x80U) {
+      ++ascii;
+    }
+    if (ascii > i) {
+      out.append(s.substr(i, ascii - i));
+      i = ascii;
+      continue;
+    }
     std::size_t n = utf8_sequence(s, i);
     if (n == 0) {
       out += "\xEF\xBF\xBD";
@@ -93,6 +103,10 @@ bool is_binary_line(string_view s) {
     auto b = static_cast<unsigned char>(s[i]);
     if (b < 0x20 && b != '\t' && b != '\r') {
       ++bad;
+      ++i;
+      continue;
+    }
+    if (b < 0x80U) { // printable ASCII (or tab, CR): always a valid sequence of one byte
       ++i;
       continue;
     }

@@ -1,0 +1,435 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "connectors/maillog/gz_access.hpp"
+
+#include <fmt/format.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <unistd.h>
+
+namespace maildsar::connectors::gz {
+
+namespace {
+
+constexpr std::size_t k_in_chunk = std::size_t{1} << 17U;
+constexpr std::uint8_t k_format_version = 1;
+constexpr std::size_t k_max_points = std::size_t{1} << 24U; // a serialised index never claims more
+
+void put_varint(std::string &out, std::uint64_t v) {
+  while (v >= 0x80U) {
+    out += static_cast<char>((v & 0x7fU) | 0x80U);
+    v >>= 7U;
+  }
+  out += static_cast<char>(v);
+}
+
+/** Reads a varint from `in`; false when it is truncated or longer than 64 bits. */
+bool get_varint(std::string_view &in, std::uint64_t &v) {
+  v = 0;
+  for (unsigned shift = 0; shift < 64; shift += 7) {
+    if (in.empty()) {
+      return false;
+    }
+    const auto b = static_cast<unsigned char>(in.front());
+    in.remove_prefix(1);
+    v |= static_cast<std::uint64_t>(b & 0x7fU) << shift;
+    if ((b & 0x80U) == 0) {
+      return shift < 63 || b <= 1;
+    }
+  }
+  return false;
+}
+
+core::Result<std::string> deflate_window(std::string_view window) {
+  uLongf size = compressBound(static_cast<uLong>(window.size()));
+  std::string out(size, '\0');
+  const int rc = compress2(reinterpret_cast<Bytef *>(out.data()), &size,
+                           reinterpret_cast<const Bytef *>(window.data()),
+                           static_cast<uLong>(window.size()), Z_DEFAULT_COMPRESSION);
+  if (rc != Z_OK) {
+    return core::fail(core::ErrorCode::internal, fmt::format("gzip index: compress2 failed ({})", rc));
+  }
+  out.resize(size);
+  return out;
+}
+
+core::Result<std::string> inflate_window(const Point &point) {
+  std::string out(point.window_size, '\0');
+  uLongf size = point.window_size;
+  const int rc = uncompress(reinterpret_cast<Bytef *>(out.data()), &size,
+                            reinterpret_cast<const Bytef *>(point.window.data()),
+                            static_cast<uLong>(point.window.size()));
+  if (rc != Z_OK || size != point.window_size) {
+    return core::fail(core::ErrorCode::data, "gzip index: a restart point's window is damaged");
+  }
+  return out;
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Index
+
+std::string Index::serialise() const {
+  if (points.empty()) {
+    return {};
+  }
+  std::string out = "MDGZ";
+  out += static_cast<char>(k_format_version);
+  put_varint(out, compressed_size);
+  put_varint(out, points.size());
+  std::uint64_t last_in = 0;
+  std::uint64_t last_out = 0;
+  std::uint64_t last_lines = 0;
+  for (const Point &p : points) { // offsets as deltas: a few bytes each
+    put_varint(out, p.in - last_in);
+    out += static_cast<char>(p.bits);
+    put_varint(out, p.out - last_out);
+    put_varint(out, p.lines - last_lines);
+    put_varint(out, p.window_size);
+    put_varint(out, p.window.size());
+    out += p.window;
+    last_in = p.in;
+    last_out = p.out;
+    last_lines = p.lines;
+  }
+  return out;
+}
+
+core::Result<Index> Index::parse(std::string_view blob) {
+  auto bad = [](std::string_view what) {
+    return core::fail(core::ErrorCode::data, fmt::format("gzip index: {}", what));
+  };
+  Index index;
+  if (blob.empty()) {
+    return index;
+  }
+  if (blob.size() < 5 || blob.substr(0, 4) != "MDGZ" ||
+      static_cast<std::uint8_t>(blob[4]) != k_format_version) {
+    return bad("not a gzip index of this version");
+  }
+  blob.remove_prefix(5);
+  std::uint64_t count = 0;
+  if (!get_varint(blob, index.compressed_size) || !get_varint(blob, count) || count > k_max_points ||
+      count > blob.size()) {
+    return bad("truncated header");
+  }
+  index.points.reserve(static_cast<std::size_t>(count));
+  Point last;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    Point p;
+    std::uint64_t d_in = 0;
+    std::uint64_t d_out = 0;
+    std::uint64_t d_lines = 0;
+    std::uint64_t wsize = 0;
+    std::uint64_t zsize = 0;
+    if (!get_varint(blob, d_in) || blob.empty()) {
+      return bad("truncated point");
+    }
+    p.bits = static_cast<unsigned char>(blob.front());
+    blob.remove_prefix(1);
+    if (!get_varint(blob, d_out) || !get_varint(blob, d_lines) || !get_varint(blob, wsize) ||
+        !get_varint(blob, zsize) || zsize > blob.size()) {
+      return bad("truncated point");
+    }
+    const std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
+    if (p.bits > 7 || wsize > k_gz_window || d_in > max - last.in || d_out > max - last.out ||
+        d_lines > max - last.lines || (i > 0 && d_out == 0) || d_lines > d_out ||
+        (wsize > 0 && zsize == 0)) {
+      return bad("inconsistent point");
+    }
+    p.in = last.in + d_in;
+    p.out = last.out + d_out;
+    p.lines = last.lines + d_lines;
+    p.window_size = static_cast<std::uint32_t>(wsize);
+    p.window.assign(blob.substr(0, static_cast<std::size_t>(zsize)));
+    blob.remove_prefix(static_cast<std::size_t>(zsize));
+    if (p.in > index.compressed_size || (p.bits > 0 && p.in == 0) ||
+        p.window_size != std::min<std::uint64_t>(p.out, k_gz_window)) {
+      return bad("inconsistent point");
+    }
+    last.in = p.in;
+    last.out = p.out;
+    last.lines = p.lines;
+    index.points.push_back(std::move(p));
+  }
+  if (!blob.empty()) {
+    return bad("trailing bytes");
+  }
+  return index;
+}
+
+const Point *Index::before(std::uint64_t offset) const {
+  auto it = std::upper_bound(points.begin(), points.end(), offset,
+                             [](std::uint64_t o, const Point &p) { return o < p.out; });
+  return it == points.begin() ? nullptr : &*std::prev(it);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reader
+
+struct Reader::State {
+  core::Fd fd;
+  std::string path;
+  z_stream strm{};
+  bool initialised = false;
+  std::string in = std::string(k_in_chunk, '\0');
+  std::uint64_t file_pos = 0; // file offset of the byte after those in `in`
+  bool file_end = false;
+  enum class Mode { between, gzip, raw } mode = Mode::between; // raw: resumed at a point
+  std::uint64_t trailer_left = 0; // raw mode after the deflate stream: gzip trailer bytes to skip
+  bool done = false;
+  std::uint64_t out = 0;   // decompressed bytes so far (from the start of the content)
+  std::uint64_t lines = 0; // '\n' among them (counted only while recording)
+  // Recording
+  std::uint64_t spacing = 0; // 0: not recording
+  std::uint64_t last_point = 0;
+  std::string ring = std::string(k_gz_window, '\0');
+  std::size_t ring_at = 0;   // next write position
+  std::uint64_t ring_fill = 0;
+  Index index;
+  std::optional<core::Error> failed;
+
+  ~State() {
+    if (initialised) {
+      inflateEnd(&strm);
+    }
+  }
+
+  core::Error data_error(std::string_view what) const {
+    return core::Error{core::ErrorCode::data,
+                       fmt::format("compressed data truncated or corrupt ({})", what), {}, {}};
+  }
+
+  /** Refills `in` when it is used up; false at the end of the file. */
+  core::Result<bool> fill() {
+    if (strm.avail_in > 0) {
+      return true;
+    }
+    if (file_end) {
+      return false;
+    }
+    for (;;) {
+      const ssize_t got = ::pread(fd.get(), in.data(), in.size(), static_cast<off_t>(file_pos));
+      if (got < 0) {
+        if (errno == EINTR) {
+          continue;
+        }
+        return std::unexpected(core::errno_error("maillog " + path, errno));
+      }
+      if (got == 0) {
+        file_end = true;
+        return false;
+      }
+      file_pos += static_cast<std::uint64_t>(got);
+      strm.next_in = reinterpret_cast<Bytef *>(in.data());
+      strm.avail_in = static_cast<uInt>(got);
+      return true;
+    }
+  }
+
+  void remember(const char *data, std::size_t n) {
+    if (n >= k_gz_window) {
+      std::memcpy(ring.data(), data + n - k_gz_window, k_gz_window);
+      ring_at = 0;
+    } else {
+      const std::size_t first = std::min(n, k_gz_window - ring_at);
+      std::memcpy(ring.data() + ring_at, data, first);
+      std::memcpy(ring.data(), data + first, n - first);
+      ring_at = (ring_at + n) % k_gz_window;
+    }
+    ring_fill += n;
+    lines += static_cast<std::uint64_t>(std::count(data, data + n, '\n'));
+  }
+
+  core::Status add_point() {
+    Point p;
+    p.in = file_pos - strm.avail_in;
+    p.bits = static_cast<unsigned>(strm.data_type) & 7U;
+    p.out = out;
+    p.lines = lines;
+    const std::size_t have = static_cast<std::size_t>(std::min<std::uint64_t>(ring_fill, k_gz_window));
+    std::string window;
+    window.reserve(have);
+    const std::size_t start = (ring_at + k_gz_window - have) % k_gz_window;
+    const std::size_t first = std::min(have, k_gz_window - start);
+    window.append(ring, start, first);
+    window.append(ring, 0, have - first);
+    p.window_size = static_cast<std::uint32_t>(have);
+    MAILDSAR_TRY_ASSIGN(p.window, deflate_window(window));
+    index.points.push_back(std::move(p));
+    last_point = out;
+    return {};
+  }
+
+  core::Result<std::size_t> read(char *buf, std::size_t n) {
+    if (failed) {
+      return std::unexpected(*failed);
+    }
+    std::size_t produced = 0;
+    while (produced < n && !done) {
+      MAILDSAR_TRY_ASSIGN(bool have, fill());
+      if (mode == Mode::between) {
+        // A member starts here, or the content ends (end of file, or bytes that are not gzip:
+        // ignored, as gzread does).
+        if (!have) {
+          done = true;
+          break;
+        }
+        if (strm.avail_in < 2 && !file_end) {
+          // the magic may straddle the buffer: move the byte to the front and read on
+          const char b = static_cast<char>(*strm.next_in);
+          in[0] = b;
+          const ssize_t got = ::pread(fd.get(), in.data() + 1, in.size() - 1, static_cast<off_t>(file_pos));
+          if (got < 0) {
+            return std::unexpected(core::errno_error("maillog " + path, errno));
+          }
+          if (got == 0) {
+            file_end = true;
+          }
+          file_pos += static_cast<std::uint64_t>(got);
+          strm.next_in = reinterpret_cast<Bytef *>(in.data());
+          strm.avail_in = static_cast<uInt>(got + 1);
+        }
+        if (strm.avail_in < 2 || strm.next_in[0] != 0x1fU || strm.next_in[1] != 0x8bU) {
+          done = true;
+          break;
+        }
+        if (inflateReset2(&strm, 15 + 16) != Z_OK) {
+          return std::unexpected(data_error("inflateReset2"));
+        }
+        mode = Mode::gzip;
+        continue;
+      }
+      if (trailer_left > 0) {
+        if (!have) {
+          failed = data_error("unexpected end of file");
+          return produced > 0 ? core::Result<std::size_t>(produced) : std::unexpected(*failed);
+        }
+        const auto skip = static_cast<uInt>(std::min<std::uint64_t>(trailer_left, strm.avail_in));
+        strm.next_in += skip;
+        strm.avail_in -= skip;
+        trailer_left -= skip;
+        if (trailer_left == 0) {
+          mode = Mode::between;
+        }
+        continue;
+      }
+      if (!have) {
+        failed = data_error("unexpected end of file");
+        return produced > 0 ? core::Result<std::size_t>(produced) : std::unexpected(*failed);
+      }
+      strm.next_out = reinterpret_cast<Bytef *>(buf + produced);
+      strm.avail_out = static_cast<uInt>(std::min<std::size_t>(n - produced, std::numeric_limits<uInt>::max()));
+      const uInt before = strm.avail_out;
+      const uInt in_before = strm.avail_in;
+      const int rc = inflate(&strm, spacing > 0 ? Z_BLOCK : Z_NO_FLUSH);
+      const std::size_t got = before - strm.avail_out;
+      if (rc == Z_BUF_ERROR && got == 0 && strm.avail_in == in_before) {
+        failed = data_error("no progress"); // never loop on a stream inflate cannot go on with
+        return produced > 0 ? core::Result<std::size_t>(produced) : std::unexpected(*failed);
+      }
+      if (spacing > 0 && got > 0) {
+        remember(buf + produced, got);
+      }
+      produced += got;
+      out += got;
+      if (rc == Z_NEED_DICT || rc == Z_DATA_ERROR || rc == Z_MEM_ERROR || rc == Z_STREAM_ERROR) {
+        failed = data_error(strm.msg != nullptr ? strm.msg : "zlib error");
+        return produced > 0 ? core::Result<std::size_t>(produced) : std::unexpected(*failed);
+      }
+      if (rc == Z_STREAM_END) {
+        if (mode == Mode::raw) {
+          trailer_left = 8; // CRC-32 and size of the member, which raw inflation does not read
+        } else {
+          mode = Mode::between;
+        }
+        continue;
+      }
+      if (spacing > 0 && (static_cast<unsigned>(strm.data_type) & 128U) != 0 &&
+          (static_cast<unsigned>(strm.data_type) & 64U) == 0 && out - last_point >= spacing) {
+        MAILDSAR_TRY(add_point());
+      }
+    }
+    return produced;
+  }
+};
+
+Reader::Reader(std::unique_ptr<State> state) : m_state(std::move(state)) {}
+Reader::Reader(Reader &&) noexcept = default;
+Reader &Reader::operator=(Reader &&) noexcept = default;
+Reader::~Reader() = default;
+
+core::Result<Reader> Reader::open(core::Fd fd, std::string path) {
+  auto s = std::make_unique<State>();
+  s->fd = std::move(fd);
+  s->path = std::move(path);
+  if (inflateInit2(&s->strm, 15 + 16) != Z_OK) {
+    return core::fail(core::ErrorCode::internal, "maillog " + s->path + ": inflateInit2 failed");
+  }
+  s->initialised = true;
+  return Reader(std::move(s));
+}
+
+core::Result<std::size_t> Reader::read(char *buf, std::size_t n) { return m_state->read(buf, n); }
+
+void Reader::record_points(std::uint64_t spacing) {
+  m_state->spacing = spacing;
+  m_state->last_point = m_state->out;
+}
+
+Index Reader::take_index() {
+  Index index = std::move(m_state->index);
+  m_state->index = Index{};
+  if (auto st = core::fstat_fd(m_state->fd.get(), m_state->path)) {
+    index.compressed_size = st->size;
+  } else {
+    index.points.clear(); // cannot say which file they are of: none
+  }
+  return index;
+}
+
+core::Status Reader::restart_at(const Point &point) {
+  State &s = *m_state;
+  MAILDSAR_TRY_ASSIGN(std::string window, inflate_window(point));
+  if (inflateReset2(&s.strm, -15) != Z_OK) {
+    return core::fail(core::ErrorCode::internal, "maillog " + s.path + ": inflateReset2 failed");
+  }
+  s.failed.reset();
+  s.done = false;
+  s.file_end = false;
+  s.trailer_left = 0;
+  s.strm.avail_in = 0;
+  s.file_pos = point.bits > 0 ? point.in - 1 : point.in;
+  if (point.bits > 0) {
+    MAILDSAR_TRY_ASSIGN(bool have, s.fill());
+    if (!have) {
+      return core::fail(core::ErrorCode::data, "maillog " + s.path + ": restart point past the end");
+    }
+    const int byte = *s.strm.next_in;
+    ++s.strm.next_in;
+    --s.strm.avail_in;
+    if (inflatePrime(&s.strm, static_cast<int>(point.bits), byte >> (8U - point.bits)) != Z_OK) {
+      return core::fail(core::ErrorCode::data, "maillog " + s.path + ": restart point rejected");
+    }
+  }
+  if (!window.empty() &&
+      inflateSetDictionary(&s.strm, reinterpret_cast<const Bytef *>(window.data()),
+                           static_cast<uInt>(window.size())) != Z_OK) {
+    return core::fail(core::ErrorCode::data, "maillog " + s.path + ": restart point rejected");
+  }
+  s.mode = State::Mode::raw;
+  s.out = point.out;
+  s.lines = point.lines;
+  s.spacing = 0;
+  return {};
+}
+
+std::uint64_t Reader::position() const { return m_state->out; }
+int Reader::fd() const { return m_state->fd.get(); }
+
+} // namespace maildsar::connectors::gz

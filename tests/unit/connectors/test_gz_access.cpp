@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "connectors/maillog/gz_access.hpp"
+#include "connectors/log_range.hpp"
+#include "connectors/maillog.hpp"
+
+#include "core/fs.hpp"
+#include "tests/test_support.hpp"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+using namespace maildsar;
+using connectors::gz::Index;
+using connectors::gz::Reader;
+using maildsar::test::gzip;
+using maildsar::test::ScratchDir;
+
+namespace {
+
+/** Log-like text of about `bytes` bytes, not too compressible (varied numbers). */
+std::string text(std::size_t bytes, unsigned seed = 1) {
+  std::string out;
+  unsigned x = seed;
+  for (int n = 0; out.size() < bytes; ++n) {
+    x = x * 1103515245U + 12345U;
+    out += fmt::format("Nov 14 10:{:02}:{:02} mx postfix/smtp[{}]: {:010X}: to=<u{}@example.com>, "
+                       "status=sent ({})\n",
+                       n % 60, (x >> 8U) % 60, x % 9999, x, (x >> 4U) % 100000, x ^ 0x5a5aU);
+  }
+  return out;
+}
+
+Reader open(const fs::path &p) {
+  auto fd = core::open_read(p.string());
+  EXPECT_TRUE(fd);
+  auto r = Reader::open(std::move(*fd), p.string());
+  EXPECT_TRUE(r);
+  return std::move(*r);
+}
+
+/** Everything `r` gives from where it stands. */
+std::string drain(Reader &r, std::size_t chunk = 7001) {
+  std::string out;
+  std::string buf(chunk, '\0');
+  for (;;) {
+    auto got = r.read(buf.data(), buf.size());
+    EXPECT_TRUE(got) << (got ? "" : got.error().message);
+    if (!got || *got == 0) {
+      return out;
+    }
+    out.append(buf, 0, *got);
+  }
+}
+
+/** Reads the file in full recording points every `spacing` bytes. */
+Index index_of(const fs::path &p, std::uint64_t spacing) {
+  Reader r = open(p);
+  r.record_points(spacing);
+  drain(r);
+  return r.take_index();
+}
+
+} // namespace
+
+// Every restart point of a multi-member file (points inside members and right after a member's
+// header) resumes at exactly the bytes a read from the start gives, with the line count there.
+TEST(GzAccess, EveryRestartPointResumesAtTheSameBytes) {
+  ScratchDir dir;
+  const std::string a = text(300000, 1);
+  const std::string b = text(200000, 2);
+  const std::string c = text(5000, 3);
+  const std::string all = a + b + c;
+  const fs::path p = dir / "multi.gz";
+  test::write_file(p, gzip(a) + gzip(b) + gzip(c));
+  Reader whole = open(p);
+  ASSERT_EQ(drain(whole), all);
+
+  const Index index = index_of(p, 20000);
+  ASSERT_GE(index.points.size(), 4U); // deflate blocks of this text hold ~100 KB each
+  EXPECT_EQ(index.compressed_size, fs::file_size(p));
+  bool crossed_member = false;
+  for (const auto &point : index.points) {
+    crossed_member = crossed_member || point.out > a.size();
+    Reader r = open(p);
+    ASSERT_TRUE(r.restart_at(point)) << point.out;
+    EXPECT_EQ(r.position(), point.out);
+    EXPECT_EQ(point.lines, static_cast<std::uint64_t>(std::count(all.begin(), all.begin() + static_cast<long>(point.out), '\n')));
+    const std::string rest = drain(r, 4096);
+    ASSERT_EQ(rest.size(), all.size() - point.out) << point.out;
+    EXPECT_TRUE(rest == all.substr(point.out)) << point.out;
+  }
+  EXPECT_TRUE(crossed_member);
+  // The compact form round-trips, and Index::before picks the last point at or before.
+  auto back = Index::parse(index.serialise());
+  ASSERT_TRUE(back) << back.error().message;
+  ASSERT_EQ(back->points.size(), index.points.size());
+  for (std::size_t i = 0; i < index.points.size(); ++i) {
+    EXPECT_EQ(back->points[i].in, index.points[i].in);
+    EXPECT_EQ(back->points[i].bits, index.points[i].bits);
+    EXPECT_EQ(back->points[i].out, index.points[i].out);
+    EXPECT_EQ(back->points[i].lines, index.points[i].lines);
+    EXPECT_EQ(back->points[i].window, index.points[i].window);
+  }
+  EXPECT_EQ(back->before(0), nullptr);
+  EXPECT_EQ(back->before(index.points[3].out), &back->points[3]);
+  EXPECT_EQ(back->before(index.points[3].out + 1), &back->points[3]);
+  EXPECT_EQ(back->before(index.points[4].out - 1), &back->points[3]);
+  // Small: the windows are deflated.
+  EXPECT_LT(index.serialise().size(), index.points.size() * 32768 / 2);
+}
+
+// Like gzread: bytes after the last member that are not gzip are ignored; a truncated member
+// gives what came before and then a data error.
+TEST(GzAccess, TrailingGarbageAndTruncationAsGzread) {
+  ScratchDir dir;
+  const std::string a = text(100000, 4);
+  const fs::path p = dir / "trailing.gz";
+  test::write_file(p, gzip(a) + std::string("\0\0garbage", 9));
+  Reader r = open(p);
+  EXPECT_EQ(drain(r), a);
+
+  const std::string z = gzip(a);
+  const fs::path t = dir / "truncated.gz";
+  test::write_file(t, z.substr(0, z.size() / 2));
+  Reader tr = open(t);
+  std::string got;
+  std::string buf(4096, '\0');
+  bool failed = false;
+  for (int i = 0; i < 1000 && !failed; ++i) {
+    auto n = tr.read(buf.data(), buf.size());
+    if (!n) {
+      EXPECT_EQ(n.error().code, core::ErrorCode::data);
+      failed = true;
+    } else if (*n == 0) {
+      break;
+    } else {
+      got.append(buf, 0, *n);
+    }
+  }
+  EXPECT_TRUE(failed);
+  EXPECT_TRUE(a.starts_with(got));
+}
+
+// Malformed serialised points are refused (never trusted), a damaged window is refused at
+// restart, and a file of another size is refused by scan_log_ranges.
+TEST(GzAccess, DamagedOrForeignPointsAreRefused) {
+  ScratchDir dir;
+  const std::string all = text(400000, 5);
+  const fs::path p = dir / "mail.log.2.gz";
+  test::write_file(p, gzip(all));
+  const Index index = index_of(p, 50000);
+  ASSERT_GE(index.points.size(), 3U);
+  const std::string blob = index.serialise();
+  EXPECT_FALSE(Index::parse("MDGZ"));
+  EXPECT_FALSE(Index::parse(blob.substr(0, blob.size() - 1)));
+  EXPECT_FALSE(Index::parse(blob + "x"));
+  for (std::size_t cut = 0; cut < 64; ++cut) {
+    (void)Index::parse(blob.substr(0, cut)); // no crash, whatever the prefix
+  }
+  Index damaged = index;
+  damaged.points[2].window[damaged.points[2].window.size() / 2] ^= 0x55;
+  Reader r = open(p);
+  EXPECT_FALSE(r.restart_at(damaged.points[2]));
+
+  core::SourceConfig src;
+  src.name = "logs";
+  src.type = "maillog";
+  src.format = "postfix";
+  connectors::ItemCollector sink;
+  connectors::LogRange range;
+  range.from = 0;
+  std::vector<connectors::ItemSink *> sinks{&sink};
+  Index foreign = index;
+  foreign.compressed_size += 1;
+  auto st = connectors::scan_log_ranges(src, p.string(), std::span(&range, 1), sinks, foreign.serialise());
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, core::ErrorCode::data);
+}
+
+// scan_log_ranges with restart points gives exactly the items it gives without them, for ranges
+// far apart (each resumed at a point) and for overlapping ones; and it really resumes there:
+// with the bytes before the first point destroyed, the later ranges still read.
+TEST(GzAccess, RangesReadFromRestartPointsGiveTheSameItems) {
+  ScratchDir dir;
+  const std::string all = text(600000, 6);
+  const fs::path p = dir / "mail.log.3.gz";
+  std::string z = gzip(all);
+  test::write_file(p, z);
+  const Index index = index_of(p, 40000);
+  ASSERT_GE(index.points.size(), 4U);
+  auto line_start = [&](std::uint64_t at) { return all.find('\n', at) + 1; };
+  std::vector<connectors::LogRange> ranges;
+  for (std::uint64_t at : {std::uint64_t{1000}, std::uint64_t{250000}, std::uint64_t{255000}, std::uint64_t{480000}}) {
+    connectors::LogRange r;
+    r.from = line_start(at);
+    r.to = line_start(at + 9000);
+    r.lines_before = static_cast<std::uint64_t>(std::count(all.begin(), all.begin() + static_cast<long>(r.from), '\n'));
+    ranges.push_back(r);
+  }
+  core::SourceConfig src;
+  src.name = "logs";
+  src.type = "maillog";
+  src.format = "postfix";
+  auto scan = [&](const std::string &points, std::span<const connectors::LogRange> rs) {
+    std::vector<connectors::ItemCollector> sinks(rs.size());
+    std::vector<connectors::ItemSink *> ptrs;
+    for (auto &s : sinks) {
+      ptrs.push_back(&s);
+    }
+    auto st = connectors::scan_log_ranges(src, p.string(), rs, ptrs, points);
+    EXPECT_TRUE(st) << (st ? "" : st.error().message);
+    return sinks;
+  };
+  auto plain = scan({}, ranges);
+  auto fast = scan(index.serialise(), ranges);
+  ASSERT_EQ(plain.size(), fast.size());
+  for (std::size_t i = 0; i < plain.size(); ++i) {
+    ASSERT_FALSE(plain[i].items.empty());
+    ASSERT_EQ(plain[i].items.size(), fast[i].items.size()) << i;
+    for (std::size_t k = 0; k < plain[i].items.size(); ++k) {
+      EXPECT_EQ(plain[i].items[k].locator.lines, fast[i].items[k].locator.lines);
+      EXPECT_EQ(plain[i].items[k].sha256, fast[i].items[k].sha256);
+    }
+  }
+  // Destroy compressed bytes well before the first point (same size): only the first range
+  // (before any point) can no longer be read; the others resume at their points.
+  ASSERT_GT(index.points.front().in, 2000U);
+  for (std::size_t i = 1000; i < 1500; ++i) {
+    z[i] = static_cast<char>(z[i] ^ 0x3c);
+  }
+  test::write_file(p, z);
+  auto later = scan(index.serialise(), std::span(ranges).subspan(1));
+  for (std::size_t i = 0; i < later.size(); ++i) {
+    ASSERT_EQ(later[i].items.size(), plain[i + 1].items.size()) << i;
+    EXPECT_TRUE(later[i].errors.empty());
+    for (std::size_t k = 0; k < later[i].items.size(); ++k) {
+      EXPECT_EQ(later[i].items[k].sha256, plain[i + 1].items[k].sha256);
+    }
+  }
+}
