@@ -219,8 +219,8 @@ struct Outcome {
 };
 
 std::string describe(const Attachment &a) {
-  return fmt::format("attachment \"{}\" (MIME part {}, {})", a.name.empty() ? "(no name)" : a.name, a.part,
-                     a.mime_type);
+  return fmt::format("attachment \"{}\" ({} {}, {})", a.name.empty() ? "(no name)" : a.name, a.container, a.part,
+                     a.mime_type.empty() ? "no MIME type" : a.mime_type);
 }
 
 /**

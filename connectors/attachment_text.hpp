@@ -39,12 +39,13 @@ void set_attachment_text(const AttachmentTextSettings &settings);
 /** The cache file in a state directory. */
 [[nodiscard]] std::string attachment_cache_path(const std::string &state_dir);
 
-/** One attachment to extract text from: the decoded bytes of a MIME part. */
+/** One attachment to extract text from: the decoded bytes of a MIME part (or of a PST attachment). */
 struct Attachment {
   std::string name;      // file name ("" when none)
   std::string mime_type; // "application/pdf"
-  std::string part;      // MIME part number ("2", "1.3")
+  std::string part;      // MIME part number ("2", "1.3"), or the position in a PST item
   std::string bytes;
+  std::string container = "MIME part"; // what `part` numbers, in messages: "PST attachment"
 };
 
 /** What was found for one attachment. */

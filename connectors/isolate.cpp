@@ -668,7 +668,11 @@ Exchange exchange(Spawned &w, const Task &task, const FrameHandler &on_frame, Cl
         }
         break;
       }
+      const auto handler_start = Clock::now();
       auto st = on_frame(type, decoder);
+      // The time the parent spends on a frame (a PST item whose attachments it extracts in
+      // another worker meanwhile) is not the worker's: its wall-clock limit is moved on by it.
+      deadline += Clock::now() - handler_start;
       if (!st) {
         x.failure = st.error();
         break;

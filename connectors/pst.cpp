@@ -23,8 +23,11 @@
 // perror() when fopen() fails, so we open the file ourselves first and report that error.
 #include "connectors/pst.hpp"
 
+#include "connectors/attachment_text.hpp"
 #include "connectors/mime/gobject.hpp"
 #include "connectors/mime/mime_parser.hpp"
+#include "connectors/pst_worker.hpp"
+#include "extract/extract.hpp"
 #include "core/hash.hpp"
 #include "core/log.hpp"
 
@@ -43,6 +46,7 @@ extern "C" {
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string_view>
 #include <utility>
@@ -61,6 +65,8 @@ std::mutex g_libpst_mutex; // guards every libpst call (see the top of this file
 constexpr int k_max_folder_depth = 128;
 constexpr int k_max_embed_depth = 8;
 constexpr std::uint64_t k_max_text_attachment = 16ULL << 20;
+/** A set-aside attachment travels in one frame of at most k_pst_max_frame (name, type included). */
+constexpr std::uint64_t k_max_set_aside = k_pst_max_frame - (8U << 20);
 
 /** Frees a malloc()ed buffer handed over by libpst. */
 struct CFree {
@@ -589,17 +595,17 @@ private:
     return ensure_utf8(std::string(s.str));
   }
 
-  static void add_text(Item &out, Role role, std::string text) {
+  static void add_text(Item &out, Role role, std::string text, std::string field = {}) {
     text = trim(text);
     if (text.empty()) {
       return;
     }
     for (const auto &t : out.texts) {
-      if (t.role == role && t.text == text) {
+      if (t.role == role && t.text == text && t.field == field) {
         return;
       }
     }
-    out.texts.push_back(RawText{role, std::move(text)});
+    out.texts.push_back(RawText{role, std::move(text), std::move(field)});
   }
 
   static void add_address(Item &out, Role role, std::string name, std::string addr) {
@@ -894,10 +900,16 @@ private:
     return k_text_ext.contains(ext);
   }
 
+  static bool is_message_attachment(const std::string &name, const std::string &mime_type) {
+    return lower_ascii(mime_type) == "message/rfc822" || lower_ascii(name).ends_with(".eml");
+  }
+
   void extract_attachments(pst_item &item, Item &out, int embed_depth) {
     int index = 0;
     for (auto *attach = item.attach; attach != nullptr; attach = attach->next) {
       ++index;
+      const std::string position =
+          m_position.empty() ? std::to_string(index) : fmt::format("{}.{}", m_position, index);
       auto name = str(item, attach->filename2);
       if (name.empty()) {
         name = str(item, attach->filename1);
@@ -905,7 +917,12 @@ private:
       add_text(out, Role::attachment_name, name);
       auto mime_type = str(item, attach->mimetype);
       if (attach->method == PST_ATTACH_EMBEDDED) {
-        extract_embedded(*attach, out, embed_depth, index);
+        extract_embedded(*attach, out, embed_depth, position, name);
+        continue;
+      }
+      const bool message = is_message_attachment(name, mime_type);
+      if (m_options != nullptr && (message || (m_options->documents && !is_text_attachment(name, mime_type)))) {
+        set_aside(*attach, out, position, name, mime_type, message);
         continue;
       }
       if (!is_text_attachment(name, mime_type)) {
@@ -914,46 +931,189 @@ private:
       if (attach->data.data == nullptr) {
         auto *id = pst_getID(&m_pf, attach->i_id);
         if (id == nullptr) {
-          out.warnings.push_back(fmt::format("attachment {}: data not found", index));
+          out.warnings.push_back(fmt::format("attachment {}: data not found", position));
           continue;
         }
         if (id->inflated_size > k_max_text_attachment || id->size > k_max_text_attachment) {
-          out.warnings.push_back(fmt::format("attachment {}: text too large, skipped", index));
+          out.warnings.push_back(fmt::format("attachment {}: text too large, skipped", position));
           continue;
         }
       }
-      pst_binary data = pst_attach_to_mem(&m_pf, attach);
-      CBuffer owned(data.data);
-      if (owned == nullptr || data.size == 0) {
+      std::string bytes = read_attachment(*attach, k_max_text_attachment);
+      if (bytes.empty()) {
         continue;
       }
-      std::string bytes(owned.get(), std::min<std::size_t>(data.size, k_max_text_attachment));
-      auto ext_lower = lower_ascii(name);
-      auto mime_lower = lower_ascii(mime_type);
-      if (mime_lower == "message/rfc822" || ext_lower.ends_with(".eml")) {
-        Item inner;
-        if (mime::decode_message(bytes, inner)) {
-          flatten_into(inner, out);
-          continue;
-        }
+      if (message) {
+        // No parent to hand it to (an in-process scan): decoded here.
+        merge_attached_message(bytes, name, out);
+        continue;
       }
-      auto text = ensure_utf8(std::move(bytes));
-      if (mime_lower == "text/html" || ext_lower.ends_with(".htm") ||
-          ext_lower.ends_with(".html")) {
-        text = html_to_text(text);
-      }
-      add_text(out, Role::attachment_body, std::move(text));
+      add_text_attachment(out, std::move(bytes), name, mime_type);
     }
   }
 
-  void extract_embedded(pst_item_attach &attach, Item &out, int embed_depth, int index) {
+public:
+  /** A text attachment's text as attachment-body, named by the attachment's file name. */
+  static void add_text_attachment(Item &out, std::string bytes, const std::string &name,
+                                  const std::string &mime_type) {
+    auto text = ensure_utf8(std::move(bytes));
+    auto ext_lower = lower_ascii(name);
+    if (lower_ascii(mime_type) == "text/html" || ext_lower.ends_with(".htm") ||
+        ext_lower.ends_with(".html")) {
+      text = html_to_text(text);
+    }
+    add_text(out, Role::attachment_body, std::move(text), name);
+  }
+
+  /** Extracted text of a document attachment. */
+  static void add_text_attachment_text(Item &out, std::string text, std::string field) {
+    add_text(out, Role::attachment_body, std::move(text), std::move(field));
+  }
+
+  /** An attached e-mail file: decoded by the MIME parser and flattened; else read as text. */
+  static void merge_attached_message(std::string_view bytes, const std::string &name, Item &out) {
+    Item inner;
+    if (mime::decode_message(bytes, inner)) {
+      flatten_into(inner, out, name);
+      return;
+    }
+    add_text_attachment(out, std::string(bytes), name, "message/rfc822");
+  }
+
+  /** An attached message's evidence as attachment-body texts of the outer item. */
+  static void flatten_into(Item &inner, Item &out, const std::string &name) {
+    for (const auto &a : inner.addresses) {
+      // fmt, not chains of std::string operator+ (GCC 12 -O3 false -Wrestrict, GCC PR 105329).
+      std::string line = fmt::format("{}: {}", to_string(a.role), a.name);
+      if (!a.addr.empty()) {
+        line += fmt::format("{}<{}>", a.name.empty() ? "" : " ", a.addr);
+      }
+      add_text(out, Role::attachment_body, line, name);
+    }
+    if (!inner.message_id.empty()) {
+      add_text(out, Role::attachment_body, "message-id: " + inner.message_id, name);
+    }
+    for (const auto &t : inner.texts) {
+      // A nested attachment's text keeps that attachment's name.
+      add_text(out, Role::attachment_body, t.text,
+               t.role == Role::attachment_body && !t.field.empty() ? t.field : name);
+    }
+    for (const auto &ip : inner.ips) {
+      add_text(out, Role::attachment_body, ip.value, name);
+    }
+    for (const auto &w : inner.warnings) {
+      out.warnings.push_back("attached message: " + w);
+    }
+    // What the MIME parser could not extract from the message's own attachments counts here.
+    for (auto &p : inner.problems) {
+      out.problems.push_back(fmt::format("attached message \"{}\": {}", name, p));
+    }
+    for (auto &t : inner.truncated) {
+      out.truncated.push_back(fmt::format("attached message \"{}\": {}", name, t));
+    }
+    out.attachment_hashes.insert(out.attachment_hashes.end(), inner.attachment_hashes.begin(),
+                                 inner.attachment_hashes.end());
+  }
+
+private:
+  /** The attachment's bytes and their size; the bytes are left out when more than `max`. */
+  struct Read {
+    std::string bytes;
+    std::uint64_t size = 0;
+  };
+  Read read_bounded(pst_item_attach &attach, std::uint64_t max) {
+    if (attach.data.data != nullptr) {
+      const auto size = static_cast<std::uint64_t>(attach.data.size);
+      return {size <= max ? std::string(attach.data.data, attach.data.size) : std::string(), size};
+    }
+    pst_binary data = pst_attach_to_mem(&m_pf, &attach);
+    CBuffer owned(data.data);
+    if (owned == nullptr) {
+      return {};
+    }
+    const auto size = static_cast<std::uint64_t>(data.size);
+    return {size <= max ? std::string(owned.get(), data.size) : std::string(), size};
+  }
+
+  /** The attachment's bytes, or "" when it is larger than `max` (or empty, or not found). */
+  std::string read_attachment(pst_item_attach &attach, std::uint64_t max) {
+    return read_bounded(attach, max).bytes;
+  }
+
+  /** Size of the attachment's data as the index gives it (a lower bound for multi-block data). */
+  std::optional<std::uint64_t> stored_size(pst_item_attach &attach) {
+    if (attach.data.data != nullptr) {
+      return static_cast<std::uint64_t>(attach.data.size);
+    }
+    auto *id = pst_getID(&m_pf, attach.i_id);
+    if (id == nullptr) {
+      return std::nullopt;
+    }
+    return std::max<std::uint64_t>(id->inflated_size, id->size);
+  }
+
+  /**
+   * Hands a document or an attached message to m_options->sink (the PST worker sends it to the
+   * parent). Bounded: an attachment above max_attachment_bytes, or one that would take the item's
+   * set-aside bytes above max_item_bytes, goes as `withheld` (name and size, no bytes), which the
+   * parent reports as text not extracted (Item::truncated). Files nothing is extracted from
+   * (images, executables) give their names only.
+   */
+  void set_aside(pst_item_attach &attach, Item &out, const std::string &position, const std::string &name,
+                 const std::string &mime_type, bool message) {
+    auto size = stored_size(attach);
+    if (!size) {
+      out.warnings.push_back(fmt::format("attachment {}: data not found", position));
+      return;
+    }
+    const std::uint64_t limit = std::min(m_options->max_attachment_bytes, k_max_set_aside);
+    PstAttachment a;
+    a.node_id = m_node;
+    a.position = position;
+    a.name = name;
+    a.mime_type = mime_type;
+    a.message = message;
+    a.size = *size;
+    if (*size <= limit) {
+      // Read (a multi-block attachment may turn out larger than its index said).
+      Read read = read_bounded(attach, limit);
+      if (read.size == 0) {
+        return; // empty or unreadable: names only
+      }
+      a.bytes = std::move(read.bytes);
+      a.size = read.size;
+    }
+    if (!message) {
+      const extract::Format format = extract::detect(a.bytes, mime_type, name);
+      if (format == extract::Format::none) {
+        return; // an image, an executable, unknown: names only
+      }
+      if (format == extract::Format::text) {
+        if (a.bytes.empty()) {
+          out.warnings.push_back(fmt::format("attachment {}: text too large, skipped", position));
+        } else {
+          add_text_attachment(out, std::move(a.bytes), name, mime_type);
+        }
+        return;
+      }
+    }
+    if (!a.bytes.empty() && m_item_bytes + a.bytes.size() > m_options->max_item_bytes) {
+      a.bytes.clear(); // the item's budget is spent
+    }
+    a.withheld = a.bytes.empty();
+    m_item_bytes += a.bytes.size();
+    m_options->sink(std::move(a));
+  }
+
+  void extract_embedded(pst_item_attach &attach, Item &out, int embed_depth, const std::string &position,
+                        const std::string &name) {
     if (embed_depth >= k_max_embed_depth) {
-      out.warnings.push_back(fmt::format("attachment {}: embedded messages nested too deep", index));
+      out.warnings.push_back(fmt::format("attachment {}: embedded messages nested too deep", position));
       return;
     }
     auto *id = pst_getID(&m_pf, attach.i_id);
     if (id == nullptr) {
-      out.warnings.push_back(fmt::format("attachment {}: embedded message not found", index));
+      out.warnings.push_back(fmt::format("attachment {}: embedded message not found", position));
       return;
     }
     pst_desc_tree desc{};
@@ -961,40 +1121,32 @@ private:
     PstItemPtr inner_item(pst_parse_item(&m_pf, &desc, attach.id2_head));
     if (!inner_item) {
       out.warnings.push_back(
-          fmt::format("attachment {}: embedded message could not be parsed", index));
+          fmt::format("attachment {}: embedded message could not be parsed", position));
       return;
     }
     Item inner;
+    const std::string outer_position = std::exchange(m_position, position);
     extract(*inner_item, inner, embed_depth + 1);
-    flatten_into(inner, out);
+    m_position = outer_position;
+    flatten_into(inner, out, name.empty() ? inner.subject : name);
   }
 
-  /** An attached message's evidence as attachment-body texts of the outer item. */
-  static void flatten_into(const Item &inner, Item &out) {
-    for (const auto &a : inner.addresses) {
-      // fmt, not chains of std::string operator+ (GCC 12 -O3 false -Wrestrict, GCC PR 105329).
-      std::string line = fmt::format("{}: {}", to_string(a.role), a.name);
-      if (!a.addr.empty()) {
-        line += fmt::format("{}<{}>", a.name.empty() ? "" : " ", a.addr);
-      }
-      add_text(out, Role::attachment_body, line);
-    }
-    if (!inner.message_id.empty()) {
-      add_text(out, Role::attachment_body, "message-id: " + inner.message_id);
-    }
-    for (const auto &t : inner.texts) {
-      add_text(out, Role::attachment_body, t.text);
-    }
-    for (const auto &ip : inner.ips) {
-      add_text(out, Role::attachment_body, ip.value);
-    }
-    for (const auto &w : inner.warnings) {
-      out.warnings.push_back("attached message: " + w);
-    }
+public:
+  /** Where set-aside attachments go (nullptr: nowhere) and the item they belong to. */
+  void set_options(const PstAttachmentOptions *options) { m_options = options; }
+  void begin_item(std::uint64_t node) {
+    m_node = node;
+    m_item_bytes = 0;
+    m_position.clear();
   }
 
+private:
   pst_file &m_pf;
   std::string m_path;
+  const PstAttachmentOptions *m_options = nullptr;
+  std::uint64_t m_node = 0;
+  std::uint64_t m_item_bytes = 0; // set-aside bytes of the current item
+  std::string m_position;         // the attachment an embedded message being read came from
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1002,9 +1154,12 @@ private:
 
 class Walker {
 public:
-  Walker(pst_file &pf, std::string source, std::string path, ItemSink &sink)
+  Walker(pst_file &pf, std::string source, std::string path, ItemSink &sink,
+         const PstAttachmentOptions *attachments)
       : m_pf(pf), m_source(std::move(source)), m_path(std::move(path)), m_sink(sink),
-        m_extractor(pf, m_path) {}
+        m_extractor(pf, m_path) {
+    m_extractor.set_options(attachments);
+  }
 
   void walk(pst_desc_tree *first, const std::string &folder, int depth) {
     if (depth > k_max_folder_depth) {
@@ -1089,7 +1244,10 @@ private:
     item.locator.path = m_path;
     item.locator.folder = folder;
     item.locator.node_id = d.d_id;
+    m_extractor.begin_item(d.d_id);
     m_extractor.extract(raw, item, 0);
+    // The hash does not depend on which attachments were set aside (that depends on the limits
+    // and on whether attachment text is on): plan and erase compare it with the index's.
     item.sha256 = item_hash(item);
     m_sink.item(std::move(item));
   }
@@ -1227,7 +1385,7 @@ private:
 } // namespace
 
 core::Result<PstScanStats> scan_pst_file_in_process(const std::string &source, const std::string &path,
-                                                    ItemSink &sink) {
+                                                    ItemSink &sink, const PstAttachmentOptions *attachments) {
   MAILDSAR_TRY(check_readable(path));
   std::error_code ec;
 
@@ -1280,10 +1438,56 @@ core::Result<PstScanStats> scan_pst_file_in_process(const std::string &source, c
       top_name = Walker::folder_name(*top_item);
     }
   }
-  Walker walker(pf, source, path, sink);
+  Walker walker(pf, source, path, sink, attachments);
   ++walker.stats().folders;
   walker.walk(top->child, top_name, 0);
   return walker.stats();
+}
+
+void merge_pst_attachments(Item &item, std::vector<PstAttachment> &attachments) {
+  auto label = [](const PstAttachment &a) {
+    return fmt::format("attachment \"{}\" (PST attachment {})", a.name.empty() ? "(no name)" : ensure_utf8(a.name),
+                       a.position);
+  };
+  std::vector<Attachment> documents;
+  std::vector<const PstAttachment *> of_document;
+  for (PstAttachment &a : attachments) {
+    if (a.withheld) {
+      // Never silent: the attachment was not read (docs/reliability.md).
+      item.truncated.push_back(fmt::format("{}: {} bytes, more than limits.extract_max_attachment_mib or the "
+                                           "item's limits.max_item_mib: {} not read",
+                                           label(a), a.size, a.message ? "attached message" : "text"));
+      continue;
+    }
+    if (a.message) {
+      Extractor::merge_attached_message(a.bytes, a.name, item);
+      continue;
+    }
+    documents.push_back(Attachment{a.name, a.mime_type, a.position, std::move(a.bytes), "PST attachment"});
+    of_document.push_back(&a);
+  }
+  if (documents.empty()) {
+    return;
+  }
+  // The same path as MIME attachments (mime_parser.cpp, finish()): cache, then the extract worker.
+  std::vector<AttachmentText> texts = extract_attachments(documents);
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    const PstAttachment &a = *of_document[i];
+    AttachmentText &t = texts[i];
+    item.attachment_hashes.push_back(t.sha256);
+    for (const std::string &w : t.warnings) {
+      item.warnings.push_back(fmt::format("{}: {}", label(a), w));
+    }
+    if (t.truncated) {
+      item.truncated.push_back(fmt::format("{}: text indexed in part{}", label(a),
+                                           t.warnings.empty() ? std::string() : " (" + t.warnings.front() + ")"));
+    }
+    if (!t.problem.empty()) {
+      item.problems.push_back(std::move(t.problem));
+    }
+    Extractor::add_text_attachment_text(item, ensure_utf8(std::move(t.text)),
+                                        a.name.empty() ? "attachment " + a.position : a.name);
+  }
 }
 
 core::Result<std::unique_ptr<Connector>> make_pst_connector(const core::SourceConfig &source) {

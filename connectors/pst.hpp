@@ -5,8 +5,10 @@
 #include "connectors/isolate.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace maildsar::connectors {
 
@@ -24,6 +26,42 @@ struct PstScanStats {
     return emails + contacts + appointments + journals + others;
   }
 };
+
+/**
+ * An attachment of a PST item that the scan sets aside for its caller instead of reading it
+ * itself: a document whose text the extract worker gives (PDF, Office, OpenDocument, RTF, ZIP,
+ * gzip, TNEF; connectors/attachment_text.hpp) or an attached e-mail file (message/rfc822, .eml)
+ * that the MIME parser decodes. The PST worker streams these to the parent ('A' frames, before
+ * the item they belong to), so that attachments of PST messages go through the same extraction,
+ * cache and problem counting as MIME attachments (merge_pst_attachments).
+ */
+struct PstAttachment {
+  std::uint64_t node_id = 0; // the item it belongs to (the outer message for nested ones)
+  std::string position;      // "2": the item's second attachment; "3.1": in an attached message
+  std::string name;          // file name ("" when none)
+  std::string mime_type;     // as stored ("" when none)
+  std::uint64_t size = 0;    // bytes in the PST
+  bool message = false;      // an attached e-mail file: decoded by the MIME parser
+  bool withheld = false;     // larger than the bounds: its bytes were not read (truncated)
+  std::string bytes;         // empty when withheld
+};
+
+/** What scan_pst_file_in_process sets aside, and where it goes. */
+struct PstAttachmentOptions {
+  bool documents = false;                    // documents too (attachment text is on), not only messages
+  std::uint64_t max_attachment_bytes = 48U << 20; // limits.extract_max_attachment_mib
+  std::uint64_t max_item_bytes = 64U << 20;  // all set-aside bytes of one item (limits.max_item_mib)
+  std::function<void(PstAttachment &&)> sink;
+};
+
+/**
+ * Adds what the set-aside attachments of `item` hold: each document's text (extract_attachments:
+ * cache, then the extract worker) as `attachment-body` with the attachment's name as field, its
+ * hash (Item::attachment_hashes), a failure as one Item::problems entry naming the attachment, a
+ * cut as Item::truncated; each attached message's addresses, header fields and text (MIME
+ * parser, its own attachments extracted the same way) as `attachment-body`.
+ */
+void merge_pst_attachments(Item &item, std::vector<PstAttachment> &attachments);
 
 /**
  * Reads every item of one PST/OST file (all folders, recursively, Deleted Items included) and
@@ -49,12 +87,16 @@ struct PstScanStats {
 
 /**
  * scan_pst_file in this process: what the worker runs. A corrupt file can crash the calling
- * process; nothing but the worker (and tests of the parser itself) calls this.
+ * process; nothing but the worker (and tests of the parser itself) calls this. With
+ * `attachments`, attached messages (and, with `documents`, documents) go to attachments->sink
+ * before the item they belong to; without, attached messages are decoded here and documents give
+ * their names only.
  * Thread-safe: libpst keeps global state (debug call stack, iconv handles), so in-process scans
  * are serialised by a process-wide mutex.
  */
 [[nodiscard]] core::Result<PstScanStats> scan_pst_file_in_process(const std::string &source,
-                                                                  const std::string &path, ItemSink &sink);
+                                                                  const std::string &path, ItemSink &sink,
+                                                                  const PstAttachmentOptions *attachments = nullptr);
 
 /**
  * The limits of every PST worker from now on (config "limits": pst_cpu_seconds, pst_memory_mib,

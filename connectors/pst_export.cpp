@@ -8,12 +8,14 @@
 #include <libpst/libpst.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <ctime>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string_view>
+#include <utility>
 
 namespace maildsar::connectors {
 
@@ -184,8 +186,55 @@ std::string transport_headers(std::string_view raw) {
   return out;
 }
 
-std::string boundary(std::uint64_t node, int n) {
-  return fmt::format("=_maildsar_{:x}_{}", node, n);
+std::string boundary(std::uint64_t node, int n, int depth) {
+  // An attached message's boundaries differ from those of the messages around it.
+  return depth == 0 ? fmt::format("=_maildsar_{:x}_{}", node, n) : fmt::format("=_maildsar_{:x}_e{}_{}", node, depth, n);
+}
+
+constexpr int k_max_embed_depth = 8; // as the scan (pst.cpp)
+
+/** A MIME type for an attachment the PST stores without one (Outlook often does), by extension. */
+std::string guess_type(std::string_view name) {
+  static constexpr std::pair<std::string_view, std::string_view> k_types[] = {
+      {".pdf", "application/pdf"},
+      {".docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"},
+      {".xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
+      {".pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation"},
+      {".doc", "application/msword"}, {".xls", "application/vnd.ms-excel"},
+      {".ppt", "application/vnd.ms-powerpoint"}, {".odt", "application/vnd.oasis.opendocument.text"},
+      {".ods", "application/vnd.oasis.opendocument.spreadsheet"}, {".rtf", "application/rtf"},
+      {".zip", "application/zip"}, {".gz", "application/gzip"}, {".txt", "text/plain"},
+      {".csv", "text/csv"}, {".htm", "text/html"}, {".html", "text/html"}, {".eml", "message/rfc822"},
+      {".ics", "text/calendar"}, {".vcf", "text/vcard"}, {".jpg", "image/jpeg"}, {".jpeg", "image/jpeg"},
+      {".png", "image/png"}, {".gif", "image/gif"}};
+  std::string lower(name);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  for (const auto &[ext, type] : k_types) {
+    if (lower.ends_with(ext)) {
+      return std::string(type);
+    }
+  }
+  return "application/octet-stream";
+}
+
+/** The file name of attachment `n` (1-based) of `item`. */
+std::string attachment_name(pst_item &item, pst_item_attach &a, int n) {
+  std::string name = str(item, a.filename2);
+  if (name.empty()) {
+    name = str(item, a.filename1);
+  }
+  return name.empty() ? fmt::format("attachment-{}", n) : name;
+}
+
+/** An attached Outlook item (attach method 5) parsed, or null when libpst cannot. */
+PstItemPtr parse_embedded(pst_file &pf, pst_item_attach &a) {
+  pst_index_ll *id = pst_getID(&pf, a.i_id);
+  if (id == nullptr) {
+    return nullptr;
+  }
+  pst_desc_tree desc{};
+  desc.desc = id;
+  return PstItemPtr(pst_parse_item(&pf, &desc, a.id2_head));
 }
 
 std::string attachment_bytes(pst_file &pf, pst_item_attach &a) {
@@ -201,7 +250,11 @@ std::string attachment_bytes(pst_file &pf, pst_item_attach &a) {
   return out;
 }
 
-PstRendering render_email(pst_file &pf, pst_item &item, std::uint64_t node) {
+PstRendering render_contact(pst_item &item);
+PstRendering render_appointment(pst_file &pf, pst_item &item, std::uint64_t node, std::int64_t now, int depth = 0);
+PstRendering render_other(pst_item &item);
+
+PstRendering render_email(pst_file &pf, pst_item &item, std::uint64_t node, int depth = 0) {
   pst_item_email &e = *item.email;
   std::string head;
   std::string stored = str(item, e.header);
@@ -231,8 +284,8 @@ PstRendering render_email(pst_file &pf, pst_item &item, std::uint64_t node) {
       head += "Message-ID: " + one_line(id) + "\r\n";
     }
   }
-  std::string b0 = boundary(node, 0);
-  std::string b1 = boundary(node, 1);
+  std::string b0 = boundary(node, 0, depth);
+  std::string b1 = boundary(node, 1, depth);
   std::string out = head;
   out += "MIME-Version: 1.0\r\n";
   out += "Content-Type: multipart/mixed; boundary=\"" + b0 + "\"\r\n\r\n";
@@ -250,20 +303,34 @@ PstRendering render_email(pst_file &pf, pst_item &item, std::uint64_t node) {
   int n = 0;
   for (pst_item_attach *a = item.attach; a != nullptr; a = a->next) {
     ++n;
-    std::string name = str(item, a->filename2);
-    if (name.empty()) {
-      name = str(item, a->filename1);
-    }
-    if (name.empty()) {
-      name = fmt::format("attachment-{}", n);
-    }
+    std::string name = attachment_name(item, *a, n);
     std::string type = one_line(str(item, a->mimetype));
     if (type.empty() || type.find('/') == std::string::npos) {
-      type = "application/octet-stream";
+      type = guess_type(name);
     }
     std::string quoted;
     for (char c : one_line(name)) {
       quoted += (c == '"' || c == '\\') ? '_' : c;
+    }
+    if (a->method == PST_ATTACH_EMBEDDED && depth < k_max_embed_depth) {
+      // An attached Outlook item: its stored bytes are MAPI properties, of no use to the data
+      // subject, so it is rendered like a kept item — a message as message/rfc822 (readpst does
+      // the same), anything else as its .ics/.vcf/.txt rendering.
+      if (PstItemPtr inner = parse_embedded(pf, *a)) {
+        if (inner->email != nullptr) {
+          out += "--" + b0 + "\r\nContent-Type: message/rfc822\r\n";
+          out += "Content-Disposition: attachment; filename=\"" + header_value(quoted) + ".eml\"\r\n\r\n";
+          out += render_email(pf, *inner, node, depth + 1).bytes;
+          continue;
+        }
+        PstRendering r = inner->contact != nullptr && inner->type == PST_TYPE_CONTACT ? render_contact(*inner)
+                         : inner->appointment != nullptr                             ? render_appointment(pf, *inner, node, std::time(nullptr), depth + 1)
+                                                                                      : render_other(*inner);
+        out += "--" + b0 + "\r\nContent-Type: " + guess_type("." + r.extension) + "; charset=UTF-8\r\n";
+        out += "Content-Disposition: attachment; filename=\"" + header_value(quoted) + "." + r.extension + "\"\r\n";
+        out += "Content-Transfer-Encoding: base64\r\n\r\n" + base64(r.bytes);
+        continue;
+      }
     }
     out += "--" + b0 + "\r\nContent-Type: " + type + "\r\n";
     out += "Content-Disposition: attachment; filename=\"" + header_value(quoted) + "\"\r\n";
@@ -347,7 +414,7 @@ PstRendering render_contact(pst_item &item) {
   return PstRendering{"vcf", std::move(out)};
 }
 
-PstRendering render_appointment(pst_item &item, std::uint64_t node, std::int64_t now) {
+PstRendering render_appointment(pst_file &pf, pst_item &item, std::uint64_t node, std::int64_t now, int depth) {
   pst_item_appointment &a = *item.appointment;
   std::string out = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//maildsar//access export//EN\r\n"
                     "BEGIN:VEVENT\r\n";
@@ -365,6 +432,41 @@ PstRendering render_appointment(pst_item &item, std::uint64_t node, std::int64_t
   }
   if (auto v = str(item, item.body); !v.empty()) {
     out += fold("DESCRIPTION:" + escape_text(v));
+  }
+  // Its attachments, inline (RFC 5545 3.8.1.1: ATTACH;ENCODING=BASE64;VALUE=BINARY), so that the
+  // package (and a converted archive) holds them too; an attached Outlook item as its rendering.
+  int n = 0;
+  for (pst_item_attach *at = item.attach; at != nullptr; at = at->next) {
+    ++n;
+    std::string name = attachment_name(item, *at, n);
+    std::string type = one_line(str(item, at->mimetype));
+    std::string bytes;
+    if (at->method == PST_ATTACH_EMBEDDED) {
+      PstItemPtr inner = depth < k_max_embed_depth ? parse_embedded(pf, *at) : nullptr;
+      if (!inner) {
+        continue;
+      }
+      PstRendering r = inner->email != nullptr ? render_email(pf, *inner, node, depth + 1)
+                       : inner->contact != nullptr ? render_contact(*inner)
+                                                   : render_other(*inner);
+      name += "." + r.extension;
+      type = guess_type(name);
+      bytes = std::move(r.bytes);
+    } else {
+      bytes = attachment_bytes(pf, *at);
+    }
+    if (bytes.empty()) {
+      continue; // nothing to hand over (an empty attachment, or data libpst cannot find)
+    }
+    if (type.empty() || type.find('/') == std::string::npos) {
+      type = guess_type(name);
+    }
+    std::string safe;
+    for (char c : one_line(name)) {
+      safe += (c == '"' || c == ';' || c == ':' || c == ',' || c == '\\') ? '_' : c;
+    }
+    out += fold(fmt::format("ATTACH;FMTTYPE={};ENCODING=BASE64;VALUE=BINARY;X-FILENAME=\"{}\":{}", type, safe,
+                            base64(bytes, 0)));
   }
   out += "END:VEVENT\r\nEND:VCALENDAR\r\n";
   return PstRendering{"ics", std::move(out)};
@@ -413,7 +515,7 @@ core::Status for_each_pst_rendering_in_process(const std::string &path, const st
     if (item->contact != nullptr && item->type == PST_TYPE_CONTACT) {
       MAILDSAR_TRY(sink(id, render_contact(*item)));
     } else if (item->appointment != nullptr && item->type == PST_TYPE_APPOINTMENT) {
-      MAILDSAR_TRY(sink(id, render_appointment(*item, id, now)));
+      MAILDSAR_TRY(sink(id, render_appointment(pf, *item, id, now)));
     } else if (item->email != nullptr) {
       MAILDSAR_TRY(sink(id, render_email(pf, *item, id)));
     } else {

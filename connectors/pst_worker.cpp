@@ -2,17 +2,23 @@
 // The PST tasks of maildsar-worker and their parent side (scan_pst_file, for_each_pst_rendering):
 // libpst never runs in the calling process. See isolate.hpp for the process and the framing.
 //
-//   pst-scan    request: source, path
-//               answer:  'I' item … / 'P' problem …, then 'D' with the PstScanStats counts
+//   pst-scan    request: source, path, documents?, max attachment bytes, max item bytes
+//               answer:  'A' attachment … 'I' item … / 'P' problem …, then 'D' with the
+//                        PstScanStats counts; the 'A' frames before an 'I' frame are the
+//                        attachments that item set aside (PstAttachment: the parent extracts
+//                        their text, merge_pst_attachments)
 //   pst-render  request: path, node ids
 //               answer:  'R' node id, 0 + extension + bytes | 1 + error code + message …, then 'D'
 #include "connectors/pst_worker.hpp"
 
+#include "connectors/attachment_text.hpp"
+#include "connectors/limits.hpp"
 #include "connectors/pst.hpp"
 #include "connectors/pst_export.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -100,6 +106,24 @@ public:
     isolate::Encoder out(k_frame_problem);
     encode_scan_error(out, error);
     send(out.take());
+  }
+
+  /** A set-aside attachment, sent at once (the worker keeps no attachment bytes). */
+  void attachment(PstAttachment &&attachment) {
+    isolate::Encoder out(k_frame_attachment);
+    encode_pst_attachment(out, attachment);
+    auto payload = out.take();
+    if (payload.size() > k_pst_max_frame) {
+      // Only absurd names get here (the bytes are bounded below the frame size): no bytes, no name.
+      attachment.bytes.clear();
+      attachment.withheld = true;
+      attachment.name.resize(std::min<std::size_t>(attachment.name.size(), 4096));
+      attachment.mime_type.resize(std::min<std::size_t>(attachment.mime_type.size(), 4096));
+      isolate::Encoder small(k_frame_attachment);
+      encode_pst_attachment(small, attachment);
+      payload = small.take();
+    }
+    send(payload);
   }
 
   [[nodiscard]] core::Status status() const { return m_status; }
@@ -216,6 +240,29 @@ core::Result<Item> decode_item(isolate::Decoder &in) {
   return item;
 }
 
+void encode_pst_attachment(isolate::Encoder &out, const PstAttachment &a) {
+  out.u64(a.node_id).str(a.position).str(a.name).str(a.mime_type).u64(a.size);
+  out.u8(static_cast<std::uint8_t>((a.message ? 1U : 0U) | (a.withheld ? 2U : 0U))).str(a.bytes);
+}
+
+core::Result<PstAttachment> decode_pst_attachment(isolate::Decoder &in) {
+  PstAttachment a;
+  MAILDSAR_TRY_ASSIGN(a.node_id, in.u64());
+  MAILDSAR_TRY_ASSIGN(a.position, in.str());
+  MAILDSAR_TRY_ASSIGN(a.name, in.str());
+  MAILDSAR_TRY_ASSIGN(a.mime_type, in.str());
+  MAILDSAR_TRY_ASSIGN(a.size, in.u64());
+  MAILDSAR_TRY_ASSIGN(std::uint8_t flags, in.u8());
+  MAILDSAR_TRY_ASSIGN(a.bytes, in.str());
+  MAILDSAR_TRY(in.finish());
+  if (flags > 3 || ((flags & 2U) != 0) != a.bytes.empty()) {
+    return core::fail(core::ErrorCode::internal, "worker protocol error: a malformed attachment frame");
+  }
+  a.message = (flags & 1U) != 0;
+  a.withheld = (flags & 2U) != 0;
+  return a;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Limits
 
@@ -233,22 +280,51 @@ isolate::Limits pst_limits() {
 // pst-scan
 
 core::Result<PstScanStats> scan_pst_file(const std::string &source, const std::string &path, ItemSink &sink) {
+  // Documents are set aside only when their text is extracted here; attached messages always.
+  const AttachmentTextSettings text = attachment_text_settings();
+  const std::uint64_t max_item = item_limits().max_item_bytes;
   isolate::Task task;
   task.name = "pst-scan";
   task.subject = "pst " + path;
-  task.request = isolate::Encoder(k_frame_request).str(source).str(path).take();
+  task.request = isolate::Encoder(k_frame_request)
+                     .str(source)
+                     .str(path)
+                     .u8(text.enabled ? 1 : 0)
+                     .u64(text.max_attachment_bytes)
+                     .u64(max_item)
+                     .take();
   task.limits = pst_limits();
   task.max_frame = k_pst_max_frame;
   PstScanStats stats;
+  std::vector<PstAttachment> pending; // set aside by the item the next 'I' frame brings
+  std::uint64_t pending_bytes = 0;
   MAILDSAR_TRY(isolate::run(task, [&](std::uint8_t type, isolate::Decoder &in) -> core::Status {
     switch (type) {
+    case k_frame_attachment: {
+      MAILDSAR_TRY_ASSIGN(PstAttachment attachment, decode_pst_attachment(in));
+      pending_bytes += attachment.bytes.size();
+      if (pending_bytes > max_item + (8U << 20)) {
+        return core::fail(core::ErrorCode::internal, "worker protocol error: attachments beyond the item's bound");
+      }
+      pending.push_back(std::move(attachment));
+      return {};
+    }
     case k_frame_item: {
       MAILDSAR_TRY_ASSIGN(Item item, decode_item(in));
+      if (std::any_of(pending.begin(), pending.end(),
+                      [&](const PstAttachment &a) { return a.node_id != item.locator.node_id; })) {
+        return core::fail(core::ErrorCode::internal, "worker protocol error: attachments of another item");
+      }
+      merge_pst_attachments(item, pending);
+      pending.clear();
+      pending_bytes = 0;
       sink.item(std::move(item));
       return {};
     }
     case k_frame_problem: {
       MAILDSAR_TRY_ASSIGN(ScanError error, decode_scan_error(in));
+      pending.clear(); // an item the worker could not send: its attachments go with it
+      pending_bytes = 0;
       sink.error(std::move(error));
       return {};
     }
@@ -273,10 +349,16 @@ core::Status serve_pst_scan(std::string_view request, isolate::Channel &channel)
   }
   MAILDSAR_TRY_ASSIGN(std::string source, in.str());
   MAILDSAR_TRY_ASSIGN(std::string path, in.str());
+  MAILDSAR_TRY_ASSIGN(std::uint8_t documents, in.u8());
+  PstAttachmentOptions attachments;
+  attachments.documents = documents != 0;
+  MAILDSAR_TRY_ASSIGN(attachments.max_attachment_bytes, in.u64());
+  MAILDSAR_TRY_ASSIGN(attachments.max_item_bytes, in.u64());
   MAILDSAR_TRY(in.finish());
   test_fault(path);
   FrameSink sink(channel);
-  MAILDSAR_TRY_ASSIGN(PstScanStats stats, scan_pst_file_in_process(source, path, sink));
+  attachments.sink = [&sink](PstAttachment &&attachment) { sink.attachment(std::move(attachment)); };
+  MAILDSAR_TRY_ASSIGN(PstScanStats stats, scan_pst_file_in_process(source, path, sink, &attachments));
   MAILDSAR_TRY(sink.status());
   isolate::Encoder done(isolate::k_frame_done);
   for (std::uint64_t count : {stats.folders, stats.emails, stats.contacts, stats.appointments, stats.journals,

@@ -7,6 +7,7 @@
 
 #include "connectors/isolate.hpp"
 #include "connectors/item.hpp"
+#include "connectors/pst.hpp"
 
 #include <cstdint>
 #include <string_view>
@@ -26,6 +27,11 @@ inline constexpr std::uint8_t k_frame_item = 'I';      // pst-scan: one Item
 inline constexpr std::uint8_t k_frame_problem = 'P';   // pst-scan: one ScanError
 inline constexpr std::uint8_t k_frame_rendering = 'R'; // pst-render: node id + rendering or error
 inline constexpr std::uint8_t k_frame_request = 'Q';   // the request
+inline constexpr std::uint8_t k_frame_attachment = 'A'; // pst-scan: one set-aside PstAttachment (before its item)
+
+/** A set-aside attachment on the wire, and back (bounds-checked). */
+void encode_pst_attachment(isolate::Encoder &out, const PstAttachment &attachment);
+[[nodiscard]] core::Result<PstAttachment> decode_pst_attachment(isolate::Decoder &in);
 
 /** Frames of the PST tasks may be this large (an item with many text attachments). */
 inline constexpr std::uint32_t k_pst_max_frame = 256U << 20;

@@ -145,6 +145,9 @@ public:
 
 private:
   static std::string position_of(const connectors::Locator &loc) {
+    if (loc.store == connectors::StoreKind::pst) {
+      return fmt::format("node {:#x}", loc.node_id); // as the PST scan's own problems name an item
+    }
     if (loc.offset > 0 || loc.store == connectors::StoreKind::mbox) {
       return fmt::format("offset {}", loc.offset);
     }
