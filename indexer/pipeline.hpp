@@ -33,7 +33,7 @@ enum class ScanMode { full, append };
 inline constexpr std::size_t k_queue_bytes = 32U << 20U;
 inline constexpr std::uint64_t k_batch_bytes = 64U << 20U;
 /** A log block document counts this many times its approx_bytes against k_batch_bytes. */
-inline constexpr std::uint64_t k_block_bytes_factor = 4;
+inline constexpr std::uint64_t k_block_bytes_factor = 8;
 
 struct Job {
   FileEntry entry;
