@@ -30,14 +30,16 @@ void plan_options(po::options_description &desc, po::positional_options_descript
 void approve_options(po::options_description &desc, po::positional_options_description &pos) {
   desc.add_options()                                                                    //
       ("manifest", po::value<std::string>(), "the manifest file")                         //
-      ("sign-key", po::value<std::string>(), "sign the approval with this Ed25519 private key (PEM)");
+      ("sign-key", po::value<std::string>(), "sign the approval with this Ed25519 private key (PEM)")
+      ("request", po::value<std::string>(), "check that the manifest is that of this registered request");
   pos.add("manifest", 1);
 }
 
 void erase_options(po::options_description &desc, po::positional_options_description &pos) {
   desc.add_options()                                                                    //
       ("manifest", po::value<std::string>(), "the approved manifest file")              //
-      ("dry-run", "check approvals and every item's bytes; change nothing");
+      ("dry-run", "check approvals and every item's bytes; change nothing")
+      ("request", po::value<std::string>(), "check that the manifest is that of this registered request");
   pos.add("manifest", 1);
 }
 
@@ -68,8 +70,10 @@ json counts_json(const std::map<std::string, std::map<std::string, std::uint64_t
 
 core::Result<int> run_plan(Context &ctx) {
   MAILDSAR_TRY_ASSIGN(std::string out_path, required(ctx.vm, "out", "--out MANIFEST"));
-  MAILDSAR_TRY_ASSIGN(query::SubjectProfile subject, subject_from_args(ctx.vm));
+  MAILDSAR_TRY_ASSIGN(query::SubjectProfile given, subject_from_args(ctx.vm));
   MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
+  MAILDSAR_TRY_ASSIGN(StepSubject step, resolve_request(config, std::move(given), ctx.operator_name));
+  const query::SubjectProfile &subject = step.subject;
   MAILDSAR_TRY(require_indexed(config));
   MAILDSAR_TRY(warn_partially_indexed(config, *ctx.out));
   erasure::PlanOptions options;
@@ -131,6 +135,10 @@ core::Result<int> run_approve(Context &ctx) {
   MAILDSAR_TRY_ASSIGN(std::string path, required(ctx.vm, "manifest", "MANIFEST"));
   MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
   MAILDSAR_TRY_ASSIGN(erasure::Manifest manifest, erasure::load_manifest(path));
+  if (ctx.vm.count("request") != 0) {
+    MAILDSAR_TRY(check_manifest_request(config, ctx.vm["request"].as<std::string>(), manifest.request,
+                                        ctx.operator_name));
+  }
   MAILDSAR_TRY_ASSIGN(std::vector<erasure::Approval> approvals,
                       erasure::approve(config, manifest, ctx.operator_name,
                                        ctx.vm.count("sign-key") != 0 ? ctx.vm["sign-key"].as<std::string>() : ""));
@@ -158,6 +166,10 @@ core::Result<int> run_erase(Context &ctx) {
   MAILDSAR_TRY_ASSIGN(std::string path, required(ctx.vm, "manifest", "MANIFEST"));
   MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
   MAILDSAR_TRY_ASSIGN(erasure::Manifest manifest, erasure::load_manifest(path));
+  if (ctx.vm.count("request") != 0) {
+    MAILDSAR_TRY(check_manifest_request(config, ctx.vm["request"].as<std::string>(), manifest.request,
+                                        ctx.operator_name));
+  }
   erasure::EraseOptions options;
   options.operator_name = ctx.operator_name;
   options.dry_run = ctx.vm.count("dry-run") != 0 ? erasure::DryRun::yes : erasure::DryRun::no;
@@ -262,8 +274,10 @@ core::Result<int> run_erase(Context &ctx) {
 }
 
 core::Result<int> run_verify(Context &ctx) {
-  MAILDSAR_TRY_ASSIGN(query::SubjectProfile subject, subject_from_args(ctx.vm));
+  MAILDSAR_TRY_ASSIGN(query::SubjectProfile given, subject_from_args(ctx.vm));
   MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
+  MAILDSAR_TRY_ASSIGN(StepSubject step, resolve_request(config, std::move(given), ctx.operator_name));
+  const query::SubjectProfile &subject = step.subject;
   MAILDSAR_TRY(require_indexed(config));
   const std::string cert = ctx.vm.count("out") != 0 ? ctx.vm["out"].as<std::string>() : "";
   MAILDSAR_TRY_ASSIGN(erasure::VerifyReport report, erasure::verify(config, subject, ctx.operator_name, cert));

@@ -28,8 +28,10 @@ core::Result<int> run_export(Context &ctx) {
   if (flag("keep-originals") && !flag("redact-others")) {
     return core::fail(core::ErrorCode::usage, "export: --keep-originals needs --redact-others");
   }
-  MAILDSAR_TRY_ASSIGN(query::SubjectProfile subject, subject_from_args(ctx.vm));
+  MAILDSAR_TRY_ASSIGN(query::SubjectProfile given, subject_from_args(ctx.vm));
   MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
+  MAILDSAR_TRY_ASSIGN(StepSubject step, resolve_request(config, std::move(given), ctx.operator_name));
+  const query::SubjectProfile &subject = step.subject;
   MAILDSAR_TRY(require_indexed(config));
   MAILDSAR_TRY(warn_partially_indexed(config, *ctx.out));
   query::ExportOptions options;

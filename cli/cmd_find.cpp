@@ -2,6 +2,7 @@
 // maildsar find: every item held for a data subject.
 #include "cli/commands.hpp"
 #include "cli/subject_args.hpp"
+#include "core/audit.hpp"
 #include "core/exit_codes.hpp"
 #include "query/query.hpp"
 
@@ -33,10 +34,17 @@ std::string matched_text(const query::Hit &h) {
 } // namespace
 
 core::Result<int> run_find(Context &ctx) {
-  MAILDSAR_TRY_ASSIGN(query::SubjectProfile subject, subject_from_args(ctx.vm));
+  MAILDSAR_TRY_ASSIGN(query::SubjectProfile given, subject_from_args(ctx.vm));
   MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
+  MAILDSAR_TRY_ASSIGN(StepSubject step, resolve_request(config, std::move(given), ctx.operator_name));
+  const query::SubjectProfile &subject = step.subject;
   MAILDSAR_TRY(require_indexed(config));
   MAILDSAR_TRY_ASSIGN(std::vector<query::Hit> hits, query::find(config, subject));
+  if (step.registered) {
+    // A search for a registered request is a step of its casework: on its timeline.
+    MAILDSAR_TRY_ASSIGN(core::AuditLog audit, core::AuditLog::open(config.state_dir));
+    MAILDSAR_TRY(audit.append("find", ctx.operator_name, subject.request, nlohmann::json{{"items", hits.size()}}));
+  }
   Output &out = *ctx.out;
   // Items indexed only in part anywhere in the index: what was not read may name the subject.
   // Never silent (docs/reliability.md "Bounded memory"); the answer itself stays exit 0.

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // maildsar retention [--apply]: enforce the retention periods of the config.
+#include "casework/register.hpp"
 #include "cli/commands.hpp"
 #include "core/exit_codes.hpp"
 #include "erasure/retention.hpp"
@@ -76,13 +77,36 @@ core::Result<int> run_retention(Context &ctx) {
   }
   const bool apply = ctx.vm.count("apply") != 0;
   Output &out = *ctx.out;
-  if (config.retention.empty()) {
+  // Closed requests past requests.retention: their identifiers become keyed hashes (issue 16).
+  std::vector<std::string> purge_due;
+  {
+    MAILDSAR_TRY_ASSIGN(std::optional<casework::Register> reg, casework::Register::open_existing(config));
+    if (reg) {
+      MAILDSAR_TRY_ASSIGN(std::vector<casework::Request> due, reg->due_for_purge(now, config.request_retention_seconds));
+      for (const casework::Request &r : due) {
+        purge_due.push_back(r.id);
+      }
+    }
+  }
+  if (config.retention.empty() && purge_due.empty()) {
     out.diag("warning", fmt::format("{}: no \"retention\" rules; nothing to do", config.file));
   }
   MAILDSAR_TRY_ASSIGN(erasure::RetentionPlan plan, erasure::plan_retention(config, now));
   for (const std::string &e : plan.scan_errors) {
     out.diag("error", e);
   }
+
+  std::uint64_t purged = 0;
+  if (apply && !purge_due.empty()) {
+    MAILDSAR_TRY_ASSIGN(casework::Register reg, casework::Register::open(config));
+    for (const std::string &id : purge_due) {
+      MAILDSAR_TRY(reg.purge(id, ctx.operator_name));
+      ++purged;
+    }
+  }
+  const json requests_json{{"retention_seconds", config.request_retention_seconds},
+                           {"due_for_purge", purge_due},
+                           {"purged", purged}};
 
   std::optional<erasure::RetentionReport> report;
   if (apply) {
@@ -128,7 +152,8 @@ core::Result<int> run_retention(Context &ctx) {
                  {"dry_run", !apply},
                  {"items", plan.items.size()},
                  {"sources", sources},
-                 {"scan_errors", plan.scan_errors.size()}};
+                 {"scan_errors", plan.scan_errors.size()},
+                 {"requests", requests_json}};
     if (report) {
       summary["run"] = report->run_id;
       summary["failed"] = failed;
@@ -161,6 +186,10 @@ core::Result<int> run_retention(Context &ctx) {
       };
       out.line(fmt::format("{:<12} {:<16} {:>8} {:>8} {:>8} {:>8} {:>8}", name, c.rule, c.scanned, c.kept,
                            n("delete"), n("anonymize"), n("retain")));
+    }
+    for (const std::string &id : purge_due) {
+      out.line(fmt::format("request {}: closed longer than requests.retention; identifiers {}", id,
+                           apply ? "purged to keyed hashes" : "due for purge (--apply)"));
     }
     if (report) {
       for (const auto &[name, by_action] : report->counts) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // maildsar status: per source, when it was last indexed and whether that is too long ago.
 #include "cli/commands.hpp"
+#include "cli/request_output.hpp"
 #include "core/exit_codes.hpp"
 #include "indexer/catalog.hpp"
 #include "indexer/indexer.hpp"
@@ -12,7 +13,11 @@
 
 namespace maildsar::cli {
 
-void status_options(po::options_description &, po::positional_options_description &) {}
+void status_options(po::options_description &desc, po::positional_options_description &) {
+  desc.add_options()                                                                              //
+      ("due-within", po::value<std::string>()->default_value("7d"), "requests due within this period are reported as soon due")
+      ("today", po::value<std::string>(), "judge request deadlines as of YYYY-MM-DD (default: today, UTC)");
+}
 
 namespace {
 
@@ -71,8 +76,37 @@ core::Result<int> run_status(Context &ctx) {
     any_degraded = any_degraded || !row.held_removal.empty();
     rows.push_back(std::move(row));
   }
+  // The register: requests whose deadline has passed (overdue) or comes within --due-within.
+  MAILDSAR_TRY_ASSIGN(casework::Date today, today_option(ctx.vm));
+  MAILDSAR_TRY_ASSIGN(std::int64_t soon_days, due_within_days(ctx.vm, 7));
+  MAILDSAR_TRY_ASSIGN(std::optional<casework::Register> reg, casework::Register::open_existing(config));
+  std::vector<casework::Request> overdue;
+  std::vector<casework::Request> due_soon;
+  std::uint64_t running = 0;
+  if (reg) {
+    MAILDSAR_TRY_ASSIGN(std::vector<casework::Request> requests, reg->list());
+    for (casework::Request &r : requests) {
+      if (!r.deadline_running()) {
+        continue;
+      }
+      ++running;
+      if (r.overdue(today)) {
+        overdue.push_back(std::move(r));
+      } else if (r.days_left(today) <= soon_days) {
+        due_soon.push_back(std::move(r));
+      }
+    }
+  }
   Output &out = *ctx.out;
   if (out.json()) {
+    nlohmann::json overdue_json = nlohmann::json::array();
+    for (const casework::Request &r : overdue) {
+      overdue_json.push_back(request_json(r, today, false));
+    }
+    nlohmann::json soon_json = nlohmann::json::array();
+    for (const casework::Request &r : due_soon) {
+      soon_json.push_back(request_json(r, today, false));
+    }
     nlohmann::json sources = nlohmann::json::array();
     for (const Row &r : rows) {
       sources.push_back({{"name", r.name},
@@ -90,7 +124,12 @@ core::Result<int> run_status(Context &ctx) {
     out.json_line({{"sources", sources},
                    {"stale", any_stale},
                    {"degraded", any_degraded},
-                   {"max_index_age_seconds", max_age}});
+                   {"max_index_age_seconds", max_age},
+                   {"requests", {{"today", casework::to_string(today)},
+                                 {"running", running},
+                                 {"due_within_days", soon_days},
+                                 {"overdue", overdue_json},
+                                 {"due_soon", soon_json}}}});
   } else {
     out.line(fmt::format("{:<16} {:<10} {:<20} {:>6} {:>9} {:>8} {:>7}  {}", "SOURCE", "TYPE",
                          "LAST SUCCESS", "AGE", "ITEMS", "FILES", "ERRORS", "STATE"));
@@ -115,9 +154,19 @@ core::Result<int> run_status(Context &ctx) {
                          any_degraded ? "some sources are degraded"
                          : any_stale  ? "some sources are stale or never indexed"
                                       : "all sources fresh"));
+    for (const casework::Request &r : overdue) {
+      out.line(fmt::format("request {} ({}) is OVERDUE: due {}, {} day(s) ago", r.id, casework::to_string(r.type),
+                           casework::to_string(r.due()), -r.days_left(today)));
+    }
+    for (const casework::Request &r : due_soon) {
+      out.line(fmt::format("request {} ({}) is due {}: {} day(s) left", r.id, casework::to_string(r.type),
+                           casework::to_string(r.due()), r.days_left(today)));
+    }
+    out.line(fmt::format("requests: {} running, {} overdue, {} due within {} day(s)", running, overdue.size(),
+                         due_soon.size(), soon_days));
   }
-  // Monitoring alerts on a non-zero exit: stale, never indexed or degraded.
-  return any_stale || any_degraded ? core::k_exit_problem : core::k_exit_ok;
+  // Monitoring alerts on a non-zero exit: stale, never indexed or degraded; an overdue request.
+  return any_stale || any_degraded || !overdue.empty() ? core::k_exit_problem : core::k_exit_ok;
 }
 
 } // namespace maildsar::cli

@@ -114,11 +114,12 @@ void add_subject_options(po::options_description &desc) {
       ("name", po::value<std::vector<std::string>>()->composing(), "a name of the subject (repeatable)")
       ("phone", po::value<std::vector<std::string>>()->composing(), "a phone number of the subject (repeatable)")
       ("ip", po::value<std::vector<std::string>>()->composing(), "an IP address of the subject (repeatable)")
-      ("request", po::value<std::string>(), "request id (e.g. DSAR-2026-0042)");
+      ("request", po::value<std::string>(),
+       "request id (e.g. DSAR-2026-0042); a registered request gives the subject (`maildsar request`)");
 }
 
 std::span<const Command> commands() {
-  static const std::array<Command, 11> k_commands{
+  static const std::array<Command, 13> k_commands{
       Command{"index", "scan the sources; index new and changed items, drop vanished ones",
               "index [--source NAME]... [--full]",
               "  maildsar -c /etc/maildsar.json index\n"
@@ -171,6 +172,16 @@ std::span<const Command> commands() {
               "  maildsar audit\n"
               "  maildsar audit verify --json",
               audit_options, run_audit},
+      Command{"request", "the request register: open, list, show, extend, update, close (deadlines, status, notes)",
+              "request open|list|show|extend|update|close [ID] [options]",
+              "  maildsar request open --type erasure --email alice.smith@example.com --name 'Alice Smith'\n"
+              "  maildsar request list --due-within 7d --json",
+              request_options, run_request},
+      Command{"affected", "breach scoping: every data subject whose data is in a source, folder or date range",
+              "affected --source NAME|--folder GLOB [--since DATE] [--until DATE] [--csv]",
+              "  maildsar affected --source mailboxes --folder '*/alice/Maildir*' --csv > affected.csv\n"
+              "  maildsar affected --source postfix --since 2026-11-01 --until 2026-11-30 --json",
+              affected_options, run_affected},
   };
   return k_commands;
 }

@@ -85,5 +85,9 @@ void status_options(po::options_description &desc, po::positional_options_descri
 core::Result<int> run_status(Context &ctx);
 void trace_options(po::options_description &desc, po::positional_options_description &pos);
 core::Result<int> run_trace(Context &ctx);
+void request_options(po::options_description &desc, po::positional_options_description &pos);
+core::Result<int> run_request(Context &ctx);
+void affected_options(po::options_description &desc, po::positional_options_description &pos);
+core::Result<int> run_affected(Context &ctx);
 
 } // namespace maildsar::cli

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "cli/subject_args.hpp"
 
+#include "casework/register.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -46,11 +48,62 @@ subject_from_args(const boost::program_options::variables_map &vm) {
                         "digits, spaces and + - ( ) . / only, e.g. +44 20 7946 0123");
     }
   }
-  if (subject.empty()) {
+  if (subject.empty() && vm.count("request") == 0) {
     return core::fail(core::ErrorCode::usage, "no subject given",
-                      "name the person with --subject FILE or --email/--name/--phone/--ip");
+                      "name the person with --request ID (the register), --subject FILE or "
+                      "--email/--name/--phone/--ip");
   }
   return subject;
+}
+
+core::Result<StepSubject> resolve_request(const core::Config &config, query::SubjectProfile given,
+                                          std::string_view operator_name) {
+  if (given.request.empty()) {
+    return StepSubject{std::move(given), false};
+  }
+  MAILDSAR_TRY_ASSIGN(std::optional<casework::Register> reg, casework::Register::open_existing(config));
+  std::optional<casework::Request> found;
+  if (reg) {
+    MAILDSAR_TRY_ASSIGN(found, reg->find(given.request));
+  }
+  if (!found) {
+    if (given.empty()) {
+      return core::fail(core::ErrorCode::no_input,
+                        fmt::format("no request {} in the register {}", given.request, casework::register_path(config)),
+                        "`maildsar request list --all` lists the requests; `maildsar request open` enters one");
+    }
+    return StepSubject{std::move(given), false}; // a free-text request id, as before the register
+  }
+  if (!given.empty()) {
+    return core::fail(core::ErrorCode::usage,
+                      fmt::format("request {} is in the register, which holds its subject; do not give "
+                                  "--subject/--email/--name/--phone/--ip as well",
+                                  found->id),
+                      fmt::format("`maildsar request show {}` shows the identifiers", found->id));
+  }
+  if (!found->purged.empty()) {
+    return core::fail(core::ErrorCode::data,
+                      fmt::format("request {} was closed on {} and its identifiers were purged on {}",
+                                  found->id, casework::to_string(*found->closed), found->purged));
+  }
+  if (found->status == casework::Status::open) {
+    reg.reset();
+    MAILDSAR_TRY_ASSIGN(casework::Register writable, casework::Register::open(config));
+    MAILDSAR_TRY(writable.started(found->id, operator_name));
+  }
+  return StepSubject{found->subject, true};
+}
+
+core::Status check_manifest_request(const core::Config &config, std::string_view id,
+                                    std::string_view manifest_request, std::string_view operator_name) {
+  query::SubjectProfile only_id;
+  only_id.request = std::string(id);
+  MAILDSAR_TRY(resolve_request(config, only_id, operator_name));
+  if (manifest_request != id) {
+    return core::fail(core::ErrorCode::data,
+                      fmt::format("the manifest belongs to request {}, not {}", manifest_request, id));
+  }
+  return {};
 }
 
 } // namespace maildsar::cli

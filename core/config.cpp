@@ -513,7 +513,8 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
   MAILDSAR_TRY_ASSIGN(json root, parse_json_strictly(text, path, ErrorCode::config, JsonComments::yes));
   MAILDSAR_TRY(p.check_keys(root, "the config",
                             {"state_dir", "sources", "identity", "retention", "holds",
-                             "max_index_age", "max_removal_percent", "erasure", "access", "limits"}));
+                             "max_index_age", "max_removal_percent", "erasure", "access", "limits",
+                             "requests"}));
   Config c;
   c.file = fs::absolute(path).lexically_normal().string();
   c.base_dir = fs::path(c.file).parent_path().string();
@@ -567,6 +568,20 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
       }
       MAILDSAR_TRY_ASSIGN(RetentionRule r, parse_retention(p, source, value));
       c.retention.push_back(std::move(r));
+    }
+  }
+  if (auto it = root.find("requests"); it != root.end()) {
+    if (!it->is_object()) {
+      return std::unexpected(p.error_at_key("requests", "'requests' must be an object"));
+    }
+    MAILDSAR_TRY(p.check_keys(*it, "requests", {"retention"}));
+    MAILDSAR_TRY_ASSIGN(std::string period, p.get_string(*it, "retention", "requests", false));
+    if (!period.empty()) {
+      auto seconds = parse_duration(period);
+      if (!seconds) {
+        return std::unexpected(p.error_at_key("retention", fmt::format("requests.retention: {}", seconds.error().message)));
+      }
+      c.request_retention_seconds = *seconds;
     }
   }
   if (auto it = root.find("holds"); it != root.end()) {

@@ -110,6 +110,9 @@ struct Config {
   ErasureConfig erasure;
   AccessInfo access;
   LimitsConfig limits;
+  /** How long a closed request keeps its subject's identifiers in the register before
+      `retention` replaces them by keyed hashes (config "requests.retention"; default 3y). */
+  std::int64_t request_retention_seconds = 3 * 365 * 86400;
 };
 
 /**

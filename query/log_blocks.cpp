@@ -173,6 +173,10 @@ core::Status LogExpander::index_items(const index::LogBlock &block, std::vector<
         continue;
       }
       connectors::bound_item(item);
+      if (m_visit) {
+        m_visit(item, *m_normalizer);
+        continue;
+      }
       index::BuiltDocument built = index::build_document(item, ctx);
       m_db.replace_document(built.doc.key(), built.doc.xapian());
       ++m_docs;

@@ -13,6 +13,7 @@
 
 #include <xapian.h>
 
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -44,6 +45,13 @@ public:
    */
   void set_needles(std::vector<std::string> needles) { m_needles = std::move(needles); }
 
+  /**
+   * Instead of indexing them in memory, gives each re-read transaction (bounded as the indexer
+   * bounds it) to `visit` with the normaliser the indexer would use; db() stays empty. For
+   * readers that want every transaction's identities, not a lookup (`affected`).
+   */
+  using ItemVisitor = std::function<void(const connectors::Item &, const index::Normalizer &)>;
+  void set_item_visitor(ItemVisitor visit) { m_visit = std::move(visit); }
   [[nodiscard]] bool empty() const { return m_docs == 0; }
   [[nodiscard]] Xapian::Database &db() { return m_db; }
 
@@ -57,6 +65,7 @@ private:
   Xapian::WritableDatabase m_db;
   std::size_t m_docs = 0;
   std::vector<std::string> m_needles;
+  ItemVisitor m_visit;
   std::vector<index::LogBlock> m_pending;
 };
 
