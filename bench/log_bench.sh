@@ -3,7 +3,7 @@
 # Benchmark: index a generated, rotated Postfix + Dovecot syslog log set (mail.log, mail.log.1,
 # mail.log.2.gz, ...) with maildsar, and scan the same files with `zgrep -c` in the same run;
 # with OLD_MAILDSAR set, index it with that binary (the previous design) as well, in a state
-# directory of its own. Prints, for each binary, lines/s, peak RSS, the state directory's size,
+# directory of its own. Prints, for each binary, lines/s, CPU seconds, peak RSS, the state directory's size,
 # the no-op re-index time and the warm `find --email` time, and the ratios issue 12 asks for:
 # lines/s against zgrep and against the previous design, state bytes / log bytes, each beside
 # its target.
@@ -46,13 +46,16 @@ read -r lines bytes < <(python3 "$here/bench/gen_logs.py" "$logs" "$size_mb" "$f
 on_disk=$(du -sk "$logs" | cut -f1)
 sync
 
-# run LABEL CMD...: wall seconds and peak RSS (KiB) into $secs and $rss; stdout into $work/out.LABEL
+# run LABEL CMD...: wall seconds, peak RSS (KiB) and CPU seconds (user + system) into $secs, $rss
+# and $cpu; stdout into $work/out.LABEL
 run() {
   local label=$1; shift
   local tf="$work/time.$label"
-  /usr/bin/time -f '%e %M' -o "$tf" "$@" >"$work/out.$label" 2>"$work/err.$label" || {
+  /usr/bin/time -f '%e %M %U %S' -o "$tf" "$@" >"$work/out.$label" 2>"$work/err.$label" || {
     echo "$label failed:" >&2; tail -5 "$work/err.$label" "$tf" >&2; exit 1; }
-  read -r secs rss <"$tf"
+  local user sys
+  read -r secs rss user sys <"$tf"
+  cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
 }
 
 # wall seconds of CMD... with millisecond resolution (stdout discarded)
@@ -76,6 +79,7 @@ JSON
   run "$name" "$exe" -c "$work/$name.json" index --json
   R[$name.secs]=$secs
   R[$name.rss]=$rss
+  R[$name.cpu]=$cpu
   R[$name.items]=$(python3 -c 'import json,sys; print(sum(s["items"] for s in json.load(sys.stdin)["sources"]))' <"$work/out.$name")
   R[$name.errors]=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["errors"])' <"$work/out.$name")
   R[$name.state]=$(du -s --block-size=1 "$state" | cut -f1)
@@ -106,14 +110,14 @@ check() { awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { ok = (op == ">=" ? v >= t 
 echo
 echo "log set: $files files ($(ls "$logs" | tr '\n' ' ')), $lines lines, $((bytes / 1048576)) MiB uncompressed, $((on_disk / 1024)) MiB on disk"
 echo "machine: $(nproc) cores, $(uname -r); maildsar build: ${build_type:-unknown} ($bin)${old_bin:+; previous design: $old_bin}"
-printf '%-12s %9s %11s %13s %11s %10s %11s %8s\n' tool "wall s" "lines/s" "peak RSS MiB" "state MiB" "no-op s" "find ms" items
+printf '%-12s %9s %11s %9s %13s %11s %10s %11s %8s\n' tool "wall s" "lines/s" "CPU s" "peak RSS MiB" "state MiB" "no-op s" "find ms" items
 for name in maildsar old; do
   [ -n "${R[$name.secs]:-}" ] || continue
-  printf '%-12s %9s %11s %13s %11s %10s %11s %8s\n' "$([ $name = old ] && echo "old design" || echo maildsar)" \
-    "${R[$name.secs]}" "$(rate "${R[$name.secs]}")" "$((R[$name.rss] / 1024))" "$(mib "${R[$name.state]}")" \
+  printf '%-12s %9s %11s %9s %13s %11s %10s %11s %8s\n' "$([ $name = old ] && echo "old design" || echo maildsar)" \
+    "${R[$name.secs]}" "$(rate "${R[$name.secs]}")" "${R[$name.cpu]}" "$((R[$name.rss] / 1024))" "$(mib "${R[$name.state]}")" \
     "${R[$name.noop]}" "$(awk -v s="${R[$name.find]}" 'BEGIN { printf "%.0f", s * 1000 }')" "${R[$name.items]}"
 done
-printf '%-12s %9s %11s %13s\n' zgrep "$z_secs" "$(rate "$z_secs")" "$((z_rss / 1024))"
+printf '%-12s %9s %11s %9s %13s\n' zgrep "$z_secs" "$(rate "$z_secs")" "$cpu" "$((z_rss / 1024))"
 echo
 echo "maildsar index: ${R[maildsar.items]} items (log transactions), ${R[maildsar.errors]} errors"
 echo "find --email $pattern: ${R[maildsar.found]} item(s)${old_bin:+ (old design: ${R[old.found]})}; zgrep: $matches matching lines in ${z_secs} s"
@@ -121,6 +125,7 @@ echo
 m_rate=$(rate "${R[maildsar.secs]}")
 printf '%-46s %12s %12s %8s\n' "ratio / figure (maildsar)" value target ""
 printf '%-46s %12s %12s %8s\n' "index lines/s" "$m_rate" ">= 100000" "$(check "$m_rate" ">=" 100000)"
+printf '%-46s %12s %12s\n' "index lines per CPU second (user + system)" "$(rate "${R[maildsar.cpu]}")" ""
 printf '%-46s %12s %12s\n' "index lines/s, maildsar / zgrep" "$(ratio "$m_rate" "$(rate "$z_secs")")" ""
 if [ -n "$old_bin" ]; then
   printf '%-46s %12s %12s %8s\n' "index lines/s, maildsar / old design" \

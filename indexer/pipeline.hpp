@@ -32,6 +32,8 @@ enum class ScanMode { full, append };
 // the writer, and documents Xapian holds before a commit.
 inline constexpr std::size_t k_queue_bytes = 32U << 20U;
 inline constexpr std::uint64_t k_batch_bytes = 64U << 20U;
+/** A log block document counts this many times its approx_bytes against k_batch_bytes. */
+inline constexpr std::uint64_t k_block_bytes_factor = 8;
 
 struct Job {
   FileEntry entry;
