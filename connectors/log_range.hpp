@@ -15,6 +15,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace maildsar::connectors {
 
@@ -43,6 +44,17 @@ public:
   /** False: the transaction whose first line is `first_line` is not wanted, and is not built
       (the query side reads a block's range for that block's transactions only). */
   [[nodiscard]] virtual bool wants(std::uint64_t /*first_line*/) const { return true; }
+  /**
+   * Not null: the sink wants only the transactions that hold one of these strings (lower-case
+   * ASCII, matched ASCII case-insensitively) in a line, or a line with a non-ASCII byte. A scan of
+   * a format whose lines join a transaction by a key written in the line itself may then parse
+   * only the lines that can belong to such a transaction, and says so by filtered() before its
+   * first item; any other scan ignores this.
+   */
+  [[nodiscard]] virtual const std::vector<std::string> *needles() const { return nullptr; }
+  /** The scan parsed only the lines needles() selects: transactions that hold none are missing,
+      the others are whole. */
+  virtual void filtered() {}
   void item(Item &&item) override { log_item(std::move(item), LogSpan{}); }
 };
 

@@ -11,6 +11,7 @@
 
 #include "connectors/maillog/format.hpp"
 #include "connectors/maillog/gz_access.hpp"
+#include "connectors/maillog/range_scanner.hpp"
 #include "connectors/maillog/scanner.hpp"
 #include "core/hash.hpp"
 
@@ -30,7 +31,7 @@ namespace maildsar::connectors {
 
 namespace {
 
-using maillog::FileScanner;
+using maillog::RangeScanner;
 using maillog::SourceFormat;
 using std::string_view;
 
@@ -130,7 +131,7 @@ core::Result<std::uint64_t> lines_before(ByteReader &reader, std::uint64_t offse
 }
 
 /**
- * Reads decompressed bytes [range.from, range.to) of `path` line by line into a FileScanner
+ * Reads decompressed bytes [range.from, range.to) of `path` line by line into a RangeScanner (a FileScanner)
  * (Connector::scan and scan_log_range). A compressed log is decompressed from its start; the
  * bytes before `from` are skipped (counted for their lines when `lines_before` is unknown).
  */
@@ -205,7 +206,7 @@ core::Status scan_content(const core::SourceConfig &source, const SourceFormat &
   if (auto *log_sink = dynamic_cast<LogSink *>(&sink)) {
     log_sink->started(line_no);
   }
-  FileScanner scanner(source, format, path, mtime_ns / 1000000000, sink);
+  RangeScanner scanner(source, format, path, mtime_ns / 1000000000, sink);
   std::string buf(k_chunk, '\0');
   std::string line;
   bool overlong = false;
@@ -264,7 +265,7 @@ core::Status scan_compressed_ranges(const core::SourceConfig &source, const Sour
   for (const LogRange &r : ranges) {
     last_to = std::max(last_to, r.to);
   }
-  std::vector<std::unique_ptr<FileScanner>> scanners(ranges.size());
+  std::vector<std::unique_ptr<RangeScanner>> scanners(ranges.size());
   std::vector<bool> done(ranges.size(), false);
   std::size_t next = 0; // in `order`: the next range to start
   std::vector<std::size_t> active;
@@ -295,7 +296,7 @@ core::Status scan_compressed_ranges(const core::SourceConfig &source, const Sour
         if (auto *log_sink = dynamic_cast<LogSink *>(sinks[i])) {
           log_sink->started(line_no - 1);
         }
-        scanners[i] = std::make_unique<FileScanner>(source, format, path, mtime_ns / 1000000000, *sinks[i]);
+        scanners[i] = std::make_unique<RangeScanner>(source, format, path, mtime_ns / 1000000000, *sinks[i]);
         active.push_back(i);
       } else {
         done[i] = true; // not at a line start, or empty: it gets no line (its caller sees why)

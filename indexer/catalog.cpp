@@ -658,6 +658,34 @@ core::Result<std::string> read_gz_points(const std::string &path, const std::str
   return std::string(reinterpret_cast<const char *>(blob.data()), blob.size());
 }
 
+core::Result<std::optional<LogFileState>> read_log_file(const std::string &path, const std::string &file) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    return std::nullopt;
+  }
+  MAILDSAR_TRY_ASSIGN(core::sqlite::Db db, core::sqlite::Db::open(path, core::sqlite::Writable::no));
+  MAILDSAR_TRY_ASSIGN(std::int64_t version, db.user_version());
+  if (version < 8) {
+    return std::nullopt;
+  }
+  MAILDSAR_TRY_ASSIGN(Stmt s, db.prepare("SELECT size, mtime_ns, head_fingerprint, content_size, content_tail, "
+                                         "gz_points FROM files WHERE path = ?1 AND status = 'done'"));
+  MAILDSAR_TRY(s.bind(1, file));
+  MAILDSAR_TRY_ASSIGN(bool row, s.step());
+  if (!row) {
+    return std::nullopt;
+  }
+  LogFileState st;
+  st.size = static_cast<std::uint64_t>(s.column_int64(0));
+  st.mtime_ns = s.column_int64(1);
+  st.head_fingerprint = s.column_text(2);
+  st.content_size = static_cast<std::uint64_t>(s.column_int64(3));
+  st.content_tail = s.column_text(4);
+  const std::vector<std::byte> blob = s.column_blob(5);
+  st.gz_points.assign(reinterpret_cast<const char *>(blob.data()), blob.size());
+  return st;
+}
+
 core::Result<std::vector<UnreadFile>> read_unread_files(const std::string &path) {
   std::vector<UnreadFile> out;
   std::error_code ec;

@@ -209,6 +209,20 @@ struct SourceStatus {
  */
 [[nodiscard]] core::Result<std::string> read_gz_points(const std::string &path, const std::string &file);
 
+/** What the last complete scan of a log saw of it (read_log_file). */
+struct LogFileState {
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::string head_fingerprint;
+  std::uint64_t content_size = 0;
+  std::string content_tail;
+  std::string gz_points;
+};
+
+/** The done row of the log `file` in the catalog at `path` (read-only); nullopt when none. */
+[[nodiscard]] core::Result<std::optional<LogFileState>> read_log_file(const std::string &path,
+                                                                      const std::string &file);
+
 /** A file whose last scan failed (FileStatus::error), or read except for some parts (done with a
     last_error: an mbox's bytes outside any message, a PST item libpst could not read): what it
     holds there was not searched. */

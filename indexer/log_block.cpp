@@ -32,6 +32,9 @@ std::string log_block_data(const LogBlock &b) {
   if (b.truncated) {
     j["truncated"] = true;
   }
+  if (!b.checks.empty()) {
+    j["checks"] = b.checks;
+  }
   return json{{"log_block", std::move(j)}}.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -58,6 +61,10 @@ core::Result<LogBlock> parse_log_block(std::string_view data) {
     }
     b.digest = j.at("digest").get<std::string>();
     b.truncated = j.value("truncated", false);
+    b.checks = j.value("checks", std::string());
+    if (!b.checks.empty() && b.checks.size() != b.first_lines.size() * k_txn_check_hex) {
+      return core::fail(core::ErrorCode::data, "index log block data: checks do not fit the transactions");
+    }
     if (b.first_lines.empty() || b.from > b.to || b.seg_from > b.from) {
       return core::fail(core::ErrorCode::data, "index log block data: inconsistent ranges");
     }
@@ -67,7 +74,7 @@ core::Result<LogBlock> parse_log_block(std::string_view data) {
   }
 }
 
-void BlockDigest::add(const connectors::Item &item) {
+std::string item_digest(const connectors::Item &item) {
   std::string fields = item.locator.queue_id; // not the path: a rotated log keeps its blocks
   for (std::uint64_t l : item.locator.lines) {
     fields += fmt::format(",{}", l);
@@ -77,8 +84,22 @@ void BlockDigest::add(const connectors::Item &item) {
   for (const std::string &t : item.truncated) {
     fields += t + '\n';
   }
-  m_items.emplace_back(item.locator.lines.empty() ? 0 : item.locator.lines.front(),
-                       core::sha256_hex(fields));
+  return core::sha256_hex(fields);
+}
+
+void BlockDigest::add(const connectors::Item &item) {
+  m_items.emplace_back(item.locator.lines.empty() ? 0 : item.locator.lines.front(), item_digest(item));
+}
+
+std::string BlockDigest::checks() const {
+  auto sorted = m_items;
+  std::sort(sorted.begin(), sorted.end());
+  std::string out;
+  out.reserve(sorted.size() * k_txn_check_hex);
+  for (const auto &[line, h] : sorted) {
+    out.append(h, 0, k_txn_check_hex);
+  }
+  return out;
 }
 
 std::string BlockDigest::hex() const {

@@ -44,6 +44,11 @@ struct LogBlock {
   std::string digest;
   /** Notes of transactions indexed only in part (Item::truncated), for `find` and `verify`. */
   bool truncated = false;
+  /** Each transaction's check: the first k_txn_check_hex hex digits of its item_digest(), in
+      first_lines order, concatenated. Empty when a transaction of the block was cut or split at
+      a limit (or the block was indexed before checks existed): the query side then reads every
+      transaction of the block, never only the ones that can match (query/log_blocks.cpp). */
+  std::string checks;
 
   /** The block's locator key, unique within the source: "<path>##block@<first line>". */
   [[nodiscard]] std::string key() const;
@@ -56,11 +61,19 @@ struct LogBlock {
 /** ErrorCode::data for malformed data. */
 [[nodiscard]] core::Result<LogBlock> parse_log_block(std::string_view data);
 
+/** Hex digits of a transaction's digest kept per transaction in LogBlock::checks (12 bits). */
+inline constexpr std::size_t k_txn_check_hex = 3;
+
+/** Hex SHA-256 of what a block promises of a transaction: queue id, lines, bytes, Message-ID, date. */
+[[nodiscard]] std::string item_digest(const connectors::Item &item);
+
 /** Accumulates the digest of a set of transactions (order-independent). */
 class BlockDigest {
 public:
   void add(const connectors::Item &item);
   [[nodiscard]] std::string hex() const;
+  /** LogBlock::checks of the transactions added (one per first line). */
+  [[nodiscard]] std::string checks() const;
 
 private:
   std::vector<std::pair<std::uint64_t, std::string>> m_items; // first line, sha256 of the fields

@@ -78,6 +78,7 @@ public:
     m_lines.push_back(first);
     m_digest.add(item);
     m_truncated = m_truncated || !item.truncated.empty();
+    m_whole = m_whole && item.truncated.empty() && item.bounded.empty();
     for (std::string &t : terms) {
       m_terms.insert(std::move(t)); // hashed once per block (flush)
     }
@@ -110,6 +111,9 @@ private:
     block.first_lines = m_lines;
     block.digest = m_digest.hex();
     block.truncated = m_truncated;
+    if (m_whole) {
+      block.checks = m_digest.checks();
+    }
     MsgDoc msg{m_job, {}, std::move(m_lines)};
     PreparedDocument &doc = msg.doc.doc;
     doc.set_key(schema::unique_term(m_ctx.source, block.key()));
@@ -134,6 +138,7 @@ private:
     m_digest = BlockDigest{};
     m_count = 0;
     m_truncated = false;
+    m_whole = true;
   }
 
   Queue &m_queue;
@@ -149,6 +154,7 @@ private:
   std::uint64_t m_to = 0;
   std::uint64_t m_line = 0;
   bool m_truncated = false;
+  bool m_whole = true; // no transaction of the block cut or split at a limit
 };
 
 } // namespace

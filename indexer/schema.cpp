@@ -45,8 +45,9 @@ std::string block_term(std::string_view term) {
       return std::string(term);
     }
   }
-  // The first 4 bytes (32 bits) of the SHA-256, as bytes: a third of the size of 12 hex digits in
-  // the termlist and the postlist keys, where these terms are most of the log index.
+  // The first 3 bytes (24 bits) of the SHA-256, as bytes: a fraction of the size of 12 hex digits
+  // in the termlist and the postlist keys, where these terms are most of the log index. Terms that
+  // share 24 bits share a posting list: a query then reads a few more blocks, never fewer.
   const std::string hex = core::sha256_hex(term);
   std::string out(field("block-hash").prefix);
   const auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };

@@ -17,12 +17,12 @@ namespace maildsar::index::schema {
 /** Bumped whenever terms or document data change incompatibly (needs `index --full`). */
 inline constexpr std::string_view k_schema_version = "3";
 /** Feature list stored next to the version; a mismatch also needs `index --full`. */
-inline constexpr std::string_view k_features = "q-sha256,xfile,role-terms,positional-role-names,header-roles,name-variants,log-blocks-hash32";
+inline constexpr std::string_view k_features = "q-sha256,xfile,role-terms,positional-role-names,header-roles,name-variants,log-blocks-hash24";
 inline constexpr std::string_view k_meta_schema_version = "maildsar.schema_version";
 inline constexpr std::string_view k_meta_features = "maildsar.features";
 
 /** Bytes of a term's SHA-256 that a log block holds (block_term()). */
-inline constexpr std::size_t k_block_hash_bytes = 4;
+inline constexpr std::size_t k_block_hash_bytes = 3;
 /** Identity terms longer than this are indexed as a SHA-256 (never truncated, STYLE §25). */
 inline constexpr std::size_t k_max_identity_bytes = 200;
 /** Positions skipped between two name/text values so that a phrase never spans two values. */
@@ -76,7 +76,7 @@ inline constexpr std::array k_fields{
           "transactions, its data a log block: indexer/log_block.hpp)"},
     Field{"block-hash", "XH:", FieldKind::boolean, Scope::global, -1,
           "on a log block, each identity, Message-ID and name term of its transactions as the "
-          "first 4 bytes of its SHA-256, as bytes (block_term())"},
+          "first 3 bytes of its SHA-256, as bytes (block_term())"},
     Field{"date", "", FieldKind::boolean, Scope::global, static_cast<int>(k_slot_date),
           "item date (value slot 0, sortable_serialise of seconds since the epoch)"},
 };
@@ -241,7 +241,7 @@ static_assert(k_role_codes.size() == connectors::k_role_count);
 [[nodiscard]] std::string log_block_term();
 /**
  * A term as a log block holds it: XFILE:, XSRC:, XKIND:, XBLOCK: and XTRUNC: terms as they are,
- * every other (identity, Message-ID, name) as "XH:" + the first 4 bytes (32 bits) of its
+ * every other (identity, Message-ID, name) as "XH:" + the first 3 bytes (24 bits) of its
  * SHA-256, as bytes — a fraction of the bytes, and a block is only a candidate: its transactions
  * are matched exactly when they are read again.
  */

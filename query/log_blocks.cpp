@@ -3,7 +3,10 @@
 
 #include "connectors/limits.hpp"
 #include "connectors/log_range.hpp"
+#include "core/fs.hpp"
+#include "core/hash.hpp"
 #include "core/log.hpp"
+#include "connectors/maillog.hpp"
 #include "indexer/catalog.hpp"
 #include "indexer/document.hpp"
 #include "indexer/index_store.hpp"
@@ -18,40 +21,123 @@
 #include <memory>
 #include <span>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 namespace maildsar::query {
 
 namespace {
 
-/** Keeps the transactions of one block (by first line) and their digest. */
+/**
+ * Keeps the transactions of one block (by first line) and checks them against the block: all of
+ * them against its digest, or, when the scan parsed only the lines that can hold one of
+ * `needles` (LogSink::filtered), each one it got against the block's check of that transaction.
+ */
 class BlockCollector final : public connectors::LogSink {
 public:
-  explicit BlockCollector(const index::LogBlock &block) : m_block(block) {}
+  BlockCollector(const index::LogBlock &block, const std::vector<std::string> *needles)
+      : m_block(block), m_needles(block.checks.empty() ? nullptr : needles) {}
 
   [[nodiscard]] bool wants(std::uint64_t first_line) const override {
     // else another block's transaction, or a part of one that began before the range
     return std::binary_search(m_block.first_lines.begin(), m_block.first_lines.end(), first_line);
   }
+  [[nodiscard]] const std::vector<std::string> *needles() const override { return m_needles; }
+  void filtered() override { m_filtered = true; }
+  void started(std::uint64_t lines_before) override { m_lines_before = lines_before; }
   void log_item(connectors::Item &&item, connectors::LogSpan /*span*/) override {
     if (item.locator.lines.empty() || !wants(item.locator.lines.front())) {
       return;
     }
-    m_digest.add(item);
+    if (m_filtered) {
+      const auto at = static_cast<std::size_t>(
+          std::lower_bound(m_block.first_lines.begin(), m_block.first_lines.end(), item.locator.lines.front()) -
+          m_block.first_lines.begin());
+      const std::string digest = index::item_digest(item);
+      if (std::string_view(digest).substr(0, index::k_txn_check_hex) !=
+          std::string_view(m_block.checks).substr(at * index::k_txn_check_hex, index::k_txn_check_hex)) {
+        m_mismatch = true; // not the transaction indexed: the block is read whole again
+      }
+    } else {
+      m_digest.add(item);
+    }
     items.push_back(std::move(item));
   }
   void error(connectors::ScanError && /*error*/) override {} // reported when it was indexed
 
   [[nodiscard]] bool complete() const {
+    if (m_filtered) {
+      return !m_mismatch && m_lines_before == m_block.line;
+    }
     return items.size() == m_block.first_lines.size() && m_digest.hex() == m_block.digest;
   }
+  [[nodiscard]] bool was_filtered() const { return m_filtered; }
 
   std::vector<connectors::Item> items;
 
 private:
   const index::LogBlock &m_block;
+  const std::vector<std::string> *m_needles;
   index::BlockDigest m_digest;
+  bool m_filtered = false;
+  bool m_mismatch = false;
+  std::uint64_t m_lines_before = 0;
 };
+
+/** One scan of a segment for several blocks: each transaction goes to the block that holds it. */
+class SegmentCollector final : public connectors::LogSink {
+public:
+  void add(BlockCollector *block, const index::LogBlock &data) {
+    m_blocks.push_back(block);
+    for (std::uint64_t line : data.first_lines) {
+      m_owner.emplace(line, block);
+    }
+  }
+  [[nodiscard]] bool wants(std::uint64_t first_line) const override { return owner(first_line) != nullptr; }
+  void started(std::uint64_t lines_before) override {
+    for (BlockCollector *b : m_blocks) {
+      b->started(lines_before);
+    }
+  }
+  void log_item(connectors::Item &&item, connectors::LogSpan span) override {
+    if (BlockCollector *b = item.locator.lines.empty() ? nullptr : owner(item.locator.lines.front())) {
+      b->log_item(std::move(item), span);
+    }
+  }
+  void error(connectors::ScanError && /*error*/) override {} // reported when it was indexed
+
+private:
+  [[nodiscard]] BlockCollector *owner(std::uint64_t first_line) const {
+    auto it = m_owner.find(first_line);
+    return it == m_owner.end() ? nullptr : it->second;
+  }
+  std::vector<BlockCollector *> m_blocks;
+  std::unordered_map<std::uint64_t, BlockCollector *> m_owner; // first line -> its block
+};
+
+/**
+ * True when the log at `path` is as its last complete scan saw it: the same size and mtime, or
+ * (a plain file) grown at its end with the same head and the same bytes at its old end, as the
+ * index itself tells an appended log from a rewritten one.
+ */
+bool unchanged_since_indexed(const std::string &path, const index::LogFileState &state) {
+  auto st = core::lstat_file(path);
+  if (!st) {
+    return false;
+  }
+  if (st->size == state.size && st->mtime_ns == state.mtime_ns) {
+    return true;
+  }
+  if (!state.gz_points.empty() || st->size <= state.size || state.content_size != state.size) {
+    return false; // compressed (a probe would decompress it all), shrunk, or not a plain file
+  }
+  auto probe = connectors::probe_content(path, state.content_size);
+  return probe && !probe->compressed && probe->size >= state.content_size &&
+         probe->mark_fingerprint == state.content_tail &&
+         core::sha256_hex(std::string_view(probe->head).substr(
+             0, static_cast<std::size_t>(std::min<std::uint64_t>(state.content_size, probe->head.size())))) ==
+             state.head_fingerprint;
+}
 
 /** True when `text` holds a byte >= 0x80 or one of the lower-case ASCII `needles`, ignoring case. */
 bool may_hold(std::string_view text, const std::vector<std::string> &needles) {
@@ -133,52 +219,85 @@ core::Status LogExpander::read_file(std::span<const index::LogBlock> blocks) {
     range.mtime_ns = block.mtime_ns;
     ranges.push_back(range);
   }
-  auto scan = [&](std::string_view gz_points) -> core::Status {
+  // With needles, a block whose transactions have checks is read for the lines that can hold
+  // one (connectors RangeScanner): a fraction of its lines.
+  auto scan = [&](std::string_view gz_points, bool filter) -> core::Status {
     collectors.clear();
     std::vector<connectors::ItemSink *> sinks;
     for (const index::LogBlock &block : blocks) {
-      collectors.push_back(std::make_unique<BlockCollector>(block));
+      collectors.push_back(std::make_unique<BlockCollector>(block, filter ? &m_needles : nullptr));
       sinks.push_back(collectors.back().get());
     }
     return connectors::scan_log_ranges(src, any.path, ranges, sinks, gz_points);
   };
   std::string gz_points;
-  if (auto points = index::read_gz_points(index::catalog_path(m_config), any.path)) {
-    gz_points = std::move(*points);
-  } // else: read from the start (the catalog is only a shortcut here)
-  core::Status scanned = scan(gz_points);
-  if (!gz_points.empty() &&
-      (!scanned || !std::ranges::all_of(collectors, [](const auto &c) { return c->complete(); }))) {
+  bool as_indexed = false;
+  if (auto state = index::read_log_file(index::catalog_path(m_config), any.path); state && *state) {
+    gz_points = std::move((*state)->gz_points);
+    as_indexed = unchanged_since_indexed(any.path, **state);
+  } // else: read from the start, every line (the catalog is only a shortcut here)
+  const auto all_complete = [&] {
+    return std::ranges::all_of(collectors, [](const auto &c) { return c->complete(); });
+  };
+  // The selected lines are checked transaction by transaction; that nothing else moved into or
+  // out of the blocks' ranges, only a file as it was indexed (or grown at its end) says.
+  core::Status scanned = scan(gz_points, !m_needles.empty() && as_indexed);
+  if ((!scanned || !all_complete()) &&
+      std::ranges::any_of(collectors, [](const auto &c) { return c->was_filtered(); })) {
+    // A transaction read from the selected lines is not the one indexed: every line again.
+    MAILDSAR_LOG_DEBUG("query: log {}: read again, every line of the blocks", any.path);
+    scanned = scan(gz_points, false);
+  }
+  if (!gz_points.empty() && (!scanned || !all_complete())) {
     // Restart points that do not fit the file (stale or damaged): never an answer from them.
     MAILDSAR_LOG_DEBUG("query: log {}: read again from its start (restart points unusable)", any.path);
-    scanned = scan({});
+    scanned = scan({}, false);
   }
   MAILDSAR_TRY(scanned);
+  // A transaction that depends on what came before the block's lines (a split at the
+  // open-transactions budget, an Exchange header) needs the whole scan that indexed it: one scan
+  // of each such segment for all its blocks.
+  std::vector<std::size_t> again;
   for (std::size_t b = 0; b < blocks.size(); ++b) {
-    const index::LogBlock &block = blocks[b];
-    std::vector<connectors::Item> items;
-    if (collectors[b]->complete()) {
-      items = std::move(collectors[b]->items);
-    } else {
-      // A transaction depends on what came before the block's lines (a split at the
-      // open-transactions budget, an Exchange header): the whole scan that indexed it.
-      BlockCollector again(block);
-      connectors::LogRange range;
-      range.from = block.seg_from;
-      range.to = block.seg_to;
-      range.lines_before = block.seg_line;
-      range.mtime_ns = block.mtime_ns;
-      MAILDSAR_TRY(connectors::scan_log_range(src, block.path, range, again));
-      if (!again.complete()) {
+    if (!collectors[b]->complete()) {
+      again.push_back(b);
+    }
+  }
+  const auto same_segment = [&](std::size_t a, std::size_t b) {
+    return std::tie(blocks[a].seg_from, blocks[a].seg_to, blocks[a].seg_line, blocks[a].mtime_ns) ==
+           std::tie(blocks[b].seg_from, blocks[b].seg_to, blocks[b].seg_line, blocks[b].mtime_ns);
+  };
+  for (std::size_t first = 0; first < again.size();) {
+    std::size_t last = first + 1;
+    while (last < again.size() && same_segment(again[first], again[last])) {
+      ++last;
+    }
+    SegmentCollector segment;
+    for (std::size_t k = first; k < last; ++k) {
+      collectors[again[k]] = std::make_unique<BlockCollector>(blocks[again[k]], nullptr);
+      segment.add(collectors[again[k]].get(), blocks[again[k]]);
+    }
+    const index::LogBlock &block = blocks[again[first]];
+    connectors::LogRange range;
+    range.from = block.seg_from;
+    range.to = block.seg_to;
+    range.lines_before = block.seg_line;
+    range.mtime_ns = block.mtime_ns;
+    MAILDSAR_TRY(connectors::scan_log_range(src, block.path, range, segment));
+    for (std::size_t k = first; k < last; ++k) {
+      if (!collectors[again[k]]->complete()) {
+        const index::LogBlock &changed = blocks[again[k]];
         return core::fail(core::ErrorCode::temp_fail,
                           fmt::format("log {} no longer holds the transactions indexed from it "
                                       "(lines {} and on)",
-                                      block.path, block.first_lines.front()),
+                                      changed.path, changed.first_lines.front()),
                           "it changed since the last index run: run maildsar index");
       }
-      items = std::move(again.items);
     }
-    MAILDSAR_TRY(index_items(block, items));
+    first = last;
+  }
+  for (std::size_t b = 0; b < blocks.size(); ++b) {
+    MAILDSAR_TRY(index_items(blocks[b], collectors[b]->items));
   }
   return {};
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Dovecot (via syslog, or its own log_path file): lines of one session ("session=<S>",
-// "lmtp(user)<pid><S>") are a transaction; login, delivery and passdb lines name users and client
-// IPs.
+// "lmtp(user)<pid><S>") are a transaction, closed by "Logged out", "Disconnected", "Connection
+// closed" or "Aborted login", a delivery's by its result ("saved mail to"); login, delivery and
+// passdb lines name users and client IPs.
 #include "connectors/maillog/format.hpp"
 
 #include <algorithm>
@@ -29,6 +30,7 @@ void parse_dovecot(string_view msg, LineInfo &info) {
   static constexpr std::array<string_view, 8> k_services{"lmtp(", "lda(", "deliver(", "imap(",
                                                          "pop3(", "managesieve(", "submission(",
                                                          "sieve("};
+  bool delivery = false;
   for (auto svc : k_services) {
     std::size_t p = msg.find(svc);
     if (p == string_view::npos) {
@@ -42,7 +44,7 @@ void parse_dovecot(string_view msg, LineInfo &info) {
     if (auto c = user.find(", "); c != string_view::npos) { // older "lmtp(pid, user)"
       user = user.substr(c + 2);
     }
-    bool delivery = svc == "lmtp(" || svc == "lda(" || svc == "deliver(";
+    delivery = svc == "lmtp(" || svc == "lda(" || svc == "deliver(";
     t.add_address(delivery ? Role::log_to : Role::log_user, user);
     string_view after = msg.substr(ue + 1);
     // <pid><session>
@@ -58,6 +60,21 @@ void parse_dovecot(string_view msg, LineInfo &info) {
       }
     }
     break;
+  }
+  // The session ends: "imap(u)<pid><S>: Logged out ...", "... Disconnected: ...", "imap-login:
+  // Disconnected (auth failed ...) ..., session=<S>", "imap-login: Aborted login ..."; a
+  // delivery's ends with its result ("lmtp(u)<pid><S>: msgid=<m>: saved mail to INBOX", "sieve:
+  // ... stored mail into mailbox"). Without this a busy server's sessions would all stay open
+  // until the open-transactions budget splits them into parts.
+  if (!info.key.empty()) {
+    static constexpr std::array<string_view, 4> k_session_ends{": Logged out", ": Disconnected",
+                                                               ": Connection closed", ": Aborted login"};
+    static constexpr std::array<string_view, 4> k_delivery_ends{": saved mail to ", "stored mail into mailbox",
+                                                                ": rejected: ", ": discarded"};
+    const auto ends = [&](const auto &marks) {
+      return std::ranges::any_of(marks, [&](string_view m) { return msg.find(m) != string_view::npos; });
+    };
+    info.closes = ends(k_session_ends) || (delivery && ends(k_delivery_ends));
   }
   // auth-worker(pid): pam(user,1.2.3.4,...): ...
   static constexpr std::array<string_view, 7> k_passdbs{"pam(", "passwd(", "shadow(", "sql(",

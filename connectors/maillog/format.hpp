@@ -104,6 +104,10 @@ public:
   [[nodiscard]] std::string_view name() const { return m_name; }
   /** The parser of a file of this format. */
   [[nodiscard]] std::unique_ptr<FileParser> open(std::int64_t mtime) const;
+  /** True when every line of a file of this format is parsed on its own and joins its transaction
+      by a key written in the line (syslog programs without continuation lines, not auto): the
+      lines of one transaction are then those that hold its key (RangeScanner). */
+  [[nodiscard]] bool keyed_lines() const;
   /** Format auto: the file format that the file's first line shows, or nullptr. */
   [[nodiscard]] const FileFormat *recognise(std::string_view first_line) const;
 

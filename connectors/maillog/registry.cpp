@@ -83,6 +83,10 @@ std::unique_ptr<FileParser> SourceFormat::open(std::int64_t mtime) const {
   return open_syslog(mtime, m_program != nullptr && m_program->continuation_lines);
 }
 
+bool SourceFormat::keyed_lines() const {
+  return m_file == nullptr && !m_auto && (m_program == nullptr || !m_program->continuation_lines);
+}
+
 const FileFormat *SourceFormat::recognise(std::string_view first_line) const {
   if (!m_auto) {
     return nullptr;

@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -288,6 +290,29 @@ void FileScanner::flush_single() {
   }
 }
 
+namespace {
+
+/**
+ * The text of a transaction's lines as identities are looked for in it: the transaction's
+ * Message-ID blanked wherever it appears (message-id=<...>, Exim's id=, an Exchange column).
+ * A Message-ID looks like an address but names nobody; the mail side leaves the Message-ID field
+ * out of the address scan too (connectors/mime). The item's bytes and digest keep the lines as
+ * they are.
+ */
+std::string identity_text(std::string_view raw, std::string_view message_id) {
+  std::string text = sanitize_utf8(raw);
+  if (message_id.size() < 3) {
+    return text;
+  }
+  for (std::size_t p = text.find(message_id); p != std::string::npos;
+       p = text.find(message_id, p + message_id.size())) {
+    std::fill_n(text.begin() + static_cast<std::ptrdiff_t>(p), message_id.size(), ' ');
+  }
+  return text;
+}
+
+} // namespace
+
 void FileScanner::emit(Txn &&t) {
   if (m_log_sink != nullptr && !t.lines.empty() && !m_log_sink->wants(t.lines.front())) {
     return;
@@ -304,7 +329,7 @@ void FileScanner::emit(Txn &&t) {
   item.subject = std::move(t.subject);
   item.addresses = std::move(t.addresses);
   item.ips = std::move(t.ips);
-  item.texts.push_back(RawText{Role::body, sanitize_utf8(t.raw)});
+  item.texts.push_back(RawText{Role::body, identity_text(t.raw, item.message_id)});
   if (!t.note.empty()) {
     item.bounded.push_back(std::move(t.note));
   }

@@ -251,7 +251,12 @@ TEST(MaillogConnector, PostfixTestLogTransactions) {
   EXPECT_EQ(item->sha256, maildsar::core::sha256_hex(joined));
   ASSERT_EQ(item->texts.size(), 1U);
   EXPECT_EQ(item->texts[0].role, Role::body);
-  EXPECT_EQ(item->texts[0].text, joined);
+  // the text scanned for identities: the lines, the Message-ID blanked (it looks like an address
+  // but names nobody; the mail side leaves Message-ID out of the address scan too)
+  std::string scanned = joined;
+  const std::string mid = "f93388828093534f92d85ffe21b2a719@example.info";
+  scanned.replace(scanned.find(mid), mid.size(), std::string(mid.size(), ' '));
+  EXPECT_EQ(item->texts[0].text, scanned);
   // the single-line items are named by their line
   EXPECT_NE(sink.by_queue_id("line-1"), nullptr);
   EXPECT_EQ(sink.by_queue_id("line-1")->locator.lines, std::vector<std::uint64_t>{1});
@@ -540,6 +545,43 @@ TEST(MaillogConnector, DovecotLoginAndDelivery) {
   ASSERT_NE(pam, nullptr);
   EXPECT_TRUE(has_address(*pam, Role::log_user, "toto"));
   EXPECT_TRUE(has_ip(*pam, Role::log_client, "1.1.1.1"));
+}
+
+// A Dovecot session ends with "Logged out", "Disconnected", "Connection closed" or "Aborted
+// login", an LMTP/LDA delivery with its result: it is emitted then, not held open until the open-transactions budget splits it (which
+// a busy IMAP server's sessions did to every log of the benchmark set). A session id seen again
+// after its end starts a transaction of its own.
+TEST(MaillogConnector, DovecotSessionsCloseAtTheirEnd) {
+  ScratchDir tmp;
+  auto path = tmp / "mail.log";
+  std::string log;
+  for (int i = 0; i < 4; ++i) {
+    log += fmt::format("Oct 12 15:44:4{} canyon dovecot: imap-login: Login: user=<u{}@example.com>, "
+                       "method=PLAIN, rip=203.0.113.{}, lip=10.0.0.1, mpid={}, TLS, session=<S{}>\n",
+                       i, i, i + 1, 100 + i, i);
+  }
+  log += "Oct 12 15:50:00 canyon dovecot: imap(u0@example.com)<100><S0>: Logged out in=10 out=20\n"
+         "Oct 12 15:50:01 canyon dovecot: pop3(u1@example.com)<101><S1>: Disconnected: Logged out top=0/0\n"
+         "Oct 12 15:50:02 canyon dovecot: imap(u2@example.com)<102><S2>: Disconnected: Connection closed (IDLE running for 0.001 + waiting input for 28.5 secs) in=1 out=2\n"
+         "Oct 12 15:50:03 canyon dovecot: imap-login: Aborted login (no auth attempts in 0 secs): user=<>, "
+         "rip=203.0.113.9, lip=10.0.0.1, TLS, session=<S9>\n"
+         "Oct 12 15:50:04 canyon dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): "
+         "user=<u5@example.com>, method=PLAIN, rip=203.0.113.5, lip=10.0.0.1, TLS, session=<S5>\n"
+         "Oct 12 15:50:05 canyon dovecot: imap(u0@example.com)<100><S0>: Logged out in=1 out=1\n"
+         "Oct 12 15:50:06 canyon dovecot: lmtp(u6@example.com)<200><L6>: msgid=<m6@example.com>: saved mail to INBOX\n"
+         "Oct 12 15:50:07 canyon dovecot: lmtp(u7@example.com)<201><L7>: sieve: msgid=<m7@example.com>: "
+         "stored mail into mailbox 'INBOX'\n";
+  maildsar::test::write_file(path, log);
+  auto sink = scan("syslog", path);
+  // each closed session is emitted at its last line, before the end of the file
+  std::vector<std::pair<std::string, std::vector<std::uint64_t>>> order;
+  for (const Item &item : sink.items) {
+    order.emplace_back(item.locator.queue_id, item.locator.lines);
+  }
+  const std::vector<std::pair<std::string, std::vector<std::uint64_t>>> want{
+      {"S0", {1, 5}}, {"S1", {2, 6}}, {"S2", {3, 7}}, {"S9", {8}}, {"S5", {9}},
+      {"S0", {10}},   {"L6", {11}},   {"L7", {12}},   {"S3", {4}}};
+  EXPECT_EQ(order, want);
 }
 
 TEST(MaillogConnector, UnknownProgramLineWithAddressIsAnItem) {

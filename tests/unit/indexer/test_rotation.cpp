@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Rotated delivery logs (mail.log -> mail.log.1 -> mail.log.2.gz, copytruncate) through
 // run_index with the real maillog connector: no duplicates, locators at the current file.
+#include "connectors/log_range.hpp"
 #include "connectors/maillog.hpp"
 #include "core/hash.hpp"
 #include "connectors/maillog/gz_access.hpp"
@@ -20,6 +21,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
 #include <map>
 #include <sstream>
 
@@ -726,14 +728,14 @@ TEST(LogBlocks, GzipRestartPointsReadOnlyTheMatchedSpans) {
   EXPECT_EQ(e.where_user(6543), direct[user(6543)]);
 }
 
-// Block terms are XH: + the first 4 bytes of the term's SHA-256 (docs/term-prefixes.md); the
+// Block terms are XH: + the first 3 bytes of the term's SHA-256 (docs/term-prefixes.md); the
 // file, source, kind, block and truncation terms stay as they are.
-TEST(LogBlocks, BlockTermsAreFourBytesOfTheirSha256) {
+TEST(LogBlocks, BlockTermsAreThreeBytesOfTheirSha256) {
   const std::string term = index::schema::any_role_term("email", "alice.smith@example.com");
   const std::string hashed = index::schema::block_term(term);
   ASSERT_EQ(hashed.size(), 3U + index::schema::k_block_hash_bytes);
   EXPECT_TRUE(hashed.starts_with("XH:"));
-  EXPECT_EQ(core::to_hex(std::string_view(hashed).substr(3)), core::sha256_hex(term).substr(0, 8));
+  EXPECT_EQ(core::to_hex(std::string_view(hashed).substr(3)), core::sha256_hex(term).substr(0, 6));
   EXPECT_NE(index::schema::block_term(index::schema::any_role_term("email", "bob@example.com")), hashed);
   const std::string file = index::schema::file_term("postfix", "/var/log/mail.log");
   EXPECT_EQ(index::schema::block_term(file), file);
@@ -749,6 +751,130 @@ ino_t inode_of(const fs::path &p) {
 }
 
 } // namespace
+
+namespace {
+
+/** Items of a range scan, with the needles it was offered and whether the scan filtered. */
+class NeedleSink final : public connectors::LogSink {
+public:
+  explicit NeedleSink(std::vector<std::string> needles) : m_needles(std::move(needles)) {}
+  [[nodiscard]] const std::vector<std::string> *needles() const override {
+    return m_needles.empty() ? nullptr : &m_needles;
+  }
+  void filtered() override { was_filtered = true; }
+  void log_item(connectors::Item &&item, connectors::LogSpan /*span*/) override { items.push_back(std::move(item)); }
+  void error(connectors::ScanError && /*error*/) override {}
+
+  std::vector<connectors::Item> items;
+  bool was_filtered = false;
+
+private:
+  std::vector<std::string> m_needles;
+};
+
+bool mentions(const connectors::Item &item, const std::string &needle) {
+  std::string raw;
+  for (const connectors::RawText &t : item.texts) {
+    raw += t.text;
+  }
+  std::transform(raw.begin(), raw.end(), raw.begin(), [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+  return raw.find(needle) != std::string::npos ||
+         std::ranges::any_of(raw, [](char c) { return static_cast<unsigned char>(c) >= 0x80U; });
+}
+
+} // namespace
+
+// The query side reads a matched block for the lines that can hold the address only
+// (connectors RangeScanner): the lines with the local part, in any case, or with a non-ASCII
+// byte, and every line of their transactions (by the queue id written in each). Each transaction
+// it gives is exactly the one a scan of every line gives; the others are left out.
+TEST(LogBlocks, ARangeIsReadForTheLinesThatCanHoldTheAddress) {
+  LogEstate e;
+  std::string log = txns(0, 40);
+  // the address only in the last line but one of a transaction that spans the others
+  log = "Nov 14 09:00:00 mx postfix/smtpd[1]: 0FFFFFFFFF: client=early.example[192.0.2.200]\n" + log +
+        "Nov 14 11:00:00 mx postfix/smtp[8]: 0FFFFFFFFF: to=<Alice.Smith@Example.com>, relay=mx.example[10.0.0.2]:25, "
+        "status=sent (250 ok)\n"
+        "Nov 14 11:00:01 mx postfix/qmgr[7]: 0FFFFFFFFF: removed\n"
+        // a line of its own (no queue id) and a line with a non-ASCII byte
+        "Nov 14 11:00:02 mx postfix/smtpd[9]: NOQUEUE: reject: RCPT from x[192.0.2.9]: 554 5.7.1; "
+        "from=<ALICE.SMITH@example.com> to=<bob@example.org> proto=ESMTP\n"
+        "Nov 14 11:00:03 mx postfix/cleanup[5]: 0EEEEEEEEE: warning: header Subject: Gr\xC3\xBC\xC3\x9F" "e from x\n"
+        "Nov 14 11:00:04 mx postfix/qmgr[7]: 0EEEEEEEEE: removed\n";
+  test::write_file(e.log("mail.log"), log);
+  const core::SourceConfig &src = e.config.sources[0];
+  connectors::LogRange all;
+  NeedleSink whole({});
+  ASSERT_TRUE(connectors::scan_log_range(src, e.log("mail.log").string(), all, whole));
+  EXPECT_FALSE(whole.was_filtered);
+  NeedleSink some({"alice.smith"});
+  ASSERT_TRUE(connectors::scan_log_range(src, e.log("mail.log").string(), all, some));
+  EXPECT_TRUE(some.was_filtered);
+
+  std::map<std::uint64_t, std::string> want; // first line -> item digest
+  for (const connectors::Item &item : whole.items) {
+    if (mentions(item, "alice.smith")) {
+      want[item.locator.lines.front()] = index::item_digest(item);
+    }
+  }
+  ASSERT_EQ(want.size(), 3U); // the spanning transaction, the reject, the non-ASCII one
+  std::map<std::uint64_t, std::string> got;
+  for (const connectors::Item &item : some.items) {
+    got[item.locator.lines.front()] = index::item_digest(item);
+  }
+  EXPECT_EQ(got, want);
+  ASSERT_TRUE(got.contains(1));
+  EXPECT_LT(some.items.size(), whole.items.size() / 4);
+
+  // a format whose lines are not grouped by a key they carry (auto: a file format is recognised
+  // by its first line) is read whole
+  core::SourceConfig any = src;
+  any.format = "auto";
+  NeedleSink unfiltered({"alice.smith"});
+  ASSERT_TRUE(connectors::scan_log_range(any, e.log("mail.log").string(), all, unfiltered));
+  EXPECT_FALSE(unfiltered.was_filtered);
+  EXPECT_EQ(unfiltered.items.size(), whole.items.size());
+}
+
+// find answers from the lines that can hold the address of a log as it was indexed (same size
+// and mtime, or grown at its end), and every answer is checked against the index: a log changed
+// in place since (same length, so offsets still fit), even with its old mtime put back, is not
+// answered from, neither from the selected lines nor in full.
+TEST(LogBlocks, ALogChangedSinceIndexingIsNotAnsweredFrom) {
+  LogEstate e;
+  test::write_file(e.log("mail.log"), txns(0, 200));
+  index::IndexOptions opts;
+  opts.log_block_items = 16;
+  e.ok_run(opts);
+  auto direct = scanned(e.config.sources[0], e.log("mail.log"));
+  EXPECT_EQ(e.where_user(7), direct[user(7)]);
+  EXPECT_EQ(e.where_user(150), direct[user(150)]);
+
+  std::string log = read_all(e.log("mail.log"));
+  const std::string line = fmt::format("{}: to=<{}>, relay=mx.example[10.0.0.2]:25, status=sent", qid(7), user(7));
+  const std::size_t at = log.find(line);
+  ASSERT_NE(at, std::string::npos);
+  log.replace(log.find("status=sent", at), 11, "status=SENT");
+  query::SubjectProfile subject;
+  subject.emails.push_back(user(7));
+  const auto mtime = fs::last_write_time(e.log("mail.log"));
+  test::write_file(e.log("mail.log"), log);
+  {
+    auto hits = query::find(e.config, subject); // a new mtime: every line is read
+    ASSERT_FALSE(hits);
+    EXPECT_EQ(hits.error().code, core::ErrorCode::temp_fail) << hits.error().message;
+  }
+  // the old mtime put back: the file looks as indexed, the selected lines are read, and the
+  // transaction's check against the index still tells
+  fs::last_write_time(e.log("mail.log"), mtime);
+  auto hits = query::find(e.config, subject);
+  ASSERT_FALSE(hits);
+  EXPECT_EQ(hits.error().code, core::ErrorCode::temp_fail) << hits.error().message;
+  subject.emails = {user(150)}; // another block: answered
+  auto other = query::find(e.config, subject);
+  ASSERT_TRUE(other) << other.error().message;
+  EXPECT_EQ(other->size(), 1U);
+}
 
 // A run that writes most of the index as log blocks swaps in a compacted copy (a new directory
 // at the same path); the daily append does not. What a compaction killed midway left beside the
