@@ -13,6 +13,7 @@
 #include "connectors/maillog/gz_access.hpp"
 #include "connectors/maillog/range_scanner.hpp"
 #include "connectors/maillog/scanner.hpp"
+#include "connectors/maillog/text.hpp"
 #include "core/hash.hpp"
 
 #include <fmt/format.h>
@@ -118,7 +119,7 @@ core::Result<std::uint64_t> lines_before(ByteReader &reader, std::uint64_t offse
                         fmt::format("maillog {}: offset {} is past the end of the file", path,
                                     offset));
     }
-    lines += static_cast<std::uint64_t>(std::count(buf.data(), buf.data() + got, '\n'));
+    lines += maillog::count_newlines(string_view(buf.data(), got));
     last = buf[got - 1];
     done += got;
   }
@@ -346,7 +347,7 @@ core::Status scan_compressed_ranges(const core::SourceConfig &source, const Sour
       if (*got == 0) {
         return false;
       }
-      line_no += static_cast<std::uint64_t>(std::count(buf.data(), buf.data() + *got, '\n'));
+      line_no += maillog::count_newlines(string_view(buf.data(), *got));
       pos += *got;
     }
     line.clear();

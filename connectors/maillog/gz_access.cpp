@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "connectors/maillog/gz_access.hpp"
 
+#include "connectors/maillog/text.hpp"
+
 #include <fmt/format.h>
 #include <zlib.h>
 
@@ -243,7 +245,7 @@ struct Reader::State {
       ring_at = (ring_at + n) % k_gz_window;
     }
     ring_fill += n;
-    lines += static_cast<std::uint64_t>(std::count(data, data + n, '\n'));
+    lines += maillog::count_newlines(std::string_view(data, n));
   }
 
   core::Status add_point() {

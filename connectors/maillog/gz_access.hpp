@@ -25,7 +25,7 @@
 namespace maildsar::connectors::gz {
 
 /** Decompressed bytes between two restart points (at least; points sit on block boundaries). */
-inline constexpr std::uint64_t k_gz_point_spacing = std::uint64_t{1} << 20U;
+inline constexpr std::uint64_t k_gz_point_spacing = std::uint64_t{1} << 19U;
 /** The deflate window: a point keeps at most this many bytes of decompressed data. */
 inline constexpr std::size_t k_gz_window = 32768;
 

@@ -4,9 +4,9 @@
 #include "connectors/maillog/text.hpp"
 
 #include <algorithm>
-#include <functional>
+#include <array>
+#include <cstring>
 #include <memory>
-#include <unordered_set>
 #include <utility>
 
 namespace maildsar::connectors::maillog {
@@ -41,6 +41,67 @@ string_view view_of(string_view raw, bool first) {
     raw.remove_prefix(3);
   }
   return raw;
+}
+
+/** ASCII case-insensitive search for a lower-case needle (Boyer-Moore-Horspool). */
+class NoCaseSearch {
+public:
+  explicit NoCaseSearch(string_view needle) : m_needle(needle) {
+    m_skip.fill(needle.size());
+    for (std::size_t i = 0; i + 1 < needle.size(); ++i) {
+      const auto c = static_cast<unsigned char>(needle[i]);
+      m_skip[c] = needle.size() - 1 - i;
+      if (c >= 'a' && c <= 'z') {
+        m_skip[c - 'a' + 'A'] = needle.size() - 1 - i;
+      }
+    }
+  }
+  /** The offset of the first match at or after `from`, or npos. */
+  [[nodiscard]] std::size_t find(string_view text, std::size_t from) const {
+    const std::size_t n = m_needle.size();
+    if (n == 0 || text.size() < n) {
+      return string_view::npos;
+    }
+    for (std::size_t at = from; at + n <= text.size();) {
+      const char last = text[at + n - 1];
+      if (lower(last) == m_needle[n - 1] && matches(text.substr(at, n - 1))) {
+        return at;
+      }
+      at += m_skip[static_cast<unsigned char>(last)];
+    }
+    return string_view::npos;
+  }
+
+private:
+  [[nodiscard]] bool matches(string_view head) const {
+    for (std::size_t i = 0; i < head.size(); ++i) {
+      if (lower(head[i]) != m_needle[i]) {
+        return false;
+      }
+    }
+    return true;
+  }
+  string_view m_needle;
+  std::array<std::size_t, 256> m_skip{};
+};
+
+/** The offset of the first byte >= 0x80 at or after `from`, or npos (eight bytes at a time). */
+std::size_t find_high_byte(string_view text, std::size_t from) {
+  constexpr std::uint64_t k_high = 0x8080808080808080ULL;
+  std::size_t at = from;
+  for (; at + 8 <= text.size(); at += 8) {
+    std::uint64_t word = 0;
+    std::memcpy(&word, text.data() + at, 8);
+    if ((word & k_high) != 0) {
+      break;
+    }
+  }
+  for (; at < text.size(); ++at) {
+    if (static_cast<unsigned char>(text[at]) >= 0x80U) {
+      return at;
+    }
+  }
+  return string_view::npos;
 }
 
 } // namespace
@@ -84,34 +145,28 @@ void RangeScanner::pass_through() {
 }
 
 std::vector<bool> RangeScanner::selected() const {
-  std::vector<bool> needle(m_held.size(), false);
+  std::vector<bool> take(m_held.size(), false);
+  const string_view text(m_text);
   auto line_at = [&](std::size_t offset) {
     auto it = std::upper_bound(m_held.begin(), m_held.end(), offset,
                                [](std::size_t o, const Held &h) { return o < h.at; });
     return static_cast<std::size_t>(it - m_held.begin()) - 1;
   };
-  // lines with a needle, ASCII case-insensitively
-  for (const std::string &n : *m_needles) {
-    std::boyer_moore_horspool_searcher search(n.begin(), n.end(),
-                                              [](char c) { return std::hash<char>{}(lower(c)); },
-                                              [](char a, char b) { return lower(a) == lower(b); });
-    for (auto it = m_text.begin(); it != m_text.end();) {
-      auto [hit, hit_end] = search(it, m_text.end());
-      if (hit == m_text.end()) {
-        break;
-      }
-      const std::size_t l = line_at(static_cast<std::size_t>(hit - m_text.begin()));
-      needle[l] = true;
-      it = m_text.begin() + static_cast<std::ptrdiff_t>(m_held[l].at + m_held[l].size);
+  // Marks the line of each place `next(from)` finds (npos: no more), looking on after its end.
+  auto mark_lines = [&](std::vector<bool> &marks, auto &&next) {
+    for (std::size_t at = next(0); at != string_view::npos;) {
+      const std::size_t l = line_at(at);
+      marks[l] = true;
+      at = next(m_held[l].at + m_held[l].size + 1);
     }
+  };
+  std::vector<bool> needle(m_held.size(), false);
+  for (const std::string &n : *m_needles) {
+    const NoCaseSearch search(n);
+    mark_lines(needle, [&](std::size_t from) { return search.find(text, from); });
   }
   // lines with a byte >= 0x80 (case folding of other scripts may give ASCII)
-  for (std::size_t i = 0; i < m_held.size(); ++i) {
-    if (!needle[i] && std::ranges::any_of(text_of(m_held[i]),
-                                          [](char c) { return static_cast<unsigned char>(c) >= 0x80U; })) {
-      needle[i] = true;
-    }
-  }
+  mark_lines(needle, [&](std::size_t from) { return find_high_byte(text, from); });
   // the keys of the needle lines' transactions, as written in their lines
   std::vector<std::string> keys;
   std::unique_ptr<FileParser> parser = m_format.open(m_mtime);
@@ -119,6 +174,7 @@ std::vector<bool> RangeScanner::selected() const {
     if (!needle[i]) {
       continue;
     }
+    take[i] = true;
     const string_view view = view_of(text_of(m_held[i]), m_held[i].number == 1);
     if (trim(view).empty() || is_binary_line(view)) {
       continue;
@@ -136,15 +192,10 @@ std::vector<bool> RangeScanner::selected() const {
       keys.emplace_back(literal);
     }
   }
-  std::vector<bool> out = needle;
   for (const std::string &k : keys) {
-    for (std::size_t i = 0; i < m_held.size(); ++i) {
-      if (!out[i] && text_of(m_held[i]).find(k) != string_view::npos) {
-        out[i] = true;
-      }
-    }
+    mark_lines(take, [&](std::size_t from) { return text.find(k, from); });
   }
-  return out;
+  return take;
 }
 
 void RangeScanner::finish() {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <arpa/inet.h>
 #include <array>
+#include <cstring>
 
 namespace maildsar::connectors::maillog {
 
@@ -94,6 +95,25 @@ std::string sanitize_utf8(string_view s) {
 }
 
 /** A line that is binary garbage: has NUL bytes or is mostly invalid UTF-8 / control bytes. */
+std::uint64_t count_newlines(string_view s) {
+  constexpr std::uint64_t k_low7 = 0x7F7F7F7F7F7F7F7FULL;
+  constexpr std::uint64_t k_newlines = 0x0A0A0A0A0A0A0A0AULL;
+  std::uint64_t n = 0;
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t word = 0;
+    std::memcpy(&word, s.data() + i, 8);
+    const std::uint64_t v = word ^ k_newlines; // a zero byte where there was a newline
+    // exactly the zero bytes get their high bit set (no borrow between bytes)
+    const std::uint64_t zero = ~(((v & k_low7) + k_low7) | v | k_low7);
+    n += ((zero >> 7U) * 0x0101010101010101ULL) >> 56U; // the high bits summed (no popcnt needed)
+  }
+  for (; i < s.size(); ++i) {
+    n += s[i] == '\n' ? 1U : 0U;
+  }
+  return n;
+}
+
 bool is_binary_line(string_view s) {
   if (s.find('\0') != string_view::npos) {
     return true;

@@ -44,6 +44,9 @@ inline bool starts_with(std::string_view s, std::string_view p) {
 /** Valid UTF-8 copy of `s`: each invalid byte becomes U+FFFD. */
 [[nodiscard]] std::string sanitize_utf8(std::string_view s);
 
+/** The number of '\n' bytes in `s` (eight bytes at a time: it counts every line of a log). */
+[[nodiscard]] std::uint64_t count_newlines(std::string_view s);
+
 /** A line that is binary garbage: has NUL bytes or is mostly invalid UTF-8 / control bytes. */
 [[nodiscard]] bool is_binary_line(std::string_view s);
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "connectors/maillog.hpp"
 #include "connectors/limits.hpp"
+#include "connectors/maillog/text.hpp"
 
 #include "core/fs.hpp"
 #include "core/hash.hpp"
@@ -10,6 +11,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
+#include <random>
 #include <filesystem>
 #include <string>
 #include <sys/time.h>
@@ -582,6 +585,23 @@ TEST(MaillogConnector, DovecotSessionsCloseAtTheirEnd) {
       {"S0", {1, 5}}, {"S1", {2, 6}}, {"S2", {3, 7}}, {"S9", {8}}, {"S5", {9}},
       {"S0", {10}},   {"L6", {11}},   {"L7", {12}},   {"S3", {4}}};
   EXPECT_EQ(order, want);
+}
+
+// Line counting eight bytes at a time gives what a byte loop gives, whatever the bytes around a
+// newline (0x0A with high bits set, 0x0B, 0x09, NUL) and the length (tails shorter than a word).
+TEST(MaillogText, CountNewlinesMatchesAByteLoop) {
+  std::mt19937 rng(42);
+  const std::array<char, 8> bytes{'\n', '\x8A', '\x0B', '\x09', '\0', 'a', '\xFF', '\x7F'};
+  for (int round = 0; round < 2000; ++round) {
+    std::string s(static_cast<std::size_t>(rng() % 67), ' ');
+    for (char &c : s) {
+      c = bytes[rng() % bytes.size()];
+    }
+    ASSERT_EQ(maildsar::connectors::maillog::count_newlines(s),
+              static_cast<std::uint64_t>(std::count(s.begin(), s.end(), '\n')))
+        << round;
+  }
+  EXPECT_EQ(maildsar::connectors::maillog::count_newlines(std::string(4096, '\n')), 4096U);
 }
 
 TEST(MaillogConnector, UnknownProgramLineWithAddressIsAnItem) {
