@@ -9,20 +9,71 @@
 //  * the bytes as one log file (plain, or gzip when they start with the gzip magic) that the
 //    maillog connector, configured with the given source format, scans from the start: the
 //    syslog reader's dispatch to all programs, the transaction assembly, continuation lines,
-//    gzip; every item names lines of the file.
+//    gzip; every item names lines of the file;
+//  * the same file read as the query side reads a block for an address (a range scan with
+//    needles, connectors/maillog/range_scanner.*): when the whole scan cut or split nothing, every
+//    transaction read from the selected lines is exactly the one the whole scan gives.
 #include "connectors/connector.hpp"
+#include "connectors/log_range.hpp"
 #include "connectors/maillog.hpp"
 #include "connectors/maillog/format.hpp"
 #include "core/config.hpp"
 #include "core/fs.hpp"
 #include "fuzz/fuzz_support.hpp"
 
+#include <map>
 #include <memory>
+#include <tuple>
+#include <vector>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace maildsar::fuzz {
+
+/** A range scan's items, with the needles it offers. */
+class NeedleSink final : public connectors::LogSink {
+public:
+  explicit NeedleSink(std::string needle) : m_needles{std::move(needle)} {}
+  [[nodiscard]] const std::vector<std::string> *needles() const override { return &m_needles; }
+  void filtered() override { was_filtered = true; }
+  void log_item(connectors::Item &&item, connectors::LogSpan /*span*/) override { items.push_back(std::move(item)); }
+  void error(connectors::ScanError && /*error*/) override {}
+  std::vector<connectors::Item> items;
+  bool was_filtered = false;
+
+private:
+  std::vector<std::string> m_needles;
+};
+
+/** What a log block promises of a transaction (index::item_digest's fields). */
+inline auto promised(const connectors::Item &item) {
+  return std::make_tuple(item.locator.queue_id, item.locator.lines, item.sha256, item.message_id, item.date,
+                         item.truncated);
+}
+
+inline void check_selected_lines(const core::SourceConfig &source, const std::string &path,
+                                 const std::vector<connectors::Item> &whole, const std::string &needle) {
+  NeedleSink some(needle);
+  connectors::LogRange all;
+  (void)connectors::scan_log_range(source, path, all, some);
+  bool plain = true;
+  std::map<std::uint64_t, const connectors::Item *> by_first;
+  for (const connectors::Item &item : whole) {
+    plain = plain && item.truncated.empty() && item.bounded.empty();
+    if (!item.locator.lines.empty()) {
+      by_first.emplace(item.locator.lines.front(), &item);
+    }
+  }
+  for (const connectors::Item &item : some.items) {
+    require(!item.locator.lines.empty(), "a log item names its lines");
+    if (some.was_filtered && plain) {
+      auto it = by_first.find(item.locator.lines.front());
+      require(it != by_first.end() && promised(*it->second) == promised(item),
+              "a transaction read from the selected lines is the one a whole read gives");
+    }
+  }
+}
 
 inline void scan_log(std::string_view format, std::string_view bytes) {
   static const ScratchDir scratch;
@@ -48,6 +99,8 @@ inline void scan_log(std::string_view format, std::string_view bytes) {
       require(line >= 1 && line <= bytes.size() + 1, "a log item's lines are lines of the file");
     }
   }
+  check_selected_lines(source, file.path, sink.items, "a");
+  check_selected_lines(source, file.path, sink.items, "alice");
 }
 
 /** What the parsers promise about one line's LineInfo. */

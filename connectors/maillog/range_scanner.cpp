@@ -7,6 +7,7 @@
 #include <array>
 #include <cstring>
 #include <memory>
+#include <unordered_set>
 #include <utility>
 
 namespace maildsar::connectors::maillog {
@@ -168,32 +169,47 @@ std::vector<bool> RangeScanner::selected() const {
   // lines with a byte >= 0x80 (case folding of other scripts may give ASCII)
   mark_lines(needle, [&](std::size_t from) { return find_high_byte(text, from); });
   // the keys of the needle lines' transactions, as written in their lines
-  std::vector<std::string> keys;
   std::unique_ptr<FileParser> parser = m_format.open(m_mtime);
+  auto key_of = [&](std::size_t i) -> std::string {
+    const string_view view = view_of(text_of(m_held[i]), m_held[i].number == 1);
+    if (trim(view).empty() || is_binary_line(view)) {
+      return {}; // the scanner skips it
+    }
+    KeyProbe probe;
+    parser->line(view, probe);
+    return probe.seen ? std::move(probe.key) : std::string();
+  };
+  std::unordered_set<std::string> keys;
+  std::vector<std::string> literals;
   for (std::size_t i = 0; i < m_held.size(); ++i) {
     if (!needle[i]) {
       continue;
     }
     take[i] = true;
-    const string_view view = view_of(text_of(m_held[i]), m_held[i].number == 1);
-    if (trim(view).empty() || is_binary_line(view)) {
-      continue;
-    }
-    KeyProbe probe;
-    parser->line(view, probe);
-    if (!probe.seen || probe.key.empty()) {
+    std::string key = key_of(i);
+    if (key.empty()) {
       continue; // a line of its own (or none)
     }
-    string_view literal = probe.key;
+    string_view literal = key;
     if (auto colon = literal.find(':'); colon != string_view::npos) {
       literal.remove_prefix(colon + 1); // "postfix:QID" -> "QID", as the line writes it
     }
-    if (!literal.empty() && std::ranges::find(keys, literal) == keys.end()) {
-      keys.emplace_back(literal);
+    if (!literal.empty() && std::ranges::find(literals, literal) == literals.end()) {
+      literals.emplace_back(literal);
     }
+    keys.insert(std::move(key));
   }
-  for (const std::string &k : keys) {
-    mark_lines(take, [&](std::size_t from) { return text.find(k, from); });
+  // the other lines of those transactions: each holds its key as written; a line that holds it
+  // but is another transaction's (a queue id quoted in a bounce) stays out, so that no
+  // transaction is read in part
+  std::vector<bool> has_literal(m_held.size(), false);
+  for (const std::string &k : literals) {
+    mark_lines(has_literal, [&](std::size_t from) { return text.find(k, from); });
+  }
+  for (std::size_t i = 0; i < m_held.size(); ++i) {
+    if (has_literal[i] && !take[i] && keys.contains(key_of(i))) {
+      take[i] = true;
+    }
   }
   return take;
 }

@@ -786,8 +786,9 @@ bool mentions(const connectors::Item &item, const std::string &needle) {
 
 // The query side reads a matched block for the lines that can hold the address only
 // (connectors RangeScanner): the lines with the local part, in any case, or with a non-ASCII
-// byte, and every line of their transactions (by the queue id written in each). Each transaction
-// it gives is exactly the one a scan of every line gives; the others are left out.
+// byte, and every line of their transactions (by the queue id written in each; a line of another
+// transaction that quotes that queue id stays out). Each transaction it gives is exactly the one
+// a scan of every line gives; the others are left out.
 TEST(LogBlocks, ARangeIsReadForTheLinesThatCanHoldTheAddress) {
   LogEstate e;
   std::string log = txns(0, 40);
@@ -800,7 +801,11 @@ TEST(LogBlocks, ARangeIsReadForTheLinesThatCanHoldTheAddress) {
         "Nov 14 11:00:02 mx postfix/smtpd[9]: NOQUEUE: reject: RCPT from x[192.0.2.9]: 554 5.7.1; "
         "from=<ALICE.SMITH@example.com> to=<bob@example.org> proto=ESMTP\n"
         "Nov 14 11:00:03 mx postfix/cleanup[5]: 0EEEEEEEEE: warning: header Subject: Gr\xC3\xBC\xC3\x9F" "e from x\n"
-        "Nov 14 11:00:04 mx postfix/qmgr[7]: 0EEEEEEEEE: removed\n";
+        "Nov 14 11:00:04 mx postfix/qmgr[7]: 0EEEEEEEEE: removed\n"
+        // another transaction that quotes the queue id of the address's one: not read in part
+        "Nov 14 11:00:05 mx postfix/cleanup[5]: 0DDDDDDDDD: message-id=<bounce@mx.example>\n"
+        "Nov 14 11:00:06 mx postfix/bounce[9]: 0DDDDDDDDD: sender non-delivery notification: 0FFFFFFFFF\n"
+        "Nov 14 11:00:07 mx postfix/qmgr[7]: 0DDDDDDDDD: removed\n";
   test::write_file(e.log("mail.log"), log);
   const core::SourceConfig &src = e.config.sources[0];
   connectors::LogRange all;
