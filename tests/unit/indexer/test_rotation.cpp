@@ -952,6 +952,40 @@ TEST(LogBlocks, ALogEditedInPlaceHasOnlyTheEditedBlockBuiltAgain) {
   EXPECT_EQ(e.where_user(401), scanned(e.config.sources[0], log)[user(401)]);
 }
 
+// A run that rebuilds edited blocks and is killed between its catalog and its index commit (or
+// after both, before the file is marked done) leaves the log's row pending: the next run, which
+// has no hint, reads the log whole, and the index holds the log as it is.
+TEST(LogBlocks, AKilledBlockRebuildIsRepairedByTheNextRun) {
+  for (const char *step : {"before_index_commit", "after_index_commit"}) {
+    SCOPED_TRACE(step);
+    LogEstate e;
+    const fs::path log = e.log("mail.log");
+    test::write_file(log, txns(0, 200));
+    index::IndexOptions opts;
+    opts.log_block_items = 16;
+    e.ok_run(opts);
+    const std::string text = read_all(log);
+    const std::string addr = user(77);
+    const std::string pseudo = std::string(addr.size() - 12, 'z') + "@example.com";
+    const std::size_t at = text.find("<" + addr + ">");
+    ASSERT_NE(at, std::string::npos);
+    write_at(log, at + 1, pseudo);
+    index::IndexOptions patch = opts;
+    patch.edited_in_place[log.string()] = {text.rfind('\n', at) + 1};
+    patch.fault_at = [step = std::string(step)](std::string_view where) { return where == step; };
+    EXPECT_FALSE(e.run(patch));
+    const index::SourceSummary next = e.ok_run(opts);
+    EXPECT_EQ(next.log_blocks_rebuilt, 0U);
+    EXPECT_TRUE(e.where("XID:" + addr).empty());
+    auto direct = scanned(e.config.sources[0], log);
+    ASSERT_EQ(e.where("XID:" + pseudo).size(), 1U);
+    EXPECT_EQ(e.where("XID:" + pseudo)[0], direct[pseudo]);
+    EXPECT_EQ(e.where_user(78), direct[user(78)]);
+    const index::SourceSummary noop = e.ok_run(opts);
+    EXPECT_EQ(noop.changed + noop.new_items + noop.removed, 0U);
+  }
+}
+
 // A run that writes most of the index as log blocks swaps in a compacted copy (a new directory
 // at the same path); the daily append does not. What a compaction killed midway left beside the
 // index (the old copy, which may hold erased data) is removed by the next run. Answers unchanged.
