@@ -226,6 +226,7 @@ core::Result<int> run_erase(Context &ctx) {
                        {"retried", report.retried},
                        {"conversions", conversions},
                        {"index_updated", report.index_updated},
+                       {"log_blocks_rebuilt", report.log_blocks_rebuilt},
                        {"seconds", {{"stores", report.stores_seconds}, {"index", report.index_seconds}}},
                        {"items", items}});
   } else {

@@ -465,6 +465,11 @@ private:
 
 } // namespace
 
+bool keyed_log_lines(const core::SourceConfig &source) {
+  auto format = SourceFormat::from_name(source.format);
+  return format && format->keyed_lines();
+}
+
 core::Result<std::unique_ptr<Connector>> make_maillog_connector(const core::SourceConfig &source) {
   auto format = SourceFormat::from_name(source.format);
   if (!format) {

@@ -30,6 +30,13 @@ namespace maildsar::connectors {
 make_maillog_connector(const core::SourceConfig &source);
 
 /**
+ * True when every line of a log of this source joins its transaction by a key written in the
+ * line itself and nothing else (a syslog program without continuation lines, not `auto`): a
+ * transaction then depends only on its own lines (maillog::SourceFormat::keyed_lines).
+ */
+[[nodiscard]] bool keyed_log_lines(const core::SourceConfig &source);
+
+/**
  * SHA-256 (hex) of the first 4096 bytes of the file's *decompressed* content (all of it when it is
  * shorter). Lets the indexer recognise `mail.log` -> `mail.log.1` -> `mail.log.2.gz` rotation as
  * the same data.

@@ -855,6 +855,13 @@ core::Result<LogRewrite> rewrite_log_impl(const std::string &path, std::span<con
     }
   }
   LogRewrite result;
+  if (!gzip && (same_length || all_done)) {
+    // every line of the edit, also those an interrupted run already wrote: the index has not
+    // heard of those either
+    for (const auto &[n, e] : by_line) {
+      result.edited_offsets.push_back(current[n].offset);
+    }
+  }
   if (all_done) {
     result.rewritten_in_place = !gzip;
     return result;

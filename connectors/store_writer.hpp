@@ -111,6 +111,10 @@ struct LineEdit {
 struct LogRewrite {
   std::uint64_t lines_changed = 0;
   bool rewritten_in_place = false;
+  /** In place: the byte offset of each line of the edit, written now or by an interrupted run
+      (for the index, which then builds again only the log blocks that hold them:
+      IndexOptions::edited_in_place). */
+  std::vector<std::uint64_t> edited_offsets = {};
 };
 
 /**

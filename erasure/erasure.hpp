@@ -172,6 +172,9 @@ struct EraseReport {
   };
   std::vector<Conversion> conversions;
   bool index_updated = false;
+  /** Blocks of logs edited in place that the index built again (the rest of those logs was not
+      read: IndexOptions::edited_in_place); a log it could not do so for was read whole. */
+  std::uint64_t log_blocks_rebuilt = 0;
   double stores_seconds = 0; // changing the stores (the journalled file steps)
   double index_seconds = 0;  // re-indexing the affected sources and compacting index + catalog
   [[nodiscard]] std::uint64_t count(std::string_view result) const;

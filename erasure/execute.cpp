@@ -258,6 +258,10 @@ public:
 
   /** The highest attempt of a file step in this run (> 1: failed steps were retried). */
   [[nodiscard]] std::uint64_t max_attempt() const { return m_max_attempt; }
+  /** Logs this run edited in place, and where (IndexOptions::edited_in_place). */
+  [[nodiscard]] const std::map<std::string, std::vector<std::uint64_t>> &edited_in_place() const {
+    return m_edited_in_place;
+  }
 
 private:
 
@@ -572,6 +576,10 @@ private:
     }
     // A resumed run may find some lines already pseudonymised: then each line's own hash guards it.
     auto rewritten = connectors::rewrite_log_lines(step.path, edits, resumed ? std::string() : core::sha256_hex(joined), hook);
+    if (rewritten && rewritten->rewritten_in_place) {
+      std::vector<std::uint64_t> &at = m_edited_in_place[step.path];
+      at.insert(at.end(), rewritten->edited_offsets.begin(), rewritten->edited_offsets.end());
+    }
     for (const ManifestItem *item : changing) {
       if (rewritten) {
         outcome(*item, "done", "");
@@ -653,6 +661,7 @@ private:
   EraseReport &m_report;
   const Protected &m_protected;
   std::uint64_t m_max_attempt = 1;
+  std::map<std::string, std::vector<std::uint64_t>> m_edited_in_place; // path -> offsets of the lines edited
 };
 
 /** Why a manifest may not be carried out, or nothing. */
@@ -854,10 +863,14 @@ core::Result<EraseReport> erase(const core::Config &config, const Manifest &mani
     index::IndexOptions io;
     io.only_sources.assign(sources.begin(), sources.end());
     io.removal_guard = index::RemovalGuard::off; // the files went by our own hand
+    io.edited_in_place = exec.edited_in_place(); // only their edited blocks are built again
     if (!io.only_sources.empty()) {
       auto indexed = index::run_index(config, io);
       if (!indexed) {
         return std::unexpected(indexed.error().with_context("erase done, but updating the index failed: "));
+      }
+      for (const index::SourceSummary &s : indexed->sources) {
+        report.log_blocks_rebuilt += s.log_blocks_rebuilt;
       }
     }
     exec.point("index:reindexed");

@@ -418,6 +418,69 @@ public:
     return {};
   }
 
+  /**
+   * A plain log edited in place at `offsets` (IndexOptions::edited_in_place): the blocks whose
+   * range holds an edited line are built again from the log as it is now, the others stay, and
+   * the file's row gets the new stat and marks (pending until the Xapian commit, like a scan's).
+   * False when that cannot be exact (another file or size than the catalog's, a block that
+   * depends on its whole scan): nothing is written and the caller reads the log whole.
+   */
+  core::Result<bool> patch_log(std::int64_t source_id, const Job &job, const std::vector<std::uint64_t> &offsets,
+                               const DocumentContext &ctx, SourceSummary &sum) {
+    if (!job.old || job.old->status != FileStatus::done || job.old->dev != job.entry.stat.dev ||
+        job.old->ino != job.entry.stat.ino || job.old->size != job.entry.stat.size ||
+        job.old->content_size != job.entry.stat.size || offsets.empty()) {
+      return false;
+    }
+    MAILDSAR_TRY_ASSIGN(auto rows, m_catalog.items_of_file(job.old->id));
+    std::vector<MsgDoc> rebuilt;
+    for (const ItemRecord &row : rows) {
+      if (row.locator_key.find("##block@") == std::string::npos) {
+        return false;
+      }
+      const bool edited = std::ranges::any_of(
+          offsets, [&](std::uint64_t at) { return at >= row.offset && at < row.offset + row.length; });
+      if (!edited) {
+        continue;
+      }
+      MAILDSAR_TRY_ASSIGN(std::optional<MsgDoc> doc, rebuild_log_block(m_store, row, ctx, job.entry));
+      if (!doc || doc->doc.doc.key() != row.qterm) {
+        return false;
+      }
+      rebuilt.push_back(std::move(*doc));
+    }
+    ContentMarks marks = content_marks(job.entry);
+    auto tail = tail_fingerprint(job.entry.path, job.entry.stat.size);
+    if (rebuilt.empty() || marks.content_size != job.entry.stat.size || !tail) {
+      return false;
+    }
+    FileRecord rec = listed_file_record(source_id, job.entry, FileStatus::pending);
+    rec.scanned_size = job.entry.stat.size;
+    rec.tail_fingerprint = std::move(*tail);
+    rec.head_fingerprint = std::move(marks.head_fingerprint);
+    rec.content_size = marks.content_size;
+    rec.content_tail = std::move(marks.content_tail);
+    rec.last_error = job.old->last_error;
+    MAILDSAR_TRY_ASSIGN(std::int64_t id, m_catalog.put_file(rec));
+    for (MsgDoc &msg : rebuilt) {
+      sum.changed += msg.log_lines.size();
+      m_bytes_in_batch += k_block_bytes_factor * msg.doc.doc.approx_bytes();
+      ItemRecord record = std::move(msg.doc.record);
+      record.qterm = msg.doc.doc.key();
+      record.file_id = id;
+      MAILDSAR_TRY(m_store.replace(std::move(msg.doc.doc)));
+      MAILDSAR_TRY(m_catalog.put_item(record));
+      ++m_docs_in_batch;
+      ++m_log_blocks_patched;
+      ++sum.log_blocks_rebuilt;
+    }
+    m_finished.emplace_back(id, rec.last_error);
+    MAILDSAR_TRY(maybe_commit());
+    return true;
+  }
+
+  [[nodiscard]] std::uint64_t log_blocks_patched() const { return m_log_blocks_patched; }
+
   /** What move_file() did. */
   struct MoveOutcome {
     FileRecord record;        // the target's catalog row (pending)
@@ -546,6 +609,7 @@ private:
   std::uint64_t m_docs_in_batch = 0;
   std::uint64_t m_bytes_in_batch = 0; // approx_bytes of the documents not yet committed
   std::uint64_t m_log_blocks_written = 0;
+  std::uint64_t m_log_blocks_patched = 0;
   std::vector<std::pair<std::int64_t, std::string>> m_finished; // file id, its last_error
   std::vector<std::int64_t> m_vanished;
   std::unordered_set<std::string> m_dirty_file_ids; // paths written in this run (restarts)
@@ -1146,6 +1210,26 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
     DocumentContext ctx{src->name, &normalizer,
                         connector->kind() == connectors::StoreKind::maillog ? src : nullptr,
                         options.log_block_items};
+    if (ctx.log_source != nullptr && !options.edited_in_place.empty() && options.full == FullScan::no) {
+      // Logs that erasure edited in place: only their edited blocks are built again.
+      std::vector<Job> rest;
+      for (Job &job : jobs) {
+        auto edited = options.edited_in_place.find(job.entry.path);
+        bool patched = false;
+        if (job.transition == Transition::changed && edited != options.edited_in_place.end()) {
+          auto done = writer.patch_log(source_id, job, edited->second, ctx, sum);
+          if (!done) {
+            MAILDSAR_TRY(writer.abandon());
+            return std::unexpected(done.error());
+          }
+          patched = *done;
+        }
+        if (!patched) {
+          rest.push_back(std::move(job));
+        }
+      }
+      jobs = std::move(rest);
+    }
     // A log's writer has one document per block to add: its thread can parse too.
     const unsigned workers =
         connector->kind() == connectors::StoreKind::maillog && options.threads == 0 ? threads + 1 : threads;

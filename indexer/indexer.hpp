@@ -25,6 +25,8 @@ struct SourceSummary {
   std::uint64_t changed = 0;   // items re-indexed because their file changed
   std::uint64_t removed = 0;   // items dropped (file vanished or item gone)
   std::uint64_t moved = 0;     // items kept, found in another file (rotated logs; not in new/removed)
+  std::uint64_t log_blocks_rebuilt = 0; // blocks of logs edited in place, built again (their
+                                        // transactions count as changed); the rest not read
   std::uint64_t errors = 0;    // problems reported (file or item level)
   /** Files the source's listing skipped on purpose, by connectors::SkipReason name (Maildir:
       dotfiles, mail-program state, files that are no message, deliveries in progress, ...).
@@ -78,6 +80,14 @@ struct IndexOptions {
   /** Transactions per log block (indexer/log_block.hpp); 0 = k_block_items. Tests make it small
       to get many blocks out of a few lines. */
   std::size_t log_block_items = 0;
+  /**
+   * Plain delivery logs that the caller (erase) has just edited in place, lines replaced by lines
+   * of the same length: path -> the byte offsets of the edited lines. Such a log, otherwise as
+   * the catalog has it (same file, same size), has only the blocks holding an edited line built
+   * again (rebuild_log_block), not the whole log read (docs/ARCHITECTURE.md "The log index").
+   * Only a hint: a log it does not fit is read whole.
+   */
+  std::map<std::string, std::vector<std::uint64_t>> edited_in_place;
   /** Documents per commit (Xapian transaction + catalog transaction). */
   std::uint64_t batch_size = 20000;
   /**

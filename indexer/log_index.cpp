@@ -22,6 +22,50 @@ using connectors::Item;
 
 namespace {
 
+/** A block's document (its transactions' `terms`, hashed) and catalog row, for the writer. */
+MsgDoc block_message(std::size_t job, const std::string &source, const LogBlock &block,
+                     const std::unordered_set<std::string> &terms) {
+  MsgDoc msg{job, {}, block.first_lines};
+  PreparedDocument &doc = msg.doc.doc;
+  doc.set_key(schema::unique_term(source, block.key()));
+  std::unordered_set<std::string> hashed;
+  hashed.reserve(terms.size());
+  for (const std::string &t : terms) {
+    hashed.insert(schema::block_term(t));
+  }
+  for (const std::string &t : hashed) {
+    doc.add_boolean_term(t);
+  }
+  doc.add_boolean_term(schema::log_block_term());
+  doc.set_data(log_block_data(block));
+  msg.doc.record.locator_key = block.key();
+  msg.doc.record.sha256 = block.digest;
+  msg.doc.record.offset = block.from;
+  msg.doc.record.length = block.to - block.from;
+  msg.doc.record.n = block.first_lines.size();
+  return msg;
+}
+
+/** The transactions of one block, read again from its range (rebuild_log_block). */
+class BlockReread final : public connectors::LogSink {
+public:
+  explicit BlockReread(const std::vector<std::uint64_t> &first_lines) : m_first_lines(first_lines) {}
+  [[nodiscard]] bool wants(std::uint64_t first_line) const override {
+    return std::binary_search(m_first_lines.begin(), m_first_lines.end(), first_line);
+  }
+  void log_item(Item &&item, connectors::LogSpan /*span*/) override {
+    if (!item.locator.lines.empty() && wants(item.locator.lines.front())) {
+      items.push_back(std::move(item));
+    }
+  }
+  void error(ScanError && /*error*/) override {} // the same as when it was indexed
+
+  std::vector<Item> items;
+
+private:
+  const std::vector<std::uint64_t> &m_first_lines;
+};
+
 /**
  * Turns a log scan into block documents (indexer/log_block.hpp): transactions in the order the
  * connector gives them, at most k_block_items per block and lines spanning at most
@@ -114,25 +158,7 @@ private:
     if (m_whole) {
       block.checks = m_digest.checks();
     }
-    MsgDoc msg{m_job, {}, std::move(m_lines)};
-    PreparedDocument &doc = msg.doc.doc;
-    doc.set_key(schema::unique_term(m_ctx.source, block.key()));
-    std::unordered_set<std::string> hashed;
-    hashed.reserve(m_terms.size());
-    for (const std::string &t : m_terms) {
-      hashed.insert(schema::block_term(t));
-    }
-    for (const std::string &t : hashed) {
-      doc.add_boolean_term(t);
-    }
-    doc.add_boolean_term(schema::log_block_term());
-    doc.set_data(log_block_data(block));
-    msg.doc.record.locator_key = block.key();
-    msg.doc.record.sha256 = block.digest;
-    msg.doc.record.offset = block.from;
-    msg.doc.record.length = block.to - block.from;
-    msg.doc.record.n = m_count;
-    m_queue.push(std::move(msg));
+    m_queue.push(block_message(m_job, m_ctx.source, block, m_terms));
     m_terms.clear();
     m_lines = {};
     m_digest = BlockDigest{};
@@ -234,6 +260,49 @@ core::Result<bool> old_block_lines(IndexStore &store, const ItemRecord &row,
   MAILDSAR_TRY_ASSIGN(LogBlock block, parse_log_block(*data));
   lines.insert(block.first_lines.begin(), block.first_lines.end());
   return true;
+}
+
+core::Result<std::optional<MsgDoc>> rebuild_log_block(IndexStore &store, const ItemRecord &row,
+                                                     const DocumentContext &ctx, const FileEntry &entry) {
+  MAILDSAR_TRY_ASSIGN(std::optional<std::string> data, store.document_data(row.qterm));
+  if (!data || !is_log_block_data(*data)) {
+    return std::nullopt;
+  }
+  MAILDSAR_TRY_ASSIGN(LogBlock block, parse_log_block(*data));
+  if (block.checks.empty() || block.path != entry.path || !connectors::keyed_log_lines(*ctx.log_source)) {
+    // a transaction cut or split at a limit, or one of a format whose lines depend on others
+    // (an Exchange #Fields: header, continuation lines), depends on more than the block's range
+    return std::nullopt;
+  }
+  BlockReread reread(block.first_lines);
+  connectors::LogRange range;
+  range.from = block.from;
+  range.to = block.to;
+  range.lines_before = block.line;
+  range.mtime_ns = block.mtime_ns; // the dates as they were indexed
+  MAILDSAR_TRY(connectors::scan_log_range(*ctx.log_source, entry.path, range, reread));
+  if (reread.items.size() != block.first_lines.size()) {
+    return std::nullopt; // not the same transactions (a key rewritten?): read the log whole
+  }
+  DocumentContext terms_ctx = ctx;
+  terms_ctx.terms_only = true;
+  std::unordered_set<std::string> terms;
+  BlockDigest digest;
+  block.truncated = false;
+  for (Item &item : reread.items) {
+    connectors::bound_item(item);
+    if (!item.truncated.empty() || !item.bounded.empty()) {
+      return std::nullopt;
+    }
+    BuiltDocument built = build_document(item, terms_ctx);
+    std::vector<std::string> t = built.doc.take_terms();
+    std::erase(t, built.doc.key());
+    terms.insert(std::make_move_iterator(t.begin()), std::make_move_iterator(t.end()));
+    digest.add(item);
+  }
+  block.digest = digest.hex();
+  block.checks = digest.checks();
+  return block_message(0, ctx.source, block, terms);
 }
 
 core::Result<RelocatedData> relocate_log_block(std::string_view data, const std::string &new_path) {

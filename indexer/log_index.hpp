@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -38,6 +39,17 @@ core::Status scan_log_blocks(const Job &job, std::size_t index, Queue &queue,
 /** A catalog row of a log block: adds its transactions' first lines; false for other rows. */
 [[nodiscard]] core::Result<bool> old_block_lines(IndexStore &store, const ItemRecord &row,
                                                  std::unordered_set<std::uint64_t> &lines);
+
+/**
+ * The block of catalog row `row` built again from its log as it is now (`entry`, a plain log
+ * edited in place with lines of the same length: erasure's pseudonyms): its transactions read
+ * again from its range, their terms, digest and checks anew; key, range and first lines as
+ * before. nullopt when that cannot be exact (a transaction cut or split at a limit, which
+ * depends on the whole scan; other transactions than before): the log is then read whole.
+ */
+[[nodiscard]] core::Result<std::optional<MsgDoc>> rebuild_log_block(IndexStore &store, const ItemRecord &row,
+                                                                   const DocumentContext &ctx,
+                                                                   const FileEntry &entry);
 
 /** The data and locator key of a log block's document once its log is at `new_path`. */
 [[nodiscard]] core::Result<RelocatedData> relocate_log_block(std::string_view data,

@@ -881,6 +881,111 @@ TEST(LogBlocks, ALogChangedSinceIndexingIsNotAnsweredFrom) {
   EXPECT_EQ(other->size(), 1U);
 }
 
+namespace {
+
+/** Writes `text` over the bytes of `path` at `at` (an edit in place, as erase's pwrite). */
+void write_at(const fs::path &path, std::uint64_t at, const std::string &text) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(static_cast<std::streamoff>(at));
+  f.write(text.data(), static_cast<std::streamsize>(text.size()));
+}
+
+} // namespace
+
+// A plain log that erase edited in place (same-length pseudonym) is not read again whole: with
+// the edited lines' offsets (IndexOptions::edited_in_place), only the block that holds them is
+// built again; the index then answers as a full re-index does, and holds nothing of the old
+// address. A hint that does not fit the file (it also grew) makes the run read it whole.
+TEST(LogBlocks, ALogEditedInPlaceHasOnlyTheEditedBlockBuiltAgain) {
+  LogEstate e;
+  const fs::path log = e.log("mail.log");
+  test::write_file(log, txns(0, 400));
+  index::IndexOptions opts;
+  opts.log_block_items = 16;
+  EXPECT_EQ(e.ok_run(opts).new_items, 400U);
+
+  const std::string text = read_all(log);
+  const std::string addr = user(123);
+  const std::string pseudo = std::string(addr.size() - 12, 'z') + "@example.com";
+  const std::size_t at = text.find("<" + addr + ">");
+  ASSERT_NE(at, std::string::npos);
+  const std::uint64_t line_start = text.rfind('\n', at) + 1;
+  write_at(log, at + 1, pseudo);
+
+  index::IndexOptions patch = opts;
+  patch.edited_in_place[log.string()] = {line_start};
+  const index::SourceSummary s = e.ok_run(patch);
+  EXPECT_EQ(s.log_blocks_rebuilt, 1U);
+  EXPECT_LE(s.changed, 16U);
+  EXPECT_EQ(s.new_items, 0U);
+  EXPECT_EQ(s.removed, 0U);
+  EXPECT_TRUE(e.where("XID:" + addr).empty());
+  auto direct = scanned(e.config.sources[0], log);
+  ASSERT_EQ(e.where("XID:" + pseudo).size(), 1U);
+  EXPECT_EQ(e.where("XID:" + pseudo)[0], direct[pseudo]);
+  for (int k : {0, 122, 124, 399}) {
+    EXPECT_EQ(e.where_user(k), direct[user(k)]) << user(k);
+  }
+  {
+    // nothing of the old address left in the index's terms (compaction then drops the freed pages)
+    auto store = index::IndexStore::open(index::index_path(e.config), index::OpenMode::read_only);
+    ASSERT_TRUE(store);
+    auto data = store->documents_data(index::schema::block_term(index::schema::any_role_term("email", addr)));
+    ASSERT_TRUE(data);
+    EXPECT_TRUE(data->empty());
+  }
+  const index::SourceSummary noop = e.ok_run(opts);
+  EXPECT_EQ(noop.changed + noop.new_items + noop.removed, 0U);
+
+  // the same hint on a log that also grew: read whole (every transaction counted again)
+  const std::string addr2 = user(300);
+  const std::string again = read_all(log);
+  const std::size_t at2 = again.find("<" + addr2 + ">");
+  ASSERT_NE(at2, std::string::npos);
+  write_at(log, at2 + 1, std::string(addr2.size() - 12, 'y') + "@example.com");
+  append_to(log, txns(400, 2));
+  index::IndexOptions stale = opts;
+  stale.edited_in_place[log.string()] = {again.rfind('\n', at2) + 1};
+  const index::SourceSummary whole = e.ok_run(stale);
+  EXPECT_EQ(whole.log_blocks_rebuilt, 0U);
+  EXPECT_TRUE(e.where("XID:" + addr2).empty());
+  EXPECT_EQ(e.where_user(401), scanned(e.config.sources[0], log)[user(401)]);
+}
+
+// A run that rebuilds edited blocks and is killed between its catalog and its index commit (or
+// after both, before the file is marked done) leaves the log's row pending: the next run, which
+// has no hint, reads the log whole, and the index holds the log as it is.
+TEST(LogBlocks, AKilledBlockRebuildIsRepairedByTheNextRun) {
+  for (const char *step : {"before_index_commit", "after_index_commit"}) {
+    SCOPED_TRACE(step);
+    LogEstate e;
+    const fs::path log = e.log("mail.log");
+    test::write_file(log, txns(0, 200));
+    index::IndexOptions opts;
+    opts.log_block_items = 16;
+    e.ok_run(opts);
+    const std::string text = read_all(log);
+    const std::string addr = user(77);
+    const std::string pseudo = std::string(addr.size() - 12, 'z') + "@example.com";
+    const std::size_t at = text.find("<" + addr + ">");
+    ASSERT_NE(at, std::string::npos);
+    write_at(log, at + 1, pseudo);
+    index::IndexOptions patch = opts;
+    patch.edited_in_place[log.string()] = {text.rfind('\n', at) + 1};
+    patch.fault_at = [step = std::string(step)](std::string_view where) { return where == step; };
+    EXPECT_FALSE(e.run(patch));
+    const index::SourceSummary next = e.ok_run(opts);
+    EXPECT_EQ(next.log_blocks_rebuilt, 0U);
+    EXPECT_TRUE(e.where("XID:" + addr).empty());
+    auto direct = scanned(e.config.sources[0], log);
+    ASSERT_EQ(e.where("XID:" + pseudo).size(), 1U);
+    EXPECT_EQ(e.where("XID:" + pseudo)[0], direct[pseudo]);
+    EXPECT_EQ(e.where_user(78), direct[user(78)]);
+    const index::SourceSummary noop = e.ok_run(opts);
+    EXPECT_EQ(noop.changed + noop.new_items + noop.removed, 0U);
+  }
+}
+
 // A run that writes most of the index as log blocks swaps in a compacted copy (a new directory
 // at the same path); the daily append does not. What a compaction killed midway left beside the
 // index (the old copy, which may hold erased data) is removed by the next run. Answers unchanged.
