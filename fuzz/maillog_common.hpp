@@ -20,6 +20,7 @@
 #include "core/config.hpp"
 #include "core/fs.hpp"
 #include "fuzz/fuzz_support.hpp"
+#include "tests/log_needle_sink.hpp"
 
 #include <map>
 #include <memory>
@@ -31,21 +32,6 @@
 
 namespace maildsar::fuzz {
 
-/** A range scan's items, with the needles it offers. */
-class NeedleSink final : public connectors::LogSink {
-public:
-  explicit NeedleSink(std::string needle) : m_needles{std::move(needle)} {}
-  [[nodiscard]] const std::vector<std::string> *needles() const override { return &m_needles; }
-  void filtered() override { was_filtered = true; }
-  void log_item(connectors::Item &&item, connectors::LogSpan /*span*/) override { items.push_back(std::move(item)); }
-  void error(connectors::ScanError && /*error*/) override {}
-  std::vector<connectors::Item> items;
-  bool was_filtered = false;
-
-private:
-  std::vector<std::string> m_needles;
-};
-
 /** What a log block promises of a transaction (index::item_digest's fields). */
 inline auto promised(const connectors::Item &item) {
   return std::make_tuple(item.locator.queue_id, item.locator.lines, item.sha256, item.message_id, item.date,
@@ -54,7 +40,7 @@ inline auto promised(const connectors::Item &item) {
 
 inline void check_selected_lines(const core::SourceConfig &source, const std::string &path,
                                  const std::vector<connectors::Item> &whole, const std::string &needle) {
-  NeedleSink some(needle);
+  test::NeedleSink some({needle});
   connectors::LogRange all;
   (void)connectors::scan_log_range(source, path, all, some);
   bool plain = true;

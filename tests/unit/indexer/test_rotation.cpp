@@ -13,6 +13,7 @@
 #include "indexer/log_block.hpp"
 #include "indexer/schema.hpp"
 #include "query/query.hpp"
+#include "tests/log_needle_sink.hpp"
 #include "tests/test_support.hpp"
 
 #include <fmt/format.h>
@@ -754,23 +755,7 @@ ino_t inode_of(const fs::path &p) {
 
 namespace {
 
-/** Items of a range scan, with the needles it was offered and whether the scan filtered. */
-class NeedleSink final : public connectors::LogSink {
-public:
-  explicit NeedleSink(std::vector<std::string> needles) : m_needles(std::move(needles)) {}
-  [[nodiscard]] const std::vector<std::string> *needles() const override {
-    return m_needles.empty() ? nullptr : &m_needles;
-  }
-  void filtered() override { was_filtered = true; }
-  void log_item(connectors::Item &&item, connectors::LogSpan /*span*/) override { items.push_back(std::move(item)); }
-  void error(connectors::ScanError && /*error*/) override {}
-
-  std::vector<connectors::Item> items;
-  bool was_filtered = false;
-
-private:
-  std::vector<std::string> m_needles;
-};
+using test::NeedleSink;
 
 bool mentions(const connectors::Item &item, const std::string &needle) {
   std::string raw;
