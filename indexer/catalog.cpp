@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <filesystem>
 #include <span>
@@ -188,6 +189,11 @@ core::Result<std::string> tail_fingerprint(const std::string &path, std::uint64_
                       fmt::format("{}: shorter than the {} bytes scanned before", path, end));
   }
   return core::sha256_hex(bytes);
+}
+
+std::string head_fingerprint_of(const std::string &head, std::uint64_t content_size) {
+  auto n = static_cast<std::size_t>(std::min<std::uint64_t>(content_size, head.size()));
+  return core::sha256_hex(std::string_view(head).substr(0, n));
 }
 
 core::Result<Catalog> Catalog::open(const std::string &path) {

@@ -88,6 +88,13 @@ inline constexpr std::uint64_t k_fingerprint_bytes = 4096;
 /** sha256 hex of bytes [max(0, end-4096), end) of `path`; ErrorCode::data if shorter than `end`. */
 [[nodiscard]] core::Result<std::string> tail_fingerprint(const std::string &path, std::uint64_t end);
 
+/**
+ * FileRecord::head_fingerprint (and LogFileState's) of a log whose last complete scan covered
+ * `content_size` decompressed bytes: the sha256 hex of the first min(content_size, head.size())
+ * bytes of `head`, the start of its decompressed content (connectors::ContentProbe::head).
+ */
+[[nodiscard]] std::string head_fingerprint_of(const std::string &head, std::uint64_t content_size);
+
 class Catalog {
 public:
   /** Opens or creates the catalog (mode 0600), applying migrations. */

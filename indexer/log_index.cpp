@@ -5,7 +5,6 @@
 #include "connectors/log_range.hpp"
 #include "connectors/maillog.hpp"
 #include "core/fs.hpp"
-#include "core/hash.hpp"
 #include "indexer/log_block.hpp"
 #include "indexer/schema.hpp"
 
@@ -184,11 +183,6 @@ private:
 };
 
 } // namespace
-
-std::string head_fingerprint_of(const std::string &head, std::uint64_t content_size) {
-  auto n = static_cast<std::size_t>(std::min<std::uint64_t>(content_size, head.size()));
-  return core::sha256_hex(std::string_view(head).substr(0, n));
-}
 
 /** The marks of a log just scanned in full (plain: up to the listed size). Empty on failure. */
 ContentMarks content_marks(const FileEntry &entry) {

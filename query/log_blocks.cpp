@@ -4,7 +4,6 @@
 #include "connectors/limits.hpp"
 #include "connectors/log_range.hpp"
 #include "core/fs.hpp"
-#include "core/hash.hpp"
 #include "core/log.hpp"
 #include "connectors/maillog.hpp"
 #include "indexer/catalog.hpp"
@@ -134,9 +133,7 @@ bool unchanged_since_indexed(const std::string &path, const index::LogFileState 
   auto probe = connectors::probe_content(path, state.content_size);
   return probe && !probe->compressed && probe->size >= state.content_size &&
          probe->mark_fingerprint == state.content_tail &&
-         core::sha256_hex(std::string_view(probe->head).substr(
-             0, static_cast<std::size_t>(std::min<std::uint64_t>(state.content_size, probe->head.size())))) ==
-             state.head_fingerprint;
+         index::head_fingerprint_of(probe->head, state.content_size) == state.head_fingerprint;
 }
 
 /** True when `text` holds a byte >= 0x80 or one of the lower-case ASCII `needles`, ignoring case. */
