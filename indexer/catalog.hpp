@@ -40,7 +40,7 @@ struct FileRecord {
   std::uint64_t content_size = 0;    // decompressed bytes covered by the last complete scan
   std::string content_tail;          // sha256 of decompressed [content_size-4096, content_size)
   /** Compressed logs: restart points (connectors::ContentProbe::gz_points), written by put_file
-      only (a listing does not read them back); read by read_gz_points(). */
+      only (a listing does not read them back); read by read_log_file(). */
   std::string gz_points;
   FileStatus status = FileStatus::pending;
   std::string last_error;
@@ -209,13 +209,6 @@ struct SourceStatus {
  */
 [[nodiscard]] core::Result<std::vector<SourceStatus>> read_source_status(const std::string &path);
 
-/**
- * The gzip restart points the catalog at `path` keeps for the log `file` (a done row), for
- * reading only the matched blocks of a compressed log. Read-only like read_source_status;
- * "" when there are none (a missing catalog, an older one, a plain or small file).
- */
-[[nodiscard]] core::Result<std::string> read_gz_points(const std::string &path, const std::string &file);
-
 /** What the last complete scan of a log saw of it (read_log_file). */
 struct LogFileState {
   std::uint64_t size = 0;
@@ -223,10 +216,13 @@ struct LogFileState {
   std::string head_fingerprint;
   std::uint64_t content_size = 0;
   std::string content_tail;
-  std::string gz_points;
+  std::string gz_points; // "" for a plain or small log (connectors::ContentProbe::gz_points)
 };
 
-/** The done row of the log `file` in the catalog at `path` (read-only); nullopt when none. */
+/**
+ * The done row of the log `file` in the catalog at `path`. Read-only like read_source_status;
+ * nullopt when there is none (a missing catalog, an older one, no done row for `file`).
+ */
 [[nodiscard]] core::Result<std::optional<LogFileState>> read_log_file(const std::string &path,
                                                                       const std::string &file);
 
