@@ -45,26 +45,6 @@ MsgDoc block_message(std::size_t job, const std::string &source, const LogBlock 
   return msg;
 }
 
-/** The transactions of one block, read again from its range (rebuild_log_block). */
-class BlockReread final : public connectors::LogSink {
-public:
-  explicit BlockReread(const std::vector<std::uint64_t> &first_lines) : m_first_lines(first_lines) {}
-  [[nodiscard]] bool wants(std::uint64_t first_line) const override {
-    return std::binary_search(m_first_lines.begin(), m_first_lines.end(), first_line);
-  }
-  void log_item(Item &&item, connectors::LogSpan /*span*/) override {
-    if (!item.locator.lines.empty() && wants(item.locator.lines.front())) {
-      items.push_back(std::move(item));
-    }
-  }
-  void error(ScanError && /*error*/) override {} // the same as when it was indexed
-
-  std::vector<Item> items;
-
-private:
-  const std::vector<std::uint64_t> &m_first_lines;
-};
-
 /**
  * Turns a log scan into block documents (indexer/log_block.hpp): transactions in the order the
  * connector gives them, at most k_block_items per block and lines spanning at most
@@ -268,7 +248,7 @@ core::Result<std::optional<MsgDoc>> rebuild_log_block(IndexStore &store, const I
     // (an Exchange #Fields: header, continuation lines), depends on more than the block's range
     return std::nullopt;
   }
-  BlockReread reread(block.first_lines);
+  BlockCollector reread(block); // its items only: the log was edited, the digest differs
   connectors::LogRange range;
   range.from = block.from;
   range.to = block.to;
