@@ -3,7 +3,7 @@
 
 // The SQLite catalog (<state>/catalog.sqlite3): which files of which source were indexed, in
 // what state, and which items (Q terms) each holds. It lets a re-index cost little more than
-// stat() calls, and it is kept consistent with the Xapian commits (see indexer.cpp).
+// stat() calls, and it is kept consistent with the Xapian commits (see writer.hpp).
 
 #include "connectors/connector.hpp"
 #include "core/config.hpp"
@@ -35,7 +35,7 @@ struct FileRecord {
   std::string tail_fingerprint;      // sha256 of bytes [scanned_size-4096, scanned_size)
   // Content marks (logs only; empty/0 otherwise), over the *decompressed* content that the last
   // complete scan covered: they let a re-index recognise a rotated log (mail.log -> mail.log.1
-  // -> mail.log.2.gz) as data it already holds (see indexer.cpp, "Rotation").
+  // -> mail.log.2.gz) as data it already holds (see rotation.cpp, "Rotation").
   std::string head_fingerprint;      // sha256 of decompressed bytes [0, min(4096, content_size))
   std::uint64_t content_size = 0;    // decompressed bytes covered by the last complete scan
   std::string content_tail;          // sha256 of decompressed [content_size-4096, content_size)
