@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <filesystem>
 #include <span>
@@ -188,6 +189,11 @@ core::Result<std::string> tail_fingerprint(const std::string &path, std::uint64_
                       fmt::format("{}: shorter than the {} bytes scanned before", path, end));
   }
   return core::sha256_hex(bytes);
+}
+
+std::string head_fingerprint_of(const std::string &head, std::uint64_t content_size) {
+  auto n = static_cast<std::size_t>(std::min<std::uint64_t>(content_size, head.size()));
+  return core::sha256_hex(std::string_view(head).substr(0, n));
 }
 
 core::Result<Catalog> Catalog::open(const std::string &path) {
@@ -636,26 +642,6 @@ core::Result<std::vector<SourceStatus>> read_source_status(const std::string &pa
     out.push_back(std::move(r));
   }
   return out;
-}
-
-core::Result<std::string> read_gz_points(const std::string &path, const std::string &file) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
-    return std::string();
-  }
-  MAILDSAR_TRY_ASSIGN(core::sqlite::Db db, core::sqlite::Db::open(path, core::sqlite::Writable::no));
-  MAILDSAR_TRY_ASSIGN(std::int64_t version, db.user_version());
-  if (version < 8) {
-    return std::string();
-  }
-  MAILDSAR_TRY_ASSIGN(Stmt s, db.prepare("SELECT gz_points FROM files WHERE path = ?1 AND status = 'done'"));
-  MAILDSAR_TRY(s.bind(1, file));
-  MAILDSAR_TRY_ASSIGN(bool row, s.step());
-  if (!row) {
-    return std::string();
-  }
-  const std::vector<std::byte> blob = s.column_blob(0);
-  return std::string(reinterpret_cast<const char *>(blob.data()), blob.size());
 }
 
 core::Result<std::optional<LogFileState>> read_log_file(const std::string &path, const std::string &file) {

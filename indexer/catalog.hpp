@@ -3,7 +3,7 @@
 
 // The SQLite catalog (<state>/catalog.sqlite3): which files of which source were indexed, in
 // what state, and which items (Q terms) each holds. It lets a re-index cost little more than
-// stat() calls, and it is kept consistent with the Xapian commits (see indexer.cpp).
+// stat() calls, and it is kept consistent with the Xapian commits (see writer.hpp).
 
 #include "connectors/connector.hpp"
 #include "core/config.hpp"
@@ -35,12 +35,12 @@ struct FileRecord {
   std::string tail_fingerprint;      // sha256 of bytes [scanned_size-4096, scanned_size)
   // Content marks (logs only; empty/0 otherwise), over the *decompressed* content that the last
   // complete scan covered: they let a re-index recognise a rotated log (mail.log -> mail.log.1
-  // -> mail.log.2.gz) as data it already holds (see indexer.cpp, "Rotation").
+  // -> mail.log.2.gz) as data it already holds (see rotation.cpp, "Rotation").
   std::string head_fingerprint;      // sha256 of decompressed bytes [0, min(4096, content_size))
   std::uint64_t content_size = 0;    // decompressed bytes covered by the last complete scan
   std::string content_tail;          // sha256 of decompressed [content_size-4096, content_size)
   /** Compressed logs: restart points (connectors::ContentProbe::gz_points), written by put_file
-      only (a listing does not read them back); read by read_gz_points(). */
+      only (a listing does not read them back); read by read_log_file(). */
   std::string gz_points;
   FileStatus status = FileStatus::pending;
   std::string last_error;
@@ -87,6 +87,13 @@ inline constexpr std::uint64_t k_fingerprint_bytes = 4096;
 
 /** sha256 hex of bytes [max(0, end-4096), end) of `path`; ErrorCode::data if shorter than `end`. */
 [[nodiscard]] core::Result<std::string> tail_fingerprint(const std::string &path, std::uint64_t end);
+
+/**
+ * FileRecord::head_fingerprint (and LogFileState's) of a log whose last complete scan covered
+ * `content_size` decompressed bytes: the sha256 hex of the first min(content_size, head.size())
+ * bytes of `head`, the start of its decompressed content (connectors::ContentProbe::head).
+ */
+[[nodiscard]] std::string head_fingerprint_of(const std::string &head, std::uint64_t content_size);
 
 class Catalog {
 public:
@@ -202,13 +209,6 @@ struct SourceStatus {
  */
 [[nodiscard]] core::Result<std::vector<SourceStatus>> read_source_status(const std::string &path);
 
-/**
- * The gzip restart points the catalog at `path` keeps for the log `file` (a done row), for
- * reading only the matched blocks of a compressed log. Read-only like read_source_status;
- * "" when there are none (a missing catalog, an older one, a plain or small file).
- */
-[[nodiscard]] core::Result<std::string> read_gz_points(const std::string &path, const std::string &file);
-
 /** What the last complete scan of a log saw of it (read_log_file). */
 struct LogFileState {
   std::uint64_t size = 0;
@@ -216,10 +216,13 @@ struct LogFileState {
   std::string head_fingerprint;
   std::uint64_t content_size = 0;
   std::string content_tail;
-  std::string gz_points;
+  std::string gz_points; // "" for a plain or small log (connectors::ContentProbe::gz_points)
 };
 
-/** The done row of the log `file` in the catalog at `path` (read-only); nullopt when none. */
+/**
+ * The done row of the log `file` in the catalog at `path`. Read-only like read_source_status;
+ * nullopt when there is none (a missing catalog, an older one, no done row for `file`).
+ */
 [[nodiscard]] core::Result<std::optional<LogFileState>> read_log_file(const std::string &path,
                                                                       const std::string &file);
 

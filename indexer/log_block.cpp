@@ -112,4 +112,35 @@ std::string BlockDigest::hex() const {
   return core::sha256_hex(all);
 }
 
+bool BlockCollector::wants(std::uint64_t first_line) const {
+  // else another block's transaction, or a part of one that began before the range
+  return std::binary_search(m_block.first_lines.begin(), m_block.first_lines.end(), first_line);
+}
+
+void BlockCollector::log_item(connectors::Item &&item, connectors::LogSpan /*span*/) {
+  if (item.locator.lines.empty() || !wants(item.locator.lines.front())) {
+    return;
+  }
+  if (m_filtered) {
+    const auto at = static_cast<std::size_t>(
+        std::lower_bound(m_block.first_lines.begin(), m_block.first_lines.end(), item.locator.lines.front()) -
+        m_block.first_lines.begin());
+    const std::string digest = item_digest(item);
+    if (std::string_view(digest).substr(0, k_txn_check_hex) !=
+        std::string_view(m_block.checks).substr(at * k_txn_check_hex, k_txn_check_hex)) {
+      m_mismatch = true; // not the transaction indexed: the block is read whole again
+    }
+  } else {
+    m_digest.add(item);
+  }
+  items.push_back(std::move(item));
+}
+
+bool BlockCollector::complete() const {
+  if (m_filtered) {
+    return !m_mismatch && m_lines_before == m_block.line;
+  }
+  return items.size() == m_block.first_lines.size() && m_digest.hex() == m_block.digest;
+}
+
 } // namespace maildsar::index

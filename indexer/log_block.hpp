@@ -9,6 +9,7 @@
 // digest proves it.
 
 #include "connectors/item.hpp"
+#include "connectors/log_range.hpp"
 #include "core/result.hpp"
 
 #include <cstdint>
@@ -77,6 +78,48 @@ public:
 
 private:
   std::vector<std::pair<std::uint64_t, std::string>> m_items; // first line, sha256 of the fields
+};
+
+/**
+ * The transactions of one block read again from the log (connectors::scan_log_range or
+ * scan_log_ranges over the block's range, or over the whole scan it came from): keeps those of
+ * the block (by first line) and checks them against it: all of them against its digest, or,
+ * when the scan parsed only the lines that can hold one of `needles` (LogSink::filtered), each
+ * one it got against the block's check of that transaction. The query side reads matched blocks
+ * with it (query/log_blocks.cpp), rebuild_log_block an edited one (indexer/log_index.cpp).
+ */
+class BlockCollector final : public connectors::LogSink {
+public:
+  /**
+   * @param block the block read again; not owned, must outlive the collector.
+   * @param needles not owned, may be null: LogSink::needles() of the scan (null for a block
+   *        without checks, which is always read whole).
+   */
+  explicit BlockCollector(const LogBlock &block, const std::vector<std::string> *needles = nullptr)
+      : m_block(block), m_needles(block.checks.empty() ? nullptr : needles) {}
+
+  [[nodiscard]] bool wants(std::uint64_t first_line) const override;
+  [[nodiscard]] const std::vector<std::string> *needles() const override { return m_needles; }
+  void filtered() override { m_filtered = true; }
+  void started(std::uint64_t lines_before) override { m_lines_before = lines_before; }
+  void log_item(connectors::Item &&item, connectors::LogSpan span) override;
+  void error(connectors::ScanError && /*error*/) override {} // reported when it was indexed
+
+  /** True when the transactions kept are those indexed in the block (digest or checks). */
+  [[nodiscard]] bool complete() const;
+  /** True when the scan parsed only the lines that can hold a needle. */
+  [[nodiscard]] bool was_filtered() const { return m_filtered; }
+
+  /** The block's transactions, in the order the scan gave them. */
+  std::vector<connectors::Item> items;
+
+private:
+  const LogBlock &m_block;
+  const std::vector<std::string> *m_needles;
+  BlockDigest m_digest;
+  bool m_filtered = false;
+  bool m_mismatch = false;
+  std::uint64_t m_lines_before = 0;
 };
 
 } // namespace maildsar::index

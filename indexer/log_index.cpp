@@ -5,7 +5,6 @@
 #include "connectors/log_range.hpp"
 #include "connectors/maillog.hpp"
 #include "core/fs.hpp"
-#include "core/hash.hpp"
 #include "indexer/log_block.hpp"
 #include "indexer/schema.hpp"
 
@@ -45,26 +44,6 @@ MsgDoc block_message(std::size_t job, const std::string &source, const LogBlock 
   msg.doc.record.n = block.first_lines.size();
   return msg;
 }
-
-/** The transactions of one block, read again from its range (rebuild_log_block). */
-class BlockReread final : public connectors::LogSink {
-public:
-  explicit BlockReread(const std::vector<std::uint64_t> &first_lines) : m_first_lines(first_lines) {}
-  [[nodiscard]] bool wants(std::uint64_t first_line) const override {
-    return std::binary_search(m_first_lines.begin(), m_first_lines.end(), first_line);
-  }
-  void log_item(Item &&item, connectors::LogSpan /*span*/) override {
-    if (!item.locator.lines.empty() && wants(item.locator.lines.front())) {
-      items.push_back(std::move(item));
-    }
-  }
-  void error(ScanError && /*error*/) override {} // the same as when it was indexed
-
-  std::vector<Item> items;
-
-private:
-  const std::vector<std::uint64_t> &m_first_lines;
-};
 
 /**
  * Turns a log scan into block documents (indexer/log_block.hpp): transactions in the order the
@@ -185,11 +164,6 @@ private:
 
 } // namespace
 
-std::string head_fingerprint_of(const std::string &head, std::uint64_t content_size) {
-  auto n = static_cast<std::size_t>(std::min<std::uint64_t>(content_size, head.size()));
-  return core::sha256_hex(std::string_view(head).substr(0, n));
-}
-
 /** The marks of a log just scanned in full (plain: up to the listed size). Empty on failure. */
 ContentMarks content_marks(const FileEntry &entry) {
   ContentMarks marks;
@@ -274,7 +248,7 @@ core::Result<std::optional<MsgDoc>> rebuild_log_block(IndexStore &store, const I
     // (an Exchange #Fields: header, continuation lines), depends on more than the block's range
     return std::nullopt;
   }
-  BlockReread reread(block.first_lines);
+  BlockCollector reread(block); // its items only: the log was edited, the digest differs
   connectors::LogRange range;
   range.from = block.from;
   range.to = block.to;

@@ -22,9 +22,6 @@
 
 namespace maildsar::index::pipeline {
 
-/** The sha256 of the first min(content_size, head.size()) bytes of `head`. */
-[[nodiscard]] std::string head_fingerprint_of(const std::string &head, std::uint64_t content_size);
-
 /** The marks of a log just scanned in full (plain: up to the listed size). Empty on failure. */
 [[nodiscard]] ContentMarks content_marks(const FileEntry &entry);
 

@@ -2,8 +2,8 @@
 #pragma once
 
 // The indexer's pipeline (internal to indexer/): the jobs, the messages the scanning workers send
-// to the single writer, and the bounded queue between them. Used by indexer.cpp (mail stores,
-// the writer) and log_index.cpp (delivery logs in blocks).
+// to the single writer, and the bounded queue between them. Used by indexer.cpp (mail stores),
+// writer.* and rotation.* (the writer) and log_index.cpp (delivery logs in blocks).
 
 #include "connectors/connector.hpp"
 #include "core/result.hpp"
@@ -71,7 +71,7 @@ struct MsgBegin {
   ScanMode mode;
   std::uint64_t from_offset;
 };
-/** Content marks of a completely scanned log (see "Rotation" above); empty for other stores. */
+/** Content marks of a completely scanned log (see rotation.cpp); empty for other stores. */
 struct ContentMarks {
   std::string head_fingerprint;
   std::uint64_t content_size = 0;

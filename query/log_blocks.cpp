@@ -4,7 +4,6 @@
 #include "connectors/limits.hpp"
 #include "connectors/log_range.hpp"
 #include "core/fs.hpp"
-#include "core/hash.hpp"
 #include "core/log.hpp"
 #include "connectors/maillog.hpp"
 #include "indexer/catalog.hpp"
@@ -28,66 +27,10 @@ namespace maildsar::query {
 
 namespace {
 
-/**
- * Keeps the transactions of one block (by first line) and checks them against the block: all of
- * them against its digest, or, when the scan parsed only the lines that can hold one of
- * `needles` (LogSink::filtered), each one it got against the block's check of that transaction.
- */
-class BlockCollector final : public connectors::LogSink {
-public:
-  BlockCollector(const index::LogBlock &block, const std::vector<std::string> *needles)
-      : m_block(block), m_needles(block.checks.empty() ? nullptr : needles) {}
-
-  [[nodiscard]] bool wants(std::uint64_t first_line) const override {
-    // else another block's transaction, or a part of one that began before the range
-    return std::binary_search(m_block.first_lines.begin(), m_block.first_lines.end(), first_line);
-  }
-  [[nodiscard]] const std::vector<std::string> *needles() const override { return m_needles; }
-  void filtered() override { m_filtered = true; }
-  void started(std::uint64_t lines_before) override { m_lines_before = lines_before; }
-  void log_item(connectors::Item &&item, connectors::LogSpan /*span*/) override {
-    if (item.locator.lines.empty() || !wants(item.locator.lines.front())) {
-      return;
-    }
-    if (m_filtered) {
-      const auto at = static_cast<std::size_t>(
-          std::lower_bound(m_block.first_lines.begin(), m_block.first_lines.end(), item.locator.lines.front()) -
-          m_block.first_lines.begin());
-      const std::string digest = index::item_digest(item);
-      if (std::string_view(digest).substr(0, index::k_txn_check_hex) !=
-          std::string_view(m_block.checks).substr(at * index::k_txn_check_hex, index::k_txn_check_hex)) {
-        m_mismatch = true; // not the transaction indexed: the block is read whole again
-      }
-    } else {
-      m_digest.add(item);
-    }
-    items.push_back(std::move(item));
-  }
-  void error(connectors::ScanError && /*error*/) override {} // reported when it was indexed
-
-  [[nodiscard]] bool complete() const {
-    if (m_filtered) {
-      return !m_mismatch && m_lines_before == m_block.line;
-    }
-    return items.size() == m_block.first_lines.size() && m_digest.hex() == m_block.digest;
-  }
-  [[nodiscard]] bool was_filtered() const { return m_filtered; }
-
-  std::vector<connectors::Item> items;
-
-private:
-  const index::LogBlock &m_block;
-  const std::vector<std::string> *m_needles;
-  index::BlockDigest m_digest;
-  bool m_filtered = false;
-  bool m_mismatch = false;
-  std::uint64_t m_lines_before = 0;
-};
-
 /** One scan of a segment for several blocks: each transaction goes to the block that holds it. */
 class SegmentCollector final : public connectors::LogSink {
 public:
-  void add(BlockCollector *block, const index::LogBlock &data) {
+  void add(index::BlockCollector *block, const index::LogBlock &data) {
     m_blocks.push_back(block);
     for (std::uint64_t line : data.first_lines) {
       m_owner.emplace(line, block);
@@ -95,24 +38,24 @@ public:
   }
   [[nodiscard]] bool wants(std::uint64_t first_line) const override { return owner(first_line) != nullptr; }
   void started(std::uint64_t lines_before) override {
-    for (BlockCollector *b : m_blocks) {
+    for (index::BlockCollector *b : m_blocks) {
       b->started(lines_before);
     }
   }
   void log_item(connectors::Item &&item, connectors::LogSpan span) override {
-    if (BlockCollector *b = item.locator.lines.empty() ? nullptr : owner(item.locator.lines.front())) {
+    if (index::BlockCollector *b = item.locator.lines.empty() ? nullptr : owner(item.locator.lines.front())) {
       b->log_item(std::move(item), span);
     }
   }
   void error(connectors::ScanError && /*error*/) override {} // reported when it was indexed
 
 private:
-  [[nodiscard]] BlockCollector *owner(std::uint64_t first_line) const {
+  [[nodiscard]] index::BlockCollector *owner(std::uint64_t first_line) const {
     auto it = m_owner.find(first_line);
     return it == m_owner.end() ? nullptr : it->second;
   }
-  std::vector<BlockCollector *> m_blocks;
-  std::unordered_map<std::uint64_t, BlockCollector *> m_owner; // first line -> its block
+  std::vector<index::BlockCollector *> m_blocks;
+  std::unordered_map<std::uint64_t, index::BlockCollector *> m_owner; // first line -> its block
 };
 
 /**
@@ -134,9 +77,7 @@ bool unchanged_since_indexed(const std::string &path, const index::LogFileState 
   auto probe = connectors::probe_content(path, state.content_size);
   return probe && !probe->compressed && probe->size >= state.content_size &&
          probe->mark_fingerprint == state.content_tail &&
-         core::sha256_hex(std::string_view(probe->head).substr(
-             0, static_cast<std::size_t>(std::min<std::uint64_t>(state.content_size, probe->head.size())))) ==
-             state.head_fingerprint;
+         index::head_fingerprint_of(probe->head, state.content_size) == state.head_fingerprint;
 }
 
 /** True when `text` holds a byte >= 0x80 or one of the lower-case ASCII `needles`, ignoring case. */
@@ -209,7 +150,7 @@ core::Status LogExpander::read_file(std::span<const index::LogBlock> blocks) {
   // The blocks' own lines first, all in one pass over the file (a compressed log is
   // decompressed once for all of them, from the restart point before each block when the
   // catalog has restart points for it).
-  std::vector<std::unique_ptr<BlockCollector>> collectors;
+  std::vector<std::unique_ptr<index::BlockCollector>> collectors;
   std::vector<connectors::LogRange> ranges;
   for (const index::LogBlock &block : blocks) {
     connectors::LogRange range;
@@ -225,7 +166,7 @@ core::Status LogExpander::read_file(std::span<const index::LogBlock> blocks) {
     collectors.clear();
     std::vector<connectors::ItemSink *> sinks;
     for (const index::LogBlock &block : blocks) {
-      collectors.push_back(std::make_unique<BlockCollector>(block, filter ? &m_needles : nullptr));
+      collectors.push_back(std::make_unique<index::BlockCollector>(block, filter ? &m_needles : nullptr));
       sinks.push_back(collectors.back().get());
     }
     return connectors::scan_log_ranges(src, any.path, ranges, sinks, gz_points);
@@ -274,7 +215,7 @@ core::Status LogExpander::read_file(std::span<const index::LogBlock> blocks) {
     }
     SegmentCollector segment;
     for (std::size_t k = first; k < last; ++k) {
-      collectors[again[k]] = std::make_unique<BlockCollector>(blocks[again[k]], nullptr);
+      collectors[again[k]] = std::make_unique<index::BlockCollector>(blocks[again[k]], nullptr);
       segment.add(collectors[again[k]].get(), blocks[again[k]]);
     }
     const index::LogBlock &block = blocks[again[first]];

@@ -670,12 +670,14 @@ TEST(LogBlocks, GzipRestartPointsReadOnlyTheMatchedSpans) {
     fs::remove(second);
   }
   e.ok_run();
-  auto points = index::read_gz_points(index::catalog_path(e.config), gz.string());
-  ASSERT_TRUE(points) << points.error().message;
-  auto parsed = connectors::gz::Index::parse(*points);
+  auto state = index::read_log_file(index::catalog_path(e.config), gz.string());
+  ASSERT_TRUE(state) << state.error().message;
+  ASSERT_TRUE(*state);
+  const std::string points = (*state)->gz_points;
+  auto parsed = connectors::gz::Index::parse(points);
   ASSERT_TRUE(parsed) << parsed.error().message;
   ASSERT_GE(parsed->points.size(), 2U);
-  EXPECT_LT(points->size(), 3U * 12000U); // a few KiB per MiB of content
+  EXPECT_LT(points.size(), 3U * 12000U); // a few KiB per MiB of content
 
   auto direct = scanned(e.config.sources[0], gz);
   ASSERT_EQ(direct.size(), static_cast<std::size_t>(n) + 1);
@@ -719,7 +721,7 @@ TEST(LogBlocks, GzipRestartPointsReadOnlyTheMatchedSpans) {
 
   // The points are really used: with the compressed bytes of the first member's start destroyed
   // (same size), a transaction after the first point is still found from its block alone.
-  put_points(*points);
+  put_points(points);
   std::string z = read_all(gz);
   ASSERT_GT(parsed->points.front().in, 3000U);
   for (std::size_t i = 2000; i < 2500; ++i) {
