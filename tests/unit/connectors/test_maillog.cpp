@@ -255,10 +255,15 @@ TEST(MaillogConnector, PostfixTestLogTransactions) {
   ASSERT_EQ(item->texts.size(), 1U);
   EXPECT_EQ(item->texts[0].role, Role::body);
   // the text scanned for identities: the lines, the Message-ID blanked (it looks like an address
-  // but names nobody; the mail side leaves Message-ID out of the address scan too)
+  // but names nobody; the mail side leaves Message-ID out of the address scan too) and the
+  // queue id (a run of digits and letters that names nobody either)
   std::string scanned = joined;
-  const std::string mid = "f93388828093534f92d85ffe21b2a719@example.info";
-  scanned.replace(scanned.find(mid), mid.size(), std::string(mid.size(), ' '));
+  for (const std::string name :
+       {"f93388828093534f92d85ffe21b2a719@example.info", "3D74ADB7400B"}) {
+    for (auto p = scanned.find(name); p != std::string::npos; p = scanned.find(name, p)) {
+      scanned.replace(p, name.size(), std::string(name.size(), ' '));
+    }
+  }
   EXPECT_EQ(item->texts[0].text, scanned);
   // the single-line items are named by their line
   EXPECT_NE(sink.by_queue_id("line-1"), nullptr);
@@ -635,6 +640,42 @@ TEST(MaillogConnector, UnknownProgramLineWithAddressIsAnItem) {
   ASSERT_NE(ban, nullptr);
   EXPECT_NE(ban->texts.at(0).text.find("198.51.100.77"), std::string::npos);
   EXPECT_TRUE(sink.errors.empty());
+}
+
+TEST(MaillogConnector, LogIdsAndQueueIdsAreBlankedFromTheIdentityText) {
+  // amavis's "(PID-NN[-M])" and a queue id of digits only are runs of digits that a phone-number
+  // scan would weigh (and with a North American region accept: 418 is an area code); they name
+  // nobody. A phone number in the same line, and a queue id inside a word, stay.
+  ScratchDir tmp;
+  auto path = tmp / "mail.log";
+  maildsar::test::write_file(
+      path,
+      "Nov  2 04:20:29 mx2 postfix/qmgr[900]: 4189842416: from=<a@example.org>, size=1, "
+      "nrcpt=1 (queue active)\n"
+      "Nov  2 04:20:30 mx2 postfix/smtp[901]: 4189842416: to=<b@example.net>, status=sent "
+      "(250 ok 4189842416x 4189842416)\n"
+      "Nov  2 04:20:30 mx2 postfix/qmgr[900]: 4189842416: removed\n"
+      "Nov  2 03:14:44 mx2 amavis[4985]: (4983-18-2) Passed CLEAN {RelayedInbound}, "
+      "[203.0.113.147]:55667 [203.0.113.147] <dave@news.example> -> <frank@example.org>, "
+      "Queue-ID: 95C5E1239C, call +44 20 7946 0123 (4983-18-2)\n"
+      "Nov  2 03:14:45 mx2 other[1]: (4983-18) from=<c@example.org>\n");
+  auto sink = scan("postfix", path);
+  EXPECT_TRUE(sink.errors.empty());
+  const Item *txn = sink.by_queue_id("4189842416");
+  ASSERT_NE(txn, nullptr);
+  const std::string &text = txn->texts.at(0).text;
+  EXPECT_EQ(text.find("4189842416:"), std::string::npos) << text;
+  EXPECT_NE(text.find("4189842416x"), std::string::npos) << text; // inside a word: kept
+  EXPECT_EQ(text.find(" 4189842416)"), std::string::npos) << text;
+  const Item *amavis = sink.by_queue_id("line-4");
+  ASSERT_NE(amavis, nullptr);
+  EXPECT_EQ(amavis->texts.at(0).text.find("4983-18"), std::string::npos) << amavis->texts.at(0).text;
+  EXPECT_NE(amavis->texts.at(0).text.find("+44 20 7946 0123"), std::string::npos);
+  EXPECT_TRUE(has_address(*amavis, Role::log_to, "frank@example.org"));
+  // only amavis's own lines carry its log id
+  const Item *other = sink.by_queue_id("line-5");
+  ASSERT_NE(other, nullptr);
+  EXPECT_NE(other->texts.at(0).text.find("(4983-18)"), std::string::npos);
 }
 
 TEST(MaillogConnector, GzipGivesTheSameItems) {
