@@ -251,31 +251,31 @@ bool contains_email(string_view s) {
 /** Value of `key=` in `s` when the key starts a word; angle brackets and quotes removed. */
 std::optional<string_view> field(string_view s, string_view key, std::size_t from) {
   for (std::size_t p = s.find(key, from); p != string_view::npos; p = s.find(key, p + 1)) {
-    if (p > 0) {
-      char c = s[p - 1];
-      if (!(is_space(c) || c == ',' || c == ';' || c == '(' || c == '[' || c == ':')) {
-        continue;
-      }
+    if (p > 0 && !is_field_boundary(s[p - 1])) {
+      continue;
     }
-    std::size_t v = p + key.size();
-    if (v < s.size() && s[v] == '<') {
-      std::size_t e = s.find('>', v);
-      if (e == string_view::npos) {
-        return s.substr(v + 1);
-      }
-      return s.substr(v + 1, e - v - 1);
-    }
-    if (v < s.size() && s[v] == '"') {
-      std::size_t e = s.find('"', v + 1);
-      return e == string_view::npos ? s.substr(v + 1) : s.substr(v + 1, e - v - 1);
-    }
-    std::size_t e = v;
-    while (e < s.size() && !is_space(s[e]) && s[e] != ',' && s[e] != ';' && s[e] != ')') {
-      ++e;
-    }
-    return s.substr(v, e - v);
+    return field_value(s, p + key.size());
   }
   return std::nullopt;
+}
+
+string_view field_value(string_view s, std::size_t v) {
+  if (v < s.size() && s[v] == '<') {
+    std::size_t e = s.find('>', v);
+    if (e == string_view::npos) {
+      return s.substr(v + 1);
+    }
+    return s.substr(v + 1, e - v - 1);
+  }
+  if (v < s.size() && s[v] == '"') {
+    std::size_t e = s.find('"', v + 1);
+    return e == string_view::npos ? s.substr(v + 1) : s.substr(v + 1, e - v - 1);
+  }
+  std::size_t e = v;
+  while (e < s.size() && !is_space(s[e]) && s[e] != ',' && s[e] != ';' && s[e] != ')') {
+    ++e;
+  }
+  return s.substr(v, e - v);
 }
 
 /** All values of `key=` in s. */

@@ -2,6 +2,7 @@
 #include "connectors/maillog.hpp"
 #include "connectors/limits.hpp"
 #include "connectors/maillog/text.hpp"
+#include "connectors/maillog/transaction.hpp"
 
 #include "core/fs.hpp"
 #include "core/hash.hpp"
@@ -607,6 +608,99 @@ TEST(MaillogText, CountNewlinesMatchesAByteLoop) {
         << round;
   }
   EXPECT_EQ(maildsar::connectors::maillog::count_newlines(std::string(4096, '\n')), 4096U);
+}
+
+namespace {
+
+// extract_common as it was written before its one-pass form: one field()/fields() search per key.
+void extract_common_by_field(std::string_view msg, maildsar::connectors::maillog::Txn &t) {
+  using maildsar::connectors::maillog::bracket_ip;
+  using maildsar::connectors::maillog::field;
+  using maildsar::connectors::maillog::fields;
+  for (auto v : fields(msg, "from=")) {
+    t.add_address(Role::log_from, v);
+  }
+  for (auto key : {"to=", "orig_to="}) {
+    for (auto v : fields(msg, key)) {
+      t.add_address(Role::log_to, v);
+    }
+  }
+  for (auto key : {"sasl_username=", "user=", "set_id=", "authentication_id=", "us="}) {
+    for (auto v : fields(msg, key)) {
+      t.add_address(Role::log_user, v);
+    }
+  }
+  if (auto v = field(msg, "client=")) {
+    if (auto ip = bracket_ip(*v)) {
+      t.add_ip(Role::log_client, *ip);
+    } else {
+      t.add_ip(Role::log_client, *v);
+    }
+  }
+  for (auto key : {"rip=", "ip="}) {
+    if (auto v = field(msg, key)) {
+      std::string_view val = *v;
+      if (!val.empty() && val.front() == '[') {
+        const auto at = static_cast<std::size_t>(val.data() - msg.data());
+        if (std::size_t e = msg.find(']', at); e != std::string_view::npos) {
+          val = msg.substr(at, e + 1 - at);
+        }
+      }
+      t.add_ip(Role::log_client, val);
+    }
+  }
+  for (auto key : {"message-id=", "msgid=", "Message-ID: "}) {
+    if (auto v = field(msg, key)) {
+      t.set_message_id(*v);
+    }
+  }
+  for (std::size_t p = msg.find("from "); p != std::string_view::npos; p = msg.find("from ", p + 1)) {
+    std::string_view rest = msg.substr(p + 5);
+    std::string_view tok = rest.substr(0, rest.find_first_of(" ,;"));
+    if (auto ip = bracket_ip(tok)) {
+      t.add_ip(Role::log_client, *ip);
+    }
+  }
+}
+
+std::string describe(const maildsar::connectors::maillog::Txn &t) {
+  std::string out = "mid=" + t.message_id;
+  for (const auto &a : t.addresses) {
+    out += fmt::format(" a{}:{}", static_cast<int>(a.role), a.addr);
+  }
+  for (const auto &v : t.ips) {
+    out += fmt::format(" i{}:{}", static_cast<int>(v.role), v.value);
+  }
+  return out;
+}
+
+} // namespace
+
+// The one-pass extract_common finds what one search per key found, in the same order, on lines
+// made of keys, near-keys ("xto=", "orig_to=", "rip=") and values of every shape field() knows.
+TEST(MaillogText, ExtractCommonMatchesOneSearchPerKey) {
+  const std::array<std::string_view, 44> pieces{
+      "from=", "to=", "orig_to=", "sasl_username=", "user=", "set_id=", "authentication_id=",
+      "us=", "client=", "rip=", "ip=", "message-id=", "msgid=", "Message-ID: ", "xto=",
+      "Xfrom=", "_user=", "rto=", "authentication_identity=", "=", "<a@b.example>",
+      "<c@d.example", "\"e f@g.example\"", "h@i.example", "[192.0.2.1]", "[::ffff:192.0.2.2]",
+      "host[198.51.100.3]:25", "203.0.113.4", " ", ", ", ";", "(", "[", ":", ")", ">", "-",
+      "_", "from ", "mail.example[192.0.2.9]", "<to=j@k.example>", "\"user=l@m.example\"",
+      "q", "7"};
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<std::size_t> pick(0, pieces.size() - 1);
+  std::uniform_int_distribution<int> length(0, 24);
+  for (int round = 0; round < 20000; ++round) {
+    std::string line;
+    for (int n = length(rng); n > 0; --n) {
+      line += pieces[pick(rng)];
+    }
+    maildsar::connectors::maillog::Txn expected;
+    maildsar::connectors::maillog::Txn got;
+    extract_common_by_field(line, expected);
+    maildsar::connectors::maillog::extract_common(line, got);
+    ASSERT_EQ(describe(got), describe(expected)) << line;
+  }
 }
 
 TEST(MaillogConnector, UnknownProgramLineWithAddressIsAnItem) {
