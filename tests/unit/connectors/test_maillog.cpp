@@ -676,6 +676,54 @@ std::string describe(const maildsar::connectors::maillog::Txn &t) {
 
 } // namespace
 
+// is_binary_line, which skips printable ASCII eight bytes at a time, says what a byte loop says
+// for lines of printable ASCII with control bytes, tabs, UTF-8 and broken UTF-8 anywhere.
+TEST(MaillogText, IsBinaryLineMatchesAByteLoop) {
+  using maildsar::connectors::maillog::is_binary_line;
+  using maildsar::connectors::maillog::utf8_sequence;
+  const auto by_bytes = [](std::string_view s) {
+    if (s.find('\0') != std::string_view::npos) {
+      return true;
+    }
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < s.size();) {
+      const auto b = static_cast<unsigned char>(s[i]);
+      if (b < 0x20 && b != '\t' && b != '\r') {
+        ++bad;
+        ++i;
+      } else if (b < 0x80U) {
+        ++i;
+      } else if (const std::size_t n = utf8_sequence(s, i); n == 0) {
+        ++bad;
+        ++i;
+      } else {
+        i += n;
+      }
+    }
+    return s.size() >= 4 && bad * 4 > s.size();
+  };
+  std::mt19937 rng(11);
+  const std::array<std::string_view, 12> pieces{"a",  "~",  " ",      "\t",   "\r",   "\x01",
+                                                "\x1f", "\x7f", "\xc3\xa9", "\xc3", "\xff", "\x80"};
+  std::uniform_int_distribution<std::size_t> pick(0, pieces.size() - 1);
+  std::uniform_int_distribution<int> length(0, 40);
+  int binary = 0;
+  for (int round = 0; round < 20000; ++round) {
+    // runs of plain ASCII up to 0, 2 or 20 bytes between the pieces: from mostly binary to text
+    std::uniform_int_distribution<int> ascii_run(0, std::array{0, 2, 20}[static_cast<std::size_t>(round % 3)]);
+    std::string line;
+    for (int n = length(rng); n > 0; --n) {
+      line.append(static_cast<std::size_t>(ascii_run(rng)), 'x');
+      line += pieces[pick(rng)];
+    }
+    const bool expected = by_bytes(line);
+    binary += expected ? 1 : 0;
+    ASSERT_EQ(is_binary_line(line), expected) << round;
+  }
+  EXPECT_GT(binary, 100); // both answers were asked for
+  EXPECT_LT(binary, 19900);
+}
+
 // The one-pass extract_common finds what one search per key found, in the same order, on lines
 // made of keys, near-keys ("xto=", "orig_to=", "rip=") and values of every shape field() knows.
 TEST(MaillogText, ExtractCommonMatchesOneSearchPerKey) {
