@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -63,10 +64,45 @@ void parse_other(string_view msg, Txn &t) {
   }
 }
 
+/**
+ * amavisd-new's log id at the start of its messages: "(PID-NN)", or "(PID-NN-M)" for the M-th
+ * message of one SMTP session. It names nobody; the scanner blanks it from the identity text.
+ */
+std::optional<string_view> amavis_log_id(string_view msg) {
+  if (msg.size() < 5 || msg.front() != '(') {
+    return std::nullopt;
+  }
+  std::size_t i = 1;
+  std::size_t groups = 0;
+  while (groups < 3) {
+    const std::size_t start = i;
+    while (i < msg.size() && is_digit(msg[i]) && i - start < 10) {
+      ++i;
+    }
+    if (i == start || i >= msg.size()) {
+      return std::nullopt;
+    }
+    ++groups;
+    if (msg[i] == ')') {
+      return groups >= 2 ? std::optional<string_view>(msg.substr(0, i + 1)) : std::nullopt;
+    }
+    if (msg[i] != '-') {
+      return std::nullopt;
+    }
+    ++i;
+  }
+  return std::nullopt;
+}
+
 bool claims(const Prefix & /*pre*/) { return true; }
 
 void parse(const Prefix &pre, string_view /*line*/, LineInfo &info) {
   parse_other(pre.msg, info.found);
+  if (starts_with(pre.tag, "amavis")) {
+    if (auto id = amavis_log_id(pre.msg)) {
+      info.found.add_log_id(*id);
+    }
+  }
 }
 
 } // namespace

@@ -125,6 +125,9 @@ void FileScanner::merge(Txn &into, Txn &&from) const {
   if (into.subject.empty()) {
     into.subject = std::move(from.subject);
   }
+  for (const std::string &id : from.log_ids) {
+    into.add_log_id(id);
+  }
   for (auto &a : from.addresses) {
     into.add_bounded(a.role, a.addr, false, m_limits.max_addresses_per_role);
   }
@@ -292,21 +295,40 @@ void FileScanner::flush_single() {
 
 namespace {
 
-/**
- * The text of a transaction's lines as identities are looked for in it: the transaction's
- * Message-ID blanked wherever it appears (message-id=<...>, Exim's id=, an Exchange column).
- * A Message-ID looks like an address but names nobody; the mail side leaves the Message-ID field
- * out of the address scan too (connectors/mime). The item's bytes and digest keep the lines as
- * they are.
- */
-std::string identity_text(std::string_view raw, std::string_view message_id) {
-  std::string text = sanitize_utf8(raw);
-  if (message_id.size() < 3) {
-    return text;
+/** Blanks every occurrence of `token` in `text`; with `whole`, only where no letter or digit
+ *  touches it (a queue id inside a word is part of that word). */
+void blank(std::string &text, std::string_view token, bool whole) {
+  for (std::size_t p = text.find(token); p != std::string::npos;) {
+    const std::size_t end = p + token.size();
+    if (whole && ((p > 0 && is_alnum(text[p - 1])) || (end < text.size() && is_alnum(text[end])))) {
+      p = text.find(token, p + 1);
+      continue;
+    }
+    std::fill_n(text.begin() + static_cast<std::ptrdiff_t>(p), token.size(), ' ');
+    p = text.find(token, end);
   }
-  for (std::size_t p = text.find(message_id); p != std::string::npos;
-       p = text.find(message_id, p + message_id.size())) {
-    std::fill_n(text.begin() + static_cast<std::ptrdiff_t>(p), message_id.size(), ' ');
+}
+
+/**
+ * The text of a transaction's lines as identities are looked for in it, with what names nobody
+ * blanked wherever it appears: the transaction's Message-ID (message-id=<...>, Exim's id=, an
+ * Exchange column), its queue id, and the log ids its parser recognised (Txn::log_ids). A
+ * Message-ID looks like an address, and the mail side leaves the Message-ID field out of the
+ * address scan too (connectors/mime); a queue id or amavis's "(4983-18)" is a run of digits a
+ * phone-number scan would weigh, and in some regions accept. The item's bytes and digest keep
+ * the lines as they are.
+ */
+std::string identity_text(std::string_view raw, std::string_view message_id,
+                          std::string_view queue_id, const std::vector<std::string> &log_ids) {
+  std::string text = sanitize_utf8(raw);
+  if (message_id.size() >= 3) {
+    blank(text, message_id, false);
+  }
+  if (queue_id.size() >= 5) {
+    blank(text, queue_id, true);
+  }
+  for (const std::string &id : log_ids) {
+    blank(text, id, false);
   }
   return text;
 }
@@ -329,7 +351,7 @@ void FileScanner::emit(Txn &&t) {
   item.subject = std::move(t.subject);
   item.addresses = std::move(t.addresses);
   item.ips = std::move(t.ips);
-  item.texts.push_back(RawText{Role::body, identity_text(t.raw, item.message_id)});
+  item.texts.push_back(RawText{Role::body, identity_text(t.raw, item.message_id, item.locator.queue_id, t.log_ids)});
   if (!t.note.empty()) {
     item.bounded.push_back(std::move(t.note));
   }

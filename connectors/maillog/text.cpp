@@ -128,6 +128,18 @@ bool is_binary_line(string_view s) {
     }
     if (b < 0x80U) { // printable ASCII (or tab, CR): always a valid sequence of one byte
       ++i;
+      // Then eight bytes at a time while they are all printable ASCII (no byte < 0x20 or
+      // >= 0x80): most log lines are nothing else.
+      while (i + 8 <= s.size()) {
+        std::uint64_t v = 0;
+        std::memcpy(&v, s.data() + i, 8);
+        constexpr std::uint64_t k_ones = 0x0101010101010101ULL;
+        constexpr std::uint64_t k_highs = 0x8080808080808080ULL;
+        if (((v | (v - k_ones * 0x20U)) & k_highs) != 0) {
+          break;
+        }
+        i += 8;
+      }
       continue;
     }
     std::size_t n = utf8_sequence(s, i);
@@ -251,31 +263,31 @@ bool contains_email(string_view s) {
 /** Value of `key=` in `s` when the key starts a word; angle brackets and quotes removed. */
 std::optional<string_view> field(string_view s, string_view key, std::size_t from) {
   for (std::size_t p = s.find(key, from); p != string_view::npos; p = s.find(key, p + 1)) {
-    if (p > 0) {
-      char c = s[p - 1];
-      if (!(is_space(c) || c == ',' || c == ';' || c == '(' || c == '[' || c == ':')) {
-        continue;
-      }
+    if (p > 0 && !is_field_boundary(s[p - 1])) {
+      continue;
     }
-    std::size_t v = p + key.size();
-    if (v < s.size() && s[v] == '<') {
-      std::size_t e = s.find('>', v);
-      if (e == string_view::npos) {
-        return s.substr(v + 1);
-      }
-      return s.substr(v + 1, e - v - 1);
-    }
-    if (v < s.size() && s[v] == '"') {
-      std::size_t e = s.find('"', v + 1);
-      return e == string_view::npos ? s.substr(v + 1) : s.substr(v + 1, e - v - 1);
-    }
-    std::size_t e = v;
-    while (e < s.size() && !is_space(s[e]) && s[e] != ',' && s[e] != ';' && s[e] != ')') {
-      ++e;
-    }
-    return s.substr(v, e - v);
+    return field_value(s, p + key.size());
   }
   return std::nullopt;
+}
+
+string_view field_value(string_view s, std::size_t v) {
+  if (v < s.size() && s[v] == '<') {
+    std::size_t e = s.find('>', v);
+    if (e == string_view::npos) {
+      return s.substr(v + 1);
+    }
+    return s.substr(v + 1, e - v - 1);
+  }
+  if (v < s.size() && s[v] == '"') {
+    std::size_t e = s.find('"', v + 1);
+    return e == string_view::npos ? s.substr(v + 1) : s.substr(v + 1, e - v - 1);
+  }
+  std::size_t e = v;
+  while (e < s.size() && !is_space(s[e]) && s[e] != ',' && s[e] != ';' && s[e] != ')') {
+    ++e;
+  }
+  return s.substr(v, e - v);
 }
 
 /** All values of `key=` in s. */
@@ -334,8 +346,18 @@ std::optional<std::int64_t> make_time(std::int64_t y, int mo, int d, int h, int 
 int month_from_name(string_view s) {
   static constexpr std::array<string_view, 12> k_months{"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  if (s.size() != 3) {
+    return 0;
+  }
+  // Every line's prefix asks: compare three bytes as one word, not twelve string compares.
+  const auto word = [](string_view m) {
+    return static_cast<std::uint32_t>(static_cast<unsigned char>(m[0])) |
+           static_cast<std::uint32_t>(static_cast<unsigned char>(m[1])) << 8U |
+           static_cast<std::uint32_t>(static_cast<unsigned char>(m[2])) << 16U;
+  };
+  const std::uint32_t w = word(s);
   for (std::size_t i = 0; i < k_months.size(); ++i) {
-    if (s == k_months[i]) {
+    if (w == word(k_months[i])) {
       return static_cast<int>(i) + 1;
     }
   }

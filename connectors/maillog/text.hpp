@@ -64,6 +64,14 @@ inline bool starts_with(std::string_view s, std::string_view p) {
   return contains_email(s) || contains_ip(s);
 }
 
+/** What may come right before a `key=` for field() to take it as a key. */
+[[nodiscard]] inline bool is_field_boundary(char c) {
+  return is_space(c) || c == ',' || c == ';' || c == '(' || c == '[' || c == ':';
+}
+
+/** The value that starts at `s[v]` (after a `key=`): angle brackets and quotes removed. */
+[[nodiscard]] std::string_view field_value(std::string_view s, std::size_t v);
+
 /** Value of `key=` in `s` when the key starts a word; angle brackets and quotes removed. */
 [[nodiscard]] std::optional<std::string_view> field(std::string_view s, std::string_view key,
                                                     std::size_t from = 0);

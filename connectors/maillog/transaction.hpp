@@ -6,6 +6,7 @@
 #include "connectors/item.hpp"
 #include "connectors/maillog/text.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -23,6 +24,9 @@ struct Txn {
   std::string raw; // the lines joined with '\n'
   std::optional<std::int64_t> date;
   std::string message_id;
+  /** Tokens of the lines that name nobody, blanked from the identity text like the Message-ID
+      (amavis's "(PID-NN)" log id): digit runs a phone-number scan would otherwise weigh. */
+  std::vector<std::string> log_ids;
   std::string subject;
   std::vector<RawAddress> addresses;
   std::vector<RawValue> ips;
@@ -92,6 +96,15 @@ struct Txn {
       }
     }
     ips.push_back(RawValue{role, std::move(*ip)});
+  }
+  /** Most log_ids one transaction keeps (the rest are merely scanned like any text). */
+  static constexpr std::size_t k_max_log_ids = 16;
+  void add_log_id(std::string_view value) {
+    if (value.empty() || log_ids.size() >= k_max_log_ids ||
+        std::find(log_ids.begin(), log_ids.end(), value) != log_ids.end()) {
+      return;
+    }
+    log_ids.emplace_back(value);
   }
   void set_message_id(std::string_view value) {
     value = trim(value);

@@ -2,6 +2,7 @@
 #include "connectors/maillog.hpp"
 #include "connectors/limits.hpp"
 #include "connectors/maillog/text.hpp"
+#include "connectors/maillog/transaction.hpp"
 
 #include "core/fs.hpp"
 #include "core/hash.hpp"
@@ -255,10 +256,15 @@ TEST(MaillogConnector, PostfixTestLogTransactions) {
   ASSERT_EQ(item->texts.size(), 1U);
   EXPECT_EQ(item->texts[0].role, Role::body);
   // the text scanned for identities: the lines, the Message-ID blanked (it looks like an address
-  // but names nobody; the mail side leaves Message-ID out of the address scan too)
+  // but names nobody; the mail side leaves Message-ID out of the address scan too) and the
+  // queue id (a run of digits and letters that names nobody either)
   std::string scanned = joined;
-  const std::string mid = "f93388828093534f92d85ffe21b2a719@example.info";
-  scanned.replace(scanned.find(mid), mid.size(), std::string(mid.size(), ' '));
+  for (const std::string name :
+       {"f93388828093534f92d85ffe21b2a719@example.info", "3D74ADB7400B"}) {
+    for (auto p = scanned.find(name); p != std::string::npos; p = scanned.find(name, p)) {
+      scanned.replace(p, name.size(), std::string(name.size(), ' '));
+    }
+  }
   EXPECT_EQ(item->texts[0].text, scanned);
   // the single-line items are named by their line
   EXPECT_NE(sink.by_queue_id("line-1"), nullptr);
@@ -604,6 +610,147 @@ TEST(MaillogText, CountNewlinesMatchesAByteLoop) {
   EXPECT_EQ(maildsar::connectors::maillog::count_newlines(std::string(4096, '\n')), 4096U);
 }
 
+namespace {
+
+// extract_common as it was written before its one-pass form: one field()/fields() search per key.
+void extract_common_by_field(std::string_view msg, maildsar::connectors::maillog::Txn &t) {
+  using maildsar::connectors::maillog::bracket_ip;
+  using maildsar::connectors::maillog::field;
+  using maildsar::connectors::maillog::fields;
+  for (auto v : fields(msg, "from=")) {
+    t.add_address(Role::log_from, v);
+  }
+  for (auto key : {"to=", "orig_to="}) {
+    for (auto v : fields(msg, key)) {
+      t.add_address(Role::log_to, v);
+    }
+  }
+  for (auto key : {"sasl_username=", "user=", "set_id=", "authentication_id=", "us="}) {
+    for (auto v : fields(msg, key)) {
+      t.add_address(Role::log_user, v);
+    }
+  }
+  if (auto v = field(msg, "client=")) {
+    if (auto ip = bracket_ip(*v)) {
+      t.add_ip(Role::log_client, *ip);
+    } else {
+      t.add_ip(Role::log_client, *v);
+    }
+  }
+  for (auto key : {"rip=", "ip="}) {
+    if (auto v = field(msg, key)) {
+      std::string_view val = *v;
+      if (!val.empty() && val.front() == '[') {
+        const auto at = static_cast<std::size_t>(val.data() - msg.data());
+        if (std::size_t e = msg.find(']', at); e != std::string_view::npos) {
+          val = msg.substr(at, e + 1 - at);
+        }
+      }
+      t.add_ip(Role::log_client, val);
+    }
+  }
+  for (auto key : {"message-id=", "msgid=", "Message-ID: "}) {
+    if (auto v = field(msg, key)) {
+      t.set_message_id(*v);
+    }
+  }
+  for (std::size_t p = msg.find("from "); p != std::string_view::npos; p = msg.find("from ", p + 1)) {
+    std::string_view rest = msg.substr(p + 5);
+    std::string_view tok = rest.substr(0, rest.find_first_of(" ,;"));
+    if (auto ip = bracket_ip(tok)) {
+      t.add_ip(Role::log_client, *ip);
+    }
+  }
+}
+
+std::string describe(const maildsar::connectors::maillog::Txn &t) {
+  std::string out = "mid=" + t.message_id;
+  for (const auto &a : t.addresses) {
+    out += fmt::format(" a{}:{}", static_cast<int>(a.role), a.addr);
+  }
+  for (const auto &v : t.ips) {
+    out += fmt::format(" i{}:{}", static_cast<int>(v.role), v.value);
+  }
+  return out;
+}
+
+} // namespace
+
+// is_binary_line, which skips printable ASCII eight bytes at a time, says what a byte loop says
+// for lines of printable ASCII with control bytes, tabs, UTF-8 and broken UTF-8 anywhere.
+TEST(MaillogText, IsBinaryLineMatchesAByteLoop) {
+  using maildsar::connectors::maillog::is_binary_line;
+  using maildsar::connectors::maillog::utf8_sequence;
+  const auto by_bytes = [](std::string_view s) {
+    if (s.find('\0') != std::string_view::npos) {
+      return true;
+    }
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < s.size();) {
+      const auto b = static_cast<unsigned char>(s[i]);
+      if (b < 0x20 && b != '\t' && b != '\r') {
+        ++bad;
+        ++i;
+      } else if (b < 0x80U) {
+        ++i;
+      } else if (const std::size_t n = utf8_sequence(s, i); n == 0) {
+        ++bad;
+        ++i;
+      } else {
+        i += n;
+      }
+    }
+    return s.size() >= 4 && bad * 4 > s.size();
+  };
+  std::mt19937 rng(11);
+  const std::array<std::string_view, 12> pieces{"a",  "~",  " ",      "\t",   "\r",   "\x01",
+                                                "\x1f", "\x7f", "\xc3\xa9", "\xc3", "\xff", "\x80"};
+  std::uniform_int_distribution<std::size_t> pick(0, pieces.size() - 1);
+  std::uniform_int_distribution<int> length(0, 40);
+  int binary = 0;
+  for (int round = 0; round < 20000; ++round) {
+    // runs of plain ASCII up to 0, 2 or 20 bytes between the pieces: from mostly binary to text
+    std::uniform_int_distribution<int> ascii_run(0, std::array{0, 2, 20}[static_cast<std::size_t>(round % 3)]);
+    std::string line;
+    for (int n = length(rng); n > 0; --n) {
+      line.append(static_cast<std::size_t>(ascii_run(rng)), 'x');
+      line += pieces[pick(rng)];
+    }
+    const bool expected = by_bytes(line);
+    binary += expected ? 1 : 0;
+    ASSERT_EQ(is_binary_line(line), expected) << round;
+  }
+  EXPECT_GT(binary, 100); // both answers were asked for
+  EXPECT_LT(binary, 19900);
+}
+
+// The one-pass extract_common finds what one search per key found, in the same order, on lines
+// made of keys, near-keys ("xto=", "orig_to=", "rip=") and values of every shape field() knows.
+TEST(MaillogText, ExtractCommonMatchesOneSearchPerKey) {
+  const std::array<std::string_view, 44> pieces{
+      "from=", "to=", "orig_to=", "sasl_username=", "user=", "set_id=", "authentication_id=",
+      "us=", "client=", "rip=", "ip=", "message-id=", "msgid=", "Message-ID: ", "xto=",
+      "Xfrom=", "_user=", "rto=", "authentication_identity=", "=", "<a@b.example>",
+      "<c@d.example", "\"e f@g.example\"", "h@i.example", "[192.0.2.1]", "[::ffff:192.0.2.2]",
+      "host[198.51.100.3]:25", "203.0.113.4", " ", ", ", ";", "(", "[", ":", ")", ">", "-",
+      "_", "from ", "mail.example[192.0.2.9]", "<to=j@k.example>", "\"user=l@m.example\"",
+      "q", "7"};
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<std::size_t> pick(0, pieces.size() - 1);
+  std::uniform_int_distribution<int> length(0, 24);
+  for (int round = 0; round < 20000; ++round) {
+    std::string line;
+    for (int n = length(rng); n > 0; --n) {
+      line += pieces[pick(rng)];
+    }
+    maildsar::connectors::maillog::Txn expected;
+    maildsar::connectors::maillog::Txn got;
+    extract_common_by_field(line, expected);
+    maildsar::connectors::maillog::extract_common(line, got);
+    ASSERT_EQ(describe(got), describe(expected)) << line;
+  }
+}
+
 TEST(MaillogConnector, UnknownProgramLineWithAddressIsAnItem) {
   ScratchDir tmp;
   auto path = tmp / "mail.log";
@@ -635,6 +782,42 @@ TEST(MaillogConnector, UnknownProgramLineWithAddressIsAnItem) {
   ASSERT_NE(ban, nullptr);
   EXPECT_NE(ban->texts.at(0).text.find("198.51.100.77"), std::string::npos);
   EXPECT_TRUE(sink.errors.empty());
+}
+
+TEST(MaillogConnector, LogIdsAndQueueIdsAreBlankedFromTheIdentityText) {
+  // amavis's "(PID-NN[-M])" and a queue id of digits only are runs of digits that a phone-number
+  // scan would weigh (and with a North American region accept: 418 is an area code); they name
+  // nobody. A phone number in the same line, and a queue id inside a word, stay.
+  ScratchDir tmp;
+  auto path = tmp / "mail.log";
+  maildsar::test::write_file(
+      path,
+      "Nov  2 04:20:29 mx2 postfix/qmgr[900]: 4189842416: from=<a@example.org>, size=1, "
+      "nrcpt=1 (queue active)\n"
+      "Nov  2 04:20:30 mx2 postfix/smtp[901]: 4189842416: to=<b@example.net>, status=sent "
+      "(250 ok 4189842416x 4189842416)\n"
+      "Nov  2 04:20:30 mx2 postfix/qmgr[900]: 4189842416: removed\n"
+      "Nov  2 03:14:44 mx2 amavis[4985]: (4983-18-2) Passed CLEAN {RelayedInbound}, "
+      "[203.0.113.147]:55667 [203.0.113.147] <dave@news.example> -> <frank@example.org>, "
+      "Queue-ID: 95C5E1239C, call +44 20 7946 0123 (4983-18-2)\n"
+      "Nov  2 03:14:45 mx2 other[1]: (4983-18) from=<c@example.org>\n");
+  auto sink = scan("postfix", path);
+  EXPECT_TRUE(sink.errors.empty());
+  const Item *txn = sink.by_queue_id("4189842416");
+  ASSERT_NE(txn, nullptr);
+  const std::string &text = txn->texts.at(0).text;
+  EXPECT_EQ(text.find("4189842416:"), std::string::npos) << text;
+  EXPECT_NE(text.find("4189842416x"), std::string::npos) << text; // inside a word: kept
+  EXPECT_EQ(text.find(" 4189842416)"), std::string::npos) << text;
+  const Item *amavis = sink.by_queue_id("line-4");
+  ASSERT_NE(amavis, nullptr);
+  EXPECT_EQ(amavis->texts.at(0).text.find("4983-18"), std::string::npos) << amavis->texts.at(0).text;
+  EXPECT_NE(amavis->texts.at(0).text.find("+44 20 7946 0123"), std::string::npos);
+  EXPECT_TRUE(has_address(*amavis, Role::log_to, "frank@example.org"));
+  // only amavis's own lines carry its log id
+  const Item *other = sink.by_queue_id("line-5");
+  ASSERT_NE(other, nullptr);
+  EXPECT_NE(other->texts.at(0).text.find("(4983-18)"), std::string::npos);
 }
 
 TEST(MaillogConnector, GzipGivesTheSameItems) {
