@@ -1469,7 +1469,8 @@ void merge_pst_attachments(Item &item, std::vector<PstAttachment> &attachments) 
   if (documents.empty()) {
     return;
   }
-  // The same path as MIME attachments (mime_parser.cpp, finish()): cache, then the extract worker.
+  // The same path as MIME attachments (Decoder::finish() in mime/attachments.cpp): cache, then the
+  // extract worker.
   std::vector<AttachmentText> texts = extract_attachments(documents);
   for (std::size_t i = 0; i < texts.size(); ++i) {
     const PstAttachment &a = *of_document[i];
