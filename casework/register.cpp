@@ -299,10 +299,37 @@ Register::Register(Register &&) noexcept = default;
 Register &Register::operator=(Register &&) noexcept = default;
 Register::~Register() = default;
 
+namespace {
+
+/**
+ * Marks the state directory as holding keyed hashes in the register (core/secret.hpp
+ * k_keyed_requests_marker), so that a lost secret.key is never silently replaced by a new one:
+ * with a new key the purged requests' hashes would no longer match their subjects. Written
+ * durably before the first keyed hash is.
+ */
+core::Status mark_keyed(const core::Config &config) {
+  const std::string path =
+      (std::filesystem::path(config.state_dir) / core::k_keyed_requests_marker).string();
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
+    return {};
+  }
+  return core::write_file_atomic(path, "", 0600);
+}
+
+} // namespace
+
 core::Result<Register> Register::open(const core::Config &config) {
   MAILDSAR_TRY(core::ensure_private_dir(config.state_dir));
   MAILDSAR_TRY_ASSIGN(core::sqlite::Db db, core::sqlite::Db::open(register_path(config), core::sqlite::Writable::yes));
   MAILDSAR_TRY(db.migrate({k_schema_v1}));
+  // A register purged by a version without the marker gets it now.
+  MAILDSAR_TRY_ASSIGN(core::sqlite::Stmt keyed,
+                      db.prepare("SELECT 1 FROM requests WHERE keyed_subject != '' LIMIT 1"));
+  MAILDSAR_TRY_ASSIGN(bool has_keyed, keyed.step());
+  if (has_keyed) {
+    MAILDSAR_TRY(mark_keyed(config));
+  }
   return Register(std::make_unique<Impl>(Impl{config, std::move(db)}));
 }
 
@@ -548,6 +575,7 @@ core::Status Register::purge(std::string_view id, std::string_view operator_name
   MAILDSAR_TRY_ASSIGN(std::string key, core::load_or_create_secret(m_impl->config.state_dir));
   MAILDSAR_TRY_ASSIGN(std::vector<erasure::KeyedIdentifier> keyed,
                       erasure::keyed_subject(m_impl->config, r.subject, key));
+  MAILDSAR_TRY(mark_keyed(m_impl->config));
   json k = json::array();
   for (const erasure::KeyedIdentifier &e : keyed) {
     k.push_back({{"kind", e.kind}, {"hash", e.hash}});

@@ -14,16 +14,23 @@ inline constexpr std::size_t k_secret_bytes = 32;
 /** File name of the secret inside the state directory. */
 inline constexpr std::string_view k_secret_file = "secret.key";
 
+/**
+ * Marker that the request register (casework) holds keyed hashes of purged requests' subjects:
+ * written before the first purge and by the register when it finds purged rows without it.
+ */
+inline constexpr std::string_view k_keyed_requests_marker = "requests.keyed";
 /** Files of the state directory that only exist once the key has been used (see below). */
-inline constexpr std::string_view k_state_made_with_key[] = {"erasure.sqlite3", "certificates"};
+inline constexpr std::string_view k_state_made_with_key[] = {"erasure.sqlite3", "certificates",
+                                                             k_keyed_requests_marker};
 
 /**
  * The installation's secret for keyed hashes and pseudonyms: `<state_dir>/secret.key`, 32 random
  * bytes (OpenSSL RAND_bytes), created once with mode 0600 in a state directory of mode 0700.
  * Creation is atomic: the key is written to an O_EXCL temporary file and link()ed into place, so
  * two racing processes always end up with the same key. A key is only ever created in a state
- * directory without erasure records: when `erasure.sqlite3` or `certificates/` exists the key
- * was lost, and making a new one would silently change every keyed hash and pseudonym.
+ * directory without records made with it: when `erasure.sqlite3`, `certificates/` or
+ * `requests.keyed` (purged requests in the register) exists the key was lost, and making a new
+ * one would silently change every keyed hash and pseudonym.
  * @return the raw 32 key bytes.
  * @errors ErrorCode::no_input when the key is missing from a state made with one (restore it
  *         from backup, docs/operations.md); ErrorCode::permission when the key file is a symlink, not a regular file, or readable

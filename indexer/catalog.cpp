@@ -69,7 +69,7 @@ ALTER TABLE sources ADD COLUMN last_errors INTEGER NOT NULL DEFAULT 0;
 
 // Freshness and removal guard (issue 13): the configuration each source was last indexed with
 // ("type format path", so a changed path means "not indexed yet"), and why the last run kept
-// files it no longer found ('' = it did not; see indexer.cpp, "Removal guard").
+// files it no longer found ('' = it did not; see "The removal guard" in indexer.cpp).
 constexpr std::string_view k_migration_5 = R"sql(
 ALTER TABLE sources ADD COLUMN origin TEXT NOT NULL DEFAULT '';
 ALTER TABLE sources ADD COLUMN held_removal TEXT NOT NULL DEFAULT '';

@@ -282,6 +282,42 @@ TEST(RequestRegister, PurgeAfterRetentionKeepsOnlyKeyedHashes) {
   }
 }
 
+// Purged requests hold keyed hashes: once there are any, a lost secret.key is an error, never
+// silently replaced (a new key would leave the purged hashes matching nobody). A register
+// purged before the marker existed gets it when it is opened.
+TEST(RequestRegister, PurgedRequestsKeepALostKeyFromBeingReplaced) {
+  ScratchDir dir;
+  const core::Config config = make_config(dir.path());
+  const fs::path state = config.state_dir;
+  const fs::path marker = state / core::k_keyed_requests_marker;
+  const fs::path key_file = state / core::k_secret_file;
+  {
+    auto reg = Register::open(config);
+    ASSERT_TRUE(reg);
+    ASSERT_TRUE(reg->open_request(alice("R1"), d("2026-02-01"), "dpo"));
+    EXPECT_FALSE(fs::exists(marker)); // nothing keyed yet
+    ASSERT_TRUE(reg->set_status("R1", Status::answered, "", "dpo"));
+    ASSERT_TRUE(reg->close("R1", d("2026-02-20"), "dpo"));
+    ASSERT_TRUE(reg->purge("R1", "retention"));
+  }
+  ASSERT_TRUE(fs::exists(marker));
+  EXPECT_EQ(mode_of(marker), 0600U);
+  ASSERT_FALSE(fs::exists(state / "erasure.sqlite3")); // the register is the only keyed record
+
+  ASSERT_TRUE(fs::remove(key_file));
+  auto lost = core::load_or_create_secret(config.state_dir);
+  ASSERT_FALSE(lost);
+  EXPECT_EQ(lost.error().code, core::ErrorCode::no_input);
+  EXPECT_NE(lost.error().message.find("requests.keyed"), std::string::npos) << lost.error().message;
+  EXPECT_FALSE(fs::exists(key_file)); // no new key was made
+
+  // A register purged by an older version (no marker) is marked when opened.
+  ASSERT_TRUE(fs::remove(marker));
+  ASSERT_TRUE(Register::open(config));
+  EXPECT_TRUE(fs::exists(marker));
+  EXPECT_FALSE(core::load_or_create_secret(config.state_dir));
+}
+
 TEST(RequestRegister, ConfigRejectsBadRetention) {
   ScratchDir dir;
   for (const char *bad : {R"({"state_dir": "s", "requests": {"retention": "3 years"}})",

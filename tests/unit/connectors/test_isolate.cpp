@@ -538,7 +538,9 @@ TEST(IsolateLongLivedWorker, TheCpuLimitIsPerRequestNotPerProcess) {
   auto spin = ask(worker, "spin", 0, {1, 256, 30});
   ASSERT_FALSE(spin.status);
   EXPECT_NE(message(spin).find("CPU-time limit of 1 s"), std::string::npos) << message(spin);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  // Well before the 30 s wall-clock deadline. (1 s of CPU took 10.03 s of wall time once on the
+  // 2-core machine with two test suites and a build beside it: the bound was 10 s.)
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(25));
   EXPECT_TRUE(gone(pid));
 }
 
