@@ -19,6 +19,13 @@
 
 namespace maildsar::connectors {
 
+/** A stretch of a LogRange that is read (LogRange::parts). */
+struct LogPart {
+  std::uint64_t from = 0;         // the start of a line
+  std::uint64_t to = 0;           // the start of a line (or the range's end)
+  std::uint64_t lines_before = 0; // lines before `from`
+};
+
 /** A part of a log's decompressed content. */
 struct LogRange {
   std::uint64_t from = 0;            // the start of a line
@@ -28,12 +35,19 @@ struct LogRange {
   std::optional<std::uint64_t> lines_before = std::uint64_t{0};
   /** The file's modification time the dates without a year are placed by; 0: the file's now. */
   std::int64_t mtime_ns = 0;
+  /** Not empty: only the lines that begin in these stretches of [from, to) are read (ascending,
+      disjoint; the first begins at `from` with `lines_before`, which must be known); the bytes
+      between them are skipped (a plain log: not read at all). The query side reads only the
+      parts of a log block that hold the identity searched for (indexer/log_block.hpp). */
+  std::vector<LogPart> parts;
 };
 
 /** Where a transaction's lines lie: decompressed bytes [begin, end) hold them all. */
 struct LogSpan {
   std::uint64_t begin = 0;
   std::uint64_t end = 0;
+  /** Where each of its lines begins, in the order of Locator::lines (empty: not known). */
+  std::vector<std::uint64_t> line_begins;
 };
 
 /** A sink that also learns where each transaction lies and how many lines preceded the range. */

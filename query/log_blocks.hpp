@@ -13,6 +13,7 @@
 
 #include <xapian.h>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <span>
@@ -26,8 +27,13 @@ class LogExpander {
 public:
   explicit LogExpander(const core::Config &config);
 
-  /** Notes the block whose document data is `data` (read by finish()). */
-  [[nodiscard]] core::Status add(std::string_view data);
+  /**
+   * Notes the block whose document data is `data` (read by finish()). `mask`: the wdf of the
+   * block term that matched it (the OR of several), i.e. the parts of the block that hold the
+   * transactions with that term (indexer/log_block.hpp k_block_parts); with needles, only those
+   * parts are read. 0: the whole block.
+   */
+  [[nodiscard]] core::Status add(std::string_view data, std::uint32_t mask = 0);
   /**
    * Reads the transactions of the blocks added (each log once: a compressed one is decompressed
    * once for all its blocks) and adds one document per transaction, as the indexer builds it,
@@ -56,7 +62,13 @@ public:
   [[nodiscard]] Xapian::Database &db() { return m_db; }
 
 private:
-  [[nodiscard]] core::Status read_file(std::span<const index::LogBlock> blocks);
+  struct Pending {
+    index::LogBlock block;
+    std::uint32_t mask = 0;
+  };
+  /** Reads the transactions of `blocks` (all of one log) into `items`, one vector per block. */
+  [[nodiscard]] core::Status read_file(std::span<const Pending> blocks,
+                                       std::vector<std::vector<connectors::Item>> &items) const;
   [[nodiscard]] core::Status index_items(const index::LogBlock &block,
                                          std::vector<connectors::Item> &items);
 
@@ -66,7 +78,7 @@ private:
   std::size_t m_docs = 0;
   std::vector<std::string> m_needles;
   ItemVisitor m_visit;
-  std::vector<index::LogBlock> m_pending;
+  std::vector<Pending> m_pending;
 };
 
 /**

@@ -304,12 +304,31 @@ core::Result<std::vector<Hit>> search(const core::Config &config, Xapian::Databa
   Xapian::Enquire role_enquire(db);
   role_enquire.set_weighting_scheme(Xapian::BoolWeight());
   LogExpander logs(config);
-  logs.set_needles(needles_of(wanted));
+  std::vector<std::string> needles = needles_of(wanted);
+  // With needles (addresses only), the wdf of an address's block term in a block says which
+  // parts of the block hold it (indexer/log_block.hpp): the postings of those terms, walked
+  // along the matches in docid order.
+  std::vector<Xapian::PostingIterator> block_posts;
+  if (!needles.empty()) {
+    for (const Wanted &w : wanted) {
+      block_posts.push_back(db.postlist_begin(schema::block_term(schema::any_role_term("email", w.value))));
+    }
+  }
+  logs.set_needles(std::move(needles));
   for (Xapian::MSetIterator it = mset.begin(); it != mset.end(); ++it) {
     Xapian::Document doc = it.get_document();
     const std::string data = doc.get_data();
     if (index::is_log_block_data(data)) {
-      MAILDSAR_TRY(logs.add(data));
+      std::uint32_t mask = 0;
+      for (Xapian::PostingIterator &p : block_posts) {
+        if (p != Xapian::PostingIterator()) {
+          p.skip_to(*it);
+        }
+        if (p != Xapian::PostingIterator() && *p == *it) {
+          mask |= p.get_wdf();
+        }
+      }
+      MAILDSAR_TRY(logs.add(data, mask));
       continue;
     }
     MAILDSAR_TRY_ASSIGN(index::StoredDocument stored, index::parse_document_data(data));
