@@ -59,8 +59,8 @@ public:
       (the query side reads a block's range for that block's transactions only). */
   [[nodiscard]] virtual bool wants(std::uint64_t /*first_line*/) const { return true; }
   /**
-   * Not null: the sink wants only the transactions that hold one of these strings (lower-case
-   * ASCII, matched ASCII case-insensitively) in a line, or a line with a non-ASCII byte. A scan of
+   * Not null: the sink wants only the transactions that hold one of these strings in a line as
+   * holds_needle() says, or a line with a non-ASCII byte. A scan of
    * a format whose lines join a transaction by a key written in the line itself may then parse
    * only the lines that can belong to such a transaction, and says so by filtered() before its
    * first item; any other scan ignores this.
@@ -71,6 +71,17 @@ public:
   virtual void filtered() {}
   void item(Item &&item) override { log_item(std::move(item), LogSpan{}); }
 };
+
+/**
+ * True when `text` holds a byte >= 0x80 (case folding of other scripts may give ASCII) or one of
+ * `needles` (lower-case ASCII, matched ASCII case-insensitively) as a whole word: neither
+ * preceded nor followed by an ASCII letter or digit. A needle is an address's local part, and
+ * an address holds it so: `<alice.smith@`, `prvs=…=alice.smith@`, `SRS0=…=alice.smith@`,
+ * `alice.smith+tag@`, `"alice.smith"@` — never `malice.smith@` or `alice.smithson@`, whose local
+ * parts are others (the query side refuses needles when a subaddress separator is a letter or
+ * digit). An empty needle is held by any text.
+ */
+[[nodiscard]] bool holds_needle(std::string_view text, std::span<const std::string> needles);
 
 /**
  * Scans `range` of the log at `path` exactly as the source's maillog connector scans a file

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <span>
 #include <thread>
 #include <tuple>
@@ -85,27 +86,15 @@ bool unchanged_since_indexed(const std::string &path, const index::LogFileState 
          index::head_fingerprint_of(probe->head, state.content_size) == state.head_fingerprint;
 }
 
-/** True when `text` holds a byte >= 0x80 or one of the lower-case ASCII `needles`, ignoring case. */
-bool may_hold(std::string_view text, const std::vector<std::string> &needles) {
-  if (std::ranges::any_of(text, [](char c) { return static_cast<unsigned char>(c) >= 0x80U; })) {
-    return true; // case folding of other scripts may give ASCII: no shortcut
-  }
-  return std::ranges::any_of(needles, [&](const std::string &needle) {
-    auto hit = std::ranges::search(text, needle, [](char a, char b) {
-      return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
-    });
-    return !hit.empty();
-  });
-}
-
 /** Whether a transaction can hold an identifier with one of `needles` (see set_needles). */
 bool may_match(const connectors::Item &item, const std::vector<std::string> &needles) {
   if (needles.empty()) {
     return true;
   }
-  return std::ranges::any_of(item.texts, [&](const connectors::RawText &t) { return may_hold(t.text, needles); }) ||
+  return std::ranges::any_of(item.texts,
+                             [&](const connectors::RawText &t) { return connectors::holds_needle(t.text, needles); }) ||
          std::ranges::any_of(item.addresses, [&](const connectors::RawAddress &a) {
-           return may_hold(a.addr, needles) || may_hold(a.name, needles);
+           return connectors::holds_needle(a.addr, needles) || connectors::holds_needle(a.name, needles);
          });
 }
 
@@ -140,6 +129,7 @@ core::Status LogExpander::finish() {
   struct Job {
     std::span<const Pending> blocks;
     std::vector<std::vector<connectors::Item>> items;
+    std::vector<index::PreparedDocument> docs; // without a visitor: the items' documents
     core::Status status;
   };
   std::vector<Job> jobs;
@@ -149,16 +139,33 @@ core::Status LogExpander::finish() {
            blocks[last].block.path == blocks[first].block.path) {
       ++last;
     }
-    jobs.push_back(Job{std::span<const Pending>(blocks).subspan(first, last - first), {}, {}});
+    jobs.push_back(Job{std::span<const Pending>(blocks).subspan(first, last - first), {}, {}, {}});
     first = last;
   }
+  if (jobs.empty()) {
+    return {};
+  }
+  MAILDSAR_TRY(load_normalizer()); // the phone module, before the threads
+  // Each thread reads a log and builds its transactions' documents (build_document is
+  // thread-safe, with a normaliser of its own); they are added to the in-memory database here.
   std::atomic<std::size_t> next{0};
   auto work = [&] {
+    std::optional<index::Normalizer> normalizer;
     for (std::size_t j = next++; j < jobs.size(); j = next++) {
+      Job &job = jobs[j];
       try {
-        jobs[j].status = read_file(jobs[j].blocks, jobs[j].items);
+        job.status = read_file(job.blocks, job.items);
+        if (!job.status || m_visit) {
+          continue;
+        }
+        if (!normalizer) {
+          normalizer.emplace(normalize_options());
+        }
+        for (std::size_t b = 0; job.status && b < job.blocks.size(); ++b) {
+          job.status = build_documents(job.blocks[b].block, job.items[b], *normalizer, job.docs);
+        }
       } catch (...) {
-        jobs[j].status = std::unexpected(core::error_from_current_exception("query: log: "));
+        job.status = std::unexpected(core::error_from_current_exception("query: log: "));
       }
     }
   };
@@ -174,8 +181,19 @@ core::Status LogExpander::finish() {
   }
   for (Job &job : jobs) {
     MAILDSAR_TRY(job.status);
-    for (std::size_t b = 0; b < job.blocks.size(); ++b) {
-      MAILDSAR_TRY(index_items(job.blocks[b].block, job.items[b]));
+    if (m_visit) {
+      for (std::size_t b = 0; b < job.blocks.size(); ++b) {
+        MAILDSAR_TRY(visit_items(job.blocks[b].block, job.items[b]));
+      }
+      continue;
+    }
+    try {
+      for (const index::PreparedDocument &doc : job.docs) {
+        m_db.replace_document(doc.key(), doc.xapian());
+        ++m_docs;
+      }
+    } catch (...) {
+      return std::unexpected(core::error_from_current_exception("query: log: "));
     }
   }
   return {};
@@ -322,26 +340,45 @@ core::Status LogExpander::read_file(std::span<const Pending> blocks,
   return {};
 }
 
-core::Status LogExpander::index_items(const index::LogBlock &block, std::vector<connectors::Item> &items) {
+core::Status LogExpander::load_normalizer() {
   if (!m_normalizer) {
-    m_normalizer = std::make_unique<index::Normalizer>(index::NormalizeOptions{
-        m_config.identity.subaddress_separators, m_config.identity.phone_region});
+    m_normalizer = std::make_unique<index::Normalizer>(normalize_options());
     MAILDSAR_TRY(index::Normalizer::load_phone_module());
   }
-  index::DocumentContext ctx{block.source, m_normalizer.get()};
+  return {};
+}
+
+index::NormalizeOptions LogExpander::normalize_options() const {
+  return index::NormalizeOptions{m_config.identity.subaddress_separators, m_config.identity.phone_region};
+}
+
+core::Status LogExpander::build_documents(const index::LogBlock &block, std::vector<connectors::Item> &items,
+                                          const index::Normalizer &normalizer,
+                                          std::vector<index::PreparedDocument> &docs) const {
+  index::DocumentContext ctx{block.source, &normalizer};
   try {
     for (connectors::Item &item : items) {
       if (!may_match(item, m_needles)) {
         continue;
       }
       connectors::bound_item(item);
-      if (m_visit) {
-        m_visit(item, *m_normalizer);
+      docs.push_back(index::build_document(item, ctx).doc);
+    }
+  } catch (...) {
+    return std::unexpected(core::error_from_current_exception(fmt::format("log {}: ", block.path)));
+  }
+  items.clear();
+  return {};
+}
+
+core::Status LogExpander::visit_items(const index::LogBlock &block, std::vector<connectors::Item> &items) {
+  try {
+    for (connectors::Item &item : items) {
+      if (!may_match(item, m_needles)) {
         continue;
       }
-      index::BuiltDocument built = index::build_document(item, ctx);
-      m_db.replace_document(built.doc.key(), built.doc.xapian());
-      ++m_docs;
+      connectors::bound_item(item);
+      m_visit(item, *m_normalizer);
     }
   } catch (...) {
     return std::unexpected(core::error_from_current_exception(fmt::format("log {}: ", block.path)));

@@ -8,6 +8,7 @@
 #include "core/result.hpp"
 #include "connectors/item.hpp"
 #include "indexer/identity.hpp"
+#include "indexer/index_store.hpp"
 #include "indexer/log_block.hpp"
 #include "query/query.hpp"
 
@@ -44,10 +45,11 @@ public:
   [[nodiscard]] core::Status finish();
 
   /**
-   * Lower-case ASCII strings of which every transaction that can match holds at least one
-   * (ASCII case-insensitively) in its lines, unless a line has a non-ASCII byte: the local parts
-   * of the e-mail addresses searched for. Transactions without any are not indexed in memory.
-   * Empty (the default): every transaction is.
+   * Lower-case ASCII strings of which every transaction that can match holds at least one in
+   * its lines as connectors::holds_needle says (a whole word, ASCII case-insensitively), unless
+   * a line has a non-ASCII byte: the local parts of the e-mail addresses searched for.
+   * Transactions without any are not indexed in memory. Empty (the default): every transaction
+   * is.
    */
   void set_needles(std::vector<std::string> needles) { m_needles = std::move(needles); }
 
@@ -69,8 +71,15 @@ private:
   /** Reads the transactions of `blocks` (all of one log) into `items`, one vector per block. */
   [[nodiscard]] core::Status read_file(std::span<const Pending> blocks,
                                        std::vector<std::vector<connectors::Item>> &items) const;
-  [[nodiscard]] core::Status index_items(const index::LogBlock &block,
-                                         std::vector<connectors::Item> &items);
+  [[nodiscard]] core::Status load_normalizer();
+  [[nodiscard]] index::NormalizeOptions normalize_options() const;
+  /** The documents of the `items` that can match (set_needles), bounded as the indexer bounds
+      them, built with `normalizer`; appended to `docs`. Thread-safe (const). */
+  [[nodiscard]] core::Status build_documents(const index::LogBlock &block, std::vector<connectors::Item> &items,
+                                             const index::Normalizer &normalizer,
+                                             std::vector<index::PreparedDocument> &docs) const;
+  /** Gives the `items` that can match to the visitor (set_item_visitor). */
+  [[nodiscard]] core::Status visit_items(const index::LogBlock &block, std::vector<connectors::Item> &items);
 
   const core::Config &m_config;
   std::unique_ptr<index::Normalizer> m_normalizer;

@@ -271,8 +271,14 @@ void attachment_fields(const Xapian::Document &doc, const std::vector<index::Par
 /**
  * The local parts of the wanted addresses when every identifier is an address with an ASCII
  * local part (see LogExpander::set_needles); else none (every re-read transaction is indexed).
+ * None either when a subaddress separator is an ASCII letter or digit: then `alice.smithxtag@`
+ * would hold `alice.smith` other than as a whole word (connectors::holds_needle).
  */
-std::vector<std::string> needles_of(const std::vector<Wanted> &wanted) {
+std::vector<std::string> needles_of(const core::Config &config, const std::vector<Wanted> &wanted) {
+  if (std::ranges::any_of(config.identity.subaddress_separators,
+                          [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); })) {
+    return {};
+  }
   std::vector<std::string> out;
   for (const Wanted &w : wanted) {
     if (w.kind != IdentityKind::email) {
@@ -304,7 +310,7 @@ core::Result<std::vector<Hit>> search(const core::Config &config, Xapian::Databa
   Xapian::Enquire role_enquire(db);
   role_enquire.set_weighting_scheme(Xapian::BoolWeight());
   LogExpander logs(config);
-  std::vector<std::string> needles = needles_of(wanted);
+  std::vector<std::string> needles = needles_of(config, wanted);
   // With needles (addresses only), the wdf of an address's block term in a block says which
   // parts of the block hold it (indexer/log_block.hpp): the postings of those terms, walked
   // along the matches in docid order.

@@ -268,9 +268,10 @@ TEST(LogIndexE2e, ALogChangedSinceIndexingIsRefusedUntilReindexed) {
 // `find --email` reads only the parts of a block that hold the address (the wdf of its block
 // term): a transaction of the address whose lines lie in the first, second, middle and last
 // parts of the block still comes out whole; another transaction of the block that holds the
-// address's local part inside a longer address ("malice.smith@") and lies partly in a part
-// that is not read fails its check and sends its block to a read over the whole range — the
-// answers stay those of a direct reading, in a plain and in a gzip log.
+// address's local part at another domain ("alice.smith@example.net") and lies partly in a part
+// that is not read fails its check and sends its block to a read over the whole range; one (C)
+// that holds it inside a longer local part ("malice.smith@") is not read at all — the answers
+// stay those of a direct reading, in a plain and in a gzip log.
 TEST(LogIndexE2e, FindReadsOnlyThePartsOfABlockThatHoldTheAddress) {
   ScratchDir dir;
   fs::create_directories(dir.path() / "logs");
@@ -279,6 +280,7 @@ TEST(LogIndexE2e, FindReadsOnlyThePartsOfABlockThatHoldTheAddress) {
   };
   const std::string a = "AAAA000001";
   const std::string m = "BBBB000002";
+  const std::string c = "CCCC000003";
   std::string log;
   auto fillers = [&](std::uint64_t from, std::uint64_t to) {
     for (std::uint64_t k = from; k < to; ++k) {
@@ -290,11 +292,15 @@ TEST(LogIndexE2e, FindReadsOnlyThePartsOfABlockThatHoldTheAddress) {
   log += line(a, "from=<sender@example.org>, size=100, nrcpt=1 (queue active)");
   fillers(20, 40);
   log += line(m, "client=m.example[192.0.2.2]");
-  log += line(m, "to=<malice.smith@example.net>, relay=local, status=sent");
+  log += line(m, "to=<alice.smith@example.net>, relay=local, status=sent");
+  log += line(c, "client=n.example[192.0.2.3]");
+  log += line(c, "to=<malice.smith@example.com>, relay=local, status=sent");
   log += line(a, "to=<alice.smith@example.com>, relay=local, status=sent");
   fillers(40, 55);
   log += line(m, "from=<other@example.org>, size=5, nrcpt=1 (queue active)");
   log += line(m, "removed");
+  log += line(c, "from=<other@example.org>, size=5, nrcpt=1 (queue active)");
+  log += line(c, "removed");
   fillers(55, 80);
   log += line(a, "removed");
   write_file(dir.path() / "logs/mail.log", log);
@@ -317,6 +323,7 @@ TEST(LogIndexE2e, FindReadsOnlyThePartsOfABlockThatHoldTheAddress) {
   };
   ASSERT_EQ(lines_of(a).size(), 4U);
   ASSERT_EQ(lines_of(m).size(), 4U);
+  ASSERT_EQ(lines_of(c).size(), 4U);
   // read_again: how many logs read a block over its whole range again (debug output)
   auto check = [&](const std::string &address, const std::string &id, std::size_t read_again) {
     auto r = ds(config, {"-v", "find", "--email", address});
@@ -335,7 +342,8 @@ TEST(LogIndexE2e, FindReadsOnlyThePartsOfABlockThatHoldTheAddress) {
     EXPECT_EQ(again, read_again) << address << "\n" << r.err;
     EXPECT_EQ(r.err.find("every line"), std::string::npos) << r.err;
   };
-  check("alice.smith@example.com", a, 2);   // M holds "alice.smith" and lies partly outside
-  check("malice.smith@example.net", m, 0);  // its parts hold all of M
+  check("alice.smith@example.com", a, 2);  // M holds "alice.smith" and lies partly outside
+  check("alice.smith@example.net", m, 0);  // A's line in M's parts is not A's first: not A's read
+  check("malice.smith@example.com", c, 0); // its parts hold all of C; nothing else holds "malice.smith"
   check(recipient(70), qid(70), 0);         // one part, nothing else with the needle
 }
