@@ -173,20 +173,14 @@ std::vector<bool> RangeScanner::selected() const {
 void RangeScanner::finish() {
   if (m_needles != nullptr) {
     const std::vector<bool> take = selected();
-    const auto first = std::ranges::find(take, true);
-    if (first != take.end() && first != take.begin() &&
-        view_of(text_of(m_held[static_cast<std::size_t>(first - take.begin())]), false).starts_with("\xEF\xBB\xBF")) {
-      pass_through(); // the scanner would take this line's BOM for the file's
-    } else {
-      m_log_sink->filtered();
-      for (std::size_t i = 0; i < m_held.size(); ++i) {
-        if (take[i]) {
-          m_scanner.line(m_held[i].number, text_of(m_held[i]), m_held[i].begin, m_held[i].end);
-        }
+    m_log_sink->filtered();
+    for (std::size_t i = 0; i < m_held.size(); ++i) {
+      if (take[i]) {
+        m_scanner.line(m_held[i].number, text_of(m_held[i]), m_held[i].begin, m_held[i].end);
       }
-      m_held.clear();
-      m_text.clear();
     }
+    m_held.clear();
+    m_text.clear();
   }
   m_scanner.finish();
 }

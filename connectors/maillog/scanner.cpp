@@ -51,7 +51,7 @@ void FileScanner::line(std::uint64_t number, string_view raw, std::uint64_t begi
   if (!view.empty() && view.back() == '\r') {
     view.remove_suffix(1);
   }
-  if (!m_seen_line && starts_with(view, "\xEF\xBB\xBF")) {
+  if (number == 1 && starts_with(view, "\xEF\xBB\xBF")) { // the file's BOM: never one of a later line
     view.remove_prefix(3);
   }
   const bool first = !m_seen_line;

@@ -350,3 +350,34 @@ TEST(GzAccess, ARangeReadInPartsGetsOnlyThePartsLines) {
   bad.to = parted.parts.back().from;
   EXPECT_TRUE(refused(bad));
 }
+
+// A byte-order mark is the file's only on its first line: a range (or a part) that begins at a
+// later line that starts with one reads that line as the whole file does, BOM included.
+TEST(GzAccess, AByteOrderMarkInsideTheFileIsTheLinesOwn) {
+  ScratchDir dir;
+  const std::string log =
+      "\xEF\xBB\xBFNov 14 10:00:01 mx postfix/qmgr[7]: AAAA000001: from=<a@example.org>, size=1, nrcpt=1\n"
+      "Nov 14 10:00:02 mx postfix/qmgr[7]: AAAA000001: removed\n"
+      "\xEF\xBB\xBFNov 14 10:00:03 mx postfix/qmgr[7]: BBBB000002: from=<b@example.org>, size=1, nrcpt=1\n"
+      "Nov 14 10:00:04 mx postfix/qmgr[7]: BBBB000002: removed\n";
+  const fs::path p = dir / "mail.log";
+  test::write_file(p, log);
+  core::SourceConfig src;
+  src.name = "logs";
+  src.type = "maillog";
+  src.format = "postfix";
+  connectors::ItemCollector whole;
+  ASSERT_TRUE(connectors::scan_log_range(src, p.string(), connectors::LogRange{}, whole));
+  // the whole file: the BOM of line 3 makes it no Postfix line (a line of its own, naming b@)
+  ASSERT_EQ(whole.items.size(), 3U);
+  connectors::LogRange from_third;
+  from_third.from = log.find("\xEF\xBB\xBFNov 14 10:00:03");
+  from_third.lines_before = 2;
+  connectors::ItemCollector part;
+  ASSERT_TRUE(connectors::scan_log_range(src, p.string(), from_third, part));
+  ASSERT_EQ(part.items.size(), 2U);
+  for (std::size_t i = 0; i < part.items.size(); ++i) {
+    EXPECT_EQ(part.items[i].locator.lines, whole.items[i + 1].locator.lines) << i;
+    EXPECT_EQ(part.items[i].sha256, whole.items[i + 1].sha256) << i;
+  }
+}
