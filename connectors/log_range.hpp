@@ -19,6 +19,13 @@
 
 namespace maildsar::connectors {
 
+/** A stretch of a LogRange that is read (LogRange::parts). */
+struct LogPart {
+  std::uint64_t from = 0;         // the start of a line
+  std::uint64_t to = 0;           // the start of a line (or the range's end)
+  std::uint64_t lines_before = 0; // lines before `from`
+};
+
 /** A part of a log's decompressed content. */
 struct LogRange {
   std::uint64_t from = 0;            // the start of a line
@@ -28,12 +35,19 @@ struct LogRange {
   std::optional<std::uint64_t> lines_before = std::uint64_t{0};
   /** The file's modification time the dates without a year are placed by; 0: the file's now. */
   std::int64_t mtime_ns = 0;
+  /** Not empty: only the lines that begin in these stretches of [from, to) are read (ascending,
+      disjoint; the first begins at `from` with `lines_before`, which must be known); the bytes
+      between them are skipped (a plain log: not read at all). The query side reads only the
+      parts of a log block that hold the identity searched for (indexer/log_block.hpp). */
+  std::vector<LogPart> parts;
 };
 
 /** Where a transaction's lines lie: decompressed bytes [begin, end) hold them all. */
 struct LogSpan {
   std::uint64_t begin = 0;
   std::uint64_t end = 0;
+  /** Where each of its lines begins, in the order of Locator::lines (empty: not known). */
+  std::vector<std::uint64_t> line_begins;
 };
 
 /** A sink that also learns where each transaction lies and how many lines preceded the range. */
@@ -45,8 +59,8 @@ public:
       (the query side reads a block's range for that block's transactions only). */
   [[nodiscard]] virtual bool wants(std::uint64_t /*first_line*/) const { return true; }
   /**
-   * Not null: the sink wants only the transactions that hold one of these strings (lower-case
-   * ASCII, matched ASCII case-insensitively) in a line, or a line with a non-ASCII byte. A scan of
+   * Not null: the sink wants only the transactions that hold one of these strings in a line as
+   * holds_needle() says, or a line with a non-ASCII byte. A scan of
    * a format whose lines join a transaction by a key written in the line itself may then parse
    * only the lines that can belong to such a transaction, and says so by filtered() before its
    * first item; any other scan ignores this.
@@ -57,6 +71,17 @@ public:
   virtual void filtered() {}
   void item(Item &&item) override { log_item(std::move(item), LogSpan{}); }
 };
+
+/**
+ * True when `text` holds a byte >= 0x80 (case folding of other scripts may give ASCII) or one of
+ * `needles` (lower-case ASCII, matched ASCII case-insensitively) as a whole word: neither
+ * preceded nor followed by an ASCII letter or digit. A needle is an address's local part, and
+ * an address holds it so: `<alice.smith@`, `prvs=…=alice.smith@`, `SRS0=…=alice.smith@`,
+ * `alice.smith+tag@`, `"alice.smith"@` — never `malice.smith@` or `alice.smithson@`, whose local
+ * parts are others (the query side refuses needles when a subaddress separator is a letter or
+ * digit). An empty needle is held by any text.
+ */
+[[nodiscard]] bool holds_needle(std::string_view text, std::span<const std::string> needles);
 
 /**
  * Scans `range` of the log at `path` exactly as the source's maillog connector scans a file

@@ -104,6 +104,40 @@ private:
 // The per-file scanner
 
 
+/** ErrorCode::usage unless `range.parts` are as LogRange says. */
+core::Status check_parts(const LogRange &range) {
+  if (range.parts.empty()) {
+    return {};
+  }
+  bool ok = range.parts.front().from == range.from && range.lines_before &&
+            *range.lines_before == range.parts.front().lines_before;
+  for (std::size_t i = 0; ok && i < range.parts.size(); ++i) {
+    const LogPart &p = range.parts[i];
+    ok = p.from < p.to && p.to <= range.to &&
+         (i == 0 || (p.from >= range.parts[i - 1].to && p.lines_before >= range.parts[i - 1].lines_before));
+  }
+  if (!ok) {
+    return core::fail(core::ErrorCode::usage, "scan_log_range: the parts of a range must be ascending, "
+                                              "disjoint, non-empty, within it and begin where it does");
+  }
+  return {};
+}
+
+/** Reads and drops the bytes of a compressed log from offset `at` (where it is) to `to`. */
+core::Status skip_bytes(ByteReader &reader, std::uint64_t at, std::uint64_t to, const std::string &path) {
+  std::string skip(k_chunk, '\0');
+  for (std::uint64_t done = at; done < to;) {
+    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(k_chunk, to - done));
+    MAILDSAR_TRY_ASSIGN(std::size_t got, reader.read(skip.data(), want));
+    if (got == 0) {
+      return core::fail(core::ErrorCode::data,
+                        fmt::format("maillog {}: offset {} is past the end of the content", path, to));
+    }
+    done += got;
+  }
+  return {};
+}
+
 /** Counts '\n' in the first `offset` bytes and checks that `offset` starts a line. */
 core::Result<std::uint64_t> lines_before(ByteReader &reader, std::uint64_t offset,
                                          const std::string &path) {
@@ -131,11 +165,6 @@ core::Result<std::uint64_t> lines_before(ByteReader &reader, std::uint64_t offse
   return lines;
 }
 
-/**
- * Reads decompressed bytes [range.from, range.to) of `path` line by line into a RangeScanner (a FileScanner)
- * (Connector::scan and scan_log_range). A compressed log is decompressed from its start; the
- * bytes before `from` are skipped (counted for their lines when `lines_before` is unknown).
- */
 /**
  * Appends `chunk` (decompressed bytes starting at offset `at`) to the line being assembled and
  * calls `finish_line(end)` with the offset after each newline. A line longer than k_max_line is
@@ -165,6 +194,13 @@ void feed_lines(string_view chunk, std::uint64_t at, std::string &line, bool &ov
   }
 }
 
+/**
+ * Reads decompressed bytes [range.from, range.to) of `path` line by line into a RangeScanner (a FileScanner)
+ * (Connector::scan and scan_log_range). A compressed log is decompressed from its start; the
+ * bytes before `from` are skipped (counted for their lines when `lines_before` is unknown). With
+ * `range.parts`, only the parts are read (the bytes between them are skipped: seeked over in a
+ * plain log, decompressed and dropped in a compressed one).
+ */
 core::Status scan_content(const core::SourceConfig &source, const SourceFormat &format,
                           const std::string &path, const LogRange &range, ItemSink &sink) {
   MAILDSAR_TRY_ASSIGN(ByteReader reader, ByteReader::open(path));
@@ -182,17 +218,7 @@ core::Status scan_content(const core::SourceConfig &source, const SourceFormat &
   if (range.from > 0 && range.lines_before) {
     line_no = *range.lines_before;
     if (reader.compressed()) {
-      std::string skip(k_chunk, '\0');
-      for (std::uint64_t done = 0; done < range.from;) {
-        std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(k_chunk, range.from - done));
-        MAILDSAR_TRY_ASSIGN(std::size_t got, reader.read(skip.data(), want));
-        if (got == 0) {
-          return core::fail(core::ErrorCode::data,
-                            fmt::format("maillog {}: offset {} is past the end of the content",
-                                        path, range.from));
-        }
-        done += got;
-      }
+      MAILDSAR_TRY(skip_bytes(reader, 0, range.from, path));
     } else {
       MAILDSAR_TRY(reader.seek(range.from));
     }
@@ -225,8 +251,29 @@ core::Status scan_content(const core::SourceConfig &source, const SourceFormat &
     overlong = false;
     line_begin = end;
   };
-  while (pos < range.to) {
-    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), range.to - pos));
+  std::size_t part = 0; // in range.parts: the one being read
+  auto stop_at = [&] { return range.parts.empty() ? range.to : std::min(range.to, range.parts[part].to); };
+  for (;;) {
+    if (pos >= stop_at()) {
+      if (part + 1 >= range.parts.size()) {
+        break;
+      }
+      // The next part: each part ends at a line start, so no line is being assembled here.
+      if (!line.empty() || overlong) {
+        finish_line(pos);
+      }
+      const LogPart &next = range.parts[++part];
+      if (reader.compressed()) {
+        MAILDSAR_TRY(skip_bytes(reader, pos, next.from, path));
+      } else {
+        MAILDSAR_TRY(reader.seek(next.from));
+      }
+      pos = next.from;
+      line_begin = next.from;
+      line_no = next.lines_before;
+      continue;
+    }
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), stop_at() - pos));
     auto got = reader.read(buf.data(), want);
     if (!got) {
       if (got.error().code == core::ErrorCode::data) { // damaged gzip: keep what was read
@@ -281,6 +328,24 @@ core::Status scan_compressed_ranges(const core::SourceConfig &source, const Sour
       return false;
     });
   };
+  // A range with parts gets only the lines that begin in them; `cursor` is its first part that
+  // ends after the line being looked at (lines come in ascending order).
+  std::vector<std::size_t> cursor(ranges.size(), 0);
+  auto part_after = [&](std::size_t i, std::uint64_t at) {
+    const std::vector<LogPart> &parts = ranges[i].parts;
+    while (cursor[i] < parts.size() && parts[cursor[i]].to <= at) {
+      ++cursor[i];
+    }
+    return cursor[i];
+  };
+  auto in_parts = [&](std::size_t i, std::uint64_t at) {
+    const std::vector<LogPart> &parts = ranges[i].parts;
+    if (parts.empty()) {
+      return true;
+    }
+    const std::size_t c = part_after(i, at);
+    return c < parts.size() && parts[c].from <= at;
+  };
   std::uint64_t line_no = 0;
   std::uint64_t pos = 0;
   std::uint64_t line_begin = 0;
@@ -304,7 +369,7 @@ core::Status scan_compressed_ranges(const core::SourceConfig &source, const Sour
       }
     }
     for (std::size_t i : active) {
-      if (end <= ranges[i].to) {
+      if (end <= ranges[i].to && in_parts(i, line_begin)) {
         if (overlong) {
           sinks[i]->error(ScanError{path, fmt::format("line {}", line_no),
                                     fmt::format("line longer than {} bytes skipped", k_max_line)});
@@ -317,14 +382,32 @@ core::Status scan_compressed_ranges(const core::SourceConfig &source, const Sour
     overlong = false;
     line_begin = end;
   };
-  // Between ranges nothing is parsed: the next range's start is reached by a restart point
-  // (when `points` has one past `pos`) and by decompressing the rest, counting its lines. The
-  // skip stops one byte early, so that the newline before the range ends a line as usual.
+  // Between ranges (and between the parts of the ranges being read) nothing is parsed: the next
+  // range's or part's start is reached by a restart point (when `points` has one past `pos`) and
+  // by decompressing the rest, counting its lines. The skip stops one byte early, so that the
+  // newline before the range ends a line as usual.
   auto skip_to_next = [&]() -> core::Result<bool> {
-    if (!active.empty() || next >= order.size() || ranges[order[next]].from == 0) {
+    std::uint64_t next_from = next < order.size() ? ranges[order[next]].from : k_content_end;
+    for (std::size_t i : active) {
+      const std::vector<LogPart> &parts = ranges[i].parts;
+      if (parts.empty()) {
+        return true; // reads every line
+      }
+      const std::size_t c = part_after(i, line_begin);
+      if (c < parts.size()) {
+        if (parts[c].from <= line_begin) {
+          return true; // in one of its parts
+        }
+        next_from = std::min(next_from, parts[c].from);
+      }
+    }
+    if (next_from == k_content_end) {
+      return active.empty(); // nothing more to read for anyone (else: to the end, as before)
+    }
+    if (next_from == 0) {
       return true;
     }
-    const std::uint64_t target = ranges[order[next]].from - 1;
+    const std::uint64_t target = next_from - 1;
     if (target <= pos) {
       return true;
     }
@@ -490,6 +573,7 @@ core::Status scan_log_range(const core::SourceConfig &source, const std::string 
                                   source.format),
                       "formats are " + SourceFormat::names());
   }
+  MAILDSAR_TRY(check_parts(range));
   try {
     return scan_content(source, *format, path, range, sink);
   } catch (...) {
@@ -502,6 +586,9 @@ core::Status scan_log_ranges(const core::SourceConfig &source, const std::string
                             std::string_view gz_points) {
   if (ranges.size() != sinks.size()) {
     return core::fail(core::ErrorCode::usage, "scan_log_ranges: one sink per range");
+  }
+  for (const LogRange &range : ranges) {
+    MAILDSAR_TRY(check_parts(range));
   }
   auto format = SourceFormat::from_name(source.format);
   if (!format) {

@@ -12,7 +12,10 @@
 //    gzip; every item names lines of the file;
 //  * the same file read as the query side reads a block for an address (a range scan with
 //    needles, connectors/maillog/range_scanner.*): when the whole scan cut or split nothing, every
-//    transaction read from the selected lines is exactly the one the whole scan gives.
+//    transaction read from the selected lines is exactly the one the whole scan gives;
+//  * (a plain file) read only in parts (LogRange::parts) that are a transaction's lines, as
+//    `find` reads the parts of a block: no item holds a line outside them, and that transaction,
+//    when it holds the needle, is exactly the one the whole scan gives.
 #include "connectors/connector.hpp"
 #include "connectors/log_range.hpp"
 #include "connectors/maillog.hpp"
@@ -22,6 +25,7 @@
 #include "fuzz/fuzz_support.hpp"
 #include "tests/log_needle_sink.hpp"
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <tuple>
@@ -61,6 +65,56 @@ inline void check_selected_lines(const core::SourceConfig &source, const std::st
   }
 }
 
+inline void check_parts(const core::SourceConfig &source, const std::string &path, std::string_view content,
+                        const std::string &needle) {
+  test::NeedleSink whole({});
+  if (!connectors::scan_log_range(source, path, connectors::LogRange{}, whole)) {
+    return;
+  }
+  const bool plain = std::ranges::all_of(
+      whole.items, [](const connectors::Item &item) { return item.truncated.empty() && item.bounded.empty(); });
+  std::size_t tried = 0;
+  for (std::size_t t = 0; t < whole.items.size() && tried < 3; ++t) {
+    const connectors::Item &txn = whole.items[t];
+    const std::vector<std::uint64_t> &begins = whole.line_begins[t];
+    if (txn.locator.lines.empty() || begins.size() != txn.locator.lines.size()) {
+      continue;
+    }
+    ++tried;
+    connectors::LogRange range;
+    for (std::size_t i = 0; i < begins.size(); ++i) {
+      require(begins[i] < content.size(), "a line begins inside the file");
+      require(i == 0 || begins[i] > begins[i - 1], "a transaction's lines ascend");
+      const std::size_t nl = content.find('\n', begins[i]);
+      const std::uint64_t end = nl == std::string_view::npos ? content.size() : nl + 1;
+      if (!range.parts.empty() && range.parts.back().to == begins[i]) {
+        range.parts.back().to = end;
+      } else {
+        range.parts.push_back(connectors::LogPart{begins[i], end, txn.locator.lines[i] - 1});
+      }
+    }
+    range.from = range.parts.front().from;
+    range.to = range.parts.back().to;
+    range.lines_before = range.parts.front().lines_before;
+    test::NeedleSink some({needle});
+    require(connectors::scan_log_range(source, path, range, some).has_value(), "a range in parts is read");
+    bool got = false;
+    for (const connectors::Item &item : some.items) {
+      for (std::uint64_t line : item.locator.lines) {
+        require(std::ranges::find(txn.locator.lines, line) != txn.locator.lines.end(),
+                "a range read in parts gives only the parts' lines");
+      }
+      if (item.locator.lines.front() == txn.locator.lines.front()) {
+        got = true;
+        if (some.was_filtered && plain) {
+          require(promised(item) == promised(txn), "a transaction read in its parts is the one a whole read gives");
+        }
+      }
+    }
+    (void)got;
+  }
+}
+
 inline void scan_log(std::string_view format, std::string_view bytes) {
   static const ScratchDir scratch;
   core::SourceConfig source;
@@ -87,6 +141,9 @@ inline void scan_log(std::string_view format, std::string_view bytes) {
   }
   check_selected_lines(source, file.path, sink.items, "a");
   check_selected_lines(source, file.path, sink.items, "alice");
+  if (!bytes.starts_with("\x1f\x8b")) {
+    check_parts(source, file.path, bytes, "a");
+  }
 }
 
 /** What the parsers promise about one line's LineInfo. */

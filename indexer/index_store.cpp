@@ -90,6 +90,18 @@ void PreparedDocument::add_boolean_term(const std::string &term) {
   m_bytes += term.size() + 32;
 }
 
+void PreparedDocument::add_term(const std::string &term, std::uint32_t wdf) {
+  if (term.empty() || term.size() > k_max_term_bytes) {
+    return;
+  }
+  if (m_impl->collect_only) {
+    m_impl->terms.push_back(term);
+    return;
+  }
+  m_impl->doc.add_term(term, wdf);
+  m_bytes += term.size() + 32;
+}
+
 void PreparedDocument::add_posting(const std::string &term, std::uint32_t position) {
   if (term.empty() || term.size() > k_max_term_bytes) {
     return; // a "word" this long is not part of a name

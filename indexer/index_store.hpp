@@ -37,6 +37,8 @@ public:
   [[nodiscard]] const std::string &key() const { return m_key; }
   /** A boolean term (wdf 0, no position). */
   void add_boolean_term(const std::string &term);
+  /** A term without position with `wdf` (log blocks: the parts of the block that hold it). */
+  void add_term(const std::string &term, std::uint32_t wdf);
   /** A positional term. */
   void add_posting(const std::string &term, std::uint32_t position);
   void set_data(const std::string &data);

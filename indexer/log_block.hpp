@@ -13,6 +13,7 @@
 #include "core/result.hpp"
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +24,16 @@ namespace maildsar::index {
 inline constexpr std::size_t k_block_items = 128;
 /** A block is closed before its lines would span more than this many bytes of the log. */
 inline constexpr std::uint64_t k_block_span_bytes = std::uint64_t{4} << 20U;
+/**
+ * A block's range is divided into this many parts of about equal size; the wdf of each of its
+ * terms is a mask of the parts where lines of the transactions holding the term begin (bit k:
+ * part k), so `find` reads only those parts (docs/ARCHITECTURE.md "The log index"). Five parts
+ * keep every mask below 32, where Xapian's glass termlist stores the wdf in the byte it already
+ * spends on the term (measured: ~1 % of the state; a sixth part would cost ~5 %).
+ */
+inline constexpr std::size_t k_block_parts = 5;
+/** The mask that reads every part. */
+inline constexpr std::uint32_t k_all_parts = (1U << k_block_parts) - 1U;
 
 /** A block of log transactions (the data of its document; docs/schemata.md "log block"). */
 struct LogBlock {
@@ -50,10 +61,36 @@ struct LogBlock {
       a limit (or the block was indexed before checks existed): the query side then reads every
       transaction of the block, never only the ones that can match (query/log_blocks.cpp). */
   std::string checks;
+  /** The k_block_parts parts of [from, to): part k holds the lines of the block's transactions
+      that begin in it; each begins at one of those lines (`lines_before` its number less one)
+      or, holding none, where the next one does (then it is empty: from == to). Empty: the block
+      was indexed before parts existed, and is always read whole. */
+  std::vector<connectors::LogPart> parts;
 
   /** The block's locator key, unique within the source: "<path>##block@<first line>". */
   [[nodiscard]] std::string key() const;
 };
+
+/** Where the lines of one transaction of a block lie (divide_block). */
+struct TxnLines {
+  std::span<const std::uint64_t> lines;  // Locator::lines
+  std::span<const std::uint64_t> begins; // LogSpan::line_begins (same size, else unknown)
+};
+
+/**
+ * Sets `block.parts` for its range [from, to) (set, with `line`) from where its transactions'
+ * lines begin, and gives each transaction's mask of parts (bit k: a line of it begins in part
+ * k; k_all_parts when its line begins are not known). Parts stay empty when no transaction's
+ * line begins are known.
+ */
+[[nodiscard]] std::vector<std::uint32_t> divide_block(LogBlock &block, std::span<const TxnLines> txns);
+
+/**
+ * The stretches of `block` to read for a term whose wdf is `mask` (adjacent parts joined), or
+ * none when the whole range must be read: a mask of 0 (a block term without parts) or with
+ * bits beyond k_all_parts, or a block without parts.
+ */
+[[nodiscard]] std::vector<connectors::LogPart> parts_to_read(const LogBlock &block, std::uint32_t mask);
 
 /** The document data of a block (JSON object with the key "log_block"). */
 [[nodiscard]] std::string log_block_data(const LogBlock &block);
@@ -96,7 +133,12 @@ public:
    *        without checks, which is always read whole).
    */
   explicit BlockCollector(const LogBlock &block, const std::vector<std::string> *needles = nullptr)
-      : m_block(block), m_needles(block.checks.empty() ? nullptr : needles) {}
+      : m_block(block), m_needles(block.checks.empty() ? nullptr : needles), m_expect_before(block.line) {}
+
+  /** The scan reads only parts of the block's range, the first with `lines_before` lines
+      before it (LogRange::parts; only a scan with needles, whose transactions are checked one
+      by one). */
+  void reads_parts_from(std::uint64_t lines_before) { m_expect_before = lines_before; }
 
   [[nodiscard]] bool wants(std::uint64_t first_line) const override;
   [[nodiscard]] const std::vector<std::string> *needles() const override { return m_needles; }
@@ -112,6 +154,8 @@ public:
 
   /** The block's transactions, in the order the scan gave them. */
   std::vector<connectors::Item> items;
+  /** Where each of their lines begins (LogSpan::line_begins), in the order of `items`. */
+  std::vector<std::vector<std::uint64_t>> line_begins;
 
 private:
   const LogBlock &m_block;
@@ -120,6 +164,7 @@ private:
   bool m_filtered = false;
   bool m_mismatch = false;
   std::uint64_t m_lines_before = 0;
+  std::uint64_t m_expect_before = 0;
 };
 
 } // namespace maildsar::index

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -21,19 +22,41 @@ using connectors::Item;
 
 namespace {
 
-/** A block's document (its transactions' `terms`, hashed) and catalog row, for the writer. */
-MsgDoc block_message(std::size_t job, const std::string &source, const LogBlock &block,
-                     const std::unordered_set<std::string> &terms) {
+/** One transaction of a block being built: its terms and where its lines lie. */
+struct BlockTxn {
+  std::vector<std::string> terms;
+  std::vector<std::uint64_t> lines;
+  std::vector<std::uint64_t> begins;
+};
+
+/**
+ * A block's document and catalog row, for the writer: the parts of the block (divide_block),
+ * and each of its transactions' terms, hashed, with the mask of the parts holding the
+ * transactions that have it as the term's wdf.
+ */
+MsgDoc block_message(std::size_t job, const std::string &source, LogBlock &block,
+                     const std::vector<BlockTxn> &txns) {
+  std::vector<TxnLines> where;
+  where.reserve(txns.size());
+  for (const BlockTxn &t : txns) {
+    where.push_back(TxnLines{t.lines, t.begins});
+  }
+  const std::vector<std::uint32_t> masks = divide_block(block, where);
   MsgDoc msg{job, {}, block.first_lines};
   PreparedDocument &doc = msg.doc.doc;
   doc.set_key(schema::unique_term(source, block.key()));
-  std::unordered_set<std::string> hashed;
-  hashed.reserve(terms.size());
-  for (const std::string &t : terms) {
-    hashed.insert(schema::block_term(t));
+  std::unordered_map<std::string, std::uint32_t> hashed;
+  for (std::size_t i = 0; i < txns.size(); ++i) {
+    for (const std::string &t : txns[i].terms) {
+      hashed[schema::block_term(t)] |= masks[i];
+    }
   }
-  for (const std::string &t : hashed) {
-    doc.add_boolean_term(t);
+  for (const auto &[t, mask] : hashed) {
+    if (block.parts.empty()) {
+      doc.add_boolean_term(t);
+    } else {
+      doc.add_term(t, mask);
+    }
   }
   doc.add_boolean_term(schema::log_block_term());
   doc.set_data(log_block_data(block));
@@ -102,9 +125,9 @@ public:
     m_digest.add(item);
     m_truncated = m_truncated || !item.truncated.empty();
     m_whole = m_whole && item.truncated.empty() && item.bounded.empty();
-    for (std::string &t : terms) {
-      m_terms.insert(std::move(t)); // hashed once per block (flush)
-    }
+    std::sort(terms.begin(), terms.end());
+    terms.erase(std::unique(terms.begin(), terms.end()), terms.end());
+    m_txns.push_back(BlockTxn{std::move(terms), item.locator.lines, std::move(span.line_begins)});
     if (m_count >= (m_ctx.log_block_items > 0 ? m_ctx.log_block_items : k_block_items)) {
       flush();
     }
@@ -137,8 +160,8 @@ private:
     if (m_whole) {
       block.checks = m_digest.checks();
     }
-    m_queue.push(block_message(m_job, m_ctx.source, block, m_terms));
-    m_terms.clear();
+    m_queue.push(block_message(m_job, m_ctx.source, block, m_txns));
+    m_txns.clear();
     m_lines = {};
     m_digest = BlockDigest{};
     m_count = 0;
@@ -151,7 +174,7 @@ private:
   const DocumentContext &m_ctx;
   DocumentContext m_terms_ctx = m_ctx; // the same, for terms only
   LogBlock m_block; // the fields every block of this scan shares
-  std::unordered_set<std::string> m_terms;
+  std::vector<BlockTxn> m_txns; // hashed once per block (flush)
   std::vector<std::uint64_t> m_lines;
   BlockDigest m_digest;
   std::size_t m_count = 0;
@@ -260,10 +283,11 @@ core::Result<std::optional<MsgDoc>> rebuild_log_block(IndexStore &store, const I
   }
   DocumentContext terms_ctx = ctx;
   terms_ctx.terms_only = true;
-  std::unordered_set<std::string> terms;
+  std::vector<BlockTxn> txns;
   BlockDigest digest;
   block.truncated = false;
-  for (Item &item : reread.items) {
+  for (std::size_t i = 0; i < reread.items.size(); ++i) {
+    Item &item = reread.items[i];
     connectors::bound_item(item);
     if (!item.truncated.empty() || !item.bounded.empty()) {
       return std::nullopt;
@@ -271,12 +295,12 @@ core::Result<std::optional<MsgDoc>> rebuild_log_block(IndexStore &store, const I
     BuiltDocument built = build_document(item, terms_ctx);
     std::vector<std::string> t = built.doc.take_terms();
     std::erase(t, built.doc.key());
-    terms.insert(std::make_move_iterator(t.begin()), std::make_move_iterator(t.end()));
+    txns.push_back(BlockTxn{std::move(t), item.locator.lines, std::move(reread.line_begins[i])});
     digest.add(item);
   }
   block.digest = digest.hex();
   block.checks = digest.checks();
-  return block_message(0, ctx.source, block, terms);
+  return block_message(0, ctx.source, block, txns);
 }
 
 core::Result<RelocatedData> relocate_log_block(std::string_view data, const std::string &new_path) {

@@ -17,8 +17,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
+#include <optional>
 #include <span>
+#include <thread>
 #include <tuple>
 #include <unordered_map>
 #include <vector>
@@ -26,6 +29,9 @@
 namespace maildsar::query {
 
 namespace {
+
+/** Logs read at the same time by one query (LogExpander::finish). */
+constexpr std::size_t k_read_threads = 2;
 
 /** One scan of a segment for several blocks: each transaction goes to the block that holds it. */
 class SegmentCollector final : public connectors::LogSink {
@@ -80,27 +86,15 @@ bool unchanged_since_indexed(const std::string &path, const index::LogFileState 
          index::head_fingerprint_of(probe->head, state.content_size) == state.head_fingerprint;
 }
 
-/** True when `text` holds a byte >= 0x80 or one of the lower-case ASCII `needles`, ignoring case. */
-bool may_hold(std::string_view text, const std::vector<std::string> &needles) {
-  if (std::ranges::any_of(text, [](char c) { return static_cast<unsigned char>(c) >= 0x80U; })) {
-    return true; // case folding of other scripts may give ASCII: no shortcut
-  }
-  return std::ranges::any_of(needles, [&](const std::string &needle) {
-    auto hit = std::ranges::search(text, needle, [](char a, char b) {
-      return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
-    });
-    return !hit.empty();
-  });
-}
-
 /** Whether a transaction can hold an identifier with one of `needles` (see set_needles). */
 bool may_match(const connectors::Item &item, const std::vector<std::string> &needles) {
   if (needles.empty()) {
     return true;
   }
-  return std::ranges::any_of(item.texts, [&](const connectors::RawText &t) { return may_hold(t.text, needles); }) ||
+  return std::ranges::any_of(item.texts,
+                             [&](const connectors::RawText &t) { return connectors::holds_needle(t.text, needles); }) ||
          std::ranges::any_of(item.addresses, [&](const connectors::RawAddress &a) {
-           return may_hold(a.addr, needles) || may_hold(a.name, needles);
+           return connectors::holds_needle(a.addr, needles) || connectors::holds_needle(a.name, needles);
          });
 }
 
@@ -109,7 +103,7 @@ bool may_match(const connectors::Item &item, const std::vector<std::string> &nee
 LogExpander::LogExpander(const core::Config &config)
     : m_config(config), m_db(std::string(), Xapian::DB_BACKEND_INMEMORY) {}
 
-core::Status LogExpander::add(std::string_view data) {
+core::Status LogExpander::add(std::string_view data, std::uint32_t mask) {
   MAILDSAR_TRY_ASSIGN(index::LogBlock block, index::parse_log_block(data));
   auto src = std::find_if(m_config.sources.begin(), m_config.sources.end(),
                           [&](const core::SourceConfig &s) { return s.name == block.source; });
@@ -120,54 +114,133 @@ core::Status LogExpander::add(std::string_view data) {
                                   block.source),
                       "run maildsar index");
   }
-  m_pending.push_back(std::move(block));
+  m_pending.push_back(Pending{std::move(block), mask});
   return {};
 }
 
 core::Status LogExpander::finish() {
-  std::vector<index::LogBlock> blocks = std::move(m_pending);
+  std::vector<Pending> blocks = std::move(m_pending);
   m_pending.clear();
-  std::sort(blocks.begin(), blocks.end(), [](const index::LogBlock &a, const index::LogBlock &b) {
-    return std::tie(a.source, a.path, a.from) < std::tie(b.source, b.path, b.from);
+  std::sort(blocks.begin(), blocks.end(), [](const Pending &a, const Pending &b) {
+    return std::tie(a.block.source, a.block.path, a.block.from) < std::tie(b.block.source, b.block.path, b.block.from);
   });
+  // One job per log; the logs are read on up to k_read_threads threads (reading is
+  // decompressing and searching: CPU), their transactions indexed afterwards in this order.
+  struct Job {
+    std::span<const Pending> blocks;
+    std::vector<std::vector<connectors::Item>> items;
+    std::vector<index::PreparedDocument> docs; // without a visitor: the items' documents
+    core::Status status;
+  };
+  std::vector<Job> jobs;
   for (std::size_t first = 0; first < blocks.size();) {
     std::size_t last = first;
-    while (last < blocks.size() && blocks[last].source == blocks[first].source &&
-           blocks[last].path == blocks[first].path) {
+    while (last < blocks.size() && blocks[last].block.source == blocks[first].block.source &&
+           blocks[last].block.path == blocks[first].block.path) {
       ++last;
     }
-    MAILDSAR_TRY(read_file(std::span<const index::LogBlock>(blocks).subspan(first, last - first)));
+    jobs.push_back(Job{std::span<const Pending>(blocks).subspan(first, last - first), {}, {}, {}});
     first = last;
+  }
+  if (jobs.empty()) {
+    return {};
+  }
+  MAILDSAR_TRY(load_normalizer()); // the phone module, before the threads
+  // Each thread reads a log and builds its transactions' documents (build_document is
+  // thread-safe, with a normaliser of its own); they are added to the in-memory database here.
+  std::atomic<std::size_t> next{0};
+  auto work = [&] {
+    std::optional<index::Normalizer> normalizer;
+    for (std::size_t j = next++; j < jobs.size(); j = next++) {
+      Job &job = jobs[j];
+      try {
+        job.status = read_file(job.blocks, job.items);
+        if (!job.status || m_visit) {
+          continue;
+        }
+        if (!normalizer) {
+          normalizer.emplace(normalize_options());
+        }
+        for (std::size_t b = 0; job.status && b < job.blocks.size(); ++b) {
+          job.status = build_documents(job.blocks[b].block, job.items[b], *normalizer, job.docs);
+        }
+      } catch (...) {
+        job.status = std::unexpected(core::error_from_current_exception("query: log: "));
+      }
+    }
+  };
+  const std::size_t threads =
+      std::min<std::size_t>({k_read_threads, jobs.size(), std::max(1U, std::thread::hardware_concurrency())});
+  std::vector<std::thread> helpers;
+  for (std::size_t t = 1; t < threads; ++t) {
+    helpers.emplace_back(work);
+  }
+  work();
+  for (std::thread &t : helpers) {
+    t.join();
+  }
+  for (Job &job : jobs) {
+    MAILDSAR_TRY(job.status);
+    if (m_visit) {
+      for (std::size_t b = 0; b < job.blocks.size(); ++b) {
+        MAILDSAR_TRY(visit_items(job.blocks[b].block, job.items[b]));
+      }
+      continue;
+    }
+    try {
+      for (const index::PreparedDocument &doc : job.docs) {
+        m_db.replace_document(doc.key(), doc.xapian());
+        ++m_docs;
+      }
+    } catch (...) {
+      return std::unexpected(core::error_from_current_exception("query: log: "));
+    }
   }
   return {};
 }
 
-core::Status LogExpander::read_file(std::span<const index::LogBlock> blocks) {
-  const index::LogBlock &any = blocks.front();
+core::Status LogExpander::read_file(std::span<const Pending> blocks,
+                                    std::vector<std::vector<connectors::Item>> &items) const {
+  const index::LogBlock &any = blocks.front().block;
   const core::SourceConfig &src = *std::find_if(
       m_config.sources.begin(), m_config.sources.end(),
       [&](const core::SourceConfig &s) { return s.name == any.source; });
-  // The blocks' own lines first, all in one pass over the file (a compressed log is
-  // decompressed once for all of them, from the restart point before each block when the
-  // catalog has restart points for it).
-  std::vector<std::unique_ptr<index::BlockCollector>> collectors;
-  std::vector<connectors::LogRange> ranges;
-  for (const index::LogBlock &block : blocks) {
-    connectors::LogRange range;
-    range.from = block.from;
-    range.to = block.to;
-    range.lines_before = block.line;
-    range.mtime_ns = block.mtime_ns;
-    ranges.push_back(range);
+  // The blocks' own lines first, all in one pass over the file (a compressed log is decompressed
+  // once for all of them, from the restart point before each block when the catalog has restart
+  // points for it).
+  std::vector<std::unique_ptr<index::BlockCollector>> collectors(blocks.size());
+  std::vector<std::size_t> all(blocks.size());
+  for (std::size_t b = 0; b < all.size(); ++b) {
+    all[b] = b;
   }
-  // With needles, a block whose transactions have checks is read for the lines that can hold
-  // one (connectors RangeScanner): a fraction of its lines.
-  auto scan = [&](std::string_view gz_points, bool filter) -> core::Status {
-    collectors.clear();
+  // How a block is read: with needles, a block whose transactions have checks is read for the
+  // lines that can hold one (connectors RangeScanner), a fraction of its lines; of a format whose
+  // lines carry their transaction's key, only in the parts of the block that hold the matched
+  // term (`parts`); else every line of its range (`whole`).
+  enum class Read { parts, filtered, whole };
+  const bool keyed = connectors::keyed_log_lines(src);
+  auto scan = [&](const std::vector<std::size_t> &which, std::string_view gz_points, Read how) -> core::Status {
+    std::vector<connectors::LogRange> ranges;
     std::vector<connectors::ItemSink *> sinks;
-    for (const index::LogBlock &block : blocks) {
-      collectors.push_back(std::make_unique<index::BlockCollector>(block, filter ? &m_needles : nullptr));
-      sinks.push_back(collectors.back().get());
+    for (std::size_t b : which) {
+      const index::LogBlock &block = blocks[b].block;
+      collectors[b] = std::make_unique<index::BlockCollector>(block, how == Read::whole ? nullptr : &m_needles);
+      sinks.push_back(collectors[b].get());
+      connectors::LogRange range;
+      range.from = block.from;
+      range.to = block.to;
+      range.lines_before = block.line;
+      range.mtime_ns = block.mtime_ns;
+      if (how == Read::parts && keyed && !block.checks.empty()) {
+        range.parts = index::parts_to_read(block, blocks[b].mask);
+        if (!range.parts.empty()) {
+          range.from = range.parts.front().from;
+          range.to = range.parts.back().to;
+          range.lines_before = range.parts.front().lines_before;
+          collectors[b]->reads_parts_from(range.parts.front().lines_before);
+        }
+      }
+      ranges.push_back(std::move(range));
     }
     return connectors::scan_log_ranges(src, any.path, ranges, sinks, gz_points);
   };
@@ -180,19 +253,41 @@ core::Status LogExpander::read_file(std::span<const index::LogBlock> blocks) {
   const auto all_complete = [&] {
     return std::ranges::all_of(collectors, [](const auto &c) { return c->complete(); });
   };
+  const auto filtered_incomplete = [&] {
+    std::vector<std::size_t> out;
+    for (std::size_t b = 0; b < collectors.size(); ++b) {
+      if (collectors[b]->was_filtered() && !collectors[b]->complete()) {
+        out.push_back(b);
+      }
+    }
+    return out;
+  };
   // The selected lines are checked transaction by transaction; that nothing else moved into or
   // out of the blocks' ranges, only a file as it was indexed (or grown at its end) says.
-  core::Status scanned = scan(gz_points, !m_needles.empty() && as_indexed);
-  if ((!scanned || !all_complete()) &&
-      std::ranges::any_of(collectors, [](const auto &c) { return c->was_filtered(); })) {
-    // A transaction read from the selected lines is not the one indexed: every line again.
+  const bool filter = !m_needles.empty() && as_indexed;
+  core::Status scanned = scan(all, gz_points, filter ? Read::parts : Read::whole);
+  if (scanned && filter) {
+    // A transaction of the block that holds a needle but not the term searched for (the local
+    // part inside a longer address) may lie partly outside the parts read, and fails its check:
+    // its block is read again over its whole range, still for the selected lines only.
+    if (std::vector<std::size_t> again = filtered_incomplete(); !again.empty()) {
+      MAILDSAR_LOG_DEBUG("query: log {}: {} block(s) read again over their whole range", any.path, again.size());
+      scanned = scan(again, gz_points, Read::filtered);
+    }
+    if (std::vector<std::size_t> again = filtered_incomplete(); scanned && !again.empty()) {
+      // A transaction read from the selected lines is not the one indexed: every line again.
+      MAILDSAR_LOG_DEBUG("query: log {}: {} block(s) read again, every line", any.path, again.size());
+      scanned = scan(again, gz_points, Read::whole);
+    }
+  }
+  if (!scanned && filter) {
     MAILDSAR_LOG_DEBUG("query: log {}: read again, every line of the blocks", any.path);
-    scanned = scan(gz_points, false);
+    scanned = scan(all, gz_points, Read::whole);
   }
   if (!gz_points.empty() && (!scanned || !all_complete())) {
     // Restart points that do not fit the file (stale or damaged): never an answer from them.
     MAILDSAR_LOG_DEBUG("query: log {}: read again from its start (restart points unusable)", any.path);
-    scanned = scan({}, false);
+    scanned = scan(all, {}, Read::whole);
   }
   MAILDSAR_TRY(scanned);
   // A transaction that depends on what came before the block's lines (a split at the
@@ -205,8 +300,9 @@ core::Status LogExpander::read_file(std::span<const index::LogBlock> blocks) {
     }
   }
   const auto same_segment = [&](std::size_t a, std::size_t b) {
-    return std::tie(blocks[a].seg_from, blocks[a].seg_to, blocks[a].seg_line, blocks[a].mtime_ns) ==
-           std::tie(blocks[b].seg_from, blocks[b].seg_to, blocks[b].seg_line, blocks[b].mtime_ns);
+    const index::LogBlock &x = blocks[a].block;
+    const index::LogBlock &y = blocks[b].block;
+    return std::tie(x.seg_from, x.seg_to, x.seg_line, x.mtime_ns) == std::tie(y.seg_from, y.seg_to, y.seg_line, y.mtime_ns);
   };
   for (std::size_t first = 0; first < again.size();) {
     std::size_t last = first + 1;
@@ -215,10 +311,10 @@ core::Status LogExpander::read_file(std::span<const index::LogBlock> blocks) {
     }
     SegmentCollector segment;
     for (std::size_t k = first; k < last; ++k) {
-      collectors[again[k]] = std::make_unique<index::BlockCollector>(blocks[again[k]], nullptr);
-      segment.add(collectors[again[k]].get(), blocks[again[k]]);
+      collectors[again[k]] = std::make_unique<index::BlockCollector>(blocks[again[k]].block, nullptr);
+      segment.add(collectors[again[k]].get(), blocks[again[k]].block);
     }
-    const index::LogBlock &block = blocks[again[first]];
+    const index::LogBlock &block = blocks[again[first]].block;
     connectors::LogRange range;
     range.from = block.seg_from;
     range.to = block.seg_to;
@@ -227,7 +323,7 @@ core::Status LogExpander::read_file(std::span<const index::LogBlock> blocks) {
     MAILDSAR_TRY(connectors::scan_log_range(src, block.path, range, segment));
     for (std::size_t k = first; k < last; ++k) {
       if (!collectors[again[k]]->complete()) {
-        const index::LogBlock &changed = blocks[again[k]];
+        const index::LogBlock &changed = blocks[again[k]].block;
         return core::fail(core::ErrorCode::temp_fail,
                           fmt::format("log {} no longer holds the transactions indexed from it "
                                       "(lines {} and on)",
@@ -237,32 +333,52 @@ core::Status LogExpander::read_file(std::span<const index::LogBlock> blocks) {
     }
     first = last;
   }
-  for (std::size_t b = 0; b < blocks.size(); ++b) {
-    MAILDSAR_TRY(index_items(blocks[b], collectors[b]->items));
+  items.clear();
+  for (auto &c : collectors) {
+    items.push_back(std::move(c->items));
   }
   return {};
 }
 
-core::Status LogExpander::index_items(const index::LogBlock &block, std::vector<connectors::Item> &items) {
+core::Status LogExpander::load_normalizer() {
   if (!m_normalizer) {
-    m_normalizer = std::make_unique<index::Normalizer>(index::NormalizeOptions{
-        m_config.identity.subaddress_separators, m_config.identity.phone_region});
+    m_normalizer = std::make_unique<index::Normalizer>(normalize_options());
     MAILDSAR_TRY(index::Normalizer::load_phone_module());
   }
-  index::DocumentContext ctx{block.source, m_normalizer.get()};
+  return {};
+}
+
+index::NormalizeOptions LogExpander::normalize_options() const {
+  return index::NormalizeOptions{m_config.identity.subaddress_separators, m_config.identity.phone_region};
+}
+
+core::Status LogExpander::build_documents(const index::LogBlock &block, std::vector<connectors::Item> &items,
+                                          const index::Normalizer &normalizer,
+                                          std::vector<index::PreparedDocument> &docs) const {
+  index::DocumentContext ctx{block.source, &normalizer};
   try {
     for (connectors::Item &item : items) {
       if (!may_match(item, m_needles)) {
         continue;
       }
       connectors::bound_item(item);
-      if (m_visit) {
-        m_visit(item, *m_normalizer);
+      docs.push_back(index::build_document(item, ctx).doc);
+    }
+  } catch (...) {
+    return std::unexpected(core::error_from_current_exception(fmt::format("log {}: ", block.path)));
+  }
+  items.clear();
+  return {};
+}
+
+core::Status LogExpander::visit_items(const index::LogBlock &block, std::vector<connectors::Item> &items) {
+  try {
+    for (connectors::Item &item : items) {
+      if (!may_match(item, m_needles)) {
         continue;
       }
-      index::BuiltDocument built = index::build_document(item, ctx);
-      m_db.replace_document(built.doc.key(), built.doc.xapian());
-      ++m_docs;
+      connectors::bound_item(item);
+      m_visit(item, *m_normalizer);
     }
   } catch (...) {
     return std::unexpected(core::error_from_current_exception(fmt::format("log {}: ", block.path)));
@@ -281,7 +397,7 @@ core::Result<std::vector<Hit>> lookup_term(const core::Config &config, Xapian::D
       Xapian::Document doc = db.get_document(*p);
       const std::string data = doc.get_data();
       if (index::is_log_block_data(data)) {
-        MAILDSAR_TRY(logs.add(data));
+        MAILDSAR_TRY(logs.add(data, p.get_wdf()));
         continue;
       }
       if (t != term) {

@@ -8,11 +8,13 @@
 #include "core/result.hpp"
 #include "connectors/item.hpp"
 #include "indexer/identity.hpp"
+#include "indexer/index_store.hpp"
 #include "indexer/log_block.hpp"
 #include "query/query.hpp"
 
 #include <xapian.h>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <span>
@@ -26,8 +28,13 @@ class LogExpander {
 public:
   explicit LogExpander(const core::Config &config);
 
-  /** Notes the block whose document data is `data` (read by finish()). */
-  [[nodiscard]] core::Status add(std::string_view data);
+  /**
+   * Notes the block whose document data is `data` (read by finish()). `mask`: the wdf of the
+   * block term that matched it (the OR of several), i.e. the parts of the block that hold the
+   * transactions with that term (indexer/log_block.hpp k_block_parts); with needles, only those
+   * parts are read. 0: the whole block.
+   */
+  [[nodiscard]] core::Status add(std::string_view data, std::uint32_t mask = 0);
   /**
    * Reads the transactions of the blocks added (each log once: a compressed one is decompressed
    * once for all its blocks) and adds one document per transaction, as the indexer builds it,
@@ -38,10 +45,11 @@ public:
   [[nodiscard]] core::Status finish();
 
   /**
-   * Lower-case ASCII strings of which every transaction that can match holds at least one
-   * (ASCII case-insensitively) in its lines, unless a line has a non-ASCII byte: the local parts
-   * of the e-mail addresses searched for. Transactions without any are not indexed in memory.
-   * Empty (the default): every transaction is.
+   * Lower-case ASCII strings of which every transaction that can match holds at least one in
+   * its lines as connectors::holds_needle says (a whole word, ASCII case-insensitively), unless
+   * a line has a non-ASCII byte: the local parts of the e-mail addresses searched for.
+   * Transactions without any are not indexed in memory. Empty (the default): every transaction
+   * is.
    */
   void set_needles(std::vector<std::string> needles) { m_needles = std::move(needles); }
 
@@ -56,9 +64,22 @@ public:
   [[nodiscard]] Xapian::Database &db() { return m_db; }
 
 private:
-  [[nodiscard]] core::Status read_file(std::span<const index::LogBlock> blocks);
-  [[nodiscard]] core::Status index_items(const index::LogBlock &block,
-                                         std::vector<connectors::Item> &items);
+  struct Pending {
+    index::LogBlock block;
+    std::uint32_t mask = 0;
+  };
+  /** Reads the transactions of `blocks` (all of one log) into `items`, one vector per block. */
+  [[nodiscard]] core::Status read_file(std::span<const Pending> blocks,
+                                       std::vector<std::vector<connectors::Item>> &items) const;
+  [[nodiscard]] core::Status load_normalizer();
+  [[nodiscard]] index::NormalizeOptions normalize_options() const;
+  /** The documents of the `items` that can match (set_needles), bounded as the indexer bounds
+      them, built with `normalizer`; appended to `docs`. Thread-safe (const). */
+  [[nodiscard]] core::Status build_documents(const index::LogBlock &block, std::vector<connectors::Item> &items,
+                                             const index::Normalizer &normalizer,
+                                             std::vector<index::PreparedDocument> &docs) const;
+  /** Gives the `items` that can match to the visitor (set_item_visitor). */
+  [[nodiscard]] core::Status visit_items(const index::LogBlock &block, std::vector<connectors::Item> &items);
 
   const core::Config &m_config;
   std::unique_ptr<index::Normalizer> m_normalizer;
@@ -66,7 +87,7 @@ private:
   std::size_t m_docs = 0;
   std::vector<std::string> m_needles;
   ItemVisitor m_visit;
-  std::vector<index::LogBlock> m_pending;
+  std::vector<Pending> m_pending;
 };
 
 /**

@@ -271,8 +271,14 @@ void attachment_fields(const Xapian::Document &doc, const std::vector<index::Par
 /**
  * The local parts of the wanted addresses when every identifier is an address with an ASCII
  * local part (see LogExpander::set_needles); else none (every re-read transaction is indexed).
+ * None either when a subaddress separator is an ASCII letter or digit: then `alice.smithxtag@`
+ * would hold `alice.smith` other than as a whole word (connectors::holds_needle).
  */
-std::vector<std::string> needles_of(const std::vector<Wanted> &wanted) {
+std::vector<std::string> needles_of(const core::Config &config, const std::vector<Wanted> &wanted) {
+  if (std::ranges::any_of(config.identity.subaddress_separators,
+                          [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); })) {
+    return {};
+  }
   std::vector<std::string> out;
   for (const Wanted &w : wanted) {
     if (w.kind != IdentityKind::email) {
@@ -304,12 +310,31 @@ core::Result<std::vector<Hit>> search(const core::Config &config, Xapian::Databa
   Xapian::Enquire role_enquire(db);
   role_enquire.set_weighting_scheme(Xapian::BoolWeight());
   LogExpander logs(config);
-  logs.set_needles(needles_of(wanted));
+  std::vector<std::string> needles = needles_of(config, wanted);
+  // With needles (addresses only), the wdf of an address's block term in a block says which
+  // parts of the block hold it (indexer/log_block.hpp): the postings of those terms, walked
+  // along the matches in docid order.
+  std::vector<Xapian::PostingIterator> block_posts;
+  if (!needles.empty()) {
+    for (const Wanted &w : wanted) {
+      block_posts.push_back(db.postlist_begin(schema::block_term(schema::any_role_term("email", w.value))));
+    }
+  }
+  logs.set_needles(std::move(needles));
   for (Xapian::MSetIterator it = mset.begin(); it != mset.end(); ++it) {
     Xapian::Document doc = it.get_document();
     const std::string data = doc.get_data();
     if (index::is_log_block_data(data)) {
-      MAILDSAR_TRY(logs.add(data));
+      std::uint32_t mask = 0;
+      for (Xapian::PostingIterator &p : block_posts) {
+        if (p != Xapian::PostingIterator()) {
+          p.skip_to(*it);
+        }
+        if (p != Xapian::PostingIterator() && *p == *it) {
+          mask |= p.get_wdf();
+        }
+      }
+      MAILDSAR_TRY(logs.add(data, mask));
       continue;
     }
     MAILDSAR_TRY_ASSIGN(index::StoredDocument stored, index::parse_document_data(data));

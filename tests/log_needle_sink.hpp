@@ -5,6 +5,7 @@
 // the selected lines. Shared by the unit tests and the maillog fuzz harnesses.
 #include "connectors/log_range.hpp"
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,10 +20,15 @@ public:
     return m_needles.empty() ? nullptr : &m_needles;
   }
   void filtered() override { was_filtered = true; }
-  void log_item(connectors::Item &&item, connectors::LogSpan /*span*/) override { items.push_back(std::move(item)); }
+  void log_item(connectors::Item &&item, connectors::LogSpan span) override {
+    items.push_back(std::move(item));
+    line_begins.push_back(std::move(span.line_begins));
+  }
   void error(connectors::ScanError && /*error*/) override {}
 
   std::vector<connectors::Item> items;
+  /** Where each item's lines begin (LogSpan::line_begins), in the order of `items`. */
+  std::vector<std::vector<std::uint64_t>> line_begins;
   bool was_filtered = false;
 
 private:

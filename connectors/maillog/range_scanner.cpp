@@ -16,8 +16,6 @@ using std::string_view;
 
 namespace {
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
 /** What the format's parser makes of a line: its transaction key only. */
 class KeyProbe final : public LineSink {
 public:
@@ -43,48 +41,6 @@ string_view view_of(string_view raw, bool first) {
   }
   return raw;
 }
-
-/** ASCII case-insensitive search for a lower-case needle (Boyer-Moore-Horspool). */
-class NoCaseSearch {
-public:
-  explicit NoCaseSearch(string_view needle) : m_needle(needle) {
-    m_skip.fill(needle.size());
-    for (std::size_t i = 0; i + 1 < needle.size(); ++i) {
-      const auto c = static_cast<unsigned char>(needle[i]);
-      m_skip[c] = needle.size() - 1 - i;
-      if (c >= 'a' && c <= 'z') {
-        m_skip[c - 'a' + 'A'] = needle.size() - 1 - i;
-      }
-    }
-  }
-  /** The offset of the first match at or after `from`, or npos. */
-  [[nodiscard]] std::size_t find(string_view text, std::size_t from) const {
-    const std::size_t n = m_needle.size();
-    if (n == 0 || text.size() < n) {
-      return string_view::npos;
-    }
-    for (std::size_t at = from; at + n <= text.size();) {
-      const char last = text[at + n - 1];
-      if (lower(last) == m_needle[n - 1] && matches(text.substr(at, n - 1))) {
-        return at;
-      }
-      at += m_skip[static_cast<unsigned char>(last)];
-    }
-    return string_view::npos;
-  }
-
-private:
-  [[nodiscard]] bool matches(string_view head) const {
-    for (std::size_t i = 0; i < head.size(); ++i) {
-      if (lower(head[i]) != m_needle[i]) {
-        return false;
-      }
-    }
-    return true;
-  }
-  string_view m_needle;
-  std::array<std::size_t, 256> m_skip{};
-};
 
 /** The offset of the first byte >= 0x80 at or after `from`, or npos (eight bytes at a time). */
 std::size_t find_high_byte(string_view text, std::size_t from) {
@@ -164,7 +120,7 @@ std::vector<bool> RangeScanner::selected() const {
   std::vector<bool> needle(m_held.size(), false);
   for (const std::string &n : *m_needles) {
     const NoCaseSearch search(n);
-    mark_lines(needle, [&](std::size_t from) { return search.find(text, from); });
+    mark_lines(needle, [&](std::size_t from) { return search.find_word(text, from); });
   }
   // lines with a byte >= 0x80 (case folding of other scripts may give ASCII)
   mark_lines(needle, [&](std::size_t from) { return find_high_byte(text, from); });
@@ -217,22 +173,29 @@ std::vector<bool> RangeScanner::selected() const {
 void RangeScanner::finish() {
   if (m_needles != nullptr) {
     const std::vector<bool> take = selected();
-    const auto first = std::ranges::find(take, true);
-    if (first != take.end() && first != take.begin() &&
-        view_of(text_of(m_held[static_cast<std::size_t>(first - take.begin())]), false).starts_with("\xEF\xBB\xBF")) {
-      pass_through(); // the scanner would take this line's BOM for the file's
-    } else {
-      m_log_sink->filtered();
-      for (std::size_t i = 0; i < m_held.size(); ++i) {
-        if (take[i]) {
-          m_scanner.line(m_held[i].number, text_of(m_held[i]), m_held[i].begin, m_held[i].end);
-        }
+    m_log_sink->filtered();
+    for (std::size_t i = 0; i < m_held.size(); ++i) {
+      if (take[i]) {
+        m_scanner.line(m_held[i].number, text_of(m_held[i]), m_held[i].begin, m_held[i].end);
       }
-      m_held.clear();
-      m_text.clear();
     }
+    m_held.clear();
+    m_text.clear();
   }
   m_scanner.finish();
 }
 
 } // namespace maildsar::connectors::maillog
+
+namespace maildsar::connectors {
+
+bool holds_needle(std::string_view text, std::span<const std::string> needles) {
+  if (maillog::find_high_byte(text, 0) != std::string_view::npos) {
+    return true;
+  }
+  return std::ranges::any_of(needles, [&](const std::string &needle) {
+    return maillog::NoCaseSearch(needle).find_word(text, 0) != std::string_view::npos;
+  });
+}
+
+} // namespace maildsar::connectors

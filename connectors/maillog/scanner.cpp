@@ -51,7 +51,7 @@ void FileScanner::line(std::uint64_t number, string_view raw, std::uint64_t begi
   if (!view.empty() && view.back() == '\r') {
     view.remove_suffix(1);
   }
-  if (!m_seen_line && starts_with(view, "\xEF\xBB\xBF")) {
+  if (number == 1 && starts_with(view, "\xEF\xBB\xBF")) { // the file's BOM: never one of a later line
     view.remove_prefix(3);
   }
   const bool first = !m_seen_line;
@@ -113,6 +113,7 @@ void FileScanner::append_line(Txn &t, std::uint64_t number, string_view raw) con
   t.end = std::max(t.end, m_end);
   t.raw.append(raw);
   t.lines.push_back(number);
+  t.line_begins.push_back(m_begin);
 }
 
 void FileScanner::merge(Txn &into, Txn &&from) const {
@@ -373,7 +374,7 @@ void FileScanner::emit(Txn &&t) {
                                          t.dropped, m_limits.max_addresses_per_role));
   }
   if (m_log_sink != nullptr) {
-    m_log_sink->log_item(std::move(item), LogSpan{t.begin, t.end});
+    m_log_sink->log_item(std::move(item), LogSpan{t.begin, t.end, std::move(t.line_begins)});
   } else {
     m_sink.item(std::move(item));
   }

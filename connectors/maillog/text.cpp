@@ -439,4 +439,61 @@ std::optional<std::int64_t> parse_iso(string_view s, std::size_t &pos) {
   return t;
 }
 
+namespace {
+char lower_ascii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+bool is_ascii_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+} // namespace
+
+NoCaseSearch::NoCaseSearch(std::string_view needle) : m_needle(needle) {
+  m_skip.fill(needle.size());
+  for (std::size_t i = 0; i + 1 < needle.size(); ++i) {
+    const auto c = static_cast<unsigned char>(needle[i]);
+    m_skip[c] = needle.size() - 1 - i;
+    if (c >= 'a' && c <= 'z') {
+      m_skip[c - 'a' + 'A'] = needle.size() - 1 - i;
+    }
+  }
+}
+
+std::size_t NoCaseSearch::find(std::string_view text, std::size_t from) const {
+  const std::size_t n = m_needle.size();
+  if (n == 0) {
+    return from <= text.size() ? from : std::string_view::npos;
+  }
+  if (text.size() < n) {
+    return std::string_view::npos;
+  }
+  for (std::size_t at = from; at + n <= text.size();) {
+    const char last = text[at + n - 1];
+    if (lower_ascii(last) == m_needle[n - 1] && matches(text.substr(at, n - 1))) {
+      return at;
+    }
+    at += m_skip[static_cast<unsigned char>(last)];
+  }
+  return std::string_view::npos;
+}
+
+std::size_t NoCaseSearch::find_word(std::string_view text, std::size_t from) const {
+  const std::size_t n = m_needle.size();
+  for (std::size_t at = find(text, from); at != std::string_view::npos; at = find(text, at + 1)) {
+    const bool open = at == 0 || !is_ascii_alnum(text[at - 1]);
+    const bool closed = at + n >= text.size() || !is_ascii_alnum(text[at + n]);
+    if ((open && closed) || n == 0) {
+      return at;
+    }
+  }
+  return std::string_view::npos;
+}
+
+bool NoCaseSearch::matches(std::string_view head) const {
+  for (std::size_t i = 0; i < head.size(); ++i) {
+    if (lower_ascii(head[i]) != m_needle[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
 } // namespace maildsar::connectors::maillog

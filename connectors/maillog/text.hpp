@@ -4,6 +4,7 @@
 // addresses, `key=value` fields and timestamps. Small predicates are inline: they run for every
 // byte of every log line.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -122,5 +123,21 @@ inline constexpr std::int64_t k_day = 86400;
 
 /** ISO 8601 / RFC 3339 timestamp at the start of `s` ("2023-11-14T10:00:00.123+01:00"). */
 [[nodiscard]] std::optional<std::int64_t> parse_iso(std::string_view s, std::size_t &pos);
+
+/** ASCII case-insensitive search for a lower-case needle (Boyer-Moore-Horspool). */
+class NoCaseSearch {
+public:
+  explicit NoCaseSearch(std::string_view needle);
+  /** The offset of the first match at or after `from`, or npos. */
+  [[nodiscard]] std::size_t find(std::string_view text, std::size_t from) const;
+  /** find() of a match neither preceded nor followed by an ASCII letter or digit
+      (connectors::holds_needle). */
+  [[nodiscard]] std::size_t find_word(std::string_view text, std::size_t from) const;
+
+private:
+  [[nodiscard]] bool matches(std::string_view head) const;
+  std::string_view m_needle;
+  std::array<std::size_t, 256> m_skip{};
+};
 
 } // namespace maildsar::connectors::maillog

@@ -21,6 +21,7 @@ namespace maildsar::connectors::maillog {
 struct Txn {
   std::string queue_id;
   std::vector<std::uint64_t> lines;
+  std::vector<std::uint64_t> line_begins; // where each line begins (LogSpan::line_begins)
   std::string raw; // the lines joined with '\n'
   std::optional<std::int64_t> date;
   std::string message_id;

@@ -2,7 +2,8 @@
 // End-to-end tests of the delivery-log index (issue 12: blocks of transactions, re-read at query
 // time) through the built binary: a kill -9 in the middle of a log index run is repaired by the
 // next run; erasure in the middle of a 100 MB log; a log with a million queue ids that never
-// complete stays under the memory target.
+// complete stays under the memory target; find reads only the parts of a block that hold the
+// address.
 #include "core/sanitizers.hpp"
 #include "tests/e2e/e2e_support.hpp"
 #include "tests/test_support.hpp"
@@ -262,4 +263,87 @@ TEST(LogIndexE2e, ALogChangedSinceIndexingIsRefusedUntilReindexed) {
   ASSERT_EQ(ds(config, {"index"}).exit_code, 0);
   EXPECT_TRUE(json_lines(find_email(config, "alice.smith@example.com")).empty());
   EXPECT_EQ(json_lines(find_email(config, "bob@example.com")).size(), 1U);
+}
+
+// `find --email` reads only the parts of a block that hold the address (the wdf of its block
+// term): a transaction of the address whose lines lie in the first, second, middle and last
+// parts of the block still comes out whole; another transaction of the block that holds the
+// address's local part at another domain ("alice.smith@example.net") and lies partly in a part
+// that is not read fails its check and sends its block to a read over the whole range; one (C)
+// that holds it inside a longer local part ("malice.smith@") is not read at all — the answers
+// stay those of a direct reading, in a plain and in a gzip log.
+TEST(LogIndexE2e, FindReadsOnlyThePartsOfABlockThatHoldTheAddress) {
+  ScratchDir dir;
+  fs::create_directories(dir.path() / "logs");
+  auto line = [](const std::string &id, const std::string &text) {
+    return fmt::format("Nov 14 11:00:00 mx postfix/qmgr[7]: {}: {}\n", id, text);
+  };
+  const std::string a = "AAAA000001";
+  const std::string m = "BBBB000002";
+  const std::string c = "CCCC000003";
+  std::string log;
+  auto fillers = [&](std::uint64_t from, std::uint64_t to) {
+    for (std::uint64_t k = from; k < to; ++k) {
+      log += txn(k, recipient(k), std::string(40, 'x'));
+    }
+  };
+  log += line(a, "client=a.example[192.0.2.1]");
+  fillers(0, 20);
+  log += line(a, "from=<sender@example.org>, size=100, nrcpt=1 (queue active)");
+  fillers(20, 40);
+  log += line(m, "client=m.example[192.0.2.2]");
+  log += line(m, "to=<alice.smith@example.net>, relay=local, status=sent");
+  log += line(c, "client=n.example[192.0.2.3]");
+  log += line(c, "to=<malice.smith@example.com>, relay=local, status=sent");
+  log += line(a, "to=<alice.smith@example.com>, relay=local, status=sent");
+  fillers(40, 55);
+  log += line(m, "from=<other@example.org>, size=5, nrcpt=1 (queue active)");
+  log += line(m, "removed");
+  log += line(c, "from=<other@example.org>, size=5, nrcpt=1 (queue active)");
+  log += line(c, "removed");
+  fillers(55, 80);
+  log += line(a, "removed");
+  write_file(dir.path() / "logs/mail.log", log);
+  write_file(dir.path() / "logs/mail.log.1.gz", maildsar::test::gzip(log));
+  fs::path config = log_config(dir.path(), "state");
+  auto idx = maildsar::test::index_json(config);
+  ASSERT_EQ(idx.at("errors"), 0) << idx.dump();
+
+  // the line numbers of a queue id's lines, as a direct reading gives them
+  auto lines_of = [&](const std::string &id) {
+    std::vector<std::uint64_t> out;
+    std::uint64_t n = 0;
+    for (std::size_t at = 0; at < log.size(); at = log.find('\n', at) + 1) {
+      ++n;
+      if (log.substr(at, log.find('\n', at) - at).find("]: " + id + ":") != std::string::npos) {
+        out.push_back(n);
+      }
+    }
+    return out;
+  };
+  ASSERT_EQ(lines_of(a).size(), 4U);
+  ASSERT_EQ(lines_of(m).size(), 4U);
+  ASSERT_EQ(lines_of(c).size(), 4U);
+  // read_again: how many logs read a block over its whole range again (debug output)
+  auto check = [&](const std::string &address, const std::string &id, std::size_t read_again) {
+    auto r = ds(config, {"-v", "find", "--email", address});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::vector<json> hits = json_lines(r.out);
+    ASSERT_EQ(hits.size(), 2U) << address << "\n" << r.out;
+    for (const json &h : hits) {
+      EXPECT_EQ(h.at("queue_id"), id) << h.dump();
+      EXPECT_EQ(h.at("lines").get<std::vector<std::uint64_t>>(), lines_of(id)) << h.dump();
+    }
+    std::size_t again = 0;
+    for (std::size_t at = r.err.find("read again over their whole range"); at != std::string::npos;
+         at = r.err.find("read again over their whole range", at + 1)) {
+      ++again;
+    }
+    EXPECT_EQ(again, read_again) << address << "\n" << r.err;
+    EXPECT_EQ(r.err.find("every line"), std::string::npos) << r.err;
+  };
+  check("alice.smith@example.com", a, 2);  // M holds "alice.smith" and lies partly outside
+  check("alice.smith@example.net", m, 0);  // A's line in M's parts is not A's first: not A's read
+  check("malice.smith@example.com", c, 0); // its parts hold all of C; nothing else holds "malice.smith"
+  check(recipient(70), qid(70), 0);         // one part, nothing else with the needle
 }

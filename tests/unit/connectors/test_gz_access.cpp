@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -241,5 +242,142 @@ TEST(GzAccess, RangesReadFromRestartPointsGiveTheSameItems) {
     for (std::size_t k = 0; k < later[i].items.size(); ++k) {
       EXPECT_EQ(later[i].items[k].sha256, plain[i + 1].items[k].sha256);
     }
+  }
+}
+
+// A range with parts gets exactly the lines that begin in its parts, numbered as in the file:
+// from a plain log (seeking over the gaps), from a gzip log decompressed from its start and
+// resuming at restart points in the gaps, alone and beside an overlapping range without parts.
+// Parts that do not fit their range are refused.
+TEST(GzAccess, ARangeReadInPartsGetsOnlyThePartsLines) {
+  ScratchDir dir;
+  const std::string all = text(300000, 8); // one-line transactions: an item per line
+  const fs::path plain = dir / "mail.log";
+  const fs::path gz = dir / "mail.log.1.gz";
+  test::write_file(plain, all);
+  test::write_file(gz, gzip(all));
+  const Index index = index_of(gz, 20000);
+  auto line_start = [&](std::uint64_t at) { return all.find('\n', at) + 1; };
+  auto lines_before = [&](std::uint64_t at) {
+    return static_cast<std::uint64_t>(std::count(all.begin(), all.begin() + static_cast<long>(at), '\n'));
+  };
+  auto part = [&](std::uint64_t from, std::uint64_t to) {
+    return connectors::LogPart{line_start(from), line_start(to), lines_before(line_start(from))};
+  };
+  connectors::LogRange parted;
+  parted.parts = {part(10000, 13000), part(60000, 61000), part(61000, 62000), part(150000, 190000)};
+  parted.from = parted.parts.front().from;
+  parted.to = parted.parts.back().to;
+  parted.lines_before = parted.parts.front().lines_before;
+  connectors::LogRange whole;
+  whole.from = line_start(55000);
+  whole.to = line_start(70000);
+  whole.lines_before = lines_before(whole.from);
+  // the line numbers each range must give
+  auto expected = [&](const connectors::LogRange &r) {
+    std::vector<std::uint64_t> out;
+    std::uint64_t n = *r.lines_before;
+    for (std::uint64_t at = r.from; at < r.to; at = all.find('\n', at) + 1) {
+      ++n;
+      const bool in = r.parts.empty() || std::ranges::any_of(r.parts, [&](const connectors::LogPart &p) {
+                        return at >= p.from && at < p.to;
+                      });
+      if (in) {
+        out.push_back(n);
+      }
+    }
+    return out;
+  };
+  const std::vector<std::uint64_t> want_parted = expected(parted);
+  const std::vector<std::uint64_t> want_whole = expected(whole);
+  ASSERT_GT(want_parted.size(), 300U);
+  ASSERT_LT(want_parted.size(), (lines_before(parted.to) - lines_before(parted.from)) / 2);
+  core::SourceConfig src;
+  src.name = "logs";
+  src.type = "maillog";
+  src.format = "postfix";
+  auto numbers = [](const connectors::ItemCollector &c) {
+    std::vector<std::uint64_t> out;
+    for (const connectors::Item &item : c.items) {
+      EXPECT_EQ(item.locator.lines.size(), 1U);
+      out.insert(out.end(), item.locator.lines.begin(), item.locator.lines.end());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  {
+    connectors::ItemCollector sink;
+    ASSERT_TRUE(connectors::scan_log_range(src, plain.string(), parted, sink));
+    EXPECT_EQ(numbers(sink), want_parted);
+    connectors::ItemCollector from_gz;
+    ASSERT_TRUE(connectors::scan_log_range(src, gz.string(), parted, from_gz));
+    EXPECT_EQ(numbers(from_gz), want_parted);
+    for (std::size_t i = 0; i < sink.items.size() && i < from_gz.items.size(); ++i) {
+      EXPECT_EQ(sink.items[i].sha256, from_gz.items[i].sha256);
+    }
+  }
+  const std::vector<connectors::LogRange> ranges{parted, whole};
+  for (const fs::path &p : {plain, gz}) {
+    for (const std::string &points : {std::string(), index.serialise()}) {
+      if (p == plain && !points.empty()) {
+        continue;
+      }
+      std::vector<connectors::ItemCollector> sinks(2);
+      std::vector<connectors::ItemSink *> ptrs{&sinks[0], &sinks[1]};
+      auto st = connectors::scan_log_ranges(src, p.string(), ranges, ptrs, points);
+      ASSERT_TRUE(st) << st.error().message;
+      EXPECT_EQ(numbers(sinks[0]), want_parted) << p << " points: " << !points.empty();
+      EXPECT_EQ(numbers(sinks[1]), want_whole) << p << " points: " << !points.empty();
+    }
+  }
+  // refused: a first part elsewhere than the range's start, parts out of order, an empty part,
+  // a part past the range's end
+  auto refused = [&](connectors::LogRange r) {
+    connectors::ItemCollector sink;
+    auto st = connectors::scan_log_range(src, plain.string(), r, sink);
+    return !st && st.error().code == core::ErrorCode::usage;
+  };
+  connectors::LogRange bad = parted;
+  bad.from = parted.from - 1;
+  EXPECT_TRUE(refused(bad));
+  bad = parted;
+  std::swap(bad.parts[1], bad.parts[2]);
+  EXPECT_TRUE(refused(bad));
+  bad = parted;
+  bad.parts[1].to = bad.parts[1].from;
+  EXPECT_TRUE(refused(bad));
+  bad = parted;
+  bad.to = parted.parts.back().from;
+  EXPECT_TRUE(refused(bad));
+}
+
+// A byte-order mark is the file's only on its first line: a range (or a part) that begins at a
+// later line that starts with one reads that line as the whole file does, BOM included.
+TEST(GzAccess, AByteOrderMarkInsideTheFileIsTheLinesOwn) {
+  ScratchDir dir;
+  const std::string log =
+      "\xEF\xBB\xBFNov 14 10:00:01 mx postfix/qmgr[7]: AAAA000001: from=<a@example.org>, size=1, nrcpt=1\n"
+      "Nov 14 10:00:02 mx postfix/qmgr[7]: AAAA000001: removed\n"
+      "\xEF\xBB\xBFNov 14 10:00:03 mx postfix/qmgr[7]: BBBB000002: from=<b@example.org>, size=1, nrcpt=1\n"
+      "Nov 14 10:00:04 mx postfix/qmgr[7]: BBBB000002: removed\n";
+  const fs::path p = dir / "mail.log";
+  test::write_file(p, log);
+  core::SourceConfig src;
+  src.name = "logs";
+  src.type = "maillog";
+  src.format = "postfix";
+  connectors::ItemCollector whole;
+  ASSERT_TRUE(connectors::scan_log_range(src, p.string(), connectors::LogRange{}, whole));
+  // the whole file: the BOM of line 3 makes it no Postfix line (a line of its own, naming b@)
+  ASSERT_EQ(whole.items.size(), 3U);
+  connectors::LogRange from_third;
+  from_third.from = log.find("\xEF\xBB\xBFNov 14 10:00:03");
+  from_third.lines_before = 2;
+  connectors::ItemCollector part;
+  ASSERT_TRUE(connectors::scan_log_range(src, p.string(), from_third, part));
+  ASSERT_EQ(part.items.size(), 2U);
+  for (std::size_t i = 0; i < part.items.size(); ++i) {
+    EXPECT_EQ(part.items[i].locator.lines, whole.items[i + 1].locator.lines) << i;
+    EXPECT_EQ(part.items[i].sha256, whole.items[i + 1].sha256) << i;
   }
 }

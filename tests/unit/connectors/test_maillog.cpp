@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "connectors/maillog.hpp"
+#include "connectors/log_range.hpp"
 #include "connectors/limits.hpp"
 #include "connectors/maillog/text.hpp"
 #include "connectors/maillog/transaction.hpp"
@@ -1112,4 +1113,28 @@ TEST(MaillogConnector, SplitTransactionSurvivesTheOpenBudgetSplit) {
   EXPECT_TRUE(std::ranges::any_of(parts[1]->addresses,
                                   [](const auto &a) { return a.addr == "late@example.net"; }));
   EXPECT_TRUE(sink.errors.empty());
+}
+
+// The needles of an address query (LogSink::needles, connectors::holds_needle): a local part
+// as a whole word, ASCII case-insensitively, in every form an address holds it; never inside a
+// longer local part; any non-ASCII byte counts.
+TEST(MaillogText, ANeedleIsHeldAsAWholeWord) {
+  const std::vector<std::string> needles{"alice.smith"};
+  for (const char *yes : {"to=<alice.smith@example.com>", "from=<ALICE.Smith@Example.com>",
+                          "sasl_username=alice.smith@example.com", "to=<prvs=0123456789=alice.smith@example.com>",
+                          "from=<SRS0=HHH=TT=example.org=alice.smith@forwarder.example>",
+                          "to=<alice.smith+news@example.com>", "to=<\"alice.smith\"@example.com>",
+                          "alice.smith", "user alice.smith", "to=<malice.smith@x>, to=<alice.smith@x>",
+                          "to=<alice.smith.jr@example.com>", "to=<x_alice.smith@example.com>",
+                          "subject=caf\xC3\xA9"}) {
+    EXPECT_TRUE(maildsar::connectors::holds_needle(yes, needles)) << yes;
+  }
+  for (const char *no : {"to=<malice.smith@example.com>", "to=<alice.smithson@example.com>",
+                         "to=<alice.smith784@example.org>", "to=<2alice.smith@example.com>", "alice smith",
+                         "to=<bob@example.com>", ""}) {
+    EXPECT_FALSE(maildsar::connectors::holds_needle(no, needles)) << no;
+  }
+  EXPECT_TRUE(maildsar::connectors::holds_needle("anything", std::vector<std::string>{""}));
+  EXPECT_TRUE(maildsar::connectors::holds_needle("to=<bob@x>", std::vector<std::string>{"alice", "bob"}));
+  EXPECT_FALSE(maildsar::connectors::holds_needle("to=<bob@x>", std::vector<std::string>{}));
 }
