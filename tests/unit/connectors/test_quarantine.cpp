@@ -599,5 +599,37 @@ TEST(EmlFolderConnector, EveryFileBelowTheRootIsAMessageOfItsOwnKind) {
   EXPECT_EQ(refused.error().code, core::ErrorCode::config);
 }
 
+// Bad files in a folder of loose messages: a truncated and a corrupt gzip, binary garbage and an
+// empty file are each one error naming the file; the good message is still read.
+TEST(EmlFolderConnector, BadFilesAreCountedAndTheRestIsRead) {
+  ScratchDir dir;
+  fs::path root = dir / "export";
+  const std::string gz = gzip(simple_message("g1@example.net", "alice.smith@example.com", "Gz"));
+  write_file(root / "cut.eml.gz", gz.substr(0, gz.size() / 2));
+  write_file(root / "corrupt.gz", "\x1f\x8b\x08\x00garbage that is no deflate stream");
+  std::string garbage;
+  for (int i = 0; i < 4096; ++i) {
+    garbage += static_cast<char>((i * 7919) % 256);
+  }
+  write_file(root / "tickets" / "17", garbage);
+  write_file(root / "tickets" / "18", "");
+  write_file(root / "tickets" / "19", simple_message("g2@example.net", "bob@example.com", "Fine"));
+  core::SourceConfig s;
+  s.name = "export";
+  s.type = "emlfolder";
+  s.path = root.string();
+  auto made = make_emlfolder_connector(s);
+  ASSERT_TRUE(made.has_value());
+  CollectSink sink;
+  scan_all(**made, sink);
+  ASSERT_EQ(sink.items.size(), 1U);
+  EXPECT_EQ(sink.items[0].subject, "Fine");
+  EXPECT_TRUE(sink.has_error("cut.eml.gz", "truncated"));
+  EXPECT_TRUE(sink.has_error("corrupt.gz", "gzip"));
+  EXPECT_TRUE(sink.has_error("tickets/17", "not a mail message"));
+  EXPECT_TRUE(sink.has_error("tickets/18", "not a mail message"));
+  EXPECT_EQ(sink.errors.size(), 4U);
+}
+
 } // namespace
 } // namespace maildsar::connectors
