@@ -36,6 +36,7 @@ json item_json(const erasure::RetentionItem &item) {
     j["length"] = loc.length;
     break;
   case connectors::StoreKind::quarantine:
+  case connectors::StoreKind::emlfolder:
     if (loc.length > 0) {
       j["offset"] = loc.offset;
       j["length"] = loc.length;

@@ -6,6 +6,7 @@
 #include "connectors/mbox.hpp"
 #include "connectors/pst.hpp"
 #include "connectors/quarantine.hpp"
+#include "connectors/emlfolder.hpp"
 
 #include <fmt/format.h>
 #include <gmime/gmime.h>
@@ -37,7 +38,7 @@ core::Result<std::unique_ptr<Connector>> make_connector(const core::SourceConfig
   if (!kind) {
     return core::fail(core::ErrorCode::config,
                       fmt::format("source '{}': unknown type '{}'", source.name, source.type),
-                      "types are maildir, mbox, pst, quarantine and maillog");
+                      "types are maildir, mbox, pst, quarantine, maillog and emlfolder");
   }
   switch (*kind) {
   case StoreKind::maildir:
@@ -50,6 +51,8 @@ core::Result<std::unique_ptr<Connector>> make_connector(const core::SourceConfig
     return make_quarantine_connector(source);
   case StoreKind::maillog:
     return make_maillog_connector(source);
+  case StoreKind::emlfolder:
+    return make_emlfolder_connector(source);
   }
   return core::fail(core::ErrorCode::internal, "unreachable store kind");
 }

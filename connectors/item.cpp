@@ -7,8 +7,8 @@ namespace maildsar::connectors {
 
 namespace {
 
-constexpr std::array<std::string_view, 5> k_store_names{"maildir", "mbox", "pst", "quarantine",
-                                                        "maillog"};
+constexpr std::array<std::string_view, 6> k_store_names{"maildir", "mbox", "pst", "quarantine",
+                                                        "maillog", "emlfolder"};
 
 constexpr std::array<std::string_view, k_role_count> k_role_names{
     "from",          "to",          "cc",         "bcc",        "reply-to",
@@ -47,6 +47,7 @@ std::string Locator::key() const {
   case StoreKind::maildir:
     return path;
   case StoreKind::quarantine: // a quarantine file may be an mbox that amavis appends to
+  case StoreKind::emlfolder:  // as may a file of a folder of loose messages
     return length > 0 ? fmt::format("{}@{}", path, offset) : path;
   case StoreKind::mbox:
     return fmt::format("{}@{}", path, offset);

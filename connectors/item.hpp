@@ -11,7 +11,7 @@
 namespace maildsar::connectors {
 
 /** The kind of store an item lives in (DESIGN §3). */
-enum class StoreKind { maildir, mbox, pst, quarantine, maillog };
+enum class StoreKind { maildir, mbox, pst, quarantine, maillog, emlfolder };
 
 [[nodiscard]] std::string_view to_string(StoreKind kind);
 [[nodiscard]] std::optional<StoreKind> store_kind_from_string(std::string_view name);
@@ -73,6 +73,13 @@ struct Locator {
   /** A stable string unique within the source: "path", "path@offset", "path#node", ... */
   [[nodiscard]] std::string key() const;
 };
+
+/** True when the item is a whole file that holds one message (a quarantine or emlfolder file
+    that is not an mbox): erased by removing the file. */
+[[nodiscard]] inline bool is_message_file(const Locator &locator) {
+  return (locator.store == StoreKind::quarantine || locator.store == StoreKind::emlfolder) && locator.length == 0;
+}
+
 
 /** An address seen in a header or envelope: decoded display name and the raw addr-spec. */
 struct RawAddress {

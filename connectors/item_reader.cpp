@@ -279,6 +279,7 @@ core::Result<std::string> read_item_bytes(const Locator &locator) {
     case StoreKind::maillog:
       return log_lines(locator);
     case StoreKind::quarantine:
+    case StoreKind::emlfolder:
       return quarantine_bytes(locator);
     case StoreKind::pst:
       break;
@@ -299,6 +300,7 @@ core::Result<std::string> read_message(const Locator &locator) {
       return mbox_range_message(raw);
     }
     case StoreKind::quarantine:
+    case StoreKind::emlfolder:
       return quarantine_message(locator);
     case StoreKind::maillog:
     case StoreKind::pst:

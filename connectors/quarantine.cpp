@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "connectors/quarantine.hpp"
+#include "connectors/emlfolder.hpp"
 
 #include "connectors/limits.hpp"
 #include "connectors/mbox.hpp"
@@ -638,16 +639,17 @@ core::Status read_pair(int header_fd, std::uint64_t header_size, const std::stri
 
 class QuarantineConnector final : public Connector {
 public:
-  QuarantineConnector(core::SourceConfig source, QuarantineFormat format)
-      : m_source(std::move(source)), m_format(format) {}
+  /** `kind`: quarantine, or emlfolder (a folder of loose messages: the plain layout). */
+  QuarantineConnector(core::SourceConfig source, QuarantineFormat format, StoreKind kind = StoreKind::quarantine)
+      : m_source(std::move(source)), m_format(format), m_kind(kind) {}
 
-  [[nodiscard]] StoreKind kind() const override { return StoreKind::quarantine; }
+  [[nodiscard]] StoreKind kind() const override { return m_kind; }
 
   [[nodiscard]] core::Result<std::vector<FileEntry>> list_files(ItemSink &errors) const override {
     MAILDSAR_TRY_ASSIGN(auto globbed, core::expand_glob(m_source.path));
     if (globbed.empty() && !has_glob_chars(m_source.path)) {
       return core::fail(core::ErrorCode::no_input,
-                        fmt::format("quarantine {}: no such file or directory", m_source.path));
+                        fmt::format("{} {}: no such file or directory", to_string(m_kind), m_source.path));
     }
     std::vector<FileEntry> out;
     Lister lister(m_format, errors, out);
@@ -676,7 +678,7 @@ public:
 
     Locator base;
     base.source = m_source.name;
-    base.store = StoreKind::quarantine;
+    base.store = m_kind;
     base.path = path;
     base.folder = file.folder;
 
@@ -839,7 +841,7 @@ private:
     }
     std::string quarantine_id = add_envelope(bytes, m_format, item);
     dedupe_addresses(item);
-    if (!quarantine_id.empty() &&
+    if (!quarantine_id.empty() && m_kind == StoreKind::quarantine &&
         (m_format == QuarantineFormat::amavis || m_format == QuarantineFormat::plain ||
          item.locator.queue_id.empty())) {
       item.locator.queue_id = quarantine_id;
@@ -897,6 +899,7 @@ private:
 
   core::SourceConfig m_source;
   QuarantineFormat m_format;
+  StoreKind m_kind;
 };
 
 } // namespace
@@ -985,6 +988,14 @@ core::Result<std::unique_ptr<Connector>> make_quarantine_connector(const core::S
                       "quarantine formats are amavis, mailscanner, plain and pmg");
   }
   return std::make_unique<QuarantineConnector>(source, *format);
+}
+
+core::Result<std::unique_ptr<Connector>> make_emlfolder_connector(const core::SourceConfig &source) {
+  if (!source.format.empty()) {
+    return core::fail(core::ErrorCode::config,
+                      fmt::format("source '{}': type emlfolder takes no format", source.name));
+  }
+  return std::make_unique<QuarantineConnector>(source, QuarantineFormat::plain, StoreKind::emlfolder);
 }
 
 } // namespace maildsar::connectors

@@ -25,8 +25,8 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-constexpr std::array<std::string_view, 5> k_source_types{"maildir", "mbox", "pst", "quarantine",
-                                                         "maillog"};
+constexpr std::array<std::string_view, 6> k_source_types{"maildir", "mbox", "pst", "quarantine",
+                                                         "maillog", "emlfolder"};
 constexpr std::array<std::string_view, 4> k_quarantine_formats{"amavis", "mailscanner", "plain",
                                                                "pmg"};
 constexpr std::array<std::string_view, 7> k_maillog_formats{
@@ -137,14 +137,14 @@ bool has_glob_chars(std::string_view s) { return s.find_first_of("*?[") != std::
 
 /**
  * The directory every file of a source must stay inside: the part of its path before the first
- * wildcard. A path without wildcards names a directory for Maildir and quarantine sources (the
+ * wildcard. A path without wildcards names a directory for Maildir, quarantine and emlfolder sources (the
  * root is the path itself) and a file for the others (the root is its folder).
  */
 std::string root_of(const std::string &pattern, std::string_view type) {
   auto first = pattern.find_first_of("*?[");
   if (first == std::string::npos) {
     std::error_code ec;
-    if (type == "maildir" || type == "quarantine" || fs::is_directory(pattern, ec)) {
+    if (type == "maildir" || type == "quarantine" || type == "emlfolder" || fs::is_directory(pattern, ec)) {
       return fs::path(pattern).lexically_normal().string();
     }
     return fs::path(pattern).parent_path().lexically_normal().string();

@@ -90,6 +90,7 @@ std::string item_key(const connectors::Locator &loc, const std::string &path) {
   case connectors::StoreKind::maildir:
     return path;
   case connectors::StoreKind::quarantine:
+  case connectors::StoreKind::emlfolder:
   case connectors::StoreKind::mbox:
     return fmt::format("{}@{}+{}", path, loc.offset, loc.length);
   case connectors::StoreKind::maillog:
@@ -220,6 +221,7 @@ public:
         }
         break;
       case connectors::StoreKind::quarantine:
+      case connectors::StoreKind::emlfolder:
       case connectors::StoreKind::mbox:
         erase_file_or_ranges(step, resumed, started, hook, outcome);
         break;
@@ -348,10 +350,10 @@ private:
     std::vector<connectors::MboxCut> cuts;
     std::vector<const ManifestItem *> ranged;
     for (const ManifestItem *item : step.items) {
-      if (item->locator.store == connectors::StoreKind::quarantine && item->locator.length == 0) {
-        // A whole quarantine file.
+      if (connectors::is_message_file(item->locator)) {
+        // A whole message file (quarantine, folder of loose messages).
         if (!fs::exists(fs::symlink_status(item->locator.path))) {
-          outcome(*item, resumed ? "done" : "stale", resumed ? "" : "quarantine file no longer exists");
+          outcome(*item, resumed ? "done" : "stale", resumed ? "" : "message file no longer exists");
           continue;
         }
         if (auto removed = connectors::remove_message_file(item->locator.path, item->sha256, hook); removed) {

@@ -46,6 +46,7 @@ json locator_json(const connectors::Locator &l) {
     j["lines"] = l.lines;
     break;
   case connectors::StoreKind::quarantine:
+  case connectors::StoreKind::emlfolder:
     if (l.length > 0) {
       j["offset"] = l.offset;
       j["length"] = l.length;

@@ -149,6 +149,11 @@ void decide(ManifestItem &item, const query::Hit &hit, const core::Config &confi
     item.action = Action::erase;
     item.reason = "quarantined message";
     break;
+  case connectors::StoreKind::emlfolder:
+    item.action = Action::erase;
+    item.reason = item.locator.length > 0 ? "message in an mbox file of a folder of loose messages"
+                                          : "message file in a folder of loose messages";
+    break;
   case connectors::StoreKind::maillog:
     item.action = Action::redact;
     item.reason = "delivery-log transaction: the subject's identifiers are pseudonymised, the rest is kept";

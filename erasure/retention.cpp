@@ -111,6 +111,7 @@ std::optional<std::int64_t> judged_date(const connectors::Item &item, const conn
   case connectors::StoreKind::maillog:
     return item.date;
   case connectors::StoreKind::quarantine:
+  case connectors::StoreKind::emlfolder:
     if (item.locator.length == 0) {
       return mtime;
     }
@@ -192,6 +193,7 @@ public:
         remove_maildir(step, hook, outcome);
         break;
       case connectors::StoreKind::quarantine:
+      case connectors::StoreKind::emlfolder:
       case connectors::StoreKind::mbox:
         remove_file_or_ranges(step, hook, outcome);
         break;
@@ -327,7 +329,7 @@ private:
     std::vector<std::size_t> ranged;
     for (std::size_t i : step.items) {
       const RetentionItem &item = m_plan.items[i];
-      if (item.locator.store == connectors::StoreKind::quarantine && item.locator.length == 0) {
+      if (connectors::is_message_file(item.locator)) {
         auto removed = connectors::remove_message_file(item.locator.path, item.sha256, hook);
         if (removed) {
           outcome(i, "done", "");

@@ -647,6 +647,7 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
     }
     std::string kind = src.type == "maildir" ? "mailboxes" : src.type == "mbox" ? "mail archive"
                        : src.type == "pst" ? "Outlook data files" : src.type == "quarantine" ? "spam/virus quarantine"
+                       : src.type == "emlfolder" ? "folder of message files"
                        : "mail server delivery logs";
     auto it = summary.per_source.find(src.name);
     h += "<tr><td>" + html_escape(src.name) + "</td><td>" + html_escape(kind) + "</td><td class=\"date\">" +

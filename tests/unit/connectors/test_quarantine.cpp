@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "connectors/quarantine.hpp"
+#include "connectors/emlfolder.hpp"
 
 #include "core/hash.hpp"
 #include "tests/test_support.hpp"
@@ -534,6 +535,100 @@ TEST(QuarantineConnector, GunzipConcatenatedMembersAndTrailingGarbage) {
   auto bomb = gunzip(gzip(std::string(1 << 20, 'a')), 1000);
   ASSERT_FALSE(bomb.has_value());
   EXPECT_NE(bomb.error().message.find("exceeds"), std::string::npos);
+}
+
+} // namespace
+} // namespace maildsar::connectors
+
+namespace maildsar::connectors {
+namespace {
+
+// Issue 17: a folder of loose messages (exports, legal holds, ticket systems) is its own store
+// kind: every file below the root, recursively and whatever its name, is a message; an mbox
+// file gives one item per message; no queue id is taken from quarantine headers; dotfiles are
+// skipped, symbolic links reported; a format is refused.
+TEST(EmlFolderConnector, EveryFileBelowTheRootIsAMessageOfItsOwnKind) {
+  ScratchDir dir;
+  fs::path root = dir / "hold";
+  write_file(root / "case-4711" / "0001.eml", simple_message("e1@example.net", "alice.smith@example.com", "One"));
+  write_file(root / "case-4711" / "attachments" / "2",
+             simple_message("e2@example.net", "bob@example.com", "Two", "X-Quarantine-ID: <NOTAQID>\n"));
+  write_file(root / "archive",
+             "From a@example.net Mon Feb 26 10:00:00 2024\n" + simple_message("m1@example.net", "carol@example.com", "M1") +
+                 "\nFrom b@example.net Mon Feb 26 10:00:00 2024\n" +
+                 simple_message("m2@example.net", "alice.smith@example.com", "M2"));
+  write_file(root / "old.eml.gz", gzip(simple_message("e3@example.net", "dave@example.com", "Three")));
+  write_file(root / ".index", "not a message");
+  fs::create_symlink(root / "case-4711" / "0001.eml", root / "link.eml");
+  core::SourceConfig s;
+  s.name = "legal";
+  s.type = "emlfolder";
+  s.path = root.string();
+  auto made = make_emlfolder_connector(s);
+  ASSERT_TRUE(made.has_value()) << made.error().message;
+  const Connector &c = **made;
+  EXPECT_EQ(c.kind(), StoreKind::emlfolder);
+  CollectSink sink;
+  auto files = scan_all(c, sink);
+  EXPECT_EQ(files.size(), 4U);
+  EXPECT_TRUE(sink.has_error("link.eml", "symbolic link")) << (sink.errors.empty() ? "" : sink.errors[0].cause);
+  ASSERT_EQ(sink.items.size(), 5U);
+  for (const Item &item : sink.items) {
+    EXPECT_EQ(item.locator.store, StoreKind::emlfolder) << item.locator.path;
+    EXPECT_EQ(item.locator.source, "legal");
+    EXPECT_TRUE(item.locator.queue_id.empty()) << item.locator.path << ": " << item.locator.queue_id;
+  }
+  const Item *two = find_item(sink, "case-4711/attachments/2");
+  ASSERT_NE(two, nullptr);
+  EXPECT_EQ(two->locator.folder, "case-4711/attachments");
+  EXPECT_TRUE(is_message_file(two->locator));
+  std::size_t in_archive = 0;
+  for (const Item &item : sink.items) {
+    if (item.locator.path.ends_with("/archive")) {
+      ++in_archive;
+      EXPECT_GT(item.locator.length, 0U);
+      EXPECT_FALSE(is_message_file(item.locator));
+    }
+  }
+  EXPECT_EQ(in_archive, 2U);
+  EXPECT_NE(find_item(sink, "old.eml.gz"), nullptr);
+
+  s.format = "plain";
+  auto refused = make_emlfolder_connector(s);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, core::ErrorCode::config);
+}
+
+// Bad files in a folder of loose messages: a truncated and a corrupt gzip, binary garbage and an
+// empty file are each one error naming the file; the good message is still read.
+TEST(EmlFolderConnector, BadFilesAreCountedAndTheRestIsRead) {
+  ScratchDir dir;
+  fs::path root = dir / "export";
+  const std::string gz = gzip(simple_message("g1@example.net", "alice.smith@example.com", "Gz"));
+  write_file(root / "cut.eml.gz", gz.substr(0, gz.size() / 2));
+  write_file(root / "corrupt.gz", "\x1f\x8b\x08\x00garbage that is no deflate stream");
+  std::string garbage;
+  for (int i = 0; i < 4096; ++i) {
+    garbage += static_cast<char>((i * 7919) % 256);
+  }
+  write_file(root / "tickets" / "17", garbage);
+  write_file(root / "tickets" / "18", "");
+  write_file(root / "tickets" / "19", simple_message("g2@example.net", "bob@example.com", "Fine"));
+  core::SourceConfig s;
+  s.name = "export";
+  s.type = "emlfolder";
+  s.path = root.string();
+  auto made = make_emlfolder_connector(s);
+  ASSERT_TRUE(made.has_value());
+  CollectSink sink;
+  scan_all(**made, sink);
+  ASSERT_EQ(sink.items.size(), 1U);
+  EXPECT_EQ(sink.items[0].subject, "Fine");
+  EXPECT_TRUE(sink.has_error("cut.eml.gz", "truncated"));
+  EXPECT_TRUE(sink.has_error("corrupt.gz", "gzip"));
+  EXPECT_TRUE(sink.has_error("tickets/17", "not a mail message"));
+  EXPECT_TRUE(sink.has_error("tickets/18", "not a mail message"));
+  EXPECT_EQ(sink.errors.size(), 4U);
 }
 
 } // namespace
