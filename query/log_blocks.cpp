@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <system_error>
 #include <thread>
 #include <tuple>
 #include <unordered_map>
@@ -173,7 +174,12 @@ core::Status LogExpander::finish() {
       std::min<std::size_t>({k_read_threads, jobs.size(), std::max(1U, std::thread::hardware_concurrency())});
   std::vector<std::thread> helpers;
   for (std::size_t t = 1; t < threads; ++t) {
-    helpers.emplace_back(work);
+    try {
+      helpers.emplace_back(work);
+    } catch (const std::system_error &e) { // no thread to be had (a limit): fewer, same answer
+      MAILDSAR_LOG_DEBUG("query: logs read on {} thread(s): {}", helpers.size() + 1, e.what());
+      break;
+    }
   }
   work();
   for (std::thread &t : helpers) {
