@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "indexer/index_store.hpp"
+#include "indexer/indexer.hpp"
 
 #include "indexer/schema.hpp"
 #include "tests/test_support.hpp"
 
 #include <gtest/gtest.h>
+#include <xapian.h>
+
+#include <filesystem>
 
 using namespace maildsar;
 using namespace maildsar::index;
@@ -164,4 +168,36 @@ TEST(SchemaDocs, ListsEveryField) {
   }
   EXPECT_NE(flat.find("`" + codes + "`"), std::string::npos) << codes;
   EXPECT_NE(doc.find("Schema version: " + std::string(schema::k_schema_version)), std::string::npos);
+}
+
+// compact_state after an erasure: a kill between the two renames of its fallback (the index
+// renamed to ".old", the compacted copy not yet in place) must not lose the index — the next
+// run puts it back and compacts it; no ".old" or ".compact" copy (which holds what was erased)
+// stays behind.
+TEST(CompactState, AKillBetweenTheTwoRenamesLosesNoIndex) {
+  ScratchDir dir;
+  core::Config config;
+  config.state_dir = (dir / "state").string();
+  std::filesystem::create_directories(config.state_dir);
+  const std::string path = index_path(config);
+  {
+    auto store = IndexStore::open(path, OpenMode::writable);
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->replace(doc("k1", "XID:a@b")));
+    ASSERT_TRUE(store->replace(doc("k2", "XID:c@d")));
+    ASSERT_TRUE(store->replace(doc("k3", "XID:e@f")));
+    ASSERT_TRUE(store->commit());
+  }
+  std::filesystem::rename(path, path + ".old");
+  std::filesystem::create_directories(path + ".compact"); // the copy being written
+  auto done = compact_state(config);
+  ASSERT_TRUE(done) << done.error().message;
+  EXPECT_EQ(Xapian::Database(path).get_doccount(), 3U);
+  EXPECT_FALSE(std::filesystem::exists(path + ".old"));
+  EXPECT_FALSE(std::filesystem::exists(path + ".compact"));
+  // a copy left beside a complete index is removed too
+  std::filesystem::create_directories(path + ".old");
+  ASSERT_TRUE(compact_state(config));
+  EXPECT_EQ(Xapian::Database(path).get_doccount(), 3U);
+  EXPECT_FALSE(std::filesystem::exists(path + ".old"));
 }
