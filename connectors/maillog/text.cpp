@@ -441,9 +441,6 @@ std::optional<std::int64_t> parse_iso(string_view s, std::size_t &pos) {
 
 namespace {
 char lower_ascii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-bool is_ascii_alnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
 } // namespace
 
 NoCaseSearch::NoCaseSearch(std::string_view needle) : m_needle(needle) {
@@ -478,8 +475,8 @@ std::size_t NoCaseSearch::find(std::string_view text, std::size_t from) const {
 std::size_t NoCaseSearch::find_word(std::string_view text, std::size_t from) const {
   const std::size_t n = m_needle.size();
   for (std::size_t at = find(text, from); at != std::string_view::npos; at = find(text, at + 1)) {
-    const bool open = at == 0 || !is_ascii_alnum(text[at - 1]);
-    const bool closed = at + n >= text.size() || !is_ascii_alnum(text[at + n]);
+    const bool open = at == 0 || !is_alnum(text[at - 1]);
+    const bool closed = at + n >= text.size() || !is_alnum(text[at + n]);
     if ((open && closed) || n == 0) {
       return at;
     }
