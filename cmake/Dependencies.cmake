@@ -18,6 +18,8 @@ find_package(fmt REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)
 find_package(OpenSSL REQUIRED)
 find_package(ZLIB REQUIRED)
+# ISA-L's igzip: inflating gzip logs from their start or a restart point (zlib records the points).
+pkg_check_modules(LIBISAL REQUIRED IMPORTED_TARGET libisal>=2.30)
 find_package(Threads REQUIRED)
 
 # libphonenumber ships no CMake or pkg-config file on Debian 12: wrap it ourselves.

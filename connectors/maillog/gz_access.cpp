@@ -4,6 +4,7 @@
 #include "connectors/maillog/text.hpp"
 
 #include <fmt/format.h>
+#include <isa-l/igzip_lib.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -59,16 +60,42 @@ core::Result<std::string> deflate_window(std::string_view window) {
   return out;
 }
 
-core::Result<std::string> inflate_window(const Point &point) {
-  std::string out(point.window_size, '\0');
-  uLongf size = point.window_size;
-  const int rc = uncompress(reinterpret_cast<Bytef *>(out.data()), &size,
-                            reinterpret_cast<const Bytef *>(point.window.data()),
-                            static_cast<uLong>(point.window.size()));
-  if (rc != Z_OK || size != point.window_size) {
+/** The window of `point` (a zlib stream, deflate_window), inflated into `out` by `state`. */
+core::Status inflate_window(const Point &point, inflate_state &state, std::string &out) {
+  out.assign(point.window_size, '\0');
+  isal_inflate_init(&state);
+  state.crc_flag = ISAL_ZLIB;
+  state.next_in = reinterpret_cast<std::uint8_t *>(const_cast<char *>(point.window.data()));
+  state.avail_in = static_cast<std::uint32_t>(point.window.size());
+  state.next_out = reinterpret_cast<std::uint8_t *>(out.data());
+  state.avail_out = point.window_size;
+  const int rc = isal_inflate_stateless(&state);
+  if (rc != ISAL_DECOMP_OK || state.avail_out != 0 || state.total_out != point.window_size) {
     return core::fail(core::ErrorCode::data, "gzip index: a restart point's window is damaged");
   }
-  return out;
+  return {};
+}
+
+/** What an ISA-L inflate error says. */
+const char *isal_message(int rc) {
+  switch (rc) {
+  case ISAL_INVALID_BLOCK:
+    return "invalid deflate block";
+  case ISAL_INVALID_SYMBOL:
+    return "invalid deflate symbol";
+  case ISAL_INVALID_LOOKBACK:
+    return "invalid distance too far back";
+  case ISAL_INVALID_WRAPPER:
+    return "invalid gzip header";
+  case ISAL_UNSUPPORTED_METHOD:
+    return "unknown compression method";
+  case ISAL_INCORRECT_CHECKSUM:
+    return "incorrect data check";
+  case ISAL_NEED_DICT:
+    return "a dictionary is needed";
+  default:
+    return "inflate error";
+  }
 }
 
 } // namespace
@@ -174,11 +201,17 @@ const Point *Index::before(std::uint64_t offset) const {
 // ---------------------------------------------------------------------------------------------
 // Reader
 
+// Two inflaters: zlib while recording points (its Z_BLOCK stops at every deflate block boundary,
+// where a point can be), ISA-L's igzip otherwise (several times faster; docs/performance.md),
+// also after a restart point, whose bit offset and window it is given the way zlib is.
 struct Reader::State {
   core::Fd fd;
   std::string path;
   z_stream strm{};
   bool initialised = false;
+  enum class Engine { unchosen, zlib, isal } engine = Engine::unchosen; // chosen by the first read
+  inflate_state isal{};
+  std::string dict; // a restart point's window, inflated
   std::string in = std::string(k_in_chunk, '\0');
   std::uint64_t file_pos = 0; // file offset of the byte after those in `in`
   bool file_end = false;
@@ -207,9 +240,10 @@ struct Reader::State {
                        fmt::format("compressed data truncated or corrupt ({})", what), {}, {}};
   }
 
-  /** Refills `in` when it is used up; false at the end of the file. */
-  core::Result<bool> fill() {
-    if (strm.avail_in > 0) {
+  /** Refills `in` when it is used up (`next_in`, `avail_in`: the inflater's); false at the end
+      of the file. */
+  core::Result<bool> fill(std::uint8_t *&next_in, std::uint32_t &avail_in) {
+    if (avail_in > 0) {
       return true;
     }
     if (file_end) {
@@ -228,10 +262,59 @@ struct Reader::State {
         return false;
       }
       file_pos += static_cast<std::uint64_t>(got);
-      strm.next_in = reinterpret_cast<Bytef *>(in.data());
-      strm.avail_in = static_cast<uInt>(got);
+      next_in = reinterpret_cast<std::uint8_t *>(in.data());
+      avail_in = static_cast<std::uint32_t>(got);
       return true;
     }
+  }
+  core::Result<bool> fill() { return fill(strm.next_in, strm.avail_in); }
+
+  /**
+   * Between members: true when a gzip member starts at `next_in` (the magic may straddle the
+   * buffer: the byte is moved to its front and the rest read after it); false at the end of the
+   * content (end of file, or bytes that are not gzip: ignored, as gzread does).
+   */
+  core::Result<bool> member_starts(std::uint8_t *&next_in, std::uint32_t &avail_in) {
+    MAILDSAR_TRY_ASSIGN(bool have, fill(next_in, avail_in));
+    if (!have) {
+      return false;
+    }
+    if (avail_in < 2 && !file_end) {
+      in[0] = static_cast<char>(*next_in);
+      const ssize_t got = ::pread(fd.get(), in.data() + 1, in.size() - 1, static_cast<off_t>(file_pos));
+      if (got < 0) {
+        return std::unexpected(core::errno_error("maillog " + path, errno));
+      }
+      if (got == 0) {
+        file_end = true;
+      }
+      file_pos += static_cast<std::uint64_t>(got);
+      next_in = reinterpret_cast<std::uint8_t *>(in.data());
+      avail_in = static_cast<std::uint32_t>(got + 1);
+    }
+    return avail_in >= 2 && next_in[0] == 0x1fU && next_in[1] == 0x8bU;
+  }
+
+  /** Skips the 8-byte trailer of a member read raw (from a restart point); false: truncated. */
+  core::Result<bool> skip_trailer(std::uint8_t *&next_in, std::uint32_t &avail_in) {
+    while (trailer_left > 0) {
+      MAILDSAR_TRY_ASSIGN(bool have, fill(next_in, avail_in));
+      if (!have) {
+        return false;
+      }
+      const auto skip = static_cast<std::uint32_t>(std::min<std::uint64_t>(trailer_left, avail_in));
+      next_in += skip;
+      avail_in -= skip;
+      trailer_left -= skip;
+    }
+    mode = Mode::between;
+    return true;
+  }
+
+  /** A read that fails with `error` after `produced` bytes: those first, the error next time. */
+  core::Result<std::size_t> fail_after(std::size_t produced, core::Error error) {
+    failed = std::move(error);
+    return produced > 0 ? core::Result<std::size_t>(produced) : std::unexpected(*failed);
   }
 
   void remember(const char *data, std::size_t n) {
@@ -272,32 +355,18 @@ struct Reader::State {
     if (failed) {
       return std::unexpected(*failed);
     }
+    if (engine == Engine::unchosen) {
+      engine = spacing > 0 ? Engine::zlib : Engine::isal;
+    }
+    return engine == Engine::zlib ? read_zlib(buf, n) : read_isal(buf, n);
+  }
+
+  core::Result<std::size_t> read_zlib(char *buf, std::size_t n) {
     std::size_t produced = 0;
     while (produced < n && !done) {
-      MAILDSAR_TRY_ASSIGN(bool have, fill());
       if (mode == Mode::between) {
-        // A member starts here, or the content ends (end of file, or bytes that are not gzip:
-        // ignored, as gzread does).
-        if (!have) {
-          done = true;
-          break;
-        }
-        if (strm.avail_in < 2 && !file_end) {
-          // the magic may straddle the buffer: move the byte to the front and read on
-          const char b = static_cast<char>(*strm.next_in);
-          in[0] = b;
-          const ssize_t got = ::pread(fd.get(), in.data() + 1, in.size() - 1, static_cast<off_t>(file_pos));
-          if (got < 0) {
-            return std::unexpected(core::errno_error("maillog " + path, errno));
-          }
-          if (got == 0) {
-            file_end = true;
-          }
-          file_pos += static_cast<std::uint64_t>(got);
-          strm.next_in = reinterpret_cast<Bytef *>(in.data());
-          strm.avail_in = static_cast<uInt>(got + 1);
-        }
-        if (strm.avail_in < 2 || strm.next_in[0] != 0x1fU || strm.next_in[1] != 0x8bU) {
+        MAILDSAR_TRY_ASSIGN(bool member, member_starts(strm.next_in, strm.avail_in));
+        if (!member) {
           done = true;
           break;
         }
@@ -308,19 +377,13 @@ struct Reader::State {
         continue;
       }
       if (trailer_left > 0) {
-        if (!have) {
-          failed = data_error("unexpected end of file");
-          return produced > 0 ? core::Result<std::size_t>(produced) : std::unexpected(*failed);
-        }
-        const auto skip = static_cast<uInt>(std::min<std::uint64_t>(trailer_left, strm.avail_in));
-        strm.next_in += skip;
-        strm.avail_in -= skip;
-        trailer_left -= skip;
-        if (trailer_left == 0) {
-          mode = Mode::between;
+        MAILDSAR_TRY_ASSIGN(bool whole, skip_trailer(strm.next_in, strm.avail_in));
+        if (!whole) {
+          return fail_after(produced, data_error("unexpected end of file"));
         }
         continue;
       }
+      MAILDSAR_TRY_ASSIGN(bool have, fill());
       if (!have) {
         failed = data_error("unexpected end of file");
         return produced > 0 ? core::Result<std::size_t>(produced) : std::unexpected(*failed);
@@ -355,6 +418,61 @@ struct Reader::State {
       if (spacing > 0 && (static_cast<unsigned>(strm.data_type) & 128U) != 0 &&
           (static_cast<unsigned>(strm.data_type) & 64U) == 0 && out - last_point >= spacing) {
         MAILDSAR_TRY(add_point());
+      }
+    }
+    return produced;
+  }
+
+  core::Result<std::size_t> read_isal(char *buf, std::size_t n) {
+    std::size_t produced = 0;
+    while (produced < n && !done) {
+      if (mode == Mode::between) {
+        MAILDSAR_TRY_ASSIGN(bool member, member_starts(isal.next_in, isal.avail_in));
+        if (!member) {
+          done = true;
+          break;
+        }
+        isal_inflate_reset(&isal);
+        isal.crc_flag = ISAL_GZIP; // it reads the header and checks the trailer
+        mode = Mode::gzip;
+        continue;
+      }
+      if (trailer_left > 0) {
+        MAILDSAR_TRY_ASSIGN(bool whole, skip_trailer(isal.next_in, isal.avail_in));
+        if (!whole) {
+          return fail_after(produced, data_error("unexpected end of file"));
+        }
+        continue;
+      }
+      MAILDSAR_TRY_ASSIGN(bool have, fill(isal.next_in, isal.avail_in));
+      isal.next_out = reinterpret_cast<std::uint8_t *>(buf + produced);
+      isal.avail_out = static_cast<std::uint32_t>(std::min<std::size_t>(n - produced, std::numeric_limits<std::uint32_t>::max()));
+      const std::uint32_t out_before = isal.avail_out;
+      const std::uint32_t in_before = isal.avail_in;
+      const int rc = isal_inflate(&isal);
+      const std::size_t got = out_before - isal.avail_out;
+      produced += got;
+      out += got;
+      if (rc != ISAL_DECOMP_OK) {
+        return fail_after(produced, data_error(isal_message(rc)));
+      }
+      if (isal.block_state == ISAL_BLOCK_FINISH) {
+        // The stream ended: what follows it starts at the first byte neither in the unread
+        // input nor in the inflater's bit buffer (read again from there).
+        const std::uint64_t buffered = static_cast<std::uint64_t>(std::max(isal.read_in_length, 0)) / 8U;
+        file_pos -= std::min<std::uint64_t>(file_pos, isal.avail_in + buffered);
+        isal.avail_in = 0;
+        file_end = false;
+        if (mode == Mode::raw) {
+          trailer_left = 8; // CRC-32 and size of the member, which raw inflation does not read
+        } else {
+          mode = Mode::between;
+        }
+        continue;
+      }
+      if (got == 0 && isal.avail_in == in_before) {
+        // never loop on a stream the inflater cannot go on with
+        return fail_after(produced, data_error(have ? "no progress" : "unexpected end of file"));
       }
     }
     return produced;
@@ -397,32 +515,32 @@ Index Reader::take_index() {
 
 core::Status Reader::restart_at(const Point &point) {
   State &s = *m_state;
-  MAILDSAR_TRY_ASSIGN(std::string window, inflate_window(point));
-  if (inflateReset2(&s.strm, -15) != Z_OK) {
-    return core::fail(core::ErrorCode::internal, "maillog " + s.path + ": inflateReset2 failed");
-  }
+  MAILDSAR_TRY(inflate_window(point, s.isal, s.dict));
   s.failed.reset();
   s.done = false;
   s.file_end = false;
   s.trailer_left = 0;
-  s.strm.avail_in = 0;
+  s.engine = State::Engine::isal;
+  isal_inflate_init(&s.isal);
+  s.isal.crc_flag = ISAL_DEFLATE; // raw: the rest of the member's deflate stream
+  if (!s.dict.empty() &&
+      isal_inflate_set_dict(&s.isal, reinterpret_cast<std::uint8_t *>(s.dict.data()),
+                            static_cast<std::uint32_t>(s.dict.size())) != COMP_OK) {
+    return core::fail(core::ErrorCode::data, "maillog " + s.path + ": restart point rejected");
+  }
+  s.isal.avail_in = 0;
   s.file_pos = point.bits > 0 ? point.in - 1 : point.in;
   if (point.bits > 0) {
-    MAILDSAR_TRY_ASSIGN(bool have, s.fill());
+    // The next block begins in the byte before `in`: its last `bits` bits, the inflater's first.
+    MAILDSAR_TRY_ASSIGN(bool have, s.fill(s.isal.next_in, s.isal.avail_in));
     if (!have) {
       return core::fail(core::ErrorCode::data, "maillog " + s.path + ": restart point past the end");
     }
-    const int byte = *s.strm.next_in;
-    ++s.strm.next_in;
-    --s.strm.avail_in;
-    if (inflatePrime(&s.strm, static_cast<int>(point.bits), byte >> (8U - point.bits)) != Z_OK) {
-      return core::fail(core::ErrorCode::data, "maillog " + s.path + ": restart point rejected");
-    }
-  }
-  if (!window.empty() &&
-      inflateSetDictionary(&s.strm, reinterpret_cast<const Bytef *>(window.data()),
-                           static_cast<uInt>(window.size())) != Z_OK) {
-    return core::fail(core::ErrorCode::data, "maillog " + s.path + ": restart point rejected");
+    const unsigned byte = *s.isal.next_in;
+    ++s.isal.next_in;
+    --s.isal.avail_in;
+    s.isal.read_in = byte >> (8U - point.bits);
+    s.isal.read_in_length = static_cast<std::int32_t>(point.bits);
   }
   s.mode = State::Mode::raw;
   s.out = point.out;
