@@ -317,7 +317,12 @@ core::Status scan_compressed_ranges(const core::SourceConfig &source, const Sour
   std::vector<bool> done(ranges.size(), false);
   std::size_t next = 0; // in `order`: the next range to start
   std::vector<std::size_t> active;
+  std::uint64_t first_end = k_content_end; // the least `to` of the active ranges
   auto finish_before = [&](std::uint64_t begin) { // ranges that end at or before `begin` are over
+    if (begin < first_end) {
+      return; // none (checked for every line: the active ranges are not walked for nothing)
+    }
+    first_end = k_content_end;
     std::erase_if(active, [&](std::size_t i) {
       if (ranges[i].to <= begin) {
         scanners[i]->finish();
@@ -325,6 +330,7 @@ core::Status scan_compressed_ranges(const core::SourceConfig &source, const Sour
         done[i] = true;
         return true;
       }
+      first_end = std::min(first_end, ranges[i].to);
       return false;
     });
   };
@@ -364,6 +370,7 @@ core::Status scan_compressed_ranges(const core::SourceConfig &source, const Sour
         }
         scanners[i] = std::make_unique<RangeScanner>(source, format, path, mtime_ns / 1000000000, *sinks[i]);
         active.push_back(i);
+        first_end = std::min(first_end, ranges[i].to);
       } else {
         done[i] = true; // not at a line start, or empty: it gets no line (its caller sees why)
       }
