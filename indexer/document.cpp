@@ -201,6 +201,22 @@ std::string document_data_json(const connectors::Item &item,
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+StoredDocument stored_document(const connectors::Item &item, std::vector<Identity> identities,
+                               std::vector<PartSpan> parts, std::uint64_t evidence_capped) {
+  StoredDocument d;
+  d.locator = item.locator;
+  d.message_id = item.message_id;
+  d.date = item.date;
+  d.subject = item.subject;
+  d.sha256 = item.sha256;
+  d.identities = std::move(identities);
+  d.parts = std::move(parts);
+  d.attachment_hashes = item.attachment_hashes;
+  d.truncated = item.truncated;
+  d.evidence_capped = evidence_capped;
+  return d;
+}
+
 core::Result<StoredDocument> parse_document_data(std::string_view text) {
   try {
     json j = json::parse(text);
@@ -398,7 +414,11 @@ BuiltDocument build_document(const connectors::Item &item, const DocumentContext
     }
     return false;
   });
-  doc.set_data(document_data_json(item, identities, parts, capped));
+  if (ctx.stored_only) {
+    out.stored = std::make_unique<StoredDocument>(stored_document(item, std::move(identities), std::move(parts), capped));
+  } else {
+    doc.set_data(document_data_json(item, identities, parts, capped));
+  }
   if (item.date) {
     doc.set_date(*item.date);
   }

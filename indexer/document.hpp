@@ -12,6 +12,7 @@
 #include "indexer/index_store.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,11 +28,18 @@ struct DocumentContext {
   std::size_t log_block_items = 0; // transactions per log block (0: k_block_items)
   /** Only the terms are wanted (a log block's): no document data, no record. */
   bool terms_only = false;
+  /** The document data is wanted as it reads back (BuiltDocument::stored), not as JSON in the
+      document: re-read log transactions searched in memory (query/log_blocks.hpp). */
+  bool stored_only = false;
 };
+
+struct StoredDocument;
 
 struct BuiltDocument {
   PreparedDocument doc;
   ItemRecord record; // qterm and file_id are filled in by the writer
+  /** DocumentContext::stored_only: what parse_document_data() would read from the data. */
+  std::unique_ptr<StoredDocument> stored;
 };
 
 /** Extracts the item's identities and builds its document. May throw (callers catch). */
@@ -58,6 +66,9 @@ struct StoredDocument {
   std::uint64_t evidence_capped = 0;  // identities left out of `identities` (terms are all there)
 };
 
+/** What document_data_json() holds, as parse_document_data() reads it back (without JSON). */
+[[nodiscard]] StoredDocument stored_document(const connectors::Item &item, std::vector<Identity> identities,
+                                             std::vector<PartSpan> parts = {}, std::uint64_t evidence_capped = 0);
 /** `evidence_capped`: identities of the item left out of `identities` (limits.max_addresses_per_role). */
 [[nodiscard]] std::string document_data_json(const connectors::Item &item,
                                              const std::vector<Identity> &identities,
