@@ -101,36 +101,83 @@ bool may_match(const connectors::Item &item, const std::vector<std::string> &nee
 
 } // namespace
 
-LogExpander::LogExpander(const core::Config &config)
-    : m_config(config), m_db(std::string(), Xapian::DB_BACKEND_INMEMORY) {}
+LogExpander::LogExpander(const core::Config &config) : m_config(config) {}
 
 core::Status LogExpander::add(std::string_view data, std::uint32_t mask) {
-  MAILDSAR_TRY_ASSIGN(index::LogBlock block, index::parse_log_block(data));
-  auto src = std::find_if(m_config.sources.begin(), m_config.sources.end(),
-                          [&](const core::SourceConfig &s) { return s.name == block.source; });
-  if (src == m_config.sources.end()) {
-    return core::fail(core::ErrorCode::not_indexed,
-                      fmt::format("the index holds log blocks of source '{}', which the config no "
-                                  "longer defines",
-                                  block.source),
-                      "run maildsar index");
-  }
-  m_pending.push_back(Pending{std::move(block), mask});
+  m_pending.push_back(Raw{std::string(data), mask}); // parsed by finish(), on its threads
   return {};
 }
 
+namespace {
+
+/**
+ * Calls `fn(i, worker)` for each i in [0, count) on up to k_read_threads threads (this one
+ * among them); `worker` (< k_read_threads) tells the thread. `fn` must not throw.
+ */
+template <class Fn> void on_threads(std::size_t count, Fn &&fn) {
+  std::atomic<std::size_t> next{0};
+  auto work = [&](std::size_t worker) {
+    for (std::size_t i = next++; i < count; i = next++) {
+      fn(i, worker);
+    }
+  };
+  const std::size_t threads =
+      std::min<std::size_t>({k_read_threads, count, std::max(1U, std::thread::hardware_concurrency())});
+  std::vector<std::thread> helpers;
+  for (std::size_t t = 1; t < threads; ++t) {
+    try {
+      helpers.emplace_back(work, t);
+    } catch (const std::system_error &e) { // no thread to be had (a limit): fewer, same answer
+      MAILDSAR_LOG_DEBUG("query: logs read on {} thread(s): {}", helpers.size() + 1, e.what());
+      break;
+    }
+  }
+  work(0);
+  for (std::thread &t : helpers) {
+    t.join();
+  }
+}
+
+} // namespace
+
 core::Status LogExpander::finish() {
-  std::vector<Pending> blocks = std::move(m_pending);
+  std::vector<Raw> raw = std::move(m_pending);
   m_pending.clear();
+  // The blocks' data (JSON, a few hundred bytes each) parsed on the threads too.
+  std::vector<Pending> blocks(raw.size());
+  std::vector<core::Status> parsed(raw.size());
+  on_threads(raw.size(), [&](std::size_t i, std::size_t /*worker*/) {
+    auto block = index::parse_log_block(raw[i].data);
+    if (!block) {
+      parsed[i] = std::unexpected(block.error());
+      return;
+    }
+    blocks[i] = Pending{std::move(*block), raw[i].mask};
+    raw[i].data.clear();
+  });
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    MAILDSAR_TRY(parsed[i]);
+    const std::string &source = blocks[i].block.source;
+    if (std::ranges::none_of(m_config.sources, [&](const core::SourceConfig &s) { return s.name == source; })) {
+      return core::fail(core::ErrorCode::not_indexed,
+                        fmt::format("the index holds log blocks of source '{}', which the config no "
+                                    "longer defines",
+                                    source),
+                        "run maildsar index");
+    }
+  }
   std::sort(blocks.begin(), blocks.end(), [](const Pending &a, const Pending &b) {
     return std::tie(a.block.source, a.block.path, a.block.from) < std::tie(b.block.source, b.block.path, b.block.from);
   });
   // One job per log; the logs are read on up to k_read_threads threads (reading is
-  // decompressing and searching: CPU), their transactions indexed afterwards in this order.
+  // decompressing and searching: CPU). Each thread also builds its transactions' documents
+  // (build_document is thread-safe, with a normaliser of its own) into an in-memory database
+  // of the log's own; db() searches them all as one.
   struct Job {
     std::span<const Pending> blocks;
     std::vector<std::vector<connectors::Item>> items;
-    std::vector<index::PreparedDocument> docs; // without a visitor: the items' documents
+    std::unique_ptr<Xapian::WritableDatabase> db; // without a visitor: the items' documents
+    std::vector<std::pair<Xapian::docid, std::unique_ptr<index::StoredDocument>>> stored; // by docid in db
     core::Status status;
   };
   std::vector<Job> jobs;
@@ -140,67 +187,65 @@ core::Status LogExpander::finish() {
            blocks[last].block.path == blocks[first].block.path) {
       ++last;
     }
-    jobs.push_back(Job{std::span<const Pending>(blocks).subspan(first, last - first), {}, {}, {}});
+    jobs.push_back(Job{std::span<const Pending>(blocks).subspan(first, last - first), {}, {}, {}, {}});
     first = last;
   }
   if (jobs.empty()) {
     return {};
   }
   MAILDSAR_TRY(load_normalizer()); // the phone module, before the threads
-  // Each thread reads a log and builds its transactions' documents (build_document is
-  // thread-safe, with a normaliser of its own); they are added to the in-memory database here.
-  std::atomic<std::size_t> next{0};
-  auto work = [&] {
-    std::optional<index::Normalizer> normalizer;
-    for (std::size_t j = next++; j < jobs.size(); j = next++) {
-      Job &job = jobs[j];
-      try {
-        job.status = read_file(job.blocks, job.items);
-        if (!job.status || m_visit) {
-          continue;
-        }
-        if (!normalizer) {
-          normalizer.emplace(normalize_options());
-        }
-        for (std::size_t b = 0; job.status && b < job.blocks.size(); ++b) {
-          job.status = build_documents(job.blocks[b].block, job.items[b], *normalizer, job.docs);
-        }
-      } catch (...) {
-        job.status = std::unexpected(core::error_from_current_exception("query: log: "));
-      }
-    }
-  };
-  const std::size_t threads =
-      std::min<std::size_t>({k_read_threads, jobs.size(), std::max(1U, std::thread::hardware_concurrency())});
-  std::vector<std::thread> helpers;
-  for (std::size_t t = 1; t < threads; ++t) {
+  std::vector<std::optional<index::Normalizer>> normalizers(k_read_threads); // one per thread
+  on_threads(jobs.size(), [&](std::size_t j, std::size_t worker) {
+    Job &job = jobs[j];
     try {
-      helpers.emplace_back(work);
-    } catch (const std::system_error &e) { // no thread to be had (a limit): fewer, same answer
-      MAILDSAR_LOG_DEBUG("query: logs read on {} thread(s): {}", helpers.size() + 1, e.what());
-      break;
+      job.status = read_file(job.blocks, job.items);
+      if (!job.status || m_visit) {
+        return;
+      }
+      if (!normalizers[worker]) {
+        normalizers[worker].emplace(normalize_options());
+      }
+      std::vector<index::BuiltDocument> docs;
+      for (std::size_t b = 0; job.status && b < job.blocks.size(); ++b) {
+        job.status = build_documents(job.blocks[b].block, job.items[b], *normalizers[worker], docs);
+      }
+      job.db = std::make_unique<Xapian::WritableDatabase>(std::string(), Xapian::DB_BACKEND_INMEMORY);
+      for (index::BuiltDocument &built : docs) {
+        const Xapian::docid id = job.db->replace_document(built.doc.key(), built.doc.xapian());
+        job.stored.emplace_back(id, std::move(built.stored));
+      }
+    } catch (...) {
+      job.status = std::unexpected(core::error_from_current_exception("query: log: "));
     }
-  }
-  work();
-  for (std::thread &t : helpers) {
-    t.join();
-  }
+  });
+  std::size_t dbs = 0;
   for (Job &job : jobs) {
     MAILDSAR_TRY(job.status);
+    dbs += job.db ? 1U : 0U;
+  }
+  std::size_t shard = 0;
+  for (Job &job : jobs) {
     if (m_visit) {
       for (std::size_t b = 0; b < job.blocks.size(); ++b) {
         MAILDSAR_TRY(visit_items(job.blocks[b].block, job.items[b]));
       }
       continue;
     }
+    if (!job.db) {
+      continue;
+    }
     try {
-      for (const index::PreparedDocument &doc : job.docs) {
-        m_db.replace_document(doc.key(), doc.xapian());
-        ++m_docs;
-      }
+      m_db.add_database(*job.db);
     } catch (...) {
       return std::unexpected(core::error_from_current_exception("query: log: "));
     }
+    // Xapian numbers the documents of several databases searched as one in turn: the docid
+    // of document d of the shard-th of n is (d - 1) * n + shard + 1.
+    for (auto &[docid, stored] : job.stored) {
+      m_stored[static_cast<Xapian::docid>((docid - 1) * dbs + shard + 1)] = std::move(stored);
+      ++m_docs;
+    }
+    ++shard;
   }
   return {};
 }
@@ -360,15 +405,16 @@ index::NormalizeOptions LogExpander::normalize_options() const {
 
 core::Status LogExpander::build_documents(const index::LogBlock &block, std::vector<connectors::Item> &items,
                                           const index::Normalizer &normalizer,
-                                          std::vector<index::PreparedDocument> &docs) const {
+                                          std::vector<index::BuiltDocument> &docs) const {
   index::DocumentContext ctx{block.source, &normalizer};
+  ctx.stored_only = true; // read back by take_stored(), without a JSON round trip
   try {
     for (connectors::Item &item : items) {
       if (!may_match(item, m_needles)) {
         continue;
       }
       connectors::bound_item(item);
-      docs.push_back(index::build_document(item, ctx).doc);
+      docs.push_back(index::build_document(item, ctx));
     }
   } catch (...) {
     return std::unexpected(core::error_from_current_exception(fmt::format("log {}: ", block.path)));
@@ -392,9 +438,26 @@ core::Status LogExpander::visit_items(const index::LogBlock &block, std::vector<
   return {};
 }
 
+std::unique_ptr<index::StoredDocument> LogExpander::take_stored(Xapian::docid docid) {
+  auto it = m_stored.find(docid);
+  return it == m_stored.end() ? nullptr : std::move(it->second);
+}
+
+namespace {
+
 core::Result<std::vector<Hit>> lookup_term(const core::Config &config, Xapian::Database &db,
-                                           const std::string &term) {
+                                           const std::string &term, LogExpander *transactions) {
   std::vector<Hit> hits;
+  if (transactions != nullptr) { // the re-read transactions: their data is kept beside the db
+    for (Xapian::PostingIterator p = db.postlist_begin(term); p != db.postlist_end(term); ++p) {
+      std::unique_ptr<index::StoredDocument> stored = transactions->take_stored(*p);
+      if (!stored) {
+        return core::fail(core::ErrorCode::internal, "query: a re-read log transaction without its data");
+      }
+      hits.push_back(hit_of(key_term_of(db.get_document(*p)), *stored));
+    }
+    return hits;
+  }
   LogExpander logs(config);
   const std::string hashed = index::schema::block_term(term); // as log blocks hold it
   for (const std::string &t : hashed == term ? std::vector<std::string>{term}
@@ -415,10 +478,17 @@ core::Result<std::vector<Hit>> lookup_term(const core::Config &config, Xapian::D
   }
   MAILDSAR_TRY(logs.finish());
   if (!logs.empty()) {
-    MAILDSAR_TRY_ASSIGN(std::vector<Hit> more, lookup_term(config, logs.db(), term));
+    MAILDSAR_TRY_ASSIGN(std::vector<Hit> more, lookup_term(config, logs.db(), term, &logs));
     hits.insert(hits.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
   }
   return hits;
+}
+
+} // namespace
+
+core::Result<std::vector<Hit>> lookup_term(const core::Config &config, Xapian::Database &db,
+                                           const std::string &term) {
+  return lookup_term(config, db, term, nullptr);
 }
 
 } // namespace maildsar::query

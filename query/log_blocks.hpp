@@ -7,6 +7,7 @@
 #include "core/config.hpp"
 #include "core/result.hpp"
 #include "connectors/item.hpp"
+#include "indexer/document.hpp"
 #include "indexer/identity.hpp"
 #include "indexer/index_store.hpp"
 #include "indexer/log_block.hpp"
@@ -20,6 +21,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace maildsar::query {
@@ -61,9 +63,16 @@ public:
   using ItemVisitor = std::function<void(const connectors::Item &, const index::Normalizer &)>;
   void set_item_visitor(ItemVisitor visit) { m_visit = std::move(visit); }
   [[nodiscard]] bool empty() const { return m_docs == 0; }
+  /** The transactions' documents (terms only: their data is stored(), not in the document). */
   [[nodiscard]] Xapian::Database &db() { return m_db; }
+  /** The data of the document `docid` of db(), moved out (nullptr: none, or taken already). */
+  [[nodiscard]] std::unique_ptr<index::StoredDocument> take_stored(Xapian::docid docid);
 
 private:
+  struct Raw { // as add() got it
+    std::string data;
+    std::uint32_t mask = 0;
+  };
   struct Pending {
     index::LogBlock block;
     std::uint32_t mask = 0;
@@ -77,17 +86,18 @@ private:
       them, built with `normalizer`; appended to `docs`. Thread-safe (const). */
   [[nodiscard]] core::Status build_documents(const index::LogBlock &block, std::vector<connectors::Item> &items,
                                              const index::Normalizer &normalizer,
-                                             std::vector<index::PreparedDocument> &docs) const;
+                                             std::vector<index::BuiltDocument> &docs) const;
   /** Gives the `items` that can match to the visitor (set_item_visitor). */
   [[nodiscard]] core::Status visit_items(const index::LogBlock &block, std::vector<connectors::Item> &items);
 
   const core::Config &m_config;
   std::unique_ptr<index::Normalizer> m_normalizer;
-  Xapian::WritableDatabase m_db;
+  Xapian::Database m_db; // the in-memory databases of the logs read, as one
   std::size_t m_docs = 0;
   std::vector<std::string> m_needles;
   ItemVisitor m_visit;
-  std::vector<Pending> m_pending;
+  std::unordered_map<Xapian::docid, std::unique_ptr<index::StoredDocument>> m_stored;
+  std::vector<Raw> m_pending;
 };
 
 /**

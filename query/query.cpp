@@ -296,8 +296,12 @@ std::vector<std::string> needles_of(const core::Config &config, const std::vecto
   return out;
 }
 
+/**
+ * The items of `db` that hold a wanted identity. `transactions`: `db` is the in-memory database
+ * of re-read log transactions, whose documents' data it keeps.
+ */
 core::Result<std::vector<Hit>> search(const core::Config &config, Xapian::Database &db,
-                                      const std::vector<Wanted> &wanted) {
+                                      const std::vector<Wanted> &wanted, LogExpander *transactions = nullptr) {
   std::vector<Hit> hits;
   if (db.get_doccount() == 0) {
     return hits;
@@ -323,8 +327,16 @@ core::Result<std::vector<Hit>> search(const core::Config &config, Xapian::Databa
   logs.set_needles(std::move(needles));
   for (Xapian::MSetIterator it = mset.begin(); it != mset.end(); ++it) {
     Xapian::Document doc = it.get_document();
-    const std::string data = doc.get_data();
-    if (index::is_log_block_data(data)) {
+    index::StoredDocument stored;
+    if (transactions != nullptr) {
+      std::unique_ptr<index::StoredDocument> kept = transactions->take_stored(*it);
+      if (!kept) {
+        return core::fail(core::ErrorCode::internal, "query: a re-read log transaction without its data");
+      }
+      stored = std::move(*kept);
+    } else if (const std::string data = doc.get_data(); !index::is_log_block_data(data)) {
+      MAILDSAR_TRY_ASSIGN(stored, index::parse_document_data(data));
+    } else {
       std::uint32_t mask = 0;
       for (Xapian::PostingIterator &p : block_posts) {
         if (p != Xapian::PostingIterator()) {
@@ -337,7 +349,6 @@ core::Result<std::vector<Hit>> search(const core::Config &config, Xapian::Databa
       MAILDSAR_TRY(logs.add(data, mask));
       continue;
     }
-    MAILDSAR_TRY_ASSIGN(index::StoredDocument stored, index::parse_document_data(data));
     const std::string qterm = key_term_of(doc);
     Hit hit = hit_of(qterm, stored);
     for (const Wanted &w : wanted) {
@@ -386,7 +397,7 @@ core::Result<std::vector<Hit>> search(const core::Config &config, Xapian::Databa
   MAILDSAR_TRY(logs.finish());
   if (!logs.empty()) {
     // The transactions of the matched log blocks, one document each: the same search again.
-    MAILDSAR_TRY_ASSIGN(std::vector<Hit> more, search(config, logs.db(), wanted));
+    MAILDSAR_TRY_ASSIGN(std::vector<Hit> more, search(config, logs.db(), wanted, &logs));
     hits.insert(hits.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
   }
   auto order = [](const Hit &h) {
