@@ -686,7 +686,7 @@ core::Result<ContentProbe> probe_content(const std::string &path, std::uint64_t 
   }
   // Compressed: stream it, keeping the last 4096 bytes before each chunk, and record restart
   // points for the query side (gz_access.hpp).
-  reader.gz().record_points();
+  reader.gz().record_points(gz::k_gz_point_spacing, gz::k_gz_bytes_per_window_byte);
   std::string buf(k_chunk, '\0');
   std::string window; // bytes [pos - window.size(), pos)
   std::uint64_t pos = 0;

@@ -193,7 +193,9 @@ core::Status LogExpander::finish() {
   if (jobs.empty()) {
     return {};
   }
-  MAILDSAR_TRY(load_normalizer()); // the phone module, before the threads
+  if (m_visit) {
+    MAILDSAR_TRY(load_normalizer()); // the visitor's, with the phone module
+  }
   std::vector<std::optional<index::Normalizer>> normalizers(k_read_threads); // one per thread
   on_threads(jobs.size(), [&](std::size_t j, std::size_t worker) {
     Job &job = jobs[j];
@@ -203,6 +205,10 @@ core::Status LogExpander::finish() {
         return;
       }
       if (!normalizers[worker]) {
+        // the phone module loads once (the first thread to need it; the other reads on)
+        if (job.status = index::Normalizer::load_phone_module(); !job.status) {
+          return;
+        }
         normalizers[worker].emplace(normalize_options());
       }
       std::vector<index::BuiltDocument> docs;

@@ -222,7 +222,9 @@ struct Reader::State {
   std::uint64_t lines = 0; // '\n' among them (counted only while recording)
   // Recording
   std::uint64_t spacing = 0; // 0: not recording
+  std::uint64_t per_window_byte = 0;
   std::uint64_t last_point = 0;
+  std::uint64_t next_gap = 0; // decompressed bytes from last_point to the next point
   std::string ring = std::string(k_gz_window, '\0');
   std::size_t ring_at = 0;   // next write position
   std::uint64_t ring_fill = 0;
@@ -348,6 +350,7 @@ struct Reader::State {
     MAILDSAR_TRY_ASSIGN(p.window, deflate_window(window));
     index.points.push_back(std::move(p));
     last_point = out;
+    next_gap = std::max(spacing, per_window_byte * index.points.back().window.size());
     return {};
   }
 
@@ -416,7 +419,7 @@ struct Reader::State {
         continue;
       }
       if (spacing > 0 && (static_cast<unsigned>(strm.data_type) & 128U) != 0 &&
-          (static_cast<unsigned>(strm.data_type) & 64U) == 0 && out - last_point >= spacing) {
+          (static_cast<unsigned>(strm.data_type) & 64U) == 0 && out - last_point >= next_gap) {
         MAILDSAR_TRY(add_point());
       }
     }
@@ -497,8 +500,10 @@ core::Result<Reader> Reader::open(core::Fd fd, std::string path) {
 
 core::Result<std::size_t> Reader::read(char *buf, std::size_t n) { return m_state->read(buf, n); }
 
-void Reader::record_points(std::uint64_t spacing) {
+void Reader::record_points(std::uint64_t spacing, std::uint64_t per_window_byte) {
   m_state->spacing = spacing;
+  m_state->per_window_byte = per_window_byte;
+  m_state->next_gap = spacing;
   m_state->last_point = m_state->out;
 }
 

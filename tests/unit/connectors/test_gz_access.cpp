@@ -17,6 +17,7 @@
 namespace fs = std::filesystem;
 using namespace maildsar;
 using connectors::gz::Index;
+using connectors::gz::k_gz_window;
 using connectors::gz::Reader;
 using maildsar::test::gzip;
 using maildsar::test::ScratchDir;
@@ -115,6 +116,37 @@ TEST(GzAccess, EveryRestartPointResumesAtTheSameBytes) {
   EXPECT_LT(index.serialise().size(), index.points.size() * 32768 / 2);
 }
 
+// With a bytes-per-window-byte ratio, points are at least that many decompressed bytes per byte
+// of the previous point's deflated window apart, so the windows of a log take at most 1/ratio of
+// its bytes (plus one window) whatever the spacing; and every point still resumes exactly.
+TEST(GzAccess, PointsAreSpacedByTheSizeOfTheirWindows) {
+  ScratchDir dir;
+  const std::string all = text(3000000, 9);
+  const fs::path p = dir / "mail.log.2.gz";
+  test::write_file(p, gzip(all));
+  Reader r = open(p);
+  r.record_points(4096, 40);
+  drain(r);
+  const Index index = r.take_index();
+  ASSERT_GE(index.points.size(), 3U);
+  std::uint64_t windows = 0;
+  for (std::size_t i = 0; i < index.points.size(); ++i) {
+    windows += index.points[i].window.size();
+    if (i > 0) {
+      EXPECT_GE(index.points[i].out - index.points[i - 1].out, 40 * index.points[i - 1].window.size()) << i;
+    }
+  }
+  EXPECT_LE(windows, all.size() / 40 + k_gz_window);
+  EXPECT_GT(index.points.size(), 1 + all.size() / (40 * k_gz_window)); // not simply a window apart
+  const Index dense = index_of(p, 4096);
+  EXPECT_GT(dense.points.size(), 2 * index.points.size()); // the ratio is what spaced them
+  for (const auto &point : index.points) {
+    Reader at = open(p);
+    ASSERT_TRUE(at.restart_at(point)) << point.out;
+    EXPECT_TRUE(drain(at, 65536) == all.substr(point.out)) << point.out;
+  }
+}
+
 // Like gzread: bytes after the last member that are not gzip are ignored; a truncated member
 // gives what came before and then a data error.
 TEST(GzAccess, TrailingGarbageAndTruncationAsGzread) {
@@ -145,6 +177,33 @@ TEST(GzAccess, TrailingGarbageAndTruncationAsGzread) {
   }
   EXPECT_TRUE(failed);
   EXPECT_TRUE(a.starts_with(got));
+}
+
+// A damaged member (a byte of its deflate data changed, or its CRC) is a data error at the latest
+// when its trailer is checked (read from the start, where the CRC-32 is known); never a silent end.
+TEST(GzAccess, ADamagedMemberIsADataError) {
+  ScratchDir dir;
+  const std::string a = text(400000, 6);
+  const std::string z = gzip(a);
+  for (const std::size_t at : {z.size() / 2, z.size() - 6}) { // in the data; in the CRC-32
+    std::string bad = z;
+    bad[at] = static_cast<char>(bad[at] ^ 0x10);
+    const fs::path p = dir / fmt::format("bad{}.gz", at);
+    test::write_file(p, bad);
+    Reader r = open(p);
+    std::string buf(8192, '\0');
+    bool failed = false;
+    for (int i = 0; i < 10000 && !failed; ++i) {
+      auto n = r.read(buf.data(), buf.size());
+      if (!n) {
+        EXPECT_EQ(n.error().code, core::ErrorCode::data) << at;
+        failed = true;
+      } else if (*n == 0) {
+        break;
+      }
+    }
+    EXPECT_TRUE(failed) << at;
+  }
 }
 
 // Malformed serialised points are refused (never trusted), a damaged window is refused at
