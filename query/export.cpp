@@ -39,6 +39,8 @@ std::string category_of(const Hit &h, std::string_view extension) {
   switch (h.locator.store) {
   case connectors::StoreKind::maillog: return "delivery log record";
   case connectors::StoreKind::quarantine: return "quarantined message";
+  case connectors::StoreKind::postfix_queue:
+  case connectors::StoreKind::exim_spool: return "message waiting in a mail server queue";
   case connectors::StoreKind::pst:
     return extension == "vcf" ? "contact" : extension == "ics" ? "calendar entry"
            : extension == "txt" ? "other Outlook item" : "message";
@@ -648,6 +650,7 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
     std::string kind = src.type == "maildir" ? "mailboxes" : src.type == "mbox" ? "mail archive"
                        : src.type == "pst" ? "Outlook data files" : src.type == "quarantine" ? "spam/virus quarantine"
                        : src.type == "emlfolder" ? "folder of message files"
+                       : src.type == "postfix-queue" || src.type == "exim-spool" ? "mail server queue"
                        : "mail server delivery logs";
     auto it = summary.per_source.find(src.name);
     h += "<tr><td>" + html_escape(src.name) + "</td><td>" + html_escape(kind) + "</td><td class=\"date\">" +
