@@ -72,15 +72,18 @@ std::map<std::string, json> queued_hits(const std::string &out) {
 TEST(MtaQueueE2e, FoundPlannedManualAndTracedWithTheLog) {
   ScratchDir dir;
   const fs::path config = make_estate(dir, "");
+  // A file Postfix moved to corrupt/: read like the others, but postsuper does not act there.
+  fs::create_directories(dir / "spool/postfix/corrupt");
+  fs::copy_file(dir / "spool/postfix/hold/F00BA12345", dir / "spool/postfix/corrupt/D00D00D00D");
   auto idx = maildsar::test::index_json(config);
   ASSERT_EQ(idx.at("errors"), 0) << idx.dump();
-  EXPECT_EQ(maildsar::test::source_counts(idx, "pfqueue").at("items"), 2);
+  EXPECT_EQ(maildsar::test::source_counts(idx, "pfqueue").at("items"), 3);
   EXPECT_EQ(maildsar::test::source_counts(idx, "eximspool").at("items"), 2);
 
   auto found = ds(config, {"find", "--email", k_alice});
   ASSERT_EQ(found.exit_code, 0) << found.err;
   auto queued = queued_hits(found.out);
-  ASSERT_EQ(queued.size(), 3U) << found.out; // deferred, hold (appended recipient), the Exim message
+  ASSERT_EQ(queued.size(), 4U) << found.out; // deferred, hold (appended recipient), corrupt, the Exim message
   const json &deferred = queued.at("A1B2C3D4E5");
   EXPECT_EQ(deferred.at("store"), "postfix-queue");
   EXPECT_EQ(deferred.at("folder"), "deferred");
@@ -112,7 +115,7 @@ TEST(MtaQueueE2e, FoundPlannedManualAndTracedWithTheLog) {
       planned[item.at("locator").at("queue_id").get<std::string>()] = item;
     }
   }
-  ASSERT_EQ(planned.size(), 3U) << mj.dump(1);
+  ASSERT_EQ(planned.size(), 4U) << mj.dump(1);
   for (const auto &[id, item] : planned) {
     EXPECT_EQ(item.at("action"), "manual") << item.dump();
   }
@@ -125,6 +128,9 @@ TEST(MtaQueueE2e, FoundPlannedManualAndTracedWithTheLog) {
   EXPECT_NE(planned.at(k_exim_id).at("instructions").get<std::string>().find("/usr/sbin/exim -Mrm " + k_exim_id),
             std::string::npos)
       << planned.at(k_exim_id).dump();
+  const std::string by_hand = planned.at("D00D00D00D").at("instructions");
+  EXPECT_EQ(by_hand.find("postsuper"), std::string::npos) << by_hand;
+  EXPECT_NE(by_hand.find("remove " + (dir / "spool/postfix/corrupt/D00D00D00D").string()), std::string::npos) << by_hand;
 
   // trace: the queued copy and the log transaction of the same queue id, joined.
   for (const auto &[mid, qid, store] : {std::tuple<std::string, std::string, std::string>{"queued-1@example.com", "A1B2C3D4E5", "postfix-queue"},
