@@ -6,6 +6,7 @@
 #include "connectors/queue/queue_file.hpp"
 #include "core/fs.hpp"
 #include "core/hash.hpp"
+#include "core/time.hpp"
 
 #include <fmt/format.h>
 
@@ -478,6 +479,39 @@ core::Result<std::string> read_queued_message(const Locator &locator) {
     return core::fail(core::ErrorCode::data, fmt::format("{}: {}", locator.path, parsed.error().message));
   }
   return std::move(parsed->content);
+}
+
+core::Result<std::string> read_queued_message_with_envelope(const Locator &locator) {
+  if (!is_mta_queue(locator.store)) {
+    return core::fail(core::ErrorCode::internal, "read_queued_message_with_envelope: not an MTA queue item");
+  }
+  const std::uint64_t max = item_limits().max_item_bytes;
+  MAILDSAR_TRY_ASSIGN(QueueFiles files, read_queue_files(locator, max));
+  auto parsed = parse_queue_files(locator, files, max);
+  if (!parsed) {
+    return core::fail(core::ErrorCode::data, fmt::format("{}: {}", locator.path, parsed.error().message));
+  }
+  // One header line each: no CR or LF from the file may start a field of its own.
+  auto one_line = [](std::string_view s) {
+    std::string out(s);
+    std::replace_if(out.begin(), out.end(), [](char c) { return c == '\r' || c == '\n'; }, ' ');
+    return out;
+  };
+  std::string head = fmt::format("X-Maildsar-Queue: {} {} {}\n", to_string(locator.store), one_line(locator.folder),
+                                 one_line(locator.queue_id));
+  if (parsed->arrival) {
+    head += fmt::format("X-Maildsar-Arrival: {}\n", core::iso8601_utc(*parsed->arrival));
+  }
+  for (const queue::EnvelopeAddress &a : parsed->envelope) {
+    const char *name = a.role == Role::envelope_from ? "X-Maildsar-Envelope-From" : "X-Maildsar-Envelope-To";
+    std::string who = a.name.empty() ? fmt::format("<{}>", one_line(a.addr))
+                                     : fmt::format("\"{}\" <{}>", one_line(a.name), one_line(a.addr));
+    head += fmt::format("{}: {} ({})\n", name, who, one_line(a.field));
+  }
+  for (const RawValue &ip : parsed->ips) {
+    head += fmt::format("X-Maildsar-Client: {}\n", one_line(ip.value));
+  }
+  return head + parsed->content;
 }
 
 std::vector<std::string> queue_removal_command(const Locator &locator, const std::string &program) {

@@ -51,6 +51,17 @@ namespace maildsar::connectors {
 [[nodiscard]] core::Result<std::string> read_queued_message(const Locator &locator);
 
 /**
+ * The queued message for an access package (Art. 15): its envelope as header fields first —
+ * `X-Maildsar-Queue: postfix-queue deferred ID` (store, queue, id), `X-Maildsar-Arrival:` (ISO
+ * 8601 UTC), `X-Maildsar-Envelope-From:` and one `X-Maildsar-Envelope-To:` per envelope
+ * recipient (with what it is: "recipient", "original recipient", ...), `X-Maildsar-Client:` —
+ * then the message as read_queued_message gives it. The envelope is what the queue holds about
+ * a person beyond the message (a recipient named only there).
+ * @errors as read_queued_message.
+ */
+[[nodiscard]] core::Result<std::string> read_queued_message_with_envelope(const Locator &locator);
+
+/**
  * The command that removes a queued message with the MTA's own tool, as argv:
  * {program, "-d", QUEUEID, QUEUE} (postsuper) or {program, "-Mrm", ID} (exim). `program` is the
  * source's `command`, else "postsuper" / "exim". Empty when the locator's queue id does not

@@ -5,6 +5,7 @@
 
 #include "connectors/item_reader.hpp"
 #include "connectors/maildir.hpp"
+#include "connectors/mta_queue.hpp"
 #include "connectors/pst_export.hpp"
 #include "core/audit.hpp"
 #include "core/fs.hpp"
@@ -493,7 +494,8 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
           bytes = std::move(*stored);
           got = true;
         } else {
-          auto msg = connectors::read_message(loc);
+          auto msg = connectors::is_mta_queue(loc.store) ? connectors::read_queued_message_with_envelope(loc)
+                                                         : connectors::read_message(loc);
           if (msg) {
             bytes = std::move(*msg);
             got = true;

@@ -153,6 +153,23 @@ TEST(MtaQueueE2e, FoundPlannedManualAndTracedWithTheLog) {
     EXPECT_EQ(queue_copy->at("queue_id"), qid);
     EXPECT_EQ(queue_copy->at("same_queue_id"), json::array({log_id})) << traced.out;
   }
+  // export: the queued copy carries the envelope (alice is only an envelope recipient of the
+  // held message).
+  auto exported = ds(config, {"export", "--email", k_alice, "--out", (dir / "package").string()});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err << exported.out;
+  json pkg = json::parse(read_file(dir / "package/manifest.json"));
+  std::string held_copy;
+  for (const json &item : pkg.at("items")) {
+    if (item.at("location").get<std::string>().ends_with("/hold/F00BA12345")) {
+      held_copy = read_file(dir / "package" / item.at("copy").get<std::string>());
+      EXPECT_EQ(item.at("category"), "message waiting in a mail server queue");
+    }
+  }
+  EXPECT_TRUE(held_copy.starts_with("X-Maildsar-Queue: postfix-queue hold F00BA12345\n")) << held_copy;
+  EXPECT_NE(held_copy.find("X-Maildsar-Envelope-To: <alice.smith@example.com> (recipient)\n"), std::string::npos)
+      << held_copy;
+  EXPECT_NE(held_copy.find("\nSubject: Held\n"), std::string::npos) << held_copy;
+
   // Nothing was changed.
   EXPECT_TRUE(fs::exists(dir / "spool/postfix/deferred/A/A1B2C3D4E5"));
 }
