@@ -400,6 +400,10 @@ core::Result<RunResult> run_command(const std::vector<std::string> &argv) {
     }
     pid_t w = ::waitpid(pid, &status, WNOHANG);
     if (w == pid) {
+      // What the command wrote just before it ended.
+      while (err.size() < 4096 && (n = ::read(read_end.get(), buf, sizeof buf)) > 0) {
+        err.append(buf, static_cast<std::size_t>(n));
+      }
       break;
     }
     if (w < 0 && errno != EINTR) {
