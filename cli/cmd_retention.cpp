@@ -45,6 +45,11 @@ json item_json(const erasure::RetentionItem &item) {
   case connectors::StoreKind::maildir:
     j["folder"] = loc.folder;
     break;
+  case connectors::StoreKind::postfix_queue:
+  case connectors::StoreKind::exim_spool:
+    j["folder"] = loc.folder;
+    j["queue_id"] = loc.queue_id;
+    break;
   case connectors::StoreKind::pst:
     j["folder"] = loc.folder;
     j["node_id"] = loc.node_id;

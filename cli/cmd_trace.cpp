@@ -35,6 +35,10 @@ nlohmann::json copy_json(const query::TraceCopy &c) {
   nlohmann::json j{{"kind", "copy"}};
   j.update(hit_json(c.hit));
   j["arrived"] = c.arrived ? nlohmann::json(iso_date(*c.arrived)) : nlohmann::json(nullptr);
+  if (c.hit.locator.store == connectors::StoreKind::postfix_queue ||
+      c.hit.locator.store == connectors::StoreKind::exim_spool) {
+    j["same_queue_id"] = c.same_queue_id; // ids of the log transactions of this queue id
+  }
   return j;
 }
 
@@ -93,6 +97,10 @@ core::Result<int> run_trace(Context &ctx) {
     const auto &l = c.hit.locator;
     out.line(fmt::format("  {}  {:<10} {:<10} {}", c.arrived ? iso_date(*c.arrived) : std::string(20, '-'),
                          l.source, connectors::to_string(l.store), hit_location(c.hit)));
+    if (!c.same_queue_id.empty()) {
+      out.line(fmt::format("      still in the queue; joined with {} log transaction(s) of queue id {} listed here",
+                           c.same_queue_id.size(), l.queue_id));
+    }
   }
   return core::k_exit_ok;
 }

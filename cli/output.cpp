@@ -129,6 +129,9 @@ std::string hit_location(const query::Hit &h) {
     return fmt::format("{} @{}+{}", l.path, l.offset, l.length);
   case connectors::StoreKind::pst:
     return fmt::format("{} [{}] #{}", l.path, l.folder, l.node_id);
+  case connectors::StoreKind::postfix_queue:
+  case connectors::StoreKind::exim_spool:
+    return fmt::format("{} [{}] queue id {}", l.path, l.folder, l.queue_id);
   case connectors::StoreKind::maillog:
     return fmt::format("{} {} lines {}", l.path, l.queue_id,
                        l.lines.empty() ? std::string("?")

@@ -7,6 +7,7 @@
 #include "connectors/pst.hpp"
 #include "connectors/quarantine.hpp"
 #include "connectors/emlfolder.hpp"
+#include "connectors/mta_queue.hpp"
 
 #include <fmt/format.h>
 #include <gmime/gmime.h>
@@ -38,7 +39,7 @@ core::Result<std::unique_ptr<Connector>> make_connector(const core::SourceConfig
   if (!kind) {
     return core::fail(core::ErrorCode::config,
                       fmt::format("source '{}': unknown type '{}'", source.name, source.type),
-                      "types are maildir, mbox, pst, quarantine, maillog and emlfolder");
+                      "types are maildir, mbox, pst, quarantine, maillog, emlfolder, postfix-queue and exim-spool");
   }
   switch (*kind) {
   case StoreKind::maildir:
@@ -53,6 +54,9 @@ core::Result<std::unique_ptr<Connector>> make_connector(const core::SourceConfig
     return make_maillog_connector(source);
   case StoreKind::emlfolder:
     return make_emlfolder_connector(source);
+  case StoreKind::postfix_queue:
+  case StoreKind::exim_spool:
+    return make_mta_queue_connector(source);
   }
   return core::fail(core::ErrorCode::internal, "unreachable store kind");
 }

@@ -7,8 +7,9 @@ namespace maildsar::connectors {
 
 namespace {
 
-constexpr std::array<std::string_view, 6> k_store_names{"maildir", "mbox", "pst", "quarantine",
-                                                        "maillog", "emlfolder"};
+constexpr std::array<std::string_view, 8> k_store_names{"maildir",   "mbox",          "pst",
+                                                        "quarantine", "maillog",       "emlfolder",
+                                                        "postfix-queue", "exim-spool"};
 
 constexpr std::array<std::string_view, k_role_count> k_role_names{
     "from",          "to",          "cc",         "bcc",        "reply-to",
@@ -45,6 +46,8 @@ std::optional<Role> role_from_string(std::string_view name) {
 std::string Locator::key() const {
   switch (store) {
   case StoreKind::maildir:
+  case StoreKind::postfix_queue: // one queued message per queue file
+  case StoreKind::exim_spool:    // the -H file names the message (its -D file goes with it)
     return path;
   case StoreKind::quarantine: // a quarantine file may be an mbox that amavis appends to
   case StoreKind::emlfolder:  // as may a file of a folder of loose messages

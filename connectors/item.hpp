@@ -11,7 +11,7 @@
 namespace maildsar::connectors {
 
 /** The kind of store an item lives in (DESIGN §3). */
-enum class StoreKind { maildir, mbox, pst, quarantine, maillog, emlfolder };
+enum class StoreKind { maildir, mbox, pst, quarantine, maillog, emlfolder, postfix_queue, exim_spool };
 
 [[nodiscard]] std::string_view to_string(StoreKind kind);
 [[nodiscard]] std::optional<StoreKind> store_kind_from_string(std::string_view name);
@@ -67,7 +67,8 @@ struct Locator {
   std::uint64_t offset = 0;           // mbox: byte offset of the "From " line
   std::uint64_t length = 0;           // mbox: bytes up to the next separator (or EOF)
   std::uint64_t node_id = 0;          // pst: descriptor node id
-  std::string queue_id;               // maillog: queue id / message id / session key
+  std::string queue_id;               // maillog: queue id / message id / session key; MTA queues:
+                                      // the Postfix queue id or Exim message id
   std::vector<std::uint64_t> lines;   // maillog: 1-based line numbers in `path`
 
   /** A stable string unique within the source: "path", "path@offset", "path#node", ... */

@@ -2,6 +2,7 @@
 #include "connectors/item_reader.hpp"
 
 #include "connectors/mbox.hpp"
+#include "connectors/mta_queue.hpp"
 #include "connectors/quarantine.hpp"
 #include "core/fs.hpp"
 
@@ -281,6 +282,9 @@ core::Result<std::string> read_item_bytes(const Locator &locator) {
     case StoreKind::quarantine:
     case StoreKind::emlfolder:
       return quarantine_bytes(locator);
+    case StoreKind::postfix_queue:
+    case StoreKind::exim_spool:
+      return read_queue_item_bytes(locator);
     case StoreKind::pst:
       break;
     }
@@ -302,6 +306,9 @@ core::Result<std::string> read_message(const Locator &locator) {
     case StoreKind::quarantine:
     case StoreKind::emlfolder:
       return quarantine_message(locator);
+    case StoreKind::postfix_queue:
+    case StoreKind::exim_spool:
+      return read_queued_message(locator);
     case StoreKind::maillog:
     case StoreKind::pst:
       break;

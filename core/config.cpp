@@ -25,8 +25,9 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-constexpr std::array<std::string_view, 6> k_source_types{"maildir", "mbox", "pst", "quarantine",
-                                                         "maillog", "emlfolder"};
+constexpr std::array<std::string_view, 8> k_source_types{"maildir",   "mbox",          "pst",
+                                                         "quarantine", "maillog",       "emlfolder",
+                                                         "postfix-queue", "exim-spool"};
 constexpr std::array<std::string_view, 4> k_quarantine_formats{"amavis", "mailscanner", "plain",
                                                                "pmg"};
 constexpr std::array<std::string_view, 7> k_maillog_formats{
@@ -144,7 +145,8 @@ std::string root_of(const std::string &pattern, std::string_view type) {
   auto first = pattern.find_first_of("*?[");
   if (first == std::string::npos) {
     std::error_code ec;
-    if (type == "maildir" || type == "quarantine" || type == "emlfolder" || fs::is_directory(pattern, ec)) {
+    if (type == "maildir" || type == "quarantine" || type == "emlfolder" || type == "postfix-queue" ||
+        type == "exim-spool" || fs::is_directory(pattern, ec)) {
       return fs::path(pattern).lexically_normal().string();
     }
     return fs::path(pattern).parent_path().lexically_normal().string();
@@ -159,7 +161,7 @@ std::string root_of(const std::string &pattern, std::string_view type) {
 Result<SourceConfig> parse_source(const Parser &p, const json &obj, std::size_t index,
                                   const std::string &base_dir) {
   std::string where = fmt::format("sources[{}]", index);
-  MAILDSAR_TRY(p.check_keys(obj, where, {"name", "type", "path", "owner", "format", "root"}));
+  MAILDSAR_TRY(p.check_keys(obj, where, {"name", "type", "path", "owner", "format", "root", "allow_remove", "command"}));
   SourceConfig s;
   MAILDSAR_TRY_ASSIGN(s.name, p.get_string(obj, "name", where, true));
   MAILDSAR_TRY_ASSIGN(s.type, p.get_string(obj, "type", where, true));
@@ -167,6 +169,13 @@ Result<SourceConfig> parse_source(const Parser &p, const json &obj, std::size_t 
   MAILDSAR_TRY_ASSIGN(s.owner, p.get_string(obj, "owner", where, false));
   MAILDSAR_TRY_ASSIGN(s.format, p.get_string(obj, "format", where, false));
   MAILDSAR_TRY_ASSIGN(std::string root, p.get_string(obj, "root", where, false));
+  MAILDSAR_TRY_ASSIGN(s.command, p.get_string(obj, "command", where, false));
+  if (auto it = obj.find("allow_remove"); it != obj.end()) {
+    if (!it->is_boolean()) {
+      return std::unexpected(p.error_at_key("allow_remove", fmt::format("'allow_remove' in {} must be true or false", where)));
+    }
+    s.allow_remove = it->get<bool>();
+  }
 
   bool name_ok = !s.name.empty() && std::all_of(s.name.begin(), s.name.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.';
@@ -208,6 +217,23 @@ Result<SourceConfig> parse_source(const Parser &p, const json &obj, std::size_t 
   } else if (!s.format.empty()) {
     return std::unexpected(
         p.error_at_key("format", fmt::format("source '{}': type {} takes no format", s.name, s.type)));
+  }
+  const bool mta_queue = s.type == "postfix-queue" || s.type == "exim-spool";
+  if (!mta_queue && (obj.contains("allow_remove") || obj.contains("command"))) {
+    return std::unexpected(p.error_at_key(obj.contains("allow_remove") ? "allow_remove" : "command",
+                                          fmt::format("source '{}': allow_remove and command apply to MTA queues "
+                                                      "(postfix-queue, exim-spool)",
+                                                      s.name)));
+  }
+  if (mta_queue) {
+    if (s.command.empty()) {
+      s.command = s.type == "postfix-queue" ? "/usr/sbin/postsuper" : "/usr/sbin/exim";
+    }
+    if (s.command.front() != '/') {
+      return std::unexpected(p.error_at_key(
+          "command", fmt::format("source '{}': command '{}' must be an absolute path", s.name, s.command),
+          s.type == "postfix-queue" ? "e.g. /usr/sbin/postsuper" : "e.g. /usr/sbin/exim (Debian: /usr/sbin/exim4)"));
+    }
   }
   if (!s.owner.empty() && s.type != "maildir" && s.type != "mbox" && s.type != "pst") {
     return std::unexpected(p.error_at_key(

@@ -15,11 +15,17 @@ namespace maildsar::core {
 /** One configured source (DESIGN §2). Paths are absolute after loading. */
 struct SourceConfig {
   std::string name;
-  std::string type;   // maildir | mbox | pst | quarantine | maillog
+  std::string type;   // maildir | mbox | pst | quarantine | maillog | emlfolder | postfix-queue | exim-spool
   std::string format; // quarantine: amavis | mailscanner | plain; maillog: postfix | exim | ...
   std::string path;   // absolute glob pattern
   std::string owner;  // owner template, "{1}" = text matched by the first '*' in path
   std::string root;   // absolute directory that every file of the source must stay inside
+  /** postfix-queue, exim-spool: `erase` may run the MTA's own removal command (postsuper -d,
+      exim -Mrm) instead of leaving it to an administrator as a manual action. */
+  bool allow_remove = false;
+  /** postfix-queue, exim-spool: absolute path of postsuper / exim (default /usr/sbin/postsuper,
+      /usr/sbin/exim); named in the manual instructions and run when allow_remove is set. */
+  std::string command = {};
 };
 
 struct IdentityConfig {

@@ -4,6 +4,7 @@
 #include "connectors/item_reader.hpp"
 #include "connectors/maildir.hpp"
 #include "connectors/mbox.hpp"
+#include "connectors/mta_queue.hpp"
 #include "connectors/store_writer.hpp"
 #include "core/audit.hpp"
 #include "core/fs.hpp"
@@ -88,6 +89,8 @@ std::string current_path(const connectors::Locator &loc) {
 std::string item_key(const connectors::Locator &loc, const std::string &path) {
   switch (loc.store) {
   case connectors::StoreKind::maildir:
+  case connectors::StoreKind::postfix_queue:
+  case connectors::StoreKind::exim_spool:
     return path;
   case connectors::StoreKind::quarantine:
   case connectors::StoreKind::emlfolder:
@@ -229,6 +232,10 @@ public:
         redact_log(step, resumed, hook, outcome);
         confirm_redactions(step, outcomes);
         break;
+      case connectors::StoreKind::postfix_queue:
+      case connectors::StoreKind::exim_spool:
+        erase_queued(step, resumed, hook, outcome);
+        break;
       case connectors::StoreKind::pst:
         if (step.items.front()->action == Action::convert) {
           MAILDSAR_TRY(convert(step, key, started, hook, outcome, outcomes));
@@ -343,6 +350,41 @@ private:
       }
     }
     return n;
+  }
+
+  /**
+   * A queued message of a source that allows it (`allow_remove`): the MTA's own command removes
+   * it (connectors::remove_queued_message checks the bytes first and the file's absence after).
+   * Gone on a resumed step: done (the interrupted run removed it); gone otherwise: stale (the MTA
+   * delivered or expired it since planning, which the re-index records).
+   */
+  void erase_queued(const FileStep &step, bool resumed, const connectors::StepHook &hook, const Outcome &outcome) {
+    const core::SourceConfig *source = nullptr;
+    for (const core::SourceConfig &s : m_config.sources) {
+      if (s.name == step.source) {
+        source = &s;
+      }
+    }
+    for (const ManifestItem *item : step.items) {
+      if (source == nullptr || !source->allow_remove) {
+        outcome(*item, "failed",
+                fmt::format("source '{}' no longer allows maildsar to remove queued messages (allow_remove); run `{}` "
+                            "by hand",
+                            step.source,
+                            connectors::command_line(connectors::queue_removal_command(
+                                item->locator, source != nullptr ? source->command : std::string()))));
+        continue;
+      }
+      auto removed = connectors::remove_queued_message(item->locator, item->sha256, source->command, hook);
+      if (removed) {
+        outcome(*item, "done", "");
+      } else if (removed.error().code == core::ErrorCode::no_input) {
+        outcome(*item, resumed ? "done" : "stale",
+                resumed ? "" : "the message is no longer in the queue (delivered, expired or removed since planning)");
+      } else {
+        outcome(*item, removed.error());
+      }
+    }
   }
 
   void erase_file_or_ranges(const FileStep &step, bool resumed, const json &started,

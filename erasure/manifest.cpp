@@ -52,6 +52,11 @@ json locator_json(const connectors::Locator &l) {
       j["length"] = l.length;
     }
     break;
+  case connectors::StoreKind::postfix_queue:
+  case connectors::StoreKind::exim_spool:
+    j["folder"] = l.folder; // the queue: deferred, hold, ... / input
+    j["queue_id"] = l.queue_id;
+    break;
   case connectors::StoreKind::maildir:
     j["folder"] = l.folder;
     if (!l.mark.empty()) {

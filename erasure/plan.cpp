@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // `plan`: every item found for the subject gets an action and a reason. Read-only for the stores.
 #include "connectors/item_reader.hpp"
+#include "connectors/mta_queue.hpp"
 #include "connectors/pst.hpp"
 #include "core/time.hpp"
 #include "core/audit.hpp"
@@ -125,6 +126,46 @@ core::Status describe_manual_pst(const core::Config &config, const std::string &
   return {};
 }
 
+/**
+ * A message waiting in an MTA queue: maildsar never rewrites the MTA's files. The MTA's own tool
+ * removes it — `erase` runs it when the source allows (`allow_remove`), else an administrator
+ * does (manual, with the exact command).
+ */
+void decide_queued(ManifestItem &item, const core::Config &config) {
+  const core::SourceConfig *source = nullptr;
+  for (const core::SourceConfig &s : config.sources) {
+    if (s.name == item.locator.source) {
+      source = &s;
+    }
+  }
+  const bool postfix = item.locator.store == connectors::StoreKind::postfix_queue;
+  const std::string program = source != nullptr ? source->command : std::string();
+  const std::vector<std::string> argv = connectors::queue_removal_command(item.locator, program);
+  const std::string what = postfix ? fmt::format("message in the Postfix {} queue", item.locator.folder)
+                                   : std::string("message in the Exim spool");
+  if (argv.empty()) {
+    item.action = Action::manual;
+    item.reason = what + ": the MTA's tool cannot remove it";
+    item.instructions = fmt::format("On the mail server, stop the MTA from using the file and remove {}{} (queue id "
+                                    "{}); then run `maildsar index --source {}` and `maildsar verify`.",
+                                    item.locator.path,
+                                    postfix ? "" : fmt::format(" and {}", connectors::exim_data_path(item.locator.path)),
+                                    item.locator.queue_id, item.locator.source);
+    return;
+  }
+  const std::string command = connectors::command_line(argv);
+  if (source != nullptr && source->allow_remove) {
+    item.action = Action::erase;
+    item.reason = fmt::format("{}: erase runs `{}` (allow_remove) and checks that the file is gone", what, command);
+    return;
+  }
+  item.action = Action::manual;
+  item.reason = what + ": removed with the MTA's own tool (maildsar does not change queue files)";
+  item.instructions = fmt::format("On the mail server, as root: {}   then run `maildsar index --source {}` and "
+                                  "`maildsar verify` (the file {} must be gone).",
+                                  command, item.locator.source, item.locator.path);
+}
+
 /** Decides one item's action (holds and exemptions first: they always win). */
 void decide(ManifestItem &item, const query::Hit &hit, const core::Config &config, const Policy &policy,
             const std::string &today, PstMode pst_mode) {
@@ -153,6 +194,10 @@ void decide(ManifestItem &item, const query::Hit &hit, const core::Config &confi
     item.action = Action::erase;
     item.reason = item.locator.length > 0 ? "message in an mbox file of a folder of loose messages"
                                           : "message file in a folder of loose messages";
+    break;
+  case connectors::StoreKind::postfix_queue:
+  case connectors::StoreKind::exim_spool:
+    decide_queued(item, config);
     break;
   case connectors::StoreKind::maillog:
     item.action = Action::redact;

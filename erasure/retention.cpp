@@ -109,6 +109,8 @@ std::optional<std::int64_t> judged_date(const connectors::Item &item, const conn
   const std::int64_t mtime = file.stat.mtime_ns / 1000000000;
   switch (item.locator.store) {
   case connectors::StoreKind::maillog:
+  case connectors::StoreKind::postfix_queue: // the Date field, else the arrival time
+  case connectors::StoreKind::exim_spool:
     return item.date;
   case connectors::StoreKind::quarantine:
   case connectors::StoreKind::emlfolder:
@@ -200,6 +202,13 @@ public:
       case connectors::StoreKind::pst:
         for (std::size_t i : step.items) {
           outcome(i, "failed", "a PST file cannot be changed in place; remove the items with a mail client");
+        }
+        break;
+      case connectors::StoreKind::postfix_queue:
+      case connectors::StoreKind::exim_spool:
+        for (std::size_t i : step.items) {
+          outcome(i, "failed", "an MTA queue is not changed by retention: the MTA expires queued mail itself "
+                               "(Postfix maximal_queue_lifetime, Exim timeout_frozen_after)");
         }
         break;
       }

@@ -5,6 +5,7 @@
 
 #include "connectors/item_reader.hpp"
 #include "connectors/maildir.hpp"
+#include "connectors/mta_queue.hpp"
 #include "connectors/pst_export.hpp"
 #include "core/audit.hpp"
 #include "core/fs.hpp"
@@ -39,6 +40,8 @@ std::string category_of(const Hit &h, std::string_view extension) {
   switch (h.locator.store) {
   case connectors::StoreKind::maillog: return "delivery log record";
   case connectors::StoreKind::quarantine: return "quarantined message";
+  case connectors::StoreKind::postfix_queue:
+  case connectors::StoreKind::exim_spool: return "message waiting in a mail server queue";
   case connectors::StoreKind::pst:
     return extension == "vcf" ? "contact" : extension == "ics" ? "calendar entry"
            : extension == "txt" ? "other Outlook item" : "message";
@@ -491,7 +494,8 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
           bytes = std::move(*stored);
           got = true;
         } else {
-          auto msg = connectors::read_message(loc);
+          auto msg = connectors::is_mta_queue(loc.store) ? connectors::read_queued_message_with_envelope(loc)
+                                                         : connectors::read_message(loc);
           if (msg) {
             bytes = std::move(*msg);
             got = true;
@@ -648,6 +652,7 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
     std::string kind = src.type == "maildir" ? "mailboxes" : src.type == "mbox" ? "mail archive"
                        : src.type == "pst" ? "Outlook data files" : src.type == "quarantine" ? "spam/virus quarantine"
                        : src.type == "emlfolder" ? "folder of message files"
+                       : src.type == "postfix-queue" || src.type == "exim-spool" ? "mail server queue"
                        : "mail server delivery logs";
     auto it = summary.per_source.find(src.name);
     h += "<tr><td>" + html_escape(src.name) + "</td><td>" + html_escape(kind) + "</td><td class=\"date\">" +

@@ -253,7 +253,7 @@ core::Result<std::vector<Hit>> find_by_message_id(const core::Config &config, co
 
 bool is_message_store(StoreKind kind) {
   return kind == StoreKind::maildir || kind == StoreKind::mbox || kind == StoreKind::quarantine ||
-         kind == StoreKind::emlfolder;
+         kind == StoreKind::emlfolder || kind == StoreKind::postfix_queue || kind == StoreKind::exim_spool;
 }
 
 } // namespace
@@ -318,6 +318,21 @@ std::vector<Hop> hops_from(const std::vector<ReceivedField> &fields) {
   return hops;
 }
 
+void join_queue_ids(std::vector<TraceCopy> &copies) {
+  for (TraceCopy &queued : copies) {
+    const connectors::Locator &q = queued.hit.locator;
+    if ((q.store != StoreKind::postfix_queue && q.store != StoreKind::exim_spool) || q.queue_id.empty()) {
+      continue;
+    }
+    queued.same_queue_id.clear();
+    for (const TraceCopy &log : copies) {
+      if (log.hit.locator.store == StoreKind::maillog && log.hit.locator.queue_id == q.queue_id) {
+        queued.same_queue_id.push_back(log.hit.id);
+      }
+    }
+  }
+}
+
 core::Result<Trace> trace(const core::Config &config, std::string_view message_id) {
   return trace(config, message_id, MessageReader(connectors::read_message));
 }
@@ -358,6 +373,7 @@ core::Result<Trace> trace(const core::Config &config, std::string_view message_i
   };
   std::sort(out.copies.begin(), out.copies.end(),
             [&](const TraceCopy &a, const TraceCopy &b) { return order(a) < order(b); });
+  join_queue_ids(out.copies);
   const TraceCopy *longest = nullptr;
   for (const TraceCopy &c : out.copies) {
     if (longest == nullptr || c.hops.size() > longest->hops.size()) {

@@ -42,6 +42,12 @@ struct TraceCopy {
    */
   std::optional<std::int64_t> arrived;
   std::vector<Hop> hops; // from this copy's Received fields, origin first (messages only)
+  /**
+   * A message waiting in an MTA queue (postfix-queue, exim-spool): the ids of the delivery-log
+   * transactions among the copies that carry the same queue id (the MTA logged what it did with
+   * this queue file). Empty for other copies.
+   */
+  std::vector<std::string> same_queue_id = {};
 };
 
 struct Trace {
@@ -57,6 +63,13 @@ struct Trace {
 
 /** Reads one Received field into a hop (index left 0). Never fails: unknown parts stay empty. */
 [[nodiscard]] Hop parse_received(const connectors::mime::ReceivedField &field);
+
+/**
+ * Joins MTA queue copies with the log transactions of the same queue id (fills
+ * TraceCopy::same_queue_id). Postfix and Exim log every transaction under the id the queue file
+ * is named by, so equal ids on the same day's logs are the same message.
+ */
+void join_queue_ids(std::vector<TraceCopy> &copies);
 
 /** The hops of Received fields in header order (newest first): origin first, numbered from 1. */
 [[nodiscard]] std::vector<Hop> hops_from(const std::vector<connectors::mime::ReceivedField> &fields);

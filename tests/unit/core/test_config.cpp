@@ -98,6 +98,26 @@ TEST(Config, RejectsBadValues) {
   EXPECT_FALSE(parse_config("[]", "/c"));
 }
 
+TEST(Config, MtaQueueSourcesTakeAllowRemoveAndAnAbsoluteCommand) {
+  auto c = parse_config(R"({"sources":[{"name":"q","type":"postfix-queue","path":"/var/spool/postfix"},
+      {"name":"e","type":"exim-spool","path":"/var/spool/exim4","allow_remove":true,"command":"/usr/sbin/exim4"}]})",
+                        "/c");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_FALSE(c->sources[0].allow_remove);
+  EXPECT_EQ(c->sources[0].command, "/usr/sbin/postsuper");
+  EXPECT_EQ(c->sources[0].root, "/var/spool/postfix");
+  EXPECT_TRUE(c->sources[1].allow_remove);
+  EXPECT_EQ(c->sources[1].command, "/usr/sbin/exim4");
+  auto relative = parse_config(R"({"sources":[{"name":"q","type":"exim-spool","path":"/s","command":"exim"}]})", "/c");
+  ASSERT_FALSE(relative.has_value());
+  EXPECT_NE(relative.error().message.find("absolute"), std::string::npos) << relative.error().message;
+  EXPECT_FALSE(parse_config(R"({"sources":[{"name":"q","type":"exim-spool","path":"/s","allow_remove":"yes"}]})", "/c"));
+  EXPECT_FALSE(parse_config(R"({"sources":[{"name":"q","type":"exim-spool","path":"/s","format":"exim"}]})", "/c"));
+  auto elsewhere = parse_config(R"({"sources":[{"name":"m","type":"mbox","path":"/x","allow_remove":true}]})", "/c");
+  ASSERT_FALSE(elsewhere.has_value());
+  EXPECT_NE(elsewhere.error().message.find("MTA queues"), std::string::npos) << elsewhere.error().message;
+}
+
 TEST(Config, LoadMissingFileIsNoInput) {
   auto c = maildsar::core::load_config("/nonexistent/maildsar.json");
   ASSERT_FALSE(c);
