@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -67,7 +68,59 @@ Index index_of(const fs::path &p, std::uint64_t spacing) {
   return r.take_index();
 }
 
+/** A gzip member of `data` whose header carries every optional field (extra, name, comment,
+    header CRC), as zlib's deflateSetHeader writes them. */
+std::string gzip_with_header_fields(std::string_view data) {
+  z_stream zs{};
+  EXPECT_EQ(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  std::string extra = "AB\x04\x00wxyz"; // one subfield: id "AB", 4 bytes
+  std::string name = "mail.log.2";
+  std::string comment = "rotated by logrotate";
+  gz_header header{};
+  header.time = 1700000000;
+  header.os = 3;
+  header.extra = reinterpret_cast<Bytef *>(extra.data());
+  header.extra_len = static_cast<uInt>(extra.size());
+  header.name = reinterpret_cast<Bytef *>(name.data());
+  header.comment = reinterpret_cast<Bytef *>(comment.data());
+  header.hcrc = 1;
+  EXPECT_EQ(deflateSetHeader(&zs, &header), Z_OK);
+  std::string out(deflateBound(&zs, static_cast<uLong>(data.size())) + 128, '\0');
+  zs.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  zs.next_out = reinterpret_cast<Bytef *>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
 } // namespace
+
+// A member whose header has every optional field (FEXTRA, FNAME, FCOMMENT, FHCRC), between two
+// plain members: both inflaters (zlib while recording points, ISA-L otherwise and from a point)
+// skip the fields and give the same content.
+TEST(GzAccess, OptionalHeaderFieldsAreSkippedByBothInflaters) {
+  ScratchDir dir;
+  const std::string a = text(150000, 11);
+  const std::string b = text(250000, 12);
+  const std::string c = text(50000, 13);
+  const std::string all = a + b + c;
+  const fs::path p = dir / "fields.gz";
+  test::write_file(p, gzip(a) + gzip_with_header_fields(b) + gzip(c));
+  ASSERT_EQ(static_cast<unsigned char>(gzip_with_header_fields("x")[3]), 0x1EU); // the flags byte
+  Reader whole = open(p);
+  EXPECT_TRUE(drain(whole) == all);
+  const Index index = index_of(p, 20000); // zlib read the same bytes to record these
+  ASSERT_GE(index.points.size(), 4U);
+  EXPECT_LE(index.points.back().out, all.size());
+  for (const auto &point : index.points) {
+    Reader r = open(p);
+    ASSERT_TRUE(r.restart_at(point)) << point.out;
+    EXPECT_TRUE(drain(r, 5000) == all.substr(point.out)) << point.out;
+  }
+}
 
 // Every restart point of a multi-member file (points inside members and right after a member's
 // header) resumes at exactly the bytes a read from the start gives, with the line count there.
