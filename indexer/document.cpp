@@ -201,6 +201,21 @@ std::string document_data_json(const connectors::Item &item,
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+namespace {
+
+/**
+ * `text` as it reads back from the document data's JSON: invalid UTF-8 replaced as
+ * document_data_json's dump replaces it (U+FFFD). ASCII, the common case, is left as it is.
+ */
+void as_json_reads_it(std::string &text) {
+  if (std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80U; })) {
+    return;
+  }
+  text = json::parse(json(text).dump(-1, ' ', false, json::error_handler_t::replace)).get<std::string>();
+}
+
+} // namespace
+
 StoredDocument stored_document(const connectors::Item &item, std::vector<Identity> identities,
                                std::vector<PartSpan> parts, std::uint64_t evidence_capped) {
   StoredDocument d;
@@ -214,6 +229,24 @@ StoredDocument stored_document(const connectors::Item &item, std::vector<Identit
   d.attachment_hashes = item.attachment_hashes;
   d.truncated = item.truncated;
   d.evidence_capped = evidence_capped;
+  // The same strings as parse_document_data(document_data_json(...)) gives, byte for byte.
+  for (std::string *text : {&d.locator.source, &d.locator.path, &d.locator.folder, &d.locator.mark,
+                            &d.locator.queue_id, &d.message_id, &d.subject, &d.sha256}) {
+    as_json_reads_it(*text);
+  }
+  for (Identity &id : d.identities) {
+    as_json_reads_it(id.value);
+    as_json_reads_it(id.field);
+    as_json_reads_it(id.alternate);
+  }
+  for (PartSpan &part : d.parts) {
+    as_json_reads_it(part.name);
+  }
+  for (std::vector<std::string> *list : {&d.attachment_hashes, &d.truncated}) {
+    for (std::string &text : *list) {
+      as_json_reads_it(text);
+    }
+  }
   return d;
 }
 

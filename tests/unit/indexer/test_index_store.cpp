@@ -2,6 +2,9 @@
 #include "indexer/index_store.hpp"
 #include "indexer/indexer.hpp"
 
+#include "indexer/document.hpp"
+#include "indexer/identity.hpp"
+
 #include "indexer/schema.hpp"
 #include "tests/test_support.hpp"
 
@@ -56,6 +59,69 @@ TEST(Schema, TermsAreNeverTruncated) {
   auto q = schema::unique_term("src", "/a/b@1");
   EXPECT_TRUE(q.starts_with("Qsrc:"));
   EXPECT_EQ(q.size(), 5U + 64U);
+}
+
+// DocumentContext::stored_only (the query side's re-read log transactions) gives exactly what
+// parse_document_data reads back from the JSON data, invalid UTF-8 included (replaced as the
+// JSON dump replaces it), so find answers the same either way.
+TEST(Document, StoredOnlyIsWhatTheDataReadsBackAs) {
+  connectors::Item item;
+  item.locator.source = "postfix";
+  item.locator.store = connectors::StoreKind::maillog;
+  item.locator.path = "/var/log/mail.log.2";
+  item.locator.queue_id = "4Qx\xff\xfe" "Z";
+  item.locator.lines = {10, 12, 19};
+  item.sha256 = std::string(64, 'a');
+  item.message_id = "abc\xc3" "(@example.com";
+  item.date = 1700000000;
+  item.subject = "Caf\xe9" " \xe2\x82\xac order";
+  item.addresses.push_back(connectors::RawAddress{connectors::Role::log_to, "Alice Smith", "alice.smith@example.com", "to"});
+  item.addresses.push_back(connectors::RawAddress{connectors::Role::log_from, "B\xf6" "b", "bob@example.org", "from"});
+  item.truncated = {"cut \xff" " here"};
+  const Normalizer norm(NormalizeOptions{"+", "GB"});
+  DocumentContext json_ctx{"postfix", &norm};
+  DocumentContext stored_ctx{"postfix", &norm};
+  stored_ctx.stored_only = true;
+  const BuiltDocument with_json = build_document(item, json_ctx);
+  const BuiltDocument with_stored = build_document(item, stored_ctx);
+  ASSERT_TRUE(with_stored.stored);
+  EXPECT_TRUE(with_stored.doc.xapian().get_data().empty());
+  auto parsed = parse_document_data(with_json.doc.xapian().get_data());
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  const StoredDocument &a = *parsed;
+  const StoredDocument &b = *with_stored.stored;
+  EXPECT_EQ(a.locator.key(), b.locator.key());
+  EXPECT_EQ(a.locator.source, b.locator.source);
+  EXPECT_EQ(a.locator.store, b.locator.store);
+  EXPECT_EQ(a.locator.path, b.locator.path);
+  EXPECT_EQ(a.locator.queue_id, b.locator.queue_id);
+  EXPECT_NE(b.locator.queue_id, item.locator.queue_id); // the invalid bytes were replaced
+  EXPECT_EQ(a.locator.lines, b.locator.lines);
+  EXPECT_EQ(a.message_id, b.message_id);
+  EXPECT_EQ(a.subject, b.subject);
+  EXPECT_EQ(a.date, b.date);
+  EXPECT_EQ(a.sha256, b.sha256);
+  EXPECT_EQ(a.truncated, b.truncated);
+  EXPECT_EQ(a.evidence_capped, b.evidence_capped);
+  ASSERT_EQ(a.identities.size(), b.identities.size());
+  ASSERT_FALSE(a.identities.empty());
+  for (std::size_t i = 0; i < a.identities.size(); ++i) {
+    EXPECT_EQ(a.identities[i].kind, b.identities[i].kind) << i;
+    EXPECT_EQ(a.identities[i].role, b.identities[i].role) << i;
+    EXPECT_EQ(a.identities[i].value, b.identities[i].value) << i;
+    EXPECT_EQ(a.identities[i].field, b.identities[i].field) << i;
+    EXPECT_EQ(a.identities[i].alternate, b.identities[i].alternate) << i;
+  }
+  // The terms are the same: only where the data lives differs.
+  std::vector<std::string> ta;
+  std::vector<std::string> tb;
+  for (auto t = with_json.doc.xapian().termlist_begin(); t != with_json.doc.xapian().termlist_end(); ++t) {
+    ta.push_back(*t);
+  }
+  for (auto t = with_stored.doc.xapian().termlist_begin(); t != with_stored.doc.xapian().termlist_end(); ++t) {
+    tb.push_back(*t);
+  }
+  EXPECT_EQ(ta, tb);
 }
 
 TEST(IndexStore, ReplaceAndDeleteByUniqueTerm) {
