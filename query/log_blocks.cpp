@@ -141,19 +141,27 @@ template <class Fn> void on_threads(std::size_t count, Fn &&fn) {
 } // namespace
 
 core::Status LogExpander::finish() {
+  if (!m_visit && m_expanded) {
+    // db() numbers the documents of its databases by their count: it cannot take more later
+    return core::fail(core::ErrorCode::internal, "query: log transactions expanded twice into one database");
+  }
   std::vector<Raw> raw = std::move(m_pending);
   m_pending.clear();
   // The blocks' data (JSON, a few hundred bytes each) parsed on the threads too.
   std::vector<Pending> blocks(raw.size());
   std::vector<core::Status> parsed(raw.size());
   on_threads(raw.size(), [&](std::size_t i, std::size_t /*worker*/) {
-    auto block = index::parse_log_block(raw[i].data);
-    if (!block) {
-      parsed[i] = std::unexpected(block.error());
-      return;
+    try {
+      auto block = index::parse_log_block(raw[i].data);
+      if (!block) {
+        parsed[i] = std::unexpected(block.error());
+        return;
+      }
+      blocks[i] = Pending{std::move(*block), raw[i].mask};
+      raw[i].data.clear();
+    } catch (...) {
+      parsed[i] = std::unexpected(core::error_from_current_exception("query: log block: "));
     }
-    blocks[i] = Pending{std::move(*block), raw[i].mask};
-    raw[i].data.clear();
   });
   for (std::size_t i = 0; i < blocks.size(); ++i) {
     MAILDSAR_TRY(parsed[i]);
@@ -241,6 +249,7 @@ core::Status LogExpander::finish() {
       continue;
     }
     try {
+      m_expanded = true;
       m_db.add_database(*job.db);
     } catch (...) {
       return std::unexpected(core::error_from_current_exception("query: log: "));

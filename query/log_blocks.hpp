@@ -40,7 +40,7 @@ public:
   /**
    * Reads the transactions of the blocks added (each log once: a compressed one is decompressed
    * once for all its blocks) and adds one document per transaction, as the indexer builds it,
-   * to the in-memory database.
+   * to the in-memory database. Once per expander, unless it has a visitor (set_item_visitor).
    * @errors the log's read errors; ErrorCode::temp_fail when a log no longer holds the
    *         transactions as they were indexed (changed since: run `maildsar index`).
    */
@@ -94,6 +94,7 @@ private:
   std::unique_ptr<index::Normalizer> m_normalizer;
   Xapian::Database m_db; // the in-memory databases of the logs read, as one
   std::size_t m_docs = 0;
+  bool m_expanded = false; // finish() added databases to m_db
   std::vector<std::string> m_needles;
   ItemVisitor m_visit;
   std::unordered_map<Xapian::docid, std::unique_ptr<index::StoredDocument>> m_stored;
