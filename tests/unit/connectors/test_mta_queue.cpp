@@ -16,7 +16,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <mutex>
 #include <string>
 #include <sys/stat.h>
 #include <vector>
@@ -49,27 +48,7 @@ std::string record(char type, std::string_view data) {
 
 std::string size_record() { return record('C', "              0               0               0"); }
 
-class Sink final : public ItemSink {
-public:
-  void item(Item &&item) override {
-    std::lock_guard lock(m_mutex);
-    items.push_back(std::move(item));
-  }
-  void error(ScanError &&error) override {
-    std::lock_guard lock(m_mutex);
-    errors.push_back(std::move(error));
-  }
-  void skipped(const std::string &path, SkipReason reason) override {
-    std::lock_guard lock(m_mutex);
-    skips.emplace_back(path, reason);
-  }
-  std::vector<Item> items;
-  std::vector<ScanError> errors;
-  std::vector<std::pair<std::string, SkipReason>> skips;
-
-private:
-  std::mutex m_mutex;
-};
+using Sink = ItemCollector; // keeps items, errors and skips
 
 std::unique_ptr<Connector> connector(const std::string &type, const fs::path &path) {
   core::SourceConfig s;
