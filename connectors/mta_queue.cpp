@@ -472,9 +472,12 @@ core::Result<std::string> read_queue_item_bytes(const Locator &locator) {
   return first + data;
 }
 
-core::Result<std::string> read_queued_message(const Locator &locator) {
+namespace {
+
+/** The queued message at `locator`, read and parsed (`caller` names the reader in errors). */
+core::Result<queue::QueuedMessage> read_queued(const Locator &locator, std::string_view caller) {
   if (!is_mta_queue(locator.store)) {
-    return core::fail(core::ErrorCode::internal, "read_queued_message: not an MTA queue item");
+    return core::fail(core::ErrorCode::internal, fmt::format("{}: not an MTA queue item", caller));
   }
   const std::uint64_t max = item_limits().max_item_bytes;
   MAILDSAR_TRY_ASSIGN(QueueFiles files, read_queue_files(locator, max));
@@ -482,18 +485,20 @@ core::Result<std::string> read_queued_message(const Locator &locator) {
   if (!parsed) {
     return core::fail(core::ErrorCode::data, fmt::format("{}: {}", locator.path, parsed.error().message));
   }
-  return std::move(parsed->content);
+  return std::move(*parsed);
+}
+
+} // namespace
+
+core::Result<std::string> read_queued_message(const Locator &locator) {
+  MAILDSAR_TRY_ASSIGN(queue::QueuedMessage message, read_queued(locator, "read_queued_message"));
+  return std::move(message.content);
 }
 
 core::Result<std::string> read_queued_message_with_envelope(const Locator &locator) {
-  if (!is_mta_queue(locator.store)) {
-    return core::fail(core::ErrorCode::internal, "read_queued_message_with_envelope: not an MTA queue item");
-  }
-  const std::uint64_t max = item_limits().max_item_bytes;
-  MAILDSAR_TRY_ASSIGN(QueueFiles files, read_queue_files(locator, max));
-  auto parsed = parse_queue_files(locator, files, max);
+  auto parsed = read_queued(locator, "read_queued_message_with_envelope");
   if (!parsed) {
-    return core::fail(core::ErrorCode::data, fmt::format("{}: {}", locator.path, parsed.error().message));
+    return std::unexpected(parsed.error());
   }
   // One header line each: no CR or LF from the file may start a field of its own.
   auto one_line = [](std::string_view s) {
