@@ -24,7 +24,9 @@ void plan_options(po::options_description &desc, po::positional_options_descript
       ("pst", po::value<std::string>()->default_value("manual"),
        "PST items: 'manual' (instructions for Outlook) or 'convert' (replace each PST by an mbox "
        "archive without the subject's items; needs erasure.pst_convert in the config)")
-      ("today", po::value<std::string>(), "evaluate holds as of this date YYYY-MM-DD (default: today)");
+      ("today", po::value<std::string>(), "evaluate holds as of this date YYYY-MM-DD (default: today)")
+      ("resurrected", "plan the items of --request ID's completed erasure that came back (flagged "
+                      "suppressed by index: a restore from backup); needs no identifier");
 }
 
 void approve_options(po::options_description &desc, po::positional_options_description &pos) {
@@ -72,11 +74,19 @@ core::Result<int> run_plan(Context &ctx) {
   MAILDSAR_TRY_ASSIGN(std::string out_path, required(ctx.vm, "out", "--out MANIFEST"));
   MAILDSAR_TRY_ASSIGN(query::SubjectProfile given, subject_from_args(ctx.vm));
   MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
-  MAILDSAR_TRY_ASSIGN(StepSubject step, resolve_request(config, std::move(given), ctx.operator_name));
+  const bool resurrected = ctx.vm.count("resurrected") != 0;
+  if (resurrected && (given.request.empty() || !given.empty())) {
+    return core::fail(core::ErrorCode::usage, "--resurrected takes --request ID and no identifier",
+                      "the suppression list keeps the erased subject's identifiers (keyed)");
+  }
+  // The erased request's subject is in the suppression list (its register entry may be purged).
+  MAILDSAR_TRY_ASSIGN(StepSubject step, resurrected ? core::Result<StepSubject>(StepSubject{given, false})
+                                                    : resolve_request(config, std::move(given), ctx.operator_name));
   const query::SubjectProfile &subject = step.subject;
   MAILDSAR_TRY(require_indexed(config));
   MAILDSAR_TRY(warn_partially_indexed(config, *ctx.out));
   erasure::PlanOptions options;
+  options.resurrected = resurrected;
   options.planner = ctx.operator_name;
   options.policy_path = ctx.vm.count("policy") != 0 ? ctx.vm["policy"].as<std::string>() : "";
   options.today = ctx.vm.count("today") != 0 ? ctx.vm["today"].as<std::string>() : "";

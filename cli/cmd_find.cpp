@@ -7,6 +7,7 @@
 #include "query/query.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace maildsar::cli {
 
@@ -62,6 +63,11 @@ core::Result<int> run_find(Context &ctx) {
       out.line(fmt::format("    subject: {}", h.subject));
     }
     out.line(fmt::format("    matched: {}", matched_text(h)));
+    if (!h.suppressed.empty()) {
+      out.line(fmt::format("    SUPPRESSED: shows the subject of erasure {} again (restored?): `maildsar plan "
+                           "--request {} --resurrected`",
+                           fmt::join(h.suppressed, ", "), h.suppressed.front()));
+    }
     if (!h.truncated.empty()) {
       out.line(fmt::format("    INDEXED IN PART: {}{}", h.truncated.front(),
                            h.truncated.size() > 1 ? fmt::format(" (+{} more)", h.truncated.size() - 1) : ""));

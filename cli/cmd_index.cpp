@@ -42,7 +42,8 @@ nlohmann::json summary_json(const index::IndexSummary &s, const nlohmann::json &
                        {"moved", src.moved},
                        {"errors", src.errors},
                        {"warnings", src.warnings},
-                       {"truncated", src.truncated}});
+                       {"truncated", src.truncated},
+                       {"suppressed", src.suppressed}});
     if (!src.held_removal.empty()) {
       sources.back()["held_removal"] = src.held_removal;
     }
@@ -62,6 +63,7 @@ nlohmann::json summary_json(const index::IndexSummary &s, const nlohmann::json &
           {"problems", problems},
           {"warnings", s.warnings},
           {"truncated", s.truncated},
+          {"suppressed", s.suppressed},
           {"notices", warnings},
           {"seconds", s.seconds}};
 }
@@ -98,6 +100,12 @@ void print_summary_table(Output &out, const index::IndexSummary &s) {
                          "`verify` gives no certificate while they remain (raise limits.* and run "
                          "`index --full`)",
                          s.truncated));
+  }
+  if (s.suppressed > 0) {
+    out.line(fmt::format("{} item(s) show the subject of a completed erasure (restored from a backup?): "
+                         "flagged suppressed; see `maildsar status` and `maildsar plan --request ID "
+                         "--resurrected`",
+                         s.suppressed));
   }
 }
 

@@ -4,11 +4,17 @@
 #include "cli/request_output.hpp"
 #include "core/exit_codes.hpp"
 #include "indexer/catalog.hpp"
+#include "erasure/policy.hpp"
 #include "indexer/indexer.hpp"
+#include "indexer/suppression.hpp"
+#include "query/query.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <ctime>
+#include <filesystem>
+#include <map>
 #include <optional>
 
 namespace maildsar::cli {
@@ -97,8 +103,51 @@ core::Result<int> run_status(Context &ctx) {
       }
     }
   }
+  // Suppression on restore: items of erased subjects that came back, per request. Handled once
+  // erased again (plan --resurrected) or held (a hold on their source wins).
+  struct Resurfaced {
+    std::string request;
+    std::string erased;
+    std::uint64_t items = 0;
+    std::uint64_t held = 0;
+    std::map<std::string, std::uint64_t> sources;
+  };
+  std::vector<Resurfaced> resurfaced;
+  std::uint64_t unhandled = 0;
+  MAILDSAR_TRY_ASSIGN(std::vector<index::Suppression> suppressions, index::read_suppressions(config));
+  if (!suppressions.empty() && std::filesystem::exists(index::index_path(config))) {
+    MAILDSAR_TRY_ASSIGN(std::vector<query::Hit> flagged, query::suppressed_items(config));
+    const std::string day = erasure::today_utc();
+    for (const index::Suppression &s : suppressions) {
+      if (std::ranges::none_of(resurfaced, [&](const Resurfaced &r) { return r.request == s.request; })) {
+        resurfaced.push_back(Resurfaced{s.request, s.erased, 0, 0, {}});
+      }
+    }
+    for (const query::Hit &h : flagged) {
+      const bool held = erasure::hold_for(config, h.locator.source, day).has_value();
+      for (const std::string &request : h.suppressed) {
+        auto it = std::ranges::find_if(resurfaced, [&](const Resurfaced &r) { return r.request == request; });
+        if (it == resurfaced.end()) {
+          it = resurfaced.insert(resurfaced.end(), Resurfaced{request, "", 0, 0, {}});
+        }
+        ++it->items;
+        it->held += held ? 1U : 0U;
+        ++it->sources[h.locator.source];
+      }
+      unhandled += held ? 0U : 1U;
+    }
+    std::erase_if(resurfaced, [](const Resurfaced &r) { return r.items == 0; });
+  }
   Output &out = *ctx.out;
   if (out.json()) {
+    nlohmann::json resurfaced_json = nlohmann::json::array();
+    for (const Resurfaced &r : resurfaced) {
+      resurfaced_json.push_back({{"request", r.request},
+                                 {"erased", r.erased},
+                                 {"items", r.items},
+                                 {"held", r.held},
+                                 {"sources", r.sources}});
+    }
     nlohmann::json overdue_json = nlohmann::json::array();
     for (const casework::Request &r : overdue) {
       overdue_json.push_back(request_json(r, today, false));
@@ -125,6 +174,9 @@ core::Result<int> run_status(Context &ctx) {
                    {"stale", any_stale},
                    {"degraded", any_degraded},
                    {"max_index_age_seconds", max_age},
+                   {"suppressed", {{"erasures", suppressions.size()},
+                                   {"unhandled", unhandled},
+                                   {"requests", resurfaced_json}}},
                    {"requests", {{"today", casework::to_string(today)},
                                  {"running", running},
                                  {"due_within_days", soon_days},
@@ -164,9 +216,20 @@ core::Result<int> run_status(Context &ctx) {
     }
     out.line(fmt::format("requests: {} running, {} overdue, {} due within {} day(s)", running, overdue.size(),
                          due_soon.size(), soon_days));
+    for (const Resurfaced &r : resurfaced) {
+      std::string where;
+      for (const auto &[source, n] : r.sources) {
+        where += fmt::format("{}{} in {}", where.empty() ? "" : ", ", n, source);
+      }
+      out.line(fmt::format("SUPPRESSED: {} item(s) of erased request {} are back ({}){}: run `maildsar plan "
+                           "--request {} --resurrected -o FILE`",
+                           r.items, r.request, where, r.held > 0 ? fmt::format(", {} under a hold", r.held) : "",
+                           r.request));
+    }
   }
-  // Monitoring alerts on a non-zero exit: stale, never indexed or degraded; an overdue request.
-  return any_stale || any_degraded || !overdue.empty() ? core::k_exit_problem : core::k_exit_ok;
+  // Monitoring alerts on a non-zero exit: stale, never indexed or degraded; an overdue request;
+  // an erased subject's items back in a store (suppression on restore) that no hold keeps.
+  return any_stale || any_degraded || !overdue.empty() || unhandled > 0 ? core::k_exit_problem : core::k_exit_ok;
 }
 
 } // namespace maildsar::cli

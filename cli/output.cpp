@@ -89,8 +89,16 @@ nlohmann::json hit_json(const query::Hit &h) {
   if (!l.folder.empty() || l.store == connectors::StoreKind::pst) {
     j["folder"] = l.folder;
   }
+  nlohmann::json marks = nlohmann::json::array();
   if (!l.mark.empty()) {
-    j["marks"] = nlohmann::json::array({l.mark}); // "stray", "tmp" (docs/schemata.md)
+    marks.push_back(l.mark); // "stray", "tmp" (docs/schemata.md)
+  }
+  if (!h.suppressed.empty()) {
+    marks.push_back("suppressed"); // shows an erased subject again (indexer/suppression.hpp)
+    j["suppressed_by"] = h.suppressed;
+  }
+  if (!marks.empty()) {
+    j["marks"] = std::move(marks);
   }
   if (l.store == connectors::StoreKind::pst) {
     j["node_id"] = l.node_id;

@@ -21,7 +21,7 @@ inline constexpr std::string_view k_secret_file = "secret.key";
 inline constexpr std::string_view k_keyed_requests_marker = "requests.keyed";
 /** Files of the state directory that only exist once the key has been used (see below). */
 inline constexpr std::string_view k_state_made_with_key[] = {"erasure.sqlite3", "certificates",
-                                                             k_keyed_requests_marker};
+                                                             k_keyed_requests_marker, "suppression.sqlite3"};
 
 /**
  * The installation's secret for keyed hashes and pseudonyms: `<state_dir>/secret.key`, 32 random

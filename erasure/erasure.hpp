@@ -97,6 +97,10 @@ struct PlanOptions {
   std::string policy_path; // optional --policy FILE
   std::string today;       // YYYY-MM-DD; "" = the current UTC date (tests pin it)
   PstMode pst = PstMode::manual;
+  /** `--resurrected`: the items flagged by suppression on restore for the subject's request
+      (SubjectProfile::request; no identifier needed: the list keeps them keyed), planned under
+      the same rules as any plan, for a new approval. */
+  bool resurrected = false;
 };
 
 struct PlanResult {

@@ -19,6 +19,7 @@
 #include "erasure/state.hpp"
 #include "indexer/identity.hpp"
 #include "indexer/indexer.hpp"
+#include "indexer/suppression.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -924,6 +925,30 @@ core::Result<EraseReport> erase(const core::Config &config, const Manifest &mani
   }
   report.index_updated = true;
   report.index_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+
+  // Suppression on restore: the subject's keyed identifiers stay, so that a later index run
+  // flags their items when they come back (a restore from backup). Recorded after the index
+  // forgot them (that run flags nothing of this request); again on every run of the manifest.
+  index::Suppression suppression;
+  suppression.request = manifest.request;
+  suppression.manifest = manifest.hash;
+  suppression.erased = now_iso();
+  for (const KeyedIdentifier &k : manifest.subject) {
+    suppression.identifiers.push_back(index::SuppressedIdentifier{k.kind, k.hash});
+  }
+  std::set<std::string> done;
+  for (const ItemOutcome &o : report.items) {
+    if (o.result == "done") {
+      done.insert(o.id);
+    }
+  }
+  for (const ManifestItem &item : manifest.items) {
+    if (!done.contains(item.id)) {
+      suppression.kept.push_back(item.sha256); // retained, manual, stale or failed: still there
+    }
+  }
+  MAILDSAR_TRY(index::record_suppression(config, suppression));
+  exec.point("suppressed");
 
   MAILDSAR_TRY_ASSIGN(std::optional<JournalEntry> audited, db.journal(manifest.hash, "audit" + round));
   if (!audited || audited->state != "done") {

@@ -14,6 +14,7 @@
 #include "erasure/state.hpp"
 #include "indexer/identity.hpp"
 #include "indexer/schema.hpp"
+#include "indexer/suppression.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -282,16 +283,43 @@ core::Status plan_conversions(const core::Config &config, std::vector<ManifestIt
 
 core::Result<PlanResult> plan(const core::Config &config, const query::SubjectProfile &subject,
                               const PlanOptions &options) {
-  if (subject.empty()) {
-    return core::fail(core::ErrorCode::usage, "no identifier given",
-                      "use --email, --name, --phone, --ip or --subject FILE");
+  if (options.resurrected ? subject.request.empty() : subject.empty()) {
+    return options.resurrected
+               ? core::fail(core::ErrorCode::usage, "--resurrected needs the erased request",
+                            "give --request ID (the request of the completed erasure)")
+               : core::fail(core::ErrorCode::usage, "no identifier given",
+                            "use --email, --name, --phone, --ip or --subject FILE");
   }
   MAILDSAR_TRY_ASSIGN(Policy policy, load_policy(options.policy_path));
   MAILDSAR_TRY_ASSIGN(std::string key, core::load_or_create_secret(config.state_dir));
   PlanResult result;
   Manifest &m = result.manifest;
-  MAILDSAR_TRY_ASSIGN(m.subject, keyed_subject(config, subject, key));
-  MAILDSAR_TRY_ASSIGN(std::vector<query::Hit> hits, query::find(config, subject));
+  std::vector<query::Hit> hits;
+  if (options.resurrected) {
+    // The subject as the suppression list keeps it (keyed), the items as the index flagged them.
+    MAILDSAR_TRY_ASSIGN(std::vector<index::Suppression> list, index::read_suppressions(config));
+    for (const index::Suppression &s : list) {
+      if (s.request != subject.request) {
+        continue;
+      }
+      for (const index::SuppressedIdentifier &i : s.identifiers) {
+        KeyedIdentifier k{i.kind, i.hash};
+        if (std::ranges::find(m.subject, k) == m.subject.end()) {
+          m.subject.push_back(std::move(k));
+        }
+      }
+    }
+    if (m.subject.empty()) {
+      return core::fail(core::ErrorCode::no_input,
+                        fmt::format("no completed erasure of request {} in the suppression list {}", subject.request,
+                                    index::suppression_path(config)),
+                        "`maildsar status` lists the requests whose items came back");
+    }
+    MAILDSAR_TRY_ASSIGN(hits, query::suppressed_items(config, subject.request));
+  } else {
+    MAILDSAR_TRY_ASSIGN(m.subject, keyed_subject(config, subject, key));
+    MAILDSAR_TRY_ASSIGN(hits, query::find(config, subject));
+  }
   const std::string today = options.today.empty() ? today_utc() : options.today;
 
   m.request = subject.request.empty() ? "DSAR-" + today : subject.request;
@@ -334,7 +362,8 @@ core::Result<PlanResult> plan(const core::Config &config, const query::SubjectPr
                             json{{"manifest_sha256", m.hash},
                                  {"items", m.items.size()},
                                  {"actions", counts},
-                                 {"stale", result.stale}}));
+                                 {"stale", result.stale},
+                                 {"resurrected", options.resurrected}}));
   return result;
 }
 

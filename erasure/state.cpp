@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "erasure/state.hpp"
+
+#include "indexer/suppression.hpp"
 #include "core/time.hpp"
 
 #include "core/fs.hpp"
@@ -179,42 +181,14 @@ void kill_at(const std::function<bool(std::string_view)> &fault_at, const std::s
   }
 }
 
-namespace {
-
-std::string sorted_name(const std::string &folded) {
-  std::vector<std::string> tokens;
-  std::size_t begin = 0;
-  while (begin <= folded.size()) {
-    std::size_t end = folded.find(' ', begin);
-    if (end == std::string::npos) {
-      end = folded.size();
-    }
-    if (end > begin) {
-      tokens.push_back(folded.substr(begin, end - begin));
-    }
-    begin = end + 1;
-  }
-  std::ranges::sort(tokens);
-  std::string out;
-  for (const std::string &t : tokens) {
-    out += (out.empty() ? "" : " ") + t;
-  }
-  return out;
-}
-
-} // namespace
 
 std::set<std::string> subject_kinds_in(const connectors::Item &item, const index::Normalizer &norm,
                                        const std::string &key, const std::set<std::string> &targets) {
   std::set<std::string> found;
   for (const index::Identity &id : norm.extract(item)) {
-    if (id.role == connectors::Role::owner) {
-      continue; // the mailbox's owner, not the item's content
-    }
-    const std::string kind(index::to_string(id.kind));
-    const std::string value = id.kind == index::IdentityKind::name ? sorted_name(id.value) : id.value;
-    if (targets.contains(kind + ":" + core::keyed_hash(key, kind, value))) {
-      found.insert(kind);
+    const std::string keyed = index::keyed_identity(key, id); // "" for the mailbox's owner
+    if (!keyed.empty() && targets.contains(keyed)) {
+      found.insert(std::string(index::to_string(id.kind)));
     }
   }
   return found;

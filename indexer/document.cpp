@@ -4,6 +4,7 @@
 #include "connectors/limits.hpp"
 #include "core/hash.hpp"
 #include "indexer/schema.hpp"
+#include "indexer/suppression.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -356,6 +357,12 @@ BuiltDocument build_document(const connectors::Item &item, const DocumentContext
   doc.add_boolean_term(schema::prefix_for("store") + std::string(to_string(item.locator.store)));
   if (!item.truncated.empty()) {
     doc.add_boolean_term(schema::truncated_term());
+  }
+  if (ctx.suppression != nullptr) {
+    out.suppressed = ctx.suppression->match(identities, item.sha256);
+    for (const std::string &request : out.suppressed) {
+      doc.add_boolean_term(schema::suppressed_term(request));
+    }
   }
   if (!item.message_id.empty()) {
     std::string mid = lower_ascii(item.message_id);

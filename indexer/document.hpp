@@ -20,6 +20,8 @@
 
 namespace maildsar::index {
 
+class SuppressionList;
+
 struct DocumentContext {
   std::string source;
   const Normalizer *normalizer = nullptr; // not owned
@@ -31,6 +33,8 @@ struct DocumentContext {
   /** The document data is wanted as it reads back (BuiltDocument::stored), not as JSON in the
       document: re-read log transactions searched in memory (query/log_blocks.hpp). */
   bool stored_only = false;
+  /** Not null: items that show an erased subject get XSUPP:<request> (indexer/suppression.hpp). */
+  const SuppressionList *suppression = nullptr;
 };
 
 struct StoredDocument;
@@ -40,6 +44,8 @@ struct BuiltDocument {
   ItemRecord record; // qterm and file_id are filled in by the writer
   /** DocumentContext::stored_only: what parse_document_data() would read from the data. */
   std::unique_ptr<StoredDocument> stored;
+  /** The requests whose erased subject the item shows (DocumentContext::suppression). */
+  std::vector<std::string> suppressed;
 };
 
 /** Extracts the item's identities and builds its document. May throw (callers catch). */

@@ -12,6 +12,7 @@
 #include "indexer/pipeline.hpp"
 #include "indexer/rotation.hpp"
 #include "indexer/schema.hpp"
+#include "indexer/suppression.hpp"
 #include "indexer/writer.hpp"
 
 #include <fmt/format.h>
@@ -223,6 +224,7 @@ core::Status index_files(const Connector &connector, const std::string &source,
             fs.mode = m.mode;
             return {};
           } else if constexpr (std::is_same_v<T, MsgDoc>) {
+            sum.suppressed += m.log_lines.empty() ? (m.doc.suppressed.empty() ? 0U : 1U) : m.suppressed;
             return writer.write_doc(source, source_id, jobs[m.job], states[m.job], std::move(m.doc),
                                     sum, m.log_lines);
           } else if constexpr (std::is_same_v<T, MsgError>) {
@@ -439,6 +441,8 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
 
   Normalizer normalizer(NormalizeOptions{config.identity.subaddress_separators,
                                          config.identity.phone_region});
+  // Items that show the subject of a completed erasure are flagged (a restore from backup).
+  MAILDSAR_TRY_ASSIGN(std::optional<SuppressionList> suppression, SuppressionList::load(config));
   // The writer (this thread) keeps one core busy: parse on the others (at least one).
   unsigned threads = options.threads != 0 ? options.threads
                                           : std::max(2U, std::thread::hardware_concurrency()) - 1;
@@ -475,6 +479,7 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
       summary.errors += sum.errors;
       summary.warnings += sum.warnings;
       summary.truncated += sum.truncated;
+      summary.suppressed += sum.suppressed;
       summary.sources.push_back(std::move(sum));
       return {};
     };
@@ -516,6 +521,7 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
       summary.errors += sum.errors;
       summary.warnings += sum.warnings;
       summary.truncated += sum.truncated;
+      summary.suppressed += sum.suppressed;
       summary.sources.push_back(std::move(sum));
       continue;
     }
@@ -606,6 +612,7 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
     DocumentContext ctx{src->name, &normalizer,
                         connector->kind() == connectors::StoreKind::maillog ? src : nullptr,
                         options.log_block_items};
+    ctx.suppression = suppression ? &*suppression : nullptr;
     if (ctx.log_source != nullptr && !options.edited_in_place.empty() && options.full == FullScan::no) {
       // Logs that erasure edited in place: only their edited blocks are built again.
       std::vector<Job> rest;
@@ -645,8 +652,9 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
       }
     }
     summary.errors += sum.errors;
-      summary.warnings += sum.warnings;
-      summary.truncated += sum.truncated;
+    summary.warnings += sum.warnings;
+    summary.truncated += sum.truncated;
+    summary.suppressed += sum.suppressed;
     summary.sources.push_back(std::move(sum));
   }
   if (auto st = writer.commit_batch(); !st) {

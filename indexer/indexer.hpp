@@ -36,6 +36,9 @@ struct SourceSummary {
   /** Items indexed only in part this run (cut at a limit, attachment text cut or not
       extracted): `verify` gives no certificate while such items remain. */
   std::uint64_t truncated = 0;
+  /** Items indexed this run that show the subject of a completed erasure (indexer/suppression.hpp;
+      a log's transactions one by one): flagged `suppressed` until handled. */
+  std::uint64_t suppressed = 0;
   /** Why the removal guard kept files this run no longer found ("" = it kept none). */
   std::string held_removal;
 };
@@ -45,6 +48,7 @@ struct IndexSummary {
   std::uint64_t errors = 0; // total
   std::uint64_t warnings = 0; // total
   std::uint64_t truncated = 0; // total
+  std::uint64_t suppressed = 0; // total
   double seconds = 0;
 };
 

@@ -99,6 +99,7 @@ public:
       BuiltDocument built = build_document(item, m_terms_ctx);
       terms = built.doc.take_terms(); // all but the role-scoped ones (terms_only)
       std::erase(terms, built.doc.key());
+      m_suppressed += built.suppressed.empty() ? 0U : 1U;
     } catch (...) {
       core::Error e = core::error_from_current_exception();
       m_queue.push(MsgError{m_job, ScanError{item.locator.path, position_of(item), e.message}});
@@ -160,7 +161,10 @@ private:
     if (m_whole) {
       block.checks = m_digest.checks();
     }
-    m_queue.push(block_message(m_job, m_ctx.source, block, m_txns));
+    MsgDoc msg = block_message(m_job, m_ctx.source, block, m_txns);
+    msg.suppressed = m_suppressed;
+    m_queue.push(std::move(msg));
+    m_suppressed = 0;
     m_txns.clear();
     m_lines = {};
     m_digest = BlockDigest{};
@@ -183,6 +187,7 @@ private:
   std::uint64_t m_line = 0;
   bool m_truncated = false;
   bool m_whole = true; // no transaction of the block cut or split at a limit
+  std::uint64_t m_suppressed = 0; // transactions of the block that show an erased subject
 };
 
 } // namespace

@@ -49,6 +49,9 @@ struct MsgDoc {
   /** A log block: the first line of each of its transactions (which identify them in the file:
       new, changed and removed are counted by transaction). Empty for other documents. */
   std::vector<std::uint64_t> log_lines = {};
+  /** Items of the document that show an erased subject (a log block: its transactions that
+      do; else 0 or 1, as doc.suppressed says). */
+  std::uint64_t suppressed = 0;
 };
 struct MsgError {
   std::size_t job;

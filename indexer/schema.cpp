@@ -39,8 +39,10 @@ std::string truncated_term() { return prefix_for("truncated") + "1"; }
 
 std::string log_block_term() { return prefix_for("log-block") + "1"; }
 
+std::string suppressed_term(std::string_view request) { return prefix_for("suppressed") + std::string(request); }
+
 std::string block_term(std::string_view term) {
-  for (const char *keep : {"file", "source", "store", "log-block", "truncated"}) {
+  for (const char *keep : {"file", "source", "store", "log-block", "truncated", "suppressed"}) {
     if (term.starts_with(field(keep).prefix)) {
       return std::string(term);
     }

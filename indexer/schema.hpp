@@ -71,6 +71,9 @@ inline constexpr std::array k_fields{
           "store kind: maildir, mbox, pst, quarantine, maillog"},
     Field{"truncated", "XTRUNC:", FieldKind::boolean, Scope::global, -1,
           "XTRUNC:1 on an item indexed only in part (cut at a limit); find shows it as truncated"},
+    Field{"suppressed", "XSUPP:", FieldKind::boolean, Scope::global, -1,
+          "XSUPP:<request id> on an item indexed after that erasure completed that shows its erased "
+          "subject (suppression on restore); find marks it suppressed"},
     Field{"log-block", "XBLOCK:", FieldKind::boolean, Scope::global, -1,
           "XBLOCK:1 on a block of delivery-log transactions (its terms are those of all its "
           "transactions, its data a log block: indexer/log_block.hpp)"},
@@ -237,10 +240,12 @@ static_assert(k_role_codes.size() == connectors::k_role_count);
 [[nodiscard]] std::string file_term(std::string_view source, std::string_view path);
 /** "XTRUNC:1": the item was indexed only in part (connectors::Item::truncated). */
 [[nodiscard]] std::string truncated_term();
+/** "XSUPP:<request>": the item shows the subject of that completed erasure (indexer/suppression.hpp). */
+[[nodiscard]] std::string suppressed_term(std::string_view request);
 /** "XBLOCK:1": the document is a block of log transactions (indexer/log_block.hpp). */
 [[nodiscard]] std::string log_block_term();
 /**
- * A term as a log block holds it: XFILE:, XSRC:, XKIND:, XBLOCK: and XTRUNC: terms as they are,
+ * A term as a log block holds it: XFILE:, XSRC:, XKIND:, XBLOCK:, XTRUNC: and XSUPP: terms as they are,
  * every other (identity, Message-ID, name) as "XH:" + the first 3 bytes (24 bits) of its
  * SHA-256, as bytes — a fraction of the bytes, and a block is only a candidate: its transactions
  * are matched exactly when they are read again.

@@ -103,8 +103,11 @@ bool may_match(const connectors::Item &item, const std::vector<std::string> &nee
 
 LogExpander::LogExpander(const core::Config &config) : m_config(config) {}
 
-core::Status LogExpander::add(std::string_view data, std::uint32_t mask) {
-  m_pending.push_back(Raw{std::string(data), mask}); // parsed by finish(), on its threads
+core::Status LogExpander::add(std::string_view data, std::uint32_t mask, bool suppressed) {
+  if (suppressed && !m_suppression) {
+    MAILDSAR_TRY_ASSIGN(m_suppression, index::SuppressionList::load(m_config));
+  }
+  m_pending.push_back(Raw{std::string(data), mask, suppressed}); // parsed by finish(), on its threads
   return {};
 }
 
@@ -157,7 +160,7 @@ core::Status LogExpander::finish() {
         parsed[i] = std::unexpected(block.error());
         return;
       }
-      blocks[i] = Pending{std::move(*block), raw[i].mask};
+      blocks[i] = Pending{std::move(*block), raw[i].mask, raw[i].suppressed};
       raw[i].data.clear();
     } catch (...) {
       parsed[i] = std::unexpected(core::error_from_current_exception("query: log block: "));
@@ -221,7 +224,7 @@ core::Status LogExpander::finish() {
       }
       std::vector<index::BuiltDocument> docs;
       for (std::size_t b = 0; job.status && b < job.blocks.size(); ++b) {
-        job.status = build_documents(job.blocks[b].block, job.items[b], *normalizers[worker], docs);
+        job.status = build_documents(job.blocks[b], job.items[b], *normalizers[worker], docs);
       }
       job.db = std::make_unique<Xapian::WritableDatabase>(std::string(), Xapian::DB_BACKEND_INMEMORY);
       for (index::BuiltDocument &built : docs) {
@@ -418,11 +421,15 @@ index::NormalizeOptions LogExpander::normalize_options() const {
   return index::NormalizeOptions{m_config.identity.subaddress_separators, m_config.identity.phone_region};
 }
 
-core::Status LogExpander::build_documents(const index::LogBlock &block, std::vector<connectors::Item> &items,
+core::Status LogExpander::build_documents(const Pending &pending, std::vector<connectors::Item> &items,
                                           const index::Normalizer &normalizer,
                                           std::vector<index::BuiltDocument> &docs) const {
+  const index::LogBlock &block = pending.block;
   index::DocumentContext ctx{block.source, &normalizer};
   ctx.stored_only = true; // read back by take_stored(), without a JSON round trip
+  // A block indexed with a flagged transaction: its transactions are flagged as the index run
+  // flagged them (the same list, the same rule); those of other blocks never are.
+  ctx.suppression = pending.suppressed && m_suppression ? &*m_suppression : nullptr;
   try {
     for (connectors::Item &item : items) {
       if (!may_match(item, m_needles)) {
@@ -474,6 +481,8 @@ core::Result<std::vector<Hit>> lookup_term(const core::Config &config, Xapian::D
     return hits;
   }
   LogExpander logs(config);
+  // A flag of suppression on restore: the blocks' transactions are flagged again as indexed.
+  const bool suppressed = term.starts_with(index::schema::prefix_for("suppressed"));
   const std::string hashed = index::schema::block_term(term); // as log blocks hold it
   for (const std::string &t : hashed == term ? std::vector<std::string>{term}
                                              : std::vector<std::string>{term, hashed}) {
@@ -481,7 +490,7 @@ core::Result<std::vector<Hit>> lookup_term(const core::Config &config, Xapian::D
       Xapian::Document doc = db.get_document(*p);
       const std::string data = doc.get_data();
       if (index::is_log_block_data(data)) {
-        MAILDSAR_TRY(logs.add(data, p.get_wdf()));
+        MAILDSAR_TRY(logs.add(data, p.get_wdf(), suppressed));
         continue;
       }
       if (t != term) {

@@ -11,6 +11,7 @@
 #include "indexer/identity.hpp"
 #include "indexer/index_store.hpp"
 #include "indexer/log_block.hpp"
+#include "indexer/suppression.hpp"
 #include "query/query.hpp"
 
 #include <xapian.h>
@@ -18,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -34,9 +36,10 @@ public:
    * Notes the block whose document data is `data` (read by finish()). `mask`: the wdf of the
    * block term that matched it (the OR of several), i.e. the parts of the block that hold the
    * transactions with that term (indexer/log_block.hpp k_block_parts); with needles, only those
-   * parts are read. 0: the whole block.
+   * parts are read. 0: the whole block. `suppressed`: the block holds a transaction flagged by
+   * suppression on restore (XSUPP:); its transactions are checked against the list again.
    */
-  [[nodiscard]] core::Status add(std::string_view data, std::uint32_t mask = 0);
+  [[nodiscard]] core::Status add(std::string_view data, std::uint32_t mask = 0, bool suppressed = false);
   /**
    * Reads the transactions of the blocks added (each log once: a compressed one is decompressed
    * once for all its blocks) and adds one document per transaction, as the indexer builds it,
@@ -72,10 +75,12 @@ private:
   struct Raw { // as add() got it
     std::string data;
     std::uint32_t mask = 0;
+    bool suppressed = false;
   };
   struct Pending {
     index::LogBlock block;
     std::uint32_t mask = 0;
+    bool suppressed = false;
   };
   /** Reads the transactions of `blocks` (all of one log) into `items`, one vector per block. */
   [[nodiscard]] core::Status read_file(std::span<const Pending> blocks,
@@ -84,7 +89,7 @@ private:
   [[nodiscard]] index::NormalizeOptions normalize_options() const;
   /** The documents of the `items` that can match (set_needles), bounded as the indexer bounds
       them, built with `normalizer`; appended to `docs`. Thread-safe (const). */
-  [[nodiscard]] core::Status build_documents(const index::LogBlock &block, std::vector<connectors::Item> &items,
+  [[nodiscard]] core::Status build_documents(const Pending &block, std::vector<connectors::Item> &items,
                                              const index::Normalizer &normalizer,
                                              std::vector<index::BuiltDocument> &docs) const;
   /** Gives the `items` that can match to the visitor (set_item_visitor). */
@@ -92,6 +97,8 @@ private:
 
   const core::Config &m_config;
   std::unique_ptr<index::Normalizer> m_normalizer;
+  /** The suppression list, loaded when a flagged block is read (add()). */
+  std::optional<index::SuppressionList> m_suppression;
   Xapian::Database m_db; // the in-memory databases of the logs read, as one
   std::size_t m_docs = 0;
   bool m_expanded = false; // finish() added databases to m_db

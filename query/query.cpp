@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <tuple>
 
 namespace maildsar::query {
@@ -296,6 +297,24 @@ std::vector<std::string> needles_of(const core::Config &config, const std::vecto
   return out;
 }
 
+/** Whether any document of `db` is flagged by suppression on restore (XSUPP:). */
+bool has_suppressed(const Xapian::Database &db) {
+  const std::string prefix = schema::prefix_for("suppressed");
+  return db.allterms_begin(prefix) != db.allterms_end(prefix);
+}
+
+/** The requests of the XSUPP: terms of `doc` (indexer/suppression.hpp). */
+std::vector<std::string> suppressed_requests(const Xapian::Document &doc) {
+  const std::string prefix = schema::prefix_for("suppressed");
+  std::vector<std::string> out;
+  Xapian::TermIterator it = doc.termlist_begin();
+  it.skip_to(prefix);
+  for (; it != doc.termlist_end() && (*it).starts_with(prefix); ++it) {
+    out.push_back((*it).substr(prefix.size()));
+  }
+  return out;
+}
+
 /**
  * The items of `db` that hold a wanted identity. `transactions`: `db` is the in-memory database
  * of re-read log transactions, whose documents' data it keeps.
@@ -325,6 +344,7 @@ core::Result<std::vector<Hit>> search(const core::Config &config, Xapian::Databa
     }
   }
   logs.set_needles(std::move(needles));
+  const bool flagged = has_suppressed(db);
   for (Xapian::MSetIterator it = mset.begin(); it != mset.end(); ++it) {
     Xapian::Document doc = it.get_document();
     index::StoredDocument stored;
@@ -346,11 +366,14 @@ core::Result<std::vector<Hit>> search(const core::Config &config, Xapian::Databa
           mask |= p.get_wdf();
         }
       }
-      MAILDSAR_TRY(logs.add(data, mask));
+      MAILDSAR_TRY(logs.add(data, mask, flagged && !suppressed_requests(doc).empty()));
       continue;
     }
     const std::string qterm = key_term_of(doc);
     Hit hit = hit_of(qterm, stored);
+    if (flagged) {
+      hit.suppressed = suppressed_requests(doc);
+    }
     for (const Wanted &w : wanted) {
       Match m{w.identifier, std::string(kind_name(w.kind)), {}};
       if (w.kind == IdentityKind::name) {
@@ -425,6 +448,33 @@ core::Result<std::vector<Hit>> find(const core::Config &config, const SubjectPro
                       "use --email, --name, --phone, --ip or --subject FILE");
   }
   return read_index<Hit>(config, [&](Xapian::Database &db) { return search(config, db, wanted); });
+}
+
+core::Result<std::vector<Hit>> suppressed_items(const core::Config &config, const std::string &request) {
+  return read_index<Hit>(config, [&](Xapian::Database &db) -> core::Result<std::vector<Hit>> {
+    const std::string prefix = schema::prefix_for("suppressed");
+    std::vector<std::string> terms;
+    if (!request.empty()) {
+      terms.push_back(schema::suppressed_term(request));
+    } else {
+      for (Xapian::TermIterator t = db.allterms_begin(prefix); t != db.allterms_end(prefix); ++t) {
+        terms.push_back(*t);
+      }
+    }
+    std::vector<Hit> hits;
+    std::map<std::string, std::size_t> at; // item id -> its hit
+    for (const std::string &term : terms) {
+      MAILDSAR_TRY_ASSIGN(std::vector<Hit> found, lookup_term(config, db, term));
+      for (Hit &h : found) {
+        auto [it, fresh] = at.emplace(h.id, hits.size());
+        if (fresh) {
+          hits.push_back(std::move(h));
+        }
+        hits[it->second].suppressed.push_back(term.substr(prefix.size()));
+      }
+    }
+    return hits;
+  });
 }
 
 core::Result<std::vector<Hit>> truncated_items(const core::Config &config) {

@@ -54,6 +54,9 @@ struct Hit {
   /** Identities left out of the item's stored evidence (limits.max_addresses_per_role); its
       terms are all indexed, so it is found, and the roles of a match come from the terms. */
   std::uint64_t evidence_capped = 0;
+  /** The completed erasure requests whose subject this item shows although it was indexed
+      after them (a restore; indexer/suppression.hpp): marked `suppressed` until handled. */
+  std::vector<std::string> suppressed = {};
 };
 
 /**
@@ -68,5 +71,12 @@ struct Hit {
  * notes in Hit::truncated and no matches. `verify` refuses to certify while there are any.
  */
 [[nodiscard]] core::Result<std::vector<Hit>> truncated_items(const core::Config &config);
+
+/**
+ * Every item the index holds that is flagged by suppression on restore (XSUPP:) for `request`,
+ * or for any request when it is empty, each with Hit::suppressed and no matches.
+ */
+[[nodiscard]] core::Result<std::vector<Hit>> suppressed_items(const core::Config &config,
+                                                              const std::string &request = {});
 
 } // namespace maildsar::query
