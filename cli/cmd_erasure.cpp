@@ -3,6 +3,8 @@
 #include "cli/commands.hpp"
 #include "cli/subject_args.hpp"
 #include "core/exit_codes.hpp"
+#include "core/fs.hpp"
+#include "erasure/approval.hpp"
 #include "erasure/erasure.hpp"
 
 #include <fmt/format.h>
@@ -10,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 namespace maildsar::cli {
@@ -33,7 +36,9 @@ void approve_options(po::options_description &desc, po::positional_options_descr
   desc.add_options()                                                                    //
       ("manifest", po::value<std::string>(), "the manifest file")                         //
       ("sign-key", po::value<std::string>(), "sign the approval with this Ed25519 private key (PEM)")
-      ("request", po::value<std::string>(), "check that the manifest is that of this registered request");
+      ("request", po::value<std::string>(), "check that the manifest is that of this registered request")
+      ("show", "print what the manifest does (items, dates, correspondents, subject lines, holds) and "
+               "approve nothing");
   pos.add("manifest", 1);
 }
 
@@ -99,9 +104,25 @@ core::Result<int> run_plan(Context &ctx) {
   } else if (pst != "manual") {
     return core::fail(core::ErrorCode::usage, fmt::format("--pst '{}': use 'manual' or 'convert'", pst));
   }
+  // Beside the manifest, what an approver must read: whom, what, where, what stays (issue 16
+  // item 2). Neither file is ever written over.
+  const std::string summary_path = erasure::approval_html_path(out_path);
+  if (std::error_code ec; std::filesystem::exists(std::filesystem::symlink_status(summary_path, ec))) {
+    return core::fail(core::ErrorCode::cant_create, summary_path + ": exists; will not overwrite a summary",
+                      "choose another --out file");
+  }
   MAILDSAR_TRY_ASSIGN(erasure::PlanResult result, erasure::plan(config, subject, options));
   MAILDSAR_TRY(erasure::save_manifest(result.manifest, out_path));
   const erasure::Manifest &m = result.manifest;
+  {
+    MAILDSAR_TRY_ASSIGN(erasure::ApprovalView view,
+                        erasure::approval_view(config, m,
+                                               resurrected ? std::vector<std::string>{} : erasure::subject_lines(subject),
+                                               std::move(result.hits)));
+    MAILDSAR_TRY_ASSIGN(core::NewFile html, core::NewFile::create(summary_path, 0600));
+    MAILDSAR_TRY(html.write(erasure::approval_html(view)));
+    MAILDSAR_TRY(html.commit());
+  }
   std::map<std::string, std::uint64_t> actions;
   for (const erasure::ManifestItem &item : m.items) {
     ++actions[std::string(erasure::to_string(item.action))];
@@ -109,6 +130,7 @@ core::Result<int> run_plan(Context &ctx) {
   Output &out = *ctx.out;
   if (out.json()) {
     out.json_line(json{{"manifest", out_path},
+                       {"summary", summary_path},
                        {"manifest_sha256", m.hash},
                        {"request", m.request},
                        {"planner", m.planner},
@@ -129,8 +151,10 @@ core::Result<int> run_plan(Context &ctx) {
     }
     out.line(fmt::format("manifest {} for {}: {} item(s){}{}", out_path, m.request, m.items.size(),
                          summary.empty() ? "" : ": ", summary));
-    out.line(fmt::format("manifest sha256 {}; next: another operator runs 'maildsar approve {}'", m.hash,
-                         out_path));
+    out.line(fmt::format("manifest sha256 {}; summary for the approver: {}", m.hash, summary_path));
+    out.line(fmt::format("next: another operator reads it (or 'maildsar approve --show {}') and runs "
+                         "'maildsar approve {}'",
+                         out_path, out_path));
   }
   if (result.stale > 0) {
     out.diag("warning", fmt::format("{} item(s) changed since they were indexed and will be skipped by erase; "
@@ -148,6 +172,22 @@ core::Result<int> run_approve(Context &ctx) {
   if (ctx.vm.count("request") != 0) {
     MAILDSAR_TRY(check_manifest_request(config, ctx.vm["request"].as<std::string>(), manifest.request,
                                         ctx.operator_name));
+  }
+  if (ctx.vm.count("show") != 0) {
+    // Read-only: what the approver is asked to approve, in words (the manifest holds the
+    // subject keyed; the planner's HTML summary beside it names them).
+    MAILDSAR_TRY_ASSIGN(erasure::ApprovalView view, erasure::approval_view(config, manifest));
+    if (ctx.out->json()) {
+      return core::fail(core::ErrorCode::usage, "approve --show prints text; the manifest itself is the JSON");
+    }
+    const std::string text = erasure::approval_text(view);
+    for (std::size_t begin = 0; begin < text.size();) {
+      std::size_t end = text.find('\n', begin);
+      end = end == std::string::npos ? text.size() : end;
+      ctx.out->line(text.substr(begin, end - begin));
+      begin = end + 1;
+    }
+    return core::k_exit_ok;
   }
   MAILDSAR_TRY_ASSIGN(std::vector<erasure::Approval> approvals,
                       erasure::approve(config, manifest, ctx.operator_name,

@@ -105,6 +105,9 @@ struct PlanOptions {
 
 struct PlanResult {
   Manifest manifest;
+  /** The items found, as `find` gives them (dates, subject lines, correspondents: the approval
+      summary, erasure/approval.hpp). */
+  std::vector<query::Hit> hits;
   std::uint64_t stale = 0; // items whose bytes changed since they were indexed (re-index first)
 };
 

@@ -354,6 +354,7 @@ core::Result<PlanResult> plan(const core::Config &config, const query::SubjectPr
     ++counts[std::string(to_string(item.action))];
   }
   m.hash = m.compute_hash();
+  result.hits = hits;
 
   MAILDSAR_TRY_ASSIGN(ErasureDb db, ErasureDb::open(config));
   MAILDSAR_TRY(db.put_manifest(m));

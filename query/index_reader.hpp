@@ -43,6 +43,14 @@ inline Hit hit_of(const std::string &qterm, index::StoredDocument &stored) {
   hit.sha256 = std::move(stored.sha256);
   hit.truncated = stored.truncated;
   hit.evidence_capped = stored.evidence_capped;
+  using connectors::Role;
+  for (Role role : {Role::from, Role::sender, Role::reply_to, Role::to, Role::cc, Role::bcc}) {
+    for (const index::Identity &id : stored.identities) {
+      if (id.kind == index::IdentityKind::email && id.role == role) {
+        hit.correspondents.emplace_back(connectors::to_string(role), id.value);
+      }
+    }
+  }
   return hit;
 }
 

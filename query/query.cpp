@@ -450,6 +450,27 @@ core::Result<std::vector<Hit>> find(const core::Config &config, const SubjectPro
   return read_index<Hit>(config, [&](Xapian::Database &db) { return search(config, db, wanted); });
 }
 
+core::Result<std::vector<Hit>> items_by_id(const core::Config &config,
+                                         const std::vector<std::pair<std::string, std::string>> &source_ids) {
+  return read_index<Hit>(config, [&](Xapian::Database &db) -> core::Result<std::vector<Hit>> {
+    std::vector<Hit> hits;
+    for (const auto &[source, id] : source_ids) {
+      const std::string qterm = schema::prefix_for("key") + source + ":" + id; // as schema::unique_term
+      Xapian::PostingIterator p = db.postlist_begin(qterm);
+      if (p == db.postlist_end(qterm)) {
+        continue;
+      }
+      const std::string data = db.get_document(*p).get_data();
+      if (index::is_log_block_data(data)) {
+        continue;
+      }
+      MAILDSAR_TRY_ASSIGN(index::StoredDocument stored, index::parse_document_data(data));
+      hits.push_back(hit_of(qterm, stored));
+    }
+    return hits;
+  });
+}
+
 core::Result<std::vector<Hit>> suppressed_items(const core::Config &config, const std::string &request) {
   return read_index<Hit>(config, [&](Xapian::Database &db) -> core::Result<std::vector<Hit>> {
     const std::string prefix = schema::prefix_for("suppressed");

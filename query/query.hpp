@@ -57,6 +57,9 @@ struct Hit {
   /** The completed erasure requests whose subject this item shows although it was indexed
       after them (a restore; indexer/suppression.hpp): marked `suppressed` until handled. */
   std::vector<std::string> suppressed = {};
+  /** The item's correspondents as its stored evidence holds them: (role, normalised address)
+      for the roles from, sender, reply-to, to, cc and bcc, in that order (approval summaries). */
+  std::vector<std::pair<std::string, std::string>> correspondents = {};
 };
 
 /**
@@ -71,6 +74,14 @@ struct Hit {
  * notes in Hit::truncated and no matches. `verify` refuses to certify while there are any.
  */
 [[nodiscard]] core::Result<std::vector<Hit>> truncated_items(const core::Config &config);
+
+/**
+ * The items of the index with these ids (Hit::id) in `source`, as hits without matches; ids
+ * that name no document (a log transaction: its block is the document; an item gone) are
+ * left out.
+ */
+[[nodiscard]] core::Result<std::vector<Hit>> items_by_id(const core::Config &config,
+                                                         const std::vector<std::pair<std::string, std::string>> &source_ids);
 
 /**
  * Every item the index holds that is flagged by suppression on restore (XSUPP:) for `request`,

@@ -1,0 +1,390 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "erasure/approval.hpp"
+
+#include "core/time.hpp"
+#include "query/export.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+#include <tuple>
+#include <utility>
+
+namespace maildsar::erasure {
+
+namespace {
+
+using query::html_escape;
+
+constexpr std::string_view k_actions[] = {"delete", "redact", "convert", "manual", "retain"};
+
+std::string when(const query::Hit *hit) {
+  return hit != nullptr && hit->date ? core::format_utc(*hit->date, "%Y-%m-%d %H:%M") : std::string("-");
+}
+
+/** Where the item lies, as an administrator finds it. */
+std::string where(const ManifestItem &item) {
+  const connectors::Locator &l = item.locator;
+  switch (l.store) {
+  case connectors::StoreKind::mbox:
+    return fmt::format("{} (bytes {}-{})", l.path, l.offset, l.offset + l.length);
+  case connectors::StoreKind::pst:
+    return fmt::format("{} (PST node {})", l.path, l.node_id);
+  case connectors::StoreKind::maillog:
+    return l.lines.empty() ? fmt::format("{} {}", l.path, l.queue_id)
+                           : fmt::format("{} {} (lines {}-{})", l.path, l.queue_id, l.lines.front(), l.lines.back());
+  case connectors::StoreKind::postfix_queue:
+  case connectors::StoreKind::exim_spool:
+    return fmt::format("{} (queue id {})", l.path, l.queue_id);
+  default:
+    if (l.length > 0) {
+      return fmt::format("{} (bytes {}-{})", l.path, l.offset, l.offset + l.length);
+    }
+    return l.mark.empty() ? l.path : fmt::format("{} [{}]", l.path, l.mark);
+  }
+}
+
+std::string people(const query::Hit *hit) {
+  if (hit == nullptr) {
+    return {};
+  }
+  std::string out;
+  std::string role;
+  for (const auto &[r, address] : hit->correspondents) {
+    if (r != role) {
+      out += fmt::format("{}{} ", out.empty() ? "" : "; ", r);
+      role = r;
+    } else {
+      out += ", ";
+    }
+    out += address;
+  }
+  return out;
+}
+
+std::string subject_line(const ManifestItem &item, const query::Hit *hit) {
+  if (hit != nullptr) {
+    return hit->subject;
+  }
+  return item.locator.store == connectors::StoreKind::maillog ? "(delivery-log transaction)" : "(not in the index)";
+}
+
+/** Items grouped by source and folder, in that order; each group's item indices in manifest order. */
+using Group = std::pair<std::string, std::string>; // source, folder
+std::map<Group, std::vector<std::size_t>> groups_of(const Manifest &m) {
+  std::map<Group, std::vector<std::size_t>> groups;
+  for (std::size_t i = 0; i < m.items.size(); ++i) {
+    groups[{m.items[i].locator.source, m.items[i].locator.folder}].push_back(i);
+  }
+  return groups;
+}
+
+/** source -> action -> count, with the store kind of each source. */
+struct Counts {
+  std::map<std::string, std::map<std::string, std::uint64_t>> by_source;
+  std::map<std::string, std::string> store;
+  std::map<std::string, std::uint64_t> total;
+};
+Counts counts_of(const Manifest &m) {
+  Counts c;
+  for (const ManifestItem &item : m.items) {
+    const std::string action(to_string(item.action));
+    ++c.by_source[item.locator.source][action];
+    ++c.total[action];
+    c.store[item.locator.source] = std::string(connectors::to_string(item.locator.store));
+  }
+  return c;
+}
+
+/** The reasons that protected items (retain), with their counts and until-dates. */
+std::map<std::pair<std::string, std::string>, std::uint64_t> protections_of(const Manifest &m) {
+  std::map<std::pair<std::string, std::string>, std::uint64_t> out;
+  for (const ManifestItem &item : m.items) {
+    if (item.action == Action::retain) {
+      ++out[{item.reason, item.until}];
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::uint64_t> manual_reasons(const Manifest &m) {
+  std::map<std::string, std::uint64_t> out;
+  for (const ManifestItem &item : m.items) {
+    if (item.action == Action::manual) {
+      ++out[item.reason];
+    }
+  }
+  return out;
+}
+
+/** Files erase changes, and how many of the subject's items in each. */
+std::map<std::string, std::uint64_t> changed_files(const Manifest &m) {
+  std::map<std::string, std::uint64_t> out;
+  for (const ManifestItem &item : m.items) {
+    if (item.action == Action::erase || item.action == Action::redact || item.action == Action::convert) {
+      ++out[item.locator.path];
+    }
+  }
+  return out;
+}
+
+std::string approvals_text(const ApprovalView &v) {
+  std::string names;
+  for (const Approval &a : v.approvals) {
+    names += fmt::format("{}{}{}", names.empty() ? "" : ", ", a.operator_name, a.signature.empty() ? "" : " (signed)");
+  }
+  return fmt::format("{} of {} required{}{}", v.approvals.size(), v.approvals_required, names.empty() ? "" : ": ",
+                     names);
+}
+
+const query::Hit *detail(const ApprovalView &v, const ManifestItem &item) {
+  auto it = v.details.find(item.id);
+  return it == v.details.end() ? nullptr : &it->second;
+}
+
+} // namespace
+
+std::vector<std::string> subject_lines(const query::SubjectProfile &subject) {
+  std::vector<std::string> out;
+  for (const std::string &e : subject.emails) {
+    out.push_back("email: " + e);
+  }
+  for (const std::string &n : subject.names) {
+    out.push_back("name: " + n);
+  }
+  for (const std::string &p : subject.phones) {
+    out.push_back("phone: " + p);
+  }
+  for (const std::string &ip : subject.ips) {
+    out.push_back("ip: " + ip);
+  }
+  return out;
+}
+
+core::Result<ApprovalView> approval_view(const core::Config &config, const Manifest &manifest,
+                                         std::vector<std::string> subject, std::vector<query::Hit> known) {
+  ApprovalView v;
+  v.manifest = manifest;
+  v.subject = std::move(subject);
+  v.approvals_required = config.erasure.approvals_required;
+  for (query::Hit &h : known) {
+    std::string id = h.id;
+    v.details.emplace(std::move(id), std::move(h));
+  }
+  std::vector<std::pair<std::string, std::string>> ids;
+  for (const ManifestItem &item : manifest.items) {
+    if (item.locator.store != connectors::StoreKind::maillog && !v.details.contains(item.id)) {
+      ids.emplace_back(item.locator.source, item.id);
+    }
+  }
+  MAILDSAR_TRY_ASSIGN(std::vector<query::Hit> hits, query::items_by_id(config, ids));
+  for (query::Hit &h : hits) {
+    std::string id = h.id;
+    v.details.emplace(std::move(id), std::move(h));
+  }
+  MAILDSAR_TRY_ASSIGN(v.approvals, approvals(config, manifest.hash));
+  return v;
+}
+
+std::string approval_html_path(const std::string &manifest_path) {
+  if (manifest_path.size() > 5 && manifest_path.ends_with(".json")) {
+    return manifest_path.substr(0, manifest_path.size() - 5) + ".html";
+  }
+  return manifest_path + ".html";
+}
+
+std::string approval_html(const ApprovalView &v) {
+  const Manifest &m = v.manifest;
+  const Counts counts = counts_of(m);
+  std::string h;
+  h.reserve(2048 + m.items.size() * 400);
+  h += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n";
+  h += fmt::format("<title>Erasure {} for approval</title>\n", html_escape(m.request));
+  h += "<style>body{font-family:sans-serif;margin:2em;max-width:80em;color:#222}"
+       "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #bbb;padding:.25em .5em;"
+       "text-align:left;vertical-align:top;font-size:.9em}th{background:#eee}"
+       "code{word-break:break-all}.n{text-align:right}summary{cursor:pointer;font-weight:bold;margin:.4em 0}"
+       ".warn{background:#fff3cd;padding:.5em;border:1px solid #e0c060}"
+       ".a-delete,.a-redact,.a-convert{color:#a00}.a-retain{color:#060}.a-manual{color:#850}</style>\n";
+  h += "</head><body>\n";
+  h += fmt::format("<h1>Erasure for approval: {}</h1>\n", html_escape(m.request));
+  h += "<table>\n";
+  h += fmt::format("<tr><th>Request</th><td>{}</td></tr>\n", html_escape(m.request));
+  h += fmt::format("<tr><th>Planned by</th><td>{} at {}</td></tr>\n", html_escape(m.planner), html_escape(m.created));
+  h += fmt::format("<tr><th>Manifest SHA-256</th><td><code>{}</code> (what <code>maildsar approve</code> "
+                   "records; compare it)</td></tr>\n",
+                   html_escape(m.hash));
+  h += fmt::format("<tr><th>Approvals</th><td>{}</td></tr>\n", html_escape(approvals_text(v)));
+  h += fmt::format("<tr><th>Items</th><td>{}</td></tr>\n", m.items.size());
+  h += "</table>\n";
+
+  h += "<h2>Whom it is about</h2>\n";
+  if (v.subject.empty()) {
+    h += fmt::format("<p>The subject's {} identifier(s) are known here only as keyed hashes (a plan of "
+                     "items that came back after an erasure, or a view without the request's subject).</p>\n",
+                     m.subject.size());
+  } else {
+    h += "<ul>\n";
+    for (const std::string &s : v.subject) {
+      h += fmt::format("<li>{}</li>\n", html_escape(s));
+    }
+    h += "</ul>\n";
+  }
+
+  h += "<h2>What erase will do, per source</h2>\n<table><tr><th>source</th><th>store</th>";
+  for (std::string_view a : k_actions) {
+    h += fmt::format("<th>{}</th>", a);
+  }
+  h += "<th>items</th></tr>\n";
+  for (const auto &[source, by] : counts.by_source) {
+    std::uint64_t n = 0;
+    h += fmt::format("<tr><td>{}</td><td>{}</td>", html_escape(source), html_escape(counts.store.at(source)));
+    for (std::string_view a : k_actions) {
+      auto it = by.find(std::string(a));
+      const std::uint64_t c = it == by.end() ? 0 : it->second;
+      n += c;
+      h += fmt::format("<td class=\"n\">{}</td>", c);
+    }
+    h += fmt::format("<td class=\"n\">{}</td></tr>\n", n);
+  }
+  h += "<tr><th colspan=\"2\">all</th>";
+  for (std::string_view a : k_actions) {
+    auto it = counts.total.find(std::string(a));
+    h += fmt::format("<th class=\"n\">{}</th>", it == counts.total.end() ? 0 : it->second);
+  }
+  h += fmt::format("<th class=\"n\">{}</th></tr>\n</table>\n", m.items.size());
+  h += "<p><code>delete</code>: the message is removed (a Maildir file unlinked, an mbox message cut out); "
+       "<code>redact</code>: in a delivery-log transaction the subject's identifiers are replaced by "
+       "pseudonyms of the same length, every other byte stays; <code>convert</code>: a PST file is replaced "
+       "by an mbox archive without the subject's items; <code>manual</code>: erase does nothing, an "
+       "administrator must (instructions below); <code>retain</code>: a hold or exemption keeps it.</p>\n";
+
+  h += "<h2>What will not be touched, and why</h2>\n";
+  const auto protections = protections_of(m);
+  if (protections.empty()) {
+    h += "<p>No hold or exemption applies to any item.</p>\n";
+  } else {
+    h += "<p>Holds and exemptions that win (erase checks holds again when it runs):</p>\n<ul>\n";
+    for (const auto &[reason, n] : protections) {
+      h += fmt::format("<li>{} item(s): {}{}</li>\n", n, html_escape(reason.first),
+                       reason.second.empty() ? "" : " (until " + html_escape(reason.second) + ")");
+    }
+    h += "</ul>\n";
+  }
+  if (const auto manual = manual_reasons(m); !manual.empty()) {
+    h += "<p class=\"warn\">Not changed by erase; an administrator must act (each item's instructions are "
+         "in the list below):</p>\n<ul>\n";
+    for (const auto &[reason, n] : manual) {
+      h += fmt::format("<li>{} item(s): {}</li>\n", n, html_escape(reason));
+    }
+    h += "</ul>\n";
+  }
+  const auto files = changed_files(m);
+  h += fmt::format("<p>Erase changes {} file(s). In each, everything that is not one of the listed items stays "
+                   "byte for byte: the other messages of an mbox, the other lines of a log, every other "
+                   "Maildir file. Other people's copies in other mailboxes are listed only if they are "
+                   "the subject's data too.</p>\n",
+                   files.size());
+
+  h += "<h2>Every item</h2>\n";
+  for (const auto &[group, indices] : groups_of(m)) {
+    std::map<std::string, std::uint64_t> by_action;
+    for (std::size_t i : indices) {
+      ++by_action[std::string(to_string(m.items[i].action))];
+    }
+    std::string summary;
+    for (const auto &[a, n] : by_action) {
+      summary += fmt::format("{}{} {}", summary.empty() ? "" : ", ", n, a);
+    }
+    h += fmt::format("<details{}><summary>{}{} — {} item(s): {}</summary>\n",
+                     indices.size() <= k_open_group_items ? " open" : "", html_escape(group.first),
+                     group.second.empty() ? "" : " / " + html_escape(group.second), indices.size(), summary);
+    h += "<table><tr><th>date (UTC)</th><th>where</th><th>correspondents</th><th>subject line</th>"
+         "<th>action</th><th>reason</th></tr>\n";
+    for (std::size_t i : indices) {
+      const ManifestItem &item = m.items[i];
+      const query::Hit *d = detail(v, item);
+      const std::string action(to_string(item.action));
+      std::string reason = html_escape(item.reason);
+      if (!item.until.empty()) {
+        reason += " (until " + html_escape(item.until) + ")";
+      }
+      if (!item.instructions.empty()) {
+        reason += "<br><small>" + html_escape(item.instructions) + "</small>";
+      }
+      h += fmt::format("<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"a-{}\">{}</td>"
+                       "<td>{}</td></tr>\n",
+                       when(d), html_escape(where(item)), html_escape(people(d)), html_escape(subject_line(item, d)),
+                       action, action, reason);
+    }
+    h += "</table></details>\n";
+  }
+  h += "<p><small>Written by maildsar plan. This page is personal data (0600): it names the subject, "
+       "correspondents and subject lines. The manifest file, not this page, is what is approved.</small></p>\n";
+  h += "</body></html>\n";
+  return h;
+}
+
+std::string approval_text(const ApprovalView &v) {
+  const Manifest &m = v.manifest;
+  const Counts counts = counts_of(m);
+  std::string t;
+  t += fmt::format("Erasure for approval: {}\n", m.request);
+  t += fmt::format("  planned by {} at {}\n", m.planner, m.created);
+  t += fmt::format("  manifest sha256 {}\n", m.hash);
+  t += fmt::format("  approvals: {}\n", approvals_text(v));
+  if (v.subject.empty()) {
+    t += fmt::format("  subject: {} identifier(s), as keyed hashes (the planner's HTML summary names them)\n",
+                     m.subject.size());
+  } else {
+    for (const std::string &s : v.subject) {
+      t += "  subject " + s + "\n";
+    }
+  }
+  t += "\nPer source:\n";
+  for (const auto &[source, by] : counts.by_source) {
+    std::string line;
+    for (std::string_view a : k_actions) {
+      if (auto it = by.find(std::string(a)); it != by.end()) {
+        line += fmt::format("{}{} {}", line.empty() ? "" : ", ", it->second, a);
+      }
+    }
+    t += fmt::format("  {:<16} {:<12} {}\n", source, counts.store.at(source), line);
+  }
+  t += fmt::format("  {} item(s) in all\n", m.items.size());
+  t += "\nNot touched by erase:\n";
+  const auto protections = protections_of(m);
+  const auto manual = manual_reasons(m);
+  if (protections.empty() && manual.empty()) {
+    t += "  (no hold, exemption or manual item)\n";
+  }
+  for (const auto &[reason, n] : protections) {
+    t += fmt::format("  {} item(s) retained: {}{}\n", n, reason.first,
+                     reason.second.empty() ? "" : " (until " + reason.second + ")");
+  }
+  for (const auto &[reason, n] : manual) {
+    t += fmt::format("  {} item(s) manual: {}\n", n, reason);
+  }
+  t += fmt::format("  in the {} file(s) erase changes, every byte that is not a listed item stays\n",
+                   changed_files(m).size());
+  t += "\nItems:\n";
+  for (const auto &[group, indices] : groups_of(m)) {
+    t += fmt::format("  {}{} ({} item(s))\n", group.first, group.second.empty() ? "" : " / " + group.second,
+                     indices.size());
+    for (std::size_t i : indices) {
+      const ManifestItem &item = m.items[i];
+      const query::Hit *d = detail(v, item);
+      t += fmt::format("    {:<7} {:<16} {}\n", to_string(item.action), when(d), where(item));
+      const std::string who = people(d);
+      t += fmt::format("            {}{}{}\n", subject_line(item, d), who.empty() ? "" : " | ", who);
+      t += fmt::format("            {}{}\n", item.reason, item.until.empty() ? "" : " (until " + item.until + ")");
+      if (!item.instructions.empty()) {
+        t += "            " + item.instructions + "\n";
+      }
+    }
+  }
+  return query::clean_utf8(t); // subject lines are untrusted: no control character reaches a terminal
+}
+
+} // namespace maildsar::erasure
