@@ -119,7 +119,7 @@ void add_subject_options(po::options_description &desc) {
 }
 
 std::span<const Command> commands() {
-  static const std::array<Command, 13> k_commands{
+  static const std::array<Command, 14> k_commands{
       Command{"index", "scan the sources; index new and changed items, drop vanished ones",
               "index [--source NAME]... [--full]",
               "  maildsar -c /etc/maildsar.json index\n"
@@ -172,6 +172,12 @@ std::span<const Command> commands() {
               "  maildsar audit\n"
               "  maildsar audit verify --json",
               audit_options, run_audit},
+      Command{"certificate", "check an erasure certificate's signature by the installation's key",
+              "certificate verify FILE [--public-key PEM] | certificate key",
+              "  maildsar certificate key > maildsar-certificates.pub.pem\n"
+              "  maildsar certificate verify state/certificates/DSAR-2026-0042-2026-12-03T10-00-00Z.json\n"
+              "  maildsar certificate verify cert.json --public-key maildsar-certificates.pub.pem --json",
+              certificate_options, run_certificate},
       Command{"request", "the request register: open, list, show, extend, update, close (deadlines, status, notes)",
               "request open|list|show|extend|update|close [ID] [options]",
               "  maildsar request open --type erasure --email alice.smith@example.com --name 'Alice Smith'\n"

@@ -81,6 +81,8 @@ void verify_options(po::options_description &desc, po::positional_options_descri
 core::Result<int> run_verify(Context &ctx);
 void audit_options(po::options_description &desc, po::positional_options_description &pos);
 core::Result<int> run_audit(Context &ctx);
+void certificate_options(po::options_description &desc, po::positional_options_description &pos);
+core::Result<int> run_certificate(Context &ctx);
 void status_options(po::options_description &desc, po::positional_options_description &pos);
 core::Result<int> run_status(Context &ctx);
 void trace_options(po::options_description &desc, po::positional_options_description &pos);

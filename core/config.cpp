@@ -633,7 +633,8 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
     }
   }
   if (auto it = root.find("erasure"); it != root.end()) {
-    MAILDSAR_TRY(p.check_keys(*it, "erasure", {"approvals_required", "approver_keys", "pst_convert"}));
+    MAILDSAR_TRY(p.check_keys(*it, "erasure",
+                              {"approvals_required", "approver_keys", "pst_convert", "require_signatures"}));
     if (auto conv = it->find("pst_convert"); conv != it->end()) {
       if (!conv->is_object()) {
         return std::unexpected(p.error_at_key("pst_convert", "erasure.pst_convert must be an object"));
@@ -680,6 +681,20 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
             p.error_at_key("approvals_required", "erasure.approvals_required must be a number from 1 to 10"));
       }
       c.erasure.approvals_required = n->get<std::uint32_t>();
+    }
+    if (auto r = it->find("require_signatures"); r != it->end()) {
+      if (!r->is_boolean()) {
+        return std::unexpected(p.error_at_key("require_signatures", "erasure.require_signatures must be true or false"));
+      }
+      c.erasure.require_signatures = r->get<bool>();
+      if (c.erasure.require_signatures && c.erasure.approver_keys.size() < c.erasure.approvals_required) {
+        return std::unexpected(p.error_at_key(
+            "require_signatures",
+            fmt::format("erasure.require_signatures needs a public key for at least approvals_required ({}) "
+                        "approvers in erasure.approver_keys ({} given)",
+                        c.erasure.approvals_required, c.erasure.approver_keys.size()),
+            "openssl genpkey -algorithm ed25519 -out NAME.pem; openssl pkey -in NAME.pem -pubout -out NAME.pub.pem"));
+      }
     }
   }
   if (auto it = root.find("access"); it != root.end()) {

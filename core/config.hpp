@@ -50,6 +50,9 @@ struct ErasureConfig {
   /** Operator -> absolute path of their Ed25519 public key (PEM). When any is configured, only
       approvals signed with the approver's configured key count. */
   std::map<std::string, std::string> approver_keys;
+  /** "erasure.require_signatures": signed approvals are mandatory; the config is refused
+      without approver_keys (so no change of keys can silently make them optional). */
+  bool require_signatures = false;
   /** `plan --pst convert` (config "erasure.pst_convert"): converted PSTs become
       `<pst_mbox_dir>/<name>.mbox` (a folder an mbox source covers), and the original PST files
       are moved to `pst_originals_dir` (outside every store root). Both absolute; "" = not set. */

@@ -8,6 +8,7 @@
 #include "core/secret.hpp"
 #include "erasure/erasure.hpp"
 #include "erasure/policy.hpp"
+#include "erasure/signing.hpp"
 #include "erasure/state.hpp"
 #include "indexer/catalog.hpp"
 #include "indexer/identity.hpp"
@@ -277,6 +278,8 @@ core::Result<VerifyReport> verify(const core::Config &config, const query::Subje
     }
     path = (dir / fmt::format("{}-{}.json", safe_request.empty() ? "request" : safe_request, stamp)).string();
   }
+  // Evidence on its own: signed with the installation's key (`maildsar certificate verify`).
+  MAILDSAR_TRY(sign_certificate(config.state_dir, report.certificate));
   const std::string text = report.certificate.dump(2) + "\n";
   MAILDSAR_TRY(core::write_file_atomic(path, text));
   report.certificate_path = path;

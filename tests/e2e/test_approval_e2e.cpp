@@ -91,5 +91,68 @@ TEST(ApprovalSummary, PlanWritesWhatAnApproverReads) {
   EXPECT_FALSE(fs::exists(manifest)); // refused before anything was written
 }
 
+TEST(ErasureCertificate, SignedByTheInstallationAndCheckedByAnyone) {
+  ScratchDir dir;
+  copy_tree(fs::path(MAILDSAR_SOURCE_DIR) / "samples", dir.path() / "s");
+  fs::remove_all(dir.path() / "s" / "state");
+  const fs::path config = dir.path() / "s" / "maildsar.json";
+  const fs::path subject = dir.path() / "s" / "subject.json";
+  index_json(config);
+  const fs::path manifest = dir.path() / "m.json";
+  ASSERT_EQ(ds(config, {"plan", "--subject", subject.string(), "--out", manifest.string(), "--operator", "dpo-anna"})
+                .exit_code,
+            0);
+  ASSERT_EQ(ds(config, {"approve", manifest.string(), "--operator", "admin-ben"}).exit_code, 0);
+  ASSERT_EQ(ds(config, {"erase", manifest.string(), "--operator", "admin-ben"}).exit_code, 0);
+  const fs::path cert = dir.path() / "cert.json";
+  auto v = ds(config, {"verify", "--subject", subject.string(), "--operator", "admin-ben", "--out", cert.string()});
+  ASSERT_EQ(v.exit_code, 0) << v.err;
+  const json signed_cert = json::parse(read_file(cert));
+  EXPECT_EQ(signed_cert["signature"]["algorithm"], "ed25519");
+
+  auto ok = ds(config, {"certificate", "verify", cert.string()});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err << ok.out;
+  const json checked = json_lines(ok.out).at(0);
+  EXPECT_EQ(checked["valid"], true);
+  EXPECT_EQ(checked["key_matches"], true);
+
+  // The auditor's side: no config, the installation's published key.
+  const fs::path pub = dir.path() / "installation.pub.pem";
+  auto key = maildsar_run({"-c", config.string(), "certificate", "key"});
+  ASSERT_EQ(key.exit_code, 0) << key.err;
+  write_file(pub, key.out);
+  auto outside = maildsar_run({"certificate", "verify", cert.string(), "--public-key", pub.string()}, dir.path());
+  EXPECT_EQ(outside.exit_code, 0) << outside.err << outside.out;
+  EXPECT_NE(outside.out.find("valid signature of request DSAR-2026-0042"), std::string::npos);
+
+  // Changed after signing: refused.
+  json changed = signed_cert;
+  changed["files_rescanned"] = changed["files_rescanned"].get<int>() + 1;
+  const fs::path forged = dir.path() / "forged.json";
+  write_file(forged, changed.dump(2));
+  auto bad = ds(config, {"certificate", "verify", forged.string()});
+  EXPECT_EQ(bad.exit_code, 1) << bad.out;
+  EXPECT_EQ(json_lines(bad.out).at(0)["signature_valid"], false);
+  // Signed by another key (made by someone else with their own maildsar): refused here.
+  auto r = run({find_program("openssl").string(), "genpkey", "-algorithm", "ed25519", "-out",
+                (dir.path() / "other.pem").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run({find_program("openssl").string(), "pkey", "-in", (dir.path() / "other.pem").string(), "-pubout", "-out",
+           (dir.path() / "other.pub.pem").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto other = ds(config, {"certificate", "verify", cert.string(), "--public-key", (dir.path() / "other.pub.pem").string()});
+  EXPECT_EQ(other.exit_code, 1) << other.out;
+  EXPECT_EQ(json_lines(other.out).at(0)["key_matches"], false);
+}
+
+TEST(ErasureCertificate, RequiredSignaturesNeedApproverKeys) {
+  ScratchDir dir;
+  const fs::path config = dir.path() / "c.json";
+  write_file(config, R"({"state_dir": "state", "sources": [], "erasure": {"require_signatures": true}})");
+  auto r = ds(config, {"status"});
+  EXPECT_EQ(r.exit_code, 78) << r.err << r.out;
+  EXPECT_NE(r.out.find("require_signatures"), std::string::npos) << r.out;
+}
+
 } // namespace
 } // namespace maildsar::test
