@@ -25,9 +25,9 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-constexpr std::array<std::string_view, 8> k_source_types{"maildir",   "mbox",          "pst",
+constexpr std::array<std::string_view, 9> k_source_types{"maildir",   "mbox",          "pst",
                                                          "quarantine", "maillog",       "emlfolder",
-                                                         "postfix-queue", "exim-spool"};
+                                                         "postfix-queue", "exim-spool", "archive"};
 constexpr std::array<std::string_view, 4> k_quarantine_formats{"amavis", "mailscanner", "plain",
                                                                "pmg"};
 constexpr std::array<std::string_view, 7> k_maillog_formats{
@@ -701,7 +701,9 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
                                "extract_max_text_mib", "extract_max_inflated_mib", "extract_max_depth",
                                "extract_max_pages", "extract_max_attachment_mib", "max_item_mib",
                                "max_header_kib", "max_mime_parts", "max_addresses_per_role",
-                               "max_transaction_lines", "max_transaction_kib"}));
+                               "max_transaction_lines", "max_transaction_kib", "archive_max_member_mib",
+                               "archive_max_total_gib", "archive_max_ratio", "archive_max_members",
+                               "archive_timeout_seconds"}));
     struct Key {
       const char *name;
       std::uint64_t min;
@@ -727,7 +729,12 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
                          Key{"max_mime_parts", 10, 100000, &c.limits.max_mime_parts},
                          Key{"max_addresses_per_role", 10, 100000, &c.limits.max_addresses_per_role},
                          Key{"max_transaction_lines", 100, 1000000, &c.limits.max_transaction_lines},
-                         Key{"max_transaction_kib", 64, 262144, &c.limits.max_transaction_kib}}) {
+                         Key{"max_transaction_kib", 64, 262144, &c.limits.max_transaction_kib},
+                         Key{"archive_max_member_mib", 1, 65536, &c.limits.archive_max_member_mib},
+                         Key{"archive_max_total_gib", 1, 1048576, &c.limits.archive_max_total_gib},
+                         Key{"archive_max_ratio", 10, 100000, &c.limits.archive_max_ratio},
+                         Key{"archive_max_members", 1, 100000000, &c.limits.archive_max_members},
+                         Key{"archive_timeout_seconds", 1, 604800, &c.limits.archive_timeout_seconds}}) {
       auto v = it->find(k.name);
       if (v == it->end()) {
         continue;

@@ -100,6 +100,8 @@ std::string item_key(const connectors::Locator &loc, const std::string &path) {
     return fmt::format("{}#{}", path, fmt::join(loc.lines, ","));
   case connectors::StoreKind::pst:
     return fmt::format("{}!{}", path, loc.node_id);
+  case connectors::StoreKind::archive:
+    return loc.key();
   }
   return path;
 }
@@ -235,6 +237,11 @@ public:
       case connectors::StoreKind::postfix_queue:
       case connectors::StoreKind::exim_spool:
         erase_queued(step, resumed, hook, outcome);
+        break;
+      case connectors::StoreKind::archive: // planned manual: never changed in place
+        for (const ManifestItem *item : step.items) {
+          outcome(*item, "manual", item->instructions);
+        }
         break;
       case connectors::StoreKind::pst:
         if (step.items.front()->action == Action::convert) {

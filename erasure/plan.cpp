@@ -199,6 +199,19 @@ void decide(ManifestItem &item, const query::Hit &hit, const core::Config &confi
   case connectors::StoreKind::exim_spool:
     decide_queued(item, config);
     break;
+  case connectors::StoreKind::archive:
+    item.action = Action::manual;
+    item.reason = std::string(k_archive_manual_reason);
+    item.instructions = fmt::format(
+        "The backup archive {} holds the item as member {}{}. It is not changed in place: keep the subject's "
+        "identifiers in the suppression list so that the item is erased again if the backup is restored, or "
+        "rewrite the archive without the member by hand and run `maildsar index --source {}`.",
+        item.locator.path, item.locator.member,
+        item.locator.length > 0 ? fmt::format(" (mbox message at offset {}, {} bytes)", item.locator.offset,
+                                              item.locator.length)
+                                : std::string(),
+        item.locator.source);
+    break;
   case connectors::StoreKind::maillog:
     item.action = Action::redact;
     item.reason = "delivery-log transaction: the subject's identifiers are pseudonymised, the rest is kept";

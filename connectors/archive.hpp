@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+// Backup archives as read-only sources (issue 17 item 2, source type "archive"): tar (plain,
+// gzip, bzip2, xz, zstd) and zip files holding Maildirs, mbox files and loose messages, read
+// with libarchive and streamed — each archive is read once from its start, member after member,
+// and never unpacked to disk. A member is
+//  - a Maildir message when its path has a cur/, new/ or tmp/ directory component (folder: the
+//    Maildir++ folder, ".Sent", or "" for the inbox),
+//  - an mbox file when it begins with a "From " line (split by the mbox connector's splitter;
+//    one item per message with offset and length inside the member),
+//  - a loose RFC 5322 message when it begins with a header field,
+//  - a PST file ("!BDN"): not read yet, one counted ScanError per member,
+//  - anything else: skipped (counted, not an error).
+// Items are of store kind "archive"; their locator is the archive's path plus the member's path
+// (Locator::member) plus, for an mbox member, the message's offset and length in the member.
+// Every archive is bounded (ArchiveLimits, config limits.archive_*): a violation is one
+// ScanError naming the archive, the member and its position, and the rest is read where that is
+// safe. maildsar never changes an archive: erasure plans its items as manual.
+
+#include "connectors/connector.hpp"
+#include "core/result.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace maildsar::connectors {
+
+/** Bounds on reading one archive (config limits.archive_*; docs/reliability.md). */
+struct ArchiveLimits {
+  /** Decompressed bytes of one member; a bigger member is reported and not read. */
+  std::uint64_t max_member_bytes = 512ULL << 20;
+  /** Decompressed bytes of one archive; the rest of the archive is not read. */
+  std::uint64_t max_total_bytes = 1024ULL << 30;
+  /** Decompressed bytes per byte read from the file (checked from 32 MiB decompressed on); above
+      it the archive is taken for a bomb and the rest is not read. */
+  std::uint64_t max_ratio = 200;
+  /** Members (entries of any type) of one archive. */
+  std::uint64_t max_members = 1000000;
+  /** Wall-clock seconds to read one archive. */
+  std::uint64_t timeout_seconds = 7200;
+};
+
+/** Decompressed bytes after which the ratio bound is checked. */
+inline constexpr std::uint64_t k_archive_ratio_floor = 32ULL << 20;
+
+/** Sets the bounds every archive read applies from now on (the config's, when it is loaded). */
+void set_archive_limits(const ArchiveLimits &limits);
+/** The bounds in force (defaults until set_archive_limits). */
+[[nodiscard]] ArchiveLimits archive_limits();
+
+/** The Maildir folder of a member path with a cur/, new/ or tmp/ directory component (the
+    Maildir++ folder: ".Sent", ".A.B"; "" for the inbox), or nullopt for any other path. */
+[[nodiscard]] std::optional<std::string> archive_maildir_folder(std::string_view member);
+
+/**
+ * Scans an archive held in memory (tests and the fuzz harness), as the connector scans a file:
+ * items with `base` as their locator's source and path, problems to sink.error.
+ */
+void scan_archive_bytes(std::string_view bytes, const Locator &base, ItemSink &sink);
+
+/**
+ * The bytes of an archive item as its scan hashed them: the member's decompressed content, or
+ * [offset, offset+length) of it for an mbox member's message. Streams the archive up to the
+ * member (the first member of that path), under the same bounds as a scan.
+ * @errors ErrorCode::no_input when the archive file or the member is gone; ErrorCode::data when
+ *         the archive is corrupt or a bound is exceeded before the member is read.
+ */
+[[nodiscard]] core::Result<std::string> read_archive_item_bytes(const Locator &locator);
+
+/** Creates the connector of a configured source of type "archive" (no format, no owner). */
+[[nodiscard]] core::Result<std::unique_ptr<Connector>> make_archive_connector(const core::SourceConfig &source);
+
+} // namespace maildsar::connectors
