@@ -56,6 +56,9 @@ json item_json(const erasure::RetentionItem &item) {
     break;
   case connectors::StoreKind::archive:
     j["member"] = loc.member;
+    if (loc.node_id != 0) {
+      j["node_id"] = loc.node_id;
+    }
     if (loc.length > 0) {
       j["offset"] = loc.offset;
       j["length"] = loc.length;

@@ -48,7 +48,10 @@ core::Result<core::Config> Context::load_config() const {
                                     .max_total_bytes = l.archive_max_total_gib << 30U,
                                     .max_ratio = l.archive_max_ratio,
                                     .max_members = l.archive_max_members,
-                                    .timeout_seconds = l.archive_timeout_seconds});
+                                    .timeout_seconds = l.archive_timeout_seconds,
+                                    .max_pst_bytes = l.archive_max_pst_mib << 20U});
+    // A PST member of an archive is copied there (0600) while the PST worker reads it.
+    connectors::set_archive_spool_dir(config->state_dir + "/archive-tmp");
   }
   return config;
 }

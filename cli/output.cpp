@@ -100,6 +100,9 @@ nlohmann::json hit_json(const query::Hit &h) {
   }
   if (l.store == connectors::StoreKind::archive) {
     j["member"] = l.member; // the member's path inside the archive (docs/schemata.md)
+    if (l.node_id != 0) {
+      j["node_id"] = l.node_id; // an item of a PST member
+    }
   }
   if (l.store == connectors::StoreKind::maillog) {
     j["lines"] = l.lines;

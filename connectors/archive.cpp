@@ -5,6 +5,7 @@
 #include "connectors/maildir.hpp"
 #include "connectors/mbox.hpp"
 #include "connectors/mime/mime_parser.hpp"
+#include "connectors/pst.hpp"
 #include "core/fs.hpp"
 #include "core/hash.hpp"
 
@@ -12,7 +13,9 @@
 #include <archive_entry.h>
 #include <fmt/format.h>
 #include <sys/mman.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -37,7 +40,72 @@ constexpr std::size_t k_read_block_bytes = std::size_t{64} << 10;
 constexpr int k_max_retries = 100;
 
 std::mutex g_limits_mutex;
-ArchiveLimits g_limits; // guarded by g_limits_mutex
+ArchiveLimits g_limits;  // guarded by g_limits_mutex
+std::string g_spool_dir; // guarded by g_limits_mutex
+
+std::string spool_dir() {
+  std::lock_guard lock(g_limits_mutex);
+  return g_spool_dir;
+}
+
+/** A temporary file that is removed (unlinked) when the object dies. */
+class SpoolFile {
+public:
+  SpoolFile() = default;
+  ~SpoolFile() {
+    if (!m_path.empty()) {
+      ::unlink(m_path.c_str());
+    }
+  }
+  SpoolFile(const SpoolFile &) = delete;
+  SpoolFile &operator=(const SpoolFile &) = delete;
+
+  /** Creates it (0600, O_EXCL) in `dir` (made 0700 when missing). */
+  core::Status create(const std::string &dir) {
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      return std::unexpected(core::errno_error(dir, errno));
+    }
+    std::string templ = dir + "/pst-member-XXXXXX";
+    int fd = ::mkostemp(templ.data(), O_CLOEXEC);
+    if (fd < 0) {
+      return std::unexpected(core::errno_error(templ, errno));
+    }
+    m_fd = core::Fd(fd);
+    m_path = templ;
+    return {};
+  }
+  [[nodiscard]] int fd() const { return m_fd.get(); }
+  [[nodiscard]] const std::string &path() const { return m_path; }
+  void close() { m_fd = core::Fd(); }
+
+private:
+  core::Fd m_fd;
+  std::string m_path;
+};
+
+/** Passes a PST member's items and problems on as the archive's: its path, the member. */
+class PstMemberSink final : public ItemSink {
+public:
+  PstMemberSink(ItemSink &out, const Locator &base, std::string position)
+      : m_out(out), m_base(base), m_position(std::move(position)) {}
+  void item(Item &&item) override {
+    Locator loc = m_base;
+    loc.folder = std::move(item.locator.folder);
+    loc.node_id = item.locator.node_id;
+    item.locator = std::move(loc);
+    m_out.item(std::move(item));
+  }
+  void error(ScanError &&e) override {
+    e.path = m_base.path;
+    e.position = e.position.empty() ? m_position : m_position + " " + e.position;
+    m_out.error(std::move(e));
+  }
+
+private:
+  ItemSink &m_out;
+  const Locator &m_base;
+  std::string m_position;
+};
 
 struct ArchiveReadFree {
   void operator()(struct archive *a) const { archive_read_free(a); }
@@ -160,7 +228,8 @@ public:
    * when the member exceeds its bound (reported once; the caller drains it with drain()) and
    * Stop::archive when the archive must not be read further (reported).
    */
-  Stop read_block(std::string_view &out) {
+  Stop read_block(std::string_view &out, std::uint64_t member_bound = 0) {
+    m_member_bound = member_bound != 0 ? member_bound : m_limits.max_member_bytes;
     out = {};
     if (m_member_stop != Stop::none) {
       return m_member_stop;
@@ -266,9 +335,12 @@ private:
                                      m_limits.timeout_seconds));
       return stop_archive();
     }
-    if (!m_draining && m_member_bytes > m_limits.max_member_bytes) {
-      report(position(), fmt::format("member larger than limits.archive_max_member_mib ({} MiB): not read",
-                                     m_limits.max_member_bytes >> 20));
+    if (!m_draining && m_member_bytes > m_member_bound) {
+      report(position(), fmt::format("{}member larger than limits.{} ({} MiB): not read",
+                                     m_member_bound == m_limits.max_member_bytes ? "" : "PST ",
+                                     m_member_bound == m_limits.max_member_bytes ? "archive_max_member_mib"
+                                                                                 : "archive_max_pst_mib",
+                                     m_member_bound >> 20));
       m_member_stop = Stop::member;
       return Stop::member;
     }
@@ -288,6 +360,7 @@ private:
   bool m_draining = false;
   bool m_stopped = false;
   int m_retries = 0;
+  std::uint64_t m_member_bound = 0; // the member's bound (a PST member's is its own)
 };
 
 enum class MemberKind { maildir_message, mbox, message, pst, other };
@@ -364,13 +437,54 @@ void scan_archive(struct archive *a, const Locator &base, ItemSink &sink) {
     Locator loc = base;
     loc.member = *member;
     switch (classify(*member, head)) {
-    case MemberKind::pst:
-      walk.report(position, "PST file inside an archive: not read (PSTs in archives are not supported; extract "
-                            "it and index it with a pst source)");
-      if (walk.drain() == Stop::archive) {
+    case MemberKind::pst: {
+      // libpst needs a seekable file: the member goes to a private temporary file in the state
+      // directory, bounded, is scanned by the isolated PST worker, and is removed.
+      const std::string dir = spool_dir();
+      SpoolFile spool;
+      core::Status made = dir.empty() ? core::fail(core::ErrorCode::config, "no state directory for its temporary copy")
+                                      : spool.create(dir);
+      bool ok = made.has_value();
+      if (!ok) {
+        walk.report(position, "PST file inside an archive: not read: " + made.error().message);
+      }
+      const std::uint64_t max_pst = archive_limits().max_pst_bytes;
+      if (ok && head.size() > max_pst) { // the first blocks read may already be past the bound
+        walk.report(position, fmt::format("PST member larger than limits.archive_max_pst_mib ({} MiB): not read",
+                                          max_pst >> 20));
+        ok = false;
+      }
+      ok = ok && static_cast<bool>(core::write_all(spool.fd(), head, spool.path()));
+      while (ok && !at_end) {
+        s = walk.read_block(block, max_pst);
+        if (s != Stop::none || block.empty()) {
+          break;
+        }
+        ok = static_cast<bool>(core::write_all(spool.fd(), block, spool.path()));
+        if (!ok) {
+          walk.report(position, "PST file inside an archive: not read: cannot write its temporary copy");
+        }
+      }
+      if (s == Stop::archive) {
         return;
       }
+      if (!ok || s == Stop::member) {
+        if (walk.drain() == Stop::archive) {
+          return;
+        }
+        continue;
+      }
+      spool.close();
+      PstMemberSink pst_sink(sink, loc, position);
+      if (auto scanned = scan_pst_file(base.source, spool.path(), pst_sink); !scanned) {
+        std::string cause = scanned.error().message;
+        if (auto at = cause.find(spool.path()); at != std::string::npos) {
+          cause.replace(at, spool.path().size(), "the PST member");
+        }
+        walk.report(position, "PST file inside an archive: " + cause);
+      }
       continue;
+    }
     case MemberKind::other:
       sink.skipped(base.path + "#" + *member, SkipReason::not_message);
       if (!at_end && walk.drain() == Stop::archive) {
@@ -560,6 +674,11 @@ private:
 
 } // namespace
 
+void set_archive_spool_dir(const std::string &dir) {
+  std::lock_guard lock(g_limits_mutex);
+  g_spool_dir = dir;
+}
+
 void set_archive_limits(const ArchiveLimits &limits) {
   std::lock_guard lock(g_limits_mutex);
   g_limits = limits;
@@ -617,6 +736,12 @@ void scan_archive_bytes(std::string_view bytes, const Locator &base, ItemSink &s
 core::Result<std::string> read_archive_item_bytes(const Locator &locator) {
   if (locator.member.empty()) {
     return core::fail(core::ErrorCode::data, fmt::format("archive item {}: the locator names no member", locator.path));
+  }
+  if (locator.node_id != 0) {
+    return core::fail(core::ErrorCode::data,
+                      fmt::format("archive item {} member '{}' node {:#x}: an item of a PST member has no byte range "
+                                  "(reading its bytes is not supported)",
+                                  locator.path, locator.member, locator.node_id));
   }
   MAILDSAR_TRY_ASSIGN(core::Fd fd, core::open_read(locator.path));
   MAILDSAR_TRY_ASSIGN(core::FileStat st, core::fstat_fd(fd.get(), locator.path));

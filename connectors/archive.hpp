@@ -9,7 +9,10 @@
 //  - an mbox file when it begins with a "From " line (split by the mbox connector's splitter;
 //    one item per message with offset and length inside the member),
 //  - a loose RFC 5322 message when it begins with a header field,
-//  - a PST file ("!BDN"): not read yet, one counted ScanError per member,
+//  - a PST file ("!BDN"): libpst needs a seekable file, so the member is copied into a private
+//    0600 temporary file in the spool folder (set_archive_spool_dir: <state>/archive-tmp),
+//    bounded by limits.archive_max_pst_mib, scanned by the isolated PST worker and removed;
+//    its items keep their PST folder and node id,
 //  - anything else: skipped (counted, not an error).
 // Items are of store kind "archive"; their locator is the archive's path plus the member's path
 // (Locator::member) plus, for an mbox member, the message's offset and length in the member.
@@ -41,6 +44,8 @@ struct ArchiveLimits {
   std::uint64_t max_members = 1000000;
   /** Wall-clock seconds to read one archive. */
   std::uint64_t timeout_seconds = 7200;
+  /** Bytes of one PST member copied into its temporary file; a bigger one is not read. */
+  std::uint64_t max_pst_bytes = 4ULL << 30;
 };
 
 /** Decompressed bytes after which the ratio bound is checked. */
@@ -50,6 +55,10 @@ inline constexpr std::uint64_t k_archive_ratio_floor = 32ULL << 20;
 void set_archive_limits(const ArchiveLimits &limits);
 /** The bounds in force (defaults until set_archive_limits). */
 [[nodiscard]] ArchiveLimits archive_limits();
+
+/** The folder (created 0700 when missing) for the temporary copies of PST members; until it is
+    set, a PST member is one problem ("no state directory"). The program sets <state>/archive-tmp. */
+void set_archive_spool_dir(const std::string &dir);
 
 /** The Maildir folder of a member path with a cur/, new/ or tmp/ directory component (the
     Maildir++ folder: ".Sent", ".A.B"; "" for the inbox), or nullopt for any other path. */
@@ -63,7 +72,8 @@ void scan_archive_bytes(std::string_view bytes, const Locator &base, ItemSink &s
 
 /**
  * The bytes of an archive item as its scan hashed them: the member's decompressed content, or
- * [offset, offset+length) of it for an mbox member's message. Streams the archive up to the
+ * [offset, offset+length) of it for an mbox member's message. A PST member's item (node_id set)
+ * has no byte range: ErrorCode::data, as for a PST file. Streams the archive up to the
  * member (the first member of that path), under the same bounds as a scan.
  * @errors ErrorCode::no_input when the archive file or the member is gone; ErrorCode::data when
  *         the archive is corrupt or a bound is exceeded before the member is read.

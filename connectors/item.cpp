@@ -72,7 +72,10 @@ std::string Locator::key() const {
     return fmt::format("{}#{}", path, node_id);
   case StoreKind::maillog:
     return fmt::format("{}#{}@{}", path, queue_id, lines.empty() ? 0 : lines.front());
-  case StoreKind::archive: // a member; an mbox member's message adds its offset in the member
+  case StoreKind::archive: // a member; an mbox member's message adds its offset, a PST member's item its node
+    if (node_id != 0) {
+      return fmt::format("{}#{}#{}", path, escape_member(member), node_id);
+    }
     return length > 0 ? fmt::format("{}#{}@{}", path, escape_member(member), offset)
                       : fmt::format("{}#{}", path, escape_member(member));
   }

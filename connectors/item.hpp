@@ -75,7 +75,7 @@ struct Locator {
   std::string member;
 
   /** A stable string unique within the source: "path", "path@offset", "path#node",
-      "path#member", "path#member@offset" (archive; '%', '#' and '@' of the member percent-encoded), ... */
+      "path#member", "path#member@offset", "path#member#node" (archive; '%', '#' and '@' of the member percent-encoded), ... */
   [[nodiscard]] std::string key() const;
 };
 

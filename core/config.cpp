@@ -703,7 +703,7 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
                                "max_header_kib", "max_mime_parts", "max_addresses_per_role",
                                "max_transaction_lines", "max_transaction_kib", "archive_max_member_mib",
                                "archive_max_total_gib", "archive_max_ratio", "archive_max_members",
-                               "archive_timeout_seconds"}));
+                               "archive_timeout_seconds", "archive_max_pst_mib"}));
     struct Key {
       const char *name;
       std::uint64_t min;
@@ -734,7 +734,8 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
                          Key{"archive_max_total_gib", 1, 1048576, &c.limits.archive_max_total_gib},
                          Key{"archive_max_ratio", 10, 100000, &c.limits.archive_max_ratio},
                          Key{"archive_max_members", 1, 100000000, &c.limits.archive_max_members},
-                         Key{"archive_timeout_seconds", 1, 604800, &c.limits.archive_timeout_seconds}}) {
+                         Key{"archive_timeout_seconds", 1, 604800, &c.limits.archive_timeout_seconds},
+                         Key{"archive_max_pst_mib", 1, 1048576, &c.limits.archive_max_pst_mib}}) {
       auto v = it->find(k.name);
       if (v == it->end()) {
         continue;

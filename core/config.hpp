@@ -105,6 +105,7 @@ struct LimitsConfig {
   std::uint64_t archive_max_ratio = 200;         // decompressed / stored bytes (zip bombs)
   std::uint64_t archive_max_members = 1000000;   // members of one archive
   std::uint64_t archive_timeout_seconds = 7200;  // wall-clock time to read one archive
+  std::uint64_t archive_max_pst_mib = 4096;      // a PST member copied to a temporary file
 };
 
 struct Config {

@@ -62,6 +62,9 @@ json locator_json(const connectors::Locator &l) {
     if (!l.folder.empty()) {
       j["folder"] = l.folder;
     }
+    if (l.node_id != 0) {
+      j["node_id"] = l.node_id; // an item of a PST member
+    }
     if (l.length > 0) {
       j["offset"] = l.offset;
       j["length"] = l.length;

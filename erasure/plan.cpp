@@ -207,9 +207,11 @@ void decide(ManifestItem &item, const query::Hit &hit, const core::Config &confi
         "identifiers in the suppression list so that the item is erased again if the backup is restored, or "
         "rewrite the archive without the member by hand and run `maildsar index --source {}`.",
         item.locator.path, item.locator.member,
-        item.locator.length > 0 ? fmt::format(" (mbox message at offset {}, {} bytes)", item.locator.offset,
-                                              item.locator.length)
-                                : std::string(),
+        item.locator.length > 0   ? fmt::format(" (mbox message at offset {}, {} bytes)", item.locator.offset,
+                                                item.locator.length)
+        : item.locator.node_id != 0 ? fmt::format(" (PST folder \"{}\", node {:#x})", item.locator.folder,
+                                                  item.locator.node_id)
+                                    : std::string(),
         item.locator.source);
     break;
   case connectors::StoreKind::maillog:

@@ -42,6 +42,11 @@ Estate make_estate(const ScratchDir &dir) {
   maildsar::test::copy_tree(samples / "mail/example.com", staging / "home");
   fs::create_directories(staging / "var/mail");
   fs::copy_file(samples / "archive/2023.mbox", staging / k_mbox_member);
+  // and an old Outlook file (read through the PST worker from a temporary copy in the state dir)
+  const fs::path corpus = maildsar::test::corpus_dir();
+  if (!corpus.empty() && fs::exists(corpus / "pst/pstsdk/sample1.pst")) {
+    fs::copy_file(corpus / "pst/pstsdk/sample1.pst", staging / "home/alice.smith/outlook.pst");
+  }
   fs::create_directories(dir / "backups");
   const fs::path backup = dir / "backups/home-2023.tar.gz";
   auto tar = maildsar::test::run({maildsar::test::find_program("tar").string(), "-C", staging.string(), "-czf",
@@ -85,8 +90,17 @@ TEST(ArchiveE2e, FoundExportedPlannedManualAndNotChanged) {
   const Estate e = make_estate(dir);
   auto idx = maildsar::test::index_json(e.config);
   ASSERT_EQ(idx.at("errors"), 0) << idx.dump();
-  // 6 Maildir messages and the 3 messages of the mbox member.
-  EXPECT_EQ(maildsar::test::source_counts(idx, "backups").at("items"), 9) << idx.dump();
+  // 6 Maildir messages, the 3 messages of the mbox member, the PST member's message.
+  const bool with_pst = fs::exists(dir / "staging/home/alice.smith/outlook.pst");
+  EXPECT_EQ(maildsar::test::source_counts(idx, "backups").at("items"), with_pst ? 10 : 9) << idx.dump();
+  EXPECT_TRUE(!fs::exists(dir / "state/archive-tmp") || fs::is_empty(dir / "state/archive-tmp"));
+  if (with_pst) {
+    auto pst_hit = ds(e.config, {"find", "--email", "terrymah@microsoft.com"});
+    auto in_pst = hits_of(pst_hit.out, "archive");
+    ASSERT_EQ(in_pst.size(), 1U) << pst_hit.out;
+    EXPECT_EQ(in_pst.begin()->second.at("member"), "home/alice.smith/outlook.pst");
+    EXPECT_EQ(in_pst.begin()->second.at("node_id"), 0x200024);
+  }
 
   auto found = ds(e.config, {"find", "--email", k_alice});
   ASSERT_EQ(found.exit_code, 0) << found.err;

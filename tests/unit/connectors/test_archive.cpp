@@ -407,27 +407,60 @@ TEST(ArchiveConnector, NotAnArchiveAndEmptyArchive) {
   }
 }
 
-TEST(ArchiveConnector, PstMemberIsOneCountedErrorAndOtherFilesAreSkipped) {
+TEST(ArchiveConnector, PstMemberIsReadThroughTheWorkerFromATemporaryCopy) {
   const fs::path corpus = maildsar::test::corpus_dir();
-  std::string pst = "!BDN" + noise(5000, 3);
-  if (!corpus.empty()) {
-    for (const auto &e : fs::recursive_directory_iterator(corpus / "pst")) {
-      if (e.is_regular_file() && e.path().extension() == ".pst" && e.file_size() < (4U << 20)) {
-        pst = read_file(e.path());
-        break;
-      }
-    }
+  if (corpus.empty()) {
+    GTEST_SKIP() << "corpus not available ($MAILDSAR_CORPUS)";
   }
+  ScratchDir state;
+  set_archive_spool_dir((state / "archive-tmp").string());
+  const std::string pst = read_file(corpus / "pst/pstsdk/sample1.pst");
   ASSERT_TRUE(pst.starts_with("!BDN"));
-  Found sink = scan_bytes(make_archive({{"outlook/old.pst", pst},
-                                                {"docs/readme.txt", "just some notes\n"},
-                                                {"mail/1.eml", message("a@example.com", "kept")}}));
-  ASSERT_EQ(sink.errors.size(), 1U) << errors_of(sink);
-  EXPECT_EQ(sink.errors[0].position, "member 1 'outlook/old.pst'");
-  EXPECT_NE(sink.errors[0].cause.find("PST file inside an archive: not read"), std::string::npos);
+  Found sink = scan_bytes(make_archive({{"outlook/sample1.pst", pst},
+                                        {"docs/readme.txt", "just some notes\n"},
+                                        {"mail/1.eml", message("a@example.com", "kept")}},
+                                       {.filter = ARCHIVE_FILTER_GZIP}));
+  EXPECT_TRUE(sink.errors.empty()) << errors_of(sink);
+  ASSERT_EQ(sink.items.size(), 2U);
+  const Item &pst_item = sink.items[0].locator.member == "outlook/sample1.pst" ? sink.items[0] : sink.items[1];
+  EXPECT_EQ(pst_item.locator.store, StoreKind::archive);
+  EXPECT_EQ(pst_item.locator.path, "/backups/test.tar");
+  EXPECT_EQ(pst_item.locator.member, "outlook/sample1.pst");
+  EXPECT_EQ(pst_item.locator.folder, "Top of Outlook data file/Sample1");
+  EXPECT_EQ(pst_item.locator.node_id, 0x200024U);
+  EXPECT_EQ(pst_item.locator.key(), "/backups/test.tar#outlook/sample1.pst#" + std::to_string(0x200024));
+  EXPECT_EQ(pst_item.subject, "Here is a sample message");
+  EXPECT_EQ(pst_item.sha256.size(), 64U);
   ASSERT_EQ(sink.skips.size(), 1U);
   EXPECT_EQ(sink.skips[0].first, "/backups/test.tar#docs/readme.txt");
-  ASSERT_EQ(sink.items.size(), 1U);
+  // the temporary copy is gone; reading the bytes of a PST item is not supported, as for PST files
+  EXPECT_TRUE(fs::is_empty(state / "archive-tmp"));
+  auto bytes = read_item_bytes(pst_item.locator);
+  ASSERT_FALSE(bytes.has_value());
+  EXPECT_EQ(bytes.error().code, core::ErrorCode::data);
+
+  // bounded: a PST member beyond limits.archive_max_pst_mib is one problem, nothing is kept
+  {
+    LimitsGuard guard({.max_pst_bytes = 64U << 10});
+    Found big = scan_bytes(make_archive({{"outlook/sample1.pst", pst}}));
+    EXPECT_TRUE(big.items.empty());
+    ASSERT_EQ(big.errors.size(), 1U) << errors_of(big);
+    EXPECT_EQ(big.errors[0].position, "member 1 'outlook/sample1.pst'");
+    EXPECT_NE(big.errors[0].cause.find("limits.archive_max_pst_mib"), std::string::npos) << big.errors[0].cause;
+    EXPECT_TRUE(fs::is_empty(state / "archive-tmp"));
+  }
+  // a corrupt PST: one problem naming the member, not the temporary file
+  Found corrupt = scan_bytes(make_archive({{"old.pst", "!BDN" + noise(5000, 3)}}));
+  EXPECT_TRUE(corrupt.items.empty());
+  ASSERT_EQ(corrupt.errors.size(), 1U) << errors_of(corrupt);
+  EXPECT_EQ(corrupt.errors[0].position, "member 1 'old.pst'");
+  EXPECT_EQ(corrupt.errors[0].cause.find((state / "archive-tmp").string()), std::string::npos) << corrupt.errors[0].cause;
+  // without a state directory for the copy: one problem per PST member
+  set_archive_spool_dir("");
+  Found nowhere = scan_bytes(make_archive({{"old.pst", pst}, {"mail/1.eml", message("a@example.com", "kept")}}));
+  ASSERT_EQ(nowhere.errors.size(), 1U) << errors_of(nowhere);
+  EXPECT_NE(nowhere.errors[0].cause.find("PST file inside an archive: not read"), std::string::npos);
+  EXPECT_EQ(nowhere.items.size(), 1U);
 }
 
 TEST(ArchiveConnector, DuplicateMemberPathIsReportedAndTheFirstIsRead) {
