@@ -385,6 +385,63 @@ MemberKind classify(std::string_view member, std::string_view head) {
   return looks_like_mail_message(head) ? MemberKind::message : MemberKind::other;
 }
 
+/**
+ * Reads past one member exactly as scan_archive reads it (the same blocks, bounds, skips), so
+ * that a reader looking for a later member meets the archive as the scan met it: a reader that
+ * skipped where the scan read (or the reverse) could fail, or lose its place, on a damaged
+ * archive whose items the scan found.
+ */
+Stop consume_as_scan(ArchiveWalk &walk, std::string_view member, bool duplicate) {
+  if (duplicate) {
+    return walk.drain();
+  }
+  std::string head;
+  std::string_view block;
+  Stop s = Stop::none;
+  while (head.size() < k_sniff_bytes) {
+    s = walk.read_block(block);
+    if (s != Stop::none || block.empty()) {
+      break;
+    }
+    head.append(block);
+  }
+  if (s == Stop::archive) {
+    return s;
+  }
+  if (s == Stop::member) {
+    return walk.drain();
+  }
+  const bool at_end = head.size() < k_sniff_bytes;
+  std::uint64_t bound = 0; // the member's own: archive_max_member_mib
+  switch (classify(member, head)) {
+  case MemberKind::other:
+    return at_end ? Stop::none : walk.drain();
+  case MemberKind::pst:
+    if (spool_dir().empty() || head.size() > archive_limits().max_pst_bytes) {
+      return walk.drain();
+    }
+    bound = archive_limits().max_pst_bytes;
+    break;
+  case MemberKind::mbox:
+  case MemberKind::maildir_message:
+  case MemberKind::message:
+    break;
+  }
+  while (!at_end) {
+    s = walk.read_block(block, bound);
+    if (s == Stop::archive) {
+      return s;
+    }
+    if (s == Stop::member) {
+      return walk.drain();
+    }
+    if (block.empty()) {
+      break;
+    }
+  }
+  return Stop::none;
+}
+
 /** Decodes one message into an item; a decoding failure of the data kind is a ScanError. */
 void emit_message(Item &&item, std::string_view bytes, const std::string &position, ItemSink &sink) {
   std::string_view message = bytes;
@@ -756,13 +813,15 @@ core::Result<std::string> read_archive_item_bytes(const Locator &locator) {
   ArchiveWalk walk(a.get(), locator.path, [&](ScanError &&e) { problems.push_back(std::move(e)); });
   auto failed = [&](std::string_view what) {
     std::string cause = problems.empty() ? std::string(what)
-                                         : fmt::format("{} {}: {}", what, problems.front().position,
-                                                       problems.front().cause);
+                                         : fmt::format("{} {}: {}", what, problems.back().position,
+                                                       problems.back().cause);
     return core::fail(core::ErrorCode::data, fmt::format("{}: member '{}': {}", locator.path, locator.member, cause));
   };
+  std::unordered_set<std::string> seen;
   while (auto member = walk.next()) {
-    if (*member != locator.member) {
-      if (walk.drain() == Stop::archive) {
+    const bool duplicate = !seen.insert(*member).second;
+    if (*member != locator.member || duplicate) {
+      if (consume_as_scan(walk, *member, duplicate) == Stop::archive) {
         return failed("the archive could not be read up to the member");
       }
       continue;
