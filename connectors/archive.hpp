@@ -18,13 +18,16 @@
 // (Locator::member) plus, for an mbox member, the message's offset and length in the member.
 // Every archive is bounded (ArchiveLimits, config limits.archive_*): a violation is one
 // ScanError naming the archive, the member and its position, and the rest is read where that is
-// safe. maildsar never changes an archive: erasure plans its items as manual.
+// safe. By default erasure plans the items as manual; with the source's "rewrite" it rewrites
+// the archive without them (rewrite_archive).
 
 #include "connectors/connector.hpp"
 #include "core/result.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <span>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -79,6 +82,40 @@ void scan_archive_bytes(std::string_view bytes, const Locator &base, ItemSink &s
  *         the archive is corrupt or a bound is exceeded before the member is read.
  */
 [[nodiscard]] core::Result<std::string> read_archive_item_bytes(const Locator &locator);
+
+/** One item to remove from an archive: its locator's member (and range inside an mbox member)
+    and the planned SHA-256. */
+struct ArchiveCut {
+  std::string member;
+  std::uint64_t offset = 0; // an mbox member's message; length 0 = the whole member
+  std::uint64_t length = 0;
+  std::string sha256;
+};
+
+struct ArchiveRewrite {
+  /** Per cut (in the caller's order): true = removed; false = stale (not there, or its bytes
+      differ): left as it is. */
+  std::vector<bool> removed;
+  bool rewritten = false; // false when no cut matched: the archive was not touched
+};
+
+/**
+ * Rewrites an archive without the given members / mbox messages (source "rewrite": true): the
+ * archive is read once and written with libarchive's writer in the same format and with the
+ * same compression filter to a temporary file beside it (core::NewFile: 0600 until it takes the
+ * original's mode and owner), fsynced, read back (every entry must be there), renamed over the
+ * original, and the folder fsynced. Every other entry is copied with its header as libarchive
+ * carries it (name, type, mode, owner, times, link target, size) and its bytes; an mbox member
+ * that loses messages is written with the rest of its bytes and its new size. A member to cut
+ * is hashed first: a cut whose bytes differ is stale and nothing of it is removed.
+ * `hook` is called at "archive:temp-written", "archive:temp-synced", "archive:renamed" (fault
+ * injection, as for the mbox rewrite). Bounded as a scan (ArchiveLimits); a member to cut is
+ * held in memory (at most limits.archive_max_member_mib).
+ * @errors ErrorCode::data when the archive cannot be read whole or a bound is exceeded (nothing
+ *         changed); ErrorCode::temp_fail when the archive changed while it was rewritten; io errors.
+ */
+[[nodiscard]] core::Result<ArchiveRewrite> rewrite_archive(const std::string &path, std::span<const ArchiveCut> cuts,
+                                                           const std::function<core::Status(std::string_view)> &hook);
 
 /** Creates the connector of a configured source of type "archive" (no format, no owner). */
 [[nodiscard]] core::Result<std::unique_ptr<Connector>> make_archive_connector(const core::SourceConfig &source);

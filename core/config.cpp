@@ -161,7 +161,7 @@ std::string root_of(const std::string &pattern, std::string_view type) {
 Result<SourceConfig> parse_source(const Parser &p, const json &obj, std::size_t index,
                                   const std::string &base_dir) {
   std::string where = fmt::format("sources[{}]", index);
-  MAILDSAR_TRY(p.check_keys(obj, where, {"name", "type", "path", "owner", "format", "root", "allow_remove", "command"}));
+  MAILDSAR_TRY(p.check_keys(obj, where, {"name", "type", "path", "owner", "format", "root", "allow_remove", "command", "rewrite"}));
   SourceConfig s;
   MAILDSAR_TRY_ASSIGN(s.name, p.get_string(obj, "name", where, true));
   MAILDSAR_TRY_ASSIGN(s.type, p.get_string(obj, "type", where, true));
@@ -175,6 +175,15 @@ Result<SourceConfig> parse_source(const Parser &p, const json &obj, std::size_t 
       return std::unexpected(p.error_at_key("allow_remove", fmt::format("'allow_remove' in {} must be true or false", where)));
     }
     s.allow_remove = it->get<bool>();
+  }
+  if (auto it = obj.find("rewrite"); it != obj.end()) {
+    if (!it->is_boolean()) {
+      return std::unexpected(p.error_at_key("rewrite", fmt::format("'rewrite' in {} must be true or false", where)));
+    }
+    if (s.type != "archive") {
+      return std::unexpected(p.error_at_key("rewrite", fmt::format("{}: rewrite applies to archive sources", where)));
+    }
+    s.rewrite = it->get<bool>();
   }
 
   bool name_ok = !s.name.empty() && std::all_of(s.name.begin(), s.name.end(), [](char c) {

@@ -26,6 +26,8 @@ struct SourceConfig {
   /** postfix-queue, exim-spool: absolute path of postsuper / exim (default /usr/sbin/postsuper,
       /usr/sbin/exim); named in the manual instructions and run when allow_remove is set. */
   std::string command = {};
+  /** archive: erase rewrites the archive without the subject's items (else they are manual). */
+  bool rewrite = false;
 };
 
 struct IdentityConfig {

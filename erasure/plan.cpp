@@ -166,6 +166,12 @@ void decide_queued(ManifestItem &item, const core::Config &config) {
                                   command, item.locator.source, item.locator.path);
 }
 
+/** True when the archive source `name` is configured with "rewrite": true. */
+bool archive_rewrite(const core::Config &config, const std::string &name) {
+  return std::any_of(config.sources.begin(), config.sources.end(),
+                     [&](const core::SourceConfig &s) { return s.name == name && s.rewrite; });
+}
+
 /** Decides one item's action (holds and exemptions first: they always win). */
 void decide(ManifestItem &item, const query::Hit &hit, const core::Config &config, const Policy &policy,
             const std::string &today, PstMode pst_mode) {
@@ -200,6 +206,11 @@ void decide(ManifestItem &item, const query::Hit &hit, const core::Config &confi
     decide_queued(item, config);
     break;
   case connectors::StoreKind::archive:
+    if (archive_rewrite(config, item.locator.source) && item.locator.node_id == 0) {
+      item.action = Action::erase;
+      item.reason = "item of a backup archive: the archive is rewritten without it (rewrite)";
+      break;
+    }
     item.action = Action::manual;
     item.reason = std::string(k_archive_manual_reason);
     item.instructions = fmt::format(

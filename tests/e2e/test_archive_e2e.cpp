@@ -35,7 +35,7 @@ struct Estate {
   fs::path backup;
 };
 
-Estate make_estate(const ScratchDir &dir) {
+Estate make_estate(const ScratchDir &dir, const std::string &archive_keys = "") {
   const fs::path samples = maildsar::test::source_dir() / "samples";
   // The backup: alice's and bob's Maildirs and the 2023 mbox archive, as tar.gz.
   const fs::path staging = dir / "staging";
@@ -60,7 +60,7 @@ Estate make_estate(const ScratchDir &dir) {
   const fs::path config = dir / "maildsar.json";
   write_file(config, R"({"state_dir": "state", "sources": [
     {"name": "pfqueue", "type": "postfix-queue", "path": "spool/postfix"},
-    {"name": "backups", "type": "archive", "path": "backups/*.tar.gz"},
+    {"name": "backups", "type": "archive", "path": "backups/*.tar.gz")" + archive_keys + R"(},
     {"name": "exports", "type": "emlfolder", "path": "exports"}]})");
   return {config, backup};
 }
@@ -164,4 +164,85 @@ TEST(ArchiveE2e, FoundExportedPlannedManualAndNotChanged) {
   EXPECT_EQ(v.at("retained"), archived.size() + 2) << v.dump(); // and the two queued messages
   EXPECT_TRUE(v.at("remaining").empty()) << v.dump();
   EXPECT_NE(read_file(v.at("certificate").get<std::string>()).find("manual: " + k_reason), std::string::npos);
+}
+
+/** Every member of an archive: name -> bytes (read with the tar program, not with maildsar). */
+std::map<std::string, std::string> members_of(const fs::path &archive, const fs::path &scratch) {
+  fs::remove_all(scratch);
+  fs::create_directories(scratch);
+  auto tar = maildsar::test::run({maildsar::test::find_program("tar").string(), "-C", scratch.string(), "-xzf",
+                                  archive.string()});
+  EXPECT_EQ(tar.exit_code, 0) << tar.err;
+  std::map<std::string, std::string> out;
+  for (const auto &f : fs::recursive_directory_iterator(scratch)) {
+    if (f.is_regular_file()) {
+      out[fs::relative(f.path(), scratch).string()] = read_file(f.path());
+    }
+  }
+  return out;
+}
+
+TEST(ArchiveE2e, RewriteRemovesTheSubjectsMembersAndMessagesAndKeepsTheRest) {
+  if (maildsar::test::find_program("tar").empty()) {
+    GTEST_SKIP() << "no tar program";
+  }
+  ScratchDir dir;
+  const Estate e = make_estate(dir, R"(, "rewrite": true)");
+  maildsar::test::index_json(e.config);
+  auto found = ds(e.config, {"find", "--email", k_alice});
+  auto archived = hits_of(found.out, "archive");
+  ASSERT_TRUE(archived.contains(k_inbox_member)) << found.out;
+  ASSERT_TRUE(archived.contains(k_mbox_member + "@0")) << found.out;
+
+  const fs::path manifest = dir / "manifest.json";
+  ASSERT_EQ(ds(e.config, {"plan", "--email", k_alice, "--out", manifest.string(), "--operator", "dpo-anna"}).exit_code, 0);
+  json mj = json::parse(read_file(manifest));
+  std::size_t deletes = 0;
+  for (const json &item : mj.at("items")) {
+    if (item.at("locator").at("store") == "archive" && !item.at("locator").contains("node_id")) {
+      EXPECT_EQ(item.at("action"), "delete") << item.dump();
+      ++deletes;
+    }
+  }
+  EXPECT_GE(deletes, 2U);
+  const auto before = members_of(e.backup, dir / "before");
+  ASSERT_EQ(ds(e.config, {"approve", manifest.string(), "--operator", "admin-ben"}).exit_code, 0);
+  auto erase = ds(e.config, {"erase", manifest.string(), "--operator", "ops-cleo"});
+  ASSERT_EQ(erase.exit_code, 0) << erase.err << erase.out;
+  const auto after = members_of(e.backup, dir / "after");
+
+  // alice's Maildir messages that name her are gone; every other member is byte for byte as it was
+  EXPECT_FALSE(after.contains(k_inbox_member));
+  for (const auto &[name, bytes] : after) {
+    if (name == k_mbox_member) {
+      continue;
+    }
+    ASSERT_TRUE(before.contains(name)) << name;
+    EXPECT_EQ(bytes, before.at(name)) << name;
+  }
+  EXPECT_TRUE(after.contains("home/bob.jones/Maildir/cur/1700000400.M5P100.mx1:2,S"));
+  // the mbox member lost the messages that name alice (the first and the third, by Reply-To) and
+  // kept the other, unchanged
+  const std::string &mbox_before = before.at(k_mbox_member);
+  std::string expected;
+  std::uint64_t pos = 0;
+  std::size_t cut = 0;
+  for (const auto &[key, hit] : archived) { // keys sort by member, then offset as text: one digit here
+    if (hit.at("member") == k_mbox_member) {
+      const std::uint64_t offset = hit.at("offset");
+      expected += mbox_before.substr(pos, offset - pos);
+      pos = offset + hit.at("length").get<std::uint64_t>();
+      ++cut;
+    }
+  }
+  expected += mbox_before.substr(pos);
+  EXPECT_EQ(cut, 2U);
+  EXPECT_EQ(after.at(k_mbox_member), expected);
+  EXPECT_NE(expected.find("Invoice 2023-118"), std::string::npos);
+  // still a gzip tar; nothing of the subject is found in it, and verify finds nothing left
+  EXPECT_EQ(read_file(e.backup).substr(0, 2), "\x1f\x8b");
+  EXPECT_TRUE(hits_of(ds(e.config, {"find", "--email", k_alice}).out, "archive").empty());
+  auto verify = ds(e.config, {"verify", "--email", k_alice});
+  json v = json_lines(verify.out).at(0);
+  EXPECT_TRUE(v.at("remaining").empty()) << v.dump();
 }

@@ -7,6 +7,7 @@
 #include "connectors/connector.hpp"
 #include "connectors/item_reader.hpp"
 #include "connectors/limits.hpp"
+#include "core/fs.hpp"
 #include "core/hash.hpp"
 #include "tests/test_support.hpp"
 
@@ -537,4 +538,132 @@ TEST(ArchiveConnector, EveryItemOfTheFuzzSeedsReadsBackAsHashed) {
   }
   EXPECT_GE(files, 10U);
   EXPECT_GE(items, 20U);
+}
+
+namespace {
+
+/** Every member of an archive file, read with libarchive: name -> (bytes, mode, mtime). */
+struct Entry {
+  std::string bytes;
+  int mode = 0;
+  std::int64_t mtime = 0;
+  friend bool operator==(const Entry &, const Entry &) = default;
+};
+
+std::map<std::string, Entry> entries_of(const std::string &bytes, int *format = nullptr, int *filter = nullptr) {
+  std::map<std::string, Entry> out;
+  struct archive *a = archive_read_new();
+  archive_read_support_filter_all(a);
+  archive_read_support_format_all(a);
+  EXPECT_EQ(archive_read_open_memory(a, bytes.data(), bytes.size()), ARCHIVE_OK);
+  struct archive_entry *e = nullptr;
+  while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+    Entry entry;
+    entry.mode = static_cast<int>(archive_entry_mode(e));
+    entry.mtime = archive_entry_mtime(e);
+    char buf[8192];
+    la_ssize_t n = 0;
+    while ((n = archive_read_data(a, buf, sizeof buf)) > 0) {
+      entry.bytes.append(buf, static_cast<std::size_t>(n));
+    }
+    out[archive_entry_pathname(e)] = entry;
+    if (format != nullptr) {
+      *format = archive_format(a) & ARCHIVE_FORMAT_BASE_MASK;
+    }
+  }
+  if (filter != nullptr) {
+    *filter = archive_filter_code(a, 0);
+  }
+  archive_read_free(a);
+  return out;
+}
+
+} // namespace
+
+TEST(ArchiveRewrite, RemovesMembersAndMboxMessagesKeepingFormatFilterAndTheRest) {
+  const std::string mbox = read_file(k_mbox);
+  for (const Writer &w : {Writer{.filter = ARCHIVE_FILTER_XZ}, Writer{.format = ARCHIVE_FORMAT_ZIP},
+                          Writer{.filter = ARCHIVE_FILTER_ZSTD}}) {
+    SCOPED_TRACE(w.format * 100 + w.filter);
+    ScratchDir dir;
+    const fs::path file = dir / "backup.tar";
+    std::vector<Member> members = maildir_members();
+    members.push_back({"var/mail/2023.mbox", mbox});
+    write_file(file, make_archive(members, w));
+    const auto before = entries_of(read_file(file));
+    Found found = scan_file(file);
+    ASSERT_EQ(found.items.size(), 5U) << errors_of(found);
+    std::vector<ArchiveCut> cuts;
+    std::uint64_t cut_offset = 0;
+    std::uint64_t cut_length = 0;
+    for (const Item &item : found.items) {
+      if (item.locator.member == "home/" + k_alice_inbox || (item.locator.length > 0 && item.locator.offset > 0 &&
+                                                            cut_length == 0)) {
+        cuts.push_back({item.locator.member, item.locator.offset, item.locator.length, item.sha256});
+        if (item.locator.length > 0) {
+          cut_offset = item.locator.offset;
+          cut_length = item.locator.length;
+        }
+      }
+    }
+    cuts.push_back({"home/" + k_alice_sent, 0, 0, std::string(64, '0')}); // stale: other bytes
+    cuts.push_back({"no/such/member", 0, 0, std::string(64, '0')});
+    ASSERT_EQ(cuts.size(), 4U);
+    auto rewritten = rewrite_archive(file.string(), cuts, {});
+    ASSERT_TRUE(rewritten.has_value()) << rewritten.error().message;
+    EXPECT_TRUE(rewritten->rewritten);
+    EXPECT_EQ(rewritten->removed, (std::vector<bool>{true, true, false, false}));
+    int format = 0;
+    int filter = 0;
+    const auto after = entries_of(read_file(file), &format, &filter);
+    EXPECT_EQ(format, w.format & ARCHIVE_FORMAT_BASE_MASK);
+    EXPECT_EQ(filter, w.filter);
+    EXPECT_FALSE(after.contains("home/" + k_alice_inbox));
+    EXPECT_EQ(after.size(), before.size() - 1);
+    for (const auto &[name, entry] : after) {
+      if (name == "var/mail/2023.mbox") {
+        EXPECT_EQ(entry.bytes, mbox.substr(0, cut_offset) + mbox.substr(cut_offset + cut_length));
+        EXPECT_EQ(entry.mtime, before.at(name).mtime);
+      } else {
+        EXPECT_EQ(entry, before.at(name)) << name;
+      }
+    }
+    EXPECT_FALSE(fs::exists(core::NewFile::temp_path_of(file.string())));
+    // what is left reads as before, less the cut items
+    EXPECT_EQ(scan_file(file).items.size(), 3U);
+  }
+}
+
+TEST(ArchiveRewrite, NothingMatchingOrACrashBeforeTheRenameLeavesTheArchiveAsItWas) {
+  ScratchDir dir;
+  const fs::path file = dir / "backup.tar.gz";
+  write_file(file, make_archive(maildir_members(), {.filter = ARCHIVE_FILTER_GZIP}));
+  const std::string original = read_file(file);
+  std::vector<ArchiveCut> stale{{"home/" + k_alice_inbox, 0, 0, std::string(64, 'f')}};
+  auto none = rewrite_archive(file.string(), stale, {});
+  ASSERT_TRUE(none.has_value()) << none.error().message;
+  EXPECT_FALSE(none->rewritten);
+  EXPECT_EQ(read_file(file), original);
+
+  Found found = scan_file(file);
+  ASSERT_FALSE(found.items.empty());
+  std::vector<ArchiveCut> cuts{{found.items[0].locator.member, 0, 0, found.items[0].sha256}};
+  for (const char *crash_at : {"archive:temp-written", "archive:temp-synced"}) {
+    auto hook = [&](std::string_view step) -> core::Status {
+      if (step == crash_at) {
+        return core::fail(core::ErrorCode::internal, "injected fault");
+      }
+      return {};
+    };
+    auto failed = rewrite_archive(file.string(), cuts, hook);
+    ASSERT_FALSE(failed.has_value());
+    EXPECT_EQ(read_file(file), original) << crash_at;
+    EXPECT_FALSE(fs::exists(core::NewFile::temp_path_of(file.string()))) << crash_at;
+  }
+  // a damaged archive is not rewritten at all
+  write_file(file, original.substr(0, original.size() / 2));
+  auto damaged = rewrite_archive(file.string(), cuts, {});
+  ASSERT_FALSE(damaged.has_value());
+  EXPECT_EQ(damaged.error().code, core::ErrorCode::data);
+  EXPECT_EQ(read_file(file), original.substr(0, original.size() / 2));
 }

@@ -141,8 +141,14 @@ TEST(Config, ArchiveSourcesAndTheirLimits) {
   EXPECT_NE(ratio.error().message.find("limits.archive_max_ratio"), std::string::npos) << ratio.error().message;
   EXPECT_FALSE(parse_config(R"({"sources":[{"name":"b","type":"archive","path":"/b/*.tar","owner":"x@y"}]})", "/c"));
   EXPECT_FALSE(parse_config(R"({"sources":[{"name":"b","type":"archive","path":"/b/*.tar","format":"tar"}]})", "/c"));
-  // rewriting archives is not implemented: the key is unknown, not silently ignored
-  EXPECT_FALSE(parse_config(R"({"sources":[{"name":"b","type":"archive","path":"/b/*.tar","rewrite":true}]})", "/c"));
+  EXPECT_FALSE(defaults->sources[0].rewrite);
+  auto rewrite = parse_config(R"({"sources":[{"name":"b","type":"archive","path":"/b/*.tar","rewrite":true}]})", "/c");
+  ASSERT_TRUE(rewrite.has_value()) << rewrite.error().message;
+  EXPECT_TRUE(rewrite->sources[0].rewrite);
+  EXPECT_FALSE(parse_config(R"({"sources":[{"name":"b","type":"archive","path":"/b/*.tar","rewrite":"yes"}]})", "/c"));
+  auto elsewhere = parse_config(R"({"sources":[{"name":"m","type":"mbox","path":"/m","rewrite":true}]})", "/c");
+  ASSERT_FALSE(elsewhere.has_value());
+  EXPECT_NE(elsewhere.error().message.find("archive sources"), std::string::npos) << elsewhere.error().message;
 }
 
 TEST(Config, LoadMissingFileIsNoInput) {
