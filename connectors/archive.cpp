@@ -990,8 +990,9 @@ core::Result<ArchiveRewrite> rewrite_archive(const std::string &path, std::span<
   if (::fchown(temp.fd(), before.st_uid, before.st_gid) != 0 && (before.st_uid != ::geteuid() || errno != EPERM)) {
     return std::unexpected(core::errno_error(temp.temp_path() + ": fchown", errno));
   }
-  ArchiveWriterPtr w(archive_write_new());
+  // The target before the writer: archive_write_free flushes through the callback into it.
   WriteTarget target{&temp, std::nullopt};
+  ArchiveWriterPtr w(archive_write_new());
   std::unordered_set<std::string> seen;
   std::uint64_t entries = 0;
   std::uint64_t kept = 0;
@@ -1041,12 +1042,22 @@ core::Result<ArchiveRewrite> rewrite_archive(const std::string &path, std::span<
       opened = true;
     }
     const char *raw = archive_entry_pathname(entry);
-    const std::string member = raw != nullptr ? raw : "";
+    if (raw == nullptr || *raw == '\0' ||
+        (archive_entry_filetype(entry) == AE_IFLNK && archive_entry_symlink(entry) == nullptr)) {
+      // libarchive's writers dereference these (found by fuzzing: a SEGV in archive_write_header)
+      return core::fail(core::ErrorCode::data,
+                        fmt::format("{}: entry {} has no name (or a link without a target): the archive cannot be "
+                                    "rewritten; nothing changed",
+                                    path, entries));
+    }
+    const std::string member = raw;
     std::vector<std::size_t> mine;
     const bool first = seen.insert(member).second;
-    if (first && archive_entry_filetype(entry) == AE_IFREG && archive_entry_hardlink(entry) == nullptr) {
+    if (archive_entry_filetype(entry) == AE_IFREG && archive_entry_hardlink(entry) == nullptr) {
       for (std::size_t i = 0; i < cuts.size(); ++i) {
-        if (cuts[i].member == member) {
+        // a range is one of the first member of that path (as the scan read it); a whole member
+        // goes wherever its bytes are, an appended copy of it too
+        if (cuts[i].member == member && (first || cuts[i].length == 0)) {
           mine.push_back(i);
         }
       }

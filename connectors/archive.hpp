@@ -107,7 +107,9 @@ struct ArchiveRewrite {
  * original, and the folder fsynced. Every other entry is copied with its header as libarchive
  * carries it (name, type, mode, owner, times, link target, size) and its bytes; an mbox member
  * that loses messages is written with the rest of its bytes and its new size. A member to cut
- * is hashed first: a cut whose bytes differ is stale and nothing of it is removed.
+ * is hashed first: a cut whose bytes differ is stale and nothing of it is removed. A whole
+ * member is removed wherever the archive holds it with those bytes (an appended copy of the same
+ * path too); an mbox range only from the first member of its path (the one a scan reads).
  * `hook` is called at "archive:temp-written", "archive:temp-synced", "archive:renamed" (fault
  * injection, as for the mbox rewrite). Bounded as a scan (ArchiveLimits); a member to cut is
  * held in memory (at most limits.archive_max_member_mib).

@@ -3,7 +3,8 @@
 // (libarchive's tar — plain, gzip, bzip2, xz, zstd — and zip readers as the connector drives them), then the member classification, the mbox
 // splitter on an mbox member and the MIME parser on messages. The input is the archive file.
 // Every item found is read back by its locator (read_archive_item_bytes, as export and verify
-// do), which must give exactly the bytes the scan hashed. The bounds are narrowed so that a
+// do), which must give exactly the bytes the scan hashed; then the archive is rewritten without the
+// first item (rewrite_archive), after which that member must be gone. The bounds are narrowed so that a
 // bomb costs milliseconds: it must be stopped and reported, not read.
 #include "connectors/archive.hpp"
 #include "connectors/connector.hpp"
@@ -17,6 +18,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 namespace conn = maildsar::connectors;
 using maildsar::fuzz::require;
@@ -61,6 +63,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     }
     require(bytes.has_value(), "an item found is read back");
     require(maildsar::core::sha256_hex(*bytes) == item.sha256, "read back as hashed");
+  }
+  // The rewrite ("rewrite": true) without the first item: it either leaves the file as it was
+  // (an error, or nothing matched) or gives an archive in which that item is gone.
+  if (!sink.items.empty()) {
+    const conn::Item &first = sink.items.front();
+    std::vector<conn::ArchiveCut> cuts{{first.locator.member, first.locator.offset, first.locator.length, first.sha256}};
+    auto rewritten = conn::rewrite_archive(path, cuts, {});
+    if (rewritten && rewritten->rewritten) {
+      auto again = maildsar::core::lstat_file(path);
+      require(again.has_value(), "the rewritten archive is there");
+      file.stat = *again;
+      conn::ItemCollector after;
+      require((*connector)->scan(file, 0, after).has_value(), "the rewritten archive is scanned");
+      for (const conn::Item &item : after.items) {
+        require(!(item.locator.member == first.locator.member && item.sha256 == first.sha256 &&
+                  first.locator.length == 0),
+                "a removed member is gone");
+      }
+    }
   }
   return 0;
 }

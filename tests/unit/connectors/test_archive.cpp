@@ -540,6 +540,35 @@ TEST(ArchiveConnector, EveryItemOfTheFuzzSeedsReadsBackAsHashed) {
   EXPECT_GE(items, 20U);
 }
 
+TEST(ArchiveRewrite, TheFuzzSeedsRewriteWithoutTheirFirstItemOrAreLeftAsTheyWere) {
+  // regress-rewrite-*: an entry without a name made libarchive's writer dereference NULL, and the
+  // writer, freed after its output's state, wrote through a dangling pointer (found by fuzzing)
+  const fs::path seeds = maildsar::test::source_dir() / "fuzz" / "corpus" / "archive";
+  std::size_t rewritten = 0;
+  for (const auto &entry : fs::directory_iterator(seeds)) {
+    ScratchDir dir;
+    const fs::path file = dir / "backup.tar";
+    fs::copy_file(entry.path(), file);
+    SCOPED_TRACE(entry.path().filename().string());
+    Found sink = scan_file(file);
+    if (sink.items.empty()) {
+      continue;
+    }
+    const Item &first = sink.items.front();
+    const std::string original = read_file(file);
+    std::vector<ArchiveCut> cuts{{first.locator.member, first.locator.offset, first.locator.length, first.sha256}};
+    auto result = rewrite_archive(file.string(), cuts, {});
+    if (!result || !result->rewritten) {
+      EXPECT_EQ(read_file(file), original);
+      continue;
+    }
+    ++rewritten;
+    Found after = scan_file(file);
+    EXPECT_EQ(after.items.size() + 1, sink.items.size());
+  }
+  EXPECT_GE(rewritten, 6U);
+}
+
 namespace {
 
 /** Every member of an archive file, read with libarchive: name -> (bytes, mode, mtime). */
@@ -666,4 +695,22 @@ TEST(ArchiveRewrite, NothingMatchingOrACrashBeforeTheRenameLeavesTheArchiveAsItW
   ASSERT_FALSE(damaged.has_value());
   EXPECT_EQ(damaged.error().code, core::ErrorCode::data);
   EXPECT_EQ(read_file(file), original.substr(0, original.size() / 2));
+}
+
+TEST(ArchiveRewrite, AnAppendedCopyOfARemovedMemberGoesToo) {
+  ScratchDir dir;
+  const fs::path file = dir / "backup.tar";
+  const std::string alice = message("alice.smith@example.com", "one");
+  write_file(file, make_archive({{"mail/1.eml", alice}, {"mail/2.eml", message("bob@example.com", "two")},
+                                 {"mail/1.eml", alice}}));
+  Found found = scan_file(file);
+  ASSERT_EQ(found.items.size(), 2U);
+  const Item &first = found.items[0];
+  ASSERT_EQ(first.locator.member, "mail/1.eml");
+  std::vector<ArchiveCut> cuts{{first.locator.member, 0, 0, first.sha256}};
+  auto rewritten = rewrite_archive(file.string(), cuts, {});
+  ASSERT_TRUE(rewritten.has_value()) << rewritten.error().message;
+  const auto after = entries_of(read_file(file));
+  ASSERT_EQ(after.size(), 1U);
+  EXPECT_TRUE(after.contains("mail/2.eml"));
 }
