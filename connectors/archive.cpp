@@ -912,8 +912,30 @@ core::Result<std::string> read_whole_member(struct archive *r, const std::string
   }
 }
 
-/** Copies the current member's data to the writer, block by block (holes as zeros). */
-core::Status copy_member_data(struct archive *r, struct archive *w, const std::string &path, const std::string &member) {
+/** The scan's archive-wide bounds, applied while an archive is rewritten. */
+struct RewriteBudget {
+  ArchiveLimits limits;
+  std::chrono::steady_clock::time_point deadline;
+  std::uint64_t total = 0; // decompressed bytes read so far
+
+  core::Status add(struct archive *r, const std::string &path, std::uint64_t bytes) {
+    total += bytes;
+    const auto stored = static_cast<std::uint64_t>(std::max<la_int64_t>(archive_filter_bytes(r, -1), 1));
+    if (total > limits.max_total_bytes || (total >= k_archive_ratio_floor && total / stored > limits.max_ratio) ||
+        std::chrono::steady_clock::now() > deadline) {
+      return core::fail(core::ErrorCode::data,
+                        fmt::format("{}: the archive exceeds limits.archive_max_total_gib, archive_max_ratio or "
+                                    "archive_timeout_seconds while it is rewritten; nothing changed",
+                                    path));
+    }
+    return {};
+  }
+};
+
+/** Copies the current member's data to the writer, block by block (holes as zeros), within the
+    budget. */
+core::Status copy_member_data(struct archive *r, struct archive *w, const std::string &path, const std::string &member,
+                              RewriteBudget &budget) {
   std::uint64_t written = 0;
   const std::string zeros(k_read_block_bytes, '\0');
   for (;;) {
@@ -928,6 +950,9 @@ core::Status copy_member_data(struct archive *r, struct archive *w, const std::s
       return core::fail(core::ErrorCode::data, fmt::format("{}: member '{}' cannot be read ({}); nothing changed", path,
                                                            member, archive_error(r)));
     }
+    const std::uint64_t hole =
+        static_cast<std::uint64_t>(offset) > written ? static_cast<std::uint64_t>(offset) - written : 0;
+    MAILDSAR_TRY(budget.add(r, path, hole + size)); // before a hole is filled with zeros
     while (written < static_cast<std::uint64_t>(offset)) {
       const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), static_cast<std::uint64_t>(offset) - written));
       if (archive_write_data(w, zeros.data(), n) < 0) {
@@ -982,6 +1007,7 @@ core::Result<ArchiveRewrite> rewrite_archive(const std::string &path, std::span<
     return core::fail(core::ErrorCode::data, fmt::format("{}: not a regular file", path));
   }
   const ArchiveLimits limits = archive_limits();
+  RewriteBudget budget{limits, std::chrono::steady_clock::now() + std::chrono::seconds(limits.timeout_seconds)};
   ArchivePtr r = new_reader();
   if (!r || archive_read_open_fd(r.get(), fd.get(), k_read_block_bytes) != ARCHIVE_OK) {
     return core::fail(core::ErrorCode::data, fmt::format("{}: not a readable tar or zip archive; nothing changed", path));
@@ -1068,11 +1094,12 @@ core::Result<ArchiveRewrite> rewrite_archive(const std::string &path, std::span<
         return write_failed(fmt::format("writing the header of '{}'", member));
       }
       if (archive_entry_size(entry) > 0 || archive_entry_filetype(entry) == AE_IFREG) {
-        MAILDSAR_TRY(copy_member_data(r.get(), w.get(), path, member));
+        MAILDSAR_TRY(copy_member_data(r.get(), w.get(), path, member, budget));
       }
       continue;
     }
     MAILDSAR_TRY_ASSIGN(std::string content, read_whole_member(r.get(), path, member, limits.max_member_bytes));
+    MAILDSAR_TRY(budget.add(r.get(), path, content.size()));
     bool whole = false;
     std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;
     for (std::size_t i : mine) {

@@ -714,3 +714,22 @@ TEST(ArchiveRewrite, AnAppendedCopyOfARemovedMemberGoesToo) {
   ASSERT_EQ(after.size(), 1U);
   EXPECT_TRUE(after.contains("mail/2.eml"));
 }
+
+TEST(ArchiveRewrite, TheArchiveBoundsHoldWhileRewriting) {
+  ScratchDir dir;
+  const fs::path file = dir / "backup.tar.gz";
+  write_file(file, make_archive({{"mail/1.eml", message("alice.smith@example.com", "one")},
+                                 {"bomb.bin", std::string(64U << 20, 'A')}},
+                                {.filter = ARCHIVE_FILTER_GZIP}));
+  const std::string original = read_file(file);
+  Found found = scan_file(file);
+  ASSERT_FALSE(found.items.empty());
+  std::vector<ArchiveCut> cuts{{found.items[0].locator.member, 0, 0, found.items[0].sha256}};
+  LimitsGuard guard({.max_ratio = 100});
+  auto result = rewrite_archive(file.string(), cuts, {});
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().code, core::ErrorCode::data);
+  EXPECT_NE(result.error().message.find("archive_max_ratio"), std::string::npos) << result.error().message;
+  EXPECT_EQ(read_file(file), original);
+  EXPECT_FALSE(fs::exists(core::NewFile::temp_path_of(file.string())));
+}
