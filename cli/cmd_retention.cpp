@@ -54,6 +54,16 @@ json item_json(const erasure::RetentionItem &item) {
     j["folder"] = loc.folder;
     j["node_id"] = loc.node_id;
     break;
+  case connectors::StoreKind::archive:
+    j["member"] = loc.member;
+    if (loc.node_id != 0) {
+      j["node_id"] = loc.node_id;
+    }
+    if (loc.length > 0) {
+      j["offset"] = loc.offset;
+      j["length"] = loc.length;
+    }
+    break;
   }
   j["date"] = iso_date(item.date);
   j["sha256"] = item.sha256;

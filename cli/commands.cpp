@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "cli/commands.hpp"
 
+#include "connectors/archive.hpp"
 #include "connectors/attachment_text.hpp"
 #include "connectors/limits.hpp"
 #include "connectors/pst.hpp"
@@ -43,6 +44,14 @@ core::Result<core::Config> Context::load_config() const {
                                  .max_addresses_per_role = l.max_addresses_per_role,
                                  .max_transaction_lines = l.max_transaction_lines,
                                  .max_transaction_bytes = l.max_transaction_kib << 10U});
+    connectors::set_archive_limits({.max_member_bytes = l.archive_max_member_mib << 20U,
+                                    .max_total_bytes = l.archive_max_total_gib << 30U,
+                                    .max_ratio = l.archive_max_ratio,
+                                    .max_members = l.archive_max_members,
+                                    .timeout_seconds = l.archive_timeout_seconds,
+                                    .max_pst_bytes = l.archive_max_pst_mib << 20U});
+    // A PST member of an archive is copied there (0600) while the PST worker reads it.
+    connectors::set_archive_spool_dir(config->state_dir + "/archive-tmp");
   }
   return config;
 }

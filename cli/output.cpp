@@ -106,6 +106,12 @@ nlohmann::json hit_json(const query::Hit &h) {
   if (!l.queue_id.empty()) {
     j["queue_id"] = l.queue_id;
   }
+  if (l.store == connectors::StoreKind::archive) {
+    j["member"] = l.member; // the member's path inside the archive (docs/schemata.md)
+    if (l.node_id != 0) {
+      j["node_id"] = l.node_id; // an item of a PST member
+    }
+  }
   if (l.store == connectors::StoreKind::maillog) {
     j["lines"] = l.lines;
   }
@@ -140,6 +146,9 @@ std::string hit_location(const query::Hit &h) {
   case connectors::StoreKind::postfix_queue:
   case connectors::StoreKind::exim_spool:
     return fmt::format("{} [{}] queue id {}", l.path, l.folder, l.queue_id);
+  case connectors::StoreKind::archive:
+    return l.length > 0 ? fmt::format("{} member {} @{}+{}", l.path, l.member, l.offset, l.length)
+                        : fmt::format("{} member {}", l.path, l.member);
   case connectors::StoreKind::maillog:
     return fmt::format("{} {} lines {}", l.path, l.queue_id,
                        l.lines.empty() ? std::string("?")

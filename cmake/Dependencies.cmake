@@ -18,6 +18,7 @@ find_package(fmt REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)
 find_package(OpenSSL REQUIRED)
 find_package(ZLIB REQUIRED)
+find_package(LibArchive 3.6 REQUIRED) # backup archives (connectors/archive.cpp): LibArchive::LibArchive
 # ISA-L's igzip: inflating gzip logs from their start or a restart point (zlib records the points).
 pkg_check_modules(LIBISAL REQUIRED IMPORTED_TARGET libisal>=2.30)
 find_package(Threads REQUIRED)

@@ -8,8 +8,10 @@
 #include "connectors/quarantine.hpp"
 #include "connectors/emlfolder.hpp"
 #include "connectors/mta_queue.hpp"
+#include "connectors/archive.hpp"
 
 #include <fmt/format.h>
+#include <archive.h>
 #include <gmime/gmime.h>
 
 #include <array>
@@ -39,7 +41,7 @@ core::Result<std::unique_ptr<Connector>> make_connector(const core::SourceConfig
   if (!kind) {
     return core::fail(core::ErrorCode::config,
                       fmt::format("source '{}': unknown type '{}'", source.name, source.type),
-                      "types are maildir, mbox, pst, quarantine, maillog, emlfolder, postfix-queue and exim-spool");
+                      "types are maildir, mbox, pst, quarantine, maillog, emlfolder, postfix-queue, exim-spool and archive");
   }
   switch (*kind) {
   case StoreKind::maildir:
@@ -57,13 +59,15 @@ core::Result<std::unique_ptr<Connector>> make_connector(const core::SourceConfig
   case StoreKind::postfix_queue:
   case StoreKind::exim_spool:
     return make_mta_queue_connector(source);
+  case StoreKind::archive:
+    return make_archive_connector(source);
   }
   return core::fail(core::ErrorCode::internal, "unreachable store kind");
 }
 
 std::string library_versions() {
-  return fmt::format("GMime {}.{}.{} (runtime), libpst {}", gmime_major_version, gmime_minor_version,
-                     gmime_micro_version, MAILDSAR_LIBPST_VERSION);
+  return fmt::format("GMime {}.{}.{} (runtime), libpst {}, {}", gmime_major_version, gmime_minor_version,
+                     gmime_micro_version, MAILDSAR_LIBPST_VERSION, archive_version_string());
 }
 
 } // namespace maildsar::connectors

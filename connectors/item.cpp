@@ -7,9 +7,23 @@ namespace maildsar::connectors {
 
 namespace {
 
-constexpr std::array<std::string_view, 8> k_store_names{"maildir",   "mbox",          "pst",
+constexpr std::array<std::string_view, 9> k_store_names{"maildir",   "mbox",          "pst",
                                                         "quarantine", "maillog",       "emlfolder",
-                                                        "postfix-queue", "exim-spool"};
+                                                        "postfix-queue", "exim-spool", "archive"};
+
+/** A member path with '%', '#' and '@' percent-encoded, so "path#member@offset" splits one way. */
+std::string escape_member(std::string_view member) {
+  std::string out;
+  out.reserve(member.size());
+  for (char c : member) {
+    if (c == '%' || c == '#' || c == '@') {
+      out += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
 
 constexpr std::array<std::string_view, k_role_count> k_role_names{
     "from",          "to",          "cc",         "bcc",        "reply-to",
@@ -58,6 +72,12 @@ std::string Locator::key() const {
     return fmt::format("{}#{}", path, node_id);
   case StoreKind::maillog:
     return fmt::format("{}#{}@{}", path, queue_id, lines.empty() ? 0 : lines.front());
+  case StoreKind::archive: // a member; an mbox member's message adds its offset, a PST member's item its node
+    if (node_id != 0) {
+      return fmt::format("{}#{}#{}", path, escape_member(member), node_id);
+    }
+    return length > 0 ? fmt::format("{}#{}@{}", path, escape_member(member), offset)
+                      : fmt::format("{}#{}", path, escape_member(member));
   }
   return path;
 }

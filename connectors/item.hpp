@@ -11,7 +11,7 @@
 namespace maildsar::connectors {
 
 /** The kind of store an item lives in (DESIGN §3). */
-enum class StoreKind { maildir, mbox, pst, quarantine, maillog, emlfolder, postfix_queue, exim_spool };
+enum class StoreKind { maildir, mbox, pst, quarantine, maillog, emlfolder, postfix_queue, exim_spool, archive };
 
 [[nodiscard]] std::string_view to_string(StoreKind kind);
 [[nodiscard]] std::optional<StoreKind> store_kind_from_string(std::string_view name);
@@ -70,8 +70,12 @@ struct Locator {
   std::string queue_id;               // maillog: queue id / message id / session key; MTA queues:
                                       // the Postfix queue id or Exim message id
   std::vector<std::uint64_t> lines;   // maillog: 1-based line numbers in `path`
+  /** archive: the member's path inside the archive file `path`, as the archive names it; an
+      mbox member's message adds offset and length inside the member's content. */
+  std::string member;
 
-  /** A stable string unique within the source: "path", "path@offset", "path#node", ... */
+  /** A stable string unique within the source: "path", "path@offset", "path#node",
+      "path#member", "path#member@offset", "path#member#node" (archive; '%', '#' and '@' of the member percent-encoded), ... */
   [[nodiscard]] std::string key() const;
 };
 

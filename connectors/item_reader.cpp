@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "connectors/item_reader.hpp"
 
+#include "connectors/archive.hpp"
 #include "connectors/mbox.hpp"
 #include "connectors/mta_queue.hpp"
 #include "connectors/quarantine.hpp"
@@ -285,6 +286,8 @@ core::Result<std::string> read_item_bytes(const Locator &locator) {
     case StoreKind::postfix_queue:
     case StoreKind::exim_spool:
       return read_queue_item_bytes(locator);
+    case StoreKind::archive:
+      return read_archive_item_bytes(locator);
     case StoreKind::pst:
       break;
     }
@@ -309,6 +312,10 @@ core::Result<std::string> read_message(const Locator &locator) {
     case StoreKind::postfix_queue:
     case StoreKind::exim_spool:
       return read_queued_message(locator);
+    case StoreKind::archive: {
+      MAILDSAR_TRY_ASSIGN(std::string raw, read_archive_item_bytes(locator));
+      return locator.length > 0 ? mbox_range_message(raw) : raw;
+    }
     case StoreKind::maillog:
     case StoreKind::pst:
       break;

@@ -19,6 +19,8 @@ namespace maildsar::connectors {
  *  - quarantine: length > 0: the mbox message [offset, offset+length) of the file's (decompressed,
  *    when gzip) content; a MailScanner `X.header` with an `X.body` beside it: both files
  *    concatenated; anything else: the stored file bytes (a `.gz` file compressed, as hashed).
+ *  - archive: the member's decompressed content, or [offset, offset+length) of it for a message
+ *    of an mbox member (connectors/archive.hpp, read_archive_item_bytes).
  *  - pst: ErrorCode::data ("not supported": a PST message has no byte range).
  *
  * Files are opened with O_NOFOLLOW (core::open_read) and must be regular files.
@@ -32,7 +34,8 @@ namespace maildsar::connectors {
 /**
  * The message as RFC 5322 bytes: a maildir file; an mbox range without its "From " line and with
  * ">From " quoting undone (mbox_message_content); a quarantine message (decompressed; a
- * MailScanner header+body pair joined as the connector decodes it).
+ * MailScanner header+body pair joined as the connector decodes it); an archive member (an mbox
+ * member's message as for mbox).
  *
  * @errors as read_item_bytes; ErrorCode::data ("not supported") for maillog and pst locators.
  */

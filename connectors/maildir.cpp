@@ -721,4 +721,8 @@ core::Result<std::unique_ptr<Connector>> make_maildir_connector(const core::Sour
   return std::unique_ptr<Connector>(std::make_unique<MaildirConnector>(source));
 }
 
+bool looks_like_mail_message(std::string_view bytes) { return looks_like_message(bytes); }
+
+std::size_t mail_envelope_line_length(std::string_view bytes) { return envelope_line_length(bytes); }
+
 } // namespace maildsar::connectors

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace maildsar::connectors {
 
@@ -20,6 +21,14 @@ inline constexpr std::int64_t k_maildir_tmp_age_seconds = 36 * 3600;
 /** The Maildir a Maildir item belongs to: maildir_folder_dir() without the item's folder
     (".Sent", "foo/baz"). */
 [[nodiscard]] std::string maildir_root(const Locator &locator);
+
+/** True when `bytes` start like a mail message: a header field after an optional UTF-8 BOM and
+    mbox-style "From " line, and no NUL byte in the header block (the Maildir connector's check,
+    also used for archive members). */
+[[nodiscard]] bool looks_like_mail_message(std::string_view bytes);
+
+/** Bytes before the header block: a UTF-8 BOM and/or a "From " envelope line; 0 if neither. */
+[[nodiscard]] std::size_t mail_envelope_line_length(std::string_view bytes);
 
 /** Creates the maildir connector for a configured source (type "maildir"). */
 [[nodiscard]] core::Result<std::unique_ptr<Connector>>

@@ -543,6 +543,7 @@ std::vector<std::string> queue_removal_command(const Locator &locator, const std
   case StoreKind::quarantine:
   case StoreKind::maillog:
   case StoreKind::emlfolder:
+  case StoreKind::archive:
     break;
   }
   return {};

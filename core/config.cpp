@@ -25,9 +25,9 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-constexpr std::array<std::string_view, 8> k_source_types{"maildir",   "mbox",          "pst",
+constexpr std::array<std::string_view, 9> k_source_types{"maildir",   "mbox",          "pst",
                                                          "quarantine", "maillog",       "emlfolder",
-                                                         "postfix-queue", "exim-spool"};
+                                                         "postfix-queue", "exim-spool", "archive"};
 constexpr std::array<std::string_view, 4> k_quarantine_formats{"amavis", "mailscanner", "plain",
                                                                "pmg"};
 constexpr std::array<std::string_view, 7> k_maillog_formats{
@@ -161,7 +161,7 @@ std::string root_of(const std::string &pattern, std::string_view type) {
 Result<SourceConfig> parse_source(const Parser &p, const json &obj, std::size_t index,
                                   const std::string &base_dir) {
   std::string where = fmt::format("sources[{}]", index);
-  MAILDSAR_TRY(p.check_keys(obj, where, {"name", "type", "path", "owner", "format", "root", "allow_remove", "command"}));
+  MAILDSAR_TRY(p.check_keys(obj, where, {"name", "type", "path", "owner", "format", "root", "allow_remove", "command", "rewrite"}));
   SourceConfig s;
   MAILDSAR_TRY_ASSIGN(s.name, p.get_string(obj, "name", where, true));
   MAILDSAR_TRY_ASSIGN(s.type, p.get_string(obj, "type", where, true));
@@ -175,6 +175,15 @@ Result<SourceConfig> parse_source(const Parser &p, const json &obj, std::size_t 
       return std::unexpected(p.error_at_key("allow_remove", fmt::format("'allow_remove' in {} must be true or false", where)));
     }
     s.allow_remove = it->get<bool>();
+  }
+  if (auto it = obj.find("rewrite"); it != obj.end()) {
+    if (!it->is_boolean()) {
+      return std::unexpected(p.error_at_key("rewrite", fmt::format("'rewrite' in {} must be true or false", where)));
+    }
+    if (s.type != "archive") {
+      return std::unexpected(p.error_at_key("rewrite", fmt::format("{}: rewrite applies to archive sources", where)));
+    }
+    s.rewrite = it->get<bool>();
   }
 
   bool name_ok = !s.name.empty() && std::all_of(s.name.begin(), s.name.end(), [](char c) {
@@ -716,7 +725,9 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
                                "extract_max_text_mib", "extract_max_inflated_mib", "extract_max_depth",
                                "extract_max_pages", "extract_max_attachment_mib", "max_item_mib",
                                "max_header_kib", "max_mime_parts", "max_addresses_per_role",
-                               "max_transaction_lines", "max_transaction_kib"}));
+                               "max_transaction_lines", "max_transaction_kib", "archive_max_member_mib",
+                               "archive_max_total_gib", "archive_max_ratio", "archive_max_members",
+                               "archive_timeout_seconds", "archive_max_pst_mib"}));
     struct Key {
       const char *name;
       std::uint64_t min;
@@ -742,7 +753,13 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
                          Key{"max_mime_parts", 10, 100000, &c.limits.max_mime_parts},
                          Key{"max_addresses_per_role", 10, 100000, &c.limits.max_addresses_per_role},
                          Key{"max_transaction_lines", 100, 1000000, &c.limits.max_transaction_lines},
-                         Key{"max_transaction_kib", 64, 262144, &c.limits.max_transaction_kib}}) {
+                         Key{"max_transaction_kib", 64, 262144, &c.limits.max_transaction_kib},
+                         Key{"archive_max_member_mib", 1, 65536, &c.limits.archive_max_member_mib},
+                         Key{"archive_max_total_gib", 1, 1048576, &c.limits.archive_max_total_gib},
+                         Key{"archive_max_ratio", 10, 100000, &c.limits.archive_max_ratio},
+                         Key{"archive_max_members", 1, 100000000, &c.limits.archive_max_members},
+                         Key{"archive_timeout_seconds", 1, 604800, &c.limits.archive_timeout_seconds},
+                         Key{"archive_max_pst_mib", 1, 1048576, &c.limits.archive_max_pst_mib}}) {
       auto v = it->find(k.name);
       if (v == it->end()) {
         continue;

@@ -15,7 +15,7 @@ namespace maildsar::core {
 /** One configured source (DESIGN §2). Paths are absolute after loading. */
 struct SourceConfig {
   std::string name;
-  std::string type;   // maildir | mbox | pst | quarantine | maillog | emlfolder | postfix-queue | exim-spool
+  std::string type;   // maildir | mbox | pst | quarantine | maillog | emlfolder | postfix-queue | exim-spool | archive
   std::string format; // quarantine: amavis | mailscanner | plain; maillog: postfix | exim | ...
   std::string path;   // absolute glob pattern
   std::string owner;  // owner template, "{1}" = text matched by the first '*' in path
@@ -26,6 +26,8 @@ struct SourceConfig {
   /** postfix-queue, exim-spool: absolute path of postsuper / exim (default /usr/sbin/postsuper,
       /usr/sbin/exim); named in the manual instructions and run when allow_remove is set. */
   std::string command = {};
+  /** archive: erase rewrites the archive without the subject's items (else they are manual). */
+  bool rewrite = false;
 };
 
 struct IdentityConfig {
@@ -102,6 +104,13 @@ struct LimitsConfig {
   std::uint64_t max_addresses_per_role = 1000; // addresses (and IPs) per role of one item
   std::uint64_t max_transaction_lines = 10000; // lines of one log transaction (then split)
   std::uint64_t max_transaction_kib = 4096;    // bytes of one log transaction (then split)
+  // Backup archives (source type "archive", docs/reliability.md "Backup archives").
+  std::uint64_t archive_max_member_mib = 512;    // decompressed bytes of one member
+  std::uint64_t archive_max_total_gib = 1024;    // decompressed bytes of one archive
+  std::uint64_t archive_max_ratio = 200;         // decompressed / stored bytes (zip bombs)
+  std::uint64_t archive_max_members = 1000000;   // members of one archive
+  std::uint64_t archive_timeout_seconds = 7200;  // wall-clock time to read one archive
+  std::uint64_t archive_max_pst_mib = 4096;      // a PST member copied to a temporary file
 };
 
 struct Config {

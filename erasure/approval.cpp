@@ -37,6 +37,12 @@ std::string where(const ManifestItem &item) {
   case connectors::StoreKind::postfix_queue:
   case connectors::StoreKind::exim_spool:
     return fmt::format("{} (queue id {})", l.path, l.queue_id);
+  case connectors::StoreKind::archive:
+    if (l.node_id != 0) {
+      return fmt::format("{} member {} (PST node {})", l.path, l.member, l.node_id);
+    }
+    return l.length > 0 ? fmt::format("{} member {} (bytes {}-{})", l.path, l.member, l.offset, l.offset + l.length)
+                        : fmt::format("{} member {}", l.path, l.member);
   default:
     if (l.length > 0) {
       return fmt::format("{} (bytes {}-{})", l.path, l.offset, l.offset + l.length);

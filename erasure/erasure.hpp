@@ -30,6 +30,10 @@ enum class Action { erase, redact, retain, manual, convert };
 [[nodiscard]] std::string_view to_string(Action action);
 [[nodiscard]] std::optional<Action> action_from_string(std::string_view name);
 
+/** The reason of every `manual` item of a backup archive (store kind archive, issue 17 item 2). */
+inline constexpr std::string_view k_archive_manual_reason =
+    "backup: cannot be changed in place; suppressed on restore";
+
 /** A subject identifier as a keyed hash (core::keyed_hash of its normalised form). */
 struct KeyedIdentifier {
   std::string kind; // email | name | phone | ip

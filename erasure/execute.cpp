@@ -4,6 +4,7 @@
 #include "connectors/item_reader.hpp"
 #include "connectors/maildir.hpp"
 #include "connectors/mbox.hpp"
+#include "connectors/archive.hpp"
 #include "connectors/mta_queue.hpp"
 #include "connectors/store_writer.hpp"
 #include "core/audit.hpp"
@@ -101,6 +102,8 @@ std::string item_key(const connectors::Locator &loc, const std::string &path) {
     return fmt::format("{}#{}", path, fmt::join(loc.lines, ","));
   case connectors::StoreKind::pst:
     return fmt::format("{}!{}", path, loc.node_id);
+  case connectors::StoreKind::archive:
+    return loc.key();
   }
   return path;
 }
@@ -236,6 +239,9 @@ public:
       case connectors::StoreKind::postfix_queue:
       case connectors::StoreKind::exim_spool:
         erase_queued(step, resumed, hook, outcome);
+        break;
+      case connectors::StoreKind::archive:
+        rewrite_archive(step, resumed, started, hook, outcome);
         break;
       case connectors::StoreKind::pst:
         if (step.items.front()->action == Action::convert) {
@@ -458,6 +464,53 @@ private:
         outcome(*ranged[i], "done", "");
       } else {
         outcome(*ranged[i], "stale", "bytes changed since planning; not touched");
+      }
+    }
+  }
+
+  /**
+   * Items of a backup archive: manual ones are recorded as such (the archive is never changed
+   * in place); with the source's "rewrite", the archive is rewritten without the erase items
+   * (connectors::rewrite_archive: same format and filter, temp file + fsync + rename). Resuming
+   * after the rename: the archive is a new inode and the items are already gone.
+   */
+  void rewrite_archive(const FileStep &step, bool resumed, const json &started, const connectors::StepHook &hook,
+                       const Outcome &outcome) {
+    std::vector<connectors::ArchiveCut> cuts;
+    std::vector<const ManifestItem *> cut_items;
+    for (const ManifestItem *item : step.items) {
+      if (item->action != Action::erase) {
+        outcome(*item, "manual", item->instructions);
+        continue;
+      }
+      cuts.push_back(connectors::ArchiveCut{item->locator.member, item->locator.offset, item->locator.length,
+                                            item->sha256});
+      cut_items.push_back(item);
+    }
+    if (cuts.empty()) {
+      return;
+    }
+    if (resumed && started.contains("inode")) {
+      auto st = core::lstat_file(step.path);
+      if (st && st->ino != started.value("inode", std::uint64_t{0})) {
+        for (const ManifestItem *item : cut_items) {
+          outcome(*item, "done", "");
+        }
+        return;
+      }
+    }
+    auto rewritten = connectors::rewrite_archive(step.path, cuts, hook);
+    if (!rewritten) {
+      for (const ManifestItem *item : cut_items) {
+        outcome(*item, rewritten.error());
+      }
+      return;
+    }
+    for (std::size_t i = 0; i < cut_items.size(); ++i) {
+      if (i < rewritten->removed.size() && rewritten->removed[i]) {
+        outcome(*cut_items[i], "done", "");
+      } else {
+        outcome(*cut_items[i], "stale", "bytes changed since planning, or the member is gone; not touched");
       }
     }
   }

@@ -57,6 +57,19 @@ json locator_json(const connectors::Locator &l) {
     j["folder"] = l.folder; // the queue: deferred, hold, ... / input
     j["queue_id"] = l.queue_id;
     break;
+  case connectors::StoreKind::archive:
+    j["member"] = l.member;
+    if (!l.folder.empty()) {
+      j["folder"] = l.folder;
+    }
+    if (l.node_id != 0) {
+      j["node_id"] = l.node_id; // an item of a PST member
+    }
+    if (l.length > 0) {
+      j["offset"] = l.offset;
+      j["length"] = l.length;
+    }
+    break;
   case connectors::StoreKind::maildir:
     j["folder"] = l.folder;
     if (!l.mark.empty()) {
@@ -86,6 +99,10 @@ core::Result<connectors::Locator> locator_from_json(const json &j) {
   l.length = j.value("length", std::uint64_t{0});
   l.node_id = j.value("node_id", std::uint64_t{0});
   l.queue_id = j.value("queue_id", std::string());
+  l.member = j.value("member", std::string());
+  if (l.store == connectors::StoreKind::archive && l.member.empty()) {
+    return core::fail(core::ErrorCode::data, "archive locator without a member");
+  }
   if (auto it = j.find("lines"); it != j.end()) {
     l.lines = it->get<std::vector<std::uint64_t>>();
   }

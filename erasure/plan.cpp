@@ -167,6 +167,12 @@ void decide_queued(ManifestItem &item, const core::Config &config) {
                                   command, item.locator.source, item.locator.path);
 }
 
+/** True when the archive source `name` is configured with "rewrite": true. */
+bool archive_rewrite(const core::Config &config, const std::string &name) {
+  return std::any_of(config.sources.begin(), config.sources.end(),
+                     [&](const core::SourceConfig &s) { return s.name == name && s.rewrite; });
+}
+
 /** Decides one item's action (holds and exemptions first: they always win). */
 void decide(ManifestItem &item, const query::Hit &hit, const core::Config &config, const Policy &policy,
             const std::string &today, PstMode pst_mode) {
@@ -199,6 +205,26 @@ void decide(ManifestItem &item, const query::Hit &hit, const core::Config &confi
   case connectors::StoreKind::postfix_queue:
   case connectors::StoreKind::exim_spool:
     decide_queued(item, config);
+    break;
+  case connectors::StoreKind::archive:
+    if (archive_rewrite(config, item.locator.source) && item.locator.node_id == 0) {
+      item.action = Action::erase;
+      item.reason = "item of a backup archive: the archive is rewritten without it (rewrite)";
+      break;
+    }
+    item.action = Action::manual;
+    item.reason = std::string(k_archive_manual_reason);
+    item.instructions = fmt::format(
+        "The backup archive {} holds the item as member {}{}. It is not changed in place: keep the subject's "
+        "identifiers in the suppression list so that the item is erased again if the backup is restored, or "
+        "rewrite the archive without the member by hand and run `maildsar index --source {}`.",
+        item.locator.path, item.locator.member,
+        item.locator.length > 0   ? fmt::format(" (mbox message at offset {}, {} bytes)", item.locator.offset,
+                                                item.locator.length)
+        : item.locator.node_id != 0 ? fmt::format(" (PST folder \"{}\", node {:#x})", item.locator.folder,
+                                                  item.locator.node_id)
+                                    : std::string(),
+        item.locator.source);
     break;
   case connectors::StoreKind::maillog:
     item.action = Action::redact;

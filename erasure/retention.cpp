@@ -121,6 +121,7 @@ std::optional<std::int64_t> judged_date(const connectors::Item &item, const conn
   case connectors::StoreKind::maildir:
   case connectors::StoreKind::mbox:
   case connectors::StoreKind::pst:
+  case connectors::StoreKind::archive:
     return item.date ? item.date : std::optional<std::int64_t>(mtime);
   }
   return item.date;
@@ -209,6 +210,11 @@ public:
         for (std::size_t i : step.items) {
           outcome(i, "failed", "an MTA queue is not changed by retention: the MTA expires queued mail itself "
                                "(Postfix maximal_queue_lifetime, Exim timeout_frozen_after)");
+        }
+        break;
+      case connectors::StoreKind::archive:
+        for (std::size_t i : step.items) {
+          outcome(i, "failed", std::string(k_archive_manual_reason));
         }
         break;
       }

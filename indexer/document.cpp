@@ -120,6 +120,9 @@ json locator_json(const connectors::Locator &loc) {
   if (!loc.mark.empty()) {
     j["mark"] = loc.mark; // maildir stray/tmp file; absent otherwise (older documents too)
   }
+  if (!loc.member.empty()) {
+    j["member"] = loc.member; // archive: the member's path inside the archive
+  }
   return j;
 }
 
@@ -232,7 +235,7 @@ StoredDocument stored_document(const connectors::Item &item, std::vector<Identit
   d.evidence_capped = evidence_capped;
   // The same strings as parse_document_data(document_data_json(...)) gives, byte for byte.
   for (std::string *text : {&d.locator.source, &d.locator.path, &d.locator.folder, &d.locator.mark,
-                            &d.locator.queue_id, &d.message_id, &d.subject, &d.sha256}) {
+                            &d.locator.member, &d.locator.queue_id, &d.message_id, &d.subject, &d.sha256}) {
     as_json_reads_it(*text);
   }
   for (Identity &id : d.identities) {
@@ -269,6 +272,7 @@ core::Result<StoredDocument> parse_document_data(std::string_view text) {
     d.locator.length = loc.value("length", std::uint64_t{0});
     d.locator.node_id = loc.value("node_id", std::uint64_t{0});
     d.locator.queue_id = loc.value("queue_id", std::string());
+    d.locator.member = loc.value("member", std::string());
     d.locator.lines = loc.value("lines", std::vector<std::uint64_t>{});
     d.message_id = j.value("message_id", std::string());
     d.subject = j.value("subject", std::string());

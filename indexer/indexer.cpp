@@ -107,6 +107,10 @@ private:
     if (loc.store == connectors::StoreKind::pst) {
       return fmt::format("node {:#x}", loc.node_id); // as the PST scan's own problems name an item
     }
+    if (loc.store == connectors::StoreKind::archive) { // as the archive scan's own problems
+      return loc.length > 0 ? fmt::format("member '{}' offset {}", loc.member, loc.offset)
+                            : fmt::format("member '{}'", loc.member);
+    }
     if (loc.offset > 0 || loc.store == connectors::StoreKind::mbox) {
       return fmt::format("offset {}", loc.offset);
     }

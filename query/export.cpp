@@ -40,6 +40,7 @@ std::string category_of(const Hit &h, std::string_view extension) {
   switch (h.locator.store) {
   case connectors::StoreKind::maillog: return "delivery log record";
   case connectors::StoreKind::quarantine: return "quarantined message";
+  case connectors::StoreKind::archive: return "message in a backup archive";
   case connectors::StoreKind::postfix_queue:
   case connectors::StoreKind::exim_spool: return "message waiting in a mail server queue";
   case connectors::StoreKind::pst:
@@ -490,8 +491,9 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
           original = *stored + "\n";
           bytes = redact ? masker.mask(original) : original;
           got = true;
-        } else if (loc.store == connectors::StoreKind::maildir) {
-          bytes = std::move(*stored);
+        } else if (loc.store == connectors::StoreKind::maildir ||
+                   (loc.store == connectors::StoreKind::archive && loc.length == 0)) {
+          bytes = std::move(*stored); // the message file (or archive member) as it is
           got = true;
         } else {
           auto msg = connectors::is_mta_queue(loc.store) ? connectors::read_queued_message_with_envelope(loc)

@@ -253,7 +253,8 @@ core::Result<std::vector<Hit>> find_by_message_id(const core::Config &config, co
 
 bool is_message_store(StoreKind kind) {
   return kind == StoreKind::maildir || kind == StoreKind::mbox || kind == StoreKind::quarantine ||
-         kind == StoreKind::emlfolder || kind == StoreKind::postfix_queue || kind == StoreKind::exim_spool;
+         kind == StoreKind::emlfolder || kind == StoreKind::postfix_queue || kind == StoreKind::exim_spool ||
+         kind == StoreKind::archive;
 }
 
 } // namespace

@@ -29,7 +29,7 @@ shared=${FUZZ_CORPUS:-${MAILDSAR_CORPUS:-"$here/../shared/corpus"}}
 cxx=${FUZZ_CXX:-clang++-16}
 
 all_targets=(mime extract mbox maillog_postfix maillog_exim maillog_sendmail maillog_dovecot maillog_exchange
-  quarantine mta_queue config subject identity redact gz_access)
+  quarantine mta_queue archive config subject identity redact gz_access)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 
@@ -113,6 +113,7 @@ seed_target() {
   mta_queue) # fuzz/corpus/mta_queue: the sample spool as -H + "\n--data--\n" + -D (selector 1)
     mapfile -t files < <(find "$here/samples/queue/postfix" -type f)
     prefixes=('\000' '\002' '\004') ;;
+  archive) ;; # fuzz/corpus/archive: small tar, tar.gz, tar.xz, tar.zst and zip files of the samples
   extract) ;; # fuzz/corpus/extract: small synthetic PDF, OOXML, ODF, RTF, ZIP and gzip files
   config) files=("$here/samples/maildsar.json") ;;
   subject) files=("$here/samples/subject.json") ;;
@@ -135,7 +136,7 @@ max_len_of() {
 
 dict_of() {
   case $1 in
-  mime | mbox | quarantine | mta_queue) echo "$here/fuzz/dict/mime.dict" ;;
+  mime | mbox | quarantine | mta_queue | archive) echo "$here/fuzz/dict/mime.dict" ;;
   extract) echo "$here/fuzz/dict/extract.dict" ;;
   maillog_*) echo "$here/fuzz/dict/maillog.dict" ;;
   config | subject) echo "$here/fuzz/dict/json.dict" ;;

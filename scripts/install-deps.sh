@@ -9,7 +9,7 @@ packages=(
   libgmime-3.0-dev libxapian-dev libpst-dev libboost-program-options-dev
   nlohmann-json3-dev libsqlite3-dev libgtest-dev libgmock-dev
   libphonenumber-dev libidn2-dev libfmt-dev libssl-dev zlib1g-dev libisal-dev
-  libpoppler-cpp-dev libzip-dev libxml2-dev libytnef0-dev
+  libpoppler-cpp-dev libzip-dev libxml2-dev libytnef0-dev libarchive-dev
   pst-utils xapian-tools gzip python3
   clang-16 libclang-rt-16-dev
 )

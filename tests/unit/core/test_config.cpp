@@ -118,6 +118,39 @@ TEST(Config, MtaQueueSourcesTakeAllowRemoveAndAnAbsoluteCommand) {
   EXPECT_NE(elsewhere.error().message.find("MTA queues"), std::string::npos) << elsewhere.error().message;
 }
 
+TEST(Config, ArchiveSourcesAndTheirLimits) {
+  auto c = parse_config(R"({"sources":[{"name":"b","type":"archive","path":"/srv/backup/mail-*.tar.gz"}],
+      "limits": {"archive_max_member_mib": 64, "archive_max_total_gib": 2, "archive_max_ratio": 50,
+                 "archive_max_members": 1000, "archive_timeout_seconds": 60, "archive_max_pst_mib": 100}})",
+                        "/c");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->sources[0].type, "archive");
+  EXPECT_EQ(c->sources[0].root, "/srv/backup");
+  EXPECT_EQ(c->limits.archive_max_member_mib, 64U);
+  EXPECT_EQ(c->limits.archive_max_total_gib, 2U);
+  EXPECT_EQ(c->limits.archive_max_ratio, 50U);
+  EXPECT_EQ(c->limits.archive_max_members, 1000U);
+  EXPECT_EQ(c->limits.archive_timeout_seconds, 60U);
+  EXPECT_EQ(c->limits.archive_max_pst_mib, 100U);
+  auto defaults = parse_config(R"({"sources":[{"name":"b","type":"archive","path":"/b/*.zip"}]})", "/c");
+  ASSERT_TRUE(defaults.has_value());
+  EXPECT_EQ(defaults->limits.archive_max_member_mib, 512U);
+  EXPECT_EQ(defaults->limits.archive_max_ratio, 200U);
+  auto ratio = parse_config(R"({"sources":[], "limits": {"archive_max_ratio": 2}})", "/c");
+  ASSERT_FALSE(ratio.has_value());
+  EXPECT_NE(ratio.error().message.find("limits.archive_max_ratio"), std::string::npos) << ratio.error().message;
+  EXPECT_FALSE(parse_config(R"({"sources":[{"name":"b","type":"archive","path":"/b/*.tar","owner":"x@y"}]})", "/c"));
+  EXPECT_FALSE(parse_config(R"({"sources":[{"name":"b","type":"archive","path":"/b/*.tar","format":"tar"}]})", "/c"));
+  EXPECT_FALSE(defaults->sources[0].rewrite);
+  auto rewrite = parse_config(R"({"sources":[{"name":"b","type":"archive","path":"/b/*.tar","rewrite":true}]})", "/c");
+  ASSERT_TRUE(rewrite.has_value()) << rewrite.error().message;
+  EXPECT_TRUE(rewrite->sources[0].rewrite);
+  EXPECT_FALSE(parse_config(R"({"sources":[{"name":"b","type":"archive","path":"/b/*.tar","rewrite":"yes"}]})", "/c"));
+  auto elsewhere = parse_config(R"({"sources":[{"name":"m","type":"mbox","path":"/m","rewrite":true}]})", "/c");
+  ASSERT_FALSE(elsewhere.has_value());
+  EXPECT_NE(elsewhere.error().message.find("archive sources"), std::string::npos) << elsewhere.error().message;
+}
+
 TEST(Config, LoadMissingFileIsNoInput) {
   auto c = maildsar::core::load_config("/nonexistent/maildsar.json");
   ASSERT_FALSE(c);

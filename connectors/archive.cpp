@@ -1,0 +1,1185 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "connectors/archive.hpp"
+
+#include "connectors/limits.hpp"
+#include "connectors/maildir.hpp"
+#include "connectors/mbox.hpp"
+#include "connectors/mime/mime_parser.hpp"
+#include "connectors/pst.hpp"
+#include "core/fs.hpp"
+#include "core/hash.hpp"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fmt/format.h>
+#include <sys/mman.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace maildsar::connectors {
+namespace {
+
+namespace fs = std::filesystem;
+
+/** How much of a member is looked at before it is classified. */
+constexpr std::size_t k_sniff_bytes = std::size_t{64} << 10;
+constexpr std::size_t k_read_block_bytes = std::size_t{64} << 10;
+/** Damaged stretches libarchive may skip (ARCHIVE_RETRY) in one archive before it is given up. */
+constexpr int k_max_retries = 100;
+
+std::mutex g_limits_mutex;
+ArchiveLimits g_limits;  // guarded by g_limits_mutex
+std::string g_spool_dir; // guarded by g_limits_mutex
+
+std::string spool_dir() {
+  std::lock_guard lock(g_limits_mutex);
+  return g_spool_dir;
+}
+
+/** A temporary file that is removed (unlinked) when the object dies. */
+class SpoolFile {
+public:
+  SpoolFile() = default;
+  ~SpoolFile() {
+    if (!m_path.empty()) {
+      ::unlink(m_path.c_str());
+    }
+  }
+  SpoolFile(const SpoolFile &) = delete;
+  SpoolFile &operator=(const SpoolFile &) = delete;
+
+  /** Creates it (0600, O_EXCL) in `dir` (made 0700 when missing). */
+  core::Status create(const std::string &dir) {
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      return std::unexpected(core::errno_error(dir, errno));
+    }
+    std::string templ = dir + "/pst-member-XXXXXX";
+    int fd = ::mkostemp(templ.data(), O_CLOEXEC);
+    if (fd < 0) {
+      return std::unexpected(core::errno_error(templ, errno));
+    }
+    m_fd = core::Fd(fd);
+    m_path = templ;
+    return {};
+  }
+  [[nodiscard]] int fd() const { return m_fd.get(); }
+  [[nodiscard]] const std::string &path() const { return m_path; }
+  void close() { m_fd = core::Fd(); }
+
+private:
+  core::Fd m_fd;
+  std::string m_path;
+};
+
+/** Passes a PST member's items and problems on as the archive's: its path, the member. */
+class PstMemberSink final : public ItemSink {
+public:
+  PstMemberSink(ItemSink &out, const Locator &base, std::string position)
+      : m_out(out), m_base(base), m_position(std::move(position)) {}
+  void item(Item &&item) override {
+    Locator loc = m_base;
+    loc.folder = std::move(item.locator.folder);
+    loc.node_id = item.locator.node_id;
+    item.locator = std::move(loc);
+    m_out.item(std::move(item));
+  }
+  void error(ScanError &&e) override {
+    e.path = m_base.path;
+    e.position = e.position.empty() ? m_position : m_position + " " + e.position;
+    m_out.error(std::move(e));
+  }
+
+private:
+  ItemSink &m_out;
+  const Locator &m_base;
+  std::string m_position;
+};
+
+struct ArchiveReadFree {
+  void operator()(struct archive *a) const { archive_read_free(a); }
+};
+using ArchivePtr = std::unique_ptr<struct archive, ArchiveReadFree>;
+
+/** A reader for tar (with gzip, bzip2, xz, zstd) and zip only: no raw format, no external
+    decompression programs. */
+ArchivePtr new_reader() {
+  ArchivePtr a(archive_read_new());
+  if (!a) {
+    return a;
+  }
+  archive_read_support_filter_gzip(a.get());
+  archive_read_support_filter_bzip2(a.get());
+  archive_read_support_filter_xz(a.get());
+  archive_read_support_filter_zstd(a.get());
+  archive_read_support_format_tar(a.get());
+  archive_read_support_format_zip(a.get());
+  return a;
+}
+
+std::string archive_error(struct archive *a) {
+  const char *msg = archive_error_string(a);
+  return msg != nullptr ? std::string(msg) : std::string("libarchive error");
+}
+
+bool is_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > s.size()) {
+      return false;
+    }
+    for (std::size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) {
+        return false;
+      }
+    }
+    i += n;
+  }
+  return true;
+}
+
+std::string member_position(std::uint64_t index, std::string_view member) {
+  return fmt::format("member {} '{}'", index, member);
+}
+
+/** Why reading stopped. */
+enum class Stop {
+  none,
+  member, // this member is not read further (its bytes are drained under the archive's bounds)
+  archive // the rest of the archive is not read
+};
+
+/**
+ * One pass over an archive: members in order, with the bounds applied to every block read.
+ * Problems go to `on_error` with the archive's path and the member's position.
+ */
+class ArchiveWalk {
+public:
+  ArchiveWalk(struct archive *a, std::string path, std::function<void(ScanError &&)> on_error)
+      : m_a(a), m_path(std::move(path)), m_on_error(std::move(on_error)), m_limits(archive_limits()),
+        m_deadline(std::chrono::steady_clock::now() + std::chrono::seconds(m_limits.timeout_seconds)) {}
+
+  /** The next regular-file member; nullopt at the end or after a fatal problem (reported). */
+  std::optional<std::string> next() {
+    for (;;) {
+      struct archive_entry *entry = nullptr;
+      int r = archive_read_next_header(m_a, &entry);
+      if (r == ARCHIVE_EOF) {
+        return std::nullopt;
+      }
+      if (r == ARCHIVE_FATAL || entry == nullptr) {
+        report(m_index == 0 ? std::string() : fmt::format("after {}", member_position(m_index, m_member)),
+               m_index == 0 ? fmt::format("not a readable tar or zip archive ({})", archive_error(m_a))
+                            : fmt::format("archive truncated or corrupt ({}); the rest is not read", archive_error(m_a)));
+        return std::nullopt;
+      }
+      if (r == ARCHIVE_RETRY) {
+        // libarchive skipped damaged bytes and can go on; bounded, a stream of damage is fatal
+        if (++m_retries > k_max_retries) {
+          report(fmt::format("after {}", member_position(m_index, m_member)),
+                 fmt::format("archive truncated or corrupt: damaged past repair ({}); the rest is not read",
+                             archive_error(m_a)));
+          return std::nullopt;
+        }
+        continue;
+      }
+      ++m_index;
+      if (m_index > m_limits.max_members) {
+        report(fmt::format("member {}", m_index),
+               fmt::format("more than limits.archive_max_members ({}) members; the rest is not read",
+                           m_limits.max_members));
+        return std::nullopt;
+      }
+      const char *name = archive_entry_pathname(entry);
+      m_member = name != nullptr ? name : "";
+      m_member_bytes = 0;
+      m_member_stop = Stop::none;
+      if (archive_entry_filetype(entry) != AE_IFREG || archive_entry_hardlink(entry) != nullptr) {
+        continue; // directories, links, devices: no content of their own
+      }
+      if (m_member.empty() || !is_utf8(m_member)) {
+        report(member_position(m_index, is_utf8(m_member) ? m_member : std::string("?")),
+               "member name is empty or not UTF-8: not read");
+        continue;
+      }
+      if (archive_entry_is_encrypted(entry) != 0) {
+        report(position(), "encrypted member: cannot be read");
+        continue;
+      }
+      return m_member;
+    }
+  }
+
+  /**
+   * Reads the current member's next block into `out` (empty at its end). Returns Stop::member
+   * when the member exceeds its bound (reported once; the caller drains it with drain()) and
+   * Stop::archive when the archive must not be read further (reported).
+   */
+  Stop read_block(std::string_view &out, std::uint64_t member_bound = 0) {
+    m_member_bound = member_bound != 0 ? member_bound : m_limits.max_member_bytes;
+    out = {};
+    if (m_member_stop != Stop::none) {
+      return m_member_stop;
+    }
+    const void *buf = nullptr;
+    std::size_t size = 0;
+    la_int64_t offset = 0;
+    int r = ARCHIVE_OK;
+    do { // an empty block is not the end
+      r = archive_read_data_block(m_a, &buf, &size, &offset);
+    } while (r >= ARCHIVE_WARN && r != ARCHIVE_EOF && size == 0 && static_cast<std::uint64_t>(offset) <= m_member_bytes &&
+             !deadline_passed());
+    if (r == ARCHIVE_EOF) {
+      return Stop::none;
+    }
+    if (r < ARCHIVE_WARN) { // FATAL or FAILED (e.g. unsupported compression, truncated data)
+      report(position(), fmt::format("member truncated or corrupt after {} bytes ({}); the rest of the archive is "
+                                     "not read",
+                                     m_member_bytes, archive_error(m_a)));
+      return stop_archive();
+    }
+    if (static_cast<std::uint64_t>(offset) > m_member_bytes) {
+      // a sparse member's hole: its bytes count as read (zeros are never a message)
+      m_total_bytes += static_cast<std::uint64_t>(offset) - m_member_bytes;
+      m_member_bytes = static_cast<std::uint64_t>(offset);
+    }
+    m_member_bytes += size;
+    m_total_bytes += size;
+    if (Stop s = check_bounds(); s != Stop::none) {
+      return s;
+    }
+    out = std::string_view(static_cast<const char *>(buf), size);
+    if (size == 0) {
+      return check_bounds(); // only the deadline ends a run of empty blocks
+    }
+    return Stop::none;
+  }
+
+  /** Reads and discards the rest of the current member under the archive's bounds (not the
+      member's: a member over its bound was reported already). */
+  Stop drain() {
+    if (m_member_stop == Stop::archive) {
+      return Stop::archive;
+    }
+    m_member_stop = Stop::none;
+    if (archive_filter_count(m_a) <= 1) {
+      // No compression filter: tar and zip skip a member's stored bytes without decompressing
+      // them (a zip member's compressed size is known), so a bomb member costs nothing.
+      if (archive_read_data_skip(m_a) != ARCHIVE_OK) {
+        report(position(), fmt::format("archive truncated or corrupt ({}); the rest is not read", archive_error(m_a)));
+        return stop_archive();
+      }
+      return Stop::none;
+    }
+    m_draining = true; // a compressed stream: the skipped bytes are decompressed under the bounds
+    std::string_view block;
+    for (;;) {
+      Stop s = read_block(block);
+      if (s == Stop::archive) {
+        return s;
+      }
+      if (block.empty()) {
+        m_draining = false;
+        return Stop::none;
+      }
+    }
+  }
+
+  void report(std::string position, std::string cause) {
+    m_on_error(ScanError{m_path, std::move(position), std::move(cause)});
+  }
+
+  [[nodiscard]] std::string position() const { return member_position(m_index, m_member); }
+  [[nodiscard]] bool stopped() const { return m_stopped; }
+
+private:
+  Stop stop_archive() {
+    m_stopped = true;
+    m_member_stop = Stop::archive;
+    return Stop::archive;
+  }
+
+  [[nodiscard]] bool deadline_passed() const { return std::chrono::steady_clock::now() > m_deadline; }
+
+  Stop check_bounds() {
+    if (m_total_bytes > m_limits.max_total_bytes) {
+      report(position(), fmt::format("archive holds more than limits.archive_max_total_gib ({} GiB) decompressed; "
+                                     "the rest is not read",
+                                     m_limits.max_total_bytes >> 30));
+      return stop_archive();
+    }
+    const auto stored = static_cast<std::uint64_t>(std::max<la_int64_t>(archive_filter_bytes(m_a, -1), 1));
+    if (m_total_bytes >= k_archive_ratio_floor && m_total_bytes / stored > m_limits.max_ratio) {
+      report(position(),
+             fmt::format("compression ratio above limits.archive_max_ratio ({}): {} bytes decompressed from {} "
+                         "(a decompression bomb?); the rest is not read",
+                         m_limits.max_ratio, m_total_bytes, stored));
+      return stop_archive();
+    }
+    if (deadline_passed()) {
+      report(position(), fmt::format("archive not read within limits.archive_timeout_seconds ({} s); the rest is "
+                                     "not read",
+                                     m_limits.timeout_seconds));
+      return stop_archive();
+    }
+    if (!m_draining && m_member_bytes > m_member_bound) {
+      report(position(), fmt::format("{}member larger than limits.{} ({} MiB): not read",
+                                     m_member_bound == m_limits.max_member_bytes ? "" : "PST ",
+                                     m_member_bound == m_limits.max_member_bytes ? "archive_max_member_mib"
+                                                                                 : "archive_max_pst_mib",
+                                     m_member_bound >> 20));
+      m_member_stop = Stop::member;
+      return Stop::member;
+    }
+    return Stop::none;
+  }
+
+  struct archive *m_a;
+  std::string m_path;
+  std::function<void(ScanError &&)> m_on_error;
+  ArchiveLimits m_limits;
+  std::chrono::steady_clock::time_point m_deadline;
+  std::uint64_t m_index = 0;        // 1-based index of the current member among all entries
+  std::string m_member;
+  std::uint64_t m_member_bytes = 0; // decompressed bytes of the current member so far
+  std::uint64_t m_total_bytes = 0;  // decompressed bytes of all members so far
+  Stop m_member_stop = Stop::none;
+  bool m_draining = false;
+  bool m_stopped = false;
+  int m_retries = 0;
+  std::uint64_t m_member_bound = 0; // the member's bound (a PST member's is its own)
+};
+
+enum class MemberKind { maildir_message, mbox, message, pst, other };
+
+MemberKind classify(std::string_view member, std::string_view head) {
+  if (head.starts_with("!BDN")) {
+    return MemberKind::pst;
+  }
+  if (archive_maildir_folder(member)) {
+    return looks_like_mail_message(head) ? MemberKind::maildir_message : MemberKind::other;
+  }
+  if (head.starts_with("From ")) {
+    std::size_t nl = head.find('\n');
+    std::string_view line = head.substr(0, nl);
+    if (!line.empty() && line.back() == '\r') {
+      line.remove_suffix(1);
+    }
+    if (looks_like_mbox_from_line(line)) {
+      return MemberKind::mbox;
+    }
+  }
+  return looks_like_mail_message(head) ? MemberKind::message : MemberKind::other;
+}
+
+/**
+ * Reads past one member exactly as scan_archive reads it (the same blocks, bounds, skips), so
+ * that a reader looking for a later member meets the archive as the scan met it: a reader that
+ * skipped where the scan read (or the reverse) could fail, or lose its place, on a damaged
+ * archive whose items the scan found.
+ */
+Stop consume_as_scan(ArchiveWalk &walk, std::string_view member, bool duplicate) {
+  if (duplicate) {
+    return walk.drain();
+  }
+  std::string head;
+  std::string_view block;
+  Stop s = Stop::none;
+  while (head.size() < k_sniff_bytes) {
+    s = walk.read_block(block);
+    if (s != Stop::none || block.empty()) {
+      break;
+    }
+    head.append(block);
+  }
+  if (s == Stop::archive) {
+    return s;
+  }
+  if (s == Stop::member) {
+    return walk.drain();
+  }
+  const bool at_end = head.size() < k_sniff_bytes;
+  std::uint64_t bound = 0; // the member's own: archive_max_member_mib
+  switch (classify(member, head)) {
+  case MemberKind::other:
+    return at_end ? Stop::none : walk.drain();
+  case MemberKind::pst:
+    if (spool_dir().empty() || head.size() > archive_limits().max_pst_bytes) {
+      return walk.drain();
+    }
+    bound = archive_limits().max_pst_bytes;
+    break;
+  case MemberKind::mbox:
+  case MemberKind::maildir_message:
+  case MemberKind::message:
+    break;
+  }
+  while (!at_end) {
+    s = walk.read_block(block, bound);
+    if (s == Stop::archive) {
+      return s;
+    }
+    if (s == Stop::member) {
+      return walk.drain();
+    }
+    if (block.empty()) {
+      break;
+    }
+  }
+  return Stop::none;
+}
+
+/** Decodes one message into an item; a decoding failure of the data kind is a ScanError. */
+void emit_message(Item &&item, std::string_view bytes, const std::string &position, ItemSink &sink) {
+  std::string_view message = bytes;
+  message.remove_prefix(mail_envelope_line_length(message));
+  auto decoded = mime::decode_message(message, item);
+  if (!decoded) {
+    if (decoded.error().code == core::ErrorCode::data) {
+      sink.error(ScanError{item.locator.path, position, decoded.error().message});
+      return;
+    }
+    item.warnings.push_back(decoded.error().message);
+  }
+  sink.item(std::move(item));
+}
+
+/** Scans every member of an opened archive. */
+void scan_archive(struct archive *a, const Locator &base, ItemSink &sink) {
+  ArchiveWalk walk(a, base.path, [&](ScanError &&e) { sink.error(std::move(e)); });
+  std::unordered_set<std::string> seen;
+  const std::uint64_t max_item = item_limits().max_item_bytes;
+  while (auto member = walk.next()) {
+    const std::string position = walk.position();
+    if (!seen.insert(*member).second) {
+      walk.report(position, "the archive holds this member path again (an appended copy): only the first is read");
+      if (walk.drain() == Stop::archive) {
+        return;
+      }
+      continue;
+    }
+    std::string head;
+    std::string_view block;
+    Stop s = Stop::none;
+    while (head.size() < k_sniff_bytes) {
+      s = walk.read_block(block);
+      if (s != Stop::none || block.empty()) {
+        break;
+      }
+      head.append(block);
+    }
+    if (s == Stop::archive) {
+      return;
+    }
+    if (s == Stop::member) {
+      if (walk.drain() == Stop::archive) {
+        return;
+      }
+      continue;
+    }
+    const bool at_end = head.size() < k_sniff_bytes;
+    Locator loc = base;
+    loc.member = *member;
+    switch (classify(*member, head)) {
+    case MemberKind::pst: {
+      // libpst needs a seekable file: the member goes to a private temporary file in the state
+      // directory, bounded, is scanned by the isolated PST worker, and is removed.
+      const std::string dir = spool_dir();
+      SpoolFile spool;
+      core::Status made = dir.empty() ? core::fail(core::ErrorCode::config, "no state directory for its temporary copy")
+                                      : spool.create(dir);
+      bool ok = made.has_value();
+      if (!ok) {
+        walk.report(position, "PST file inside an archive: not read: " + made.error().message);
+      }
+      const std::uint64_t max_pst = archive_limits().max_pst_bytes;
+      if (ok && head.size() > max_pst) { // the first blocks read may already be past the bound
+        walk.report(position, fmt::format("PST member larger than limits.archive_max_pst_mib ({} MiB): not read",
+                                          max_pst >> 20));
+        ok = false;
+      }
+      ok = ok && static_cast<bool>(core::write_all(spool.fd(), head, spool.path()));
+      while (ok && !at_end) {
+        s = walk.read_block(block, max_pst);
+        if (s != Stop::none || block.empty()) {
+          break;
+        }
+        ok = static_cast<bool>(core::write_all(spool.fd(), block, spool.path()));
+        if (!ok) {
+          walk.report(position, "PST file inside an archive: not read: cannot write its temporary copy");
+        }
+      }
+      if (s == Stop::archive) {
+        return;
+      }
+      if (!ok || s == Stop::member) {
+        if (walk.drain() == Stop::archive) {
+          return;
+        }
+        continue;
+      }
+      spool.close();
+      PstMemberSink pst_sink(sink, loc, position);
+      if (auto scanned = scan_pst_file(base.source, spool.path(), pst_sink); !scanned) {
+        std::string cause = scanned.error().message;
+        if (auto at = cause.find(spool.path()); at != std::string::npos) {
+          cause.replace(at, spool.path().size(), "the PST member");
+        }
+        walk.report(position, "PST file inside an archive: " + cause);
+      }
+      continue;
+    }
+    case MemberKind::other:
+      sink.skipped(base.path + "#" + *member, SkipReason::not_message);
+      if (!at_end && walk.drain() == Stop::archive) {
+        return;
+      }
+      continue;
+    case MemberKind::mbox: {
+      // The splitter reads with pread: the member goes to an anonymous memory file (bounded by
+      // limits.archive_max_member_mib), never to disk.
+      core::Fd mfd(::memfd_create("maildsar-archive", MFD_CLOEXEC));
+      if (!mfd) {
+        walk.report(position, fmt::format("memfd_create: {}", std::strerror(errno)));
+        if (walk.drain() == Stop::archive) {
+          return;
+        }
+        continue;
+      }
+      bool ok = static_cast<bool>(core::write_all(mfd.get(), head, base.path));
+      std::uint64_t size = head.size();
+      while (ok && !at_end) {
+        s = walk.read_block(block);
+        if (s != Stop::none || block.empty()) {
+          break;
+        }
+        ok = static_cast<bool>(core::write_all(mfd.get(), block, base.path));
+        size += block.size();
+      }
+      if (s == Stop::archive) {
+        return;
+      }
+      if (s == Stop::member || !ok) {
+        if (!ok) {
+          walk.report(position, "cannot hold the member in memory (memfd write failed): not read");
+        }
+        if (walk.drain() == Stop::archive) {
+          return;
+        }
+        continue;
+      }
+      auto on_message = [&](const MboxMessage &msg) {
+        Item item;
+        item.locator = loc;
+        item.locator.offset = msg.offset;
+        item.locator.length = msg.length;
+        item.sha256 = msg.sha256;
+        const std::string at = fmt::format("{} offset {}", position, msg.offset);
+        BigItemGate gate(msg.raw.size());
+        std::string content = mbox_message_content(msg);
+        if (!looks_like_mail_message(content)) {
+          sink.error(ScanError{base.path, at, "not a mail message (no RFC 5322 header block)"});
+          return;
+        }
+        if (msg.too_large) {
+          item.truncated.push_back(
+              fmt::format("item cut at limits.max_item_mib: {} of {} bytes decoded", msg.raw.size(), msg.length));
+        }
+        if (msg.truncated) {
+          item.warnings.push_back(
+              fmt::format("{} {}: message truncated (the member ends inside its header block)", base.path, at));
+        }
+        emit_message(std::move(item), content, at, sink);
+      };
+      auto on_error = [&](ScanError &&e) {
+        e.path = base.path;
+        e.position = e.position.empty() ? position : position + " " + e.position;
+        sink.error(std::move(e));
+      };
+      const std::string label = base.path + "#" + *member;
+      if (auto split = split_mbox(mfd.get(), label, 0, size, on_message, on_error); !split) {
+        walk.report(position, split.error().message);
+      }
+      continue;
+    }
+    case MemberKind::maildir_message:
+    case MemberKind::message: {
+      core::Sha256 sha;
+      sha.update(head);
+      std::string bytes = head.substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(head.size(), max_item)));
+      std::uint64_t size = head.size();
+      while (!at_end) {
+        s = walk.read_block(block);
+        if (s != Stop::none || block.empty()) {
+          break;
+        }
+        sha.update(block);
+        if (bytes.size() < max_item) {
+          bytes.append(block.substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(block.size(),
+                                                                                          max_item - bytes.size()))));
+        }
+        size += block.size();
+      }
+      if (s == Stop::archive) {
+        return;
+      }
+      if (s == Stop::member) {
+        if (walk.drain() == Stop::archive) {
+          return;
+        }
+        continue;
+      }
+      Item item;
+      item.locator = std::move(loc);
+      if (auto folder = archive_maildir_folder(*member)) {
+        item.locator.folder = *folder;
+      }
+      item.sha256 = sha.hex_digest();
+      if (size > bytes.size()) {
+        item.truncated.push_back(
+            fmt::format("item cut at limits.max_item_mib: {} of {} bytes decoded", bytes.size(), size));
+      }
+      BigItemGate gate(bytes.size());
+      emit_message(std::move(item), bytes, position, sink);
+      continue;
+    }
+    }
+  }
+}
+
+class ArchiveConnector final : public Connector {
+public:
+  explicit ArchiveConnector(core::SourceConfig source) : m_source(std::move(source)) {}
+
+  [[nodiscard]] StoreKind kind() const override { return StoreKind::archive; }
+
+  [[nodiscard]] core::Result<std::vector<FileEntry>> list_files(ItemSink &errors) const override {
+    MAILDSAR_TRY_ASSIGN(std::vector<core::GlobMatch> matches, core::expand_glob(m_source.path));
+    std::error_code ec;
+    const std::string root = m_source.root.empty() ? std::string() : fs::weakly_canonical(m_source.root, ec).string();
+    std::vector<FileEntry> out;
+    for (auto &match : matches) {
+      auto st = core::lstat_file(match.path);
+      if (!st) {
+        errors.error(ScanError{match.path, "", "cannot stat: " + st.error().message});
+        continue;
+      }
+      if (S_ISLNK(st->mode)) {
+        errors.error(ScanError{match.path, "", "symbolic link skipped"});
+        continue;
+      }
+      if (!S_ISREG(st->mode)) {
+        errors.error(ScanError{match.path, "", "not a regular file; skipped"});
+        continue;
+      }
+      if (!root.empty()) {
+        std::error_code ec2;
+        std::string real = fs::weakly_canonical(match.path, ec2).string();
+        if (ec2 || !(real.starts_with(root + "/") || root == "/")) {
+          errors.error(ScanError{match.path, "",
+                                 fmt::format("real path '{}' is outside the source root '{}'; skipped", real,
+                                             m_source.root)});
+          continue;
+        }
+      }
+      FileEntry entry;
+      entry.path = match.path;
+      entry.stat = *st;
+      out.push_back(std::move(entry));
+    }
+    return out;
+  }
+
+  [[nodiscard]] core::Status scan(const FileEntry &file, std::uint64_t /*from_offset*/,
+                                  ItemSink &sink) const override {
+    MAILDSAR_TRY_ASSIGN(core::Fd fd, core::open_read(file.path));
+    MAILDSAR_TRY_ASSIGN(core::FileStat st, core::fstat_fd(fd.get(), file.path));
+    if (!S_ISREG(st.mode)) {
+      return core::fail(core::ErrorCode::data, fmt::format("{}: not a regular file", file.path));
+    }
+    ArchivePtr a = new_reader();
+    if (!a || archive_read_open_fd(a.get(), fd.get(), k_read_block_bytes) != ARCHIVE_OK) {
+      sink.error(ScanError{file.path, "",
+                           fmt::format("not a readable tar or zip archive ({})",
+                                       a ? archive_error(a.get()) : std::string("out of memory"))});
+      return {};
+    }
+    Locator base;
+    base.source = m_source.name;
+    base.store = StoreKind::archive;
+    base.path = file.path;
+    scan_archive(a.get(), base, sink);
+    return {};
+  }
+
+private:
+  core::SourceConfig m_source;
+};
+
+} // namespace
+
+void set_archive_spool_dir(const std::string &dir) {
+  std::lock_guard lock(g_limits_mutex);
+  g_spool_dir = dir;
+}
+
+void set_archive_limits(const ArchiveLimits &limits) {
+  std::lock_guard lock(g_limits_mutex);
+  g_limits = limits;
+}
+
+ArchiveLimits archive_limits() {
+  std::lock_guard lock(g_limits_mutex);
+  return g_limits;
+}
+
+std::optional<std::string> archive_maildir_folder(std::string_view member) {
+  std::vector<std::string_view> parts;
+  while (!member.empty()) {
+    std::size_t slash = member.find('/');
+    std::string_view part = member.substr(0, slash);
+    if (!part.empty() && part != ".") {
+      parts.push_back(part);
+    }
+    if (slash == std::string_view::npos) {
+      break;
+    }
+    member.remove_prefix(slash + 1);
+  }
+  // the file's own directory must be cur/, new/ or tmp/
+  if (parts.size() < 2) {
+    return std::nullopt;
+  }
+  std::string_view dir = parts[parts.size() - 2];
+  if (dir != "cur" && dir != "new" && dir != "tmp") {
+    return std::nullopt;
+  }
+  // Maildir++: the folder is the component above cur/ when it starts with '.', else the inbox
+  if (parts.size() >= 3) {
+    std::string_view folder = parts[parts.size() - 3];
+    if (folder.size() > 1 && folder.front() == '.' && folder != "..") {
+      return std::string(folder);
+    }
+  }
+  return std::string();
+}
+
+void scan_archive_bytes(std::string_view bytes, const Locator &base, ItemSink &sink) {
+  ArchivePtr a = new_reader();
+  if (!a || archive_read_open_memory(a.get(), bytes.data(), bytes.size()) != ARCHIVE_OK) {
+    sink.error(ScanError{base.path, "",
+                         fmt::format("not a readable tar or zip archive ({})",
+                                     a ? archive_error(a.get()) : std::string("out of memory"))});
+    return;
+  }
+  Locator b = base;
+  b.store = StoreKind::archive;
+  scan_archive(a.get(), b, sink);
+}
+
+core::Result<std::string> read_archive_item_bytes(const Locator &locator) {
+  if (locator.member.empty()) {
+    return core::fail(core::ErrorCode::data, fmt::format("archive item {}: the locator names no member", locator.path));
+  }
+  if (locator.node_id != 0) {
+    return core::fail(core::ErrorCode::data,
+                      fmt::format("archive item {} member '{}' node {:#x}: an item of a PST member has no byte range "
+                                  "(reading its bytes is not supported)",
+                                  locator.path, locator.member, locator.node_id));
+  }
+  MAILDSAR_TRY_ASSIGN(core::Fd fd, core::open_read(locator.path));
+  MAILDSAR_TRY_ASSIGN(core::FileStat st, core::fstat_fd(fd.get(), locator.path));
+  if (!S_ISREG(st.mode)) {
+    return core::fail(core::ErrorCode::data, fmt::format("{}: not a regular file", locator.path));
+  }
+  ArchivePtr a = new_reader();
+  if (!a || archive_read_open_fd(a.get(), fd.get(), k_read_block_bytes) != ARCHIVE_OK) {
+    return core::fail(core::ErrorCode::data, fmt::format("{}: not a readable tar or zip archive", locator.path));
+  }
+  std::vector<ScanError> problems;
+  ArchiveWalk walk(a.get(), locator.path, [&](ScanError &&e) { problems.push_back(std::move(e)); });
+  auto failed = [&](std::string_view what) {
+    std::string cause = problems.empty() ? std::string(what)
+                                         : fmt::format("{} {}: {}", what, problems.back().position,
+                                                       problems.back().cause);
+    return core::fail(core::ErrorCode::data, fmt::format("{}: member '{}': {}", locator.path, locator.member, cause));
+  };
+  std::unordered_set<std::string> seen;
+  while (auto member = walk.next()) {
+    const bool duplicate = !seen.insert(*member).second;
+    if (*member != locator.member || duplicate) {
+      if (consume_as_scan(walk, *member, duplicate) == Stop::archive) {
+        return failed("the archive could not be read up to the member");
+      }
+      continue;
+    }
+    std::string out;
+    std::uint64_t pos = 0;
+    const std::uint64_t end = locator.length > 0 ? locator.offset + locator.length : UINT64_MAX;
+    std::string_view block;
+    for (;;) {
+      Stop s = walk.read_block(block);
+      if (s != Stop::none) {
+        return failed("the member could not be read");
+      }
+      if (block.empty()) {
+        break;
+      }
+      const std::uint64_t from = std::max(pos, locator.offset);
+      const std::uint64_t to = std::min(pos + block.size(), end);
+      if (from < to) {
+        out.append(block.substr(static_cast<std::size_t>(from - pos), static_cast<std::size_t>(to - from)));
+      }
+      pos += block.size();
+      if (pos >= end) {
+        break;
+      }
+    }
+    return out;
+  }
+  if (!problems.empty()) {
+    return failed("the archive could not be read up to the member");
+  }
+  return core::fail(core::ErrorCode::no_input,
+                    fmt::format("{}: the archive holds no member '{}'", locator.path, locator.member));
+}
+
+namespace {
+
+struct ArchiveWriteFree {
+  void operator()(struct archive *a) const { archive_write_free(a); }
+};
+using ArchiveWriterPtr = std::unique_ptr<struct archive, ArchiveWriteFree>;
+
+/** The writer's output: the temporary file (write errors kept for the caller). */
+struct WriteTarget {
+  core::NewFile *file = nullptr;
+  std::optional<core::Error> error;
+};
+
+la_ssize_t write_to_target(struct archive * /*a*/, void *client, const void *buf, size_t n) {
+  auto *target = static_cast<WriteTarget *>(client);
+  if (auto written = target->file->write(std::string_view(static_cast<const char *>(buf), n)); !written) {
+    target->error = written.error();
+    return -1;
+  }
+  return static_cast<la_ssize_t>(n);
+}
+
+core::Status hook_at(const std::function<core::Status(std::string_view)> &hook, std::string_view step) {
+  return hook ? hook(step) : core::Status{};
+}
+
+/** A regular member's whole content (bounded); ErrorCode::data when it cannot be read. */
+core::Result<std::string> read_whole_member(struct archive *r, const std::string &path, const std::string &member,
+                                            std::uint64_t max) {
+  std::string out;
+  for (;;) {
+    const void *buf = nullptr;
+    std::size_t size = 0;
+    la_int64_t offset = 0;
+    int rc = archive_read_data_block(r, &buf, &size, &offset);
+    if (rc == ARCHIVE_EOF) {
+      return out;
+    }
+    if (rc < ARCHIVE_WARN) {
+      return core::fail(core::ErrorCode::data, fmt::format("{}: member '{}' cannot be read ({}); nothing changed", path,
+                                                           member, archive_error(r)));
+    }
+    const auto end = static_cast<std::uint64_t>(offset) + size;
+    if (end > max) {
+      return core::fail(core::ErrorCode::data,
+                        fmt::format("{}: member '{}' larger than limits.archive_max_member_mib; nothing changed", path,
+                                    member));
+    }
+    if (static_cast<std::uint64_t>(offset) > out.size()) {
+      out.resize(static_cast<std::size_t>(offset), '\0'); // a sparse hole
+    }
+    out.append(static_cast<const char *>(buf), size);
+  }
+}
+
+/** The scan's archive-wide bounds, applied while an archive is rewritten. */
+struct RewriteBudget {
+  ArchiveLimits limits;
+  std::chrono::steady_clock::time_point deadline;
+  std::uint64_t total = 0; // decompressed bytes read so far
+
+  core::Status add(struct archive *r, const std::string &path, std::uint64_t bytes) {
+    total += bytes;
+    const auto stored = static_cast<std::uint64_t>(std::max<la_int64_t>(archive_filter_bytes(r, -1), 1));
+    if (total > limits.max_total_bytes || (total >= k_archive_ratio_floor && total / stored > limits.max_ratio) ||
+        std::chrono::steady_clock::now() > deadline) {
+      return core::fail(core::ErrorCode::data,
+                        fmt::format("{}: the archive exceeds limits.archive_max_total_gib, archive_max_ratio or "
+                                    "archive_timeout_seconds while it is rewritten; nothing changed",
+                                    path));
+    }
+    return {};
+  }
+};
+
+/** Copies the current member's data to the writer, block by block (holes as zeros), within the
+    budget. */
+core::Status copy_member_data(struct archive *r, struct archive *w, const std::string &path, const std::string &member,
+                              RewriteBudget &budget) {
+  std::uint64_t written = 0;
+  const std::string zeros(k_read_block_bytes, '\0');
+  for (;;) {
+    const void *buf = nullptr;
+    std::size_t size = 0;
+    la_int64_t offset = 0;
+    int rc = archive_read_data_block(r, &buf, &size, &offset);
+    if (rc == ARCHIVE_EOF) {
+      return {};
+    }
+    if (rc < ARCHIVE_WARN) {
+      return core::fail(core::ErrorCode::data, fmt::format("{}: member '{}' cannot be read ({}); nothing changed", path,
+                                                           member, archive_error(r)));
+    }
+    const std::uint64_t hole =
+        static_cast<std::uint64_t>(offset) > written ? static_cast<std::uint64_t>(offset) - written : 0;
+    MAILDSAR_TRY(budget.add(r, path, hole + size)); // before a hole is filled with zeros
+    while (written < static_cast<std::uint64_t>(offset)) {
+      const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), static_cast<std::uint64_t>(offset) - written));
+      if (archive_write_data(w, zeros.data(), n) < 0) {
+        return core::fail(core::ErrorCode::io, fmt::format("{}: writing member '{}': {}", path, member, archive_error(w)));
+      }
+      written += n;
+    }
+    if (size > 0 && archive_write_data(w, buf, size) < 0) {
+      return core::fail(core::ErrorCode::io, fmt::format("{}: writing member '{}': {}", path, member, archive_error(w)));
+    }
+    written += size;
+  }
+}
+
+/** Entries of an archive file read whole (the rewritten copy's check); ErrorCode::data if it does not read. */
+core::Result<std::uint64_t> count_entries(int fd, const std::string &path) {
+  if (::lseek(fd, 0, SEEK_SET) != 0) {
+    return std::unexpected(core::errno_error(path, errno));
+  }
+  ArchivePtr a = new_reader();
+  if (!a || archive_read_open_fd(a.get(), fd, k_read_block_bytes) != ARCHIVE_OK) {
+    return core::fail(core::ErrorCode::data, fmt::format("{}: the rewritten copy does not read ({})", path,
+                                                         a ? archive_error(a.get()) : std::string("out of memory")));
+  }
+  std::uint64_t n = 0;
+  for (;;) {
+    struct archive_entry *entry = nullptr;
+    int rc = archive_read_next_header(a.get(), &entry);
+    if (rc == ARCHIVE_EOF) {
+      return n;
+    }
+    if (rc < ARCHIVE_WARN || archive_read_data_skip(a.get()) < ARCHIVE_WARN) {
+      return core::fail(core::ErrorCode::data,
+                        fmt::format("{}: the rewritten copy does not read ({})", path, archive_error(a.get())));
+    }
+    ++n;
+  }
+}
+
+} // namespace
+
+core::Result<ArchiveRewrite> rewrite_archive(const std::string &path, std::span<const ArchiveCut> cuts,
+                                             const std::function<core::Status(std::string_view)> &hook) {
+  ArchiveRewrite result;
+  result.removed.assign(cuts.size(), false);
+  MAILDSAR_TRY_ASSIGN(core::Fd fd, core::open_read(path));
+  struct stat before {};
+  if (::fstat(fd.get(), &before) != 0) {
+    return std::unexpected(core::errno_error(path, errno));
+  }
+  if (!S_ISREG(before.st_mode)) {
+    return core::fail(core::ErrorCode::data, fmt::format("{}: not a regular file", path));
+  }
+  const ArchiveLimits limits = archive_limits();
+  RewriteBudget budget{limits, std::chrono::steady_clock::now() + std::chrono::seconds(limits.timeout_seconds)};
+  ArchivePtr r = new_reader();
+  if (!r || archive_read_open_fd(r.get(), fd.get(), k_read_block_bytes) != ARCHIVE_OK) {
+    return core::fail(core::ErrorCode::data, fmt::format("{}: not a readable tar or zip archive; nothing changed", path));
+  }
+  MAILDSAR_TRY_ASSIGN(core::NewFile temp, core::NewFile::create(path, static_cast<std::uint32_t>(before.st_mode & 07777U)));
+  if (::fchown(temp.fd(), before.st_uid, before.st_gid) != 0 && (before.st_uid != ::geteuid() || errno != EPERM)) {
+    return std::unexpected(core::errno_error(temp.temp_path() + ": fchown", errno));
+  }
+  // The target before the writer: archive_write_free flushes through the callback into it.
+  WriteTarget target{&temp, std::nullopt};
+  ArchiveWriterPtr w(archive_write_new());
+  std::unordered_set<std::string> seen;
+  std::uint64_t entries = 0;
+  std::uint64_t kept = 0;
+  bool opened = false;
+  auto write_failed = [&](std::string_view what) {
+    if (target.error) {
+      return std::unexpected(target.error->with_context(path + ": "));
+    }
+    return std::unexpected(core::Error{core::ErrorCode::io, fmt::format("{}: {}: {}", path, what, archive_error(w.get())),
+                                       "", std::nullopt});
+  };
+  for (;;) {
+    struct archive_entry *entry = nullptr;
+    int rc = archive_read_next_header(r.get(), &entry);
+    if (rc == ARCHIVE_EOF) {
+      break;
+    }
+    if (rc < ARCHIVE_WARN || entry == nullptr) {
+      return core::fail(core::ErrorCode::data,
+                        fmt::format("{}: the archive does not read whole ({}); nothing changed", path, archive_error(r.get())));
+    }
+    if (++entries > limits.max_members) {
+      return core::fail(core::ErrorCode::data,
+                        fmt::format("{}: more than limits.archive_max_members entries; nothing changed", path));
+    }
+    if (!opened) {
+      // The same format and compression filter as the original (filter 0 is the decompressor
+      // next to the format; the last one reads the file).
+      if (archive_write_set_format(w.get(), archive_format(r.get())) != ARCHIVE_OK) {
+        return core::fail(core::ErrorCode::data, fmt::format("{}: cannot write this archive format ({}); nothing changed",
+                                                             path, archive_error(w.get())));
+      }
+      for (int i = archive_filter_count(r.get()) - 2; i >= 0; --i) {
+        if (archive_write_add_filter(w.get(), archive_filter_code(r.get(), i)) != ARCHIVE_OK) {
+          return core::fail(core::ErrorCode::data, fmt::format("{}: cannot write its compression ({}); nothing changed",
+                                                               path, archive_error(w.get())));
+        }
+      }
+      if (archive_filter_count(r.get()) > 1) {
+        // no zero padding after compressed data (tar pads its blocks before compression, as
+        // GNU tar and bsdtar do; a zstd reader takes trailing zeros for a broken frame)
+        archive_write_set_bytes_in_last_block(w.get(), 1);
+      }
+      if (archive_write_open(w.get(), &target, nullptr, write_to_target, nullptr) != ARCHIVE_OK) {
+        return write_failed("cannot start the rewritten copy");
+      }
+      opened = true;
+    }
+    const char *raw = archive_entry_pathname(entry);
+    if (raw == nullptr || *raw == '\0' ||
+        (archive_entry_filetype(entry) == AE_IFLNK && archive_entry_symlink(entry) == nullptr)) {
+      // libarchive's writers dereference these (found by fuzzing: a SEGV in archive_write_header)
+      return core::fail(core::ErrorCode::data,
+                        fmt::format("{}: entry {} has no name (or a link without a target): the archive cannot be "
+                                    "rewritten; nothing changed",
+                                    path, entries));
+    }
+    const std::string member = raw;
+    std::vector<std::size_t> mine;
+    const bool first = seen.insert(member).second;
+    if (archive_entry_filetype(entry) == AE_IFREG && archive_entry_hardlink(entry) == nullptr) {
+      for (std::size_t i = 0; i < cuts.size(); ++i) {
+        // a range is one of the first member of that path (as the scan read it); a whole member
+        // goes wherever its bytes are, an appended copy of it too
+        if (cuts[i].member == member && (first || cuts[i].length == 0)) {
+          mine.push_back(i);
+        }
+      }
+    }
+    if (mine.empty()) {
+      ++kept;
+      if (archive_write_header(w.get(), entry) < ARCHIVE_WARN) {
+        return write_failed(fmt::format("writing the header of '{}'", member));
+      }
+      if (archive_entry_size(entry) > 0 || archive_entry_filetype(entry) == AE_IFREG) {
+        MAILDSAR_TRY(copy_member_data(r.get(), w.get(), path, member, budget));
+      }
+      continue;
+    }
+    MAILDSAR_TRY_ASSIGN(std::string content, read_whole_member(r.get(), path, member, limits.max_member_bytes));
+    MAILDSAR_TRY(budget.add(r.get(), path, content.size()));
+    bool whole = false;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;
+    for (std::size_t i : mine) {
+      const ArchiveCut &c = cuts[i];
+      if (c.length == 0) {
+        if (core::sha256_hex(content) == c.sha256) {
+          result.removed[i] = true;
+          whole = true;
+        }
+      } else if (c.offset <= content.size() && c.length <= content.size() - c.offset &&
+                 core::sha256_hex(std::string_view(content).substr(static_cast<std::size_t>(c.offset),
+                                                                   static_cast<std::size_t>(c.length))) == c.sha256) {
+        result.removed[i] = true;
+        ranges.emplace_back(c.offset, c.length);
+      }
+    }
+    if (whole) {
+      continue; // the member is left out
+    }
+    std::sort(ranges.begin(), ranges.end());
+    std::string rest;
+    std::uint64_t pos = 0;
+    for (const auto &[offset, length] : ranges) {
+      if (offset < pos) {
+        continue; // overlapping ranges cannot come from one split; keep the first
+      }
+      rest.append(content, static_cast<std::size_t>(pos), static_cast<std::size_t>(offset - pos));
+      pos = offset + length;
+    }
+    rest.append(content, static_cast<std::size_t>(pos), std::string::npos);
+    ++kept;
+    archive_entry_set_size(entry, static_cast<la_int64_t>(rest.size()));
+    if (archive_write_header(w.get(), entry) < ARCHIVE_WARN) {
+      return write_failed(fmt::format("writing the header of '{}'", member));
+    }
+    if (!rest.empty() && archive_write_data(w.get(), rest.data(), rest.size()) < 0) {
+      return write_failed(fmt::format("writing member '{}'", member));
+    }
+  }
+  if (std::none_of(result.removed.begin(), result.removed.end(), [](bool b) { return b; })) {
+    return result; // nothing of ours is there any more: the archive is not touched
+  }
+  if (!opened) {
+    return core::fail(core::ErrorCode::internal, fmt::format("{}: an item was removed from an empty archive", path));
+  }
+  if (archive_write_close(w.get()) != ARCHIVE_OK) {
+    return write_failed("finishing the rewritten copy");
+  }
+  MAILDSAR_TRY(hook_at(hook, "archive:temp-written"));
+  MAILDSAR_TRY(temp.sync());
+  MAILDSAR_TRY(hook_at(hook, "archive:temp-synced"));
+  MAILDSAR_TRY_ASSIGN(std::uint64_t written, count_entries(temp.fd(), temp.temp_path()));
+  if (written != kept) {
+    return core::fail(core::ErrorCode::io, fmt::format("{}: the rewritten copy holds {} entries, expected {}; nothing "
+                                                       "changed",
+                                                       path, written, kept));
+  }
+  struct stat after {};
+  if (::stat(path.c_str(), &after) != 0 || after.st_ino != before.st_ino || after.st_size != before.st_size ||
+      after.st_mtim.tv_sec != before.st_mtim.tv_sec || after.st_mtim.tv_nsec != before.st_mtim.tv_nsec) {
+    return core::fail(core::ErrorCode::temp_fail,
+                      fmt::format("{}: the archive changed while it was rewritten; nothing changed", path));
+  }
+  if (auto renamed = temp.rename_into_place(core::NewFile::Replace::yes); !renamed) {
+    return std::unexpected(renamed.error().with_context("archive "));
+  }
+  MAILDSAR_TRY(hook_at(hook, "archive:renamed"));
+  MAILDSAR_TRY(core::fsync_dir(core::parent_dir(path)));
+  result.rewritten = true;
+  return result;
+}
+
+core::Result<std::unique_ptr<Connector>> make_archive_connector(const core::SourceConfig &source) {
+  if (!source.format.empty()) {
+    return core::fail(core::ErrorCode::config,
+                      fmt::format("source '{}': type archive takes no format (tar, compressed tar and zip are "
+                                  "recognised by their content)",
+                                  source.name));
+  }
+  return std::unique_ptr<Connector>(std::make_unique<ArchiveConnector>(source));
+}
+
+} // namespace maildsar::connectors
