@@ -386,6 +386,20 @@ MemberKind classify(std::string_view member, std::string_view head) {
   return looks_like_mail_message(head) ? MemberKind::message : MemberKind::other;
 }
 
+/** Reads the first k_sniff_bytes of the member (fewer: all of it) into `head`, which the member
+    is classified by; Stop::none, or why reading stopped. */
+Stop read_head(ArchiveWalk &walk, std::string &head) {
+  std::string_view block;
+  while (head.size() < k_sniff_bytes) {
+    const Stop s = walk.read_block(block);
+    if (s != Stop::none || block.empty()) {
+      return s;
+    }
+    head.append(block);
+  }
+  return Stop::none;
+}
+
 /**
  * Reads past one member exactly as scan_archive reads it (the same blocks, bounds, skips), so
  * that a reader looking for a later member meets the archive as the scan met it: a reader that
@@ -398,14 +412,7 @@ Stop consume_as_scan(ArchiveWalk &walk, std::string_view member, bool duplicate)
   }
   std::string head;
   std::string_view block;
-  Stop s = Stop::none;
-  while (head.size() < k_sniff_bytes) {
-    s = walk.read_block(block);
-    if (s != Stop::none || block.empty()) {
-      break;
-    }
-    head.append(block);
-  }
+  Stop s = read_head(walk, head);
   if (s == Stop::archive) {
     return s;
   }
@@ -474,14 +481,7 @@ void scan_archive(struct archive *a, const Locator &base, ItemSink &sink) {
     }
     std::string head;
     std::string_view block;
-    Stop s = Stop::none;
-    while (head.size() < k_sniff_bytes) {
-      s = walk.read_block(block);
-      if (s != Stop::none || block.empty()) {
-        break;
-      }
-      head.append(block);
-    }
+    Stop s = read_head(walk, head);
     if (s == Stop::archive) {
       return;
     }
@@ -668,40 +668,7 @@ public:
   [[nodiscard]] StoreKind kind() const override { return StoreKind::archive; }
 
   [[nodiscard]] core::Result<std::vector<FileEntry>> list_files(ItemSink &errors) const override {
-    MAILDSAR_TRY_ASSIGN(std::vector<core::GlobMatch> matches, core::expand_glob(m_source.path));
-    std::error_code ec;
-    const std::string root = m_source.root.empty() ? std::string() : fs::weakly_canonical(m_source.root, ec).string();
-    std::vector<FileEntry> out;
-    for (auto &match : matches) {
-      auto st = core::lstat_file(match.path);
-      if (!st) {
-        errors.error(ScanError{match.path, "", "cannot stat: " + st.error().message});
-        continue;
-      }
-      if (S_ISLNK(st->mode)) {
-        errors.error(ScanError{match.path, "", "symbolic link skipped"});
-        continue;
-      }
-      if (!S_ISREG(st->mode)) {
-        errors.error(ScanError{match.path, "", "not a regular file; skipped"});
-        continue;
-      }
-      if (!root.empty()) {
-        std::error_code ec2;
-        std::string real = fs::weakly_canonical(match.path, ec2).string();
-        if (ec2 || !(real.starts_with(root + "/") || root == "/")) {
-          errors.error(ScanError{match.path, "",
-                                 fmt::format("real path '{}' is outside the source root '{}'; skipped", real,
-                                             m_source.root)});
-          continue;
-        }
-      }
-      FileEntry entry;
-      entry.path = match.path;
-      entry.stat = *st;
-      out.push_back(std::move(entry));
-    }
-    return out;
+    return list_source_files(m_source, errors); // as an mbox source lists its files
   }
 
   [[nodiscard]] core::Status scan(const FileEntry &file, std::uint64_t /*from_offset*/,

@@ -590,41 +590,7 @@ public:
   [[nodiscard]] bool supports_append() const override { return true; }
 
   [[nodiscard]] core::Result<std::vector<FileEntry>> list_files(ItemSink &errors) const override {
-    MAILDSAR_TRY_ASSIGN(std::vector<core::GlobMatch> matches, core::expand_glob(m_source.path));
-    std::string root = m_source.root.empty() ? std::string() : real_path(m_source.root);
-    std::vector<FileEntry> out;
-    for (auto &match : matches) {
-      auto st = core::lstat_file(match.path);
-      if (!st) {
-        errors.error(ScanError{match.path, "", "cannot stat: " + st.error().message});
-        continue;
-      }
-      if (S_ISLNK(st->mode)) {
-        errors.error(ScanError{match.path, "", "symbolic link skipped"});
-        continue;
-      }
-      if (!S_ISREG(st->mode)) {
-        errors.error(ScanError{match.path, "", "not a regular file; skipped"});
-        continue;
-      }
-      if (!m_source.root.empty()) {
-        std::string real = real_path(match.path);
-        if (root.empty() || real.empty() || !inside(real, root)) {
-          errors.error(ScanError{match.path, "",
-                                 fmt::format("real path '{}' is outside the source root '{}'; "
-                                             "skipped",
-                                             real, m_source.root)});
-          continue;
-        }
-      }
-      FileEntry entry;
-      entry.path = match.path;
-      entry.owner = m_source.owner.empty() ? std::string()
-                                           : core::expand_owner(m_source.owner, match.captures);
-      entry.stat = *st;
-      out.push_back(std::move(entry));
-    }
-    return out;
+    return list_source_files(m_source, errors);
   }
 
   [[nodiscard]] core::Status scan(const FileEntry &file, std::uint64_t from_offset,
@@ -756,6 +722,44 @@ std::optional<MboxDialect> mbox_dialect_of(std::string_view format) {
     return MboxDialect::content_length;
   }
   return std::nullopt;
+}
+
+core::Result<std::vector<FileEntry>> list_source_files(const core::SourceConfig &source, ItemSink &errors) {
+  MAILDSAR_TRY_ASSIGN(std::vector<core::GlobMatch> matches, core::expand_glob(source.path));
+  std::string root = source.root.empty() ? std::string() : real_path(source.root);
+  std::vector<FileEntry> out;
+  for (auto &match : matches) {
+    auto st = core::lstat_file(match.path);
+    if (!st) {
+      errors.error(ScanError{match.path, "", "cannot stat: " + st.error().message});
+      continue;
+    }
+    if (S_ISLNK(st->mode)) {
+      errors.error(ScanError{match.path, "", "symbolic link skipped"});
+      continue;
+    }
+    if (!S_ISREG(st->mode)) {
+      errors.error(ScanError{match.path, "", "not a regular file; skipped"});
+      continue;
+    }
+    if (!source.root.empty()) {
+      std::string real = real_path(match.path);
+      if (root.empty() || real.empty() || !inside(real, root)) {
+        errors.error(ScanError{match.path, "",
+                               fmt::format("real path '{}' is outside the source root '{}'; "
+                                           "skipped",
+                                           real, source.root)});
+        continue;
+      }
+    }
+    FileEntry entry;
+    entry.path = match.path;
+    entry.owner = source.owner.empty() ? std::string()
+                                         : core::expand_owner(source.owner, match.captures);
+    entry.stat = *st;
+    out.push_back(std::move(entry));
+  }
+  return out;
 }
 
 core::Result<std::unique_ptr<Connector>> make_mbox_connector(const core::SourceConfig &source) {

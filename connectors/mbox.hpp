@@ -83,6 +83,14 @@ enum class MboxDialect {
  */
 [[nodiscard]] bool looks_like_mbox_from_line(std::string_view line);
 
+/**
+ * The regular files the source's `path` pattern matches, each with its owner from the source's
+ * owner template. A symbolic link, a file that is not regular, or one whose real path lies
+ * outside the source's `root` is reported to `errors` and left out (mbox and archive sources).
+ */
+[[nodiscard]] core::Result<std::vector<FileEntry>> list_source_files(const core::SourceConfig &source,
+                                                                     ItemSink &errors);
+
 /** Creates the mbox connector for a configured source (type "mbox"). */
 [[nodiscard]] core::Result<std::unique_ptr<Connector>>
 make_mbox_connector(const core::SourceConfig &source);
