@@ -8,6 +8,7 @@
 #include "connectors/mbox.hpp"
 #include "connectors/mime/mime_parser.hpp"
 #include "connectors/pst.hpp"
+#include "connectors/pst_export.hpp"
 #include "core/fs.hpp"
 #include "core/hash.hpp"
 
@@ -758,15 +759,17 @@ void scan_archive_bytes(std::string_view bytes, const Locator &base, ItemSink &s
   scan_archive(a.get(), b, sink);
 }
 
-core::Result<std::string> read_archive_item_bytes(const Locator &locator) {
+namespace {
+
+/**
+ * Opens the archive of `locator`, walks it as the scan does up to its member, and calls
+ * `at_member(walk, fail)` there; `fail(what)` makes the error of a member that cannot be read
+ * (naming the last problem met). ErrorCode::no_input when the archive holds no such member.
+ */
+template <class T, class AtMember>
+core::Result<T> at_archive_member(const Locator &locator, AtMember &&at_member) {
   if (locator.member.empty()) {
     return core::fail(core::ErrorCode::data, fmt::format("archive item {}: the locator names no member", locator.path));
-  }
-  if (locator.node_id != 0) {
-    return core::fail(core::ErrorCode::data,
-                      fmt::format("archive item {} member '{}' node {:#x}: an item of a PST member has no byte range "
-                                  "(reading its bytes is not supported)",
-                                  locator.path, locator.member, locator.node_id));
   }
   MAILDSAR_TRY_ASSIGN(core::Fd fd, core::open_read(locator.path));
   MAILDSAR_TRY_ASSIGN(core::FileStat st, core::fstat_fd(fd.get(), locator.path));
@@ -779,21 +782,41 @@ core::Result<std::string> read_archive_item_bytes(const Locator &locator) {
   }
   std::vector<ScanError> problems;
   ArchiveWalk walk(a.get(), locator.path, [&](ScanError &&e) { problems.push_back(std::move(e)); });
-  auto failed = [&](std::string_view what) {
+  auto failed = [&](std::string_view what) -> core::Error {
     std::string cause = problems.empty() ? std::string(what)
                                          : fmt::format("{} {}: {}", what, problems.back().position,
                                                        problems.back().cause);
-    return core::fail(core::ErrorCode::data, fmt::format("{}: member '{}': {}", locator.path, locator.member, cause));
+    return core::Error{core::ErrorCode::data,
+                       fmt::format("{}: member '{}': {}", locator.path, locator.member, cause), {}};
   };
   std::unordered_set<std::string> seen;
   while (auto member = walk.next()) {
     const bool duplicate = !seen.insert(*member).second;
     if (*member != locator.member || duplicate) {
       if (consume_as_scan(walk, *member, duplicate) == Stop::archive) {
-        return failed("the archive could not be read up to the member");
+        return std::unexpected(failed("the archive could not be read up to the member"));
       }
       continue;
     }
+    return at_member(walk, failed);
+  }
+  if (!problems.empty()) {
+    return std::unexpected(failed("the archive could not be read up to the member"));
+  }
+  return core::fail(core::ErrorCode::no_input,
+                    fmt::format("{}: the archive holds no member '{}'", locator.path, locator.member));
+}
+
+} // namespace
+
+core::Result<std::string> read_archive_item_bytes(const Locator &locator) {
+  if (locator.node_id != 0) {
+    return core::fail(core::ErrorCode::data,
+                      fmt::format("archive item {} member '{}' node {:#x}: an item of a PST member has no byte range "
+                                  "(render_archive_pst_items renders it)",
+                                  locator.path, locator.member, locator.node_id));
+  }
+  return at_archive_member<std::string>(locator, [&](ArchiveWalk &walk, auto &failed) -> core::Result<std::string> {
     std::string out;
     std::uint64_t pos = 0;
     const std::uint64_t end = locator.length > 0 ? locator.offset + locator.length : UINT64_MAX;
@@ -801,7 +824,7 @@ core::Result<std::string> read_archive_item_bytes(const Locator &locator) {
     for (;;) {
       Stop s = walk.read_block(block);
       if (s != Stop::none) {
-        return failed("the member could not be read");
+        return std::unexpected(failed("the member could not be read"));
       }
       if (block.empty()) {
         break;
@@ -817,12 +840,41 @@ core::Result<std::string> read_archive_item_bytes(const Locator &locator) {
       }
     }
     return out;
+  });
+}
+
+core::Result<std::map<std::uint64_t, core::Result<PstRendering>>>
+render_archive_pst_items(const Locator &member, const std::vector<std::uint64_t> &node_ids) {
+  using Renderings = std::map<std::uint64_t, core::Result<PstRendering>>;
+  const std::string dir = spool_dir();
+  if (dir.empty()) {
+    return core::fail(core::ErrorCode::config,
+                      fmt::format("{}: member '{}': no state directory for the PST's temporary copy", member.path,
+                                  member.member));
   }
-  if (!problems.empty()) {
-    return failed("the archive could not be read up to the member");
-  }
-  return core::fail(core::ErrorCode::no_input,
-                    fmt::format("{}: the archive holds no member '{}'", locator.path, locator.member));
+  return at_archive_member<Renderings>(member, [&](ArchiveWalk &walk, auto &failed) -> core::Result<Renderings> {
+    // As the scan read it: a private temporary copy, bounded, rendered by the PST worker.
+    SpoolFile spool;
+    MAILDSAR_TRY(spool.create(dir));
+    const std::uint64_t max_pst = archive_limits().max_pst_bytes;
+    std::uint64_t size = 0;
+    std::string_view block;
+    for (;;) {
+      if (walk.read_block(block, max_pst) != Stop::none) {
+        return std::unexpected(failed("the PST member could not be read"));
+      }
+      if (block.empty()) {
+        break;
+      }
+      size += block.size();
+      if (size > max_pst) {
+        return std::unexpected(failed("the PST member is larger than limits.archive_max_pst_mib"));
+      }
+      MAILDSAR_TRY(core::write_all(spool.fd(), block, spool.path()));
+    }
+    spool.close();
+    return render_pst_items(spool.path(), node_ids);
+  });
 }
 
 core::Result<std::unique_ptr<Connector>> make_archive_connector(const core::SourceConfig &source) {

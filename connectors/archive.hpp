@@ -22,13 +22,15 @@
 // the archive without them (rewrite_archive).
 
 #include "connectors/connector.hpp"
+#include "connectors/pst_export.hpp"
 #include "core/result.hpp"
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
-#include <span>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -82,6 +84,15 @@ void scan_archive_bytes(std::string_view bytes, const Locator &base, ItemSink &s
  *         the archive is corrupt or a bound is exceeded before the member is read.
  */
 [[nodiscard]] core::Result<std::string> read_archive_item_bytes(const Locator &locator);
+
+/**
+ * The items `node_ids` of the PST member `member` names (its path and member), rendered as
+ * render_pst_items renders those of a PST file (connectors/pst_export.hpp): the member is copied,
+ * bounded by limits.archive_max_pst_mib, into a private temporary file beside the scan's, and
+ * read by the isolated PST worker.
+ */
+[[nodiscard]] core::Result<std::map<std::uint64_t, core::Result<PstRendering>>>
+render_archive_pst_items(const Locator &member, const std::vector<std::uint64_t> &node_ids);
 
 /** One item to remove from an archive: its locator's member (and range inside an mbox member)
     and the planned SHA-256. */

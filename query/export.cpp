@@ -3,6 +3,7 @@
 #include "query/export.hpp"
 #include "core/time.hpp"
 
+#include "connectors/archive.hpp"
 #include "connectors/item_reader.hpp"
 #include "connectors/maildir.hpp"
 #include "connectors/mta_queue.hpp"
@@ -437,15 +438,26 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
   summary.items = hits.size();
 
   // PST renderings: one walk per file.
-  std::map<std::string, std::vector<std::uint64_t>> pst_nodes;
+  // (A PST inside a backup archive: one copy of the member per archive and member.)
+  const auto pst_key = [](const connectors::Locator &l) {
+    return l.store == connectors::StoreKind::archive ? l.path + "#" + l.member : l.path;
+  };
+  const auto is_pst_item = [](const connectors::Locator &l) {
+    return l.store == connectors::StoreKind::pst || (l.store == connectors::StoreKind::archive && l.node_id != 0);
+  };
+  std::map<std::string, std::pair<const connectors::Locator *, std::vector<std::uint64_t>>> pst_nodes;
   for (const auto &h : hits) {
-    if (h.locator.store == connectors::StoreKind::pst) {
-      pst_nodes[h.locator.path].push_back(h.locator.node_id);
+    if (is_pst_item(h.locator)) {
+      auto &entry = pst_nodes[pst_key(h.locator)];
+      entry.first = &h.locator;
+      entry.second.push_back(h.locator.node_id);
     }
   }
   std::map<std::string, core::Result<std::map<std::uint64_t, core::Result<connectors::PstRendering>>>> pst;
-  for (const auto &[path, nodes] : pst_nodes) {
-    pst.emplace(path, connectors::render_pst_items(path, nodes));
+  for (const auto &[key, file] : pst_nodes) {
+    const connectors::Locator &l = *file.first;
+    pst.emplace(key, l.store == connectors::StoreKind::archive ? connectors::render_archive_pst_items(l, file.second)
+                                                               : connectors::render_pst_items(l.path, file.second));
   }
 
   std::vector<Entry> entries;
@@ -467,8 +479,8 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
     std::string original; // unmasked log excerpt (for --keep-originals)
     bool got = false;     // bytes hold the item's copy
     const auto &loc = h.locator;
-    if (loc.store == connectors::StoreKind::pst) {
-      const auto &file = pst.at(loc.path);
+    if (is_pst_item(loc)) {
+      const auto &file = pst.at(pst_key(loc));
       if (!file) {
         entry.problem = file.error().message;
       } else if (auto it = file->find(loc.node_id); it == file->end() || !it->second) {

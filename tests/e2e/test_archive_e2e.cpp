@@ -100,6 +100,18 @@ TEST(ArchiveE2e, FoundExportedPlannedManualAndNotChanged) {
     ASSERT_EQ(in_pst.size(), 1U) << pst_hit.out;
     EXPECT_EQ(in_pst.begin()->second.at("member"), "home/alice.smith/outlook.pst");
     EXPECT_EQ(in_pst.begin()->second.at("node_id"), 0x200024);
+    // export renders it from a temporary copy of the member, as a PST file's items are
+    const fs::path pst_pkg = dir / "pst-package";
+    auto px = ds(e.config, {"export", "--email", "terrymah@microsoft.com", "--out", pst_pkg.string(), "--operator", "dpo"});
+    ASSERT_EQ(px.exit_code, 0) << px.err << px.out;
+    const json summary = json_lines(px.out).back();
+    EXPECT_EQ(summary.dump().find("\"problems\":[{"), std::string::npos) << summary.dump();
+    std::size_t rendered = 0;
+    for (const auto &f : fs::recursive_directory_iterator(pst_pkg / "items")) {
+      rendered += f.is_regular_file() && read_file(f.path()).find("terrymah@microsoft.com") != std::string::npos ? 1U : 0U;
+    }
+    EXPECT_GE(rendered, 1U) << "no rendering of the PST member's item in the package";
+    EXPECT_TRUE(fs::is_empty(dir / "state/archive-tmp")) << "the temporary copy was not removed";
   }
 
   auto found = ds(e.config, {"find", "--email", k_alice});
