@@ -997,7 +997,7 @@ core::Result<EraseReport> erase(const core::Config &config, const Manifest &mani
   }
   for (const ManifestItem &item : manifest.items) {
     if (!done.contains(item.id)) {
-      suppression.kept.push_back(item.sha256); // retained, manual, stale or failed: still there
+      suppression.kept.emplace_back(item.locator.source, item.sha256); // retained, manual, stale, failed
     }
   }
   MAILDSAR_TRY(index::record_suppression(config, suppression));

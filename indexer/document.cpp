@@ -363,7 +363,7 @@ BuiltDocument build_document(const connectors::Item &item, const DocumentContext
     doc.add_boolean_term(schema::truncated_term());
   }
   if (ctx.suppression != nullptr) {
-    out.suppressed = ctx.suppression->match(identities, item.sha256);
+    out.suppressed = ctx.suppression->match(identities, ctx.source, item.sha256);
     for (const std::string &request : out.suppressed) {
       doc.add_boolean_term(schema::suppressed_term(request));
     }

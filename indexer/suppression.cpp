@@ -32,8 +32,9 @@ CREATE TABLE suppressed_identifiers (
 CREATE TABLE kept_items (
   request TEXT NOT NULL,
   manifest TEXT NOT NULL,
+  source TEXT NOT NULL,
   sha256 TEXT NOT NULL,
-  PRIMARY KEY (request, manifest, sha256)
+  PRIMARY KEY (request, manifest, source, sha256)
 );
 )";
 
@@ -107,11 +108,12 @@ core::Status record_suppression(const core::Config &config, const Suppression &s
   MAILDSAR_TRY(forget.bind(2, s.manifest));
   MAILDSAR_TRY(forget.run());
   MAILDSAR_TRY_ASSIGN(core::sqlite::Stmt kept, db.prepare("INSERT OR IGNORE INTO kept_items(request, manifest, "
-                                                          "sha256) VALUES (?, ?, ?)"));
-  for (const std::string &sha : s.kept) {
+                                                          "source, sha256) VALUES (?, ?, ?, ?)"));
+  for (const auto &[source, sha] : s.kept) {
     MAILDSAR_TRY(kept.bind(1, s.request));
     MAILDSAR_TRY(kept.bind(2, s.manifest));
-    MAILDSAR_TRY(kept.bind(3, sha));
+    MAILDSAR_TRY(kept.bind(3, source));
+    MAILDSAR_TRY(kept.bind(4, sha));
     MAILDSAR_TRY(kept.run());
   }
   return tx.commit();
@@ -151,7 +153,7 @@ core::Result<std::vector<Suppression>> read_all(const core::sqlite::Db &db, bool
     out[it->second].identifiers.push_back(SuppressedIdentifier{ids.column_text(2), ids.column_text(3)});
   }
   if (with_kept) {
-    MAILDSAR_TRY_ASSIGN(core::sqlite::Stmt kept, db.prepare("SELECT request, sha256 FROM kept_items"));
+    MAILDSAR_TRY_ASSIGN(core::sqlite::Stmt kept, db.prepare("SELECT request, source, sha256 FROM kept_items"));
     for (;;) {
       MAILDSAR_TRY_ASSIGN(bool row, kept.step());
       if (!row) {
@@ -160,7 +162,7 @@ core::Result<std::vector<Suppression>> read_all(const core::sqlite::Db &db, bool
       const std::string request = kept.column_text(0);
       for (Suppression &s : out) {
         if (s.request == request) {
-          s.kept.push_back(kept.column_text(1));
+          s.kept.emplace_back(kept.column_text(1), kept.column_text(2));
           break; // to the request's first suppression: matching is per request
         }
       }
@@ -216,13 +218,13 @@ SuppressionList::SuppressionList(std::string key, const std::vector<Suppression>
         ids.push_back(i);
       }
     }
-    for (const std::string &sha : s.kept) {
-      m_kept[sha].insert(s.request);
+    for (const auto &item : s.kept) {
+      m_kept[item].insert(s.request);
     }
   }
 }
 
-std::vector<std::string> SuppressionList::match(const std::vector<Identity> &identities,
+std::vector<std::string> SuppressionList::match(const std::vector<Identity> &identities, std::string_view source,
                                                 std::string_view sha256) const {
   std::set<std::string> found;
   for (const Identity &identity : identities) {
@@ -235,7 +237,7 @@ std::vector<std::string> SuppressionList::match(const std::vector<Identity> &ide
     }
   }
   if (!found.empty()) {
-    if (auto kept = m_kept.find(std::string(sha256)); kept != m_kept.end()) {
+    if (auto kept = m_kept.find({std::string(source), std::string(sha256)}); kept != m_kept.end()) {
       for (const std::string &request : kept->second) {
         found.erase(request);
       }

@@ -19,6 +19,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace maildsar::index {
@@ -39,9 +40,11 @@ struct Suppression {
   std::string manifest; // its hash
   std::string erased;   // ISO 8601 UTC time the erasure completed
   std::vector<SuppressedIdentifier> identifiers;
-  /** SHA-256 of the subject's items the erasure left where they were (retained, manual, not
-      done): these are no restore, and are never flagged. */
-  std::vector<std::string> kept;
+  /** The subject's items the erasure left where they were (retained, manual, not done), as
+      (source, SHA-256): these are no restore, and are never flagged in that source. The same
+      bytes in another source — a message restored from a backup archive the erasure could only
+      mark `manual` — are flagged. */
+  std::vector<std::pair<std::string, std::string>> kept;
 };
 
 /**
@@ -72,16 +75,16 @@ public:
   /** A list from records and a key (tests). */
   SuppressionList(std::string key, const std::vector<Suppression> &suppressions);
 
-  /** The requests (sorted) whose erased subject `identities` show, unless the item's bytes
-      (`sha256`) are one that request knowingly left in place. */
-  [[nodiscard]] std::vector<std::string> match(const std::vector<Identity> &identities,
+  /** The requests (sorted) whose erased subject `identities` show, unless the item (its bytes
+      `sha256` in `source`) is one that request knowingly left in place. */
+  [[nodiscard]] std::vector<std::string> match(const std::vector<Identity> &identities, std::string_view source,
                                                std::string_view sha256) const;
   [[nodiscard]] const std::vector<SuppressedIdentifier> *identifiers_of(const std::string &request) const;
 
 private:
   std::string m_key;
   std::map<std::string, std::set<std::string>> m_requests; // "<kind>:<hash>" -> requests
-  std::map<std::string, std::set<std::string>> m_kept;     // sha256 -> requests
+  std::map<std::pair<std::string, std::string>, std::set<std::string>> m_kept; // (source, sha256) -> requests
   std::map<std::string, std::vector<SuppressedIdentifier>> m_identifiers; // request -> its identifiers
 };
 

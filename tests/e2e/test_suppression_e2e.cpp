@@ -193,5 +193,48 @@ TEST(Suppression, AHoldKeepsRestoredItemsWithoutAnAlert) {
   EXPECT_EQ(held["suppressed"]["requests"][0]["held"], 2);
 }
 
+TEST(Suppression, AMessageRestoredFromABackupArchiveIsFlagged) {
+  // The backup is a source too: erase can only mark its copy `manual` ("suppressed on restore").
+  // Restoring that copy into the mailbox brings the same bytes into another source: flagged.
+  const fs::path tar = find_program("tar");
+  if (tar.empty()) {
+    GTEST_SKIP() << "tar is needed to write the backup";
+  }
+  Samples s;
+  const std::string file = "mail/example.com/bob.jones/Maildir/cur/1700000300.M4P100.mx1:2,RS";
+  fs::create_directories(s.root / "backups");
+  auto made = run({tar.string(), "-czf", (s.root / "backups/mail.tar.gz").string(), "-C", s.backup.string(), file});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  {
+    std::ifstream in(s.config);
+    json config = json::parse(in, nullptr, true, true);
+    config["sources"].push_back({{"name", "backups"}, {"type", "archive"}, {"path", "backups/*.tar.gz"}});
+    std::ofstream(s.config) << config.dump(2);
+  }
+  index_json(s.config);
+  s.erase({"--subject", s.subject.string()}, "m1.json");
+  std::ifstream in(s.out("m1.json"));
+  const json manifest = json::parse(in);
+  std::size_t manual = 0;
+  for (const json &item : manifest["items"]) {
+    manual += item["locator"]["store"] == "archive" && item["action"] == "manual" ? 1U : 0U;
+  }
+  EXPECT_EQ(manual, 1U);
+  EXPECT_EQ(s.status(0)["suppressed"]["unhandled"], 0); // the backup's copy is known, not flagged
+
+  s.restore(file); // from the backup
+  json summary = index_json(s.config);
+  EXPECT_EQ(source_counts(summary, "mailboxes")["suppressed"], 1);
+  std::size_t flagged_items = 0;
+  for (const json &h : s.find()) {
+    if (flagged(h)) {
+      ++flagged_items;
+      EXPECT_EQ(h["source"], "mailboxes") << h.dump();
+    }
+  }
+  EXPECT_EQ(flagged_items, 1U);
+  EXPECT_EQ(s.status(1)["suppressed"]["unhandled"], 1);
+}
+
 } // namespace
 } // namespace maildsar::test

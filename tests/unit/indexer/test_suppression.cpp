@@ -25,7 +25,7 @@ index::Identity email(std::string value, connectors::Role role = connectors::Rol
 }
 
 index::Suppression erased(std::string request, std::vector<index::SuppressedIdentifier> ids,
-                          std::vector<std::string> kept = {}) {
+                          std::vector<std::pair<std::string, std::string>> kept = {}) {
   return index::Suppression{std::move(request), "m-" + std::to_string(ids.size()), "2026-12-01T10:00:00Z",
                             std::move(ids), std::move(kept)};
 }
@@ -37,13 +37,13 @@ index::SuppressedIdentifier keyed(std::string_view kind, std::string_view value)
 TEST(Suppression, MatchesTheKeyedIdentifiersOfAnErasedSubject) {
   index::SuppressionList list(k_key, {erased("DSAR-1", {keyed("email", "alice@example.com")}),
                                       erased("DSAR-2", {keyed("ip", "203.0.113.45")})});
-  EXPECT_EQ(list.match({email("alice@example.com", connectors::Role::cc)}, "sha-a"),
+  EXPECT_EQ(list.match({email("alice@example.com", connectors::Role::cc)}, "mail", "sha-a"),
             std::vector<std::string>{"DSAR-1"});
   EXPECT_EQ(list.match({email("bob@example.com"), index::Identity{index::IdentityKind::ip, connectors::Role::received,
                                                                   "203.0.113.45"}},
-                       "sha-b"),
+                       "mail", "sha-b"),
             std::vector<std::string>{"DSAR-2"});
-  EXPECT_TRUE(list.match({email("malice@example.com"), email("bob@example.com")}, "sha-c").empty());
+  EXPECT_TRUE(list.match({email("malice@example.com"), email("bob@example.com")}, "mail", "sha-c").empty());
   ASSERT_NE(list.identifiers_of("DSAR-1"), nullptr);
   EXPECT_EQ(list.identifiers_of("DSAR-1")->size(), 1U);
   EXPECT_EQ(list.identifiers_of("DSAR-9"), nullptr);
@@ -53,22 +53,32 @@ TEST(Suppression, NamesMatchWhateverTheOrderOfTheirTokens) {
   // erasure::keyed_subject keeps a name as its folded tokens sorted
   index::SuppressionList list(k_key, {erased("DSAR-1", {keyed("name", "alice smith")})});
   const index::Identity written{index::IdentityKind::name, connectors::Role::from, "smith alice"};
-  EXPECT_EQ(list.match({written}, "sha"), std::vector<std::string>{"DSAR-1"});
+  EXPECT_EQ(list.match({written}, "mail", "sha"), std::vector<std::string>{"DSAR-1"});
 }
 
 TEST(Suppression, TheMailboxOwnerIsNoMatch) {
   // the owner role says whose mailbox it is, not what the item holds
   index::SuppressionList list(k_key, {erased("DSAR-1", {keyed("email", "alice@example.com")})});
-  EXPECT_TRUE(list.match({email("alice@example.com", connectors::Role::owner)}, "sha").empty());
+  EXPECT_TRUE(list.match({email("alice@example.com", connectors::Role::owner)}, "mail", "sha").empty());
   EXPECT_EQ(index::keyed_identity(k_key, email("alice@example.com", connectors::Role::owner)), "");
 }
 
 TEST(Suppression, ItemsTheErasureLeftInPlaceAreNotFlagged) {
   // retained, manual or stale at the erasure: no restore, whatever file they are read from
-  index::SuppressionList list(k_key, {erased("DSAR-1", {keyed("email", "alice@example.com")}, {"sha-kept"}),
-                                      erased("DSAR-2", {keyed("email", "alice@example.com")})});
-  EXPECT_EQ(list.match({email("alice@example.com")}, "sha-kept"), std::vector<std::string>{"DSAR-2"});
-  EXPECT_EQ(list.match({email("alice@example.com")}, "sha-new"), (std::vector<std::string>{"DSAR-1", "DSAR-2"}));
+  index::SuppressionList list(k_key,
+                              {erased("DSAR-1", {keyed("email", "alice@example.com")}, {{"mail", "sha-kept"}}),
+                               erased("DSAR-2", {keyed("email", "alice@example.com")})});
+  EXPECT_EQ(list.match({email("alice@example.com")}, "mail", "sha-kept"), std::vector<std::string>{"DSAR-2"});
+  EXPECT_EQ(list.match({email("alice@example.com")}, "mail", "sha-new"), (std::vector<std::string>{"DSAR-1", "DSAR-2"}));
+}
+
+TEST(Suppression, AKeptBackupCopyRestoredIntoAMailboxIsFlagged) {
+  // The erasure could only mark the backup's copy `manual` (kept, in source "backups"); the same
+  // bytes restored into a mailbox are a restore, and flagged.
+  index::SuppressionList list(k_key,
+                              {erased("DSAR-1", {keyed("email", "alice@example.com")}, {{"backups", "sha-a"}})});
+  EXPECT_TRUE(list.match({email("alice@example.com")}, "backups", "sha-a").empty());
+  EXPECT_EQ(list.match({email("alice@example.com")}, "mailboxes", "sha-a"), std::vector<std::string>{"DSAR-1"});
 }
 
 TEST(Suppression, RecordedPrivatelyOnceAndReadBack) {
@@ -86,10 +96,10 @@ TEST(Suppression, RecordedPrivatelyOnceAndReadBack) {
   ASSERT_TRUE(key) << key.error().message;
   index::Suppression s{"DSAR-1", "m1", "2026-12-01T10:00:00Z",
                        {index::SuppressedIdentifier{"email", core::keyed_hash(*key, "email", "alice@example.com")}},
-                       {"sha-retained", "sha-failed"}};
+                       {{"mail", "sha-retained"}, {"mail", "sha-failed"}}};
   ASSERT_TRUE(index::record_suppression(config, s));
   // a resumed erase of the same manifest finished the failed item: only the retained one stays
-  s.kept = {"sha-retained"};
+  s.kept = {{"mail", "sha-retained"}};
   ASSERT_TRUE(index::record_suppression(config, s));
 
   struct stat st {};
@@ -106,8 +116,8 @@ TEST(Suppression, RecordedPrivatelyOnceAndReadBack) {
   auto list = index::SuppressionList::load(config);
   ASSERT_TRUE(list) << list.error().message;
   ASSERT_TRUE(list->has_value());
-  EXPECT_TRUE((*list)->match({email("alice@example.com")}, "sha-retained").empty());
-  EXPECT_EQ((*list)->match({email("alice@example.com")}, "sha-failed"), std::vector<std::string>{"DSAR-1"});
+  EXPECT_TRUE((*list)->match({email("alice@example.com")}, "mail", "sha-retained").empty());
+  EXPECT_EQ((*list)->match({email("alice@example.com")}, "mail", "sha-failed"), std::vector<std::string>{"DSAR-1"});
 }
 
 TEST(Suppression, AListWithoutItsKeyIsAnError) {
