@@ -394,7 +394,12 @@ core::Status scan_compressed_ranges(const core::SourceConfig &source, const Sour
   // by decompressing the rest, counting its lines. The skip stops one byte early, so that the
   // newline before the range ends a line as usual.
   auto skip_to_next = [&]() -> core::Result<bool> {
-    std::uint64_t next_from = next < order.size() ? ranges[order[next]].from : k_content_end;
+    std::uint64_t next_from = k_content_end;
+    std::optional<std::uint64_t> next_lines; // lines before next_from, when a range or part says
+    if (next < order.size()) {
+      next_from = ranges[order[next]].from;
+      next_lines = ranges[order[next]].lines_before;
+    }
     for (std::size_t i : active) {
       const std::vector<LogPart> &parts = ranges[i].parts;
       if (parts.empty()) {
@@ -405,7 +410,10 @@ core::Status scan_compressed_ranges(const core::SourceConfig &source, const Sour
         if (parts[c].from <= line_begin) {
           return true; // in one of its parts
         }
-        next_from = std::min(next_from, parts[c].from);
+        if (parts[c].from < next_from) {
+          next_from = parts[c].from;
+          next_lines = parts[c].lines_before;
+        }
       }
     }
     if (next_from == k_content_end) {
@@ -425,6 +433,10 @@ core::Status scan_compressed_ranges(const core::SourceConfig &source, const Sour
       pos = p->out;
       line_no = p->lines;
     }
+    // From a restart point the lines skipped need not be counted when the index says how many
+    // lines come before the range or part (the byte before it ends the line before it: the
+    // blocks' checks catch a file that no longer agrees). Read from the start, they are counted.
+    const bool count = points == nullptr || !next_lines || *next_lines == 0;
     while (pos < target) {
       const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), target - pos));
       auto got = reader.read(buf.data(), want);
@@ -437,8 +449,13 @@ core::Status scan_compressed_ranges(const core::SourceConfig &source, const Sour
       if (*got == 0) {
         return false;
       }
-      line_no += maillog::count_newlines(string_view(buf.data(), *got));
+      if (count) {
+        line_no += maillog::count_newlines(string_view(buf.data(), *got));
+      }
       pos += *got;
+    }
+    if (!count) {
+      line_no = *next_lines - 1;
     }
     line.clear();
     overlong = false;
