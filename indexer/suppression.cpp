@@ -224,16 +224,41 @@ SuppressionList::SuppressionList(std::string key, const std::vector<Suppression>
   }
 }
 
+namespace {
+/** Identities whose verdict SuppressionList remembers; then it forgets them all and starts again. */
+constexpr std::size_t k_memo_entries = std::size_t{1} << 16U;
+} // namespace
+
+const std::set<std::string> *SuppressionList::requests_of(const Identity &identity) const {
+  if (identity.role == connectors::Role::owner) {
+    return nullptr; // never keyed (keyed_identity)
+  }
+  std::string memo_key(to_string(identity.kind));
+  memo_key += '\n';
+  memo_key += identity.value;
+  {
+    std::shared_lock lock(m_memo->mutex);
+    if (auto it = m_memo->seen.find(memo_key); it != m_memo->seen.end()) {
+      return it->second;
+    }
+  }
+  const std::string keyed = keyed_identity(m_key, identity);
+  auto it = keyed.empty() ? m_requests.end() : m_requests.find(keyed);
+  const std::set<std::string> *requests = it == m_requests.end() ? nullptr : &it->second;
+  std::unique_lock lock(m_memo->mutex);
+  if (m_memo->seen.size() >= k_memo_entries) {
+    m_memo->seen.clear();
+  }
+  m_memo->seen.emplace(std::move(memo_key), requests);
+  return requests;
+}
+
 std::vector<std::string> SuppressionList::match(const std::vector<Identity> &identities, std::string_view source,
                                                 std::string_view sha256) const {
   std::set<std::string> found;
   for (const Identity &identity : identities) {
-    const std::string keyed = keyed_identity(m_key, identity);
-    if (keyed.empty()) {
-      continue;
-    }
-    if (auto it = m_requests.find(keyed); it != m_requests.end()) {
-      found.insert(it->second.begin(), it->second.end());
+    if (const std::set<std::string> *requests = requests_of(identity)) {
+      found.insert(requests->begin(), requests->end());
     }
   }
   if (!found.empty()) {

@@ -63,6 +63,31 @@ TEST(Suppression, TheMailboxOwnerIsNoMatch) {
   EXPECT_EQ(index::keyed_identity(k_key, email("alice@example.com", connectors::Role::owner)), "");
 }
 
+TEST(Suppression, RememberedVerdictsStayRightAcrossRolesKindsAndAFullMemo) {
+  // match() remembers each identity's verdict (kind and value) and forgets them all when it
+  // holds too many: the answers must not depend on what was asked before.
+  index::SuppressionList list(k_key, {erased("DSAR-1", {keyed("email", "alice@example.com")})});
+  const std::vector<std::string> dsar1{"DSAR-1"};
+  EXPECT_TRUE(list.match({email("alice@example.com", connectors::Role::owner)}, "mail", "s").empty());
+  EXPECT_EQ(list.match({email("alice@example.com", connectors::Role::to)}, "mail", "s"), dsar1);
+  EXPECT_TRUE(list.match({email("alice@example.com", connectors::Role::owner)}, "mail", "s").empty());
+  // the same value as another kind is another identity
+  EXPECT_TRUE(list.match({index::Identity{index::IdentityKind::name, connectors::Role::from, "alice@example.com"}},
+                         "mail", "s")
+                  .empty());
+  EXPECT_EQ(list.match({email("alice@example.com")}, "mail", "s"), dsar1);
+  for (int i = 0; i < 70000; ++i) { // past the memo's bound: it starts again, same answers
+    ASSERT_TRUE(list.match({email("user" + std::to_string(i) + "@example.com")}, "mail", "s").empty());
+    if (i % 9973 == 0) {
+      ASSERT_EQ(list.match({email("alice@example.com", connectors::Role::cc)}, "mail", "s"), dsar1) << i;
+    }
+  }
+  EXPECT_EQ(list.match({email("alice@example.com", connectors::Role::cc)}, "mail", "s"), dsar1);
+  // moved (the index run keeps it in an optional): the remembered verdicts move along
+  index::SuppressionList moved = std::move(list);
+  EXPECT_EQ(moved.match({email("alice@example.com")}, "mail", "s"), dsar1);
+}
+
 TEST(Suppression, ItemsTheErasureLeftInPlaceAreNotFlagged) {
   // retained, manual or stale at the erasure: no restore, whatever file they are read from
   index::SuppressionList list(k_key,
