@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include <cstdlib>
+#include <algorithm>
 #include <iostream>
 #include <pwd.h>
 #include <sstream>
@@ -38,8 +39,12 @@ void print_main_help() {
       "Usage: maildsar [-c FILE] [--json] [--operator NAME] COMMAND [OPTIONS]\n\n"
       "Answers GDPR data-subject requests across a mail estate: Maildir, mbox, PST,\n"
       "quarantine and delivery logs, from one identity-keyed index.\n\nCommands:\n";
+  std::size_t width = 0;
   for (const auto &cmd : commands()) {
-    text += fmt::format("  {:<10}{}\n", cmd.name, cmd.summary);
+    width = std::max(width, cmd.name.size());
+  }
+  for (const auto &cmd : commands()) {
+    text += fmt::format("  {:<{}}  {}\n", cmd.name, width, cmd.summary);
   }
   text += "\nGlobal options (before or after COMMAND):\n";
   po::options_description global("", k_width);
