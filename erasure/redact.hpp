@@ -2,6 +2,7 @@
 #pragma once
 
 #include "indexer/identity.hpp"
+#include "redaction/spans.hpp"
 
 #include <cstddef>
 #include <string>
@@ -21,8 +22,8 @@ struct Target {
   std::string hash;
 };
 
-/** The normalised value of a name: its folded tokens sorted and joined by ' '. */
-[[nodiscard]] std::string name_value(std::vector<std::string> tokens);
+/** The normalised value of a name (redaction/spans.hpp). */
+using redaction::name_value;
 
 /**
  * Keyed pseudonyms for log lines (DESIGN §5). Every occurrence of a target identifier in a line
