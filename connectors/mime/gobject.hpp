@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
 
-// RAII for GObject and the other GLib/GMime C types used by the MIME decoder (STYLE §18, §19).
-// This is the only file allowed to call g_object_ref / g_object_unref. Private to connectors/:
-// it includes GMime, which is linked PRIVATE.
+// RAII for GObject and the other GLib/GMime C types used by the MIME decoder and by the
+// redaction of messages (STYLE §18, §19). This is the only file allowed to call g_object_ref /
+// g_object_unref. Private to connectors/ and redaction/: it includes GMime, which is linked PRIVATE.
 
 #include <gmime/gmime.h>
 

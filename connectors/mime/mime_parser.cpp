@@ -247,6 +247,8 @@ bool is_header_field_line(std::string_view line) {
   return i < line.size() && line[i] == ':';
 }
 
+std::optional<Role> address_field_role(std::string_view header) { return detail::address_role(header); }
+
 core::Result<std::vector<ReceivedField>> received_fields(std::string_view bytes) {
   std::string_view input = bytes;
   if (input.substr(0, 3) == "\xEF\xBB\xBF") {

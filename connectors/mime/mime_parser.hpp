@@ -41,6 +41,13 @@ public:
  */
 [[nodiscard]] bool is_header_field_line(std::string_view line);
 
+/**
+ * The role of the addresses of a header field the decoder reads as an address list (From, To,
+ * Return-Path, Delivered-To, X-Original-To, Resent-*, ...); nullopt for any other field. The
+ * redaction of messages (redaction/) edits exactly these fields as addresses.
+ */
+[[nodiscard]] std::optional<Role> address_field_role(std::string_view header);
+
 /** One Received header field of a message (for `maildsar trace`). */
 struct ReceivedField {
   std::string value;                // unfolded, as written (not decoded)

@@ -118,4 +118,5 @@ def main():
     sys.exit(1 if dirty else 0)
 
 
-main()
+if __name__ == "__main__":  # also imported (tests/unit/redaction/check_redacted.py)
+    main()
