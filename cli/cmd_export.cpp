@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // maildsar export: the Art. 15 access package.
+#include "access/export.hpp"
 #include "cli/commands.hpp"
 #include "cli/subject_args.hpp"
 #include "core/exit_codes.hpp"
-#include "query/export.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -34,7 +34,7 @@ core::Result<int> run_export(Context &ctx) {
   const query::SubjectProfile &subject = step.subject;
   MAILDSAR_TRY(require_indexed(config));
   MAILDSAR_TRY(warn_partially_indexed(config, *ctx.out));
-  query::ExportOptions options;
+  access::ExportOptions options;
   options.out_dir = ctx.vm["out"].as<std::string>();
   // The package (and DIR.zip, DIR.originals) never goes into a mail store, nor a store into it.
   std::string base = options.out_dir;
@@ -46,11 +46,11 @@ core::Result<int> run_export(Context &ctx) {
   }
   options.operator_name = ctx.operator_name;
   options.tool_version = MAILDSAR_VERSION;
-  options.zip = flag("zip") ? query::ZipPackage::yes : query::ZipPackage::no;
-  options.redact_others = flag("redact-others") ? query::RedactOthers::yes : query::RedactOthers::no;
-  options.keep_originals = flag("keep-originals") ? query::KeepOriginals::yes : query::KeepOriginals::no;
-  options.force = flag("force") ? query::Overwrite::yes : query::Overwrite::no;
-  MAILDSAR_TRY_ASSIGN(query::ExportSummary s, query::export_package(config, subject, options));
+  options.zip = flag("zip") ? access::ZipPackage::yes : access::ZipPackage::no;
+  options.redact_others = flag("redact-others") ? access::RedactOthers::yes : access::RedactOthers::no;
+  options.keep_originals = flag("keep-originals") ? access::KeepOriginals::yes : access::KeepOriginals::no;
+  options.force = flag("force") ? access::Overwrite::yes : access::Overwrite::no;
+  MAILDSAR_TRY_ASSIGN(access::ExportSummary s, access::export_package(config, subject, options));
   Output &out = *ctx.out;
   for (const auto &p : s.problems) {
     out.diag("warning", p);

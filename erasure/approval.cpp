@@ -2,7 +2,7 @@
 #include "erasure/approval.hpp"
 
 #include "core/time.hpp"
-#include "query/export.hpp"
+#include "access/export.hpp"
 
 #include <fmt/format.h>
 
@@ -15,7 +15,7 @@ namespace maildsar::erasure {
 
 namespace {
 
-using query::html_escape;
+using access::html_escape;
 
 constexpr std::string_view k_actions[] = {"delete", "redact", "convert", "manual", "retain"};
 
@@ -390,7 +390,7 @@ std::string approval_text(const ApprovalView &v) {
       }
     }
   }
-  return query::clean_utf8(t); // subject lines are untrusted: no control character reaches a terminal
+  return access::clean_utf8(t); // subject lines are untrusted: no control character reaches a terminal
 }
 
 } // namespace maildsar::erasure

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The Art. 15 access package: copies, report.html, manifest.json, summary.csv, audit entry.
-#include "query/export.hpp"
+#include "access/export.hpp"
 #include "core/time.hpp"
 
 #include "connectors/archive.hpp"
@@ -25,7 +25,7 @@
 #include <set>
 #include <sys/stat.h>
 
-namespace maildsar::query {
+namespace maildsar::access {
 
 namespace {
 
@@ -424,7 +424,7 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
     }
   }
 
-  MAILDSAR_TRY_ASSIGN(std::vector<Hit> hits, find(config, subject));
+  MAILDSAR_TRY_ASSIGN(std::vector<Hit> hits, query::find(config, subject));
 
   index::Normalizer normalizer(index::NormalizeOptions{config.identity.subaddress_separators,
                                                        config.identity.phone_region});
@@ -827,4 +827,4 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
   return summary;
 }
 
-} // namespace maildsar::query
+} // namespace maildsar::access

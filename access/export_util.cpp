@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Building blocks of the access package: safe names, escaping, masking, ZIP.
-#include "query/export.hpp"
+#include "access/export.hpp"
 
 #include <fmt/format.h>
 #include <zlib.h>
@@ -10,7 +10,7 @@
 #include <cctype>
 #include <ctime>
 
-namespace maildsar::query {
+namespace maildsar::access {
 
 namespace {
 
@@ -357,4 +357,4 @@ core::Result<std::string> make_zip(const std::vector<ZipEntry> &entries) {
   return out;
 }
 
-} // namespace maildsar::query
+} // namespace maildsar::access

@@ -17,7 +17,10 @@
 #include <utility>
 #include <vector>
 
-namespace maildsar::query {
+namespace maildsar::access {
+
+using query::Hit;
+using query::SubjectProfile;
 
 enum class RedactOthers { no, yes };
 enum class KeepOriginals { no, yes };
@@ -109,4 +112,4 @@ struct ZipEntry {
 /** A ZIP archive (deflate, UTF-8 names). ErrorCode::data beyond ZIP32 limits. */
 [[nodiscard]] core::Result<std::string> make_zip(const std::vector<ZipEntry> &entries);
 
-} // namespace maildsar::query
+} // namespace maildsar::access

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Unit tests of the access package's building blocks and of export_package on a tiny estate.
-#include "query/export.hpp"
+#include "access/export.hpp"
 
 #include "core/config.hpp"
 #include "core/hash.hpp"
@@ -17,7 +17,7 @@
 
 using maildsar::test::ScratchDir;
 namespace fs = std::filesystem;
-namespace q = maildsar::query;
+namespace q = maildsar::access;
 
 namespace {
 
