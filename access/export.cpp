@@ -181,6 +181,14 @@ void dedupe(std::vector<std::string> &v) {
   v = std::move(out);
 }
 
+std::string join_labels(const std::set<std::string> &labels) {
+  std::string out;
+  for (const std::string &l : labels) {
+    out += (out.empty() ? "" : ", ") + l;
+  }
+  return out;
+}
+
 /** One exported item. */
 struct Entry {
   const Hit *hit = nullptr;
@@ -189,7 +197,27 @@ struct Entry {
   std::string problem;   // why there is no (faithful) copy
   Correspondents people;
   std::string subject;   // as shown (masked when redacting)
+  redaction::MessageReport redaction; // what redacting the message copy did (--redact-others)
 };
+
+/** One line for the report: what the redaction of a message copy did, "" when nothing. */
+std::string redaction_note(const redaction::MessageReport &r) {
+  std::vector<std::string> parts;
+  if (const std::size_t n = r.header_replacements + r.text_replacements; n > 0) {
+    parts.push_back(fmt::format("{} mention(s) of other people replaced ({})", n, join_labels(r.labels)));
+  }
+  for (const std::string &w : r.withheld) {
+    parts.push_back("attachment withheld: " + w);
+  }
+  if (!r.removed_headers.empty()) {
+    parts.push_back("signature fields removed (no longer valid after redaction)");
+  }
+  std::string out;
+  for (const std::string &p : parts) {
+    out += (out.empty() ? "" : "; ") + p;
+  }
+  return out;
+}
 
 struct SourceProblem {
   std::string source;
@@ -428,8 +456,13 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
 
   index::Normalizer normalizer(index::NormalizeOptions{config.identity.subaddress_separators,
                                                        config.identity.phone_region});
-  OthersMasker masker(normalizer, subject);
   const bool redact = options.redact_others == RedactOthers::yes;
+  if (redact) {
+    MAILDSAR_TRY(index::Normalizer::load_phone_module()); // other people's phone numbers are masked too
+  }
+  // One numbering of other people for the whole package: message copies, log excerpts, report.
+  redaction::PersonLabels people(kept_identities(config, subject, normalizer));
+  OthersMasker masker(normalizer, subject, redact ? &people : nullptr);
   const std::string originals_dir = out_dir + ".originals";
 
   Package pkg(out_dir, now);
@@ -519,6 +552,26 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
         }
       }
     }
+    if (got && redact && ext == "eml") {
+      // Art. 15(4): the copy of a message shows other people only as "[person N]"; a copy that
+      // cannot be redacted safely is withheld, never sent whole.
+      original = bytes;
+      redaction::MessageOptions redaction_options;
+      auto redacted = redaction::redact_message(bytes, people, normalizer, redaction_options);
+      if (redacted) {
+        bytes = std::move(redacted->bytes);
+        entry.redaction = std::move(redacted->report);
+        summary.masked += entry.redaction.header_replacements + entry.redaction.text_replacements;
+        summary.withheld += entry.redaction.withheld.size();
+      } else {
+        got = false;
+        entry.problem = "withheld: this message could not be redacted safely (" + redacted.error().message +
+                        "); the data protection officer reviews it by hand";
+      }
+    } else if (got && redact && ext != "txt") {
+      original = bytes; // PST contacts and calendar entries (.vcf, .ics): addresses masked as text
+      bytes = masker.mask(original);
+    }
     entry.category = category_of(h, ext);
     if (got) {
       std::string date = h.date ? iso(*h.date).substr(0, 10) : std::string("undated");
@@ -533,13 +586,22 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
         fs::create_directories(full.parent_path(), ec);
         MAILDSAR_TRY(core::write_file_atomic(full.string(), original, 0600));
       }
+    } else if (redact && options.keep_originals == KeepOriginals::yes && !original.empty()) {
+      // Withheld from the package: the original is kept for the DPO's review only.
+      std::string date = h.date ? iso(*h.date).substr(0, 10) : std::string("undated");
+      const std::string rel = "withheld/" + folder_of(h) + "/" +
+                              fmt::format("{:04}-{}-{}.{}", seq, date, safe_file_name(h.subject.empty() ? entry.category : h.subject, 50), ext);
+      fs::path full = fs::path(originals_dir) / rel;
+      MAILDSAR_TRY(prepare_out_dir(originals_dir, Overwrite::yes, /*may_hold_package=*/false));
+      fs::create_directories(full.parent_path(), ec);
+      MAILDSAR_TRY(core::write_file_atomic(full.string(), original, 0600));
     }
     if (!entry.problem.empty()) {
       summary.problems.push_back(fmt::format("{} {}: {}", loc.source, loc.key(), entry.problem));
     }
     entry.people = loc.store == connectors::StoreKind::maillog
                        ? correspondents_of_log(original.empty() ? bytes : original)
-                       : correspondents_of_message(bytes);
+                       : correspondents_of_message(original.empty() ? bytes : original);
     dedupe(entry.people.from);
     dedupe(entry.people.to);
     bool subject_sent = std::any_of(entry.people.from.begin(), entry.people.from.end(),
@@ -568,7 +630,7 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
     }
     entries.push_back(std::move(entry));
   }
-  summary.masked = masker.masked_addresses() + masker.masked_ips();
+  summary.masked += masker.masked_addresses() + masker.masked_ips();
 
   // ---- summary.csv
   std::string csv = "number,source,store,category,date,subject,from,to,copy,sha256_stored,problem\r\n";
@@ -730,11 +792,21 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
 
   h += "<h2>Other people's data</h2>\n";
   if (redact) {
-    h += fmt::format("<div class=\"box warn\">To protect other people (Article 15(4)), we replaced {} "
-                     "e-mail address(es) and {} IP address(es) of other people with "
-                     "<code>[other person]</code> and <code>[other IP]</code> in the delivery log "
-                     "records and in this report. The message copies are complete.</div>\n",
-                     masker.masked_addresses(), masker.masked_ips());
+    h += fmt::format("<div class=\"box warn\">To protect other people (Article 15(4)), the other people "
+                     "in these copies are shown as <code>[person 1]</code>, <code>[person 2]</code>, ... "
+                     "(the same number for the same person throughout this package), their telephone "
+                     "numbers as <code>[phone 1]</code>, ... and other people's IP addresses in the "
+                     "delivery log records as <code>[other IP]</code>. We replaced {} mention(s) of other "
+                     "people in the message copies, {} e-mail address(es) and {} IP address(es) in the "
+                     "delivery log records and in this report{}. Your own addresses, name and telephone "
+                     "numbers are shown as they are. The line under each copy below says what was "
+                     "changed in it.</div>\n",
+                     summary.masked - masker.masked_addresses() - masker.masked_ips(), masker.masked_addresses(),
+                     masker.masked_ips(),
+                     summary.withheld > 0 ? fmt::format(", and withheld {} attachment(s) that name other people "
+                                                        "(each is listed below with the reason)",
+                                                        summary.withheld)
+                                          : std::string());
   } else {
     h += "<p>The copies contain the other people's addresses as they appear in the messages.</p>\n";
   }
@@ -753,6 +825,9 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
     }
     if (!e.problem.empty()) {
       h += "<br><span class=\"small\">" + html_escape(e.problem) + "</span>";
+    }
+    if (const std::string note = redaction_note(e.redaction); !note.empty()) {
+      h += "<br><span class=\"small\">Redacted: " + html_escape(note) + "</span>";
     }
     h += "</td></tr>\n";
   }
@@ -775,6 +850,12 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
     if (!e.problem.empty()) {
       it["problem"] = clean_utf8(e.problem);
     }
+    if (e.redaction.changed()) {
+      it["redaction"] = json{{"replaced", e.redaction.header_replacements + e.redaction.text_replacements},
+                             {"labels", e.redaction.labels},
+                             {"withheld_attachments", e.redaction.withheld},
+                             {"removed_fields", e.redaction.removed_headers}};
+    }
     items.push_back(std::move(it));
   }
   json source_list = json::array();
@@ -792,7 +873,8 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
       {"query", json{{"emails", subject.emails}, {"names", subject.names}, {"phones", subject.phones}, {"ips", subject.ips}}},
       {"options", json{{"redact_others", redact}, {"keep_originals", options.keep_originals == KeepOriginals::yes}}},
       {"sources", source_list},
-      {"counts", json{{"items", summary.items}, {"copied", summary.copied}, {"masked", summary.masked}}},
+      {"counts", json{{"items", summary.items}, {"copied", summary.copied}, {"masked", summary.masked},
+                      {"withheld_attachments", summary.withheld}}},
       {"items", items},
       {"files", pkg.files()}};
   std::string manifest_text = manifest.dump(2, ' ', false, json::error_handler_t::replace) + "\n";

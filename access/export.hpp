@@ -9,9 +9,11 @@
 #include "core/result.hpp"
 #include "indexer/identity.hpp"
 #include "query/query.hpp"
+#include "redaction/message.hpp"
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -38,6 +40,14 @@ struct ExportOptions {
   std::int64_t now = 0;                             // seconds since the epoch; 0 = the clock
 };
 
+/**
+ * Who is kept unmasked when the copies are redacted: the subject's addresses, names and phone
+ * numbers (normalised) and the config's access.unmasked addresses.
+ */
+[[nodiscard]] std::set<std::pair<std::string, std::string>> kept_identities(const core::Config &config,
+                                                                            const SubjectProfile &subject,
+                                                                            const index::Normalizer &normalizer);
+
 struct ExportSummary {
   std::string out_dir;
   std::string zip_path;      // empty without --zip
@@ -46,6 +56,7 @@ struct ExportSummary {
   std::uint64_t copied = 0;  // items with a copy in the package
   std::uint64_t files = 0;   // files in the package (manifest.json included)
   std::uint64_t masked = 0;  // third-party identifiers masked (--redact-others)
+  std::uint64_t withheld = 0; // attachments withheld from message copies (--redact-others)
   std::map<std::string, std::uint64_t> per_source; // source -> items
   std::vector<std::string> problems;               // items that could not be copied, and why
 };
@@ -87,7 +98,10 @@ struct ExportSummary {
  */
 class OthersMasker {
 public:
-  OthersMasker(const index::Normalizer &normalizer, const SubjectProfile &subject);
+  /** With `people`, another person's address is shown as the label the message copies use
+      ("[person 3]"), so that one person has one number across the package. */
+  OthersMasker(const index::Normalizer &normalizer, const SubjectProfile &subject,
+               redaction::PersonLabels *people = nullptr);
   [[nodiscard]] std::string mask(std::string_view text);
   /** Is `address` one of the subject's (after normalisation)? */
   [[nodiscard]] bool is_subject_address(std::string_view address) const;
@@ -96,6 +110,7 @@ public:
 
 private:
   const index::Normalizer &m_normalizer;
+  redaction::PersonLabels *m_people = nullptr;
   std::vector<std::string> m_emails;
   std::vector<std::string> m_ips_subject;
   std::uint64_t m_addresses = 0;

@@ -233,8 +233,9 @@ std::vector<std::string> find_addresses(std::string_view text) {
   return out;
 }
 
-OthersMasker::OthersMasker(const index::Normalizer &normalizer, const SubjectProfile &subject)
-    : m_normalizer(normalizer) {
+OthersMasker::OthersMasker(const index::Normalizer &normalizer, const SubjectProfile &subject,
+                           redaction::PersonLabels *people)
+    : m_normalizer(normalizer), m_people(people) {
   for (const auto &e : subject.emails) {
     if (auto n = normalizer.email(e)) {
       m_emails.push_back(*n);
@@ -257,7 +258,7 @@ std::string OthersMasker::mask(std::string_view text) {
   std::size_t at = 0;
   for (const auto &span : candidates(text)) {
     std::string_view tok = text.substr(span.begin, span.end - span.begin);
-    std::string_view replacement;
+    std::string replacement;
     if (span.ip) {
       auto n = m_normalizer.ip(tok);
       if (!n) {
@@ -268,7 +269,15 @@ std::string OthersMasker::mask(std::string_view text) {
         ++m_ips;
       }
     } else if (!is_subject_address(tok)) {
-      replacement = "[other person]";
+      std::optional<std::string> n = m_normalizer.email(tok);
+      if (n && n->ends_with(std::string("@") + std::string(redaction::k_placeholder_domain))) {
+        continue; // already a placeholder of the message copies
+      }
+      std::optional<std::string> label = m_people != nullptr && n ? m_people->identifier("email", *n) : std::nullopt;
+      if (m_people != nullptr && n && !label) {
+        continue; // kept (access.unmasked)
+      }
+      replacement = label ? *label : std::string("[other person]");
       ++m_addresses;
     }
     if (!replacement.empty()) {
@@ -279,6 +288,35 @@ std::string OthersMasker::mask(std::string_view text) {
   }
   out.append(text.substr(at));
   return out;
+}
+
+std::set<std::pair<std::string, std::string>> kept_identities(const core::Config &config, const SubjectProfile &subject,
+                                                              const index::Normalizer &normalizer) {
+  std::set<std::pair<std::string, std::string>> kept;
+  for (const auto &e : subject.emails) {
+    if (auto n = normalizer.email(e)) {
+      kept.emplace("email", *n);
+    }
+  }
+  for (const auto &e : config.access.unmasked) {
+    if (auto n = normalizer.email(e)) {
+      kept.emplace("email", *n);
+    }
+  }
+  for (const auto &name : subject.names) {
+    if (std::vector<std::string> tokens = normalizer.name_tokens(name); !tokens.empty()) {
+      kept.emplace("name", redaction::name_value(std::move(tokens)));
+    }
+  }
+  for (const auto &phone : subject.phones) {
+    try {
+      if (auto n = normalizer.phone(phone)) {
+        kept.emplace("phone", *n);
+      }
+    } catch (...) { // the phone module could not be loaded: then no phone is masked either
+    }
+  }
+  return kept;
 }
 
 core::Result<std::string> make_zip(const std::vector<ZipEntry> &entries) {

@@ -14,8 +14,9 @@ void export_options(po::options_description &desc, po::positional_options_descri
   add_subject_options(desc);
   desc.add_options()("out", po::value<std::string>(), "package directory (new or empty)")
       ("zip", po::bool_switch(), "also write DIR.zip")
-      ("redact-others", po::bool_switch(), "mask other people's addresses and IPs in log excerpts and the report")
-      ("keep-originals", po::bool_switch(), "with --redact-others: keep unmasked excerpts in DIR.originals/ (internal)")
+      ("redact-others", po::bool_switch(), "mask other people inside the message copies, log excerpts and the report (Art. 15(4); default: access.redact_others)")
+      ("no-redact-others", po::bool_switch(), "copies as they are, even when the config's access.redact_others is true")
+      ("keep-originals", po::bool_switch(), "with redaction: keep the unredacted copies in DIR.originals/ (internal, never to be sent)")
       ("force", po::bool_switch(), "write into a non-empty DIR");
 }
 
@@ -25,11 +26,15 @@ core::Result<int> run_export(Context &ctx) {
                       "maildsar export --subject FILE --out DIR");
   }
   auto flag = [&](const char *name) { return ctx.vm.count(name) != 0 && ctx.vm[name].as<bool>(); };
-  if (flag("keep-originals") && !flag("redact-others")) {
-    return core::fail(core::ErrorCode::usage, "export: --keep-originals needs --redact-others");
+  if (flag("redact-others") && flag("no-redact-others")) {
+    return core::fail(core::ErrorCode::usage, "export: --redact-others and --no-redact-others contradict each other");
   }
   MAILDSAR_TRY_ASSIGN(query::SubjectProfile given, subject_from_args(ctx.vm));
   MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
+  const bool redact = flag("redact-others") || (config.access.redact_others && !flag("no-redact-others"));
+  if (flag("keep-originals") && !redact) {
+    return core::fail(core::ErrorCode::usage, "export: --keep-originals needs --redact-others (or access.redact_others)");
+  }
   MAILDSAR_TRY_ASSIGN(StepSubject step, resolve_request(config, std::move(given), ctx.operator_name));
   const query::SubjectProfile &subject = step.subject;
   MAILDSAR_TRY(require_indexed(config));
@@ -47,7 +52,7 @@ core::Result<int> run_export(Context &ctx) {
   options.operator_name = ctx.operator_name;
   options.tool_version = MAILDSAR_VERSION;
   options.zip = flag("zip") ? access::ZipPackage::yes : access::ZipPackage::no;
-  options.redact_others = flag("redact-others") ? access::RedactOthers::yes : access::RedactOthers::no;
+  options.redact_others = redact ? access::RedactOthers::yes : access::RedactOthers::no;
   options.keep_originals = flag("keep-originals") ? access::KeepOriginals::yes : access::KeepOriginals::no;
   options.force = flag("force") ? access::Overwrite::yes : access::Overwrite::no;
   MAILDSAR_TRY_ASSIGN(access::ExportSummary s, access::export_package(config, subject, options));

@@ -434,7 +434,7 @@ Result<AccessInfo> parse_access(const Parser &p, const json &obj, const KnownSou
   MAILDSAR_TRY(p.check_keys(obj, "access",
                             {"controller", "contact", "purposes", "categories", "recipients",
                              "source_of_data", "retention", "supervisory_authority",
-                             "internal_domains"}));
+                             "internal_domains", "unmasked", "redact_others"}));
   AccessInfo a;
   MAILDSAR_TRY_ASSIGN(a.controller, p.get_string(obj, "controller", "access", false));
   MAILDSAR_TRY_ASSIGN(a.contact, p.get_string(obj, "contact", "access", false));
@@ -445,6 +445,13 @@ Result<AccessInfo> parse_access(const Parser &p, const json &obj, const KnownSou
   MAILDSAR_TRY_ASSIGN(a.categories, get_string_list(p, obj, "categories"));
   MAILDSAR_TRY_ASSIGN(a.recipients, get_string_list(p, obj, "recipients"));
   MAILDSAR_TRY_ASSIGN(a.internal_domains, get_string_list(p, obj, "internal_domains"));
+  MAILDSAR_TRY_ASSIGN(a.unmasked, get_string_list(p, obj, "unmasked"));
+  if (auto it = obj.find("redact_others"); it != obj.end()) {
+    if (!it->is_boolean()) {
+      return std::unexpected(p.error_at_key("redact_others", "'redact_others' in access must be true or false"));
+    }
+    a.redact_others = it->get<bool>();
+  }
   if (auto it = obj.find("retention"); it != obj.end()) {
     if (!it->is_object()) {
       return std::unexpected(p.error_at_key("retention", "access.retention must be an object"));

@@ -76,6 +76,10 @@ struct AccessInfo {
   std::map<std::string, std::string> retention; // source name -> retention period in words
   std::string supervisory_authority;            // where to complain
   std::vector<std::string> internal_domains;    // our own mail domains (not "external recipients")
+  /** Addresses never masked by redaction (the organisation's role addresses, the DPO). */
+  std::vector<std::string> unmasked;
+  /** `export` redacts other people as with --redact-others unless told --no-redact-others. */
+  bool redact_others = false;
 };
 
 /**

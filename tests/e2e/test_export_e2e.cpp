@@ -10,10 +10,12 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
 #include <sstream>
 
 using maildsar::test::ScratchDir;
@@ -155,8 +157,55 @@ TEST(ExportE2E, ConnectorEstateWithRedactOthersMasksEveryOtherAddress) {
                 text.find("[other") == std::string::npos);
   }
   EXPECT_GT(logs, 0U);
+  // Message copies (issue 18 item 2): every other person named in an original's From, To or Cc
+  // is gone from the copy in every decoding, as Python's email package reads it (an
+  // independent check); the subject's own addresses stay.
+  const fs::path originals = out.string() + ".originals";
+  std::ofstream listing(dir.path() / "others.tsv");
+  std::size_t messages = 0;
+  std::size_t pairs = 0;
+  std::regex field(R"((?:^|\n)(?:From|To|Cc):((?:[^\n]|\n[ \t])*))", std::regex::icase);
+  for (const auto &it : manifest.at("items")) {
+    const std::string copy = it.at("copy").get<std::string>();
+    if (it.at("store") == "maillog" || copy.empty() || fs::path(copy).extension() != ".eml" ||
+        !fs::exists(originals / copy)) {
+      continue;
+    }
+    ++messages;
+    EXPECT_TRUE(it.contains("redaction")) << copy;
+    const std::string original = slurp(originals / copy);
+    const std::string head = original.substr(0, original.find("\n\n"));
+    std::set<std::string> others;
+    for (std::sregex_iterator f(head.begin(), head.end(), field), end; f != end; ++f) {
+      const std::string value = (*f)[1].str();
+      for (std::sregex_iterator m(value.begin(), value.end(), addr), end2; m != end2; ++m) {
+        std::string folded = m->str();
+        std::transform(folded.begin(), folded.end(), folded.begin(), ::tolower);
+        std::string base = folded;
+        if (auto plus = base.find('+'); plus != std::string::npos) {
+          base.erase(plus, base.find('@') - plus);
+        }
+        if (!own.contains(base)) {
+          others.insert(folded);
+        }
+      }
+    }
+    for (const std::string &o : others) {
+      listing << (out / copy).string() << '\t' << o << '\n';
+      ++pairs;
+    }
+  }
+  listing.close();
+  EXPECT_GT(messages, 0U) << "the estate has messages with other people in them";
+  EXPECT_GT(pairs, 0U);
+  auto check = maildsar::test::run(
+      {maildsar::test::find_program("python3").string(), std::string(MAILDSAR_SOURCE_DIR) + "/tests/unit/redaction/check_redacted.py",
+       (dir.path() / "others.tsv").string()});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_NE(check.out.find(", 0 finding(s)"), std::string::npos) << check.out;
   auto report = slurp(out / "report.html");
   EXPECT_NE(report.find("Other people"), std::string::npos);
+  EXPECT_NE(report.find("Redacted: "), std::string::npos);
   EXPECT_TRUE(fs::exists(out.string() + ".zip"));
   auto summary = json_lines(r.out).at(0);
   EXPECT_EQ(summary.at("package_sha256"), maildsar::core::sha256_hex(slurp(out.string() + ".zip")));
