@@ -181,6 +181,14 @@ void dedupe(std::vector<std::string> &v) {
   v = std::move(out);
 }
 
+/** "message" -> "messages", "calendar entry" -> "calendar entries". */
+std::string plural(const std::string &noun) {
+  if (noun.size() > 1 && noun.back() == 'y' && std::string_view("aeiou").find(noun[noun.size() - 2]) == std::string_view::npos) {
+    return noun.substr(0, noun.size() - 1) + "ies";
+  }
+  return noun + "s";
+}
+
 std::string join_labels(const std::set<std::string> &labels) {
   std::string out;
   for (const std::string &l : labels) {
@@ -686,7 +694,7 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
                    entries.size(), summary.per_source.size());
   if (!entries.empty()) {
     h += "<table><tr><th>Where</th>";
-    for (const auto &c : categories) h += "<th>" + html_escape(c) + "s</th>";
+    for (const auto &c : categories) h += "<th>" + html_escape(plural(c)) + "</th>";
     h += "<th>Total</th></tr>\n";
     for (const auto &[src, cats] : counts) {
       h += "<tr><td>" + html_escape(src) + "</td>";
@@ -780,7 +788,23 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
        html_escape(access.source_of_data.empty()
                        ? std::string("From the messages sent to or from our mail system and our mail servers' records.")
                        : access.source_of_data) +
-       "</dd>\n<dt>Automated decision-making</dt><dd>None: we make no automated decisions about you from this data.</dd>\n</dl>\n";
+       "</dd>\n<dt>Automated decision-making</dt><dd>" +
+       (access.automated_decisions.empty()
+            ? std::string("Not stated in this report. Ask us (see the contact above) whether we make automated "
+                          "decisions about you from this data.")
+            : html_escape(access.automated_decisions)) +
+       "</dd>\n<dt>Transfers to other countries</dt><dd>";
+  if (access.transfers.empty()) {
+    h += "Not stated in this report. Ask us (see the contact above) whether this data goes to countries outside "
+         "the EU/EEA or to international organisations, and with which safeguards (Article 15(2)).";
+  } else {
+    h += "<ul>";
+    for (const auto &t : access.transfers) {
+      h += "<li>" + html_escape(t) + "</li>";
+    }
+    h += "</ul>";
+  }
+  h += "</dd>\n</dl>\n";
 
   h += "<h2>Your rights</h2>\n<ul>\n"
        "<li><strong>Correction</strong> (Article 16): you can ask us to correct data about you that is wrong.</li>\n"

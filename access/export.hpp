@@ -48,6 +48,12 @@ struct ExportOptions {
                                                                             const SubjectProfile &subject,
                                                                             const index::Normalizer &normalizer);
 
+/**
+ * What the config's `access` section leaves unstated that the report must then call "not
+ * stated" or fill with generic text (export warns about each): empty when all is there.
+ */
+[[nodiscard]] std::vector<std::string> missing_access_information(const core::AccessInfo &access);
+
 struct ExportSummary {
   std::string out_dir;
   std::string zip_path;      // empty without --zip

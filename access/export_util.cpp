@@ -290,6 +290,25 @@ std::string OthersMasker::mask(std::string_view text) {
   return out;
 }
 
+std::vector<std::string> missing_access_information(const core::AccessInfo &a) {
+  std::vector<std::string> missing;
+  const auto need = [&](bool unset, const char *key) {
+    if (unset) {
+      missing.emplace_back(key);
+    }
+  };
+  need(a.controller.empty(), "controller");
+  need(a.contact.empty(), "contact");
+  need(a.purposes.empty(), "purposes");
+  need(a.categories.empty(), "categories");
+  need(a.recipients.empty(), "recipients");
+  need(a.source_of_data.empty(), "source_of_data");
+  need(a.supervisory_authority.empty(), "supervisory_authority");
+  need(a.automated_decisions.empty(), "automated_decisions");
+  need(a.transfers.empty(), "transfers");
+  return missing;
+}
+
 std::set<std::pair<std::string, std::string>> kept_identities(const core::Config &config, const SubjectProfile &subject,
                                                               const index::Normalizer &normalizer) {
   std::set<std::pair<std::string, std::string>> kept;

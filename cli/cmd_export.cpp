@@ -6,6 +6,7 @@
 #include "core/exit_codes.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 namespace maildsar::cli {
@@ -39,6 +40,12 @@ core::Result<int> run_export(Context &ctx) {
   const query::SubjectProfile &subject = step.subject;
   MAILDSAR_TRY(require_indexed(config));
   MAILDSAR_TRY(warn_partially_indexed(config, *ctx.out));
+  // The Art. 15(1) texts are the controller's: never generic text without saying so.
+  if (std::vector<std::string> missing = access::missing_access_information(config.access); !missing.empty()) {
+    ctx.out->diag("warning", fmt::format("the config's \"access\" section does not state {}: the report says "
+                                         "\"not stated\" or uses generic text there (docs/cli.md \"export\")",
+                                         fmt::join(missing, ", ")));
+  }
   access::ExportOptions options;
   options.out_dir = ctx.vm["out"].as<std::string>();
   // The package (and DIR.zip, DIR.originals) never goes into a mail store, nor a store into it.

@@ -434,7 +434,8 @@ Result<AccessInfo> parse_access(const Parser &p, const json &obj, const KnownSou
   MAILDSAR_TRY(p.check_keys(obj, "access",
                             {"controller", "contact", "purposes", "categories", "recipients",
                              "source_of_data", "retention", "supervisory_authority",
-                             "internal_domains", "unmasked", "redact_others"}));
+                             "internal_domains", "unmasked", "redact_others", "automated_decisions",
+                             "transfers"}));
   AccessInfo a;
   MAILDSAR_TRY_ASSIGN(a.controller, p.get_string(obj, "controller", "access", false));
   MAILDSAR_TRY_ASSIGN(a.contact, p.get_string(obj, "contact", "access", false));
@@ -446,6 +447,8 @@ Result<AccessInfo> parse_access(const Parser &p, const json &obj, const KnownSou
   MAILDSAR_TRY_ASSIGN(a.recipients, get_string_list(p, obj, "recipients"));
   MAILDSAR_TRY_ASSIGN(a.internal_domains, get_string_list(p, obj, "internal_domains"));
   MAILDSAR_TRY_ASSIGN(a.unmasked, get_string_list(p, obj, "unmasked"));
+  MAILDSAR_TRY_ASSIGN(a.automated_decisions, p.get_string(obj, "automated_decisions", "access", false));
+  MAILDSAR_TRY_ASSIGN(a.transfers, get_string_list(p, obj, "transfers"));
   if (auto it = obj.find("redact_others"); it != obj.end()) {
     if (!it->is_boolean()) {
       return std::unexpected(p.error_at_key("redact_others", "'redact_others' in access must be true or false"));

@@ -76,6 +76,12 @@ struct AccessInfo {
   std::map<std::string, std::string> retention; // source name -> retention period in words
   std::string supervisory_authority;            // where to complain
   std::vector<std::string> internal_domains;    // our own mail domains (not "external recipients")
+  /** Art. 15(1)(h): whether automated decisions (profiling) are made from this data, in words;
+      "" = not stated (the report says so; export warns). */
+  std::string automated_decisions;
+  /** Art. 15(2): transfers to third countries or international organisations and their
+      safeguards, one per entry ("United States: Standard Contractual Clauses"); empty = not stated. */
+  std::vector<std::string> transfers;
   /** Addresses never masked by redaction (the organisation's role addresses, the DPO). */
   std::vector<std::string> unmasked;
   /** `export` redacts other people as with --redact-others unless told --no-redact-others. */

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -237,4 +238,33 @@ TEST(ExportPackage, RefusesANonEmptyDirectoryWithoutForce) {
   ASSERT_TRUE(forced) << forced.error().message;
   EXPECT_EQ(forced->zip_path, opt.out_dir + ".zip");
   EXPECT_EQ(forced->package_hash, maildsar::core::sha256_hex(slurp(forced->zip_path)));
+}
+
+TEST(ExportPackage, TheReportStatesWhatTheConfigSaysAndNeverInventsTheRest) {
+  // Issue 18 item 4: automated decision-making and third-country transfers come from the
+  // config; unset, the report says they are not stated (and export warns: missing_access_information).
+  TinyEstate e;
+  make_tiny(e);
+  q::SubjectProfile subject;
+  subject.emails = {"alice.smith@example.com"};
+  auto missing = q::missing_access_information(e.config.access);
+  EXPECT_NE(std::find(missing.begin(), missing.end(), "automated_decisions"), missing.end());
+  EXPECT_NE(std::find(missing.begin(), missing.end(), "transfers"), missing.end());
+  EXPECT_EQ(std::find(missing.begin(), missing.end(), "controller"), missing.end());
+  q::ExportOptions opt;
+  opt.out_dir = (e.dir.path() / "unset").string();
+  ASSERT_TRUE(q::export_package(e.config, subject, opt));
+  std::string report = slurp(fs::path(opt.out_dir) / "report.html");
+  EXPECT_EQ(report.find("None: we make no automated decisions"), std::string::npos);
+  EXPECT_NE(report.find("Automated decision-making</dt><dd>Not stated in this report."), std::string::npos);
+  EXPECT_NE(report.find("Transfers to other countries</dt><dd>Not stated in this report."), std::string::npos);
+
+  e.config.access.automated_decisions = "We make no automated decisions about you.";
+  e.config.access.transfers = {"United States: Standard Contractual Clauses (backup provider)"};
+  opt.out_dir = (e.dir.path() / "set").string();
+  ASSERT_TRUE(q::export_package(e.config, subject, opt));
+  report = slurp(fs::path(opt.out_dir) / "report.html");
+  EXPECT_NE(report.find("<dd>We make no automated decisions about you.</dd>"), std::string::npos);
+  EXPECT_NE(report.find("<li>United States: Standard Contractual Clauses (backup provider)</li>"), std::string::npos);
+  EXPECT_EQ(report.find("entrys"), std::string::npos);
 }
