@@ -110,7 +110,7 @@ void add_global_options(po::options_description &desc) {
       ("config,c", po::value<std::string>(), "config file (default $MAILDSAR_CONFIG or ./maildsar.json)")
       ("json", "machine-readable JSON output on stdout")                              //
       ("log-json", "diagnostics on stderr as JSON lines")                             //
-      ("operator", po::value<std::string>(), "who runs this (audit log); default: login name")
+      ("operator", po::value<std::string>(), "who runs this (audit log); default and only choice: your OS login, unless erasure.act_for_others names it")
       ("verbose,v", "more diagnostics")                                               //
       ("quiet,q", "fewer diagnostics")                                                //
       ("help,h", "show help");
