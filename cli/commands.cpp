@@ -128,7 +128,7 @@ void add_subject_options(po::options_description &desc) {
 }
 
 std::span<const Command> commands() {
-  static const std::array<Command, 14> k_commands{
+  static const std::array<Command, 15> k_commands{
       Command{"index", "scan the sources; index new and changed items, drop vanished ones",
               "index [--source NAME]... [--full]",
               "  maildsar -c /etc/maildsar.json index\n"
@@ -197,6 +197,11 @@ std::span<const Command> commands() {
               "  maildsar affected --source mailboxes --folder '*/alice/Maildir*' --csv > affected.csv\n"
               "  maildsar affected --source postfix --since 2026-11-01 --until 2026-11-30 --json",
               affected_options, run_affected},
+      Command{"discover", "identity discovery: other addresses and phones probably the subject's, with evidence",
+              "discover SUBJECT [--add IDENTIFIER...] [--min-score X]",
+              "  maildsar discover --request DSAR-2026-0001\n"
+              "  maildsar discover --request DSAR-2026-0001 --add jane.doe@b.example +442079460123",
+              discover_options, run_discover},
   };
   return k_commands;
 }

@@ -94,5 +94,7 @@ void request_options(po::options_description &desc, po::positional_options_descr
 core::Result<int> run_request(Context &ctx);
 void affected_options(po::options_description &desc, po::positional_options_description &pos);
 core::Result<int> run_affected(Context &ctx);
+void discover_options(po::options_description &desc, po::positional_options_description &pos);
+core::Result<int> run_discover(Context &ctx);
 
 } // namespace maildsar::cli
