@@ -219,6 +219,21 @@ TEST(IdentityE2e, TwoRealUnixUsersPlanAndApprove) {
   auto erased = run_as(*planner, tree, {"-c", c, "--json", "erase", manifest.string()});
   EXPECT_EQ(erased.exit_code, 0) << erased.err;
   EXPECT_FALSE(fs::exists(tree / "Maildir/cur/1.host:2,S"));
+  // The certificate names both logins: who planned and who approved.
+  auto verified = run_as(*planner, tree, {"-c", c, "--json", "verify", "--email", "alice.smith@example.com"});
+  ASSERT_EQ(verified.exit_code, 0) << verified.err << verified.out;
+  const json cert = json::parse(read_file(first_json(verified).at("certificate").get<std::string>()));
+  const std::string hash = json::parse(read_file(manifest)).at("manifest_sha256");
+  EXPECT_EQ(cert["approvers"][hash], json::array({approver->name})) << cert.dump();
+  EXPECT_EQ(cert["approver_os_users"][hash], json::array({approver->name})) << cert.dump();
+  EXPECT_EQ(cert["planners"][hash]["os_user"], planner->name) << cert.dump();
+  // The audit log says who approved, by login.
+  bool approved_by_login = false;
+  for (const json &rec : json_lines(read_file(tree / "state/audit.log"))) {
+    approved_by_login = approved_by_login ||
+                        (rec["action"] == "approve" && rec["details"]["approver_os_user"] == approver->name);
+  }
+  EXPECT_TRUE(approved_by_login);
   // Hand everything back so that the scratch dir can go.
   run({find_program("chown").string(), "-R", "0:0", tree.string()});
 }
