@@ -143,6 +143,8 @@ TEST(IdentityE2e, OneOsLoginCannotPlanAndApproveUnderTwoNames) {
     }
   }
   EXPECT_TRUE(planned_with_login) << read_file(tree / "state/audit.log");
+  auto listed = run_as(svc, tree, {"-c", c, "audit"});
+  EXPECT_NE(listed.out.find("dpo-anna (OS user " + svc.name + ")"), std::string::npos) << listed.out;
 }
 
 /** Unix users made for one test and removed after it (root only). */
