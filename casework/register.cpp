@@ -523,6 +523,42 @@ core::Status Register::add_note(std::string_view id, std::string_view text, std:
   return m_impl->audit("request-note", operator_name, id, json::object());
 }
 
+core::Result<Request> Register::add_identifiers(std::string_view id, const query::SubjectProfile &more,
+                                                std::string_view operator_name) {
+  MAILDSAR_TRY_ASSIGN(Request r, get(id));
+  MAILDSAR_TRY(refuse_closed(r, "given more identifiers"));
+  if (!r.purged.empty()) {
+    return core::fail(core::ErrorCode::data, fmt::format("request {}: its identifiers were purged", id));
+  }
+  MAILDSAR_TRY(erasure::keyed_subject(m_impl->config, more, "validation only"));
+  std::size_t added = 0;
+  const auto merge = [&added](std::vector<std::string> &into, const std::vector<std::string> &from) {
+    for (const std::string &v : from) {
+      if (std::ranges::find(into, v) == into.end()) {
+        into.push_back(v);
+        ++added;
+      }
+    }
+  };
+  merge(r.subject.emails, more.emails);
+  merge(r.subject.names, more.names);
+  merge(r.subject.phones, more.phones);
+  merge(r.subject.ips, more.ips);
+  if (added == 0) {
+    return r;
+  }
+  MAILDSAR_TRY_ASSIGN(core::sqlite::Stmt st, m_impl->db.prepare("UPDATE requests SET subject = ?2 WHERE id = ?1"));
+  MAILDSAR_TRY(st.bind(1, id));
+  MAILDSAR_TRY(st.bind(2, subject_text(r.subject)));
+  MAILDSAR_TRY(st.run());
+  // Counts only: the identifiers themselves stay in the register (personal data, state dir).
+  MAILDSAR_TRY(m_impl->audit("request-identifiers", operator_name, id,
+                             json{{"added", added},
+                                  {"identifiers", r.subject.emails.size() + r.subject.names.size() +
+                                                      r.subject.phones.size() + r.subject.ips.size()}}));
+  return get(id);
+}
+
 core::Result<Request> Register::close(std::string_view id, Date today, std::string_view operator_name) {
   MAILDSAR_TRY_ASSIGN(Request r, get(id));
   MAILDSAR_TRY(refuse_closed(r, "closed again"));

@@ -160,6 +160,13 @@ public:
                                                  std::string_view operator_name);
   [[nodiscard]] core::Status add_note(std::string_view id, std::string_view text,
                                       std::string_view operator_name);
+  /**
+   * Adds identifiers to the request's subject (`discover --add`: ones a person confirmed).
+   * Identifiers it holds already are skipped; each must normalise (ErrorCode::usage otherwise).
+   * ErrorCode::data for a closed or purged request. The audit record holds only counts.
+   */
+  [[nodiscard]] core::Result<Request> add_identifiers(std::string_view id, const query::SubjectProfile &more,
+                                                      std::string_view operator_name);
   /** Closes it on `today`; the outcome is the status it had. ErrorCode::data when closed already. */
   [[nodiscard]] core::Result<Request> close(std::string_view id, Date today, std::string_view operator_name);
 

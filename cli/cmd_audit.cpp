@@ -91,7 +91,9 @@ core::Result<int> run_audit(Context &ctx) {
     if (out.json()) {
       out.json_line(r.to_json());
     } else {
-      out.line(fmt::format("{:>4} {} {} {} {} {}", r.seq, r.time, or_dash(r.operator_name),
+      const std::string who = r.os_user.empty() ? or_dash(r.operator_name)
+                                                : fmt::format("{} (OS user {})", or_dash(r.operator_name), r.os_user);
+      out.line(fmt::format("{:>4} {} {} {} {} {}", r.seq, r.time, who,
                            or_dash(r.action), or_dash(r.request), summary(r.details)));
     }
   }

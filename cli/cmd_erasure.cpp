@@ -93,6 +93,7 @@ core::Result<int> run_plan(Context &ctx) {
   erasure::PlanOptions options;
   options.resurrected = resurrected;
   options.planner = ctx.operator_name;
+  options.planner_os = ctx.os_user;
   options.policy_path = ctx.vm.count("policy") != 0 ? ctx.vm["policy"].as<std::string>() : "";
   options.today = ctx.vm.count("today") != 0 ? ctx.vm["today"].as<std::string>() : "";
   if (!options.today.empty() && !core::is_calendar_date(options.today)) {
@@ -134,6 +135,7 @@ core::Result<int> run_plan(Context &ctx) {
                        {"manifest_sha256", m.hash},
                        {"request", m.request},
                        {"planner", m.planner},
+                       {"planner_os_user", ctx.os_user.name},
                        {"items", m.items.size()},
                        {"actions", actions},
                        {"stale", result.stale}});
@@ -191,13 +193,16 @@ core::Result<int> run_approve(Context &ctx) {
   }
   MAILDSAR_TRY_ASSIGN(std::vector<erasure::Approval> approvals,
                       erasure::approve(config, manifest, ctx.operator_name,
-                                       ctx.vm.count("sign-key") != 0 ? ctx.vm["sign-key"].as<std::string>() : ""));
+                                       ctx.vm.count("sign-key") != 0 ? ctx.vm["sign-key"].as<std::string>() : "",
+                                       ctx.os_user));
   Output &out = *ctx.out;
   const std::uint64_t required_n = config.erasure.approvals_required;
   if (out.json()) {
     json names = json::array();
     for (const erasure::Approval &a : approvals) {
-      names.push_back({{"operator", a.operator_name}, {"time", a.time}});
+      names.push_back({{"operator", a.operator_name},
+                       {"os_user", a.os ? json(a.os->name) : json(nullptr)},
+                       {"time", a.time}});
     }
     out.json_line(json{{"manifest_sha256", manifest.hash},
                        {"request", manifest.request},

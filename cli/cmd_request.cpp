@@ -238,11 +238,15 @@ core::Result<int> run_show(Context &ctx, const core::Config &config, casework::D
   json timeline = json::array();
   for (const core::AuditRecord &rec : records) {
     if (rec.request == id) {
-      timeline.push_back({{"seq", rec.seq},
-                          {"time", rec.time},
-                          {"operator", rec.operator_name},
-                          {"action", rec.action},
-                          {"details", rec.details}});
+      json entry{{"seq", rec.seq},
+                 {"time", rec.time},
+                 {"operator", rec.operator_name},
+                 {"action", rec.action},
+                 {"details", rec.details}};
+      if (!rec.os_user.empty()) {
+        entry["os_user"] = rec.os_user; // an OS login acted for the operator
+      }
+      timeline.push_back(std::move(entry));
     }
   }
   Output &out = *ctx.out;
@@ -278,8 +282,12 @@ core::Result<int> run_show(Context &ctx, const core::Config &config, casework::D
   }
   out.line("  timeline (audit log):");
   for (const json &t : timeline) {
-    out.line(fmt::format("    {}  {:<16} {:<10} {}", t["time"].get<std::string>(), t["action"].get<std::string>(),
-                         t["operator"].get<std::string>(), t["details"].dump()));
+    std::string who = t["operator"].get<std::string>();
+    if (t.contains("os_user")) {
+      who += fmt::format(" (OS user {})", t["os_user"].get<std::string>());
+    }
+    out.line(fmt::format("    {}  {:<16} {:<10} {}", t["time"].get<std::string>(), t["action"].get<std::string>(), who,
+                         t["details"].dump()));
   }
   return core::k_exit_ok;
 }

@@ -110,7 +110,7 @@ void add_global_options(po::options_description &desc) {
       ("config,c", po::value<std::string>(), "config file (default $MAILDSAR_CONFIG or ./maildsar.json)")
       ("json", "machine-readable JSON output on stdout")                              //
       ("log-json", "diagnostics on stderr as JSON lines")                             //
-      ("operator", po::value<std::string>(), "who runs this (audit log); default: login name")
+      ("operator", po::value<std::string>(), "who runs this (audit log); default and only choice: your OS login, unless erasure.act_for_others names it")
       ("verbose,v", "more diagnostics")                                               //
       ("quiet,q", "fewer diagnostics")                                                //
       ("help,h", "show help");
@@ -128,7 +128,7 @@ void add_subject_options(po::options_description &desc) {
 }
 
 std::span<const Command> commands() {
-  static const std::array<Command, 14> k_commands{
+  static const std::array<Command, 15> k_commands{
       Command{"index", "scan the sources; index new and changed items, drop vanished ones",
               "index [--source NAME]... [--full]",
               "  maildsar -c /etc/maildsar.json index\n"
@@ -197,6 +197,11 @@ std::span<const Command> commands() {
               "  maildsar affected --source mailboxes --folder '*/alice/Maildir*' --csv > affected.csv\n"
               "  maildsar affected --source postfix --since 2026-11-01 --until 2026-11-30 --json",
               affected_options, run_affected},
+      Command{"discover", "identity discovery: other addresses and phones probably the subject's, with evidence",
+              "discover SUBJECT [--add IDENTIFIER...] [--min-score X]",
+              "  maildsar discover --request DSAR-2026-0001\n"
+              "  maildsar discover --request DSAR-2026-0001 --add jane.doe@b.example +442079460123",
+              discover_options, run_discover},
   };
   return k_commands;
 }

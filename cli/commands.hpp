@@ -3,6 +3,7 @@
 
 #include "cli/output.hpp"
 #include "core/config.hpp"
+#include "core/identity.hpp"
 #include "core/result.hpp"
 
 #include <boost/program_options.hpp>
@@ -20,7 +21,9 @@ namespace po = boost::program_options;
 /** What every command gets: global settings, its parsed options, an output writer. */
 struct Context {
   std::string config_path; // -c / --config / $MAILDSAR_CONFIG / ./maildsar.json
-  std::string operator_name;
+  std::string operator_name;  // who runs this, as recorded (core::resolve_operator)
+  core::OsUser os_user;       // the OS account that really runs it
+  bool acting_for_other = false; // operator_name is not os_user's own name
   OutputMode mode = OutputMode::human;
   int verbosity = 0; // -v: 1, -q: -1
   po::variables_map vm;
@@ -91,5 +94,7 @@ void request_options(po::options_description &desc, po::positional_options_descr
 core::Result<int> run_request(Context &ctx);
 void affected_options(po::options_description &desc, po::positional_options_description &pos);
 core::Result<int> run_affected(Context &ctx);
+void discover_options(po::options_description &desc, po::positional_options_description &pos);
+core::Result<int> run_discover(Context &ctx);
 
 } // namespace maildsar::cli

@@ -5,6 +5,7 @@
 #include "connectors/connector.hpp"
 #include "connectors/mime/mime_parser.hpp"
 #include "core/exit_codes.hpp"
+#include "core/identity.hpp"
 #include "core/log.hpp"
 #include "indexer/indexer.hpp"
 
@@ -13,7 +14,7 @@
 #include <cstdlib>
 #include <algorithm>
 #include <iostream>
-#include <pwd.h>
+#include <optional>
 #include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,16 +24,6 @@ namespace maildsar::cli {
 namespace {
 
 constexpr std::size_t k_width = 80;
-
-std::string login_name() {
-  if (const char *u = std::getenv("USER"); u != nullptr && *u != '\0') {
-    return u;
-  }
-  if (const passwd *pw = ::getpwuid(::geteuid()); pw != nullptr && pw->pw_name != nullptr) {
-    return pw->pw_name;
-  }
-  return fmt::format("uid{}", ::geteuid());
-}
 
 void print_main_help() {
   std::string text =
@@ -154,13 +145,38 @@ int run(int argc, char **argv) {
   } else {
     ctx.config_path = "maildsar.json";
   }
-  // One person, one name: "ANN", " ann " and "ann" are the same operator (four-eyes check).
-  ctx.operator_name = core::normalise_operator(
-      ctx.vm.count("operator") != 0 ? ctx.vm["operator"].as<std::string>() : login_name());
-  if (ctx.operator_name.empty()) {
-    out.error(core::Error{core::ErrorCode::usage, "--operator: the operator's name is empty",
-                          "name the person who runs this command: --operator NAME"});
-    return core::k_exit_usage;
+  // Who runs this: the OS account (getuid, not $USER). `--operator` may only restate it unless
+  // the account may act for others (config erasure.act_for_others, or root); one person, one
+  // name: "ANN", " ann " and "ann" are the same operator (four-eyes check).
+  {
+    const core::OsUser os = core::current_os_user();
+    std::optional<std::string> requested;
+    if (ctx.vm.count("operator") != 0) {
+      requested = ctx.vm["operator"].as<std::string>();
+    }
+    auto may = core::MayActForOthers::no;
+    if (requested && !core::normalise_operator(*requested).empty() &&
+        core::normalise_operator(*requested) != core::normalise_operator(os.name)) {
+      if (core::effective_root()) {
+        may = core::MayActForOthers::yes;
+      } else if (auto config = core::load_config(ctx.config_path); !config) {
+        out.error(config.error().with_context(
+            fmt::format("--operator {}: acting for another person needs the config's "
+                        "erasure.act_for_others: ",
+                        core::normalise_operator(*requested))));
+        return core::exit_code(config.error().code);
+      } else if (core::named_to_act_for_others(os, config->erasure.act_for_others)) {
+        may = core::MayActForOthers::yes;
+      }
+    }
+    auto identity = core::resolve_operator(requested, os, may);
+    if (!identity) {
+      out.error(identity.error());
+      return core::exit_code(identity.error().code);
+    }
+    ctx.operator_name = identity->name;
+    ctx.os_user = identity->os;
+    ctx.acting_for_other = identity->acting_for_other;
   }
   ctx.verbosity = ctx.vm.count("verbose") != 0 ? 1 : (ctx.vm.count("quiet") != 0 ? -1 : 0);
   core::log::configure(ctx.verbosity > 0   ? core::log::Level::debug

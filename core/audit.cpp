@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "core/audit.hpp"
 
+#include "core/config.hpp"
+#include "core/identity.hpp"
+
 #include "core/sqlite.hpp"
 #include "core/time.hpp"
 
@@ -132,9 +135,13 @@ std::optional<std::string> record_problem(std::string_view line, const AuditReco
 } // namespace
 
 json AuditRecord::to_json() const {
-  return json{{"seq", seq},           {"time", time}, {"operator", operator_name},
-              {"action", action},     {"request", request}, {"details", details},
-              {"prev", prev},         {"hash", hash}};
+  json j{{"seq", seq},           {"time", time}, {"operator", operator_name},
+         {"action", action},     {"request", request}, {"details", details},
+         {"prev", prev},         {"hash", hash}};
+  if (!os_user.empty()) {
+    j["os_user"] = os_user; // only then: older records hash as they always did
+  }
+  return j;
 }
 
 std::string AuditRecord::canonical_json() const {
@@ -154,7 +161,7 @@ Result<AuditRecord> parse_audit_record(std::string_view line) {
   static constexpr std::array<std::string_view, 8> k_keys{
       "seq", "time", "operator", "action", "request", "details", "prev", "hash"};
   for (const auto &[key, value] : j.items()) {
-    if (std::find(k_keys.begin(), k_keys.end(), key) == k_keys.end()) {
+    if (std::find(k_keys.begin(), k_keys.end(), key) == k_keys.end() && key != "os_user") {
       return fail(ErrorCode::data, fmt::format("malformed record: unexpected key '{}'", key));
     }
   }
@@ -175,6 +182,12 @@ Result<AuditRecord> parse_audit_record(std::string_view line) {
   r.seq = j["seq"].get<std::uint64_t>();
   r.time = j["time"].get<std::string>();
   r.operator_name = j["operator"].get<std::string>();
+  if (auto os = j.find("os_user"); os != j.end()) {
+    if (!os->is_string() || os->get<std::string>().empty()) {
+      return fail(ErrorCode::data, "malformed record: 'os_user' is not a non-empty string");
+    }
+    r.os_user = os->get<std::string>();
+  }
   r.action = j["action"].get<std::string>();
   r.request = j["request"].get<std::string>();
   r.details = j["details"];
@@ -255,6 +268,9 @@ Result<AuditRecord> AuditLog::append(std::string_view action, std::string_view o
   }
   record.time = utc_now();
   record.operator_name = std::string(operator_name);
+  if (const OsUser os = current_os_user(); normalise_operator(os.name) != normalise_operator(operator_name)) {
+    record.os_user = os.name;
+  }
   record.action = std::string(action);
   record.request = std::string(request);
   record.details = details.is_null() ? json::object() : details;

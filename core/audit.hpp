@@ -25,6 +25,9 @@ struct AuditRecord {
   std::uint64_t seq = 0;
   std::string time; // UTC, "2026-11-28T20:00:00Z"
   std::string operator_name;
+  /** The OS account that ran it, when that is not the operator's own name (a service account
+      acting for a person, config erasure.act_for_others): "os_user" in the log, absent otherwise. */
+  std::string os_user;
   std::string action;
   std::string request;
   nlohmann::json details = nlohmann::json::object();
@@ -63,7 +66,8 @@ public:
 
   /**
    * Appends a record and returns it (with seq, time, prev and hash).
-   * `details` must hold no identities in clear (callers use core::keyed_hash).
+   * `details` must hold no identities in clear (callers use core::keyed_hash). The OS account
+   * running the process is recorded as "os_user" when its name is not `operator_name`.
    * @errors ErrorCode::data when the log's last record does not parse or does not match
    *         audit.head (run `maildsar audit verify`); io/permission errors from the file system.
    */

@@ -653,7 +653,26 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
   }
   if (auto it = root.find("erasure"); it != root.end()) {
     MAILDSAR_TRY(p.check_keys(*it, "erasure",
-                              {"approvals_required", "approver_keys", "pst_convert", "require_signatures"}));
+                              {"act_for_others", "approvals_required", "approver_keys", "pst_convert",
+                               "require_signatures"}));
+    if (auto acting = it->find("act_for_others"); acting != it->end()) {
+      if (!acting->is_array()) {
+        return std::unexpected(p.error_at_key(
+            "act_for_others", "erasure.act_for_others must be a list of OS user names, e.g. [\"svc-dsar\"]"));
+      }
+      for (const json &name : *acting) {
+        if (!name.is_string() || name.get<std::string>().empty() ||
+            name.get<std::string>().find_first_of(" \t\n/:") != std::string::npos) {
+          return std::unexpected(p.error_at_key(
+              "act_for_others", fmt::format("erasure.act_for_others: {} is not an OS user name", name.dump())));
+        }
+        if (std::ranges::find(c.erasure.act_for_others, name.get<std::string>()) != c.erasure.act_for_others.end()) {
+          return std::unexpected(p.error_at_key(
+              "act_for_others", fmt::format("erasure.act_for_others: {} is given twice", name.dump())));
+        }
+        c.erasure.act_for_others.push_back(name.get<std::string>());
+      }
+    }
     if (auto conv = it->find("pst_convert"); conv != it->end()) {
       if (!conv->is_object()) {
         return std::unexpected(p.error_at_key("pst_convert", "erasure.pst_convert must be an object"));

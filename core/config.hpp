@@ -55,6 +55,10 @@ struct ErasureConfig {
   /** "erasure.require_signatures": signed approvals are mandatory; the config is refused
       without approver_keys (so no change of keys can silently make them optional). */
   bool require_signatures = false;
+  /** "erasure.act_for_others": OS accounts (exact passwd names, e.g. a service account) that may
+      name another person with `--operator`; both names are then recorded. Anyone else's
+      `--operator` may only restate their own OS login (core/identity.hpp). */
+  std::vector<std::string> act_for_others;
   /** `plan --pst convert` (config "erasure.pst_convert"): converted PSTs become
       `<pst_mbox_dir>/<name>.mbox` (a folder an mbox source covers), and the original PST files
       are moved to `pst_originals_dir` (outside every store root). Both absolute; "" = not set. */

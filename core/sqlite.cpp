@@ -175,7 +175,8 @@ Result<Db> Db::open(const std::string &path, Writable writable) {
       return std::unexpected(std::move(e));
     }
     Fd guard(fd);
-  } else if (::access(path.c_str(), F_OK) != 0) {
+  } else if (struct stat st {}; ::stat(path.c_str(), &st) != 0) {
+    // stat, not access(): access() checks with the real uid, the open below with the effective.
     return std::unexpected(errno_error(path, errno));
   }
   sqlite3 *raw = nullptr;

@@ -135,10 +135,21 @@ std::map<std::string, std::uint64_t> changed_files(const Manifest &m) {
   return out;
 }
 
+/** " (OS user NAME)" when the planner's OS account is known and is not the operator's name. */
+std::string planner_os_text(const Manifest &m) {
+  if (!m.planner_os || core::normalise_operator(m.planner_os->name) == m.planner) {
+    return {};
+  }
+  return fmt::format(" (OS user {})", m.planner_os->name);
+}
+
 std::string approvals_text(const ApprovalView &v) {
   std::string names;
   for (const Approval &a : v.approvals) {
-    names += fmt::format("{}{}{}", names.empty() ? "" : ", ", a.operator_name, a.signature.empty() ? "" : " (signed)");
+    const bool other_os = a.os && core::normalise_operator(a.os->name) != a.operator_name;
+    names += fmt::format("{}{}{}{}", names.empty() ? "" : ", ", a.operator_name,
+                         other_os ? fmt::format(" (OS user {})", a.os->name) : std::string(),
+                         a.signature.empty() ? "" : " (signed)");
   }
   return fmt::format("{} of {} required{}{}", v.approvals.size(), v.approvals_required, names.empty() ? "" : ": ",
                      names);
@@ -217,7 +228,8 @@ std::string approval_html(const ApprovalView &v) {
   h += fmt::format("<h1>Erasure for approval: {}</h1>\n", html_escape(m.request));
   h += "<table>\n";
   h += fmt::format("<tr><th>Request</th><td>{}</td></tr>\n", html_escape(m.request));
-  h += fmt::format("<tr><th>Planned by</th><td>{} at {}</td></tr>\n", html_escape(m.planner), html_escape(m.created));
+  h += fmt::format("<tr><th>Planned by</th><td>{}{} at {}</td></tr>\n", html_escape(m.planner),
+                   html_escape(planner_os_text(m)), html_escape(m.created));
   h += fmt::format("<tr><th>Manifest SHA-256</th><td><code>{}</code> (what <code>maildsar approve</code> "
                    "records; compare it)</td></tr>\n",
                    html_escape(m.hash));
@@ -337,7 +349,7 @@ std::string approval_text(const ApprovalView &v) {
   const Counts counts = counts_of(m);
   std::string t;
   t += fmt::format("Erasure for approval: {}\n", m.request);
-  t += fmt::format("  planned by {} at {}\n", m.planner, m.created);
+  t += fmt::format("  planned by {}{} at {}\n", m.planner, planner_os_text(m), m.created);
   t += fmt::format("  manifest sha256 {}\n", m.hash);
   t += fmt::format("  approvals: {}\n", approvals_text(v));
   if (v.subject.empty()) {

@@ -8,6 +8,7 @@
  */
 #include "connectors/item.hpp"
 #include "core/config.hpp"
+#include "core/identity.hpp"
 #include "core/result.hpp"
 #include "query/query.hpp"
 
@@ -66,6 +67,9 @@ struct Manifest {
   std::string request;
   std::string created; // ISO 8601 UTC
   std::string planner;
+  /** The OS account that planned it (core::current_os_user at `plan`); absent in manifests
+      written before it was recorded. `approve` and `erase` refuse approvals by that account. */
+  std::optional<core::OsUser> planner_os;
   std::vector<KeyedIdentifier> subject;
   nlohmann::json policy = nlohmann::json::object();
   std::string index_version;
@@ -105,6 +109,7 @@ struct PlanOptions {
       (SubjectProfile::request; no identifier needed: the list keeps them keyed), planned under
       the same rules as any plan, for a new approval. */
   bool resurrected = false;
+  core::OsUser planner_os = core::current_os_user(); // the OS account that really plans
 };
 
 struct PlanResult {
@@ -126,18 +131,23 @@ struct Approval {
   std::string operator_name;
   std::string time;
   std::string signature; // hex Ed25519 over approval_message(hash, operator); "" = unsigned
+  /** The OS account that approved; nullopt for approvals recorded before it was. */
+  std::optional<core::OsUser> os;
 };
 
 /**
  * `approve`: records `operator_name`'s approval of the manifest's hash, signed with the
  * Ed25519 private key at `signing_key_path` when given (checked against the configured public
- * key of that operator, if any). The planner can never
- * approve (ErrorCode::permission); approving twice is a no-op. Writes an audit record.
+ * key of that operator, if any). The planner can never approve (ErrorCode::permission): not
+ * under the planner's operator name, and not from the OS account that planned, whatever
+ * `--operator` says; nor can one OS account approve under two names. Approving twice is a no-op.
+ * Writes an audit record. `approver_os` is the OS account running the approval.
  */
 [[nodiscard]] core::Result<std::vector<Approval>> approve(const core::Config &config,
                                                           const Manifest &manifest,
                                                           const std::string &operator_name,
-                                                          const std::string &signing_key_path = {});
+                                                          const std::string &signing_key_path = {},
+                                                          const core::OsUser &approver_os = core::current_os_user());
 [[nodiscard]] core::Result<std::vector<Approval>> approvals(const core::Config &config,
                                                             const std::string &manifest_hash);
 

@@ -768,8 +768,19 @@ core::Result<std::vector<Approval>> check_approvals(const core::Config &config, 
   MAILDSAR_TRY_ASSIGN(std::vector<Approval> all, db.approvals(manifest.hash));
   std::vector<Approval> valid;
   std::vector<std::string> rejected;
+  std::set<std::uint32_t> os_counted;
   for (const Approval &a : all) {
     if (a.operator_name == manifest.planner) {
+      continue;
+    }
+    // Checked again here, not only at `approve`: the OS account that planned never counts, and
+    // one OS account counts once whatever names it approved under.
+    if (a.os && manifest.planner_os && a.os->uid == manifest.planner_os->uid) {
+      rejected.push_back(fmt::format("{} (approved from OS user '{}', who planned it)", a.operator_name, a.os->name));
+      continue;
+    }
+    if (a.os && os_counted.contains(a.os->uid)) {
+      rejected.push_back(fmt::format("{} (OS user '{}' already counted)", a.operator_name, a.os->name));
       continue;
     }
     if (!config.erasure.approver_keys.empty()) {
@@ -785,6 +796,9 @@ core::Result<std::vector<Approval>> check_approvals(const core::Config &config, 
         rejected.push_back(a.operator_name + " (bad signature)");
         continue;
       }
+    }
+    if (a.os) {
+      os_counted.insert(a.os->uid);
     }
     valid.push_back(a);
   }
@@ -1006,13 +1020,16 @@ core::Result<EraseReport> erase(const core::Config &config, const Manifest &mani
   MAILDSAR_TRY_ASSIGN(std::optional<JournalEntry> audited, db.journal(manifest.hash, "audit" + round));
   if (!audited || audited->state != "done") {
     json approver_names = json::array();
+    json approver_os_users = json::array();
     for (const Approval &a : approvers) {
       approver_names.push_back(a.operator_name);
+      approver_os_users.push_back(a.os ? json(a.os->name) : json(nullptr));
     }
     MAILDSAR_TRY_ASSIGN(core::AuditLog audit, core::AuditLog::open(config.state_dir));
     MAILDSAR_TRY(audit.append("erase", options.operator_name, manifest.request,
                               json{{"manifest_sha256", manifest.hash},
                                    {"approvers", approver_names},
+                                   {"approver_os_users", approver_os_users},
                                    {"counts", report.counts},
                                    {"extra_copies", report.extra_copies},
                                    {"held_at_execution", held_now.size()},

@@ -137,16 +137,21 @@ json body_json(const Manifest &m) {
   for (const KeyedIdentifier &k : m.subject) {
     subject.push_back({{"kind", k.kind}, {"hash", k.hash}});
   }
-  return json{{"schema", k_schema},
-              {"version", k_manifest_version},
-              {"request", m.request},
-              {"created", m.created},
-              {"planner", m.planner},
-              {"subject", subject},
-              {"policy", m.policy},
-              {"index_version", m.index_version},
-              {"tool_version", m.tool_version},
-              {"items", items}};
+  json body{{"schema", k_schema},
+            {"version", k_manifest_version},
+            {"request", m.request},
+            {"created", m.created},
+            {"planner", m.planner},
+            {"subject", subject},
+            {"policy", m.policy},
+            {"index_version", m.index_version},
+            {"tool_version", m.tool_version},
+            {"items", items}};
+  if (m.planner_os) {
+    // Only when known: a manifest written before keeps its hash.
+    body["planner_os"] = {{"uid", m.planner_os->uid}, {"user", m.planner_os->name}};
+  }
+  return body;
 }
 
 } // namespace
@@ -192,6 +197,9 @@ core::Result<Manifest> parse_manifest(std::string_view text, const std::string &
     m.request = j.at("request").get<std::string>();
     m.created = j.at("created").get<std::string>();
     m.planner = j.at("planner").get<std::string>();
+    if (auto os = j.find("planner_os"); os != j.end()) {
+      m.planner_os = core::OsUser{os->at("uid").get<std::uint32_t>(), os->at("user").get<std::string>()};
+    }
     for (const json &k : j.at("subject")) {
       m.subject.push_back(KeyedIdentifier{k.at("kind").get<std::string>(), k.at("hash").get<std::string>()});
     }

@@ -351,6 +351,7 @@ core::Result<PlanResult> plan(const core::Config &config, const query::SubjectPr
   m.request = subject.request.empty() ? "DSAR-" + today : subject.request;
   m.created = now_iso();
   m.planner = options.planner;
+  m.planner_os = options.planner_os;
   m.policy = policy.raw;
   m.index_version = std::string(index::schema::k_schema_version);
   m.tool_version = MAILDSAR_VERSION;
@@ -402,7 +403,8 @@ core::Result<std::vector<Approval>> approvals(const core::Config &config, const 
 }
 
 core::Result<std::vector<Approval>> approve(const core::Config &config, const Manifest &manifest,
-                                            const std::string &operator_name, const std::string &signing_key_path) {
+                                            const std::string &operator_name, const std::string &signing_key_path,
+                                            const core::OsUser &approver_os) {
   if (operator_name.empty()) {
     return core::fail(core::ErrorCode::usage, "approve needs an operator", "give --operator NAME");
   }
@@ -411,6 +413,25 @@ core::Result<std::vector<Approval>> approve(const core::Config &config, const Ma
                       fmt::format("{} planned manifest {} and cannot also approve it", operator_name,
                                   manifest.hash.substr(0, 16)),
                       "a second person must approve (four-eyes principle)");
+  }
+  if (manifest.planner_os && manifest.planner_os->uid == approver_os.uid) {
+    // Names are what people say; the OS account is what the kernel says.
+    return core::fail(core::ErrorCode::permission,
+                      fmt::format("OS user '{}' planned manifest {} (as {}) and cannot also approve it, "
+                                  "not even as --operator {}",
+                                  approver_os.name, manifest.hash.substr(0, 16), manifest.planner, operator_name),
+                      "a second person must approve from their own OS login (four-eyes principle)");
+  }
+  MAILDSAR_TRY_ASSIGN(ErasureDb db, ErasureDb::open(config));
+  MAILDSAR_TRY_ASSIGN(std::vector<Approval> earlier, db.approvals(manifest.hash));
+  for (const Approval &a : earlier) {
+    if (a.os && a.os->uid == approver_os.uid && a.operator_name != operator_name) {
+      return core::fail(core::ErrorCode::permission,
+                        fmt::format("OS user '{}' already approved manifest {} as {}; one OS login counts "
+                                    "as one approver, not again as {}",
+                                    approver_os.name, manifest.hash.substr(0, 16), a.operator_name, operator_name),
+                        "another person must approve from their own OS login");
+    }
   }
   std::string signature;
   if (!signing_key_path.empty()) {
@@ -428,10 +449,9 @@ core::Result<std::vector<Approval>> approve(const core::Config &config, const Ma
     return core::fail(core::ErrorCode::usage, "approvals must be signed: approver keys are configured",
                       "give --sign-key YOUR-PRIVATE-KEY.pem");
   }
-  MAILDSAR_TRY_ASSIGN(ErasureDb db, ErasureDb::open(config));
   MAILDSAR_TRY(db.put_manifest(manifest));
   MAILDSAR_TRY_ASSIGN(std::vector<Approval> before, db.approvals(manifest.hash));
-  MAILDSAR_TRY(db.add_approval(manifest.hash, operator_name, now_iso(), signature));
+  MAILDSAR_TRY(db.add_approval(manifest.hash, operator_name, now_iso(), signature, approver_os));
   MAILDSAR_TRY_ASSIGN(std::vector<Approval> after, db.approvals(manifest.hash));
   const auto signed_now = [&](const std::vector<Approval> &list) {
     return std::ranges::count_if(list, [&](const Approval &a) {
@@ -442,6 +462,7 @@ core::Result<std::vector<Approval>> approve(const core::Config &config, const Ma
     MAILDSAR_TRY_ASSIGN(core::AuditLog audit, core::AuditLog::open(config.state_dir));
     MAILDSAR_TRY(audit.append("approve", operator_name, manifest.request,
                               json{{"manifest_sha256", manifest.hash},
+                                   {"approver_os_user", approver_os.name},
                                    {"signed", !signature.empty()},
                                    {"approvals", after.size()},
                                    {"required", config.erasure.approvals_required}}));

@@ -48,6 +48,12 @@ constexpr std::string_view k_schema_v2 = R"(
 ALTER TABLE approvals ADD COLUMN signature TEXT NOT NULL DEFAULT '';
 )";
 
+// The OS account of each approval (NULL uid: recorded before it was).
+constexpr std::string_view k_schema_v3 = R"(
+ALTER TABLE approvals ADD COLUMN os_uid INTEGER;
+ALTER TABLE approvals ADD COLUMN os_user TEXT NOT NULL DEFAULT '';
+)";
+
 } // namespace
 
 std::string now_iso() { return core::iso8601_now(); }
@@ -57,7 +63,7 @@ core::Result<ErasureDb> ErasureDb::open(const core::Config &config) {
   const std::string path = (std::filesystem::path(config.state_dir) / "erasure.sqlite3").string();
   MAILDSAR_TRY_ASSIGN(core::sqlite::Db db, core::sqlite::Db::open(path, core::sqlite::Writable::yes));
   MAILDSAR_TRY(db.exec("PRAGMA synchronous=FULL"));
-  MAILDSAR_TRY(db.migrate({k_schema_v1, k_schema_v2}));
+  MAILDSAR_TRY(db.migrate({k_schema_v1, k_schema_v2, k_schema_v3}));
   return ErasureDb(std::move(db));
 }
 
@@ -89,10 +95,12 @@ core::Result<std::vector<Manifest>> ErasureDb::manifests() const {
 }
 
 core::Status ErasureDb::add_approval(const std::string &manifest_hash, const std::string &operator_name,
-                                     const std::string &time, const std::string &signature) {
+                                     const std::string &time, const std::string &signature,
+                                     const core::OsUser &os) {
   // A signed approval replaces an unsigned one by the same operator; nothing else is changed.
   MAILDSAR_TRY_ASSIGN(core::sqlite::Stmt st,
-                      m_db.prepare("INSERT INTO approvals(manifest_hash, operator, time, signature) VALUES (?, ?, ?, ?) "
+                      m_db.prepare("INSERT INTO approvals(manifest_hash, operator, time, signature, os_uid, os_user) "
+                                   "VALUES (?, ?, ?, ?, ?, ?) "
                                    "ON CONFLICT(manifest_hash, operator) DO UPDATE SET "
                                    "signature = excluded.signature, time = excluded.time "
                                    "WHERE approvals.signature = '' AND excluded.signature != ''"));
@@ -100,13 +108,16 @@ core::Status ErasureDb::add_approval(const std::string &manifest_hash, const std
   MAILDSAR_TRY(st.bind(2, operator_name));
   MAILDSAR_TRY(st.bind(3, time));
   MAILDSAR_TRY(st.bind(4, signature));
+  MAILDSAR_TRY(st.bind(5, std::int64_t{os.uid}));
+  MAILDSAR_TRY(st.bind(6, os.name));
   MAILDSAR_TRY(st.step());
   return {};
 }
 
 core::Result<std::vector<Approval>> ErasureDb::approvals(const std::string &manifest_hash) const {
   MAILDSAR_TRY_ASSIGN(core::sqlite::Stmt st,
-                      m_db.prepare("SELECT operator, time, signature FROM approvals WHERE manifest_hash = ? ORDER BY time, operator"));
+                      m_db.prepare("SELECT operator, time, signature, os_uid, os_user FROM approvals "
+                                   "WHERE manifest_hash = ? ORDER BY time, operator"));
   MAILDSAR_TRY(st.bind(1, manifest_hash));
   std::vector<Approval> out;
   for (;;) {
@@ -114,7 +125,11 @@ core::Result<std::vector<Approval>> ErasureDb::approvals(const std::string &mani
     if (!row) {
       break;
     }
-    out.push_back(Approval{st.column_text(0), st.column_text(1), st.column_text(2)});
+    Approval a{st.column_text(0), st.column_text(1), st.column_text(2), std::nullopt};
+    if (!st.column_is_null(3)) {
+      a.os = core::OsUser{static_cast<std::uint32_t>(st.column_int64(3)), st.column_text(4)};
+    }
+    out.push_back(std::move(a));
   }
   return out;
 }

@@ -35,8 +35,10 @@ public:
   /** Every manifest remembered, oldest first. */
   [[nodiscard]] core::Result<std::vector<Manifest>> manifests() const;
 
+  /** `os`: the OS account approving (recorded beside the operator's name). */
   [[nodiscard]] core::Status add_approval(const std::string &manifest_hash, const std::string &operator_name,
-                                          const std::string &time, const std::string &signature);
+                                          const std::string &time, const std::string &signature,
+                                          const core::OsUser &os);
   [[nodiscard]] core::Result<std::vector<Approval>> approvals(const std::string &manifest_hash) const;
 
   [[nodiscard]] core::Result<std::optional<JournalEntry>> journal(const std::string &manifest_hash,

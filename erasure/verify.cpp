@@ -48,6 +48,8 @@ core::Result<VerifyReport> verify(const core::Config &config, const query::Subje
   json originals = json::array();                          // converted PST files moved out of the stores
   std::map<std::string, std::map<std::string, std::uint64_t>> counts;
   json approvers = json::object();
+  json approver_os_users = json::object(); // manifest -> the OS accounts of its approvers
+  json planners = json::object();          // manifest -> planner's operator name and OS account
   std::vector<const Manifest *> used;
   for (const Manifest &m : all) {
     const bool about_subject = std::ranges::any_of(m.subject, [&](const KeyedIdentifier &k) {
@@ -61,10 +63,16 @@ core::Result<VerifyReport> verify(const core::Config &config, const query::Subje
     report.manifests.push_back(m.hash);
     MAILDSAR_TRY_ASSIGN(std::vector<Approval> approved, db.approvals(m.hash));
     json names = json::array();
+    json os_users = json::array();
     for (const Approval &a : approved) {
       names.push_back(a.operator_name);
+      os_users.push_back(a.os ? json(a.os->name) : json(nullptr));
     }
     approvers[m.hash] = names;
+    approver_os_users[m.hash] = os_users;
+    if (m.planner_os) {
+      planners[m.hash] = {{"operator", m.planner}, {"os_user", m.planner_os->name}};
+    }
     for (const ManifestItem &item : m.items) {
       const std::string store(connectors::to_string(item.locator.store));
       if (item.action == Action::retain || item.action == Action::manual) {
@@ -258,6 +266,8 @@ core::Result<VerifyReport> verify(const core::Config &config, const query::Subje
                             {"request", request},
                             {"manifests", report.manifests},
                             {"approvers", approvers},
+                            {"approver_os_users", approver_os_users},
+                            {"planners", planners},
                             {"counts", counts},
                             {"retained", retained},
                             {"files_rescanned", report.files_rescanned},

@@ -7,27 +7,54 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 namespace maildsar::test {
+
+/**
+ * The OS account the harness approves from. `approve` refuses the OS account that planned, and
+ * the suites plan, approve and erase from one shell. When the tests run as root (as they do on
+ * the build machines), `approve` runs with this real uid and effective uid 0 (`setpriv --ruid`),
+ * so maildsar sees another OS login ("uid4242") that can still reach the root-owned 0700 state
+ * and, as effective root, may act as `--operator admin-ben`. Not root: approve runs as the test's
+ * own account and is refused as the planner's (the four-eyes suites need root;
+ * test_identity_e2e.cpp covers two real Unix users).
+ */
+inline constexpr unsigned k_e2e_approver_uid = 4242;
+
+/** argv that runs the maildsar binary with `args`, from another OS login for `approve` (see
+    k_e2e_approver_uid). */
+inline std::vector<std::string> maildsar_argv(const std::vector<std::string> &args) {
+  std::vector<std::string> argv;
+  const bool approving = std::find(args.begin(), args.end(), "approve") != args.end();
+  if (approving && ::geteuid() == 0) {
+    if (const std::filesystem::path setpriv = find_program("setpriv"); !setpriv.empty()) {
+      argv = {setpriv.string(), "--ruid", std::to_string(k_e2e_approver_uid), "--"};
+    }
+  }
+  argv.emplace_back(MAILDSAR_BINARY);
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
 
 /** Runs the built `maildsar` with `args`. */
 inline RunResult maildsar_run(const std::vector<std::string> &args,
                               const std::filesystem::path &cwd = {}) {
-  std::vector<std::string> argv{MAILDSAR_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run(argv, cwd);
+  return run(maildsar_argv(args), cwd);
 }
 
 /** Runs `maildsar -c CONFIG --json ARGS...` with `env` added to the environment. */
 inline RunResult ds(const std::filesystem::path &config, const std::vector<std::string> &args,
                     const std::vector<std::string> &env = {}) {
-  std::vector<std::string> argv{MAILDSAR_BINARY, "-c", config.string(), "--json"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run(argv, {}, env);
+  std::vector<std::string> all{"-c", config.string(), "--json"};
+  all.insert(all.end(), args.begin(), args.end());
+  return run(maildsar_argv(all), {}, env);
 }
 
 /** Parses JSON Lines output (one object per non-empty line). */

@@ -150,6 +150,37 @@ TEST(RequestRegister, StateIsPrivate) {
   EXPECT_EQ(audit.find("passport"), std::string::npos);
 }
 
+TEST(RequestRegister, ConfirmedIdentifiersAreAddedOnceAndOnlyToAnOpenRequest) {
+  ScratchDir dir;
+  const core::Config config = make_config(dir.path());
+  auto reg = Register::open(config);
+  ASSERT_TRUE(reg);
+  ASSERT_TRUE(reg->open_request(alice("R1"), d("2026-02-01"), "dpo"));
+  query::SubjectProfile more;
+  more.emails = {"a.smith@home.example", "Alice.Smith@Example.com"};
+  more.phones = {"+442071234567"};
+  auto r = reg->add_identifiers("R1", more, "dpo");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->subject.emails, (std::vector<std::string>{"Alice.Smith@Example.com", "a.smith@home.example"}));
+  EXPECT_EQ(r->subject.phones, (std::vector<std::string>{"+442071234567"}));
+  auto again = reg->add_identifiers("R1", more, "dpo"); // nothing new: nothing changes
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->subject.emails.size(), 2U);
+  query::SubjectProfile bad;
+  bad.emails = {"not an address"};
+  auto refused = reg->add_identifiers("R1", bad, "dpo");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, core::ErrorCode::usage);
+  // The audit log counts them; it names nobody.
+  const std::string audit = test::read_file(fs::path(config.state_dir) / "audit.log");
+  EXPECT_NE(audit.find("request-identifiers"), std::string::npos);
+  EXPECT_EQ(audit.find("home.example"), std::string::npos);
+  ASSERT_TRUE(reg->close("R1", d("2026-02-10"), "dpo"));
+  auto closed = reg->add_identifiers("R1", more, "dpo");
+  ASSERT_FALSE(closed);
+  EXPECT_EQ(closed.error().code, core::ErrorCode::data);
+}
+
 TEST(RequestRegister, ExtensionUpToThreeMonthsInTotalAndOnlyInTheFirstMonth) {
   ScratchDir dir;
   const core::Config config = make_config(dir.path());

@@ -4,6 +4,7 @@
 #include "core/secret.hpp"
 #include "erasure/erasure.hpp"
 #include "erasure/signing.hpp"
+#include "erasure/state.hpp"
 #include "indexer/indexer.hpp"
 #include "tests/test_support.hpp"
 
@@ -20,6 +21,22 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using test::ScratchDir;
 using test::write_file;
+
+/** A made-up OS account per person (not the test's own): approve() compares OS accounts. */
+core::OsUser os_of(const std::string &name) {
+  std::uint32_t uid = 50000;
+  for (const char ch : name) {
+    uid += static_cast<unsigned char>(ch);
+  }
+  return core::OsUser{uid, name};
+}
+
+/** `plan` by operator anna from her own OS account. */
+PlanOptions anna_plans(const std::string &policy, const std::string &today) {
+  PlanOptions o{"anna", policy, today};
+  o.planner_os = os_of("anna");
+  return o;
+}
 
 Manifest sample_manifest() {
   Manifest m;
@@ -161,7 +178,7 @@ struct Estate {
 
 TEST(Plan, DeletesMessagesAndRecordsHashes) {
   Estate e;
-  auto result = plan(e.config, e.subject, PlanOptions{"anna", "", "2026-11-28"});
+  auto result = plan(e.config, e.subject, anna_plans("", "2026-11-28"));
   ASSERT_TRUE(result) << result.error().message;
   const Manifest &m = result->manifest;
   EXPECT_EQ(m.request, "DSAR-7");
@@ -178,14 +195,14 @@ TEST(Plan, DeletesMessagesAndRecordsHashes) {
 
 TEST(Plan, ActiveHoldsWinExpiredOnesDoNot) {
   Estate e(R"(, "holds": [{"source": "archive", "reason": "litigation 2026-17", "until": "2027-06-30"}])");
-  auto held = plan(e.config, e.subject, PlanOptions{"anna", "", "2026-11-28"});
+  auto held = plan(e.config, e.subject, anna_plans("", "2026-11-28"));
   ASSERT_TRUE(held);
   for (const ManifestItem &item : held->manifest.items) {
     EXPECT_EQ(item.action, Action::retain);
     EXPECT_EQ(item.reason, "hold: litigation 2026-17");
     EXPECT_EQ(item.until, "2027-06-30");
   }
-  auto expired = plan(e.config, e.subject, PlanOptions{"anna", "", "2027-07-01"});
+  auto expired = plan(e.config, e.subject, anna_plans("", "2027-07-01"));
   ASSERT_TRUE(expired);
   for (const ManifestItem &item : expired->manifest.items) {
     EXPECT_EQ(item.action, Action::erase);
@@ -196,7 +213,7 @@ TEST(Plan, PolicyExemptionsAndBadPolicies) {
   Estate e;
   const fs::path policy = e.dir.path() / "policy.json";
   write_file(policy, R"({"exemptions": [{"source": "archive", "reason": "Art. 17(3)(e) legal claims"}]})");
-  auto exempt = plan(e.config, e.subject, PlanOptions{"anna", policy.string(), "2026-11-28"});
+  auto exempt = plan(e.config, e.subject, anna_plans(policy.string(), "2026-11-28"));
   ASSERT_TRUE(exempt) << exempt.error().message;
   for (const ManifestItem &item : exempt->manifest.items) {
     EXPECT_EQ(item.action, Action::retain);
@@ -208,7 +225,7 @@ TEST(Plan, PolicyExemptionsAndBadPolicies) {
                                  std::string(R"({"exemptions": [{"source": "archive", "reason": "r", "until": "soon"}]})"),
                                  std::string(R"({"exemptions": [{"reason": "r"}]})"), std::string("{")}) {
     write_file(policy, bad);
-    auto r = plan(e.config, e.subject, PlanOptions{"anna", policy.string(), "2026-11-28"});
+    auto r = plan(e.config, e.subject, anna_plans(policy.string(), "2026-11-28"));
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code, core::ErrorCode::data) << bad;
     EXPECT_NE(r.error().message.find("policy.json"), std::string::npos) << r.error().message;
@@ -217,13 +234,13 @@ TEST(Plan, PolicyExemptionsAndBadPolicies) {
 
 TEST(Approve, PlannerCannotApproveAndApprovalsCount) {
   Estate e(R"(, "erasure": {"approvals_required": 2})");
-  auto result = plan(e.config, e.subject, PlanOptions{"anna", "", "2026-11-28"});
+  auto result = plan(e.config, e.subject, anna_plans("", "2026-11-28"));
   ASSERT_TRUE(result);
   const Manifest &m = result->manifest;
-  auto self = approve(e.config, m, "anna");
+  auto self = approve(e.config, m, "anna", "", os_of("anna"));
   ASSERT_FALSE(self);
   EXPECT_EQ(self.error().code, core::ErrorCode::permission);
-  auto one = approve(e.config, m, "ben");
+  auto one = approve(e.config, m, "ben", "", os_of("ben"));
   ASSERT_TRUE(one);
   EXPECT_EQ(one->size(), 1U);
   // Not enough approvals yet: erase refuses and changes nothing.
@@ -232,8 +249,8 @@ TEST(Approve, PlannerCannotApproveAndApprovalsCount) {
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, core::ErrorCode::data);
   EXPECT_EQ(test::read_file(e.dir.path() / "archive/a.mbox"), before);
-  EXPECT_EQ(approve(e.config, m, "ben")->size(), 1U); // twice is once
-  EXPECT_EQ(approve(e.config, m, "cleo")->size(), 2U);
+  EXPECT_EQ(approve(e.config, m, "ben", "", os_of("ben"))->size(), 1U); // twice is once
+  EXPECT_EQ(approve(e.config, m, "cleo", "", os_of("cleo"))->size(), 2U);
   auto done = erase(e.config, m, EraseOptions{"cleo", DryRun::no, {}});
   ASSERT_TRUE(done) << done.error().message;
   EXPECT_EQ(done->count("done"), 2U);
@@ -279,26 +296,89 @@ TEST(Signing, SignsAndVerifiesApprovalMessages) {
   EXPECT_EQ(bad.error().code, core::ErrorCode::data);
 }
 
+TEST(Approve, ThePlannersOsAccountCannotApproveUnderAnotherName) {
+  Estate e;
+  auto result = plan(e.config, e.subject, anna_plans("", "2026-11-28"));
+  ASSERT_TRUE(result);
+  const Manifest &m = result->manifest;
+  ASSERT_TRUE(m.planner_os);
+  EXPECT_EQ(m.planner_os->name, "anna");
+  EXPECT_NE(m.to_json().dump().find(R"("planner_os":{"uid")"), std::string::npos); // in the hashed body
+  // A service account that planned as "anna" says it is "ben" now: still the planner's account.
+  auto same_os = approve(e.config, m, "ben", "", os_of("anna"));
+  ASSERT_FALSE(same_os);
+  EXPECT_EQ(same_os.error().code, core::ErrorCode::permission);
+  EXPECT_NE(same_os.error().message.find("OS user 'anna' planned manifest"), std::string::npos)
+      << same_os.error().message;
+  EXPECT_TRUE(approvals(e.config, m.hash)->empty());
+}
+
+TEST(Approve, OneOsAccountCountsOnceWhateverItsNames) {
+  Estate e(R"(, "erasure": {"approvals_required": 2})");
+  auto result = plan(e.config, e.subject, anna_plans("", "2026-11-28"));
+  ASSERT_TRUE(result);
+  const Manifest &m = result->manifest;
+  ASSERT_TRUE(approve(e.config, m, "ben", "", os_of("ben")));
+  auto again = approve(e.config, m, "cleo", "", os_of("ben"));
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, core::ErrorCode::permission);
+  EXPECT_NE(again.error().message.find("already approved"), std::string::npos) << again.error().message;
+  auto listed = approvals(e.config, m.hash);
+  ASSERT_TRUE(listed);
+  ASSERT_EQ(listed->size(), 1U);
+  ASSERT_TRUE(listed->front().os);
+  EXPECT_EQ(listed->front().os->name, "ben");
+  EXPECT_EQ(listed->front().os->uid, os_of("ben").uid);
+}
+
+TEST(Erase, ChecksTheApproversOsAccountsAgainAtExecution) {
+  // Approvals written past `approve` (an older tool, an edited database): erase counts none from
+  // the planner's OS account and each OS account once.
+  Estate e(R"(, "erasure": {"approvals_required": 2})");
+  auto result = plan(e.config, e.subject, anna_plans("", "2026-11-28"));
+  ASSERT_TRUE(result);
+  const Manifest &m = result->manifest;
+  const std::string before = test::read_file(e.dir.path() / "archive/a.mbox");
+  {
+    auto db = ErasureDb::open(e.config);
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(db->add_approval(m.hash, "ben", "2026-11-28T10:00:00Z", "", os_of("anna")));
+    ASSERT_TRUE(db->add_approval(m.hash, "cleo", "2026-11-28T10:01:00Z", "", os_of("cleo")));
+    ASSERT_TRUE(db->add_approval(m.hash, "dora", "2026-11-28T10:02:00Z", "", os_of("cleo")));
+  }
+  auto refused = erase(e.config, m, EraseOptions{"cleo", DryRun::no, {}});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, core::ErrorCode::data);
+  EXPECT_NE(refused.error().message.find("1 of the 2 approvals"), std::string::npos) << refused.error().message;
+  EXPECT_NE(refused.error().message.find("who planned it"), std::string::npos) << refused.error().message;
+  EXPECT_NE(refused.error().message.find("already counted"), std::string::npos) << refused.error().message;
+  EXPECT_EQ(test::read_file(e.dir.path() / "archive/a.mbox"), before);
+  ASSERT_TRUE(approve(e.config, m, "eve", "", os_of("eve")));
+  auto done = erase(e.config, m, EraseOptions{"cleo", DryRun::no, {}});
+  ASSERT_TRUE(done) << done.error().message;
+  EXPECT_EQ(done->count("done"), 2U);
+}
+
 TEST(Approve, ConfiguredApproverKeysRequireValidSignatures) {
   ScratchDir keys;
   make_key_pair(keys.path() / "ben.key", keys.path() / "ben.pub");
   make_key_pair(keys.path() / "eve.key", keys.path() / "eve.pub");
   Estate e(R"(, "erasure": {"approver_keys": {"ben": ")" + (keys.path() / "ben.pub").string() + R"("}})");
-  auto result = plan(e.config, e.subject, PlanOptions{"anna", "", "2026-11-28"});
+  auto result = plan(e.config, e.subject, anna_plans("", "2026-11-28"));
   ASSERT_TRUE(result);
   const Manifest &m = result->manifest;
-  auto unsigned_approval = approve(e.config, m, "ben");
+  auto unsigned_approval = approve(e.config, m, "ben", "", os_of("ben"));
   ASSERT_FALSE(unsigned_approval);
   EXPECT_EQ(unsigned_approval.error().code, core::ErrorCode::usage);
-  auto wrong_key = approve(e.config, m, "ben", (keys.path() / "eve.key").string());
+  auto wrong_key = approve(e.config, m, "ben", (keys.path() / "eve.key").string(), os_of("ben"));
   ASSERT_FALSE(wrong_key);
   EXPECT_EQ(wrong_key.error().code, core::ErrorCode::permission);
   // Someone without a configured key may sign, but the approval does not count.
-  ASSERT_TRUE(approve(e.config, m, "eve", (keys.path() / "eve.key").string()));
+  ASSERT_TRUE(approve(e.config, m, "eve", (keys.path() / "eve.key").string(), os_of("eve")));
   auto refused = erase(e.config, m, EraseOptions{"eve", DryRun::no, {}});
   ASSERT_FALSE(refused);
   EXPECT_NE(refused.error().message.find("not counted: eve"), std::string::npos) << refused.error().message;
-  auto ok = approve(e.config, m, "ben", (keys.path() / "ben.key").string());
+  auto ok = approve(e.config, m, "ben", (keys.path() / "ben.key").string(), os_of("ben"));
   ASSERT_TRUE(ok) << ok.error().message;
   auto done = erase(e.config, m, EraseOptions{"cleo", DryRun::no, {}});
   ASSERT_TRUE(done) << done.error().message;
@@ -313,9 +393,9 @@ namespace {
 
 TEST(Erase, OneRunAtATime) {
   Estate e;
-  auto result = plan(e.config, e.subject, PlanOptions{"anna", "", "2026-11-28"});
+  auto result = plan(e.config, e.subject, anna_plans("", "2026-11-28"));
   ASSERT_TRUE(result);
-  ASSERT_TRUE(approve(e.config, result->manifest, "ben"));
+  ASSERT_TRUE(approve(e.config, result->manifest, "ben", "", os_of("ben")));
   const std::string before = test::read_file(e.dir.path() / "archive/a.mbox");
   {
     auto held = core::FileLock::try_acquire((e.dir.path() / "state/erase.lock").string(), "");
