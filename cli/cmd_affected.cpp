@@ -100,12 +100,12 @@ core::Result<int> run_affected(Context &ctx) {
   MAILDSAR_TRY_ASSIGN(query::AffectedReport report, query::affected(config, sel));
   Output &out = *ctx.out;
   if (csv) {
-    out.line("kind,identifier,items,roles,categories,first,last");
+    out.line("kind,identifier,items,roles,categories,first,last,person");
     for (const query::AffectedIdentifier &a : report.identifiers) {
-      out.line(fmt::format("{},{},{},{},{},{},{}", a.kind, csv_cell(a.identifier), a.items,
+      out.line(fmt::format("{},{},{},{},{},{},{},{}", a.kind, csv_cell(a.identifier), a.items,
                            csv_cell(fmt::format("{}", fmt::join(a.roles, " "))),
                            csv_cell(fmt::format("{}", fmt::join(a.categories, " "))), date_or_empty(a.first),
-                           date_or_empty(a.last)));
+                           date_or_empty(a.last), a.person == 0 ? std::string() : std::to_string(a.person)));
     }
   } else if (out.json()) {
     for (const query::AffectedIdentifier &a : report.identifiers) {
@@ -115,7 +115,8 @@ core::Result<int> run_affected(Context &ctx) {
                          {"roles", a.roles},
                          {"categories", a.categories},
                          {"first", a.first ? json(iso_date(*a.first)) : json(nullptr)},
-                         {"last", a.last ? json(iso_date(*a.last)) : json(nullptr)}});
+                         {"last", a.last ? json(iso_date(*a.last)) : json(nullptr)},
+                         {"person", a.person == 0 ? json(nullptr) : json(a.person)}});
     }
     std::map<std::string, std::uint64_t> per_kind;
     for (const query::AffectedIdentifier &a : report.identifiers) {
@@ -124,6 +125,7 @@ core::Result<int> run_affected(Context &ctx) {
     out.json_line(json{{"summary",
                         {{"items", report.items},
                          {"identifiers", report.identifiers.size()},
+                         {"people", report.people},
                          {"identifiers_per_kind", per_kind},
                          {"items_per_category", report.items_per_category},
                          {"undated_excluded", report.undated_excluded},
@@ -131,11 +133,14 @@ core::Result<int> run_affected(Context &ctx) {
                          {"truncated", report.truncated}}}});
   } else {
     for (const query::AffectedIdentifier &a : report.identifiers) {
-      out.line(fmt::format("{:<6} {:<40} {:>6}  {}  {} .. {}  {}", a.kind, a.identifier, a.items,
+      out.line(fmt::format("{:<6} {:<40} {:>6}  {}  {} .. {}  {}{}", a.kind, a.identifier, a.items,
                            fmt::join(a.categories, ","), a.first ? iso_date(*a.first).substr(0, 10) : "-",
-                           a.last ? iso_date(*a.last).substr(0, 10) : "-", fmt::join(a.roles, ",")));
+                           a.last ? iso_date(*a.last).substr(0, 10) : "-", fmt::join(a.roles, ","),
+                           a.person == 0 ? std::string() : fmt::format("  [person {}]", a.person)));
     }
-    out.line(fmt::format("{} identifier(s) in {} item(s)", report.identifiers.size(), report.items));
+    out.line(fmt::format("{} identifier(s) in {} item(s); {} person(s) with several identifiers linked by a display "
+                         "name",
+                         report.identifiers.size(), report.items, report.people));
   }
   if (report.undated_excluded > 0) {
     out.diag("warning", fmt::format("{} item(s) without a date were left out by --since/--until",

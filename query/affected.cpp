@@ -4,6 +4,7 @@
 #include "indexer/document.hpp"
 #include "indexer/log_block.hpp"
 #include "indexer/schema.hpp"
+#include "query/discover.hpp"
 #include "query/index_reader.hpp"
 #include "query/log_blocks.hpp"
 
@@ -12,7 +13,9 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
+#include <set>
 #include <unordered_map>
 
 namespace maildsar::query {
@@ -62,7 +65,9 @@ public:
     m_report.evidence_capped += capped ? 1U : 0U;
     m_report.truncated += truncated ? 1U : 0U;
     ++m_item;
-    for (const index::Identity &id : identities) {
+    std::vector<std::size_t> entry_of(identities.size());
+    for (std::size_t i = 0; i < identities.size(); ++i) {
+      const index::Identity &id = identities[i];
       Key key{std::string(index::to_string(id.kind)), id.value};
       auto [it, inserted] = m_index.try_emplace(key, m_entries.size());
       if (inserted) {
@@ -70,6 +75,10 @@ public:
         entry.id.kind = key.kind;
         entry.id.identifier = key.value;
         m_entries.push_back(std::move(entry));
+      }
+      entry_of[i] = it->second;
+      for (std::size_t j : addresses_named(identities, i)) {
+        m_entries[entry_of[j]].names.insert(it->second); // this address was given with this name
       }
       Entry &e = m_entries[it->second];
       e.id.roles.emplace(connectors::to_string(id.role));
@@ -87,6 +96,7 @@ public:
   }
 
   AffectedReport finish() {
+    group_people();
     for (Entry &e : m_entries) {
       m_report.identifiers.push_back(std::move(e.id));
     }
@@ -100,7 +110,69 @@ private:
   struct Entry {
     AffectedIdentifier id;
     std::uint64_t last_item = 0;
+    std::set<std::size_t> names; // an address: the display names (entries) it was given with
   };
+
+  /**
+   * One person per set of identifiers a display name ties together: an address and the one
+   * name it is given with, and so every address given with that name. An address seen with
+   * several names (a shared or role mailbox: info@, a secretary writing for her boss) links
+   * nobody, so that two people are never merged through it. Persons are numbered in the order
+   * of their first identifier (kind, then value).
+   */
+  void group_people() {
+    std::vector<std::size_t> parent(m_entries.size());
+    for (std::size_t i = 0; i < parent.size(); ++i) {
+      parent[i] = i;
+    }
+    const auto root = [&](std::size_t i) {
+      while (parent[i] != i) {
+        parent[i] = parent[parent[i]];
+        i = parent[i];
+      }
+      return i;
+    };
+    // One name whatever its order ("Smith, Alice" is Alice Smith): its spellings are one.
+    std::map<std::string, std::size_t> by_name;
+    for (std::size_t i = 0; i < m_entries.size(); ++i) {
+      if (m_entries[i].id.kind == "name") {
+        auto [it, inserted] = by_name.try_emplace(name_key_of_value(m_entries[i].id.identifier), i);
+        parent[root(i)] = root(it->second);
+      }
+    }
+    for (std::size_t i = 0; i < m_entries.size(); ++i) {
+      // An address given with one name only (in any spelling) is that person's.
+      std::set<std::size_t> people;
+      for (std::size_t n : m_entries[i].names) {
+        people.insert(root(n));
+      }
+      if (people.size() == 1) {
+        parent[root(i)] = *people.begin();
+      }
+    }
+    std::vector<std::size_t> order(m_entries.size());
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      order[i] = i;
+    }
+    std::ranges::sort(order, [&](std::size_t a, std::size_t b) {
+      return std::tie(m_entries[a].id.kind, m_entries[a].id.identifier) <
+             std::tie(m_entries[b].id.kind, m_entries[b].id.identifier);
+    });
+    std::map<std::size_t, std::size_t> members;
+    for (std::size_t i = 0; i < m_entries.size(); ++i) {
+      ++members[root(i)];
+    }
+    std::map<std::size_t, std::uint64_t> number;
+    for (std::size_t i : order) {
+      const std::size_t r = root(i);
+      if (members[r] < 2) {
+        continue;
+      }
+      auto [it, inserted] = number.try_emplace(r, number.size() + 1);
+      m_entries[i].id.person = it->second;
+    }
+    m_report.people = number.size();
+  }
   const AffectedSelection &m_sel;
   AffectedReport m_report;
   std::uint64_t m_item = 0;

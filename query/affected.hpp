@@ -37,11 +37,16 @@ struct AffectedIdentifier {
   std::set<std::string> categories; // mail-content | delivery-record | quarantine
   std::optional<std::int64_t> first;
   std::optional<std::int64_t> last;
+  /** The person this identifier is grouped with (1, 2, ...): names and the addresses a display
+      name was given with in any selected item are one person (discovery's display-name link);
+      0: linked to no other identifier. */
+  std::uint64_t person = 0;
 };
 
 struct AffectedReport {
   std::vector<AffectedIdentifier> identifiers; // by kind, then identifier
   std::uint64_t items = 0;                     // items selected
+  std::uint64_t people = 0;                    // groups of linked identifiers (`person`)
   std::map<std::string, std::uint64_t> items_per_category;
   std::uint64_t undated_excluded = 0; // items without a date left out by --since/--until
   std::uint64_t evidence_capped = 0;  // items whose stored identities were capped (see schemata)

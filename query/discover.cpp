@@ -38,19 +38,6 @@ std::string name_key(std::vector<std::string> tokens) {
   return key;
 }
 
-std::string name_key_of_value(std::string_view value) {
-  std::vector<std::string> tokens;
-  std::size_t start = 0;
-  while (start <= value.size()) {
-    const std::size_t space = value.find(' ', start);
-    const std::size_t end = space == std::string_view::npos ? value.size() : space;
-    if (end > start) {
-      tokens.emplace_back(value.substr(start, end - start));
-    }
-    start = end + 1;
-  }
-  return name_key(std::move(tokens));
-}
 
 bool is_address_role(Role r) {
   return r == Role::from || r == Role::to || r == Role::cc || r == Role::bcc || r == Role::reply_to ||
@@ -124,12 +111,7 @@ public:
         if (x.role == Role::from || x.role == Role::sender) {
           from_subject_name = true;
         }
-        // The address this display name was given with: the e-mail just before it, same role
-        // (Normalizer::extract emits an address, its BATV/SRS unwrapping, then its name).
-        for (std::size_t j = i; j-- > 0;) {
-          if (ids[j].kind != IdentityKind::email || ids[j].role != x.role) {
-            break;
-          }
+        for (std::size_t j : addresses_named(ids, i)) {
           note("email", ids[j].value, "display-name", id, doc);
         }
       }
@@ -190,6 +172,34 @@ private:
 };
 
 } // namespace
+
+std::string name_key_of_value(std::string_view value) {
+  std::vector<std::string> tokens;
+  std::size_t start = 0;
+  while (start <= value.size()) {
+    const std::size_t space = value.find(' ', start);
+    const std::size_t end = space == std::string_view::npos ? value.size() : space;
+    if (end > start) {
+      tokens.emplace_back(value.substr(start, end - start));
+    }
+    start = end + 1;
+  }
+  return name_key(std::move(tokens));
+}
+
+std::vector<std::size_t> addresses_named(const std::vector<Identity> &ids, std::size_t name) {
+  std::vector<std::size_t> out;
+  if (name >= ids.size() || ids[name].kind != IdentityKind::name || !is_address_role(ids[name].role)) {
+    return out;
+  }
+  for (std::size_t j = name; j-- > 0;) {
+    if (ids[j].kind != IdentityKind::email || ids[j].role != ids[name].role) {
+      break;
+    }
+    out.push_back(j);
+  }
+  return out;
+}
 
 double rule_score(std::string_view rule, std::uint64_t items) {
   struct Rule {

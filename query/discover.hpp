@@ -21,6 +21,7 @@
 #include "connectors/item.hpp"
 #include "core/config.hpp"
 #include "core/result.hpp"
+#include "indexer/identity.hpp"
 #include "query/query.hpp"
 
 #include <cstdint>
@@ -54,6 +55,19 @@ struct DiscoveryReport {
   std::vector<Candidate> candidates; // score descending, then kind and identifier
   std::uint64_t items_read = 0;      // index documents examined
 };
+
+/**
+ * The e-mail addresses (indices into `ids`) that the display name `ids[name]` was given with in
+ * an address field ("Jane Doe <jane@a.example>"): the addresses just before it in the same role
+ * (Normalizer::extract emits an address, its BATV/SRS unwrapping, then its name). Empty when
+ * `ids[name]` is not a name in From, To, Cc, Bcc, Reply-To or Sender. Used by discovery's
+ * display-name rule and by `affected` to group a person's identifiers.
+ */
+[[nodiscard]] std::vector<std::size_t> addresses_named(const std::vector<index::Identity> &ids, std::size_t name);
+
+/** A name identity's value ("smith alice") as its folded tokens sorted: the same person's name
+    whatever the order it was written in ("Smith, Alice" / "Alice Smith"). */
+[[nodiscard]] std::string name_key_of_value(std::string_view value);
 
 /** Score of one rule seen in `items` distinct items (the table in docs/cli.md). */
 [[nodiscard]] double rule_score(std::string_view rule, std::uint64_t items);

@@ -143,12 +143,57 @@ TEST(AffectedE2e, EverySubjectOfASourceFolderOrDateRange) {
   // CSV for the spreadsheet of the breach notification.
   auto csv = maildsar_run({"-c", config.string(), "affected", "--source", "mailboxes", "--source", "postfix", "--csv"});
   ASSERT_EQ(csv.exit_code, 0) << csv.err;
-  EXPECT_TRUE(csv.out.starts_with("kind,identifier,items,roles,categories,first,last\n")) << csv.out;
+  EXPECT_TRUE(csv.out.starts_with("kind,identifier,items,roles,categories,first,last,person\n")) << csv.out;
   EXPECT_NE(csv.out.find("email,alice.smith@example.com,3,body cc from log-from,delivery-record mail-content,"
                          "2023-11-14T10:00:00Z,"),
             std::string::npos)
       << csv.out;
   EXPECT_NE(csv.out.find("\nphone,+442079460123,1,body,mail-content,"), std::string::npos) << csv.out;
+}
+
+TEST(AffectedE2e, IdentifiersADisplayNameTiesTogetherAreOnePerson) {
+  // Issue 16 item 5: "grouped by person where discovery links identifiers" — the display-name
+  // link: Alice's two addresses under her name are one person; an address written with two
+  // different names (a shared mailbox) links nobody.
+  ScratchDir dir;
+  const fs::path md = dir.path() / "mail/bob/Maildir";
+  for (const char *sub : {"cur", "new", "tmp"}) {
+    fs::create_directories(md / sub);
+  }
+  write_file(md / "cur/1700000000.M1P1.host:2,S",
+             "From: Alice Smith <alice.smith@example.com>\nTo: Bob Jones <bob@example.org>\n"
+             "Date: Tue, 14 Nov 2023 10:00:00 +0000\nSubject: one\n\nhi\n");
+  write_file(md / "cur/1700000001.M2P1.host:2,S",
+             "From: \"Smith, Alice\" <alice@home.example>\nTo: bob@example.org\n"
+             "Date: Wed, 15 Nov 2023 10:00:00 +0000\nSubject: two\n\nhi\n");
+  write_file(md / "cur/1700000002.M3P1.host:2,S",
+             "From: Carol Jones <info@example.net>\nTo: bob@example.org\n"
+             "Date: Thu, 16 Nov 2023 10:00:00 +0000\nSubject: three\n\nhi\n");
+  write_file(md / "cur/1700000003.M4P1.host:2,S",
+             "From: Dave Brown <info@example.net>\nTo: bob@example.org\n"
+             "Date: Fri, 17 Nov 2023 10:00:00 +0000\nSubject: four\n\nhi\n");
+  const fs::path config = dir.path() / "maildsar.json";
+  write_file(config, R"({"state_dir": "state", "sources": [
+      {"name": "mailboxes", "type": "maildir", "path": "mail/*/Maildir"}]})");
+  ASSERT_EQ(ds(config, {"index"}).exit_code, 0);
+  auto r = ds(config, {"affected", "--source", "mailboxes"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto lines = json_lines(r.out);
+  auto ids = by_identifier(lines);
+  const json alice = ids["email:alice.smith@example.com"]["person"];
+  ASSERT_TRUE(alice.is_number()) << r.out;
+  EXPECT_EQ(ids["email:alice@home.example"]["person"], alice) << r.out;
+  EXPECT_EQ(ids["name:alice smith"]["person"], alice) << r.out;
+  const json bob = ids["email:bob@example.org"]["person"];
+  ASSERT_TRUE(bob.is_number()) << r.out;
+  EXPECT_NE(bob, alice);
+  EXPECT_EQ(ids["name:bob jones"]["person"], bob);
+  EXPECT_TRUE(ids["email:info@example.net"]["person"].is_null()) << "a shared mailbox merges nobody: " << r.out;
+  EXPECT_TRUE(ids["name:carol jones"]["person"].is_null()) << r.out;
+  EXPECT_TRUE(ids["name:brown dave"]["person"].is_null() || ids["name:dave brown"]["person"].is_null()) << r.out;
+  EXPECT_EQ(lines.back()["summary"]["people"], 2) << r.out;
+  auto human = run({MAILDSAR_BINARY, "-c", config.string(), "affected", "--source", "mailboxes"});
+  EXPECT_NE(human.out.find("[person "), std::string::npos) << human.out;
 }
 
 TEST(AffectedE2e, BadSelectionsAreUsageErrors) {
