@@ -186,23 +186,11 @@ bool is_mime_structure_field(std::string_view name) {
 
 GMimeObject *as_object(gpointer p) { return gobject_cast<GMimeObject>(p, g_mime_object_get_type()); }
 
-/** GMime's reading as lenient as the indexer's (connectors/mime), so that what it reads is redacted. */
-connectors::mime::ParserOptionsPtr parser_options() {
-  connectors::mime::ParserOptionsPtr options{g_mime_parser_options_new()};
-  g_mime_parser_options_set_address_compliance_mode(options.get(), GMIME_RFC_COMPLIANCE_LOOSE);
-  g_mime_parser_options_set_parameter_compliance_mode(options.get(), GMIME_RFC_COMPLIANCE_LOOSE);
-  g_mime_parser_options_set_rfc2047_compliance_mode(options.get(), GMIME_RFC_COMPLIANCE_LOOSE);
-  g_mime_parser_options_set_allow_addresses_without_domain(options.get(), TRUE);
-  std::array<const char *, 3> fallback{"UTF-8", "windows-1252", nullptr};
-  g_mime_parser_options_set_fallback_charsets(options.get(), fallback.data());
-  return options;
-}
-
 GObjectPtr<GMimeMessage> parse(std::string_view bytes) {
   const GObjectPtr<GMimeStream> stream = adopt(g_mime_stream_mem_new_with_buffer(bytes.data(), bytes.size()));
   const GObjectPtr<GMimeParser> parser = adopt(g_mime_parser_new_with_stream(stream.get()));
   g_mime_parser_set_format(parser.get(), GMIME_FORMAT_MESSAGE);
-  const connectors::mime::ParserOptionsPtr options = parser_options();
+  const connectors::mime::ParserOptionsPtr options = connectors::mime::lenient_parser_options();
   return adopt(g_mime_parser_construct_message(parser.get(), options.get()));
 }
 
@@ -516,7 +504,7 @@ private:
    * when the value holds no mailbox (then it is searched as text).
    */
   bool redact_address_field(GMimeHeader *header, const char *value) {
-    const connectors::mime::ParserOptionsPtr options = parser_options();
+    const connectors::mime::ParserOptionsPtr options = connectors::mime::lenient_parser_options();
     const GObjectPtr<InternetAddressList> list = adopt(internet_address_list_parse(options.get(), value));
     if (!list || internet_address_list_length(list.get()) == 0) {
       return false;

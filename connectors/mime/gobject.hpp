@@ -57,6 +57,14 @@ using GCharPtr = std::unique_ptr<char, FreeFn<g_free>>;
 using GErrorPtr = std::unique_ptr<GError, FreeFn<g_error_free>>;
 using ParserOptionsPtr = std::unique_ptr<GMimeParserOptions, FreeFn<g_mime_parser_options_free>>;
 
+/**
+ * GMime's parser options as the decoder reads mail: loose address, parameter and RFC 2047 rules,
+ * addresses without a domain, unlabelled 8-bit text as UTF-8 then windows-1252. No warning
+ * callback (the decoder adds its own). The redaction of messages parses with the same options,
+ * so that what the decoder reads is what gets redacted. Defined in mime_parser.cpp.
+ */
+[[nodiscard]] ParserOptionsPtr lenient_parser_options();
+
 /** The GMime/GLib string as std::string ("" for null). */
 [[nodiscard]] inline std::string to_std_string(const char *text) {
   return text != nullptr ? std::string(text) : std::string();

@@ -112,13 +112,7 @@ void Warnings::flush(Item &item) {
 }
 
 ParserOptionsPtr make_parser_options(Warnings &warnings) {
-  ParserOptionsPtr options{g_mime_parser_options_new()};
-  g_mime_parser_options_set_address_compliance_mode(options.get(), GMIME_RFC_COMPLIANCE_LOOSE);
-  g_mime_parser_options_set_parameter_compliance_mode(options.get(), GMIME_RFC_COMPLIANCE_LOOSE);
-  g_mime_parser_options_set_rfc2047_compliance_mode(options.get(), GMIME_RFC_COMPLIANCE_LOOSE);
-  g_mime_parser_options_set_allow_addresses_without_domain(options.get(), TRUE);
-  std::array<const char *, 3> fallback{"UTF-8", "windows-1252", nullptr};
-  g_mime_parser_options_set_fallback_charsets(options.get(), fallback.data());
+  ParserOptionsPtr options = lenient_parser_options();
   g_mime_parser_options_set_warning_callback(options.get(), on_gmime_warning, &warnings);
   return options;
 }
@@ -248,6 +242,17 @@ bool is_header_field_line(std::string_view line) {
 }
 
 std::optional<Role> address_field_role(std::string_view header) { return detail::address_role(header); }
+
+ParserOptionsPtr lenient_parser_options() {
+  ParserOptionsPtr options{g_mime_parser_options_new()};
+  g_mime_parser_options_set_address_compliance_mode(options.get(), GMIME_RFC_COMPLIANCE_LOOSE);
+  g_mime_parser_options_set_parameter_compliance_mode(options.get(), GMIME_RFC_COMPLIANCE_LOOSE);
+  g_mime_parser_options_set_rfc2047_compliance_mode(options.get(), GMIME_RFC_COMPLIANCE_LOOSE);
+  g_mime_parser_options_set_allow_addresses_without_domain(options.get(), TRUE);
+  std::array<const char *, 3> fallback{"UTF-8", "windows-1252", nullptr};
+  g_mime_parser_options_set_fallback_charsets(options.get(), fallback.data());
+  return options;
+}
 
 core::Result<std::vector<ReceivedField>> received_fields(std::string_view bytes) {
   std::string_view input = bytes;
