@@ -431,6 +431,52 @@ core::Result<bool> prepare_out_dir(const std::string &dir, Overwrite force, bool
   return true;
 }
 
+/**
+ * The DPO's review page of a draft (DIR.review.html, 0600, beside the package, never in it):
+ * who each placeholder stands for, and per item what its copy had replaced or withheld, with
+ * the options that correct it.
+ */
+core::Status write_review(const std::string &path, const std::vector<Entry> &entries,
+                          const redaction::PersonLabels &people, const ExportSummary &summary, bool redact) {
+  std::string h = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                  "<title>Review of the redactions (draft)</title>\n";
+  h += "<style>" + std::string(k_css) + "</style>\n</head>\n<body>\n";
+  h += "<h1>Review of the redactions (draft)</h1>\n<div class=\"box warn\">For the data protection officer only: "
+       "this page names the people the package hides. It is not part of the package; do not send it.</div>\n";
+  if (!redact) {
+    h += "<p>This draft was built without --redact-others: nothing was redacted.</p>\n";
+  }
+  h += fmt::format("<p>{} item(s), {} copied; {} mention(s) of other people replaced; {} attachment(s) "
+                   "withheld.</p>\n",
+                   summary.items, summary.copied, summary.masked, summary.withheld);
+  h += "<p>To correct the package, export again with the same options and without <code>--draft</code>, adding "
+       "<code>--unmask ADDRESS</code> for someone who should stay readable (for example a colleague who "
+       "agreed) or <code>--mask \"FIRST LAST\"</code> (or an address or telephone number) for someone left "
+       "readable in a text.</p>\n";
+  h += "<h2>Who the placeholders stand for</h2>\n<table><tr><th>Placeholder</th><th>Stands for</th></tr>\n";
+  for (const auto &[label, who] : people.legend()) {
+    const std::string shown = who.starts_with("name:") ? who.substr(5) + " (a name)" : who;
+    h += "<tr><td>" + html_escape(label) + "</td><td>" + html_escape(shown) + "</td></tr>\n";
+  }
+  h += "</table>\n<h2>Every item</h2>\n<table><tr><th>#</th><th>Copy</th><th>What was done</th></tr>\n";
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const Entry &e = entries[i];
+    std::string done = redaction_note(e.redaction);
+    if (!e.redaction.unchecked.empty()) {
+      done += (done.empty() ? "" : "; ") + std::string("attachments kept without their text checked: ") +
+              join(e.redaction.unchecked, ", ");
+    }
+    if (!e.problem.empty()) {
+      done += (done.empty() ? "" : "; ") + e.problem;
+    }
+    h += fmt::format("<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>\n", i + 1,
+                     html_escape(e.copy.empty() ? std::string("(no copy)") : e.copy),
+                     html_escape(done.empty() ? std::string("nothing") : done));
+  }
+  h += "</table>\n</body>\n</html>\n";
+  return core::write_file_atomic(path, h, 0600);
+}
+
 } // namespace
 
 core::Result<ExportSummary> export_package(const core::Config &config, const SubjectProfile &subject,
@@ -469,7 +515,24 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
     MAILDSAR_TRY(index::Normalizer::load_phone_module()); // other people's phone numbers are masked too
   }
   // One numbering of other people for the whole package: message copies, log excerpts, report.
-  redaction::PersonLabels people(kept_identities(config, subject, normalizer));
+  // The DPO's corrections of a draft: --unmask keeps, --mask masks (and wins).
+  std::set<std::pair<std::string, std::string>> kept = kept_identities(config, subject, normalizer);
+  std::vector<std::pair<std::string, std::string>> forced;
+  for (const std::string &raw : options.unmask) {
+    MAILDSAR_TRY_ASSIGN(auto id, typed_identity(raw, normalizer));
+    kept.insert(std::move(id));
+  }
+  for (const std::string &raw : options.mask) {
+    MAILDSAR_TRY_ASSIGN(auto id, typed_identity(raw, normalizer));
+    kept.erase(id);
+    forced.push_back(std::move(id));
+  }
+  redaction::PersonLabels people(std::move(kept));
+  for (const auto &[kind, value] : forced) {
+    if (kind == "name") {
+      people.mask_name(value);
+    }
+  }
   OthersMasker masker(normalizer, subject, redact ? &people : nullptr);
   const std::string originals_dir = out_dir + ".originals";
 
@@ -666,6 +729,10 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
   h += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
   h += "<title>Copy of your personal data - " + html_escape(request) + "</title>\n";
   h += "<style>" + std::string(k_css) + "</style>\n</head>\n<body>\n";
+  if (options.draft) {
+    h += "<div class=\"box warn\"><strong>DRAFT for review — not to be sent.</strong> Build the package again "
+         "without --draft once the redactions are right.</div>\n";
+  }
   h += "<h1>Copy of your personal data held in our e-mail systems</h1>\n";
   h += "<p class=\"lead\">This is our answer to your request for access to your personal data "
        "(Article 15 of the General Data Protection Regulation).</p>\n";
@@ -895,7 +962,9 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
       {"tool_version", options.tool_version},
       {"index_version", std::string(index::schema::k_schema_version)},
       {"query", json{{"emails", subject.emails}, {"names", subject.names}, {"phones", subject.phones}, {"ips", subject.ips}}},
-      {"options", json{{"redact_others", redact}, {"keep_originals", options.keep_originals == KeepOriginals::yes}}},
+      {"options", json{{"redact_others", redact}, {"keep_originals", options.keep_originals == KeepOriginals::yes},
+                       {"draft", options.draft}, {"masked_on_request", options.mask.size()},
+                       {"unmasked_on_request", options.unmask.size()}}},
       {"sources", source_list},
       {"counts", json{{"items", summary.items}, {"copied", summary.copied}, {"masked", summary.masked},
                       {"withheld_attachments", summary.withheld}}},
@@ -904,6 +973,10 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
   std::string manifest_text = manifest.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
   MAILDSAR_TRY(core::write_file_atomic((fs::path(out_dir) / "manifest.json").string(), manifest_text, 0600));
   summary.files = pkg.files().size() + 1;
+  if (options.draft) {
+    MAILDSAR_TRY(write_review(out_dir + ".review.html", entries, people, summary, redact));
+    summary.review_path = out_dir + ".review.html";
+  }
   summary.package_hash = core::sha256_hex(manifest_text);
   if (options.zip == ZipPackage::yes) {
     auto &zip_entries = pkg.zip_entries();

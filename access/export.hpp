@@ -37,6 +37,13 @@ struct ExportOptions {
   KeepOriginals keep_originals = KeepOriginals::no; // unmasked excerpts in <out>.originals/
   ZipPackage zip = ZipPackage::no;                  // also <out>.zip
   Overwrite force = Overwrite::no;                  // write into a non-empty out_dir
+  /** A draft for the DPO's review: the package as it would be, marked DRAFT, and DIR.review.html
+      beside it listing every redaction with who each placeholder stands for (never sent). */
+  bool draft = false;
+  /** The DPO's corrections after a draft: identifiers (addresses, names, phone numbers) that are
+      never masked / always masked (a name written in text that no address field tied to anyone). */
+  std::vector<std::string> unmask;
+  std::vector<std::string> mask;
   std::int64_t now = 0;                             // seconds since the epoch; 0 = the clock
 };
 
@@ -47,6 +54,10 @@ struct ExportOptions {
 [[nodiscard]] std::set<std::pair<std::string, std::string>> kept_identities(const core::Config &config,
                                                                             const SubjectProfile &subject,
                                                                             const index::Normalizer &normalizer);
+
+/** An identifier as the DPO typed it (--mask/--unmask): ("email"|"phone"|"name", normalised). */
+[[nodiscard]] core::Result<std::pair<std::string, std::string>> typed_identity(std::string_view raw,
+                                                                              const index::Normalizer &normalizer);
 
 /**
  * What the config's `access` section leaves unstated that the report must then call "not
@@ -63,6 +74,7 @@ struct ExportSummary {
   std::uint64_t files = 0;   // files in the package (manifest.json included)
   std::uint64_t masked = 0;  // third-party identifiers masked (--redact-others)
   std::uint64_t withheld = 0; // attachments withheld from message copies (--redact-others)
+  std::string review_path;    // DIR.review.html of a draft, else empty
   std::map<std::string, std::uint64_t> per_source; // source -> items
   std::vector<std::string> problems;               // items that could not be copied, and why
 };

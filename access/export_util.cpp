@@ -338,6 +338,34 @@ std::set<std::pair<std::string, std::string>> kept_identities(const core::Config
   return kept;
 }
 
+core::Result<std::pair<std::string, std::string>> typed_identity(std::string_view raw,
+                                                                const index::Normalizer &normalizer) {
+  if (raw.find('@') != std::string_view::npos) {
+    if (auto n = normalizer.email(raw)) {
+      return std::pair<std::string, std::string>{"email", *n};
+    }
+    return core::fail(core::ErrorCode::usage, fmt::format("export: '{}' is not an e-mail address", raw));
+  }
+  if (std::ranges::any_of(raw, [](char c) { return c >= '0' && c <= '9'; })) {
+    try {
+      if (auto n = normalizer.phone(raw)) {
+        return std::pair<std::string, std::string>{"phone", *n};
+      }
+    } catch (const std::exception &e) {
+      return core::fail(core::ErrorCode::internal, fmt::format("export: phone numbers: {}", e.what()));
+    }
+    return core::fail(core::ErrorCode::usage, fmt::format("export: '{}' is not a telephone number", raw));
+  }
+  std::vector<std::string> tokens = normalizer.name_tokens(raw);
+  if (tokens.size() < 2) {
+    return core::fail(core::ErrorCode::usage,
+                      fmt::format("export: '{}': a name needs two words or more (names in text are matched "
+                                  "as 2-4 words)",
+                                  raw));
+  }
+  return std::pair<std::string, std::string>{"name", redaction::name_value(std::move(tokens))};
+}
+
 core::Result<std::string> make_zip(const std::vector<ZipEntry> &entries) {
   if (entries.size() > 0xFFFF) {
     return core::fail(core::ErrorCode::data, "zip: more than 65535 files (ZIP64 not supported)");

@@ -18,6 +18,9 @@ void export_options(po::options_description &desc, po::positional_options_descri
       ("redact-others", po::bool_switch(), "mask other people inside the message copies, log excerpts and the report (Art. 15(4); default: access.redact_others)")
       ("no-redact-others", po::bool_switch(), "copies as they are, even when the config's access.redact_others is true")
       ("keep-originals", po::bool_switch(), "with redaction: keep the unredacted copies in DIR.originals/ (internal, never to be sent)")
+      ("draft", po::bool_switch(), "a draft for review: the package marked DRAFT and DIR.review.html (who each placeholder is, what was redacted)")
+      ("mask", po::value<std::vector<std::string>>()->composing(), "with redaction: also mask this address, phone or name (repeatable)")
+      ("unmask", po::value<std::vector<std::string>>()->composing(), "with redaction: never mask this address, phone or name (repeatable)")
       ("force", po::bool_switch(), "write into a non-empty DIR");
 }
 
@@ -35,6 +38,12 @@ core::Result<int> run_export(Context &ctx) {
   const bool redact = flag("redact-others") || (config.access.redact_others && !flag("no-redact-others"));
   if (flag("keep-originals") && !redact) {
     return core::fail(core::ErrorCode::usage, "export: --keep-originals needs --redact-others (or access.redact_others)");
+  }
+  const auto list = [&](const char *name) {
+    return ctx.vm.count(name) != 0 ? ctx.vm[name].as<std::vector<std::string>>() : std::vector<std::string>{};
+  };
+  if ((ctx.vm.count("mask") != 0 || ctx.vm.count("unmask") != 0) && !redact) {
+    return core::fail(core::ErrorCode::usage, "export: --mask and --unmask need --redact-others (or access.redact_others)");
   }
   MAILDSAR_TRY_ASSIGN(StepSubject step, resolve_request(config, std::move(given), ctx.operator_name));
   const query::SubjectProfile &subject = step.subject;
@@ -62,6 +71,12 @@ core::Result<int> run_export(Context &ctx) {
   options.redact_others = redact ? access::RedactOthers::yes : access::RedactOthers::no;
   options.keep_originals = flag("keep-originals") ? access::KeepOriginals::yes : access::KeepOriginals::no;
   options.force = flag("force") ? access::Overwrite::yes : access::Overwrite::no;
+  options.draft = flag("draft");
+  options.mask = list("mask");
+  options.unmask = list("unmask");
+  if (options.draft) {
+    MAILDSAR_TRY(core::check_outside_stores(config, base + ".review.html", "export --out"));
+  }
   MAILDSAR_TRY_ASSIGN(access::ExportSummary s, access::export_package(config, subject, options));
   Output &out = *ctx.out;
   for (const auto &p : s.problems) {
@@ -78,6 +93,8 @@ core::Result<int> run_export(Context &ctx) {
                                  {"copied", s.copied},
                                  {"files", s.files},
                                  {"masked", s.masked},
+                                 {"withheld_attachments", s.withheld},
+                                 {"review", s.review_path.empty() ? nlohmann::json() : nlohmann::json(s.review_path)},
                                  {"problems", s.problems.size()},
                                  {"per_source", per_source},
                                  {"package_sha256", s.package_hash}});
@@ -87,8 +104,13 @@ core::Result<int> run_export(Context &ctx) {
     if (!s.zip_path.empty()) {
       out.line(fmt::format("zip: {}", s.zip_path));
     }
-    if (s.masked > 0) {
-      out.line(fmt::format("{} identifier(s) of other people masked", s.masked));
+    if (s.masked > 0 || s.withheld > 0) {
+      out.line(fmt::format("{} mention(s) of other people masked, {} attachment(s) withheld", s.masked, s.withheld));
+    }
+    if (!s.review_path.empty()) {
+      out.line(fmt::format("DRAFT: review {} (names the people the package hides: for you only), then export "
+                           "again without --draft",
+                           s.review_path));
     }
     out.line(fmt::format("package sha256: {}", s.package_hash));
   }

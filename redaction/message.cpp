@@ -108,6 +108,14 @@ std::optional<std::string> PersonLabels::mailbox(const std::string &email, const
   return label;
 }
 
+void PersonLabels::mask_name(const std::string &name) {
+  if (name.empty() || m_by_name.contains(name)) {
+    return;
+  }
+  m_kept.erase({"name", name});
+  m_by_name.emplace(name, label_of_email("name:" + name));
+}
+
 std::optional<std::string> PersonLabels::identifier(std::string_view kind, const std::string &normalised) {
   if (m_kept.contains({std::string(kind), normalised})) {
     return std::nullopt;

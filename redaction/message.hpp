@@ -84,6 +84,12 @@ public:
   std::optional<std::string> identifier(std::string_view kind, const std::string &normalised) override;
   [[nodiscard]] Search kinds() const override;
   [[nodiscard]] bool masks_everyone() const override { return true; }
+  /**
+   * Masks a name wherever a text shows it, as a person of its own unless a header already tied
+   * it to an address (the DPO's `--mask NAME`: names in free text are otherwise recognised only
+   * through an address field). `name` is a name_value (folded tokens, sorted).
+   */
+  void mask_name(const std::string &name);
   /** Label -> the e-mail address it stands for (for the DPO's review page, never sent out). */
   [[nodiscard]] const std::map<std::string, std::string> &legend() const { return m_legend; }
 

@@ -233,6 +233,58 @@ TEST(ExportE2E, ConnectorEstateWithRedactOthersMasksEveryOtherAddress) {
   }
 }
 
+TEST(ExportE2E, ADraftIsReviewedThenMasksAreAddedAndLifted) {
+  // Issue 18 item 2, the review step: --draft writes the package marked DRAFT and
+  // DIR.review.html (who each placeholder is); the final build takes --mask / --unmask.
+  ScratchDir dir;
+  const fs::path md = dir.path() / "mail/alice/Maildir";
+  for (const char *sub : {"cur", "new", "tmp"}) {
+    fs::create_directories(md / sub);
+  }
+  maildsar::test::write_file(md / "cur/1700000000.M1P1.host:2,S",
+                             "From: Bob Jones <bob@example.org>\nTo: Alice Smith <alice.smith@example.com>\n"
+                             "Date: Tue, 14 Nov 2023 10:00:00 +0000\nSubject: notes\n\n"
+                             "Alice, Carol Jones asked for the minutes; write to bob@example.org.\n");
+  const fs::path config = dir.path() / "maildsar.json";
+  maildsar::test::write_file(config, R"({"state_dir": "state", "sources": [
+      {"name": "mailboxes", "type": "maildir", "path": "mail/*/Maildir", "owner": "{1}.smith@example.com"}]})");
+  ASSERT_EQ(maildsar_run({"-c", config.string(), "index"}).exit_code, 0);
+  const fs::path out = dir.path() / "pkg";
+  auto draft = maildsar_run({"-c", config.string(), "export", "--email", "alice.smith@example.com", "--out",
+                             out.string(), "--redact-others", "--draft", "--json"});
+  ASSERT_EQ(draft.exit_code, 0) << draft.err;
+  EXPECT_EQ(json_lines(draft.out).at(0).at("review"), out.string() + ".review.html");
+  const std::string review = slurp(out.string() + ".review.html");
+  EXPECT_NE(review.find("bob@example.org"), std::string::npos) << "the DPO sees who [person 1] is";
+  EXPECT_NE(review.find("[person 1]"), std::string::npos);
+  EXPECT_EQ(fs::status(out.string() + ".review.html").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_NE(slurp(out / "report.html").find("DRAFT for review"), std::string::npos);
+  auto manifest = verify_manifest(out);
+  ASSERT_EQ(manifest.at("items").size(), 1U);
+  std::string copy = slurp(out / manifest.at("items")[0].at("copy").get<std::string>());
+  EXPECT_EQ(copy.find("bob@example.org"), std::string::npos) << copy;
+  EXPECT_NE(copy.find("Carol Jones"), std::string::npos) << "a name no header ties to anyone stays: " << copy;
+
+  auto final = maildsar_run({"-c", config.string(), "export", "--email", "alice.smith@example.com", "--out",
+                             out.string(), "--force", "--redact-others", "--mask", "Carol Jones", "--unmask",
+                             "bob@example.org", "--json"});
+  ASSERT_EQ(final.exit_code, 0) << final.err;
+  manifest = verify_manifest(out);
+  copy = slurp(out / manifest.at("items")[0].at("copy").get<std::string>());
+  EXPECT_EQ(copy.find("Carol Jones"), std::string::npos) << copy;
+  EXPECT_NE(copy.find("bob@example.org"), std::string::npos) << copy;
+  EXPECT_NE(copy.find("Bob Jones"), std::string::npos) << "unmasked: his name too" << copy;
+  EXPECT_EQ(slurp(out / "report.html").find("DRAFT"), std::string::npos);
+  EXPECT_EQ(manifest.at("options").at("masked_on_request"), 1);
+  auto bad = maildsar_run({"-c", config.string(), "export", "--email", "alice.smith@example.com", "--out",
+                           (dir.path() / "other").string(), "--mask", "Carol Jones"});
+  EXPECT_EQ(bad.exit_code, 64) << "--mask without redaction";
+  auto one_word = maildsar_run({"-c", config.string(), "export", "--email", "alice.smith@example.com", "--out",
+                                (dir.path() / "other").string(), "--redact-others", "--mask", "Carol"});
+  EXPECT_EQ(one_word.exit_code, 64) << one_word.err;
+}
+
 TEST(ExportE2E, SampleReportRendersInHeadlessChromium) {
   if (std::system("command -v chromium >/dev/null 2>&1") != 0) {
     GTEST_SKIP() << "chromium not installed (scripts/install-deps.sh)";
