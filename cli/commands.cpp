@@ -149,7 +149,7 @@ std::span<const Command> commands() {
               "  maildsar plan --email alice.smith@example.com --out m.json --policy exemptions.json\n"
               "  maildsar plan --subject dsar-0042.json --out m.json --pst convert",
               plan_options, run_plan},
-      Command{"approve", "record an approval of a manifest by --operator (never the planner)",
+      Command{"approve", "record an approval of a manifest by this OS login (never the planner's login)",
               "approve MANIFEST",
               "  maildsar approve dsar-0042.manifest.json --operator bob\n"
               "  maildsar approve dsar-0042.manifest.json --json",
