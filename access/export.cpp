@@ -724,6 +724,11 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
     categories.insert(e.category);
   }
   const auto &access = config.access;
+  // Sources in the controller's plain words where the config gives them (issue 18 item 4).
+  const auto shown = [&](const std::string &source) {
+    auto it = std::ranges::find_if(config.sources, [&](const core::SourceConfig &c) { return c.name == source; });
+    return it != config.sources.end() && !it->description.empty() ? it->description : source;
+  };
   std::string request = subject.request.empty() ? std::string("(no request id given)") : subject.request;
   std::string h;
   h += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
@@ -764,7 +769,7 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
     for (const auto &c : categories) h += "<th>" + html_escape(plural(c)) + "</th>";
     h += "<th>Total</th></tr>\n";
     for (const auto &[src, cats] : counts) {
-      h += "<tr><td>" + html_escape(src) + "</td>";
+      h += "<tr><td>" + html_escape(shown(src)) + "</td>";
       std::uint64_t total = 0;
       for (const auto &c : categories) {
         auto it = cats.find(c);
@@ -806,7 +811,7 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
                        : src.type == "postfix-queue" || src.type == "exim-spool" ? "mail server queue"
                        : "mail server delivery logs";
     auto it = summary.per_source.find(src.name);
-    h += "<tr><td>" + html_escape(src.name) + "</td><td>" + html_escape(kind) + "</td><td class=\"date\">" +
+    h += "<tr><td>" + html_escape(shown(src.name)) + "</td><td>" + html_escape(kind) + "</td><td class=\"date\">" +
          html_escape(last) + fmt::format("</td><td class=\"num\">{}</td><td>", it == summary.per_source.end() ? 0 : it->second);
     if (bad.empty()) {
       h += "nothing";
@@ -849,7 +854,7 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
       text = r == config.retention.end() ? "no fixed period set"
                                          : fmt::format("{} days", r->max_age_seconds / 86400);
     }
-    h += "<li>" + html_escape(src.name) + ": " + html_escape(text) + "</li>";
+    h += "<li>" + html_escape(shown(src.name)) + ": " + html_escape(text) + "</li>";
   }
   h += "</ul></dd>\n<dt>Where the data came from</dt><dd>" +
        html_escape(access.source_of_data.empty()
@@ -908,7 +913,7 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
     const auto &e = entries[i];
     h += fmt::format("<tr><td class=\"num\">{}</td><td class=\"date\">{}</td><td>{}<br><span class=\"small\">{}</span></td>",
                      i + 1, e.hit->date ? html_escape(iso(*e.hit->date).substr(0, 16).replace(10, 1, " ")) : "unknown",
-                     html_escape(e.category), html_escape(e.hit->locator.source));
+                     html_escape(e.category), html_escape(shown(e.hit->locator.source)));
     h += "<td class=\"people\">" + html_escape(join(e.people.from, ", ")) + "</td><td class=\"people\">" +
          html_escape(join(e.people.to, ", ")) + "</td><td class=\"subj\">" + html_escape(e.subject) + "</td><td>";
     if (!e.copy.empty()) {
@@ -951,7 +956,11 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
   }
   json source_list = json::array();
   for (const auto &src : config.sources) {
-    source_list.push_back(json{{"name", src.name}, {"type", src.type}});
+    json entry{{"name", src.name}, {"type", src.type}};
+    if (!src.description.empty()) {
+      entry["description"] = src.description;
+    }
+    source_list.push_back(std::move(entry));
   }
   json manifest{
       {"schema", "maildsar.export-manifest"},

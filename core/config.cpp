@@ -161,7 +161,7 @@ std::string root_of(const std::string &pattern, std::string_view type) {
 Result<SourceConfig> parse_source(const Parser &p, const json &obj, std::size_t index,
                                   const std::string &base_dir) {
   std::string where = fmt::format("sources[{}]", index);
-  MAILDSAR_TRY(p.check_keys(obj, where, {"name", "type", "path", "owner", "format", "root", "allow_remove", "command", "rewrite"}));
+  MAILDSAR_TRY(p.check_keys(obj, where, {"name", "type", "path", "owner", "format", "root", "allow_remove", "command", "rewrite", "description"}));
   SourceConfig s;
   MAILDSAR_TRY_ASSIGN(s.name, p.get_string(obj, "name", where, true));
   MAILDSAR_TRY_ASSIGN(s.type, p.get_string(obj, "type", where, true));
@@ -170,6 +170,7 @@ Result<SourceConfig> parse_source(const Parser &p, const json &obj, std::size_t 
   MAILDSAR_TRY_ASSIGN(s.format, p.get_string(obj, "format", where, false));
   MAILDSAR_TRY_ASSIGN(std::string root, p.get_string(obj, "root", where, false));
   MAILDSAR_TRY_ASSIGN(s.command, p.get_string(obj, "command", where, false));
+  MAILDSAR_TRY_ASSIGN(s.description, p.get_string(obj, "description", where, false));
   if (auto it = obj.find("allow_remove"); it != obj.end()) {
     if (!it->is_boolean()) {
       return std::unexpected(p.error_at_key("allow_remove", fmt::format("'allow_remove' in {} must be true or false", where)));

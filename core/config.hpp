@@ -28,6 +28,9 @@ struct SourceConfig {
   std::string command = {};
   /** archive: erase rewrites the archive without the subject's items (else they are manual). */
   bool rewrite = false;
+  /** In plain words for the data subject ("Staff mailboxes"): the access report shows it where
+      it would otherwise show the source's name; "" = the name. */
+  std::string description = {};
 };
 
 struct IdentityConfig {

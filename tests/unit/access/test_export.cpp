@@ -263,6 +263,18 @@ TEST(ExportPackage, TheReportStatesWhatTheConfigSaysAndNeverInventsTheRest) {
   e.config.access.transfers = {"United States: Standard Contractual Clauses (backup provider)"};
   opt.out_dir = (e.dir.path() / "set").string();
   ASSERT_TRUE(q::export_package(e.config, subject, opt));
+  e.config.sources.front().description = "Staff mailboxes";
+  report = "";
+  ASSERT_TRUE(q::export_package(e.config, subject, [&] {
+    auto o = opt;
+    o.out_dir = (e.dir.path() / "described").string();
+    return o;
+  }()));
+  const std::string described = slurp(e.dir.path() / "described" / "report.html");
+  EXPECT_NE(described.find("<td>Staff mailboxes</td>"), std::string::npos) << "plain words, not 'mailboxes'";
+  EXPECT_NE(described.find("<li>Staff mailboxes: six years</li>"), std::string::npos);
+  EXPECT_NE(described.find("<span class=\"small\">Staff mailboxes</span>"), std::string::npos) << "item rows too";
+  EXPECT_EQ(described.find("<span class=\"small\">mailboxes</span>"), std::string::npos);
   report = slurp(fs::path(opt.out_dir) / "report.html");
   EXPECT_NE(report.find("<dd>We make no automated decisions about you.</dd>"), std::string::npos);
   EXPECT_NE(report.find("<li>United States: Standard Contractual Clauses (backup provider)</li>"), std::string::npos);
