@@ -644,28 +644,25 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
       bytes = masker.mask(original);
     }
     entry.category = category_of(h, ext);
-    if (got) {
-      std::string date = h.date ? iso(*h.date).substr(0, 10) : std::string("undated");
-      std::string stem = fmt::format("{:04}-{}-{}", seq, date,
-                                     safe_file_name(h.subject.empty() ? entry.category : h.subject, 50));
-      entry.copy = pkg.unique("items/" + folder_of(h), stem, ext);
-      MAILDSAR_TRY(pkg.write(entry.copy, bytes));
-      ++summary.copied;
-      if (redact && options.keep_originals == KeepOriginals::yes && !original.empty() && original != bytes) {
-        fs::path full = fs::path(originals_dir) / entry.copy;
-        MAILDSAR_TRY(prepare_out_dir(originals_dir, Overwrite::yes, /*may_hold_package=*/false));
-        fs::create_directories(full.parent_path(), ec);
-        MAILDSAR_TRY(core::write_file_atomic(full.string(), original, 0600));
-      }
-    } else if (redact && options.keep_originals == KeepOriginals::yes && !original.empty()) {
-      // Withheld from the package: the original is kept for the DPO's review only.
-      std::string date = h.date ? iso(*h.date).substr(0, 10) : std::string("undated");
-      const std::string rel = "withheld/" + folder_of(h) + "/" +
-                              fmt::format("{:04}-{}-{}.{}", seq, date, safe_file_name(h.subject.empty() ? entry.category : h.subject, 50), ext);
+    const std::string stem = fmt::format("{:04}-{}-{}", seq, h.date ? iso(*h.date).substr(0, 10) : std::string("undated"),
+                                         safe_file_name(h.subject.empty() ? entry.category : h.subject, 50));
+    // --keep-originals: the unredacted copy in DIR.originals/, for the DPO's review only.
+    const auto keep_original = [&](const std::string &rel) -> core::Status {
       fs::path full = fs::path(originals_dir) / rel;
       MAILDSAR_TRY(prepare_out_dir(originals_dir, Overwrite::yes, /*may_hold_package=*/false));
       fs::create_directories(full.parent_path(), ec);
-      MAILDSAR_TRY(core::write_file_atomic(full.string(), original, 0600));
+      return core::write_file_atomic(full.string(), original, 0600);
+    };
+    const bool keep = redact && options.keep_originals == KeepOriginals::yes && !original.empty();
+    if (got) {
+      entry.copy = pkg.unique("items/" + folder_of(h), stem, ext);
+      MAILDSAR_TRY(pkg.write(entry.copy, bytes));
+      ++summary.copied;
+      if (keep && original != bytes) {
+        MAILDSAR_TRY(keep_original(entry.copy));
+      }
+    } else if (keep) {
+      MAILDSAR_TRY(keep_original("withheld/" + folder_of(h) + "/" + stem + "." + ext)); // withheld from the package
     }
     if (!entry.problem.empty()) {
       summary.problems.push_back(fmt::format("{} {}: {}", loc.source, loc.key(), entry.problem));

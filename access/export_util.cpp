@@ -270,7 +270,7 @@ std::string OthersMasker::mask(std::string_view text) {
       }
     } else if (!is_subject_address(tok)) {
       std::optional<std::string> n = m_normalizer.email(tok);
-      if (n && n->ends_with(std::string("@") + std::string(redaction::k_placeholder_domain))) {
+      if (n && redaction::is_placeholder_address(*n)) {
         continue; // already a placeholder of the message copies
       }
       std::optional<std::string> label = m_people != nullptr && n ? m_people->identifier("email", *n) : std::nullopt;

@@ -25,6 +25,11 @@ using connectors::mime::GCharPtr;
 using connectors::mime::gobject_cast;
 using connectors::mime::GObjectPtr;
 
+bool is_placeholder_address(std::string_view email) {
+  return email.size() > k_placeholder_domain.size() && email.ends_with(k_placeholder_domain) &&
+         email[email.size() - k_placeholder_domain.size() - 1] == '@';
+}
+
 std::string placeholder_address(std::string_view label) {
   std::string local;
   for (const char c : label) {
@@ -158,10 +163,6 @@ bool iequals(std::string_view a, std::string_view b) {
          });
 }
 
-bool is_placeholder_email(std::string_view email) {
-  return email.size() > k_placeholder_domain.size() && email.ends_with(k_placeholder_domain) &&
-         email[email.size() - k_placeholder_domain.size() - 1] == '@';
-}
 
 /** Signature fields that no longer verify once anything is changed. */
 bool is_signature_field(std::string_view name) {
@@ -282,16 +283,6 @@ public:
   Engine(Masks &masks, const index::Normalizer &normalizer, const MessageOptions &options, MessageReport &report)
       : m_masks(masks), m_norm(normalizer), m_options(options), m_report(report), m_search(masks.kinds()) {
     m_search.everyone = false;
-    m_search.wanted = [this](std::string_view kind, const std::string &value) {
-      if (kind == "email" && is_placeholder_email(value)) {
-        return false;
-      }
-      std::optional<std::string> label = m_masks.identifier(kind, value);
-      if (label) {
-        m_pending_label = std::move(*label);
-      }
-      return label.has_value();
-    };
   }
 
   /** First pass: every mailbox of every (attached) message, so that the Masks learns names. */
@@ -329,17 +320,19 @@ public:
   /** `text` with the masked identities replaced: by their label, or (`address_form`, header
       fields) e-mail addresses by the label's placeholder address. */
   std::string text(std::string_view in, bool address_form, std::size_t &count) {
-    std::vector<Found> found;
-    std::vector<std::string> labels;
+    std::vector<std::string> labels; // in the order find_identities takes the identifiers
     Search search = m_search;
     search.wanted = [&](std::string_view kind, const std::string &value) {
-      if (!m_search.wanted(kind, value)) {
+      if (kind == "email" && is_placeholder_address(value)) {
         return false;
       }
-      labels.push_back(m_pending_label); // in the order find_identities takes them
-      return true;
+      std::optional<std::string> label = m_masks.identifier(kind, value);
+      if (label) {
+        labels.push_back(std::move(*label));
+      }
+      return label.has_value();
     };
-    found = find_identities(in, m_norm, search);
+    std::vector<Found> found = find_identities(in, m_norm, search);
     std::vector<std::pair<Found, std::string>> hits;
     for (std::size_t i = 0; i < found.size(); ++i) {
       hits.emplace_back(std::move(found[i]), labels[i]);
@@ -423,7 +416,7 @@ private:
         continue;
       }
       std::optional<std::string> email = m_norm.email(in.substr(begin, end - begin));
-      if (!email || is_placeholder_email(*email)) {
+      if (!email || is_placeholder_address(*email)) {
         continue;
       }
       std::optional<std::string> label = m_masks.identifier("email", *email);
@@ -440,7 +433,7 @@ private:
     const std::string name = connectors::mime::to_std_string(
         internet_address_get_name(gobject_cast<InternetAddress>(mailbox, internet_address_get_type())));
     std::string email = m_norm.email(addr).value_or(std::string());
-    if (is_placeholder_email(email)) {
+    if (is_placeholder_address(email)) {
       return std::nullopt;
     }
     std::vector<std::string> tokens = m_norm.name_tokens(name);
@@ -783,8 +776,7 @@ private:
   const index::Normalizer &m_norm;
   const MessageOptions &m_options;
   MessageReport &m_report;
-  Search m_search;
-  std::string m_pending_label;
+  Search m_search; // the kinds texts are searched for
   std::vector<GMimeObject *> m_signed; // messages (borrowed: alive until written) with signature fields
 };
 
@@ -812,14 +804,14 @@ std::vector<std::string> leftovers(std::string_view bytes, Masks &masks, const i
   Search search = masks.kinds();
   search.everyone = false;
   search.wanted = [&](std::string_view kind, const std::string &value) {
-    return !(kind == "email" && is_placeholder_email(value)) && masks.identifier(kind, value).has_value();
+    return !(kind == "email" && is_placeholder_address(value)) && masks.identifier(kind, value).has_value();
   };
   for (const connectors::RawAddress &a : item.addresses) {
     if (a.role == connectors::Role::owner) {
       continue;
     }
     std::optional<std::string> email = norm.email(a.addr);
-    if (email && !is_placeholder_email(*email) && search.email && masks.identifier("email", *email)) {
+    if (email && !is_placeholder_address(*email) && search.email && masks.identifier("email", *email)) {
       out.push_back(fmt::format("{} address in {}", connectors::to_string(a.role), a.field.empty() ? "a header" : a.field));
     }
     if (!a.name.empty() && !find_identities(a.name, norm, search).empty()) {

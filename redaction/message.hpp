@@ -31,6 +31,9 @@ namespace maildsar::redaction {
 /** The domain of placeholder addresses (RFC 2606: never delivered, never a person's). */
 inline constexpr std::string_view k_placeholder_domain = "redacted.invalid";
 
+/** True for an address of k_placeholder_domain (one of ours: never masked again). */
+[[nodiscard]] bool is_placeholder_address(std::string_view email);
+
 /** The address standing for a placeholder label: "[person 1]" -> "person-1@redacted.invalid". */
 [[nodiscard]] std::string placeholder_address(std::string_view label);
 
