@@ -435,6 +435,10 @@ struct Reader::State {
           done = true;
           break;
         }
+        if (isal.avail_in >= 4 && (isal.next_in[3] & 0xE0U) != 0) {
+          // Reserved FLG bits: zlib refuses such a member (RFC 1952 2.3.1), ISA-L reads on.
+          return fail_after(produced, data_error("unknown gzip header flags set"));
+        }
         isal_inflate_reset(&isal);
         isal.crc_flag = ISAL_GZIP; // it reads the header and checks the trailer
         mode = Mode::gzip;
