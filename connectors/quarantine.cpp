@@ -998,4 +998,26 @@ core::Result<std::unique_ptr<Connector>> make_emlfolder_connector(const core::So
   return std::make_unique<QuarantineConnector>(source, QuarantineFormat::plain, StoreKind::emlfolder);
 }
 
+core::Result<std::string> gzip_compress(std::string_view data) {
+  if (data.size() > 0xFFFFFFFFULL) {
+    return core::fail(core::ErrorCode::data, "gzip: more than 4 GiB to compress");
+  }
+  z_stream zs{};
+  if (deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    return core::fail(core::ErrorCode::internal, "gzip: cannot initialise zlib");
+  }
+  std::string out(deflateBound(&zs, static_cast<uLong>(data.size())) + 32, '\0');
+  zs.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  zs.next_out = reinterpret_cast<Bytef *>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  const int r = deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  if (r != Z_STREAM_END) {
+    return core::fail(core::ErrorCode::internal, "gzip: deflate did not finish");
+  }
+  return out;
+}
+
 } // namespace maildsar::connectors

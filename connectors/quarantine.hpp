@@ -45,4 +45,8 @@ make_quarantine_connector(const core::SourceConfig &source);
 [[nodiscard]] core::Result<std::string> gunzip(std::string_view compressed,
                                                std::uint64_t max_bytes = 1ULL << 30);
 
+/** Compresses `data` as one gzip member (zlib level 6, no name, mtime 0: the same input always
+    gives the same bytes). ErrorCode::internal when zlib fails; data for more than 4 GiB. */
+[[nodiscard]] core::Result<std::string> gzip_compress(std::string_view data);
+
 } // namespace maildsar::connectors

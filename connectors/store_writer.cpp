@@ -13,6 +13,8 @@ namespace {
 using store_writer_detail::maildir_copies_impl;
 using store_writer_detail::maildir_current_path_impl;
 using store_writer_detail::remove_message_file_impl;
+using store_writer_detail::replace_maildir_message_impl;
+using store_writer_detail::replace_message_file_impl;
 using store_writer_detail::rewrite_log_impl;
 using store_writer_detail::rewrite_mbox_impl;
 
@@ -51,6 +53,17 @@ core::Result<LogRewrite> rewrite_log_lines(const std::string &path, std::span<co
 core::Status remove_message_file(const std::string &path, const std::string &sha256,
                                  const StepHook &hook) {
   return guarded(path + ": ", [&] { return remove_message_file_impl(path, sha256, hook); });
+}
+
+core::Result<std::string> replace_maildir_message(const std::string &path, const std::string &sha256,
+                                                  std::string_view bytes, const std::string &new_unique,
+                                                  const StepHook &hook) {
+  return guarded(path + ": ", [&] { return replace_maildir_message_impl(path, sha256, bytes, new_unique, hook); });
+}
+
+core::Status replace_message_file(const std::string &path, const std::string &sha256, std::string_view bytes,
+                                  const StepHook &hook) {
+  return guarded(path + ": ", [&] { return replace_message_file_impl(path, sha256, bytes, hook); });
 }
 
 core::Result<std::string> maildir_current_path(const std::string &path) {

@@ -44,16 +44,20 @@ inline constexpr std::string_view k_stale_hint =
  */
 using StepHook = std::function<core::Status(std::string_view step)>;
 
-/** One message to remove from an mbox: its locator's range and the planned SHA-256. */
+/** One message to remove from an mbox (or to replace): its locator's range and the planned
+    SHA-256. */
 struct MboxCut {
   std::uint64_t offset = 0;
   std::uint64_t length = 0;
   std::string sha256;
+  /** nullopt: the range is removed; else these bytes take its place (a redacted message in its
+      stored form: "From " line, quoted message, separating blank line). */
+  std::optional<std::string> replacement = std::nullopt;
 };
 
 struct MboxRewrite {
-  /** Per cut (in the caller's order): true = removed; false = stale (bytes differ or the range
-      is beyond the end of the file): left untouched. */
+  /** Per cut (in the caller's order): true = removed (or replaced); false = stale (bytes differ
+      or the range is beyond the end of the file): left untouched. */
   std::vector<bool> removed;
   std::uint64_t size_before = 0; // size of the mbox when locked
   std::uint64_t size_after = 0;  // size of the new mbox (appended bytes included)
@@ -69,7 +73,7 @@ struct MboxLockOptions {
 
 /**
  * Removes the cuts (whole messages: "From " line to the next separator, as the mbox connector's
- * locators give them) from an mbox file.
+ * locators give them) from an mbox file, or writes a cut's `replacement` in its place.
  *
  * Locks as delivery agents do: first the dotlock `<path>.lock` (a unique temp file linked to the
  * lock name; a lock older than 300 s or left by a dead maildsar process is broken; bounded
@@ -149,6 +153,40 @@ struct LogRewrite {
  */
 [[nodiscard]] core::Status remove_message_file(const std::string &path, const std::string &sha256,
                                                const StepHook &hook);
+
+/**
+ * Replaces a Maildir message by new contents under a new name, the way a delivery agent writes
+ * one: the bytes go to `<maildir>/tmp/<new_unique>` (mode of the old file, fsync), are linked
+ * (never over an existing file) into the old file's folder (cur/ or new/) as `<new_unique>` plus
+ * the old name's info part (":2,FLAGS": the flags stay), the folder is fsynced, then the old
+ * file is unlinked (its contents checked against `sha256` first, wherever a flag change moved
+ * it) and the folder fsynced again. A new name, because IMAP servers map names to UIDs and a
+ * UID's contents never change: clients see the old message go and the new one come. A file
+ * outside cur/ and new/ (stray, tmp/) is replaced under its own name (temp + fsync + rename).
+ *
+ * Idempotent, so an interrupted run resumes: when a file named `<new_unique>` is already in the
+ * folder (linked before a crash), only the old file is removed; when the old file is gone and
+ * the new one is there, nothing is done. Steps for the hook: "maildir:temp-synced",
+ * "maildir:linked", "maildir:old-unlinked".
+ *
+ * @return the new file's path
+ * @errors no_input when neither the old nor the new file exists; stale when the old file's
+ *         contents changed; data for a symlink or non-regular file.
+ */
+[[nodiscard]] core::Result<std::string> replace_maildir_message(const std::string &path, const std::string &sha256,
+                                                                std::string_view bytes,
+                                                                const std::string &new_unique,
+                                                                const StepHook &hook);
+
+/**
+ * Replaces a message file (quarantine, folder of loose messages) by new contents under the same
+ * name: its contents checked against `sha256`, then temp file + fsync + rename + fsync of the
+ * folder (mode and, when permitted, owner kept). Steps: "file:verified", "file:temp-synced",
+ * "file:renamed".
+ * @errors no_input when the file is gone; stale when its contents changed.
+ */
+[[nodiscard]] core::Status replace_message_file(const std::string &path, const std::string &sha256,
+                                                std::string_view bytes, const StepHook &hook);
 
 /**
  * Maildir: `path` itself when it exists; else, for a file of cur/, new/ or tmp/, the file of the

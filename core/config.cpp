@@ -654,8 +654,23 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
   }
   if (auto it = root.find("erasure"); it != root.end()) {
     MAILDSAR_TRY(p.check_keys(*it, "erasure",
-                              {"act_for_others", "approvals_required", "approver_keys", "pst_convert",
-                               "require_signatures"}));
+                              {"act_for_others", "approvals_required", "approver_keys", "message_policy",
+                               "pst_convert", "require_signatures"}));
+    if (auto mp = it->find("message_policy"); mp != it->end()) {
+      // The keys (roles, "owner", "default") are checked by erasure/ when a plan uses them.
+      if (!mp->is_object() || mp->empty()) {
+        return std::unexpected(p.error_at_key(
+            "message_policy", "erasure.message_policy must be an object such as {\"owner|from\": \"delete\", "
+                              "\"default\": \"redact\"}"));
+      }
+      for (const auto &[key, value] : mp->items()) {
+        if (!value.is_string() || (value.get<std::string>() != "delete" && value.get<std::string>() != "redact")) {
+          return std::unexpected(p.error_at_key(
+              "message_policy", fmt::format("erasure.message_policy: '{}' must be \"delete\" or \"redact\"", key)));
+        }
+        c.erasure.message_policy.emplace(key, value.get<std::string>());
+      }
+    }
     if (auto acting = it->find("act_for_others"); acting != it->end()) {
       if (!acting->is_array()) {
         return std::unexpected(p.error_at_key(

@@ -67,6 +67,11 @@ struct ErasureConfig {
       are moved to `pst_originals_dir` (outside every store root). Both absolute; "" = not set. */
   std::string pst_mbox_dir;
   std::string pst_originals_dir;
+  /** "erasure.message_policy": what `plan` does with a message the subject appears in, by the
+      subject's roles in it ("owner|from" -> "delete", "to|cc|bcc|body" -> "redact",
+      "default" -> ...; erasure/policy.hpp). Empty = {"default": "delete"}. A request's
+      policy file ("messages") overrides it. */
+  std::map<std::string, std::string> message_policy;
 };
 
 /**

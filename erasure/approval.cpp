@@ -5,6 +5,7 @@
 #include "access/export.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <set>
@@ -101,6 +102,16 @@ Counts counts_of(const Manifest &m) {
     c.store[item.locator.source] = std::string(connectors::to_string(item.locator.store));
   }
   return c;
+}
+
+/** The manifest's message policy as the planner wrote it ({"default": "delete"} when absent). */
+std::string message_policy_text(const Manifest &m) {
+  if (m.policy.is_object()) {
+    if (auto it = m.policy.find("messages"); it != m.policy.end()) {
+      return it->dump();
+    }
+  }
+  return R"({"default":"delete"})";
 }
 
 /** The reasons that protected items (retain), with their counts and until-dates. */
@@ -273,10 +284,15 @@ std::string approval_html(const ApprovalView &v) {
   }
   h += fmt::format("<th class=\"n\">{}</th></tr>\n</table>\n", m.items.size());
   h += "<p><code>delete</code>: the message is removed (a Maildir file unlinked, an mbox message cut out); "
-       "<code>redact</code>: in a delivery-log transaction the subject's identifiers are replaced by "
-       "pseudonyms of the same length, every other byte stays; <code>convert</code>: a PST file is replaced "
+       "<code>redact</code>: the item stays with the subject masked in it — in a delivery-log transaction "
+       "the subject's identifiers are replaced by pseudonyms of the same length, every other byte stays; in a "
+       "message (the message policy below) the subject becomes \"[erased person]\" in the fields listed as "
+       "changing, attachments that name the subject are withheld, the rest of the message is kept; "
+       "<code>convert</code>: a PST file is replaced "
        "by an mbox archive without the subject's items; <code>manual</code>: erase does nothing, an "
        "administrator must (instructions below); <code>retain</code>: a hold or exemption keeps it.</p>\n";
+  h += "<p>Message policy (what happens to a message by the subject's role in it): <code>" +
+       html_escape(message_policy_text(m)) + "</code></p>\n";
 
   h += "<h2>What will not be touched, and why</h2>\n";
   const auto protections = protections_of(m);
@@ -331,6 +347,9 @@ std::string approval_html(const ApprovalView &v) {
       if (!item.instructions.empty()) {
         reason += "<br><small>" + html_escape(item.instructions) + "</small>";
       }
+      if (!item.changes.empty()) {
+        reason += "<br><small>changes: " + html_escape(fmt::format("{}", fmt::join(item.changes, "; "))) + "</small>";
+      }
       h += fmt::format("<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"a-{}\">{}</td>"
                        "<td>{}</td></tr>\n",
                        when(d), html_escape(where(item)), html_escape(people(d)), html_escape(subject_line(item, d)),
@@ -371,6 +390,7 @@ std::string approval_text(const ApprovalView &v) {
     t += fmt::format("  {:<16} {:<12} {}\n", source, counts.store.at(source), line);
   }
   t += fmt::format("  {} item(s) in all\n", m.items.size());
+  t += "  message policy " + message_policy_text(m) + "\n";
   t += "\nNot touched by erase:\n";
   const auto protections = protections_of(m);
   const auto manual = manual_reasons(m);
@@ -399,6 +419,9 @@ std::string approval_text(const ApprovalView &v) {
       t += fmt::format("            {}{}\n", item.reason, item.until.empty() ? "" : " (until " + item.until + ")");
       if (!item.instructions.empty()) {
         t += "            " + item.instructions + "\n";
+      }
+      if (!item.changes.empty()) {
+        t += fmt::format("            changes: {}\n", fmt::join(item.changes, "; "));
       }
     }
   }

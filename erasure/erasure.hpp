@@ -57,6 +57,10 @@ struct ManifestItem {
   std::string until;     // retain: YYYY-MM-DD, "" = indefinite
   std::string instructions; // manual: what an administrator must do, and where
   std::string convert_to;   // convert: the mbox archive that replaces the PST file
+  /** redact of a message: what erase will change in it, naming no one ("To", "Received",
+      "text/plain part", "attachment withheld (application/pdf)", ...), from a trial redaction
+      at planning time. */
+  std::vector<std::string> changes = {};
   connectors::Locator locator;
   std::string sha256; // of the item's bytes when indexed (checked again before any change)
   FileIdentity file;

@@ -3,6 +3,7 @@
 #include "connectors/connector.hpp"
 #include "connectors/item_reader.hpp"
 #include "connectors/maildir.hpp"
+#include "connectors/mime/mime_parser.hpp"
 #include "connectors/mbox.hpp"
 #include "connectors/archive.hpp"
 #include "connectors/mta_queue.hpp"
@@ -14,6 +15,7 @@
 #include "core/secret.hpp"
 #include "erasure/convert.hpp"
 #include "erasure/erasure.hpp"
+#include "erasure/message_redaction.hpp"
 #include "erasure/policy.hpp"
 #include "erasure/redact.hpp"
 #include "erasure/signing.hpp"
@@ -128,9 +130,10 @@ struct Outcome {
 class Executor {
 public:
   Executor(const core::Config &config, const Manifest &manifest, const EraseOptions &options, ErasureDb &db,
-           Redactor &redactor, SubjectCheck subject, EraseReport &report, const Protected &protect)
-      : m_config(config), m_manifest(manifest), m_options(options), m_db(db), m_redactor(redactor),
-        m_subject(std::move(subject)), m_report(report), m_protected(protect) {}
+           Redactor &redactor, KeyedMasks &masks, const index::Normalizer &normalizer, SubjectCheck subject,
+           EraseReport &report, const Protected &protect)
+      : m_config(config), m_manifest(manifest), m_options(options), m_db(db), m_redactor(redactor), m_masks(masks),
+        m_normalizer(normalizer), m_subject(std::move(subject)), m_report(report), m_protected(protect) {}
 
   /** Kills the process at `step` when the fault-injection hook asks for it. */
   void point(const std::string &step) const {
@@ -223,7 +226,10 @@ public:
     } else {
       switch (step.store) {
       case connectors::StoreKind::maildir:
-        if (std::uint64_t copies = erase_maildir(step, resumed, hook, outcome); copies > 0) {
+        if (std::uint64_t copies = step.items.front()->action == Action::redact
+                                       ? redact_maildir(step, resumed, hook, outcome)
+                                       : erase_maildir(step, resumed, hook, outcome);
+            copies > 0) {
           outcomes.push_back({{"id", "+copies"}, {"count", copies}});
         }
         break;
@@ -252,6 +258,12 @@ public:
           }
         }
         break;
+      }
+    }
+    for (json &o : outcomes) {
+      // Where a redacted Maildir message lives now (verify reads it there).
+      if (auto moved = m_new_paths.find(o.value("id", std::string())); moved != m_new_paths.end()) {
+        o["path"] = moved->second;
       }
     }
     if (attempt > 1) {
@@ -360,6 +372,89 @@ private:
   }
 
   /**
+   * A Maildir message kept with the subject masked (action redact): written under a new name
+   * with the same flags, the old file removed (connectors::replace_maildir_message, which makes
+   * a resumed run finish what a crash interrupted: the new name is a function of the manifest
+   * and the old name). Other copies of the same message in that Maildir that the manifest does
+   * not list (a copy filed since the index, a duplicate delivery) get the same redacted
+   * contents, unless a hold or exemption covers them. Returns how many copies it rewrote.
+   */
+  std::uint64_t redact_maildir(const FileStep &step, bool resumed, const connectors::StepHook &hook,
+                               const Outcome &outcome) {
+    const ManifestItem &item = *step.items.front();
+    auto current = connectors::maildir_current_path(item.locator.path);
+    std::string stored;
+    if (current) {
+      if (auto inside = check_inside_root(m_config, step.source, *current); !inside) {
+        outcome(item, inside.error());
+        return 0;
+      }
+      if (m_protected.retained.contains(*current)) {
+        outcome(item, "retained", "the same file is also listed as retained; it is kept");
+        return 0;
+      }
+      connectors::Locator now = item.locator;
+      now.path = *current;
+      auto bytes = connectors::read_item_bytes(now);
+      if (!bytes) {
+        outcome(item, bytes.error());
+        return 0;
+      }
+      stored = std::move(*bytes);
+    }
+    if (!current) {
+      // Gone: a run interrupted after the new file was linked finished here (the primitive finds
+      // the new name); else the message went since planning.
+      auto done = resumed ? connectors::replace_maildir_message(
+                                item.locator.path, item.sha256, "",
+                                redacted_maildir_unique(item.locator.path, m_manifest.hash), hook)
+                          : core::Result<std::string>(std::unexpected(current.error()));
+      if (done) {
+        m_new_paths[item.id] = *done;
+        outcome(item, "done", "");
+      } else {
+        outcome(item, "stale", "message file no longer exists");
+      }
+      return 0;
+    }
+    if (core::sha256_hex(stored) != item.sha256) {
+      outcome(item, "stale", "bytes changed since planning; not touched");
+      return 0;
+    }
+    auto redacted = redact_stored_item(item.locator, stored, m_masks, m_normalizer);
+    if (!redacted) {
+      outcome(item, "failed", "not redacted: " + redacted.error().message);
+      return 0;
+    }
+    auto written = connectors::replace_maildir_message(
+        *current, item.sha256, redacted->stored,
+        redacted_maildir_unique(item.locator.path, m_manifest.hash), hook);
+    if (!written) {
+      outcome(item, written.error());
+      return 0;
+    }
+    m_new_paths[item.id] = *written;
+    outcome(item, "done", "");
+    auto copies = connectors::maildir_copies(connectors::maildir_root(item.locator), item.sha256, item.file.size);
+    std::uint64_t n = 0;
+    for (const std::string &copy : copies ? *copies : std::vector<std::string>{}) {
+      if (copy == *current || m_protected.listed.contains(copy)) {
+        continue;
+      }
+      if (auto p = protection_for(m_config, m_protected.policy, step.source, "", copy, m_protected.today)) {
+        MAILDSAR_LOG_INFO("erase: copy {} kept ({})", copy, p->reason);
+        continue;
+      }
+      if (check_inside_root(m_config, step.source, copy) &&
+          connectors::replace_maildir_message(copy, item.sha256, redacted->stored,
+                                              redacted_maildir_unique(copy, m_manifest.hash), hook)) {
+        ++n;
+      }
+    }
+    return n;
+  }
+
+  /**
    * A queued message of a source that allows it (`allow_remove`): the MTA's own command removes
    * it (connectors::remove_queued_message checks the bytes first and the file's absence after).
    * Gone on a resumed step: done (the interrupted run removed it); gone otherwise: stale (the MTA
@@ -401,6 +496,10 @@ private:
     for (const ManifestItem *item : step.items) {
       if (connectors::is_message_file(item->locator)) {
         // A whole message file (quarantine, folder of loose messages).
+        if (item->action == Action::redact) {
+          redact_message_file(*item, resumed, started, hook, outcome);
+          continue;
+        }
         if (!fs::exists(fs::symlink_status(item->locator.path))) {
           outcome(*item, resumed ? "done" : "stale", resumed ? "" : "message file no longer exists");
           continue;
@@ -412,7 +511,21 @@ private:
         }
         continue;
       }
-      cuts.push_back(connectors::MboxCut{item->locator.offset, item->locator.length, item->sha256});
+      connectors::MboxCut cut{item->locator.offset, item->locator.length, item->sha256};
+      if (item->action == Action::redact) {
+        // Redacted in its place within the same crash-safe rewrite; a message whose bytes
+        // changed is left to rewrite_mbox, which reports it stale.
+        auto stored = connectors::read_item_bytes(item->locator);
+        if (stored && core::sha256_hex(*stored) == item->sha256) {
+          auto redacted = redact_stored_item(item->locator, *stored, m_masks, m_normalizer);
+          if (!redacted) {
+            outcome(*item, "failed", "not redacted: " + redacted.error().message);
+            continue;
+          }
+          cut.replacement = std::move(redacted->stored);
+        }
+      }
+      cuts.push_back(std::move(cut));
       ranged.push_back(item);
     }
     if (cuts.empty()) {
@@ -440,7 +553,11 @@ private:
       }
       return;
     }
-    if (rewritten->rewritten && step.store == connectors::StoreKind::mbox && started.contains("inode")) {
+    const bool replaced_any = std::ranges::any_of(cuts, [](const connectors::MboxCut &c) { return c.replacement.has_value(); });
+    if (rewritten->rewritten && step.store == connectors::StoreKind::mbox && started.contains("inode") &&
+        !replaced_any) {
+      // (Messages replaced by their redaction change the offsets of what follows by other
+      // amounts: the re-index after the file steps reads such an mbox again.)
       // Shift the index instead of re-reading the whole mbox; if the catalog cannot vouch for
       // the old file, the re-index after the file steps reads it again.
       std::vector<index::RemovedRange> removed;
@@ -466,6 +583,44 @@ private:
         outcome(*ranged[i], "stale", "bytes changed since planning; not touched");
       }
     }
+  }
+
+  /**
+   * A quarantine file or loose message file kept with the subject masked: the same name with the
+   * redacted contents (temp + fsync + rename; gzip again when it was). Resuming after the rename:
+   * the file is a new inode and holds the redaction already.
+   */
+  void redact_message_file(const ManifestItem &item, bool resumed, const json &started,
+                           const connectors::StepHook &hook, const Outcome &outcome) {
+    auto st = core::lstat_file(item.locator.path);
+    if (!st) {
+      outcome(item, "stale", "message file no longer exists");
+      return;
+    }
+    if (resumed && started.contains("inode") && st->ino != started.value("inode", std::uint64_t{0})) {
+      outcome(item, "done", "");
+      return;
+    }
+    auto stored = connectors::read_item_bytes(item.locator);
+    if (!stored) {
+      outcome(item, stored.error());
+      return;
+    }
+    if (core::sha256_hex(*stored) != item.sha256) {
+      outcome(item, "stale", "bytes changed since planning; not touched");
+      return;
+    }
+    auto redacted = redact_stored_item(item.locator, *stored, m_masks, m_normalizer);
+    if (!redacted) {
+      outcome(item, "failed", "not redacted: " + redacted.error().message);
+      return;
+    }
+    if (auto written = connectors::replace_message_file(item.locator.path, item.sha256, redacted->stored, hook);
+        !written) {
+      outcome(item, written.error());
+      return;
+    }
+    outcome(item, "done", "");
   }
 
   /**
@@ -755,6 +910,9 @@ private:
   const EraseOptions &m_options;
   ErasureDb &m_db;
   Redactor &m_redactor;
+  KeyedMasks &m_masks;
+  const index::Normalizer &m_normalizer;
+  std::map<std::string, std::string> m_new_paths; // item id -> its redacted Maildir file
   SubjectCheck m_subject;
   EraseReport &m_report;
   const Protected &m_protected;
@@ -954,7 +1112,10 @@ core::Result<EraseReport> erase(const core::Config &config, const Manifest &mani
     return subject_kinds_in(item, normalizer, key, target_set);
   };
 
-  Executor exec(config, manifest, options, db, redactor, std::move(subject_check), report, protect);
+  KeyedMasks masks(key, manifest.subject);
+  connectors::mime::MimeLibrary mime; // redaction parses and writes messages
+  Executor exec(config, manifest, options, db, redactor, masks, normalizer, std::move(subject_check), report,
+                protect);
   exec.point("begin");
   const auto t0 = std::chrono::steady_clock::now();
   for (std::size_t n = 0; n < steps.size(); ++n) {

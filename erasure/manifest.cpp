@@ -131,6 +131,9 @@ json body_json(const Manifest &m) {
     if (!it.convert_to.empty()) {
       j["convert_to"] = it.convert_to;
     }
+    if (!it.changes.empty()) {
+      j["changes"] = it.changes;
+    }
     items.push_back(std::move(j));
   }
   json subject = json::array();
@@ -220,6 +223,9 @@ core::Result<Manifest> parse_manifest(std::string_view text, const std::string &
       it.until = ij.value("until", std::string());
       it.instructions = ij.value("instructions", std::string());
       it.convert_to = ij.value("convert_to", std::string());
+      if (auto changes = ij.find("changes"); changes != ij.end()) {
+        it.changes = changes->get<std::vector<std::string>>();
+      }
       auto loc = locator_from_json(ij.at("locator"));
       if (!loc) {
         return std::unexpected(loc.error().with_context(fmt::format("{}: item {}: ", path, n)));

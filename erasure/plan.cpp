@@ -9,6 +9,7 @@
 #include "core/hash.hpp"
 #include "core/secret.hpp"
 #include "erasure/erasure.hpp"
+#include "erasure/message_redaction.hpp"
 #include "erasure/policy.hpp"
 #include "erasure/signing.hpp"
 #include "erasure/state.hpp"
@@ -173,15 +174,64 @@ bool archive_rewrite(const core::Config &config, const std::string &name) {
                      [&](const core::SourceConfig &s) { return s.name == name && s.rewrite; });
 }
 
+void decide_store(ManifestItem &item, const query::Hit &hit, const core::Config &config, PstMode pst_mode);
+
+/** The roles the subject has in the item, over all its matched identifiers. */
+std::vector<std::string> subject_roles(const query::Hit &hit) {
+  std::vector<std::string> roles;
+  for (const query::Match &m : hit.matched) {
+    for (const std::string &r : m.roles) {
+      if (std::ranges::find(roles, r) == roles.end()) {
+        roles.push_back(r);
+      }
+    }
+  }
+  return roles;
+}
+
 /** Decides one item's action (holds and exemptions first: they always win). */
 void decide(ManifestItem &item, const query::Hit &hit, const core::Config &config, const Policy &policy,
-            const std::string &today, PstMode pst_mode) {
+            const MessagePolicy &messages, const std::string &today, PstMode pst_mode) {
   if (auto p = protection_for(config, policy, item.locator.source, item.id, item.locator.path, today)) {
     item.action = Action::retain;
     item.reason = std::move(p->reason);
     item.until = std::move(p->until);
     return;
   }
+  std::string policy_note;
+  if (item.locator.store != connectors::StoreKind::maillog) {
+    // A whole message: the message policy says whether it goes or stays with the subject masked.
+    std::string why;
+    if (messages.decide(subject_roles(hit), why) == MessageRule::redact) {
+      if (std::string unsupported = redaction_unsupported(config, item.locator); !unsupported.empty()) {
+        item.action = Action::manual;
+        item.reason = fmt::format("{}; the policy says redact, but {}", why, unsupported);
+        item.instructions = fmt::format(
+            "Remove the subject's identifiers from this message by hand ({}{}), or plan again with a policy "
+            "that deletes it; then run `maildsar index --source {}` and `maildsar verify`.",
+            item.locator.path,
+            item.locator.length > 0 ? fmt::format(", offset {}, {} bytes", item.locator.offset, item.locator.length)
+            : item.locator.node_id != 0 ? fmt::format(", node {:#x}", item.locator.node_id)
+                                        : std::string(),
+            item.locator.source);
+        return;
+      }
+      item.action = Action::redact;
+      item.reason = "message kept with the subject masked in it (" + why + ")";
+      return; // the changes follow from a trial redaction (preview_redactions)
+    }
+    if (messages.raw != MessagePolicy{}.raw) {
+      policy_note = why; // a policy other than the built-in one: say which rule deleted it
+    }
+  }
+  decide_store(item, hit, config, pst_mode);
+  if (!policy_note.empty() && item.action == Action::erase) {
+    item.reason += " (" + policy_note + ")";
+  }
+}
+
+/** The action of an item by its store (today's behaviour, the message policy's "delete"). */
+void decide_store(ManifestItem &item, const query::Hit &hit, const core::Config &config, PstMode pst_mode) {
   switch (item.locator.store) {
   case connectors::StoreKind::maildir:
     item.action = Action::erase;
@@ -307,6 +357,57 @@ core::Status plan_conversions(const core::Config &config, std::vector<ManifestIt
 
 } // namespace
 
+namespace {
+
+/**
+ * Each message to redact is redacted once on trial: the approver sees what will change
+ * (ManifestItem::changes), and a message that cannot be redacted — not parseable, over a limit,
+ * or showing nothing of the subject that the redaction finds although the index matched it — is
+ * left to an administrator (manual) instead of being half-done by erase.
+ */
+core::Status preview_redactions(const core::Config &config, const std::string &key,
+                                const std::vector<KeyedIdentifier> &subject, std::vector<ManifestItem> &items) {
+  if (std::ranges::none_of(items, [](const ManifestItem &i) {
+        return i.action == Action::redact && i.locator.store != connectors::StoreKind::maillog;
+      })) {
+    return {};
+  }
+  MAILDSAR_TRY(index::Normalizer::load_phone_module());
+  index::Normalizer norm(
+      index::NormalizeOptions{config.identity.subaddress_separators, config.identity.phone_region});
+  KeyedMasks masks(key, subject);
+  for (ManifestItem &item : items) {
+    if (item.action != Action::redact || item.locator.store == connectors::StoreKind::maillog) {
+      continue;
+    }
+    const auto to_manual = [&](const std::string &why) {
+      item.action = Action::manual;
+      item.reason = "the policy says redact, but " + why;
+      item.instructions = fmt::format("Remove the subject's identifiers from this message by hand ({}), or plan "
+                                      "again with a policy that deletes it; then run `maildsar index --source {}` "
+                                      "and `maildsar verify`.",
+                                      item.locator.path, item.locator.source);
+    };
+    auto stored = connectors::read_item_bytes(item.locator);
+    if (!stored || core::sha256_hex(*stored) != item.sha256) {
+      continue; // stale: counted by plan; erase skips it
+    }
+    auto redacted = redact_stored_item(item.locator, *stored, masks, norm);
+    if (!redacted) {
+      to_manual("it cannot be redacted: " + redacted.error().message);
+      continue;
+    }
+    if (!redacted->report.changed()) {
+      to_manual("the redaction finds nothing of the subject in it to mask, although the index matched it");
+      continue;
+    }
+    item.changes = change_list(redacted->report);
+  }
+  return {};
+}
+
+} // namespace
+
 core::Result<PlanResult> plan(const core::Config &config, const query::SubjectProfile &subject,
                               const PlanOptions &options) {
   if (options.resurrected ? subject.request.empty() : subject.empty()) {
@@ -317,6 +418,7 @@ core::Result<PlanResult> plan(const core::Config &config, const query::SubjectPr
                             "use --email, --name, --phone, --ip or --subject FILE");
   }
   MAILDSAR_TRY_ASSIGN(Policy policy, load_policy(options.policy_path));
+  MAILDSAR_TRY_ASSIGN(MessagePolicy messages, effective_message_policy(config, policy.raw));
   MAILDSAR_TRY_ASSIGN(std::string key, core::load_or_create_secret(config.state_dir));
   PlanResult result;
   Manifest &m = result.manifest;
@@ -353,6 +455,7 @@ core::Result<PlanResult> plan(const core::Config &config, const query::SubjectPr
   m.planner = options.planner;
   m.planner_os = options.planner_os;
   m.policy = policy.raw;
+  m.policy["messages"] = messages.raw; // the rule every message was decided by, under the approval
   m.index_version = std::string(index::schema::k_schema_version);
   m.tool_version = MAILDSAR_VERSION;
   std::map<std::string, std::uint64_t> counts;
@@ -364,7 +467,7 @@ core::Result<PlanResult> plan(const core::Config &config, const query::SubjectPr
     if (auto st = core::lstat_file(hit.locator.path)) {
       item.file = FileIdentity{st->dev, st->ino, st->size, st->mtime_ns};
     }
-    decide(item, hit, config, policy, today, options.pst);
+    decide(item, hit, config, policy, messages, today, options.pst);
     if (item.locator.store != connectors::StoreKind::pst) {
       auto bytes = connectors::read_item_bytes(item.locator);
       if (!bytes || core::sha256_hex(*bytes) != item.sha256) {
@@ -376,6 +479,7 @@ core::Result<PlanResult> plan(const core::Config &config, const query::SubjectPr
   if (options.pst == PstMode::convert) {
     MAILDSAR_TRY(plan_conversions(config, m.items));
   }
+  MAILDSAR_TRY(preview_redactions(config, key, m.subject, m.items));
   MAILDSAR_TRY(describe_manual_pst(config, key, m.subject, m.items, hits));
   for (const ManifestItem &item : m.items) {
     ++counts[std::string(to_string(item.action))];

@@ -2,11 +2,14 @@
 // Holds and exemptions: what protects an item from erasure (plan decides, erase re-checks).
 #include "erasure/policy.hpp"
 
+#include "connectors/item.hpp"
 #include "core/fs.hpp"
 #include "core/time.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <ctime>
 
 namespace maildsar::erasure {
@@ -34,10 +37,13 @@ core::Result<Policy> parse_policy(const json &raw, const std::string &where_file
     return core::fail(core::ErrorCode::data, fmt::format("policy {}: must be a JSON object", where_file));
   }
   for (const auto &[key, value] : p.raw.items()) {
-    if (key != "exemptions") {
+    if (key != "exemptions" && key != "messages") {
       return core::fail(core::ErrorCode::data, fmt::format("policy {}: unknown key '{}'", where_file, key),
-                        "allowed keys: exemptions");
+                        "allowed keys: exemptions, messages");
     }
+  }
+  if (auto messages = p.raw.find("messages"); messages != p.raw.end()) {
+    MAILDSAR_TRY(parse_message_policy(*messages, fmt::format("policy {}: messages", where_file)));
   }
   auto it = p.raw.find("exemptions");
   if (it == p.raw.end()) {
@@ -86,6 +92,103 @@ core::Result<Policy> parse_policy(const json &raw, const std::string &where_file
     p.exemptions.push_back(std::move(ex));
   }
   return p;
+}
+
+core::Result<MessagePolicy> parse_message_policy(const json &raw, const std::string &where) {
+  if (!raw.is_object() || raw.empty()) {
+    return core::fail(core::ErrorCode::data, where + ": must be an object of rules, e.g. "
+                                                     "{\"owner|from\": \"delete\", \"default\": \"redact\"}");
+  }
+  MessagePolicy policy;
+  policy.raw = raw;
+  policy.by_key.clear();
+  for (const auto &[key, value] : raw.items()) {
+    if (!value.is_string() || (value.get<std::string>() != "delete" && value.get<std::string>() != "redact")) {
+      return core::fail(core::ErrorCode::data, fmt::format("{}: '{}' must be \"delete\" or \"redact\"", where, key));
+    }
+    const MessageRule rule = value.get<std::string>() == "delete" ? MessageRule::erase : MessageRule::redact;
+    std::size_t begin = 0;
+    while (begin <= key.size()) {
+      std::size_t end = key.find('|', begin);
+      if (end == std::string::npos) {
+        end = key.size();
+      }
+      std::string role = key.substr(begin, end - begin);
+      while (!role.empty() && role.front() == ' ') {
+        role.erase(0, 1);
+      }
+      while (!role.empty() && role.back() == ' ') {
+        role.pop_back();
+      }
+      if (role != "default" && !connectors::role_from_string(role)) {
+        return core::fail(core::ErrorCode::data, fmt::format("{}: '{}' is not a role", where, role),
+                          "use owner, default, or a role of `find` (from, to, cc, bcc, body, attachment-body, "
+                          "attachment-name, subject, received, reply-to, sender, header, ...)");
+      }
+      if (!policy.by_key.emplace(role, rule).second) {
+        return core::fail(core::ErrorCode::data, fmt::format("{}: '{}' is named twice", where, role));
+      }
+      begin = end + 1;
+    }
+  }
+  if (!policy.by_key.contains("default")) {
+    policy.by_key.emplace("default", MessageRule::erase); // unnamed roles keep today's behaviour
+  }
+  return policy;
+}
+
+MessageRule MessagePolicy::decide(const std::vector<std::string> &roles, std::string &why) const {
+  const auto rule_name = [](MessageRule r) { return r == MessageRule::erase ? "delete" : "redact"; };
+  if (std::ranges::find(roles, "owner") != roles.end()) {
+    if (auto it = by_key.find("owner"); it != by_key.end()) {
+      why = fmt::format("the mailbox is the subject's: policy owner = {}", rule_name(it->second));
+      return it->second;
+    }
+  }
+  const auto rule_of = [&](const std::string &role) {
+    auto it = by_key.find(role);
+    return it != by_key.end() ? it->second : by_key.at("default");
+  };
+  MessageRule rule = roles.empty() ? by_key.at("default") : MessageRule::redact;
+  for (const std::string &role : roles) {
+    if (rule_of(role) == MessageRule::erase) {
+      rule = MessageRule::erase; // the strictest rule wins
+    }
+  }
+  std::vector<std::string> deciding; // the roles that give the rule
+  for (const std::string &role : roles) {
+    std::string label = by_key.contains(role) ? role : role + " (default)";
+    if (rule_of(role) == rule && std::ranges::find(deciding, label) == deciding.end()) {
+      deciding.push_back(std::move(label));
+    }
+  }
+  if (deciding.empty()) {
+    deciding.emplace_back("no role (default)");
+  }
+  why = fmt::format("the subject is in {}: policy = {}", fmt::join(deciding, ", "), rule_name(rule));
+  return rule;
+}
+
+core::Result<MessagePolicy> effective_message_policy(const core::Config &config, const json &request_policy) {
+  if (request_policy.is_object()) {
+    if (auto it = request_policy.find("messages"); it != request_policy.end()) {
+      return parse_message_policy(*it, "the request's policy: messages");
+    }
+  }
+  if (!config.erasure.message_policy.empty()) {
+    json raw = json::object();
+    for (const auto &[key, value] : config.erasure.message_policy) {
+      raw[key] = value;
+    }
+    auto parsed = parse_message_policy(raw, config.file + ": erasure.message_policy");
+    if (!parsed) {
+      core::Error e = parsed.error();
+      e.code = core::ErrorCode::config;
+      return std::unexpected(e);
+    }
+    return parsed;
+  }
+  return MessagePolicy{};
 }
 
 core::Result<Policy> load_policy(const std::string &path) {

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +27,36 @@ struct Exemption {
   std::string reason;
   std::string until;
 };
+
+/** What erase does with a whole message the subject appears in (issue 18 item 3). */
+enum class MessageRule {
+  erase, // "delete": the message goes
+  redact // "redact": the message stays with the subject masked in it
+};
+
+/**
+ * The message policy: a rule per role the subject has in a message — `owner` (the mailbox is
+ * the subject's), the roles of `find` ("from", "to", "cc", "bcc", "body", "attachment-body",
+ * "received", ...) and `default` for roles not named; keys may join roles with '|'
+ * ("to|cc|bcc"). For one message: its mailbox is the subject's and `owner` is named -> that
+ * rule; else the strictest rule over the subject's roles in it (delete before redact).
+ * Today's behaviour, the built-in policy, is {"default": "delete"}.
+ */
+struct MessagePolicy {
+  nlohmann::json raw = nlohmann::json{{"default", "delete"}};
+  std::map<std::string, MessageRule> by_key{{"default", MessageRule::erase}}; // "owner", a role, "default"
+
+  /** The rule for a message in which the subject has `roles`; `why` names the key(s) used. */
+  [[nodiscard]] MessageRule decide(const std::vector<std::string> &roles, std::string &why) const;
+};
+
+/** Checks a message policy (an object of "role|role" -> "delete"|"redact"); `where` names it. */
+[[nodiscard]] core::Result<MessagePolicy> parse_message_policy(const nlohmann::json &raw, const std::string &where);
+
+/** The message policy a plan uses: the request's (`request_policy`, its "messages"), else the
+    config's erasure.message_policy, else the built-in {"default": "delete"}. */
+[[nodiscard]] core::Result<MessagePolicy> effective_message_policy(const core::Config &config,
+                                                                   const nlohmann::json &request_policy);
 
 struct Policy {
   nlohmann::json raw = nlohmann::json::object();

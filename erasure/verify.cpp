@@ -45,6 +45,7 @@ core::Result<VerifyReport> verify(const core::Config &config, const query::Subje
   std::set<std::string> excepted;                         // retained and manual item ids
   std::map<std::string, std::uint64_t> retained_by_reason; // for the certificate
   std::map<std::string, connectors::Locator> files;       // path -> where to rescan it
+  std::map<std::string, connectors::Locator> redacted_files; // Maildir messages rewritten with the subject masked
   json originals = json::array();                          // converted PST files moved out of the stores
   std::map<std::string, std::map<std::string, std::uint64_t>> counts;
   json approvers = json::object();
@@ -84,6 +85,18 @@ core::Result<VerifyReport> verify(const core::Config &config, const query::Subje
       }
       ++counts[store][item.action == Action::erase ? "deleted" : item.action == Action::redact ? "redacted" : "converted"];
       files.emplace(item.locator.path, item.locator);
+      if (item.action == Action::redact && item.locator.store == connectors::StoreKind::maildir) {
+        // The redacted message lives under a new name (its journal outcome says which): read it too.
+        MAILDSAR_TRY_ASSIGN(std::optional<JournalEntry> step, db.journal(m.hash, "file:" + item.locator.path));
+        json outcomes = step ? json::parse(step->detail, nullptr, false) : json();
+        for (const json &o : outcomes.is_array() ? outcomes : json::array()) {
+          if (o.value("id", std::string()) == item.id && o.contains("path")) {
+            connectors::Locator now = item.locator;
+            now.path = o.value("path", std::string());
+            redacted_files.emplace(now.path, now);
+          }
+        }
+      }
       if (item.action == Action::convert) {
         // The archive that replaced the PST must hold nothing of the subject either.
         if (const core::SourceConfig *archive = mbox_source_for(config, item.convert_to)) {
@@ -197,8 +210,13 @@ core::Result<VerifyReport> verify(const core::Config &config, const query::Subje
   index::Normalizer norm(
       index::NormalizeOptions{config.identity.subaddress_separators, config.identity.phone_region});
   MAILDSAR_TRY(index::Normalizer::load_phone_module());
+  for (const auto &[redacted_path, loc] : redacted_files) {
+    if (auto current = connectors::maildir_current_path(redacted_path)) {
+      files.emplace(*current, loc); // read below as any other rewritten file
+    }
+  }
   for (const auto &[path, loc] : files) {
-    if (loc.store == connectors::StoreKind::maildir) {
+    if (loc.store == connectors::StoreKind::maildir && !redacted_files.contains(loc.path)) {
       auto current = connectors::maildir_current_path(path);
       if (current) {
         ++report.files_rescanned;

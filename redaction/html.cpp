@@ -37,7 +37,8 @@ std::optional<std::string> redact_html(const std::string &html,
     return std::nullopt;
   }
   const int flags = HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_NONET |
-                    HTML_PARSE_NOIMPLIED; // not HTML_PARSE_COMPACT: text nodes are rewritten in place
+                    HTML_PARSE_NOIMPLIED | HTML_PARSE_NODEFDTD; // no DOCTYPE the part did not have;
+  // not HTML_PARSE_COMPACT: text nodes are rewritten in place
   const std::unique_ptr<htmlParserCtxt, CtxtFree> ctxt(htmlNewParserCtxt());
   if (!ctxt) {
     return std::nullopt;

@@ -228,17 +228,51 @@ std::string content_bytes(GMimePart *part) {
 }
 
 /** New content for a leaf part, in its transfer encoding when that was base64 or QP. */
+/**
+ * The part's transfer encoding after its content changed: the one it had when the new content
+ * still fits it (base64 and quoted-printable always; none, 7bit, 8bit and binary while the
+ * placeholders add no byte they exclude), so that what did not change stays as it was written;
+ * else the best 7-bit-safe one.
+ */
+void keep_encoding(GMimePart *part, GMimeContentEncoding original, std::string_view bytes) {
+  if (original == GMIME_CONTENT_ENCODING_BASE64 || original == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE) {
+    g_mime_part_set_content_encoding(part, original);
+    return;
+  }
+  const bool has_nul = bytes.find('\0') != std::string_view::npos;
+  const bool ascii = std::ranges::all_of(bytes, [](char c) { return static_cast<unsigned char>(c) < 0x80U; });
+  if ((original == GMIME_CONTENT_ENCODING_BINARY) ||
+      (original == GMIME_CONTENT_ENCODING_8BIT && !has_nul) ||
+      ((original == GMIME_CONTENT_ENCODING_7BIT || original == GMIME_CONTENT_ENCODING_DEFAULT) && ascii && !has_nul)) {
+    g_mime_part_set_content_encoding(part, original);
+    return;
+  }
+  g_mime_part_set_content_encoding(part, g_mime_part_get_best_content_encoding(part, GMIME_ENCODING_CONSTRAINT_7BIT));
+}
+
+/** `utf8` in `charset` (iconv through GLib); nullopt when a character has no place in it. */
+std::optional<std::string> from_utf8(const std::string &utf8, const std::string &charset) {
+  gsize written = 0;
+  GError *error = nullptr;
+  const GCharPtr converted(g_convert(utf8.data(), static_cast<gssize>(utf8.size()), charset.c_str(), "UTF-8", nullptr,
+                                     &written, &error));
+  if (error != nullptr) {
+    g_error_free(error);
+    return std::nullopt;
+  }
+  if (converted == nullptr) {
+    return std::nullopt;
+  }
+  return std::string(converted.get(), written);
+}
+
 void set_content_bytes(GMimePart *part, const std::string &bytes) {
   const GMimeContentEncoding original = g_mime_part_get_content_encoding(part);
   const GObjectPtr<GMimeStream> stream = adopt(g_mime_stream_mem_new_with_buffer(bytes.data(), bytes.size()));
   const GObjectPtr<GMimeDataWrapper> wrapper =
       adopt(g_mime_data_wrapper_new_with_stream(stream.get(), GMIME_CONTENT_ENCODING_DEFAULT));
   g_mime_part_set_content(part, wrapper.get());
-  if (original == GMIME_CONTENT_ENCODING_BASE64 || original == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE) {
-    g_mime_part_set_content_encoding(part, original);
-  } else {
-    g_mime_part_set_content_encoding(part, g_mime_part_get_best_content_encoding(part, GMIME_ENCODING_CONSTRAINT_7BIT));
-  }
+  keep_encoding(part, original, bytes);
 }
 
 /** Bytes that are not text: a NUL, or more than a tenth control characters. */
@@ -303,10 +337,16 @@ public:
     if (message == nullptr || depth > k_max_depth) {
       return;
     }
+    const int outer_depth = m_depth;
+    m_depth = depth;
     for (GMimeAddressType type : k_address_types) {
+      const std::size_t before = m_report.header_replacements;
       for_each_mailbox(g_mime_message_get_addresses(message, type), [&](InternetAddressMailbox *mailbox) {
         redact_mailbox(mailbox);
       });
+      if (m_report.header_replacements != before) {
+        note(address_field_name(type));
+      }
     }
     redact_headers(as_object(message), true);
     GMimeObject *body = g_mime_message_get_mime_part(message);
@@ -315,6 +355,7 @@ public:
         g_mime_message_set_mime_part(message, replacement.get());
       }
     }
+    m_depth = outer_depth;
   }
 
   /** `text` with the masked identities replaced: by their label, or (`address_form`, header
@@ -488,12 +529,17 @@ private:
       if (value == nullptr || *value == '\0') {
         continue;
       }
+      const std::size_t before = m_report.header_replacements;
       if (connectors::mime::address_field_role(name) && redact_address_field(header, value)) {
+        if (m_report.header_replacements != before) {
+          note(name);
+        }
         continue;
       }
       const std::string redacted = text(value, true, m_report.header_replacements);
       if (redacted != value) {
         g_mime_header_set_value(header, nullptr, redacted.c_str(), "utf-8");
+        note(name);
       }
     }
   }
@@ -552,12 +598,14 @@ private:
       if (const char *prologue = g_mime_multipart_get_prologue(multipart); prologue != nullptr && *prologue != '\0') {
         const std::string redacted = text(to_utf8(prologue, ""), false, m_report.text_replacements);
         if (redacted != prologue) {
+          note("MIME preamble");
           g_mime_multipart_set_prologue(multipart, redacted.c_str());
         }
       }
       if (const char *epilogue = g_mime_multipart_get_epilogue(multipart); epilogue != nullptr && *epilogue != '\0') {
         const std::string redacted = text(to_utf8(epilogue, ""), false, m_report.text_replacements);
         if (redacted != epilogue) {
+          note("MIME epilogue");
           g_mime_multipart_set_epilogue(multipart, redacted.c_str());
         }
       }
@@ -579,6 +627,7 @@ private:
     if (const char *filename = g_mime_part_get_filename(leaf); filename != nullptr && *filename != '\0') {
       const std::string redacted = text(filename, false, m_report.text_replacements);
       if (redacted != filename) {
+        note("attachment name");
         g_mime_part_set_filename(leaf, redacted.c_str());
       }
     }
@@ -652,6 +701,7 @@ private:
       }
       if (count > 0) {
         m_report.text_replacements += count;
+        note(fmt::format("{}/{} part", type, subtype));
         set_content_bytes(leaf, after);
         if (!charset.empty() || g_str_is_ascii(after.c_str()) == FALSE) {
           g_mime_object_set_content_type_parameter(object, "charset", "utf-8");
@@ -693,10 +743,18 @@ private:
       return {};
     }
     m_report.text_replacements += count;
-    const GMimeContentEncoding original = g_mime_part_get_content_encoding(
-        gobject_cast<GMimePart>(part, g_mime_part_get_type()));
-    g_mime_text_part_set_text(part, after.c_str());
+    note(html ? "text/html part" : "text/plain part");
     auto *leaf = gobject_cast<GMimePart>(part, g_mime_part_get_type());
+    // In the charset the part was written in when the text fits it (the placeholders are
+    // ASCII), so that the rest of the part keeps its bytes; else as GMime chooses.
+    const std::string charset =
+        connectors::mime::to_std_string(g_mime_object_get_content_type_parameter(as_object(part), "charset"));
+    if (std::optional<std::string> encoded = charset.empty() ? std::nullopt : from_utf8(after, charset)) {
+      set_content_bytes(leaf, *encoded);
+      return {};
+    }
+    const GMimeContentEncoding original = g_mime_part_get_content_encoding(leaf);
+    g_mime_text_part_set_text(part, after.c_str());
     if (original == GMIME_CONTENT_ENCODING_BASE64 || original == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE) {
       g_mime_part_set_content_encoding(leaf, original);
     } else {
@@ -761,10 +819,11 @@ private:
     }
     std::size_t ignored = 0;
     const std::string shown = name.empty() ? "(unnamed)" : text(name, false, ignored);
-    const std::string note = fmt::format("{} ({}, {} bytes): {}", shown, type, bytes, why);
-    m_report.withheld.push_back(note);
+    const std::string what = fmt::format("{} ({}, {} bytes): {}", shown, type, bytes, why);
+    m_report.withheld.push_back(what);
+    note(fmt::format("attachment withheld ({})", type));
     const GObjectPtr<GMimeTextPart> replacement = adopt(g_mime_text_part_new_with_subtype("plain"));
-    const std::string body = fmt::format("An attachment was removed from this copy.\n\n{}\n", note);
+    const std::string body = fmt::format("An attachment was removed from this copy.\n\n{}\n", what);
     g_mime_text_part_set_text(replacement.get(), body.c_str());
     auto *leaf = gobject_cast<GMimePart>(replacement.get(), g_mime_part_get_type());
     g_mime_part_set_content_encoding(leaf, g_mime_part_get_best_content_encoding(leaf, GMIME_ENCODING_CONSTRAINT_7BIT));
@@ -772,8 +831,32 @@ private:
     return GObjectPtr<GMimeObject>(as_object(connectors::mime::retain(replacement.get()).release()));
   }
 
+  /** Records where a change was made (MessageReport::places). */
+  void note(const std::string &place) {
+    m_report.places.insert(m_depth > 0 ? "attached message: " + place : place);
+  }
+
+  static std::string address_field_name(GMimeAddressType type) {
+    switch (type) {
+    case GMIME_ADDRESS_TYPE_SENDER:
+      return "Sender";
+    case GMIME_ADDRESS_TYPE_FROM:
+      return "From";
+    case GMIME_ADDRESS_TYPE_REPLY_TO:
+      return "Reply-To";
+    case GMIME_ADDRESS_TYPE_TO:
+      return "To";
+    case GMIME_ADDRESS_TYPE_CC:
+      return "Cc";
+    case GMIME_ADDRESS_TYPE_BCC:
+      return "Bcc";
+    }
+    return "address field";
+  }
+
   Masks &m_masks;
   const index::Normalizer &m_norm;
+  int m_depth = 0; // of the message being redacted (0: the outer one)
   const MessageOptions &m_options;
   MessageReport &m_report;
   Search m_search; // the kinds texts are searched for

@@ -126,6 +126,10 @@ struct MessageReport {
   std::vector<std::string> withheld;         // "NAME (TYPE, N bytes): why" per attachment
   std::vector<std::string> unchecked;        // attachments kept without their text checked
   std::set<std::string> labels;              // placeholders used
+  /** Where something changed, naming no one: header field names as written ("To",
+      "Received"), "text/plain part", "attachment name", "attachment withheld (application/pdf)",
+      "MIME preamble"; prefixed "attached message: " inside an attached message. */
+  std::set<std::string> places;
   [[nodiscard]] bool changed() const {
     return header_replacements + text_replacements > 0 || !removed_headers.empty() || !withheld.empty();
   }

@@ -5,7 +5,7 @@
 //   locks.cpp            step hooks, errors, fcntl/flock locks, the dotlock, hashing, fsync
 //   mbox_rewrite.cpp     the mbox rewrite; the range copier the log rewrite uses too
 //   log_rewrite.cpp      line edits of plain and gzip logs
-//   files.cpp            Maildir message lookup and copies, message-file removal
+//   files.cpp            Maildir message lookup and copies, message-file removal and replacement
 
 #include "connectors/store_writer.hpp"
 #include "core/fs.hpp"
@@ -129,5 +129,12 @@ core::Result<std::vector<std::string>> maildir_copies_impl(const std::string &ro
 
 core::Status remove_message_file_impl(const std::string &path, const std::string &sha256,
                                       const StepHook &hook);
+
+core::Result<std::string> replace_maildir_message_impl(const std::string &path, const std::string &sha256,
+                                                       std::string_view bytes, const std::string &new_unique,
+                                                       const StepHook &hook);
+
+core::Status replace_message_file_impl(const std::string &path, const std::string &sha256, std::string_view bytes,
+                                       const StepHook &hook);
 
 } // namespace maildsar::connectors::store_writer_detail

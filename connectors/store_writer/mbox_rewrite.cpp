@@ -139,6 +139,8 @@ core::Result<MboxRewrite> rewrite_mbox_impl(const std::string &path, std::span<c
   result.size_after = st.size;
   result.removed.assign(cuts.size(), false);
   std::uint64_t removed_bytes = 0;
+  std::uint64_t added_bytes = 0; // replacements written in the place of cuts
+  bool any = false;
   for (std::size_t i = 0; i < cuts.size(); ++i) {
     const MboxCut &c = cuts[i];
     if (c.offset > st.size || c.length > st.size - c.offset) {
@@ -147,10 +149,12 @@ core::Result<MboxRewrite> rewrite_mbox_impl(const std::string &path, std::span<c
     MAILDSAR_TRY_ASSIGN(std::string sha, hash_range(fd.get(), c.offset, c.length, path));
     if (sha == c.sha256) {
       result.removed[i] = true;
+      any = true;
       removed_bytes += c.length;
+      added_bytes += c.replacement ? c.replacement->size() : 0;
     }
   }
-  if (removed_bytes == 0) {
+  if (!any) {
     return result; // nothing of ours is there any more
   }
 
@@ -163,6 +167,9 @@ core::Result<MboxRewrite> rewrite_mbox_impl(const std::string &path, std::span<c
       continue;
     }
     MAILDSAR_TRY(copier.copy(pos, cuts[i].offset - pos));
+    if (cuts[i].replacement) {
+      MAILDSAR_TRY(core::write_all(temp.fd(), *cuts[i].replacement, temp_path));
+    }
     pos = cuts[i].offset + cuts[i].length;
   }
   MAILDSAR_TRY(copier.copy(pos, st.size - pos));
@@ -177,11 +184,11 @@ core::Result<MboxRewrite> rewrite_mbox_impl(const std::string &path, std::span<c
   }
   MAILDSAR_TRY(crash_point(hook, "mbox:ready", &temp));
   MAILDSAR_TRY_ASSIGN(std::uint64_t temp_size, current_size(temp.fd(), temp_path));
-  if (temp_size != final_end - removed_bytes) {
+  if (temp_size != final_end - removed_bytes + added_bytes) {
     return core::fail(core::ErrorCode::io,
                       fmt::format("mbox {}: the rewritten copy has {} bytes, expected {}; "
                                   "nothing changed",
-                                  path, temp_size, final_end - removed_bytes));
+                                  path, temp_size, final_end - removed_bytes + added_bytes));
   }
   if (auto renamed = temp.rename_into_place(core::NewFile::Replace::yes); !renamed) {
     return std::unexpected(renamed.error().with_context("mbox "));
