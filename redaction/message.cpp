@@ -702,9 +702,13 @@ private:
       if (count > 0) {
         m_report.text_replacements += count;
         note(fmt::format("{}/{} part", type, subtype));
-        set_content_bytes(leaf, after);
-        if (!charset.empty() || g_str_is_ascii(after.c_str()) == FALSE) {
-          g_mime_object_set_content_type_parameter(object, "charset", "utf-8");
+        if (std::optional<std::string> encoded = charset.empty() ? std::nullopt : from_utf8(after, charset)) {
+          set_content_bytes(leaf, *encoded); // in the part's own charset: its label stays true
+        } else {
+          set_content_bytes(leaf, after);
+          if (!charset.empty() || g_str_is_ascii(after.c_str()) == FALSE) {
+            g_mime_object_set_content_type_parameter(object, "charset", "utf-8");
+          }
         }
       }
       return {};
@@ -931,6 +935,14 @@ core::Result<RedactedMessage> redact_message(std::string_view raw, Masks &masks,
   }
   while (!input.empty() && (input.front() == '\n' || input.starts_with("\r\n"))) {
     input.remove_prefix(input.front() == '\n' ? 1 : 2);
+  }
+  std::string terminated;
+  if (!input.empty() && input.back() != '\n') {
+    // A message that ends inside its last line (no body, no final newline): GMime would write
+    // the next header field onto that line ("Subject: xX-Maildsar-Redacted: ...").
+    terminated.reserve(input.size() + 1);
+    terminated.append(input).push_back('\n');
+    input = terminated;
   }
   const GObjectPtr<GMimeMessage> message = parse(input);
   if (!message) {
