@@ -757,6 +757,10 @@ private:
       set_content_bytes(leaf, *encoded);
       return {};
     }
+    if (charset.empty() && g_str_is_ascii(after.c_str()) != FALSE) {
+      set_content_bytes(leaf, after); // plain ASCII as before: no charset label to add
+      return {};
+    }
     const GMimeContentEncoding original = g_mime_part_get_content_encoding(leaf);
     g_mime_text_part_set_text(part, after.c_str());
     if (original == GMIME_CONTENT_ENCODING_BASE64 || original == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE) {
