@@ -395,7 +395,7 @@ report::Document build_report(const ReportInput &in, const i18n::Catalog &cat) {
     Block t;
     t.kind = BlockKind::table;
     t.head = {"#", cat.tr("Date"), cat.tr("What"), cat.tr("From"), cat.tr("To"), cat.tr("Subject"), cat.tr("Copy")};
-    t.widths = {0.5, 1.3, 1.6, 2.1, 2.1, 2.4, 1.4};
+    t.widths = {0.45, 1.2, 1.6, 2.0, 2.0, 2.2, 1.9};
     for (std::size_t i = 0; i < entries.size(); ++i) {
       const Entry &e = entries[i];
       std::string date = cat.tr("unknown");

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The access report as PDF: the same document as report.html, laid out with Pango (UTF-8 text,
 // line breaking, DejaVu Sans through fontconfig) on A4 pages drawn by cairo's PDF surface.
-// Two passes: the blocks are placed line by line onto pages (a paragraph may continue on the
-// next page, a table row never splits, a table's header row is repeated), then the pages are
-// drawn with "Page N of M" under each.
+// The blocks are placed line by line onto pages (a paragraph may continue on the next page, a
+// table row never splits, a table's header row is repeated) twice: once to count the pages, then
+// again drawing each page, with "Page N of M" under it, as soon as it is full.
 #include "access/report.hpp"
 
 #include "connectors/mime/gobject.hpp"
@@ -12,6 +12,7 @@
 #include <cairo.h>
 #include <pango/pangocairo.h>
 
+#include <functional>
 #include <memory>
 #include <numeric>
 #include <variant>
@@ -110,7 +111,9 @@ std::string markup(const Text &text) {
 
 class Pager {
 public:
-  explicit Pager(PangoContext *context) : m_context(context) { m_pages.emplace_back(); }
+  /** `emit` receives each page's operations once the page is full (and the last at finish()). */
+  Pager(PangoContext *context, std::function<void(std::vector<Op> &&)> emit)
+      : m_context(context), m_emit(std::move(emit)) {}
 
   /** A layout of `markup_text` in `font` ("DejaVu Sans Bold 13"), wrapped at `width` points. */
   LayoutRef layout(const std::string &markup_text, const char *font, double width,
@@ -125,7 +128,9 @@ public:
       pango_layout_set_height(owned.get(), -max_lines);
       pango_layout_set_ellipsize(owned.get(), PANGO_ELLIPSIZE_END);
     }
-    pango_layout_set_markup(owned.get(), markup_text.c_str(), -1);
+    // No hyphen where a word is broken: an address must read as it is ("e-xample.com" would not).
+    const std::string whole = "<span insert_hyphens=\"false\">" + markup_text + "</span>";
+    pango_layout_set_markup(owned.get(), whole.c_str(), -1);
     return LayoutRef(owned.release(), GObjectUnref{});
   }
 
@@ -151,7 +156,7 @@ public:
       PangoRectangle logical{};
       pango_layout_iter_get_line_extents(it.get(), nullptr, &logical);
       const double baseline = m_y + pango_units_to_double(pango_layout_iter_get_baseline(it.get()) - y0);
-      m_pages.back().push_back(LineOp{l, index, x + pango_units_to_double(logical.x), baseline, colour});
+      m_page.push_back(LineOp{l, index, x + pango_units_to_double(logical.x), baseline, colour});
       m_y += h;
       ++index;
     } while (pango_layout_iter_next_line(it.get()) != 0);
@@ -164,14 +169,14 @@ public:
     do {
       PangoRectangle logical{};
       pango_layout_iter_get_line_extents(it.get(), nullptr, &logical);
-      m_pages.back().push_back(LineOp{l, index, x + pango_units_to_double(logical.x),
+      m_page.push_back(LineOp{l, index, x + pango_units_to_double(logical.x),
                                       top + pango_units_to_double(pango_layout_iter_get_baseline(it.get())), colour});
       ++index;
     } while (pango_layout_iter_next_line(it.get()) != 0);
   }
 
   void rect(double x, double y, double w, double h, std::optional<Colour> fill, std::optional<Colour> stroke) {
-    m_pages.back().push_back(RectOp{x, y, w, h, fill, stroke});
+    m_page.push_back(RectOp{x, y, w, h, fill, stroke});
   }
 
   /** Starts a new page unless `needed` points fit below the cursor (or the page is empty). */
@@ -181,17 +186,26 @@ public:
     }
   }
   void new_page() {
-    m_pages.emplace_back();
+    m_emit(std::move(m_page));
+    m_page.clear();
+    ++m_count;
     m_y = k_top;
   }
   void skip(double dy) { m_y = std::min(m_y + dy, k_bottom); }
   [[nodiscard]] double y() const { return m_y; }
   void set_y(double y) { m_y = y; }
-  [[nodiscard]] const std::vector<std::vector<Op>> &pages() const { return m_pages; }
+  /** Emits the last page; the number of pages. */
+  std::size_t finish() {
+    m_emit(std::move(m_page));
+    m_page.clear();
+    return ++m_count;
+  }
 
 private:
   PangoContext *m_context;
-  std::vector<std::vector<Op>> m_pages;
+  std::function<void(std::vector<Op> &&)> m_emit;
+  std::vector<Op> m_page; // the page being filled; earlier ones are emitted (bounded memory)
+  std::size_t m_count = 0;
   double m_y = k_top;
 };
 
@@ -394,12 +408,15 @@ core::Result<std::string> render_pdf(const Document &doc, const i18n::Catalog &c
   PangoLanguage *language = pango_language_from_string(doc.language.c_str());
   pango_context_set_language(context.get(), language);
 
-  Pager pager(context.get());
-  lay_out(pager, doc);
-  const auto &pages = pager.pages();
-  for (std::size_t n = 0; n < pages.size(); ++n) {
-    cairo_t *c = cr.get();
-    for (const Op &op : pages[n]) {
+  // Pass 1 counts the pages ("Page N of M"); pass 2 lays them out again and draws each page as
+  // soon as it is full, so a report of many thousand items never holds all its layouts at once.
+  Pager counter(context.get(), [](std::vector<Op> &&) {});
+  lay_out(counter, doc);
+  const std::size_t total = counter.finish();
+  std::size_t n = 0;
+  cairo_t *c = cr.get();
+  const auto draw = [&](std::vector<Op> &&ops) {
+    for (const Op &op : ops) {
       if (const auto *line = std::get_if<LineOp>(&op)) {
         set_colour(c, line->colour);
         cairo_move_to(c, line->x, line->baseline);
@@ -419,10 +436,11 @@ core::Result<std::string> render_pdf(const Document &doc, const i18n::Catalog &c
       }
     }
     // The footer: the title on the left, "Page N of M" on the right.
-    Pager footer(context.get());
+    ++n;
+    Pager footer(context.get(), [](std::vector<Op> &&) {});
     LayoutRef title = footer.layout(escape(doc.title), "DejaVu Sans 7.5", k_width * 0.7);
     pango_layout_set_ellipsize(title.get(), PANGO_ELLIPSIZE_END);
-    LayoutRef number = footer.layout(escape(cat.trf("Page {0} of {1}", n + 1, pages.size())), "DejaVu Sans 7.5",
+    LayoutRef number = footer.layout(escape(cat.trf("Page {0} of {1}", n, total)), "DejaVu Sans 7.5",
                                      k_width * 0.3, PANGO_ALIGN_RIGHT);
     set_colour(c, k_grey);
     cairo_move_to(c, k_margin, k_page_height - 42);
@@ -430,7 +448,10 @@ core::Result<std::string> render_pdf(const Document &doc, const i18n::Catalog &c
     cairo_move_to(c, k_margin + k_width * 0.7, k_page_height - 42);
     pango_cairo_show_layout(c, number.get());
     cairo_show_page(c);
-  }
+  };
+  Pager pager(context.get(), draw);
+  lay_out(pager, doc);
+  (void)pager.finish();
   cr.reset();
   cairo_surface_finish(surface.get());
   if (cairo_surface_status(surface.get()) != CAIRO_STATUS_SUCCESS) {
