@@ -331,6 +331,8 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
   if (options.out_dir.empty()) {
     return core::fail(core::ErrorCode::usage, "export: --out DIR is required");
   }
+  // The report's language first: an unknown one is refused before anything is written.
+  MAILDSAR_TRY_ASSIGN(const i18n::Catalog cat, i18n::Catalog::load(options.language));
   const std::int64_t now = options.now != 0 ? options.now : static_cast<std::int64_t>(std::time(nullptr));
   const std::string out_dir = fs::absolute(options.out_dir).lexically_normal().string();
   std::error_code ec;
@@ -562,7 +564,6 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
   }
 
   // ---- report.html and report.pdf: one document in the report's language, rendered twice.
-  MAILDSAR_TRY_ASSIGN(const i18n::Catalog cat, i18n::Catalog::load(options.language));
   auto statuses = index::read_source_status(index::catalog_path(config));
   const std::vector<SourceProblem> unreadable = unreadable_files(config);
   const std::vector<index::SourceStatus> no_statuses;

@@ -381,3 +381,18 @@ TEST(ReportRendering, TheReviewPageIsInTheReportsLanguage) {
   const std::string report = slurp(e.dir.path() / "draft" / "report.html");
   EXPECT_NE(report.find("ENTWURF zur Prüfung"), std::string::npos);
 }
+
+TEST(ReportRendering, AnUnknownLanguageIsRefusedBeforeAnythingIsWritten) {
+  Estate e;
+  make_estate(e, "en");
+  q::SubjectProfile subject;
+  subject.emails = {"alice.smith@example.com"};
+  q::ExportOptions opt;
+  opt.out_dir = (e.dir.path() / "fr").string();
+  opt.language = "fr";
+  auto s = q::export_package(e.config, subject, opt);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, maildsar::core::ErrorCode::usage);
+  EXPECT_NE(s.error().message.find("allowed: en, de"), std::string::npos) << s.error().message;
+  EXPECT_FALSE(fs::exists(opt.out_dir));
+}
