@@ -216,7 +216,7 @@ constexpr const char *k_cell = "DejaVu Sans 7.5";
 constexpr const char *k_cell_bold = "DejaVu Sans Bold 7.5";
 
 /** A box around content of known height, or none when it would not fit on one page. */
-void boxed(Pager &p, double content_height, Colour fill, Colour stroke) {
+void boxed(Pager &p, double content_height, const Colour &fill, const Colour &stroke) {
   const double h = content_height + 14;
   if (h < k_bottom - k_top) {
     p.need(h);
