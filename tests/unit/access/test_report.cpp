@@ -293,6 +293,17 @@ TEST(ReportRendering, GermanReportHasNoEnglishTemplateTextAndThePdfSaysTheSame) 
   ASSERT_EQ(e.config.access.language, "de");
   const q::ExportSummary s = export_in(e, "de", "de");
   const fs::path out = e.dir.path() / "de";
+  // The Maildir++ folder ".Entw&APw-rfe" and the RFC 2047 subject are UTF-8 names on disk.
+  // (the number in front is the item's place in the report, the rest is the date and subject)
+  std::set<std::string> copies;
+  for (const auto &f : fs::recursive_directory_iterator(out / "items")) {
+    if (f.is_regular_file()) {
+      const std::string rel = fs::relative(f.path(), out / "items").string();
+      copies.insert(rel.substr(0, rel.rfind('/') + 1) + f.path().filename().string().substr(5));
+    }
+  }
+  EXPECT_EQ(copies, (std::set<std::string>{"postfaecher/alice/Entwürfe/2023-11-16-Grüße aus Köln.eml",
+                                           "postfaecher/alice/Inbox/2023-11-15-Quartalszahlen.eml"}));
   const std::string html = slurp(out / "report.html");
   EXPECT_NE(html.find("<html lang=\"de\">"), std::string::npos);
   for (const char *german : {"Kopie Ihrer personenbezogenen Daten", "Ihre Rechte", "Alle Einträge", "Was wir durchsucht haben",
