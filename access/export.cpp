@@ -438,6 +438,7 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
         entry.problem = file.error().message;
       } else if (auto it = file->find(loc.node_id); it == file->end() || !it->second) {
         entry.problem = it == file->end() ? "not rendered" : it->second.error().message;
+        entry.problem_shown = it == file->end() ? cat.tr("not rendered") : entry.problem;
       } else {
         ext = it->second->extension;
         bytes = it->second->bytes;
@@ -450,6 +451,7 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
       } else {
         if (!h.sha256.empty() && core::sha256_hex(*stored) != h.sha256) {
           entry.problem = "the item changed since it was indexed; this copy is its current content";
+          entry.problem_shown = cat.tr("the item changed since it was indexed; this copy is its current content");
         }
         if (loc.store == connectors::StoreKind::maillog) {
           ext = "txt";
@@ -487,6 +489,9 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
         got = false;
         entry.problem = "withheld: this message could not be redacted safely (" + redacted.error().message +
                         "); the data protection officer reviews it by hand";
+        entry.problem_shown = cat.trf("withheld: this message could not be redacted safely ({}); the data protection "
+                                      "officer reviews it by hand",
+                                      redacted.error().message);
       }
     } else if (got && redact && ext != "txt") {
       original = bytes; // PST contacts and calendar entries (.vcf, .ics): addresses masked as text

@@ -124,6 +124,9 @@ std::string source_kind(const std::string &type, const i18n::Catalog &cat) {
                                                              : cat.tr("mail server delivery logs");
 }
 
+/** An item's problem in the report: ours translated, a lower layer's message as it is. */
+const std::string &shown_problem(const Entry &e) { return e.problem_shown.empty() ? e.problem : e.problem_shown; }
+
 std::string join_labels(const std::set<std::string> &labels) {
   return join(std::vector<std::string>(labels.begin(), labels.end()), ", ");
 }
@@ -267,7 +270,7 @@ report::Document build_report(const ReportInput &in, const i18n::Catalog &cat) {
       }
       for (const auto &e : entries) {
         if (e.hit->locator.source == src.name && !e.problem.empty()) {
-          bad.list.push_back(plain(fs::path(e.hit->locator.path).filename().string() + ": " + e.problem));
+          bad.list.push_back(plain(fs::path(e.hit->locator.path).filename().string() + ": " + shown_problem(e)));
         }
       }
       if (bad.list.empty()) {
@@ -413,7 +416,7 @@ report::Document build_report(const ReportInput &in, const i18n::Catalog &cat) {
         copy.text.push_back(Span{cat.tr("open copy"), Style::link, href(e.copy)});
       }
       if (!e.problem.empty()) {
-        copy.text.push_back(Span{e.problem, Style::small, {}, true});
+        copy.text.push_back(Span{shown_problem(e), Style::small, {}, true});
       }
       if (const std::string note = redaction_note(e.redaction, cat); !note.empty()) {
         copy.text.push_back(Span{cat.trf("Redacted: {}", note), Style::small, {}, true});
@@ -481,7 +484,7 @@ report::Document build_review(const std::vector<Entry> &entries, const redaction
               cat.trf("attachments kept without their text checked: {}", join(e.redaction.unchecked, ", "));
     }
     if (!e.problem.empty()) {
-      done += (done.empty() ? "" : "; ") + e.problem;
+      done += (done.empty() ? "" : "; ") + shown_problem(e);
     }
     items.rows.push_back({cell(std::to_string(i + 1), CellKind::num),
                           cell(e.copy.empty() ? cat.tr("(no copy)") : e.copy),

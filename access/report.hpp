@@ -31,6 +31,7 @@ struct Entry {
   std::string copy;     // package-relative path ("" = no copy)
   std::string category; // English msgid ("message", "calendar entry", ...): manifest and CSV as is
   std::string problem;  // why there is no (faithful) copy
+  std::string problem_shown; // the same in the report's language where it is our text ("" = problem as is)
   std::string folder;   // where it lies in its source, as in the package ("alice/Entwürfe"), UTF-8
   Correspondents people;
   std::string subject;                // as shown (masked when redacting)

@@ -407,3 +407,21 @@ TEST(ReportRendering, AnUnknownLanguageIsRefusedBeforeAnythingIsWritten) {
   EXPECT_NE(s.error().message.find("allowed: en, de"), std::string::npos) << s.error().message;
   EXPECT_FALSE(fs::exists(opt.out_dir));
 }
+
+TEST(ReportRendering, OurProblemTextsAreTranslatedTooAndTheManifestKeepsEnglish) {
+  Estate e;
+  make_estate(e, "de");
+  // A message that changed after indexing: copied as it is now, with a note.
+  for (const auto &f : fs::recursive_directory_iterator(e.dir.path() / "mail")) {
+    if (f.is_regular_file() && f.path().string().find("Entw") != std::string::npos) {
+      std::ofstream(f.path(), std::ios::app) << "ein Nachtrag\r\n";
+    }
+  }
+  (void)export_in(e, "changed", "de");
+  const fs::path out = e.dir.path() / "changed";
+  const std::string html = slurp(out / "report.html");
+  EXPECT_NE(html.find("der Eintrag hat sich seit der Erfassung geändert"), std::string::npos);
+  EXPECT_EQ(html.find("the item changed since it was indexed"), std::string::npos);
+  EXPECT_NE(slurp(out / "manifest.json").find("\"problem\": \"the item changed since it was indexed"), std::string::npos)
+      << "the manifest is for programs: English";
+}
