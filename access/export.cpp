@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The Art. 15 access package: copies, report.html, manifest.json, summary.csv, audit entry.
 #include "access/export.hpp"
-#include "core/time.hpp"
+
+#include "access/report.hpp"
 
 #include "connectors/archive.hpp"
+#include "connectors/folder_name.hpp"
 #include "connectors/item_reader.hpp"
 #include "connectors/maildir.hpp"
 #include "connectors/mta_queue.hpp"
@@ -32,22 +34,18 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string iso(std::int64_t t) { return core::iso8601_utc(t); }
-
-std::string plain_date(std::int64_t t) { return core::format_utc(t, "%d %B %Y, %H:%M UTC"); }
-
 /** What a person calls an item. */
 std::string category_of(const Hit &h, std::string_view extension) {
   switch (h.locator.store) {
-  case connectors::StoreKind::maillog: return "delivery log record";
-  case connectors::StoreKind::quarantine: return "quarantined message";
-  case connectors::StoreKind::archive: return "message in a backup archive";
+  case connectors::StoreKind::maillog: return MAILDSAR_N_("delivery log record");
+  case connectors::StoreKind::quarantine: return MAILDSAR_N_("quarantined message");
+  case connectors::StoreKind::archive: return MAILDSAR_N_("message in a backup archive");
   case connectors::StoreKind::postfix_queue:
-  case connectors::StoreKind::exim_spool: return "message waiting in a mail server queue";
+  case connectors::StoreKind::exim_spool: return MAILDSAR_N_("message waiting in a mail server queue");
   case connectors::StoreKind::pst:
-    return extension == "vcf" ? "contact" : extension == "ics" ? "calendar entry"
-           : extension == "txt" ? "other Outlook item" : "message";
-  default: return "message";
+    return extension == "vcf" ? MAILDSAR_N_("contact") : extension == "ics" ? MAILDSAR_N_("calendar entry")
+           : extension == "txt" ? MAILDSAR_N_("other Outlook item") : MAILDSAR_N_("message");
+  default: return MAILDSAR_N_("message");
   }
 }
 
@@ -58,10 +56,8 @@ std::string folder_of(const Hit &h) {
   auto base = safe_file_name(fs::path(loc.path).filename().string(), 40);
   switch (loc.store) {
   case connectors::StoreKind::maildir: {
-    std::string folder = loc.folder;
-    while (!folder.empty() && folder.front() == '.') {
-      folder.erase(folder.begin());
-    }
+    // ".Entw&APw-rfe" (modified UTF-7 of IMAP servers) -> "Entwürfe": UTF-8 on disk.
+    const std::string folder = connectors::maildir_folder_display_name(loc.folder);
     // the mailbox: the directory above "Maildir" (or the Maildir itself)
     fs::path dir(connectors::maildir_root(loc));
     std::string box = dir.filename() == "Maildir" ? dir.parent_path().filename().string()
@@ -127,11 +123,6 @@ std::vector<std::pair<std::string, std::string>> header_fields(std::string_view 
   return out;
 }
 
-struct Correspondents {
-  std::vector<std::string> from;
-  std::vector<std::string> to; // to, cc, bcc
-};
-
 Correspondents correspondents_of_message(std::string_view msg) {
   Correspondents c;
   for (const auto &[name, value] : header_fields(msg)) {
@@ -180,58 +171,6 @@ void dedupe(std::vector<std::string> &v) {
   }
   v = std::move(out);
 }
-
-/** "message" -> "messages", "calendar entry" -> "calendar entries". */
-std::string plural(const std::string &noun) {
-  if (noun.size() > 1 && noun.back() == 'y' && std::string_view("aeiou").find(noun[noun.size() - 2]) == std::string_view::npos) {
-    return noun.substr(0, noun.size() - 1) + "ies";
-  }
-  return noun + "s";
-}
-
-std::string join_labels(const std::set<std::string> &labels) {
-  std::string out;
-  for (const std::string &l : labels) {
-    out += (out.empty() ? "" : ", ") + l;
-  }
-  return out;
-}
-
-/** One exported item. */
-struct Entry {
-  const Hit *hit = nullptr;
-  std::string copy;      // package-relative path ("" = no copy)
-  std::string category;
-  std::string problem;   // why there is no (faithful) copy
-  Correspondents people;
-  std::string subject;   // as shown (masked when redacting)
-  redaction::MessageReport redaction; // what redacting the message copy did (--redact-others)
-};
-
-/** One line for the report: what the redaction of a message copy did, "" when nothing. */
-std::string redaction_note(const redaction::MessageReport &r) {
-  std::vector<std::string> parts;
-  if (const std::size_t n = r.header_replacements + r.text_replacements; n > 0) {
-    parts.push_back(fmt::format("{} mention(s) of other people replaced ({})", n, join_labels(r.labels)));
-  }
-  for (const std::string &w : r.withheld) {
-    parts.push_back("attachment withheld: " + w);
-  }
-  if (!r.removed_headers.empty()) {
-    parts.push_back("signature fields removed (no longer valid after redaction)");
-  }
-  std::string out;
-  for (const std::string &p : parts) {
-    out += (out.empty() ? "" : "; ") + p;
-  }
-  return out;
-}
-
-struct SourceProblem {
-  std::string source;
-  std::string path;
-  std::string error;
-};
 
 /** Files the catalog marks as unreadable (read-only query; a missing catalog gives none). */
 std::vector<SourceProblem> unreadable_files(const core::Config &config) {
@@ -318,52 +257,6 @@ std::string csv_field(std::string_view raw) {
   return s;
 }
 
-std::string join(const std::vector<std::string> &v, std::string_view sep) {
-  std::string out;
-  for (const auto &s : v) {
-    if (!out.empty()) {
-      out += sep;
-    }
-    out += s;
-  }
-  return out;
-}
-
-std::string href(std::string_view rel) {
-  std::string out;
-  for (char c : rel) {
-    auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) != 0 || c == '/' || c == '.' || c == '-' || c == '_') {
-      out.push_back(c);
-    } else {
-      out += fmt::format("%{:02X}", u);
-    }
-  }
-  return out;
-}
-
-constexpr std::string_view k_css = R"(
-body{font-family:"DejaVu Sans",Arial,Helvetica,sans-serif;font-size:15px;line-height:1.45;color:#1a1a1a;max-width:1100px;margin:24px auto;padding:0 24px;background:#fff}
-h1{font-size:26px;margin:0 0 4px;color:#123c69}
-h2{font-size:20px;margin:28px 0 8px;padding-bottom:4px;border-bottom:2px solid #123c69;color:#123c69}
-h3{font-size:16px;margin:18px 0 6px}
-.lead{color:#444;margin:0 0 16px}
-.box{background:#f3f6fa;border:1px solid #c9d6e6;border-radius:6px;padding:12px 16px;margin:12px 0}
-.warn{background:#fff6e0;border-color:#e6c36a}
-table{border-collapse:collapse;width:100%;margin:8px 0 12px;font-size:13.5px}
-th,td{border:1px solid #c9d1da;padding:5px 7px;text-align:left;vertical-align:top}
-th{background:#e8eef5}
-tr:nth-child(even) td{background:#fafbfc}
-td.num{text-align:right;white-space:nowrap}
-td.date{white-space:nowrap}
-td.subj{word-break:break-word;max-width:340px}
-td.people{word-break:break-all;max-width:260px;font-size:12.5px}
-dl{margin:0}dt{font-weight:bold;margin-top:8px}dd{margin:2px 0 0 18px}
-a{color:#0b57a4}
-.small{font-size:12.5px;color:#555}
-@media print{body{margin:0;max-width:none;font-size:11pt}h2{page-break-after:avoid}tr{page-break-inside:avoid}a{color:#000;text-decoration:none}}
-)";
-
 /**
  * Makes `dir` ready to receive a package, safely: a symbolic link is never followed (refused),
  * an existing directory is never chmod'ed (only one we create is made 0700), and a non-empty
@@ -431,52 +324,6 @@ core::Result<bool> prepare_out_dir(const std::string &dir, Overwrite force, bool
   return true;
 }
 
-/**
- * The DPO's review page of a draft (DIR.review.html, 0600, beside the package, never in it):
- * who each placeholder stands for, and per item what its copy had replaced or withheld, with
- * the options that correct it.
- */
-core::Status write_review(const std::string &path, const std::vector<Entry> &entries,
-                          const redaction::PersonLabels &people, const ExportSummary &summary, bool redact) {
-  std::string h = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-                  "<title>Review of the redactions (draft)</title>\n";
-  h += "<style>" + std::string(k_css) + "</style>\n</head>\n<body>\n";
-  h += "<h1>Review of the redactions (draft)</h1>\n<div class=\"box warn\">For the data protection officer only: "
-       "this page names the people the package hides. It is not part of the package; do not send it.</div>\n";
-  if (!redact) {
-    h += "<p>This draft was built without --redact-others: nothing was redacted.</p>\n";
-  }
-  h += fmt::format("<p>{} item(s), {} copied; {} mention(s) of other people replaced; {} attachment(s) "
-                   "withheld.</p>\n",
-                   summary.items, summary.copied, summary.masked, summary.withheld);
-  h += "<p>To correct the package, export again with the same options and without <code>--draft</code>, adding "
-       "<code>--unmask ADDRESS</code> for someone who should stay readable (for example a colleague who "
-       "agreed) or <code>--mask \"FIRST LAST\"</code> (or an address or telephone number) for someone left "
-       "readable in a text.</p>\n";
-  h += "<h2>Who the placeholders stand for</h2>\n<table><tr><th>Placeholder</th><th>Stands for</th></tr>\n";
-  for (const auto &[label, who] : people.legend()) {
-    const std::string shown = who.starts_with("name:") ? who.substr(5) + " (a name)" : who;
-    h += "<tr><td>" + html_escape(label) + "</td><td>" + html_escape(shown) + "</td></tr>\n";
-  }
-  h += "</table>\n<h2>Every item</h2>\n<table><tr><th>#</th><th>Copy</th><th>What was done</th></tr>\n";
-  for (std::size_t i = 0; i < entries.size(); ++i) {
-    const Entry &e = entries[i];
-    std::string done = redaction_note(e.redaction);
-    if (!e.redaction.unchecked.empty()) {
-      done += (done.empty() ? "" : "; ") + std::string("attachments kept without their text checked: ") +
-              join(e.redaction.unchecked, ", ");
-    }
-    if (!e.problem.empty()) {
-      done += (done.empty() ? "" : "; ") + e.problem;
-    }
-    h += fmt::format("<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>\n", i + 1,
-                     html_escape(e.copy.empty() ? std::string("(no copy)") : e.copy),
-                     html_escape(done.empty() ? std::string("nothing") : done));
-  }
-  h += "</table>\n</body>\n</html>\n";
-  return core::write_file_atomic(path, h, 0600);
-}
-
 } // namespace
 
 core::Result<ExportSummary> export_package(const core::Config &config, const SubjectProfile &subject,
@@ -484,6 +331,8 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
   if (options.out_dir.empty()) {
     return core::fail(core::ErrorCode::usage, "export: --out DIR is required");
   }
+  // The report's language first: an unknown one is refused before anything is written.
+  MAILDSAR_TRY_ASSIGN(const i18n::Catalog cat, i18n::Catalog::load(options.language));
   const std::int64_t now = options.now != 0 ? options.now : static_cast<std::int64_t>(std::time(nullptr));
   const std::string out_dir = fs::absolute(options.out_dir).lexically_normal().string();
   std::error_code ec;
@@ -589,6 +438,7 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
         entry.problem = file.error().message;
       } else if (auto it = file->find(loc.node_id); it == file->end() || !it->second) {
         entry.problem = it == file->end() ? "not rendered" : it->second.error().message;
+        entry.problem_shown = it == file->end() ? cat.tr("not rendered") : entry.problem;
       } else {
         ext = it->second->extension;
         bytes = it->second->bytes;
@@ -601,6 +451,7 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
       } else {
         if (!h.sha256.empty() && core::sha256_hex(*stored) != h.sha256) {
           entry.problem = "the item changed since it was indexed; this copy is its current content";
+          entry.problem_shown = cat.tr("the item changed since it was indexed; this copy is its current content");
         }
         if (loc.store == connectors::StoreKind::maillog) {
           ext = "txt";
@@ -638,6 +489,9 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
         got = false;
         entry.problem = "withheld: this message could not be redacted safely (" + redacted.error().message +
                         "); the data protection officer reviews it by hand";
+        entry.problem_shown = cat.trf("withheld: this message could not be redacted safely ({}); the data protection "
+                                      "officer reviews it by hand",
+                                      redacted.error().message);
       }
     } else if (got && redact && ext != "txt") {
       original = bytes; // PST contacts and calendar entries (.vcf, .ics): addresses masked as text
@@ -654,15 +508,18 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
       return core::write_file_atomic(full.string(), original, 0600);
     };
     const bool keep = redact && options.keep_originals == KeepOriginals::yes && !original.empty();
+    const std::string folder = folder_of(h);
+    const std::size_t slash = folder.find('/');
+    entry.folder = slash == std::string::npos ? std::string() : folder.substr(slash + 1); // without the source
     if (got) {
-      entry.copy = pkg.unique("items/" + folder_of(h), stem, ext);
+      entry.copy = pkg.unique("items/" + folder, stem, ext);
       MAILDSAR_TRY(pkg.write(entry.copy, bytes));
       ++summary.copied;
       if (keep && original != bytes) {
         MAILDSAR_TRY(keep_original(entry.copy));
       }
     } else if (keep) {
-      MAILDSAR_TRY(keep_original("withheld/" + folder_of(h) + "/" + stem + "." + ext)); // withheld from the package
+      MAILDSAR_TRY(keep_original("withheld/" + folder + "/" + stem + "." + ext)); // withheld from the package
     }
     if (!entry.problem.empty()) {
       summary.problems.push_back(fmt::format("{} {}: {}", loc.source, loc.key(), entry.problem));
@@ -711,226 +568,17 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
                        csv_field(e.copy), e.hit->sha256, csv_field(e.problem));
   }
 
-  // ---- report.html
+  // ---- report.html and report.pdf: one document in the report's language, rendered twice.
   auto statuses = index::read_source_status(index::catalog_path(config));
-  auto unreadable = unreadable_files(config);
-  std::map<std::string, std::map<std::string, std::uint64_t>> counts; // source -> category -> n
-  std::set<std::string> categories;
-  for (const auto &e : entries) {
-    ++counts[e.hit->locator.source][e.category];
-    categories.insert(e.category);
-  }
-  const auto &access = config.access;
-  // Sources in the controller's plain words where the config gives them (issue 18 item 4).
-  const auto shown = [&](const std::string &source) {
-    auto it = std::ranges::find_if(config.sources, [&](const core::SourceConfig &c) { return c.name == source; });
-    return it != config.sources.end() && !it->description.empty() ? it->description : source;
-  };
-  std::string request = subject.request.empty() ? std::string("(no request id given)") : subject.request;
-  std::string h;
-  h += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
-  h += "<title>Copy of your personal data - " + html_escape(request) + "</title>\n";
-  h += "<style>" + std::string(k_css) + "</style>\n</head>\n<body>\n";
-  if (options.draft) {
-    h += "<div class=\"box warn\"><strong>DRAFT for review — not to be sent.</strong> Build the package again "
-         "without --draft once the redactions are right.</div>\n";
-  }
-  h += "<h1>Copy of your personal data held in our e-mail systems</h1>\n";
-  h += "<p class=\"lead\">This is our answer to your request for access to your personal data "
-       "(Article 15 of the General Data Protection Regulation).</p>\n";
-  h += "<div class=\"box\"><dl>\n";
-  h += "<dt>Request</dt><dd>" + html_escape(request) + "</dd>\n";
-  std::vector<std::string> who;
-  for (const auto &n : subject.names) who.push_back(n);
-  for (const auto &n : subject.emails) who.push_back(n);
-  for (const auto &n : subject.phones) who.push_back(n);
-  for (const auto &n : subject.ips) who.push_back(n);
-  h += "<dt>Who asked</dt><dd>The person identified by: " + html_escape(join(who, ", ")) + "</dd>\n";
-  h += "<dt>Prepared on</dt><dd>" + html_escape(plain_date(now)) + " by " +
-       html_escape(options.operator_name.empty() ? std::string("our data protection team") : options.operator_name) +
-       "</dd>\n";
-  if (!access.controller.empty()) {
-    h += "<dt>Who holds your data (the controller)</dt><dd>" + html_escape(access.controller) + "</dd>\n";
-  }
-  if (!access.contact.empty()) {
-    h += "<dt>How to contact us</dt><dd>" + html_escape(access.contact) + "</dd>\n";
-  }
-  h += "</dl></div>\n";
-
-  h += "<h2>In short</h2>\n";
-  h += fmt::format("<p>We found <strong>{}</strong> item(s) about you in {} place(s) where we keep "
-                   "e-mail. A copy of each one is included in this package (folder <code>items</code>).</p>\n",
-                   entries.size(), summary.per_source.size());
-  if (!entries.empty()) {
-    h += "<table><tr><th>Where</th>";
-    for (const auto &c : categories) h += "<th>" + html_escape(plural(c)) + "</th>";
-    h += "<th>Total</th></tr>\n";
-    for (const auto &[src, cats] : counts) {
-      h += "<tr><td>" + html_escape(shown(src)) + "</td>";
-      std::uint64_t total = 0;
-      for (const auto &c : categories) {
-        auto it = cats.find(c);
-        std::uint64_t n = it == cats.end() ? 0 : it->second;
-        total += n;
-        h += fmt::format("<td class=\"num\">{}</td>", n);
-      }
-      h += fmt::format("<td class=\"num\"><strong>{}</strong></td></tr>\n", total);
-    }
-    h += "</table>\n";
-  }
-
-  h += "<h2>What we searched</h2>\n<p>We searched every place our e-mail system keeps messages and "
-       "delivery records:</p>\n<table><tr><th>Place</th><th>Kind</th><th>Last brought up to date</th>"
-       "<th>Items about you</th><th>Could not be read</th></tr>\n";
-  for (const auto &src : config.sources) {
-    std::string last = "never indexed";
-    if (statuses) {
-      for (const auto &st : *statuses) {
-        if (st.name == src.name && st.last_success) {
-          last = plain_date(*st.last_success);
-        }
-      }
-    }
-    std::vector<std::string> bad;
-    for (const auto &u : unreadable) {
-      if (u.source == src.name) {
-        bad.push_back(fs::path(u.path).filename().string() + ": " + u.error);
-      }
-    }
-    for (const auto &e : entries) {
-      if (e.hit->locator.source == src.name && !e.problem.empty()) {
-        bad.push_back(fs::path(e.hit->locator.path).filename().string() + ": " + e.problem);
-      }
-    }
-    std::string kind = src.type == "maildir" ? "mailboxes" : src.type == "mbox" ? "mail archive"
-                       : src.type == "pst" ? "Outlook data files" : src.type == "quarantine" ? "spam/virus quarantine"
-                       : src.type == "emlfolder" ? "folder of message files"
-                       : src.type == "postfix-queue" || src.type == "exim-spool" ? "mail server queue"
-                       : "mail server delivery logs";
-    auto it = summary.per_source.find(src.name);
-    h += "<tr><td>" + html_escape(shown(src.name)) + "</td><td>" + html_escape(kind) + "</td><td class=\"date\">" +
-         html_escape(last) + fmt::format("</td><td class=\"num\">{}</td><td>", it == summary.per_source.end() ? 0 : it->second);
-    if (bad.empty()) {
-      h += "nothing";
-    } else {
-      h += "<ul>";
-      for (const auto &b : bad) h += "<li>" + html_escape(b) + "</li>";
-      h += "</ul>";
-    }
-    h += "</td></tr>\n";
-  }
-  h += "</table>\n";
-
-  h += "<h2>Why we hold this data and what we do with it</h2>\n<dl>\n";
-  auto list = [&](std::string_view title, const std::vector<std::string> &items, std::string_view none) {
-    h += "<dt>" + std::string(title) + "</dt><dd>";
-    if (items.empty()) {
-      h += std::string(none);
-    } else {
-      h += "<ul>";
-      for (const auto &i : items) h += "<li>" + html_escape(i) + "</li>";
-      h += "</ul>";
-    }
-    h += "</dd>\n";
-  };
-  list("Purposes", access.purposes, "Running our e-mail service.");
-  list("Categories of personal data", access.categories,
-       "E-mail addresses, names, the content of messages and attachments, and delivery records.");
-  list("Who receives it", access.recipients, "The people the messages were addressed to.");
-  h += "<dt>External domains your messages were sent to</dt><dd>";
-  h += external_domains.empty() ? std::string("none found")
-                                : html_escape(join(std::vector<std::string>(external_domains.begin(), external_domains.end()), ", "));
-  h += "</dd>\n<dt>How long we keep it</dt><dd><ul>";
-  for (const auto &src : config.sources) {
-    std::string text;
-    if (auto it = access.retention.find(src.name); it != access.retention.end()) {
-      text = it->second;
-    } else {
-      auto r = std::find_if(config.retention.begin(), config.retention.end(),
-                            [&](const auto &x) { return x.source == src.name; });
-      text = r == config.retention.end() ? "no fixed period set"
-                                         : fmt::format("{} days", r->max_age_seconds / 86400);
-    }
-    h += "<li>" + html_escape(shown(src.name)) + ": " + html_escape(text) + "</li>";
-  }
-  h += "</ul></dd>\n<dt>Where the data came from</dt><dd>" +
-       html_escape(access.source_of_data.empty()
-                       ? std::string("From the messages sent to or from our mail system and our mail servers' records.")
-                       : access.source_of_data) +
-       "</dd>\n<dt>Automated decision-making</dt><dd>" +
-       (access.automated_decisions.empty()
-            ? std::string("Not stated in this report. Ask us (see the contact above) whether we make automated "
-                          "decisions about you from this data.")
-            : html_escape(access.automated_decisions)) +
-       "</dd>\n<dt>Transfers to other countries</dt><dd>";
-  if (access.transfers.empty()) {
-    h += "Not stated in this report. Ask us (see the contact above) whether this data goes to countries outside "
-         "the EU/EEA or to international organisations, and with which safeguards (Article 15(2)).";
-  } else {
-    h += "<ul>";
-    for (const auto &t : access.transfers) {
-      h += "<li>" + html_escape(t) + "</li>";
-    }
-    h += "</ul>";
-  }
-  h += "</dd>\n</dl>\n";
-
-  h += "<h2>Your rights</h2>\n<ul>\n"
-       "<li><strong>Correction</strong> (Article 16): you can ask us to correct data about you that is wrong.</li>\n"
-       "<li><strong>Erasure</strong> (Article 17): you can ask us to delete data about you; we will unless the law requires us to keep it.</li>\n"
-       "<li><strong>Restriction and objection</strong> (Articles 18 and 21): you can ask us to stop or limit using it.</li>\n"
-       "<li><strong>Complaint</strong> (Article 77): you can complain to a data protection supervisory authority";
-  h += access.supervisory_authority.empty() ? std::string(".") : ": " + html_escape(access.supervisory_authority);
-  h += "</li>\n</ul>\n";
-
-  h += "<h2>Other people's data</h2>\n";
-  if (redact) {
-    h += fmt::format("<div class=\"box warn\">To protect other people (Article 15(4)), the other people "
-                     "in these copies are shown as <code>[person 1]</code>, <code>[person 2]</code>, ... "
-                     "(the same number for the same person throughout this package), their telephone "
-                     "numbers as <code>[phone 1]</code>, ... and other people's IP addresses in the "
-                     "delivery log records as <code>[other IP]</code>. We replaced {} mention(s) of other "
-                     "people in the message copies, {} e-mail address(es) and {} IP address(es) in the "
-                     "delivery log records and in this report{}. Your own addresses, name and telephone "
-                     "numbers are shown as they are. The line under each copy below says what was "
-                     "changed in it.</div>\n",
-                     summary.masked - masker.masked_addresses() - masker.masked_ips(), masker.masked_addresses(),
-                     masker.masked_ips(),
-                     summary.withheld > 0 ? fmt::format(", and withheld {} attachment(s) that name other people "
-                                                        "(each is listed below with the reason)",
-                                                        summary.withheld)
-                                          : std::string());
-  } else {
-    h += "<p>The copies contain the other people's addresses as they appear in the messages.</p>\n";
-  }
-
-  h += "<h2>Every item</h2>\n<table><tr><th>#</th><th>Date</th><th>What</th><th>From</th><th>To</th>"
-       "<th>Subject</th><th>Copy</th></tr>\n";
-  for (std::size_t i = 0; i < entries.size(); ++i) {
-    const auto &e = entries[i];
-    h += fmt::format("<tr><td class=\"num\">{}</td><td class=\"date\">{}</td><td>{}<br><span class=\"small\">{}</span></td>",
-                     i + 1, e.hit->date ? html_escape(iso(*e.hit->date).substr(0, 16).replace(10, 1, " ")) : "unknown",
-                     html_escape(e.category), html_escape(shown(e.hit->locator.source)));
-    h += "<td class=\"people\">" + html_escape(join(e.people.from, ", ")) + "</td><td class=\"people\">" +
-         html_escape(join(e.people.to, ", ")) + "</td><td class=\"subj\">" + html_escape(e.subject) + "</td><td>";
-    if (!e.copy.empty()) {
-      h += "<a href=\"" + html_escape(href(e.copy)) + "\">open copy</a>";
-    }
-    if (!e.problem.empty()) {
-      h += "<br><span class=\"small\">" + html_escape(e.problem) + "</span>";
-    }
-    if (const std::string note = redaction_note(e.redaction); !note.empty()) {
-      h += "<br><span class=\"small\">Redacted: " + html_escape(note) + "</span>";
-    }
-    h += "</td></tr>\n";
-  }
-  h += "</table>\n";
-  h += "<p class=\"small\">Files with the ending .eml open in any e-mail program; .txt in any text editor; "
-       ".vcf (contacts) and .ics (calendar entries) in address-book and calendar programs. The file "
-       "manifest.json lists every file of this package with its SHA-256 checksum, so you can check "
-       "that nothing was changed.</p>\n</body>\n</html>\n";
-
-  MAILDSAR_TRY(pkg.write("report.html", h));
+  const std::vector<SourceProblem> unreadable = unreadable_files(config);
+  const std::vector<index::SourceStatus> no_statuses;
+  const report::Document doc = build_report(ReportInput{config, subject, options, entries, summary, external_domains,
+                                                        masker.masked_addresses(), masker.masked_ips(), redact, now,
+                                                        unreadable, statuses ? *statuses : no_statuses},
+                                            cat);
+  MAILDSAR_TRY_ASSIGN(const std::string pdf, report::render_pdf(doc, cat));
+  MAILDSAR_TRY(pkg.write("report.html", report::render_html(doc)));
+  MAILDSAR_TRY(pkg.write("report.pdf", pdf));
   MAILDSAR_TRY(pkg.write("summary.csv", csv));
 
   // ---- manifest.json
@@ -964,6 +612,7 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
       {"version", 1},
       {"request", subject.request},
       {"created", iso(now)},
+      {"language", cat.language()},
       {"operator", options.operator_name},
       {"tool_version", options.tool_version},
       {"index_version", std::string(index::schema::k_schema_version)},
@@ -980,7 +629,9 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
   MAILDSAR_TRY(core::write_file_atomic((fs::path(out_dir) / "manifest.json").string(), manifest_text, 0600));
   summary.files = pkg.files().size() + 1;
   if (options.draft) {
-    MAILDSAR_TRY(write_review(out_dir + ".review.html", entries, people, summary, redact));
+    MAILDSAR_TRY(core::write_file_atomic(out_dir + ".review.html",
+                                         report::render_html(build_review(entries, people, summary, redact, cat)),
+                                         0600));
     summary.review_path = out_dir + ".review.html";
   }
   summary.package_hash = core::sha256_hex(manifest_text);

@@ -2,7 +2,7 @@
 #pragma once
 
 // The Art. 15 access package (`maildsar export`): copies of every item held for a data subject,
-// report.html, manifest.json and summary.csv. See docs/cli.md "export" and docs/schemata.md
+// report.html and report.pdf (in the language asked for), manifest.json and summary.csv. See docs/cli.md "export" and docs/schemata.md
 // "maildsar.export-manifest".
 
 #include "core/config.hpp"
@@ -45,6 +45,8 @@ struct ExportOptions {
   std::vector<std::string> unmask;
   std::vector<std::string> mask;
   std::int64_t now = 0;                             // seconds since the epoch; 0 = the clock
+  /** The report's language (core::k_report_languages): access.language or export --language. */
+  std::string language = "en";
 };
 
 /**
@@ -94,10 +96,13 @@ struct ExportSummary {
 // ---- Building blocks (public for the tests) --------------------------------------------------
 
 /**
- * A file or folder name safe on Windows, macOS and Linux made from untrusted text: ASCII
- * letters, digits, '-', '_' and '.' kept, everything else '_' (runs collapsed), no leading or
- * trailing dots/underscores, Windows reserved device names (CON, NUL, COM1, ...) prefixed with
- * '_', at most `max_bytes` bytes; "item" when nothing is left.
+ * A file or folder name safe on Windows, macOS and Linux made from untrusted text, readable in
+ * any script: UTF-8 kept ("Entwürfe", "Входящие"; invalid bytes replaced); '_' for what some
+ * system refuses or misreads: '/', '\\', control characters (NUL, C0, C1), ':*?"<>|', bidirectional
+ * overrides and isolates, U+FEFF (runs of '_' collapsed); no ".." anywhere, no leading dots,
+ * dashes, underscores or spaces, no trailing dots, underscores or spaces, no repeated spaces;
+ * Windows reserved device names (CON, NUL, COM1, ...) prefixed with '_'; at most `max_bytes`
+ * bytes, cut between characters; "item" when nothing is left.
  */
 [[nodiscard]] std::string safe_file_name(std::string_view raw, std::size_t max_bytes = 60);
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstdint>
 #include <ctime>
 
 namespace maildsar::access {
@@ -134,30 +135,59 @@ std::pair<std::uint32_t, std::uint32_t> dos_time(std::int64_t t) {
 } // namespace
 
 std::string safe_file_name(std::string_view raw, std::size_t max_bytes) {
+  // Readable names (issue 18 item 4): UTF-8 letters and spaces are kept ("Gesendete Objekte",
+  // "Entwürfe", "Входящие"); what is unsafe on some system becomes '_'.
+  const std::string text = clean_utf8(raw); // invalid bytes and control characters -> U+FFFD
   std::string out;
-  for (char c : raw) {
-    auto u = static_cast<unsigned char>(c);
-    bool keep = u < 0x80 && (std::isalnum(u) != 0 || c == '-' || c == '_' || c == '.');
-    char put = keep ? c : '_';
-    if (put == '_' && !out.empty() && out.back() == '_') {
+  const auto put = [&](std::string_view piece) {
+    if (piece == "_" && !out.empty() && out.back() == '_') {
+      return;
+    }
+    if (piece == "." && !out.empty() && out.back() == '.') {
+      return; // no ".." anywhere
+    }
+    if (piece == " " && (out.empty() || out.back() == ' ')) {
+      return; // no leading or repeated spaces
+    }
+    out += piece;
+  };
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto u = static_cast<unsigned char>(text[i]);
+    const std::size_t n = u < 0x80 ? 1 : (u >> 5) == 6 ? 2 : (u >> 4) == 14 ? 3 : 4;
+    const std::string_view ch = std::string_view(text).substr(i, n);
+    i += n;
+    if (n == 1) {
+      const char c = ch.front();
+      const bool unsafe = u < 0x20 || u == 0x7F || std::string_view("/\\:*?\"<>|").find(c) != std::string_view::npos;
+      put(unsafe ? std::string_view("_") : ch);
       continue;
     }
-    if (put == '.' && !out.empty() && out.back() == '.') {
-      continue; // no ".." anywhere
-    }
-    out.push_back(put);
+    // U+FFFD (what clean_utf8 made of bad bytes), C1 controls, bidirectional overrides and
+    // isolates (names that display reversed), zero-width no-break space: '_'.
+    const std::uint32_t cp = n == 2 ? ((u & 0x1FU) << 6) | (static_cast<unsigned char>(ch[1]) & 0x3FU)
+                             : n == 3 ? ((u & 0x0FU) << 12) | ((static_cast<unsigned char>(ch[1]) & 0x3FU) << 6) |
+                                            (static_cast<unsigned char>(ch[2]) & 0x3FU)
+                                      : 0x10000U;
+    const bool unsafe = cp == 0xFFFD || (cp >= 0x80 && cp <= 0x9F) || (cp >= 0x202A && cp <= 0x202E) ||
+                        (cp >= 0x2066 && cp <= 0x2069) || cp == 0xFEFF || cp == 0x200E || cp == 0x200F;
+    put(unsafe ? std::string_view("_") : ch);
   }
-  auto trim = [](std::string &s) {
-    while (!s.empty() && (s.front() == '.' || s.front() == '_' || s.front() == '-')) {
+  const auto trim = [](std::string &s) {
+    while (!s.empty() && (s.front() == '.' || s.front() == '_' || s.front() == '-' || s.front() == ' ')) {
       s.erase(s.begin());
     }
-    while (!s.empty() && (s.back() == '.' || s.back() == '_')) {
-      s.pop_back();
+    while (!s.empty() && (s.back() == '.' || s.back() == '_' || s.back() == ' ')) {
+      s.pop_back(); // Windows drops trailing dots and spaces
     }
   };
   trim(out);
   if (out.size() > max_bytes) {
-    out.resize(max_bytes);
+    std::size_t cut = max_bytes;
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0U) == 0x80U) {
+      --cut; // never inside a UTF-8 sequence
+    }
+    out.resize(cut);
     trim(out);
   }
   if (out.empty()) {

@@ -9,6 +9,8 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 namespace maildsar::cli {
 
 void export_options(po::options_description &desc, po::positional_options_description &) {
@@ -21,6 +23,7 @@ void export_options(po::options_description &desc, po::positional_options_descri
       ("draft", po::bool_switch(), "a draft for review: the package marked DRAFT and DIR.review.html (who each placeholder is, what was redacted)")
       ("mask", po::value<std::vector<std::string>>()->composing(), "with redaction: also mask this address, phone or name (repeatable)")
       ("unmask", po::value<std::vector<std::string>>()->composing(), "with redaction: never mask this address, phone or name (repeatable)")
+      ("language", po::value<std::string>(), "language of report.html, report.pdf and the review page: en or de (default: access.language, else en)")
       ("force", po::bool_switch(), "write into a non-empty DIR");
 }
 
@@ -73,6 +76,15 @@ core::Result<int> run_export(Context &ctx) {
   options.force = flag("force") ? access::Overwrite::yes : access::Overwrite::no;
   options.draft = flag("draft");
   options.mask = list("mask");
+  options.language = config.access.language;
+  if (ctx.vm.count("language") != 0) {
+    options.language = ctx.vm["language"].as<std::string>();
+    if (std::ranges::find(core::k_report_languages, options.language) == core::k_report_languages.end()) {
+      return core::fail(core::ErrorCode::usage,
+                        fmt::format("export: --language '{}' is not a report language (allowed: {})", options.language,
+                                    fmt::join(core::k_report_languages, ", ")));
+    }
+  }
   options.unmask = list("unmask");
   if (options.draft) {
     MAILDSAR_TRY(core::check_outside_stores(config, base + ".review.html", "export --out"));
@@ -95,6 +107,8 @@ core::Result<int> run_export(Context &ctx) {
                                  {"masked", s.masked},
                                  {"withheld_attachments", s.withheld},
                                  {"review", s.review_path.empty() ? nlohmann::json() : nlohmann::json(s.review_path)},
+                                 {"report_pdf", s.out_dir + "/report.pdf"},
+                                 {"language", options.language},
                                  {"problems", s.problems.size()},
                                  {"per_source", per_source},
                                  {"package_sha256", s.package_hash}});

@@ -139,7 +139,7 @@ std::span<const Command> commands() {
               "  maildsar find --subject dsar-0042.json --json",
               find_options, run_find},
       Command{"export", "Art. 15 access package: copies of every item, report.html, manifest.json",
-              "export SUBJECT --out DIR [--zip] [--redact-others [--keep-originals]] [--force]",
+              "export SUBJECT --out DIR [--zip] [--redact-others [--keep-originals]] [--force] [--language en|de]",
               "  maildsar export --subject dsar-0042.json --out /srv/dsar/0042\n"
               "  maildsar export --subject dsar-0042.json --out /srv/dsar/0042 --zip --redact-others",
               export_options, run_export},

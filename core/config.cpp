@@ -5,6 +5,7 @@
 #include "core/json.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -436,7 +437,7 @@ Result<AccessInfo> parse_access(const Parser &p, const json &obj, const KnownSou
                             {"controller", "contact", "purposes", "categories", "recipients",
                              "source_of_data", "retention", "supervisory_authority",
                              "internal_domains", "unmasked", "redact_others", "automated_decisions",
-                             "transfers"}));
+                             "transfers", "language"}));
   AccessInfo a;
   MAILDSAR_TRY_ASSIGN(a.controller, p.get_string(obj, "controller", "access", false));
   MAILDSAR_TRY_ASSIGN(a.contact, p.get_string(obj, "contact", "access", false));
@@ -450,6 +451,15 @@ Result<AccessInfo> parse_access(const Parser &p, const json &obj, const KnownSou
   MAILDSAR_TRY_ASSIGN(a.unmasked, get_string_list(p, obj, "unmasked"));
   MAILDSAR_TRY_ASSIGN(a.automated_decisions, p.get_string(obj, "automated_decisions", "access", false));
   MAILDSAR_TRY_ASSIGN(a.transfers, get_string_list(p, obj, "transfers"));
+  MAILDSAR_TRY_ASSIGN(a.language, p.get_string(obj, "language", "access", false));
+  if (a.language.empty()) {
+    a.language = "en";
+  } else if (std::ranges::find(k_report_languages, a.language) == k_report_languages.end()) {
+    return std::unexpected(p.error_at_key("language",
+                                          fmt::format("access.language '{}' is not a report language (allowed: {})",
+                                                      a.language, fmt::join(k_report_languages, ", ")),
+                                          "docs/cli.md, \"export\""));
+  }
   if (auto it = obj.find("redact_others"); it != obj.end()) {
     if (!it->is_boolean()) {
       return std::unexpected(p.error_at_key("redact_others", "'redact_others' in access must be true or false"));

@@ -3,6 +3,7 @@
 
 #include "core/result.hpp"
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -98,7 +99,13 @@ struct AccessInfo {
   std::vector<std::string> unmasked;
   /** `export` redacts other people as with --redact-others unless told --no-redact-others. */
   bool redact_others = false;
+  /** The language of the report (report.html, report.pdf, the review page): one of
+      k_report_languages; `export --language` overrides it. */
+  std::string language = "en";
 };
+
+/** The languages the access report is written in (access/i18n/: a catalogue for each but "en"). */
+inline constexpr std::array<std::string_view, 2> k_report_languages{"en", "de"};
 
 /**
  * Limits of the worker processes that parse untrusted files (config "limits";

@@ -10,6 +10,7 @@ packages=(
   nlohmann-json3-dev libsqlite3-dev libgtest-dev libgmock-dev
   libphonenumber-dev libidn2-dev libfmt-dev libssl-dev zlib1g-dev libisal-dev
   libpoppler-cpp-dev libzip-dev libxml2-dev libytnef0-dev libarchive-dev
+  libpango1.0-dev libcairo2-dev fonts-dejavu-core poppler-utils
   pst-utils xapian-tools gzip python3
   clang-16 libclang-rt-16-dev
 )

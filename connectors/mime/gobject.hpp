@@ -3,7 +3,8 @@
 
 // RAII for GObject and the other GLib/GMime C types used by the MIME decoder and by the
 // redaction of messages (STYLE §18, §19). This is the only file allowed to call g_object_ref /
-// g_object_unref. Private to connectors/ and redaction/: it includes GMime, which is linked PRIVATE.
+// g_object_unref. Private to connectors/, redaction/ and access/ (the Pango layouts of report.pdf,
+// access/report_pdf.cpp): it includes GMime, which each of them links PRIVATE.
 
 #include <gmime/gmime.h>
 

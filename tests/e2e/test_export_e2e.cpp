@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // End-to-end tests of `maildsar export`: the Art. 15 package for generated estates with the
-// subject in every store, and a headless-Chromium rendering of the sample estate's report.
+// subject in every store, headless-Chromium renderings of the sample estate's report and of a
+// draft's review page, non-ASCII folder names, the report in German and as PDF.
 #include "core/hash.hpp"
 #include "tests/e2e/e2e_support.hpp"
 #include "tests/e2e/estate.hpp"
 #include "tests/e2e/estate_connectors.hpp"
+#include "tests/png_check.hpp"
 #include "tests/test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -307,6 +309,215 @@ TEST(ExportE2E, SampleReportRendersInHeadlessChromium) {
   ASSERT_TRUE(fs::exists(png)) << shot.err;
   EXPECT_GT(fs::file_size(png), 20U * 1024U);
   if (const char *keep = std::getenv("MAILDSAR_KEEP_SCREENSHOT")) {
+    fs::copy_file(png, keep, fs::copy_options::overwrite_existing);
+  }
+}
+
+namespace {
+
+/** A Maildir with folders named as IMAP servers and mail programs write them (issue 18 item 4). */
+fs::path make_multilingual_estate(const fs::path &root, const std::string &access) {
+  const fs::path md = root / "mail/alice/Maildir";
+  const std::vector<std::pair<std::string, std::string>> folders{
+      {"", "Posteingang"},
+      {".Entw&APw-rfe", "Entwurf"},                                                  // modified UTF-7
+      {".Gesendete Objekte", "Gesendet"},                                            // Outlook's name, plain
+      {".\xD0\x92\xD1\x85\xD0\xBE\xD0\xB4\xD1\x8F\xD1\x89\xD0\xB8\xD0\xB5", "Privet"}, // Входящие, UTF-8 on disk
+  };
+  int n = 0;
+  for (const auto &[folder, word] : folders) {
+    for (const char *sub : {"cur", "new", "tmp"}) {
+      fs::create_directories(md / folder / sub);
+    }
+    ++n;
+    maildsar::test::write_file(md / folder / "cur" / ("170000000" + std::to_string(n) + ".M1P1.host:2,S"),
+                               "From: Bob Jones <bob@example.org>\nTo: Alice Smith <alice.smith@example.com>\n"
+                               "Date: Tue, 14 Nov 2023 10:0" + std::to_string(n) + ":00 +0000\n"
+                               "Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe_" + word + "?=\n\nHallo Alice.\n");
+  }
+  const fs::path config = root / "maildsar.json";
+  maildsar::test::write_file(config, R"({"state_dir": "state", "sources": [
+      {"name": "mailboxes", "type": "maildir", "path": "mail/*/Maildir", "owner": "{1}.smith@example.com"}])" +
+                                         access + "}");
+  return config;
+}
+
+std::string pdf_text(const fs::path &pdf) {
+  auto r = maildsar::test::run({maildsar::test::find_program("pdftotext").string(), "-enc", "UTF-8", pdf.string(), "-"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.out;
+}
+
+/** A headless-Chromium screenshot of `page`; "" when Chromium wrote none. */
+fs::path chromium_screenshot(const fs::path &work, const fs::path &page) {
+  const fs::path png = work / (page.stem().string() + ".png");
+  auto shot = maildsar::test::run({"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                                   "--hide-scrollbars", "--user-data-dir=" + (work / "chr").string(),
+                                   "--screenshot=" + png.string(), "--window-size=1200,1600",
+                                   "file://" + page.string()});
+  EXPECT_TRUE(fs::exists(png)) << shot.err;
+  return fs::exists(png) ? png : fs::path();
+}
+
+} // namespace
+
+TEST(ExportE2E, NonAsciiMaildirFoldersKeepTheirNamesOnDiskInTheReportAndInTheZip) {
+  ScratchDir dir;
+  const fs::path config = make_multilingual_estate(dir.path(), "");
+  index_json(config);
+  const fs::path out = dir.path() / "Auskunft Müller";
+  auto r = maildsar_run({"-c", config.string(), "export", "--email", "alice.smith@example.com", "--out", out.string(),
+                         "--zip", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json summary = json_lines(r.out).at(0);
+  EXPECT_EQ(summary.at("out"), out.string());
+  EXPECT_EQ(summary.at("report_pdf"), (out / "report.pdf").string());
+  EXPECT_EQ(summary.at("language"), "en");
+  const json manifest = verify_manifest(out);
+  std::set<std::string> copies;
+  for (const auto &it : manifest.at("items")) {
+    copies.insert(it.at("copy").get<std::string>());
+  }
+  std::set<std::string> folders;
+  for (const std::string &c : copies) {
+    folders.insert(fs::path(c).parent_path().filename().string());
+    EXPECT_TRUE(fs::is_regular_file(out / c)) << c;
+  }
+  EXPECT_EQ(folders, (std::set<std::string>{"Inbox", "Entwürfe", "Gesendete Objekte", "Входящие"}));
+  // The report names the folders in UTF-8 and links the copies (percent-encoded UTF-8).
+  const std::string report = slurp(out / "report.html");
+  for (const char *folder : {"alice/Entwürfe", "alice/Gesendete Objekte", "alice/Входящие"}) {
+    EXPECT_NE(report.find(std::string("<span class=\"small\">") + folder + "</span>"), std::string::npos) << folder;
+  }
+  EXPECT_NE(report.find("href=\"items/mailboxes/alice/Entw%C3%BCrfe/"), std::string::npos);
+  // The zip: the same UTF-8 names, flagged as UTF-8 (bit 11), as Python's zipfile reads them.
+  auto names = maildsar::test::run(
+      {maildsar::test::find_program("python3").string(), "-c",
+       "import zipfile,sys\nz=zipfile.ZipFile(sys.argv[1])\nassert z.testzip() is None\n"
+       "for i in z.infolist():\n  sys.stdout.buffer.write(b'%d ' % (i.flag_bits & 0x800) + i.filename.encode() + b'\\n')",
+       out.string() + ".zip"});
+  ASSERT_EQ(names.exit_code, 0) << names.err;
+  for (const std::string &c : copies) {
+    EXPECT_NE(names.out.find("2048 Auskunft Müller/" + c + "\n"), std::string::npos) << c << " in\n" << names.out;
+  }
+  EXPECT_NE(names.out.find("2048 Auskunft Müller/report.pdf\n"), std::string::npos) << names.out;
+}
+
+TEST(ExportE2E, TheReportIsGermanFromTheConfigAndEnglishOnRequest) {
+  ScratchDir dir;
+  const fs::path config = make_multilingual_estate(
+      dir.path(), R"(, "access": {"controller": "Beispiel GmbH", "language": "de", "supervisory_authority": "LDI NRW"})");
+  index_json(config);
+  const fs::path de = dir.path() / "de";
+  auto r = maildsar_run({"-c", config.string(), "export", "--email", "alice.smith@example.com", "--out", de.string(),
+                         "--redact-others", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json_lines(r.out).at(0).at("language"), "de");
+  const std::string html = slurp(de / "report.html");
+  EXPECT_NE(html.find("<html lang=\"de\">"), std::string::npos);
+  EXPECT_NE(html.find("<h2>Ihre Rechte</h2>"), std::string::npos);
+  EXPECT_NE(html.find("Aufsichtsbehörde beschweren: LDI NRW"), std::string::npos) << html;
+  EXPECT_EQ(html.find("<h2>Your rights</h2>"), std::string::npos);
+  EXPECT_EQ(json::parse(slurp(de / "manifest.json")).at("language"), "de");
+  if (!maildsar::test::find_program("pdftotext").empty()) {
+    const std::string pdf = pdf_text(de / "report.pdf");
+    for (const char *text : {"Kopie Ihrer personenbezogenen Daten", "Ihre Rechte", "Übermittlung in andere Länder",
+                             "Wir haben 4 Einträge über Sie", "Grüße Entwurf", "Seite 1 von", "alice/Entwürfe",
+                             "[person 1]"}) {
+      EXPECT_NE(pdf.find(text), std::string::npos) << text << " not in\n" << pdf;
+    }
+    EXPECT_EQ(pdf.find("bob@example.org"), std::string::npos) << "redacted in the PDF too";
+  }
+  // --language en overrides the config.
+  const fs::path en = dir.path() / "en";
+  r = maildsar_run({"-c", config.string(), "export", "--email", "alice.smith@example.com", "--out", en.string(),
+                    "--language", "en"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(slurp(en / "report.html").find("<h2>Your rights</h2>"), std::string::npos);
+  if (!maildsar::test::find_program("pdftotext").empty()) {
+    EXPECT_NE(pdf_text(en / "report.pdf").find("Your rights"), std::string::npos);
+  }
+  // An unknown language: a usage error (64) from the option, a config error (78) from the config,
+  // each listing the allowed values; nothing is written.
+  r = maildsar_run({"-c", config.string(), "export", "--email", "alice.smith@example.com", "--out",
+                    (dir.path() / "fr").string(), "--language", "fr"});
+  EXPECT_EQ(r.exit_code, 64) << r.err;
+  EXPECT_NE(r.err.find("allowed: en, de"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir.path() / "fr"));
+  const fs::path bad = make_multilingual_estate(dir.path() / "bad", R"(, "access": {"language": "fr"})");
+  r = maildsar_run({"-c", bad.string(), "export", "--email", "alice.smith@example.com", "--out",
+                    (dir.path() / "fr").string()});
+  EXPECT_EQ(r.exit_code, 78) << r.err;
+  EXPECT_NE(r.err.find("access.language 'fr' is not a report language (allowed: en, de)"), std::string::npos) << r.err;
+}
+
+TEST(ExportE2E, TheReportPdfHasTheReportsContentAndAVisibleFirstPage) {
+  if (maildsar::test::find_program("pdftotext").empty() || maildsar::test::find_program("pdftoppm").empty()) {
+    GTEST_SKIP() << "poppler-utils not installed (scripts/install-deps.sh)";
+  }
+  ScratchDir dir;
+  auto samples = fs::path(MAILDSAR_SOURCE_DIR) / "samples";
+  maildsar::test::copy_tree(samples, dir.path() / "s");
+  fs::remove_all(dir.path() / "s" / "state");
+  auto config = dir.path() / "s" / "maildsar.json";
+  index_json(config);
+  auto out = dir.path() / "pkg";
+  auto r = maildsar_run({"-c", config.string(), "export", "--subject", (dir.path() / "s" / "subject.json").string(),
+                         "--out", out.string(), "--redact-others", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json manifest = verify_manifest(out);
+  const std::string pdf = pdf_text(out / "report.pdf");
+  for (const char *heading : {"Copy of your personal data held in our e-mail", "In short", "What we searched",
+                              "Why we hold this data and what we do with it", "Your rights", "Other people's data",
+                              "Every item", "Page 1 of"}) {
+    EXPECT_NE(pdf.find(heading), std::string::npos) << heading;
+  }
+  // Every item's subject line as the HTML report shows it (short ones: a table cell wraps long ones).
+  std::size_t checked = 0;
+  const std::string html = slurp(out / "report.html");
+  std::regex subj("<td class=\"subj\">([^<&]{3,18})</td>");
+  for (std::sregex_iterator m(html.begin(), html.end(), subj), end; m != end; ++m) {
+    EXPECT_NE(pdf.find((*m)[1].str()), std::string::npos) << (*m)[1].str();
+    ++checked;
+  }
+  EXPECT_GT(checked, 0U);
+  auto render = maildsar::test::run({maildsar::test::find_program("pdftoppm").string(), "-png", "-r", "50", "-f", "1",
+                                     "-l", "1", (out / "report.pdf").string(), (dir.path() / "page").string()});
+  ASSERT_EQ(render.exit_code, 0) << render.err;
+  fs::path png;
+  for (const auto &f : fs::directory_iterator(dir.path())) {
+    png = f.path().extension() == ".png" ? f.path() : png;
+  }
+  ASSERT_FALSE(png.empty());
+  auto colours = maildsar::test::png_colours(slurp(png));
+  ASSERT_TRUE(colours);
+  EXPECT_GT(colours->distinct, 10U) << "not a blank page";
+  if (const char *keep = std::getenv("MAILDSAR_KEEP_PDF_PAGE")) {
+    fs::copy_file(png, keep, fs::copy_options::overwrite_existing);
+  }
+}
+
+TEST(ExportE2E, DraftReviewPageRendersInHeadlessChromium) {
+  if (std::system("command -v chromium >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "chromium not installed (scripts/install-deps.sh)";
+  }
+  ScratchDir dir;
+  const fs::path config = make_multilingual_estate(dir.path(), "");
+  index_json(config);
+  const fs::path out = dir.path() / "pkg";
+  auto r = maildsar_run({"-c", config.string(), "export", "--email", "alice.smith@example.com", "--out", out.string(),
+                         "--redact-others", "--draft", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const fs::path review = json_lines(r.out).at(0).at("review").get<std::string>();
+  ASSERT_TRUE(fs::exists(review));
+  EXPECT_NE(slurp(review).find("bob@example.org"), std::string::npos);
+  const fs::path png = chromium_screenshot(dir.path(), review);
+  ASSERT_FALSE(png.empty());
+  auto colours = maildsar::test::png_colours(slurp(png));
+  ASSERT_TRUE(colours) << "a PNG";
+  EXPECT_EQ(colours->width, 1200U);
+  EXPECT_GT(colours->distinct, 10U) << "not a blank page";
+  if (const char *keep = std::getenv("MAILDSAR_KEEP_REVIEW_SCREENSHOT")) {
     fs::copy_file(png, keep, fs::copy_options::overwrite_existing);
   }
 }

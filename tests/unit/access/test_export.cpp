@@ -46,12 +46,48 @@ TEST(ExportSafeName, AvoidsWindowsReservedNames) {
   EXPECT_EQ(q::safe_file_name("CONTRACT"), "CONTRACT");
 }
 
-TEST(ExportSafeName, CapsLengthAndDropsNonAscii) {
+TEST(ExportSafeName, CapsLengthAndReplacesInvalidUtf8) {
   std::string long_subject(300, 'x');
   EXPECT_EQ(q::safe_file_name(long_subject, 60).size(), 60U);
-  auto name = q::safe_file_name("R\xC3\xA9sum\xC3\xA9 \xFF\xFE final", 60);
-  EXPECT_EQ(name, "R_sum_final");
-  EXPECT_EQ(q::safe_file_name("trailing dots...   "), "trailing_dots");
+  // Valid UTF-8 stays (issue 18 item 4); the invalid bytes become one '_'.
+  EXPECT_EQ(q::safe_file_name("R\xC3\xA9sum\xC3\xA9 \xFF\xFE final", 60), "R\xC3\xA9sum\xC3\xA9 _ final");
+  EXPECT_EQ(q::safe_file_name("trailing dots...   "), "trailing dots");
+}
+
+TEST(ExportSafeName, KeepsNonAsciiFolderNamesReadable) {
+  // Issue 18 item 4: UTF-8 names on disk, only what is unsafe replaced.
+  EXPECT_EQ(q::safe_file_name("Gesendete Objekte"), "Gesendete Objekte");
+  EXPECT_EQ(q::safe_file_name("Entw\xC3\xBCrfe"), "Entw\xC3\xBCrfe");
+  EXPECT_EQ(q::safe_file_name("\xD0\x92\xD1\x85\xD0\xBE\xD0\xB4\xD1\x8F\xD1\x89\xD0\xB8\xD0\xB5"),
+            "\xD0\x92\xD1\x85\xD0\xBE\xD0\xB4\xD1\x8F\xD1\x89\xD0\xB8\xD0\xB5"); // Входящие
+  EXPECT_EQ(q::safe_file_name("\xE5\x8F\x97\xE4\xBF\xA1\xE7\xAE\xB1 \xF0\x9F\x93\xA5"),
+            "\xE5\x8F\x97\xE4\xBF\xA1\xE7\xAE\xB1 \xF0\x9F\x93\xA5"); // 受信箱 and an emoji
+  // Separators, NUL and control characters, leading dots, "..": replaced or dropped.
+  EXPECT_EQ(q::safe_file_name("Projekte/Entw\xC3\xBCrfe"), "Projekte_Entw\xC3\xBCrfe");
+  EXPECT_EQ(q::safe_file_name(std::string_view("a\0b\x01\tc\n", 7)), "a_b_c");
+  EXPECT_EQ(q::safe_file_name(".hidden"), "hidden");
+  EXPECT_EQ(q::safe_file_name("../\xC3\xBC/../x"), "\xC3\xBC_._x");
+  EXPECT_EQ(q::safe_file_name("  many   spaces  "), "many spaces");
+  // C1 controls, bidirectional overrides (a name that displays reversed), BOM.
+  EXPECT_EQ(q::safe_file_name("invoice\xE2\x80\xAE" "fdp.exe"), "invoice_fdp.exe");
+  EXPECT_EQ(q::safe_file_name("a\xC2\x85" "b\xEF\xBB\xBF"), "a_b");
+  // A cut never splits a character: 5 bytes of "Входящие" are two letters (4 bytes).
+  EXPECT_EQ(q::safe_file_name("\xD0\x92\xD1\x85\xD0\xBE\xD0\xB4", 5), "\xD0\x92\xD1\x85");
+  EXPECT_EQ(q::clean_utf8(q::safe_file_name("\xF0\x9F\x93\xA5\xF0\x9F\x93\xA5", 6)), "\xF0\x9F\x93\xA5");
+  // Every result of hostile bytes is valid UTF-8, without '/', NUL or a leading dot.
+  std::string bytes;
+  for (int seed = 1; seed < 2000; ++seed) {
+    bytes.clear();
+    for (int k = 0; k < seed % 37; ++k) {
+      bytes.push_back(static_cast<char>((seed * 7919 + k * 104729) % 256));
+    }
+    const std::string name = q::safe_file_name(bytes, 1 + static_cast<std::size_t>(seed % 70));
+    ASSERT_EQ(q::clean_utf8(name), name) << seed;
+    ASSERT_EQ(name.find('/'), std::string::npos) << seed;
+    ASSERT_EQ(name.find('\0'), std::string::npos) << seed;
+    ASSERT_EQ(name.find(".."), std::string::npos) << seed;
+    ASSERT_NE(name.front(), '.') << seed;
+  }
 }
 
 TEST(ExportEscape, EscapesMarkupAndRepairsUtf8) {
@@ -115,6 +151,26 @@ TEST(ExportZip, ProducesAnArchiveUnzipAccepts) {
   }
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "3 100000 hello\n");
+}
+
+TEST(ExportZip, NonAsciiNamesCarryTheUtf8Flag) {
+  // General purpose bit 11 in the local and central headers: unzip tools show UTF-8 names.
+  ScratchDir dir;
+  const std::string name = "pkg/items/Entw\xC3\xBCrfe/\xD0\x92\xD1\x85.eml";
+  auto zip = q::make_zip({{name, "x\n", 1700000000}});
+  ASSERT_TRUE(zip);
+  EXPECT_EQ(static_cast<unsigned char>((*zip)[7]) & 0x08U, 0x08U) << "local header flag bit 11";
+  EXPECT_NE(zip->find(name), std::string::npos) << "the name as UTF-8 bytes";
+  maildsar::test::write_file(dir.path() / "u.zip", *zip);
+  auto r = maildsar::test::run({maildsar::test::find_program("python3").string(), "-c",
+                                "import zipfile,sys\nz=zipfile.ZipFile(sys.argv[1])\ni=z.infolist()[0]\n"
+                                "sys.stdout.buffer.write(('%d ' % (i.flag_bits & 0x800)).encode() + i.filename.encode('utf-8'))",
+                                (dir.path() / "u.zip").string()});
+  if (r.exit_code == 127) {
+    GTEST_SKIP() << "python3 not available: " << r.err;
+  }
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "2048 " + name);
 }
 
 namespace {

@@ -79,6 +79,26 @@ TEST(Config, InvalidJsonGivesPosition) {
   EXPECT_NE(c.error().message.find("/c.json:2:"), std::string::npos) << c.error().message;
 }
 
+TEST(Config, TheReportLanguageIsOneOfTheCataloguedOnes) {
+  // Issue 18 item 4: access.language, "en" by default; anything else names the allowed values.
+  auto unset = parse_config(R"({"access": {"controller": "X"}})", "/c.json");
+  ASSERT_TRUE(unset) << unset.error().message;
+  EXPECT_EQ(unset->access.language, "en");
+  auto de = parse_config(R"({"access": {"language": "de"}})", "/c.json");
+  ASSERT_TRUE(de) << de.error().message;
+  EXPECT_EQ(de->access.language, "de");
+  for (const char *bad : {R"({"access": {"language": "fr"}})", R"({"access": {"language": "DE"}})",
+                          R"({"access": {"language": 7}})"}) {
+    auto c = parse_config(bad, "/c.json");
+    ASSERT_FALSE(c) << bad;
+    EXPECT_EQ(c.error().code, ErrorCode::config) << bad;
+    EXPECT_EQ(maildsar::core::exit_code(c.error().code), 78);
+    EXPECT_NE(c.error().message.find("/c.json:1:"), std::string::npos) << c.error().message;
+  }
+  auto fr = parse_config(R"({"access": {"language": "fr"}})", "/c.json");
+  EXPECT_NE(fr.error().message.find("(allowed: en, de)"), std::string::npos) << fr.error().message;
+}
+
 TEST(Config, RejectsBadValues) {
   EXPECT_FALSE(parse_config(R"({"sources":[{"name":"a","type":"nfs","path":"x"}]})", "/c"));
   EXPECT_FALSE(parse_config(R"({"sources":[{"name":"a b","type":"mbox","path":"x"}]})", "/c"));
