@@ -103,7 +103,9 @@ std::optional<std::string> decode_imap_utf7(std::string_view name) {
         }
         const std::uint32_t low = units[++k];
         put_utf8(out, 0x10000U + ((u - 0xD800U) << 10) + (low - 0xDC00U));
-      } else if (u >= 0xDC00 && u <= 0xDFFF) {
+      } else if ((u >= 0xDC00 && u <= 0xDFFF) || u < 0x80) {
+        // A lone low surrogate; or US-ASCII in base64, which RFC 3501 5.1.3 forbids for the
+        // printable characters and which for control characters (NUL...) names no folder.
         return std::nullopt;
       } else {
         put_utf8(out, u);

@@ -12,7 +12,7 @@ namespace maildsar::connectors {
  * IMAP's modified UTF-7 (RFC 3501 5.1.3), which Dovecot and Courier use for Maildir++ folder
  * names on disk (".Entw&APw-rfe" is "Entwürfe"), decoded to UTF-8. nullopt when `name` is not
  * valid modified UTF-7 (a byte above 0x7F, an unterminated or malformed "&...-" run, an unpaired
- * surrogate, leftover bits): such a name is taken as written (Dovecot's UTF8 layout option
+ * surrogate, leftover bits, US-ASCII written in base64): such a name is taken as written (Dovecot's UTF8 layout option
  * writes UTF-8 itself).
  */
 [[nodiscard]] std::optional<std::string> decode_imap_utf7(std::string_view name);

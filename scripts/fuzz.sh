@@ -29,7 +29,7 @@ shared=${FUZZ_CORPUS:-${MAILDSAR_CORPUS:-"$here/../shared/corpus"}}
 cxx=${FUZZ_CXX:-clang++-16}
 
 all_targets=(mime extract mbox maillog_postfix maillog_exim maillog_sendmail maillog_dovecot maillog_exchange
-  quarantine mta_queue archive config subject identity redact redact_message gz_access)
+  quarantine mta_queue archive config subject identity redact redact_message erase_redact gz_access folder_name)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 
@@ -88,7 +88,7 @@ seed_target() {
   local -a files=()
   prefixes=()
   case $t in
-  mime | redact_message)
+  mime | redact_message | erase_redact)
     mapfile -t files < <(shared_files mime maildir/mu maildir/notmuch/default maildir/mailpile
       find "$here/samples/mail" -type f) ;;
   mbox)
@@ -128,7 +128,7 @@ seed_target() {
 
 max_len_of() {
   case $1 in
-  identity | redact | subject) echo 4096 ;;
+  identity | redact | subject | folder_name) echo 4096 ;;
   config) echo 16384 ;;
   *) echo 65536 ;;
   esac
@@ -136,7 +136,7 @@ max_len_of() {
 
 dict_of() {
   case $1 in
-  mime | mbox | quarantine | mta_queue | archive | redact_message) echo "$here/fuzz/dict/mime.dict" ;;
+  mime | mbox | quarantine | mta_queue | archive | redact_message | erase_redact) echo "$here/fuzz/dict/mime.dict" ;;
   extract) echo "$here/fuzz/dict/extract.dict" ;;
   maillog_*) echo "$here/fuzz/dict/maillog.dict" ;;
   config | subject) echo "$here/fuzz/dict/json.dict" ;;

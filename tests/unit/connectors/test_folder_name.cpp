@@ -27,6 +27,9 @@ TEST(FolderName, RejectsWhatIsNotModifiedUtf7) {
   EXPECT_EQ(c::decode_imap_utf7("&3gA-"), std::nullopt) << "an unpaired low surrogate";
   EXPECT_EQ(c::decode_imap_utf7("&APx-"), std::nullopt) << "leftover bits not zero";
   EXPECT_EQ(c::decode_imap_utf7("&AP-"), std::nullopt) << "too short for one UTF-16 unit";
+  // Found by fuzz_folder_name: U+0000 in base64 decoded to a NUL inside the name.
+  EXPECT_EQ(c::decode_imap_utf7("]&ooooooooooooOooooooooooooAAAAA-"), std::nullopt) << "a NUL in base64";
+  EXPECT_EQ(c::decode_imap_utf7("&AEE-"), std::nullopt) << "printable ASCII (A) in base64";
   // Any bytes: never a crash, and a result is always decodable again without change of length.
   std::string bytes;
   for (int seed = 1; seed < 3000; ++seed) {
