@@ -122,6 +122,15 @@ void Normalizer::extract_from_text(std::string_view text, connectors::Role role,
       }
     }
   }
+  if (role != connectors::Role::log_from && role != connectors::Role::log_to && role != connectors::Role::log_client &&
+      role != connectors::Role::log_user) {
+    // Messages only: addresses as list archives hide them ("alice at example.com").
+    for (const TextSpan &span : obfuscated_email_spans(text)) {
+      if (std::optional<std::string> normalised = m_impl->email(text.substr(span.begin, span.end - span.begin))) {
+        emit(IdentityKind::email, std::move(*normalised));
+      }
+    }
+  }
   scan_phones(text, m_impl->region, std::ref(emit)); // by reference: no copy of the closure
 }
 

@@ -54,6 +54,15 @@ struct TextSpan {
 [[nodiscard]] std::vector<TextSpan> address_spans(std::string_view text);
 
 /**
+ * Addresses hidden from harvesters as mailing-list archives write them: "alice at example.com"
+ * (Mailman's pipermail), "alice (at) example.com", "alice [at] example.com", "alice(at)example.com"
+ * ("at" in either case). Normalizer::email reads such a token as the address. Only for the
+ * texts of messages (a log line's " at " is not an address); the indexer indexes them and
+ * erasure replaces them through redaction::find_identities.
+ */
+[[nodiscard]] std::vector<TextSpan> obfuscated_email_spans(std::string_view text);
+
+/**
  * The word that ends at `end` and holds the address span [begin, end), extended to the left
  * over letters, digits and `= + - . / _`: in free text address_spans ends a local part at '=',
  * so `from=<SRS0=HHH=TT=orig.example=alice@fwd.example>` gives the span `alice@fwd.example`,

@@ -294,6 +294,13 @@ std::optional<std::string> Normalizer::Impl::email(std::string_view raw, Fold fo
   if (text.empty() || text.size() > 1024 || !is_valid_utf8(text)) {
     return std::nullopt;
   }
+  if (text.find('@') == std::string_view::npos) {
+    // "alice at example.com", as list archives hide addresses (obfuscated_email_spans).
+    if (std::optional<std::string> plain = deobfuscated(text)) {
+      return email(*plain, fold);
+    }
+    return std::nullopt;
+  }
   if (iequals_prefix(text, "mailto:")) {
     text.remove_prefix(7);
     text = text.substr(0, text.find('?'));

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <functional>
+#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -145,6 +146,28 @@ email_candidate(std::string_view text, std::size_t at, std::size_t floor, std::s
  * cid:/mid: reference to a MIME part or message.
  */
 [[nodiscard]] bool is_reference(std::string_view text, std::string_view candidate);
+
+/**
+ * An address written the way mailing-list archives hide it from harvesters: "alice at
+ * example.com" (Mailman's pipermail), "alice (at) example.com", "alice[at]example.com".
+ * `sep` is where a separator of k_obfuscated_at starts in `text`; the local part is the run of
+ * ASCII address characters right before it, the domain the run of letters, digits, dots and
+ * dashes right after it (at least two labels, an alphabetic top-level label). nullopt when
+ * either is missing or the domain is not shaped like one.
+ */
+struct ObfuscatedAddress {
+  std::size_t begin = 0; // of the local part
+  std::size_t end = 0;   // after the domain
+  std::string_view local;
+  std::string_view domain;
+};
+inline constexpr std::array<std::string_view, 5> k_obfuscated_at{" at ", " (at) ", " [at] ", "(at)", "[at]"};
+[[nodiscard]] std::optional<ObfuscatedAddress> obfuscated_at(std::string_view text, std::size_t sep,
+                                                             std::size_t sep_size);
+
+/** The whole of `text` (trimmed; an old-style trailing "(comment)" allowed) as an obfuscated
+    address, rewritten with '@' ("alice at example.com (Alice)" -> "alice@example.com (Alice)"). */
+[[nodiscard]] std::optional<std::string> deobfuscated(std::string_view text);
 
 // ---------------------------------------------------------------------------------------------
 // Phone numbers (identity_phone.cpp).

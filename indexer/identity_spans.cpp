@@ -216,9 +216,95 @@ email_candidate(std::string_view text, std::size_t at, std::size_t floor, std::s
                         iequals_prefix(text.substr(begin - 4, 4), "mid:"));
 }
 
+std::optional<ObfuscatedAddress> obfuscated_at(std::string_view text, std::size_t sep, std::size_t sep_size) {
+  const auto local_char = [](char c) { return is_alnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'; };
+  const auto domain_char = [](char c) { return is_alnum(c) || c == '.' || c == '-'; };
+  std::size_t begin = sep;
+  while (begin > 0 && local_char(text[begin - 1])) {
+    --begin;
+  }
+  while (begin < sep && (text[begin] == '.' || text[begin] == '-')) {
+    ++begin;
+  }
+  std::size_t end = sep + sep_size;
+  while (end < text.size() && domain_char(text[end])) {
+    ++end;
+  }
+  while (end > sep + sep_size && (text[end - 1] == '.' || text[end - 1] == '-')) {
+    --end;
+  }
+  if (begin == sep || text[sep - 1] == '.' || end == sep + sep_size) {
+    return std::nullopt;
+  }
+  // Glued to a word or an address on either side: part of something else.
+  if ((begin > 0 && (static_cast<unsigned char>(text[begin - 1]) >= 0x80 || text[begin - 1] == '@')) ||
+      (end < text.size() && (static_cast<unsigned char>(text[end]) >= 0x80 || text[end] == '@'))) {
+    return std::nullopt;
+  }
+  const std::string_view domain = text.substr(sep + sep_size, end - sep - sep_size);
+  const std::size_t dot = domain.rfind('.');
+  if (dot == std::string_view::npos || dot == 0 || domain.find("..") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  const std::string_view tld = domain.substr(dot + 1);
+  if (tld.size() < 2 || !std::ranges::all_of(tld, [](char c) { return is_alpha(c); })) {
+    return std::nullopt;
+  }
+  return ObfuscatedAddress{begin, end, text.substr(begin, sep - begin), domain};
+}
+
+std::optional<std::string> deobfuscated(std::string_view text) {
+  text = trim(text);
+  for (std::string_view at : k_obfuscated_at) {
+    for (std::size_t sep = 0; sep + at.size() <= text.size(); ++sep) {
+      if (!iequals_prefix(text.substr(sep), at)) {
+        continue;
+      }
+      std::optional<ObfuscatedAddress> a = obfuscated_at(text, sep, at.size());
+      if (!a || a->begin != 0) {
+        return std::nullopt;
+      }
+      const std::string_view rest = trim(text.substr(a->end));
+      if (!rest.empty() && !(rest.front() == '(' && rest.back() == ')')) {
+        return std::nullopt;
+      }
+      std::string out(a->local);
+      out += '@';
+      out += a->domain;
+      if (!rest.empty()) {
+        out += ' ';
+        out += rest;
+      }
+      return out;
+    }
+  }
+  return std::nullopt;
+}
+
 } // namespace maildsar::index::identity_detail
 
 namespace maildsar::index {
+
+std::vector<TextSpan> obfuscated_email_spans(std::string_view text) {
+  std::vector<TextSpan> spans;
+  for (std::string_view at : identity_detail::k_obfuscated_at) {
+    // The separators hold "at" in one case or the other: look for 'a'/'A' after a space or bracket.
+    for (std::size_t pos = 0; pos + at.size() <= text.size(); ++pos) {
+      if (text[pos] != at.front() || !identity_detail::iequals_prefix(text.substr(pos), at)) {
+        continue;
+      }
+      if (std::optional<identity_detail::ObfuscatedAddress> a = identity_detail::obfuscated_at(text, pos, at.size())) {
+        const bool inside = std::ranges::any_of(spans, [&](const TextSpan &s) { return a->begin < s.end && s.begin < a->end; });
+        if (!inside) {
+          spans.push_back(TextSpan{IdentityKind::email, a->begin, a->end});
+        }
+        pos = a->end;
+      }
+    }
+  }
+  std::ranges::sort(spans, {}, &TextSpan::begin);
+  return spans;
+}
 
 using namespace identity_detail;
 

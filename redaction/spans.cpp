@@ -183,6 +183,20 @@ std::vector<Found> find_identities(std::string_view line, const index::Normalize
       take(begin, s.end, "email", std::move(*w));
     }
   }
+  if (search.email && !everyone) {
+    // Addresses as list archives hide them ("alice at example.com"), as the indexer finds them
+    // in the texts of messages.
+    for (const index::TextSpan &s : index::obfuscated_email_spans(line)) {
+      if (!address.free(s.begin, s.end)) {
+        continue;
+      }
+      if (std::optional<std::string> n = normalizer.email(line.substr(s.begin, s.end - s.begin));
+          n && wanted("email", *n)) {
+        address.mark(s.begin, s.end);
+        take(s.begin, s.end, "email", std::move(*n));
+      }
+    }
+  }
   if (everyone || search.ip) {
     // Longest first: an IPv4-mapped IPv6 address holds a dotted quad.
     std::ranges::stable_sort(spans, std::ranges::greater{},

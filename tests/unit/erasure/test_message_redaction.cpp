@@ -155,6 +155,22 @@ TEST_F(MessageRedaction, MessageEndingInsideItsLastHeaderLineKeepsThatField) {
   EXPECT_NE(r->stored.find("\nX-Maildsar-Redacted: "), std::string::npos) << r->stored;
 }
 
+TEST_F(MessageRedaction, AddressesHiddenAsListArchivesWriteThemAreMaskedToo) {
+  // Real list mail quotes "Name <user at example.com> wrote:"; verify certified while these
+  // stayed in the redacted copies, because neither the index nor the redaction read them.
+  KeyedMasks masks(k_key, {KeyedIdentifier{"email", core::keyed_hash(k_key, "email", "alice.smith@example.com")}});
+  connectors::Locator loc;
+  loc.store = connectors::StoreKind::maildir;
+  const std::string quoted = "From: bob@example.com\nTo: list@example.org\nSubject: Re: x\n\n"
+                             "On Monday, A. <alice.smith at example.com> wrote:\n> hi\n"
+                             "Also alice.smith (at) example.com and alice.smithson at example.com.\n";
+  auto r = redact_stored_item(loc, quoted, masks, m_norm);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_NE(r->stored.find("On Monday, A. <[erased person]> wrote:\n"), std::string::npos) << r->stored;
+  EXPECT_NE(r->stored.find("Also [erased person] and alice.smithson at example.com.\n"), std::string::npos)
+      << r->stored;
+}
+
 TEST_F(MessageRedaction, MessageWithoutTheSubjectIsUnchanged) {
   KeyedMasks masks(k_key, alice());
   connectors::Locator loc;

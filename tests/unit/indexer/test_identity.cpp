@@ -774,5 +774,35 @@ TEST(Normalizer, ItemsIndexTheWrappedSenderInTheSameRole) {
   EXPECT_FALSE(std::ranges::any_of(ids, [](const Identity &id) { return id.value == "b@example.net"; }));
 }
 
+// Found on real list mail (notmuch's test corpus, a 2009 thread): quoted attributions as Mailman's
+// archives write them, "Keith Packard <keithp at keithp.com> wrote:". find missed them and
+// `erase` left them in messages it redacted.
+TEST(Normalizer, ObfuscatedAddressesOfListArchivesAreAddresses) {
+  EXPECT_EQ(gb().email("keithp at keithp.com").value_or(""), "keithp@keithp.com");
+  EXPECT_EQ(gb().email("Alice.Smith AT Example.COM").value_or(""), "alice.smith@example.com");
+  EXPECT_EQ(gb().email("alice (at) example.com").value_or(""), "alice@example.com");
+  EXPECT_EQ(gb().email("alice[at]example.com").value_or(""), "alice@example.com");
+  EXPECT_EQ(gb().email("alice+news at example.com (Alice Smith)").value_or(""), "alice@example.com");
+  for (std::string_view no : {"look at this", "at example.com", "alice at example", "alice at 10.30.45",
+                              "alice at example.c", "alice at example..com", "meet alice at example.com",
+                              "alice at example.com today"}) {
+    EXPECT_FALSE(gb().email(no).has_value()) << no;
+  }
+  const std::string text = "On Wed, 18 Nov 2009, Keith Packard <keithp at keithp.com> wrote:\n"
+                           "> see bob (at) example.org, carol[at]example.net and dave at 10.0.0.1.\n"
+                           "Meet at the station at 10.30; mail x@example.com.";
+  EXPECT_EQ(values_of(scan(text), IdentityKind::email),
+            (Values{"x@example.com", "keithp@keithp.com", "bob@example.org", "carol@example.net"}));
+  std::vector<TextSpan> spans = obfuscated_email_spans(text);
+  ASSERT_EQ(spans.size(), 3U);
+  EXPECT_EQ(text.substr(spans[0].begin, spans[0].end - spans[0].begin), "keithp at keithp.com");
+  EXPECT_EQ(text.substr(spans[1].begin, spans[1].end - spans[1].begin), "bob (at) example.org");
+  EXPECT_EQ(text.substr(spans[2].begin, spans[2].end - spans[2].begin), "carol[at]example.net");
+  // Not in delivery logs: " at " there is the log's own word.
+  std::vector<Identity> log;
+  gb().extract_from_text("relay=mx at example.com status=sent", Role::log_to, log);
+  EXPECT_TRUE(log.empty());
+}
+
 } // namespace
 } // namespace maildsar::index
