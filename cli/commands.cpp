@@ -128,7 +128,7 @@ void add_subject_options(po::options_description &desc) {
 }
 
 std::span<const Command> commands() {
-  static const std::array<Command, 15> k_commands{
+  static const std::array<Command, 16> k_commands{
       Command{"index", "scan the sources; index new and changed items, drop vanished ones",
               "index [--source NAME]... [--full]",
               "  maildsar -c /etc/maildsar.json index\n"
@@ -173,6 +173,11 @@ std::span<const Command> commands() {
               "  maildsar trace 20231114100000.1234@mx1.example.com\n"
               "  maildsar trace '<20231114100000.1234@mx1.example.com>' --json",
               trace_options, run_trace},
+      Command{"config", "check the config: sources and the files they match now, overlaps, missing settings",
+              "config check",
+              "  maildsar -c /etc/maildsar/maildsar.json config check\n"
+              "  maildsar config check --json",
+              config_options, run_config},
       Command{"status", "per source: last successful index, items, errors, staleness", "status",
               "  maildsar -c /etc/maildsar.json status\n"
               "  maildsar status --json",
