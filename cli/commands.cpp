@@ -128,7 +128,7 @@ void add_subject_options(po::options_description &desc) {
 }
 
 std::span<const Command> commands() {
-  static const std::array<Command, 16> k_commands{
+  static const std::array<Command, 17> k_commands{
       Command{"index", "scan the sources; index new and changed items, drop vanished ones",
               "index [--source NAME]... [--full]",
               "  maildsar -c /etc/maildsar.json index\n"
@@ -207,6 +207,11 @@ std::span<const Command> commands() {
               "  maildsar discover --request DSAR-2026-0001\n"
               "  maildsar discover --request DSAR-2026-0001 --add jane.doe@b.example +442079460123",
               discover_options, run_discover},
+      Command{"completion", "shell completion for bash or zsh, written from this binary's commands and options",
+              "completion bash|zsh",
+              "  source <(maildsar completion bash)\n"
+              "  maildsar completion zsh > ~/.zfunc/_maildsar",
+              completion_options, run_completion},
   };
   return k_commands;
 }

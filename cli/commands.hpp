@@ -76,6 +76,8 @@ void retention_options(po::options_description &desc, po::positional_options_des
 core::Result<int> run_retention(Context &ctx);
 void plan_options(po::options_description &desc, po::positional_options_description &pos);
 core::Result<int> run_plan(Context &ctx);
+void completion_options(po::options_description &desc, po::positional_options_description &pos);
+core::Result<int> run_completion(Context &ctx);
 void config_options(po::options_description &desc, po::positional_options_description &pos);
 core::Result<int> run_config(Context &ctx);
 void approve_options(po::options_description &desc, po::positional_options_description &pos);

@@ -103,5 +103,49 @@ TEST(ConfigCheck, SamplesThenEveryProblemNamed) {
   EXPECT_EQ(ds(config, {"config"}).exit_code, 64);
 }
 
+// Shell completion (issue 19 item 2): written from the command table, driven here as bash would
+// drive it, with the source names of the config and the request ids of the register.
+TEST(Completion, BashCompletesCommandsOptionsSourcesAndRequestsZshParses) {
+  ScratchDir dir;
+  const fs::path root = dir.path() / "s";
+  copy_tree(fs::path(MAILDSAR_SOURCE_DIR) / "samples", root);
+  fs::remove_all(root / "state");
+  const fs::path config = root / "maildsar.json";
+  auto bash = maildsar_run({"completion", "bash"});
+  ASSERT_EQ(bash.exit_code, 0) << bash.err;
+  write_file(dir.path() / "maildsar.bash", bash.out);
+  const std::string bin = fs::path(MAILDSAR_BINARY).parent_path().string();
+  const auto complete = [&](const std::string &words, int cword) {
+    const std::string script = "PATH='" + bin + "':$PATH; source '" + (dir.path() / "maildsar.bash").string() +
+                               "'; COMP_WORDS=(" + words + "); COMP_CWORD=" + std::to_string(cword) +
+                               "; _maildsar; printf '%s\\n' \"${COMPREPLY[@]}\"";
+    return run({find_program("bash").string(), "-c", script}).out;
+  };
+  EXPECT_EQ(complete("maildsar er", 1), "erase\n");
+  EXPECT_EQ(complete("maildsar -c '" + config.string() + "' index --so", 4), "--source\n");
+  EXPECT_EQ(complete("maildsar -c '" + config.string() + "' index --source ''", 5),
+            "mailboxes\narchive\namavis\npostfix\n");
+  EXPECT_EQ(complete("maildsar -c '" + config.string() + "' find --request ''", 5), "\n")
+      << "no register yet: nothing, and none created";
+  EXPECT_FALSE(fs::exists(root / "state" / "requests.sqlite3"));
+  ASSERT_EQ(ds(config, {"request", "open", "DSAR-2026-0042", "--type", "access", "--email", "a@example.com"}).exit_code,
+            0);
+  EXPECT_EQ(complete("maildsar -c '" + config.string() + "' find --request ''", 5), "DSAR-2026-0042\n");
+  // Every option a command's completion offers is one the command accepts.
+  const std::string plan_options = complete("maildsar plan --", 2);
+  for (const char *option : {"--policy\n", "--pst\n", "--out\n", "--json\n"}) {
+    EXPECT_NE(plan_options.find(option), std::string::npos) << option << " in " << plan_options;
+  }
+  auto zsh = maildsar_run({"completion", "zsh"});
+  ASSERT_EQ(zsh.exit_code, 0);
+  EXPECT_TRUE(zsh.out.starts_with("#compdef maildsar\n"));
+  write_file(dir.path() / "_maildsar", zsh.out);
+  if (!find_program("zsh").empty()) {
+    auto parsed = run({find_program("zsh").string(), "-n", (dir.path() / "_maildsar").string()});
+    EXPECT_EQ(parsed.exit_code, 0) << parsed.err;
+  }
+  EXPECT_EQ(maildsar_run({"completion", "fish"}).exit_code, 64);
+}
+
 } // namespace
 } // namespace maildsar::test
