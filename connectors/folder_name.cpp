@@ -2,6 +2,8 @@
 // Folder names on disk -> readable names (modified UTF-7 of IMAP servers' Maildir++ folders).
 #include "connectors/folder_name.hpp"
 
+#include "connectors/mime/mime_internal.hpp"
+
 #include <cstdint>
 #include <vector>
 
@@ -9,42 +11,15 @@ namespace maildsar::connectors {
 
 namespace {
 
-/** Value of a modified-BASE64 character (',' instead of '/'), or -1. */
+/** Value of a modified-BASE64 character (',' instead of '/'; no URL-safe digits), or -1. */
 int base64_value(char c) {
-  if (c >= 'A' && c <= 'Z') {
-    return c - 'A';
-  }
-  if (c >= 'a' && c <= 'z') {
-    return c - 'a' + 26;
-  }
-  if (c >= '0' && c <= '9') {
-    return c - '0' + 52;
-  }
-  if (c == '+') {
-    return 62;
-  }
   if (c == ',') {
     return 63;
   }
-  return -1;
-}
-
-void put_utf8(std::string &out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0U | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80U | (cp & 0x3FU)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0U | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80U | ((cp >> 6) & 0x3FU)));
-    out.push_back(static_cast<char>(0x80U | (cp & 0x3FU)));
-  } else {
-    out.push_back(static_cast<char>(0xF0U | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80U | ((cp >> 12) & 0x3FU)));
-    out.push_back(static_cast<char>(0x80U | ((cp >> 6) & 0x3FU)));
-    out.push_back(static_cast<char>(0x80U | (cp & 0x3FU)));
+  if (c == '/' || c == '-' || c == '_') {
+    return -1;
   }
+  return mime::detail::base64_value(c);
 }
 
 /** The UTF-16BE units of one "&...-" run (without '&' and '-'), or false. */
@@ -102,13 +77,13 @@ std::optional<std::string> decode_imap_utf7(std::string_view name) {
           return std::nullopt;
         }
         const std::uint32_t low = units[++k];
-        put_utf8(out, 0x10000U + ((u - 0xD800U) << 10) + (low - 0xDC00U));
+        mime::detail::append_code_point(out, 0x10000U + ((u - 0xD800U) << 10) + (low - 0xDC00U));
       } else if ((u >= 0xDC00 && u <= 0xDFFF) || u < 0x80) {
         // A lone low surrogate; or US-ASCII in base64, which RFC 3501 5.1.3 forbids for the
         // printable characters and which for control characters (NUL...) names no folder.
         return std::nullopt;
       } else {
-        put_utf8(out, u);
+        mime::detail::append_code_point(out, u);
       }
     }
     i = end + 1;

@@ -24,6 +24,39 @@ namespace maildsar::erasure::execution {
 
 namespace fs = std::filesystem;
 
+bool Executor::may_change(const FileStep &step, const ManifestItem &item, const std::string &current,
+                          const Outcome &outcome) const {
+  if (auto inside = check_inside_root(m_config, step.source, current); !inside) {
+    outcome(item, inside.error());
+    return false;
+  }
+  if (m_protected.retained.contains(current)) {
+    // The same file is listed again as retained (two sources over one Maildir): the hold wins.
+    outcome(item, "retained", "the same file is also listed as retained; it is kept");
+    return false;
+  }
+  return true;
+}
+
+std::vector<std::string> Executor::unlisted_copies(const FileStep &step, const ManifestItem &item,
+                                                   const std::string &current) const {
+  std::vector<std::string> out;
+  auto copies = connectors::maildir_copies(connectors::maildir_root(item.locator), item.sha256, item.file.size);
+  for (const std::string &copy : copies ? *copies : std::vector<std::string>{}) {
+    if (copy == current || m_protected.listed.contains(copy)) {
+      continue;
+    }
+    if (auto p = protection_for(m_config, m_protected.policy, step.source, "", copy, m_protected.today)) {
+      MAILDSAR_LOG_INFO("erase: copy {} kept ({})", copy, p->reason);
+      continue;
+    }
+    if (check_inside_root(m_config, step.source, copy)) {
+      out.push_back(copy);
+    }
+  }
+  return out;
+}
+
 /** Returns how many other copies of the message it removed. */
 std::uint64_t Executor::erase_maildir(const FileStep &step, bool resumed, const connectors::StepHook &hook,
                             const Outcome &outcome) {
@@ -34,13 +67,7 @@ std::uint64_t Executor::erase_maildir(const FileStep &step, bool resumed, const 
     outcome(item, resumed ? "done" : "stale", resumed ? "" : "message file no longer exists");
     return 0;
   }
-  if (auto inside = check_inside_root(m_config, step.source, *current); !inside) {
-    outcome(item, inside.error());
-    return 0;
-  }
-  if (m_protected.retained.contains(*current)) {
-    // The same file is listed again as retained (two sources over one Maildir): the hold wins.
-    outcome(item, "retained", "the same file is also listed as retained; it is kept");
+  if (!may_change(step, item, *current, outcome)) {
     return 0;
   }
   auto removed = connectors::remove_message_file(*current, item.sha256, hook);
@@ -52,22 +79,9 @@ std::uint64_t Executor::erase_maildir(const FileStep &step, bool resumed, const 
   // Other copies of the same message in that Maildir (a copy to .Archive, a duplicate delivery)
   // that the manifest does not list: never one that a hold or an exemption covers, and never a
   // listed item (a retained one stays; an erased one is its own step's business).
-  auto copies = connectors::maildir_copies(connectors::maildir_root(item.locator), item.sha256, item.file.size);
   std::uint64_t n = 0;
-  if (copies) {
-    for (const std::string &copy : *copies) {
-      if (copy == *current || m_protected.listed.contains(copy)) {
-        continue;
-      }
-      if (auto p = protection_for(m_config, m_protected.policy, step.source, "", copy, m_protected.today)) {
-        MAILDSAR_LOG_INFO("erase: copy {} kept ({})", copy, p->reason);
-        continue;
-      }
-      if (check_inside_root(m_config, step.source, copy) &&
-          connectors::remove_message_file(copy, item.sha256, hook)) {
-        ++n;
-      }
-    }
+  for (const std::string &copy : unlisted_copies(step, item, *current)) {
+    n += connectors::remove_message_file(copy, item.sha256, hook) ? 1U : 0U;
   }
   return n;
 }
@@ -86,12 +100,7 @@ std::uint64_t Executor::redact_maildir(const FileStep &step, bool resumed, const
   auto current = connectors::maildir_current_path(item.locator.path);
   std::string stored;
   if (current) {
-    if (auto inside = check_inside_root(m_config, step.source, *current); !inside) {
-      outcome(item, inside.error());
-      return 0;
-    }
-    if (m_protected.retained.contains(*current)) {
-      outcome(item, "retained", "the same file is also listed as retained; it is kept");
+    if (!may_change(step, item, *current, outcome)) {
       return 0;
     }
     connectors::Locator now = item.locator;
@@ -136,21 +145,12 @@ std::uint64_t Executor::redact_maildir(const FileStep &step, bool resumed, const
   }
   m_new_paths[item.id] = *written;
   outcome(item, "done", "");
-  auto copies = connectors::maildir_copies(connectors::maildir_root(item.locator), item.sha256, item.file.size);
   std::uint64_t n = 0;
-  for (const std::string &copy : copies ? *copies : std::vector<std::string>{}) {
-    if (copy == *current || m_protected.listed.contains(copy)) {
-      continue;
-    }
-    if (auto p = protection_for(m_config, m_protected.policy, step.source, "", copy, m_protected.today)) {
-      MAILDSAR_LOG_INFO("erase: copy {} kept ({})", copy, p->reason);
-      continue;
-    }
-    if (check_inside_root(m_config, step.source, copy) &&
-        connectors::replace_maildir_message(copy, item.sha256, redacted->stored,
-                                            redacted_maildir_unique(copy, m_manifest.hash), hook)) {
-      ++n;
-    }
+  for (const std::string &copy : unlisted_copies(step, item, *current)) {
+    n += connectors::replace_maildir_message(copy, item.sha256, redacted->stored,
+                                             redacted_maildir_unique(copy, m_manifest.hash), hook)
+             ? 1U
+             : 0U;
   }
   return n;
 }

@@ -143,6 +143,16 @@ private:
   /** Reports a step's journalled outcomes; `now`: the step ran in this run (else: replayed). */
   void replay(const std::string &detail, const std::string &failed_note = {}, bool now = false);
 
+  /** Whether a Maildir step may change the message file now at `current`: inside its source's
+      root and not also listed as retained (else the item's outcome says why not). */
+  bool may_change(const FileStep &step, const ManifestItem &item, const std::string &current,
+                  const Outcome &outcome) const;
+
+  /** The other copies of the item's message in its Maildir (same size and SHA-256) that the
+      manifest does not list, that no hold or exemption covers and that lie inside the root. */
+  std::vector<std::string> unlisted_copies(const FileStep &step, const ManifestItem &item,
+                                           const std::string &current) const;
+
   /** Returns how many other copies of the message it removed. */
   std::uint64_t erase_maildir(const FileStep &step, bool resumed, const connectors::StepHook &hook,
                               const Outcome &outcome);

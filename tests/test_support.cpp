@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "tests/test_support.hpp"
 
-#include <zlib.h>
+#include "connectors/quarantine.hpp"
+
 
 #include <cerrno>
 #include <cstdlib>
@@ -66,22 +67,11 @@ void write_file(const std::filesystem::path &path, std::string_view data) {
 }
 
 std::string gzip(std::string_view data) {
-  z_stream zs{};
-  if (deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-    throw std::runtime_error("gzip: deflateInit2 failed");
+  auto packed = connectors::gzip_compress(data);
+  if (!packed) {
+    throw std::runtime_error("gzip: " + packed.error().message);
   }
-  std::string out(deflateBound(&zs, static_cast<uLong>(data.size())) + 32, '\0');
-  zs.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(data.data()));
-  zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef *>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  const int r = deflate(&zs, Z_FINISH);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  if (r != Z_STREAM_END) {
-    throw std::runtime_error("gzip: deflate did not finish");
-  }
-  return out;
+  return std::move(*packed);
 }
 
 std::string read_file(const std::filesystem::path &path) {

@@ -90,6 +90,9 @@ inline int hex_value(char c) {
   return -1;
 }
 
+/** The value of a base64 digit (also the URL-safe '-' and '_'), or -1. */
+int base64_value(char c);
+
 /** Appends `code_point` as UTF-8; NUL, surrogates and values past U+10FFFF become U+FFFD. */
 void append_code_point(std::string &out, std::uint32_t code_point);
 

@@ -218,6 +218,8 @@ std::string decode_q(std::string_view text) {
   return out;
 }
 
+} // namespace
+
 int base64_value(char c) {
   if (c >= 'A' && c <= 'Z') {
     return c - 'A';
@@ -236,6 +238,8 @@ int base64_value(char c) {
   }
   return -1;
 }
+
+namespace {
 
 /** Lenient base64: skips padding and anything that is not in the alphabet. */
 std::string decode_b(std::string_view text) {

@@ -137,33 +137,8 @@ core::Result<std::vector<std::string>> maildir_copies_impl(const std::string &ro
   return out;
 }
 
-core::Status remove_message_file_impl(const std::string &path, const std::string &sha256,
-                                      const StepHook &hook) {
-  MAILDSAR_TRY_ASSIGN(core::Fd fd, core::open_read(path));
-  MAILDSAR_TRY_ASSIGN(core::FileStat st, core::fstat_fd(fd.get(), path));
-  if (!S_ISREG(st.mode)) {
-    return core::fail(core::ErrorCode::data, fmt::format("{}: not a regular file", path));
-  }
-  MAILDSAR_TRY_ASSIGN(std::string sha, hash_range(fd.get(), 0, st.size, path));
-  if (sha != sha256) {
-    return stale(fmt::format("{}: the file's contents changed since the plan was made", path));
-  }
-  // the name must still be the file we verified (not replaced meanwhile)
-  MAILDSAR_TRY_ASSIGN(core::FileStat now, core::lstat_file(path));
-  if (now.dev != st.dev || now.ino != st.ino) {
-    return stale(fmt::format("{}: the file was replaced while it was being verified", path));
-  }
-  MAILDSAR_TRY(run_hook(hook, "file:verified"));
-  if (::unlink(path.c_str()) != 0) {
-    return sys_error(path + ": unlink");
-  }
-  MAILDSAR_TRY(run_hook(hook, "file:unlinked"));
-  MAILDSAR_TRY(core::fsync_dir(core::parent_dir(path)));
-  return run_hook(hook, "file:dir-synced");
-}
-
 // ---------------------------------------------------------------------------------------------
-// Replacing a message's contents (erasure by redaction)
+// Removing and replacing a message file (erasure; by redaction)
 
 namespace {
 
@@ -211,6 +186,25 @@ std::optional<std::string> maildir_file_named(const fs::path &maildir, const std
 }
 
 } // namespace
+
+core::Status remove_message_file_impl(const std::string &path, const std::string &sha256,
+                                      const StepHook &hook) {
+  MAILDSAR_TRY_ASSIGN(auto opened, open_verified(path, sha256));
+  const core::FileStat &st = opened.second;
+  // the name must still be the file we verified (not replaced meanwhile)
+  MAILDSAR_TRY_ASSIGN(core::FileStat now, core::lstat_file(path));
+  if (now.dev != st.dev || now.ino != st.ino) {
+    return stale(fmt::format("{}: the file was replaced while it was being verified", path));
+  }
+  MAILDSAR_TRY(run_hook(hook, "file:verified"));
+  if (::unlink(path.c_str()) != 0) {
+    return sys_error(path + ": unlink");
+  }
+  MAILDSAR_TRY(run_hook(hook, "file:unlinked"));
+  MAILDSAR_TRY(core::fsync_dir(core::parent_dir(path)));
+  return run_hook(hook, "file:dir-synced");
+}
+
 
 core::Status replace_message_file_impl(const std::string &path, const std::string &sha256, std::string_view bytes,
                                        const StepHook &hook) {
