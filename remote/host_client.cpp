@@ -185,7 +185,7 @@ core::Result<nlohmann::json> HostClient::request(const nlohmann::json &request) 
   }
   if (auto w = write_line(m_sock, request.dump()); !w) {
     return std::unexpected(broken(core::ErrorCode::temp_fail,
-                                  fmt::format("the agent is gone before the request {} ({})", op, w.error().message)));
+                                  fmt::format("the agent ended before the request {} could be sent ({})", op, w.error().message)));
   }
   std::string line;
   const auto deadline = Clock::now() + std::chrono::seconds(m_timeout_seconds);
