@@ -122,6 +122,14 @@ core::Result<int> run_find(Context &ctx) {
   // Items indexed only in part anywhere in the index: what was not read may name the subject.
   // Never silent (docs/reliability.md "Bounded memory"); the answer itself stays exit 0.
   MAILDSAR_TRY(warn_partially_indexed(config, out));
+  for (const HostOutcome &h : hosts) {
+    if (h.partially_indexed > 0) {
+      out.diag("warning", fmt::format("host {}: its index holds {} item(s) indexed only in part; the subject may be "
+                                      "named in what was not read (run `maildsar status` and `maildsar index --full` "
+                                      "there)",
+                                      h.name, h.partially_indexed));
+    }
+  }
   if (out.json()) {
     for (const auto &h : hits) {
       out.json_line(hit_json(h));

@@ -73,6 +73,9 @@ core::Status ask_host(const core::HostConfig &host, const query::SubjectProfile 
       return core::fail(core::ErrorCode::data,
                         fmt::format("host {}: the answer to find has no list of hit objects", host.name));
     }
+    if (auto p = found.find("partially_indexed"); p != found.end() && p->is_number_unsigned()) {
+      out.partially_indexed = p->get<std::uint64_t>();
+    }
     for (nlohmann::json &h : *hits) {
       h["host"] = host.name;
     }

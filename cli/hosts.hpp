@@ -26,6 +26,7 @@ struct HostOutcome {
   std::string agent_host;       // the agent's own name for its host (hello)
   std::optional<std::int64_t> index_age_seconds;
   std::int64_t max_index_age_seconds = 0;
+  std::uint64_t partially_indexed = 0; // find: items of the host's index indexed only in part
   nlohmann::json hits = nlohmann::json::array(); // find: hit objects, each with "host"
 };
 

@@ -286,5 +286,99 @@ TEST_F(HostsE2e, StatusReportsEachHostAndFailsWhenOneIsUnreachable) {
   EXPECT_NE(human_bad.out.find("host mx2          UNREACHABLE: host mx2: "), std::string::npos) << human_bad.out;
 }
 
+/** Runs `maildsar -c CONFIG agent` with `input` on its stdin (through sh: printf-free, a file). */
+RunResult agent_session(const fs::path &dir, const fs::path &config, const std::string &input) {
+  const fs::path in = dir / "agent-input";
+  write_file(in, input);
+  return run({"/bin/sh", "-c", "exec \"$0\" -c \"$1\" agent < \"$2\"", MAILDSAR_BINARY, config.string(), in.string()});
+}
+
+TEST_F(HostsE2e, TheAgentBinaryAnswersTheProtocolAndRefusesWhatItMust) {
+  ScratchDir dir;
+  const std::string hello = R"({"op":"hello","version":1})" "\n";
+  auto r = agent_session(dir.path(), s_mx1,
+                         hello + R"({"op":"status"})" "\n"
+                                 R"({"op":"find","subject":{"emails":["alice.smith@example.com"],"shoe_size":42}})" "\n"
+                                 R"({"op":"find","subject":"alice"})" "\n"
+                                 R"({"op":"find","subject":{"emails":[]}})" "\n"
+                                 R"({"op":"erase","manifest":"m.json"})" "\n"
+                                 "{{{\n"
+                                 R"({"op":"find","subject":{"emails":["alice.smith@example.com"]}})" "\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<json> lines = json_lines(r.out);
+  ASSERT_EQ(lines.size(), 8U) << r.out;
+  EXPECT_EQ(lines[0]["host"], "mx1");
+  EXPECT_EQ(lines[0]["ops"], json::array({"hello", "find", "status"}));
+  EXPECT_EQ(lines[1]["stale"], false);
+  ASSERT_EQ(lines[1]["sources"].size(), 4U);
+  EXPECT_EQ(lines[1]["sources"][0]["name"], "mailboxes");
+  EXPECT_EQ(lines[1]["max_index_age_seconds"], 86400);
+  EXPECT_EQ(lines[2]["ok"], false);
+  EXPECT_NE(lines[2]["error"]["message"].get<std::string>().find("shoe_size"), std::string::npos) << lines[2].dump();
+  EXPECT_EQ(lines[3]["error"]["message"], R"(find: "subject" must be a subject object)");
+  EXPECT_EQ(lines[4]["error"]["message"], "find: the subject has no identifier");
+  EXPECT_EQ(lines[5]["error"]["message"], "unknown op 'erase'");
+  EXPECT_EQ(lines[6]["error"]["message"], "request is not a JSON object");
+  EXPECT_EQ(lines[7]["ok"], true);
+  EXPECT_EQ(lines[7]["hits"].size(), ids_of_local_find(s_mx1).size());
+  EXPECT_EQ(lines[7]["partially_indexed"], 0);
+
+  // Another version: refused naming both, the session ends (exit 1), nothing else is read.
+  auto v = agent_session(dir.path(), s_mx1, R"({"op":"hello","version":7})" "\n" R"({"op":"status"})" "\n");
+  EXPECT_EQ(v.exit_code, 1);
+  const std::vector<json> vl = json_lines(v.out);
+  ASSERT_EQ(vl.size(), 1U) << v.out;
+  EXPECT_NE(vl[0]["error"]["message"].get<std::string>().find("this agent speaks version 1, the client asked for 7"),
+            std::string::npos);
+
+  // A line beyond 1 MiB: an error, then the session is closed.
+  auto big = agent_session(dir.path(), s_mx1, hello + std::string((1U << 20U) + 10, 'x') + "\n" + R"({"op":"status"})" "\n");
+  EXPECT_EQ(big.exit_code, 1);
+  const std::vector<json> bl = json_lines(big.out);
+  ASSERT_EQ(bl.size(), 2U) << big.out.substr(0, 500);
+  EXPECT_NE(bl[1]["error"]["message"].get<std::string>().find("request longer than 1048576 bytes"), std::string::npos);
+
+  // An agent whose own sources are not indexed refuses find (not_indexed), as local find would.
+  const fs::path fresh = dir.path() / "fresh";
+  copy_tree(source_dir() / "samples", fresh);
+  fs::remove_all(fresh / "state");
+  auto ni = agent_session(dir.path(), fresh / "maildsar.json",
+                          hello + R"({"op":"status"})" "\n" R"({"op":"find","subject":{"emails":["a@example.com"]}})" "\n");
+  const std::vector<json> nl = json_lines(ni.out);
+  ASSERT_EQ(nl.size(), 3U) << ni.out << ni.err;
+  EXPECT_EQ(nl[1]["stale"], true);
+  EXPECT_EQ(nl[1]["index_age_seconds"], nullptr);
+  EXPECT_EQ(nl[2]["error"]["code"], "not_indexed");
+}
+
+TEST_F(HostsE2e, LocalSourcesAndHostsTogether) {
+  ScratchDir dir;
+  copy_tree(source_dir() / "samples", dir.path() / "dpo");
+  fs::remove_all(dir.path() / "dpo" / "state");
+  const fs::path config = dir.path() / "dpo" / "maildsar.json";
+  std::string text = read_file(config);
+  text.insert(text.rfind('}'), ", \"hosts\": " + json::array({agent_of("mx1", s_mx1)}).dump());
+  write_file(config, text);
+  index_json(config);
+  auto r = ds(config, {"find", "--email", "alice.smith@example.com"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const FindOutput f = split(r);
+  std::size_t local = 0;
+  std::size_t remote = 0;
+  for (const json &h : f.hits) {
+    if (h.contains("host")) {
+      EXPECT_EQ(h["host"], "mx1");
+      ++remote;
+    } else {
+      EXPECT_EQ(remote, 0U) << "local hits come first";
+      EXPECT_TRUE(h["path"].get<std::string>().starts_with((dir.path() / "dpo").string())) << h.dump();
+      ++local;
+    }
+  }
+  EXPECT_EQ(remote, ids_of_local_find(s_mx1).size());
+  EXPECT_EQ(local, remote) << "the same samples on both";
+  EXPECT_EQ(f.summary["complete"], true);
+}
+
 } // namespace
 } // namespace maildsar::test
