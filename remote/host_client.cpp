@@ -184,8 +184,10 @@ core::Result<nlohmann::json> HostClient::request(const nlohmann::json &request) 
     return core::fail(core::ErrorCode::temp_fail, fmt::format("host {}: the session has ended", m_name));
   }
   if (auto w = write_line(m_sock, request.dump()); !w) {
-    return std::unexpected(broken(core::ErrorCode::temp_fail,
-                                  fmt::format("the agent ended before the request {} could be sent ({})", op, w.error().message)));
+    // EPIPE: the agent already ended; the same failure as an EOF instead of the answer (which of
+    // the two is seen depends only on timing).
+    return std::unexpected(
+        broken(core::ErrorCode::temp_fail, fmt::format("the agent ended the connection without answering {}", op)));
   }
   std::string line;
   const auto deadline = Clock::now() + std::chrono::seconds(m_timeout_seconds);

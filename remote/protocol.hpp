@@ -18,8 +18,9 @@ namespace maildsar::remote {
 inline constexpr int k_protocol_version = 1;
 /** Longest request line the agent reads (1 MiB): a longer one is an error and ends the session. */
 inline constexpr std::size_t k_max_request_bytes = std::size_t{1} << 20U;
-/** Longest response line the client reads from a host (256 MiB: a find's hits). */
-inline constexpr std::size_t k_max_response_bytes = std::size_t{256} << 20U;
+/** Longest response line the client reads from a host (64 MiB: a find's hits, ~100,000 of them;
+    parsed, such a line takes several times its size, so this bounds the client's memory). */
+inline constexpr std::size_t k_max_response_bytes = std::size_t{64} << 20U;
 
 /** How one read of a line ended. */
 enum class ReadStatus { line, eof, too_long, timeout, io_error };

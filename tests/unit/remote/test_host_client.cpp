@@ -118,5 +118,19 @@ TEST(HostClient, AnAgentThatDiesMidSessionIsNamed) {
   expect_no_children();
 }
 
+TEST(HostClient, AnAnswerBeyondTheBoundStopsTheAgent) {
+  // After hello, the "status" answer is 65 MiB without a newline: read up to the bound, no further.
+  auto c = HostClient::connect(sh_agent(
+      "mx9", R"(read l; echo '{"ok":true,"op":"hello","version":1}'; read l; head -c 68157440 /dev/zero | tr '\0' x; sleep 30)"));
+  ASSERT_TRUE(c) << c.error().message;
+  const auto start = std::chrono::steady_clock::now();
+  auto r = c->request({{"op", "status"}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, core::ErrorCode::data);
+  EXPECT_EQ(r.error().message, "host mx9: the answer to status is longer than 64 MiB; the agent was stopped");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(9)) << "not waiting for the sleep";
+  expect_no_children();
+}
+
 } // namespace
 } // namespace maildsar::remote
