@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // maildsar find: every item held for a data subject.
 #include "cli/commands.hpp"
+#include "cli/hosts.hpp"
 #include "cli/subject_args.hpp"
 #include "core/audit.hpp"
 #include "core/exit_codes.hpp"
@@ -13,6 +14,7 @@ namespace maildsar::cli {
 
 void find_options(po::options_description &desc, po::positional_options_description &) {
   add_subject_options(desc);
+  add_host_options(desc);
 }
 
 namespace {
@@ -32,6 +34,47 @@ std::string matched_text(const query::Hit &h) {
   return s;
 }
 
+/** A remote host's hit (JSON from its agent) for humans, as a local hit is shown. */
+void print_remote_hit(Output &out, const nlohmann::json &h) {
+  auto text = [&](const char *key) {
+    auto it = h.find(key);
+    return it != h.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  std::string where = text("path");
+  if (auto o = h.find("offset"); o != h.end() && o->is_number()) {
+    where += fmt::format(" @{}+{}", o->dump(), h.value("length", nlohmann::json(0)).dump());
+  }
+  if (auto m = h.find("member"); m != h.end() && m->is_string()) {
+    where += " member " + m->get<std::string>();
+  }
+  if (auto l = h.find("lines"); l != h.end() && l->is_array() && !l->empty()) {
+    where += fmt::format(" {} lines {}-{}", text("queue_id"), l->front().dump(), l->back().dump());
+  }
+  const std::string date = text("date");
+  out.line(fmt::format("{}  {}:{:<10} {:<10} {}", date.empty() ? std::string(20, '-') : date, text("host"),
+                       text("source"), text("store"), where));
+  if (const std::string subject = text("subject"); !subject.empty()) {
+    out.line(fmt::format("    subject: {}", subject));
+  }
+  std::string matched;
+  if (auto m = h.find("matched"); m != h.end() && m->is_array()) {
+    for (const auto &one : *m) {
+      if (!one.is_object()) {
+        continue;
+      }
+      std::string roles;
+      if (auto r = one.find("roles"); r != one.end() && r->is_array()) {
+        for (const auto &role : *r) {
+          roles += (roles.empty() ? "" : ",") + (role.is_string() ? role.get<std::string>() : std::string("?"));
+        }
+      }
+      matched += fmt::format("{}{} ({})", matched.empty() ? "" : "; ",
+                             one.value("identifier", std::string("?")), roles);
+    }
+  }
+  out.line(fmt::format("    matched: {}", matched));
+}
+
 } // namespace
 
 core::Result<int> run_find(Context &ctx) {
@@ -39,20 +82,65 @@ core::Result<int> run_find(Context &ctx) {
   MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
   MAILDSAR_TRY_ASSIGN(StepSubject step, resolve_request(config, std::move(given), ctx.operator_name));
   const query::SubjectProfile &subject = step.subject;
+  MAILDSAR_TRY_ASSIGN(std::vector<std::string> allowed_missing, allowed_missing_hosts(ctx.vm, config));
   MAILDSAR_TRY(require_indexed(config));
   MAILDSAR_TRY_ASSIGN(std::vector<query::Hit> hits, query::find(config, subject));
-  if (step.registered) {
-    // A search for a registered request is a step of its casework: on its timeline.
-    MAILDSAR_TRY_ASSIGN(core::AuditLog audit, core::AuditLog::open(config.state_dir));
-    MAILDSAR_TRY(audit.append("find", ctx.operator_name, subject.request, nlohmann::json{{"items", hits.size()}}));
-  }
   Output &out = *ctx.out;
+  // The other hosts of the estate (issue 15): all searched, or the answer is not given, unless
+  // the DPO named the missing one with --allow-missing-host (then said so in the output).
+  const std::vector<HostOutcome> hosts = query_hosts(config, &subject, allowed_missing, ctx.operator_name);
+  std::size_t remote_items = 0;
+  bool failed = false;
+  nlohmann::json not_searched = nlohmann::json::array();
+  for (const HostOutcome &h : hosts) {
+    remote_items += h.hits.size();
+    if (!h.searched) {
+      not_searched.push_back(h.name);
+      failed = failed || !h.allowed_missing;
+      out.diag(h.allowed_missing ? "warning" : "error",
+               h.allowed_missing ? fmt::format("{}; NOT SEARCHED (--allow-missing-host {})", h.error, h.name) : h.error);
+    }
+  }
+  if (failed) {
+    out.diag("error", "find gives no answer while a host of the estate could not be searched");
+    out.diag("hint", "fix the host, or go on without it knowingly: --allow-missing-host NAME");
+    if (out.json()) {
+      out.json_line(hosts_summary_json(hosts, false));
+    }
+    return core::k_exit_problem;
+  }
+  if (step.registered || !not_searched.empty()) {
+    // A search for a registered request is a step of its casework: on its timeline. So is a
+    // search that knowingly left a host out.
+    MAILDSAR_TRY_ASSIGN(core::AuditLog audit, core::AuditLog::open(config.state_dir));
+    nlohmann::json details{{"items", hits.size() + remote_items}};
+    if (!config.hosts.empty()) {
+      details["hosts_not_searched"] = not_searched;
+    }
+    MAILDSAR_TRY(audit.append("find", ctx.operator_name, subject.request, details));
+  }
   // Items indexed only in part anywhere in the index: what was not read may name the subject.
   // Never silent (docs/reliability.md "Bounded memory"); the answer itself stays exit 0.
   MAILDSAR_TRY(warn_partially_indexed(config, out));
+  for (const HostOutcome &h : hosts) {
+    if (h.partially_indexed > 0) {
+      out.diag("warning", fmt::format("host {}: its index holds {} item(s) indexed only in part; the subject may be "
+                                      "named in what was not read (run `maildsar status` and `maildsar index --full` "
+                                      "there)",
+                                      h.name, h.partially_indexed));
+    }
+  }
   if (out.json()) {
     for (const auto &h : hits) {
       out.json_line(hit_json(h));
+    }
+    for (const HostOutcome &h : hosts) {
+      for (const nlohmann::json &hit : h.hits) {
+        out.json_line(hit);
+      }
+    }
+    if (!config.hosts.empty()) {
+      out.json_line(hosts_summary_json(hosts, not_searched.empty()));
     }
     return core::k_exit_ok;
   }
@@ -73,8 +161,22 @@ core::Result<int> run_find(Context &ctx) {
                            h.truncated.size() > 1 ? fmt::format(" (+{} more)", h.truncated.size() - 1) : ""));
     }
   }
-  out.line(fmt::format("{} item(s) held for {}", hits.size(),
+  for (const HostOutcome &h : hosts) {
+    for (const nlohmann::json &hit : h.hits) {
+      print_remote_hit(out, hit);
+    }
+  }
+  out.line(fmt::format("{} item(s) held for {}", hits.size() + remote_items,
                        subject.request.empty() ? std::string("the subject") : subject.request));
+  if (!config.hosts.empty()) {
+    std::string searched;
+    for (const HostOutcome &h : hosts) {
+      searched += fmt::format("{}{} ({})", searched.empty() ? "" : ", ", h.name,
+                              h.searched ? fmt::format("{} item(s)", h.hits.size()) : std::string("NOT SEARCHED"));
+    }
+    out.line(fmt::format("hosts: {}{}", searched,
+                         config.sources.empty() ? "" : fmt::format("; local sources: {} item(s)", hits.size())));
+  }
   return core::k_exit_ok;
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // maildsar status: per source, when it was last indexed and whether that is too long ago.
 #include "cli/commands.hpp"
+#include "cli/hosts.hpp"
 #include "cli/request_output.hpp"
 #include "core/exit_codes.hpp"
 #include "indexer/catalog.hpp"
@@ -138,6 +139,9 @@ core::Result<int> run_status(Context &ctx) {
     }
     std::erase_if(resurfaced, [](const Resurfaced &r) { return r.items == 0; });
   }
+  // The other hosts of the estate (issue 15): each reachable, with a fresh index.
+  const std::vector<HostOutcome> hosts = query_hosts(config, nullptr, {}, ctx.operator_name);
+  const bool any_host_failed = std::ranges::any_of(hosts, [](const HostOutcome &h) { return !h.searched; });
   Output &out = *ctx.out;
   if (out.json()) {
     nlohmann::json resurfaced_json = nlohmann::json::array();
@@ -170,7 +174,19 @@ core::Result<int> run_status(Context &ctx) {
                          {"held_removal", r.held_removal},
                          {"config_changed", r.config_changed}});
     }
+    nlohmann::json hosts_json = nlohmann::json::array();
+    for (const HostOutcome &h : hosts) {
+      hosts_json.push_back({{"name", h.name},
+                            {"reachable", h.reachable},
+                            {"stale", h.stale},
+                            {"ok", h.searched},
+                            {"agent_host", h.agent_host},
+                            {"index_age_seconds", h.index_age_seconds ? nlohmann::json(*h.index_age_seconds) : nlohmann::json(nullptr)},
+                            {"max_index_age_seconds", h.max_index_age_seconds},
+                            {"error", h.error}});
+    }
     out.json_line({{"sources", sources},
+                   {"hosts", hosts_json},
                    {"stale", any_stale},
                    {"degraded", any_degraded},
                    {"max_index_age_seconds", max_age},
@@ -202,6 +218,12 @@ core::Result<int> run_status(Context &ctx) {
                              r.name, r.held_removal, r.name));
       }
     }
+    for (const HostOutcome &h : hosts) {
+      out.line(h.searched ? fmt::format("host {:<12} ok, index age {}", h.name,
+                                        h.index_age_seconds ? age_text(*h.index_age_seconds) : std::string("-"))
+               : h.reachable ? fmt::format("host {:<12} STALE: {}", h.name, h.error)
+                             : fmt::format("host {:<12} UNREACHABLE: {}", h.name, h.error));
+    }
     out.line(fmt::format("maximum index age {}: {}", age_text(max_age),
                          any_degraded ? "some sources are degraded"
                          : any_stale  ? "some sources are stale or never indexed"
@@ -229,7 +251,8 @@ core::Result<int> run_status(Context &ctx) {
   }
   // Monitoring alerts on a non-zero exit: stale, never indexed or degraded; an overdue request;
   // an erased subject's items back in a store (suppression on restore) that no hold keeps.
-  return any_stale || any_degraded || !overdue.empty() || unhandled > 0 ? core::k_exit_problem : core::k_exit_ok;
+  return any_stale || any_degraded || !overdue.empty() || unhandled > 0 || any_host_failed ? core::k_exit_problem
+                                                                                          : core::k_exit_ok;
 }
 
 } // namespace maildsar::cli

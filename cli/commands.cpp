@@ -128,7 +128,7 @@ void add_subject_options(po::options_description &desc) {
 }
 
 std::span<const Command> commands() {
-  static const std::array<Command, 17> k_commands{
+  static const std::array<Command, 18> k_commands{
       Command{"index", "scan the sources; index new and changed items, drop vanished ones",
               "index [--source NAME]... [--full]",
               "  maildsar -c /etc/maildsar.json index\n"
@@ -212,6 +212,11 @@ std::span<const Command> commands() {
               "  source <(maildsar completion bash)\n"
               "  maildsar completion zsh > ~/.zfunc/_maildsar",
               completion_options, run_completion},
+      Command{"agent", "serve this host's part of an estate over stdin/stdout (ssh forced command)",
+              "agent",
+              "  maildsar -c /etc/maildsar/maildsar.json agent\n"
+              "  command=\"maildsar -c /etc/maildsar/maildsar.json agent\",restrict ssh-ed25519 AAAA... dpo",
+              agent_options, run_agent},
   };
   return k_commands;
 }

@@ -100,5 +100,14 @@ void affected_options(po::options_description &desc, po::positional_options_desc
 core::Result<int> run_affected(Context &ctx);
 void discover_options(po::options_description &desc, po::positional_options_description &pos);
 core::Result<int> run_discover(Context &ctx);
+void agent_options(po::options_description &desc, po::positional_options_description &pos);
+core::Result<int> run_agent(Context &ctx);
+
+/**
+ * This host's index status as the agent's `status` op answers it (docs/schemata.md "maildsar
+ * agent protocol"): per configured source its last index and age, "stale" when any source was
+ * never indexed, changed, or is older than max_index_age.
+ */
+[[nodiscard]] core::Result<nlohmann::json> local_status_json(const core::Config &config);
 
 } // namespace maildsar::cli

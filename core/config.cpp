@@ -159,6 +159,107 @@ std::string root_of(const std::string &pattern, std::string_view type) {
   return pattern.substr(0, slash);
 }
 
+bool is_safe_name(std::string_view name) {
+  return !name.empty() && name.size() <= 64 && name.front() != '-' && name.front() != '.' &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.';
+         });
+}
+
+/** "user@host": ASCII letters, digits, '.', '_', '-' on both sides; neither side starts with '-'
+    (ssh would take it for an option) and nothing a remote shell would interpret. */
+bool is_ssh_destination(std::string_view d) {
+  const std::size_t at = d.find('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 == d.size() || d.size() > 255 ||
+      d.find('@', at + 1) != std::string_view::npos) {
+    return false;
+  }
+  const std::string_view user = d.substr(0, at);
+  const std::string_view host = d.substr(at + 1);
+  auto ok = [](std::string_view part) {
+    return part.front() != '-' && std::all_of(part.begin(), part.end(), [](char c) {
+             return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.';
+           });
+  };
+  return ok(user) && ok(host);
+}
+
+/** ssh joins the remote command into one string for the remote shell: the config path must be
+    absolute and hold only characters no shell interprets. */
+bool is_plain_absolute_path(std::string_view p) {
+  return p.size() > 1 && p.size() <= 4096 && p.front() == '/' && p.find("..") == std::string_view::npos &&
+         std::all_of(p.begin(), p.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '/' || c == '-' || c == '_' ||
+                  c == '.' || c == '+';
+         });
+}
+
+Result<HostConfig> parse_host(const Parser &p, const json &obj, std::size_t index) {
+  std::string where = fmt::format("hosts[{}]", index);
+  MAILDSAR_TRY(p.check_keys(obj, where, {"name", "transport", "ssh", "config", "command", "timeout"}));
+  HostConfig h;
+  MAILDSAR_TRY_ASSIGN(h.name, p.get_string(obj, "name", where, true));
+  if (!is_safe_name(h.name)) {
+    return std::unexpected(p.error_at_key(
+        "name", fmt::format("{}: host name '{}' must be letters, digits, '-', '_' or '.' (at most 64, "
+                            "not starting with '-' or '.')",
+                            where, h.name)));
+  }
+  where = fmt::format("host '{}'", h.name);
+  MAILDSAR_TRY_ASSIGN(h.transport, p.get_string(obj, "transport", where, true));
+  MAILDSAR_TRY_ASSIGN(h.ssh, p.get_string(obj, "ssh", where, false));
+  MAILDSAR_TRY_ASSIGN(h.remote_config, p.get_string(obj, "config", where, false));
+  MAILDSAR_TRY_ASSIGN(std::string timeout, p.get_string(obj, "timeout", where, false));
+  if (!timeout.empty()) {
+    auto seconds = parse_duration(timeout);
+    if (!seconds || *seconds <= 0) {
+      return std::unexpected(p.error_at_key(
+          "timeout", fmt::format("{}: timeout '{}' must be a positive duration such as 60s or 5m", where, timeout)));
+    }
+    h.timeout_seconds = *seconds;
+  }
+  if (h.transport == "ssh") {
+    if (obj.contains("command")) {
+      return std::unexpected(p.error_at_key("command", fmt::format("{}: 'command' belongs to the program transport", where)));
+    }
+    if (!is_ssh_destination(h.ssh)) {
+      return std::unexpected(p.error_at_key(
+          h.ssh.empty() && !obj.contains("ssh") ? "transport" : "ssh",
+          fmt::format("{}: 'ssh' must be user@host (letters, digits, '.', '_', '-'), not '{}'", where, h.ssh),
+          "e.g. \"ssh\": \"maildsar@mx1.example.com\"; options belong in ~/.ssh/config"));
+    }
+    if (obj.contains("config") && !is_plain_absolute_path(h.remote_config)) {
+      return std::unexpected(p.error_at_key(
+          "config", fmt::format("{}: 'config' must be an absolute path of letters, digits and / . _ - +, not '{}'",
+                                where, h.remote_config)));
+    }
+  } else if (h.transport == "program") {
+    if (obj.contains("ssh") || obj.contains("config")) {
+      return std::unexpected(p.error_at_key(obj.contains("ssh") ? "ssh" : "config",
+                                            fmt::format("{}: 'ssh' and 'config' belong to the ssh transport", where)));
+    }
+    auto it = obj.find("command");
+    if (it == obj.end() || !it->is_array() || it->empty() ||
+        !std::all_of(it->begin(), it->end(), [](const json &v) { return v.is_string(); })) {
+      return std::unexpected(p.error_at_key(it == obj.end() ? "transport" : "command",
+                                            fmt::format("{}: 'command' must be a non-empty array of strings (argv)", where),
+                                            "e.g. [\"/usr/bin/maildsar\", \"-c\", \"/etc/maildsar/mx1.json\", \"agent\"]"));
+    }
+    for (const json &v : *it) {
+      h.command.push_back(v.get<std::string>());
+    }
+    if (h.command.front().empty() || h.command.front().front() != '/') {
+      return std::unexpected(p.error_at_key(
+          "command", fmt::format("{}: command[0] '{}' must be an absolute path (no $PATH search)", where,
+                                 h.command.front())));
+    }
+  } else {
+    return std::unexpected(p.error_at_key(
+        "transport", fmt::format("{}: unknown transport '{}' (allowed: ssh, program)", where, h.transport)));
+  }
+  return h;
+}
+
 Result<SourceConfig> parse_source(const Parser &p, const json &obj, std::size_t index,
                                   const std::string &base_dir) {
   std::string where = fmt::format("sources[{}]", index);
@@ -570,7 +671,7 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
   MAILDSAR_TRY(p.check_keys(root, "the config",
                             {"state_dir", "sources", "identity", "retention", "holds",
                              "max_index_age", "max_removal_percent", "erasure", "access", "limits",
-                             "requests"}));
+                             "requests", "hosts", "host_name"}));
   Config c;
   c.file = fs::absolute(path).lexically_normal().string();
   c.base_dir = fs::path(c.file).parent_path().string();
@@ -592,6 +693,24 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
     MAILDSAR_TRY(check_sources_disjoint(p, c.sources));
   }
   MAILDSAR_TRY(check_state_outside_stores(p, c));
+  MAILDSAR_TRY_ASSIGN(c.host_name, p.get_string(root, "host_name", "the config", false));
+  if (!c.host_name.empty() && !is_safe_name(c.host_name)) {
+    return std::unexpected(p.error_at_key(
+        "host_name", fmt::format("host_name '{}' must be letters, digits, '-', '_' or '.'", c.host_name)));
+  }
+  if (auto it = root.find("hosts"); it != root.end()) {
+    if (!it->is_array()) {
+      return std::unexpected(p.error_at_key("hosts", "'hosts' must be an array"));
+    }
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < it->size(); ++i) {
+      MAILDSAR_TRY_ASSIGN(HostConfig h, parse_host(p, (*it)[i], i));
+      if (!names.insert(h.name).second) {
+        return std::unexpected(p.error_at_key("hosts", fmt::format("hosts: host name '{}' is used twice", h.name)));
+      }
+      c.hosts.push_back(std::move(h));
+    }
+  }
   if (auto it = root.find("identity"); it != root.end()) {
     MAILDSAR_TRY(p.check_keys(*it, "identity", {"subaddress_separators", "phone_region"}));
     MAILDSAR_TRY_ASSIGN(std::string seps, p.get_string(*it, "subaddress_separators", "identity", false));
@@ -862,6 +981,19 @@ Status check_outside_stores(const Config &config, const std::string &path, std::
     }
   }
   return {};
+}
+
+std::vector<std::string> HostConfig::argv() const {
+  if (transport == "program") {
+    return command;
+  }
+  std::vector<std::string> v{"ssh", "-o", "BatchMode=yes", "--", ssh, "maildsar"};
+  if (!remote_config.empty()) {
+    v.emplace_back("-c");
+    v.push_back(remote_config);
+  }
+  v.emplace_back("agent");
+  return v;
 }
 
 Result<Config> load_config(const std::string &path) {

@@ -142,11 +142,35 @@ struct LimitsConfig {
   std::uint64_t archive_max_pst_mib = 4096;      // a PST member copied to a temporary file
 };
 
+/**
+ * A remote mail host of the estate (config "hosts", issue 15): maildsar runs there against its
+ * own sources as `maildsar agent`, reached through a transport (docs/cli.md "Hosts").
+ */
+struct HostConfig {
+  std::string name;      // letters, digits, '-', '_', '.'; unique among hosts
+  std::string transport; // "ssh" | "program"
+  /** ssh: "user@host" (the destination given to ssh after "--"). */
+  std::string ssh;
+  /** ssh: the agent's config path on the remote host ("" = the agent's default). */
+  std::string remote_config;
+  /** program: the argv run locally (command[0] absolute; no shell). */
+  std::vector<std::string> command;
+  /** Seconds to wait for the agent's answer to one request (config "timeout", default 60s). */
+  std::int64_t timeout_seconds = 60;
+  /** The argv that starts the agent: ssh -o BatchMode=yes -- USER@HOST maildsar [-c CONFIG]
+      agent, or `command`. Never a shell string. */
+  [[nodiscard]] std::vector<std::string> argv() const;
+};
+
 struct Config {
   std::string file;      // absolute path of the config file
   std::string base_dir;  // its directory; relative paths resolve against it
   std::string state_dir; // absolute
   std::vector<SourceConfig> sources;
+  /** Remote hosts searched with the local sources (config "hosts"); may be the only ones. */
+  std::vector<HostConfig> hosts;
+  /** This host's name as an agent reports it (config "host_name"; "" = gethostname()). */
+  std::string host_name;
   IdentityConfig identity;
   std::vector<RetentionRule> retention;
   std::vector<Hold> holds;

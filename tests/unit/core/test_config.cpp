@@ -453,3 +453,77 @@ TEST(Config, OperatorNamesAreTrimmedAndCaseFolded) {
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->erasure.approver_keys.count("bob"), 1U);
 }
+
+// Issue 15: remote hosts of the estate.
+TEST(ConfigHosts, ParsesSshAndProgramHostsWithoutLocalSources) {
+  const char *text = R"({
+    "hosts": [
+      {"name": "mx1", "transport": "ssh", "ssh": "maildsar@mx1.example.com",
+       "config": "/etc/maildsar/maildsar.json", "timeout": "2m"},
+      {"name": "imap", "transport": "program", "command": ["/usr/bin/maildsar", "-c", "/x/imap.json", "agent"]}
+    ],
+    "host_name": "dpo"
+  })";
+  auto c = parse_config(text, "/srv/dsar/maildsar.json");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_TRUE(c->sources.empty());
+  EXPECT_EQ(c->host_name, "dpo");
+  ASSERT_EQ(c->hosts.size(), 2U);
+  EXPECT_EQ(c->hosts[0].name, "mx1");
+  EXPECT_EQ(c->hosts[0].timeout_seconds, 120);
+  EXPECT_EQ(c->hosts[0].argv(), (std::vector<std::string>{"ssh", "-o", "BatchMode=yes", "--",
+                                                         "maildsar@mx1.example.com", "maildsar", "-c",
+                                                         "/etc/maildsar/maildsar.json", "agent"}));
+  EXPECT_EQ(c->hosts[1].timeout_seconds, 60);
+  EXPECT_EQ(c->hosts[1].argv(), (std::vector<std::string>{"/usr/bin/maildsar", "-c", "/x/imap.json", "agent"}));
+}
+
+TEST(ConfigHosts, SshWithoutConfigRunsTheAgentsDefault) {
+  auto c = parse_config(R"({"hosts": [{"name": "a", "transport": "ssh", "ssh": "u@h"}]})", "/x/m.json");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->hosts[0].argv(), (std::vector<std::string>{"ssh", "-o", "BatchMode=yes", "--", "u@h", "maildsar", "agent"}));
+}
+
+TEST(ConfigHosts, InvalidHostsAreConfigErrorsNamingTheKey) {
+  struct Case {
+    const char *hosts;
+    const char *expect;
+  };
+  const Case cases[] = {
+      {R"({"hosts": {}})", "'hosts' must be an array"},
+      {R"({"hosts": [{"name": "../x", "transport": "ssh", "ssh": "u@h"}]})", "host name '../x'"},
+      {R"({"hosts": [{"name": "-o", "transport": "ssh", "ssh": "u@h"}]})", "host name '-o'"},
+      {R"({"hosts": [{"name": "a", "transport": "ssh", "ssh": "u@h"}, {"name": "a", "transport": "ssh", "ssh": "v@h"}]})",
+       "host name 'a' is used twice"},
+      {R"({"hosts": [{"name": "a", "transport": "telnet"}]})", "unknown transport 'telnet'"},
+      {R"({"hosts": [{"name": "a"}]})", "missing required key 'transport'"},
+      {R"({"hosts": [{"name": "a", "transport": "ssh", "ssh": "-oProxyCommand=x@h"}]})", "'ssh' must be user@host"},
+      {R"({"hosts": [{"name": "a", "transport": "ssh", "ssh": "u@h;rm -rf"}]})", "'ssh' must be user@host"},
+      {R"({"hosts": [{"name": "a", "transport": "ssh", "ssh": "mx1"}]})", "'ssh' must be user@host"},
+      {R"({"hosts": [{"name": "a", "transport": "ssh", "ssh": "u@h", "config": "/etc/x y.json"}]})",
+       "'config' must be an absolute path"},
+      {R"({"hosts": [{"name": "a", "transport": "ssh", "ssh": "u@h", "config": "rel.json"}]})",
+       "'config' must be an absolute path"},
+      {R"({"hosts": [{"name": "a", "transport": "ssh", "ssh": "u@h", "command": ["/bin/true"]}]})",
+       "'command' belongs to the program transport"},
+      {R"({"hosts": [{"name": "a", "transport": "program"}]})", "'command' must be a non-empty array"},
+      {R"({"hosts": [{"name": "a", "transport": "program", "command": []}]})", "'command' must be a non-empty array"},
+      {R"({"hosts": [{"name": "a", "transport": "program", "command": "/bin/sh -c x"}]})",
+       "'command' must be a non-empty array"},
+      {R"({"hosts": [{"name": "a", "transport": "program", "command": ["maildsar"]}]})",
+       "command[0] 'maildsar' must be an absolute path"},
+      {R"({"hosts": [{"name": "a", "transport": "program", "command": ["/bin/x"], "ssh": "u@h"}]})",
+       "belong to the ssh transport"},
+      {R"({"hosts": [{"name": "a", "transport": "program", "command": ["/bin/x"], "timeout": "0s"}]})",
+       "timeout '0s' must be a positive duration"},
+      {R"({"hosts": [{"name": "a", "transport": "program", "command": ["/bin/x"], "port": 22}]})",
+       "unknown key 'port'"},
+      {R"({"host_name": "a b"})", "host_name 'a b'"},
+  };
+  for (const Case &k : cases) {
+    auto c = parse_config(k.hosts, "/x/m.json");
+    ASSERT_FALSE(c) << k.hosts;
+    EXPECT_EQ(c.error().code, ErrorCode::config) << k.hosts;
+    EXPECT_NE(c.error().message.find(k.expect), std::string::npos) << k.hosts << " -> " << c.error().message;
+  }
+}

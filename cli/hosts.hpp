@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+
+#include "cli/output.hpp"
+#include "core/config.hpp"
+#include "core/result.hpp"
+#include "query/query.hpp"
+
+#include <boost/program_options.hpp>
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace maildsar::cli {
+
+/** What one configured host gave a command run on the DPO host (issue 15). */
+struct HostOutcome {
+  std::string name;
+  bool searched = false;        // status and the request were answered
+  bool reachable = false;       // the agent said hello and answered status
+  bool stale = false;           // its status says its index is stale
+  bool allowed_missing = false; // not searched, and --allow-missing-host named it
+  std::string error;            // why not searched ("host mx1: ...")
+  std::string agent_host;       // the agent's own name for its host (hello)
+  std::optional<std::int64_t> index_age_seconds;
+  std::int64_t max_index_age_seconds = 0;
+  std::uint64_t partially_indexed = 0; // find: items of the host's index indexed only in part
+  nlohmann::json hits = nlohmann::json::array(); // find: hit objects, each with "host"
+};
+
+/** Adds --allow-missing-host NAME (repeatable). */
+void add_host_options(boost::program_options::options_description &desc);
+
+/**
+ * The names given with --allow-missing-host, each checked against the config's hosts.
+ * @errors usage: a name that is no configured host.
+ */
+[[nodiscard]] core::Result<std::vector<std::string>> allowed_missing_hosts(const boost::program_options::variables_map &vm,
+                                                                          const core::Config &config);
+
+/**
+ * Asks every configured host, in config order: hello, `status` (a stale index — never indexed,
+ * changed, or older than the host's max_index_age — is a failure), and, when `subject` is given,
+ * `find`, whose hits each get "host": NAME. A host that fails is not searched; its error names it.
+ */
+[[nodiscard]] std::vector<HostOutcome> query_hosts(const core::Config &config, const query::SubjectProfile *subject,
+                                                   const std::vector<std::string> &allowed_missing,
+                                                   std::string_view operator_name);
+
+/** The "maildsar.hosts" summary object that ends find --json when hosts are configured. */
+[[nodiscard]] nlohmann::json hosts_summary_json(const std::vector<HostOutcome> &outcomes, bool complete);
+
+} // namespace maildsar::cli

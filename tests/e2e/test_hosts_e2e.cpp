@@ -1,0 +1,384 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// One estate across hosts (issue 15, first slice) through the built binary: two "hosts", each a
+// copy of samples/ with its own config and state, reached by the program transport running
+// `maildsar -c HOST/maildsar.json agent`, and a DPO config with no local sources.
+#include "tests/e2e/e2e_support.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <map>
+#include <set>
+#include <thread>
+
+namespace maildsar::test {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+/** Extra top-level keys for a host's config. */
+std::string fmt_host_name(const std::string &name, const std::string &max_age) {
+  std::string s = ", \"host_name\": \"" + name + "\"";
+  if (!max_age.empty()) {
+    s += ", \"max_index_age\": \"" + max_age + "\"";
+  }
+  return s;
+}
+
+std::string fmt_items(const std::string &host, std::size_t n) { return host + " (" + std::to_string(n) + " item(s))"; }
+
+/** A copy of samples/ under `dir/name`, indexed; `max_age` replaces max_index_age when given. */
+fs::path make_host(const fs::path &dir, const std::string &name, const std::string &max_age = "") {
+  const fs::path root = dir / name;
+  copy_tree(source_dir() / "samples", root);
+  fs::remove_all(root / "state");
+  const fs::path config = root / "maildsar.json";
+  std::string text = read_file(config);
+  const auto brace = text.rfind('}');
+  text.insert(brace, fmt_host_name(name, max_age));
+  write_file(config, text);
+  index_json(config);
+  return config;
+}
+
+json program_host(const std::string &name, const std::vector<std::string> &command) {
+  return json{{"name", name}, {"transport", "program"}, {"command", command}};
+}
+
+json agent_of(const std::string &name, const fs::path &config) {
+  return program_host(name, {MAILDSAR_BINARY, "-c", config.string(), "agent"});
+}
+
+/** The DPO's config: no local sources, only `hosts`. */
+fs::path dpo_config(const fs::path &dir, const json &hosts) {
+  const fs::path config = dir / "dpo" / "maildsar.json";
+  write_file(config, json{{"state_dir", "state"}, {"hosts", hosts}}.dump(2));
+  return config;
+}
+
+/** find --json lines split into hits and the closing maildsar.hosts summary. */
+struct FindOutput {
+  std::vector<json> hits;
+  json summary;
+};
+
+FindOutput split(const RunResult &r) {
+  FindOutput f;
+  for (json &j : json_lines(r.out)) {
+    if (j.contains("schema")) {
+      EXPECT_TRUE(f.summary.is_null()) << "one summary only: " << r.out;
+      f.summary = std::move(j);
+    } else {
+      EXPECT_TRUE(f.summary.is_null()) << "the summary comes last: " << r.out;
+      f.hits.push_back(std::move(j));
+    }
+  }
+  return f;
+}
+
+std::set<std::string> ids_of_local_find(const fs::path &config) {
+  auto r = ds(config, {"find", "--email", "alice.smith@example.com"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::set<std::string> ids;
+  for (const json &h : json_lines(r.out)) {
+    EXPECT_FALSE(h.contains("host")) << "a local hit has no host field: " << h.dump();
+    ids.insert(h.at("id").get<std::string>() + " " + h.at("path").get<std::string>());
+  }
+  return ids;
+}
+
+/** Lines of a host's audit log whose action is `action`. */
+std::vector<json> audit_records(const fs::path &host_root, const std::string &action) {
+  std::vector<json> out;
+  for (json &j : json_lines(read_file(host_root / "state" / "audit.log"))) {
+    if (j.value("action", "") == action) {
+      out.push_back(std::move(j));
+    }
+  }
+  return out;
+}
+
+class HostsE2e : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    s_dir = new ScratchDir();
+    s_mx1 = make_host(s_dir->path(), "mx1");
+    s_imap = make_host(s_dir->path(), "imap");
+  }
+  static void TearDownTestSuite() {
+    delete s_dir;
+    s_dir = nullptr;
+  }
+  static inline ScratchDir *s_dir = nullptr;
+  static inline fs::path s_mx1;
+  static inline fs::path s_imap;
+};
+
+TEST_F(HostsE2e, FindReturnsTheHitsOfEveryHostWithItsName) {
+  ScratchDir dpo;
+  const fs::path config = dpo_config(dpo.path(), json::array({agent_of("mx1", s_mx1), agent_of("imap", s_imap)}));
+  const std::size_t mx1_audit_before = audit_records(s_mx1.parent_path(), "find").size();
+  auto r = ds(config, {"find", "--email", "alice.smith@example.com"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const FindOutput f = split(r);
+  // Exactly what each host finds locally, each hit named with its host.
+  std::map<std::string, std::set<std::string>> got;
+  for (const json &h : f.hits) {
+    ASSERT_TRUE(h.contains("host")) << h.dump();
+    got[h["host"].get<std::string>()].insert(h.at("id").get<std::string>() + " " + h.at("path").get<std::string>());
+    EXPECT_FALSE(h.at("matched").empty());
+    EXPECT_EQ(h.at("matched")[0].at("identifier"), "alice.smith@example.com");
+  }
+  const std::set<std::string> mx1 = ids_of_local_find(s_mx1);
+  const std::set<std::string> imap = ids_of_local_find(s_imap);
+  EXPECT_GE(mx1.size(), 4U) << "the samples hold Alice in the Maildirs, the mbox, the quarantine and the log";
+  EXPECT_EQ(got["mx1"], mx1);
+  EXPECT_EQ(got["imap"], imap);
+  EXPECT_EQ(got.size(), 2U);
+  for (const json &h : f.hits) {
+    const std::string root = (h["host"] == "mx1" ? s_mx1 : s_imap).parent_path().string() + "/";
+    EXPECT_TRUE(h["path"].get<std::string>().starts_with(root)) << h.dump();
+  }
+  // The summary says every host was searched.
+  ASSERT_TRUE(f.summary.is_object()) << r.out;
+  EXPECT_EQ(f.summary["schema"], "maildsar.hosts");
+  EXPECT_EQ(f.summary["version"], 1);
+  EXPECT_EQ(f.summary["complete"], true);
+  EXPECT_EQ(f.summary["not_searched"], json::array());
+  ASSERT_EQ(f.summary["hosts"].size(), 2U);
+  EXPECT_EQ(f.summary["hosts"][0]["name"], "mx1");
+  EXPECT_EQ(f.summary["hosts"][0]["searched"], true);
+  EXPECT_EQ(f.summary["hosts"][0]["items"], mx1.size());
+  EXPECT_EQ(f.summary["hosts"][1]["items"], imap.size());
+  // The agent's host recorded the search in its own audit log, without the identity in clear.
+  const std::vector<json> audit = audit_records(s_mx1.parent_path(), "find");
+  ASSERT_EQ(audit.size(), mx1_audit_before + 1);
+  EXPECT_EQ(audit.back().dump().find("alice.smith"), std::string::npos) << audit.back().dump();
+  EXPECT_NE(audit.back().dump().find("\"via\":\"agent\""), std::string::npos) << audit.back().dump();
+
+  // Human output shows the host of each hit and which hosts were searched.
+  auto human = maildsar_run({"-c", config.string(), "find", "--email", "alice.smith@example.com"});
+  ASSERT_EQ(human.exit_code, 0) << human.err;
+  EXPECT_NE(human.out.find("  mx1:mailboxes"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("  imap:postfix"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find(std::to_string(mx1.size() + imap.size()) + " item(s) held for the subject"),
+            std::string::npos)
+      << human.out;
+  EXPECT_NE(human.out.find(fmt_items("mx1", mx1.size()) + ", " + fmt_items("imap", imap.size())), std::string::npos)
+      << human.out;
+}
+
+TEST_F(HostsE2e, AnUnreachableHostFailsFindNamingItUnlessAllowedMissing) {
+  ScratchDir dpo;
+  for (const json &bad : {program_host("mx2", {"/nonexistent/bin/maildsar", "agent"}),
+                          program_host("mx2", {"/bin/false"})}) {
+    const fs::path config = dpo_config(dpo.path(), json::array({agent_of("mx1", s_mx1), bad}));
+    auto r = ds(config, {"find", "--email", "alice.smith@example.com"});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.err.find("maildsar: error: host mx2: "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("find gives no answer while a host of the estate could not be searched"), std::string::npos);
+    const FindOutput f = split(r);
+    EXPECT_TRUE(f.hits.empty()) << "nothing printed as if complete: " << r.out;
+    ASSERT_TRUE(f.summary.is_object()) << r.out;
+    EXPECT_EQ(f.summary["complete"], false);
+    EXPECT_EQ(f.summary["not_searched"], json::array({"mx2"}));
+    EXPECT_EQ(f.summary["hosts"][1]["allowed_missing"], false);
+    EXPECT_NE(f.summary["hosts"][1]["error"].get<std::string>().find("host mx2: "), std::string::npos);
+
+    // Knowingly without it: mx1's hits, a warning, and the output says mx2 was not searched.
+    auto allowed = ds(config, {"find", "--email", "alice.smith@example.com", "--allow-missing-host", "mx2"});
+    EXPECT_EQ(allowed.exit_code, 0) << allowed.out << allowed.err;
+    EXPECT_NE(allowed.err.find("maildsar: warning: host mx2: "), std::string::npos) << allowed.err;
+    EXPECT_NE(allowed.err.find("NOT SEARCHED (--allow-missing-host mx2)"), std::string::npos) << allowed.err;
+    const FindOutput a = split(allowed);
+    EXPECT_EQ(a.hits.size(), ids_of_local_find(s_mx1).size());
+    for (const json &h : a.hits) {
+      EXPECT_EQ(h["host"], "mx1");
+    }
+    EXPECT_EQ(a.summary["complete"], false);
+    EXPECT_EQ(a.summary["not_searched"], json::array({"mx2"}));
+    EXPECT_EQ(a.summary["hosts"][1]["searched"], false);
+    EXPECT_EQ(a.summary["hosts"][1]["allowed_missing"], true);
+    // ... and the DPO host's audit log records the search that left mx2 out.
+    const std::vector<json> audit = audit_records(dpo.path() / "dpo", "find");
+    ASSERT_FALSE(audit.empty());
+    EXPECT_EQ(audit.back()["details"]["hosts_not_searched"], json::array({"mx2"})) << audit.back().dump();
+  }
+  // Naming a host that is not configured is a usage error.
+  const fs::path config = dpo_config(dpo.path(), json::array({agent_of("mx1", s_mx1)}));
+  auto r = ds(config, {"find", "--email", "alice.smith@example.com", "--allow-missing-host", "mx9"});
+  EXPECT_EQ(r.exit_code, 64) << r.err;
+  EXPECT_NE(r.err.find("--allow-missing-host mx9: no such host in the config"), std::string::npos) << r.err;
+}
+
+TEST_F(HostsE2e, AProtocolMismatchOrAnAgentWithoutItsConfigIsNamed) {
+  ScratchDir dpo;
+  const fs::path config = dpo_config(
+      dpo.path(),
+      json::array({agent_of("mx1", s_mx1),
+                   program_host("old", {"/bin/sh", "-c", R"(read l; echo '{"ok":true,"op":"hello","version":2}'; cat >/dev/null)"}),
+                   agent_of("lost", dpo.path() / "missing.json")}));
+  auto r = ds(config, {"find", "--email", "alice.smith@example.com"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("host old: protocol version mismatch: this maildsar speaks version 1, the agent answered "
+                       "version 2"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("host lost: the agent ended the connection without answering hello (exit status 66)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_TRUE(split(r).hits.empty());
+}
+
+TEST_F(HostsE2e, AStaleHostFailsFindAndStatus) {
+  ScratchDir dir;
+  const fs::path stale = make_host(dir.path(), "mx3", "1s");
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  const fs::path config = dpo_config(dir.path(), json::array({agent_of("mx1", s_mx1), agent_of("mx3", stale)}));
+  auto r = ds(config, {"find", "--email", "alice.smith@example.com"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("host mx3: its index is stale (sources mailboxes, archive, amavis, postfix; oldest indexed "),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("max_index_age 1s"), std::string::npos) << r.err;
+  EXPECT_TRUE(split(r).hits.empty());
+
+  auto st = ds(config, {"status"});
+  EXPECT_EQ(st.exit_code, 1) << st.err;
+  const json status = json_lines(st.out).at(0);
+  ASSERT_EQ(status["hosts"].size(), 2U) << st.out;
+  EXPECT_EQ(status["hosts"][0]["name"], "mx1");
+  EXPECT_EQ(status["hosts"][0]["ok"], true);
+  EXPECT_EQ(status["hosts"][0]["agent_host"], "mx1");
+  EXPECT_EQ(status["hosts"][1]["reachable"], true);
+  EXPECT_EQ(status["hosts"][1]["stale"], true);
+  EXPECT_EQ(status["hosts"][1]["max_index_age_seconds"], 1);
+  EXPECT_GE(status["hosts"][1]["index_age_seconds"].get<int>(), 2);
+}
+
+TEST_F(HostsE2e, StatusReportsEachHostAndFailsWhenOneIsUnreachable) {
+  ScratchDir dpo;
+  const fs::path good = dpo_config(dpo.path(), json::array({agent_of("mx1", s_mx1), agent_of("imap", s_imap)}));
+  auto ok = ds(good, {"status"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  const json s = json_lines(ok.out).at(0);
+  ASSERT_EQ(s["hosts"].size(), 2U);
+  for (const json &h : s["hosts"]) {
+    EXPECT_EQ(h["reachable"], true) << h.dump();
+    EXPECT_EQ(h["stale"], false);
+    EXPECT_LT(h["index_age_seconds"].get<int>(), 3600);
+    EXPECT_EQ(h["error"], "");
+  }
+  auto human = maildsar_run({"-c", good.string(), "status"});
+  EXPECT_NE(human.out.find("host imap         ok, index age "), std::string::npos) << human.out;
+
+  const fs::path bad = dpo_config(dpo.path(), json::array({agent_of("mx1", s_mx1), program_host("mx2", {"/bin/false"})}));
+  auto r = ds(bad, {"status"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  const json b = json_lines(r.out).at(0);
+  EXPECT_EQ(b["hosts"][0]["ok"], true);
+  EXPECT_EQ(b["hosts"][1]["reachable"], false);
+  EXPECT_NE(b["hosts"][1]["error"].get<std::string>().find("host mx2: the agent ended the connection"), std::string::npos)
+      << b.dump();
+  auto human_bad = maildsar_run({"-c", bad.string(), "status"});
+  EXPECT_NE(human_bad.out.find("host mx2          UNREACHABLE: host mx2: "), std::string::npos) << human_bad.out;
+}
+
+/** Runs `maildsar -c CONFIG agent` with `input` on its stdin (through sh: printf-free, a file). */
+RunResult agent_session(const fs::path &dir, const fs::path &config, const std::string &input) {
+  const fs::path in = dir / "agent-input";
+  write_file(in, input);
+  return run({"/bin/sh", "-c", "exec \"$0\" -c \"$1\" agent < \"$2\"", MAILDSAR_BINARY, config.string(), in.string()});
+}
+
+TEST_F(HostsE2e, TheAgentBinaryAnswersTheProtocolAndRefusesWhatItMust) {
+  ScratchDir dir;
+  const std::string hello = R"({"op":"hello","version":1})" "\n";
+  auto r = agent_session(dir.path(), s_mx1,
+                         hello + R"({"op":"status"})" "\n"
+                                 R"({"op":"find","subject":{"emails":["alice.smith@example.com"],"shoe_size":42}})" "\n"
+                                 R"({"op":"find","subject":"alice"})" "\n"
+                                 R"({"op":"find","subject":{"emails":[]}})" "\n"
+                                 R"({"op":"erase","manifest":"m.json"})" "\n"
+                                 "{{{\n"
+                                 R"({"op":"find","subject":{"emails":["alice.smith@example.com"]}})" "\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<json> lines = json_lines(r.out);
+  ASSERT_EQ(lines.size(), 8U) << r.out;
+  EXPECT_EQ(lines[0]["host"], "mx1");
+  EXPECT_EQ(lines[0]["ops"], json::array({"hello", "find", "status"}));
+  EXPECT_EQ(lines[1]["stale"], false);
+  ASSERT_EQ(lines[1]["sources"].size(), 4U);
+  EXPECT_EQ(lines[1]["sources"][0]["name"], "mailboxes");
+  EXPECT_EQ(lines[1]["max_index_age_seconds"], 86400);
+  EXPECT_EQ(lines[2]["ok"], false);
+  EXPECT_NE(lines[2]["error"]["message"].get<std::string>().find("shoe_size"), std::string::npos) << lines[2].dump();
+  EXPECT_EQ(lines[3]["error"]["message"], R"(find: "subject" must be a subject object)");
+  EXPECT_EQ(lines[4]["error"]["message"], "find: the subject has no identifier");
+  EXPECT_EQ(lines[5]["error"]["message"], "unknown op 'erase'");
+  EXPECT_EQ(lines[6]["error"]["message"], "request is not a JSON object");
+  EXPECT_EQ(lines[7]["ok"], true);
+  EXPECT_EQ(lines[7]["hits"].size(), ids_of_local_find(s_mx1).size());
+  EXPECT_EQ(lines[7]["partially_indexed"], 0);
+
+  // Another version: refused naming both, the session ends (exit 1), nothing else is read.
+  auto v = agent_session(dir.path(), s_mx1, R"({"op":"hello","version":7})" "\n" R"({"op":"status"})" "\n");
+  EXPECT_EQ(v.exit_code, 1);
+  const std::vector<json> vl = json_lines(v.out);
+  ASSERT_EQ(vl.size(), 1U) << v.out;
+  EXPECT_NE(vl[0]["error"]["message"].get<std::string>().find("this agent speaks version 1, the client asked for 7"),
+            std::string::npos);
+
+  // A line beyond 1 MiB: an error, then the session is closed.
+  auto big = agent_session(dir.path(), s_mx1, hello + std::string((1U << 20U) + 10, 'x') + "\n" + R"({"op":"status"})" "\n");
+  EXPECT_EQ(big.exit_code, 1);
+  const std::vector<json> bl = json_lines(big.out);
+  ASSERT_EQ(bl.size(), 2U) << big.out.substr(0, 500);
+  EXPECT_NE(bl[1]["error"]["message"].get<std::string>().find("request longer than 1048576 bytes"), std::string::npos);
+
+  // An agent whose own sources are not indexed refuses find (not_indexed), as local find would.
+  const fs::path fresh = dir.path() / "fresh";
+  copy_tree(source_dir() / "samples", fresh);
+  fs::remove_all(fresh / "state");
+  auto ni = agent_session(dir.path(), fresh / "maildsar.json",
+                          hello + R"({"op":"status"})" "\n" R"({"op":"find","subject":{"emails":["a@example.com"]}})" "\n");
+  const std::vector<json> nl = json_lines(ni.out);
+  ASSERT_EQ(nl.size(), 3U) << ni.out << ni.err;
+  EXPECT_EQ(nl[1]["stale"], true);
+  EXPECT_EQ(nl[1]["index_age_seconds"], nullptr);
+  EXPECT_EQ(nl[2]["error"]["code"], "not_indexed");
+}
+
+TEST_F(HostsE2e, LocalSourcesAndHostsTogether) {
+  ScratchDir dir;
+  copy_tree(source_dir() / "samples", dir.path() / "dpo");
+  fs::remove_all(dir.path() / "dpo" / "state");
+  const fs::path config = dir.path() / "dpo" / "maildsar.json";
+  std::string text = read_file(config);
+  text.insert(text.rfind('}'), ", \"hosts\": " + json::array({agent_of("mx1", s_mx1)}).dump());
+  write_file(config, text);
+  index_json(config);
+  auto r = ds(config, {"find", "--email", "alice.smith@example.com"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const FindOutput f = split(r);
+  std::size_t local = 0;
+  std::size_t remote = 0;
+  for (const json &h : f.hits) {
+    if (h.contains("host")) {
+      EXPECT_EQ(h["host"], "mx1");
+      ++remote;
+    } else {
+      EXPECT_EQ(remote, 0U) << "local hits come first";
+      EXPECT_TRUE(h["path"].get<std::string>().starts_with((dir.path() / "dpo").string())) << h.dump();
+      ++local;
+    }
+  }
+  EXPECT_EQ(remote, ids_of_local_find(s_mx1).size());
+  EXPECT_EQ(local, remote) << "the same samples on both";
+  EXPECT_EQ(f.summary["complete"], true);
+}
+
+} // namespace
+} // namespace maildsar::test
