@@ -69,8 +69,8 @@ SourceCheck check_source(const core::SourceConfig &source) {
 
 std::vector<Warning> warnings_of(const core::Config &config, const std::vector<SourceCheck> &checks) {
   std::vector<Warning> w;
-  if (config.sources.empty()) {
-    w.push_back({"no-sources", "no source is configured: nothing would be searched"});
+  if (config.sources.empty() && config.hosts.empty()) {
+    w.push_back({"no-sources", "no source and no host is configured: nothing would be searched"});
   }
   for (const SourceCheck &c : checks) {
     if (c.files.empty() && c.problems.empty()) {

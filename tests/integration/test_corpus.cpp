@@ -324,11 +324,15 @@ TEST_F(Corpus, MaildirSourcesIndexEveryMessageOfCurAndNew) {
 
 TEST_F(Corpus, NestedNotmuchMaildirsKeepTheirFolder) {
   // jan@ryngle.com is an address of default/cur/32 and default/foo/baz/{cur/14,new/15,new/16};
-  // default/cur/44 has it only inside Message-IDs (In-Reply-To/References): not an identity.
+  // default/cur/44 and 45 quote him as the list archive wrote it, "Jan Janak <jan at
+  // ryngle.com> wrote:" (an address since 2026-12-04); 44's In-Reply-To/References hold it only
+  // inside Message-IDs, which are not identities.
   auto hits = find(by_email("jan@ryngle.com"));
   const fs::path root = estate().copy / "maildir/notmuch/default";
   std::map<std::string, std::string> want = {
       {(root / "cur/32:2,").string(), ""},
+      {(root / "cur/44:2,").string(), ""},
+      {(root / "cur/45:2,").string(), ""},
       {(root / "foo/baz/cur/14:2,").string(), "foo/baz"},
       {(root / "foo/baz/new/15:2,").string(), "foo/baz"},
       {(root / "foo/baz/new/16:2,").string(), "foo/baz"},
@@ -343,6 +347,9 @@ TEST_F(Corpus, NestedNotmuchMaildirsKeepTheirFolder) {
   for (const auto &h : hits) {
     if (h.locator.path.find("/foo/baz/") != std::string::npos) {
       EXPECT_TRUE(has_role(h, "from")) << h.locator.path;
+    }
+    if (h.locator.path.ends_with("/cur/44:2,") || h.locator.path.ends_with("/cur/45:2,")) {
+      EXPECT_TRUE(has_role(h, "body")) << h.locator.path;
     }
   }
 }
