@@ -7,6 +7,7 @@
 #include "core/exit_codes.hpp"
 #include "indexer/catalog.hpp"
 #include "indexer/indexer.hpp"
+#include "query/affected.hpp"
 #include "query/query.hpp"
 #include "remote/protocol.hpp"
 
@@ -106,6 +107,52 @@ core::Result<int> run_agent(Context &ctx) {
     }
     MAILDSAR_TRY_ASSIGN(std::vector<query::Hit> partial, query::truncated_items(config));
     return nlohmann::json{{"hits", std::move(list)}, {"partially_indexed", partial.size()}};
+  };
+  ops["affected"] = [&](const nlohmann::json &request) -> core::Result<nlohmann::json> {
+    // Breach scoping of this host's items (issue 16 item 5 with --host): the same selection as
+    // `affected` here, checked against this host's own sources.
+    query::AffectedSelection sel;
+    if (auto sources = request.find("sources"); sources != request.end()) {
+      if (!sources->is_array() || sources->size() > 1000) {
+        return core::fail(core::ErrorCode::usage, R"(affected: "sources" must be a list of source names)");
+      }
+      for (const nlohmann::json &name : *sources) {
+        if (!name.is_string() || std::ranges::none_of(config.sources, [&](const core::SourceConfig &src) {
+              return src.name == name.get<std::string>();
+            })) {
+          return core::fail(core::ErrorCode::usage,
+                            fmt::format("affected: no source {} on this host", name.dump().substr(0, 80)));
+        }
+        sel.sources.push_back(name.get<std::string>());
+      }
+    }
+    if (auto folder = request.find("folder"); folder != request.end()) {
+      if (!folder->is_string() || folder->get<std::string>().size() > 4096) {
+        return core::fail(core::ErrorCode::usage, R"(affected: "folder" must be a glob)");
+      }
+      sel.folder_glob = folder->get<std::string>();
+    }
+    for (const char *key : {"since", "until"}) {
+      if (auto t = request.find(key); t != request.end()) {
+        if (!t->is_number_integer()) {
+          return core::fail(core::ErrorCode::usage, fmt::format("affected: \"{}\" must be seconds (UTC)", key));
+        }
+        (std::string_view(key) == "since" ? sel.since : sel.until) = t->get<std::int64_t>();
+      }
+    }
+    if (sel.sources.empty() && sel.folder_glob.empty()) {
+      return core::fail(core::ErrorCode::usage, "affected: which items? give sources and/or a folder glob");
+    }
+    MAILDSAR_TRY(require_indexed(config));
+    MAILDSAR_TRY_ASSIGN(query::AffectedReport report, query::affected(config, sel));
+    // Who asked for the people of which items is on this host's timeline too.
+    MAILDSAR_TRY_ASSIGN(core::AuditLog audit, core::AuditLog::open(config.state_dir));
+    nlohmann::json details{{"items", report.items}, {"identifiers", report.identifiers.size()}, {"via", "agent"}};
+    if (auto who = request.find("operator"); who != request.end() && who->is_string()) {
+      details["client_operator"] = who->get<std::string>().substr(0, 64);
+    }
+    MAILDSAR_TRY(audit.append("affected", operator_name, "", details));
+    return affected_report_json(report);
   };
   const remote::AgentIdentity self{this_host_name(config), fmt::format("maildsar {}", MAILDSAR_VERSION)};
   return remote::serve(STDIN_FILENO, STDOUT_FILENO, self, ops);

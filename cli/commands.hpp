@@ -5,6 +5,7 @@
 #include "core/config.hpp"
 #include "core/identity.hpp"
 #include "core/result.hpp"
+#include "query/affected.hpp"
 
 #include <boost/program_options.hpp>
 
@@ -96,6 +97,11 @@ void trace_options(po::options_description &desc, po::positional_options_descrip
 core::Result<int> run_trace(Context &ctx);
 void request_options(po::options_description &desc, po::positional_options_description &pos);
 core::Result<int> run_request(Context &ctx);
+/** An `affected` report as the agent sends it ({"identifiers": [...], "summary": {...}}), and
+    back (checked: a host's answer is untrusted; `host` names it in errors). */
+[[nodiscard]] nlohmann::json affected_report_json(const query::AffectedReport &report);
+[[nodiscard]] core::Result<query::AffectedReport> affected_report_from_json(const nlohmann::json &answer,
+                                                                           const std::string &host);
 void affected_options(po::options_description &desc, po::positional_options_description &pos);
 core::Result<int> run_affected(Context &ctx);
 void discover_options(po::options_description &desc, po::positional_options_description &pos);

@@ -380,5 +380,60 @@ TEST_F(HostsE2e, LocalSourcesAndHostsTogether) {
   EXPECT_EQ(f.summary["complete"], true);
 }
 
+// Breach scoping of another host's items (issue 16 item 5, `affected --host`): the same report
+// the host gives for itself, each row naming the host; unknown hosts and sources, an unreachable
+// or stale host are refused, loudly.
+TEST_F(HostsE2e, AffectedOnAHostIsWhatTheHostSaysOfItself) {
+  ScratchDir dir;
+  const fs::path config = dpo_config(dir.path(), json::array({agent_of("mx1", s_mx1), agent_of("imap", s_imap),
+                                                              program_host("down", {"/nonexistent/maildsar"})}));
+  auto local = ds(s_mx1, {"affected", "--source", "mailboxes"});
+  ASSERT_EQ(local.exit_code, 0) << local.err;
+  auto remote = ds(config, {"affected", "--host", "mx1", "--source", "mailboxes"});
+  ASSERT_EQ(remote.exit_code, 0) << remote.err;
+  const std::vector<json> want = json_lines(local.out);
+  const std::vector<json> got = json_lines(remote.out);
+  ASSERT_EQ(got.size(), want.size()) << remote.out;
+  ASSERT_GE(got.size(), 3U) << "Alice, Bob, Carol and the rest, then the summary";
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    json g = got[i];
+    if (g.contains("summary")) {
+      EXPECT_EQ(g["summary"]["host"], "mx1");
+      g["summary"].erase("host");
+    } else {
+      EXPECT_EQ(g["host"], "mx1") << g.dump();
+      g.erase("host");
+    }
+    EXPECT_EQ(g, want[i]) << i;
+  }
+  EXPECT_NE(remote.out.find("\"alice.smith@example.com\""), std::string::npos);
+  // CSV gets a host column; the agent's host audits who asked.
+  auto csv = maildsar_run({"-c", config.string(), "affected", "--host", "imap", "--source", "postfix", "--csv"});
+  EXPECT_EQ(csv.exit_code, 0) << csv.err;
+  EXPECT_TRUE(csv.out.starts_with("kind,identifier,items,roles,categories,first,last,person,host\n")) << csv.out;
+  EXPECT_NE(csv.out.find(",imap\n"), std::string::npos) << csv.out;
+  EXPECT_NE(read_file(s_imap.parent_path() / "state" / "audit.log").find("\"affected\""), std::string::npos);
+  // Refused: a host or a source the estate does not have, a host that is down.
+  auto no_host = ds(config, {"affected", "--host", "mx9", "--source", "mailboxes"});
+  EXPECT_EQ(no_host.exit_code, 64) << no_host.err;
+  auto no_source = ds(config, {"affected", "--host", "mx1", "--source", "nothing"});
+  EXPECT_NE(no_source.exit_code, 0);
+  EXPECT_NE(no_source.err.find("no source \"nothing\" on this host"), std::string::npos) << no_source.err;
+  auto down = ds(config, {"affected", "--host", "down", "--source", "mailboxes"});
+  EXPECT_NE(down.exit_code, 0);
+  EXPECT_NE(down.err.find("host down"), std::string::npos) << down.err;
+}
+
+TEST_F(HostsE2e, AffectedRefusesAStaleHost) {
+  ScratchDir dir;
+  const fs::path stale = make_host(dir.path(), "mx3", "1s");
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  const fs::path config = dpo_config(dir.path(), json::array({agent_of("mx3", stale)}));
+  auto r = ds(config, {"affected", "--host", "mx3", "--source", "mailboxes"});
+  EXPECT_EQ(r.exit_code, 75) << r.out << r.err;
+  EXPECT_NE(r.err.find("host mx3: its index is stale"), std::string::npos) << r.err;
+  EXPECT_TRUE(json_lines(r.out).empty() || json_lines(r.out).front().contains("error")) << r.out;
+}
+
 } // namespace
 } // namespace maildsar::test
