@@ -237,5 +237,52 @@ TEST(AttachmentsE2E, WinmailDatAndAMessageInAZipAreFound) {
   EXPECT_EQ(json_lines(by_name.out).size(), 1U) << by_name.out;
 }
 
+// Erasure by redaction (issue 18 item 3): the subject is only in the attachments of two
+// messages that stay (policy "redact"): each loses the attachments that name her, replaced by a
+// note, and keeps everything else; the unrelated message is untouched; verify certifies.
+TEST(AttachmentsE2E, RedactedMessagesLoseOnlyTheAttachmentsThatNameTheSubject) {
+  ScratchDir dir;
+  AttachmentEstate e = make_estate(dir.path());
+  ASSERT_EQ(ds(e.config, {"index"}).exit_code, 0);
+  const std::string unrelated = read_file(e.maildir / "cur/1700000003.1.host:2,S");
+  write_file(dir.path() / "policy.json", R"({"messages": {"default": "redact"}})");
+  const fs::path manifest = dir.path() / "m.json";
+  auto planned = ds(e.config, {"plan", "--subject", e.subject.string(), "--out", manifest.string(), "--policy",
+                               (dir.path() / "policy.json").string(), "--operator", "dpo"});
+  ASSERT_EQ(planned.exit_code, 0) << planned.err;
+  const json m = json::parse(read_file(manifest));
+  ASSERT_EQ(m.at("items").size(), 2U) << m.dump(1);
+  for (const json &item : m.at("items")) {
+    EXPECT_EQ(item.at("action"), "redact") << item.dump();
+    const std::set<std::string> changes = strings(item.at("changes"));
+    EXPECT_TRUE(changes.contains("attachment withheld (application/pdf)")) << item.dump();
+  }
+  ASSERT_EQ(ds(e.config, {"approve", manifest.string(), "--operator", "admin-ben"}).exit_code, 0);
+  auto erased = ds(e.config, {"erase", manifest.string(), "--operator", "admin-ben"});
+  ASSERT_EQ(erased.exit_code, 0) << erased.err << erased.out;
+  EXPECT_EQ(read_file(e.maildir / "cur/1700000003.1.host:2,S"), unrelated);
+  std::size_t rewritten = 0;
+  for (const auto &f : fs::directory_iterator(e.maildir / "cur")) {
+    const std::string name = f.path().filename().string();
+    if (name.find(".maildsar:2,S") == std::string::npos) {
+      continue;
+    }
+    ++rewritten;
+    const std::string bytes = read_file(f.path());
+    EXPECT_NE(bytes.find("An attachment was removed from this copy."), std::string::npos) << name;
+    EXPECT_NE(bytes.find("payslip.pdf (application/pdf"), std::string::npos) << name;
+    EXPECT_EQ(bytes.find("JVBERi0"), std::string::npos) << name << ": the PDF's base64 is gone";
+  }
+  EXPECT_EQ(rewritten, 2U);
+  for (const auto &f : fs::directory_iterator(e.maildir / "cur")) {
+    if (f.path().filename().string().starts_with("1700000001.")) {
+      EXPECT_NE(read_file(f.path()).find("Please file the attached."), std::string::npos) << "the rest stays";
+    }
+  }
+  auto verified = ds(e.config, {"verify", "--subject", e.subject.string(), "--operator", "admin-ben"});
+  EXPECT_EQ(verified.exit_code, 0) << verified.err << verified.out;
+  EXPECT_FALSE(state_holds(dir.path() / "state", "zelda"));
+}
+
 } // namespace
 } // namespace maildsar::test
