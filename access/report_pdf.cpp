@@ -75,20 +75,6 @@ struct RectOp {
 };
 using Op = std::variant<LineOp, RectOp>;
 
-std::string escape(std::string_view raw) {
-  std::string out;
-  for (char c : clean_utf8(raw)) {
-    switch (c) {
-    case '&': out += "&amp;"; break;
-    case '<': out += "&lt;"; break;
-    case '>': out += "&gt;"; break;
-    case '"': out += "&quot;"; break;
-    case '\'': out += "&apos;"; break;
-    default: out.push_back(c);
-    }
-  }
-  return out;
-}
 
 /** Pango markup of a text. */
 std::string markup(const Text &text) {
@@ -97,7 +83,7 @@ std::string markup(const Text &text) {
     if (s.line_break) {
       out += "\n";
     }
-    const std::string t = escape(s.text);
+    const std::string t = html_escape(s.text);
     switch (s.style) {
     case Style::plain: out += t; break;
     case Style::strong: out += "<b>" + t + "</b>"; break;
@@ -235,7 +221,7 @@ void definitions(Pager &p, const Block &b) {
   std::vector<Laid> laid;
   double total = 0;
   for (const Definition &d : b.definitions) {
-    Laid l{p.layout(escape(d.term), k_bold, width), {}};
+    Laid l{p.layout(html_escape(d.term), k_bold, width), {}};
     total += Pager::height(l.term) + 4;
     if (d.list.empty()) {
       l.body.push_back(p.layout(markup(d.text), k_body, width - 14));
@@ -297,7 +283,7 @@ void table(Pager &p, const Block &b) {
   std::vector<LayoutRef> head;
   double head_height = 0;
   for (std::size_t i = 0; i < columns; ++i) {
-    head.push_back(p.layout(escape(b.head[i]), k_cell_bold, widths[i] - 2 * k_pad));
+    head.push_back(p.layout(html_escape(b.head[i]), k_cell_bold, widths[i] - 2 * k_pad));
     head_height = std::max(head_height, Pager::height(head.back()) + 2 * k_pad);
   }
   p.skip(4);
@@ -438,9 +424,9 @@ core::Result<std::string> render_pdf(const Document &doc, const i18n::Catalog &c
     // The footer: the title on the left, "Page N of M" on the right.
     ++n;
     Pager footer(context.get(), [](std::vector<Op> &&) {});
-    LayoutRef title = footer.layout(escape(doc.title), "DejaVu Sans 7.5", k_width * 0.7);
+    LayoutRef title = footer.layout(html_escape(doc.title), "DejaVu Sans 7.5", k_width * 0.7);
     pango_layout_set_ellipsize(title.get(), PANGO_ELLIPSIZE_END);
-    LayoutRef number = footer.layout(escape(cat.trf("Page {0} of {1}", n, total)), "DejaVu Sans 7.5",
+    LayoutRef number = footer.layout(html_escape(cat.trf("Page {0} of {1}", n, total)), "DejaVu Sans 7.5",
                                      k_width * 0.3, PANGO_ALIGN_RIGHT);
     set_colour(c, k_grey);
     cairo_move_to(c, k_margin, k_page_height - 42);

@@ -105,15 +105,6 @@ std::vector<Warning> warnings_of(const core::Config &config, const std::vector<S
                                                h.source, h.reason, h.until)});
     }
   }
-  if (!config.erasure.message_policy.empty()) {
-    json raw = json::object();
-    for (const auto &[key, value] : config.erasure.message_policy) {
-      raw[key] = value;
-    }
-    if (auto p = erasure::parse_message_policy(raw, "erasure.message_policy"); !p) {
-      w.push_back({"message-policy", p.error().message});
-    }
-  }
   return w;
 }
 
@@ -132,13 +123,9 @@ core::Result<int> run_config(Context &ctx) {
   for (const core::SourceConfig &s : config.sources) {
     checks.push_back(check_source(s));
   }
-  std::vector<Warning> warnings = warnings_of(config, checks);
   // A message policy the config cannot have is an error of the config, as plan would say.
-  for (const Warning &w : warnings) {
-    if (w.code == "message-policy") {
-      return core::fail(core::ErrorCode::config, fmt::format("{}: {}", config.file, w.message));
-    }
-  }
+  MAILDSAR_TRY(erasure::effective_message_policy(config, json::object()));
+  std::vector<Warning> warnings = warnings_of(config, checks);
   if (ctx.out->json()) {
     json sources = json::array();
     for (const SourceCheck &c : checks) {

@@ -673,6 +673,27 @@ std::string unquote_mboxrd(std::string_view message) {
   return out;
 }
 
+std::string quote_mboxrd(std::string_view message) {
+  std::string out;
+  out.reserve(message.size() + 16);
+  std::size_t pos = 0;
+  while (pos < message.size()) {
+    auto nl = message.find('\n', pos);
+    std::size_t end = nl == std::string_view::npos ? message.size() : nl + 1;
+    std::string_view line = message.substr(pos, end - pos);
+    std::size_t quotes = 0;
+    while (quotes < line.size() && line[quotes] == '>') {
+      ++quotes;
+    }
+    if (line.substr(quotes).starts_with("From ")) {
+      out.push_back('>');
+    }
+    out.append(line);
+    pos = end;
+  }
+  return out;
+}
+
 std::string mbox_message_content(const MboxMessage &message) {
   std::string_view raw = message.raw;
   raw.remove_prefix(std::min<std::size_t>(raw.size(), message.from_line_length));

@@ -74,6 +74,10 @@ enum class MboxDialect {
 /** mboxrd unquoting: in every line, ">From " -> "From ", ">>From " -> ">From ", and so on. */
 [[nodiscard]] std::string unquote_mboxrd(std::string_view message_without_from_line);
 
+/** mboxrd quoting, the inverse of unquote_mboxrd: every line that starts with ">*From " gets
+    one more '>'. Line ends are kept as they are. */
+[[nodiscard]] std::string quote_mboxrd(std::string_view message_without_from_line);
+
 /** The RFC 5322 message of an mbox message: without the From line, mboxrd-unquoted. */
 [[nodiscard]] std::string mbox_message_content(const MboxMessage &message);
 

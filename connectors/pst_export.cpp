@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "connectors/pst_export.hpp"
+
+#include "connectors/mbox.hpp"
 #include "core/time.hpp"
 
 #include "core/fs.hpp"
@@ -561,8 +563,8 @@ std::string to_mbox_message(const PstRendering &rendering, const PstMboxContext 
               "Content-Transfer-Encoding: base64\r\n\r\n" + base64(rendering.bytes);
   }
   // mbox: LF line ends, ">From " quoting (mboxrd), a blank line after the message.
-  std::string out = "From MAILER-DAEMON " + core::format_utc(context.now, "%a %b %e %H:%M:%S %Y") + "\n";
-  out.reserve(out.size() + message.size() + 16);
+  std::string lf;
+  lf.reserve(message.size());
   std::size_t pos = 0;
   while (pos < message.size()) {
     std::size_t eol = message.find('\n', pos);
@@ -571,16 +573,11 @@ std::string to_mbox_message(const PstRendering &rendering, const PstMboxContext 
     if (line.ends_with('\r')) {
       line.remove_suffix(1);
     }
-    std::size_t gt = 0;
-    while (gt < line.size() && line[gt] == '>') {
-      ++gt;
-    }
-    if (line.substr(gt).starts_with("From ")) {
-      out.push_back('>');
-    }
-    out.append(line);
-    out.push_back('\n');
+    lf.append(line);
+    lf.push_back('\n');
   }
+  std::string out = "From MAILER-DAEMON " + core::format_utc(context.now, "%a %b %e %H:%M:%S %Y") + "\n" +
+                    quote_mboxrd(lf);
   out.push_back('\n');
   return out;
 }

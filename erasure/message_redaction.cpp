@@ -38,25 +38,6 @@ std::string to_crlf(std::string_view lf) {
   return out;
 }
 
-/** mboxrd quoting: every line that starts with ">*From " gets one more '>'. */
-std::string quote_mboxrd(std::string_view message) {
-  std::string out;
-  out.reserve(message.size() + 16);
-  std::size_t begin = 0;
-  while (begin < message.size()) {
-    std::size_t end = message.find('\n', begin);
-    end = end == std::string_view::npos ? message.size() : end + 1;
-    const std::string_view line = message.substr(begin, end - begin);
-    const std::size_t arrows = line.find_first_not_of('>');
-    if (arrows != std::string_view::npos && line.substr(arrows).starts_with("From ")) {
-      out += '>';
-    }
-    out.append(line);
-    begin = end;
-  }
-  return out;
-}
-
 /** The line-end sequence a stored range ends with ("\n\n", "\r\n\r\n", "\n", ...). */
 std::string_view trailing_newlines(std::string_view s) {
   std::size_t n = s.size();
@@ -214,7 +195,7 @@ core::Result<StoredRedaction> redact_stored_item(const connectors::Locator &loc,
   std::string bytes = crlf ? to_crlf(redacted.bytes) : std::move(redacted.bytes);
   if (range) {
     const std::string_view separator = trailing_newlines(stored);
-    std::string body = quote_mboxrd(bytes);
+    std::string body = connectors::quote_mboxrd(bytes);
     while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) {
       body.pop_back();
     }

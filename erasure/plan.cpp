@@ -23,6 +23,7 @@
 #include <ctime>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace maildsar::erasure {
@@ -218,7 +219,7 @@ void decide(ManifestItem &item, const query::Hit &hit, const core::Config &confi
       }
       item.action = Action::redact;
       item.reason = "message kept with the subject masked in it (" + why + ")";
-      return; // the changes follow from a trial redaction (preview_redactions)
+      return; // the changes follow from a trial redaction (RedactionPreview)
     }
     if (messages.raw != MessagePolicy{}.raw) {
       policy_note = why; // a policy other than the built-in one: say which rule deleted it
@@ -360,25 +361,22 @@ core::Status plan_conversions(const core::Config &config, std::vector<ManifestIt
 namespace {
 
 /**
- * Each message to redact is redacted once on trial: the approver sees what will change
- * (ManifestItem::changes), and a message that cannot be redacted — not parseable, over a limit,
- * or showing nothing of the subject that the redaction finds although the index matched it — is
- * left to an administrator (manual) instead of being half-done by erase.
+ * Each message to redact is redacted once on trial, on the bytes plan has just checked against
+ * the index: the approver sees what will change (ManifestItem::changes), and a message that
+ * cannot be redacted — not parseable, over a limit, or showing nothing of the subject that the
+ * redaction finds although the index matched it — is left to an administrator (manual) instead
+ * of being half-done by erase. The normaliser and masks are made for the first such message.
  */
-core::Status preview_redactions(const core::Config &config, const std::string &key,
-                                const std::vector<KeyedIdentifier> &subject, std::vector<ManifestItem> &items) {
-  if (std::ranges::none_of(items, [](const ManifestItem &i) {
-        return i.action == Action::redact && i.locator.store != connectors::StoreKind::maillog;
-      })) {
-    return {};
-  }
-  MAILDSAR_TRY(index::Normalizer::load_phone_module());
-  index::Normalizer norm(
-      index::NormalizeOptions{config.identity.subaddress_separators, config.identity.phone_region});
-  KeyedMasks masks(key, subject);
-  for (ManifestItem &item : items) {
-    if (item.action != Action::redact || item.locator.store == connectors::StoreKind::maillog) {
-      continue;
+class RedactionPreview {
+public:
+  RedactionPreview(const core::Config &config, const std::string &key, const std::vector<KeyedIdentifier> &subject)
+      : m_config(config), m_key(key), m_subject(subject) {}
+
+  core::Status preview(ManifestItem &item, std::string_view stored) {
+    if (!m_masks) {
+      MAILDSAR_TRY(index::Normalizer::load_phone_module());
+      m_norm.emplace(index::NormalizeOptions{m_config.identity.subaddress_separators, m_config.identity.phone_region});
+      m_masks.emplace(m_key, m_subject);
     }
     const auto to_manual = [&](const std::string &why) {
       item.action = Action::manual;
@@ -388,23 +386,24 @@ core::Status preview_redactions(const core::Config &config, const std::string &k
                                       "and `maildsar verify`.",
                                       item.locator.path, item.locator.source);
     };
-    auto stored = connectors::read_item_bytes(item.locator);
-    if (!stored || core::sha256_hex(*stored) != item.sha256) {
-      continue; // stale: counted by plan; erase skips it
-    }
-    auto redacted = redact_stored_item(item.locator, *stored, masks, norm);
+    auto redacted = redact_stored_item(item.locator, stored, *m_masks, *m_norm);
     if (!redacted) {
       to_manual("it cannot be redacted: " + redacted.error().message);
-      continue;
-    }
-    if (!redacted->report.changed()) {
+    } else if (!redacted->report.changed()) {
       to_manual("the redaction finds nothing of the subject in it to mask, although the index matched it");
-      continue;
+    } else {
+      item.changes = change_list(redacted->report);
     }
-    item.changes = change_list(redacted->report);
+    return {};
   }
-  return {};
-}
+
+private:
+  const core::Config &m_config;
+  const std::string &m_key;
+  const std::vector<KeyedIdentifier> &m_subject;
+  std::optional<index::Normalizer> m_norm;
+  std::optional<KeyedMasks> m_masks;
+};
 
 } // namespace
 
@@ -459,6 +458,7 @@ core::Result<PlanResult> plan(const core::Config &config, const query::SubjectPr
   m.index_version = std::string(index::schema::k_schema_version);
   m.tool_version = MAILDSAR_VERSION;
   std::map<std::string, std::uint64_t> counts;
+  RedactionPreview redaction(config, key, m.subject);
   for (const query::Hit &hit : hits) {
     ManifestItem item;
     item.id = hit.id;
@@ -472,6 +472,8 @@ core::Result<PlanResult> plan(const core::Config &config, const query::SubjectPr
       auto bytes = connectors::read_item_bytes(item.locator);
       if (!bytes || core::sha256_hex(*bytes) != item.sha256) {
         ++result.stale; // erase will skip it; the DPO should re-index and plan again
+      } else if (item.action == Action::redact && item.locator.store != connectors::StoreKind::maillog) {
+        MAILDSAR_TRY(redaction.preview(item, *bytes));
       }
     }
     m.items.push_back(std::move(item));
@@ -479,7 +481,6 @@ core::Result<PlanResult> plan(const core::Config &config, const query::SubjectPr
   if (options.pst == PstMode::convert) {
     MAILDSAR_TRY(plan_conversions(config, m.items));
   }
-  MAILDSAR_TRY(preview_redactions(config, key, m.subject, m.items));
   MAILDSAR_TRY(describe_manual_pst(config, key, m.subject, m.items, hits));
   for (const ManifestItem &item : m.items) {
     ++counts[std::string(to_string(item.action))];

@@ -74,18 +74,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     require(r->report.changed() || r->stored == bytes, "an unchanged message is returned as it was");
   }
   // As an mbox entry: a "From " line, the message mboxrd-quoted as the store holds it.
-  std::string entry = "From bob@example.com Mon Oct  2 09:00:00 2023\n";
-  for (std::size_t at = 0; at < bytes.size();) {
-    std::size_t end = bytes.find('\n', at);
-    end = end == std::string_view::npos ? bytes.size() : end + 1;
-    const std::string_view line = bytes.substr(at, end - at);
-    const std::size_t arrows = line.find_first_not_of('>');
-    if (arrows != std::string_view::npos && line.substr(arrows).starts_with("From ")) {
-      entry += '>';
-    }
-    entry.append(line);
-    at = end;
-  }
+  std::string entry = "From bob@example.com Mon Oct  2 09:00:00 2023\n" + connectors::quote_mboxrd(bytes);
   if (!entry.ends_with('\n')) {
     entry += '\n';
   }
