@@ -4,7 +4,9 @@
 correspondents (example.* domains), of which every 100th involves the data subject
 dsar.subject@example.com (1 %). Deterministic (seeded).
 
-Usage: gen_mbox.py OUT.mbox [SIZE_MB [SEED]]   (defaults: 1024 MB, 42)
+Usage: gen_mbox.py OUT.mbox [SIZE_MB [SEED [MIN_WORDS-MAX_WORDS]]]
+       (defaults: 1024 MB, 42, 300-1800 body words: messages of 2-12 KiB; 150-1500 gives
+       ~5 KiB on average, e.g. 250 MB with ~50k messages as issue 14 measures)
 Prints "<messages> <subject messages> <bytes>" on stdout.
 """
 import random
@@ -21,6 +23,7 @@ def main():
     out = sys.argv[1]
     size = int(sys.argv[2]) if len(sys.argv) > 2 else 1024
     rng = random.Random(int(sys.argv[3]) if len(sys.argv) > 3 else 42)
+    low, high = (int(w) for w in (sys.argv[4] if len(sys.argv) > 4 else "300-1800").split("-"))
     target = size * 1024 * 1024
     written = messages = subject = 0
     with open(out, "wb", buffering=1 << 20) as f:
@@ -31,7 +34,7 @@ def main():
             if messages % 100 == 37:
                 rcpt = "Data Subject <dsar.subject@example.com>"
                 subject += 1
-            body_words = rng.randrange(300, 1800)
+            body_words = rng.randrange(low, high)
             lines, line = [], []
             for _ in range(body_words):
                 line.append(rng.choice(WORDS))

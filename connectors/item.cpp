@@ -66,8 +66,8 @@ std::string Locator::key() const {
   case StoreKind::quarantine: // a quarantine file may be an mbox that amavis appends to
   case StoreKind::emlfolder:  // as may a file of a folder of loose messages
     return length > 0 ? fmt::format("{}@{}", path, offset) : path;
-  case StoreKind::mbox:
-    return fmt::format("{}@{}", path, offset);
+  case StoreKind::mbox: // the message's number, not its offset: stable when bytes before it go
+    return fmt::format("{}@#{}", path, seq);
   case StoreKind::pst:
     return fmt::format("{}#{}", path, node_id);
   case StoreKind::maillog:

@@ -66,6 +66,12 @@ struct Locator {
   std::string mark;
   std::uint64_t offset = 0;           // mbox: byte offset of the "From " line
   std::uint64_t length = 0;           // mbox: bytes up to the next separator (or EOF)
+  /** mbox: the message's number in its file, given by the indexer when it first read it (0, 1,
+      ... in file order; appended messages go on from the file's next number) and kept when
+      bytes before it are erased: the key holds it, not the offset, so an erasure changes only
+      the erased items' documents. Where the message lies now (offset, length) the catalog says
+      (indexer/catalog.hpp, ItemRecord); a connector's scan leaves it 0. */
+  std::uint64_t seq = 0;
   std::uint64_t node_id = 0;          // pst: descriptor node id
   std::string queue_id;               // maillog: queue id / message id / session key; MTA queues:
                                       // the Postfix queue id or Exim message id
@@ -74,7 +80,7 @@ struct Locator {
       mbox member's message adds offset and length inside the member's content. */
   std::string member;
 
-  /** A stable string unique within the source: "path", "path@offset", "path#node",
+  /** A stable string unique within the source: "path", "path@offset", "path#node", "path@#seq" (mbox),
       "path#member", "path#member@offset", "path#member#node" (archive; '%', '#' and '@' of the member percent-encoded), ... */
   [[nodiscard]] std::string key() const;
 };

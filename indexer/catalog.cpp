@@ -93,6 +93,12 @@ constexpr std::string_view k_migration_8 = R"sql(
 ALTER TABLE files ADD COLUMN gz_points BLOB NOT NULL DEFAULT x'';
 )sql";
 
+// mbox items are keyed by their number in the file (Locator::seq), which is never given twice in
+// a file: the next one to give. Their offsets and lengths are the items rows' (indexer/shift.cpp).
+constexpr std::string_view k_migration_9 = R"sql(
+ALTER TABLE files ADD COLUMN next_seq INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 enum StmtId {
   s_source_get,
   s_source_add,
@@ -201,7 +207,7 @@ core::Result<Catalog> Catalog::open(const std::string &path) {
   // FULL: a catalog commit must be durable before the Xapian commit that relies on it.
   MAILDSAR_TRY(db.exec("PRAGMA synchronous=FULL"));
   MAILDSAR_TRY(db.migrate({k_migration_1, k_migration_2, k_migration_3, k_migration_4, k_migration_5,
-                           k_migration_6, k_migration_7, k_migration_8}));
+                           k_migration_6, k_migration_7, k_migration_8, k_migration_9}));
   return Catalog(std::move(db));
 }
 
@@ -338,7 +344,7 @@ core::Result<std::unordered_map<std::string, FileRecord>> Catalog::files(std::in
   MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_files,
                                      "SELECT id, path, dev, ino, size, mtime_ns, scanned_size,"
                                      " tail_fingerprint, status, last_error, head_fingerprint,"
-                                     " content_size, content_tail FROM files"
+                                     " content_size, content_tail, next_seq FROM files"
                                      " WHERE source_id = ?1"));
   MAILDSAR_TRY(s->bind(1, source_id));
   std::unordered_map<std::string, FileRecord> out;
@@ -362,6 +368,7 @@ core::Result<std::unordered_map<std::string, FileRecord>> Catalog::files(std::in
     f.head_fingerprint = s->column_text(10);
     f.content_size = s->column_uint64(11);
     f.content_tail = s->column_text(12);
+    f.next_seq = s->column_uint64(13);
     std::string key = f.path;
     out.emplace(std::move(key), std::move(f));
   }
@@ -375,14 +382,15 @@ core::Result<std::int64_t> Catalog::put_file(const FileRecord &file) {
       stmt(s_file_put,
            "INSERT INTO files(source_id, path, dev, ino, size, mtime_ns, scanned_size,"
            " tail_fingerprint, status, last_error, head_fingerprint, content_size, content_tail,"
-           " gz_points)"
-           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+           " gz_points, next_seq)"
+           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
            " ON CONFLICT(source_id, path) DO UPDATE SET dev = excluded.dev, ino = excluded.ino,"
            " size = excluded.size, mtime_ns = excluded.mtime_ns,"
            " scanned_size = excluded.scanned_size, tail_fingerprint = excluded.tail_fingerprint,"
            " status = excluded.status, last_error = excluded.last_error,"
            " head_fingerprint = excluded.head_fingerprint, content_size = excluded.content_size,"
-           " content_tail = excluded.content_tail, gz_points = excluded.gz_points RETURNING id"));
+           " content_tail = excluded.content_tail, gz_points = excluded.gz_points,"
+           " next_seq = excluded.next_seq RETURNING id"));
   MAILDSAR_TRY(s->bind(1, file.source_id));
   MAILDSAR_TRY(s->bind(2, file.path));
   MAILDSAR_TRY(s->bind(3, file.dev));
@@ -397,6 +405,7 @@ core::Result<std::int64_t> Catalog::put_file(const FileRecord &file) {
   MAILDSAR_TRY(s->bind(12, file.content_size));
   MAILDSAR_TRY(s->bind(13, file.content_tail));
   MAILDSAR_TRY(s->bind_blob(14, std::as_bytes(std::span(file.gz_points.data(), file.gz_points.size()))));
+  MAILDSAR_TRY(s->bind(15, file.next_seq));
   MAILDSAR_TRY_ASSIGN(bool row, s->step());
   std::int64_t id = row ? s->column_int64(0) : 0;
   s->reset();
@@ -670,6 +679,33 @@ core::Result<std::optional<LogFileState>> read_log_file(const std::string &path,
   const std::vector<std::byte> blob = s.column_blob(5);
   st.gz_points.assign(reinterpret_cast<const char *>(blob.data()), blob.size());
   return st;
+}
+
+core::Result<std::unordered_map<std::string, ItemPlace>> read_item_places(const std::string &path,
+                                                                          std::span<const std::string> qterms) {
+  std::unordered_map<std::string, ItemPlace> out;
+  if (qterms.empty()) {
+    return out;
+  }
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    return out;
+  }
+  MAILDSAR_TRY_ASSIGN(core::sqlite::Db db, core::sqlite::Db::open(path, core::sqlite::Writable::no));
+  MAILDSAR_TRY_ASSIGN(std::int64_t version, db.user_version());
+  if (version < 9) {
+    return out; // older than stable mbox keys: the index is rebuilt (schema version)
+  }
+  MAILDSAR_TRY_ASSIGN(Stmt s, db.prepare("SELECT offset, length FROM items WHERE qterm = ?1"));
+  for (const std::string &qterm : qterms) {
+    MAILDSAR_TRY(s.bind(1, qterm));
+    MAILDSAR_TRY_ASSIGN(bool row, s.step());
+    if (row) {
+      out.emplace(qterm, ItemPlace{s.column_uint64(0), s.column_uint64(1)});
+    }
+    s.reset();
+  }
+  return out;
 }
 
 core::Result<std::vector<UnreadFile>> read_unread_files(const std::string &path) {

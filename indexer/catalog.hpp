@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -42,6 +43,8 @@ struct FileRecord {
   /** Compressed logs: restart points (connectors::ContentProbe::gz_points), written by put_file
       only (a listing does not read them back); read by read_log_file(). */
   std::string gz_points;
+  /** mbox: the number the next message found in the file gets (connectors::Locator::seq). */
+  std::uint64_t next_seq = 0;
   FileStatus status = FileStatus::pending;
   std::string last_error;
 };
@@ -225,6 +228,19 @@ struct LogFileState {
  */
 [[nodiscard]] core::Result<std::optional<LogFileState>> read_log_file(const std::string &path,
                                                                       const std::string &file);
+
+/** Where an item lies in its file now (an mbox message: its key does not say). */
+struct ItemPlace {
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+};
+
+/**
+ * The places of the items `qterms` (Q terms) as the catalog at `path` records them; an item it
+ * has no row for is left out. Read-only like read_log_file; empty for a missing or older catalog.
+ */
+[[nodiscard]] core::Result<std::unordered_map<std::string, ItemPlace>>
+read_item_places(const std::string &path, std::span<const std::string> qterms);
 
 /** A file whose last scan failed (FileStatus::error), or read except for some parts (done with a
     last_error: an mbox's bytes outside any message, a PST item libpst could not read): what it

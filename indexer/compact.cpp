@@ -81,7 +81,9 @@ core::Status compact_state(const core::Config &config) {
   // The attachment-text cache keeps only the attachments of items still indexed: the text of an
   // erased message's PDF goes with it (the cache is personal data too).
   std::unordered_set<std::string> keep;
-  if (fs::exists(index, ec)) {
+  const std::string cache = connectors::attachment_cache_path(config.state_dir);
+  // (Without a cache, nothing to prune: no need to read every document's data for the list.)
+  if (fs::exists(cache, ec) && fs::exists(index, ec)) {
     try {
       Xapian::Database db(index);
       for (auto it = db.postlist_begin(""); it != db.postlist_end(""); ++it) {
@@ -94,7 +96,7 @@ core::Status compact_state(const core::Config &config) {
       return std::unexpected(core::error_from_current_exception(fmt::format("reading index {}: ", index)));
     }
   }
-  MAILDSAR_TRY(connectors::prune_attachment_cache(connectors::attachment_cache_path(config.state_dir), keep));
+  MAILDSAR_TRY(connectors::prune_attachment_cache(cache, keep));
   const std::string catalog = catalog_path(config);
   if (fs::exists(catalog, ec)) {
     MAILDSAR_TRY_ASSIGN(core::sqlite::Db db, core::sqlite::Db::open(catalog, core::sqlite::Writable::yes));

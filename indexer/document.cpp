@@ -117,6 +117,13 @@ json locator_json(const connectors::Locator &loc) {
          {"offset", loc.offset},   {"length", loc.length},
          {"node_id", loc.node_id}, {"queue_id", loc.queue_id},
          {"lines", loc.lines}};
+  if (loc.store == connectors::StoreKind::mbox) {
+    // Its number, not where it lies: an erasure of bytes before it moves it without changing
+    // its document (the catalog's items row has its offset and length: indexer/shift.cpp).
+    j.erase("offset");
+    j.erase("length");
+    j["seq"] = loc.seq;
+  }
   if (!loc.mark.empty()) {
     j["mark"] = loc.mark; // maildir stray/tmp file; absent otherwise (older documents too)
   }
@@ -270,6 +277,7 @@ core::Result<StoredDocument> parse_document_data(std::string_view text) {
     d.locator.mark = loc.value("mark", std::string());
     d.locator.offset = loc.value("offset", std::uint64_t{0});
     d.locator.length = loc.value("length", std::uint64_t{0});
+    d.locator.seq = loc.value("seq", std::uint64_t{0});
     d.locator.node_id = loc.value("node_id", std::uint64_t{0});
     d.locator.queue_id = loc.value("queue_id", std::string());
     d.locator.member = loc.value("member", std::string());
@@ -339,10 +347,6 @@ core::Result<RelocatedData> change_locator(std::string_view text, const Change &
 
 core::Result<RelocatedData> relocate_document_data(std::string_view text, const std::string &new_path) {
   return change_locator(text, [&](json &locator) { locator.at("path") = new_path; });
-}
-
-core::Result<RelocatedData> reoffset_document_data(std::string_view text, std::uint64_t new_offset) {
-  return change_locator(text, [&](json &locator) { locator.at("offset") = new_offset; });
 }
 
 BuiltDocument build_document(const connectors::Item &item, const DocumentContext &ctx) {

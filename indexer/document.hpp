@@ -91,9 +91,5 @@ struct RelocatedData {
 /** ErrorCode::data for malformed data. */
 [[nodiscard]] core::Result<RelocatedData> relocate_document_data(std::string_view json,
                                                                  const std::string &new_path);
-/** A document's data with its locator's offset changed (an mbox from which erase removed ranges
-    before it). ErrorCode::data for malformed data. */
-[[nodiscard]] core::Result<RelocatedData> reoffset_document_data(std::string_view json,
-                                                                 std::uint64_t new_offset);
 
 } // namespace maildsar::index

@@ -216,6 +216,15 @@ core::Result<IndexStore> IndexStore::open(const std::string &path, OpenMode mode
   }
 }
 
+std::optional<std::string> IndexStore::schema_version_of(const std::string &path) {
+  try {
+    Xapian::Database db(path);
+    return db.get_metadata(std::string(schema::k_meta_schema_version));
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
 core::Result<IndexTransaction> IndexStore::begin_transaction() {
   if (m_impl->mode == OpenMode::read_only) {
     return core::fail(core::ErrorCode::internal, fmt::format("index {}: opened read-only", m_path));

@@ -103,6 +103,10 @@ public:
    */
   [[nodiscard]] static core::Result<IndexStore> open(const std::string &path, OpenMode mode);
 
+  /** The maildsar.schema_version of the index in `path` ("" when it has none), read without
+      checking it; nullopt when it cannot be opened (none, or damaged). */
+  [[nodiscard]] static std::optional<std::string> schema_version_of(const std::string &path);
+
   IndexStore(IndexStore &&) noexcept;
   IndexStore &operator=(IndexStore &&) noexcept;
   IndexStore(const IndexStore &) = delete;

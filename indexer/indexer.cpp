@@ -66,9 +66,17 @@ public:
   WorkerSink(Queue &queue, std::size_t job, const DocumentContext &ctx)
       : m_queue(queue), m_job(job), m_ctx(ctx) {}
 
+  /** An mbox's messages are numbered from `next` on (Locator::seq), in the order the scan
+      gives them (the file's order; one worker reads a file). */
+  void number_from(std::uint64_t next) { m_next_seq = next; }
+  [[nodiscard]] std::uint64_t next_seq() const { return m_next_seq; }
+
   void item(Item &&item) override {
     if (m_queue.closed()) {
       return;
+    }
+    if (item.locator.store == connectors::StoreKind::mbox) {
+      item.locator.seq = m_next_seq++;
     }
     // Notes of what was cut (each a warning below); a part that could not be read is a problem
     // instead, and both make the item one indexed in part (XTRUNC:1, `truncated` in its hits,
@@ -122,6 +130,7 @@ private:
   Queue &m_queue;
   std::size_t m_job;
   const DocumentContext &m_ctx;
+  std::uint64_t m_next_seq = 0;
 };
 
 
@@ -138,21 +147,27 @@ void scan_one(const Connector &connector, const Job &job, std::size_t index, Que
     }
   }
   core::Status st;
+  std::uint64_t next_seq = 0;
   if (connector.kind() == connectors::StoreKind::maillog && ctx.log_source != nullptr) {
     st = scan_log_blocks(job, index, queue, ctx, mode, from);
   } else {
     WorkerSink sink(queue, index, ctx);
+    // Appended messages go on from the file's next number; a whole file is numbered from 0
+    // (its documents are all written again, so the numbers of unchanged files stay the same).
+    sink.number_from(mode == ScanMode::append ? job.old->next_seq : 0);
     queue.push(MsgBegin{index, mode, from});
     st = connector.scan(job.entry, from, sink);
     if (!st && mode == ScanMode::append && st.error().code == core::ErrorCode::data) {
       // The old end is not an item boundary any more: read the whole file again.
       mode = ScanMode::full;
       from = 0;
+      sink.number_from(0);
       queue.push(MsgBegin{index, mode, from});
       st = connector.scan(job.entry, 0, sink);
     }
+    next_seq = sink.next_seq();
   }
-  MsgEnd end{index, std::nullopt, {}, {}};
+  MsgEnd end{index, std::nullopt, {}, {}, next_seq};
   if (!st) {
     end.failure = st.error();
   } else if (connector.supports_append() && job.entry.stat.size > 0) {
@@ -428,6 +443,17 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
                       opened.error().message);
     opened = IndexStore::open(index_path(config), OpenMode::overwrite);
     rebuilt = true;
+  } else if (!opened && opened.error().code == core::ErrorCode::data) {
+    // An index an earlier maildsar built (its documents or keys read differently): rebuilt from
+    // the stores, said once; any other mismatch or damage still needs --full.
+    if (std::optional<std::string> version = IndexStore::schema_version_of(index_path(config));
+        version && schema::is_older_schema(*version)) {
+      MAILDSAR_LOG_WARN("index {}: built by an older maildsar (schema version {}; this one writes {}): "
+                        "rebuilding it from the stores",
+                        index_path(config), *version, schema::k_schema_version);
+      opened = IndexStore::open(index_path(config), OpenMode::overwrite);
+      rebuilt = true;
+    }
   }
   if (!opened) {
     return std::unexpected(opened.error());

@@ -134,8 +134,9 @@ struct RemovedRange {
 /**
  * After erase removed `removed` from the mbox at `path` (which had inode `old_ino`; every byte
  * after a range moved left by its length): brings the index and catalog up to date without
- * re-reading the file — the removed items' documents are deleted, the others re-keyed to their
- * new offsets, the file's record updated so the next `index` finds it unchanged. Returns false
+ * re-reading the file — the removed items' documents are deleted; the others keep theirs (their
+ * keys hold their numbers in the file, connectors::Locator::seq) and only their catalog rows get
+ * their new offsets; the file's record is updated so the next `index` finds it unchanged. Returns false
  * (changing nothing) when the catalog did not describe that file completely (then a normal
  * `index` re-reads it). Takes the index lock.
  */

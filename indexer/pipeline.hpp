@@ -87,6 +87,8 @@ struct MsgEnd {
   std::optional<core::Error> failure; // the file as a whole could not be read
   std::string fingerprint;
   ContentMarks marks;
+  /** mbox: the number the next message of the file gets (FileRecord::next_seq). */
+  std::uint64_t next_seq = 0;
 };
 struct MsgWorkerDone {};
 using Msg = std::variant<MsgDoc, MsgError, MsgWarning, MsgPartial, MsgBegin, MsgEnd, MsgWorkerDone>;

@@ -57,6 +57,7 @@ core::Result<Writer::MoveOutcome> Writer::move_file(const std::string &source, s
   rec.content_size = origin.content_size;
   rec.content_tail = origin.content_tail;
   rec.gz_points = probe.gz_points; // the target's own (a rotation may have compressed it)
+  rec.next_seq = origin.next_seq;
   rec.status = FileStatus::pending;
   if (!probe.compressed) {
     // Plain: raw bytes are the content, so an append scan can go on from the old end.

@@ -5,6 +5,9 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
+#include <optional>
+
 namespace maildsar::index::schema {
 
 std::string prefix_for(std::string_view field_name, connectors::Role role) {
@@ -85,10 +88,28 @@ std::string role_term(std::string_view kind_role_field, connectors::Role role,
   return p + "#" + core::sha256_hex(value);
 }
 
+bool is_older_schema(std::string_view version) {
+  const auto number = [](std::string_view v) -> std::optional<unsigned> {
+    unsigned n = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    return ec == std::errc() && end == v.data() + v.size() && !v.empty() ? std::optional<unsigned>(n) : std::nullopt;
+  };
+  const std::optional<unsigned> have = number(version);
+  const std::optional<unsigned> want = number(k_schema_version);
+  return have && want && *have < *want;
+}
+
 core::Status check_metadata(std::string_view path, std::string_view version,
                             std::string_view features) {
   if (version == k_schema_version && features == k_features) {
     return {};
+  }
+  if (is_older_schema(version)) {
+    return core::fail(core::ErrorCode::data,
+                      fmt::format("{}: the index was built by an older maildsar (schema version {}, this one "
+                                  "reads {})",
+                                  path, version, k_schema_version),
+                      "run maildsar index: it rebuilds the index from the stores");
   }
   if (version != k_schema_version) {
     return core::fail(core::ErrorCode::data,

@@ -15,9 +15,10 @@
 namespace maildsar::index::schema {
 
 /** Bumped whenever terms or document data change incompatibly (needs `index --full`). */
-inline constexpr std::string_view k_schema_version = "3";
+inline constexpr std::string_view k_schema_version = "4";
 /** Feature list stored next to the version; a mismatch also needs `index --full`. */
-inline constexpr std::string_view k_features = "q-sha256,xfile,role-terms,positional-role-names,header-roles,name-variants,log-blocks-hash24";
+inline constexpr std::string_view k_features =
+    "q-sha256,xfile,role-terms,positional-role-names,header-roles,name-variants,log-blocks-hash24,mbox-seq";
 inline constexpr std::string_view k_meta_schema_version = "maildsar.schema_version";
 inline constexpr std::string_view k_meta_features = "maildsar.features";
 
@@ -263,8 +264,13 @@ static_assert(k_role_codes.size() == connectors::k_role_count);
 [[nodiscard]] std::string role_term(std::string_view kind_role_field, connectors::Role role,
                                     std::string_view value);
 
-/** Checks stored metadata against this build; ErrorCode::data with the --full hint. */
+/** Checks stored metadata against this build; ErrorCode::data with the hint: an index of an
+    older schema is rebuilt by `index` (is_older_schema), any other mismatch by `index --full`. */
 [[nodiscard]] core::Status check_metadata(std::string_view path, std::string_view version,
                                           std::string_view features);
+
+/** True when `version` (an index's maildsar.schema_version) is a number below k_schema_version:
+    an index an earlier maildsar built, which `index` rebuilds from the stores by itself. */
+[[nodiscard]] bool is_older_schema(std::string_view version);
 
 } // namespace maildsar::index::schema

@@ -3,7 +3,6 @@
 #include "core/fs.hpp"
 #include "core/log.hpp"
 #include "indexer/catalog.hpp"
-#include "indexer/document.hpp"
 #include "indexer/index_store.hpp"
 #include "indexer/indexer.hpp"
 #include "indexer/schema.hpp"
@@ -40,6 +39,9 @@ core::Result<bool> apply_mbox_cuts(const core::Config &config, const std::string
     return false;
   }
   MAILDSAR_TRY_ASSIGN(std::vector<ItemRecord> items, catalog.items_of_file(rec.id));
+  if (std::ranges::any_of(items, [](const ItemRecord &i) { return i.locator_key.find("@#") == std::string::npos; })) {
+    return false; // rows keyed by their offsets (an index from before stable keys): `index` reads it
+  }
 
   // The catalog says "pending" until both stores agree: a crash in between makes `index`
   // re-read the file.
@@ -48,8 +50,9 @@ core::Result<bool> apply_mbox_cuts(const core::Config &config, const std::string
     MAILDSAR_TRY(catalog.set_status(rec.id, FileStatus::pending, {}));
     MAILDSAR_TRY(tx.commit());
   }
+  // The removed messages' documents go; the others keep theirs, whose keys hold their numbers in
+  // the file and not their offsets (connectors::Locator::seq): only the catalog's rows move.
   MAILDSAR_TRY_ASSIGN(IndexStore store, IndexStore::open(index_path(config), OpenMode::writable));
-  const std::string file_term = schema::file_term(source, path);
   std::vector<ItemRecord> updated;
   std::vector<std::string> dropped;
   std::uint64_t gone_items = 0;
@@ -77,19 +80,6 @@ core::Result<bool> apply_mbox_cuts(const core::Config &config, const std::string
       if (shift == 0) {
         continue;
       }
-      MAILDSAR_TRY_ASSIGN(std::optional<std::string> data, store.document_data(item.qterm));
-      if (!data) {
-        return core::fail(core::ErrorCode::data, fmt::format("index: no document for an item of {}", path));
-      }
-      MAILDSAR_TRY_ASSIGN(RelocatedData moved, reoffset_document_data(*data, item.offset - shift));
-      std::string new_qterm = schema::unique_term(source, moved.locator_key);
-      MAILDSAR_TRY_ASSIGN(bool found, store.rekey(item.qterm, new_qterm, file_term, file_term, moved.data));
-      if (!found) {
-        return core::fail(core::ErrorCode::data, fmt::format("index: a document of {} is missing", path));
-      }
-      dropped.push_back(item.qterm);
-      item.qterm = std::move(new_qterm);
-      item.locator_key = std::move(moved.locator_key);
       item.offset -= shift;
       updated.push_back(item);
     }

@@ -108,6 +108,7 @@ core::Status Writer::start(const std::string &source, std::int64_t source_id, co
   if (fs.mode == ScanMode::append && job.old) {
     rec.scanned_size = job.old->scanned_size;
     rec.tail_fingerprint = job.old->tail_fingerprint;
+    rec.next_seq = job.old->next_seq;
   } else {
     if (job.old) {
       MAILDSAR_TRY_ASSIGN(auto rows, m_catalog.items_of_file(job.old->id));
@@ -208,6 +209,7 @@ core::Status Writer::finish(const std::string &source, std::int64_t source_id, c
   rec.content_size = end.marks.content_size;
   rec.content_tail = std::move(end.marks.content_tail);
   rec.gz_points = std::move(end.marks.gz_points);
+  rec.next_seq = end.next_seq;
   rec.status = FileStatus::pending; // done once the Xapian commit holds its documents
   // A file read except for some of its parts (an mbox's bytes outside any message, a PST item
   // libpst could not read): indexed and done, but its last_error says what was not searched,

@@ -347,6 +347,13 @@ core::Result<DiscoveryReport> discover(const core::Config &config, const Subject
   if (one.empty()) {
     return DiscoveryReport{};
   }
+  std::vector<connectors::Locator *> examples;
+  for (Candidate &c : one.front().candidates) {
+    for (connectors::Locator &l : c.examples) {
+      examples.push_back(&l);
+    }
+  }
+  MAILDSAR_TRY(place_mbox_locators(config, examples));
   return std::move(one.front());
 }
 

@@ -16,6 +16,8 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <span>
+#include <type_traits>
 #include <vector>
 
 namespace maildsar::query {
@@ -55,8 +57,20 @@ inline Hit hit_of(const std::string &qterm, index::StoredDocument &stored) {
 }
 
 /**
+ * Sets where each mbox message of `hits` lies now: the offset and length its catalog row says.
+ * An mbox document holds the message's number in its file, not its offset (Locator::seq), so
+ * that an erasure before it leaves its document alone (indexer/shift.cpp). ErrorCode::not_indexed
+ * when the catalog has no row for one (it and the index disagree: `index` repairs that).
+ */
+[[nodiscard]] core::Status place_mbox_hits(const core::Config &config, std::vector<Hit> &hits);
+/** place_mbox_hits() of bare locators (their keys name their catalog rows). */
+[[nodiscard]] core::Status place_mbox_locators(const core::Config &config,
+                                               std::span<connectors::Locator *const> locators);
+
+/**
  * Runs `lookup(db)` on the last committed state of the index. No index yet: an empty result
- * (nothing is held). `lookup` returns core::Result<std::vector<T>>.
+ * (nothing is held). `lookup` returns core::Result<std::vector<T>>; hits get their mbox
+ * messages' places (place_mbox_hits).
  */
 template <class T, class Lookup>
 core::Result<std::vector<T>> read_index(const core::Config &config, Lookup &&lookup) {
@@ -75,7 +89,13 @@ core::Result<std::vector<T>> read_index(const core::Config &config, Lookup &&loo
       if (!(version.empty() && features.empty() && db.get_doccount() == 0)) {
         MAILDSAR_TRY(index::schema::check_metadata(path, version, features));
       }
-      return lookup(db);
+      core::Result<std::vector<T>> found = lookup(db);
+      if constexpr (std::is_same_v<T, Hit>) {
+        if (found) {
+          MAILDSAR_TRY(place_mbox_hits(config, *found));
+        }
+      }
+      return found;
     } catch (const Xapian::DatabaseModifiedError &) {
       if (attempt + 1 >= k_retries) {
         return std::unexpected(index::error_from_xapian_exception(ctx));

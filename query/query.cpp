@@ -3,6 +3,7 @@
 #include "query/index_reader.hpp"
 #include "query/log_blocks.hpp"
 
+#include "indexer/catalog.hpp"
 #include "indexer/document.hpp"
 #include "indexer/identity.hpp"
 #include "indexer/indexer.hpp"
@@ -423,10 +424,11 @@ core::Result<std::vector<Hit>> search(const core::Config &config, Xapian::Databa
     MAILDSAR_TRY_ASSIGN(std::vector<Hit> more, search(config, logs.db(), wanted, &logs));
     hits.insert(hits.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
   }
+  // (An mbox message's offset is set later, from the catalog: its number keeps file order.)
   auto order = [](const Hit &h) {
-    return std::tuple<const std::string &, const std::string &, std::uint64_t, std::uint64_t,
+    return std::tuple<const std::string &, const std::string &, std::uint64_t, std::uint64_t, std::uint64_t,
                       std::uint64_t, const std::string &>(
-        h.locator.source, h.locator.path, h.locator.offset,
+        h.locator.source, h.locator.path, h.locator.offset, h.locator.seq,
         h.locator.lines.empty() ? std::uint64_t{0} : h.locator.lines.front(), h.locator.node_id,
         h.id);
   };
@@ -435,6 +437,42 @@ core::Result<std::vector<Hit>> search(const core::Config &config, Xapian::Databa
 }
 
 } // namespace
+
+core::Status place_mbox_locators(const core::Config &config, std::span<connectors::Locator *const> locators) {
+  std::vector<std::string> qterms;
+  for (const connectors::Locator *l : locators) {
+    if (l->store == connectors::StoreKind::mbox) {
+      qterms.push_back(schema::unique_term(l->source, l->key()));
+    }
+  }
+  if (qterms.empty()) {
+    return {};
+  }
+  MAILDSAR_TRY_ASSIGN(auto places, index::read_item_places(index::catalog_path(config), qterms));
+  std::size_t next = 0;
+  for (connectors::Locator *l : locators) {
+    if (l->store != connectors::StoreKind::mbox) {
+      continue;
+    }
+    auto it = places.find(qterms[next++]);
+    if (it == places.end()) {
+      return core::fail(core::ErrorCode::not_indexed,
+                        fmt::format("the catalog does not say where message {} of mbox {} lies", l->seq, l->path),
+                        "run maildsar index");
+    }
+    l->offset = it->second.offset;
+    l->length = it->second.length;
+  }
+  return {};
+}
+
+core::Status place_mbox_hits(const core::Config &config, std::vector<Hit> &hits) {
+  std::vector<connectors::Locator *> locators;
+  for (Hit &hit : hits) {
+    locators.push_back(&hit.locator);
+  }
+  return place_mbox_locators(config, locators);
+}
 
 core::Result<std::vector<Hit>> find(const core::Config &config, const SubjectProfile &subject) {
   index::Normalizer norm(

@@ -650,6 +650,81 @@ TEST_F(Erasure, RealSigkillOnALargeMboxLosesNothing) {
   }
 }
 
+// Issue 14: an mbox message's key is its number in the file, not its offset. Erasing messages
+// before others moves those others without changing their ids: each id then names the same
+// message at its new place, nothing is read again, and a number is never given twice.
+TEST_F(Erasure, MboxErasureKeepsTheOtherMessagesIdsAndMovesTheirPlaces) {
+  ScratchDir dir;
+  fs::create_directories(dir.path() / "archive");
+  std::string mbox;
+  for (int i = 0; i < 300; ++i) {
+    const bool subject = i % 10 == 3;
+    mbox += "From sender@example.org Mon Nov 13 10:00:00 2023\nFrom: " +
+            std::string(subject ? "Alice Smith <alice.smith@example.com>" : "Bob <bob@example.org>") +
+            "\nTo: team@example.org\nSubject: message " + std::to_string(i) + "\nMessage-ID: <m" +
+            std::to_string(i) + "@example.org>\n\n" + std::string(static_cast<std::size_t>(100 + 37 * (i % 13)), 'x') +
+            "\n\n";
+  }
+  const fs::path file = dir.path() / "archive/big.mbox";
+  write_file(file, mbox);
+  fs::path config = dir.path() / "maildsar.json";
+  write_file(config, R"({"state_dir": "state", "sources": [{"name": "archive", "type": "mbox", "path": "archive/*.mbox"}]})");
+  ASSERT_EQ(ds(config, {"index"}).exit_code, 0);
+  // id -> the message's bytes, as find places them
+  auto messages_of = [&](const std::string &address) {
+    auto r = ds(config, {"find", "--email", address});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    const std::string bytes = read_file(file);
+    std::map<std::string, std::string> out;
+    for (const json &hit : json_lines(r.out)) {
+      const auto offset = hit.at("offset").get<std::size_t>();
+      const auto length = hit.at("length").get<std::size_t>();
+      EXPECT_LE(offset + length, bytes.size());
+      out[hit.at("id").get<std::string>()] = bytes.substr(offset, length);
+    }
+    return out;
+  };
+  const std::map<std::string, std::string> bob_before = messages_of("bob@example.org");
+  const std::map<std::string, std::string> alice_before = messages_of("alice.smith@example.com");
+  ASSERT_EQ(bob_before.size(), 270U);
+  ASSERT_EQ(alice_before.size(), 30U);
+
+  fs::path manifest = dir.path() / "m.json";
+  ASSERT_EQ(ds(config, {"plan", "--email", "alice.smith@example.com", "--out", manifest.string(), "--operator",
+                        "dpo-anna"}).exit_code, 0);
+  ASSERT_EQ(ds(config, {"approve", manifest.string(), "--operator", "admin-ben"}).exit_code, 0);
+  auto erased = ds(config, {"erase", manifest.string()});
+  ASSERT_EQ(erased.exit_code, 0) << erased.err << erased.out;
+  EXPECT_EQ(messages_of("alice.smith@example.com").size(), 0U);
+  // The same ids, each at its new place holding the same bytes.
+  EXPECT_EQ(messages_of("bob@example.org"), bob_before);
+  // The index agrees without reading the file again: nothing new, changed or removed.
+  auto again = ds(config, {"index"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  const json summary = json::parse(again.out);
+  for (const char *count : {"new", "changed", "removed"}) {
+    EXPECT_EQ(summary.at("sources").at(0).at(count).get<std::uint64_t>(), 0U) << count << ": " << again.out;
+  }
+  // Appended messages get new numbers: never an erased message's id.
+  std::string more;
+  for (int i = 0; i < 40; ++i) {
+    more += "From sender@example.org Mon Nov 13 11:00:00 2023\nFrom: Bob <bob@example.org>\nSubject: later " +
+            std::to_string(i) + "\n\nlater\n\n";
+  }
+  { std::ofstream(file, std::ios::app | std::ios::binary) << more; }
+  ASSERT_EQ(ds(config, {"index"}).exit_code, 0);
+  const std::map<std::string, std::string> bob_after = messages_of("bob@example.org");
+  EXPECT_EQ(bob_after.size(), 310U);
+  for (const auto &[id, bytes] : bob_before) {
+    EXPECT_EQ(bob_after.count(id), 1U);
+  }
+  for (const auto &[id, bytes] : alice_before) {
+    EXPECT_EQ(bob_after.count(id), 0U) << "an erased message's id was given again";
+  }
+  auto verified = ds(config, {"verify", "--email", "alice.smith@example.com"});
+  EXPECT_EQ(verified.exit_code, 0) << verified.err << verified.out;
+}
+
 TEST_F(Erasure, AuditTamperingIsDetected) {
   ScratchDir dir;
   PlantedEstate e = make_planted_estate(dir.path());

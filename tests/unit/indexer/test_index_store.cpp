@@ -186,14 +186,33 @@ TEST(IndexStore, SchemaVersionMismatchNeedsFullReindex) {
     auto store = IndexStore::open(path, OpenMode::writable);
     ASSERT_TRUE(store);
     EXPECT_EQ(*store->metadata("maildsar.schema_version"), schema::k_schema_version);
-    ASSERT_TRUE(store->set_metadata("maildsar.schema_version", "0"));
+    ASSERT_TRUE(store->set_metadata("maildsar.schema_version", "99"));
     ASSERT_TRUE(store->commit());
   }
   for (OpenMode mode : {OpenMode::read_only, OpenMode::writable}) {
     auto again = IndexStore::open(path, mode);
     ASSERT_FALSE(again);
     EXPECT_EQ(again.error().code, core::ErrorCode::data);
-    EXPECT_EQ(again.error().hint, "run maildsar index --full");
+    EXPECT_EQ(again.error().hint, "run maildsar index --full"); // a newer maildsar's: not ours to drop
+  }
+  EXPECT_EQ(IndexStore::schema_version_of(path), std::optional<std::string>("99"));
+  EXPECT_FALSE(schema::is_older_schema("99"));
+  {
+    auto store = IndexStore::open(path, OpenMode::overwrite);
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->set_metadata("maildsar.schema_version", "3"));
+    ASSERT_TRUE(store->commit());
+  }
+  EXPECT_TRUE(schema::is_older_schema("3"));
+  EXPECT_FALSE(schema::is_older_schema(schema::k_schema_version));
+  EXPECT_FALSE(schema::is_older_schema("3a"));
+  EXPECT_FALSE(schema::is_older_schema(""));
+  for (OpenMode mode : {OpenMode::read_only, OpenMode::writable}) {
+    auto again = IndexStore::open(path, mode);
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().code, core::ErrorCode::data);
+    EXPECT_NE(again.error().message.find("older maildsar"), std::string::npos) << again.error().message;
+    EXPECT_EQ(again.error().hint, "run maildsar index: it rebuilds the index from the stores");
   }
   auto rebuilt = IndexStore::open(path, OpenMode::overwrite);
   ASSERT_TRUE(rebuilt);
