@@ -321,9 +321,10 @@ class Splitter {
 public:
   Splitter(int fd, const std::string &path, std::uint64_t file_size,
            const std::function<void(const MboxMessage &)> &on_message,
-           const std::function<void(ScanError &&)> &on_error, MboxDialect dialect)
+           const std::function<void(ScanError &&)> &on_error, MboxDialect dialect,
+           MboxSplitContent content = MboxSplitContent::messages)
       : m_fd(fd), m_path(path), m_size(file_size), m_on_message(on_message), m_on_error(on_error),
-        m_dialect(dialect) {}
+        m_dialect(dialect), m_content(content) {}
 
   /** True when a separator line starts at `offset` (which must follow a newline or be 0). */
   core::Result<bool> separator_at(std::uint64_t offset) {
@@ -516,6 +517,10 @@ private:
     msg.truncated = truncated;
     m_msg_start.reset();
     m_any_message = true;
+    if (m_content == MboxSplitContent::boundaries) {
+      m_on_message(msg);
+      return {};
+    }
     std::string bytes;
     // Bounded (limits.max_item_mib): a bigger message is hashed whole, its first bytes kept.
     const std::uint64_t max = std::min(k_mbox_max_message_bytes, item_limits().max_item_bytes);
@@ -564,6 +569,7 @@ private:
   std::optional<std::uint64_t> m_garbage_start;
   bool m_any_message = false;
   MboxDialect m_dialect;
+  MboxSplitContent m_content;
 };
 
 /** realpath(), or empty on failure. */
@@ -703,14 +709,15 @@ std::string mbox_message_content(const MboxMessage &message) {
 core::Status split_mbox(int fd, const std::string &path, std::uint64_t from_offset,
                         std::uint64_t file_size,
                         const std::function<void(const MboxMessage &)> &on_message,
-                        const std::function<void(ScanError &&)> &on_error, MboxDialect dialect) {
+                        const std::function<void(ScanError &&)> &on_error, MboxDialect dialect,
+                        MboxSplitContent content) {
   if (from_offset > file_size) {
     return core::fail(core::ErrorCode::data,
                       fmt::format("mbox {}: offset {} is beyond the end of the file ({} bytes); "
                                   "rescan from the start",
                                   path, from_offset, file_size));
   }
-  Splitter splitter(fd, path, file_size, on_message, on_error, dialect);
+  Splitter splitter(fd, path, file_size, on_message, on_error, dialect, content);
   std::uint64_t start = from_offset;
   if (from_offset == 0) {
     MAILDSAR_TRY_ASSIGN(std::string head, core::read_range(fd, 0, std::min<std::uint64_t>(3, file_size), path));

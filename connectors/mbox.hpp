@@ -65,11 +65,16 @@ enum class MboxDialect {
  * @return an error only when the file cannot be read; ErrorCode::data when `from_offset` is not
  *         the start of a separator line (the caller should rescan from 0)
  */
+/** What split_mbox gives of each message: its bytes and SHA-256, or only where it lies (`raw`
+    and `sha256` empty; nothing is read but the lines that decide the boundaries). */
+enum class MboxSplitContent { messages, boundaries };
+
 [[nodiscard]] core::Status split_mbox(int fd, const std::string &path, std::uint64_t from_offset,
                                       std::uint64_t file_size,
                                       const std::function<void(const MboxMessage &)> &on_message,
                                       const std::function<void(ScanError &&)> &on_error,
-                                      MboxDialect dialect = MboxDialect::separators);
+                                      MboxDialect dialect = MboxDialect::separators,
+                                      MboxSplitContent content = MboxSplitContent::messages);
 
 /** mboxrd unquoting: in every line, ">From " -> "From ", ">>From " -> ">From ", and so on. */
 [[nodiscard]] std::string unquote_mboxrd(std::string_view message_without_from_line);

@@ -394,7 +394,7 @@ void Executor::keep_whole_messages(const FileStep &step, std::vector<connectors:
     return connectors::split_mbox(
         fd.get(), step.path, 0, st.size,
         [&](const connectors::MboxMessage &m) { messages.emplace(m.offset, m.length); },
-        [](connectors::ScanError &&) {}, dialect);
+        [](connectors::ScanError &&) {}, dialect, connectors::MboxSplitContent::boundaries);
   };
   if (auto st = split(); !st) {
     if (st.error().code == core::ErrorCode::no_input) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 namespace conn = maildsar::connectors;
@@ -49,6 +50,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
   for (conn::MboxDialect dialect :
        {conn::MboxDialect::separators, conn::MboxDialect::content_length}) {
     std::vector<std::uint64_t> offsets = split(fd.get(), 0, size, dialect);
+    // erase's check of whole messages splits for the boundaries only: the same ones.
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> bounds;
+    (void)conn::split_mbox(
+        fd.get(), "fuzz.mbox", 0, size,
+        [&](const conn::MboxMessage &m) {
+          require(m.raw.empty() && m.sha256.empty(), "a split for boundaries reads no message");
+          bounds.emplace_back(m.offset, m.length);
+        },
+        [](conn::ScanError &&) {}, dialect, conn::MboxSplitContent::boundaries);
+    require(bounds.size() == offsets.size(), "a split for boundaries finds the same messages");
+    for (std::size_t i = 0; i < bounds.size(); ++i) {
+      require(bounds[i].first == offsets[i], "a split for boundaries finds the same offsets");
+    }
     if (offsets.size() > 1) {
       // An append scan from a boundary the first scan found must be accepted.
       std::vector<std::uint64_t> rest = split(fd.get(), offsets[1], size, dialect);

@@ -114,6 +114,7 @@ enum StmtId {
   s_items_delete,
   s_item_has,
   s_item_put,
+  s_item_move,
   s_item_get,
   s_item_count,
   s_items_of_file,
@@ -523,6 +524,13 @@ core::Status Catalog::put_item(const ItemRecord &item) {
   MAILDSAR_TRY(s->bind(5, item.offset));
   MAILDSAR_TRY(s->bind(6, item.length));
   MAILDSAR_TRY(s->bind(7, item.n));
+  return s->run();
+}
+
+core::Status Catalog::move_item(const std::string &qterm, std::uint64_t offset) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_item_move, "UPDATE items SET offset = ?2 WHERE qterm = ?1"));
+  MAILDSAR_TRY(s->bind(1, qterm));
+  MAILDSAR_TRY(s->bind(2, offset));
   return s->run();
 }
 

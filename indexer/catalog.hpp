@@ -166,6 +166,8 @@ public:
   [[nodiscard]] core::Result<bool> has_item(const std::string &qterm);
   /** Inserts or replaces by qterm. */
   [[nodiscard]] core::Status put_item(const ItemRecord &item);
+  /** Sets where an item's bytes begin now (an mbox message moved by an erasure before it). */
+  [[nodiscard]] core::Status move_item(const std::string &qterm, std::uint64_t offset);
   [[nodiscard]] core::Result<std::optional<ItemRecord>> item(const std::string &qterm);
   [[nodiscard]] core::Result<std::uint64_t> item_count(std::int64_t source_id);
 

@@ -145,6 +145,38 @@ TEST(MboxConnector, UnquotesMboxrd) {
   EXPECT_NE(contents[0].find("\nFrom the start\n>From quoted\n"), std::string::npos);
 }
 
+// erase checks that each cut is still one whole message by splitting the file again: only the
+// boundaries, the same as a full split finds, without reading or hashing every message.
+TEST(MboxConnector, SplitForBoundariesFindsTheSameMessagesWithoutTheirBytes) {
+  test::ScratchDir dir;
+  std::string mbox;
+  for (int i = 0; i < 30; ++i) {
+    mbox += message("From a@b Mon Jan  1 10:00:00 2024", "m" + std::to_string(i),
+                    i % 7 == 0 ? "body\n\nFrom here on, body text\n" : "body\n");
+  }
+  test::write_file(dir / "b.mbox", mbox);
+  int fd = ::open((dir / "b.mbox").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  core::Fd guard(fd);
+  for (MboxDialect dialect : {MboxDialect::separators, MboxDialect::content_length}) {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> full;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> bounds;
+    ASSERT_TRUE(split_mbox(
+        fd, "b.mbox", 0, mbox.size(), [&](const MboxMessage &m) { full.emplace_back(m.offset, m.length); },
+        [](ScanError &&) {}, dialect));
+    ASSERT_TRUE(split_mbox(
+        fd, "b.mbox", 0, mbox.size(),
+        [&](const MboxMessage &m) {
+          bounds.emplace_back(m.offset, m.length);
+          EXPECT_TRUE(m.raw.empty());
+          EXPECT_TRUE(m.sha256.empty());
+        },
+        [](ScanError &&) {}, dialect, MboxSplitContent::boundaries));
+    EXPECT_EQ(full.size(), 30U);
+    EXPECT_EQ(bounds, full);
+  }
+}
+
 TEST(MboxConnector, RecognisesEnvelopeLines) {
   EXPECT_TRUE(looks_like_mbox_from_line("From -"));
   EXPECT_TRUE(looks_like_mbox_from_line("From - "));
