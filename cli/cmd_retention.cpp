@@ -132,7 +132,11 @@ core::Result<int> run_retention(Context &ctx) {
       std::string wanted = fault;
       options.fault_at = [wanted](std::string_view step) { return step == wanted; };
     }
-    MAILDSAR_TRY_ASSIGN(report, erasure::apply_retention(config, plan, options));
+    Progress progress(ctx.progress, "retention", *ctx.out);
+    options.on_progress = progress.callback("files");
+    auto applied = erasure::apply_retention(config, plan, options);
+    progress.end();
+    MAILDSAR_TRY_ASSIGN(report, std::move(applied));
   }
 
   // Counts per source and action (and, applied, per result).

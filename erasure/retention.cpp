@@ -594,8 +594,10 @@ core::Result<RetentionReport> apply_retention(const core::Config &config, const 
   Applier applier(config, plan, options, db, redactor, run_key, report.outcomes);
   applier.point("begin");
   for (std::size_t n = 0; n < steps.size(); ++n) {
+    core::report_progress(options.on_progress, "files", n, steps.size());
     MAILDSAR_TRY(applier.run_file(n, steps[n]));
   }
+  core::report_progress(options.on_progress, "files", steps.size(), steps.size());
 
   std::set<std::string> changed_sources;
   for (const RetentionOutcome &o : report.outcomes) {

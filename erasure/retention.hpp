@@ -9,6 +9,7 @@
  */
 #include "connectors/item.hpp"
 #include "core/config.hpp"
+#include "core/progress.hpp"
 #include "core/result.hpp"
 #include "erasure/erasure.hpp"
 
@@ -88,6 +89,8 @@ struct RetentionOptions {
   std::string operator_name;
   /** Fault injection (tests): returning true at a step name kills the process (SIGKILL). */
   std::function<bool(std::string_view step)> fault_at;
+  /** Progress: phase "files" (one step per file), then the re-index (sources as phases). */
+  core::ProgressFn on_progress = {};
 };
 
 struct RetentionOutcome {
