@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <optional>
@@ -19,7 +20,8 @@ double seconds(Progress::Clock::duration d) { return std::chrono::duration<doubl
 
 /** "9s", "4m05s", "2h03m". */
 std::string short_duration(double s) {
-  const auto total = static_cast<std::uint64_t>(std::llround(s));
+  const double capped = std::isfinite(s) ? std::clamp(s, 0.0, 359999.0) : 359999.0; // < 100h
+  const auto total = static_cast<std::uint64_t>(std::llround(capped));
   if (total < 60) {
     return fmt::format("{}s", total);
   }
