@@ -82,8 +82,10 @@ struct RetentionPlan {
  * quarantined); messages in Maildir/mbox (and messages inside a quarantine mbox) by their Date
  * header, else the file's modification time. An "anonymize" item whose lines hold nothing left
  * to pseudonymise is counted as already anonymised and not listed.
+ * Progress: phase "scan SOURCE" per source with a rule, its files read.
  */
-[[nodiscard]] core::Result<RetentionPlan> plan_retention(const core::Config &config, std::int64_t now);
+[[nodiscard]] core::Result<RetentionPlan> plan_retention(const core::Config &config, std::int64_t now,
+                                                        const core::ProgressFn &on_progress = {});
 
 struct RetentionOptions {
   std::string operator_name;

@@ -135,8 +135,13 @@ def case_json(tmp):
         print("json: erase not run (approving needs root and setpriv)")
     events(run(dst, "verify", "--subject", subject, "--operator", "cleo", "--progress=json",
                expect=(0, 1, 69)), "verify")
-    events(run(dst, "retention", "--apply", "--operator", "cleo", "--progress=json", expect=(0, 1)),
-           "retention")
+    ended = events(run(dst, "retention", "--progress=json", expect=(0, 1)), "retention")
+    if ended != ["scan postfix"]:
+        fail(f"retention (dry run): phases {ended}, not ['scan postfix']")
+    ended = events(run(dst, "retention", "--apply", "--operator", "cleo", "--progress=json", expect=(0, 1)),
+                   "retention")
+    if ended[:2] != ["scan postfix", "files"]:
+        fail(f"retention --apply: phases {ended}, not 'scan postfix', 'files', ...")
     print("json: index, export, plan, erase, verify and retention wrote parseable, monotonic events")
 
 
