@@ -423,6 +423,7 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
   }
   std::size_t seq = 0;
   for (const auto &h : hits) {
+    core::report_progress(options.on_progress, "items", seq, hits.size());
     ++seq;
     Entry entry;
     entry.hit = &h;
@@ -555,6 +556,7 @@ core::Result<ExportSummary> export_package(const core::Config &config, const Sub
     }
     entries.push_back(std::move(entry));
   }
+  core::report_progress(options.on_progress, "items", hits.size(), hits.size());
   summary.masked += masker.masked_addresses() + masker.masked_ips();
 
   // ---- summary.csv

@@ -6,6 +6,7 @@
 // "maildsar.export-manifest".
 
 #include "core/config.hpp"
+#include "core/progress.hpp"
 #include "core/result.hpp"
 #include "indexer/identity.hpp"
 #include "query/query.hpp"
@@ -47,6 +48,8 @@ struct ExportOptions {
   std::int64_t now = 0;                             // seconds since the epoch; 0 = the clock
   /** The report's language (core::k_report_languages): access.language or export --language. */
   std::string language = "en";
+  /** Progress: phase "items" (each item copied into the package). */
+  core::ProgressFn on_progress = {};
 };
 
 /**

@@ -86,7 +86,7 @@ _maildsar() {{
   cmd=""
   for ((i = 1; i < COMP_CWORD; i++)); do
     case "${{COMP_WORDS[i]}}" in
-      -c|--config|--operator) ((i++)) ;;
+      -c|--config|--operator|--progress) ((i++)) ;;
       -*) ;;
       *) cmd="${{COMP_WORDS[i]}}"; break ;;
     esac
@@ -94,6 +94,7 @@ _maildsar() {{
   cfg=$(_maildsar_config)
   case "$prev" in
     -c|--config|--out|--subject|--policy|--sign-key|--public-key) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --progress) COMPREPLY=($(compgen -W "auto json none" -- "$cur")); return ;;
     {source})
       COMPREPLY=($(compgen -W "$(maildsar ${{cfg:+-c "$cfg"}} completion values sources 2>/dev/null)" -- "$cur")); return ;;
     {request})
@@ -145,13 +146,14 @@ _maildsar() {{
   for ((i = 2; i < CURRENT; i++)); do
     case "${{words[i]}}" in
       -c|--config) cfg="${{words[i+1]}}"; ((i++)) ;;
-      --operator) ((i++)) ;;
+      --operator|--progress) ((i++)) ;;
       -*) ;;
       *) [[ -z "$cmd" ]] && cmd="${{words[i]}}" ;;
     esac
   done
   case "${{words[CURRENT-1]}}" in
     -c|--config|--out|--subject|--policy|--sign-key|--public-key) _files; return ;;
+    --progress) compadd -- auto json none; return ;;
     {source}) compadd -- $(maildsar ${{cfg:+-c "$cfg"}} completion values sources 2>/dev/null); return ;;
     {request}) compadd -- $(maildsar ${{cfg:+-c "$cfg"}} completion values requests 2>/dev/null); return ;;
   esac

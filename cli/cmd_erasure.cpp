@@ -112,7 +112,11 @@ core::Result<int> run_plan(Context &ctx) {
     return core::fail(core::ErrorCode::cant_create, summary_path + ": exists; will not overwrite a summary",
                       "choose another --out file");
   }
-  MAILDSAR_TRY_ASSIGN(erasure::PlanResult result, erasure::plan(config, subject, options));
+  Progress progress(ctx.progress, "plan", *ctx.out);
+  options.on_progress = progress.callback("items");
+  auto planned = erasure::plan(config, subject, options);
+  progress.end();
+  MAILDSAR_TRY_ASSIGN(erasure::PlanResult result, std::move(planned));
   MAILDSAR_TRY(erasure::save_manifest(result.manifest, out_path));
   const erasure::Manifest &m = result.manifest;
   {
@@ -251,7 +255,11 @@ core::Result<int> run_erase(Context &ctx) {
   if (const char *wait = std::getenv("MAILDSAR_TEST_LOCK_WAIT_MS"); wait != nullptr && *wait != '\0') {
     options.lock_wait = std::chrono::milliseconds(std::strtol(wait, nullptr, 10));
   }
-  MAILDSAR_TRY_ASSIGN(erasure::EraseReport report, erasure::erase(config, manifest, options));
+  Progress progress(ctx.progress, "erase", *ctx.out);
+  options.on_progress = progress.callback("files");
+  auto erased = erasure::erase(config, manifest, options);
+  progress.end();
+  MAILDSAR_TRY_ASSIGN(erasure::EraseReport report, std::move(erased));
   const std::uint64_t failed = report.count("failed");
   const std::uint64_t stale = report.count("stale");
   Output &out = *ctx.out;
@@ -336,7 +344,10 @@ core::Result<int> run_verify(Context &ctx) {
   const query::SubjectProfile &subject = step.subject;
   MAILDSAR_TRY(require_indexed(config));
   const std::string cert = ctx.vm.count("out") != 0 ? ctx.vm["out"].as<std::string>() : "";
-  MAILDSAR_TRY_ASSIGN(erasure::VerifyReport report, erasure::verify(config, subject, ctx.operator_name, cert));
+  Progress progress(ctx.progress, "verify", *ctx.out);
+  auto verified = erasure::verify(config, subject, ctx.operator_name, cert, progress.callback("files"));
+  progress.end();
+  MAILDSAR_TRY_ASSIGN(erasure::VerifyReport report, std::move(verified));
   Output &out = *ctx.out;
   if (out.json()) {
     json remaining = json::array();

@@ -89,7 +89,11 @@ core::Result<int> run_export(Context &ctx) {
   if (options.draft) {
     MAILDSAR_TRY(core::check_outside_stores(config, base + ".review.html", "export --out"));
   }
-  MAILDSAR_TRY_ASSIGN(access::ExportSummary s, access::export_package(config, subject, options));
+  Progress progress(ctx.progress, "export", *ctx.out);
+  options.on_progress = progress.callback("items");
+  auto exported = access::export_package(config, subject, options);
+  progress.end();
+  MAILDSAR_TRY_ASSIGN(access::ExportSummary s, std::move(exported));
   Output &out = *ctx.out;
   for (const auto &p : s.problems) {
     out.diag("warning", p);

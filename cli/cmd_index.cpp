@@ -191,11 +191,10 @@ core::Result<int> run_index(Context &ctx) {
     out.diag("warning", e.position.empty() ? fmt::format("{}: {}: {}", p.source, e.path, e.cause)
                                            : fmt::format("{}: {}: {}: {}", p.source, e.path, e.position, e.cause));
   };
-  opts.on_progress = [&out](std::uint64_t done, std::uint64_t total) {
-    out.progress(fmt::format("indexing: {}/{} files", done, total));
-  };
+  Progress progress(ctx.progress, "index", out);
+  opts.on_progress = progress.callback("files"); // per source: files, rate, ETA
   MAILDSAR_TRY_ASSIGN(index::IndexSummary summary, index::run_index(config, opts));
-  out.progress_done();
+  progress.end();
   if (out.json()) {
     out.json_line(summary_json(summary, problems, warnings));
   } else {

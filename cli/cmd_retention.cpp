@@ -107,7 +107,10 @@ core::Result<int> run_retention(Context &ctx) {
   if (config.retention.empty() && purge_due.empty()) {
     out.diag("warning", fmt::format("{}: no \"retention\" rules; nothing to do", config.file));
   }
-  MAILDSAR_TRY_ASSIGN(erasure::RetentionPlan plan, erasure::plan_retention(config, now));
+  Progress progress(ctx.progress, "retention", *ctx.out);
+  auto planned = erasure::plan_retention(config, now, progress.callback("files"));
+  progress.end();
+  MAILDSAR_TRY_ASSIGN(erasure::RetentionPlan plan, std::move(planned));
   for (const std::string &e : plan.scan_errors) {
     out.diag("error", e);
   }
@@ -132,7 +135,10 @@ core::Result<int> run_retention(Context &ctx) {
       std::string wanted = fault;
       options.fault_at = [wanted](std::string_view step) { return step == wanted; };
     }
-    MAILDSAR_TRY_ASSIGN(report, erasure::apply_retention(config, plan, options));
+    options.on_progress = progress.callback("files");
+    auto applied = erasure::apply_retention(config, plan, options);
+    progress.end();
+    MAILDSAR_TRY_ASSIGN(report, std::move(applied));
   }
 
   // Counts per source and action (and, applied, per result).

@@ -112,7 +112,8 @@ void add_global_options(po::options_description &desc) {
       ("log-json", "diagnostics on stderr as JSON lines")                             //
       ("operator", po::value<std::string>(), "who runs this (audit log); default and only choice: your OS login, unless erasure.act_for_others names it")
       ("verbose,v", "more diagnostics")                                               //
-      ("quiet,q", "fewer diagnostics")                                                //
+      ("quiet,q", "fewer diagnostics, no progress line")                              //
+      ("progress", po::value<std::string>(), "auto (a line on a terminal), json (JSON lines on stderr) or none")
       ("help,h", "show help");
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "cli/output.hpp"
+#include "cli/progress.hpp"
 #include "core/config.hpp"
 #include "core/identity.hpp"
 #include "core/result.hpp"
@@ -27,6 +28,7 @@ struct Context {
   bool acting_for_other = false; // operator_name is not os_user's own name
   OutputMode mode = OutputMode::human;
   int verbosity = 0; // -v: 1, -q: -1
+  ProgressMode progress = ProgressMode::none; // --progress, -q, stderr a terminal (cli/progress.hpp)
   po::variables_map vm;
   Output *out = nullptr;
 

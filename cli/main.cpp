@@ -62,7 +62,7 @@ void print_command_help(const Command &cmd) {
 
 /** Global options that take a value: their next token is not the command name. */
 bool takes_value(std::string_view arg) {
-  return arg == "-c" || arg == "--config" || arg == "--operator";
+  return arg == "-c" || arg == "--config" || arg == "--operator" || arg == "--progress";
 }
 
 int run(int argc, char **argv) {
@@ -179,6 +179,15 @@ int run(int argc, char **argv) {
     ctx.acting_for_other = identity->acting_for_other;
   }
   ctx.verbosity = ctx.vm.count("verbose") != 0 ? 1 : (ctx.vm.count("quiet") != 0 ? -1 : 0);
+  {
+    auto mode = progress_mode(ctx.vm.count("progress") != 0 ? ctx.vm["progress"].as<std::string>() : "auto",
+                              ctx.verbosity, out.stderr_is_terminal());
+    if (!mode) {
+      out.error(mode.error());
+      return core::exit_code(mode.error().code);
+    }
+    ctx.progress = *mode;
+  }
   core::log::configure(ctx.verbosity > 0   ? core::log::Level::debug
                        : ctx.verbosity < 0 ? core::log::Level::error
                                            : core::log::Level::info,

@@ -8,6 +8,7 @@
  */
 #include "connectors/item.hpp"
 #include "core/config.hpp"
+#include "core/progress.hpp"
 #include "core/identity.hpp"
 #include "core/result.hpp"
 #include "query/query.hpp"
@@ -114,6 +115,8 @@ struct PlanOptions {
       the same rules as any plan, for a new approval. */
   bool resurrected = false;
   core::OsUser planner_os = core::current_os_user(); // the OS account that really plans
+  /** Progress: phase "items" (each found item's bytes read again and checked). */
+  core::ProgressFn on_progress = {};
 };
 
 struct PlanResult {
@@ -169,6 +172,9 @@ struct EraseOptions {
   std::function<bool(std::string_view step)> fault_at;
   /** How long to wait for each mbox lock (dotlock, fcntl, flock) held by another program. */
   std::chrono::milliseconds lock_wait{30000};
+  /** Progress: phase "files" (the manifest's files, one step each), then the re-index (its
+      sources' names as phases). */
+  core::ProgressFn on_progress = {};
 };
 
 /** The outcome of one item. */
@@ -243,6 +249,7 @@ struct VerifyReport {
 [[nodiscard]] core::Result<VerifyReport> verify(const core::Config &config,
                                                 const query::SubjectProfile &subject,
                                                 const std::string &operator_name,
-                                                const std::string &certificate_path);
+                                                const std::string &certificate_path,
+                                                const core::ProgressFn &on_progress = {});
 
 } // namespace maildsar::erasure

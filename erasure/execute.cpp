@@ -426,8 +426,10 @@ core::Result<EraseReport> erase(const core::Config &config, const Manifest &mani
   exec.point("begin");
   const auto t0 = std::chrono::steady_clock::now();
   for (std::size_t n = 0; n < steps.size(); ++n) {
+    core::report_progress(options.on_progress, "files", n, steps.size());
     MAILDSAR_TRY(exec.run_file(n, steps[n]));
   }
+  core::report_progress(options.on_progress, "files", steps.size(), steps.size());
   const auto t1 = std::chrono::steady_clock::now();
   // Index work done inside the file steps (shifting an mbox's documents) counts as index time.
   report.stores_seconds = std::chrono::duration<double>(t1 - t0).count() - report.index_seconds;
@@ -444,6 +446,7 @@ core::Result<EraseReport> erase(const core::Config &config, const Manifest &mani
     io.only_sources.assign(sources.begin(), sources.end());
     io.removal_guard = index::RemovalGuard::off; // the files went by our own hand
     io.edited_in_place = exec.edited_in_place(); // only their edited blocks are built again
+    io.on_progress = options.on_progress;
     if (!io.only_sources.empty()) {
       auto indexed = index::run_index(config, io);
       if (!indexed) {

@@ -459,7 +459,9 @@ core::Result<PlanResult> plan(const core::Config &config, const query::SubjectPr
   m.tool_version = MAILDSAR_VERSION;
   std::map<std::string, std::uint64_t> counts;
   RedactionPreview redaction(config, key, m.subject);
+  std::uint64_t checked = 0;
   for (const query::Hit &hit : hits) {
+    core::report_progress(options.on_progress, "items", checked++, hits.size());
     ManifestItem item;
     item.id = hit.id;
     item.locator = hit.locator;
@@ -478,6 +480,7 @@ core::Result<PlanResult> plan(const core::Config &config, const query::SubjectPr
     }
     m.items.push_back(std::move(item));
   }
+  core::report_progress(options.on_progress, "items", hits.size(), hits.size());
   if (options.pst == PstMode::convert) {
     MAILDSAR_TRY(plan_conversions(config, m.items));
   }

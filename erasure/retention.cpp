@@ -465,7 +465,8 @@ std::uint64_t RetentionReport::count(std::string_view result) const {
   return n;
 }
 
-core::Result<RetentionPlan> plan_retention(const core::Config &config, std::int64_t now) {
+core::Result<RetentionPlan> plan_retention(const core::Config &config, std::int64_t now,
+                                           const core::ProgressFn &on_progress) {
   RetentionPlan plan;
   plan.now = now;
   index::Normalizer normalizer(
@@ -501,7 +502,10 @@ core::Result<RetentionPlan> plan_retention(const core::Config &config, std::int6
       plan.scan_errors.push_back(fmt::format("source '{}': {}", source.name, files.error().message));
       continue;
     }
+    const std::string phase = "scan " + source.name;
+    std::uint64_t read = 0;
     for (const connectors::FileEntry &file : *files) {
+      core::report_progress(on_progress, phase, read++, files->size());
       Collect sink;
       if (auto scanned = (*connector)->scan(file, 0, sink); !scanned) {
         plan.scan_errors.push_back(fmt::format("{}: {}", file.path, scanned.error().message));
@@ -551,6 +555,7 @@ core::Result<RetentionPlan> plan_retention(const core::Config &config, std::int6
                                            std::move(*decision)});
       }
     }
+    core::report_progress(on_progress, phase, files->size(), files->size());
   }
   return plan;
 }
@@ -594,8 +599,10 @@ core::Result<RetentionReport> apply_retention(const core::Config &config, const 
   Applier applier(config, plan, options, db, redactor, run_key, report.outcomes);
   applier.point("begin");
   for (std::size_t n = 0; n < steps.size(); ++n) {
+    core::report_progress(options.on_progress, "files", n, steps.size());
     MAILDSAR_TRY(applier.run_file(n, steps[n]));
   }
+  core::report_progress(options.on_progress, "files", steps.size(), steps.size());
 
   std::set<std::string> changed_sources;
   for (const RetentionOutcome &o : report.outcomes) {
@@ -613,6 +620,7 @@ core::Result<RetentionReport> apply_retention(const core::Config &config, const 
       applier.point("index:before");
       MAILDSAR_TRY(db.set_journal(run_key, "index", "started", "{}"));
       index::IndexOptions io;
+      io.on_progress = options.on_progress;
       io.only_sources.assign(changed_sources.begin(), changed_sources.end());
       io.removal_guard = index::RemovalGuard::off; // the files went by our own hand
       auto reindexed = index::run_index(config, io);

@@ -9,6 +9,7 @@
  */
 #include "connectors/item.hpp"
 #include "core/config.hpp"
+#include "core/progress.hpp"
 #include "core/result.hpp"
 #include "erasure/erasure.hpp"
 
@@ -81,13 +82,17 @@ struct RetentionPlan {
  * quarantined); messages in Maildir/mbox (and messages inside a quarantine mbox) by their Date
  * header, else the file's modification time. An "anonymize" item whose lines hold nothing left
  * to pseudonymise is counted as already anonymised and not listed.
+ * Progress: phase "scan SOURCE" per source with a rule, its files read.
  */
-[[nodiscard]] core::Result<RetentionPlan> plan_retention(const core::Config &config, std::int64_t now);
+[[nodiscard]] core::Result<RetentionPlan> plan_retention(const core::Config &config, std::int64_t now,
+                                                        const core::ProgressFn &on_progress = {});
 
 struct RetentionOptions {
   std::string operator_name;
   /** Fault injection (tests): returning true at a step name kills the process (SIGKILL). */
   std::function<bool(std::string_view step)> fault_at;
+  /** Progress: phase "files" (one step per file), then the re-index (sources as phases). */
+  core::ProgressFn on_progress = {};
 };
 
 struct RetentionOutcome {

@@ -27,7 +27,8 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 core::Result<VerifyReport> verify(const core::Config &config, const query::SubjectProfile &subject,
-                                  const std::string &operator_name, const std::string &certificate_path) {
+                                  const std::string &operator_name, const std::string &certificate_path,
+                                  const core::ProgressFn &on_progress) {
   if (subject.empty()) {
     return core::fail(core::ErrorCode::usage, "no identifier given",
                       "use --email, --name, --phone, --ip or --subject FILE");
@@ -215,7 +216,9 @@ core::Result<VerifyReport> verify(const core::Config &config, const query::Subje
       files.emplace(*current, loc); // read below as any other rewritten file
     }
   }
+  std::uint64_t rescanned = 0;
   for (const auto &[path, loc] : files) {
+    core::report_progress(on_progress, "files", rescanned++, files.size());
     if (loc.store == connectors::StoreKind::maildir && !redacted_files.contains(loc.path)) {
       auto current = connectors::maildir_current_path(path);
       if (current) {
@@ -270,6 +273,7 @@ core::Result<VerifyReport> verify(const core::Config &config, const query::Subje
       }
     }
   }
+  core::report_progress(on_progress, "files", files.size(), files.size());
 
   if (!report.remaining.empty() || !report.unsearched.empty()) {
     return report; // no certificate

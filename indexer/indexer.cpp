@@ -219,6 +219,9 @@ core::Status index_files(const Connector &connector, const std::string &source,
 
   std::vector<FileState> states(jobs.size());
   std::uint64_t done_files = 0;
+  if (options.on_progress) {
+    options.on_progress(source, 0, jobs.size());
+  }
   unsigned workers_left = n_threads;
   core::Status status;
   while (workers_left > 0) {
@@ -268,7 +271,7 @@ core::Status index_files(const Connector &connector, const std::string &source,
             states[m.job] = FileState{};
             ++done_files;
             if (options.on_progress) {
-              options.on_progress(done_files, jobs.size());
+              options.on_progress(source, done_files, jobs.size());
             }
             return {};
           } else {

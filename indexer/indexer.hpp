@@ -79,8 +79,10 @@ struct IndexOptions {
   /** Called for every warning (an item indexed only in part, or split, at a limit), from the
       writer thread. Warnings do not make the run fail. */
   std::function<void(const IndexProblem &)> on_warning;
-  /** Called now and then with files done / files to do (from the writer thread). */
-  std::function<void(std::uint64_t done, std::uint64_t total)> on_progress;
+  /** Called with a source's name and its files done / files to read: once with 0 before its
+      first file, then after every file (from the writer thread). Sources with nothing to read
+      are not reported. */
+  std::function<void(std::string_view source, std::uint64_t done, std::uint64_t total)> on_progress;
   /** Transactions per log block (indexer/log_block.hpp); 0 = k_block_items. Tests make it small
       to get many blocks out of a few lines. */
   std::size_t log_block_items = 0;

@@ -4,12 +4,16 @@
 #include <dlfcn.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #ifndef MAILDSAR_PHONE_MODULE_BUILD_PATH
 #error "MAILDSAR_PHONE_MODULE_BUILD_PATH must name the module in the build tree"
+#endif
+#ifndef MAILDSAR_PHONE_MODULE_INSTALL_RELATIVE
+#error "MAILDSAR_PHONE_MODULE_INSTALL_RELATIVE must name the installed module relative to the program"
 #endif
 #ifndef MAILDSAR_PHONE_MODULE_INSTALL_PATH
 #error "MAILDSAR_PHONE_MODULE_INSTALL_PATH must name the installed module"
@@ -30,6 +34,12 @@ std::vector<std::string> candidate_paths() {
   std::vector<std::string> paths;
   if (const char *env = std::getenv("MAILDSAR_PHONE_MODULE"); env != nullptr && *env != '\0') {
     paths.emplace_back(env);
+  }
+  // The program's own install tree first (a package installs it under another prefix than the
+  // build was configured with), then the build tree, then the configured prefix.
+  std::error_code ec;
+  if (auto self = std::filesystem::read_symlink("/proc/self/exe", ec); !ec) {
+    paths.push_back((self.parent_path() / MAILDSAR_PHONE_MODULE_INSTALL_RELATIVE).lexically_normal().string());
   }
   paths.emplace_back(MAILDSAR_PHONE_MODULE_BUILD_PATH);
   paths.emplace_back(MAILDSAR_PHONE_MODULE_INSTALL_PATH);

@@ -11,7 +11,7 @@ packages=(
   libphonenumber-dev libidn2-dev libfmt-dev libssl-dev zlib1g-dev libisal-dev
   libpoppler-cpp-dev libzip-dev libxml2-dev libytnef0-dev libarchive-dev
   libpango1.0-dev libcairo2-dev fonts-dejavu-core poppler-utils
-  pst-utils xapian-tools gzip python3 zsh
+  pst-utils xapian-tools gzip python3 zsh groff-base man-db
   clang-16 libclang-rt-16-dev
 )
 
