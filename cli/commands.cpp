@@ -58,7 +58,7 @@ core::Result<core::Config> Context::load_config() const {
 
 core::Status require_indexed(const core::Config &config) {
   MAILDSAR_TRY_ASSIGN(std::vector<index::SourceStatus> recorded,
-                      index::read_source_status(index::catalog_path(config)));
+                      index::read_source_status(index::catalog_path(config), index::CountFiles::no));
   std::string never;
   std::string changed;
   for (const core::SourceConfig &src : config.sources) {

@@ -604,7 +604,7 @@ std::string source_origin(const core::SourceConfig &source) {
   return fmt::format("{} {} {}", source.type, source.format, source.path);
 }
 
-core::Result<std::vector<SourceStatus>> read_source_status(const std::string &path) {
+core::Result<std::vector<SourceStatus>> read_source_status(const std::string &path, CountFiles count) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
     return std::vector<SourceStatus>{}; // never indexed
@@ -614,7 +614,11 @@ core::Result<std::vector<SourceStatus>> read_source_status(const std::string &pa
   MAILDSAR_TRY_ASSIGN(std::int64_t version, db.user_version());
   // A catalog from before migration 4 has no run outcome yet; one from before 3 no item count.
   std::string_view sql =
-      version >= 5   ? "SELECT s.name, s.type, s.last_success, s.last_run, s.last_errors, s.items,"
+      version >= 5 && count == CountFiles::no
+                     ? "SELECT s.name, s.type, s.last_success, s.last_run, s.last_errors, s.items, 0,"
+                       " s.origin, s.held_removal"
+                       " FROM sources s ORDER BY s.name"
+      : version >= 5 ? "SELECT s.name, s.type, s.last_success, s.last_run, s.last_errors, s.items,"
                        " (SELECT count(*) FROM files f WHERE f.source_id = s.id AND f.status != 'pending'),"
                        " s.origin, s.held_removal"
                        " FROM sources s ORDER BY s.name"
