@@ -458,7 +458,7 @@ core::Result<std::vector<std::string>> Catalog::item_terms(std::int64_t file_id)
 
 core::Result<std::vector<ItemRecord>> Catalog::items_of_file(std::int64_t file_id) {
   MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_items_of_file,
-                                     "SELECT qterm, locator_key, sha256, offset, length, n"
+                                     "SELECT qterm, locator_key, sha256, offset, length, n, rowid"
                                      " FROM items WHERE file_id = ?1 ORDER BY rowid"));
   MAILDSAR_TRY(s->bind(1, file_id));
   std::vector<ItemRecord> out;
@@ -475,6 +475,7 @@ core::Result<std::vector<ItemRecord>> Catalog::items_of_file(std::int64_t file_i
     r.offset = s->column_uint64(3);
     r.length = s->column_uint64(4);
     r.n = s->column_uint64(5);
+    r.row = s->column_int64(6);
     out.push_back(std::move(r));
   }
   s->reset();
@@ -527,9 +528,9 @@ core::Status Catalog::put_item(const ItemRecord &item) {
   return s->run();
 }
 
-core::Status Catalog::move_item(const std::string &qterm, std::uint64_t offset) {
-  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_item_move, "UPDATE items SET offset = ?2 WHERE qterm = ?1"));
-  MAILDSAR_TRY(s->bind(1, qterm));
+core::Status Catalog::move_item(std::int64_t row, std::uint64_t offset) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_item_move, "UPDATE items SET offset = ?2 WHERE rowid = ?1"));
+  MAILDSAR_TRY(s->bind(1, row));
   MAILDSAR_TRY(s->bind(2, offset));
   return s->run();
 }

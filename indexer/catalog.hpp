@@ -58,6 +58,8 @@ struct ItemRecord {
   std::uint64_t length = 0;
   /** Items the row stands for: 1, or the transactions of a log block (indexer/log_block.hpp). */
   std::uint64_t n = 1;
+  /** The row's SQLite rowid, as items_of_file read it (0 otherwise; put_item ignores it). */
+  std::int64_t row = 0;
 };
 
 struct SourceRecord {
@@ -166,8 +168,9 @@ public:
   [[nodiscard]] core::Result<bool> has_item(const std::string &qterm);
   /** Inserts or replaces by qterm. */
   [[nodiscard]] core::Status put_item(const ItemRecord &item);
-  /** Sets where an item's bytes begin now (an mbox message moved by an erasure before it). */
-  [[nodiscard]] core::Status move_item(const std::string &qterm, std::uint64_t offset);
+  /** Sets where an item's bytes begin now (an mbox message moved by an erasure before it); `row`
+      is its ItemRecord::row from items_of_file. */
+  [[nodiscard]] core::Status move_item(std::int64_t row, std::uint64_t offset);
   [[nodiscard]] core::Result<std::optional<ItemRecord>> item(const std::string &qterm);
   [[nodiscard]] core::Result<std::uint64_t> item_count(std::int64_t source_id);
 

@@ -100,7 +100,7 @@ core::Result<bool> apply_mbox_cuts(const core::Config &config, const std::string
     MAILDSAR_TRY(catalog.delete_item(q));
   }
   for (const ItemRecord &item : updated) {
-    MAILDSAR_TRY(catalog.move_item(item.qterm, item.offset));
+    MAILDSAR_TRY(catalog.move_item(item.row, item.offset));
   }
   MAILDSAR_TRY(catalog.put_file(rec));
   MAILDSAR_TRY_ASSIGN(std::uint64_t recorded, catalog.recorded_item_count(source_id));
