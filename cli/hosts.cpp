@@ -1,11 +1,18 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "cli/hosts.hpp"
 
+#include "core/fs.hpp"
+#include "core/hash.hpp"
 #include "remote/host_client.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <fcntl.h>
+#include <filesystem>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace maildsar::cli {
 
@@ -27,7 +34,7 @@ std::string age_words(std::int64_t seconds) {
 
 /** One host: hello, status (stale is a failure), then find. Errors name the host. */
 core::Status ask_host(const core::HostConfig &host, const query::SubjectProfile *subject, std::string_view operator_name,
-                      HostOutcome &out) {
+                      HostOutcome &out, std::optional<remote::HostClient> *keep = nullptr) {
   MAILDSAR_TRY_ASSIGN(remote::HostClient client, remote::HostClient::connect(host));
   out.agent_host = client.hello().host;
   MAILDSAR_TRY_ASSIGN(nlohmann::json status, client.request({{"op", "status"}}));
@@ -81,6 +88,145 @@ core::Status ask_host(const core::HostConfig &host, const query::SubjectProfile 
     }
     out.hits = std::move(*hits);
   }
+  if (keep != nullptr) {
+    keep->emplace(std::move(client));
+    return {};
+  }
+  client.close();
+  return {};
+}
+
+/** Makes `dir` and its missing parents below `root` (0700); refuses a symbolic link on the way. */
+core::Status make_dirs_below(const std::string &root, const std::string &rel) {
+  std::string path = root;
+  std::size_t start = 0;
+  while (start < rel.size()) {
+    const std::size_t slash = std::min(rel.find('/', start), rel.size());
+    path += "/" + rel.substr(start, slash - start);
+    if (::mkdir(path.c_str(), 0700) != 0) {
+      const int err = errno;
+      struct stat st {};
+      if (err != EEXIST || ::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+        return std::unexpected(core::errno_error("export: " + path, err == EEXIST ? ENOTDIR : err));
+      }
+    }
+    start = slash + 1;
+  }
+  return {};
+}
+
+/** Largest file of a host's package the DPO host accepts (a package holds copies of messages). */
+constexpr std::uint64_t k_max_package_file = std::uint64_t{16} << 30U;
+
+/** Reads one listed file of a host's package into `root`/`rel`, chunk by chunk, checked. */
+core::Status fetch_file(remote::HostClient &client, const std::string &id, const std::string &rel, std::uint64_t size,
+                        const std::string &sha256, const std::string &root) {
+  const std::string &host = client.name();
+  if (const auto slash = rel.rfind('/'); slash != std::string::npos) {
+    MAILDSAR_TRY(make_dirs_below(root, rel.substr(0, slash)));
+  }
+  const std::string final_path = root + "/" + rel;
+  const std::string tmp_path = final_path + ".part";
+  core::Fd fd(::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd) {
+    return std::unexpected(core::errno_error(fmt::format("host {}: export: {}", host, tmp_path), errno));
+  }
+  core::Sha256 hash;
+  std::uint64_t offset = 0;
+  bool eof = false;
+  while (!eof) {
+    MAILDSAR_TRY_ASSIGN(nlohmann::json chunk,
+                        client.request({{"op", "export_read"}, {"export_id", id}, {"path", rel}, {"offset", offset}}));
+    const auto data = chunk.find("data");
+    const auto eof_it = chunk.find("eof");
+    std::optional<std::string> bytes;
+    if (data != chunk.end() && data->is_string()) {
+      bytes = remote::base64_decode(data->get<std::string>());
+    }
+    if (!bytes || eof_it == chunk.end() || !eof_it->is_boolean() || bytes->size() > remote::k_export_chunk_bytes ||
+        bytes->size() > size - offset || (bytes->empty() && !eof_it->get<bool>())) {
+      return core::fail(core::ErrorCode::data,
+                        fmt::format("host {}: export: the answer to export_read of {} is not a chunk of it", host, rel));
+    }
+    std::size_t written = 0;
+    while (written < bytes->size()) {
+      const ssize_t n = ::write(fd.get(), bytes->data() + written, bytes->size() - written);
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n < 0) {
+        return std::unexpected(core::errno_error(fmt::format("host {}: export: {}", host, tmp_path), errno));
+      }
+      written += static_cast<std::size_t>(n);
+    }
+    hash.update(*bytes);
+    offset += bytes->size();
+    eof = eof_it->get<bool>();
+  }
+  if (offset != size || hash.hex_digest() != sha256) {
+    return core::fail(core::ErrorCode::data,
+                      fmt::format("host {}: export: {} arrived with {} byte(s) and another SHA-256 than listed", host,
+                                  rel, offset));
+  }
+  if (::fsync(fd.get()) != 0 || ::rename(tmp_path.c_str(), final_path.c_str()) != 0) {
+    return std::unexpected(core::errno_error(fmt::format("host {}: export: {}", host, final_path), errno));
+  }
+  return {};
+}
+
+/** One host's part of the package: status, export, every file, export_done. */
+core::Status export_host(const core::HostConfig &host, const query::SubjectProfile &subject,
+                         const HostExportOptions &options, HostExport &out) {
+  HostOutcome status;
+  std::optional<remote::HostClient> session;
+  MAILDSAR_TRY(ask_host(host, nullptr, "", status, &session));
+  remote::HostClient &client = *session;
+  nlohmann::json request{{"op", "export"},
+                         {"subject", subject_json(subject)},
+                         {"redact_others", options.redact_others},
+                         {"language", options.language},
+                         {"mask", options.mask},
+                         {"unmask", options.unmask}};
+  MAILDSAR_TRY_ASSIGN(nlohmann::json built, client.request(request));
+  const auto id = built.find("export_id");
+  const auto files = built.find("files");
+  if (id == built.end() || !id->is_string() || files == built.end() || !files->is_array() || files->size() > 1000000) {
+    return core::fail(core::ErrorCode::data, fmt::format("host {}: the answer to export has no export_id and files", host.name));
+  }
+  out.items = built.value("items", std::uint64_t{0});
+  out.copied = built.value("copied", std::uint64_t{0});
+  if (auto p = built.find("package_sha256"); p != built.end() && p->is_string()) {
+    out.package_sha256 = p->get<std::string>().substr(0, 64);
+  }
+  if (auto problems = built.find("problems"); problems != built.end() && problems->is_array()) {
+    for (const nlohmann::json &p : *problems) {
+      if (p.is_string() && out.problems.size() < 10000) {
+        out.problems.push_back(fmt::format("host {}: {}", host.name, p.get<std::string>().substr(0, 1024)));
+      }
+    }
+  }
+  if (::mkdir(out.folder.c_str(), 0700) != 0) {
+    return std::unexpected(core::errno_error(fmt::format("host {}: export: {}", host.name, out.folder), errno));
+  }
+  for (const nlohmann::json &f : *files) {
+    const bool ok = f.is_object() && f.contains("path") && f["path"].is_string() &&
+                    remote::is_package_path(f["path"].get<std::string>()) &&
+                    !f["path"].get<std::string>().ends_with(".part") && f.contains("size") &&
+                    f["size"].is_number_unsigned() && f["size"].get<std::uint64_t>() <= k_max_package_file &&
+                    f.contains("sha256") && f["sha256"].is_string() && f["sha256"].get<std::string>().size() == 64;
+    if (!ok) {
+      return core::fail(core::ErrorCode::data,
+                        fmt::format("host {}: export lists a file that is not a plain relative path with size and "
+                                    "SHA-256: {}",
+                                    host.name, f.dump().substr(0, 200)));
+    }
+    const std::uint64_t size = f["size"].get<std::uint64_t>();
+    MAILDSAR_TRY(fetch_file(client, id->get<std::string>(), f["path"].get<std::string>(), size,
+                            f["sha256"].get<std::string>(), out.folder));
+    ++out.files;
+    out.bytes += size;
+  }
+  MAILDSAR_TRY(client.request({{"op", "export_done"}, {"export_id", *id}}));
   client.close();
   return {};
 }
@@ -119,6 +265,26 @@ std::vector<HostOutcome> query_hosts(const core::Config &config, const query::Su
     } else {
       o.error = r.error().message;
       o.hits = nlohmann::json::array();
+      o.allowed_missing = std::ranges::find(allowed_missing, host.name) != allowed_missing.end();
+    }
+    outcomes.push_back(std::move(o));
+  }
+  return outcomes;
+}
+
+std::vector<HostExport> export_from_hosts(const core::Config &config, const query::SubjectProfile &subject,
+                                         const HostExportOptions &options,
+                                         const std::vector<std::string> &allowed_missing,
+                                         const std::string &hosts_dir) {
+  std::vector<HostExport> outcomes;
+  for (const core::HostConfig &host : config.hosts) {
+    HostExport o;
+    o.name = host.name;
+    o.folder = hosts_dir + "/" + host.name;
+    if (auto r = export_host(host, subject, options, o); r) {
+      o.exported = true;
+    } else {
+      o.error = r.error().message;
       o.allowed_missing = std::ranges::find(allowed_missing, host.name) != allowed_missing.end();
     }
     outcomes.push_back(std::move(o));

@@ -49,6 +49,41 @@ void add_host_options(boost::program_options::options_description &desc);
                                                    const std::vector<std::string> &allowed_missing,
                                                    std::string_view operator_name);
 
+/** What the DPO asks every host's part of an access package to be (export across hosts). */
+struct HostExportOptions {
+  bool redact_others = false;
+  std::string language = "en";
+  std::vector<std::string> mask;
+  std::vector<std::string> unmask;
+};
+
+/** One host's part of an access package, as copied into DIR/hosts/NAME/. */
+struct HostExport {
+  std::string name;
+  bool exported = false;        // every file arrived and matched its SHA-256
+  bool allowed_missing = false; // not exported, and --allow-missing-host named it
+  std::string error;            // why not ("host mx1: ...")
+  std::string folder;           // DIR/hosts/NAME
+  std::uint64_t items = 0;
+  std::uint64_t copied = 0;
+  std::uint64_t files = 0;
+  std::uint64_t bytes = 0;
+  std::string package_sha256; // the host's own package hash (its manifest.json)
+  std::vector<std::string> problems; // the host's items that could not be copied
+};
+
+/**
+ * Each host's part of the access package for `subject` (issue 15), in config order: hello,
+ * status (stale fails), `export` (the agent builds its own package from its own index), then
+ * every file of it read in chunks of remote::k_export_chunk_bytes into `hosts_dir`/NAME/, each
+ * checked against the size and SHA-256 the agent listed, then `export_done`. A host that fails
+ * is reported in its HostExport (its folder may hold part of its files).
+ */
+[[nodiscard]] std::vector<HostExport> export_from_hosts(const core::Config &config, const query::SubjectProfile &subject,
+                                                        const HostExportOptions &options,
+                                                        const std::vector<std::string> &allowed_missing,
+                                                        const std::string &hosts_dir);
+
 /** The "maildsar.hosts" summary object that ends find --json when hosts are configured. */
 [[nodiscard]] nlohmann::json hosts_summary_json(const std::vector<HostOutcome> &outcomes, bool complete);
 
