@@ -649,5 +649,18 @@ TEST_F(HostsExportE2e, TheAgentServesOnlyTheFilesOfThePackageItBuilt) {
   EXPECT_FALSE(fs::exists(staging));
 }
 
+TEST(HostsSamples, TheThreeHostSampleConfigsAreValid) {
+  // The DPO host's sample: valid and complete (its hosts are not contacted by config check).
+  auto dpo = ds(source_dir() / "samples" / "hosts" / "dpo.json", {"config", "check"});
+  EXPECT_EQ(dpo.exit_code, 0) << dpo.out << dpo.err;
+  EXPECT_EQ(json::parse(dpo.out)["ok"], true) << dpo.out;
+  // A mail host's sample names the real paths of a Debian MX: valid, only their absence warned of.
+  auto mx1 = ds(source_dir() / "samples" / "hosts" / "mx1.json", {"config", "check"});
+  ASSERT_FALSE(mx1.out.empty()) << mx1.err;
+  for (const json &w : json::parse(mx1.out)["warnings"]) {
+    EXPECT_TRUE(w["code"] == "unreadable" || w["code"] == "no-files") << w.dump();
+  }
+}
+
 } // namespace
 } // namespace maildsar::test
