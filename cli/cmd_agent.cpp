@@ -6,6 +6,8 @@
 #include "cli/commands.hpp"
 #include "core/audit.hpp"
 #include "core/fs.hpp"
+#include "core/hash.hpp"
+#include "erasure/erasure.hpp"
 #include "core/exit_codes.hpp"
 #include "indexer/catalog.hpp"
 #include "indexer/indexer.hpp"
@@ -115,6 +117,12 @@ core::Result<nlohmann::json> list_package(const std::string &dir, std::map<std::
     files.push_back({{"path", rel}, {"size", static_cast<std::uint64_t>(st.st_size)}, {"sha256", sha}});
   }
   return files;
+}
+
+/** The certificate file's bytes as written (its hash names it on the DPO host's timeline). */
+std::string read_certificate_text(const erasure::VerifyReport &report) {
+  auto text = core::read_file(report.certificate_path, 16ULL << 20);
+  return text ? *text : report.certificate.dump();
 }
 
 } // namespace
@@ -235,6 +243,41 @@ core::Result<int> run_agent(Context &ctx) {
     }
     MAILDSAR_TRY(audit.append("affected", operator_name, "", details));
     return affected_report_json(report);
+  };
+  // Verify (issue 15): this host rescans its own stores and index for the subject, as a local
+  // `verify` does, and writes its certificate here when nothing remains.
+  ops["verify"] = [&](const nlohmann::json &request) -> core::Result<nlohmann::json> {
+    const auto subject_it = request.find("subject");
+    if (subject_it == request.end() || !subject_it->is_object()) {
+      return core::fail(core::ErrorCode::usage, R"(verify: "subject" must be a subject object)");
+    }
+    MAILDSAR_TRY_ASSIGN(query::SubjectProfile subject, query::parse_subject(subject_it->dump(), "verify: subject"));
+    if (subject.empty()) {
+      return core::fail(core::ErrorCode::usage, "verify: the subject has no identifier");
+    }
+    MAILDSAR_TRY(require_indexed(config));
+    MAILDSAR_TRY_ASSIGN(erasure::VerifyReport report, erasure::verify(config, subject, operator_name, ""));
+    nlohmann::json remaining = nlohmann::json::array();
+    for (const erasure::Remaining &r : report.remaining) {
+      remaining.push_back({{"where", r.where}, {"source", r.locator.source},
+                           {"store", connectors::to_string(r.locator.store)}, {"path", r.locator.path},
+                           {"detail", r.detail}});
+    }
+    nlohmann::json unsearched = nlohmann::json::array();
+    for (const erasure::Remaining &r : report.unsearched) {
+      unsearched.push_back({{"source", r.locator.source}, {"store", connectors::to_string(r.locator.store)},
+                            {"path", r.locator.path}, {"detail", r.detail}});
+    }
+    const bool certified = report.certificate.is_object() && !report.certificate_path.empty();
+    return nlohmann::json{{"clean", report.remaining.empty() && report.unsearched.empty()},
+                          {"manifests", report.manifests},
+                          {"files_rescanned", report.files_rescanned},
+                          {"retained", report.retained},
+                          {"remaining", remaining},
+                          {"unsearched", unsearched},
+                          {"certificate", certified ? nlohmann::json(report.certificate_path) : nlohmann::json()},
+                          {"certificate_sha256", certified ? nlohmann::json(core::sha256_hex(read_certificate_text(report)))
+                                                           : nlohmann::json()}};
   };
   // Export (issue 15): this host's part of the access package, built here by the local export
   // from this host's own config and index (nothing outside its sources can be in it), then

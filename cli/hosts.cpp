@@ -231,7 +231,70 @@ core::Status export_host(const core::HostConfig &host, const query::SubjectProfi
   return {};
 }
 
+/** Rows of remaining/unsearched places from a host: objects of short strings, with "host" added. */
+core::Result<nlohmann::json> host_rows(const nlohmann::json &answer, const char *key, const std::string &host) {
+  const auto rows = answer.find(key);
+  if (rows == answer.end() || !rows->is_array()) {
+    return core::fail(core::ErrorCode::data, fmt::format("host {}: the answer to verify has no \"{}\" list", host, key));
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (const nlohmann::json &r : *rows) {
+    if (!r.is_object() || !r.contains("path") || !r["path"].is_string() || !r.contains("source") ||
+        !r["source"].is_string()) {
+      return core::fail(core::ErrorCode::data, fmt::format("host {}: verify: a \"{}\" row is not a place", host, key));
+    }
+    nlohmann::json row = r;
+    row["host"] = host;
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+core::Status verify_host(const core::HostConfig &host, const query::SubjectProfile &subject, HostVerify &out) {
+  HostOutcome status;
+  std::optional<remote::HostClient> session;
+  MAILDSAR_TRY(ask_host(host, nullptr, "", status, &session));
+  MAILDSAR_TRY_ASSIGN(nlohmann::json answer, session->request({{"op", "verify"}, {"subject", subject_json(subject)}}));
+  const auto clean = answer.find("clean");
+  if (clean == answer.end() || !clean->is_boolean()) {
+    return core::fail(core::ErrorCode::data, fmt::format("host {}: the answer to verify has no \"clean\" flag", host.name));
+  }
+  MAILDSAR_TRY_ASSIGN(out.remaining, host_rows(answer, "remaining", host.name));
+  MAILDSAR_TRY_ASSIGN(out.unsearched, host_rows(answer, "unsearched", host.name));
+  // "clean" must agree with the lists: a host cannot claim clean while listing residue.
+  out.clean = clean->get<bool>() && out.remaining.empty() && out.unsearched.empty();
+  out.files_rescanned = answer.value("files_rescanned", std::uint64_t{0});
+  out.retained = answer.value("retained", std::uint64_t{0});
+  if (auto m = answer.find("manifests"); m != answer.end() && m->is_array()) {
+    out.manifests = *m;
+  }
+  if (auto c = answer.find("certificate"); c != answer.end() && c->is_string()) {
+    out.certificate = c->get<std::string>().substr(0, 4096);
+  }
+  if (auto c = answer.find("certificate_sha256"); c != answer.end() && c->is_string()) {
+    out.certificate_sha256 = c->get<std::string>().substr(0, 64);
+  }
+  session->close();
+  return {};
+}
+
 } // namespace
+
+std::vector<HostVerify> verify_hosts(const core::Config &config, const query::SubjectProfile &subject) {
+  std::vector<HostVerify> outcomes;
+  for (const core::HostConfig &host : config.hosts) {
+    HostVerify o;
+    o.name = host.name;
+    if (auto r = verify_host(host, subject, o); r) {
+      o.verified = true;
+    } else {
+      o.error = r.error().message;
+      o.clean = false;
+    }
+    outcomes.push_back(std::move(o));
+  }
+  return outcomes;
+}
 
 void add_host_options(boost::program_options::options_description &desc) {
   desc.add_options()("allow-missing-host", boost::program_options::value<std::vector<std::string>>()->composing(),

@@ -84,6 +84,27 @@ struct HostExport {
                                                         const std::vector<std::string> &allowed_missing,
                                                         const std::string &hosts_dir);
 
+/** What one host's agent answered to `verify` (issue 15). */
+struct HostVerify {
+  std::string name;
+  bool verified = false; // it answered status and verify
+  std::string error;     // why not ("host mx1: ...")
+  bool clean = false;
+  std::uint64_t files_rescanned = 0;
+  std::uint64_t retained = 0;
+  nlohmann::json remaining = nlohmann::json::array();  // rows as verify --json prints them, with "host"
+  nlohmann::json unsearched = nlohmann::json::array(); // likewise
+  nlohmann::json manifests = nlohmann::json::array();
+  std::string certificate;        // its path on that host ("" when none was written)
+  std::string certificate_sha256; // of that file
+};
+
+/**
+ * Every configured host's `verify` of `subject`, in config order: hello, status (stale fails),
+ * then `verify` (the host rescans its own stores and index and writes its own certificate).
+ */
+[[nodiscard]] std::vector<HostVerify> verify_hosts(const core::Config &config, const query::SubjectProfile &subject);
+
 /** The "maildsar.hosts" summary object that ends find --json when hosts are configured. */
 [[nodiscard]] nlohmann::json hosts_summary_json(const std::vector<HostOutcome> &outcomes, bool complete);
 

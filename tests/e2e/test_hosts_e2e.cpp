@@ -312,7 +312,7 @@ TEST_F(HostsE2e, TheAgentBinaryAnswersTheProtocolAndRefusesWhatItMust) {
   const std::vector<json> lines = json_lines(r.out);
   ASSERT_EQ(lines.size(), 8U) << r.out;
   EXPECT_EQ(lines[0]["host"], "mx1");
-  EXPECT_EQ(lines[0]["ops"], json::array({"hello", "affected", "export", "export_done", "export_read", "find", "status"}));
+  EXPECT_EQ(lines[0]["ops"], json::array({"hello", "affected", "export", "export_done", "export_read", "find", "status", "verify"}));
   EXPECT_EQ(lines[1]["stale"], false);
   ASSERT_EQ(lines[1]["sources"].size(), 4U);
   EXPECT_EQ(lines[1]["sources"][0]["name"], "mailboxes");
@@ -647,6 +647,59 @@ TEST_F(HostsExportE2e, TheAgentServesOnlyTheFilesOfThePackageItBuilt) {
   // A session that ends without export_done leaves nothing behind.
   client->close();
   EXPECT_FALSE(fs::exists(staging));
+}
+
+TEST_F(HostsExportE2e, VerifyRescansEveryHostAndNamesWhatRemainsWhere) {
+  ScratchDir dpo;
+  const fs::path config = dpo_config(dpo.path(), three_hosts());
+  // Alice is still everywhere: each host lists its places, each row names its host.
+  auto r = ds(config, {"verify", "--email", "alice.smith@example.com"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  const json doc = json_lines(r.out).back();
+  EXPECT_EQ(doc["clean"], false);
+  EXPECT_EQ(doc["local_part"], false);
+  ASSERT_EQ(doc["hosts"].size(), 3U) << doc.dump();
+  std::set<std::string> hosts_with_residue;
+  for (const json &row : doc["remaining"]) {
+    hosts_with_residue.insert(row.at("host").get<std::string>());
+    const fs::path root = (row["host"] == "a" ? s_a : row["host"] == "b" ? s_b : s_c).parent_path();
+    EXPECT_TRUE(row["path"].get<std::string>().starts_with(root.string())) << row.dump();
+  }
+  EXPECT_EQ(hosts_with_residue, (std::set<std::string>{"a", "b", "c"}));
+  for (const json &h : doc["hosts"]) {
+    EXPECT_EQ(h["verified"], true) << h.dump();
+    EXPECT_EQ(h["clean"], false) << h.dump();
+    EXPECT_GE(h["remaining"].get<std::size_t>(), 1U) << h.dump();
+    EXPECT_TRUE(h["certificate"].is_null()) << "no certificate while something remains: " << h.dump();
+  }
+  EXPECT_EQ(audit_records(config.parent_path(), "verify-host").size(), 3U);
+
+  // Someone no host holds: every host certifies itself, on itself.
+  auto clean = ds(config, {"verify", "--email", "nobody.here@example.net"});
+  EXPECT_EQ(clean.exit_code, 0) << clean.out << clean.err;
+  const json c = json_lines(clean.out).back();
+  EXPECT_EQ(c["clean"], true);
+  EXPECT_EQ(c["remaining"], json::array());
+  const std::map<std::string, fs::path> roots{{"a", s_a.parent_path()}, {"b", s_b.parent_path()}, {"c", s_c.parent_path()}};
+  for (const json &h : c["hosts"]) {
+    EXPECT_EQ(h["clean"], true) << h.dump();
+    const std::string cert = h.at("certificate").get<std::string>();
+    EXPECT_TRUE(cert.starts_with(roots.at(h["name"].get<std::string>()).string())) << cert;
+    EXPECT_EQ(core::sha256_hex(read_file(cert)), h["certificate_sha256"]) << cert;
+  }
+  auto human = maildsar_run({"-c", config.string(), "verify", "--email", "nobody.here@example.net"});
+  EXPECT_EQ(human.exit_code, 0) << human.err;
+  EXPECT_NE(human.out.find("host b: nothing of the subject remains"), std::string::npos) << human.out;
+
+  // A host that cannot be reached: no "nothing remains" for the estate, the host named.
+  const fs::path down = dpo_config(dpo.path() / "down", json::array({agent_of("a", s_a), program_host("c", {"/bin/false"})}));
+  auto d = ds(down, {"verify", "--email", "nobody.here@example.net"});
+  EXPECT_EQ(d.exit_code, 1) << d.out << d.err;
+  EXPECT_NE(d.err.find("maildsar: error: host c: "), std::string::npos) << d.err;
+  const json dj = json_lines(d.out).back();
+  EXPECT_EQ(dj["clean"], false);
+  EXPECT_EQ(dj["hosts"][1]["verified"], false);
+  EXPECT_NE(dj["hosts"][1]["error"].get<std::string>().find("host c: "), std::string::npos);
 }
 
 TEST(HostsSamples, TheThreeHostSampleConfigsAreValid) {
