@@ -244,6 +244,23 @@ core::Result<int> run_agent(Context &ctx) {
     MAILDSAR_TRY(audit.append("affected", operator_name, "", details));
     return affected_report_json(report);
   };
+  // Trace (issue 15): this host's copies and log transactions of one message, and its path.
+  ops["trace"] = [&](const nlohmann::json &request) -> core::Result<nlohmann::json> {
+    MAILDSAR_TRY_ASSIGN(std::string wanted, string_field(request, "trace", "message_id"));
+    if (wanted.size() > 998 || query::normalise_message_id(wanted).empty()) {
+      return core::fail(core::ErrorCode::usage, R"(trace: "message_id" must be a Message-ID)");
+    }
+    MAILDSAR_TRY(require_indexed(config));
+    MAILDSAR_TRY_ASSIGN(query::Trace t, query::trace(config, wanted));
+    // Who looked up which message's copies is on this host's timeline, as a find is.
+    MAILDSAR_TRY_ASSIGN(core::AuditLog audit, core::AuditLog::open(config.state_dir));
+    nlohmann::json details{{"copies", t.copies.size()}, {"via", "agent"}};
+    if (auto who = request.find("operator"); who != request.end() && who->is_string()) {
+      details["client_operator"] = who->get<std::string>().substr(0, 64);
+    }
+    MAILDSAR_TRY(audit.append("trace", operator_name, "", details));
+    return trace_json(t);
+  };
   // Verify (issue 15): this host rescans its own stores and index for the subject, as a local
   // `verify` does, and writes its certificate here when nothing remains.
   ops["verify"] = [&](const nlohmann::json &request) -> core::Result<nlohmann::json> {

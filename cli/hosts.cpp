@@ -278,7 +278,63 @@ core::Status verify_host(const core::HostConfig &host, const query::SubjectProfi
   return {};
 }
 
+core::Status trace_host(const core::HostConfig &host, const std::string &message_id, std::string_view operator_name,
+                        HostOutcome &out) {
+  std::optional<remote::HostClient> session;
+  MAILDSAR_TRY(ask_host(host, nullptr, operator_name, out, &session));
+  MAILDSAR_TRY_ASSIGN(nlohmann::json answer, session->request({{"op", "trace"},
+                                                               {"message_id", message_id},
+                                                               {"operator", std::string(operator_name)}}));
+  const auto copies = answer.find("copies");
+  const auto hops = answer.find("hops");
+  const auto is_objects = [](const nlohmann::json &list) {
+    return list.is_array() && std::ranges::all_of(list, [](const nlohmann::json &o) { return o.is_object(); });
+  };
+  if (copies == answer.end() || hops == answer.end() || !is_objects(*copies) || !is_objects(*hops) ||
+      !std::ranges::all_of(*copies, [](const nlohmann::json &c) {
+        return c.contains("source") && c["source"].is_string() && c.contains("path") && c["path"].is_string();
+      })) {
+    return core::fail(core::ErrorCode::data, fmt::format("host {}: the answer to trace has no copies and hops", host.name));
+  }
+  for (nlohmann::json &c : *copies) {
+    c["host"] = host.name;
+  }
+  for (nlohmann::json &h : *hops) {
+    h["host"] = host.name;
+  }
+  out.hits = std::move(*copies);
+  out.hops = std::move(*hops);
+  if (auto p = answer.find("problems"); p != answer.end() && p->is_array()) {
+    for (const nlohmann::json &one : *p) {
+      if (one.is_string() && out.problems.size() < 1000) {
+        out.problems.push_back(one.get<std::string>().substr(0, 1024));
+      }
+    }
+  }
+  session->close();
+  return {};
+}
+
 } // namespace
+
+std::vector<HostOutcome> trace_hosts(const core::Config &config, const std::string &message_id,
+                                     const std::vector<std::string> &allowed_missing, std::string_view operator_name) {
+  std::vector<HostOutcome> outcomes;
+  for (const core::HostConfig &host : config.hosts) {
+    HostOutcome o;
+    o.name = host.name;
+    if (auto r = trace_host(host, message_id, operator_name, o); r) {
+      o.searched = true;
+    } else {
+      o.error = r.error().message;
+      o.hits = nlohmann::json::array();
+      o.hops = nlohmann::json::array();
+      o.allowed_missing = std::ranges::find(allowed_missing, host.name) != allowed_missing.end();
+    }
+    outcomes.push_back(std::move(o));
+  }
+  return outcomes;
+}
 
 std::vector<HostVerify> verify_hosts(const core::Config &config, const query::SubjectProfile &subject) {
   std::vector<HostVerify> outcomes;

@@ -27,7 +27,9 @@ struct HostOutcome {
   std::optional<std::int64_t> index_age_seconds;
   std::int64_t max_index_age_seconds = 0;
   std::uint64_t partially_indexed = 0; // find: items of the host's index indexed only in part
-  nlohmann::json hits = nlohmann::json::array(); // find: hit objects, each with "host"
+  nlohmann::json hits = nlohmann::json::array(); // find: hit objects, each with "host"; trace: its copies
+  nlohmann::json hops = nlohmann::json::array(); // trace: the path it read, each hop with "host"
+  std::vector<std::string> problems;             // trace: copies it could not read
 };
 
 /** Adds --allow-missing-host NAME (repeatable). */
@@ -46,6 +48,14 @@ void add_host_options(boost::program_options::options_description &desc);
  * `find`, whose hits each get "host": NAME. A host that fails is not searched; its error names it.
  */
 [[nodiscard]] std::vector<HostOutcome> query_hosts(const core::Config &config, const query::SubjectProfile *subject,
+                                                   const std::vector<std::string> &allowed_missing,
+                                                   std::string_view operator_name);
+
+/**
+ * Every configured host's `trace` of `message_id`, in config order (hello, status — stale
+ * fails —, trace): its copies in `hits` and its path in `hops`, each object with "host".
+ */
+[[nodiscard]] std::vector<HostOutcome> trace_hosts(const core::Config &config, const std::string &message_id,
                                                    const std::vector<std::string> &allowed_missing,
                                                    std::string_view operator_name);
 

@@ -312,7 +312,7 @@ TEST_F(HostsE2e, TheAgentBinaryAnswersTheProtocolAndRefusesWhatItMust) {
   const std::vector<json> lines = json_lines(r.out);
   ASSERT_EQ(lines.size(), 8U) << r.out;
   EXPECT_EQ(lines[0]["host"], "mx1");
-  EXPECT_EQ(lines[0]["ops"], json::array({"hello", "affected", "export", "export_done", "export_read", "find", "status", "verify"}));
+  EXPECT_EQ(lines[0]["ops"], json::array({"hello", "affected", "export", "export_done", "export_read", "find", "status", "trace", "verify"}));
   EXPECT_EQ(lines[1]["stale"], false);
   ASSERT_EQ(lines[1]["sources"].size(), 4U);
   EXPECT_EQ(lines[1]["sources"][0]["name"], "mailboxes");
@@ -439,6 +439,61 @@ TEST_F(HostsE2e, AffectedRefusesAStaleHost) {
   EXPECT_TRUE(json_lines(r.out).empty() || json_lines(r.out).front().contains("error")) << r.out;
 }
 
+
+TEST_F(HostsE2e, TraceFollowsAMessageOverEveryHost) {
+  ScratchDir dpo;
+  const fs::path config = dpo_config(dpo.path(), json::array({agent_of("mx1", s_mx1), agent_of("imap", s_imap)}));
+  auto local = ds(s_mx1, {"trace", "<q4-report-1@example.com>"});
+  ASSERT_EQ(local.exit_code, 0) << local.err;
+  std::vector<json> local_copies;
+  std::vector<json> local_hops;
+  for (json &j : json_lines(local.out)) {
+    (j["kind"] == "copy" ? local_copies : local_hops).push_back(std::move(j));
+  }
+  ASSERT_EQ(local_copies.size(), 1U) << local.out;
+
+  auto r = ds(config, {"trace", "q4-report-1@example.com"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::vector<json> lines = json_lines(r.out);
+  ASSERT_FALSE(lines.empty());
+  const json summary = lines.back();
+  EXPECT_EQ(summary["schema"], "maildsar.hosts");
+  EXPECT_EQ(summary["complete"], true);
+  lines.pop_back();
+  std::map<std::string, int> copies;
+  std::size_t hops = 0;
+  for (const json &j : lines) {
+    ASSERT_TRUE(j.contains("host")) << j.dump();
+    if (j["kind"] == "copy") {
+      ++copies[j["host"].get<std::string>()];
+      json without = j;
+      without.erase("host");
+      if (j["host"] == "mx1") {
+        EXPECT_EQ(without, local_copies[0]) << "a host's copy is what the host itself reports";
+      }
+    } else {
+      ++hops;
+    }
+  }
+  EXPECT_EQ(copies, (std::map<std::string, int>{{"mx1", 1}, {"imap", 1}}));
+  EXPECT_EQ(hops, local_hops.size());
+  EXPECT_FALSE(audit_records(s_imap.parent_path(), "trace").empty()) << "the host records the trace it served";
+
+  auto human = maildsar_run({"-c", config.string(), "trace", "q4-report-1@example.com"});
+  ASSERT_EQ(human.exit_code, 0) << human.err;
+  EXPECT_NE(human.out.find("2 copy(ies) and log transaction(s), in time order:"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("  imap:mailboxes"), std::string::npos) << human.out;
+
+  // A host that cannot be searched: no answer, the host named, unless allowed to be missing.
+  const fs::path down = dpo_config(dpo.path() / "down", json::array({agent_of("mx1", s_mx1), program_host("mx2", {"/bin/false"})}));
+  auto d = ds(down, {"trace", "q4-report-1@example.com"});
+  EXPECT_EQ(d.exit_code, 1) << d.out << d.err;
+  EXPECT_NE(d.err.find("maildsar: error: host mx2: "), std::string::npos) << d.err;
+  EXPECT_EQ(json_lines(d.out).size(), 1U) << "only the summary: " << d.out;
+  auto allowed = ds(down, {"trace", "q4-report-1@example.com", "--allow-missing-host", "mx2"});
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
+  EXPECT_EQ(json_lines(allowed.out).back()["not_searched"], json::array({"mx2"}));
+}
 
 // ---- export across hosts (issue 15, second slice) -------------------------------------------
 
