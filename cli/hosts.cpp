@@ -8,7 +8,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <functional>
+#include <thread>
 #include <fcntl.h>
 #include <filesystem>
 #include <sys/stat.h>
@@ -24,6 +27,34 @@ nlohmann::json subject_json(const query::SubjectProfile &s) {
     j["request"] = s.request;
   }
   return j;
+}
+
+/** Hosts asked at once (each a transport process and a thread waiting on it). */
+constexpr std::size_t k_host_parallelism = 8;
+
+/**
+ * Runs `one(i)` for i in [0, n) on up to k_host_parallelism threads: the hosts answer in
+ * parallel, and each result goes to its own slot, so the output keeps config order.
+ */
+void for_each_host(std::size_t n, const std::function<void(std::size_t)> &one) {
+  if (n <= 1) {
+    for (std::size_t i = 0; i < n; ++i) {
+      one(i);
+    }
+    return;
+  }
+  std::atomic<std::size_t> next{0};
+  std::vector<std::thread> workers;
+  for (std::size_t t = 0; t < std::min(n, k_host_parallelism); ++t) {
+    workers.emplace_back([&] {
+      for (std::size_t i = next++; i < n; i = next++) {
+        one(i);
+      }
+    });
+  }
+  for (std::thread &w : workers) {
+    w.join();
+  }
 }
 
 std::string age_words(std::int64_t seconds) {
@@ -319,9 +350,10 @@ core::Status trace_host(const core::HostConfig &host, const std::string &message
 
 std::vector<HostOutcome> trace_hosts(const core::Config &config, const std::string &message_id,
                                      const std::vector<std::string> &allowed_missing, std::string_view operator_name) {
-  std::vector<HostOutcome> outcomes;
-  for (const core::HostConfig &host : config.hosts) {
-    HostOutcome o;
+  std::vector<HostOutcome> outcomes(config.hosts.size());
+  for_each_host(config.hosts.size(), [&](std::size_t i) {
+    const core::HostConfig &host = config.hosts[i];
+    HostOutcome &o = outcomes[i];
     o.name = host.name;
     if (auto r = trace_host(host, message_id, operator_name, o); r) {
       o.searched = true;
@@ -331,15 +363,15 @@ std::vector<HostOutcome> trace_hosts(const core::Config &config, const std::stri
       o.hops = nlohmann::json::array();
       o.allowed_missing = std::ranges::find(allowed_missing, host.name) != allowed_missing.end();
     }
-    outcomes.push_back(std::move(o));
-  }
+  });
   return outcomes;
 }
 
 std::vector<HostVerify> verify_hosts(const core::Config &config, const query::SubjectProfile &subject) {
-  std::vector<HostVerify> outcomes;
-  for (const core::HostConfig &host : config.hosts) {
-    HostVerify o;
+  std::vector<HostVerify> outcomes(config.hosts.size());
+  for_each_host(config.hosts.size(), [&](std::size_t i) {
+    const core::HostConfig &host = config.hosts[i];
+    HostVerify &o = outcomes[i];
     o.name = host.name;
     if (auto r = verify_host(host, subject, o); r) {
       o.verified = true;
@@ -347,8 +379,7 @@ std::vector<HostVerify> verify_hosts(const core::Config &config, const query::Su
       o.error = r.error().message;
       o.clean = false;
     }
-    outcomes.push_back(std::move(o));
-  }
+  });
   return outcomes;
 }
 
@@ -375,9 +406,10 @@ core::Result<std::vector<std::string>> allowed_missing_hosts(const boost::progra
 
 std::vector<HostOutcome> query_hosts(const core::Config &config, const query::SubjectProfile *subject,
                                      const std::vector<std::string> &allowed_missing, std::string_view operator_name) {
-  std::vector<HostOutcome> outcomes;
-  for (const core::HostConfig &host : config.hosts) {
-    HostOutcome o;
+  std::vector<HostOutcome> outcomes(config.hosts.size());
+  for_each_host(config.hosts.size(), [&](std::size_t i) {
+    const core::HostConfig &host = config.hosts[i];
+    HostOutcome &o = outcomes[i];
     o.name = host.name;
     if (auto r = ask_host(host, subject, operator_name, o); r) {
       o.searched = true;
@@ -386,8 +418,7 @@ std::vector<HostOutcome> query_hosts(const core::Config &config, const query::Su
       o.hits = nlohmann::json::array();
       o.allowed_missing = std::ranges::find(allowed_missing, host.name) != allowed_missing.end();
     }
-    outcomes.push_back(std::move(o));
-  }
+  });
   return outcomes;
 }
 
