@@ -261,6 +261,18 @@ core::Result<int> run_agent(Context &ctx) {
     MAILDSAR_TRY(audit.append("trace", operator_name, "", details));
     return trace_json(t);
   };
+  // Retention, dry run only (issue 15): what this host's own rules find past their period.
+  // Nothing is changed through the agent: each host applies its own retention.
+  ops["retention"] = [&](const nlohmann::json &request) -> core::Result<nlohmann::json> {
+    std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+    if (auto n = request.find("now"); n != request.end()) {
+      if (!n->is_number_integer() || n->get<std::int64_t>() < 0) {
+        return core::fail(core::ErrorCode::usage, R"(retention: "now" must be seconds since the epoch (UTC))");
+      }
+      now = n->get<std::int64_t>();
+    }
+    return retention_dry_run_json(config, now);
+  };
   // Verify (issue 15): this host rescans its own stores and index for the subject, as a local
   // `verify` does, and writes its certificate here when nothing remains.
   ops["verify"] = [&](const nlohmann::json &request) -> core::Result<nlohmann::json> {

@@ -346,7 +346,48 @@ core::Status trace_host(const core::HostConfig &host, const std::string &message
   return {};
 }
 
+core::Status retention_host(const core::HostConfig &host, std::int64_t now, std::string_view operator_name,
+                            HostOutcome &out) {
+  std::optional<remote::HostClient> session;
+  MAILDSAR_TRY(ask_host(host, nullptr, operator_name, out, &session));
+  MAILDSAR_TRY_ASSIGN(nlohmann::json answer, session->request({{"op", "retention"}, {"now", now}}));
+  const auto sources = answer.find("sources");
+  const auto errors = answer.find("scan_errors");
+  if (sources == answer.end() || !sources->is_object() || errors == answer.end() || !errors->is_array() ||
+      !std::ranges::all_of(sources->items(), [](const auto &kv) {
+        return kv.value().is_object() && kv.value().contains("actions") && kv.value()["actions"].is_object();
+      })) {
+    return core::fail(core::ErrorCode::data,
+                      fmt::format("host {}: the answer to retention has no sources and scan_errors", host.name));
+  }
+  for (const nlohmann::json &e : *errors) {
+    if (e.is_string() && out.problems.size() < 1000) {
+      out.problems.push_back(e.get<std::string>().substr(0, 1024));
+    }
+  }
+  out.retention = std::move(answer);
+  session->close();
+  return {};
+}
+
 } // namespace
+
+std::vector<HostOutcome> retention_hosts(const core::Config &config, std::int64_t now,
+                                         const std::vector<std::string> &allowed_missing, std::string_view operator_name) {
+  std::vector<HostOutcome> outcomes(config.hosts.size());
+  for_each_host(config.hosts.size(), [&](std::size_t i) {
+    const core::HostConfig &host = config.hosts[i];
+    HostOutcome &o = outcomes[i];
+    o.name = host.name;
+    if (auto r = retention_host(host, now, operator_name, o); r) {
+      o.searched = true;
+    } else {
+      o.error = r.error().message;
+      o.allowed_missing = std::ranges::find(allowed_missing, host.name) != allowed_missing.end();
+    }
+  });
+  return outcomes;
+}
 
 std::vector<HostOutcome> trace_hosts(const core::Config &config, const std::string &message_id,
                                      const std::vector<std::string> &allowed_missing, std::string_view operator_name) {

@@ -29,7 +29,8 @@ struct HostOutcome {
   std::uint64_t partially_indexed = 0; // find: items of the host's index indexed only in part
   nlohmann::json hits = nlohmann::json::array(); // find: hit objects, each with "host"; trace: its copies
   nlohmann::json hops = nlohmann::json::array(); // trace: the path it read, each hop with "host"
-  std::vector<std::string> problems;             // trace: copies it could not read
+  std::vector<std::string> problems;             // trace: copies it could not read; retention: scan errors
+  nlohmann::json retention = nlohmann::json::object(); // retention: its dry run (agent's answer)
 };
 
 /** Adds --allow-missing-host NAME (repeatable). */
@@ -58,6 +59,14 @@ void add_host_options(boost::program_options::options_description &desc);
 [[nodiscard]] std::vector<HostOutcome> trace_hosts(const core::Config &config, const std::string &message_id,
                                                    const std::vector<std::string> &allowed_missing,
                                                    std::string_view operator_name);
+
+/**
+ * Every configured host's retention dry run as of `now` (seconds, UTC), in parallel: hello,
+ * status (stale fails), `retention` — each host judges its own stores by its own rules.
+ */
+[[nodiscard]] std::vector<HostOutcome> retention_hosts(const core::Config &config, std::int64_t now,
+                                                       const std::vector<std::string> &allowed_missing,
+                                                       std::string_view operator_name);
 
 /** What the DPO asks every host's part of an access package to be (export across hosts). */
 struct HostExportOptions {

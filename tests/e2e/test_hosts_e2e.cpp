@@ -312,7 +312,7 @@ TEST_F(HostsE2e, TheAgentBinaryAnswersTheProtocolAndRefusesWhatItMust) {
   const std::vector<json> lines = json_lines(r.out);
   ASSERT_EQ(lines.size(), 8U) << r.out;
   EXPECT_EQ(lines[0]["host"], "mx1");
-  EXPECT_EQ(lines[0]["ops"], json::array({"hello", "affected", "export", "export_done", "export_read", "find", "status", "trace", "verify"}));
+  EXPECT_EQ(lines[0]["ops"], json::array({"hello", "affected", "export", "export_done", "export_read", "find", "retention", "status", "trace", "verify"}));
   EXPECT_EQ(lines[1]["stale"], false);
   ASSERT_EQ(lines[1]["sources"].size(), 4U);
   EXPECT_EQ(lines[1]["sources"][0]["name"], "mailboxes");
@@ -755,6 +755,49 @@ TEST_F(HostsExportE2e, VerifyRescansEveryHostAndNamesWhatRemainsWhere) {
   EXPECT_EQ(dj["clean"], false);
   EXPECT_EQ(dj["hosts"][1]["verified"], false);
   EXPECT_NE(dj["hosts"][1]["error"].get<std::string>().find("host c: "), std::string::npos);
+}
+
+TEST_F(HostsExportE2e, RetentionDryRunAsksEveryHostItsOwnRules) {
+  ScratchDir dir;
+  // A host with a retention rule of its own for its delivery logs.
+  const fs::path host = spread::make_spread_host(dir.path(), "r",
+                                                 json::array({{{"name", "postfix"}, {"type", "maillog"}, {"format", "postfix"},
+                                                               {"path", "logs/mail.log*"}}}));
+  json text = json::parse(read_file(host));
+  text["retention"] = {{"postfix", "30d"}};
+  write_file(host, text.dump(2));
+  auto local = ds(host, {"retention", "--now", "2030-01-01"});
+  ASSERT_EQ(local.exit_code, 0) << local.err;
+  const json local_summary = json_lines(local.out).back()["summary"];
+  ASSERT_GT(local_summary["items"].get<std::size_t>(), 0U) << local.out;
+
+  const fs::path config = dpo_config(dir.path(), json::array({agent_of("r", host), agent_of("a", s_a)}));
+  auto r = ds(config, {"retention", "--now", "2030-01-01"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const json summary = json_lines(r.out).back()["summary"];
+  EXPECT_EQ(summary["dry_run"], true);
+  EXPECT_EQ(summary["complete"], true);
+  ASSERT_EQ(summary["hosts"].size(), 2U);
+  EXPECT_EQ(summary["hosts"][0]["name"], "r");
+  EXPECT_EQ(summary["hosts"][0]["items"], local_summary["items"]);
+  EXPECT_EQ(summary["hosts"][0]["sources"], local_summary["sources"]) << "the host's own rules and counts";
+  EXPECT_EQ(summary["hosts"][1]["sources"], json::object()) << "host a has no retention rule";
+  auto human = maildsar_run({"-c", config.string(), "retention", "--now", "2030-01-01"});
+  EXPECT_EQ(human.exit_code, 0) << human.err;
+  EXPECT_NE(human.out.find("r:postfix"), std::string::npos) << human.out;
+
+  // --apply never reaches a host: a warning says so, and the host's logs stay as they were.
+  const std::string before = read_file(host.parent_path() / "logs" / "mail.log");
+  auto apply = ds(config, {"retention", "--now", "2030-01-01", "--apply"});
+  EXPECT_EQ(apply.exit_code, 0) << apply.err;
+  EXPECT_NE(apply.err.find("retention --apply changes only this host's stores"), std::string::npos) << apply.err;
+  EXPECT_EQ(read_file(host.parent_path() / "logs" / "mail.log"), before);
+
+  // A host that cannot be asked: no dry run, the host named.
+  const fs::path down = dpo_config(dir.path() / "down", json::array({agent_of("r", host), program_host("gone", {"/bin/false"})}));
+  auto d = ds(down, {"retention", "--now", "2030-01-01"});
+  EXPECT_EQ(d.exit_code, 1) << d.out << d.err;
+  EXPECT_NE(d.err.find("maildsar: error: host gone: "), std::string::npos) << d.err;
 }
 
 TEST(HostsSamples, TheThreeHostSampleConfigsAreValid) {
