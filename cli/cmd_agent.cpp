@@ -2,8 +2,12 @@
 // maildsar agent: this host's part of an estate spread over hosts (issue 15). Speaks the agent
 // protocol (remote/protocol.hpp, docs/schemata.md) on stdin/stdout, meant as the forced command
 // of an authorized_keys line; answers only from this host's own config, sources and index.
+#include "access/export.hpp"
 #include "cli/commands.hpp"
 #include "core/audit.hpp"
+#include "core/fs.hpp"
+#include "core/hash.hpp"
+#include "erasure/erasure.hpp"
 #include "core/exit_codes.hpp"
 #include "indexer/catalog.hpp"
 #include "indexer/indexer.hpp"
@@ -14,8 +18,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <ctime>
+#include <fcntl.h>
+#include <filesystem>
+#include <random>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace maildsar::cli {
@@ -33,6 +42,87 @@ std::string this_host_name(const core::Config &config) {
     return "unknown";
   }
   return name;
+}
+
+/** This host's part of an access package, built for one client in this session. */
+struct AgentExport {
+  std::string dir;                               // STATE/agent-export/ID (removed at export_done or EOF)
+  std::map<std::string, std::uint64_t> files;    // package-relative path -> size: all that export_read serves
+};
+
+std::string random_id() {
+  std::random_device rd;
+  return fmt::format("{:08x}{:08x}", rd(), rd());
+}
+
+core::Result<std::string> string_field(const nlohmann::json &request, const char *op, const char *key) {
+  const auto it = request.find(key);
+  if (it == request.end() || !it->is_string() || it->get<std::string>().empty() || it->get<std::string>().size() > 4096) {
+    return core::fail(core::ErrorCode::usage, fmt::format("{}: \"{}\" must be a non-empty string", op, key));
+  }
+  return it->get<std::string>();
+}
+
+core::Result<std::vector<std::string>> string_list(const nlohmann::json &request, const char *op, const char *key) {
+  std::vector<std::string> out;
+  const auto it = request.find(key);
+  if (it == request.end()) {
+    return out;
+  }
+  if (!it->is_array() || it->size() > 1000) {
+    return core::fail(core::ErrorCode::usage, fmt::format("{}: \"{}\" must be a list of strings", op, key));
+  }
+  for (const nlohmann::json &v : *it) {
+    if (!v.is_string() || v.get<std::string>().size() > 1024) {
+      return core::fail(core::ErrorCode::usage, fmt::format("{}: \"{}\" must be a list of strings", op, key));
+    }
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+/** Every regular file of a package directory, relative, with its size and SHA-256. */
+core::Result<nlohmann::json> list_package(const std::string &dir, std::map<std::string, std::uint64_t> &sizes) {
+  namespace fs = std::filesystem;
+  nlohmann::json files = nlohmann::json::array();
+  std::error_code ec;
+  std::vector<std::string> paths;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::file_status st = it->symlink_status(ec);
+    if (ec) {
+      break;
+    }
+    if (fs::is_directory(st)) {
+      continue;
+    }
+    const std::string rel = it->path().lexically_relative(dir).generic_string();
+    if (!fs::is_regular_file(st) || !remote::is_package_path(rel)) {
+      return core::fail(core::ErrorCode::internal,
+                        fmt::format("export: the package holds '{}', which is no plain file name to send", rel.substr(0, 200)));
+    }
+    paths.push_back(rel);
+  }
+  if (ec) {
+    return core::fail(core::ErrorCode::io, fmt::format("export: {}: {}", dir, ec.message()));
+  }
+  std::ranges::sort(paths);
+  for (const std::string &rel : paths) {
+    const std::string full = dir + "/" + rel;
+    struct stat st {};
+    if (::lstat(full.c_str(), &st) != 0) {
+      return std::unexpected(core::errno_error("export: " + full, errno));
+    }
+    MAILDSAR_TRY_ASSIGN(std::string sha, core::sha256_file(full));
+    sizes[rel] = static_cast<std::uint64_t>(st.st_size);
+    files.push_back({{"path", rel}, {"size", static_cast<std::uint64_t>(st.st_size)}, {"sha256", sha}});
+  }
+  return files;
+}
+
+/** The certificate file's bytes as written (its hash names it on the DPO host's timeline). */
+std::string read_certificate_text(const erasure::VerifyReport &report) {
+  auto text = core::read_file(report.certificate_path, 16ULL << 20);
+  return text ? *text : report.certificate.dump();
 }
 
 } // namespace
@@ -154,8 +244,214 @@ core::Result<int> run_agent(Context &ctx) {
     MAILDSAR_TRY(audit.append("affected", operator_name, "", details));
     return affected_report_json(report);
   };
+  // Trace (issue 15): this host's copies and log transactions of one message, and its path.
+  ops["trace"] = [&](const nlohmann::json &request) -> core::Result<nlohmann::json> {
+    MAILDSAR_TRY_ASSIGN(std::string wanted, string_field(request, "trace", "message_id"));
+    if (wanted.size() > 998 || query::normalise_message_id(wanted).empty()) {
+      return core::fail(core::ErrorCode::usage, R"(trace: "message_id" must be a Message-ID)");
+    }
+    MAILDSAR_TRY(require_indexed(config));
+    MAILDSAR_TRY_ASSIGN(query::Trace t, query::trace(config, wanted));
+    // Who looked up which message's copies is on this host's timeline, as a find is.
+    MAILDSAR_TRY_ASSIGN(core::AuditLog audit, core::AuditLog::open(config.state_dir));
+    nlohmann::json details{{"copies", t.copies.size()}, {"via", "agent"}};
+    if (auto who = request.find("operator"); who != request.end() && who->is_string()) {
+      details["client_operator"] = who->get<std::string>().substr(0, 64);
+    }
+    MAILDSAR_TRY(audit.append("trace", operator_name, "", details));
+    return trace_json(t);
+  };
+  // Retention, dry run only (issue 15): what this host's own rules find past their period.
+  // Nothing is changed through the agent: each host applies its own retention.
+  ops["retention"] = [&](const nlohmann::json &request) -> core::Result<nlohmann::json> {
+    std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+    if (auto n = request.find("now"); n != request.end()) {
+      if (!n->is_number_integer() || n->get<std::int64_t>() < 0) {
+        return core::fail(core::ErrorCode::usage, R"(retention: "now" must be seconds since the epoch (UTC))");
+      }
+      now = n->get<std::int64_t>();
+    }
+    return retention_dry_run_json(config, now);
+  };
+  // Verify (issue 15): this host rescans its own stores and index for the subject, as a local
+  // `verify` does, and writes its certificate here when nothing remains.
+  ops["verify"] = [&](const nlohmann::json &request) -> core::Result<nlohmann::json> {
+    const auto subject_it = request.find("subject");
+    if (subject_it == request.end() || !subject_it->is_object()) {
+      return core::fail(core::ErrorCode::usage, R"(verify: "subject" must be a subject object)");
+    }
+    MAILDSAR_TRY_ASSIGN(query::SubjectProfile subject, query::parse_subject(subject_it->dump(), "verify: subject"));
+    if (subject.empty()) {
+      return core::fail(core::ErrorCode::usage, "verify: the subject has no identifier");
+    }
+    MAILDSAR_TRY(require_indexed(config));
+    MAILDSAR_TRY_ASSIGN(erasure::VerifyReport report, erasure::verify(config, subject, operator_name, ""));
+    nlohmann::json remaining = nlohmann::json::array();
+    for (const erasure::Remaining &r : report.remaining) {
+      remaining.push_back({{"where", r.where}, {"source", r.locator.source},
+                           {"store", connectors::to_string(r.locator.store)}, {"path", r.locator.path},
+                           {"detail", r.detail}});
+    }
+    nlohmann::json unsearched = nlohmann::json::array();
+    for (const erasure::Remaining &r : report.unsearched) {
+      unsearched.push_back({{"source", r.locator.source}, {"store", connectors::to_string(r.locator.store)},
+                            {"path", r.locator.path}, {"detail", r.detail}});
+    }
+    const bool certified = report.certificate.is_object() && !report.certificate_path.empty();
+    return nlohmann::json{{"clean", report.remaining.empty() && report.unsearched.empty()},
+                          {"manifests", report.manifests},
+                          {"files_rescanned", report.files_rescanned},
+                          {"retained", report.retained},
+                          {"remaining", remaining},
+                          {"unsearched", unsearched},
+                          {"certificate", certified ? nlohmann::json(report.certificate_path) : nlohmann::json()},
+                          {"certificate_sha256", certified ? nlohmann::json(core::sha256_hex(read_certificate_text(report)))
+                                                           : nlohmann::json()}};
+  };
+  // Export (issue 15): this host's part of the access package, built here by the local export
+  // from this host's own config and index (nothing outside its sources can be in it), then
+  // read back in bounded chunks by path, only paths of a package built in this session.
+  std::map<std::string, AgentExport> exports;
+  ops["export"] = [&](const nlohmann::json &request) -> core::Result<nlohmann::json> {
+    const auto subject_it = request.find("subject");
+    if (subject_it == request.end() || !subject_it->is_object()) {
+      return core::fail(core::ErrorCode::usage, R"(export: "subject" must be a subject object)");
+    }
+    MAILDSAR_TRY_ASSIGN(query::SubjectProfile subject, query::parse_subject(subject_it->dump(), "export: subject"));
+    if (subject.empty()) {
+      return core::fail(core::ErrorCode::usage, "export: the subject has no identifier");
+    }
+    if (exports.size() >= 4) {
+      return core::fail(core::ErrorCode::usage, "export: 4 packages are open in this session; export_done first");
+    }
+    access::ExportOptions options;
+    options.operator_name = operator_name;
+    options.tool_version = MAILDSAR_VERSION;
+    if (auto r = request.find("redact_others"); r != request.end()) {
+      if (!r->is_boolean()) {
+        return core::fail(core::ErrorCode::usage, R"(export: "redact_others" must be true or false)");
+      }
+      options.redact_others = r->get<bool>() ? access::RedactOthers::yes : access::RedactOthers::no;
+    } else {
+      options.redact_others = config.access.redact_others ? access::RedactOthers::yes : access::RedactOthers::no;
+    }
+    options.language = config.access.language;
+    if (request.contains("language")) {
+      MAILDSAR_TRY_ASSIGN(options.language, string_field(request, "export", "language"));
+      if (std::ranges::find(core::k_report_languages, options.language) == core::k_report_languages.end()) {
+        return core::fail(core::ErrorCode::usage, "export: \"language\" is not a report language");
+      }
+    }
+    MAILDSAR_TRY_ASSIGN(options.mask, string_list(request, "export", "mask"));
+    MAILDSAR_TRY_ASSIGN(options.unmask, string_list(request, "export", "unmask"));
+    MAILDSAR_TRY(require_indexed(config));
+    const std::string base = (std::filesystem::path(config.state_dir) / "agent-export").string();
+    if (::mkdir(base.c_str(), 0700) != 0 && errno != EEXIST) {
+      return std::unexpected(core::errno_error("export: " + base, errno));
+    }
+    const std::string id = random_id();
+    AgentExport ex{base + "/" + id, {}};
+    options.out_dir = ex.dir + "/package";
+    if (::mkdir(ex.dir.c_str(), 0700) != 0) {
+      return std::unexpected(core::errno_error("export: " + ex.dir, errno));
+    }
+    auto built = access::export_package(config, subject, options);
+    nlohmann::json files;
+    if (built) {
+      auto listed = list_package(options.out_dir, ex.files);
+      if (listed) {
+        files = std::move(*listed);
+      } else {
+        built = std::unexpected(listed.error());
+      }
+    }
+    if (!built) {
+      std::error_code ec;
+      std::filesystem::remove_all(ex.dir, ec);
+      return std::unexpected(built.error());
+    }
+    const access::ExportSummary &s = *built;
+    nlohmann::json per_source = nlohmann::json::object();
+    for (const auto &[k, v] : s.per_source) {
+      per_source[k] = v;
+    }
+    nlohmann::json problems = nlohmann::json::array();
+    for (const std::string &p : s.problems) {
+      problems.push_back(p.substr(0, 1024));
+    }
+    exports.emplace(id, std::move(ex));
+    return nlohmann::json{{"export_id", id},
+                          {"items", s.items},
+                          {"copied", s.copied},
+                          {"masked", s.masked},
+                          {"withheld_attachments", s.withheld},
+                          {"per_source", per_source},
+                          {"problems", problems},
+                          {"package_sha256", s.package_hash},
+                          {"files", std::move(files)}};
+  };
+  ops["export_read"] = [&](const nlohmann::json &request) -> core::Result<nlohmann::json> {
+    MAILDSAR_TRY_ASSIGN(std::string id, string_field(request, "export_read", "export_id"));
+    MAILDSAR_TRY_ASSIGN(std::string path, string_field(request, "export_read", "path"));
+    const auto ex = exports.find(id);
+    if (ex == exports.end()) {
+      return core::fail(core::ErrorCode::usage, "export_read: no such export in this session");
+    }
+    const auto file = ex->second.files.find(path);
+    if (file == ex->second.files.end()) {
+      return core::fail(core::ErrorCode::usage, "export_read: no such file in this export's package");
+    }
+    const auto offset_it = request.find("offset");
+    if (offset_it == request.end() || !offset_it->is_number_unsigned() ||
+        offset_it->get<std::uint64_t>() > file->second) {
+      return core::fail(core::ErrorCode::usage, R"(export_read: "offset" must be a byte offset within the file)");
+    }
+    const std::uint64_t offset = offset_it->get<std::uint64_t>();
+    const std::string full = ex->second.dir + "/package/" + path;
+    core::Fd fd(::open(full.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) {
+      return std::unexpected(core::errno_error("export_read: " + full, errno));
+    }
+    std::string chunk(static_cast<std::size_t>(std::min<std::uint64_t>(remote::k_export_chunk_bytes, file->second - offset)), '\0');
+    std::size_t got = 0;
+    while (got < chunk.size()) {
+      const ssize_t n = ::pread(fd.get(), chunk.data() + got, chunk.size() - got, static_cast<off_t>(offset + got));
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n < 0) {
+        return std::unexpected(core::errno_error("export_read: " + full, errno));
+      }
+      if (n == 0) {
+        return core::fail(core::ErrorCode::io, fmt::format("export_read: {} is shorter than listed", full));
+      }
+      got += static_cast<std::size_t>(n);
+    }
+    return nlohmann::json{{"data", remote::base64_encode(chunk)}, {"eof", offset + got >= file->second}};
+  };
+  ops["export_done"] = [&](const nlohmann::json &request) -> core::Result<nlohmann::json> {
+    MAILDSAR_TRY_ASSIGN(std::string id, string_field(request, "export_done", "export_id"));
+    const auto ex = exports.find(id);
+    if (ex == exports.end()) {
+      return core::fail(core::ErrorCode::usage, "export_done: no such export in this session");
+    }
+    const std::string dir = ex->second.dir;
+    exports.erase(ex);
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    if (ec) {
+      return core::fail(core::ErrorCode::io, fmt::format("export_done: {}: {}", dir, ec.message()));
+    }
+    return nlohmann::json::object();
+  };
   const remote::AgentIdentity self{this_host_name(config), fmt::format("maildsar {}", MAILDSAR_VERSION)};
-  return remote::serve(STDIN_FILENO, STDOUT_FILENO, self, ops);
+  const int rc = remote::serve(STDIN_FILENO, STDOUT_FILENO, self, ops);
+  // A client that went away without export_done leaves nothing of the subject behind here.
+  for (const auto &[id, ex] : exports) {
+    std::error_code ec;
+    std::filesystem::remove_all(ex.dir, ec);
+  }
+  return rc;
 }
 
 } // namespace maildsar::cli

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // maildsar plan / approve / erase / verify: Art. 17 erasure (DESIGN §5).
 #include "cli/commands.hpp"
+#include "cli/hosts.hpp"
 #include "cli/subject_args.hpp"
+#include "core/audit.hpp"
 #include "core/exit_codes.hpp"
 #include "core/fs.hpp"
 #include "erasure/approval.hpp"
@@ -342,13 +344,42 @@ core::Result<int> run_verify(Context &ctx) {
   MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
   MAILDSAR_TRY_ASSIGN(StepSubject step, resolve_request(config, std::move(given), ctx.operator_name));
   const query::SubjectProfile &subject = step.subject;
-  MAILDSAR_TRY(require_indexed(config));
-  const std::string cert = ctx.vm.count("out") != 0 ? ctx.vm["out"].as<std::string>() : "";
-  Progress progress(ctx.progress, "verify", *ctx.out);
-  auto verified = erasure::verify(config, subject, ctx.operator_name, cert, progress.callback("files"));
-  progress.end();
-  MAILDSAR_TRY_ASSIGN(erasure::VerifyReport report, std::move(verified));
+  // With hosts and no local source, there is no local part to certify (an empty estate's
+  // certificate would say nothing remains "here", which is no statement about the subject).
+  const bool local = !config.sources.empty() || config.hosts.empty();
+  erasure::VerifyReport report;
+  if (local) {
+    MAILDSAR_TRY(require_indexed(config));
+    const std::string cert = ctx.vm.count("out") != 0 ? ctx.vm["out"].as<std::string>() : "";
+    Progress progress(ctx.progress, "verify", *ctx.out);
+    auto verified = erasure::verify(config, subject, ctx.operator_name, cert, progress.callback("files"));
+    progress.end();
+    MAILDSAR_TRY_ASSIGN(report, std::move(verified));
+  } else if (ctx.vm.count("out") != 0) {
+    return core::fail(core::ErrorCode::usage, "verify --out: no local source to certify; each host writes its own certificate");
+  }
+  // Every host rescans its own stores (issue 15); one that cannot is named, never skipped.
+  const std::vector<HostVerify> hosts = verify_hosts(config, subject);
   Output &out = *ctx.out;
+  bool host_failed = false;
+  bool remains = !report.remaining.empty();
+  bool unsearched_any = !report.unsearched.empty();
+  if (!hosts.empty()) {
+    MAILDSAR_TRY_ASSIGN(core::AuditLog audit, core::AuditLog::open(config.state_dir));
+    for (const HostVerify &h : hosts) {
+      host_failed = host_failed || !h.verified;
+      remains = remains || !h.remaining.empty();
+      unsearched_any = unsearched_any || !h.unsearched.empty();
+      // One record per host's result on the DPO host's timeline (the host keeps its own).
+      MAILDSAR_TRY(audit.append("verify-host", ctx.operator_name, subject.request,
+                                json{{"host", h.name},
+                                     {"verified", h.verified},
+                                     {"clean", h.clean},
+                                     {"remaining", h.remaining.size()},
+                                     {"unsearched", h.unsearched.size()},
+                                     {"certificate_sha256", h.certificate_sha256}}));
+    }
+  }
   if (out.json()) {
     json remaining = json::array();
     for (const erasure::Remaining &r : report.remaining) {
@@ -361,14 +392,35 @@ core::Result<int> run_verify(Context &ctx) {
       unsearched.push_back({{"source", r.locator.source}, {"store", connectors::to_string(r.locator.store)},
                             {"path", r.locator.path}, {"detail", r.detail}});
     }
-    out.json_line(json{{"clean", report.remaining.empty() && report.unsearched.empty()},
-                       {"pst_originals", report.certificate.is_object() ? report.certificate.value("pst_originals", json::array()) : json::array()},
-                       {"manifests", report.manifests},
-                       {"files_rescanned", report.files_rescanned},
-                       {"retained", report.retained},
-                       {"remaining", remaining},
-                       {"unsearched", unsearched},
-                       {"certificate", report.certificate_path}});
+    json host_list = json::array();
+    for (const HostVerify &h : hosts) {
+      remaining.insert(remaining.end(), h.remaining.begin(), h.remaining.end());
+      unsearched.insert(unsearched.end(), h.unsearched.begin(), h.unsearched.end());
+      json row{{"name", h.name}, {"verified", h.verified}, {"clean", h.clean}};
+      if (h.verified) {
+        row.update({{"files_rescanned", h.files_rescanned}, {"retained", h.retained},
+                    {"remaining", h.remaining.size()}, {"unsearched", h.unsearched.size()},
+                    {"manifests", h.manifests},
+                    {"certificate", h.certificate.empty() ? json() : json(h.certificate)},
+                    {"certificate_sha256", h.certificate_sha256.empty() ? json() : json(h.certificate_sha256)}});
+      } else {
+        row["error"] = h.error;
+      }
+      host_list.push_back(std::move(row));
+    }
+    json doc{{"clean", !remains && !unsearched_any && !host_failed},
+             {"pst_originals", report.certificate.is_object() ? report.certificate.value("pst_originals", json::array()) : json::array()},
+             {"manifests", report.manifests},
+             {"files_rescanned", report.files_rescanned},
+             {"retained", report.retained},
+             {"remaining", remaining},
+             {"unsearched", unsearched},
+             {"certificate", report.certificate_path}};
+    if (!hosts.empty()) {
+      doc["hosts"] = host_list;
+      doc["local_part"] = local;
+    }
+    out.json_line(doc);
   } else {
     for (const erasure::Remaining &r : report.remaining) {
       out.line(fmt::format("REMAINS  {:<10} {}  {}", r.locator.source, r.locator.path, r.detail));
@@ -376,22 +428,54 @@ core::Result<int> run_verify(Context &ctx) {
     for (const erasure::Remaining &r : report.unsearched) {
       out.line(fmt::format("UNSEARCHED  {:<10} {}  {}", r.locator.source, r.locator.path, r.detail));
     }
-    if (report.remaining.empty() && report.unsearched.empty()) {
+    const auto text = [](const json &row, const char *key) { return row.value(key, std::string()); };
+    for (const HostVerify &h : hosts) {
+      for (const json &r : h.remaining) {
+        out.line(fmt::format("REMAINS  {}:{:<10} {}  {}", h.name, text(r, "source"), text(r, "path"), text(r, "detail")));
+      }
+      for (const json &r : h.unsearched) {
+        out.line(fmt::format("UNSEARCHED  {}:{:<10} {}  {}", h.name, text(r, "source"), text(r, "path"), text(r, "detail")));
+      }
+    }
+    if (local && report.remaining.empty() && report.unsearched.empty()) {
       out.line(fmt::format("nothing of the subject remains ({} file(s) rescanned, {} item(s) retained); "
                            "certificate: {}",
                            report.files_rescanned, report.retained, report.certificate_path));
     }
+    for (const HostVerify &h : hosts) {
+      if (h.verified && h.clean) {
+        out.line(fmt::format("host {}: nothing of the subject remains ({} file(s) rescanned, {} item(s) retained); "
+                             "certificate on {}: {}",
+                             h.name, h.files_rescanned, h.retained, h.name, h.certificate));
+      } else if (h.verified) {
+        out.line(fmt::format("host {}: {} place(s) remain, {} not searched completely", h.name, h.remaining.size(),
+                             h.unsearched.size()));
+      }
+    }
   }
-  if (!report.remaining.empty()) {
+  for (const HostVerify &h : hosts) {
+    if (!h.verified) {
+      out.diag("error", h.error);
+    }
+  }
+  if (host_failed) {
+    out.diag("error", "verify cannot say nothing remains while a host of the estate could not be verified");
+    return core::k_exit_problem;
+  }
+  if (remains) {
     return core::k_exit_problem; // something of the subject remains
   }
-  if (!report.unsearched.empty()) {
+  if (unsearched_any) {
     // No answer, as for a source never indexed (exit 69): what was not searched may hold the
     // subject, so neither "nothing remains" nor a certificate.
+    std::size_t unsearched_n = report.unsearched.size();
+    for (const HostVerify &h : hosts) {
+      unsearched_n += h.unsearched.size();
+    }
     out.diag("error", fmt::format("no certificate: {} item(s) or file(s) were not searched completely and "
                                   "may hold the subject (listed above); raise the limit and run `maildsar "
                                   "index --full`, fix the unreadable files, or erase or check them by hand",
-                                  report.unsearched.size()));
+                                  unsearched_n));
     return core::k_exit_unavailable;
   }
   return core::k_exit_ok;

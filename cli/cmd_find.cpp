@@ -40,16 +40,7 @@ void print_remote_hit(Output &out, const nlohmann::json &h) {
     auto it = h.find(key);
     return it != h.end() && it->is_string() ? it->get<std::string>() : std::string();
   };
-  std::string where = text("path");
-  if (auto o = h.find("offset"); o != h.end() && o->is_number()) {
-    where += fmt::format(" @{}+{}", o->dump(), h.value("length", nlohmann::json(0)).dump());
-  }
-  if (auto m = h.find("member"); m != h.end() && m->is_string()) {
-    where += " member " + m->get<std::string>();
-  }
-  if (auto l = h.find("lines"); l != h.end() && l->is_array() && !l->empty()) {
-    where += fmt::format(" {} lines {}-{}", text("queue_id"), l->front().dump(), l->back().dump());
-  }
+  const std::string where = remote_hit_location(h);
   const std::string date = text("date");
   out.line(fmt::format("{}  {}:{:<10} {:<10} {}", date.empty() ? std::string(20, '-') : date, text("host"),
                        text("source"), text("store"), where));

@@ -2,6 +2,7 @@
 // maildsar retention [--apply]: enforce the retention periods of the config.
 #include "casework/register.hpp"
 #include "cli/commands.hpp"
+#include "cli/hosts.hpp"
 #include "core/exit_codes.hpp"
 #include "erasure/retention.hpp"
 
@@ -19,6 +20,7 @@ void retention_options(po::options_description &desc, po::positional_options_des
   desc.add_options()                                                                      //
       ("apply", "delete or anonymise what is past its period (default: a dry run that lists it)") //
       ("now", po::value<std::string>(), "judge ages as of YYYY-MM-DD[THH:MM:SSZ] (UTC; default: now)");
+  add_host_options(desc);
 }
 
 namespace {
@@ -83,7 +85,34 @@ std::string where(const erasure::RetentionItem &item) {
   return loc.path;
 }
 
+/** A source's counts (and, applied, its results) as --json and the agent give them. */
+json source_counts_json(const erasure::RetentionSourceCounts &c) {
+  return json{{"rule", c.rule},
+              {"scanned", c.scanned},
+              {"kept", c.kept},
+              {"undated", c.undated},
+              {"already_anonymized", c.already_anonymized},
+              {"actions", c.actions}};
+}
+
+std::uint64_t count_of(const json &actions, const char *action) {
+  const auto it = actions.find(action);
+  return it != actions.end() && it->is_number_unsigned() ? it->get<std::uint64_t>() : 0;
+}
+
 } // namespace
+
+core::Result<nlohmann::json> retention_dry_run_json(const core::Config &config, std::int64_t now) {
+  MAILDSAR_TRY_ASSIGN(erasure::RetentionPlan plan, erasure::plan_retention(config, now));
+  json sources = json::object();
+  for (const auto &[name, c] : plan.sources) {
+    sources[name] = source_counts_json(c);
+  }
+  return json{{"now", iso_date(plan.now)},
+              {"items", plan.items.size()},
+              {"sources", sources},
+              {"scan_errors", plan.scan_errors}};
+}
 
 core::Result<int> run_retention(Context &ctx) {
   MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
@@ -93,6 +122,35 @@ core::Result<int> run_retention(Context &ctx) {
   }
   const bool apply = ctx.vm.count("apply") != 0;
   Output &out = *ctx.out;
+  MAILDSAR_TRY_ASSIGN(std::vector<std::string> allowed_missing, allowed_missing_hosts(ctx.vm, config));
+  // The other hosts of the estate (issue 15): their dry runs, each on its own stores and rules.
+  // --apply changes only this host's stores: each host applies its own retention (its timer).
+  std::vector<HostOutcome> hosts;
+  if (!config.hosts.empty()) {
+    if (apply) {
+      out.diag("warning", "retention --apply changes only this host's stores; the hosts of the config apply "
+                          "their own (run `maildsar retention --apply` on each, or its timer)");
+    } else {
+      hosts = retention_hosts(config, now, allowed_missing, ctx.operator_name);
+      bool failed = false;
+      for (const HostOutcome &h : hosts) {
+        if (!h.searched) {
+          failed = failed || !h.allowed_missing;
+          out.diag(h.allowed_missing ? "warning" : "error",
+                   h.allowed_missing ? fmt::format("{}; NOT SEARCHED (--allow-missing-host {})", h.error, h.name)
+                                     : h.error);
+        }
+      }
+      if (failed) {
+        out.diag("error", "retention gives no dry run while a host of the estate could not be asked");
+        out.diag("hint", "fix the host, or go on without it knowingly: --allow-missing-host NAME");
+        if (out.json()) {
+          out.json_line(hosts_summary_json(hosts, false));
+        }
+        return core::k_exit_problem;
+      }
+    }
+  }
   // Closed requests past requests.retention: their identifiers become keyed hashes (issue 16).
   std::vector<std::string> purge_due;
   {
@@ -104,7 +162,7 @@ core::Result<int> run_retention(Context &ctx) {
       }
     }
   }
-  if (config.retention.empty() && purge_due.empty()) {
+  if (config.retention.empty() && purge_due.empty() && config.hosts.empty()) {
     out.diag("warning", fmt::format("{}: no \"retention\" rules; nothing to do", config.file));
   }
   Progress progress(ctx.progress, "retention", *ctx.out);
@@ -144,17 +202,29 @@ core::Result<int> run_retention(Context &ctx) {
   // Counts per source and action (and, applied, per result).
   json sources = json::object();
   for (const auto &[name, c] : plan.sources) {
-    json s{{"rule", c.rule},
-           {"scanned", c.scanned},
-           {"kept", c.kept},
-           {"undated", c.undated},
-           {"already_anonymized", c.already_anonymized},
-           {"actions", c.actions}};
+    json s = source_counts_json(c);
     if (report) {
       auto it = report->counts.find(name);
       s["results"] = it == report->counts.end() ? json::object() : json(it->second);
     }
     sources[name] = s;
+  }
+  std::uint64_t host_scan_errors = 0;
+  json host_rows = json::array();
+  for (const HostOutcome &h : hosts) {
+    json row{{"name", h.name}, {"searched", h.searched}};
+    if (h.searched) {
+      row.update({{"items", h.retention.value("items", std::uint64_t{0})},
+                  {"sources", h.retention.value("sources", json::object())},
+                  {"scan_errors", h.problems.size()}});
+      host_scan_errors += h.problems.size();
+      for (const std::string &e : h.problems) {
+        out.diag("error", fmt::format("host {}: {}", h.name, e));
+      }
+    } else {
+      row.update({{"error", h.error}, {"allowed_missing", h.allowed_missing}});
+    }
+    host_rows.push_back(std::move(row));
   }
   const std::uint64_t failed = report ? report->count("failed") : 0;
   const std::uint64_t stale = report ? report->count("stale") : 0;
@@ -181,6 +251,10 @@ core::Result<int> run_retention(Context &ctx) {
       summary["failed"] = failed;
       summary["stale"] = stale;
       summary["index_updated"] = report->index_updated;
+    }
+    if (!hosts.empty()) {
+      summary["hosts"] = host_rows;
+      summary["complete"] = std::ranges::all_of(hosts, [](const HostOutcome &h) { return h.searched; });
     }
     out.json_line(json{{"summary", summary}});
   } else {
@@ -209,6 +283,18 @@ core::Result<int> run_retention(Context &ctx) {
       out.line(fmt::format("{:<12} {:<16} {:>8} {:>8} {:>8} {:>8} {:>8}", name, c.rule, c.scanned, c.kept,
                            n("delete"), n("anonymize"), n("retain")));
     }
+    for (const json &row : host_rows) {
+      if (!row["searched"].get<bool>()) {
+        out.line(fmt::format("host {}: NOT SEARCHED", row["name"].get<std::string>()));
+        continue;
+      }
+      for (const auto &[name, c] : row["sources"].items()) {
+        out.line(fmt::format("{:<12} {:<16} {:>8} {:>8} {:>8} {:>8} {:>8}", row["name"].get<std::string>() + ":" + name,
+                             c.value("rule", std::string()), c.value("scanned", std::uint64_t{0}),
+                             c.value("kept", std::uint64_t{0}), count_of(c["actions"], "delete"),
+                             count_of(c["actions"], "anonymize"), count_of(c["actions"], "retain")));
+      }
+    }
     for (const std::string &id : purge_due) {
       out.line(fmt::format("request {}: closed longer than requests.retention; identifiers {}", id,
                            apply ? "purged to keyed hashes" : "due for purge (--apply)"));
@@ -235,9 +321,9 @@ core::Result<int> run_retention(Context &ctx) {
     out.diag("warning", fmt::format("{} item(s) failed and {} were stale (changed since the scan)", failed, stale));
     return core::k_exit_problem;
   }
-  if (!plan.scan_errors.empty()) {
+  if (!plan.scan_errors.empty() || host_scan_errors > 0) {
     out.diag("warning", fmt::format("{} problem(s) while scanning; retention may be incomplete",
-                                    plan.scan_errors.size()));
+                                    plan.scan_errors.size() + host_scan_errors));
     return core::k_exit_problem;
   }
   return core::k_exit_ok;

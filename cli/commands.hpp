@@ -7,6 +7,7 @@
 #include "core/identity.hpp"
 #include "core/result.hpp"
 #include "query/affected.hpp"
+#include "query/trace.hpp"
 
 #include <boost/program_options.hpp>
 
@@ -97,6 +98,13 @@ void status_options(po::options_description &desc, po::positional_options_descri
 core::Result<int> run_status(Context &ctx);
 void trace_options(po::options_description &desc, po::positional_options_description &pos);
 core::Result<int> run_trace(Context &ctx);
+/** A trace as the agent answers it: {"message_id", "hops": [hop objects], "copies": [copy
+    objects as `trace --json` prints them], "problems": [...]} (cli/cmd_trace.cpp). */
+[[nodiscard]] nlohmann::json trace_json(const query::Trace &t);
+/** The dry run of `retention` as an agent answers it: {"now", "items" (count), "sources":
+    {name: {rule, scanned, kept, undated, already_anonymized, actions}}, "scan_errors": [...]}
+    (cli/cmd_retention.cpp). */
+[[nodiscard]] core::Result<nlohmann::json> retention_dry_run_json(const core::Config &config, std::int64_t now);
 void request_options(po::options_description &desc, po::positional_options_description &pos);
 core::Result<int> run_request(Context &ctx);
 /** An `affected` report as the agent sends it ({"identifiers": [...], "summary": {...}}), and

@@ -158,4 +158,22 @@ std::string hit_location(const query::Hit &h) {
   }
 }
 
+std::string remote_hit_location(const nlohmann::json &h) {
+  auto text = [&](const char *key) {
+    auto it = h.find(key);
+    return it != h.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  std::string where = text("path");
+  if (auto o = h.find("offset"); o != h.end() && o->is_number()) {
+    where += fmt::format(" @{}+{}", o->dump(), h.value("length", nlohmann::json(0)).dump());
+  }
+  if (auto m = h.find("member"); m != h.end() && m->is_string()) {
+    where += " member " + m->get<std::string>();
+  }
+  if (auto l = h.find("lines"); l != h.end() && l->is_array() && !l->empty()) {
+    where += fmt::format(" {} lines {}-{}", text("queue_id"), l->front().dump(), l->back().dump());
+  }
+  return where;
+}
+
 } // namespace maildsar::cli

@@ -52,5 +52,7 @@ private:
 
 /** Where a hit lives, for humans: path, mbox range, PST folder and node, log lines. */
 [[nodiscard]] std::string hit_location(const query::Hit &h);
+/** The same for a hit object from a host's agent (its JSON fields), for humans. */
+[[nodiscard]] std::string remote_hit_location(const nlohmann::json &h);
 
 } // namespace maildsar::cli

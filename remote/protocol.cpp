@@ -3,7 +3,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <poll.h>
 #include <sys/socket.h>
@@ -242,6 +244,113 @@ int serve(int in_fd, int out_fd, const AgentIdentity &self, const std::map<std::
       return 74;
     }
   }
+}
+
+namespace {
+
+constexpr std::string_view k_b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int b64_value(char c) {
+  if (c >= 'A' && c <= 'Z') {
+    return c - 'A';
+  }
+  if (c >= 'a' && c <= 'z') {
+    return c - 'a' + 26;
+  }
+  if (c >= '0' && c <= '9') {
+    return c - '0' + 52;
+  }
+  return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+} // namespace
+
+std::string base64_encode(std::string_view bytes) {
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    const std::uint32_t v = (std::uint32_t{static_cast<unsigned char>(bytes[i])} << 16U) |
+                            (std::uint32_t{static_cast<unsigned char>(bytes[i + 1])} << 8U) |
+                            std::uint32_t{static_cast<unsigned char>(bytes[i + 2])};
+    out += k_b64[(v >> 18U) & 63U];
+    out += k_b64[(v >> 12U) & 63U];
+    out += k_b64[(v >> 6U) & 63U];
+    out += k_b64[v & 63U];
+  }
+  const std::size_t rest = bytes.size() - i;
+  if (rest > 0) {
+    std::uint32_t v = std::uint32_t{static_cast<unsigned char>(bytes[i])} << 16U;
+    if (rest == 2) {
+      v |= std::uint32_t{static_cast<unsigned char>(bytes[i + 1])} << 8U;
+    }
+    out += k_b64[(v >> 18U) & 63U];
+    out += k_b64[(v >> 12U) & 63U];
+    out += rest == 2 ? k_b64[(v >> 6U) & 63U] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+  if (text.size() % 4 != 0) {
+    return std::nullopt;
+  }
+  std::string out;
+  out.reserve(text.size() / 4 * 3);
+  for (std::size_t i = 0; i < text.size(); i += 4) {
+    const bool last = i + 4 == text.size();
+    int pad = 0;
+    if (last && text[i + 3] == '=') {
+      pad = text[i + 2] == '=' ? 2 : 1;
+    }
+    std::uint32_t v = 0;
+    for (std::size_t k = 0; k < 4; ++k) {
+      if (k >= 4 - static_cast<std::size_t>(pad)) {
+        v <<= 6U;
+        continue;
+      }
+      const int d = b64_value(text[i + k]);
+      if (d < 0) {
+        return std::nullopt;
+      }
+      v = (v << 6U) | static_cast<std::uint32_t>(d);
+    }
+    // The bits a short final group leaves unused must be zero (one text for one byte string).
+    if ((pad == 1 && (v & 0xffU) != 0) || (pad == 2 && (v & 0xffffU) != 0)) {
+      return std::nullopt;
+    }
+    out += static_cast<char>((v >> 16U) & 0xffU);
+    if (pad < 2) {
+      out += static_cast<char>((v >> 8U) & 0xffU);
+    }
+    if (pad < 1) {
+      out += static_cast<char>(v & 0xffU);
+    }
+  }
+  return out;
+}
+
+bool is_package_path(std::string_view path) {
+  if (path.empty() || path.size() > 1024 || path.front() == '/') {
+    return false;
+  }
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    const std::size_t slash = std::min(path.find('/', start), path.size());
+    const std::string_view part = path.substr(start, slash - start);
+    if (part.empty() || part.size() > 255 || part.front() == '.') {
+      return false;
+    }
+    for (const char c : part) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u < 0x20 || u == 0x7f || c == '\\') {
+        return false;
+      }
+    }
+    start = slash + 1;
+  }
+  return true;
 }
 
 } // namespace maildsar::remote

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -78,6 +79,27 @@ struct AgentIdentity {
  * response and the session goes on. `ops` are the operations besides hello.
  * @return 0 after EOF, 1 when the session was ended by a protocol error, 74 on an I/O error.
  */
+/** Raw bytes of one export_read chunk (512 KiB; base64 makes a response line of ~700 KiB). */
+inline constexpr std::size_t k_export_chunk_bytes = std::size_t{512} << 10U;
+
+/** Standard base64 (RFC 4648, with '=' padding) of `bytes`. */
+[[nodiscard]] std::string base64_encode(std::string_view bytes);
+
+/**
+ * Decodes standard base64 strictly: only the alphabet, '=' padding only at the end and only as
+ * required, length a multiple of 4, no whitespace, unused bits zero.
+ * @return std::nullopt for anything else.
+ */
+[[nodiscard]] std::optional<std::string> base64_decode(std::string_view text);
+
+/**
+ * Whether `path` is a file path an agent may name inside its part of an access package (and the
+ * DPO host may then create under the package's hosts/NAME/ folder): relative, '/'-separated
+ * components of 1..255 bytes, none "." or "..", none starting with '.', no NUL, no control
+ * character, no backslash, at most 1024 bytes in all.
+ */
+[[nodiscard]] bool is_package_path(std::string_view path);
+
 [[nodiscard]] int serve(int in_fd, int out_fd, const AgentIdentity &self, const std::map<std::string, OpHandler> &ops,
                         std::size_t max_request_bytes = k_max_request_bytes);
 

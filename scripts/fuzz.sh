@@ -29,7 +29,7 @@ shared=${FUZZ_CORPUS:-${MAILDSAR_CORPUS:-"$here/../shared/corpus"}}
 cxx=${FUZZ_CXX:-clang++-16}
 
 all_targets=(mime extract mbox maillog_postfix maillog_exim maillog_sendmail maillog_dovecot maillog_exchange
-  quarantine mta_queue archive config subject identity redact redact_message erase_redact gz_access folder_name)
+  quarantine mta_queue archive config subject identity redact redact_message erase_redact gz_access folder_name agent_transfer)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 
@@ -113,6 +113,7 @@ seed_target() {
   mta_queue) # fuzz/corpus/mta_queue: the sample spool as -H + "\n--data--\n" + -D (selector 1)
     mapfile -t files < <(find "$here/samples/queue/postfix" -type f)
     prefixes=('\000' '\002' '\004') ;;
+  agent_transfer) ;; # fuzz/corpus/agent_transfer: base64 chunks and package paths
   archive) ;; # fuzz/corpus/archive: small tar, tar.gz, tar.xz, tar.zst and zip files of the samples
   extract) ;; # fuzz/corpus/extract: small synthetic PDF, OOXML, ODF, RTF, ZIP and gzip files
   config) files=("$here/samples/maildsar.json") ;;
@@ -128,7 +129,7 @@ seed_target() {
 
 max_len_of() {
   case $1 in
-  identity | redact | subject | folder_name) echo 4096 ;;
+  identity | redact | subject | folder_name | agent_transfer) echo 4096 ;;
   config) echo 16384 ;;
   *) echo 65536 ;;
   esac

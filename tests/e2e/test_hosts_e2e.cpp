@@ -2,6 +2,10 @@
 // One estate across hosts (issue 15, first slice) through the built binary: two "hosts", each a
 // copy of samples/ with its own config and state, reached by the program transport running
 // `maildsar -c HOST/maildsar.json agent`, and a DPO config with no local sources.
+#include "core/config.hpp"
+#include "core/hash.hpp"
+#include "remote/host_client.hpp"
+#include "remote/protocol.hpp"
 #include "tests/e2e/e2e_support.hpp"
 
 #include <gtest/gtest.h>
@@ -308,7 +312,7 @@ TEST_F(HostsE2e, TheAgentBinaryAnswersTheProtocolAndRefusesWhatItMust) {
   const std::vector<json> lines = json_lines(r.out);
   ASSERT_EQ(lines.size(), 8U) << r.out;
   EXPECT_EQ(lines[0]["host"], "mx1");
-  EXPECT_EQ(lines[0]["ops"], json::array({"hello", "affected", "find", "status"}));
+  EXPECT_EQ(lines[0]["ops"], json::array({"hello", "affected", "export", "export_done", "export_read", "find", "retention", "status", "trace", "verify"}));
   EXPECT_EQ(lines[1]["stale"], false);
   ASSERT_EQ(lines[1]["sources"].size(), 4U);
   EXPECT_EQ(lines[1]["sources"][0]["name"], "mailboxes");
@@ -433,6 +437,381 @@ TEST_F(HostsE2e, AffectedRefusesAStaleHost) {
   EXPECT_EQ(r.exit_code, 75) << r.out << r.err;
   EXPECT_NE(r.err.find("host mx3: its index is stale"), std::string::npos) << r.err;
   EXPECT_TRUE(json_lines(r.out).empty() || json_lines(r.out).front().contains("error")) << r.out;
+}
+
+
+TEST_F(HostsE2e, TraceFollowsAMessageOverEveryHost) {
+  ScratchDir dpo;
+  const fs::path config = dpo_config(dpo.path(), json::array({agent_of("mx1", s_mx1), agent_of("imap", s_imap)}));
+  auto local = ds(s_mx1, {"trace", "<q4-report-1@example.com>"});
+  ASSERT_EQ(local.exit_code, 0) << local.err;
+  std::vector<json> local_copies;
+  std::vector<json> local_hops;
+  for (json &j : json_lines(local.out)) {
+    (j["kind"] == "copy" ? local_copies : local_hops).push_back(std::move(j));
+  }
+  ASSERT_EQ(local_copies.size(), 1U) << local.out;
+
+  auto r = ds(config, {"trace", "q4-report-1@example.com"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::vector<json> lines = json_lines(r.out);
+  ASSERT_FALSE(lines.empty());
+  const json summary = lines.back();
+  EXPECT_EQ(summary["schema"], "maildsar.hosts");
+  EXPECT_EQ(summary["complete"], true);
+  lines.pop_back();
+  std::map<std::string, int> copies;
+  std::size_t hops = 0;
+  for (const json &j : lines) {
+    ASSERT_TRUE(j.contains("host")) << j.dump();
+    if (j["kind"] == "copy") {
+      ++copies[j["host"].get<std::string>()];
+      json without = j;
+      without.erase("host");
+      if (j["host"] == "mx1") {
+        EXPECT_EQ(without, local_copies[0]) << "a host's copy is what the host itself reports";
+      }
+    } else {
+      ++hops;
+    }
+  }
+  EXPECT_EQ(copies, (std::map<std::string, int>{{"mx1", 1}, {"imap", 1}}));
+  EXPECT_EQ(hops, local_hops.size());
+  EXPECT_FALSE(audit_records(s_imap.parent_path(), "trace").empty()) << "the host records the trace it served";
+
+  auto human = maildsar_run({"-c", config.string(), "trace", "q4-report-1@example.com"});
+  ASSERT_EQ(human.exit_code, 0) << human.err;
+  EXPECT_NE(human.out.find("2 copy(ies) and log transaction(s), in time order:"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("  imap:mailboxes"), std::string::npos) << human.out;
+
+  // A host that cannot be searched: no answer, the host named, unless allowed to be missing.
+  const fs::path down = dpo_config(dpo.path() / "down", json::array({agent_of("mx1", s_mx1), program_host("mx2", {"/bin/false"})}));
+  auto d = ds(down, {"trace", "q4-report-1@example.com"});
+  EXPECT_EQ(d.exit_code, 1) << d.out << d.err;
+  EXPECT_NE(d.err.find("maildsar: error: host mx2: "), std::string::npos) << d.err;
+  EXPECT_EQ(json_lines(d.out).size(), 1U) << "only the summary: " << d.out;
+  auto allowed = ds(down, {"trace", "q4-report-1@example.com", "--allow-missing-host", "mx2"});
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
+  EXPECT_EQ(json_lines(allowed.out).back()["not_searched"], json::array({"mx2"}));
+}
+
+// ---- export across hosts (issue 15, second slice) -------------------------------------------
+
+namespace spread {
+
+/** A message of ~1.5 MiB from Alice: its copy crosses the wire in several export_read chunks. */
+std::string big_message() {
+  std::string m = "From: Alice Smith <alice.smith@example.com>\r\nTo: carol@example.org\r\n"
+                  "Subject: the big one\r\nMessage-ID: <big-1@example.com>\r\n"
+                  "Date: Tue, 14 Nov 2023 10:00:00 +0000\r\nContent-Type: text/plain\r\n\r\n";
+  for (int i = 0; i < 24000; ++i) {
+    m += "line " + std::to_string(i) + " of a long report, padded to about sixty-four bytes..\r\n";
+  }
+  return m;
+}
+
+/** A copy of samples/ under `dir/name` whose config has only `sources` (JSON), indexed. */
+fs::path make_spread_host(const fs::path &dir, const std::string &name, const json &sources) {
+  const fs::path root = dir / name;
+  copy_tree(source_dir() / "samples", root);
+  fs::remove_all(root / "state");
+  const fs::path config = root / "maildsar.json";
+  write_file(config, json{{"state_dir", "state"},
+                          {"host_name", name},
+                          {"sources", sources},
+                          {"identity", {{"subaddress_separators", "+"}, {"phone_region", "GB"}}}}
+                         .dump(2));
+  index_json(config);
+  return config;
+}
+
+} // namespace spread
+
+/** The subject spread over three hosts: Maildir on a, mbox and quarantine on b, logs on c. */
+class HostsExportE2e : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    s_dir = new ScratchDir();
+    // Host a's Alice has one message more, big enough to need several chunks.
+    write_file(s_dir->path() / "big.eml", spread::big_message());
+    s_a = spread::make_spread_host(s_dir->path(), "a",
+                                   json::array({{{"name", "mailboxes"}, {"type", "maildir"},
+                                                 {"path", "mail/example.com/*/Maildir"}, {"owner", "{1}@example.com"}}}));
+    fs::copy_file(s_dir->path() / "big.eml",
+                  s_a.parent_path() / "mail/example.com/alice.smith/Maildir/cur/1700000200.M3P100.a:2,S");
+    index_json(s_a);
+    s_b = spread::make_spread_host(s_dir->path(), "b",
+                                   json::array({{{"name", "archive"}, {"type", "mbox"}, {"path", "archive/*.mbox"}},
+                                                {{"name", "amavis"}, {"type", "quarantine"}, {"format", "amavis"},
+                                                 {"path", "quarantine/amavis"}}}));
+    s_c = spread::make_spread_host(s_dir->path(), "c",
+                                   json::array({{{"name", "postfix"}, {"type", "maillog"}, {"format", "postfix"},
+                                                 {"path", "logs/mail.log*"}}}));
+  }
+  static void TearDownTestSuite() {
+    delete s_dir;
+    s_dir = nullptr;
+  }
+  static json three_hosts() { return json::array({agent_of("a", s_a), agent_of("b", s_b), agent_of("c", s_c)}); }
+  static inline ScratchDir *s_dir = nullptr;
+  static inline fs::path s_a;
+  static inline fs::path s_b;
+  static inline fs::path s_c;
+};
+
+TEST_F(HostsExportE2e, FindIsTheUnionAndExportHasOneCompleteFolderPerHost) {
+  ScratchDir dpo;
+  const fs::path config = dpo_config(dpo.path(), three_hosts());
+  // find: the union of what each host finds locally.
+  auto f = ds(config, {"find", "--email", "alice.smith@example.com"});
+  ASSERT_EQ(f.exit_code, 0) << f.err;
+  const FindOutput found = split(f);
+  std::map<std::string, std::size_t> per_host;
+  for (const json &h : found.hits) {
+    ++per_host[h.at("host").get<std::string>()];
+  }
+  const std::map<std::string, fs::path> configs{{"a", s_a}, {"b", s_b}, {"c", s_c}};
+  for (const auto &[name, cfg] : configs) {
+    EXPECT_EQ(per_host[name], ids_of_local_find(cfg).size()) << name;
+    EXPECT_GE(per_host[name], 1U) << name;
+  }
+
+  const fs::path out = dpo.path() / "package";
+  auto r = ds(config, {"export", "--email", "alice.smith@example.com", "--out", out.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const json doc = json_lines(r.out).back();
+  EXPECT_EQ(doc["complete"], true);
+  EXPECT_EQ(doc["not_searched"], json::array());
+  EXPECT_EQ(doc["local_part"], false);
+  EXPECT_EQ(doc["items"], 0) << "no local sources";
+  EXPECT_EQ(doc["items_total"], found.hits.size());
+  ASSERT_EQ(doc["hosts"].size(), 3U) << doc.dump();
+  bool big_seen = false;
+  for (const json &row : doc["hosts"]) {
+    const std::string name = row["name"].get<std::string>();
+    EXPECT_EQ(row["exported"], true) << row.dump();
+    EXPECT_EQ(row["items"], per_host[name]) << row.dump();
+    EXPECT_EQ(row["folder"], "hosts/" + name);
+    // The host's folder is that host's complete package: its manifest lists the items, and
+    // every file it names arrived, whole.
+    const fs::path folder = out / "hosts" / name;
+    const json manifest = json::parse(read_file(folder / "manifest.json"));
+    EXPECT_EQ(manifest["schema"], "maildsar.export-manifest");
+    EXPECT_EQ(manifest["items"].size(), per_host[name]);
+    EXPECT_EQ(core::sha256_hex(read_file(folder / "manifest.json")), row["package_sha256"]);
+    std::size_t files = 0;
+    for (const auto &e : fs::recursive_directory_iterator(folder)) {
+      if (e.is_regular_file()) {
+        ++files;
+        EXPECT_FALSE(e.path().string().ends_with(".part")) << e.path();
+        big_seen = big_seen || e.file_size() > 3 * remote::k_export_chunk_bytes / 2;
+      }
+    }
+    EXPECT_EQ(files, row["files"].get<std::size_t>());
+    EXPECT_TRUE(fs::exists(folder / "report.html"));
+    // Nothing of the subject stays behind in the agent's state.
+    const fs::path staging = configs.at(name).parent_path() / "state" / "agent-export";
+    EXPECT_TRUE(!fs::exists(staging) || fs::is_empty(staging)) << staging;
+    // The host recorded its export on its own timeline.
+    EXPECT_FALSE(audit_records(configs.at(name).parent_path(), "export").empty()) << name;
+  }
+  EXPECT_TRUE(big_seen) << "host a's big message arrived whole, in several chunks";
+  const json index = json::parse(read_file(out / "hosts.json"));
+  EXPECT_EQ(index["schema"], "maildsar.export-hosts");
+  EXPECT_EQ(index["complete"], true);
+  EXPECT_EQ(index["hosts"].size(), 3U);
+  EXPECT_FALSE(fs::exists(out / "report.html")) << "no local report claiming nothing is held";
+  // One record per host's part in the DPO host's audit log, without identities.
+  const std::vector<json> audit = audit_records(config.parent_path(), "export-host");
+  ASSERT_EQ(audit.size(), 3U);
+  EXPECT_EQ(audit[0].dump().find("alice.smith"), std::string::npos) << audit[0].dump();
+  EXPECT_NE(audit[0].dump().find("\"host\":\"a\""), std::string::npos) << audit[0].dump();
+
+  // Human output names each host's folder.
+  auto human = maildsar_run({"-c", config.string(), "export", "--email", "alice.smith@example.com", "--out",
+                             (dpo.path() / "p2").string()});
+  ASSERT_EQ(human.exit_code, 0) << human.err;
+  EXPECT_NE(human.out.find("host b: " + std::to_string(per_host["b"]) + " item(s) in "), std::string::npos) << human.out;
+}
+
+TEST_F(HostsExportE2e, AnUnreachableHostFailsExportNamingItUnlessAllowedMissing) {
+  ScratchDir dpo;
+  const fs::path config =
+      dpo_config(dpo.path(), json::array({agent_of("a", s_a), program_host("down", {"/bin/false"})}));
+  const fs::path out = dpo.path() / "package";
+  auto r = ds(config, {"export", "--email", "alice.smith@example.com", "--out", out.string()});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("maildsar: error: host down: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("export writes no package while a host of the estate cannot be reached"), std::string::npos);
+  EXPECT_FALSE(fs::exists(out)) << "nothing written as if complete";
+  const json summary = json_lines(r.out).back();
+  EXPECT_EQ(summary["schema"], "maildsar.hosts");
+  EXPECT_EQ(summary["not_searched"], json::array({"down"}));
+
+  auto allowed = ds(config, {"export", "--email", "alice.smith@example.com", "--out", out.string(),
+                             "--allow-missing-host", "down"});
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.out << allowed.err;
+  EXPECT_NE(allowed.err.find("NOT EXPORTED (--allow-missing-host down)"), std::string::npos) << allowed.err;
+  const json doc = json_lines(allowed.out).back();
+  EXPECT_EQ(doc["complete"], false);
+  EXPECT_EQ(doc["not_searched"], json::array({"down"}));
+  EXPECT_EQ(doc["hosts"][0]["exported"], true);
+  EXPECT_EQ(doc["hosts"][1]["exported"], false);
+  EXPECT_EQ(doc["hosts"][1]["allowed_missing"], true);
+  const json index = json::parse(read_file(out / "hosts.json"));
+  EXPECT_EQ(index["complete"], false);
+  EXPECT_EQ(index["not_searched"], json::array({"down"}));
+  EXPECT_TRUE(fs::exists(out / "hosts" / "a" / "manifest.json"));
+  EXPECT_FALSE(fs::exists(out / "hosts" / "down"));
+
+  // Options the slice does not carry across hosts are refused, not ignored.
+  auto zip = ds(config, {"export", "--email", "alice.smith@example.com", "--out", (dpo.path() / "z").string(), "--zip"});
+  EXPECT_EQ(zip.exit_code, 64) << zip.err;
+}
+
+TEST_F(HostsExportE2e, TheAgentServesOnlyTheFilesOfThePackageItBuilt) {
+  core::HostConfig host;
+  host.name = "a";
+  host.transport = "program";
+  host.command = {MAILDSAR_BINARY, "-c", s_a.string(), "agent"};
+  auto client = remote::HostClient::connect(host);
+  ASSERT_TRUE(client) << client.error().message;
+  // Nothing to read before an export, whatever the path.
+  auto none = client->request({{"op", "export_read"}, {"export_id", "0000"}, {"path", "report.html"}, {"offset", 0}});
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().message, "host a: export_read: export_read: no such export in this session") << none.error().message;
+  auto built = client->request({{"op", "export"}, {"subject", {{"emails", {"alice.smith@example.com"}}}}});
+  ASSERT_TRUE(built) << built.error().message;
+  const std::string id = (*built)["export_id"];
+  ASSERT_FALSE((*built)["files"].empty());
+  const std::string staging = (s_a.parent_path() / "state" / "agent-export" / id).string();
+  EXPECT_TRUE(fs::exists(staging));
+  for (const std::string path : {"../../maildsar.json", "/etc/passwd", "package/report.html", "nothing.txt",
+                                 "report.html/../manifest.json"}) {
+    auto r = client->request({{"op", "export_read"}, {"export_id", id}, {"path", path}, {"offset", 0}});
+    ASSERT_FALSE(r) << path;
+    EXPECT_NE(r.error().message.find("no such file in this export's package"), std::string::npos) << r.error().message;
+  }
+  auto past = client->request({{"op", "export_read"}, {"export_id", id}, {"path", "manifest.json"}, {"offset", 1U << 30U}});
+  ASSERT_FALSE(past);
+  EXPECT_NE(past.error().message.find("offset"), std::string::npos) << past.error().message;
+  auto ok = client->request({{"op", "export_read"}, {"export_id", id}, {"path", "manifest.json"}, {"offset", 0}});
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(remote::base64_decode((*ok)["data"].get<std::string>()).value_or(""),
+            read_file(fs::path(staging) / "package" / "manifest.json"));
+  // A session that ends without export_done leaves nothing behind.
+  client->close();
+  EXPECT_FALSE(fs::exists(staging));
+}
+
+TEST_F(HostsExportE2e, VerifyRescansEveryHostAndNamesWhatRemainsWhere) {
+  ScratchDir dpo;
+  const fs::path config = dpo_config(dpo.path(), three_hosts());
+  // Alice is still everywhere: each host lists its places, each row names its host.
+  auto r = ds(config, {"verify", "--email", "alice.smith@example.com"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  const json doc = json_lines(r.out).back();
+  EXPECT_EQ(doc["clean"], false);
+  EXPECT_EQ(doc["local_part"], false);
+  ASSERT_EQ(doc["hosts"].size(), 3U) << doc.dump();
+  std::set<std::string> hosts_with_residue;
+  for (const json &row : doc["remaining"]) {
+    hosts_with_residue.insert(row.at("host").get<std::string>());
+    const fs::path root = (row["host"] == "a" ? s_a : row["host"] == "b" ? s_b : s_c).parent_path();
+    EXPECT_TRUE(row["path"].get<std::string>().starts_with(root.string())) << row.dump();
+  }
+  EXPECT_EQ(hosts_with_residue, (std::set<std::string>{"a", "b", "c"}));
+  for (const json &h : doc["hosts"]) {
+    EXPECT_EQ(h["verified"], true) << h.dump();
+    EXPECT_EQ(h["clean"], false) << h.dump();
+    EXPECT_GE(h["remaining"].get<std::size_t>(), 1U) << h.dump();
+    EXPECT_TRUE(h["certificate"].is_null()) << "no certificate while something remains: " << h.dump();
+  }
+  EXPECT_EQ(audit_records(config.parent_path(), "verify-host").size(), 3U);
+
+  // Someone no host holds: every host certifies itself, on itself.
+  auto clean = ds(config, {"verify", "--email", "nobody.here@example.net"});
+  EXPECT_EQ(clean.exit_code, 0) << clean.out << clean.err;
+  const json c = json_lines(clean.out).back();
+  EXPECT_EQ(c["clean"], true);
+  EXPECT_EQ(c["remaining"], json::array());
+  const std::map<std::string, fs::path> roots{{"a", s_a.parent_path()}, {"b", s_b.parent_path()}, {"c", s_c.parent_path()}};
+  for (const json &h : c["hosts"]) {
+    EXPECT_EQ(h["clean"], true) << h.dump();
+    const std::string cert = h.at("certificate").get<std::string>();
+    EXPECT_TRUE(cert.starts_with(roots.at(h["name"].get<std::string>()).string())) << cert;
+    EXPECT_EQ(core::sha256_hex(read_file(cert)), h["certificate_sha256"]) << cert;
+  }
+  auto human = maildsar_run({"-c", config.string(), "verify", "--email", "nobody.here@example.net"});
+  EXPECT_EQ(human.exit_code, 0) << human.err;
+  EXPECT_NE(human.out.find("host b: nothing of the subject remains"), std::string::npos) << human.out;
+
+  // A host that cannot be reached: no "nothing remains" for the estate, the host named.
+  const fs::path down = dpo_config(dpo.path() / "down", json::array({agent_of("a", s_a), program_host("c", {"/bin/false"})}));
+  auto d = ds(down, {"verify", "--email", "nobody.here@example.net"});
+  EXPECT_EQ(d.exit_code, 1) << d.out << d.err;
+  EXPECT_NE(d.err.find("maildsar: error: host c: "), std::string::npos) << d.err;
+  const json dj = json_lines(d.out).back();
+  EXPECT_EQ(dj["clean"], false);
+  EXPECT_EQ(dj["hosts"][1]["verified"], false);
+  EXPECT_NE(dj["hosts"][1]["error"].get<std::string>().find("host c: "), std::string::npos);
+}
+
+TEST_F(HostsExportE2e, RetentionDryRunAsksEveryHostItsOwnRules) {
+  ScratchDir dir;
+  // A host with a retention rule of its own for its delivery logs.
+  const fs::path host = spread::make_spread_host(dir.path(), "r",
+                                                 json::array({{{"name", "postfix"}, {"type", "maillog"}, {"format", "postfix"},
+                                                               {"path", "logs/mail.log*"}}}));
+  json text = json::parse(read_file(host));
+  text["retention"] = {{"postfix", "30d"}};
+  write_file(host, text.dump(2));
+  auto local = ds(host, {"retention", "--now", "2030-01-01"});
+  ASSERT_EQ(local.exit_code, 0) << local.err;
+  const json local_summary = json_lines(local.out).back()["summary"];
+  ASSERT_GT(local_summary["items"].get<std::size_t>(), 0U) << local.out;
+
+  const fs::path config = dpo_config(dir.path(), json::array({agent_of("r", host), agent_of("a", s_a)}));
+  auto r = ds(config, {"retention", "--now", "2030-01-01"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const json summary = json_lines(r.out).back()["summary"];
+  EXPECT_EQ(summary["dry_run"], true);
+  EXPECT_EQ(summary["complete"], true);
+  ASSERT_EQ(summary["hosts"].size(), 2U);
+  EXPECT_EQ(summary["hosts"][0]["name"], "r");
+  EXPECT_EQ(summary["hosts"][0]["items"], local_summary["items"]);
+  EXPECT_EQ(summary["hosts"][0]["sources"], local_summary["sources"]) << "the host's own rules and counts";
+  EXPECT_EQ(summary["hosts"][1]["sources"], json::object()) << "host a has no retention rule";
+  auto human = maildsar_run({"-c", config.string(), "retention", "--now", "2030-01-01"});
+  EXPECT_EQ(human.exit_code, 0) << human.err;
+  EXPECT_NE(human.out.find("r:postfix"), std::string::npos) << human.out;
+
+  // --apply never reaches a host: a warning says so, and the host's logs stay as they were.
+  const std::string before = read_file(host.parent_path() / "logs" / "mail.log");
+  auto apply = ds(config, {"retention", "--now", "2030-01-01", "--apply"});
+  EXPECT_EQ(apply.exit_code, 0) << apply.err;
+  EXPECT_NE(apply.err.find("retention --apply changes only this host's stores"), std::string::npos) << apply.err;
+  EXPECT_EQ(read_file(host.parent_path() / "logs" / "mail.log"), before);
+
+  // A host that cannot be asked: no dry run, the host named.
+  const fs::path down = dpo_config(dir.path() / "down", json::array({agent_of("r", host), program_host("gone", {"/bin/false"})}));
+  auto d = ds(down, {"retention", "--now", "2030-01-01"});
+  EXPECT_EQ(d.exit_code, 1) << d.out << d.err;
+  EXPECT_NE(d.err.find("maildsar: error: host gone: "), std::string::npos) << d.err;
+}
+
+TEST(HostsSamples, TheThreeHostSampleConfigsAreValid) {
+  // The DPO host's sample: valid and complete (its hosts are not contacted by config check).
+  auto dpo = ds(source_dir() / "samples" / "hosts" / "dpo.json", {"config", "check"});
+  EXPECT_EQ(dpo.exit_code, 0) << dpo.out << dpo.err;
+  EXPECT_EQ(json::parse(dpo.out)["ok"], true) << dpo.out;
+  // A mail host's sample names the real paths of a Debian MX: valid, only their absence warned of.
+  auto mx1 = ds(source_dir() / "samples" / "hosts" / "mx1.json", {"config", "check"});
+  ASSERT_FALSE(mx1.out.empty()) << mx1.err;
+  const json check = json::parse(mx1.out);
+  for (const json &w : check["warnings"]) {
+    EXPECT_TRUE(w["code"] == "unreadable" || w["code"] == "no-files") << w.dump();
+  }
 }
 
 } // namespace

@@ -199,5 +199,40 @@ TEST(LineReader, TimesOutAndKeepsPartialLines) {
   ::close(sv[0]);
 }
 
+TEST(Base64, RoundTripsEveryLengthAndByte) {
+  std::string bytes;
+  for (int i = 0; i < 300; ++i) {
+    bytes += static_cast<char>(i * 7 % 256);
+    const std::string text = base64_encode(bytes);
+    EXPECT_EQ(text.size() % 4, 0U);
+    EXPECT_EQ(base64_decode(text), bytes) << i;
+  }
+  EXPECT_EQ(base64_encode(""), "");
+  EXPECT_EQ(base64_encode("f"), "Zg==");
+  EXPECT_EQ(base64_encode("fo"), "Zm8=");
+  EXPECT_EQ(base64_encode("foo"), "Zm9v");
+  EXPECT_EQ(base64_encode("foobar"), "Zm9vYmFy");
+}
+
+TEST(Base64, DecodesOnlyTheOneCanonicalText) {
+  EXPECT_EQ(base64_decode(""), std::string());
+  for (const char *bad : {"Zg=", "Zg", "Z===", "Zh==", "Zm9=", "Zm 9v", "Zm9v\n", "Zg==Zg==", "Zm9-", "Zm9_",
+                          "=Zm9", "Zm=v", "\x80Zm9"}) {
+    EXPECT_FALSE(base64_decode(bad).has_value()) << bad;
+  }
+}
+
+TEST(PackagePath, AcceptsPlainRelativePathsOnly) {
+  for (const char *good : {"report.html", "items/0001 mailboxes/message.eml", "Entwürfe/a b.txt", "a/b/c"}) {
+    EXPECT_TRUE(is_package_path(good)) << good;
+  }
+  for (const std::string &bad : {std::string(), std::string("/etc/passwd"), std::string("../x"), std::string("a/../b"),
+                                std::string("a/./b"), std::string("a//b"), std::string("a/"), std::string(".hidden"),
+                                std::string("a\\b"), std::string("a\nb"), std::string("a\0b", 3), std::string(256, 'x'),
+                                std::string(1025, 'x')}) {
+    EXPECT_FALSE(is_package_path(bad)) << bad;
+  }
+}
+
 } // namespace
 } // namespace maildsar::remote
