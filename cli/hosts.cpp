@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cerrno>
 #include <functional>
+#include <system_error>
 #include <thread>
 #include <fcntl.h>
 #include <filesystem>
@@ -44,17 +45,47 @@ void for_each_host(std::size_t n, const std::function<void(std::size_t)> &one) {
     return;
   }
   std::atomic<std::size_t> next{0};
+  auto work = [&] {
+    for (std::size_t i = next++; i < n; i = next++) {
+      one(i);
+    }
+  };
   std::vector<std::thread> workers;
-  for (std::size_t t = 0; t < std::min(n, k_host_parallelism); ++t) {
-    workers.emplace_back([&] {
-      for (std::size_t i = next++; i < n; i = next++) {
-        one(i);
-      }
-    });
+  for (std::size_t t = 1; t < std::min(n, k_host_parallelism); ++t) {
+    try {
+      workers.emplace_back(work);
+    } catch (const std::system_error &) { // no thread to be had (a limit): fewer, same answers
+      break;
+    }
   }
+  work(); // this thread is one of them
   for (std::thread &w : workers) {
     w.join();
   }
+}
+
+/**
+ * Asks every configured host with `ask(host, outcome)` (a core::Status), in parallel: each
+ * outcome is searched, or has the error and whether --allow-missing-host named the host, and
+ * `reset(outcome)` drops what a failed answer left.
+ */
+template <class Ask, class Reset>
+std::vector<HostOutcome> ask_each_host(const core::Config &config, const std::vector<std::string> &allowed_missing,
+                                       Ask &&ask, Reset &&reset) {
+  std::vector<HostOutcome> outcomes(config.hosts.size());
+  for_each_host(config.hosts.size(), [&](std::size_t i) {
+    const core::HostConfig &host = config.hosts[i];
+    HostOutcome &o = outcomes[i];
+    o.name = host.name;
+    if (auto r = ask(host, o); r) {
+      o.searched = true;
+    } else {
+      o.error = r.error().message;
+      reset(o);
+      o.allowed_missing = std::ranges::find(allowed_missing, host.name) != allowed_missing.end();
+    }
+  });
+  return outcomes;
 }
 
 std::string age_words(std::int64_t seconds) {
@@ -374,38 +405,21 @@ core::Status retention_host(const core::HostConfig &host, std::int64_t now, std:
 
 std::vector<HostOutcome> retention_hosts(const core::Config &config, std::int64_t now,
                                          const std::vector<std::string> &allowed_missing, std::string_view operator_name) {
-  std::vector<HostOutcome> outcomes(config.hosts.size());
-  for_each_host(config.hosts.size(), [&](std::size_t i) {
-    const core::HostConfig &host = config.hosts[i];
-    HostOutcome &o = outcomes[i];
-    o.name = host.name;
-    if (auto r = retention_host(host, now, operator_name, o); r) {
-      o.searched = true;
-    } else {
-      o.error = r.error().message;
-      o.allowed_missing = std::ranges::find(allowed_missing, host.name) != allowed_missing.end();
-    }
-  });
-  return outcomes;
+  return ask_each_host(
+      config, allowed_missing,
+      [&](const core::HostConfig &host, HostOutcome &o) { return retention_host(host, now, operator_name, o); },
+      [](HostOutcome & /*o*/) {});
 }
 
 std::vector<HostOutcome> trace_hosts(const core::Config &config, const std::string &message_id,
                                      const std::vector<std::string> &allowed_missing, std::string_view operator_name) {
-  std::vector<HostOutcome> outcomes(config.hosts.size());
-  for_each_host(config.hosts.size(), [&](std::size_t i) {
-    const core::HostConfig &host = config.hosts[i];
-    HostOutcome &o = outcomes[i];
-    o.name = host.name;
-    if (auto r = trace_host(host, message_id, operator_name, o); r) {
-      o.searched = true;
-    } else {
-      o.error = r.error().message;
-      o.hits = nlohmann::json::array();
-      o.hops = nlohmann::json::array();
-      o.allowed_missing = std::ranges::find(allowed_missing, host.name) != allowed_missing.end();
-    }
-  });
-  return outcomes;
+  return ask_each_host(
+      config, allowed_missing,
+      [&](const core::HostConfig &host, HostOutcome &o) { return trace_host(host, message_id, operator_name, o); },
+      [](HostOutcome &o) {
+        o.hits = nlohmann::json::array();
+        o.hops = nlohmann::json::array();
+      });
 }
 
 std::vector<HostVerify> verify_hosts(const core::Config &config, const query::SubjectProfile &subject) {
@@ -447,20 +461,10 @@ core::Result<std::vector<std::string>> allowed_missing_hosts(const boost::progra
 
 std::vector<HostOutcome> query_hosts(const core::Config &config, const query::SubjectProfile *subject,
                                      const std::vector<std::string> &allowed_missing, std::string_view operator_name) {
-  std::vector<HostOutcome> outcomes(config.hosts.size());
-  for_each_host(config.hosts.size(), [&](std::size_t i) {
-    const core::HostConfig &host = config.hosts[i];
-    HostOutcome &o = outcomes[i];
-    o.name = host.name;
-    if (auto r = ask_host(host, subject, operator_name, o); r) {
-      o.searched = true;
-    } else {
-      o.error = r.error().message;
-      o.hits = nlohmann::json::array();
-      o.allowed_missing = std::ranges::find(allowed_missing, host.name) != allowed_missing.end();
-    }
-  });
-  return outcomes;
+  return ask_each_host(
+      config, allowed_missing,
+      [&](const core::HostConfig &host, HostOutcome &o) { return ask_host(host, subject, operator_name, o); },
+      [](HostOutcome &o) { o.hits = nlohmann::json::array(); });
 }
 
 std::vector<HostExport> export_from_hosts(const core::Config &config, const query::SubjectProfile &subject,
