@@ -93,20 +93,8 @@ core::Result<int> run_export(Context &ctx) {
       }
     }
     reachable = query_hosts(config, nullptr, allowed_missing, ctx.operator_name);
-    bool failed = false;
-    for (const HostOutcome &h : reachable) {
-      if (!h.searched) {
-        failed = failed || !h.allowed_missing;
-        out.diag(h.allowed_missing ? "warning" : "error",
-                 h.allowed_missing ? fmt::format("{}; NOT EXPORTED (--allow-missing-host {})", h.error, h.name) : h.error);
-      }
-    }
-    if (failed) {
-      out.diag("error", "export writes no package while a host of the estate cannot be reached");
-      out.diag("hint", "fix the host, or go on without it knowingly: --allow-missing-host NAME");
-      if (out.json()) {
-        out.json_line(hosts_summary_json(reachable, false));
-      }
+    if (refuse_missing_hosts(out, reachable, "EXPORTED",
+                             "export writes no package while a host of the estate cannot be reached")) {
       return core::k_exit_problem;
     }
   }

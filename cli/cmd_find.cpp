@@ -81,23 +81,14 @@ core::Result<int> run_find(Context &ctx) {
   // the DPO named the missing one with --allow-missing-host (then said so in the output).
   const std::vector<HostOutcome> hosts = query_hosts(config, &subject, allowed_missing, ctx.operator_name);
   std::size_t remote_items = 0;
-  bool failed = false;
   nlohmann::json not_searched = nlohmann::json::array();
   for (const HostOutcome &h : hosts) {
     remote_items += h.hits.size();
     if (!h.searched) {
       not_searched.push_back(h.name);
-      failed = failed || !h.allowed_missing;
-      out.diag(h.allowed_missing ? "warning" : "error",
-               h.allowed_missing ? fmt::format("{}; NOT SEARCHED (--allow-missing-host {})", h.error, h.name) : h.error);
     }
   }
-  if (failed) {
-    out.diag("error", "find gives no answer while a host of the estate could not be searched");
-    out.diag("hint", "fix the host, or go on without it knowingly: --allow-missing-host NAME");
-    if (out.json()) {
-      out.json_line(hosts_summary_json(hosts, false));
-    }
+  if (refuse_missing_hosts(out, hosts, "SEARCHED", "find gives no answer while a host of the estate could not be searched")) {
     return core::k_exit_problem;
   }
   if (step.registered || !not_searched.empty()) {

@@ -132,21 +132,8 @@ core::Result<int> run_retention(Context &ctx) {
                           "their own (run `maildsar retention --apply` on each, or its timer)");
     } else {
       hosts = retention_hosts(config, now, allowed_missing, ctx.operator_name);
-      bool failed = false;
-      for (const HostOutcome &h : hosts) {
-        if (!h.searched) {
-          failed = failed || !h.allowed_missing;
-          out.diag(h.allowed_missing ? "warning" : "error",
-                   h.allowed_missing ? fmt::format("{}; NOT SEARCHED (--allow-missing-host {})", h.error, h.name)
-                                     : h.error);
-        }
-      }
-      if (failed) {
-        out.diag("error", "retention gives no dry run while a host of the estate could not be asked");
-        out.diag("hint", "fix the host, or go on without it knowingly: --allow-missing-host NAME");
-        if (out.json()) {
-          out.json_line(hosts_summary_json(hosts, false));
-        }
+      if (refuse_missing_hosts(out, hosts, "SEARCHED",
+                               "retention gives no dry run while a host of the estate could not be asked")) {
         return core::k_exit_problem;
       }
     }

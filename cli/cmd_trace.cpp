@@ -104,20 +104,7 @@ core::Result<int> run_trace(Context &ctx) {
   // The other hosts of the estate (issue 15): a message's path crosses them (MX, then IMAP);
   // all are asked, or no answer is given, unless the DPO names the missing one.
   const std::vector<HostOutcome> hosts = trace_hosts(config, t.message_id, allowed_missing, ctx.operator_name);
-  bool failed = false;
-  for (const HostOutcome &h : hosts) {
-    if (!h.searched) {
-      failed = failed || !h.allowed_missing;
-      out.diag(h.allowed_missing ? "warning" : "error",
-               h.allowed_missing ? fmt::format("{}; NOT SEARCHED (--allow-missing-host {})", h.error, h.name) : h.error);
-    }
-  }
-  if (failed) {
-    out.diag("error", "trace gives no answer while a host of the estate could not be searched");
-    out.diag("hint", "fix the host, or go on without it knowingly: --allow-missing-host NAME");
-    if (out.json()) {
-      out.json_line(hosts_summary_json(hosts, false));
-    }
+  if (refuse_missing_hosts(out, hosts, "SEARCHED", "trace gives no answer while a host of the estate could not be searched")) {
     return core::k_exit_problem;
   }
   for (const std::string &p : t.problems) {

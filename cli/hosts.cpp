@@ -487,6 +487,26 @@ std::vector<HostExport> export_from_hosts(const core::Config &config, const quer
   return outcomes;
 }
 
+bool refuse_missing_hosts(Output &out, const std::vector<HostOutcome> &outcomes, std::string_view missed,
+                          std::string_view refusal) {
+  bool failed = false;
+  for (const HostOutcome &h : outcomes) {
+    if (!h.searched) {
+      failed = failed || !h.allowed_missing;
+      out.diag(h.allowed_missing ? "warning" : "error",
+               h.allowed_missing ? fmt::format("{}; NOT {} (--allow-missing-host {})", h.error, missed, h.name) : h.error);
+    }
+  }
+  if (failed) {
+    out.diag("error", std::string(refusal));
+    out.diag("hint", "fix the host, or go on without it knowingly: --allow-missing-host NAME");
+    if (out.json()) {
+      out.json_line(hosts_summary_json(outcomes, false));
+    }
+  }
+  return failed;
+}
+
 nlohmann::json hosts_summary_json(const std::vector<HostOutcome> &outcomes, bool complete) {
   nlohmann::json hosts = nlohmann::json::array();
   nlohmann::json not_searched = nlohmann::json::array();

@@ -127,4 +127,13 @@ struct HostVerify {
 /** The "maildsar.hosts" summary object that ends find --json when hosts are configured. */
 [[nodiscard]] nlohmann::json hosts_summary_json(const std::vector<HostOutcome> &outcomes, bool complete);
 
+/**
+ * Names each host of `outcomes` that could not be asked: a warning ("...; NOT `missed`
+ * (--allow-missing-host NAME)") when --allow-missing-host named it, else an error. When one was
+ * not named, also says that `refusal`, how to go on, ends --json with the hosts summary, and
+ * returns true: the command gives no answer (exit k_exit_problem).
+ */
+[[nodiscard]] bool refuse_missing_hosts(Output &out, const std::vector<HostOutcome> &outcomes, std::string_view missed,
+                                        std::string_view refusal);
+
 } // namespace maildsar::cli
