@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <span>
@@ -103,9 +104,23 @@ bool may_match(const connectors::Item &item, const std::vector<std::string> &nee
 
 LogExpander::LogExpander(const core::Config &config) : m_config(config) {}
 
+LogExpander::~LogExpander() {
+  if (m_preload.joinable()) {
+    m_preload.join();
+  }
+}
+
 core::Status LogExpander::add(std::string_view data, std::uint32_t mask, bool suppressed) {
   if (suppressed && !m_suppression) {
     MAILDSAR_TRY_ASSIGN(m_suppression, index::SuppressionList::load(m_config));
+  }
+  if (m_pending.empty() && !m_preload.joinable() && std::thread::hardware_concurrency() > 1) {
+    try {
+      // Its error, if any, is the reading threads' to report (they load it again, at once).
+      m_preload = std::thread([] { (void)index::Normalizer::load_phone_module(); });
+    } catch (const std::system_error &e) { // no thread to be had: the reading threads load it
+      MAILDSAR_LOG_DEBUG("query: phone module not preloaded: {}", e.what());
+    }
   }
   m_pending.push_back(Raw{std::string(data), mask, suppressed}); // parsed by finish(), on its threads
   return {};
@@ -150,6 +165,9 @@ core::Status LogExpander::finish() {
   }
   std::vector<Raw> raw = std::move(m_pending);
   m_pending.clear();
+  if (m_preload.joinable()) {
+    m_preload.join();
+  }
   // The blocks' data (JSON, a few hundred bytes each) parsed on the threads too.
   std::vector<Pending> blocks(raw.size());
   std::vector<core::Status> parsed(raw.size());
@@ -189,6 +207,7 @@ core::Status LogExpander::finish() {
     std::vector<std::vector<connectors::Item>> items;
     std::unique_ptr<Xapian::WritableDatabase> db; // without a visitor: the items' documents
     std::vector<std::pair<Xapian::docid, std::unique_ptr<index::StoredDocument>>> stored; // by docid in db
+    std::vector<Hit> hits; // with a matcher: instead of db
     core::Status status;
   };
   std::vector<Job> jobs;
@@ -198,7 +217,7 @@ core::Status LogExpander::finish() {
            blocks[last].block.path == blocks[first].block.path) {
       ++last;
     }
-    jobs.push_back(Job{std::span<const Pending>(blocks).subspan(first, last - first), {}, {}, {}, {}});
+    jobs.push_back(Job{std::span<const Pending>(blocks).subspan(first, last - first), {}, {}, {}, {}, {}});
     first = last;
   }
   if (jobs.empty()) {
@@ -226,6 +245,14 @@ core::Status LogExpander::finish() {
       for (std::size_t b = 0; job.status && b < job.blocks.size(); ++b) {
         job.status = build_documents(job.blocks[b], job.items[b], *normalizers[worker], docs);
       }
+      if (m_match) {
+        for (std::size_t d = 0; job.status && d < docs.size(); ++d) {
+          if (std::optional<Hit> hit = m_match(docs[d])) {
+            job.hits.push_back(std::move(*hit));
+          }
+        }
+        return;
+      }
       job.db = std::make_unique<Xapian::WritableDatabase>(std::string(), Xapian::DB_BACKEND_INMEMORY);
       for (index::BuiltDocument &built : docs) {
         const Xapian::docid id = job.db->replace_document(built.doc.key(), built.doc.xapian());
@@ -242,6 +269,11 @@ core::Status LogExpander::finish() {
   }
   std::size_t shard = 0;
   for (Job &job : jobs) {
+    if (m_match) {
+      m_docs += job.hits.size();
+      m_hits.insert(m_hits.end(), std::make_move_iterator(job.hits.begin()), std::make_move_iterator(job.hits.end()));
+      continue;
+    }
     if (m_visit) {
       for (std::size_t b = 0; b < job.blocks.size(); ++b) {
         MAILDSAR_TRY(visit_items(job.blocks[b].block, job.items[b]));
@@ -427,6 +459,7 @@ core::Status LogExpander::build_documents(const Pending &pending, std::vector<co
   const index::LogBlock &block = pending.block;
   index::DocumentContext ctx{block.source, &normalizer};
   ctx.stored_only = true; // read back by take_stored(), without a JSON round trip
+  ctx.identities_only = static_cast<bool>(m_match); // no document: the matcher reads the identities
   // A block indexed with a flagged transaction: its transactions are flagged as the index run
   // flagged them (the same list, the same rule); those of other blocks never are.
   ctx.suppression = pending.suppressed && m_suppression ? &*m_suppression : nullptr;

@@ -23,7 +23,9 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace maildsar::query {
@@ -31,6 +33,9 @@ namespace maildsar::query {
 class LogExpander {
 public:
   explicit LogExpander(const core::Config &config);
+  ~LogExpander();
+  LogExpander(const LogExpander &) = delete;
+  LogExpander &operator=(const LogExpander &) = delete;
 
   /**
    * Notes the block whose document data is `data` (read by finish()). `mask`: the wdf of the
@@ -65,6 +70,18 @@ public:
    */
   using ItemVisitor = std::function<void(const connectors::Item &, const index::Normalizer &)>;
   void set_item_visitor(ItemVisitor visit) { m_visit = std::move(visit); }
+
+  /**
+   * Instead of indexing them in memory, gives what each re-read transaction's document would
+   * say (index::DocumentContext::identities_only: its key, stored data and every identity) to
+   * `match`, on the reading threads: a lookup of addresses, phones or IPs needs no search to
+   * tell whether a transaction holds one. Its hits are take_hits(); db() stays empty.
+   * `match` must be thread-safe.
+   */
+  using Matcher = std::function<std::optional<Hit>(index::BuiltDocument &)>;
+  void set_matcher(Matcher match) { m_match = std::move(match); }
+  /** The hits of the matcher (set_matcher), moved out. */
+  [[nodiscard]] std::vector<Hit> take_hits() { return std::exchange(m_hits, {}); }
   [[nodiscard]] bool empty() const { return m_docs == 0; }
   /** The transactions' documents (terms only: their data is stored(), not in the document). */
   [[nodiscard]] Xapian::Database &db() { return m_db; }
@@ -104,8 +121,13 @@ private:
   bool m_expanded = false; // finish() added databases to m_db
   std::vector<std::string> m_needles;
   ItemVisitor m_visit;
+  Matcher m_match;
+  std::vector<Hit> m_hits; // m_match's
   std::unordered_map<Xapian::docid, std::unique_ptr<index::StoredDocument>> m_stored;
   std::vector<Raw> m_pending;
+  /** Loads the phone module while the blocks are being found (add()), on the core that would
+      wait: the reading threads need it (finish() joins it). */
+  std::thread m_preload;
 };
 
 /**
