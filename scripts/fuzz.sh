@@ -114,6 +114,7 @@ seed_target() {
     mapfile -t files < <(find "$here/samples/queue/postfix" -type f)
     prefixes=('\000' '\002' '\004') ;;
   agent_transfer) ;; # fuzz/corpus/agent_transfer: base64 chunks and package paths
+  log_block) ;; # fuzz/corpus/log_block: log block document data as the indexer writes it
   archive) ;; # fuzz/corpus/archive: small tar, tar.gz, tar.xz, tar.zst and zip files of the samples
   extract) ;; # fuzz/corpus/extract: small synthetic PDF, OOXML, ODF, RTF, ZIP and gzip files
   config) files=("$here/samples/maildsar.json") ;;
@@ -129,7 +130,7 @@ seed_target() {
 
 max_len_of() {
   case $1 in
-  identity | redact | subject | folder_name | agent_transfer) echo 4096 ;;
+  identity | redact | subject | folder_name | agent_transfer | log_block) echo 4096 ;;
   config) echo 16384 ;;
   *) echo 65536 ;;
   esac
@@ -140,7 +141,7 @@ dict_of() {
   mime | mbox | quarantine | mta_queue | archive | redact_message | erase_redact) echo "$here/fuzz/dict/mime.dict" ;;
   extract) echo "$here/fuzz/dict/extract.dict" ;;
   maillog_*) echo "$here/fuzz/dict/maillog.dict" ;;
-  config | subject) echo "$here/fuzz/dict/json.dict" ;;
+  config | subject | log_block) echo "$here/fuzz/dict/json.dict" ;;
   identity | redact) echo "$here/fuzz/dict/identity.dict" ;;
   esac
 }
