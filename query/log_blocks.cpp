@@ -104,23 +104,9 @@ bool may_match(const connectors::Item &item, const std::vector<std::string> &nee
 
 LogExpander::LogExpander(const core::Config &config) : m_config(config) {}
 
-LogExpander::~LogExpander() {
-  if (m_preload.joinable()) {
-    m_preload.join();
-  }
-}
-
 core::Status LogExpander::add(std::string_view data, std::uint32_t mask, bool suppressed) {
   if (suppressed && !m_suppression) {
     MAILDSAR_TRY_ASSIGN(m_suppression, index::SuppressionList::load(m_config));
-  }
-  if (m_pending.empty() && !m_preload.joinable() && std::thread::hardware_concurrency() > 1) {
-    try {
-      // Its error, if any, is the reading threads' to report (they load it again, at once).
-      m_preload = std::thread([] { (void)index::Normalizer::load_phone_module(); });
-    } catch (const std::system_error &e) { // no thread to be had: the reading threads load it
-      MAILDSAR_LOG_DEBUG("query: phone module not preloaded: {}", e.what());
-    }
   }
   m_pending.push_back(Raw{std::string(data), mask, suppressed}); // parsed by finish(), on its threads
   return {};
@@ -165,9 +151,6 @@ core::Status LogExpander::finish() {
   }
   std::vector<Raw> raw = std::move(m_pending);
   m_pending.clear();
-  if (m_preload.joinable()) {
-    m_preload.join();
-  }
   // The blocks' data (JSON, a few hundred bytes each) parsed on the threads too.
   std::vector<Pending> blocks(raw.size());
   std::vector<core::Status> parsed(raw.size());

@@ -23,7 +23,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -33,9 +32,6 @@ namespace maildsar::query {
 class LogExpander {
 public:
   explicit LogExpander(const core::Config &config);
-  ~LogExpander();
-  LogExpander(const LogExpander &) = delete;
-  LogExpander &operator=(const LogExpander &) = delete;
 
   /**
    * Notes the block whose document data is `data` (read by finish()). `mask`: the wdf of the
@@ -125,9 +121,6 @@ private:
   std::vector<Hit> m_hits; // m_match's
   std::unordered_map<Xapian::docid, std::unique_ptr<index::StoredDocument>> m_stored;
   std::vector<Raw> m_pending;
-  /** Loads the phone module while the blocks are being found (add()), on the core that would
-      wait: the reading threads need it (finish() joins it). */
-  std::thread m_preload;
 };
 
 /**
