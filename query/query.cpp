@@ -16,6 +16,10 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <limits>
+#include <optional>
+#include <system_error>
+#include <thread>
 #include <tuple>
 
 namespace maildsar::query {
@@ -379,6 +383,75 @@ std::optional<Hit> transaction_hit(index::BuiltDocument &built, const std::vecto
 }
 
 /**
+ * The data of the second half of a large match set, read on a thread of its own with a
+ * database handle of its own (the same index, checked to be at the same revision): reading a
+ * document's data (a B-tree look-up and an inflation) is most of walking the matches of a find
+ * whose log blocks match by hundreds, and the other core is idle then.
+ */
+class DataAhead {
+public:
+  DataAhead(const core::Config &config, Xapian::Database &db, const Xapian::MSet &mset) {
+    constexpr Xapian::doccount k_least = 128; // fewer: not worth a thread
+    if (mset.size() < k_least || std::thread::hardware_concurrency() < 2) {
+      return;
+    }
+    m_first = mset.size() / 2;
+    std::vector<Xapian::docid> ids;
+    for (Xapian::MSetIterator it = mset[static_cast<Xapian::doccount>(m_first)]; it != mset.end(); ++it) {
+      ids.push_back(*it);
+    }
+    m_data.resize(ids.size());
+    const Xapian::rev revision = db.get_revision();
+    try {
+      m_thread = std::thread([this, ids = std::move(ids), revision, path = index::index_path(config)] {
+        try {
+          Xapian::Database own(path);
+          if (own.get_revision() != revision) {
+            return; // a writer committed since: the caller reads them itself
+          }
+          for (std::size_t i = 0; i < ids.size(); ++i) {
+            m_data[i] = own.get_document(ids[i]).get_data();
+          }
+          m_ok = true;
+        } catch (...) {
+          // the caller reads them itself (and meets the error, if it is one)
+        }
+      });
+    } catch (const std::system_error &) {
+      m_first = k_none; // no thread to be had
+    }
+  }
+  DataAhead(const DataAhead &) = delete;
+  DataAhead &operator=(const DataAhead &) = delete;
+  ~DataAhead() {
+    if (m_thread.joinable()) {
+      m_thread.join();
+    }
+  }
+
+  /** The data of the `index`-th match, moved out, if it was read ahead. */
+  std::optional<std::string> take(std::size_t index) {
+    if (index < m_first || m_first == k_none) {
+      return std::nullopt;
+    }
+    if (m_thread.joinable()) {
+      m_thread.join();
+    }
+    if (!m_ok) {
+      return std::nullopt;
+    }
+    return std::move(m_data[index - m_first]);
+  }
+
+private:
+  static constexpr std::size_t k_none = std::numeric_limits<std::size_t>::max();
+  std::size_t m_first = k_none;
+  std::vector<std::string> m_data;
+  bool m_ok = false; // set by the thread, read after joining it
+  std::thread m_thread;
+};
+
+/**
  * The items of `db` that hold a wanted identity. `transactions`: `db` is the in-memory database
  * of re-read log transactions, whose documents' data it keeps.
  */
@@ -416,7 +489,12 @@ core::Result<std::vector<Hit>> search(const core::Config &config, Xapian::Databa
     logs.set_matcher([&wanted](index::BuiltDocument &built) { return transaction_hit(built, wanted); });
   }
   const bool flagged = has_suppressed(db);
-  for (Xapian::MSetIterator it = mset.begin(); it != mset.end(); ++it) {
+  std::optional<DataAhead> ahead;
+  if (transactions == nullptr) {
+    ahead.emplace(config, db, mset);
+  }
+  std::size_t index = 0; // of `it` in the match set
+  for (Xapian::MSetIterator it = mset.begin(); it != mset.end(); ++it, ++index) {
     Xapian::Document doc = it.get_document();
     index::StoredDocument stored;
     if (transactions != nullptr) {
@@ -425,7 +503,11 @@ core::Result<std::vector<Hit>> search(const core::Config &config, Xapian::Databa
         return core::fail(core::ErrorCode::internal, "query: a re-read log transaction without its data");
       }
       stored = std::move(*kept);
-    } else if (const std::string data = doc.get_data(); !index::is_log_block_data(data)) {
+    } else if (const std::string data = [&] {
+                 std::optional<std::string> read = ahead->take(index);
+                 return read ? std::move(*read) : doc.get_data();
+               }();
+               !index::is_log_block_data(data)) {
       MAILDSAR_TRY_ASSIGN(stored, index::parse_document_data(data));
     } else {
       std::uint32_t mask = 0;
