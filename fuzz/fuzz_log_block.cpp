@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The data of a log block document (indexer/log_block.hpp), read by `find` for every matched
-// block with a SAX reader of its own. Invariants: what is not JSON is refused; what is read is a
-// block that log_block_data() writes back and parse_log_block() reads again as the same block.
+// block: a fast reader for the data as the indexer writes it, a SAX reader for everything else.
+// Invariants: both read every input alike (parse_log_block against parse_log_block_as_json);
+// what is not JSON is refused; what is read is a block that log_block_data() writes back and
+// parse_log_block() reads again as the same block.
 #include "fuzz/fuzz_support.hpp"
 #include "indexer/log_block.hpp"
 
@@ -37,6 +39,11 @@ bool same_parts(const maildsar::index::LogBlock &a, const maildsar::index::LogBl
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
   const std::string_view text = maildsar::fuzz::as_view(data, size);
   auto block = maildsar::index::parse_log_block(text);
+  auto by_json = maildsar::index::parse_log_block_as_json(text);
+  if (block.has_value() != by_json.has_value() ||
+      (block && (fields(*block) != fields(*by_json) || !same_parts(*block, *by_json)))) {
+    std::abort(); // the fast reader and the JSON reader disagree
+  }
   if (!block) {
     return 0;
   }

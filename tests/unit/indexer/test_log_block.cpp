@@ -154,6 +154,11 @@ TEST(LogBlockData, TheReaderTakesWhatTheWriterWritesAndRefusesTheRest) {
     EXPECT_EQ(back->truncated, b.truncated);
   };
   same(data);
+  auto by_json = index::parse_log_block_as_json(data); // the reader for anything else agrees
+  ASSERT_TRUE(by_json) << by_json.error().message;
+  EXPECT_EQ(by_json->first_lines, b.first_lines);
+  EXPECT_EQ(by_json->checks, b.checks);
+  EXPECT_EQ(by_json->mtime_ns, b.mtime_ns);
   const std::string open = "{\"log_block\":{";
   ASSERT_TRUE(data.starts_with(open)) << data;
   const std::string fields = data.substr(open.size(), data.size() - open.size() - 2); // without "}}"
