@@ -217,7 +217,9 @@ core::Status index_files(const Connector &connector, const std::string &source,
     });
   }
 
-  std::vector<FileState> states(jobs.size());
+  // The state of the files being read (a few at a time: the workers' and the queue's), not one
+  // per job for the whole run.
+  std::unordered_map<std::size_t, FileState> states;
   std::uint64_t done_files = 0;
   if (options.on_progress) {
     options.on_progress(source, 0, jobs.size());
@@ -268,7 +270,7 @@ core::Status index_files(const Connector &connector, const std::string &source,
           } else if constexpr (std::is_same_v<T, MsgEnd>) {
             MAILDSAR_TRY(writer.finish(source, source_id, jobs[m.job], states[m.job], std::move(m),
                                        sum));
-            states[m.job] = FileState{};
+            states.erase(m.job);
             ++done_files;
             if (options.on_progress) {
               options.on_progress(source, done_files, jobs.size());
@@ -582,13 +584,24 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
       MAILDSAR_TRY(writer.drop_source(src->name, source_id, old_files));
     }
     AppendSupport append = connector->supports_append() ? AppendSupport::yes : AppendSupport::no;
+    const bool logs = connector->kind() == connectors::StoreKind::maillog;
     std::vector<Job> jobs;
+    if (old_files.empty()) {
+      jobs.reserve(entries.size()); // every file is one (no doubling of a large vector)
+    }
+    // The files listed: every path for a log source (rotation needs them, and logs are few);
+    // else only which catalog records were listed (a Maildir lists hundreds of thousands).
     std::unordered_set<std::string> present;
-    present.reserve(entries.size());
+    std::unordered_set<const FileRecord *> listed_old;
     for (FileEntry &entry : entries) {
-      present.insert(entry.path);
+      if (logs) {
+        present.insert(entry.path);
+      }
       auto it = old_files.find(entry.path);
       const FileRecord *old = it == old_files.end() ? nullptr : &it->second;
+      if (old != nullptr) {
+        listed_old.insert(old);
+      }
       Transition t = classify(old, entry.stat, append);
       if (old == nullptr) {
         // One file, one source: a file another source holds (or listed earlier in this run)
@@ -627,18 +640,19 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
       Job job;
       job.transition = t;
       if (old != nullptr) {
-        job.old = *old;
+        job.old = std::make_unique<FileRecord>(*old);
       }
       job.entry = std::move(entry);
       jobs.push_back(std::move(job));
     }
+    std::vector<FileEntry>().swap(entries); // read into the jobs, or unchanged
     std::unordered_set<std::string> moved_gone;
-    if (options.full == FullScan::no && connector->kind() == connectors::StoreKind::maillog) {
+    if (options.full == FullScan::no && logs) {
       MAILDSAR_TRY(follow_rotation(src->name, source_id, old_files, present, jobs, writer, sum,
                                    moved_gone));
     }
     for (const auto &[path, rec] : old_files) {
-      if (!present.contains(path) && !moved_gone.contains(path)) {
+      if (!listed_old.contains(&rec) && !moved_gone.contains(path)) {
         MAILDSAR_TRY(writer.vanish(src->name, rec, sum));
       }
     }

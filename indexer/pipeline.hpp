@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -37,7 +38,9 @@ inline constexpr std::uint64_t k_block_bytes_factor = 8;
 
 struct Job {
   FileEntry entry;
-  std::optional<FileRecord> old; // catalog record, if any
+  /** The catalog record, if any. Behind a pointer: a first index of a large Maildir holds a job
+      per file, and most have none (docs/performance.md "A million items"). */
+  std::unique_ptr<FileRecord> old;
   Transition transition = Transition::new_file;
 };
 

@@ -242,10 +242,10 @@ core::Status follow_rotation(const std::string &source, std::int64_t source_id,
     } else if (outcome.complete && !c.probe.compressed) {
       sum.moved += outcome.moved;
       job.transition = Transition::grown; // read what follows the old end
-      job.old = outcome.record;
+      job.old = std::make_unique<FileRecord>(outcome.record);
     } else {
       job.transition = Transition::changed; // read it all again (its moved items: "changed")
-      job.old = outcome.record;
+      job.old = std::make_unique<FileRecord>(outcome.record);
     }
     state[m] = Visit::done;
     return {};
