@@ -22,6 +22,16 @@ using nlohmann::json;
 
 namespace {
 
+/** An agent of an older release lacks the op: say so, not "unknown op". */
+core::Status require_op(const remote::HostClient &client, std::string_view op) {
+  if (std::ranges::find(client.hello().ops, op) == client.hello().ops.end()) {
+    return core::fail(core::ErrorCode::data,
+                      fmt::format("host {}: its agent ({}) does not offer `{}`", client.name(), client.hello().program, op),
+                      fmt::format("upgrade maildsar on {}", client.name()));
+  }
+  return {};
+}
+
 /** What one host answered to `plan`. */
 struct HostPlan {
   HostOutcome outcome;
@@ -33,6 +43,7 @@ core::Status plan_on_host(const core::HostConfig &host, const query::SubjectProf
                           const std::string &operator_name, const std::string &today, const std::string &pst,
                           HostPlan &out) {
   MAILDSAR_TRY_ASSIGN(remote::HostClient client, open_host(host, out.outcome));
+  MAILDSAR_TRY(require_op(client, "plan"));
   json request{{"op", "plan"}, {"subject", subject_json(subject)}, {"operator", operator_name}, {"pst", pst}};
   if (!today.empty()) {
     request["today"] = today;
@@ -284,6 +295,7 @@ core::Result<int> erase_across_hosts(Context &ctx, const core::Config &config, c
     }
     auto answer = [&]() -> core::Result<json> {
       MAILDSAR_TRY_ASSIGN(remote::HostClient client, remote::HostClient::connect(*host));
+      MAILDSAR_TRY(require_op(client, "erase"));
       MAILDSAR_TRY_ASSIGN(json report, client.request(json{{"op", "erase"},
                                                             {"estate", binding},
                                                             {"slice", m.slices.at(h.name).to_json()},

@@ -3,8 +3,12 @@
 // copy of samples/ with its own config, state and sources — the Maildirs on imap, the mbox and
 // the quarantine on archive, the delivery logs on mx1 — reached by the program transport; a DPO
 // config with only `hosts`. plan -> approve (signed) -> erase -> verify across them.
+#include "core/config.hpp"
+#include "core/hash.hpp"
+#include "remote/host_client.hpp"
 #include "tests/e2e/e2e_support.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -36,6 +40,21 @@ KeyPair make_key(const fs::path &dir, const std::string &name) {
   r = run({openssl.string(), "pkey", "-in", k.priv.string(), "-pubout", "-out", k.pub.string()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return k;
+}
+
+/** Hex Ed25519 signature of `message` (openssl pkeyutl -rawin). */
+std::string sign(const fs::path &dir, const fs::path &key, const std::string &message) {
+  const fs::path in = dir / "message";
+  const fs::path out = dir / "signature";
+  write_file(in, message);
+  auto r = run({find_program("openssl").string(), "pkeyutl", "-sign", "-rawin", "-inkey", key.string(), "-in",
+                in.string(), "-out", out.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::string hex;
+  for (const char c : read_file(out)) {
+    hex += fmt::format("{:02x}", static_cast<unsigned char>(c));
+  }
+  return hex;
 }
 
 /** The samples' sources, by name, as each host's config lists them. */
@@ -397,6 +416,66 @@ TEST_F(HostsErasureE2e, HoldsOnAHostWinWhenPlanningAndAgainAtErase) {
       }
     }
   }
+}
+
+TEST_F(HostsErasureE2e, TheAgentErasesOnlyASliceItPlannedItselfNamedByTheSignedBinding) {
+  ASSERT_EQ(plan().exit_code, 0);
+  const json m = json::parse(read_file(manifest()));
+  json binding = m;
+  binding.erase("estate_sha256");
+  binding.erase("slices");
+  ASSERT_EQ(core::sha256_hex(binding.dump()), m["estate_sha256"]) << "the signed hash is that of the binding";
+  const auto signed_by_ben = [&](const json &b) {
+    const std::string message = "maildsar approval v1\nmanifest " + core::sha256_hex(b.dump()) + "\noperator admin-ben\n";
+    return json::array({json{{"operator", "admin-ben"}, {"time", "2026-12-04T09:00:00Z"},
+                             {"signature", sign(m_dir.path(), m_key.priv, message)}}});
+  };
+  core::HostConfig host;
+  host.name = "archive";
+  host.transport = "program";
+  host.command = {MAILDSAR_BINARY, "-c", m_archive.string(), "agent"};
+  const auto erase_request = [&](const json &b, const json &slice, const json &approvals) {
+    auto client = remote::HostClient::connect(host);
+    EXPECT_TRUE(client) << client.error().message;
+    return client->request(json{{"op", "erase"}, {"estate", b}, {"slice", slice}, {"approvals", approvals},
+                                {"operator", "dpo-anna"}, {"dry_run", true}});
+  };
+  const json slice = m["slices"]["archive"];
+
+  // A manifest planned on the host by hand (not by its agent), bound and signed: refused.
+  const fs::path by_hand = m_dir.path() / "by-hand.json";
+  ASSERT_EQ(ds(m_archive, {"plan", "--subject", m_subject.string(), "--out", by_hand.string(), "--operator", "dpo-carl"}).exit_code, 0);
+  const json other = json::parse(read_file(by_hand));
+  json other_binding = binding;
+  other_binding["hosts"][1]["slice_sha256"] = other["manifest_sha256"];
+  ASSERT_EQ(other_binding["hosts"][1]["name"], "archive");
+  auto r = erase_request(other_binding, other, signed_by_ben(other_binding));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, core::ErrorCode::data);
+  EXPECT_NE(r.error().message.find("was not planned by this host's agent"), std::string::npos) << r.error().message;
+
+  // The slice it planned, under a signed binding that names another slice for it: refused.
+  r = erase_request(other_binding, slice, signed_by_ben(other_binding));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("does not name slice"), std::string::npos) << r.error().message;
+
+  // The right binding with a field changed after signing (the signature is over the original).
+  json later = binding;
+  later["planner"] = "someone-else";
+  r = erase_request(later, slice, signed_by_ben(binding));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("admin-ben (bad signature)"), std::string::npos) << r.error().message;
+
+  // The same with the planner's own signature: the planner never counts.
+  r = erase_request(binding, slice, json::array({json{{"operator", "dpo-anna"}, {"time", "t"}, {"signature", "00"}}}));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("dpo-anna (planned it)"), std::string::npos) << r.error().message;
+
+  // All of it right: the dry run is accepted.
+  r = erase_request(binding, slice, signed_by_ben(binding));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ((*r)["dry_run"], true);
+  EXPECT_EQ((*r)["manifest_sha256"], slice["manifest_sha256"]);
 }
 
 } // namespace
