@@ -166,6 +166,7 @@ void add_agent_erasure_ops(std::map<std::string, remote::OpHandler> &ops, const 
     MAILDSAR_TRY_ASSIGN(erasure::EstateBinding binding, erasure::parse_estate_binding(*estate, "erase: estate"));
     MAILDSAR_TRY_ASSIGN(erasure::Manifest slice, erasure::parse_manifest(slice_it->dump(), "erase: slice"));
     MAILDSAR_TRY_ASSIGN(std::vector<erasure::Approval> approvals, carried_approvals(request));
+    MAILDSAR_TRY_ASSIGN(std::string client, client_operator(request, "erase"));
     erasure::EraseOptions options;
     options.operator_name = ctx.operator_name;
     if (auto dry = request.find("dry_run"); dry != request.end()) {
@@ -175,7 +176,7 @@ void add_agent_erasure_ops(std::map<std::string, remote::OpHandler> &ops, const 
       options.dry_run = dry->get<bool>() ? erasure::DryRun::yes : erasure::DryRun::no;
     }
     apply_erase_test_hooks(options);
-    MAILDSAR_TRY_ASSIGN(erasure::EraseReport report, erasure::erase_slice(config, binding, slice, approvals, options));
+    MAILDSAR_TRY_ASSIGN(erasure::EraseReport report, erasure::erase_slice(config, binding, slice, approvals, client, options));
     return erase_report_json(report, options.dry_run);
   };
 }

@@ -389,7 +389,8 @@ core::Result<int> erase_across_hosts(Context &ctx, const core::Config &config, c
           }
         }
         std::string line;
-        for (const auto &[store, by] : r.report.value("counts", json::object()).items()) {
+        const json counts = r.report.value("counts", json::object());
+        for (const auto &[store, by] : counts.items()) {
           for (const auto &[result, n] : by.items()) {
             line += fmt::format("{}{} {} {}", line.empty() ? "" : ", ", n.dump(), store, result);
           }

@@ -183,6 +183,7 @@ struct EraseOptions {
     std::string signed_hash;
     std::string planner; // the estate manifest's planner (never an approver)
     std::vector<Approval> approvals;
+    std::string client_operator; // who ran erase on the DPO host (their claim; audited)
   };
   std::optional<Carried> carried = {};
 };

@@ -274,7 +274,8 @@ core::Status remember_agent_slice(const core::Config &config, const Manifest &sl
 }
 
 core::Result<EraseReport> erase_slice(const core::Config &config, const EstateBinding &binding, const Manifest &slice,
-                                      const std::vector<Approval> &approvals, const EraseOptions &options) {
+                                      const std::vector<Approval> &approvals, const std::string &client_operator,
+                                      const EraseOptions &options) {
   const std::string short_hash = slice.hash.substr(0, 16);
   if (slice.hash != slice.compute_hash()) {
     return core::fail(core::ErrorCode::data, "the slice was altered after planning; nothing was changed");
@@ -300,7 +301,7 @@ core::Result<EraseReport> erase_slice(const core::Config &config, const EstateBi
                                   estate_hash.substr(0, 16), short_hash));
   }
   EraseOptions with = options;
-  with.carried = EraseOptions::Carried{estate_hash, binding.planner, approvals};
+  with.carried = EraseOptions::Carried{estate_hash, binding.planner, approvals, client_operator};
   return erase(config, slice, with);
 }
 

@@ -112,6 +112,6 @@ struct EstateManifest {
  */
 [[nodiscard]] core::Result<EraseReport> erase_slice(const core::Config &config, const EstateBinding &binding,
                                                     const Manifest &slice, const std::vector<Approval> &approvals,
-                                                    const EraseOptions &options);
+                                                    const std::string &client_operator, const EraseOptions &options);
 
 } // namespace maildsar::erasure

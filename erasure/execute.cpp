@@ -560,16 +560,17 @@ core::Result<EraseReport> erase(const core::Config &config, const Manifest &mani
     }
     MAILDSAR_TRY_ASSIGN(core::AuditLog audit, core::AuditLog::open(config.state_dir));
     json details{{"manifest_sha256", manifest.hash},
-                                   {"approvers", approver_names},
-                                   {"approver_os_users", approver_os_users},
-                                   {"counts", report.counts},
-                                   {"extra_copies", report.extra_copies},
-                                   {"held_at_execution", held_now.size()},
-                                   {"attempt", exec.max_attempt()},
-                                   {"retried", report.retried},
-                                   {"hold_reasons", hold_reasons}};
+                 {"approvers", approver_names},
+                 {"approver_os_users", approver_os_users},
+                 {"counts", report.counts},
+                 {"extra_copies", report.extra_copies},
+                 {"held_at_execution", held_now.size()},
+                 {"attempt", exec.max_attempt()},
+                 {"retried", report.retried},
+                 {"hold_reasons", hold_reasons}};
     if (options.carried) {
       details["estate_sha256"] = options.carried->signed_hash; // a slice, approved on the DPO host
+      details["client_operator"] = options.carried->client_operator;
     }
     MAILDSAR_TRY(audit.append("erase", options.operator_name, manifest.request, details));
     MAILDSAR_TRY(db.set_journal(manifest.hash, "audit" + round, "done", "{}"));

@@ -233,6 +233,7 @@ TEST_F(HostsErasureE2e, PlanApproveSignedEraseRemovesTheSubjectFromEveryHostAndV
     ASSERT_EQ(erased.size(), 1U) << host;
     EXPECT_EQ(erased[0]["details"]["estate_sha256"], planned["manifest_sha256"]);
     EXPECT_EQ(erased[0]["details"]["approvers"], json::array({"admin-ben"}));
+    EXPECT_EQ(erased[0]["details"]["client_operator"], "dpo-anna");
   }
   EXPECT_EQ(audit_records(dpo_state(), "approve").size(), 1U);
   EXPECT_EQ(ds(dpo(), {"audit", "verify"}).exit_code, 0);
@@ -246,9 +247,30 @@ TEST_F(HostsErasureE2e, PlanApproveSignedEraseRemovesTheSubjectFromEveryHostAndV
     EXPECT_FALSE(h["certificate"].is_null()) << h.dump();
   }
 
-  // Running it again changes nothing and says so (each host replays its journal).
-  auto again = erase();
+  // Running it again changes nothing and says so (each host replays its journal), in words.
+  auto again = maildsar_run({"-c", dpo().string(), "erase", manifest().string(), "--operator", "dpo-anna"});
   EXPECT_EQ(again.exit_code, 0) << again.err;
+  for (const char *host : {"imap", "archive", "mx1"}) {
+    EXPECT_NE(again.out.find(std::string("host ") + host + ": done ("), std::string::npos) << again.out;
+  }
+  EXPECT_NE(again.out.find("erasure of DSAR-2026-0042 across 3 host(s) ran"), std::string::npos) << again.out;
+}
+
+TEST_F(HostsErasureE2e, PlanAndApproveShowSayWhatEachHostWillDo) {
+  auto p = maildsar_run({"-c", dpo().string(), "plan", "--subject", m_subject.string(), "--out", manifest().string(),
+                         "--operator", "dpo-anna"});
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_NE(p.out.find("imap:delete  mailboxes"), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find("mx1:redact  postfix"), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find("host archive (archive): slice "), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find("--sign-key KEY"), std::string::npos) << p.out;
+  auto show = maildsar_run({"-c", dpo().string(), "approve", "--show", manifest().string()});
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_NE(show.out.find("request DSAR-2026-0042: planned by dpo-anna"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("archive:delete  amavis"), std::string::npos) << show.out;
+  EXPECT_TRUE(audit_records(dpo_state(), "approve").empty()) << "--show approves nothing";
+  // A plan never overwrites a manifest.
+  EXPECT_EQ(plan().exit_code, 73);
 }
 
 TEST_F(HostsErasureE2e, PlanExitsOneNamingAHostThatIsDownAndTheManifestSaysWhoWasNotSearched) {
