@@ -282,6 +282,20 @@ TEST_F(HostsErasureE2e, PlanExitsOneNamingAHostThatIsDownAndTheManifestSaysWhoWa
   EXPECT_NE(p.err.find("no manifest was written"), std::string::npos) << p.err;
   EXPECT_FALSE(fs::exists(manifest()));
 
+  // Another protocol version, and an agent of a release without `plan`: named, no manifest.
+  set_hosts(json::array(
+      {agent_of("imap", m_imap),
+       json{{"name", "v2"}, {"transport", "program"},
+            {"command", {"/bin/sh", "-c", R"(read l; echo '{"ok":true,"op":"hello","version":2}'; cat >/dev/null)"}}},
+       json{{"name", "old"}, {"transport", "program"},
+            {"command", {"/bin/sh", "-c",
+                         R"(read l; echo '{"ok":true,"op":"hello","version":1,"host":"old","program":"maildsar 0.0.9","ops":["hello","status","find"]}'; read l; echo '{"ok":true,"op":"status","stale":false,"sources":[]}'; cat >/dev/null)"}}}}));
+  auto v = plan();
+  EXPECT_EQ(v.exit_code, 1) << v.err;
+  EXPECT_NE(v.err.find("host v2: protocol version mismatch"), std::string::npos) << v.err;
+  EXPECT_NE(v.err.find("host old: its agent (maildsar 0.0.9) does not offer `plan`"), std::string::npos) << v.err;
+  EXPECT_FALSE(fs::exists(manifest()));
+
   // A stale index is a host not searched too.
   const fs::path stale_dir = m_dir.path() / "stale";
   const fs::path stale = make_host(stale_dir, "mx9", {"postfix"}, m_erasure, json{{"max_index_age", "1s"}});
