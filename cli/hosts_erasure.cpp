@@ -117,6 +117,28 @@ struct HostErase {
   json report; // the agent's erase report
 };
 
+/**
+ * Whether an agent's erase report has the shape this file reads (a host's answer is untrusted:
+ * json::value would throw on a field of another type): "manifest_sha256" a string, "counts"
+ * {store: {result: count}}, "items" [{"id", "result", "detail" strings, "transient" bool}].
+ */
+bool well_formed_report(const json &report) {
+  const auto is_string_at = [](const json &j, const char *key) { return j.contains(key) && j[key].is_string(); };
+  if (!report.is_object() || !is_string_at(report, "manifest_sha256") || !report.contains("counts") ||
+      !report["counts"].is_object() || !report.contains("items") || !report["items"].is_array()) {
+    return false;
+  }
+  for (const auto &[store, by] : report["counts"].items()) {
+    if (!by.is_object() || !std::ranges::all_of(by, [](const json &n) { return n.is_number_unsigned(); })) {
+      return false;
+    }
+  }
+  return std::ranges::all_of(report["items"], [&](const json &o) {
+    return o.is_object() && is_string_at(o, "id") && is_string_at(o, "result") && is_string_at(o, "detail") &&
+           (!o.contains("transient") || o["transient"].is_boolean());
+  });
+}
+
 std::uint64_t count_results(const json &report, std::string_view result) {
   std::uint64_t n = 0;
   if (auto counts = report.find("counts"); counts != report.end() && counts->is_object()) {
@@ -316,9 +338,9 @@ core::Result<int> erase_across_hosts(Context &ctx, const core::Config &config, c
       return;
     }
     r.report = std::move(*answer);
-    if (!r.report.is_object() || r.report.value("manifest_sha256", std::string()) != h.slice_sha256) {
+    if (!well_formed_report(r.report) || r.report["manifest_sha256"] != h.slice_sha256) {
       r.result = "failed";
-      r.error = fmt::format("host {}: its erase report is not of slice {}", h.name, h.slice_sha256.substr(0, 16));
+      r.error = fmt::format("host {}: its answer is no erase report of slice {}", h.name, h.slice_sha256.substr(0, 16));
       r.report = json();
       return;
     }

@@ -28,6 +28,15 @@ bool is_hex64(const std::string &s) {
   return s.size() == 64 && std::ranges::all_of(s, [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
+/** The "schema" string of `j`, or "" (never throws on another type, unlike json::value). */
+std::string schema_of(const json &j) {
+  if (!j.is_object()) {
+    return {};
+  }
+  const auto it = j.find("schema");
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 core::Error bad(std::string_view what, std::string_view why) {
   return core::Error{core::ErrorCode::data, fmt::format("{}: {}", what, why), "", std::nullopt};
 }
@@ -71,7 +80,7 @@ json EstateBinding::to_json() const {
 std::string EstateBinding::compute_hash() const { return core::sha256_hex(to_json().dump()); }
 
 core::Result<EstateBinding> parse_estate_binding(const json &j, std::string_view what) {
-  if (!j.is_object() || j.value("schema", std::string()) != k_schema) {
+  if (schema_of(j) != k_schema) {
     return std::unexpected(bad(what, "not a maildsar estate manifest"));
   }
   if (!j.contains("version") || !j["version"].is_number_integer() || j["version"].get<std::int64_t>() != k_version) {
@@ -144,8 +153,7 @@ json EstateManifest::to_json() const {
 }
 
 bool looks_like_estate_manifest(std::string_view text) {
-  json j = json::parse(text, nullptr, false);
-  return j.is_object() && j.value("schema", std::string()) == k_schema;
+  return schema_of(json::parse(text, nullptr, false)) == k_schema;
 }
 
 core::Result<EstateManifest> parse_estate_manifest(std::string_view text, const std::string &path) {

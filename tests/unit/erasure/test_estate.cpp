@@ -99,6 +99,11 @@ TEST(EstateManifest, AnyChangeIsRefused) {
   j["version"] = 2;
   refused(j, "version");
   refused(json::array(), "not JSON");
+  j = good;
+  j["schema"] = json::array(); // another type where a string belongs: refused, never thrown (fuzz)
+  refused(j, "not a maildsar estate manifest");
+  EXPECT_FALSE(looks_like_estate_manifest(j.dump()));
+  EXPECT_FALSE(parse_estate_binding(json{{"schema", 1}}, "b"));
 }
 
 TEST(EstateBinding, ParsesStrictly) {
