@@ -113,9 +113,7 @@ core::Result<int> run_find(Context &ctx) {
     }
   }
   if (out.json()) {
-    for (const auto &h : hits) {
-      out.json_line(hit_json(h));
-    }
+    out.hit_lines(hits);
     for (const HostOutcome &h : hosts) {
       for (const nlohmann::json &hit : h.hits) {
         out.json_line(hit);

@@ -8,6 +8,11 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <exception>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
 
 namespace maildsar::cli {
 
@@ -28,6 +33,54 @@ void Output::line(std::string_view text) {
 void Output::json_line(const nlohmann::json &value) {
   write_all(stdout, value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   write_all(stdout, "\n");
+}
+
+void Output::hit_lines(std::span<const query::Hit> hits) {
+  const auto text = [](const query::Hit &h) {
+    return hit_json(h).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
+  constexpr std::size_t k_lines_per_thread = 256; // below: one thread (starting one costs more)
+  std::vector<std::string> second; // the lines of the second half, formatted on the helper
+  const std::size_t half = hits.size() / 2;
+  std::exception_ptr failed; // the helper's
+  std::thread helper;
+  if (hits.size() >= 2 * k_lines_per_thread && std::thread::hardware_concurrency() > 1) {
+    try {
+      helper = std::thread([&] {
+        try {
+          second.reserve(hits.size() - half);
+          for (const query::Hit &h : hits.subspan(half)) {
+            second.push_back(text(h));
+          }
+        } catch (...) {
+          failed = std::current_exception();
+        }
+      });
+    } catch (const std::system_error &) {
+      // no thread to be had: all on this one
+    }
+  }
+  const std::size_t mine = helper.joinable() ? half : hits.size();
+  try {
+    for (const query::Hit &h : hits.first(mine)) {
+      write_all(stdout, text(h));
+      write_all(stdout, "\n");
+    }
+  } catch (...) {
+    helper.join();
+    throw;
+  }
+  if (!helper.joinable()) {
+    return;
+  }
+  helper.join();
+  if (failed) {
+    std::rethrow_exception(failed);
+  }
+  for (const std::string &line : second) {
+    write_all(stdout, line);
+    write_all(stdout, "\n");
+  }
 }
 
 void Output::diag(std::string_view level, std::string_view text) {

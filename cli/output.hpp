@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -30,6 +31,10 @@ public:
   void line(std::string_view text);
   /** One JSON value as a single line to stdout. */
   void json_line(const nlohmann::json &value);
+  /** hit_json() of each of `hits` as json_line() writes it, in order; formatted on two threads
+      when there are many (a find of thousands of log transactions formats for as long as it
+      searches). */
+  void hit_lines(std::span<const query::Hit> hits);
   /** A diagnostic to stderr: "maildsar: <level>: <text>". */
   void diag(std::string_view level, std::string_view text);
   /** A fatal error: human line (+ hint) on stderr; under --json also {"error":{…}} on stdout. */

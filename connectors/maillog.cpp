@@ -462,12 +462,34 @@ core::Status scan_compressed_ranges(const core::SourceConfig &source, const Sour
     line_begin = pos;
     return true;
   };
+  // Where the parts being read end (every active range's current part, or its end when it is
+  // read whole): a read stops there, for the next part may lie past a restart point, and what a
+  // read inflates beyond it would be inflated only to be skipped.
+  auto reading_end = [&]() {
+    std::uint64_t end = 0;
+    for (std::size_t i : active) {
+      const std::vector<LogPart> &parts = ranges[i].parts;
+      if (parts.empty()) {
+        end = std::max(end, ranges[i].to);
+        continue;
+      }
+      const std::size_t c = part_after(i, line_begin);
+      if (c < parts.size() && parts[c].from <= line_begin) {
+        end = std::max(end, parts[c].to);
+      }
+    }
+    return end;
+  };
   while (pos < last_to) {
     MAILDSAR_TRY_ASSIGN(bool more, skip_to_next());
     if (!more) {
       break;
     }
-    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), last_to - pos));
+    std::uint64_t until = last_to;
+    if (const std::uint64_t end = reading_end(); end > pos) {
+      until = std::min(until, end);
+    }
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), until - pos));
     auto got = reader.read(buf.data(), want);
     if (!got) {
       if (got.error().code != core::ErrorCode::data) {

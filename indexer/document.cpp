@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <map>
+#include <stdexcept>
 
 namespace maildsar::index {
 
@@ -349,14 +350,51 @@ core::Result<RelocatedData> relocate_document_data(std::string_view text, const 
   return change_locator(text, [&](json &locator) { locator.at("path") = new_path; });
 }
 
+namespace {
+
+/**
+ * The evidence kept in the document data (what `find` shows per hit) is capped per kind and
+ * role at limits.max_addresses_per_role; the terms are all there, so the item is still found
+ * for every identity, and `find` then derives the roles from the terms. Returns how many were
+ * left out of `identities`.
+ */
+std::uint64_t cap_evidence(std::vector<Identity> &identities) {
+  const std::uint64_t cap = connectors::item_limits().max_addresses_per_role;
+  std::map<std::pair<int, int>, std::uint64_t> per_role;
+  std::uint64_t capped = 0;
+  std::erase_if(identities, [&](const Identity &id) {
+    if (++per_role[{static_cast<int>(id.kind), static_cast<int>(id.role)}] > cap) {
+      ++capped;
+      return true;
+    }
+    return false;
+  });
+  return capped;
+}
+
+/** build_document with DocumentContext::identities_only, from the point where the key and the
+    suppression are known: the stored data and every identity, no document. */
+BuiltDocument identities_only(const connectors::Item &item, std::vector<Identity> identities, BuiltDocument out) {
+  out.identities = identities;
+  const std::uint64_t capped = cap_evidence(identities);
+  out.stored = std::make_unique<StoredDocument>(stored_document(item, std::move(identities), {}, capped));
+  out.record.locator_key = item.locator.key();
+  out.record.sha256 = item.sha256;
+  out.record.offset = item.locator.offset;
+  out.record.length = item.locator.length;
+  return out;
+}
+
+} // namespace
+
 BuiltDocument build_document(const connectors::Item &item, const DocumentContext &ctx) {
   const Normalizer &norm = *ctx.normalizer;
   std::vector<Identity> identities = norm.extract(item);
 
   BuiltDocument out;
   PreparedDocument &doc = out.doc;
-  if (ctx.terms_only) {
-    doc.collect_terms_only();
+  if (ctx.terms_only || ctx.identities_only) {
+    doc.collect_terms_only(); // identities_only: the key only
   }
   std::string key = item.locator.key();
   doc.set_key(schema::unique_term(ctx.source, key));
@@ -371,6 +409,12 @@ BuiltDocument build_document(const connectors::Item &item, const DocumentContext
     for (const std::string &request : out.suppressed) {
       doc.add_boolean_term(schema::suppressed_term(request));
     }
+  }
+  if (ctx.identities_only) {
+    if (!ctx.stored_only) {
+      throw std::logic_error("build_document: identities_only without stored_only");
+    }
+    return identities_only(item, std::move(identities), std::move(out));
   }
   if (!item.message_id.empty()) {
     std::string mid = lower_ascii(item.message_id);
@@ -449,19 +493,7 @@ BuiltDocument build_document(const connectors::Item &item, const DocumentContext
   if (ctx.terms_only) {
     return out;
   }
-  // The evidence kept in the document data (what `find` shows per hit) is capped per kind and
-  // role at limits.max_addresses_per_role; the terms above are all there, so the item is still
-  // found for every identity, and `find` then derives the roles from the terms.
-  const std::uint64_t cap = connectors::item_limits().max_addresses_per_role;
-  std::map<std::pair<int, int>, std::uint64_t> per_role;
-  std::uint64_t capped = 0;
-  std::erase_if(identities, [&](const Identity &id) {
-    if (++per_role[{static_cast<int>(id.kind), static_cast<int>(id.role)}] > cap) {
-      ++capped;
-      return true;
-    }
-    return false;
-  });
+  const std::uint64_t capped = cap_evidence(identities);
   if (ctx.stored_only) {
     out.stored = std::make_unique<StoredDocument>(stored_document(item, std::move(identities), std::move(parts), capped));
   } else {

@@ -33,6 +33,10 @@ struct DocumentContext {
   /** The document data is wanted as it reads back (BuiltDocument::stored), not as JSON in the
       document: re-read log transactions searched in memory (query/log_blocks.hpp). */
   bool stored_only = false;
+  /** With stored_only: no document at all (no terms, no positions), only what it would say
+      (BuiltDocument::stored, ::identities, ::suppressed and the key): re-read log transactions
+      matched one by one by a lookup of addresses, phones or IPs (query/log_blocks.hpp). */
+  bool identities_only = false;
   /** Not null: items that show an erased subject get XSUPP:<request> (indexer/suppression.hpp). */
   const SuppressionList *suppression = nullptr;
 };
@@ -46,6 +50,9 @@ struct BuiltDocument {
   std::unique_ptr<StoredDocument> stored;
   /** The requests whose erased subject the item shows (DocumentContext::suppression). */
   std::vector<std::string> suppressed;
+  /** DocumentContext::identities_only: every identity found in the item, before the evidence
+      cap of `stored` — what the document's any-role and role-scoped terms would say. */
+  std::vector<Identity> identities;
 };
 
 /** Extracts the item's identities and builds its document. May throw (callers catch). */

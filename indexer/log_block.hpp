@@ -98,6 +98,9 @@ struct TxnLines {
 [[nodiscard]] bool is_log_block_data(std::string_view data);
 /** ErrorCode::data for malformed data. */
 [[nodiscard]] core::Result<LogBlock> parse_log_block(std::string_view data);
+/** parse_log_block by the general JSON reader only, never the fast path for the data as
+    log_block_data writes it: the fuzzing harness checks that both read the same. */
+[[nodiscard]] core::Result<LogBlock> parse_log_block_as_json(std::string_view data);
 
 /** Hex digits of a transaction's digest kept per transaction in LogBlock::checks (12 bits). */
 inline constexpr std::size_t k_txn_check_hex = 3;

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <span>
@@ -189,6 +190,7 @@ core::Status LogExpander::finish() {
     std::vector<std::vector<connectors::Item>> items;
     std::unique_ptr<Xapian::WritableDatabase> db; // without a visitor: the items' documents
     std::vector<std::pair<Xapian::docid, std::unique_ptr<index::StoredDocument>>> stored; // by docid in db
+    std::vector<Hit> hits; // with a matcher: instead of db
     core::Status status;
   };
   std::vector<Job> jobs;
@@ -198,7 +200,7 @@ core::Status LogExpander::finish() {
            blocks[last].block.path == blocks[first].block.path) {
       ++last;
     }
-    jobs.push_back(Job{std::span<const Pending>(blocks).subspan(first, last - first), {}, {}, {}, {}});
+    jobs.push_back(Job{std::span<const Pending>(blocks).subspan(first, last - first), {}, {}, {}, {}, {}});
     first = last;
   }
   if (jobs.empty()) {
@@ -226,6 +228,14 @@ core::Status LogExpander::finish() {
       for (std::size_t b = 0; job.status && b < job.blocks.size(); ++b) {
         job.status = build_documents(job.blocks[b], job.items[b], *normalizers[worker], docs);
       }
+      if (m_match) {
+        for (std::size_t d = 0; job.status && d < docs.size(); ++d) {
+          if (std::optional<Hit> hit = m_match(docs[d])) {
+            job.hits.push_back(std::move(*hit));
+          }
+        }
+        return;
+      }
       job.db = std::make_unique<Xapian::WritableDatabase>(std::string(), Xapian::DB_BACKEND_INMEMORY);
       for (index::BuiltDocument &built : docs) {
         const Xapian::docid id = job.db->replace_document(built.doc.key(), built.doc.xapian());
@@ -242,6 +252,11 @@ core::Status LogExpander::finish() {
   }
   std::size_t shard = 0;
   for (Job &job : jobs) {
+    if (m_match) {
+      m_docs += job.hits.size();
+      m_hits.insert(m_hits.end(), std::make_move_iterator(job.hits.begin()), std::make_move_iterator(job.hits.end()));
+      continue;
+    }
     if (m_visit) {
       for (std::size_t b = 0; b < job.blocks.size(); ++b) {
         MAILDSAR_TRY(visit_items(job.blocks[b].block, job.items[b]));
@@ -427,6 +442,7 @@ core::Status LogExpander::build_documents(const Pending &pending, std::vector<co
   const index::LogBlock &block = pending.block;
   index::DocumentContext ctx{block.source, &normalizer};
   ctx.stored_only = true; // read back by take_stored(), without a JSON round trip
+  ctx.identities_only = static_cast<bool>(m_match); // no document: the matcher reads the identities
   // A block indexed with a flagged transaction: its transactions are flagged as the index run
   // flagged them (the same list, the same rule); those of other blocks never are.
   ctx.suppression = pending.suppressed && m_suppression ? &*m_suppression : nullptr;

@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace maildsar::query {
@@ -65,6 +66,18 @@ public:
    */
   using ItemVisitor = std::function<void(const connectors::Item &, const index::Normalizer &)>;
   void set_item_visitor(ItemVisitor visit) { m_visit = std::move(visit); }
+
+  /**
+   * Instead of indexing them in memory, gives what each re-read transaction's document would
+   * say (index::DocumentContext::identities_only: its key, stored data and every identity) to
+   * `match`, on the reading threads: a lookup of addresses, phones or IPs needs no search to
+   * tell whether a transaction holds one. Its hits are take_hits(); db() stays empty.
+   * `match` must be thread-safe.
+   */
+  using Matcher = std::function<std::optional<Hit>(index::BuiltDocument &)>;
+  void set_matcher(Matcher match) { m_match = std::move(match); }
+  /** The hits of the matcher (set_matcher), moved out. */
+  [[nodiscard]] std::vector<Hit> take_hits() { return std::exchange(m_hits, {}); }
   [[nodiscard]] bool empty() const { return m_docs == 0; }
   /** The transactions' documents (terms only: their data is stored(), not in the document). */
   [[nodiscard]] Xapian::Database &db() { return m_db; }
@@ -104,6 +117,8 @@ private:
   bool m_expanded = false; // finish() added databases to m_db
   std::vector<std::string> m_needles;
   ItemVisitor m_visit;
+  Matcher m_match;
+  std::vector<Hit> m_hits; // m_match's
   std::unordered_map<Xapian::docid, std::unique_ptr<index::StoredDocument>> m_stored;
   std::vector<Raw> m_pending;
 };

@@ -16,6 +16,10 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <limits>
+#include <optional>
+#include <system_error>
+#include <thread>
 #include <tuple>
 
 namespace maildsar::query {
@@ -316,6 +320,137 @@ std::vector<std::string> suppressed_requests(const Xapian::Document &doc) {
   return out;
 }
 
+/** The prefix name of the role-scoped terms of an address, phone or IP (schema.hpp). */
+const char *role_field_of(IdentityKind kind) {
+  return kind == IdentityKind::email ? "email-role" : kind == IdentityKind::phone ? "phone-role" : "ip-role";
+}
+
+/**
+ * The roles and fields of `w` (an address, phone or IP) in an item, from its stored evidence;
+ * when that was capped (`capped`) and holds none, from `has_role` (the role-scoped terms).
+ */
+template <class HasRole>
+void exact_match(const Wanted &w, const std::vector<index::Identity> &evidence, bool capped, HasRole &&has_role,
+                 Match &m) {
+  std::vector<bool> seen(connectors::k_role_count, false);
+  for (const index::Identity &id : evidence) {
+    if (id.kind == w.kind && id.value == w.value) {
+      seen[static_cast<std::size_t>(id.role)] = true;
+      add_field(m.fields, id.field);
+    }
+  }
+  if (capped && std::find(seen.begin(), seen.end(), true) == seen.end()) {
+    // The stored evidence was capped: the role terms say where the identity is.
+    for (std::size_t r = 0; r < seen.size(); ++r) {
+      seen[r] = has_role(static_cast<Role>(r));
+    }
+  }
+  for (std::size_t r = 0; r < seen.size(); ++r) {
+    if (seen[r]) {
+      m.roles.emplace_back(connectors::to_string(static_cast<Role>(r)));
+    }
+  }
+}
+
+/**
+ * The hit of a re-read log transaction (LogExpander::set_matcher) when it holds one of
+ * `wanted` (addresses, phones and IPs only), as the search of its document in memory would
+ * give it: its any-role terms are its identities, its role-scoped terms their roles, its XSUPP:
+ * terms `built.suppressed`.
+ */
+std::optional<Hit> transaction_hit(index::BuiltDocument &built, const std::vector<Wanted> &wanted) {
+  const auto holds = [&](const Wanted &w, std::optional<Role> role) {
+    return std::ranges::any_of(built.identities, [&](const index::Identity &id) {
+      return id.kind == w.kind && id.value == w.value && (!role || id.role == *role);
+    });
+  };
+  if (std::ranges::none_of(wanted, [&](const Wanted &w) { return holds(w, std::nullopt); })) {
+    return std::nullopt;
+  }
+  index::StoredDocument &stored = *built.stored;
+  Hit hit = hit_of(built.doc.key(), stored);
+  hit.suppressed = built.suppressed;
+  std::ranges::sort(hit.suppressed); // as the document's XSUPP: terms list them
+  hit.suppressed.erase(std::unique(hit.suppressed.begin(), hit.suppressed.end()), hit.suppressed.end());
+  for (const Wanted &w : wanted) {
+    Match m{w.identifier, std::string(kind_name(w.kind)), {}};
+    exact_match(w, stored.identities, hit.evidence_capped > 0, [&](Role role) { return holds(w, role); }, m);
+    if (!m.roles.empty()) {
+      hit.matched.push_back(std::move(m));
+    }
+  }
+  return hit;
+}
+
+/**
+ * The data of the second half of a large match set, read on a thread of its own with a
+ * database handle of its own (the same index, checked to be at the same revision): reading a
+ * document's data (a B-tree look-up and an inflation) is most of walking the matches of a find
+ * whose log blocks match by hundreds, and the other core is idle then.
+ */
+class DataAhead {
+public:
+  DataAhead(const core::Config &config, Xapian::Database &db, const Xapian::MSet &mset) {
+    constexpr Xapian::doccount k_least = 128; // fewer: not worth a thread
+    if (mset.size() < k_least || std::thread::hardware_concurrency() < 2) {
+      return;
+    }
+    m_first = mset.size() / 2;
+    std::vector<Xapian::docid> ids;
+    for (Xapian::MSetIterator it = mset[static_cast<Xapian::doccount>(m_first)]; it != mset.end(); ++it) {
+      ids.push_back(*it);
+    }
+    m_data.resize(ids.size());
+    const Xapian::rev revision = db.get_revision();
+    try {
+      m_thread = std::thread([this, ids = std::move(ids), revision, path = index::index_path(config)] {
+        try {
+          Xapian::Database own(path);
+          if (own.get_revision() != revision) {
+            return; // a writer committed since: the caller reads them itself
+          }
+          for (std::size_t i = 0; i < ids.size(); ++i) {
+            m_data[i] = own.get_document(ids[i]).get_data();
+          }
+          m_ok = true;
+        } catch (...) {
+          // the caller reads them itself (and meets the error, if it is one)
+        }
+      });
+    } catch (const std::system_error &) {
+      m_first = k_none; // no thread to be had
+    }
+  }
+  DataAhead(const DataAhead &) = delete;
+  DataAhead &operator=(const DataAhead &) = delete;
+  ~DataAhead() {
+    if (m_thread.joinable()) {
+      m_thread.join();
+    }
+  }
+
+  /** The data of the `index`-th match, moved out, if it was read ahead. */
+  std::optional<std::string> take(std::size_t index) {
+    if (index < m_first || m_first == k_none) {
+      return std::nullopt;
+    }
+    if (m_thread.joinable()) {
+      m_thread.join();
+    }
+    if (!m_ok) {
+      return std::nullopt;
+    }
+    return std::move(m_data[index - m_first]);
+  }
+
+private:
+  static constexpr std::size_t k_none = std::numeric_limits<std::size_t>::max();
+  std::size_t m_first = k_none;
+  std::vector<std::string> m_data;
+  bool m_ok = false; // set by the thread, read after joining it
+  std::thread m_thread;
+};
+
 /**
  * The items of `db` that hold a wanted identity. `transactions`: `db` is the in-memory database
  * of re-read log transactions, whose documents' data it keeps.
@@ -345,8 +480,21 @@ core::Result<std::vector<Hit>> search(const core::Config &config, Xapian::Databa
     }
   }
   logs.set_needles(std::move(needles));
+  // The re-read log transactions of a lookup of addresses, phones and IPs are matched as they
+  // are read, on the reading threads; a name needs its positions: searched in memory.
+  const bool match_transactions =
+      transactions == nullptr &&
+      std::ranges::none_of(wanted, [](const Wanted &w) { return w.kind == IdentityKind::name; });
+  if (match_transactions) {
+    logs.set_matcher([&wanted](index::BuiltDocument &built) { return transaction_hit(built, wanted); });
+  }
   const bool flagged = has_suppressed(db);
-  for (Xapian::MSetIterator it = mset.begin(); it != mset.end(); ++it) {
+  std::optional<DataAhead> ahead;
+  if (transactions == nullptr) {
+    ahead.emplace(config, db, mset);
+  }
+  std::size_t index = 0; // of `it` in the match set
+  for (Xapian::MSetIterator it = mset.begin(); it != mset.end(); ++it, ++index) {
     Xapian::Document doc = it.get_document();
     index::StoredDocument stored;
     if (transactions != nullptr) {
@@ -355,7 +503,11 @@ core::Result<std::vector<Hit>> search(const core::Config &config, Xapian::Databa
         return core::fail(core::ErrorCode::internal, "query: a re-read log transaction without its data");
       }
       stored = std::move(*kept);
-    } else if (const std::string data = doc.get_data(); !index::is_log_block_data(data)) {
+    } else if (const std::string data = [&] {
+                 std::optional<std::string> read = ahead->take(index);
+                 return read ? std::move(*read) : doc.get_data();
+               }();
+               !index::is_log_block_data(data)) {
       MAILDSAR_TRY_ASSIGN(stored, index::parse_document_data(data));
     } else {
       std::uint32_t mask = 0;
@@ -390,27 +542,9 @@ core::Result<std::vector<Hit>> search(const core::Config &config, Xapian::Databa
           }
         }
       } else {
-        std::vector<bool> seen(connectors::k_role_count, false);
-        for (const index::Identity &id : stored.identities) {
-          if (id.kind == w.kind && id.value == w.value) {
-            seen[static_cast<std::size_t>(id.role)] = true;
-            add_field(m.fields, id.field);
-          }
-        }
-        if (hit.evidence_capped > 0 && std::find(seen.begin(), seen.end(), true) == seen.end()) {
-          // The stored evidence was capped: the role terms say where the identity is.
-          const std::string role_field = w.kind == IdentityKind::email   ? "email-role"
-                                    : w.kind == IdentityKind::phone ? "phone-role"
-                                                                    : "ip-role";
-          for (std::size_t r = 0; r < seen.size(); ++r) {
-            seen[r] = doc_has_term(doc, schema::role_term(role_field, static_cast<Role>(r), w.value));
-          }
-        }
-        for (std::size_t r = 0; r < seen.size(); ++r) {
-          if (seen[r]) {
-            m.roles.emplace_back(connectors::to_string(static_cast<Role>(r)));
-          }
-        }
+        exact_match(w, stored.identities, hit.evidence_capped > 0, [&](Role role) {
+          return doc_has_term(doc, schema::role_term(role_field_of(w.kind), role, w.value));
+        }, m);
       }
       if (!m.roles.empty()) {
         hit.matched.push_back(std::move(m));
@@ -419,7 +553,10 @@ core::Result<std::vector<Hit>> search(const core::Config &config, Xapian::Databa
     hits.push_back(std::move(hit));
   }
   MAILDSAR_TRY(logs.finish());
-  if (!logs.empty()) {
+  if (match_transactions) {
+    std::vector<Hit> more = logs.take_hits();
+    hits.insert(hits.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+  } else if (!logs.empty()) {
     // The transactions of the matched log blocks, one document each: the same search again.
     MAILDSAR_TRY_ASSIGN(std::vector<Hit> more, search(config, logs.db(), wanted, &logs));
     hits.insert(hits.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));

@@ -115,6 +115,7 @@ seed_target() {
     prefixes=('\000' '\002' '\004') ;;
   agent_transfer) ;; # fuzz/corpus/agent_transfer: base64 chunks and package paths
   estate_manifest) ;; # fuzz/corpus/estate_manifest: an estate manifest with one slice, a binding
+  log_block) ;; # fuzz/corpus/log_block: log block document data as the indexer writes it
   archive) ;; # fuzz/corpus/archive: small tar, tar.gz, tar.xz, tar.zst and zip files of the samples
   extract) ;; # fuzz/corpus/extract: small synthetic PDF, OOXML, ODF, RTF, ZIP and gzip files
   config) files=("$here/samples/maildsar.json") ;;
@@ -130,7 +131,7 @@ seed_target() {
 
 max_len_of() {
   case $1 in
-  identity | redact | subject | folder_name | agent_transfer) echo 4096 ;;
+  identity | redact | subject | folder_name | agent_transfer | log_block) echo 4096 ;;
   config) echo 16384 ;;
   *) echo 65536 ;;
   esac
@@ -141,7 +142,7 @@ dict_of() {
   mime | mbox | quarantine | mta_queue | archive | redact_message | erase_redact) echo "$here/fuzz/dict/mime.dict" ;;
   extract) echo "$here/fuzz/dict/extract.dict" ;;
   maillog_*) echo "$here/fuzz/dict/maillog.dict" ;;
-  config | subject) echo "$here/fuzz/dict/json.dict" ;;
+  config | subject | log_block) echo "$here/fuzz/dict/json.dict" ;;
   identity | redact) echo "$here/fuzz/dict/identity.dict" ;;
   esac
 }

@@ -228,6 +228,8 @@ struct Reader::State {
   std::string ring = std::string(k_gz_window, '\0');
   std::size_t ring_at = 0;   // next write position
   std::uint64_t ring_fill = 0;
+  std::optional<Point> pending; // recorded, its window not yet made sparse (finish_point)
+  std::string pending_window;   // its window, inflated
   Index index;
   std::optional<core::Error> failed;
 
@@ -347,9 +349,130 @@ struct Reader::State {
     window.append(ring, start, first);
     window.append(ring, 0, have - first);
     p.window_size = static_cast<std::uint32_t>(have);
+    // Kept until the bytes after it are read (finish_point): which of the window's bytes they
+    // copy decides what is kept, and the kept window's size where the next point may be.
+    pending = std::move(p);
+    pending_window = std::move(window);
+    last_point = out;
+    next_gap = std::numeric_limits<std::uint64_t>::max();
+    return {};
+  }
+
+  /** Resumes at `point` with its window `window` (inflated): the next read gives point.out on. */
+  core::Status restart(const Point &point, std::string window) {
+    dict = std::move(window);
+    failed.reset();
+    done = false;
+    file_end = false;
+    trailer_left = 0;
+    engine = Engine::isal;
+    isal_inflate_init(&isal);
+    isal.crc_flag = ISAL_DEFLATE; // raw: the rest of the member's deflate stream
+    if (!dict.empty() &&
+        isal_inflate_set_dict(&isal, reinterpret_cast<std::uint8_t *>(dict.data()),
+                              static_cast<std::uint32_t>(dict.size())) != COMP_OK) {
+      return core::fail(core::ErrorCode::data, "maillog " + path + ": restart point rejected");
+    }
+    isal.avail_in = 0;
+    file_pos = point.bits > 0 ? point.in - 1 : point.in;
+    if (point.bits > 0) {
+      // The next block begins in the byte before `in`: its last `bits` bits, the inflater's first.
+      MAILDSAR_TRY_ASSIGN(bool have, fill(isal.next_in, isal.avail_in));
+      if (!have) {
+        return core::fail(core::ErrorCode::data, "maillog " + path + ": restart point past the end");
+      }
+      const unsigned byte = *isal.next_in;
+      ++isal.next_in;
+      --isal.avail_in;
+      isal.read_in = byte >> (8U - point.bits);
+      isal.read_in_length = static_cast<std::int32_t>(point.bits);
+    }
+    mode = Mode::raw;
+    out = point.out;
+    lines = point.lines;
+    spacing = 0;
+    return {};
+  }
+
+  /**
+   * The bytes of `window` (the point's, inflated) that the data after `point` copies: the rest
+   * zeroed, so that the window deflates to a fraction of its size (about a fifth of a log's
+   * window is ever copied). Only a match that begins in the first window-size bytes after the
+   * point can reach back into the window; everything after it is copied from bytes inflated
+   * after the point. Which window bytes those matches copy, three inflations with marker windows
+   * tell (their output's bytes that came from the window carry the window position in their
+   * value: low byte, high byte, low byte xor 0x55; bytes that came from the stream itself are
+   * the same in all three). The sparse window is then checked to inflate what the whole one
+   * does; the whole window is returned when it does not, or when anything fails.
+   */
+  std::string sparse_window(const Point &point, const std::string &window) const {
+    const std::size_t look = window.size() + 258; // the longest match that begins in the span
+    State t;
+    t.path = path;
+    t.in.resize(std::size_t{1} << 14U); // a few KiB of compressed data inflate to `look`
+    const auto inflate = [&](std::string dict_bytes) -> std::optional<std::string> {
+      if (!t.fd) {
+        t.fd = core::Fd(::dup(fd.get()));
+        if (!t.fd) {
+          return std::nullopt;
+        }
+      }
+      if (!t.restart(point, std::move(dict_bytes))) {
+        return std::nullopt;
+      }
+      std::string got(look, '\0');
+      std::size_t have = 0;
+      while (have < look) {
+        auto n = t.read_isal(got.data() + have, look - have);
+        if (!n) {
+          return std::nullopt;
+        }
+        if (*n == 0) {
+          break;
+        }
+        have += *n;
+      }
+      got.resize(have);
+      return got;
+    };
+    std::string low(window.size(), '\0');
+    std::string high(window.size(), '\0');
+    std::string check(window.size(), '\0');
+    for (std::size_t i = 0; i < window.size(); ++i) {
+      low[i] = static_cast<char>(i & 0xFFU);
+      high[i] = static_cast<char>((i >> 8U) & 0xFFU);
+      check[i] = static_cast<char>((i & 0xFFU) ^ 0x55U);
+    }
+    const auto real = inflate(window);
+    const auto by_low = inflate(std::move(low));
+    const auto by_high = inflate(std::move(high));
+    const auto by_check = inflate(std::move(check));
+    if (!real || !by_low || !by_high || !by_check || by_low->size() != real->size() ||
+        by_high->size() != real->size() || by_check->size() != real->size()) {
+      return window;
+    }
+    std::string sparse(window.size(), '\0');
+    for (std::size_t j = 0; j < real->size(); ++j) {
+      const auto a = static_cast<unsigned char>((*by_low)[j]);
+      if ((a ^ static_cast<unsigned char>((*by_check)[j])) != 0x55U) {
+        continue; // not from the window
+      }
+      const std::size_t at = a | (static_cast<std::size_t>(static_cast<unsigned char>((*by_high)[j])) << 8U);
+      if (at < window.size()) {
+        sparse[at] = window[at];
+      }
+    }
+    const auto again = inflate(sparse);
+    return again && *again == *real ? sparse : window;
+  }
+
+  /** The point waiting for the bytes after it (sparse_window): its window deflated, kept. */
+  core::Status finish_point() {
+    Point p = std::move(*pending);
+    pending.reset();
+    const std::string window = sparse_window(p, pending_window);
     MAILDSAR_TRY_ASSIGN(p.window, deflate_window(window));
     index.points.push_back(std::move(p));
-    last_point = out;
     next_gap = std::max(spacing, per_window_byte * index.points.back().window.size());
     return {};
   }
@@ -406,6 +529,9 @@ struct Reader::State {
       }
       produced += got;
       out += got;
+      if (pending && out - pending->out >= pending_window.size() + 258) {
+        MAILDSAR_TRY(finish_point());
+      }
       if (rc == Z_NEED_DICT || rc == Z_DATA_ERROR || rc == Z_MEM_ERROR || rc == Z_STREAM_ERROR) {
         failed = data_error(strm.msg != nullptr ? strm.msg : "zlib error");
         return produced > 0 ? core::Result<std::size_t>(produced) : std::unexpected(*failed);
@@ -512,6 +638,9 @@ void Reader::record_points(std::uint64_t spacing, std::uint64_t per_window_byte)
 }
 
 Index Reader::take_index() {
+  if (m_state->pending && !m_state->finish_point()) {
+    m_state->pending.reset(); // its window could not be deflated: the point is left out
+  }
   Index index = std::move(m_state->index);
   m_state->index = Index{};
   if (auto st = core::fstat_fd(m_state->fd.get(), m_state->path)) {
@@ -524,38 +653,9 @@ Index Reader::take_index() {
 
 core::Status Reader::restart_at(const Point &point) {
   State &s = *m_state;
-  MAILDSAR_TRY(inflate_window(point, s.isal, s.dict));
-  s.failed.reset();
-  s.done = false;
-  s.file_end = false;
-  s.trailer_left = 0;
-  s.engine = State::Engine::isal;
-  isal_inflate_init(&s.isal);
-  s.isal.crc_flag = ISAL_DEFLATE; // raw: the rest of the member's deflate stream
-  if (!s.dict.empty() &&
-      isal_inflate_set_dict(&s.isal, reinterpret_cast<std::uint8_t *>(s.dict.data()),
-                            static_cast<std::uint32_t>(s.dict.size())) != COMP_OK) {
-    return core::fail(core::ErrorCode::data, "maillog " + s.path + ": restart point rejected");
-  }
-  s.isal.avail_in = 0;
-  s.file_pos = point.bits > 0 ? point.in - 1 : point.in;
-  if (point.bits > 0) {
-    // The next block begins in the byte before `in`: its last `bits` bits, the inflater's first.
-    MAILDSAR_TRY_ASSIGN(bool have, s.fill(s.isal.next_in, s.isal.avail_in));
-    if (!have) {
-      return core::fail(core::ErrorCode::data, "maillog " + s.path + ": restart point past the end");
-    }
-    const unsigned byte = *s.isal.next_in;
-    ++s.isal.next_in;
-    --s.isal.avail_in;
-    s.isal.read_in = byte >> (8U - point.bits);
-    s.isal.read_in_length = static_cast<std::int32_t>(point.bits);
-  }
-  s.mode = State::Mode::raw;
-  s.out = point.out;
-  s.lines = point.lines;
-  s.spacing = 0;
-  return {};
+  std::string dict;
+  MAILDSAR_TRY(inflate_window(point, s.isal, dict));
+  return s.restart(point, std::move(dict));
 }
 
 std::uint64_t Reader::position() const { return m_state->out; }

@@ -8,7 +8,9 @@
 // before — the technique of zlib's examples/zran.c, written here for our reader.
 //
 // Points are recorded while a log is read in full (the indexer's content probe, every
-// k_gz_point_spacing decompressed bytes), serialised compactly (the windows deflated), kept in
+// k_gz_point_spacing decompressed bytes or more), each window reduced to the bytes the data
+// after the point copies (Reader's sparse windows), serialised compactly (the windows
+// deflated), kept in
 // the catalog row of the file, and used by the query side to read only the matched blocks.
 // Concatenated gzip members are one stream of content, as for gzread (trailing bytes that are not
 // a gzip member are ignored, as gzread does).
@@ -25,14 +27,15 @@
 namespace maildsar::connectors::gz {
 
 /** Decompressed bytes between two restart points (at least; points sit on block boundaries). */
-inline constexpr std::uint64_t k_gz_point_spacing = std::uint64_t{1} << 18U;
+inline constexpr std::uint64_t k_gz_point_spacing = std::uint64_t{1} << 17U;
 /**
  * The indexer's points are also at least this many decompressed bytes apart for each byte of
  * the last point's deflated window: the windows stay within 1/80 (1.25 %) of the log's bytes
- * however well it compresses (a window of the benchmark's logs deflates to ~6.5 KB: points
- * ~520 KiB apart). Most of a real estate's logs are compressed rotations, so the windows are
- * most of the room the state target leaves: 2.5 % was measured 12 % faster for find but takes
- * an all-gzip estate of the benchmark's logs past 0.10x.
+ * however well it compresses. A point keeps only the window bytes that the data after it copies
+ * (the rest zeroed; about a fifth of a log's window), so a window of the benchmark's logs
+ * deflates to ~2.9 KB instead of ~6.5 KB, and the points lie ~230 KiB apart instead of ~520.
+ * Most of a real estate's logs are compressed rotations, so the windows are most of the room
+ * the state target leaves: 2.5 % takes an all-gzip estate of the benchmark's logs past 0.10x.
  */
 inline constexpr std::uint64_t k_gz_bytes_per_window_byte = 80;
 /** The deflate window: a point keeps at most this many bytes of decompressed data. */
@@ -79,7 +82,10 @@ public:
   /**
    * Records a restart point every `spacing` decompressed bytes from now on (read from 0), and
    * with `per_window_byte` > 0 at least that many bytes per byte of the last deflated window
-   * apart. Before the first read() only: reading without points goes faster (ISA-L).
+   * apart. A point's window keeps only the bytes that the data after it copies (the rest
+   * zeroed: smaller deflated), found when the window's span after it has been read: points are
+   * also at least that far apart (k_gz_window + 258 bytes). Before the first read() only:
+   * reading without points goes faster (ISA-L).
    */
   void record_points(std::uint64_t spacing = k_gz_point_spacing, std::uint64_t per_window_byte = 0);
   /** The points recorded so far. */

@@ -124,7 +124,8 @@ inline constexpr std::int64_t k_day = 86400;
 /** ISO 8601 / RFC 3339 timestamp at the start of `s` ("2023-11-14T10:00:00.123+01:00"). */
 [[nodiscard]] std::optional<std::int64_t> parse_iso(std::string_view s, std::size_t &pos);
 
-/** ASCII case-insensitive search for a lower-case needle (Boyer-Moore-Horspool). */
+/** ASCII case-insensitive search for a lower-case needle (16 positions at a time with SSE2,
+    else Boyer-Moore-Horspool). */
 class NoCaseSearch {
 public:
   explicit NoCaseSearch(std::string_view needle);
@@ -135,7 +136,8 @@ public:
   [[nodiscard]] std::size_t find_word(std::string_view text, std::size_t from) const;
 
 private:
-  [[nodiscard]] bool matches(std::string_view head) const;
+  /** Whether `part` is the needle's bytes from `offset` on, ASCII case-insensitively. */
+  [[nodiscard]] bool matches(std::string_view part, std::size_t offset = 0) const;
   std::string_view m_needle;
   std::array<std::size_t, 256> m_skip{};
 };

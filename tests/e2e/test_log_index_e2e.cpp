@@ -347,3 +347,71 @@ TEST(LogIndexE2e, FindReadsOnlyThePartsOfABlockThatHoldTheAddress) {
   check("malice.smith@example.com", c, 0); // its parts hold all of C; nothing else holds "malice.smith"
   check(recipient(70), qid(70), 0);         // one part, nothing else with the needle
 }
+
+// The transactions of matched blocks are matched one by one as they are read (no search in
+// memory) for addresses and IPs, with the answers of the search in memory they replace: a
+// transaction whose evidence was capped (more recipients than limits.max_addresses_per_role) is
+// still found for a recipient beyond the cap (from every identity, as its terms did), with the
+// roles its capped evidence keeps (the log line's text, role body: the log-to evidence holds the
+// first ten) and its evidence_capped count; a query for an address and an IP gives each its
+// roles; a name query (searched in memory, positions) still finds nothing in logs.
+TEST(LogIndexE2e, ReReadTransactionsMatchBeyondTheEvidenceCapWithTheirRoles) {
+  ScratchDir dir;
+  fs::create_directories(dir.path() / "logs");
+  const std::string id = "DDDD000004";
+  auto line = [&](const std::string &text) {
+    return fmt::format("Nov 14 11:00:00 mx postfix/qmgr[7]: {}: {}\n", id, text);
+  };
+  std::string log;
+  for (std::uint64_t k = 0; k < 30; ++k) {
+    log += txn(k, recipient(k));
+  }
+  log += line("client=big.example[192.0.2.77]");
+  log += line("from=<list@example.org>, size=100, nrcpt=12 (queue active)");
+  for (int r = 1; r <= 11; ++r) { // the cap is 10 (the least it can be): r11 and alice beyond it
+    log += line(fmt::format("to=<r{}@example.com>, relay=local, status=sent", r));
+  }
+  log += line("to=<alice.smith@example.com>, relay=local, status=sent");
+  log += line("removed");
+  for (std::uint64_t k = 30; k < 60; ++k) {
+    log += txn(k, recipient(k));
+  }
+  write_file(dir.path() / "logs/mail.log", log);
+  write_file(dir.path() / "logs/mail.log.1.gz", maildsar::test::gzip(log));
+  fs::path config = dir.path() / "state.json";
+  write_file(config, R"({"state_dir": "state", "limits": {"max_addresses_per_role": 10},
+    "sources": [{"name": "postfix", "type": "maillog", "format": "postfix", "path": "logs/mail.log*"}]})");
+  auto idx = maildsar::test::index_json(config);
+  ASSERT_EQ(idx.at("errors"), 0) << idx.dump();
+
+  auto roles_of = [](const json &hit, const std::string &identifier) {
+    for (const json &m : hit.at("matched")) {
+      if (m.at("identifier") == identifier) {
+        return m.at("roles").get<std::vector<std::string>>();
+      }
+    }
+    return std::vector<std::string>{};
+  };
+  std::vector<json> hits = json_lines(find_email(config, "alice.smith@example.com"));
+  ASSERT_EQ(hits.size(), 2U); // the plain and the gzip log
+  for (const json &h : hits) {
+    EXPECT_EQ(h.at("queue_id"), id) << h.dump();
+    EXPECT_GT(h.value("evidence_capped", 0), 0) << h.dump(); // r11 and alice left out of the evidence
+    EXPECT_EQ(roles_of(h, "alice.smith@example.com"), std::vector<std::string>{"body"}) << h.dump();
+  }
+  auto both = ds(config, {"find", "--email", "r1@example.com", "--ip", "192.0.2.77"});
+  ASSERT_EQ(both.exit_code, 0) << both.err;
+  hits = json_lines(both.out);
+  ASSERT_EQ(hits.size(), 2U) << both.out;
+  for (const json &h : hits) {
+    EXPECT_EQ(h.at("queue_id"), id) << h.dump();
+    EXPECT_EQ(roles_of(h, "r1@example.com"), (std::vector<std::string>{"body", "log-to"})) << h.dump();
+    EXPECT_EQ(roles_of(h, "192.0.2.77"), (std::vector<std::string>{"body", "log-client"})) << h.dump();
+  }
+  auto ip = ds(config, {"find", "--ip", "192.0.2.77"});
+  ASSERT_EQ(ip.exit_code, 0) << ip.err;
+  EXPECT_EQ(json_lines(ip.out).size(), 2U) << ip.out;
+  auto name = ds(config, {"find", "--name", "Alice Smith"});
+  ASSERT_EQ(name.exit_code, 0) << name.err;
+  EXPECT_TRUE(json_lines(name.out).empty()) << name.out;
+}

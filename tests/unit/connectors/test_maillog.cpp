@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <array>
 #include <random>
 #include <filesystem>
@@ -1113,6 +1114,50 @@ TEST(MaillogConnector, SplitTransactionSurvivesTheOpenBudgetSplit) {
   EXPECT_TRUE(std::ranges::any_of(parts[1]->addresses,
                                   [](const auto &a) { return a.addr == "late@example.net"; }));
   EXPECT_TRUE(sink.errors.empty());
+}
+
+// NoCaseSearch finds what a plain scan finds, at every offset, whatever the case of the text,
+// for needles of one to forty bytes (the first and last bytes letters or not), in texts shorter
+// and longer than the sixteen positions compared at once, with the match at the very end.
+TEST(MaillogText, NoCaseSearchFindsWhatAPlainScanFinds) {
+  using maildsar::connectors::maillog::NoCaseSearch;
+  std::mt19937 rng(20261204);
+  const std::string alphabet = "aAbB.@-_1 x";
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  auto plain = [&](std::string_view text, std::string_view needle, std::size_t from) {
+    for (std::size_t at = from; at + needle.size() <= text.size(); ++at) {
+      bool same = true;
+      for (std::size_t i = 0; same && i < needle.size(); ++i) {
+        same = lower(text[at + i]) == needle[i];
+      }
+      if (same) {
+        return at;
+      }
+    }
+    return std::string_view::npos;
+  };
+  for (int round = 0; round < 3000; ++round) {
+    std::string needle(1 + rng() % 40, 'a');
+    for (char &c : needle) {
+      c = lower(alphabet[rng() % alphabet.size()]);
+    }
+    std::string text(rng() % 200, ' ');
+    for (char &c : text) {
+      c = alphabet[rng() % alphabet.size()];
+    }
+    if (rng() % 2 == 0 && text.size() >= needle.size()) { // planted, in a random case
+      const std::size_t at = rng() % (text.size() - needle.size() + 1);
+      for (std::size_t i = 0; i < needle.size(); ++i) {
+        text[at + i] = rng() % 2 == 0 ? needle[i] : static_cast<char>(std::toupper(static_cast<unsigned char>(needle[i])));
+      }
+    }
+    const NoCaseSearch search(needle);
+    for (std::size_t from = 0; from <= text.size() + 1; from += 1 + rng() % 7) {
+      ASSERT_EQ(search.find(text, from), plain(text, needle, from)) << "needle " << needle << " text " << text << " from " << from;
+    }
+  }
+  EXPECT_EQ(NoCaseSearch("smith").find(std::string(100, 'x') + "SMITH", 0), 100U);
+  EXPECT_EQ(NoCaseSearch("smith").find(std::string(100, 'x') + "SMIT", 0), std::string_view::npos);
 }
 
 // The needles of an address query (LogSink::needles, connectors::holds_needle): a local part

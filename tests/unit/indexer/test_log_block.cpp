@@ -118,3 +118,85 @@ TEST(LogBlockParts, TheBlockDataKeepsThePartsAndRefusesOnesThatDoNotFit) {
     EXPECT_FALSE(index::parse_log_block(with(bad))) << bad;
   }
 }
+
+// The block data is read field by field (a SAX reader: `find` reads hundreds of blocks per
+// query): what log_block_data() writes reads back the same; fields it does not know, beside the
+// block or in it, are skipped whole; a later duplicate wins as in a JSON object; anything of
+// the wrong type, a missing field, or what is not JSON is refused, never half read.
+TEST(LogBlockData, TheReaderTakesWhatTheWriterWritesAndRefusesTheRest) {
+  LogBlock b = block_of(1000, 6000, 10);
+  b.first_lines = {11, 14, 20};
+  b.seg_from = 500;
+  b.seg_to = 9000;
+  b.seg_line = 4;
+  b.mtime_ns = -7; // before 1970: still read
+  b.checks = std::string(3 * index::k_txn_check_hex, 'f');
+  b.truncated = true;
+  const std::string data = index::log_block_data(b);
+  auto same = [&](const std::string &text) {
+    auto back = index::parse_log_block(text);
+    if (!back) {
+      ADD_FAILURE() << back.error().message << "\n" << text;
+      return;
+    }
+    EXPECT_EQ(back->source, b.source);
+    EXPECT_EQ(back->path, b.path);
+    EXPECT_EQ(back->seg_from, b.seg_from);
+    EXPECT_EQ(back->seg_to, b.seg_to);
+    EXPECT_EQ(back->seg_line, b.seg_line);
+    EXPECT_EQ(back->mtime_ns, b.mtime_ns);
+    EXPECT_EQ(back->from, b.from);
+    EXPECT_EQ(back->to, b.to);
+    EXPECT_EQ(back->line, b.line);
+    EXPECT_EQ(back->first_lines, b.first_lines);
+    EXPECT_EQ(back->digest, b.digest);
+    EXPECT_EQ(back->checks, b.checks);
+    EXPECT_EQ(back->truncated, b.truncated);
+  };
+  same(data);
+  auto by_json = index::parse_log_block_as_json(data); // the reader for anything else agrees
+  ASSERT_TRUE(by_json) << by_json.error().message;
+  EXPECT_EQ(by_json->first_lines, b.first_lines);
+  EXPECT_EQ(by_json->checks, b.checks);
+  EXPECT_EQ(by_json->mtime_ns, b.mtime_ns);
+  const std::string open = "{\"log_block\":{";
+  ASSERT_TRUE(data.starts_with(open)) << data;
+  const std::string fields = data.substr(open.size(), data.size() - open.size() - 2); // without "}}"
+  auto block_with = [&](const std::string &more) { return open + more + "," + fields + "}}"; };
+  auto block_then = [&](const std::string &more) { return open + fields + "," + more + "}}"; };
+  // skipped whole: unknown fields of every shape, in the block and beside it
+  same(block_with(R"("new":{"a":[1,{"b":null}],"c":"d"})"));
+  same(block_with(R"("new":[[1,2],{"from":"x"}])"));
+  same(block_with(R"("new":1.5,"other":null,"flag":false)"));
+  same(R"({"before":{"from":"x"},)" + data.substr(1));
+  same(data.substr(0, data.size() - 1) + R"(,"after":[{"first":"x"}]})");
+  // a later duplicate wins
+  same(block_with(R"("from":1,"first":[1,2,3,4,5])"));
+  auto later_first = index::parse_log_block(block_then(R"("first":[7,1,2])"));
+  ASSERT_TRUE(later_first) << later_first.error().message;
+  EXPECT_EQ(later_first->first_lines, (std::vector<std::uint64_t>{7, 8, 10}));
+  auto later_from = index::parse_log_block(block_then(R"("from":1200)"));
+  ASSERT_TRUE(later_from) << later_from.error().message;
+  EXPECT_EQ(later_from->from, 1200U);
+  // a later "log_block" replaces the first one whole: its missing fields are missing
+  EXPECT_FALSE(index::parse_log_block(data.substr(0, data.size() - 1) + R"(,"log_block":{"from":1}})"));
+  same(R"({"log_block":{"from":1},)" + data.substr(1));
+  // refused
+  for (const std::string &bad : {
+           std::string(), std::string("null"), std::string("[]"), std::string("{}"), std::string("{\"log_block\":1}"),
+           std::string("{\"log_block\":[]}"), std::string("{\"log_block\":{}}"), data.substr(0, data.size() - 1),
+           data + "x", block_then(R"("from":"1000")"), block_then(R"("from":-1)"), block_then(R"("from":1.0)"),
+           block_then(R"("from":null)"), block_then(R"("path":7)"), block_then(R"("path":["a"])"),
+           block_then(R"("first":{"a":1})"), block_then(R"("first":[[1]])"), block_then(R"("first":[1,"2"])"),
+           block_then(R"("first":[-1])"), block_then(R"("truncated":1)"), block_then(R"("checks":false)"),
+           block_then(R"("mtime_ns":9223372036854775808)"), block_then(R"("parts":{"a":1})"),
+           block_then(R"("parts":[1,2,3])"), block_then(R"("digest":{"x":1})"), block_then(R"("first":[7,1])"),
+           std::string(R"({"before":{"log_block":1},"after":[1,2]})")}) {
+    EXPECT_FALSE(index::parse_log_block(bad)) << bad;
+  }
+  std::string without_digest = data;
+  const std::size_t at = without_digest.find("\"digest\":");
+  ASSERT_NE(at, std::string::npos);
+  without_digest.erase(at, without_digest.find(',', at) + 1 - at);
+  EXPECT_FALSE(index::parse_log_block(without_digest)) << without_digest;
+}
