@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <filesystem>
 
 namespace maildsar::cli {
 
@@ -162,6 +163,11 @@ core::Result<int> plan_across_hosts(Context &ctx, const core::Config &config, qu
                       "plan the local sources with a config without `hosts`, or move them to a host of their own");
   }
   MAILDSAR_TRY_ASSIGN(std::vector<std::string> allowed_missing, allowed_missing_hosts(ctx.vm, config));
+  if (std::error_code ec; std::filesystem::exists(std::filesystem::symlink_status(out_path, ec))) {
+    // Before any host plans (each keeps its slice and audits it): a manifest is never overwritten.
+    return core::fail(core::ErrorCode::cant_create, out_path + ": exists; will not overwrite a manifest",
+                      "choose another --out file");
+  }
   if (subject.request.empty()) {
     // Every slice carries the same request id, so the DPO host names it (as a local plan would).
     subject.request = "DSAR-" + (today.empty() ? erasure::today_utc() : today);

@@ -269,8 +269,10 @@ TEST_F(HostsErasureE2e, PlanAndApproveShowSayWhatEachHostWillDo) {
   EXPECT_NE(show.out.find("request DSAR-2026-0042: planned by dpo-anna"), std::string::npos) << show.out;
   EXPECT_NE(show.out.find("archive:delete  amavis"), std::string::npos) << show.out;
   EXPECT_TRUE(audit_records(dpo_state(), "approve").empty()) << "--show approves nothing";
-  // A plan never overwrites a manifest.
-  EXPECT_EQ(plan().exit_code, 73);
+  // A plan never overwrites a manifest, and finds that out before any host plans.
+  auto again = plan();
+  EXPECT_EQ(again.exit_code, 73) << again.err;
+  EXPECT_EQ(audit_records(m_imap.parent_path() / "state", "plan").size(), 1U);
 }
 
 TEST_F(HostsErasureE2e, PlanExitsOneNamingAHostThatIsDownAndTheManifestSaysWhoWasNotSearched) {
