@@ -444,6 +444,8 @@ core::Result<int> run_agent(Context &ctx) {
     }
     return nlohmann::json::object();
   };
+  // Erasure across hosts (issue 15): this host's slice, planned here and carried out here.
+  add_agent_erasure_ops(ops, config, ctx);
   const remote::AgentIdentity self{this_host_name(config), fmt::format("maildsar {}", MAILDSAR_VERSION)};
   const int rc = remote::serve(STDIN_FILENO, STDOUT_FILENO, self, ops);
   // A client that went away without export_done leaves nothing of the subject behind here.

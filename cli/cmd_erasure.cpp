@@ -2,12 +2,14 @@
 // maildsar plan / approve / erase / verify: Art. 17 erasure (DESIGN §5).
 #include "cli/commands.hpp"
 #include "cli/hosts.hpp"
+#include "cli/hosts_erasure.hpp"
 #include "cli/subject_args.hpp"
 #include "core/audit.hpp"
 #include "core/exit_codes.hpp"
 #include "core/fs.hpp"
 #include "erasure/approval.hpp"
 #include "erasure/erasure.hpp"
+#include "erasure/estate.hpp"
 
 #include <fmt/format.h>
 
@@ -32,6 +34,7 @@ void plan_options(po::options_description &desc, po::positional_options_descript
       ("today", po::value<std::string>(), "evaluate holds as of this date YYYY-MM-DD (default: today)")
       ("resurrected", "plan the items of --request ID's completed erasure that came back (flagged "
                       "suppressed by index: a restore from backup); needs no identifier");
+  add_host_options(desc);
 }
 
 void approve_options(po::options_description &desc, po::positional_options_description &pos) {
@@ -67,14 +70,6 @@ core::Result<std::string> required(const po::variables_map &vm, const char *name
   return vm[name].as<std::string>();
 }
 
-json counts_json(const std::map<std::string, std::map<std::string, std::uint64_t>> &counts) {
-  json j = json::object();
-  for (const auto &[store, by] : counts) {
-    j[store] = by;
-  }
-  return j;
-}
-
 } // namespace
 
 core::Result<int> run_plan(Context &ctx) {
@@ -90,6 +85,19 @@ core::Result<int> run_plan(Context &ctx) {
   MAILDSAR_TRY_ASSIGN(StepSubject step, resurrected ? core::Result<StepSubject>(StepSubject{given, false})
                                                     : resolve_request(config, std::move(given), ctx.operator_name));
   const query::SubjectProfile &subject = step.subject;
+  if (!config.hosts.empty()) {
+    // Across hosts (issue 15): each host plans its own slice; the DPO host binds them.
+    const std::string pst = ctx.vm["pst"].as<std::string>();
+    const std::string today = ctx.vm.count("today") != 0 ? ctx.vm["today"].as<std::string>() : "";
+    if (resurrected || ctx.vm.count("policy") != 0) {
+      return core::fail(core::ErrorCode::usage, "plan across hosts: --resurrected and --policy are not supported yet",
+                        "each host applies its own erasure.message_policy; plan --resurrected on the host itself");
+    }
+    if ((pst != "manual" && pst != "convert") || (!today.empty() && !core::is_calendar_date(today))) {
+      return core::fail(core::ErrorCode::usage, "plan: --pst must be 'manual' or 'convert' and --today a date YYYY-MM-DD");
+    }
+    return plan_across_hosts(ctx, config, subject, out_path, today, pst);
+  }
   MAILDSAR_TRY(require_indexed(config));
   MAILDSAR_TRY(warn_partially_indexed(config, *ctx.out));
   erasure::PlanOptions options;
@@ -173,9 +181,31 @@ core::Result<int> run_plan(Context &ctx) {
   return core::k_exit_ok;
 }
 
+namespace {
+
+/** An estate manifest (across hosts) at `path`, or nullopt for an ordinary one. */
+core::Result<std::optional<erasure::EstateManifest>> load_estate(const std::string &path) {
+  MAILDSAR_TRY_ASSIGN(std::string text, core::read_file(path, 1ULL << 30));
+  if (!erasure::looks_like_estate_manifest(text)) {
+    return std::optional<erasure::EstateManifest>();
+  }
+  MAILDSAR_TRY_ASSIGN(erasure::EstateManifest m, erasure::parse_estate_manifest(text, path));
+  return std::optional<erasure::EstateManifest>(std::move(m));
+}
+
+} // namespace
+
 core::Result<int> run_approve(Context &ctx) {
   MAILDSAR_TRY_ASSIGN(std::string path, required(ctx.vm, "manifest", "MANIFEST"));
   MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
+  MAILDSAR_TRY_ASSIGN(std::optional<erasure::EstateManifest> estate, load_estate(path));
+  if (estate) {
+    if (ctx.vm.count("request") != 0) {
+      MAILDSAR_TRY(check_manifest_request(config, ctx.vm["request"].as<std::string>(), estate->binding.request,
+                                          ctx.operator_name));
+    }
+    return approve_across_hosts(ctx, config, *estate);
+  }
   MAILDSAR_TRY_ASSIGN(erasure::Manifest manifest, erasure::load_manifest(path));
   if (ctx.vm.count("request") != 0) {
     MAILDSAR_TRY(check_manifest_request(config, ctx.vm["request"].as<std::string>(), manifest.request,
@@ -226,6 +256,14 @@ core::Result<int> run_approve(Context &ctx) {
 core::Result<int> run_erase(Context &ctx) {
   MAILDSAR_TRY_ASSIGN(std::string path, required(ctx.vm, "manifest", "MANIFEST"));
   MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
+  MAILDSAR_TRY_ASSIGN(std::optional<erasure::EstateManifest> estate, load_estate(path));
+  if (estate) {
+    if (ctx.vm.count("request") != 0) {
+      MAILDSAR_TRY(check_manifest_request(config, ctx.vm["request"].as<std::string>(), estate->binding.request,
+                                          ctx.operator_name));
+    }
+    return erase_across_hosts(ctx, config, *estate);
+  }
   MAILDSAR_TRY_ASSIGN(erasure::Manifest manifest, erasure::load_manifest(path));
   if (ctx.vm.count("request") != 0) {
     MAILDSAR_TRY(check_manifest_request(config, ctx.vm["request"].as<std::string>(), manifest.request,
@@ -234,29 +272,7 @@ core::Result<int> run_erase(Context &ctx) {
   erasure::EraseOptions options;
   options.operator_name = ctx.operator_name;
   options.dry_run = ctx.vm.count("dry-run") != 0 ? erasure::DryRun::yes : erasure::DryRun::no;
-  // Fault injection for the crash tests: MAILDSAR_FAULT_AT names the step to die at.
-  if (const char *fault = std::getenv("MAILDSAR_FAULT_AT"); fault != nullptr && *fault != '\0') {
-    std::string wanted = fault;
-    options.fault_at = [wanted](std::string_view step) { return step == wanted; };
-  }
-  // Tests only: MAILDSAR_TEST_PAUSE_AT=STEP:MS sleeps at a step (a race made reproducible), and
-  // MAILDSAR_TEST_LOCK_WAIT_MS shortens the 30 s wait for a busy mbox lock.
-  if (const char *pause = std::getenv("MAILDSAR_TEST_PAUSE_AT"); pause != nullptr && *pause != '\0') {
-    std::string spec = pause;
-    const std::size_t colon = spec.rfind(':');
-    const std::string wanted = spec.substr(0, colon);
-    const long ms = colon == std::string::npos ? 1000 : std::strtol(spec.c_str() + colon + 1, nullptr, 10);
-    auto kill = std::move(options.fault_at);
-    options.fault_at = [wanted, ms, kill](std::string_view step) {
-      if (step == wanted) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-      }
-      return kill ? kill(step) : false;
-    };
-  }
-  if (const char *wait = std::getenv("MAILDSAR_TEST_LOCK_WAIT_MS"); wait != nullptr && *wait != '\0') {
-    options.lock_wait = std::chrono::milliseconds(std::strtol(wait, nullptr, 10));
-  }
+  apply_erase_test_hooks(options);
   Progress progress(ctx.progress, "erase", *ctx.out);
   options.on_progress = progress.callback("files");
   auto erased = erasure::erase(config, manifest, options);
@@ -266,34 +282,7 @@ core::Result<int> run_erase(Context &ctx) {
   const std::uint64_t stale = report.count("stale");
   Output &out = *ctx.out;
   if (out.json()) {
-    json conversions = json::array();
-    for (const erasure::EraseReport::Conversion &c : report.conversions) {
-      conversions.push_back({{"pst", c.pst}, {"mbox", c.mbox}, {"original", c.original}, {"kept", c.kept}});
-    }
-    json items = json::array();
-    for (const erasure::ItemOutcome &o : report.items) {
-      json item{{"id", o.id}, {"action", erasure::to_string(o.action)}, {"result", o.result}, {"detail", o.detail}};
-      if (o.transient) {
-        item["transient"] = true;
-      }
-      if (o.attempt > 1) {
-        item["attempt"] = o.attempt;
-      }
-      items.push_back(std::move(item));
-    }
-    out.json_line(json{{"schema", "maildsar.erase-report"},
-                       {"version", 1},
-                       {"manifest_sha256", report.manifest_hash},
-                       {"request", report.request},
-                       {"dry_run", options.dry_run == erasure::DryRun::yes},
-                       {"counts", counts_json(report.counts)},
-                       {"extra_copies", report.extra_copies},
-                       {"retried", report.retried},
-                       {"conversions", conversions},
-                       {"index_updated", report.index_updated},
-                       {"log_blocks_rebuilt", report.log_blocks_rebuilt},
-                       {"seconds", {{"stores", report.stores_seconds}, {"index", report.index_seconds}}},
-                       {"items", items}});
+    out.json_line(erase_report_json(report, options.dry_run));
   } else {
     for (const erasure::ItemOutcome &o : report.items) {
       if (o.result != "done" && !o.detail.empty()) {

@@ -6,12 +6,15 @@
 #include "core/config.hpp"
 #include "core/identity.hpp"
 #include "core/result.hpp"
+#include "erasure/erasure.hpp"
 #include "query/affected.hpp"
 #include "query/trace.hpp"
+#include "remote/protocol.hpp"
 
 #include <boost/program_options.hpp>
 
 #include <functional>
+#include <map>
 #include <span>
 #include <string>
 #include <string_view>
@@ -118,6 +121,14 @@ void discover_options(po::options_description &desc, po::positional_options_desc
 core::Result<int> run_discover(Context &ctx);
 void agent_options(po::options_description &desc, po::positional_options_description &pos);
 core::Result<int> run_agent(Context &ctx);
+/** The agent's `plan` and `erase` ops: this host's slice of an estate manifest (cli/agent_erasure.cpp). */
+void add_agent_erasure_ops(std::map<std::string, remote::OpHandler> &ops, const core::Config &config,
+                           const Context &ctx);
+/** The test hooks of `erase` from the environment: MAILDSAR_FAULT_AT, MAILDSAR_TEST_PAUSE_AT,
+    MAILDSAR_TEST_LOCK_WAIT_MS (docs/cli.md "Environment"). */
+void apply_erase_test_hooks(erasure::EraseOptions &options);
+/** `erase --json`'s report ("maildsar.erase-report"), also the agent's answer to `erase`. */
+[[nodiscard]] nlohmann::json erase_report_json(const erasure::EraseReport &report, erasure::DryRun dry_run);
 
 /**
  * This host's index status as the agent's `status` op answers it (docs/schemata.md "maildsar

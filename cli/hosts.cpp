@@ -20,8 +20,6 @@
 
 namespace maildsar::cli {
 
-namespace {
-
 nlohmann::json subject_json(const query::SubjectProfile &s) {
   nlohmann::json j{{"emails", s.emails}, {"names", s.names}, {"phones", s.phones}, {"ips", s.ips}};
   if (!s.request.empty()) {
@@ -30,13 +28,13 @@ nlohmann::json subject_json(const query::SubjectProfile &s) {
   return j;
 }
 
+namespace {
+
 /** Hosts asked at once (each a transport process and a thread waiting on it). */
 constexpr std::size_t k_host_parallelism = 8;
 
-/**
- * Runs `one(i)` for i in [0, n) on up to k_host_parallelism threads: the hosts answer in
- * parallel, and each result goes to its own slot, so the output keeps config order.
- */
+} // namespace
+
 void for_each_host(std::size_t n, const std::function<void(std::size_t)> &one) {
   if (n <= 1) {
     for (std::size_t i = 0; i < n; ++i) {
@@ -63,6 +61,8 @@ void for_each_host(std::size_t n, const std::function<void(std::size_t)> &one) {
     w.join();
   }
 }
+
+namespace {
 
 /**
  * Asks every configured host with `ask(host, outcome)` (a core::Status), in parallel: each
@@ -157,6 +157,16 @@ core::Status ask_host(const core::HostConfig &host, const query::SubjectProfile 
   client.close();
   return {};
 }
+
+} // namespace
+
+core::Result<remote::HostClient> open_host(const core::HostConfig &host, HostOutcome &out) {
+  std::optional<remote::HostClient> client;
+  MAILDSAR_TRY(ask_host(host, nullptr, "", out, &client));
+  return std::move(*client);
+}
+
+namespace {
 
 /** Makes `dir` and its missing parents below `root` (0700); refuses a symbolic link on the way. */
 core::Status make_dirs_below(const std::string &root, const std::string &rel) {

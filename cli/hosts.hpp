@@ -5,10 +5,12 @@
 #include "core/config.hpp"
 #include "core/result.hpp"
 #include "query/query.hpp"
+#include "remote/host_client.hpp"
 
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -123,6 +125,21 @@ struct HostVerify {
  * then `verify` (the host rescans its own stores and index and writes its own certificate).
  */
 [[nodiscard]] std::vector<HostVerify> verify_hosts(const core::Config &config, const query::SubjectProfile &subject);
+
+/**
+ * Runs `one(i)` for i in [0, n) on up to 8 threads (hosts are asked in parallel); each call
+ * writes only its own result slot, so output keeps config order.
+ */
+void for_each_host(std::size_t n, const std::function<void(std::size_t)> &one);
+
+/**
+ * Opens a session with `host` for a longer conversation: hello and status (a stale index is a
+ * failure, as for find); fills `out`'s reachable, stale, agent_host and ages. Errors name the host.
+ */
+[[nodiscard]] core::Result<remote::HostClient> open_host(const core::HostConfig &host, HostOutcome &out);
+
+/** The subject object of the agent protocol (find, export, verify, plan). */
+[[nodiscard]] nlohmann::json subject_json(const query::SubjectProfile &subject);
 
 /** The "maildsar.hosts" summary object that ends find --json when hosts are configured. */
 [[nodiscard]] nlohmann::json hosts_summary_json(const std::vector<HostOutcome> &outcomes, bool complete);

@@ -175,6 +175,17 @@ struct EraseOptions {
   /** Progress: phase "files" (the manifest's files, one step each), then the re-index (its
       sources' names as phases). */
   core::ProgressFn on_progress = {};
+  /** A slice of an estate manifest carried out by this host's agent (erasure/estate.hpp,
+      erase_slice): the approvals that count are these, which came with the request, signed
+      over `signed_hash` (the estate manifest's hash) and checked against this host's
+      erasure.approver_keys; the approvals in this host's state play no part. */
+  struct Carried {
+    std::string signed_hash;
+    std::string planner; // the estate manifest's planner (never an approver)
+    std::vector<Approval> approvals;
+    std::string client_operator; // who ran erase on the DPO host (their claim; audited)
+  };
+  std::optional<Carried> carried = {};
 };
 
 /** The outcome of one item. */

@@ -227,9 +227,71 @@ using execution::item_key;
 using execution::record;
 
 
+/**
+ * The approvals of a slice of an estate manifest that came with the agent's request: only
+ * signed ones count, each over the estate manifest's hash and verified against this host's
+ * own approver keys; never the planner's; each approver once. An approval made on the DPO host
+ * from an OS login (unsigned) cannot be checked here and never counts.
+ */
+core::Result<std::vector<Approval>> check_carried_approvals(const core::Config &config, const Manifest &manifest,
+                                                            const EraseOptions::Carried &carried) {
+  const std::string short_hash = carried.signed_hash.substr(0, 16);
+  if (config.erasure.approver_keys.empty()) {
+    return core::fail(core::ErrorCode::data,
+                      fmt::format("estate manifest {}: this host has no erasure.approver_keys, so it cannot check "
+                                  "who approved on the DPO host (an OS login there proves nothing here); nothing "
+                                  "was changed",
+                                  short_hash),
+                      "configure the approvers' public keys in this host's config (erasure.approver_keys) and "
+                      "approve on the DPO host with --sign-key");
+  }
+  std::vector<Approval> valid;
+  std::vector<std::string> rejected;
+  std::set<std::string> counted;
+  for (const Approval &a : carried.approvals) {
+    if (a.operator_name == manifest.planner || a.operator_name == carried.planner) {
+      rejected.push_back(a.operator_name + " (planned it)");
+      continue;
+    }
+    if (counted.contains(a.operator_name)) {
+      continue;
+    }
+    if (a.signature.empty()) {
+      rejected.push_back(a.operator_name + " (unsigned: an OS-login approval cannot be verified on this host)");
+      continue;
+    }
+    const auto key = config.erasure.approver_keys.find(a.operator_name);
+    if (key == config.erasure.approver_keys.end()) {
+      rejected.push_back(a.operator_name + " (no key configured for them on this host)");
+      continue;
+    }
+    auto ok = verify_ed25519(key->second, approval_message(carried.signed_hash, a.operator_name), a.signature);
+    if (!ok || !*ok) {
+      rejected.push_back(a.operator_name + " (bad signature)");
+      continue;
+    }
+    counted.insert(a.operator_name);
+    valid.push_back(a);
+  }
+  if (valid.size() < config.erasure.approvals_required) {
+    return core::fail(core::ErrorCode::data,
+                      fmt::format("estate manifest {} has {} of the {} signed approval(s) this host requires{}; "
+                                  "nothing was changed",
+                                  short_hash, valid.size(), config.erasure.approvals_required,
+                                  rejected.empty() ? std::string()
+                                                   : fmt::format(" (not counted: {})", fmt::join(rejected, ", "))),
+                      "approve on the DPO host with --sign-key (this host checks the signatures against its own "
+                      "erasure.approver_keys)");
+  }
+  return valid;
+}
+
 /** Why a manifest may not be carried out, or nothing. */
 core::Result<std::vector<Approval>> check_approvals(const core::Config &config, const Manifest &manifest,
-                                                    ErasureDb &db) {
+                                                    ErasureDb &db, const EraseOptions &options) {
+  if (options.carried) {
+    return check_carried_approvals(config, manifest, *options.carried);
+  }
   MAILDSAR_TRY_ASSIGN(std::vector<Approval> all, db.approvals(manifest.hash));
   std::vector<Approval> valid;
   std::vector<std::string> rejected;
@@ -305,7 +367,7 @@ core::Result<EraseReport> erase(const core::Config &config, const Manifest &mani
     return std::unexpected(e);
   }
   MAILDSAR_TRY_ASSIGN(ErasureDb db, ErasureDb::open(config));
-  MAILDSAR_TRY_ASSIGN(std::vector<Approval> approvers, check_approvals(config, manifest, db));
+  MAILDSAR_TRY_ASSIGN(std::vector<Approval> approvers, check_approvals(config, manifest, db, options));
   EraseReport report;
   report.manifest_hash = manifest.hash;
   report.request = manifest.request;
@@ -497,16 +559,20 @@ core::Result<EraseReport> erase(const core::Config &config, const Manifest &mani
       approver_os_users.push_back(a.os ? json(a.os->name) : json(nullptr));
     }
     MAILDSAR_TRY_ASSIGN(core::AuditLog audit, core::AuditLog::open(config.state_dir));
-    MAILDSAR_TRY(audit.append("erase", options.operator_name, manifest.request,
-                              json{{"manifest_sha256", manifest.hash},
-                                   {"approvers", approver_names},
-                                   {"approver_os_users", approver_os_users},
-                                   {"counts", report.counts},
-                                   {"extra_copies", report.extra_copies},
-                                   {"held_at_execution", held_now.size()},
-                                   {"attempt", exec.max_attempt()},
-                                   {"retried", report.retried},
-                                   {"hold_reasons", hold_reasons}}));
+    json details{{"manifest_sha256", manifest.hash},
+                 {"approvers", approver_names},
+                 {"approver_os_users", approver_os_users},
+                 {"counts", report.counts},
+                 {"extra_copies", report.extra_copies},
+                 {"held_at_execution", held_now.size()},
+                 {"attempt", exec.max_attempt()},
+                 {"retried", report.retried},
+                 {"hold_reasons", hold_reasons}};
+    if (options.carried) {
+      details["estate_sha256"] = options.carried->signed_hash; // a slice, approved on the DPO host
+      details["client_operator"] = options.carried->client_operator;
+    }
+    MAILDSAR_TRY(audit.append("erase", options.operator_name, manifest.request, details));
     MAILDSAR_TRY(db.set_journal(manifest.hash, "audit" + round, "done", "{}"));
     if (!round.empty()) {
       MAILDSAR_TRY(db.set_journal(manifest.hash, "audit", "done", "{}")); // verify looks for it

@@ -80,6 +80,16 @@ core::Status ErasureDb::put_manifest(const Manifest &manifest) {
   return {};
 }
 
+core::Result<std::optional<std::string>> ErasureDb::manifest_body(const std::string &hash) const {
+  MAILDSAR_TRY_ASSIGN(core::sqlite::Stmt st, m_db.prepare("SELECT body FROM manifests WHERE hash = ?"));
+  MAILDSAR_TRY(st.bind(1, hash));
+  MAILDSAR_TRY_ASSIGN(bool row, st.step());
+  if (!row) {
+    return std::optional<std::string>();
+  }
+  return std::optional<std::string>(st.column_text(0));
+}
+
 core::Result<std::vector<Manifest>> ErasureDb::manifests() const {
   MAILDSAR_TRY_ASSIGN(core::sqlite::Stmt st, m_db.prepare("SELECT body FROM manifests ORDER BY rowid"));
   std::vector<Manifest> out;

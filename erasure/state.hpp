@@ -34,6 +34,8 @@ public:
   [[nodiscard]] core::Status put_manifest(const Manifest &manifest);
   /** Every manifest remembered, oldest first. */
   [[nodiscard]] core::Result<std::vector<Manifest>> manifests() const;
+  /** The stored JSON of the manifest with `hash`, as put_manifest wrote it; nullopt if none. */
+  [[nodiscard]] core::Result<std::optional<std::string>> manifest_body(const std::string &hash) const;
 
   /** `os`: the OS account approving (recorded beside the operator's name). */
   [[nodiscard]] core::Status add_approval(const std::string &manifest_hash, const std::string &operator_name,

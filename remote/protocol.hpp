@@ -17,8 +17,9 @@ namespace maildsar::remote {
 
 /** The agent protocol's version (docs/schemata.md "maildsar agent protocol"). */
 inline constexpr int k_protocol_version = 1;
-/** Longest request line the agent reads (1 MiB): a longer one is an error and ends the session. */
-inline constexpr std::size_t k_max_request_bytes = std::size_t{1} << 20U;
+/** Longest request line the agent reads (64 MiB, as a response: an `erase` request carries back
+    the slice the agent sent in its answer to `plan`): a longer one is an error and ends the session. */
+inline constexpr std::size_t k_max_request_bytes = std::size_t{64} << 20U;
 /** Longest response line the client reads from a host (64 MiB: a find's hits, ~100,000 of them;
     parsed, such a line takes several times its size, so this bounds the client's memory). */
 inline constexpr std::size_t k_max_response_bytes = std::size_t{64} << 20U;

@@ -29,7 +29,7 @@ shared=${FUZZ_CORPUS:-${MAILDSAR_CORPUS:-"$here/../shared/corpus"}}
 cxx=${FUZZ_CXX:-clang++-16}
 
 all_targets=(mime extract mbox maillog_postfix maillog_exim maillog_sendmail maillog_dovecot maillog_exchange
-  quarantine mta_queue archive config subject identity redact redact_message erase_redact gz_access folder_name agent_transfer)
+  quarantine mta_queue archive config subject identity redact redact_message erase_redact gz_access folder_name agent_transfer estate_manifest)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 
@@ -114,6 +114,7 @@ seed_target() {
     mapfile -t files < <(find "$here/samples/queue/postfix" -type f)
     prefixes=('\000' '\002' '\004') ;;
   agent_transfer) ;; # fuzz/corpus/agent_transfer: base64 chunks and package paths
+  estate_manifest) ;; # fuzz/corpus/estate_manifest: an estate manifest with one slice, a binding
   log_block) ;; # fuzz/corpus/log_block: log block document data as the indexer writes it
   archive) ;; # fuzz/corpus/archive: small tar, tar.gz, tar.xz, tar.zst and zip files of the samples
   extract) ;; # fuzz/corpus/extract: small synthetic PDF, OOXML, ODF, RTF, ZIP and gzip files

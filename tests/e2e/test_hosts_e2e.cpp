@@ -305,14 +305,14 @@ TEST_F(HostsE2e, TheAgentBinaryAnswersTheProtocolAndRefusesWhatItMust) {
                                  R"({"op":"find","subject":{"emails":["alice.smith@example.com"],"shoe_size":42}})" "\n"
                                  R"({"op":"find","subject":"alice"})" "\n"
                                  R"({"op":"find","subject":{"emails":[]}})" "\n"
-                                 R"({"op":"erase","manifest":"m.json"})" "\n"
+                                 R"({"op":"shred","manifest":"m.json"})" "\n"
                                  "{{{\n"
                                  R"({"op":"find","subject":{"emails":["alice.smith@example.com"]}})" "\n");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   const std::vector<json> lines = json_lines(r.out);
   ASSERT_EQ(lines.size(), 8U) << r.out;
   EXPECT_EQ(lines[0]["host"], "mx1");
-  EXPECT_EQ(lines[0]["ops"], json::array({"hello", "affected", "export", "export_done", "export_read", "find", "retention", "status", "trace", "verify"}));
+  EXPECT_EQ(lines[0]["ops"], json::array({"hello", "affected", "erase", "export", "export_done", "export_read", "find", "plan", "retention", "status", "trace", "verify"}));
   EXPECT_EQ(lines[1]["stale"], false);
   ASSERT_EQ(lines[1]["sources"].size(), 4U);
   EXPECT_EQ(lines[1]["sources"][0]["name"], "mailboxes");
@@ -321,7 +321,7 @@ TEST_F(HostsE2e, TheAgentBinaryAnswersTheProtocolAndRefusesWhatItMust) {
   EXPECT_NE(lines[2]["error"]["message"].get<std::string>().find("shoe_size"), std::string::npos) << lines[2].dump();
   EXPECT_EQ(lines[3]["error"]["message"], R"(find: "subject" must be a subject object)");
   EXPECT_EQ(lines[4]["error"]["message"], "find: the subject has no identifier");
-  EXPECT_EQ(lines[5]["error"]["message"], "unknown op 'erase'");
+  EXPECT_EQ(lines[5]["error"]["message"], "unknown op 'shred'");
   EXPECT_EQ(lines[6]["error"]["message"], "request is not a JSON object");
   EXPECT_EQ(lines[7]["ok"], true);
   EXPECT_EQ(lines[7]["hits"].size(), ids_of_local_find(s_mx1).size());
@@ -335,12 +335,12 @@ TEST_F(HostsE2e, TheAgentBinaryAnswersTheProtocolAndRefusesWhatItMust) {
   EXPECT_NE(vl[0]["error"]["message"].get<std::string>().find("this agent speaks version 1, the client asked for 7"),
             std::string::npos);
 
-  // A line beyond 1 MiB: an error, then the session is closed.
-  auto big = agent_session(dir.path(), s_mx1, hello + std::string((1U << 20U) + 10, 'x') + "\n" + R"({"op":"status"})" "\n");
+  // A line beyond 64 MiB: an error, then the session is closed.
+  auto big = agent_session(dir.path(), s_mx1, hello + std::string((64U << 20U) + 10, 'x') + "\n" + R"({"op":"status"})" "\n");
   EXPECT_EQ(big.exit_code, 1);
   const std::vector<json> bl = json_lines(big.out);
   ASSERT_EQ(bl.size(), 2U) << big.out.substr(0, 500);
-  EXPECT_NE(bl[1]["error"]["message"].get<std::string>().find("request longer than 1048576 bytes"), std::string::npos);
+  EXPECT_NE(bl[1]["error"]["message"].get<std::string>().find("request longer than 67108864 bytes"), std::string::npos);
 
   // An agent whose own sources are not indexed refuses find (not_indexed), as local find would.
   const fs::path fresh = dir.path() / "fresh";
