@@ -29,7 +29,8 @@ shared=${FUZZ_CORPUS:-${MAILDSAR_CORPUS:-"$here/../shared/corpus"}}
 cxx=${FUZZ_CXX:-clang++-16}
 
 all_targets=(mime extract mbox maillog_postfix maillog_exim maillog_sendmail maillog_dovecot maillog_exchange
-  quarantine mta_queue archive config subject identity redact redact_message erase_redact gz_access folder_name agent_transfer estate_manifest)
+  quarantine mta_queue archive config subject identity redact redact_message erase_redact gz_access folder_name agent_transfer estate_manifest
+  log_block)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 
