@@ -116,7 +116,8 @@ core::Status ask_host(const core::HostConfig &host, const query::SubjectProfile 
     std::string which;
     if (auto sources = status.find("sources"); sources != status.end() && sources->is_array()) {
       for (const auto &s : *sources) {
-        if (s.is_object() && s.value("stale", false) && s.contains("name") && s["name"].is_string()) {
+        const auto flag = s.is_object() ? s.find("stale") : s.end();
+        if (flag != s.end() && flag->is_boolean() && flag->get<bool>() && s.contains("name") && s["name"].is_string()) {
           which += fmt::format("{}{}", which.empty() ? "" : ", ", s["name"].get<std::string>().substr(0, 64));
         }
       }
@@ -247,6 +248,23 @@ core::Status fetch_file(remote::HostClient &client, const std::string &id, const
 }
 
 /** One host's part of the package: status, export, every file, export_done. */
+/**
+ * A count in a host's answer to `op`: 0 when absent; a host that sends another type (a broken
+ * or hostile agent) is an error naming it, never an exception.
+ */
+core::Result<std::uint64_t> count_field(const nlohmann::json &answer, const char *key, std::string_view op,
+                                        const std::string &host) {
+  const auto it = answer.find(key);
+  if (it == answer.end()) {
+    return std::uint64_t{0};
+  }
+  if (!it->is_number_unsigned()) {
+    return core::fail(core::ErrorCode::data,
+                      fmt::format("host {}: the answer to {} has a \"{}\" that is not a count", host, op, key));
+  }
+  return it->get<std::uint64_t>();
+}
+
 core::Status export_host(const core::HostConfig &host, const query::SubjectProfile &subject,
                          const HostExportOptions &options, HostExport &out) {
   HostOutcome status;
@@ -265,8 +283,8 @@ core::Status export_host(const core::HostConfig &host, const query::SubjectProfi
   if (id == built.end() || !id->is_string() || files == built.end() || !files->is_array() || files->size() > 1000000) {
     return core::fail(core::ErrorCode::data, fmt::format("host {}: the answer to export has no export_id and files", host.name));
   }
-  out.items = built.value("items", std::uint64_t{0});
-  out.copied = built.value("copied", std::uint64_t{0});
+  MAILDSAR_TRY_ASSIGN(out.items, count_field(built, "items", "export", host.name));
+  MAILDSAR_TRY_ASSIGN(out.copied, count_field(built, "copied", "export", host.name));
   if (auto p = built.find("package_sha256"); p != built.end() && p->is_string()) {
     out.package_sha256 = p->get<std::string>().substr(0, 64);
   }
@@ -335,8 +353,8 @@ core::Status verify_host(const core::HostConfig &host, const query::SubjectProfi
   MAILDSAR_TRY_ASSIGN(out.unsearched, host_rows(answer, "unsearched", host.name));
   // "clean" must agree with the lists: a host cannot claim clean while listing residue.
   out.clean = clean->get<bool>() && out.remaining.empty() && out.unsearched.empty();
-  out.files_rescanned = answer.value("files_rescanned", std::uint64_t{0});
-  out.retained = answer.value("retained", std::uint64_t{0});
+  MAILDSAR_TRY_ASSIGN(out.files_rescanned, count_field(answer, "files_rescanned", "verify", host.name));
+  MAILDSAR_TRY_ASSIGN(out.retained, count_field(answer, "retained", "verify", host.name));
   if (auto m = answer.find("manifests"); m != answer.end() && m->is_array()) {
     out.manifests = *m;
   }

@@ -8,6 +8,7 @@
 #include "remote/protocol.hpp"
 #include "tests/e2e/e2e_support.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -798,6 +799,28 @@ TEST_F(HostsExportE2e, RetentionDryRunAsksEveryHostItsOwnRules) {
   auto d = ds(down, {"retention", "--now", "2030-01-01"});
   EXPECT_EQ(d.exit_code, 1) << d.out << d.err;
   EXPECT_NE(d.err.find("maildsar: error: host gone: "), std::string::npos) << d.err;
+}
+
+// A host's answers are untrusted: a count of another type in them (a broken or hostile agent,
+// here a real one whose answers are rewritten on the way) makes verify and export name the
+// host, exit 1, never an internal error.
+TEST_F(HostsExportE2e, AnAnswerWithAFieldOfAnotherTypeIsNamedNotACrash) {
+  ScratchDir dpo;
+  const std::string agent = fmt::format("'{}' -c '{}' agent", MAILDSAR_BINARY, s_a.string());
+  const fs::path config = dpo_config(
+      dpo.path(),
+      json::array({program_host("evil", {"/bin/sh", "-c",
+                                         agent + R"( | sed -u -e 's/"files_rescanned":[0-9]*/"files_rescanned":"many"/' )"
+                                                 R"(-e 's/"copied":[0-9]*/"copied":-1/')"})}));
+  auto v = ds(config, {"verify", "--email", "nobody.here@example.net"});
+  EXPECT_EQ(v.exit_code, 1) << v.out << v.err;
+  EXPECT_NE(v.err.find("host evil: the answer to verify has a \"files_rescanned\" that is not a count"),
+            std::string::npos)
+      << v.err;
+  auto e = ds(config, {"export", "--email", "alice.smith@example.com", "--out", (dpo.path() / "pkg").string()});
+  EXPECT_EQ(e.exit_code, 1) << e.out << e.err;
+  EXPECT_NE(e.err.find("host evil: the answer to export has a \"copied\" that is not a count"), std::string::npos)
+      << e.err;
 }
 
 TEST(HostsSamples, TheThreeHostSampleConfigsAreValid) {
