@@ -26,6 +26,8 @@
 
 namespace maildsar::erasure {
 
+class ErasureDb; // erasure/state.hpp
+
 /** What erase does with one item. */
 enum class Action { erase, redact, retain, manual, convert };
 /** "delete" "redact" "retain" "manual" "convert" */
@@ -141,6 +143,20 @@ struct Approval {
   /** The OS account that approved; nullopt for approvals recorded before it was. */
   std::optional<core::OsUser> os;
 };
+
+/**
+ * The checks every approval passes before it is recorded, of a manifest or of an estate
+ * manifest (hash `hash`, planned by `planner` from `planner_os`): an operator is named, neither
+ * the planner nor the planner's OS account approves, one OS account approves under one name;
+ * and its signature with the key at `signing_key_path` (checked against the operator's
+ * configured key, if any; "" unsigned, refused when approver keys are configured).
+ */
+[[nodiscard]] core::Result<std::string> approval_signature(const core::Config &config, ErasureDb &db,
+                                                           const std::string &hash, const std::string &planner,
+                                                           const std::optional<core::OsUser> &planner_os,
+                                                           const std::string &operator_name,
+                                                           const std::string &signing_key_path,
+                                                           const core::OsUser &approver_os);
 
 /**
  * `approve`: records `operator_name`'s approval of the manifest's hash, signed with the

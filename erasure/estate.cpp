@@ -209,49 +209,10 @@ core::Result<std::vector<Approval>> approve_estate(const core::Config &config, c
                                                    const std::string &signing_key_path,
                                                    const core::OsUser &approver_os) {
   const EstateBinding &b = manifest.binding;
-  if (operator_name.empty()) {
-    return core::fail(core::ErrorCode::usage, "approve needs an operator", "give --operator NAME");
-  }
-  if (operator_name == b.planner) {
-    return core::fail(core::ErrorCode::permission,
-                      fmt::format("{} planned manifest {} and cannot also approve it", operator_name,
-                                  manifest.hash.substr(0, 16)),
-                      "a second person must approve (four-eyes principle)");
-  }
-  if (b.planner_os && b.planner_os->uid == approver_os.uid) {
-    return core::fail(core::ErrorCode::permission,
-                      fmt::format("OS user '{}' planned manifest {} (as {}) and cannot also approve it, "
-                                  "not even as --operator {}",
-                                  approver_os.name, manifest.hash.substr(0, 16), b.planner, operator_name),
-                      "a second person must approve from their own OS login (four-eyes principle)");
-  }
   MAILDSAR_TRY_ASSIGN(ErasureDb db, ErasureDb::open(config));
   MAILDSAR_TRY_ASSIGN(std::vector<Approval> before, db.approvals(manifest.hash));
-  for (const Approval &a : before) {
-    if (a.os && a.os->uid == approver_os.uid && a.operator_name != operator_name) {
-      return core::fail(core::ErrorCode::permission,
-                        fmt::format("OS user '{}' already approved manifest {} as {}; one OS login counts "
-                                    "as one approver, not again as {}",
-                                    approver_os.name, manifest.hash.substr(0, 16), a.operator_name, operator_name),
-                        "another person must approve from their own OS login");
-    }
-  }
-  std::string signature;
-  if (!signing_key_path.empty()) {
-    const std::string message = approval_message(manifest.hash, operator_name);
-    MAILDSAR_TRY_ASSIGN(signature, sign_ed25519(signing_key_path, message));
-    if (auto key = config.erasure.approver_keys.find(operator_name); key != config.erasure.approver_keys.end()) {
-      MAILDSAR_TRY_ASSIGN(bool valid, verify_ed25519(key->second, message, signature));
-      if (!valid) {
-        return core::fail(core::ErrorCode::permission,
-                          fmt::format("{} does not match the public key configured for {} ({})", signing_key_path,
-                                      operator_name, key->second));
-      }
-    }
-  } else if (!config.erasure.approver_keys.empty()) {
-    return core::fail(core::ErrorCode::usage, "approvals must be signed: approver keys are configured",
-                      "give --sign-key YOUR-PRIVATE-KEY.pem");
-  }
+  MAILDSAR_TRY_ASSIGN(std::string signature, approval_signature(config, db, manifest.hash, b.planner, b.planner_os,
+                                                                operator_name, signing_key_path, approver_os));
   MAILDSAR_TRY(db.add_approval(manifest.hash, operator_name, now_iso(), signature, approver_os));
   MAILDSAR_TRY_ASSIGN(std::vector<Approval> after, db.approvals(manifest.hash));
   const auto signed_by_me = [&](const std::vector<Approval> &list) {

@@ -510,40 +510,41 @@ core::Result<std::vector<Approval>> approvals(const core::Config &config, const 
   return db.approvals(manifest_hash);
 }
 
-core::Result<std::vector<Approval>> approve(const core::Config &config, const Manifest &manifest,
-                                            const std::string &operator_name, const std::string &signing_key_path,
-                                            const core::OsUser &approver_os) {
+core::Result<std::string> approval_signature(const core::Config &config, ErasureDb &db, const std::string &hash,
+                                             const std::string &planner,
+                                             const std::optional<core::OsUser> &planner_os,
+                                             const std::string &operator_name, const std::string &signing_key_path,
+                                             const core::OsUser &approver_os) {
   if (operator_name.empty()) {
     return core::fail(core::ErrorCode::usage, "approve needs an operator", "give --operator NAME");
   }
-  if (operator_name == manifest.planner) {
+  if (operator_name == planner) {
     return core::fail(core::ErrorCode::permission,
                       fmt::format("{} planned manifest {} and cannot also approve it", operator_name,
-                                  manifest.hash.substr(0, 16)),
+                                  hash.substr(0, 16)),
                       "a second person must approve (four-eyes principle)");
   }
-  if (manifest.planner_os && manifest.planner_os->uid == approver_os.uid) {
+  if (planner_os && planner_os->uid == approver_os.uid) {
     // Names are what people say; the OS account is what the kernel says.
     return core::fail(core::ErrorCode::permission,
                       fmt::format("OS user '{}' planned manifest {} (as {}) and cannot also approve it, "
                                   "not even as --operator {}",
-                                  approver_os.name, manifest.hash.substr(0, 16), manifest.planner, operator_name),
+                                  approver_os.name, hash.substr(0, 16), planner, operator_name),
                       "a second person must approve from their own OS login (four-eyes principle)");
   }
-  MAILDSAR_TRY_ASSIGN(ErasureDb db, ErasureDb::open(config));
-  MAILDSAR_TRY_ASSIGN(std::vector<Approval> earlier, db.approvals(manifest.hash));
+  MAILDSAR_TRY_ASSIGN(std::vector<Approval> earlier, db.approvals(hash));
   for (const Approval &a : earlier) {
     if (a.os && a.os->uid == approver_os.uid && a.operator_name != operator_name) {
       return core::fail(core::ErrorCode::permission,
                         fmt::format("OS user '{}' already approved manifest {} as {}; one OS login counts "
                                     "as one approver, not again as {}",
-                                    approver_os.name, manifest.hash.substr(0, 16), a.operator_name, operator_name),
+                                    approver_os.name, hash.substr(0, 16), a.operator_name, operator_name),
                         "another person must approve from their own OS login");
     }
   }
   std::string signature;
   if (!signing_key_path.empty()) {
-    const std::string message = approval_message(manifest.hash, operator_name);
+    const std::string message = approval_message(hash, operator_name);
     MAILDSAR_TRY_ASSIGN(signature, sign_ed25519(signing_key_path, message));
     if (auto key = config.erasure.approver_keys.find(operator_name); key != config.erasure.approver_keys.end()) {
       MAILDSAR_TRY_ASSIGN(bool valid, verify_ed25519(key->second, message, signature));
@@ -557,6 +558,16 @@ core::Result<std::vector<Approval>> approve(const core::Config &config, const Ma
     return core::fail(core::ErrorCode::usage, "approvals must be signed: approver keys are configured",
                       "give --sign-key YOUR-PRIVATE-KEY.pem");
   }
+  return signature;
+}
+
+core::Result<std::vector<Approval>> approve(const core::Config &config, const Manifest &manifest,
+                                            const std::string &operator_name, const std::string &signing_key_path,
+                                            const core::OsUser &approver_os) {
+  MAILDSAR_TRY_ASSIGN(ErasureDb db, ErasureDb::open(config));
+  MAILDSAR_TRY_ASSIGN(std::string signature,
+                      approval_signature(config, db, manifest.hash, manifest.planner, manifest.planner_os,
+                                         operator_name, signing_key_path, approver_os));
   MAILDSAR_TRY(db.put_manifest(manifest));
   MAILDSAR_TRY_ASSIGN(std::vector<Approval> before, db.approvals(manifest.hash));
   MAILDSAR_TRY(db.add_approval(manifest.hash, operator_name, now_iso(), signature, approver_os));
