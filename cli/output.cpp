@@ -30,6 +30,15 @@ void Output::line(std::string_view text) {
   write_all(stdout, "\n");
 }
 
+void Output::lines(std::string_view text) {
+  for (std::size_t begin = 0; begin < text.size();) {
+    std::size_t end = text.find('\n', begin);
+    end = end == std::string_view::npos ? text.size() : end;
+    line(text.substr(begin, end - begin));
+    begin = end + 1;
+  }
+}
+
 void Output::json_line(const nlohmann::json &value) {
   write_all(stdout, value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   write_all(stdout, "\n");

@@ -29,6 +29,8 @@ public:
 
   /** A line of data (human mode) to stdout. */
   void line(std::string_view text);
+  /** Text of several lines, each as line() writes it (a trailing newline adds no empty line). */
+  void lines(std::string_view text);
   /** One JSON value as a single line to stdout. */
   void json_line(const nlohmann::json &value);
   /** hit_json() of each of `hits` as json_line() writes it, in order; formatted on two threads

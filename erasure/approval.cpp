@@ -17,6 +17,25 @@ namespace maildsar::erasure {
 namespace {
 
 using access::html_escape;
+using nlohmann::json;
+
+// Limits of the details a host sends (details_json, add_details).
+constexpr std::size_t k_max_subject = 512;
+constexpr std::size_t k_max_role = 32;
+constexpr std::size_t k_max_address = 320;
+constexpr std::size_t k_max_people = 32;
+
+/** At most `max` bytes of `s`, cut at a UTF-8 character boundary. */
+std::string clip(const std::string &s, std::size_t max) {
+  if (s.size() <= max) {
+    return s;
+  }
+  std::size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0U) == 0x80U) {
+    --n;
+  }
+  return s.substr(0, n);
+}
 
 constexpr std::string_view k_actions[] = {"delete", "redact", "convert", "manual", "retain"};
 
@@ -222,13 +241,12 @@ std::string approval_html_path(const std::string &manifest_path) {
   return manifest_path + ".html";
 }
 
-std::string approval_html(const ApprovalView &v) {
-  const Manifest &m = v.manifest;
-  const Counts counts = counts_of(m);
-  std::string h;
-  h.reserve(2048 + m.items.size() * 400);
-  h += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n";
-  h += fmt::format("<title>Erasure {} for approval</title>\n", html_escape(m.request));
+namespace {
+
+/** The page's head, styles and opening. */
+std::string html_start(const std::string &title) {
+  std::string h = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n";
+  h += fmt::format("<title>{}</title>\n", html_escape(title));
   h += "<style>body{font-family:sans-serif;margin:2em;max-width:80em;color:#222}"
        "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #bbb;padding:.25em .5em;"
        "text-align:left;vertical-align:top;font-size:.9em}th{background:#eee}"
@@ -236,32 +254,38 @@ std::string approval_html(const ApprovalView &v) {
        ".warn{background:#fff3cd;padding:.5em;border:1px solid #e0c060}"
        ".a-delete,.a-redact,.a-convert{color:#a00}.a-retain{color:#060}.a-manual{color:#850}</style>\n";
   h += "</head><body>\n";
-  h += fmt::format("<h1>Erasure for approval: {}</h1>\n", html_escape(m.request));
-  h += "<table>\n";
-  h += fmt::format("<tr><th>Request</th><td>{}</td></tr>\n", html_escape(m.request));
-  h += fmt::format("<tr><th>Planned by</th><td>{}{} at {}</td></tr>\n", html_escape(m.planner),
-                   html_escape(planner_os_text(m)), html_escape(m.created));
-  h += fmt::format("<tr><th>Manifest SHA-256</th><td><code>{}</code> (what <code>maildsar approve</code> "
-                   "records; compare it)</td></tr>\n",
-                   html_escape(m.hash));
-  h += fmt::format("<tr><th>Approvals</th><td>{}</td></tr>\n", html_escape(approvals_text(v)));
-  h += fmt::format("<tr><th>Items</th><td>{}</td></tr>\n", m.items.size());
-  h += "</table>\n";
+  return h;
+}
 
-  h += "<h2>Whom it is about</h2>\n";
-  if (v.subject.empty()) {
+const char *const k_html_end =
+    "<p><small>Written by maildsar plan. This page is personal data (0600): it names the subject, "
+    "correspondents and subject lines. The manifest file, not this page, is what is approved.</small></p>\n"
+    "</body></html>\n";
+
+/** "Whom it is about": the subject as given, or how many keyed identifiers. */
+std::string html_whom(const std::vector<std::string> &subject, std::size_t keyed) {
+  std::string h = "<h2>Whom it is about</h2>\n";
+  if (subject.empty()) {
     h += fmt::format("<p>The subject's {} identifier(s) are known here only as keyed hashes (a plan of "
                      "items that came back after an erasure, or a view without the request's subject).</p>\n",
-                     m.subject.size());
+                     keyed);
   } else {
     h += "<ul>\n";
-    for (const std::string &s : v.subject) {
+    for (const std::string &s : subject) {
       h += fmt::format("<li>{}</li>\n", html_escape(s));
     }
     h += "</ul>\n";
   }
+  return h;
+}
 
-  h += "<h2>What erase will do, per source</h2>\n<table><tr><th>source</th><th>store</th>";
+/** What erase does with a manifest's items, what it leaves, and every item; headings `hx`. */
+std::string html_items(const ApprovalView &v, std::string_view hx) {
+  const Manifest &m = v.manifest;
+  const Counts counts = counts_of(m);
+  std::string h;
+  h.reserve(2048 + m.items.size() * 400);
+  h += fmt::format("<{}>What erase will do, per source</{}>\n<table><tr><th>source</th><th>store</th>", hx, hx);
   for (std::string_view a : k_actions) {
     h += fmt::format("<th>{}</th>", a);
   }
@@ -294,7 +318,7 @@ std::string approval_html(const ApprovalView &v) {
   h += "<p>Message policy (what happens to a message by the subject's role in it): <code>" +
        html_escape(message_policy_text(m)) + "</code></p>\n";
 
-  h += "<h2>What will not be touched, and why</h2>\n";
+  h += fmt::format("<{}>What will not be touched, and why</{}>\n", hx, hx);
   const auto protections = protections_of(m);
   if (protections.empty()) {
     h += "<p>No hold or exemption applies to any item.</p>\n";
@@ -321,7 +345,7 @@ std::string approval_html(const ApprovalView &v) {
                    "the subject's data too.</p>\n",
                    files.size());
 
-  h += "<h2>Every item</h2>\n";
+  h += fmt::format("<{}>Every item</{}>\n", hx, hx);
   for (const auto &[group, indices] : groups_of(m)) {
     std::map<std::string, std::uint64_t> by_action;
     for (std::size_t i : indices) {
@@ -357,28 +381,14 @@ std::string approval_html(const ApprovalView &v) {
     }
     h += "</table></details>\n";
   }
-  h += "<p><small>Written by maildsar plan. This page is personal data (0600): it names the subject, "
-       "correspondents and subject lines. The manifest file, not this page, is what is approved.</small></p>\n";
-  h += "</body></html>\n";
   return h;
 }
 
-std::string approval_text(const ApprovalView &v) {
+/** The text of what erase does with a manifest's items, what it leaves, and every item. */
+std::string text_items(const ApprovalView &v) {
   const Manifest &m = v.manifest;
   const Counts counts = counts_of(m);
   std::string t;
-  t += fmt::format("Erasure for approval: {}\n", m.request);
-  t += fmt::format("  planned by {}{} at {}\n", m.planner, planner_os_text(m), m.created);
-  t += fmt::format("  manifest sha256 {}\n", m.hash);
-  t += fmt::format("  approvals: {}\n", approvals_text(v));
-  if (v.subject.empty()) {
-    t += fmt::format("  subject: {} identifier(s), as keyed hashes (the planner's HTML summary names them)\n",
-                     m.subject.size());
-  } else {
-    for (const std::string &s : v.subject) {
-      t += "  subject " + s + "\n";
-    }
-  }
   t += "\nPer source:\n";
   for (const auto &[source, by] : counts.by_source) {
     std::string line;
@@ -425,7 +435,174 @@ std::string approval_text(const ApprovalView &v) {
       }
     }
   }
+  return t;
+}
+
+} // namespace
+
+std::string approval_html(const ApprovalView &v) {
+  const Manifest &m = v.manifest;
+  std::string h = html_start(fmt::format("Erasure {} for approval", m.request));
+  h += fmt::format("<h1>Erasure for approval: {}</h1>\n", html_escape(m.request));
+  h += "<table>\n";
+  h += fmt::format("<tr><th>Request</th><td>{}</td></tr>\n", html_escape(m.request));
+  h += fmt::format("<tr><th>Planned by</th><td>{}{} at {}</td></tr>\n", html_escape(m.planner),
+                   html_escape(planner_os_text(m)), html_escape(m.created));
+  h += fmt::format("<tr><th>Manifest SHA-256</th><td><code>{}</code> (what <code>maildsar approve</code> "
+                   "records; compare it)</td></tr>\n",
+                   html_escape(m.hash));
+  h += fmt::format("<tr><th>Approvals</th><td>{}</td></tr>\n", html_escape(approvals_text(v)));
+  h += fmt::format("<tr><th>Items</th><td>{}</td></tr>\n", m.items.size());
+  h += "</table>\n";
+
+  h += html_whom(v.subject, m.subject.size());
+  h += html_items(v, "h2");
+  h += k_html_end;
+  return h;
+}
+
+std::string approval_text(const ApprovalView &v) {
+  const Manifest &m = v.manifest;
+  std::string t;
+  t += fmt::format("Erasure for approval: {}\n", m.request);
+  t += fmt::format("  planned by {}{} at {}\n", m.planner, planner_os_text(m), m.created);
+  t += fmt::format("  manifest sha256 {}\n", m.hash);
+  t += fmt::format("  approvals: {}\n", approvals_text(v));
+  if (v.subject.empty()) {
+    t += fmt::format("  subject: {} identifier(s), as keyed hashes (the planner's HTML summary names them)\n",
+                     m.subject.size());
+  } else {
+    for (const std::string &s : v.subject) {
+      t += "  subject " + s + "\n";
+    }
+  }
+  t += text_items(v);
   return access::clean_utf8(t); // subject lines are untrusted: no control character reaches a terminal
+}
+
+json details_json(const ApprovalView &v) {
+  json out = json::object();
+  for (const ManifestItem &item : v.manifest.items) {
+    if (out.size() >= k_max_carried_details) {
+      break;
+    }
+    const query::Hit *d = detail(v, item);
+    if (d == nullptr) {
+      continue;
+    }
+    json people = json::array();
+    for (const auto &[role, address] : d->correspondents) {
+      if (people.size() >= k_max_people) {
+        break;
+      }
+      people.push_back(json::array({clip(role, k_max_role), clip(address, k_max_address)}));
+    }
+    out[item.id] = json{{"date", d->date ? json(*d->date) : json(nullptr)},
+                        {"subject", clip(d->subject, k_max_subject)},
+                        {"correspondents", std::move(people)}};
+  }
+  return out;
+}
+
+std::size_t add_details(ApprovalView &v, const json &details) {
+  if (!details.is_object()) {
+    return details.is_null() ? 0 : 1;
+  }
+  std::set<std::string_view> ids;
+  for (const ManifestItem &item : v.manifest.items) {
+    ids.insert(item.id);
+  }
+  std::size_t skipped = 0;
+  for (const auto &[id, d] : details.items()) {
+    const auto date = d.is_object() ? d.find("date") : d.end();
+    const auto subject = d.is_object() ? d.find("subject") : d.end();
+    const auto people = d.is_object() ? d.find("correspondents") : d.end();
+    if (!ids.contains(id) || v.details.size() >= k_max_carried_details || !d.is_object() || date == d.end() ||
+        !(date->is_null() || date->is_number_integer()) || subject == d.end() || !subject->is_string() ||
+        people == d.end() || !people->is_array()) {
+      ++skipped;
+      continue;
+    }
+    query::Hit h;
+    h.id = id;
+    if (date->is_number_integer()) {
+      h.date = date->get<std::int64_t>();
+    }
+    h.subject = clip(subject->get<std::string>(), k_max_subject);
+    for (const json &p : *people) {
+      if (h.correspondents.size() < k_max_people && p.is_array() && p.size() == 2 && p[0].is_string() &&
+          p[1].is_string()) {
+        h.correspondents.emplace_back(clip(p[0].get<std::string>(), k_max_role),
+                                      clip(p[1].get<std::string>(), k_max_address));
+      }
+    }
+    v.details.insert_or_assign(id, std::move(h));
+  }
+  return skipped;
+}
+
+std::string estate_approval_html(const EstateApprovalView &e) {
+  std::string h = html_start(fmt::format("Erasure {} across hosts for approval", e.request));
+  h += fmt::format("<h1>Erasure across hosts for approval: {}</h1>\n", html_escape(e.request));
+  h += "<table>\n";
+  h += fmt::format("<tr><th>Request</th><td>{}</td></tr>\n", html_escape(e.request));
+  h += fmt::format("<tr><th>Planned by</th><td>{} at {}</td></tr>\n", html_escape(e.planner), html_escape(e.created));
+  h += fmt::format("<tr><th>Estate manifest SHA-256</th><td><code>{}</code> (what <code>maildsar approve</code> "
+                   "signs; compare it)</td></tr>\n",
+                   html_escape(e.hash));
+  h += fmt::format("<tr><th>Approvals</th><td>{} recorded here; each host checks the signed ones against its own "
+                   "approver keys and <code>approvals_required</code></td></tr>\n",
+                   e.approvals.size());
+  std::size_t items = 0;
+  for (const EstateApprovalView::Host &host : e.hosts) {
+    items += host.view.manifest.items.size();
+    h += fmt::format("<tr><th>Host {}</th><td>{} ({}): slice <code>{}</code>, {} item(s)</td></tr>\n",
+                     html_escape(host.name), html_escape(host.name), html_escape(host.agent_host),
+                     html_escape(host.view.manifest.hash), host.view.manifest.items.size());
+  }
+  h += fmt::format("<tr><th>Items</th><td>{}</td></tr>\n</table>\n", items);
+  for (const auto &[name, why] : e.not_searched) {
+    h += fmt::format("<p class=\"warn\">Host {} was NOT SEARCHED: nothing of it is planned or erased ({}).</p>\n",
+                     html_escape(name), html_escape(why));
+  }
+  h += html_whom(e.subject, e.hosts.empty() ? 0 : e.hosts.front().view.manifest.subject.size());
+  for (const EstateApprovalView::Host &host : e.hosts) {
+    h += fmt::format("<h2>Host {} ({}): {} item(s)</h2>\n", html_escape(host.name), html_escape(host.agent_host),
+                     host.view.manifest.items.size());
+    if (!host.note.empty()) {
+      h += fmt::format("<p class=\"warn\">{}</p>\n", html_escape(host.note));
+    }
+    h += html_items(host.view, "h3");
+  }
+  h += k_html_end;
+  return h;
+}
+
+std::string estate_approval_text(const EstateApprovalView &e) {
+  std::string t;
+  t += fmt::format("Erasure across hosts for approval: {}\n", e.request);
+  t += fmt::format("  planned by {} at {}\n", e.planner, e.created);
+  t += fmt::format("  estate manifest sha256 {}\n", e.hash);
+  t += fmt::format("  approvals recorded here: {} (each host checks the signed ones against its own keys)\n",
+                   e.approvals.size());
+  for (const std::string &s : e.subject) {
+    t += "  subject " + s + "\n";
+  }
+  for (const EstateApprovalView::Host &host : e.hosts) {
+    t += fmt::format("  host {} ({}): slice {}, {} item(s)\n", host.name, host.agent_host,
+                     host.view.manifest.hash.substr(0, 16), host.view.manifest.items.size());
+  }
+  for (const auto &[name, why] : e.not_searched) {
+    t += fmt::format("  host {}: NOT SEARCHED, nothing of it is planned or erased ({})\n", name, why);
+  }
+  for (const EstateApprovalView::Host &host : e.hosts) {
+    t += fmt::format("\n== host {} ({}) ==\n", host.name, host.agent_host);
+    if (!host.note.empty()) {
+      t += "  " + host.note + "\n";
+    }
+    t += text_items(host.view);
+  }
+  return access::clean_utf8(t);
 }
 
 } // namespace maildsar::erasure

@@ -53,6 +53,43 @@ inline constexpr std::size_t k_open_group_items = 100;
 /** The same as plain text, for a terminal (`approve --show`). */
 [[nodiscard]] std::string approval_text(const ApprovalView &view);
 
+/**
+ * What a host's agent sends of its slice's items for the DPO host's summary (issue 15):
+ * {item id: {"date": unix seconds or null, "subject": line, "correspondents": [[role, address],
+ * ...]}}, for at most k_max_carried_details items, lines and lists clipped.
+ */
+[[nodiscard]] nlohmann::json details_json(const ApprovalView &view);
+inline constexpr std::size_t k_max_carried_details = 20000;
+/**
+ * Adds details a host sent (untrusted): entries that are malformed, or for no item of the view's
+ * manifest, are skipped; strings and lists are clipped as details_json clips them.
+ * @return how many entries were skipped.
+ */
+std::size_t add_details(ApprovalView &view, const nlohmann::json &details);
+
+/** An estate manifest as approvers read it (issue 15): the binding, then each host's slice. */
+struct EstateApprovalView {
+  std::string request;
+  std::string created;
+  std::string planner;
+  std::string hash;                 // the estate manifest's hash: what is signed
+  std::vector<std::string> subject; // as given (plan); empty: keyed only (approve --show)
+  std::vector<Approval> approvals;  // recorded on the DPO host for `hash`
+  struct Host {
+    std::string name;
+    std::string agent_host;
+    std::string note; // e.g. why its items' details are missing
+    ApprovalView view; // its slice and the details it sent
+  };
+  std::vector<Host> hosts;
+  std::vector<std::pair<std::string, std::string>> not_searched; // host, why
+};
+
+/** The estate's self-contained HTML summary (no script, no external resource). */
+[[nodiscard]] std::string estate_approval_html(const EstateApprovalView &view);
+/** The same as plain text, for a terminal (`approve --show`). */
+[[nodiscard]] std::string estate_approval_text(const EstateApprovalView &view);
+
 /** Where `plan` writes the summary of the manifest at `manifest_path`: `x.json` -> `x.html`,
     anything else -> `<path>.html`. */
 [[nodiscard]] std::string approval_html_path(const std::string &manifest_path);

@@ -116,5 +116,71 @@ TEST(ApprovalSummary, ItsPathIsBesideTheManifest) {
   EXPECT_EQ(approval_html_path(".json"), ".json.html");
 }
 
+TEST(ApprovalSummary, DetailsCarriedFromAHostRoundTripAndMalformedOnesAreSkipped) {
+  const ApprovalView sent = big_view();
+  const nlohmann::json carried = details_json(sent);
+  ASSERT_EQ(carried.size(), 9999U) << "every item with details, none for the last";
+  ApprovalView got;
+  got.manifest = sent.manifest;
+  got.subject = sent.subject;
+  EXPECT_EQ(add_details(got, carried), 0U);
+  EXPECT_EQ(approval_text(got), approval_text(sent)) << "the same summary from the carried details";
+
+  // Untrusted: wrong types, ids of no item, oversized strings and lists.
+  nlohmann::json bad = nlohmann::json::object();
+  const std::string first = sent.manifest.items[0].id;
+  const std::string second = sent.manifest.items[1].id;
+  bad[first] = {{"date", "yesterday"}, {"subject", "x"}, {"correspondents", nlohmann::json::array()}};
+  bad[std::string(64, 'f')] = {{"date", nullptr}, {"subject", "not an item"}, {"correspondents", nlohmann::json::array()}};
+  bad[sent.manifest.items[2].id] = 42;
+  nlohmann::json people = nlohmann::json::array();
+  for (int i = 0; i < 100; ++i) {
+    people.push_back({"to", fmt::format("p{}@example.com", i)});
+  }
+  people.push_back({"to"}); // not a pair: dropped
+  bad[second] = {{"date", nullptr}, {"subject", std::string(600, 'a') + "\xc3\xa9"}, {"correspondents", people}};
+  ApprovalView v;
+  v.manifest = sent.manifest;
+  EXPECT_EQ(add_details(v, bad), 3U);
+  ASSERT_EQ(v.details.size(), 1U);
+  const query::Hit &h = v.details.at(second);
+  EXPECT_EQ(h.subject, std::string(512, 'a'));
+  EXPECT_EQ(h.correspondents.size(), 32U);
+  EXPECT_FALSE(h.date);
+  EXPECT_EQ(add_details(v, nlohmann::json::array()), 1U) << "not an object";
+  EXPECT_EQ(add_details(v, nlohmann::json()), 0U) << "none sent (an older agent)";
+}
+
+TEST(ApprovalSummary, TheEstateSummaryShowsEveryHostItsSliceAndWhoWasNotSearched) {
+  EstateApprovalView e;
+  e.request = "DSAR-2026-0042";
+  e.planner = "dpo-anna";
+  e.created = "2026-12-04T12:00:00Z";
+  e.hash = std::string(64, 'e');
+  e.subject = {"email: alice.smith@example.com"};
+  ApprovalView imap = big_view();
+  imap.details.begin()->second.subject = "<b>bold</b>";
+  e.hosts.push_back({"imap", "imap.example.com", "", imap});
+  ApprovalView mx1;
+  mx1.manifest.hash = std::string(64, 'b');
+  mx1.manifest.items.push_back(item(std::string(64, '1'), "postfix", "", Action::redact, "delivery-log transaction"));
+  e.hosts.push_back({"mx1", "mx1.example.com", "its items' details could not be read: host mx1: down", mx1});
+  e.not_searched.emplace_back("mx2", "host mx2: unreachable");
+  const std::string html = estate_approval_html(e);
+  EXPECT_NE(html.find("<h2>Host imap (imap.example.com): 10000 item(s)</h2>"), std::string::npos);
+  EXPECT_NE(html.find("<h2>Host mx1 (mx1.example.com): 1 item(s)</h2>"), std::string::npos);
+  EXPECT_NE(html.find("Host mx2 was NOT SEARCHED"), std::string::npos);
+  EXPECT_NE(html.find("its items&#39; details could not be read: host mx1: down"), std::string::npos);
+  EXPECT_NE(html.find(std::string(64, 'e')), std::string::npos);
+  EXPECT_NE(html.find("<li>email: alice.smith@example.com</li>"), std::string::npos);
+  EXPECT_EQ(html.find("<b>bold</b>"), std::string::npos) << "details are escaped";
+  EXPECT_EQ(count_of(html, "<h3>Every item</h3>"), 2U);
+  const std::string text = estate_approval_text(e);
+  EXPECT_NE(text.find("== host imap (imap.example.com) =="), std::string::npos);
+  EXPECT_NE(text.find("  host mx2: NOT SEARCHED"), std::string::npos);
+  EXPECT_NE(text.find("10000 item(s) in all"), std::string::npos);
+  EXPECT_NE(text.find("1 item(s) in all"), std::string::npos);
+}
+
 } // namespace
 } // namespace maildsar::erasure
