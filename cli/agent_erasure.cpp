@@ -3,6 +3,7 @@
 // kept in this host's own state, and `erase` of exactly that slice, with approvals this host
 // verifies itself (erasure/estate.hpp; docs/schemata.md "maildsar agent protocol").
 #include "cli/commands.hpp"
+#include "erasure/approval.hpp"
 #include "erasure/erasure.hpp"
 #include "erasure/estate.hpp"
 
@@ -117,68 +118,106 @@ core::Result<std::vector<erasure::Approval>> carried_approvals(const json &reque
 
 } // namespace
 
+// plan: this host's slice, planned here by the local planner (this host's holds, exemptions,
+// message policy), kept in this host's state as planned by its agent, and returned whole.
+core::Result<json> agent_plan(const core::Config &config, const Context &ctx, const json &request) {
+  const auto subject_it = request.find("subject");
+  if (subject_it == request.end() || !subject_it->is_object()) {
+    return core::fail(core::ErrorCode::usage, R"(plan: "subject" must be a subject object)");
+  }
+  MAILDSAR_TRY_ASSIGN(query::SubjectProfile subject, query::parse_subject(subject_it->dump(), "plan: subject"));
+  erasure::PlanOptions options;
+  if (auto resurrected = request.find("resurrected"); resurrected != request.end()) {
+    if (!resurrected->is_boolean()) {
+      return core::fail(core::ErrorCode::usage, R"(plan: "resurrected" must be true or false)");
+    }
+    options.resurrected = resurrected->get<bool>();
+  }
+  // --resurrected: the erased subject as this host's suppression list keeps it, by request id.
+  if (subject.request.empty() || (!options.resurrected && subject.empty())) {
+    return core::fail(core::ErrorCode::usage, "plan: the subject needs an identifier and its request id");
+  }
+  if (options.resurrected && !subject.empty()) {
+    return core::fail(core::ErrorCode::usage, "plan: a resurrected plan takes the request id and no identifier");
+  }
+  if (auto policy = request.find("policy"); policy != request.end()) {
+    if (!policy->is_object()) {
+      return core::fail(core::ErrorCode::usage, R"(plan: "policy" must be a policy object)");
+    }
+    options.policy = *policy; // checked by the planner as a policy file is
+  }
+  MAILDSAR_TRY_ASSIGN(std::string planner, client_operator(request, "plan"));
+  options.planner = planner;
+  options.planner_os = ctx.os_user; // the agent's account; approvals come signed (erase)
+  if (auto today = request.find("today"); today != request.end()) {
+    if (!today->is_string() || !core::is_calendar_date(today->get<std::string>())) {
+      return core::fail(core::ErrorCode::usage, R"(plan: "today" must be a date YYYY-MM-DD)");
+    }
+    options.today = today->get<std::string>();
+  }
+  if (auto pst = request.find("pst"); pst != request.end()) {
+    if (!pst->is_string() || (*pst != "manual" && *pst != "convert")) {
+      return core::fail(core::ErrorCode::usage, R"(plan: "pst" must be "manual" or "convert")");
+    }
+    options.pst = *pst == "convert" ? erasure::PstMode::convert : erasure::PstMode::manual;
+  }
+  MAILDSAR_TRY(require_indexed(config));
+  MAILDSAR_TRY_ASSIGN(erasure::PlanResult planned, erasure::plan(config, subject, options));
+  MAILDSAR_TRY(erasure::remember_agent_slice(config, planned.manifest, planner));
+  // What the DPO host's summary shows of each item (dates, subject lines, correspondents): only
+  // this host's index has it.
+  MAILDSAR_TRY_ASSIGN(erasure::ApprovalView view,
+                      erasure::approval_view(config, planned.manifest, {}, std::move(planned.hits)));
+  return json{{"manifest", planned.manifest.to_json()},
+              {"manifest_sha256", planned.manifest.hash},
+              {"items", planned.manifest.items.size()},
+              {"stale", planned.stale},
+              {"details", erasure::details_json(view)}};
+}
+
+// show: the details of a slice this host's agent planned, read from its index now (the DPO
+// host's `approve --show`), as plan sent them.
+core::Result<json> agent_show(const core::Config &config, const json &request) {
+  const auto slice = request.find("slice");
+  if (slice == request.end() || !slice->is_string() || slice->get_ref<const std::string &>().size() != 64) {
+    return core::fail(core::ErrorCode::usage, R"(show: "slice" must be the hash of a slice this host planned)");
+  }
+  MAILDSAR_TRY_ASSIGN(erasure::Manifest manifest, erasure::agent_slice(config, slice->get<std::string>()));
+  MAILDSAR_TRY_ASSIGN(erasure::ApprovalView view, erasure::approval_view(config, manifest));
+  return json{{"slice", manifest.hash}, {"details", erasure::details_json(view)}};
+}
+
+// erase: the slice this host planned, with the estate manifest's binding and the approvals;
+// this host checks all of it itself (erasure::erase_slice) before anything changes.
+core::Result<json> agent_erase(const core::Config &config, const Context &ctx, const json &request) {
+  const auto estate = request.find("estate");
+  const auto slice_it = request.find("slice");
+  if (estate == request.end() || !estate->is_object() || slice_it == request.end() || !slice_it->is_object()) {
+    return core::fail(core::ErrorCode::usage,
+                      R"(erase: "estate" (the estate manifest's binding) and "slice" (a manifest) must be objects)");
+  }
+  MAILDSAR_TRY_ASSIGN(erasure::EstateBinding binding, erasure::parse_estate_binding(*estate, "erase: estate"));
+  MAILDSAR_TRY_ASSIGN(erasure::Manifest slice, erasure::parse_manifest(slice_it->dump(), "erase: slice"));
+  MAILDSAR_TRY_ASSIGN(std::vector<erasure::Approval> approvals, carried_approvals(request));
+  MAILDSAR_TRY_ASSIGN(std::string client, client_operator(request, "erase"));
+  erasure::EraseOptions options;
+  options.operator_name = ctx.operator_name;
+  if (auto dry = request.find("dry_run"); dry != request.end()) {
+    if (!dry->is_boolean()) {
+      return core::fail(core::ErrorCode::usage, R"(erase: "dry_run" must be true or false)");
+    }
+    options.dry_run = dry->get<bool>() ? erasure::DryRun::yes : erasure::DryRun::no;
+  }
+  apply_erase_test_hooks(options);
+  MAILDSAR_TRY_ASSIGN(erasure::EraseReport report, erasure::erase_slice(config, binding, slice, approvals, client, options));
+  return erase_report_json(report, options.dry_run);
+}
+
 void add_agent_erasure_ops(std::map<std::string, remote::OpHandler> &ops, const core::Config &config,
                            const Context &ctx) {
-  // plan: this host's slice, planned here by the local planner (this host's holds, exemptions,
-  // message policy), kept in this host's state as planned by its agent, and returned whole.
-  ops["plan"] = [&config, &ctx](const json &request) -> core::Result<json> {
-    const auto subject_it = request.find("subject");
-    if (subject_it == request.end() || !subject_it->is_object()) {
-      return core::fail(core::ErrorCode::usage, R"(plan: "subject" must be a subject object)");
-    }
-    MAILDSAR_TRY_ASSIGN(query::SubjectProfile subject, query::parse_subject(subject_it->dump(), "plan: subject"));
-    if (subject.empty() || subject.request.empty()) {
-      return core::fail(core::ErrorCode::usage, "plan: the subject needs an identifier and its request id");
-    }
-    MAILDSAR_TRY_ASSIGN(std::string planner, client_operator(request, "plan"));
-    erasure::PlanOptions options;
-    options.planner = planner;
-    options.planner_os = ctx.os_user; // the agent's account; approvals come signed (erase)
-    if (auto today = request.find("today"); today != request.end()) {
-      if (!today->is_string() || !core::is_calendar_date(today->get<std::string>())) {
-        return core::fail(core::ErrorCode::usage, R"(plan: "today" must be a date YYYY-MM-DD)");
-      }
-      options.today = today->get<std::string>();
-    }
-    if (auto pst = request.find("pst"); pst != request.end()) {
-      if (!pst->is_string() || (*pst != "manual" && *pst != "convert")) {
-        return core::fail(core::ErrorCode::usage, R"(plan: "pst" must be "manual" or "convert")");
-      }
-      options.pst = *pst == "convert" ? erasure::PstMode::convert : erasure::PstMode::manual;
-    }
-    MAILDSAR_TRY(require_indexed(config));
-    MAILDSAR_TRY_ASSIGN(erasure::PlanResult planned, erasure::plan(config, subject, options));
-    MAILDSAR_TRY(erasure::remember_agent_slice(config, planned.manifest, planner));
-    return json{{"manifest", planned.manifest.to_json()},
-                {"manifest_sha256", planned.manifest.hash},
-                {"items", planned.manifest.items.size()},
-                {"stale", planned.stale}};
-  };
-  // erase: the slice this host planned, with the estate manifest's binding and the approvals;
-  // this host checks all of it itself (erasure::erase_slice) before anything changes.
-  ops["erase"] = [&config, &ctx](const json &request) -> core::Result<json> {
-    const auto estate = request.find("estate");
-    const auto slice_it = request.find("slice");
-    if (estate == request.end() || !estate->is_object() || slice_it == request.end() || !slice_it->is_object()) {
-      return core::fail(core::ErrorCode::usage,
-                        R"(erase: "estate" (the estate manifest's binding) and "slice" (a manifest) must be objects)");
-    }
-    MAILDSAR_TRY_ASSIGN(erasure::EstateBinding binding, erasure::parse_estate_binding(*estate, "erase: estate"));
-    MAILDSAR_TRY_ASSIGN(erasure::Manifest slice, erasure::parse_manifest(slice_it->dump(), "erase: slice"));
-    MAILDSAR_TRY_ASSIGN(std::vector<erasure::Approval> approvals, carried_approvals(request));
-    MAILDSAR_TRY_ASSIGN(std::string client, client_operator(request, "erase"));
-    erasure::EraseOptions options;
-    options.operator_name = ctx.operator_name;
-    if (auto dry = request.find("dry_run"); dry != request.end()) {
-      if (!dry->is_boolean()) {
-        return core::fail(core::ErrorCode::usage, R"(erase: "dry_run" must be true or false)");
-      }
-      options.dry_run = dry->get<bool>() ? erasure::DryRun::yes : erasure::DryRun::no;
-    }
-    apply_erase_test_hooks(options);
-    MAILDSAR_TRY_ASSIGN(erasure::EraseReport report, erasure::erase_slice(config, binding, slice, approvals, client, options));
-    return erase_report_json(report, options.dry_run);
-  };
+  ops["plan"] = [&config, &ctx](const json &request) { return agent_plan(config, ctx, request); };
+  ops["erase"] = [&config, &ctx](const json &request) { return agent_erase(config, ctx, request); };
+  ops["show"] = [&config](const json &request) { return agent_show(config, request); };
 }
 
 } // namespace maildsar::cli

@@ -31,9 +31,7 @@ namespace maildsar::cli {
 
 void agent_options(po::options_description &, po::positional_options_description &) {}
 
-namespace {
-
-std::string this_host_name(const core::Config &config) {
+std::string agent_host_name(const core::Config &config) {
   if (!config.host_name.empty()) {
     return config.host_name;
   }
@@ -43,6 +41,8 @@ std::string this_host_name(const core::Config &config) {
   }
   return name;
 }
+
+namespace {
 
 /** This host's part of an access package, built for one client in this session. */
 struct AgentExport {
@@ -446,7 +446,7 @@ core::Result<int> run_agent(Context &ctx) {
   };
   // Erasure across hosts (issue 15): this host's slice, planned here and carried out here.
   add_agent_erasure_ops(ops, config, ctx);
-  const remote::AgentIdentity self{this_host_name(config), fmt::format("maildsar {}", MAILDSAR_VERSION)};
+  const remote::AgentIdentity self{agent_host_name(config), fmt::format("maildsar {}", MAILDSAR_VERSION)};
   const int rc = remote::serve(STDIN_FILENO, STDOUT_FILENO, self, ops);
   // A client that went away without export_done leaves nothing of the subject behind here.
   for (const auto &[id, ex] : exports) {

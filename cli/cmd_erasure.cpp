@@ -10,6 +10,7 @@
 #include "erasure/approval.hpp"
 #include "erasure/erasure.hpp"
 #include "erasure/estate.hpp"
+#include "erasure/policy.hpp"
 
 #include <fmt/format.h>
 
@@ -89,14 +90,22 @@ core::Result<int> run_plan(Context &ctx) {
     // Across hosts (issue 15): each host plans its own slice; the DPO host binds them.
     const std::string pst = ctx.vm["pst"].as<std::string>();
     const std::string today = ctx.vm.count("today") != 0 ? ctx.vm["today"].as<std::string>() : "";
-    if (resurrected || ctx.vm.count("policy") != 0) {
-      return core::fail(core::ErrorCode::usage, "plan across hosts: --resurrected and --policy are not supported yet",
-                        "each host applies its own erasure.message_policy; plan --resurrected on the host itself");
-    }
     if ((pst != "manual" && pst != "convert") || (!today.empty() && !core::is_calendar_date(today))) {
       return core::fail(core::ErrorCode::usage, "plan: --pst must be 'manual' or 'convert' and --today a date YYYY-MM-DD");
     }
-    return plan_across_hosts(ctx, config, subject, out_path, today, pst);
+    nlohmann::json options{{"pst", pst}};
+    if (!today.empty()) {
+      options["today"] = today;
+    }
+    if (resurrected) {
+      options["resurrected"] = true; // each host plans what its own suppression list flagged
+    }
+    if (ctx.vm.count("policy") != 0) {
+      // Read and checked here, sent to every host: each plans its slice under the same policy.
+      MAILDSAR_TRY_ASSIGN(erasure::Policy policy, erasure::load_policy(ctx.vm["policy"].as<std::string>()));
+      options["policy"] = policy.raw;
+    }
+    return plan_across_hosts(ctx, config, subject, out_path, options);
   }
   MAILDSAR_TRY(require_indexed(config));
   MAILDSAR_TRY(warn_partially_indexed(config, *ctx.out));
@@ -218,13 +227,7 @@ core::Result<int> run_approve(Context &ctx) {
     if (ctx.out->json()) {
       return core::fail(core::ErrorCode::usage, "approve --show prints text; the manifest itself is the JSON");
     }
-    const std::string text = erasure::approval_text(view);
-    for (std::size_t begin = 0; begin < text.size();) {
-      std::size_t end = text.find('\n', begin);
-      end = end == std::string::npos ? text.size() : end;
-      ctx.out->line(text.substr(begin, end - begin));
-      begin = end + 1;
-    }
+    ctx.out->lines(erasure::approval_text(view));
     return core::k_exit_ok;
   }
   MAILDSAR_TRY_ASSIGN(std::vector<erasure::Approval> approvals,

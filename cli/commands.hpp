@@ -127,6 +127,19 @@ void add_agent_erasure_ops(std::map<std::string, remote::OpHandler> &ops, const 
 /** The test hooks of `erase` from the environment: MAILDSAR_FAULT_AT, MAILDSAR_TEST_PAUSE_AT,
     MAILDSAR_TEST_LOCK_WAIT_MS (docs/cli.md "Environment"). */
 void apply_erase_test_hooks(erasure::EraseOptions &options);
+/**
+ * The agent's `plan` and `erase` ops on `config` (docs/schemata.md "maildsar agent protocol"):
+ * also run in-process for the DPO host's own sources, which are a slice named "local" of an
+ * estate manifest, planned and checked exactly as a host's (cli/hosts_erasure.cpp).
+ */
+[[nodiscard]] core::Result<nlohmann::json> agent_plan(const core::Config &config, const Context &ctx,
+                                                      const nlohmann::json &request);
+[[nodiscard]] core::Result<nlohmann::json> agent_erase(const core::Config &config, const Context &ctx,
+                                                       const nlohmann::json &request);
+/** The agent's `show`: the details (approval summary) of a slice it planned. */
+[[nodiscard]] core::Result<nlohmann::json> agent_show(const core::Config &config, const nlohmann::json &request);
+/** This host's name as its agent gives it: the config's host_name, else gethostname(). */
+[[nodiscard]] std::string agent_host_name(const core::Config &config);
 /** `erase --json`'s report ("maildsar.erase-report"), also the agent's answer to `erase`. */
 [[nodiscard]] nlohmann::json erase_report_json(const erasure::EraseReport &report, erasure::DryRun dry_run);
 

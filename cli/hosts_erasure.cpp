@@ -9,6 +9,7 @@
 #include "core/exit_codes.hpp"
 #include "core/fs.hpp"
 #include "core/time.hpp"
+#include "erasure/approval.hpp"
 #include "erasure/policy.hpp"
 
 #include <fmt/format.h>
@@ -33,43 +34,116 @@ core::Status require_op(const remote::HostClient &client, std::string_view op) {
   return {};
 }
 
+/** The DPO host's own sources, when its config has any beside `hosts`: a slice named "local". */
+constexpr std::string_view k_local = "local";
+
+/** The DPO config without its hosts: what the local slice is planned and erased against. */
+core::Config local_part(const core::Config &config) {
+  core::Config local = config;
+  local.hosts.clear();
+  return local;
+}
+
 /** What one host answered to `plan`. */
 struct HostPlan {
   HostOutcome outcome;
   std::optional<erasure::Manifest> slice;
   std::uint64_t stale = 0;
+  json details; // its items' dates, subject lines, correspondents (erasure::details_json)
 };
 
-core::Status plan_on_host(const core::HostConfig &host, const query::SubjectProfile &subject,
-                          const std::string &operator_name, const std::string &today, const std::string &pst,
-                          HostPlan &out) {
-  MAILDSAR_TRY_ASSIGN(remote::HostClient client, open_host(host, out.outcome));
-  MAILDSAR_TRY(require_op(client, "plan"));
-  json request{{"op", "plan"}, {"subject", subject_json(subject)}, {"operator", operator_name}, {"pst", pst}};
-  if (!today.empty()) {
-    request["today"] = today;
-  }
-  MAILDSAR_TRY_ASSIGN(json answer, client.request(request));
-  client.close();
+/**
+ * Reads a host's answer to `plan`: its slice, for this request, with the policy it was sent
+ * (an agent that ignored the policy would drop its exemptions: refused, naming the host).
+ */
+core::Status accept_slice(const std::string &name, const json &request, const json &answer, HostPlan &out) {
   const auto manifest = answer.find("manifest");
   const auto hash = answer.find("manifest_sha256");
   if (manifest == answer.end() || !manifest->is_object() || hash == answer.end() || !hash->is_string()) {
-    return core::fail(core::ErrorCode::data, fmt::format("host {}: the answer to plan has no manifest", host.name));
+    return core::fail(core::ErrorCode::data, fmt::format("host {}: the answer to plan has no manifest", name));
   }
-  auto slice = erasure::parse_manifest(manifest->dump(), fmt::format("host {}: its slice", host.name));
+  auto slice = erasure::parse_manifest(manifest->dump(), fmt::format("host {}: its slice", name));
   if (!slice) {
     return std::unexpected(slice.error());
   }
-  if (slice->hash != hash->get<std::string>() || slice->request != subject.request) {
+  const std::string request_id = request["subject"].value("request", std::string());
+  if (slice->hash != hash->get<std::string>() || slice->request != request_id) {
     return core::fail(core::ErrorCode::data,
-                      fmt::format("host {}: the slice it planned is not for request {} or not the hash it names",
-                                  host.name, subject.request));
+                      fmt::format("host {}: the slice it planned is not for request {} or not the hash it names", name,
+                                  request_id));
+  }
+  if (const auto policy = request.find("policy"); policy != request.end()) {
+    for (const auto &[key, value] : policy->items()) {
+      if (!slice->policy.contains(key) || slice->policy[key] != value) {
+        return core::fail(core::ErrorCode::data,
+                          fmt::format("host {}: its slice was not planned with the policy given (its \"{}\" differs)",
+                                      name, key),
+                          fmt::format("upgrade maildsar on {}", name));
+      }
+    }
   }
   if (auto stale = answer.find("stale"); stale != answer.end() && stale->is_number_unsigned()) {
     out.stale = stale->get<std::uint64_t>();
   }
+  if (auto details = answer.find("details"); details != answer.end()) {
+    out.details = *details;
+  }
   out.slice = std::move(*slice);
   return {};
+}
+
+/** One host's slice for the approvers' summary, with the details it sent (checked, clipped). */
+erasure::EstateApprovalView::Host summary_host(const erasure::EstateHost &h, const erasure::Manifest &slice,
+                                               const json &details, std::string note) {
+  erasure::EstateApprovalView::Host host{h.name, h.agent_host, std::move(note), {}};
+  host.view.manifest = slice;
+  const std::size_t skipped = erasure::add_details(host.view, details);
+  if (host.note.empty() && skipped > 0) {
+    host.note = fmt::format("{} of the details its agent sent were malformed and are not shown", skipped);
+  }
+  if (host.note.empty() && host.view.details.empty() &&
+      std::ranges::any_of(slice.items, [](const erasure::ManifestItem &i) {
+        return i.locator.store != connectors::StoreKind::maillog;
+      })) {
+    host.note = "its agent sent no dates, subject lines or correspondents of its items";
+  }
+  return host;
+}
+
+/** The approvers' summary of an estate manifest: the binding, then each slice with its details. */
+erasure::EstateApprovalView summary_of(const erasure::EstateManifest &m, std::vector<std::string> subject,
+                                       const std::map<std::string, std::pair<json, std::string>> &details) {
+  erasure::EstateApprovalView e;
+  e.request = m.binding.request;
+  e.created = m.binding.created;
+  e.planner = m.binding.planner;
+  e.hash = m.hash;
+  e.subject = std::move(subject);
+  for (const erasure::EstateHost &h : m.binding.hosts) {
+    const auto d = details.find(h.name);
+    e.hosts.push_back(summary_host(h, m.slices.at(h.name), d == details.end() ? json() : d->second.first,
+                                   d == details.end() ? std::string() : d->second.second));
+  }
+  for (const erasure::NotSearched &n : m.binding.not_searched) {
+    e.not_searched.emplace_back(n.name, n.error);
+  }
+  return e;
+}
+
+core::Status plan_on_host(const core::HostConfig &host, const json &request, HostPlan &out) {
+  MAILDSAR_TRY_ASSIGN(remote::HostClient client, open_host(host, out.outcome));
+  MAILDSAR_TRY(require_op(client, "plan"));
+  MAILDSAR_TRY_ASSIGN(json answer, client.request(request));
+  client.close();
+  return accept_slice(host.name, request, answer, out);
+}
+
+/** The local slice, planned in this process exactly as a host's agent plans its own. */
+core::Status plan_locally(const Context &ctx, const core::Config &config, const json &request, HostPlan &out) {
+  const core::Config local = local_part(config);
+  out.outcome.agent_host = agent_host_name(config);
+  MAILDSAR_TRY_ASSIGN(json answer, agent_plan(local, ctx, request));
+  return accept_slice(std::string(k_local), request, answer, out);
 }
 
 std::map<std::string, std::uint64_t> actions_of(const erasure::Manifest &m) {
@@ -88,7 +162,7 @@ std::string actions_text(const std::map<std::string, std::uint64_t> &actions) {
   return text.empty() ? "nothing" : text;
 }
 
-/** Prints every item of every slice (plan's listing and approve --show). */
+/** Prints every item of every slice (plan's listing). */
 void list_items(Output &out, const erasure::EstateManifest &m) {
   for (const erasure::EstateHost &h : m.binding.hosts) {
     const erasure::Manifest &slice = m.slices.at(h.name);
@@ -155,36 +229,52 @@ std::uint64_t count_results(const json &report, std::string_view result) {
 } // namespace
 
 core::Result<int> plan_across_hosts(Context &ctx, const core::Config &config, query::SubjectProfile subject,
-                                    const std::string &out_path, const std::string &today, const std::string &pst) {
+                                    const std::string &out_path, const nlohmann::json &options) {
   Output &out = *ctx.out;
-  if (!config.sources.empty()) {
-    return core::fail(core::ErrorCode::usage,
-                      "plan across hosts: this config has local sources as well as hosts, which is not supported yet",
-                      "plan the local sources with a config without `hosts`, or move them to a host of their own");
-  }
   MAILDSAR_TRY_ASSIGN(std::vector<std::string> allowed_missing, allowed_missing_hosts(ctx.vm, config));
-  if (std::error_code ec; std::filesystem::exists(std::filesystem::symlink_status(out_path, ec))) {
-    // Before any host plans (each keeps its slice and audits it): a manifest is never overwritten.
-    return core::fail(core::ErrorCode::cant_create, out_path + ": exists; will not overwrite a manifest",
-                      "choose another --out file");
+  // Before any host plans (each keeps its slice and audits it): neither the manifest nor the
+  // approvers' summary beside it is ever overwritten.
+  const std::string summary_path = erasure::approval_html_path(out_path);
+  for (const std::string &path : {out_path, summary_path}) {
+    if (std::error_code ec; std::filesystem::exists(std::filesystem::symlink_status(path, ec))) {
+      return core::fail(core::ErrorCode::cant_create,
+                        path + (path == out_path ? ": exists; will not overwrite a manifest"
+                                                 : ": exists; will not overwrite a summary"),
+                        "choose another --out file");
+    }
   }
   if (subject.request.empty()) {
     // Every slice carries the same request id, so the DPO host names it (as a local plan would).
+    const std::string today = options.value("today", std::string());
     subject.request = "DSAR-" + (today.empty() ? erasure::today_utc() : today);
   }
-  std::vector<HostPlan> plans(config.hosts.size());
-  for_each_host(config.hosts.size(), [&](std::size_t i) {
-    const core::HostConfig &host = config.hosts[i];
+  json request = options;
+  request["op"] = "plan";
+  request["subject"] = subject_json(subject);
+  request["operator"] = ctx.operator_name;
+  // The local sources first (a slice named "local"), then every host, all planned in parallel.
+  const bool local = !config.sources.empty();
+  const std::size_t first_host = local ? 1 : 0;
+  std::vector<HostPlan> plans(first_host + config.hosts.size());
+  core::Status local_planned;
+  for_each_host(plans.size(), [&](std::size_t i) {
     HostPlan &p = plans[i];
-    p.outcome.name = host.name;
-    if (auto r = plan_on_host(host, subject, ctx.operator_name, today, pst, p); r) {
+    p.outcome.name = i < first_host ? std::string(k_local) : config.hosts[i - first_host].name;
+    auto r = i < first_host ? plan_locally(ctx, config, request, p)
+                            : plan_on_host(config.hosts[i - first_host], request, p);
+    if (r) {
       p.outcome.searched = true;
+    } else if (i < first_host) {
+      local_planned = std::move(r); // this host's own error, with its own exit code, as a local plan
     } else {
       p.outcome.error = r.error().message;
       p.slice.reset();
-      p.outcome.allowed_missing = std::ranges::find(allowed_missing, host.name) != allowed_missing.end();
+      p.outcome.allowed_missing = std::ranges::find(allowed_missing, p.outcome.name) != allowed_missing.end();
     }
   });
+  if (!local_planned) {
+    return std::unexpected(local_planned.error().with_context("plan of this host's own sources: "));
+  }
   std::vector<HostOutcome> outcomes;
   for (const HostPlan &p : plans) {
     outcomes.push_back(p.outcome);
@@ -211,6 +301,19 @@ core::Result<int> plan_across_hosts(Context &ctx, const core::Config &config, qu
   }
   m.hash = m.binding.compute_hash();
   MAILDSAR_TRY(erasure::save_estate_manifest(m, out_path));
+  {
+    // What an approver reads: whom, and per host what, where, when, with whom, what stays.
+    std::map<std::string, std::pair<json, std::string>> details;
+    for (HostPlan &p : plans) {
+      details[p.outcome.name] = {std::move(p.details), std::string()};
+    }
+    const bool keyed_only = options.value("resurrected", false);
+    const erasure::EstateApprovalView view =
+        summary_of(m, keyed_only ? std::vector<std::string>{} : erasure::subject_lines(subject), details);
+    MAILDSAR_TRY_ASSIGN(core::NewFile html, core::NewFile::create(summary_path, 0600));
+    MAILDSAR_TRY(html.write(erasure::estate_approval_html(view)));
+    MAILDSAR_TRY(html.commit());
+  }
   json host_rows = json::array();
   json audit_hosts = json::array();
   for (const erasure::EstateHost &h : m.binding.hosts) {
@@ -237,6 +340,7 @@ core::Result<int> plan_across_hosts(Context &ctx, const core::Config &config, qu
   }
   if (out.json()) {
     out.json_line(json{{"manifest", out_path},
+                       {"summary", summary_path},
                        {"manifest_sha256", m.hash},
                        {"estate", true},
                        {"request", m.binding.request},
@@ -249,6 +353,7 @@ core::Result<int> plan_across_hosts(Context &ctx, const core::Config &config, qu
     list_items(out, m);
     out.line(fmt::format("manifest {} for {} across {} host(s); sha256 {}", out_path, m.binding.request,
                          m.binding.hosts.size(), m.hash));
+    out.line("summary for the approvers: " + summary_path);
     out.line(fmt::format("next: another operator reads it ('maildsar approve --show {}') and runs 'maildsar approve "
                          "{} --sign-key KEY' (the hosts accept signed approvals only)",
                          out_path, out_path));
@@ -269,9 +374,40 @@ core::Result<int> approve_across_hosts(Context &ctx, const core::Config &config,
     if (out.json()) {
       return core::fail(core::ErrorCode::usage, "approve --show prints text; the manifest itself is the JSON");
     }
-    out.line(fmt::format("request {}: planned by {} on {}; manifest sha256 {}", m.binding.request, m.binding.planner,
-                         m.binding.created, m.hash));
-    list_items(out, m);
+    // Each host reads its items' dates, subject lines and correspondents from its own index now
+    // (as a local approve --show reads the local index); a host that cannot be asked is said so.
+    std::vector<std::pair<json, std::string>> asked(m.binding.hosts.size());
+    for_each_host(asked.size(), [&](std::size_t i) {
+      const erasure::EstateHost &h = m.binding.hosts[i];
+      const json request{{"op", "show"}, {"slice", h.slice_sha256}};
+      const auto host = std::ranges::find_if(config.hosts, [&](const core::HostConfig &c) { return c.name == h.name; });
+      auto answer = [&]() -> core::Result<json> {
+        if (h.name == k_local && host == config.hosts.end()) {
+          return agent_show(local_part(config), request);
+        }
+        if (host == config.hosts.end()) {
+          return core::fail(core::ErrorCode::config, "not in this config's hosts");
+        }
+        MAILDSAR_TRY_ASSIGN(remote::HostClient client, remote::HostClient::connect(*host));
+        MAILDSAR_TRY(require_op(client, "show"));
+        MAILDSAR_TRY_ASSIGN(json shown, client.request(request));
+        client.close();
+        return shown;
+      }();
+      if (answer && answer->is_object() && answer->contains("details")) {
+        asked[i].first = std::move((*answer)["details"]);
+      } else {
+        asked[i].second = fmt::format("its items' dates, subject lines and correspondents could not be read: {}",
+                                      answer ? std::string("its answer has no details") : answer.error().message);
+      }
+    });
+    std::map<std::string, std::pair<json, std::string>> details;
+    for (std::size_t i = 0; i < asked.size(); ++i) {
+      details[m.binding.hosts[i].name] = std::move(asked[i]);
+    }
+    erasure::EstateApprovalView view = summary_of(m, {}, details);
+    MAILDSAR_TRY_ASSIGN(view.approvals, erasure::approvals(config, m.hash));
+    out.lines(erasure::estate_approval_text(view));
     return core::k_exit_ok;
   }
   const std::string key = ctx.vm.count("sign-key") != 0 ? ctx.vm["sign-key"].as<std::string>() : "";
@@ -315,21 +451,30 @@ core::Result<int> erase_across_hosts(Context &ctx, const core::Config &config, c
     const erasure::EstateHost &h = m.binding.hosts[i];
     HostErase &r = results[i];
     r.name = h.name;
+    const json request{{"op", "erase"},
+                       {"estate", binding},
+                       {"slice", m.slices.at(h.name).to_json()},
+                       {"approvals", approval_list},
+                       {"operator", ctx.operator_name},
+                       {"dry_run", dry_run}};
     const auto host = std::ranges::find_if(config.hosts, [&](const core::HostConfig &c) { return c.name == h.name; });
-    if (host == config.hosts.end()) {
+    const bool local = h.name == k_local && host == config.hosts.end();
+    if (host == config.hosts.end() && (!local || config.sources.empty())) {
       r.result = "failed";
-      r.error = fmt::format("host {}: in the manifest but not in this config's hosts", h.name);
+      r.error = local ? fmt::format("host {}: the manifest has a slice of this host's own sources, but this config "
+                                    "has no sources",
+                                    h.name)
+                      : fmt::format("host {}: in the manifest but not in this config's hosts", h.name);
       return;
     }
     auto answer = [&]() -> core::Result<json> {
+      if (local) {
+        // This host's own slice, checked and erased exactly as an agent does its host's.
+        return agent_erase(local_part(config), ctx, request);
+      }
       MAILDSAR_TRY_ASSIGN(remote::HostClient client, remote::HostClient::connect(*host));
       MAILDSAR_TRY(require_op(client, "erase"));
-      MAILDSAR_TRY_ASSIGN(json report, client.request(json{{"op", "erase"},
-                                                            {"estate", binding},
-                                                            {"slice", m.slices.at(h.name).to_json()},
-                                                            {"approvals", approval_list},
-                                                            {"operator", ctx.operator_name},
-                                                            {"dry_run", dry_run}}));
+      MAILDSAR_TRY_ASSIGN(json report, client.request(request));
       client.close();
       return report;
     }();

@@ -708,6 +708,11 @@ Result<Config> parse_config(std::string_view text, const std::string &path) {
       if (!names.insert(h.name).second) {
         return std::unexpected(p.error_at_key("hosts", fmt::format("hosts: host name '{}' is used twice", h.name)));
       }
+      if (h.name == "local" && !c.sources.empty()) {
+        // An estate manifest names this host's own sources' slice "local" (docs/deployment.md).
+        return std::unexpected(p.error_at_key(
+            "hosts", "hosts: the name 'local' is this host's own sources in a manifest; name the host otherwise"));
+      }
       c.hosts.push_back(std::move(h));
     }
   }

@@ -119,6 +119,9 @@ struct PlanOptions {
   core::OsUser planner_os = core::current_os_user(); // the OS account that really plans
   /** Progress: phase "items" (each found item's bytes read again and checked). */
   core::ProgressFn on_progress = {};
+  /** The policy itself, already read (a DPO host's --policy sent to a host's agent, issue 15);
+      when set, policy_path is not read. Checked as a policy file is. */
+  std::optional<nlohmann::json> policy = std::nullopt;
 };
 
 struct PlanResult {

@@ -242,6 +242,17 @@ core::Status remember_agent_slice(const core::Config &config, const Manifest &sl
                         json{{"client_operator", client_operator}, {"time", now_iso()}}.dump());
 }
 
+core::Result<Manifest> agent_slice(const core::Config &config, const std::string &slice_hash) {
+  MAILDSAR_TRY_ASSIGN(ErasureDb db, ErasureDb::open(config));
+  MAILDSAR_TRY_ASSIGN(std::optional<JournalEntry> planned, db.journal(slice_hash, std::string(k_agent_plan_step)));
+  MAILDSAR_TRY_ASSIGN(std::optional<std::string> stored, db.manifest_body(slice_hash));
+  if (!planned || !stored) {
+    return core::fail(core::ErrorCode::no_input,
+                      fmt::format("slice {} was not planned by this host's agent", slice_hash.substr(0, 16)));
+  }
+  return parse_manifest(*stored, fmt::format("slice {}", slice_hash.substr(0, 16)));
+}
+
 core::Result<EraseReport> erase_slice(const core::Config &config, const EstateBinding &binding, const Manifest &slice,
                                       const std::vector<Approval> &approvals, const std::string &client_operator,
                                       const EraseOptions &options) {

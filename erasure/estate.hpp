@@ -101,6 +101,13 @@ struct EstateManifest {
                                                 const std::string &client_operator);
 
 /**
+ * The slice with hash `slice_hash` that this host's agent planned and kept (remember_agent_slice);
+ * ErrorCode::no_input when there is none (a hash is not a capability: only what this agent
+ * planned is ever shown or erased).
+ */
+[[nodiscard]] core::Result<Manifest> agent_slice(const core::Config &config, const std::string &slice_hash);
+
+/**
  * A host's agent carries out its slice of an estate manifest: `slice` must be the very manifest
  * this host's agent planned and kept (remember_agent_slice; compared as JSON with the stored one,
  * so also its hash), named in `binding` for this host, for the same request; `approvals` must

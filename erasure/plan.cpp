@@ -416,7 +416,8 @@ core::Result<PlanResult> plan(const core::Config &config, const query::SubjectPr
                : core::fail(core::ErrorCode::usage, "no identifier given",
                             "use --email, --name, --phone, --ip or --subject FILE");
   }
-  MAILDSAR_TRY_ASSIGN(Policy policy, load_policy(options.policy_path));
+  MAILDSAR_TRY_ASSIGN(Policy policy, options.policy ? parse_policy(*options.policy, "the request's policy")
+                                                    : load_policy(options.policy_path));
   MAILDSAR_TRY_ASSIGN(MessagePolicy messages, effective_message_policy(config, policy.raw));
   MAILDSAR_TRY_ASSIGN(std::string key, core::load_or_create_secret(config.state_dir));
   PlanResult result;

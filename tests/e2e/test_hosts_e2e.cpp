@@ -313,7 +313,7 @@ TEST_F(HostsE2e, TheAgentBinaryAnswersTheProtocolAndRefusesWhatItMust) {
   const std::vector<json> lines = json_lines(r.out);
   ASSERT_EQ(lines.size(), 8U) << r.out;
   EXPECT_EQ(lines[0]["host"], "mx1");
-  EXPECT_EQ(lines[0]["ops"], json::array({"hello", "affected", "erase", "export", "export_done", "export_read", "find", "plan", "retention", "status", "trace", "verify"}));
+  EXPECT_EQ(lines[0]["ops"], json::array({"hello", "affected", "erase", "export", "export_done", "export_read", "find", "plan", "retention", "show", "status", "trace", "verify"}));
   EXPECT_EQ(lines[1]["stale"], false);
   ASSERT_EQ(lines[1]["sources"].size(), 4U);
   EXPECT_EQ(lines[1]["sources"][0]["name"], "mailboxes");

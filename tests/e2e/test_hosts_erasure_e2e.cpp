@@ -264,11 +264,40 @@ TEST_F(HostsErasureE2e, PlanAndApproveShowSayWhatEachHostWillDo) {
   EXPECT_NE(p.out.find("mx1:redact  postfix"), std::string::npos) << p.out;
   EXPECT_NE(p.out.find("host archive (archive): slice "), std::string::npos) << p.out;
   EXPECT_NE(p.out.find("--sign-key KEY"), std::string::npos) << p.out;
+
+  // The approvers' summary beside the manifest: whom, and per host each item with its date,
+  // subject line and correspondents, which only that host's index holds.
+  const fs::path summary = m_dir.path() / "estate.manifest.html";
+  ASSERT_TRUE(fs::exists(summary)) << p.out;
+  EXPECT_EQ(fs::status(summary).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  const std::string html = read_file(summary);
+  for (const char *want : {"Erasure across hosts for approval: DSAR-2026-0042", "email: alice.smith@example.com",
+                           "<h2>Host imap (imap)", "<h2>Host archive (archive)", "<h2>Host mx1 (mx1)",
+                           "Quarterly report", "Away next week", "2023-11-14 10:00", "from alice.smith@example.com"}) {
+    EXPECT_NE(html.find(want), std::string::npos) << want << "\n" << html;
+  }
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  EXPECT_NE(html.find(json::parse(read_file(manifest()))["estate_sha256"].get<std::string>()), std::string::npos);
+
+  // approve --show: the same per host, each host reading its own index now.
   auto show = maildsar_run({"-c", dpo().string(), "approve", "--show", manifest().string()});
   ASSERT_EQ(show.exit_code, 0) << show.err;
-  EXPECT_NE(show.out.find("request DSAR-2026-0042: planned by dpo-anna"), std::string::npos) << show.out;
-  EXPECT_NE(show.out.find("archive:delete  amavis"), std::string::npos) << show.out;
+  for (const char *want : {"Erasure across hosts for approval: DSAR-2026-0042", "planned by dpo-anna",
+                           "== host imap (imap) ==", "== host archive (archive) ==", "Quarterly report",
+                           "from alice.smith@example.com", "approvals recorded here: 0"}) {
+    EXPECT_NE(show.out.find(want), std::string::npos) << want << "\n" << show.out;
+  }
+  EXPECT_EQ(show.out.find("alice.smith@example.com |"), std::string::npos) << "no subject identifier as such";
   EXPECT_TRUE(audit_records(dpo_state(), "approve").empty()) << "--show approves nothing";
+  // A host that cannot be asked: its slice is still shown, and why its details are missing.
+  set_hosts(json::array({agent_of("imap", m_imap), agent_of("archive", m_archive),
+                         json{{"name", "mx1"}, {"transport", "program"}, {"command", {"/nonexistent/bin/maildsar", "agent"}}}}));
+  auto down = maildsar_run({"-c", dpo().string(), "approve", "--show", manifest().string()});
+  ASSERT_EQ(down.exit_code, 0) << down.err;
+  EXPECT_NE(down.out.find("== host mx1 (mx1) ==\n  its items' dates, subject lines and correspondents could not be read"),
+            std::string::npos) << down.out;
+  EXPECT_NE(down.out.find("Quarterly report"), std::string::npos) << down.out;
+  set_hosts(json::array({agent_of("imap", m_imap), agent_of("archive", m_archive), agent_of("mx1", m_mx1)}));
   // A plan never overwrites a manifest, and finds that out before any host plans.
   auto again = plan();
   EXPECT_EQ(again.exit_code, 73) << again.err;
@@ -417,6 +446,7 @@ TEST_F(HostsErasureE2e, UnsignedApprovalsAreRefusedForRemoteSlices) {
   const fs::path bare = make_host(m_dir.path() / "bare", "mx2", {"postfix"}, json::object());
   set_hosts(json::array({agent_of("mx2", bare)}));
   fs::remove(manifest());
+  fs::remove(m_dir.path() / "estate.manifest.html");
   ASSERT_EQ(plan().exit_code, 0);
   ASSERT_EQ(approve_signed().exit_code, 0);
   auto refused = erase();
@@ -514,6 +544,141 @@ TEST_F(HostsErasureE2e, TheAgentErasesOnlyASliceItPlannedItselfNamedByTheSignedB
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ((*r)["dry_run"], true);
   EXPECT_EQ((*r)["manifest_sha256"], slice["manifest_sha256"]);
+}
+
+TEST_F(HostsErasureE2e, TheDpoHostsOwnSourcesAreASliceNamedLocalErasedWithTheHosts) {
+  // The DPO host keeps the delivery logs itself and asks imap and archive for the rest.
+  fs::remove_all(dpo().parent_path());
+  const fs::path own = make_host(m_dir.path(), "dpo", {"postfix"}, m_erasure);
+  ASSERT_EQ(own, dpo());
+  const std::size_t own_before = local_hits(dpo());
+  ASSERT_GE(own_before, 1U);
+  json config = json::parse(read_file(dpo()));
+  const json alone = config;
+  config["hosts"] = json::array({agent_of("imap", m_imap), agent_of("archive", m_archive)});
+  write_file(dpo(), config.dump(2));
+  const auto own_hits = [&] {
+    write_file(dpo(), alone.dump(2)); // find without the hosts: the local sources only
+    const std::size_t n = local_hits(dpo());
+    write_file(dpo(), config.dump(2));
+    return n;
+  };
+
+  auto p = plan();
+  ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
+  const json planned = json_lines(p.out).at(0);
+  ASSERT_EQ(planned["hosts"].size(), 3U) << planned.dump();
+  EXPECT_EQ(planned["hosts"][0]["name"], "local");
+  EXPECT_EQ(planned["hosts"][0]["agent_host"], "dpo");
+  const json m = json::parse(read_file(manifest()));
+  const json &local = m["slices"]["local"];
+  ASSERT_EQ(local["items"].size(), own_before);
+  for (const json &item : local["items"]) {
+    EXPECT_EQ(item["locator"]["source"], "postfix");
+    EXPECT_TRUE(item["locator"]["path"].get<std::string>().starts_with(dpo().parent_path().string() + "/"));
+  }
+  EXPECT_NE(read_file(m_dir.path() / "estate.manifest.html").find("<h2>Host local (dpo)"), std::string::npos);
+
+  // The local slice is checked as a host's is: signed approvals against this config's keys
+  // (with keys configured, an unsigned approval is refused already here).
+  auto unsigned_approval = ds(dpo(), {"approve", manifest().string(), "--operator", "admin-ben"});
+  EXPECT_EQ(unsigned_approval.exit_code, 64) << unsigned_approval.err;
+  EXPECT_NE(unsigned_approval.err.find("approvals must be signed"), std::string::npos) << unsigned_approval.err;
+  ASSERT_EQ(erase().exit_code, 65) << "no approval yet: every slice refused";
+  EXPECT_EQ(own_hits(), own_before) << "nothing changed on a refusal";
+  ASSERT_EQ(approve_signed().exit_code, 0);
+  auto e = erase();
+  ASSERT_EQ(e.exit_code, 0) << e.err << e.out;
+  for (const json &h : json_lines(e.out).at(0)["hosts"]) {
+    EXPECT_EQ(h["result"], "done") << h.dump();
+  }
+  EXPECT_EQ(own_hits(), 0U);
+  EXPECT_EQ(local_hits(m_imap), 0U);
+  EXPECT_EQ(local_hits(m_archive), 0U);
+  std::set<std::string> hosts;
+  for (const json &r : audit_records(dpo_state(), "erase-host")) {
+    hosts.insert(r["details"]["host"].get<std::string>());
+  }
+  EXPECT_EQ(hosts, (std::set<std::string>{"local", "imap", "archive"}));
+  ASSERT_EQ(audit_records(dpo_state(), "erase").size(), 1U) << "the local slice's own erase record";
+  EXPECT_EQ(audit_records(dpo_state(), "erase")[0]["details"]["estate_sha256"], planned["manifest_sha256"]);
+  auto v = verify();
+  EXPECT_EQ(v.exit_code, 0) << v.err << v.out;
+  EXPECT_EQ(json_lines(v.out).at(0)["clean"], true) << v.out;
+
+  // A host named "local" beside local sources would be ambiguous in a manifest: refused.
+  config["hosts"].push_back(agent_of("local", m_mx1));
+  write_file(dpo(), config.dump(2));
+  auto ambiguous = ds(dpo(), {"find", "--email", k_email});
+  EXPECT_EQ(ambiguous.exit_code, 78) << ambiguous.err;
+  EXPECT_NE(ambiguous.err.find("the name 'local' is this host's own sources"), std::string::npos) << ambiguous.err;
+}
+
+TEST_F(HostsErasureE2e, APolicyGoesToEveryHostAndItsExemptionsWinThere) {
+  const fs::path policy = m_dir.path() / "policy.json";
+  const json exemptions = json::array({json{{"source", "amavis"}, {"reason", "Art. 17(3)(e): legal claim 2026-9"}}});
+  write_file(policy, json{{"exemptions", exemptions}, {"messages", {{"default", "delete"}}}}.dump());
+  auto p = plan({"--policy", policy.string()});
+  ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
+  const json m = json::parse(read_file(manifest()));
+  for (const char *host : {"imap", "archive", "mx1"}) {
+    EXPECT_EQ(m["slices"][host]["policy"]["exemptions"], exemptions) << host;
+  }
+  std::size_t retained = 0;
+  for (const json &item : m["slices"]["archive"]["items"]) {
+    if (item["locator"]["source"] == "amavis") {
+      EXPECT_EQ(item["action"], "retain") << item.dump();
+      EXPECT_NE(item["reason"].get<std::string>().find("legal claim 2026-9"), std::string::npos) << item.dump();
+      ++retained;
+    } else {
+      EXPECT_EQ(item["action"], "delete") << item.dump();
+    }
+  }
+  EXPECT_GE(retained, 1U);
+  ASSERT_EQ(approve_signed().exit_code, 0);
+  const std::size_t archive_before = local_hits(m_archive);
+  auto e = erase();
+  ASSERT_EQ(e.exit_code, 0) << e.err << e.out;
+  EXPECT_EQ(local_hits(m_archive), retained) << "the exempted quarantine items stay, the mbox ones went"
+                                             << " (before: " << archive_before << ")";
+  // A policy that is no policy is refused on the DPO host, before any host plans.
+  write_file(policy, R"({"exemptions": "all"})");
+  fs::remove(manifest());
+  fs::remove(m_dir.path() / "estate.manifest.html");
+  auto bad = plan({"--policy", policy.string()});
+  EXPECT_EQ(bad.exit_code, 65) << bad.err;
+  EXPECT_EQ(audit_records(m_imap.parent_path() / "state", "plan").size(), 1U) << "no host planned again";
+}
+
+TEST_F(HostsErasureE2e, PlanResurrectedAcrossHostsPlansWhatCameBackOnEachHost) {
+  ASSERT_EQ(plan().exit_code, 0);
+  ASSERT_EQ(approve_signed().exit_code, 0);
+  ASSERT_EQ(erase().exit_code, 0);
+  ASSERT_EQ(local_hits(m_imap), 0U);
+  // A restore from backup on imap brings one of Alice's messages back; its index flags it.
+  const std::string file = "mail/example.com/alice.smith/Maildir/cur/1700000000.M1P100.mx1:2,S";
+  fs::copy_file(source_dir() / "samples" / file, m_imap.parent_path() / file);
+  index_json(m_imap);
+
+  const fs::path again = m_dir.path() / "resurrected.json";
+  auto p = ds(dpo(), {"plan", "--request", "DSAR-2026-0042", "--resurrected", "--out", again.string(), "--operator",
+                      "dpo-anna"});
+  ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
+  const json m = json::parse(read_file(again));
+  ASSERT_EQ(m["slices"]["imap"]["items"].size(), 1U) << m.dump();
+  EXPECT_EQ(m["slices"]["imap"]["items"][0]["action"], "delete");
+  EXPECT_EQ(m["slices"]["archive"]["items"].size(), 0U);
+  EXPECT_EQ(m["slices"]["mx1"]["items"].size(), 0U);
+  EXPECT_EQ(read_file(again).find(k_email), std::string::npos);
+  ASSERT_EQ(ds(dpo(), {"approve", again.string(), "--operator", "admin-ben", "--sign-key", m_key.priv.string()}).exit_code, 0);
+  auto e = ds(dpo(), {"erase", again.string(), "--operator", "dpo-anna"});
+  ASSERT_EQ(e.exit_code, 0) << e.err << e.out;
+  EXPECT_EQ(local_hits(m_imap), 0U);
+  EXPECT_FALSE(fs::exists(m_imap.parent_path() / file));
+  // An identifier beside --resurrected is refused, as in a local plan.
+  auto both = ds(dpo(), {"plan", "--request", "DSAR-2026-0042", "--resurrected", "--email", k_email, "--out",
+                         (m_dir.path() / "both.json").string(), "--operator", "dpo-anna"});
+  EXPECT_EQ(both.exit_code, 64) << both.err;
 }
 
 } // namespace
