@@ -13,6 +13,7 @@ packages=(
   libpango1.0-dev libcairo2-dev fonts-dejavu-core poppler-utils
   pst-utils xapian-tools gzip python3 zsh groff-base man-db
   clang-16 libclang-rt-16-dev
+  openssh-server openssh-client
 )
 
 missing=()
