@@ -6,7 +6,7 @@
 #include "core/config.hpp"
 #include "core/hash.hpp"
 #include "remote/host_client.hpp"
-#include "tests/e2e/e2e_support.hpp"
+#include "tests/e2e/hosts_support.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -57,16 +57,6 @@ std::string sign(const fs::path &dir, const fs::path &key, const std::string &me
   return hex;
 }
 
-/** The samples' sources, by name, as each host's config lists them. */
-json sample_source(const std::string &name) {
-  static const std::map<std::string, json> sources{
-      {"mailboxes", {{"name", "mailboxes"}, {"type", "maildir"}, {"path", "mail/example.com/*/Maildir"}, {"owner", "{1}@example.com"}}},
-      {"archive", {{"name", "archive"}, {"type", "mbox"}, {"path", "archive/*.mbox"}}},
-      {"amavis", {{"name", "amavis"}, {"type", "quarantine"}, {"format", "amavis"}, {"path", "quarantine/amavis"}}},
-      {"postfix", {{"name", "postfix"}, {"type", "maillog"}, {"format", "postfix"}, {"path", "logs/mail.log*"}}}};
-  return sources.at(name);
-}
-
 /** One host: a copy of samples/ whose config lists only `sources`, indexed. */
 fs::path make_host(const fs::path &dir, const std::string &name, const std::vector<std::string> &sources,
                    const json &erasure, const json &extra = json::object()) {
@@ -95,17 +85,6 @@ json agent_of(const std::string &name, const fs::path &config, const std::vector
   }
   command.insert(command.end(), {MAILDSAR_BINARY, "-c", config.string(), "agent"});
   return json{{"name", name}, {"transport", "program"}, {"command", command}};
-}
-
-/** Lines of an audit log whose action is `action`. */
-std::vector<json> audit_records(const fs::path &state, const std::string &action) {
-  std::vector<json> out;
-  for (json &j : json_lines(read_file(state / "audit.log"))) {
-    if (j.value("action", "") == action) {
-      out.push_back(std::move(j));
-    }
-  }
-  return out;
 }
 
 /** Three hosts, an approver key known to all of them, and a DPO config asking them. */

@@ -12,7 +12,7 @@
 // (remote/host_client.cpp), so the DPO process gets a PATH whose first entry holds a two-line
 // `ssh` that runs the real ssh with `-F <the test's ssh_config>`: port, IdentityFile and
 // UserKnownHostsFile come from there; StrictHostKeyChecking stays on.
-#include "tests/e2e/e2e_support.hpp"
+#include "tests/e2e/hosts_support.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -83,27 +83,6 @@ std::string public_key(const fs::path &pub) {
     text.pop_back();
   }
   return text;
-}
-
-/** The samples' sources, by name, as each host's config lists them. */
-json sample_source(const std::string &name) {
-  static const std::map<std::string, json> sources{
-      {"mailboxes", {{"name", "mailboxes"}, {"type", "maildir"}, {"path", "mail/example.com/*/Maildir"}, {"owner", "{1}@example.com"}}},
-      {"archive", {{"name", "archive"}, {"type", "mbox"}, {"path", "archive/*.mbox"}}},
-      {"amavis", {{"name", "amavis"}, {"type", "quarantine"}, {"format", "amavis"}, {"path", "quarantine/amavis"}}},
-      {"postfix", {{"name", "postfix"}, {"type", "maillog"}, {"format", "postfix"}, {"path", "logs/mail.log*"}}}};
-  return sources.at(name);
-}
-
-/** Lines of an audit log whose action is `action`. */
-std::vector<json> audit_records(const fs::path &state, const std::string &action) {
-  std::vector<json> out;
-  for (json &j : json_lines(read_file(state / "audit.log"))) {
-    if (j.value("action", "") == action) {
-      out.push_back(std::move(j));
-    }
-  }
-  return out;
 }
 
 std::size_t count_of(const std::string &text, const std::string &needle) {
