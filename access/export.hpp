@@ -5,6 +5,7 @@
 // report.html and report.pdf (in the language asked for), manifest.json and summary.csv. See docs/cli.md "export" and docs/schemata.md
 // "maildsar.export-manifest".
 
+#include "access/text.hpp"
 #include "core/config.hpp"
 #include "core/progress.hpp"
 #include "core/result.hpp"
@@ -108,12 +109,6 @@ struct ExportSummary {
  * bytes, cut between characters; "item" when nothing is left.
  */
 [[nodiscard]] std::string safe_file_name(std::string_view raw, std::size_t max_bytes = 60);
-
-/** Valid UTF-8 (invalid bytes as U+FFFD, control characters except \t\n as U+FFFD). */
-[[nodiscard]] std::string clean_utf8(std::string_view raw);
-
-/** HTML text/attribute escaping of clean_utf8(raw): & < > " '. */
-[[nodiscard]] std::string html_escape(std::string_view raw);
 
 /** Addresses (addr-specs) found in text, as written, in order. */
 [[nodiscard]] std::vector<std::string> find_addresses(std::string_view text);

@@ -4,7 +4,8 @@
 // The blocks are placed line by line onto pages (a paragraph may continue on the next page, a
 // table row never splits, a table's header row is repeated) twice: once to count the pages, then
 // again drawing each page, with "Page N of M" under it, as soon as it is full.
-#include "access/report.hpp"
+// Built as the PDF module (libmaildsar-pdf.so, access/pdf_module.hpp), loaded on first use.
+#include "access/pdf_module.hpp"
 
 #include "connectors/mime/gobject.hpp"
 
@@ -374,17 +375,16 @@ cairo_status_t append(void *closure, const unsigned char *data, unsigned int len
   return CAIRO_STATUS_SUCCESS;
 }
 
-} // namespace
-
-core::Result<std::string> render_pdf(const Document &doc, const i18n::Catalog &cat) {
-  std::string pdf;
+/** Renders the document; false with `error` set when cairo fails. */
+bool render(const PdfRequest &request, std::string &pdf, std::string &error) {
+  const Document &doc = *request.doc;
   CairoSurfacePtr surface(cairo_pdf_surface_create_for_stream(append, &pdf, k_page_width, k_page_height));
   cairo_pdf_surface_set_metadata(surface.get(), CAIRO_PDF_METADATA_TITLE, clean_utf8(doc.title).c_str());
   cairo_pdf_surface_set_metadata(surface.get(), CAIRO_PDF_METADATA_CREATOR, "maildsar");
   CairoPtr cr(cairo_create(surface.get()));
   if (cairo_status(cr.get()) != CAIRO_STATUS_SUCCESS) {
-    return core::fail(core::ErrorCode::internal,
-                      fmt::format("report.pdf: cairo: {}", cairo_status_to_string(cairo_status(cr.get()))));
+    error = std::string("report.pdf: cairo: ") + cairo_status_to_string(cairo_status(cr.get()));
+    return false;
   }
   GObjectPtr<PangoContext> context = adopt(pango_cairo_create_context(cr.get()));
   pango_cairo_context_set_resolution(context.get(), 72); // font sizes in points, as the page
@@ -426,7 +426,7 @@ core::Result<std::string> render_pdf(const Document &doc, const i18n::Catalog &c
     Pager footer(context.get(), [](std::vector<Op> &&) {});
     LayoutRef title = footer.layout(html_escape(doc.title), "DejaVu Sans 7.5", k_width * 0.7);
     pango_layout_set_ellipsize(title.get(), PANGO_ELLIPSIZE_END);
-    LayoutRef number = footer.layout(html_escape(cat.trf("Page {0} of {1}", n, total)), "DejaVu Sans 7.5",
+    LayoutRef number = footer.layout(html_escape(request.page_label(request.label_context, n, total)), "DejaVu Sans 7.5",
                                      k_width * 0.3, PANGO_ALIGN_RIGHT);
     set_colour(c, k_grey);
     cairo_move_to(c, k_margin, k_page_height - 42);
@@ -441,11 +441,31 @@ core::Result<std::string> render_pdf(const Document &doc, const i18n::Catalog &c
   cr.reset();
   cairo_surface_finish(surface.get());
   if (cairo_surface_status(surface.get()) != CAIRO_STATUS_SUCCESS) {
-    return core::fail(core::ErrorCode::internal, fmt::format("report.pdf: cairo: {}",
-                                                             cairo_status_to_string(cairo_surface_status(surface.get()))));
+    error = std::string("report.pdf: cairo: ") + cairo_status_to_string(cairo_surface_status(surface.get()));
+    return false;
   }
   surface.reset();
-  return pdf;
+  return true;
 }
 
+} // namespace
+
 } // namespace maildsar::access::report
+
+extern "C" {
+
+__attribute__((visibility("default"))) int maildsar_pdf_abi() { return MAILDSAR_PDF_ABI; }
+
+__attribute__((visibility("default"))) int
+maildsar_pdf_render(const maildsar::access::report::PdfRequest *request) noexcept {
+  try {
+    return maildsar::access::report::render(*request, *request->pdf, *request->error) ? 0 : -1;
+  } catch (const std::exception &e) {
+    *request->error = std::string("report.pdf: ") + e.what();
+  } catch (...) {
+    *request->error = "report.pdf: unknown error";
+  }
+  return -1;
+}
+
+} // extern "C"

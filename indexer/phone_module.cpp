@@ -1,10 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "indexer/phone_module.hpp"
 
-#include <dlfcn.h>
+#include "core/module.hpp"
 
-#include <cstdlib>
-#include <filesystem>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -28,22 +26,6 @@ constexpr int k_max_tries = 16;
 
 void append_number(void *context, const char *e164, std::size_t size) {
   static_cast<std::vector<std::string> *>(context)->emplace_back(e164, size);
-}
-
-std::vector<std::string> candidate_paths() {
-  std::vector<std::string> paths;
-  if (const char *env = std::getenv("MAILDSAR_PHONE_MODULE"); env != nullptr && *env != '\0') {
-    paths.emplace_back(env);
-  }
-  // The program's own install tree first (a package installs it under another prefix than the
-  // build was configured with), then the build tree, then the configured prefix.
-  std::error_code ec;
-  if (auto self = std::filesystem::read_symlink("/proc/self/exe", ec); !ec) {
-    paths.push_back((self.parent_path() / MAILDSAR_PHONE_MODULE_INSTALL_RELATIVE).lexically_normal().string());
-  }
-  paths.emplace_back(MAILDSAR_PHONE_MODULE_BUILD_PATH);
-  paths.emplace_back(MAILDSAR_PHONE_MODULE_INSTALL_PATH);
-  return paths;
 }
 
 } // namespace
@@ -70,31 +52,20 @@ core::Result<const PhoneModule *> PhoneModule::get() {
   return loaded;
 #endif
   std::call_once(once, [] {
-    std::string tried;
-    for (const std::string &path : candidate_paths()) {
-      // RTLD_NODELETE: the module's singletons live until exit, like a linked library's.
-      void *handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-      if (handle == nullptr) {
-        const char *why = ::dlerror();
-        tried += "\n  " + (why != nullptr ? std::string(why) : path + ": cannot load");
-        continue;
-      }
-      auto abi = reinterpret_cast<maildsar_phone_abi_fn>(::dlsym(handle, "maildsar_phone_abi"));
-      module.m_parse = reinterpret_cast<maildsar_phone_parse_fn>(::dlsym(handle, "maildsar_phone_parse"));
-      module.m_match = reinterpret_cast<maildsar_phone_match_fn>(::dlsym(handle, "maildsar_phone_match"));
-      if (abi == nullptr || module.m_parse == nullptr || module.m_match == nullptr ||
-          abi() != MAILDSAR_PHONE_ABI) {
-        tried += "\n  " + path + ": not a maildsar phone module of ABI " +
-                 std::to_string(MAILDSAR_PHONE_ABI);
-        ::dlclose(handle);
-        continue;
-      }
-      loaded = &module;
+    const core::ModulePaths paths{"the phone-number module (libphonenumber)", "MAILDSAR_PHONE_MODULE",
+                                  MAILDSAR_PHONE_MODULE_INSTALL_RELATIVE, MAILDSAR_PHONE_MODULE_BUILD_PATH,
+                                  MAILDSAR_PHONE_MODULE_INSTALL_PATH};
+    auto handle = core::open_module(paths, "maildsar_phone_abi", MAILDSAR_PHONE_ABI);
+    if (!handle) {
+      loaded = std::unexpected(handle.error());
       return;
     }
-    loaded = core::fail(core::ErrorCode::internal,
-                        "cannot load the phone-number module (libphonenumber); tried:" + tried,
-                        "reinstall maildsar, or point MAILDSAR_PHONE_MODULE at libmaildsar-phone.so");
+    module.m_parse = reinterpret_cast<maildsar_phone_parse_fn>(core::module_symbol(*handle, "maildsar_phone_parse"));
+    module.m_match = reinterpret_cast<maildsar_phone_match_fn>(core::module_symbol(*handle, "maildsar_phone_match"));
+    loaded = module.m_parse != nullptr && module.m_match != nullptr
+                 ? core::Result<const PhoneModule *>(&module)
+                 : core::Result<const PhoneModule *>(core::fail(core::ErrorCode::internal,
+                                                                "the phone-number module lacks its functions"));
   });
   return loaded;
 }

@@ -74,7 +74,7 @@ getent passwd maildsar >/dev/null || fail "postinst did not create the system us
 dpkg-query -W -f='${Conffiles}' maildsar | grep -q '/etc/maildsar/maildsar.json' ||
   fail "/etc/maildsar/maildsar.json is no conffile"
 for f in /usr/libexec/maildsar/maildsar-worker /usr/libexec/maildsar/maildsar-extract-worker \
-         /usr/lib/maildsar/libmaildsar-phone.so /usr/lib/systemd/system/maildsar-index.service \
+         /usr/lib/maildsar/libmaildsar-phone.so /usr/lib/maildsar/libmaildsar-pdf.so /usr/lib/systemd/system/maildsar-index.service \
          /usr/lib/systemd/system/maildsar-index.timer /usr/share/bash-completion/completions/maildsar \
          /usr/share/zsh/vendor-completions/_maildsar /usr/share/doc/maildsar/examples/maildsar.json \
          /usr/share/doc/maildsar/copyright; do
@@ -98,6 +98,11 @@ runuser -u maildsar -- /usr/bin/maildsar -c "$work/estate/maildsar.json" find --
   --phone "+44 20 7946 0123" >"$work/find.log" 2>&1 || { cat "$work/find.log" >&2; fail "find failed"; }
 grep -Eq '^[1-9][0-9]* item\(s\) held for ' "$work/find.log" ||
   { cat "$work/find.log" >&2; fail "find found nothing in the sample estate"; }
+# The access package's report.pdf comes from the PDF module, which the installed program must
+# find beside itself (/usr/lib/maildsar), not in the build tree.
+runuser -u maildsar -- /usr/bin/maildsar -c "$work/estate/maildsar.json" export --subject "$work/estate/subject.json" \
+  --out "$work/estate/package" >"$work/export.log" 2>&1 || { cat "$work/export.log" >&2; fail "export failed"; }
+head -c 5 "$work/estate/package/report.pdf" | grep -q '^%PDF-' || fail "export wrote no report.pdf"
 
 echo "== man maildsar, man 5 maildsar.json"
 MANWIDTH=80 man maildsar >"$work/man1.txt" 2>"$work/man1.err" || fail "man maildsar: $(cat "$work/man1.err")"
