@@ -218,10 +218,9 @@ core::Status LogExpander::finish() {
         return;
       }
       if (!normalizers[worker]) {
-        // the phone module loads once (the first thread to need it; the other reads on)
-        if (job.status = index::Normalizer::load_phone_module(); !job.status) {
-          return;
-        }
+        // The phone module loads on the first phone-like text a block holds (most delivery logs
+        // have none: a search then never maps libphonenumber); if it cannot load, the
+        // Normalizer throws and the catch below makes it this job's error.
         normalizers[worker].emplace(normalize_options());
       }
       std::vector<index::BuiltDocument> docs;
