@@ -57,26 +57,6 @@ std::string sign(const fs::path &dir, const fs::path &key, const std::string &me
   return hex;
 }
 
-/** One host: a copy of samples/ whose config lists only `sources`, indexed. */
-fs::path make_host(const fs::path &dir, const std::string &name, const std::vector<std::string> &sources,
-                   const json &erasure, const json &extra = json::object()) {
-  const fs::path root = dir / name;
-  copy_tree(source_dir() / "samples", root);
-  fs::remove_all(root / "state");
-  json config{{"state_dir", "state"},
-              {"host_name", name},
-              {"sources", json::array()},
-              {"identity", {{"subaddress_separators", "+"}, {"phone_region", "GB"}}},
-              {"erasure", erasure}};
-  for (const std::string &s : sources) {
-    config["sources"].push_back(sample_source(s));
-  }
-  config.update(extra);
-  write_file(root / "maildsar.json", config.dump(2));
-  index_json(root / "maildsar.json");
-  return root / "maildsar.json";
-}
-
 json agent_of(const std::string &name, const fs::path &config, const std::vector<std::string> &env = {}) {
   std::vector<std::string> command;
   if (!env.empty()) {

@@ -166,20 +166,7 @@ protected:
 
   /** A copy of samples/ under `name` whose config lists only `sources`, indexed. */
   fs::path make_host(const std::string &name, const std::vector<std::string> &sources, const json &erasure) {
-    const fs::path root = m_dir.path() / name;
-    copy_tree(source_dir() / "samples", root);
-    fs::remove_all(root / "state");
-    json config{{"state_dir", "state"},
-                {"host_name", name},
-                {"sources", json::array()},
-                {"identity", {{"subaddress_separators", "+"}, {"phone_region", "GB"}}},
-                {"erasure", erasure}};
-    for (const std::string &s : sources) {
-      config["sources"].push_back(sample_source(s));
-    }
-    write_file(root / "maildsar.json", config.dump(2));
-    index_json(root / "maildsar.json");
-    return root / "maildsar.json";
+    return test::make_host(m_dir.path(), name, sources, erasure);
   }
 
   /** A client key for the ssh host alias `alias`.test, accepted by sshd only to run `forced`
