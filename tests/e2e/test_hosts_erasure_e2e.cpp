@@ -548,7 +548,8 @@ TEST_F(HostsErasureE2e, TheDpoHostsOwnSourcesAreASliceNamedLocalErasedWithTheHos
   ASSERT_EQ(approve_signed().exit_code, 0);
   auto e = erase();
   ASSERT_EQ(e.exit_code, 0) << e.err << e.out;
-  for (const json &h : json_lines(e.out).at(0)["hosts"]) {
+  const json report = json_lines(e.out).at(0); // kept: a loop over a temporary's member dangles
+  for (const json &h : report["hosts"]) {
     EXPECT_EQ(h["result"], "done") << h.dump();
   }
   EXPECT_EQ(own_hits(), 0U);
