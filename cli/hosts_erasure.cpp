@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 
 namespace maildsar::cli {
 
@@ -42,6 +43,31 @@ core::Config local_part(const core::Config &config) {
   core::Config local = config;
   local.hosts.clear();
   return local;
+}
+
+/**
+ * Sends `request` to the host the estate manifest names `name`: its agent (which must offer the
+ * request's op), or, for the slice of this host's own sources ("local"), `local` on the config
+ * without its hosts. A name this config cannot reach is ErrorCode::config naming it.
+ */
+core::Result<json> ask_slice_host(const core::Config &config, const std::string &name, const json &request,
+                                  const std::function<core::Result<json>(const core::Config &)> &local) {
+  const auto host = std::ranges::find_if(config.hosts, [&](const core::HostConfig &c) { return c.name == name; });
+  if (host == config.hosts.end()) {
+    if (name == k_local && !config.sources.empty()) {
+      return local(local_part(config));
+    }
+    return core::fail(core::ErrorCode::config,
+                      name == k_local ? fmt::format("host {}: the manifest has a slice of this host's own sources, "
+                                                    "but this config has no sources",
+                                                    name)
+                                      : fmt::format("host {}: in the manifest but not in this config's hosts", name));
+  }
+  MAILDSAR_TRY_ASSIGN(remote::HostClient client, remote::HostClient::connect(*host));
+  MAILDSAR_TRY(require_op(client, request.value("op", std::string())));
+  MAILDSAR_TRY_ASSIGN(json answer, client.request(request));
+  client.close();
+  return answer;
 }
 
 /** What one host answered to `plan`. */
@@ -380,20 +406,8 @@ core::Result<int> approve_across_hosts(Context &ctx, const core::Config &config,
     for_each_host(asked.size(), [&](std::size_t i) {
       const erasure::EstateHost &h = m.binding.hosts[i];
       const json request{{"op", "show"}, {"slice", h.slice_sha256}};
-      const auto host = std::ranges::find_if(config.hosts, [&](const core::HostConfig &c) { return c.name == h.name; });
-      auto answer = [&]() -> core::Result<json> {
-        if (h.name == k_local && host == config.hosts.end()) {
-          return agent_show(local_part(config), request);
-        }
-        if (host == config.hosts.end()) {
-          return core::fail(core::ErrorCode::config, "not in this config's hosts");
-        }
-        MAILDSAR_TRY_ASSIGN(remote::HostClient client, remote::HostClient::connect(*host));
-        MAILDSAR_TRY(require_op(client, "show"));
-        MAILDSAR_TRY_ASSIGN(json shown, client.request(request));
-        client.close();
-        return shown;
-      }();
+      auto answer = ask_slice_host(config, h.name, request,
+                                   [&](const core::Config &local) { return agent_show(local, request); });
       if (answer && answer->is_object() && answer->contains("details")) {
         asked[i].first = std::move((*answer)["details"]);
       } else {
@@ -457,27 +471,9 @@ core::Result<int> erase_across_hosts(Context &ctx, const core::Config &config, c
                        {"approvals", approval_list},
                        {"operator", ctx.operator_name},
                        {"dry_run", dry_run}};
-    const auto host = std::ranges::find_if(config.hosts, [&](const core::HostConfig &c) { return c.name == h.name; });
-    const bool local = h.name == k_local && host == config.hosts.end();
-    if (host == config.hosts.end() && (!local || config.sources.empty())) {
-      r.result = "failed";
-      r.error = local ? fmt::format("host {}: the manifest has a slice of this host's own sources, but this config "
-                                    "has no sources",
-                                    h.name)
-                      : fmt::format("host {}: in the manifest but not in this config's hosts", h.name);
-      return;
-    }
-    auto answer = [&]() -> core::Result<json> {
-      if (local) {
-        // This host's own slice, checked and erased exactly as an agent does its host's.
-        return agent_erase(local_part(config), ctx, request);
-      }
-      MAILDSAR_TRY_ASSIGN(remote::HostClient client, remote::HostClient::connect(*host));
-      MAILDSAR_TRY(require_op(client, "erase"));
-      MAILDSAR_TRY_ASSIGN(json report, client.request(request));
-      client.close();
-      return report;
-    }();
+    // This host's own slice is checked and erased exactly as an agent does its host's.
+    auto answer = ask_slice_host(config, h.name, request,
+                                 [&](const core::Config &local) { return agent_erase(local, ctx, request); });
     if (!answer) {
       r.code = answer.error().code;
       // The agent refused the slice or its approvals (nothing changed there), or the session broke.
