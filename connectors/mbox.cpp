@@ -13,6 +13,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <sys/stat.h>
 #include <utility>
@@ -22,7 +23,8 @@ namespace maildsar::connectors {
 
 namespace {
 
-constexpr std::size_t k_buffer_bytes = 1U << 20;    // read buffer of the line reader
+constexpr std::size_t k_buffer_bytes = 1U << 20;    // read buffer of the line reader (its most)
+constexpr std::size_t k_small_read_bytes = 64U << 10; // its first size when only one message is wanted
 constexpr std::size_t k_head_bytes = 1024;          // what we keep of an over-long line
 constexpr std::size_t k_peek_bytes = 2048;          // look-ahead window for separator checks
 constexpr std::string_view k_bom = "\xEF\xBB\xBF";
@@ -216,8 +218,12 @@ struct Line {
  */
 class LineReader {
 public:
-  LineReader(int fd, const std::string &path, std::uint64_t start, std::uint64_t end)
-      : m_fd(fd), m_path(path), m_end(end), m_buf(k_buffer_bytes, '\0'), m_buf_off(start) {}
+  /** `first_bytes`: the buffer's first size; it grows up to k_buffer_bytes while a line does not
+      fit, so a line is "long" (head kept, rest skipped) beyond k_buffer_bytes whatever it is. */
+  LineReader(int fd, const std::string &path, std::uint64_t start, std::uint64_t end,
+             std::size_t first_bytes = k_buffer_bytes)
+      : m_fd(fd), m_path(path), m_end(end), m_buf(std::min(first_bytes, k_buffer_bytes), '\0'),
+        m_buf_off(start) {}
 
   void seek(std::uint64_t offset) {
     m_buf_off = offset;
@@ -255,7 +261,10 @@ public:
         m_pos = 0;
       }
       if (m_len == m_buf.size()) {
-        return long_line();
+        if (m_buf.size() >= k_buffer_bytes) {
+          return long_line();
+        }
+        m_buf.resize(std::min(k_buffer_bytes, 2 * m_buf.size()));
       }
       MAILDSAR_TRY(fill());
     }
@@ -326,6 +335,13 @@ public:
       : m_fd(fd), m_path(path), m_size(file_size), m_on_message(on_message), m_on_error(on_error),
         m_dialect(dialect), m_content(content) {}
 
+  /** Stop once this many messages were reported (their ends need the next separator only); the
+      reader then starts with a small buffer, as it reads little. */
+  void stop_after(std::size_t messages) {
+    m_max_messages = messages;
+    m_first_read_bytes = k_small_read_bytes;
+  }
+
   /** True when a separator line starts at `offset` (which must follow a newline or be 0). */
   core::Result<bool> separator_at(std::uint64_t offset) {
     if (offset >= m_size) {
@@ -362,7 +378,7 @@ public:
   }
 
   core::Status run(std::uint64_t start) {
-    LineReader reader(m_fd, m_path, start, m_size);
+    LineReader reader(m_fd, m_path, start, m_size, m_first_read_bytes);
     bool prev_blank = true;
     bool in_headers = false;
     // a plain value and a flag, not std::optional: GCC 12 -O2 reports a false
@@ -392,6 +408,9 @@ public:
 
       if (separator) {
         MAILDSAR_TRY(finish_message(line.offset, false));
+        if (m_reported >= m_max_messages) {
+          return {};
+        }
         if (!m_msg_start && m_garbage_start) {
           m_on_error(ScanError{
               m_path, fmt::format("offset {}", *m_garbage_start),
@@ -517,6 +536,7 @@ private:
     msg.truncated = truncated;
     m_msg_start.reset();
     m_any_message = true;
+    ++m_reported;
     if (m_content == MboxSplitContent::boundaries) {
       m_on_message(msg);
       return {};
@@ -570,6 +590,9 @@ private:
   bool m_any_message = false;
   MboxDialect m_dialect;
   MboxSplitContent m_content;
+  std::size_t m_reported = 0;
+  std::size_t m_max_messages = std::numeric_limits<std::size_t>::max();
+  std::size_t m_first_read_bytes = k_buffer_bytes;
 };
 
 /** realpath(), or empty on failure. */
@@ -706,18 +729,17 @@ std::string mbox_message_content(const MboxMessage &message) {
   return unquote_mboxrd(raw);
 }
 
-core::Status split_mbox(int fd, const std::string &path, std::uint64_t from_offset,
-                        std::uint64_t file_size,
-                        const std::function<void(const MboxMessage &)> &on_message,
-                        const std::function<void(ScanError &&)> &on_error, MboxDialect dialect,
-                        MboxSplitContent content) {
+namespace {
+
+/** split_mbox with a splitter the caller set up: checks `from_offset`, then runs. */
+core::Status run_split(Splitter &splitter, int fd, const std::string &path, std::uint64_t from_offset,
+                       std::uint64_t file_size) {
   if (from_offset > file_size) {
     return core::fail(core::ErrorCode::data,
                       fmt::format("mbox {}: offset {} is beyond the end of the file ({} bytes); "
                                   "rescan from the start",
                                   path, from_offset, file_size));
   }
-  Splitter splitter(fd, path, file_size, on_message, on_error, dialect, content);
   std::uint64_t start = from_offset;
   if (from_offset == 0) {
     MAILDSAR_TRY_ASSIGN(std::string head, core::read_range(fd, 0, std::min<std::uint64_t>(3, file_size), path));
@@ -740,6 +762,42 @@ core::Status split_mbox(int fd, const std::string &path, std::uint64_t from_offs
     return {}; // nothing appended
   }
   return splitter.run(start);
+}
+
+} // namespace
+
+core::Status split_mbox(int fd, const std::string &path, std::uint64_t from_offset,
+                        std::uint64_t file_size,
+                        const std::function<void(const MboxMessage &)> &on_message,
+                        const std::function<void(ScanError &&)> &on_error, MboxDialect dialect,
+                        MboxSplitContent content) {
+  Splitter splitter(fd, path, file_size, on_message, on_error, dialect, content);
+  return run_split(splitter, fd, path, from_offset, file_size);
+}
+
+core::Result<std::optional<std::uint64_t>> mbox_message_length_at(int fd, const std::string &path,
+                                                                  std::uint64_t file_size,
+                                                                  std::uint64_t offset) {
+  std::optional<MboxMessage> first;
+  const std::function<void(const MboxMessage &)> on_message = [&](const MboxMessage &m) {
+    if (!first) {
+      first = m;
+    }
+  };
+  const std::function<void(ScanError &&)> on_error = [](ScanError &&) {};
+  Splitter splitter(fd, path, file_size, on_message, on_error, MboxDialect::separators,
+                    MboxSplitContent::boundaries);
+  splitter.stop_after(1);
+  if (auto st = run_split(splitter, fd, path, offset, file_size); !st) {
+    if (st.error().code == core::ErrorCode::data) {
+      return std::optional<std::uint64_t>(); // no separator line starts there
+    }
+    return std::unexpected(st.error());
+  }
+  if (!first || first->offset != offset) {
+    return std::optional<std::uint64_t>(); // offset 0 of a file whose first message starts later
+  }
+  return std::optional<std::uint64_t>(first->length);
 }
 
 std::optional<MboxDialect> mbox_dialect_of(std::string_view format) {

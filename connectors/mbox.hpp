@@ -76,6 +76,17 @@ enum class MboxSplitContent { messages, boundaries };
                                       MboxDialect dialect = MboxDialect::separators,
                                       MboxSplitContent content = MboxSplitContent::messages);
 
+/**
+ * The length of the message that starts at `offset`, exactly as a full split of the file in the
+ * `separators` dialect gives it, reading only that message's lines and the next separator line
+ * (split_mbox resumed at `offset` and stopped after one message). nullopt when no message starts
+ * there. Only for the separators dialect: under mboxcl/mboxcl2 an earlier message's trusted
+ * Content-Length can hide a separator, so only a split from the start can tell.
+ */
+[[nodiscard]] core::Result<std::optional<std::uint64_t>> mbox_message_length_at(int fd, const std::string &path,
+                                                                                std::uint64_t file_size,
+                                                                                std::uint64_t offset);
+
 /** mboxrd unquoting: in every line, ">From " -> "From ", ">>From " -> ">From ", and so on. */
 [[nodiscard]] std::string unquote_mboxrd(std::string_view message_without_from_line);
 

@@ -376,6 +376,12 @@ void Executor::rewrite_archive(const FileStep &step, bool resumed, const json &s
  * An mbox cut must be exactly one message as the file splits now (the source's dialect): an
  * index made by an older splitter that trusted a sender's Content-Length may hold a range that
  * spans the next person's message too. Such cuts fail and are dropped, nothing is changed.
+ *
+ * In the separators dialect each cut is checked where it lies: the split resumed at its offset
+ * and stopped after one message gives the same message as a split of the whole file
+ * (`mbox_message_length_at`), so erasing a few messages of a large mbox reads those messages, not
+ * the file. A cut that does not pass that check, and every cut under mboxcl/mboxcl2 (an earlier
+ * message's Content-Length can hide a separator), is decided by a split of the whole file.
  */
 void Executor::keep_whole_messages(const FileStep &step, std::vector<connectors::MboxCut> &cuts,
                          std::vector<const ManifestItem *> &ranged, const Outcome &outcome) {
@@ -385,32 +391,58 @@ void Executor::keep_whole_messages(const FileStep &step, std::vector<connectors:
       dialect = connectors::mbox_dialect_of(s.format).value_or(connectors::MboxDialect::separators);
     }
   }
-  std::set<std::pair<std::uint64_t, std::uint64_t>> messages;
-  std::uint64_t size = 0;
-  auto split = [&]() -> core::Status {
-    MAILDSAR_TRY_ASSIGN(core::Fd fd, core::open_read(step.path));
-    MAILDSAR_TRY_ASSIGN(core::FileStat st, core::fstat_fd(fd.get(), step.path));
-    size = st.size;
-    return connectors::split_mbox(
-        fd.get(), step.path, 0, st.size,
-        [&](const connectors::MboxMessage &m) { messages.emplace(m.offset, m.length); },
-        [](connectors::ScanError &&) {}, dialect, connectors::MboxSplitContent::boundaries);
-  };
-  if (auto st = split(); !st) {
-    if (st.error().code == core::ErrorCode::no_input) {
-      return; // gone: rewrite_mbox reports it per cut
-    }
+  auto fail_all = [&](const core::Error &error) {
     for (const ManifestItem *item : ranged) {
-      outcome(*item, st.error());
+      outcome(*item, error);
     }
     cuts.clear();
     ranged.clear();
+  };
+  auto fd = core::open_read(step.path);
+  if (!fd) {
+    if (fd.error().code != core::ErrorCode::no_input) {
+      fail_all(fd.error());
+    }
+    return; // gone: rewrite_mbox reports it per cut
+  }
+  auto st = core::fstat_fd(fd->get(), step.path);
+  if (!st) {
+    fail_all(st.error());
     return;
   }
+  const std::uint64_t size = st->size;
+
+  std::optional<std::set<std::pair<std::uint64_t, std::uint64_t>>> messages; // the whole split, when needed
+  auto whole_message = [&](const connectors::MboxCut &cut) -> core::Result<bool> {
+    if (dialect == connectors::MboxDialect::separators) {
+      MAILDSAR_TRY_ASSIGN(std::optional<std::uint64_t> length,
+                          connectors::mbox_message_length_at(fd->get(), step.path, size, cut.offset));
+      if (length == cut.length) {
+        return true;
+      }
+    }
+    if (!messages) {
+      std::set<std::pair<std::uint64_t, std::uint64_t>> all;
+      MAILDSAR_TRY(connectors::split_mbox(
+          fd->get(), step.path, 0, size, [&](const connectors::MboxMessage &m) { all.emplace(m.offset, m.length); },
+          [](connectors::ScanError &&) {}, dialect, connectors::MboxSplitContent::boundaries));
+      messages = std::move(all);
+    }
+    return messages->contains({cut.offset, cut.length});
+  };
+
   std::vector<connectors::MboxCut> kept_cuts;
   std::vector<const ManifestItem *> kept_items;
   for (std::size_t i = 0; i < cuts.size(); ++i) {
-    bool keep = messages.contains({cuts[i].offset, cuts[i].length}) || cuts[i].offset + cuts[i].length > size;
+    bool keep = cuts[i].offset + cuts[i].length > size;
+    if (!keep) {
+      auto whole = whole_message(cuts[i]);
+      if (!whole) {
+        fail_all(whole.error());
+        return;
+      }
+      keep = *whole;
+    }
     if (!keep) {
       // Not one message now: if its bytes changed anyway, rewrite_mbox reports it stale and
       // leaves it; only a range that still holds exactly the planned bytes is dangerous.

@@ -6,6 +6,7 @@
 #include "core/fs.hpp"
 #include "fuzz/fuzz_support.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <sys/mman.h>
@@ -62,6 +63,32 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     require(bounds.size() == offsets.size(), "a split for boundaries finds the same messages");
     for (std::size_t i = 0; i < bounds.size(); ++i) {
       require(bounds[i].first == offsets[i], "a split for boundaries finds the same offsets");
+    }
+    if (dialect == conn::MboxDialect::separators) {
+      // erase checks a cut where it lies: the split resumed at a message's offset and stopped
+      // after one message gives that message or nothing (erase then splits the whole file:
+      // after a BOM, a lenient first line, an over-long envelope line), and whatever it accepts
+      // at any line start is a message of the whole split, never a range the split would not give.
+      for (std::size_t i = 0; i < bounds.size() && i < 64; ++i) {
+        auto length = conn::mbox_message_length_at(fd.get(), "fuzz.mbox", size, bounds[i].first);
+        require(length && (!*length || **length == bounds[i].second),
+                "a message's length where it lies is its length in the whole split");
+      }
+      std::size_t pos = 0;
+      for (int tried = 0; tried < 64 && pos < bytes.size(); ++tried) {
+        auto length = conn::mbox_message_length_at(fd.get(), "fuzz.mbox", size, pos);
+        require(static_cast<bool>(length), "reading a memfd does not fail");
+        if (*length) {
+          const std::pair<std::uint64_t, std::uint64_t> found(pos, **length);
+          require(std::find(bounds.begin(), bounds.end(), found) != bounds.end(),
+                  "a message found where a cut lies is a message of the whole split");
+        }
+        const std::size_t nl = bytes.find('\n', pos);
+        if (nl == std::string_view::npos) {
+          break;
+        }
+        pos = nl + 1;
+      }
     }
     if (offsets.size() > 1) {
       // An append scan from a boundary the first scan found must be accepted.

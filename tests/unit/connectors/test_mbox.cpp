@@ -177,6 +177,48 @@ TEST(MboxConnector, SplitForBoundariesFindsTheSameMessagesWithoutTheirBytes) {
   }
 }
 
+TEST(MboxConnector, AMessageWhereItLiesHasItsLengthInTheWholeSplit) {
+  test::ScratchDir dir;
+  std::string mbox = "From a@b Mon Jan  1 10:00:00 2024\r\nFrom: a@b\r\nSubject: crlf\r\n\r\nbody\r\n\r\n";
+  for (int i = 0; i < 12; ++i) {
+    mbox += message("From a@b Mon Jan  1 10:00:00 2024", "m" + std::to_string(i),
+                    i % 3 == 0 ? "body\n\nFrom here on, body text\nFrom 9:00 to 17:00\n" : "body\n");
+    if (i == 5) { // lines longer than the reader's first buffer (64 KiB), one beyond its most (1 MiB)
+      mbox += message("From a@b Mon Jan  1 10:00:00 2024", "long", std::string(200000, 'x') + "\n" +
+                                                                    std::string(1200000, 'y') + "\n");
+    }
+  }
+  test::write_file(dir / "c.mbox", mbox);
+  int fd = ::open((dir / "c.mbox").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  core::Fd guard(fd);
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> full;
+  ASSERT_TRUE(split_mbox(
+      fd, "c.mbox", 0, mbox.size(), [&](const MboxMessage &m) { full.emplace_back(m.offset, m.length); },
+      [](ScanError &&) {}));
+  ASSERT_EQ(full.size(), 14U);
+  for (const auto &[offset, length] : full) {
+    auto at = mbox_message_length_at(fd, "c.mbox", mbox.size(), offset);
+    ASSERT_TRUE(at) << at.error().message;
+    EXPECT_EQ(*at, std::optional<std::uint64_t>(length)) << offset;
+  }
+  // Every other line start, and a place inside a line, starts no message.
+  for (std::size_t pos = 0; pos < mbox.size(); pos = mbox.find('\n', pos) + 1) {
+    const bool starts = std::any_of(full.begin(), full.end(), [&](const auto &m) { return m.first == pos; });
+    auto at = mbox_message_length_at(fd, "c.mbox", mbox.size(), pos);
+    ASSERT_TRUE(at);
+    EXPECT_EQ(at->has_value(), starts) << pos;
+    if (mbox[pos] != '\n') { // pos + 1 is inside this line, not the next line's start
+      auto inside = mbox_message_length_at(fd, "c.mbox", mbox.size(), pos + 1);
+      ASSERT_TRUE(inside);
+      EXPECT_FALSE(inside->has_value()) << pos + 1;
+    }
+  }
+  auto beyond = mbox_message_length_at(fd, "c.mbox", mbox.size(), mbox.size() + 1);
+  ASSERT_TRUE(beyond);
+  EXPECT_FALSE(beyond->has_value());
+}
+
 TEST(MboxConnector, RecognisesEnvelopeLines) {
   EXPECT_TRUE(looks_like_mbox_from_line("From -"));
   EXPECT_TRUE(looks_like_mbox_from_line("From - "));

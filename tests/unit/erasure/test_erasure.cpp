@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "core/config.hpp"
 #include "core/fs.hpp"
+#include "core/hash.hpp"
 #include "core/secret.hpp"
 #include "erasure/erasure.hpp"
 #include "erasure/signing.hpp"
@@ -12,6 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include <algorithm>
 #include <filesystem>
 
 namespace maildsar::erasure {
@@ -255,6 +257,58 @@ TEST(Approve, PlannerCannotApproveAndApprovalsCount) {
   ASSERT_TRUE(done) << done.error().message;
   EXPECT_EQ(done->count("done"), 2U);
   EXPECT_EQ(test::read_file(e.dir.path() / "archive/a.mbox"), "");
+}
+
+/**
+ * erase checks that each mbox cut is one whole message where it lies and falls back to a split
+ * of the whole file when that check cannot tell. A range over two messages (an older splitter
+ * that trusted a sender's Content-Length would have indexed one) is refused and nothing changes.
+ */
+TEST(Erase, AnMboxRangeThatIsNotOneMessageNowIsRefusedAndNothingChanges) {
+  Estate e;
+  auto result = plan(e.config, e.subject, anna_plans("", "2026-11-28"));
+  ASSERT_TRUE(result);
+  Manifest m = result->manifest;
+  ASSERT_EQ(m.items.size(), 2U);
+  const std::string before = test::read_file(e.dir.path() / "archive/a.mbox");
+  std::sort(m.items.begin(), m.items.end(),
+            [](const ManifestItem &a, const ManifestItem &b) { return a.locator.offset < b.locator.offset; });
+  m.items.resize(1);
+  ASSERT_EQ(m.items[0].locator.offset, 0U);
+  m.items[0].locator.length = before.size(); // both messages, as one
+  m.items[0].sha256 = core::sha256_hex(before);
+  m.hash = m.compute_hash();
+  ASSERT_TRUE(approve(e.config, m, "ben", "", os_of("ben")));
+  auto done = erase(e.config, m, EraseOptions{"ben", DryRun::no, {}});
+  ASSERT_TRUE(done) << done.error().message;
+  ASSERT_EQ(done->items.size(), 1U);
+  EXPECT_EQ(done->items[0].result, "failed");
+  EXPECT_NE(done->items[0].detail.find("is not exactly one message"), std::string::npos) << done->items[0].detail;
+  EXPECT_EQ(test::read_file(e.dir.path() / "archive/a.mbox"), before);
+}
+
+/** A first message after a byte-order mark cannot be checked where it lies (the split skips
+    the mark only from the start): the whole-file split decides, and it is erased. */
+TEST(Erase, TheFirstMessageOfAnMboxWithAByteOrderMarkIsErased) {
+  Estate e;
+  const std::string second = "From x@example.org Mon Nov 13 10:00:00 2023\nFrom: Carol <carol@example.net>\n"
+                             "To: dave@example.net\nSubject: three\n\nNot about her.\n";
+  write_file(e.dir.path() / "archive/a.mbox",
+             "\xEF\xBB\xBF" "From x@example.org Mon Nov 13 10:00:00 2023\nFrom: Alice Smith <alice.smith@example.com>\n"
+             "To: bob@example.org\nSubject: one\n\nHello.\n\n" +
+                 second);
+  ASSERT_TRUE(index::run_index(e.config, index::IndexOptions{}));
+  auto result = plan(e.config, e.subject, anna_plans("", "2026-11-28"));
+  ASSERT_TRUE(result) << result.error().message;
+  ASSERT_EQ(result->manifest.items.size(), 1U);
+  EXPECT_EQ(result->manifest.items[0].locator.offset, 3U);
+  ASSERT_TRUE(approve(e.config, result->manifest, "ben", "", os_of("ben")));
+  auto done = erase(e.config, result->manifest, EraseOptions{"ben", DryRun::no, {}});
+  ASSERT_TRUE(done) << done.error().message;
+  EXPECT_EQ(done->count("done"), 1U);
+  const std::string after = test::read_file(e.dir.path() / "archive/a.mbox");
+  EXPECT_EQ(after.find("alice"), std::string::npos) << after;
+  EXPECT_NE(after.find(second), std::string::npos) << after;
 }
 
 } // namespace
