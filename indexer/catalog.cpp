@@ -115,6 +115,9 @@ enum StmtId {
   s_item_has,
   s_item_put,
   s_item_move,
+  s_item_places,
+  s_item_delete_row,
+  s_item_qterm_of_row,
   s_item_get,
   s_item_count,
   s_items_of_file,
@@ -533,6 +536,38 @@ core::Status Catalog::move_item(std::int64_t row, std::uint64_t offset) {
   MAILDSAR_TRY(s->bind(1, row));
   MAILDSAR_TRY(s->bind(2, offset));
   return s->run();
+}
+
+core::Result<std::vector<Catalog::ItemPlace>> Catalog::item_places_of_file(std::int64_t file_id) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_item_places,
+                                     "SELECT rowid, offset, instr(locator_key, '@#') > 0"
+                                     " FROM items WHERE file_id = ?1 ORDER BY rowid"));
+  MAILDSAR_TRY(s->bind(1, file_id));
+  std::vector<ItemPlace> out;
+  for (;;) {
+    MAILDSAR_TRY_ASSIGN(bool row, s->step());
+    if (!row) {
+      break;
+    }
+    out.push_back(ItemPlace{s->column_int64(0), s->column_uint64(1), s->column_int64(2) != 0});
+  }
+  s->reset();
+  return out;
+}
+
+core::Status Catalog::delete_row(std::int64_t row) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_item_delete_row, "DELETE FROM items WHERE rowid = ?1"));
+  MAILDSAR_TRY(s->bind(1, row));
+  return s->run();
+}
+
+core::Result<std::string> Catalog::qterm_of_row(std::int64_t row) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_item_qterm_of_row, "SELECT qterm FROM items WHERE rowid = ?1"));
+  MAILDSAR_TRY(s->bind(1, row));
+  MAILDSAR_TRY_ASSIGN(bool found, s->step());
+  std::string qterm = found ? s->column_text(0) : std::string();
+  s->reset();
+  return qterm;
 }
 
 core::Result<std::optional<ItemRecord>> Catalog::item(const std::string &qterm) {

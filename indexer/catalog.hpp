@@ -169,8 +169,20 @@ public:
   /** Inserts or replaces by qterm. */
   [[nodiscard]] core::Status put_item(const ItemRecord &item);
   /** Sets where an item's bytes begin now (an mbox message moved by an erasure before it); `row`
-      is its ItemRecord::row from items_of_file. */
+      is its ItemRecord::row from items_of_file or ItemPlace::row. */
   [[nodiscard]] core::Status move_item(std::int64_t row, std::uint64_t offset);
+  /** Where a file's items lie, and no more (an erasure moving them: indexer/shift.cpp reads
+      40,000 rows of a large mbox, so not their hashes and keys). */
+  struct ItemPlace {
+    std::int64_t row = 0;
+    std::uint64_t offset = 0;
+    bool stable_key = false; // its key holds its number in the file ("@#"), not its offset
+  };
+  [[nodiscard]] core::Result<std::vector<ItemPlace>> item_places_of_file(std::int64_t file_id);
+  /** Deletes the item in `row` (ItemPlace::row). */
+  [[nodiscard]] core::Status delete_row(std::int64_t row);
+  /** The qterm of the item in `row` ("" when there is none). */
+  [[nodiscard]] core::Result<std::string> qterm_of_row(std::int64_t row);
   [[nodiscard]] core::Result<std::optional<ItemRecord>> item(const std::string &qterm);
   [[nodiscard]] core::Result<std::uint64_t> item_count(std::int64_t source_id);
 

@@ -38,9 +38,16 @@ core::Result<bool> apply_mbox_cuts(const core::Config &config, const std::string
   if (now.size < rec.scanned_size - total) {
     return false;
   }
-  MAILDSAR_TRY_ASSIGN(std::vector<ItemRecord> items, catalog.items_of_file(rec.id));
-  if (std::ranges::any_of(items, [](const ItemRecord &i) { return i.locator_key.find("@#") == std::string::npos; })) {
+  // Only where each row lies (a large mbox has tens of thousands of rows; their keys and hashes
+  // stay as they are).
+  MAILDSAR_TRY_ASSIGN(std::vector<Catalog::ItemPlace> places, catalog.item_places_of_file(rec.id));
+  if (std::ranges::any_of(places, [](const Catalog::ItemPlace &p) { return !p.stable_key; })) {
     return false; // rows keyed by their offsets (an index from before stable keys): `index` reads it
+  }
+  // before[i]: the bytes removed in front of ranges[i]
+  std::vector<std::uint64_t> before(ranges.size() + 1, 0);
+  for (std::size_t i = 0; i < ranges.size(); ++i) {
+    before[i + 1] = before[i] + ranges[i].length;
   }
 
   // The catalog says "pending" until both stores agree: a crash in between makes `index`
@@ -53,38 +60,27 @@ core::Result<bool> apply_mbox_cuts(const core::Config &config, const std::string
   // The removed messages' documents go; the others keep theirs, whose keys hold their numbers in
   // the file and not their offsets (connectors::Locator::seq): only the catalog's rows move.
   MAILDSAR_TRY_ASSIGN(IndexStore store, IndexStore::open(index_path(config), OpenMode::writable));
-  std::vector<ItemRecord> updated;
-  std::vector<std::string> dropped;
-  std::uint64_t gone_items = 0;
+  std::vector<std::pair<std::int64_t, std::uint64_t>> moved; // row, new offset
+  std::vector<std::int64_t> dropped;                         // rows
   {
     MAILDSAR_TRY_ASSIGN(IndexTransaction itx, store.begin_transaction());
-    for (ItemRecord &item : items) {
-      std::uint64_t shift = 0;
-      bool gone = false;
-      for (const RemovedRange &r : ranges) {
-        if (item.offset >= r.offset + r.length) {
-          shift += r.length;
-        } else if (item.offset >= r.offset) {
-          gone = true;
-          break;
-        } else {
-          break;
-        }
-      }
-      if (gone) {
-        MAILDSAR_TRY(store.delete_by_term(item.qterm));
-        dropped.push_back(item.qterm);
-        ++gone_items;
+    for (const Catalog::ItemPlace &place : places) {
+      // the first range that starts after the item; the one before it may hold the item
+      const auto after = std::ranges::upper_bound(ranges, place.offset, {}, &RemovedRange::offset);
+      const auto i = static_cast<std::size_t>(after - ranges.begin());
+      if (i > 0 && place.offset < ranges[i - 1].offset + ranges[i - 1].length) {
+        MAILDSAR_TRY_ASSIGN(std::string qterm, catalog.qterm_of_row(place.row));
+        MAILDSAR_TRY(store.delete_by_term(qterm));
+        dropped.push_back(place.row);
         continue;
       }
-      if (shift == 0) {
-        continue;
+      if (before[i] > 0) {
+        moved.emplace_back(place.row, place.offset - before[i]);
       }
-      item.offset -= shift;
-      updated.push_back(item);
     }
     MAILDSAR_TRY(itx.commit());
   }
+  const std::uint64_t gone_items = dropped.size();
   rec.dev = now.dev;
   rec.ino = now.ino;
   rec.size = now.size;
@@ -96,11 +92,11 @@ core::Result<bool> apply_mbox_cuts(const core::Config &config, const std::string
   }
   rec.status = FileStatus::done;
   MAILDSAR_TRY_ASSIGN(core::sqlite::Transaction tx, catalog.begin());
-  for (const std::string &q : dropped) {
-    MAILDSAR_TRY(catalog.delete_item(q));
+  for (const std::int64_t row : dropped) {
+    MAILDSAR_TRY(catalog.delete_row(row));
   }
-  for (const ItemRecord &item : updated) {
-    MAILDSAR_TRY(catalog.move_item(item.row, item.offset));
+  for (const auto &[row, offset] : moved) {
+    MAILDSAR_TRY(catalog.move_item(row, offset));
   }
   MAILDSAR_TRY(catalog.put_file(rec));
   MAILDSAR_TRY_ASSIGN(std::uint64_t recorded, catalog.recorded_item_count(source_id));

@@ -310,3 +310,48 @@ TEST(Catalog, RemovalGuardOffDropsWhatTheCallerRemoved) {
   EXPECT_EQ(s.removed, 1U);
   EXPECT_EQ(s.errors, 0U);
 }
+
+// An erasure moving an mbox's messages reads only where each row lies (indexer/shift.cpp).
+TEST(Catalog, ItemPlacesRowsAndTheirDeletion) {
+  ScratchDir dir;
+  std::filesystem::create_directories(dir / "state");
+  auto catalog = index::Catalog::open((dir / "state/catalog.sqlite3").string());
+  ASSERT_TRUE(catalog) << catalog.error().message;
+  auto source = catalog->source_id("archive", "mbox");
+  ASSERT_TRUE(source);
+  index::FileRecord file;
+  file.source_id = *source;
+  file.path = "/srv/archive/a.mbox";
+  auto file_id = catalog->put_file(file);
+  ASSERT_TRUE(file_id);
+  const std::vector<std::pair<std::string, std::string>> rows = {
+      {"Qone", "/srv/archive/a.mbox@#0"}, {"Qtwo", "/srv/archive/a.mbox@#1"}, {"Qold", "/srv/archive/a.mbox@200"}};
+  std::uint64_t offset = 0;
+  for (const auto &[qterm, key] : rows) {
+    index::ItemRecord item;
+    item.qterm = qterm;
+    item.file_id = *file_id;
+    item.locator_key = key;
+    item.sha256 = std::string(64, 'a');
+    item.offset = offset;
+    item.length = 100;
+    ASSERT_TRUE(catalog->put_item(item));
+    offset += 100;
+  }
+  auto places = catalog->item_places_of_file(*file_id);
+  ASSERT_TRUE(places) << places.error().message;
+  ASSERT_EQ(places->size(), 3U);
+  EXPECT_EQ((*places)[1].offset, 100U);
+  EXPECT_TRUE((*places)[0].stable_key);
+  EXPECT_TRUE((*places)[1].stable_key);
+  EXPECT_FALSE((*places)[2].stable_key); // keyed by its offset: an index from before stable keys
+  EXPECT_EQ(*catalog->qterm_of_row((*places)[1].row), "Qtwo");
+  ASSERT_TRUE(catalog->move_item((*places)[2].row, 100));
+  ASSERT_TRUE(catalog->delete_row((*places)[1].row));
+  EXPECT_FALSE(*catalog->has_item("Qtwo"));
+  EXPECT_EQ(*catalog->qterm_of_row((*places)[1].row), "");
+  auto old = catalog->item("Qold");
+  ASSERT_TRUE(old && *old);
+  EXPECT_EQ((*old)->offset, 100U);
+  EXPECT_EQ(catalog->item_places_of_file(*file_id)->size(), 2U);
+}
