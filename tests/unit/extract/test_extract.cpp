@@ -94,8 +94,12 @@ TEST(Extract, GzipOfDocument) {
 TEST(Extract, ZipBombStopsAtTheDecompressionCap) {
   Limits limits;
   limits.max_inflated_bytes = 1U << 20;
-  const std::string bomb = make_zip({{"a.txt", std::string(32U << 20, ' ') + "Jane Roe"},
-                                     {"b.txt", std::string(32U << 20, ' ')}});
+  // (the members built apart: GCC 12 -O2 reports a false -Warray-bounds on the initializer list)
+  const std::string blanks(32U << 20, ' ');
+  std::vector<test::ZipMember> members(2);
+  members[0] = {"a.txt", blanks + "Jane Roe"};
+  members[1] = {"b.txt", blanks};
+  const std::string bomb = make_zip(members);
   ASSERT_LT(bomb.size(), 200'000U); // it is a bomb: ~300x
   const auto out = must(extract_any(bomb, "application/zip", "bomb.zip", limits));
   EXPECT_TRUE(out.truncated);
