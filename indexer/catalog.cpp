@@ -99,6 +99,13 @@ constexpr std::string_view k_migration_9 = R"sql(
 ALTER TABLE files ADD COLUMN next_seq INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// One row once every deletion since the catalog was made or last rebuilt with VACUUM zeroed what
+// it freed (PRAGMA secure_delete, set on every connection since this version): Catalog::scrub()
+// then needs no VACUUM. A catalog made before holds no row until its first scrub.
+constexpr std::string_view k_migration_10 = R"sql(
+CREATE TABLE zeroed_since_vacuum (one INTEGER PRIMARY KEY CHECK (one = 1));
+)sql";
+
 enum StmtId {
   s_source_get,
   s_source_add,
@@ -132,6 +139,7 @@ enum StmtId {
   s_run_set,
   s_origin_set,
   s_path_owner,
+  s_zeroed,
 };
 
 FileStatus status_from(std::string_view s) {
@@ -209,9 +217,15 @@ std::string head_fingerprint_of(const std::string &head, std::uint64_t content_s
 core::Result<Catalog> Catalog::open(const std::string &path) {
   MAILDSAR_TRY_ASSIGN(core::sqlite::Db db, core::sqlite::Db::open(path, core::sqlite::Writable::yes));
   // FULL: a catalog commit must be durable before the Xapian commit that relies on it.
-  MAILDSAR_TRY(db.exec("PRAGMA synchronous=FULL"));
+  // secure_delete: what a deletion frees is zeroed (an erased item's row leaves no bytes).
+  MAILDSAR_TRY(db.exec("PRAGMA synchronous=FULL; PRAGMA secure_delete=ON"));
+  MAILDSAR_TRY_ASSIGN(std::int64_t version, db.user_version());
   MAILDSAR_TRY(db.migrate({k_migration_1, k_migration_2, k_migration_3, k_migration_4, k_migration_5,
-                           k_migration_6, k_migration_7, k_migration_8, k_migration_9}));
+                           k_migration_6, k_migration_7, k_migration_8, k_migration_9, k_migration_10}));
+  if (version == 0) {
+    // A new catalog: every byte it ever frees is freed by a connection like this one.
+    MAILDSAR_TRY(db.exec("INSERT OR IGNORE INTO zeroed_since_vacuum VALUES (1)"));
+  }
   return Catalog(std::move(db));
 }
 
@@ -779,6 +793,21 @@ core::Result<std::vector<UnreadFile>> read_unread_files(const std::string &path)
     out.push_back(UnreadFile{s.column_text(0), s.column_text(1), s.column_text(2)});
   }
   return out;
+}
+
+core::Result<bool> Catalog::scrub() {
+  MAILDSAR_TRY_ASSIGN(Stmt * q, stmt(s_zeroed, "SELECT count(*) FROM zeroed_since_vacuum"));
+  MAILDSAR_TRY_ASSIGN(bool row, q->step());
+  const bool zeroed = row && q->column_int64(0) > 0;
+  q->reset();
+  if (!zeroed) {
+    // Bytes freed before secure_delete may remain: rebuild the file without its free pages.
+    MAILDSAR_TRY(m_db.exec("VACUUM"));
+    MAILDSAR_TRY(m_db.exec("INSERT OR IGNORE INTO zeroed_since_vacuum VALUES (1)"));
+  }
+  // The write-ahead log holds page images from before the deletions were zeroed into the file.
+  MAILDSAR_TRY(m_db.exec("PRAGMA wal_checkpoint(TRUNCATE)"));
+  return !zeroed;
 }
 
 } // namespace maildsar::index

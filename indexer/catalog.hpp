@@ -189,6 +189,16 @@ public:
   [[nodiscard]] const core::sqlite::Db &db() const { return m_db; }
 
   /**
+   * Leaves nothing deleted from the catalog readable in its files (after erasure: the erased
+   * items' rows). Every connection opened here zeroes what a deletion frees (PRAGMA
+   * secure_delete), so a catalog written only that way needs just a checkpoint that empties the
+   * write-ahead log; one that may hold bytes freed without it (made by a version before schema
+   * 10) is rebuilt once with VACUUM, after which it is marked as zeroed.
+   * @return true when a VACUUM was needed.
+   */
+  [[nodiscard]] core::Result<bool> scrub();
+
+  /**
    * Commits need not reach the disk before returning (PRAGMA synchronous=NORMAL). Only for
    * a run that changed nothing but the last-success times: losing those to a power cut is
    * harmless, and it spares a no-op re-index the one fsync it would otherwise wait for.

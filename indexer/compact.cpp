@@ -3,7 +3,7 @@
 #include "connectors/attachment_text.hpp"
 #include "core/fs.hpp"
 #include "core/log.hpp"
-#include "core/sqlite.hpp"
+#include "indexer/catalog.hpp"
 #include "indexer/document.hpp"
 #include "indexer/index_store.hpp"
 #include "indexer/indexer.hpp"
@@ -99,10 +99,9 @@ core::Status compact_state(const core::Config &config) {
   MAILDSAR_TRY(connectors::prune_attachment_cache(cache, keep));
   const std::string catalog = catalog_path(config);
   if (fs::exists(catalog, ec)) {
-    MAILDSAR_TRY_ASSIGN(core::sqlite::Db db, core::sqlite::Db::open(catalog, core::sqlite::Writable::yes));
-    // secure_delete zeroes what later deletions free; VACUUM rebuilds the file without the pages
-    // freed before; the checkpoint empties the write-ahead log of old page images.
-    MAILDSAR_TRY(db.exec("PRAGMA secure_delete=ON; VACUUM; PRAGMA wal_checkpoint(TRUNCATE);"));
+    MAILDSAR_TRY_ASSIGN(Catalog db, Catalog::open(catalog));
+    MAILDSAR_TRY_ASSIGN(bool vacuumed, db.scrub());
+    MAILDSAR_LOG_DEBUG("catalog {}: {}", catalog, vacuumed ? "rebuilt (VACUUM)" : "checkpointed");
   }
   return {};
 }

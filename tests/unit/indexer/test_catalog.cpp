@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "indexer/catalog.hpp"
 
+#include "core/sqlite.hpp"
 #include "indexer/index_store.hpp"
 #include "indexer/indexer.hpp"
 #include "indexer/schema.hpp"
@@ -8,6 +9,8 @@
 #include "tests/unit/indexer/fake_connector.hpp"
 
 #include <gtest/gtest.h>
+
+#include <fmt/format.h>
 
 #include <fstream>
 
@@ -354,4 +357,98 @@ TEST(Catalog, ItemPlacesRowsAndTheirDeletion) {
   ASSERT_TRUE(old && *old);
   EXPECT_EQ((*old)->offset, 100U);
   EXPECT_EQ(catalog->item_places_of_file(*file_id)->size(), 2U);
+}
+
+namespace {
+
+// Whether any file under `dir` (the catalog, its write-ahead log and shared memory) holds `text`.
+bool any_file_holds(const std::filesystem::path &dir, const std::string &text) {
+  for (const auto &entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.is_regular_file() && maildsar::test::read_file(entry.path()).find(text) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// A catalog with 300 items of one file, each key holding a marker of its own.
+void fill_catalog(index::Catalog &catalog) {
+  auto source = catalog.source_id("archive", "mbox");
+  ASSERT_TRUE(source);
+  index::FileRecord file;
+  file.source_id = *source;
+  file.path = "/srv/archive/a.mbox";
+  auto file_id = catalog.put_file(file);
+  ASSERT_TRUE(file_id);
+  auto tx = catalog.begin();
+  ASSERT_TRUE(tx);
+  for (int i = 0; i < 300; ++i) {
+    index::ItemRecord item;
+    item.qterm = fmt::format("Q{}", i);
+    item.file_id = *file_id;
+    item.locator_key = fmt::format("/srv/archive/a.mbox@#{} marker-{:04}", i, i);
+    item.sha256 = std::string(64, 'a');
+    item.offset = static_cast<std::uint64_t>(i) * 100;
+    item.length = 100;
+    ASSERT_TRUE(catalog.put_item(item));
+  }
+  ASSERT_TRUE(tx->commit());
+}
+
+} // namespace
+
+// After erasure the catalog's files keep nothing of a deleted row. A catalog made by this
+// version zeroes what it frees, so scrub() needs only a checkpoint, not a VACUUM of the file.
+TEST(Catalog, ANewCatalogZeroesDeletedRowsAndIsScrubbedWithoutVacuum) {
+  ScratchDir dir;
+  std::filesystem::create_directories(dir / "state");
+  const std::string path = (dir / "state/catalog.sqlite3").string();
+  {
+    auto catalog = index::Catalog::open(path);
+    ASSERT_TRUE(catalog) << catalog.error().message;
+    fill_catalog(*catalog);
+    auto row = catalog->item_places_of_file(1);
+    ASSERT_TRUE(row && row->size() == 300U);
+    ASSERT_TRUE(catalog->delete_row((*row)[123].row));
+    auto scrubbed = catalog->scrub();
+    ASSERT_TRUE(scrubbed) << scrubbed.error().message;
+    EXPECT_FALSE(*scrubbed); // no VACUUM
+  }
+  EXPECT_FALSE(any_file_holds(dir / "state", "marker-0123"));
+  EXPECT_TRUE(any_file_holds(dir / "state", "marker-0122")); // the search does find what stays
+  auto again = index::Catalog::open(path);
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(*again->has_item("Q123"));
+  EXPECT_TRUE(*again->has_item("Q124"));
+}
+
+// A catalog from before schema 10 may hold bytes freed without zeroing: its first scrub rebuilds
+// it (VACUUM) and marks it, later ones need not.
+TEST(Catalog, ACatalogThatMayHoldFreedBytesIsRebuiltOnceByScrub) {
+  ScratchDir dir;
+  std::filesystem::create_directories(dir / "state");
+  const std::string path = (dir / "state/catalog.sqlite3").string();
+  {
+    auto catalog = index::Catalog::open(path);
+    ASSERT_TRUE(catalog) << catalog.error().message;
+    fill_catalog(*catalog);
+  }
+  {
+    // What an older version left: a deletion that did not zero, and no mark.
+    auto db = core::sqlite::Db::open(path, core::sqlite::Writable::yes);
+    ASSERT_TRUE(db) << db.error().message;
+    ASSERT_TRUE(db->exec("PRAGMA secure_delete=OFF; DELETE FROM items WHERE qterm = 'Q123'; "
+                         "DELETE FROM zeroed_since_vacuum"));
+  }
+  ASSERT_TRUE(any_file_holds(dir / "state", "marker-0123")); // the old bytes are there to find
+  auto catalog = index::Catalog::open(path);
+  ASSERT_TRUE(catalog);
+  auto first = catalog->scrub();
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_TRUE(*first); // VACUUM
+  EXPECT_FALSE(any_file_holds(dir / "state", "marker-0123"));
+  EXPECT_TRUE(any_file_holds(dir / "state", "marker-0122"));
+  auto second = catalog->scrub();
+  ASSERT_TRUE(second);
+  EXPECT_FALSE(*second);
 }
