@@ -25,6 +25,7 @@ namespace {
 
 constexpr std::size_t k_buffer_bytes = 1U << 20;    // read buffer of the line reader (its most)
 constexpr std::size_t k_small_read_bytes = 64U << 10; // its first size when only one message is wanted
+constexpr std::size_t k_min_read_bytes = 4U << 10;    // its first size at least
 constexpr std::size_t k_head_bytes = 1024;          // what we keep of an over-long line
 constexpr std::size_t k_peek_bytes = 2048;          // look-ahead window for separator checks
 constexpr std::string_view k_bom = "\xEF\xBB\xBF";
@@ -218,11 +219,12 @@ struct Line {
  */
 class LineReader {
 public:
-  /** `first_bytes`: the buffer's first size; it grows up to k_buffer_bytes while a line does not
-      fit, so a line is "long" (head kept, rest skipped) beyond k_buffer_bytes whatever it is. */
+  /** `first_bytes`: the buffer's first size at most (no more than the range to read, nor less
+      than k_min_read_bytes); it grows up to k_buffer_bytes while a line does not fit, so a line
+      is "long" (head kept, rest skipped) beyond k_buffer_bytes whatever it is. */
   LineReader(int fd, const std::string &path, std::uint64_t start, std::uint64_t end,
              std::size_t first_bytes = k_buffer_bytes)
-      : m_fd(fd), m_path(path), m_end(end), m_buf(std::min(first_bytes, k_buffer_bytes), '\0'),
+      : m_fd(fd), m_path(path), m_end(end), m_buf(first_size(first_bytes, start, end), '\0'),
         m_buf_off(start) {}
 
   void seek(std::uint64_t offset) {
@@ -271,6 +273,13 @@ public:
   }
 
 private:
+  static std::size_t first_size(std::size_t first_bytes, std::uint64_t start, std::uint64_t end) {
+    // (a small file, or a fuzzer's input, need not pay for zeroing a 1 MiB buffer)
+    const std::uint64_t range = end > start ? end - start : 0;
+    return static_cast<std::size_t>(std::min<std::uint64_t>(std::min(first_bytes, k_buffer_bytes),
+                                                            std::max<std::uint64_t>(range, k_min_read_bytes)));
+  }
+
   core::Status fill() {
     std::uint64_t file_pos = m_buf_off + m_len;
     std::uint64_t want = std::min<std::uint64_t>(m_buf.size() - m_len, m_end - file_pos);
