@@ -422,6 +422,8 @@ void Executor::keep_whole_messages(const FileStep &step, std::vector<connectors:
       }
     }
     if (!messages) {
+      MAILDSAR_LOG_DEBUG("erase: {}: the cut at offset {} is not confirmed where it lies; the whole file is split",
+                         step.path, cut.offset);
       std::set<std::pair<std::uint64_t, std::uint64_t>> all;
       MAILDSAR_TRY(connectors::split_mbox(
           fd->get(), step.path, 0, size, [&](const connectors::MboxMessage &m) { all.emplace(m.offset, m.length); },
