@@ -37,6 +37,8 @@ echo "generating $n messages in $mail ..." >&2
 docs=(); [ "${DOCUMENTS:-0}" = 1 ] && docs=(--documents)
 python3 "$here/bench/gen_maildir.py" "$mail" "$n" "${docs[@]}"
 msgs=$(find "$mail" -type f \( -path '*/cur/*' -o -path '*/new/*' \) | wc -l)
+mail_kib=$(du -sk "$mail" | cut -f1)                           # on disk, as the indexes are measured
+mail_bytes=$(du -sb --apparent-size "$mail" | cut -f1)          # the messages' own bytes
 sync
 
 # run LABEL CMD...: wall seconds and peak RSS (KiB) into $secs and $rss
@@ -106,8 +108,8 @@ rate() { awk -v n="$msgs" -v s="$1" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
 echo
-echo "messages: $msgs   machine: $(nproc) cores, $(uname -r)   medians of $repeat runs"
-printf '%-10s %10s %10s %12s %12s %12s\n' tool "full s" "msgs/s" "no-op s" "peak RSS MiB" "index MiB"
+echo "messages: $msgs, $((mail_kib / 1024)) MiB on disk ($((mail_bytes / 1048576)) MiB of messages)   machine: $(nproc) cores, $(uname -r)   medians of $repeat runs"
+printf '%-10s %10s %10s %12s %12s %12s %12s %12s\n' tool "full s" "msgs/s" "no-op s" "peak RSS MiB" "index MiB" "index/disk" "index/msgs"
 for t in "${tools[@]}"; do
   case $t in
     maildsar) f=$m_full; o=$m_noop; r=$m_rss; z=$m_size ;;
@@ -115,14 +117,19 @@ for t in "${tools[@]}"; do
     mu) f=$u_full; o=$u_noop; r=$u_rss; z=$u_size ;;
     notmuch) f=$n_full; o=$n_noop; r=$n_rss; z=$n_size ;;
   esac
-  printf '%-10s %10s %10s %12s %12s %12s\n' "$t" "$f" "$(rate "$f")" "$o" "$((r / 1024))" "$((z / 1024))"
+  printf '%-10s %10s %10s %12s %12s %12s %12s %12s\n' "$t" "$f" "$(rate "$f")" "$o" "$((r / 1024))" "$((z / 1024))" \
+    "$(ratio "$z" "$mail_kib")" "$(ratio "$((z * 1024))" "$mail_bytes")"
 done
 echo
-echo "full index msgs/s, maildsar / mu:      $(ratio "$(rate "$m_full")" "$(rate "$u_full")")  (target >= 1)"
+echo "full index msgs/s, maildsar / mu:      $(ratio "$(rate "$m_full")" "$(rate "$u_full")")  (issue 14: >= 2.0)"
 echo "full index msgs/s, maildsar / notmuch: $(ratio "$(rate "$m_full")" "$(rate "$n_full")")"
-echo "no-op re-index time, maildsar / notmuch: $(ratio "$m_noop" "$n_noop")  (target <= 2)"
+echo "no-op re-index time, maildsar / notmuch: $(ratio "$m_noop" "$n_noop")  (issue 14: <= 1)"
 echo "no-op re-index time, maildsar / mu:      $(ratio "$m_noop" "$u_noop")"
+echo "index size / mail on disk, maildsar: $(ratio "$m_size" "$mail_kib"), mu: $(ratio "$u_size" "$mail_kib")  (issue 14: <= 0.40)"
+echo "index size, maildsar / mu:             $(ratio "$m_size" "$u_size")"
+echo "peak RSS of the full index, maildsar:  $((m_rss / 1024)) MiB  (issue 14: <= 150)"
 if [ -n "$baseline" ]; then
   echo "full index msgs/s, baseline / mu:      $(ratio "$(rate "$baseline_full")" "$(rate "$u_full")")  (BASELINE=$baseline)"
   echo "full index time, maildsar / baseline:  $(ratio "$m_full" "$baseline_full")"
+  echo "index size, maildsar / baseline:       $(ratio "$m_size" "$baseline_size")"
 fi

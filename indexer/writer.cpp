@@ -136,8 +136,8 @@ core::Status Writer::write_doc(const std::string &source, std::int64_t source_id
   MAILDSAR_TRY(start(source, source_id, job, fs));
   const std::string &qterm = built.doc.key();
   m_bytes_in_batch += built.doc.approx_bytes();
+  ++m_docs_written;
   if (!log_lines.empty()) {
-    ++m_log_blocks_written;
     // Xapian holds the new postings of a block's hundreds of distinct boolean terms in several
     // times what approx_bytes counts for them (measured: a 1 GiB log set peaked at 257 MiB
     // with one commit per 64 MiB counted): blocks count k_block_bytes_factor times, so a log

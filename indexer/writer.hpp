@@ -129,8 +129,8 @@ public:
                                                     const FileEntry &target, const FileRecord *at_target,
                                                     const connectors::ContentProbe &probe, SourceSummary &sum);
 
-  /** Log block documents written in this run. */
-  [[nodiscard]] std::uint64_t log_blocks_written() const { return m_log_blocks_written; }
+  /** Documents (items and log blocks) written in this run. */
+  [[nodiscard]] std::uint64_t docs_written() const { return m_docs_written; }
 
   /** Marks a file done after the next Xapian commit. */
   void finished(std::int64_t file_id) { m_finished.emplace_back(file_id, std::string()); }
@@ -154,7 +154,7 @@ private:
   std::optional<IndexTransaction> m_index_tx;
   std::uint64_t m_docs_in_batch = 0;
   std::uint64_t m_bytes_in_batch = 0; // approx_bytes of the documents not yet committed
-  std::uint64_t m_log_blocks_written = 0;
+  std::uint64_t m_docs_written = 0;
   std::uint64_t m_log_blocks_patched = 0;
   std::vector<std::pair<std::int64_t, std::string>> m_finished; // file id, its last_error
   std::vector<std::int64_t> m_vanished;
