@@ -15,10 +15,11 @@
 namespace maildsar::index::schema {
 
 /** Bumped whenever terms or document data change incompatibly (needs `index --full`). */
-inline constexpr std::string_view k_schema_version = "4";
+inline constexpr std::string_view k_schema_version = "5";
 /** Feature list stored next to the version; a mismatch also needs `index --full`. */
 inline constexpr std::string_view k_features =
-    "q-sha256,xfile,role-terms,positional-role-names,header-roles,name-variants,log-blocks-hash24,mbox-seq";
+    "q-sha256,xfile,role-terms,positional-role-names,header-roles,name-variants,log-blocks-hash24,mbox-seq,"
+    "short-role-codes";
 inline constexpr std::string_view k_meta_schema_version = "maildsar.schema_version";
 inline constexpr std::string_view k_meta_features = "maildsar.features";
 
@@ -32,7 +33,7 @@ inline constexpr unsigned k_position_gap = 100;
 inline constexpr unsigned k_slot_date = 0;
 
 enum class FieldKind { boolean, free_text };
-/** `per_role`: the real prefix is `prefix` + role code + ":" (e.g. "XE" -> "XEFROM:"). */
+/** `per_role`: the real prefix is `prefix` + role code + ":" (e.g. "XE" -> "XEF:" for from). */
 enum class Scope { global, per_role };
 
 struct Field {
@@ -54,17 +55,17 @@ inline constexpr std::array k_fields{
     Field{"email-hash", "XIDH:", FieldKind::boolean, Scope::global, -1,
           "sha256 hex of a normalised e-mail address longer than 200 bytes"},
     Field{"email-role", "XE", FieldKind::boolean, Scope::per_role, -1,
-          "normalised e-mail address seen in one role (XEFROM:, XETO:, ...)"},
+          "normalised e-mail address seen in one role (XEF: from, XET: to, ...)"},
     Field{"phone", "XPH:", FieldKind::boolean, Scope::global, -1,
           "E.164 phone number seen in any role"},
     Field{"phone-role", "XP", FieldKind::boolean, Scope::per_role, -1,
-          "E.164 phone number seen in one role (XPFROM:, XPBODY:, ...)"},
+          "E.164 phone number seen in one role (XPF: from, XPB: body, ...)"},
     Field{"ip", "XIP:", FieldKind::boolean, Scope::global, -1,
           "canonical IP address seen in any role"},
     Field{"ip-role", "XI", FieldKind::boolean, Scope::per_role, -1,
-          "canonical IP address seen in one role (XIRECEIVED:, XILOGCLIENT:, ...)"},
+          "canonical IP address seen in one role (XIRV: received, XILC: log client, ...)"},
     Field{"name-role", "XN", FieldKind::free_text, Scope::per_role, -1,
-          "folded name and text tokens of one role, positional (XNFROM:, XNBODY:, ...)"},
+          "folded name and text tokens of one role, positional (XNF: from, XNB: body, ...)"},
     Field{"message-id", "XMID:", FieldKind::boolean, Scope::global, -1,
           "Message-ID, lower-cased, without angle brackets"},
     Field{"source", "XSRC:", FieldKind::boolean, Scope::global, -1, "source name from the config"},
@@ -85,14 +86,14 @@ inline constexpr std::array k_fields{
           "item date (value slot 0, sortable_serialise of seconds since the epoch)"},
 };
 
-/** Role codes used in per-role prefixes: the role names upper-cased without '-'. */
+/**
+ * Role codes used in per-role prefixes: one or two capitals (every positional term carries one,
+ * and they are most of the index: docs/term-prefixes.md). None may make a per-role prefix equal
+ * to a global one ("XI" + "D" + ":" would be "XID:"): prefixes_are_unambiguous() checks.
+ */
 inline constexpr std::array<std::string_view, connectors::k_role_count> k_role_codes{
-    "FROM",         "TO",         "CC",        "BCC",      "REPLYTO",
-    "SENDER",       "DELIVEREDTO", "RETURNPATH", "RECEIVED", "SUBJECT",
-    "BODY",         "ATTACHMENTNAME", "ATTACHMENTBODY", "ENVELOPEFROM", "ENVELOPETO",
-    "LOGFROM",      "LOGTO",      "LOGCLIENT", "LOGUSER",  "RESENTFROM",
-    "RESENTTO",     "RESENTCC",   "RESENTBCC", "RESENTSENDER", "NOTIFICATION",
-    "HEADER",       "OWNER"};
+    "F",  "T",  "C",  "BC", "R",  "S",  "DT", "RP", "RV", "SU", "B",  "AN", "AB", "EF",
+    "ET", "LF", "LT", "LC", "LU", "RF", "RT", "RC", "RB", "RS", "N",  "HD", "O"};
 
 [[nodiscard]] constexpr std::string_view role_code(connectors::Role role) {
   return k_role_codes[static_cast<std::size_t>(role)];
