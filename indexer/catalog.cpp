@@ -105,6 +105,7 @@ ALTER TABLE files ADD COLUMN next_seq INTEGER NOT NULL DEFAULT 0;
 constexpr std::string_view k_migration_10 = R"sql(
 CREATE TABLE zeroed_since_vacuum (one INTEGER PRIMARY KEY CHECK (one = 1));
 )sql";
+constexpr const char *k_mark_zeroed = "INSERT OR IGNORE INTO zeroed_since_vacuum VALUES (1)";
 
 enum StmtId {
   s_source_get,
@@ -140,6 +141,7 @@ enum StmtId {
   s_origin_set,
   s_path_owner,
   s_zeroed,
+  s_checkpoint,
 };
 
 FileStatus status_from(std::string_view s) {
@@ -224,7 +226,7 @@ core::Result<Catalog> Catalog::open(const std::string &path) {
                            k_migration_6, k_migration_7, k_migration_8, k_migration_9, k_migration_10}));
   if (version == 0) {
     // A new catalog: every byte it ever frees is freed by a connection like this one.
-    MAILDSAR_TRY(db.exec("INSERT OR IGNORE INTO zeroed_since_vacuum VALUES (1)"));
+    MAILDSAR_TRY(db.exec(k_mark_zeroed));
   }
   return Catalog(std::move(db));
 }
@@ -803,10 +805,22 @@ core::Result<bool> Catalog::scrub() {
   if (!zeroed) {
     // Bytes freed before secure_delete may remain: rebuild the file without its free pages.
     MAILDSAR_TRY(m_db.exec("VACUUM"));
-    MAILDSAR_TRY(m_db.exec("INSERT OR IGNORE INTO zeroed_since_vacuum VALUES (1)"));
+    MAILDSAR_TRY(m_db.exec(k_mark_zeroed));
   }
   // The write-ahead log holds page images from before the deletions were zeroed into the file.
-  MAILDSAR_TRY(m_db.exec("PRAGMA wal_checkpoint(TRUNCATE)"));
+  // A reader's open snapshot keeps them (the checkpoint waits busy_timeout for it, then says
+  // "busy" in its first column): then they are still there, and the caller must not go on.
+  MAILDSAR_TRY_ASSIGN(Stmt * c, stmt(s_checkpoint, "PRAGMA wal_checkpoint(TRUNCATE)"));
+  MAILDSAR_TRY_ASSIGN(bool done, c->step());
+  const bool busy = done && c->column_int64(0) != 0;
+  c->reset();
+  if (busy) {
+    return core::fail(core::ErrorCode::temp_fail,
+                      fmt::format("catalog {}: a reader kept its write-ahead log, which still holds "
+                                  "rows from before the deletions, from being emptied",
+                                  m_db.path()),
+                      "run the command again when no find or export is running");
+  }
   return !zeroed;
 }
 

@@ -436,16 +436,26 @@ void fill_catalog(index::Catalog &catalog) {
 
 } // namespace
 
-// After erasure the catalog's files keep nothing of a deleted row. A catalog made by this
-// version zeroes what it frees, so scrub() needs only a checkpoint, not a VACUUM of the file.
-TEST(Catalog, ANewCatalogZeroesDeletedRowsAndIsScrubbedWithoutVacuum) {
-  ScratchDir dir;
-  std::filesystem::create_directories(dir / "state");
-  const std::string path = (dir / "state/catalog.sqlite3").string();
-  {
-    auto catalog = index::Catalog::open(path);
+// A state directory whose catalog holds fill_catalog()'s 300 items.
+class CatalogScrub : public ::testing::Test {
+protected:
+  void SetUp() override {
+    std::filesystem::create_directories(m_dir / "state");
+    auto catalog = index::Catalog::open(m_path);
     ASSERT_TRUE(catalog) << catalog.error().message;
     fill_catalog(*catalog);
+  }
+  ScratchDir m_dir;
+  std::filesystem::path m_state = m_dir / "state";
+  std::string m_path = (m_dir / "state/catalog.sqlite3").string();
+};
+
+// After erasure the catalog's files keep nothing of a deleted row. A catalog made by this
+// version zeroes what it frees, so scrub() needs only a checkpoint, not a VACUUM of the file.
+TEST_F(CatalogScrub, ANewCatalogZeroesDeletedRowsAndIsScrubbedWithoutVacuum) {
+  {
+    auto catalog = index::Catalog::open(m_path);
+    ASSERT_TRUE(catalog) << catalog.error().message;
     auto row = catalog->item_places_of_file(1);
     ASSERT_TRUE(row && row->size() == 300U);
     ASSERT_TRUE(catalog->delete_row((*row)[123].row));
@@ -453,9 +463,9 @@ TEST(Catalog, ANewCatalogZeroesDeletedRowsAndIsScrubbedWithoutVacuum) {
     ASSERT_TRUE(scrubbed) << scrubbed.error().message;
     EXPECT_FALSE(*scrubbed); // no VACUUM
   }
-  EXPECT_FALSE(any_file_holds(dir / "state", "marker-0123"));
-  EXPECT_TRUE(any_file_holds(dir / "state", "marker-0122")); // the search does find what stays
-  auto again = index::Catalog::open(path);
+  EXPECT_FALSE(any_file_holds(m_state, "marker-0123"));
+  EXPECT_TRUE(any_file_holds(m_state, "marker-0122")); // the search does find what stays
+  auto again = index::Catalog::open(m_path);
   ASSERT_TRUE(again);
   EXPECT_FALSE(*again->has_item("Q123"));
   EXPECT_TRUE(*again->has_item("Q124"));
@@ -463,31 +473,47 @@ TEST(Catalog, ANewCatalogZeroesDeletedRowsAndIsScrubbedWithoutVacuum) {
 
 // A catalog from before schema 10 may hold bytes freed without zeroing: its first scrub rebuilds
 // it (VACUUM) and marks it, later ones need not.
-TEST(Catalog, ACatalogThatMayHoldFreedBytesIsRebuiltOnceByScrub) {
-  ScratchDir dir;
-  std::filesystem::create_directories(dir / "state");
-  const std::string path = (dir / "state/catalog.sqlite3").string();
-  {
-    auto catalog = index::Catalog::open(path);
-    ASSERT_TRUE(catalog) << catalog.error().message;
-    fill_catalog(*catalog);
-  }
+TEST_F(CatalogScrub, ACatalogThatMayHoldFreedBytesIsRebuiltOnceByScrub) {
   {
     // What an older version left: a deletion that did not zero, and no mark.
-    auto db = core::sqlite::Db::open(path, core::sqlite::Writable::yes);
+    auto db = core::sqlite::Db::open(m_path, core::sqlite::Writable::yes);
     ASSERT_TRUE(db) << db.error().message;
     ASSERT_TRUE(db->exec("PRAGMA secure_delete=OFF; DELETE FROM items WHERE qterm = 'Q123'; "
                          "DELETE FROM zeroed_since_vacuum"));
   }
-  ASSERT_TRUE(any_file_holds(dir / "state", "marker-0123")); // the old bytes are there to find
-  auto catalog = index::Catalog::open(path);
+  ASSERT_TRUE(any_file_holds(m_state, "marker-0123")); // the old bytes are there to find
+  auto catalog = index::Catalog::open(m_path);
   ASSERT_TRUE(catalog);
   auto first = catalog->scrub();
   ASSERT_TRUE(first) << first.error().message;
   EXPECT_TRUE(*first); // VACUUM
-  EXPECT_FALSE(any_file_holds(dir / "state", "marker-0123"));
-  EXPECT_TRUE(any_file_holds(dir / "state", "marker-0122"));
+  EXPECT_FALSE(any_file_holds(m_state, "marker-0123"));
+  EXPECT_TRUE(any_file_holds(m_state, "marker-0122"));
   auto second = catalog->scrub();
   ASSERT_TRUE(second);
   EXPECT_FALSE(*second);
+}
+
+// A reader whose open snapshot keeps the write-ahead log (a `find` reading the catalog) keeps the
+// page images of a deleted row there: scrub() must say so (temp_fail, so erase stops before its
+// certificate and resumes on the next run), not report the catalog clean. Once the reader ends,
+// the same scrub succeeds and the row's bytes are gone.
+TEST_F(CatalogScrub, AReaderHoldingTheLogMakesScrubFailUntilItEnds) {
+  auto catalog = index::Catalog::open(m_path);
+  ASSERT_TRUE(catalog) << catalog.error().message;
+  auto reader = core::sqlite::Db::open(m_path, core::sqlite::Writable::no);
+  ASSERT_TRUE(reader) << reader.error().message;
+  ASSERT_TRUE(reader->exec("PRAGMA busy_timeout=100; BEGIN; SELECT count(*) FROM items"));
+  auto row = catalog->item_places_of_file(1);
+  ASSERT_TRUE(row && row->size() == 300U);
+  ASSERT_TRUE(catalog->delete_row((*row)[123].row));
+  auto held = catalog->scrub();
+  ASSERT_FALSE(held);
+  EXPECT_EQ(held.error().code, core::ErrorCode::temp_fail);
+  EXPECT_NE(held.error().message.find(m_path), std::string::npos) << held.error().message;
+  ASSERT_TRUE(reader->exec("COMMIT"));
+  auto freed = catalog->scrub();
+  ASSERT_TRUE(freed) << freed.error().message;
+  EXPECT_FALSE(any_file_holds(m_state, "marker-0123"));
+  EXPECT_TRUE(any_file_holds(m_state, "marker-0122"));
 }
