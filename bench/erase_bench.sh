@@ -34,7 +34,8 @@ now() { echo "$EPOCHREALTIME"; }
 secs() { python3 -c "print(round($2 - $1, 3))"; }
 
 rounds=${ROUNDS:-1}
-cp "$work/archive/big.mbox" "$work/pristine.mbox" # outside the source's glob
+# outside the source's glob; only a later round needs it
+[ "$rounds" = 1 ] || cp "$work/archive/big.mbox" "$work/pristine.mbox"
 results="$work/rounds.tsv"
 : >"$results"
 for round in $(seq 1 "$rounds"); do
