@@ -105,6 +105,12 @@ ALTER TABLE files ADD COLUMN next_seq INTEGER NOT NULL DEFAULT 0;
 constexpr std::string_view k_migration_10 = R"sql(
 CREATE TABLE zeroed_since_vacuum (one INTEGER PRIMARY KEY CHECK (one = 1));
 )sql";
+// The file count of the listing that recorded a source's layout (NULL: none recorded): a run that
+// skips the source because its layout is unchanged reports it without counting the rows.
+constexpr std::string_view k_migration_11 = R"sql(
+ALTER TABLE sources ADD COLUMN layout_files INTEGER;
+)sql";
+
 constexpr const char *k_mark_zeroed = "INSERT OR IGNORE INTO zeroed_since_vacuum VALUES (1)";
 
 enum StmtId {
@@ -142,6 +148,7 @@ enum StmtId {
   s_path_owner,
   s_zeroed,
   s_checkpoint,
+  s_layout_files,
 };
 
 FileStatus status_from(std::string_view s) {
@@ -223,7 +230,8 @@ core::Result<Catalog> Catalog::open(const std::string &path) {
   MAILDSAR_TRY(db.exec("PRAGMA synchronous=FULL; PRAGMA secure_delete=ON"));
   MAILDSAR_TRY_ASSIGN(std::int64_t version, db.user_version());
   MAILDSAR_TRY(db.migrate({k_migration_1, k_migration_2, k_migration_3, k_migration_4, k_migration_5,
-                           k_migration_6, k_migration_7, k_migration_8, k_migration_9, k_migration_10}));
+                           k_migration_6, k_migration_7, k_migration_8, k_migration_9, k_migration_10,
+                           k_migration_11}));
   if (version == 0) {
     // A new catalog: every byte it ever frees is freed by a connection like this one.
     MAILDSAR_TRY(db.exec(k_mark_zeroed));
@@ -311,11 +319,26 @@ core::Result<std::string> Catalog::layout(std::int64_t source_id) {
   return out;
 }
 
-core::Status Catalog::set_layout(std::int64_t source_id, const std::string &layout) {
-  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_layout_set, "UPDATE sources SET layout = ?2 WHERE id = ?1"));
+core::Status Catalog::set_layout(std::int64_t source_id, const std::string &layout,
+                                 std::optional<std::uint64_t> files) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_layout_set, "UPDATE sources SET layout = ?2, layout_files = ?3 WHERE id = ?1"));
   MAILDSAR_TRY(s->bind(1, source_id));
   MAILDSAR_TRY(s->bind(2, layout));
+  MAILDSAR_TRY(files ? s->bind(3, *files) : s->bind(3, core::sqlite::Null{}));
   return s->run();
+}
+
+core::Result<std::uint64_t> Catalog::layout_file_count(std::int64_t source_id) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_layout_files, "SELECT layout_files FROM sources WHERE id = ?1"));
+  MAILDSAR_TRY(s->bind(1, source_id));
+  MAILDSAR_TRY_ASSIGN(bool row, s->step());
+  const bool recorded = row && !s->column_is_null(0);
+  const std::uint64_t n = recorded ? s->column_uint64(0) : 0;
+  s->reset();
+  if (recorded) {
+    return n;
+  }
+  return file_count(source_id); // recorded by a version before schema 11
 }
 
 core::Result<std::uint64_t> Catalog::recorded_item_count(std::int64_t source_id) {

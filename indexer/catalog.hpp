@@ -148,7 +148,14 @@ public:
    * run without problems; "" when none may be trusted.
    */
   [[nodiscard]] core::Result<std::string> layout(std::int64_t source_id);
-  [[nodiscard]] core::Status set_layout(std::int64_t source_id, const std::string &layout);
+  /** Records the layout digest and the file count of the listing it describes (none with ""). */
+  [[nodiscard]] core::Status set_layout(std::int64_t source_id, const std::string &layout,
+                                        std::optional<std::uint64_t> files = std::nullopt);
+  /**
+   * The file count recorded with the source's layout: what a run that skips the source for its
+   * unchanged layout reports, without counting the rows (file_count() where none was recorded).
+   */
+  [[nodiscard]] core::Result<std::uint64_t> layout_file_count(std::int64_t source_id);
   /** Inserts or updates by (source, path); returns the id. */
   [[nodiscard]] core::Result<std::int64_t> put_file(const FileRecord &file);
   [[nodiscard]] core::Status set_status(std::int64_t file_id, FileStatus status,

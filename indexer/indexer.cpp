@@ -490,7 +490,12 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
   Writer writer(options, catalog, store);
   MAILDSAR_TRY(writer.begin_batch());
   std::vector<std::int64_t> succeeded;
-  std::vector<std::pair<std::int64_t, std::string>> layouts;
+  struct Layout {
+    std::int64_t source_id;
+    std::string digest;
+    std::uint64_t files; // listed with it
+  };
+  std::vector<Layout> layouts;
   std::unordered_set<std::int64_t> unchanged_sources; // skipped by the layout shortcut
   // Files new in this run -> the source that listed them (by a hash of the path: a million new
   // files cost tens of megabytes, not the paths' size).
@@ -535,7 +540,7 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
     if (options.full == FullScan::no && layout && layout->settled) {
       MAILDSAR_TRY_ASSIGN(std::string previous, catalog.layout(source_id));
       if (!previous.empty() && previous == layout->digest) {
-        MAILDSAR_TRY_ASSIGN(sum.files, catalog.file_count(source_id));
+        MAILDSAR_TRY_ASSIGN(sum.files, catalog.layout_file_count(source_id));
         unchanged_sources.insert(source_id);
         succeeded.push_back(source_id);
         summary.sources.push_back(std::move(sum));
@@ -698,7 +703,7 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
       MAILDSAR_TRY_ASSIGN(std::optional<connectors::LayoutDigest> after,
                           connector->layout_fingerprint());
       if (after && after->settled && after->digest == layout->digest) {
-        layouts.emplace_back(source_id, std::move(after->digest));
+        layouts.push_back(Layout{source_id, std::move(after->digest), sum.files});
       }
     }
     summary.errors += sum.errors;
@@ -732,8 +737,8 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
         MAILDSAR_TRY(catalog.set_origin(id, source_origin(*src)));
       }
     }
-    for (const auto &[id, digest] : layouts) {
-      MAILDSAR_TRY(catalog.set_layout(id, digest));
+    for (const Layout &l : layouts) {
+      MAILDSAR_TRY(catalog.set_layout(l.source_id, l.digest, l.files));
     }
     MAILDSAR_TRY(tx.commit());
   }

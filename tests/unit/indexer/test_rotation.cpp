@@ -24,6 +24,7 @@
 #include <fstream>
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include <sys/stat.h>
@@ -529,6 +530,26 @@ TEST(MaildirLayout, UnchangedFoldersSkipTheFilesAndChangesAreStillSeen) {
   EXPECT_EQ(noop->sources[0].new_items + noop->sources[0].changed + noop->sources[0].removed, 0U);
   EXPECT_EQ(noop->sources[0].files, 5U);
   EXPECT_EQ(noop->sources[0].items, 5U);
+
+  // The skipped source's file count is the one recorded with its layout, not a count of its
+  // catalog rows (which reads the whole index of files); a catalog from before migration 11,
+  // with none recorded, counts the rows.
+  const auto set_recorded_files = [&](std::uint64_t before, std::optional<std::uint64_t> files) {
+    auto catalog = index::Catalog::open(index::catalog_path(*cfg));
+    ASSERT_TRUE(catalog);
+    auto id = catalog->source_id("mb", "maildir");
+    ASSERT_TRUE(id);
+    EXPECT_EQ(*catalog->layout_file_count(*id), before);
+    ASSERT_TRUE(catalog->set_layout(*id, (*layout)->digest, files));
+  };
+  set_recorded_files(5, 7);
+  auto recorded = index::run_index(*cfg, index::IndexOptions{});
+  ASSERT_TRUE(recorded) << recorded.error().message;
+  EXPECT_EQ(recorded->sources[0].files, 7U);
+  set_recorded_files(7, std::nullopt);
+  auto counted = index::run_index(*cfg, index::IndexOptions{});
+  ASSERT_TRUE(counted) << counted.error().message;
+  EXPECT_EQ(counted->sources[0].files, 5U);
 
   // A delivery changes new/'s mtime: the next run lists and finds it.
   test::write_file(md / "new/9.M1P1.host", "From: late@example.com\nSubject: 9\n\nbody\n");
