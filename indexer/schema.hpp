@@ -7,6 +7,7 @@
 #include "connectors/item.hpp"
 #include "core/result.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <string>
@@ -183,14 +184,22 @@ constexpr bool prefixes_are_well_formed() {
   return true;
 }
 
-/** No prefix is equal to, or a leading part of, another one (so terms cannot be confused). */
+/**
+ * No prefix is equal to, or a leading part of, another one (so terms cannot be confused). Sorted,
+ * a prefix that starts another is directly followed by one it starts (everything between them
+ * starts with it too), so neighbours suffice: comparing every pair took clang past its constexpr
+ * step limit once the role codes were short.
+ */
 constexpr bool prefixes_are_unambiguous() {
-  auto all = all_prefixes();
+  const auto all = all_prefixes();
+  std::array<std::string_view, k_all_prefix_count> sorted{};
   for (std::size_t i = 0; i < all.size(); ++i) {
-    for (std::size_t j = 0; j < all.size(); ++j) {
-      if (i != j && all[j].view().starts_with(all[i].view()) && all[i].view() != "Q") {
-        return false;
-      }
+    sorted[i] = all[i].view();
+  }
+  std::sort(sorted.begin(), sorted.end());
+  for (std::size_t i = 0; i + 1 < sorted.size(); ++i) {
+    if (sorted[i] != "Q" && sorted[i + 1].starts_with(sorted[i])) {
+      return false;
     }
   }
   return true;
