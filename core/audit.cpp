@@ -86,9 +86,19 @@ Result<std::string> read_all(const Fd &fd, const std::string &path) {
   return read_range(fd.get(), 0, st.size, path);
 }
 
+/** A record the head names before it is appended (see AuditLog::append). */
+struct Pending {
+  std::uint64_t seq = 0;
+  std::string hash;
+};
+
 struct Head {
   std::uint64_t seq = 0;
   std::string hash;
+  /** Set while a record is being appended: its seq and hash. A crash between the head write and
+      the end of the append leaves it; the log then ends at `seq` (the append did not happen, or
+      only in part: a torn last line) or at this record (the head was not advanced yet). */
+  std::optional<Pending> pending;
 };
 
 /** The head file: nullopt when absent; ErrorCode::data when unreadable. */
@@ -106,11 +116,26 @@ Result<std::optional<Head>> read_head(const std::string &path) {
       !is_hex_hash(j["hash"].get_ref<const std::string &>())) {
     return fail(ErrorCode::data, fmt::format("{}: unreadable audit head", path));
   }
-  return std::optional<Head>(Head{j["seq"].get<std::uint64_t>(), j["hash"].get<std::string>()});
+  Head head{j["seq"].get<std::uint64_t>(), j["hash"].get<std::string>(), std::nullopt};
+  if (auto p = j.find("pending"); p != j.end()) {
+    if (!p->is_object() || !p->contains("seq") || !p->contains("hash") ||
+        !(*p)["seq"].is_number_unsigned() || !(*p)["hash"].is_string() ||
+        !is_hex_hash((*p)["hash"].get_ref<const std::string &>()) ||
+        (*p)["seq"].get<std::uint64_t>() != head.seq + 1) {
+      return fail(ErrorCode::data, fmt::format("{}: unreadable audit head", path));
+    }
+    head.pending = Pending{(*p)["seq"].get<std::uint64_t>(), (*p)["hash"].get<std::string>()};
+  }
+  return std::optional<Head>(std::move(head));
 }
 
-Status write_head(const std::string &path, const AuditRecord &record) {
-  const json j{{"seq", record.seq}, {"hash", record.hash}};
+/** The head: the log ends at seq/hash; `pending`, when given, is being appended. */
+Status write_head(const std::string &path, std::uint64_t seq, const std::string &hash,
+                  const AuditRecord *pending = nullptr) {
+  json j{{"seq", seq}, {"hash", hash}};
+  if (pending != nullptr) {
+    j["pending"] = json{{"seq", pending->seq}, {"hash", pending->hash}};
+  }
   return write_file_atomic(path, dump(j) + "\n", 0600);
 }
 
@@ -237,8 +262,40 @@ Result<AuditRecord> AuditLog::append(std::string_view action, std::string_view o
   AuditRecord record;
   record.seq = 1;
   record.prev = std::string(k_audit_genesis);
+  if (head && head->pending) {
+    // An append that a crash interrupted (the kill of an `erase` it was recording). The head
+    // named the record before it was written, so what the log holds is unambiguous: a torn last
+    // line after the head's record is the interrupted write (dropped: it was never complete);
+    // a last record with exactly the pending hash is the interrupted append, complete in the
+    // log (the head is advanced to it). Anything else is checked as usual below.
+    const std::size_t complete = data.empty() || data.back() == '\n' ? data.size()
+                                 : data.rfind('\n') == std::string::npos ? 0
+                                                                         : data.rfind('\n') + 1;
+    const std::string_view whole(data.data(), complete);
+    auto last_of = [&]() -> std::optional<AuditRecord> {
+      if (whole.empty()) {
+        return std::nullopt;
+      }
+      const std::string_view line = last_line(whole);
+      auto r = parse_audit_record(line);
+      return r && !record_problem(line, *r) ? std::optional<AuditRecord>(std::move(*r)) : std::nullopt;
+    };
+    const std::optional<AuditRecord> last = last_of();
+    const bool at_head = last ? last->seq == head->seq && last->hash == head->hash
+                              : head->seq == 0 && whole.empty();
+    if (complete < data.size() && at_head) {
+      if (::ftruncate(fd, static_cast<off_t>(complete)) != 0 || ::fsync(fd) != 0) {
+        return std::unexpected(errno_error(m_log_path, errno));
+      }
+      data.resize(complete);
+    } else if (complete == data.size() && last && last->seq == head->pending->seq &&
+               last->hash == head->pending->hash) {
+      head->seq = last->seq;
+      head->hash = last->hash;
+    }
+  }
   if (data.empty()) {
-    if (head) {
+    if (head && head->seq != 0) { // seq 0: the first append was interrupted before its line
       return fail(ErrorCode::data,
                   fmt::format("{}: the log is empty but {} records seq {}: records were removed",
                               m_log_path, m_head_path, head->seq),
@@ -281,6 +338,9 @@ Result<AuditRecord> AuditLog::append(std::string_view action, std::string_view o
     record.hash = sha256_hex(record.canonical_json());
   }
   const std::string line = dump(record.to_json()) + "\n";
+  // The head names the record first: a crash anywhere from here on leaves a state the next
+  // append (and `audit verify`) recognises as this append, interrupted — not as a forgery.
+  MAILDSAR_TRY(write_head(m_head_path, record.seq - 1, record.prev, &record));
   if (auto written = write_all(fd, line, m_log_path); !written) {
     if (::ftruncate(fd, static_cast<off_t>(st.size)) != 0) {
       // The torn line stays; verify will report it.
@@ -290,7 +350,7 @@ Result<AuditRecord> AuditLog::append(std::string_view action, std::string_view o
   if (::fsync(fd) != 0) {
     return std::unexpected(errno_error(m_log_path, errno));
   }
-  MAILDSAR_TRY(write_head(m_head_path, record));
+  MAILDSAR_TRY(write_head(m_head_path, record.seq, record.hash));
   return record;
 }
 
@@ -362,7 +422,7 @@ Result<std::optional<AuditProblem>> AuditLog::verify() const {
   MAILDSAR_TRY_ASSIGN(std::optional<Head> head, [&]() -> Result<std::optional<Head>> {
     auto h = read_head(m_head_path);
     if (!h && h.error().code == ErrorCode::data) {
-      return std::optional<Head>(Head{0, std::string()}); // reported below
+      return std::optional<Head>(Head{0, std::string(), std::nullopt}); // reported below
     }
     return h;
   }());
@@ -377,6 +437,9 @@ Result<std::optional<AuditProblem>> AuditLog::verify() const {
     const std::uint64_t expected = last_seq + 1;
     const std::size_t nl = data.find('\n', pos);
     if (nl == std::string::npos) {
+      if (head && head->pending && head->seq == last_seq && head->hash == last_hash) {
+        break; // the line the head names as pending, torn by a crash: the next append drops it
+      }
       return Problem(AuditProblem{line_no, expected, "truncated record (no end of line)"});
     }
     const std::string_view line = std::string_view(data).substr(pos, nl - pos);
@@ -433,6 +496,9 @@ Result<std::optional<AuditProblem>> AuditLog::verify() const {
   if (head->hash.empty()) {
     return Problem(AuditProblem{line_no, last_seq,
                                 fmt::format("{} is unreadable", k_audit_head_file)});
+  }
+  if (head->pending && head->pending->seq == last_seq && head->pending->hash == last_hash) {
+    return Problem{}; // the append the head names, complete; the head was not advanced yet
   }
   if (head->seq != last_seq || head->hash != last_hash) {
     return Problem(AuditProblem{

@@ -287,6 +287,116 @@ TEST(AuditLog, DetectsAForgedAppendedRecord) {
   EXPECT_NE(p.cause.find("audit.head records seq 2"), std::string::npos) << p.cause;
 }
 
+namespace {
+
+/** The head as a crash inside append() leaves it: at `seq`/`hash`, naming `pending` as written. */
+void write_pending_head(const ScratchDir &dir, const AuditRecord &at, const std::string &pending_hash) {
+  maildsar::test::write_file(dir / "state/audit.head",
+                             nlohmann::json{{"seq", at.seq},
+                                            {"hash", at.hash},
+                                            {"pending", {{"seq", at.seq + 1}, {"hash", pending_hash}}}}
+                                     .dump() +
+                                 "\n");
+}
+
+void expect_intact(const AuditLog &log) {
+  auto v = log.verify();
+  ASSERT_TRUE(v) << v.error().message;
+  EXPECT_FALSE(v->has_value()) << (*v)->cause;
+}
+
+} // namespace
+
+// A kill between writing a record and advancing the head (an `erase` killed while it records its
+// progress) must not stop the next run: the head names the record before it is written, so the
+// log ending at exactly that record is the interrupted append, which the next append completes
+// and `audit verify` accepts. Found by Erasure.RealSigkillOnALargeMboxLosesNothing (1 run in 12).
+TEST(AuditLog, AnAppendKilledBeforeTheHeadMovedIsCompletedByTheNext) {
+  ScratchDir dir;
+  AuditLog log = make_log(dir, 3);
+  auto recs = log.records();
+  ASSERT_TRUE(recs);
+  write_pending_head(dir, (*recs)[1], (*recs)[2].hash); // the log has record 3, the head 2
+  expect_intact(log);
+  auto next = log.append("erase", "alice", "DSAR-2026-0042", nlohmann::json::object());
+  ASSERT_TRUE(next) << next.error().message;
+  EXPECT_EQ(next->seq, 4U);
+  EXPECT_EQ(next->prev, (*recs)[2].hash);
+  expect_intact(log);
+  const std::string head = maildsar::test::read_file(dir / "state/audit.head");
+  EXPECT_EQ(head.find("pending"), std::string::npos) << head;
+}
+
+// Killed while the line was being written: the torn line after the head's record is dropped by
+// the next append (it was never complete), and the chain goes on from the head.
+TEST(AuditLog, ALineTornByAKilledAppendIsDroppedByTheNext) {
+  ScratchDir dir;
+  AuditLog log = make_log(dir, 3);
+  auto recs = log.records();
+  ASSERT_TRUE(recs);
+  const std::string data = maildsar::test::read_file(dir / "state/audit.log");
+  const std::size_t third = data.rfind('\n', data.size() - 2) + 1;
+  std::filesystem::resize_file(dir / "state/audit.log", third + 20);
+  write_pending_head(dir, (*recs)[1], (*recs)[2].hash);
+  expect_intact(log);
+  auto next = log.append("approve", "bob", "DSAR-2026-0042", nlohmann::json::object());
+  ASSERT_TRUE(next) << next.error().message;
+  EXPECT_EQ(next->seq, 3U);
+  EXPECT_EQ(next->prev, (*recs)[1].hash);
+  expect_intact(log);
+  auto after = log.records();
+  ASSERT_TRUE(after);
+  ASSERT_EQ(after->size(), 3U);
+  EXPECT_EQ(after->back().action, "approve");
+
+  // Killed before the first record's line: an empty log whose head names seq 1 as pending.
+  ScratchDir fresh;
+  auto first = AuditLog::open((fresh / "state").string());
+  ASSERT_TRUE(first);
+  maildsar::test::write_file(fresh / "state/audit.log", "");
+  AuditRecord genesis;
+  genesis.hash = std::string(k_audit_genesis);
+  write_pending_head(fresh, genesis, sha256_hex("the record that was not written"));
+  expect_intact(*first);
+  auto one = first->append("plan", "alice", "R", nlohmann::json::object());
+  ASSERT_TRUE(one) << one.error().message;
+  EXPECT_EQ(one->seq, 1U);
+  expect_intact(*first);
+}
+
+// The pending mark does not open a door: a record appended by someone else, even one that links,
+// is not the record the head names, so it is still found and appends still refuse; a torn line
+// after a record the head does not name is still a truncation.
+TEST(AuditLog, APendingHeadStillCatchesAForgedOrCutLog) {
+  ScratchDir dir;
+  AuditLog log = make_log(dir, 2);
+  auto recs = log.records();
+  ASSERT_TRUE(recs);
+  AuditRecord forged = recs->back();
+  forged.seq = 3;
+  forged.action = "approve";
+  forged.prev = recs->back().hash;
+  forged.hash = sha256_hex(forged.canonical_json());
+  auto lines = read_lines(dir / "state/audit.log");
+  lines.push_back(forged.to_json().dump());
+  write_lines(dir / "state/audit.log", lines);
+  write_pending_head(dir, recs->back(), sha256_hex("the record maildsar was writing"));
+  AuditProblem p = expect_problem(log);
+  EXPECT_NE(p.cause.find("log and head disagree"), std::string::npos) << p.cause;
+  EXPECT_FALSE(log.append("erase", "alice", "R", nlohmann::json::object()));
+
+  ScratchDir cut;
+  AuditLog three = make_log(cut, 3);
+  auto rs = three.records();
+  ASSERT_TRUE(rs);
+  const std::string data = maildsar::test::read_file(cut / "state/audit.log");
+  std::filesystem::resize_file(cut / "state/audit.log", data.rfind('\n', data.size() - 2) + 20);
+  write_pending_head(cut, (*rs)[0], (*rs)[1].hash); // names seq 1, but the log holds 2 and a cut 3
+  p = expect_problem(three);
+  EXPECT_NE(p.cause.find("truncated"), std::string::npos) << p.cause;
+  EXPECT_FALSE(three.append("erase", "alice", "R", nlohmann::json::object()));
+}
+
 TEST(AuditLog, ConcurrentAppendsFromTwoProcessesKeepTheChain) {
   ScratchDir dir;
   const std::string state = (dir / "state").string();
