@@ -7,6 +7,7 @@
 #include "core/result.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -102,6 +103,22 @@ public:
    * escape the source root, unreadable directories) are reported through `errors`.
    */
   [[nodiscard]] virtual core::Result<std::vector<FileEntry>> list_files(ItemSink &errors) const = 0;
+
+  /**
+   * The files list_files() returns, handed to `each` one by one as they are found, so that a
+   * caller need not hold a listing of hundreds of thousands of files (the indexer's first index
+   * of a large Maildir: docs/performance.md "A million items"). `each` runs on the calling
+   * thread. A returned error means the listing as a whole failed; `each` may have seen files
+   * before it. The default lists them all first.
+   */
+  [[nodiscard]] virtual core::Status each_file(ItemSink &errors,
+                                               const std::function<void(FileEntry &&)> &each) const {
+    MAILDSAR_TRY_ASSIGN(std::vector<FileEntry> files, list_files(errors));
+    for (FileEntry &file : files) {
+      each(std::move(file));
+    }
+    return {};
+  }
 
   /**
    * Scans one file into items. `from_offset` > 0 asks for the part appended since an earlier

@@ -156,8 +156,15 @@ public:
   [[nodiscard]] StoreKind kind() const override { return StoreKind::maildir; }
 
   [[nodiscard]] core::Result<std::vector<FileEntry>> list_files(ItemSink &errors) const override {
+    std::vector<FileEntry> out;
+    MAILDSAR_TRY(each_file(errors, [&](FileEntry &&entry) { out.push_back(std::move(entry)); }));
+    return out;
+  }
+
+  [[nodiscard]] core::Status each_file(ItemSink &errors,
+                                       const std::function<void(FileEntry &&)> &each) const override {
     MAILDSAR_TRY_ASSIGN(std::vector<core::GlobMatch> matches, core::expand_glob(m_source.path));
-    Walk walk{errors, m_source.root.empty() ? std::string() : real_path(m_source.root), {}, {},
+    Walk walk{errors, m_source.root.empty() ? std::string() : real_path(m_source.root), {}, each,
               now_ns()};
     for (auto &match : matches) {
       struct stat st {};
@@ -192,7 +199,7 @@ public:
                                           : core::expand_owner(m_source.owner, match.captures);
       walk_folder(walk, dir.get(), match.path, "", 0);
     }
-    return std::move(walk.out);
+    return {};
   }
 
   [[nodiscard]] core::Result<std::optional<LayoutDigest>> layout_fingerprint() const override {
@@ -271,7 +278,7 @@ private:
     ItemSink &errors;
     std::string root_real; // realpath of the source root; empty = no root check
     std::string owner;
-    std::vector<FileEntry> out;
+    const std::function<void(FileEntry &&)> &emit; // each file found, as it is found
     std::int64_t now_ns = 0; // the listing's clock, for the age of tmp/ files
   };
 
@@ -433,7 +440,7 @@ private:
     entry.owner = walk.owner;
     entry.stat = from_stat(st);
     entry.mark = mark;
-    walk.out.push_back(std::move(entry));
+    walk.emit(std::move(entry));
   }
 
   /** True when a tmp/ file's mtime is more than k_tmp_age before `now_ns`. */
@@ -686,7 +693,7 @@ private:
       entry.folder = folder;
       entry.owner = walk.owner;
       entry.stat = from_stat(fst);
-      walk.out.push_back(std::move(entry));
+      walk.emit(std::move(entry));
     }
   }
 

@@ -182,11 +182,16 @@ void scan_one(const Connector &connector, const Job &job, std::size_t index, Que
   queue.push(std::move(end));
 }
 
+/** Progress of a source read in parts (a streamed listing): files done in earlier parts. */
+struct ProgressBase {
+  std::uint64_t done = 0;
+};
+
 /** Runs the workers over `jobs` and feeds the writer on this thread. */
 core::Status index_files(const Connector &connector, const std::string &source,
                          std::int64_t source_id, const std::vector<Job> &jobs,
                          const DocumentContext &ctx, unsigned threads, Writer &writer,
-                         const IndexOptions &options, SourceSummary &sum) {
+                         const IndexOptions &options, SourceSummary &sum, ProgressBase base = {}) {
   if (jobs.empty()) {
     return {};
   }
@@ -220,9 +225,10 @@ core::Status index_files(const Connector &connector, const std::string &source,
   // The state of the files being read (a few at a time: the workers' and the queue's), not one
   // per job for the whole run.
   std::unordered_map<std::size_t, FileState> states;
-  std::uint64_t done_files = 0;
+  std::uint64_t done_files = base.done;
+  const std::uint64_t total = base.done + jobs.size();
   if (options.on_progress) {
-    options.on_progress(source, 0, jobs.size());
+    options.on_progress(source, done_files, total);
   }
   unsigned workers_left = n_threads;
   core::Status status;
@@ -273,7 +279,7 @@ core::Status index_files(const Connector &connector, const std::string &source,
             states.erase(m.job);
             ++done_files;
             if (options.on_progress) {
-              options.on_progress(source, done_files, jobs.size());
+              options.on_progress(source, done_files, total);
             }
             return {};
           } else {
@@ -396,8 +402,9 @@ std::map<std::string, std::uint64_t> decode_skipped(std::string_view text) {
 
 /**
  * A run that wrote most of the index (a first index, a rebuild, an estate that doubled) leaves
- * the B-tree blocks part-filled: a compacted copy of a first Maildir index is 30 % smaller
- * (docs/performance.md, "Index size") and takes well under a second per 100 MB of index. Smaller
+ * the B-tree blocks part-filled: a compacted copy of a first Maildir index is a third smaller
+ * (76.9 -> 51.4 MB of Xapian tables for 20,000 messages: docs/performance.md, "Index size") and
+ * takes well under a second per 100 MB of index. Smaller
  * runs (the daily increment) leave the index as it is. A failed compaction leaves the committed
  * index untouched and is only logged.
  */
@@ -497,9 +504,6 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
   };
   std::vector<Layout> layouts;
   std::unordered_set<std::int64_t> unchanged_sources; // skipped by the layout shortcut
-  // Files new in this run -> the source that listed them (by a hash of the path: a million new
-  // files cost tens of megabytes, not the paths' size).
-  std::unordered_map<std::size_t, std::string_view> new_paths;
   for (const core::SourceConfig *src : selected) {
     SourceSummary sum;
     sum.name = src->name;
@@ -551,57 +555,20 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
     // leave a digest that lets the next run skip the repair. (Part of the writer's open catalog
     // transaction, which is committed before any index commit.)
     MAILDSAR_TRY(catalog.set_layout(source_id, ""));
-    ListSink list_sink;
-    auto listed = connector->list_files(list_sink);
-    for (ScanError &e : list_sink.take()) {
-      writer.report(src->name, std::move(e), sum);
-    }
-    sum.skipped = list_sink.skipped_counts();
-    if (!listed) {
-      // The source as a whole is unreadable: report it and keep its documents.
-      writer.report(src->name, ScanError{src->path, {}, listed.error().message}, sum);
-      MAILDSAR_TRY_ASSIGN(sum.items, catalog.item_count(source_id));
-      summary.errors += sum.errors;
-      summary.warnings += sum.warnings;
-      summary.truncated += sum.truncated;
-      summary.suppressed += sum.suppressed;
-      summary.sources.push_back(std::move(sum));
-      continue;
-    }
-    std::vector<FileEntry> &entries = *listed;
-    sum.files = entries.size();
-    MAILDSAR_TRY_ASSIGN(auto old_files, catalog.files(source_id));
-    if (guarded) {
-      std::unordered_set<std::string_view> now;
-      now.reserve(entries.size());
-      for (const FileEntry &e : entries) {
-        now.insert(e.path);
-      }
-      std::size_t gone = 0;
-      for (const auto &[path, rec] : old_files) {
-        if (!now.contains(path)) {
-          ++gone;
-        }
-      }
-      if (std::string why = removal_hold(config, entries.size(), gone, old_files.size()); !why.empty()) {
-        MAILDSAR_TRY(hold_source(std::move(why)));
-        continue;
-      }
-    }
-    if (options.full == FullScan::yes) {
-      MAILDSAR_TRY(writer.drop_source(src->name, source_id, old_files));
-    }
     AppendSupport append = connector->supports_append() ? AppendSupport::yes : AppendSupport::no;
     const bool logs = connector->kind() == connectors::StoreKind::maillog;
+    DocumentContext ctx{src->name, &normalizer, logs ? src : nullptr, options.log_block_items};
+    ctx.suppression = suppression ? &*suppression : nullptr;
+    // A log's writer has one document per block to add: its thread can parse too.
+    const unsigned workers = logs && options.threads == 0 ? threads + 1 : threads;
+    MAILDSAR_TRY_ASSIGN(auto old_files, catalog.files(source_id));
     std::vector<Job> jobs;
-    if (old_files.empty()) {
-      jobs.reserve(entries.size()); // every file is one (no doubling of a large vector)
-    }
     // The files listed: every path for a log source (rotation needs them, and logs are few);
     // else only which catalog records were listed (a Maildir lists hundreds of thousands).
     std::unordered_set<std::string> present;
     std::unordered_set<const FileRecord *> listed_old;
-    for (FileEntry &entry : entries) {
+    // One listed file: classified against the catalog, and a job unless unchanged.
+    auto admit = [&](FileEntry &&entry) -> core::Status {
       if (logs) {
         present.insert(entry.path);
       }
@@ -615,6 +582,8 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
         // One file, one source: a file another source holds (or listed earlier in this run)
         // would be deleted for one and retained for the other. Checked for files new to this
         // source; config loading refuses overlapping paths, this catches what it cannot see.
+        // The sources read earlier in this run are in the catalog by now: every file read ends
+        // with its row (Writer::finish), in the writer's transaction this connection sees.
         MAILDSAR_TRY_ASSIGN(std::optional<std::string> other,
                             catalog.other_source_of(entry.path, source_id));
         if (other && std::ranges::none_of(config.sources, [&](const core::SourceConfig &c) {
@@ -622,13 +591,7 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
             })) {
           other.reset(); // a source renamed or removed in the config: its rows are history
         }
-        const std::size_t path_hash = std::hash<std::string>{}(entry.path);
-        if (auto claimed = new_paths.find(path_hash);
-            !other && claimed != new_paths.end() && claimed->second != src->name) {
-          other = std::string(claimed->second);
-        }
         if (other) {
-          MAILDSAR_TRY(writer.abandon());
           return core::fail(core::ErrorCode::config,
                             fmt::format("sources '{}' and '{}' both cover {}", *other, src->name,
                                         entry.path),
@@ -637,13 +600,12 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
                                         "it, run `maildsar index --source {}` first)",
                                         *other, *other));
         }
-        new_paths.emplace(path_hash, src->name);
       }
       if (options.full == FullScan::yes && old != nullptr) {
         t = Transition::changed;
       }
       if (t == Transition::unchanged) {
-        continue;
+        return {};
       }
       Job job;
       job.transition = t;
@@ -652,49 +614,145 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
       }
       job.entry = std::move(entry);
       jobs.push_back(std::move(job));
-    }
-    std::vector<FileEntry>().swap(entries); // read into the jobs, or unchanged
-    std::unordered_set<std::string> moved_gone;
-    if (options.full == FullScan::no && logs) {
-      MAILDSAR_TRY(follow_rotation(src->name, source_id, old_files, present, jobs, writer, sum,
-                                   moved_gone));
-    }
-    for (const auto &[path, rec] : old_files) {
-      if (!listed_old.contains(&rec) && !moved_gone.contains(path)) {
-        MAILDSAR_TRY(writer.vanish(src->name, rec, sum));
-      }
-    }
-    DocumentContext ctx{src->name, &normalizer,
-                        connector->kind() == connectors::StoreKind::maillog ? src : nullptr,
-                        options.log_block_items};
-    ctx.suppression = suppression ? &*suppression : nullptr;
-    if (ctx.log_source != nullptr && !options.edited_in_place.empty() && options.full == FullScan::no) {
-      // Logs that erasure edited in place: only their edited blocks are built again.
-      std::vector<Job> rest;
-      for (Job &job : jobs) {
-        auto edited = options.edited_in_place.find(job.entry.path);
-        bool patched = false;
-        if (job.transition == Transition::changed && edited != options.edited_in_place.end()) {
-          auto done = writer.patch_log(source_id, job, edited->second, ctx, sum);
-          if (!done) {
-            MAILDSAR_TRY(writer.abandon());
-            return std::unexpected(done.error());
-          }
-          patched = *done;
-        }
-        if (!patched) {
-          rest.push_back(std::move(job));
-        }
-      }
-      jobs = std::move(rest);
-    }
-    // A log's writer has one document per block to add: its thread can parse too.
-    const unsigned workers =
-        connector->kind() == connectors::StoreKind::maillog && options.threads == 0 ? threads + 1 : threads;
-    auto st = index_files(*connector, src->name, source_id, jobs, ctx, workers, writer, options, sum);
-    if (!st) {
+      return {};
+    };
+    auto give_up = [&](core::Status st) -> core::Status {
       MAILDSAR_TRY(writer.abandon());
-      return std::unexpected(st.error());
+      return st;
+    };
+    ListSink list_sink;
+    // The listing failed as a whole: report it and keep the source's documents.
+    auto unlisted = [&](const core::Error &e) -> core::Status {
+      writer.report(src->name, ScanError{src->path, {}, e.message}, sum);
+      MAILDSAR_TRY_ASSIGN(sum.items, catalog.item_count(source_id));
+      summary.errors += sum.errors;
+      summary.warnings += sum.warnings;
+      summary.truncated += sum.truncated;
+      summary.suppressed += sum.suppressed;
+      summary.sources.push_back(std::move(sum));
+      return {};
+    };
+    if (old_files.empty() && !logs) {
+      // A source the catalog has no file of (a first index): nothing can have vanished, so the
+      // files are read while they are listed, in parts of k_stream_jobs, and the listing is
+      // never held whole (400,000 Maildir files were ~130 MB: docs/performance.md).
+      if (options.full == FullScan::yes) {
+        MAILDSAR_TRY(writer.drop_source(src->name, source_id, old_files));
+      }
+      const std::size_t part_files =
+          options.stream_part_files != 0 ? options.stream_part_files : k_stream_jobs;
+      core::Status failed;
+      ProgressBase base;
+      auto read_part = [&]() -> core::Status {
+        auto st = index_files(*connector, src->name, source_id, jobs, ctx, workers, writer,
+                              options, sum, base);
+        base.done += jobs.size();
+        jobs.clear();
+        return st;
+      };
+      auto listed = connector->each_file(list_sink, [&](FileEntry &&entry) {
+        if (!failed) {
+          return; // the run stops: the rest of the listing is not read
+        }
+        ++sum.files;
+        failed = admit(std::move(entry));
+        if (failed && jobs.size() >= part_files) {
+          failed = read_part();
+        }
+      });
+      if (failed) {
+        failed = read_part();
+      }
+      if (!failed) {
+        return std::unexpected(give_up(std::move(failed)).error());
+      }
+      for (ScanError &e : list_sink.take()) {
+        writer.report(src->name, std::move(e), sum);
+      }
+      sum.skipped = list_sink.skipped_counts();
+      if (!listed) {
+        // Files listed before the failure were read; the source did not succeed (its layout
+        // and last success are not recorded).
+        MAILDSAR_TRY(unlisted(listed.error()));
+        continue;
+      }
+    } else {
+      auto listed = connector->list_files(list_sink);
+      for (ScanError &e : list_sink.take()) {
+        writer.report(src->name, std::move(e), sum);
+      }
+      sum.skipped = list_sink.skipped_counts();
+      if (!listed) {
+        MAILDSAR_TRY(unlisted(listed.error()));
+        continue;
+      }
+      std::vector<FileEntry> &entries = *listed;
+      sum.files = entries.size();
+      if (guarded) {
+        std::unordered_set<std::string_view> now;
+        now.reserve(entries.size());
+        for (const FileEntry &e : entries) {
+          now.insert(e.path);
+        }
+        std::size_t gone = 0;
+        for (const auto &[path, rec] : old_files) {
+          if (!now.contains(path)) {
+            ++gone;
+          }
+        }
+        if (std::string why = removal_hold(config, entries.size(), gone, old_files.size());
+            !why.empty()) {
+          MAILDSAR_TRY(hold_source(std::move(why)));
+          continue;
+        }
+      }
+      if (options.full == FullScan::yes) {
+        MAILDSAR_TRY(writer.drop_source(src->name, source_id, old_files));
+      }
+      if (old_files.empty()) {
+        jobs.reserve(entries.size()); // every file is one (no doubling of a large vector)
+      }
+      for (FileEntry &entry : entries) {
+        if (auto st = admit(std::move(entry)); !st) {
+          return std::unexpected(give_up(std::move(st)).error());
+        }
+      }
+      std::vector<FileEntry>().swap(entries); // read into the jobs, or unchanged
+      std::unordered_set<std::string> moved_gone;
+      if (options.full == FullScan::no && logs) {
+        MAILDSAR_TRY(follow_rotation(src->name, source_id, old_files, present, jobs, writer, sum,
+                                     moved_gone));
+      }
+      for (const auto &[path, rec] : old_files) {
+        if (!listed_old.contains(&rec) && !moved_gone.contains(path)) {
+          MAILDSAR_TRY(writer.vanish(src->name, rec, sum));
+        }
+      }
+      if (logs && !options.edited_in_place.empty() && options.full == FullScan::no) {
+        // Logs that erasure edited in place: only their edited blocks are built again.
+        std::vector<Job> rest;
+        for (Job &job : jobs) {
+          auto edited = options.edited_in_place.find(job.entry.path);
+          bool patched = false;
+          if (job.transition == Transition::changed && edited != options.edited_in_place.end()) {
+            auto done = writer.patch_log(source_id, job, edited->second, ctx, sum);
+            if (!done) {
+              MAILDSAR_TRY(writer.abandon());
+              return std::unexpected(done.error());
+            }
+            patched = *done;
+          }
+          if (!patched) {
+            rest.push_back(std::move(job));
+          }
+        }
+        jobs = std::move(rest);
+      }
+      if (auto st = index_files(*connector, src->name, source_id, jobs, ctx, workers, writer,
+                                options, sum);
+          !st) {
+        return std::unexpected(give_up(std::move(st)).error());
+      }
     }
     succeeded.push_back(source_id);
     if (layout && sum.errors == 0) {

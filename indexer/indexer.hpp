@@ -94,6 +94,9 @@ struct IndexOptions {
    * Only a hint: a log it does not fit is read whole.
    */
   std::map<std::string, std::vector<std::uint64_t>> edited_in_place;
+  /** Files per part of a first index read while it is listed (see Connector::each_file);
+      0 = pipeline k_stream_jobs. Tests make it small. */
+  std::size_t stream_part_files = 0;
   /** Documents per commit (Xapian transaction + catalog transaction). */
   std::uint64_t batch_size = 20000;
   /**

@@ -33,6 +33,9 @@ enum class ScanMode { full, append };
 // the writer, and documents Xapian holds before a commit.
 inline constexpr std::size_t k_queue_bytes = 32U << 20U;
 inline constexpr std::uint64_t k_batch_bytes = 64U << 20U;
+/** A first index of a source is read in parts of this many files while it is listed
+    (Connector::each_file), so a million-file listing is never held whole. */
+inline constexpr std::size_t k_stream_jobs = 8192;
 /** A log block document counts this many times its approx_bytes against k_batch_bytes. */
 inline constexpr std::uint64_t k_block_bytes_factor = 8;
 

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 
+#include <malloc.h>
+
 namespace maildsar::index::pipeline {
 
 namespace {
@@ -73,6 +75,10 @@ core::Status Writer::maybe_commit() {
   if (m_docs_in_batch >= std::max<std::uint64_t>(1, m_options.batch_size) ||
       m_bytes_in_batch >= k_batch_bytes) {
     MAILDSAR_TRY(commit_batch());
+    // The commit freed what Xapian buffered for the batch. glibc keeps freed memory in each
+    // thread's arena (the workers build documents, this thread frees them): hand the free
+    // pages back, so that the run's RSS follows one batch, not the sum of the arenas' peaks.
+    ::malloc_trim(0);
     MAILDSAR_TRY(begin_batch());
   }
   return {};
@@ -120,10 +126,11 @@ core::Status Writer::start(const std::string &source, std::int64_t source_id, co
       }
       MAILDSAR_TRY(m_catalog.delete_items(job.old->id));
     }
-    if (job.old || m_options.full == FullScan::yes || m_dirty_file_ids.contains(job.entry.path)) {
+    const std::size_t path_hash = std::hash<std::string>{}(job.entry.path);
+    if (job.old || m_options.full == FullScan::yes || m_dirty_file_ids.contains(path_hash)) {
       MAILDSAR_TRY(m_store.delete_by_term(schema::file_term(source, job.entry.path)));
     }
-    m_dirty_file_ids.insert(job.entry.path);
+    m_dirty_file_ids.insert(path_hash);
   }
   MAILDSAR_TRY_ASSIGN(fs.file_id, m_catalog.put_file(rec));
   fs.started = true;

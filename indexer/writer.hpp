@@ -158,7 +158,9 @@ private:
   std::uint64_t m_log_blocks_patched = 0;
   std::vector<std::pair<std::int64_t, std::string>> m_finished; // file id, its last_error
   std::vector<std::int64_t> m_vanished;
-  std::unordered_set<std::string> m_dirty_file_ids; // paths written in this run (restarts)
+  /** Paths written in this run (restarts), by std::hash: a million paths cost ~40 MB less than
+      their strings. A collision only costs a needless delete of a path that has no documents. */
+  std::unordered_set<std::size_t> m_dirty_file_ids;
 };
 
 } // namespace maildsar::index::pipeline

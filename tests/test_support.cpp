@@ -11,6 +11,7 @@
 #include <fstream>
 #include <poll.h>
 #include <sstream>
+#include <sys/stat.h>
 #include <stdexcept>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -55,6 +56,11 @@ ScratchDir::~ScratchDir() {
     }
   }
   std::filesystem::remove_all(m_path, ec);
+}
+
+std::uint64_t inode_of(const std::filesystem::path &path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_ino) : 0;
 }
 
 void write_file(const std::filesystem::path &path, std::string_view data) {

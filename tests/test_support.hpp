@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -32,6 +33,9 @@ private:
 void write_file(const std::filesystem::path &path, std::string_view data);
 /** Reads a whole file ("" if it does not exist). */
 std::string read_file(const std::filesystem::path &path);
+/** The inode number of `path` (0 if it cannot be stat()ed): a file or folder replaced by a new
+    one at the same path (an index swapped for its compacted copy) has a new one. */
+std::uint64_t inode_of(const std::filesystem::path &path);
 /** `data` as one gzip member (concatenate two for a multi-member file). */
 std::string gzip(std::string_view data);
 /** Copies a tree (files and folders; symlinks as symlinks). */

@@ -23,10 +23,17 @@
 
 namespace maildsar::test {
 
+/** What a test sees of a streamed listing (FakeConnector::each_file). */
+struct ListingProbe {
+  std::size_t fail_after = 0;      // > 0: the listing fails after this many files
+  std::vector<int> scans_at_emit;  // files scanned when each file was handed out
+};
+
 class FakeConnector final : public connectors::Connector {
 public:
-  FakeConnector(core::SourceConfig source, bool append, std::atomic<int> *scans = nullptr)
-      : m_source(std::move(source)), m_append(append), m_scans(scans) {}
+  FakeConnector(core::SourceConfig source, bool append, std::atomic<int> *scans = nullptr,
+                ListingProbe *probe = nullptr)
+      : m_source(std::move(source)), m_append(append), m_scans(scans), m_probe(probe) {}
 
   [[nodiscard]] connectors::StoreKind kind() const override { return connectors::StoreKind::mbox; }
   [[nodiscard]] bool supports_append() const override { return m_append; }
@@ -51,6 +58,26 @@ public:
     std::sort(out.begin(), out.end(),
               [](const auto &a, const auto &b) { return a.path < b.path; });
     return out;
+  }
+
+  /** The files of list_files() handed out one by one (as a Maildir walk does), noting for each
+      how many files had been scanned by then. */
+  [[nodiscard]] core::Status
+  each_file(connectors::ItemSink &errors,
+            const std::function<void(connectors::FileEntry &&)> &each) const override {
+    MAILDSAR_TRY_ASSIGN(std::vector<connectors::FileEntry> files, list_files(errors));
+    std::size_t n = 0;
+    for (connectors::FileEntry &file : files) {
+      if (m_probe != nullptr && m_probe->fail_after != 0 && n == m_probe->fail_after) {
+        return core::fail(core::ErrorCode::io, m_source.path + ": listing broke off");
+      }
+      if (m_probe != nullptr) {
+        m_probe->scans_at_emit.push_back(m_scans != nullptr ? m_scans->load() : 0);
+      }
+      each(std::move(file));
+      ++n;
+    }
+    return {};
   }
 
   [[nodiscard]] core::Status scan(const connectors::FileEntry &file, std::uint64_t from,
@@ -125,6 +152,7 @@ private:
   core::SourceConfig m_source;
   bool m_append;
   std::atomic<int> *m_scans;
+  ListingProbe *m_probe;
 };
 
 } // namespace maildsar::test

@@ -14,8 +14,6 @@
 
 #include <fstream>
 
-#include <sys/stat.h>
-
 using namespace maildsar;
 using maildsar::test::FakeConnector;
 using maildsar::test::ScratchDir;
@@ -30,6 +28,7 @@ struct Estate {
   core::Config config;
   std::atomic<int> scans{0};
   bool append = true;
+  test::ListingProbe *probe = nullptr;
 
   Estate() {
     config.state_dir = (dir / "state").string();
@@ -46,7 +45,7 @@ struct Estate {
     opts.threads = 2;
     return index::run_index(config, opts, [this](const core::SourceConfig &s) {
       return core::Result<std::unique_ptr<connectors::Connector>>(
-          std::make_unique<FakeConnector>(s, append, &scans));
+          std::make_unique<FakeConnector>(s, append, &scans, probe));
     });
   }
   index::SourceSummary ok_run(index::IndexOptions opts = {}) {
@@ -115,9 +114,9 @@ TEST(Catalog, NewThenUnchangedSkipsWithoutOpening) {
 TEST(Catalog, ARunThatWroteMostOfTheIndexCompactsIt) {
   Estate e;
   const auto inode = [&] {
-    struct stat st {};
-    EXPECT_EQ(::stat(index::index_path(e.config).c_str(), &st), 0);
-    return st.st_ino;
+    const std::uint64_t ino = test::inode_of(index::index_path(e.config));
+    EXPECT_NE(ino, 0U);
+    return ino;
   };
   std::string few;
   for (int i = 0; i < 10; ++i) {
@@ -125,7 +124,7 @@ TEST(Catalog, ARunThatWroteMostOfTheIndexCompactsIt) {
   }
   test::write_file(e.file("a.mbox"), few);
   EXPECT_EQ(e.ok_run().new_items, 10U);
-  const ino_t first = inode(); // 10 documents: not compacted
+  const std::uint64_t first = inode(); // 10 documents: not compacted
 
   std::string many;
   for (int i = 0; i < 100; ++i) {
@@ -133,7 +132,7 @@ TEST(Catalog, ARunThatWroteMostOfTheIndexCompactsIt) {
   }
   test::write_file(e.file("b.mbox"), many);
   EXPECT_EQ(e.ok_run().new_items, 100U);
-  const ino_t compacted = inode();
+  const std::uint64_t compacted = inode();
   EXPECT_NE(compacted, first);
   EXPECT_FALSE(std::filesystem::exists(index::index_path(e.config) + ".compact"));
 
@@ -143,6 +142,99 @@ TEST(Catalog, ARunThatWroteMostOfTheIndexCompactsIt) {
   EXPECT_EQ(e.docs(), 120U);
   EXPECT_EQ(e.docs("XID:alice@example.com"), 20U);
   EXPECT_EQ(e.docs("XID:bob@example.com"), 100U);
+}
+
+std::string line_to(int i) {
+  return fmt::format(R"({{"a": [["to", "", "user{}@example.com"]]}})" "\n", i);
+}
+
+// A first index of a source reads its files while they are listed, a part at a time
+// (IndexOptions::stream_part_files; 8,192 files by default), so a million-file Maildir's
+// listing is never held whole. Every file is read, progress counts on across the parts, and
+// the next run (the catalog has the files now) lists first as before.
+TEST(Catalog, AFirstIndexReadsTheFilesWhileTheyAreListed) {
+  Estate e;
+  test::ListingProbe probe;
+  e.probe = &probe;
+  for (int i = 0; i < 10; ++i) {
+    test::write_file(e.file(fmt::format("f{:02}.mbox", i)), line_to(i));
+  }
+  index::IndexOptions opts;
+  opts.stream_part_files = 3;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> progress;
+  opts.on_progress = [&](std::string_view, std::uint64_t done, std::uint64_t total) {
+    progress.emplace_back(done, total);
+  };
+  auto s = e.ok_run(opts);
+  EXPECT_EQ(s.files, 10U);
+  EXPECT_EQ(s.new_items, 10U);
+  EXPECT_EQ(s.items, 10U);
+  EXPECT_EQ(s.errors, 0U);
+  EXPECT_EQ(e.docs(), 10U);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(e.docs(fmt::format("XID:user{}@example.com", i)), 1U) << i;
+  }
+  // The parts were read between the files handed out: 3 done when the 4th came, 9 at the 10th.
+  ASSERT_EQ(probe.scans_at_emit.size(), 10U);
+  EXPECT_EQ(probe.scans_at_emit[0], 0);
+  EXPECT_EQ(probe.scans_at_emit[3], 3);
+  EXPECT_EQ(probe.scans_at_emit[6], 6);
+  EXPECT_EQ(probe.scans_at_emit[9], 9);
+  ASSERT_FALSE(progress.empty());
+  for (std::size_t i = 1; i < progress.size(); ++i) {
+    EXPECT_LE(progress[i - 1].first, progress[i].first);
+    EXPECT_LE(progress[i].first, progress[i].second);
+  }
+  EXPECT_EQ(progress.back(), std::make_pair(std::uint64_t{10}, std::uint64_t{10}));
+  auto sources = index::read_source_status(index::catalog_path(e.config));
+  ASSERT_TRUE(sources);
+  ASSERT_EQ(sources->size(), 1U);
+  EXPECT_TRUE((*sources)[0].last_success.has_value());
+
+  probe.scans_at_emit.clear();
+  test::write_file(e.file("f10.mbox"), line_to(10));
+  s = e.ok_run(opts);
+  EXPECT_EQ(s.new_items, 1U);
+  EXPECT_EQ(s.items, 11U);
+  EXPECT_TRUE(probe.scans_at_emit.empty()); // listed whole (list_files), not streamed
+  EXPECT_EQ(e.scans.load(), 11);
+}
+
+// A streamed listing that breaks off: the files handed out before are indexed, the failure is
+// a counted problem naming the source, and the source is not recorded as indexed (`find`
+// refuses to answer for it); the next run reads the rest.
+TEST(Catalog, AListingThatBreaksOffKeepsWhatItReadAndIsNoSuccess) {
+  Estate e;
+  test::ListingProbe probe;
+  probe.fail_after = 3;
+  e.probe = &probe;
+  for (int i = 0; i < 5; ++i) {
+    test::write_file(e.file(fmt::format("f{}.mbox", i)), line_to(i));
+  }
+  index::IndexOptions opts;
+  opts.stream_part_files = 2;
+  std::vector<std::string> problems;
+  opts.on_problem = [&](const index::IndexProblem &p) { problems.push_back(p.error.cause); };
+  auto s = e.ok_run(opts);
+  EXPECT_EQ(s.errors, 1U);
+  ASSERT_EQ(problems.size(), 1U);
+  EXPECT_NE(problems[0].find("listing broke off"), std::string::npos) << problems[0];
+  EXPECT_EQ(e.docs(), 3U);
+  auto sources = index::read_source_status(index::catalog_path(e.config));
+  ASSERT_TRUE(sources);
+  ASSERT_EQ(sources->size(), 1U);
+  EXPECT_FALSE((*sources)[0].last_success.has_value());
+  EXPECT_EQ((*sources)[0].origin, "");
+
+  probe.fail_after = 0;
+  s = e.ok_run(opts);
+  EXPECT_EQ(s.errors, 0U);
+  EXPECT_EQ(s.new_items, 2U);
+  EXPECT_EQ(s.items, 5U);
+  EXPECT_EQ(e.docs(), 5U);
+  sources = index::read_source_status(index::catalog_path(e.config));
+  ASSERT_TRUE(sources);
+  EXPECT_TRUE((*sources)[0].last_success.has_value());
 }
 
 TEST(Catalog, ChangedFileIsReindexed) {

@@ -27,8 +27,6 @@
 #include <optional>
 #include <sstream>
 
-#include <sys/stat.h>
-
 using namespace maildsar;
 using maildsar::test::ScratchDir;
 namespace fs = std::filesystem;
@@ -768,16 +766,6 @@ TEST(LogBlocks, BlockTermsAreThreeBytesOfTheirSha256) {
 
 namespace {
 
-ino_t inode_of(const fs::path &p) {
-  struct stat st {};
-  EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
-  return st.st_ino;
-}
-
-} // namespace
-
-namespace {
-
 using test::NeedleSink;
 
 bool mentions(const connectors::Item &item, const std::string &needle) {
@@ -1004,7 +992,7 @@ TEST(LogBlocks, ABigLogRunCompactsTheIndexAndASmallOneDoesNot) {
   test::write_file(e.log("mail.log"), txns(0, 4));
   EXPECT_EQ(e.ok_run(opts).new_items, 4U); // 2 blocks: not compacted
   const fs::path xapian = index::index_path(e.config);
-  const ino_t before = inode_of(xapian);
+  const std::uint64_t before = test::inode_of(xapian);
 
   append_to(e.log("mail.log"), txns(4, 200)); // 100 blocks of 102
   const fs::path leftover = xapian.string() + ".compact";
@@ -1012,12 +1000,12 @@ TEST(LogBlocks, ABigLogRunCompactsTheIndexAndASmallOneDoesNot) {
   test::write_file(leftover / "postlist.glass", "stale copy");
   EXPECT_EQ(e.ok_run(opts).new_items, 200U);
   EXPECT_FALSE(fs::exists(leftover));
-  const ino_t compacted = inode_of(xapian);
+  const std::uint64_t compacted = test::inode_of(xapian);
   EXPECT_NE(compacted, before);
 
   append_to(e.log("mail.log"), txns(204, 4));
   EXPECT_EQ(e.ok_run(opts).new_items, 4U);
-  EXPECT_EQ(inode_of(xapian), compacted);
+  EXPECT_EQ(test::inode_of(xapian), compacted);
   EXPECT_FALSE(fs::exists(leftover));
 
   EXPECT_EQ(e.docs(), 208U);
