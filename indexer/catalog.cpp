@@ -149,6 +149,8 @@ enum StmtId {
   s_zeroed,
   s_checkpoint,
   s_layout_files,
+  s_file_briefs,
+  s_file_get,
 };
 
 FileStatus status_from(std::string_view s) {
@@ -189,7 +191,10 @@ std::string_view to_string(Transition transition) {
   return "changed";
 }
 
-Transition classify(const FileRecord *old, const core::FileStat &now, AppendSupport append) {
+namespace {
+
+template <typename Record>
+Transition classify_record(const Record *old, const core::FileStat &now, AppendSupport append) {
   if (old == nullptr) {
     return Transition::new_file;
   }
@@ -205,6 +210,15 @@ Transition classify(const FileRecord *old, const core::FileStat &now, AppendSupp
     return Transition::grown;
   }
   return Transition::changed;
+}
+
+} // namespace
+
+Transition classify(const FileRecord *old, const core::FileStat &now, AppendSupport append) {
+  return classify_record(old, now, append);
+}
+Transition classify(const FileBrief *old, const core::FileStat &now, AppendSupport append) {
+  return classify_record(old, now, append);
 }
 
 core::Result<std::string> tail_fingerprint(const std::string &path, std::uint64_t end) {
@@ -381,6 +395,73 @@ core::Result<std::uint64_t> Catalog::file_count(std::int64_t source_id) {
   std::uint64_t n = row ? s->column_uint64(0) : 0;
   s->reset();
   return n;
+}
+
+namespace {
+
+constexpr const char *k_file_columns = "id, path, dev, ino, size, mtime_ns, scanned_size,"
+                                       " tail_fingerprint, status, last_error, head_fingerprint,"
+                                       " content_size, content_tail, next_seq, source_id";
+
+/** A row of k_file_columns. */
+FileRecord file_record_of(Stmt &s) {
+  FileRecord f;
+  f.id = s.column_int64(0);
+  f.source_id = s.column_int64(14);
+  f.path = s.column_text(1);
+  f.dev = s.column_uint64(2);
+  f.ino = s.column_uint64(3);
+  f.size = s.column_uint64(4);
+  f.mtime_ns = s.column_int64(5);
+  f.scanned_size = s.column_uint64(6);
+  f.tail_fingerprint = s.column_text(7);
+  f.status = status_from(s.column_text(8));
+  f.last_error = s.column_text(9);
+  f.head_fingerprint = s.column_text(10);
+  f.content_size = s.column_uint64(11);
+  f.content_tail = s.column_text(12);
+  f.next_seq = s.column_uint64(13);
+  return f;
+}
+
+} // namespace
+
+core::Result<std::unordered_map<std::string, FileBrief>> Catalog::file_briefs(std::int64_t source_id) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_file_briefs,
+                                     "SELECT id, path, dev, ino, size, mtime_ns, scanned_size,"
+                                     " status FROM files WHERE source_id = ?1"));
+  MAILDSAR_TRY(s->bind(1, source_id));
+  std::unordered_map<std::string, FileBrief> out;
+  for (;;) {
+    MAILDSAR_TRY_ASSIGN(bool row, s->step());
+    if (!row) {
+      break;
+    }
+    FileBrief b;
+    b.id = s->column_int64(0);
+    b.dev = s->column_uint64(2);
+    b.ino = s->column_uint64(3);
+    b.size = s->column_uint64(4);
+    b.mtime_ns = s->column_int64(5);
+    b.scanned_size = s->column_uint64(6);
+    b.status = status_from(s->column_text(7));
+    out.emplace(s->column_text(1), b);
+  }
+  s->reset();
+  return out;
+}
+
+core::Result<std::optional<FileRecord>> Catalog::file(std::int64_t file_id) {
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_file_get, fmt::format("SELECT {} FROM files WHERE id = ?1",
+                                                             k_file_columns)));
+  MAILDSAR_TRY(s->bind(1, file_id));
+  MAILDSAR_TRY_ASSIGN(bool row, s->step());
+  std::optional<FileRecord> out;
+  if (row) {
+    out = file_record_of(*s);
+  }
+  s->reset();
+  return out;
 }
 
 core::Result<std::unordered_map<std::string, FileRecord>> Catalog::files(std::int64_t source_id) {

@@ -83,8 +83,26 @@ enum class Transition {
 
 enum class AppendSupport { no, yes };
 
+/**
+ * What classifying a listed file needs of its catalog record (Catalog::file_briefs): the
+ * indexer holds one per file of a source for the whole run, a fifth of a FileRecord's memory
+ * (docs/performance.md "A million items").
+ */
+struct FileBrief {
+  std::int64_t id = 0;
+  std::uint64_t dev = 0;
+  std::uint64_t ino = 0;
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::uint64_t scanned_size = 0;
+  FileStatus status = FileStatus::pending;
+  bool listed = false; // the indexer's mark: the run's listing has the file
+};
+
 /** Classifies a file (pure: no I/O). */
 [[nodiscard]] Transition classify(const FileRecord *old, const core::FileStat &now,
+                                  AppendSupport append);
+[[nodiscard]] Transition classify(const FileBrief *old, const core::FileStat &now,
                                   AppendSupport append);
 
 /** Bytes hashed by tail_fingerprint. */
@@ -120,6 +138,10 @@ public:
 
   /** All files of a source, keyed by path. */
   [[nodiscard]] core::Result<std::unordered_map<std::string, FileRecord>> files(std::int64_t source_id);
+  /** All files of a source, keyed by path, as much as classify() needs. */
+  [[nodiscard]] core::Result<std::unordered_map<std::string, FileBrief>> file_briefs(std::int64_t source_id);
+  /** One file's whole record (nullopt: no such row). */
+  [[nodiscard]] core::Result<std::optional<FileRecord>> file(std::int64_t file_id);
   /**
    * The source's item count as recorded by the last run that changed it (item_count() counts
    * the rows, which a no-op run need not pay for).

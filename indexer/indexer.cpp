@@ -561,21 +561,29 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
     ctx.suppression = suppression ? &*suppression : nullptr;
     // A log's writer has one document per block to add: its thread can parse too.
     const unsigned workers = logs && options.threads == 0 ? threads + 1 : threads;
-    MAILDSAR_TRY_ASSIGN(auto old_files, catalog.files(source_id));
+    // The source's catalog files, as much as classifying needs (a Maildir has hundreds of
+    // thousands); a log source's whole records too (rotation reads their content marks; logs
+    // are few). A job's whole record is read when the job is made.
+    MAILDSAR_TRY_ASSIGN(auto old_briefs, catalog.file_briefs(source_id));
+    std::unordered_map<std::string, FileRecord> old_files;
+    if (logs) {
+      MAILDSAR_TRY_ASSIGN(old_files, catalog.files(source_id));
+    }
     std::vector<Job> jobs;
-    // The files listed: every path for a log source (rotation needs them, and logs are few);
-    // else only which catalog records were listed (a Maildir lists hundreds of thousands).
+    // The paths listed, for a log source (rotation needs them); other sources mark their
+    // catalog files as listed (FileBrief::listed).
     std::unordered_set<std::string> present;
-    std::unordered_set<const FileRecord *> listed_old;
+    std::size_t listed_old = 0;
     // One listed file: classified against the catalog, and a job unless unchanged.
     auto admit = [&](FileEntry &&entry) -> core::Status {
       if (logs) {
         present.insert(entry.path);
       }
-      auto it = old_files.find(entry.path);
-      const FileRecord *old = it == old_files.end() ? nullptr : &it->second;
-      if (old != nullptr) {
-        listed_old.insert(old);
+      auto it = old_briefs.find(entry.path);
+      FileBrief *old = it == old_briefs.end() ? nullptr : &it->second;
+      if (old != nullptr && !old->listed) {
+        old->listed = true;
+        ++listed_old;
       }
       Transition t = classify(old, entry.stat, append);
       if (old == nullptr) {
@@ -610,7 +618,12 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
       Job job;
       job.transition = t;
       if (old != nullptr) {
-        job.old = std::make_unique<FileRecord>(*old);
+        MAILDSAR_TRY_ASSIGN(std::optional<FileRecord> whole, catalog.file(old->id));
+        if (!whole) {
+          return core::fail(core::ErrorCode::internal,
+                            fmt::format("{}: its catalog row vanished during the run", entry.path));
+        }
+        job.old = std::make_unique<FileRecord>(std::move(*whole));
       }
       job.entry = std::move(entry);
       jobs.push_back(std::move(job));
@@ -632,12 +645,12 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
       summary.sources.push_back(std::move(sum));
       return {};
     };
-    if (old_files.empty() && !logs) {
+    if (old_briefs.empty() && !logs) {
       // A source the catalog has no file of (a first index): nothing can have vanished, so the
       // files are read while they are listed, in parts of k_stream_jobs, and the listing is
       // never held whole (400,000 Maildir files were ~130 MB: docs/performance.md).
       if (options.full == FullScan::yes) {
-        MAILDSAR_TRY(writer.drop_source(src->name, source_id, old_files));
+        MAILDSAR_TRY(writer.drop_source(src->name, source_id, old_briefs));
       }
       const std::size_t part_files =
           options.stream_part_files != 0 ? options.stream_part_files : k_stream_jobs;
@@ -702,16 +715,15 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
       }
       sum.files = listed_files;
       if (guarded) {
-        // Each catalog record is matched by one listed path at most.
-        const std::size_t gone = old_files.size() - listed_old.size();
-        if (std::string why = removal_hold(config, listed_files, gone, old_files.size());
+        const std::size_t gone = old_briefs.size() - listed_old;
+        if (std::string why = removal_hold(config, listed_files, gone, old_briefs.size());
             !why.empty()) {
           MAILDSAR_TRY(hold_source(std::move(why)));
           continue;
         }
       }
       if (options.full == FullScan::yes) {
-        MAILDSAR_TRY(writer.drop_source(src->name, source_id, old_files));
+        MAILDSAR_TRY(writer.drop_source(src->name, source_id, old_briefs));
         for (Job &job : jobs) {
           if (job.old) {
             job.old->status = FileStatus::pending; // as drop_source marked its record
@@ -723,8 +735,12 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
         MAILDSAR_TRY(follow_rotation(src->name, source_id, old_files, present, jobs, writer, sum,
                                      moved_gone));
       }
-      for (const auto &[path, rec] : old_files) {
-        if (!listed_old.contains(&rec) && !moved_gone.contains(path)) {
+      for (const auto &[path, brief] : old_briefs) {
+        if (!brief.listed && !moved_gone.contains(path)) {
+          FileRecord rec;
+          rec.id = brief.id;
+          rec.source_id = source_id;
+          rec.path = path;
           MAILDSAR_TRY(writer.vanish(src->name, rec, sum));
         }
       }

@@ -85,7 +85,7 @@ core::Status Writer::maybe_commit() {
 }
 
 core::Status Writer::drop_source(const std::string &source, std::int64_t source_id,
-                                 std::unordered_map<std::string, FileRecord> &files) {
+                                 std::unordered_map<std::string, FileBrief> &files) {
   MAILDSAR_TRY(m_store.delete_by_term(schema::prefix_for("source") + source));
   for (auto &[path, rec] : files) {
     MAILDSAR_TRY(m_catalog.set_status(rec.id, FileStatus::pending, {}));

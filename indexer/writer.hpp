@@ -73,7 +73,7 @@ public:
 
   /** --full: every document of the source goes; every file is re-read. */
   [[nodiscard]] core::Status drop_source(const std::string &source, std::int64_t source_id,
-                                         std::unordered_map<std::string, FileRecord> &files);
+                                         std::unordered_map<std::string, FileBrief> &files);
 
   /** A file no longer listed: its documents go, its row after the Xapian commit (removed). */
   [[nodiscard]] core::Status vanish(const std::string &source, const FileRecord &rec, SourceSummary &sum);

@@ -78,7 +78,8 @@ TEST(Catalog, ClassifyTransitions) {
   core::FileStat now{1, 2, 100, 5, 0100600, 1};
   using index::AppendSupport;
   using index::Transition;
-  EXPECT_EQ(index::classify(nullptr, now, AppendSupport::yes), Transition::new_file);
+  EXPECT_EQ(index::classify(static_cast<const index::FileRecord *>(nullptr), now, AppendSupport::yes),
+            Transition::new_file);
   EXPECT_EQ(index::classify(&old, now, AppendSupport::yes), Transition::unchanged);
   now.mtime_ns = 6;
   EXPECT_EQ(index::classify(&old, now, AppendSupport::yes), Transition::changed);
@@ -90,6 +91,18 @@ TEST(Catalog, ClassifyTransitions) {
   now = core::FileStat{1, 2, 100, 5, 0100600, 1};
   old.status = index::FileStatus::pending;
   EXPECT_EQ(index::classify(&old, now, AppendSupport::yes), Transition::changed);
+
+  // The brief a run holds per catalog file classifies alike.
+  index::FileBrief brief{7, 1, 2, 100, 5, 100, index::FileStatus::done, false};
+  EXPECT_EQ(index::classify(static_cast<const index::FileBrief *>(nullptr), now, AppendSupport::yes),
+            Transition::new_file);
+  EXPECT_EQ(index::classify(&brief, now, AppendSupport::yes), Transition::unchanged);
+  now.size = 150;
+  now.mtime_ns = 6;
+  EXPECT_EQ(index::classify(&brief, now, AppendSupport::yes), Transition::grown);
+  EXPECT_EQ(index::classify(&brief, now, AppendSupport::no), Transition::changed);
+  brief.status = index::FileStatus::error;
+  EXPECT_EQ(index::classify(&brief, now, AppendSupport::yes), Transition::changed);
 }
 
 TEST(Catalog, NewThenUnchangedSkipsWithoutOpening) {
