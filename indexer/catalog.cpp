@@ -465,11 +465,8 @@ core::Result<std::optional<FileRecord>> Catalog::file(std::int64_t file_id) {
 }
 
 core::Result<std::unordered_map<std::string, FileRecord>> Catalog::files(std::int64_t source_id) {
-  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_files,
-                                     "SELECT id, path, dev, ino, size, mtime_ns, scanned_size,"
-                                     " tail_fingerprint, status, last_error, head_fingerprint,"
-                                     " content_size, content_tail, next_seq FROM files"
-                                     " WHERE source_id = ?1"));
+  MAILDSAR_TRY_ASSIGN(Stmt * s, stmt(s_files, fmt::format("SELECT {} FROM files WHERE source_id = ?1",
+                                                          k_file_columns)));
   MAILDSAR_TRY(s->bind(1, source_id));
   std::unordered_map<std::string, FileRecord> out;
   for (;;) {
@@ -477,22 +474,7 @@ core::Result<std::unordered_map<std::string, FileRecord>> Catalog::files(std::in
     if (!row) {
       break;
     }
-    FileRecord f;
-    f.id = s->column_int64(0);
-    f.source_id = source_id;
-    f.path = s->column_text(1);
-    f.dev = s->column_uint64(2);
-    f.ino = s->column_uint64(3);
-    f.size = s->column_uint64(4);
-    f.mtime_ns = s->column_int64(5);
-    f.scanned_size = s->column_uint64(6);
-    f.tail_fingerprint = s->column_text(7);
-    f.status = status_from(s->column_text(8));
-    f.last_error = s->column_text(9);
-    f.head_fingerprint = s->column_text(10);
-    f.content_size = s->column_uint64(11);
-    f.content_tail = s->column_text(12);
-    f.next_seq = s->column_uint64(13);
+    FileRecord f = file_record_of(*s);
     std::string key = f.path;
     out.emplace(std::move(key), std::move(f));
   }

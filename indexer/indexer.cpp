@@ -513,6 +513,16 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
     const bool guarded = options.removal_guard == RemovalGuard::on &&
                          std::ranges::find(options.accept_removal, src->name) ==
                              options.accept_removal.end();
+    // The source ends the run with its indexed items as they are (held, or not listed).
+    auto keep_items = [&]() -> core::Status {
+      MAILDSAR_TRY_ASSIGN(sum.items, catalog.item_count(source_id));
+      summary.errors += sum.errors;
+      summary.warnings += sum.warnings;
+      summary.truncated += sum.truncated;
+      summary.suppressed += sum.suppressed;
+      summary.sources.push_back(std::move(sum));
+      return {};
+    };
     // A held source keeps its documents and catalog rows as they are: nothing was searched.
     auto hold_source = [&](std::string why) -> core::Status {
       writer.report(src->name,
@@ -522,13 +532,7 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
                                           why, src->name)},
                     sum);
       sum.held_removal = std::move(why);
-      MAILDSAR_TRY_ASSIGN(sum.items, catalog.item_count(source_id));
-      summary.errors += sum.errors;
-      summary.warnings += sum.warnings;
-      summary.truncated += sum.truncated;
-      summary.suppressed += sum.suppressed;
-      summary.sources.push_back(std::move(sum));
-      return {};
+      return keep_items();
     };
     if (std::error_code ec; guarded && !src->root.empty() && !fs::exists(src->root, ec)) {
       MAILDSAR_TRY(hold_source(fmt::format("source root {} is missing (wrong path? unmounted share?)",
@@ -637,83 +641,58 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
     // The listing failed as a whole: report it and keep the source's documents.
     auto unlisted = [&](const core::Error &e) -> core::Status {
       writer.report(src->name, ScanError{src->path, {}, e.message}, sum);
-      MAILDSAR_TRY_ASSIGN(sum.items, catalog.item_count(source_id));
-      summary.errors += sum.errors;
-      summary.warnings += sum.warnings;
-      summary.truncated += sum.truncated;
-      summary.suppressed += sum.suppressed;
-      summary.sources.push_back(std::move(sum));
-      return {};
+      return keep_items();
     };
-    if (old_briefs.empty() && !logs) {
-      // A source the catalog has no file of (a first index): nothing can have vanished, so the
-      // files are read while they are listed, in parts of k_stream_jobs, and the listing is
-      // never held whole (400,000 Maildir files were ~130 MB: docs/performance.md).
-      if (options.full == FullScan::yes) {
-        MAILDSAR_TRY(writer.drop_source(src->name, source_id, old_briefs));
+    // A source the catalog has no file of (a first index): nothing can have vanished, so its
+    // files are read while they are listed, in parts of k_stream_jobs, and the listing is never
+    // held whole (400,000 Maildir files were ~130 MB: docs/performance.md). A source the
+    // catalog knows is classified while listed (the listing is not held either), but nothing is
+    // read or written before the listing is complete: vanished files and the removal guard
+    // are decided on all of it.
+    const bool read_while_listing = old_briefs.empty() && !logs;
+    if (read_while_listing && options.full == FullScan::yes) {
+      MAILDSAR_TRY(writer.drop_source(src->name, source_id, old_briefs));
+    }
+    const std::size_t part_files =
+        options.stream_part_files != 0 ? options.stream_part_files : k_stream_jobs;
+    std::uint64_t listed_files = 0;
+    core::Status failed;
+    ProgressBase base;
+    auto read_part = [&]() -> core::Status {
+      auto st = index_files(*connector, src->name, source_id, jobs, ctx, workers, writer, options,
+                            sum, base);
+      base.done += jobs.size();
+      jobs.clear();
+      return st;
+    };
+    auto listed = connector->each_file(list_sink, [&](FileEntry &&entry) {
+      if (!failed) {
+        return; // the run stops: the rest of the listing is not read
       }
-      const std::size_t part_files =
-          options.stream_part_files != 0 ? options.stream_part_files : k_stream_jobs;
-      core::Status failed;
-      ProgressBase base;
-      auto read_part = [&]() -> core::Status {
-        auto st = index_files(*connector, src->name, source_id, jobs, ctx, workers, writer,
-                              options, sum, base);
-        base.done += jobs.size();
-        jobs.clear();
-        return st;
-      };
-      auto listed = connector->each_file(list_sink, [&](FileEntry &&entry) {
-        if (!failed) {
-          return; // the run stops: the rest of the listing is not read
-        }
-        ++sum.files;
-        failed = admit(std::move(entry));
-        if (failed && jobs.size() >= part_files) {
-          failed = read_part();
-        }
-      });
-      if (failed) {
+      ++listed_files;
+      failed = admit(std::move(entry));
+      if (read_while_listing && failed && jobs.size() >= part_files) {
         failed = read_part();
       }
-      if (!failed) {
-        return std::unexpected(give_up(std::move(failed)).error());
-      }
-      for (ScanError &e : list_sink.take()) {
-        writer.report(src->name, std::move(e), sum);
-      }
-      sum.skipped = list_sink.skipped_counts();
-      if (!listed) {
-        // Files listed before the failure were read; the source did not succeed (its layout
-        // and last success are not recorded).
-        MAILDSAR_TRY(unlisted(listed.error()));
-        continue;
-      }
-    } else {
-      // A source the catalog knows: its files are classified while they are listed (the listing
-      // is not held: 400,000 FileEntry took ~120 MB), and nothing is written before the listing
-      // is complete, so vanished files and the removal guard are decided on all of it.
-      std::uint64_t listed_files = 0;
-      core::Status failed;
-      auto listed = connector->each_file(list_sink, [&](FileEntry &&entry) {
-        if (!failed) {
-          return;
-        }
-        ++listed_files;
-        failed = admit(std::move(entry));
-      });
-      if (!failed) {
-        return std::unexpected(give_up(std::move(failed)).error());
-      }
-      for (ScanError &e : list_sink.take()) {
-        writer.report(src->name, std::move(e), sum);
-      }
-      sum.skipped = list_sink.skipped_counts();
-      if (!listed) {
-        MAILDSAR_TRY(unlisted(listed.error()));
-        continue;
-      }
-      sum.files = listed_files;
+    });
+    if (read_while_listing && failed) {
+      failed = read_part();
+    }
+    if (!failed) {
+      return std::unexpected(give_up(std::move(failed)).error());
+    }
+    for (ScanError &e : list_sink.take()) {
+      writer.report(src->name, std::move(e), sum);
+    }
+    sum.skipped = list_sink.skipped_counts();
+    sum.files = listed_files;
+    if (!listed) {
+      // Files read before the failure stay; the source did not succeed (its layout and last
+      // success are not recorded).
+      MAILDSAR_TRY(unlisted(listed.error()));
+      continue;
+    }
+    if (!read_while_listing) {
       if (guarded) {
         const std::size_t gone = old_briefs.size() - listed_old;
         if (std::string why = removal_hold(config, listed_files, gone, old_briefs.size());

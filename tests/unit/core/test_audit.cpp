@@ -58,6 +58,16 @@ AuditLog make_log(const ScratchDir &dir, int n) {
   return std::move(*log);
 }
 
+/** A record someone else appends after `last`: self-consistent, its prev set to `prev`. */
+AuditRecord forged_after(const AuditRecord &last, const std::string &prev) {
+  AuditRecord forged = last;
+  forged.seq = last.seq + 1;
+  forged.action = "approve";
+  forged.prev = prev;
+  forged.hash = sha256_hex(forged.canonical_json());
+  return forged;
+}
+
 AuditProblem expect_problem(const AuditLog &log) {
   auto v = log.verify();
   EXPECT_TRUE(v) << v.error().message;
@@ -264,11 +274,7 @@ TEST(AuditLog, DetectsAForgedAppendedRecord) {
   AuditLog log = make_log(dir, 2);
   auto recs = log.records();
   ASSERT_TRUE(recs);
-  AuditRecord forged = recs->back();
-  forged.seq = 3;
-  forged.action = "approve";
-  forged.prev = sha256_hex("something else");
-  forged.hash = sha256_hex(forged.canonical_json()); // self-consistent, but does not link
+  AuditRecord forged = forged_after(recs->back(), sha256_hex("something else")); // does not link
   auto lines = read_lines(dir / "state/audit.log");
   lines.push_back(forged.to_json().dump());
   write_lines(dir / "state/audit.log", lines);
@@ -278,8 +284,7 @@ TEST(AuditLog, DetectsAForgedAppendedRecord) {
   EXPECT_NE(p.cause.find("chain broken"), std::string::npos) << p.cause;
 
   // A forgery that links properly is still caught by the head.
-  forged.prev = recs->back().hash;
-  forged.hash = sha256_hex(forged.canonical_json());
+  forged = forged_after(recs->back(), recs->back().hash);
   lines.back() = forged.to_json().dump();
   write_lines(dir / "state/audit.log", lines);
   p = expect_problem(log);
@@ -372,11 +377,7 @@ TEST(AuditLog, APendingHeadStillCatchesAForgedOrCutLog) {
   AuditLog log = make_log(dir, 2);
   auto recs = log.records();
   ASSERT_TRUE(recs);
-  AuditRecord forged = recs->back();
-  forged.seq = 3;
-  forged.action = "approve";
-  forged.prev = recs->back().hash;
-  forged.hash = sha256_hex(forged.canonical_json());
+  const AuditRecord forged = forged_after(recs->back(), recs->back().hash); // links
   auto lines = read_lines(dir / "state/audit.log");
   lines.push_back(forged.to_json().dump());
   write_lines(dir / "state/audit.log", lines);
