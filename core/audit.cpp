@@ -268,19 +268,16 @@ Result<AuditRecord> AuditLog::append(std::string_view action, std::string_view o
     // line after the head's record is the interrupted write (dropped: it was never complete);
     // a last record with exactly the pending hash is the interrupted append, complete in the
     // log (the head is advanced to it). Anything else is checked as usual below.
-    const std::size_t complete = data.empty() || data.back() == '\n' ? data.size()
-                                 : data.rfind('\n') == std::string::npos ? 0
-                                                                         : data.rfind('\n') + 1;
+    const std::size_t nl = data.rfind('\n');
+    const std::size_t complete = nl == std::string::npos ? 0 : nl + 1; // whole lines
     const std::string_view whole(data.data(), complete);
-    auto last_of = [&]() -> std::optional<AuditRecord> {
-      if (whole.empty()) {
-        return std::nullopt;
-      }
+    std::optional<AuditRecord> last;
+    if (!whole.empty()) {
       const std::string_view line = last_line(whole);
-      auto r = parse_audit_record(line);
-      return r && !record_problem(line, *r) ? std::optional<AuditRecord>(std::move(*r)) : std::nullopt;
-    };
-    const std::optional<AuditRecord> last = last_of();
+      if (auto r = parse_audit_record(line); r && !record_problem(line, *r)) {
+        last = std::move(*r);
+      }
+    }
     const bool at_head = last ? last->seq == head->seq && last->hash == head->hash
                               : head->seq == 0 && whole.empty();
     if (complete < data.size() && at_head) {

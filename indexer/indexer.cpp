@@ -621,7 +621,9 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
       }
       Job job;
       job.transition = t;
-      if (old != nullptr) {
+      if (auto loaded = old_files.find(entry.path); loaded != old_files.end()) {
+        job.old = std::make_unique<FileRecord>(loaded->second); // a log's, loaded whole above
+      } else if (old != nullptr) {
         MAILDSAR_TRY_ASSIGN(std::optional<FileRecord> whole, catalog.file(old->id));
         if (!whole) {
           return core::fail(core::ErrorCode::internal,
@@ -743,9 +745,7 @@ core::Result<IndexSummary> run_index(const core::Config &config, const IndexOpti
         }
         jobs = std::move(rest);
       }
-      if (auto st = index_files(*connector, src->name, source_id, jobs, ctx, workers, writer,
-                                options, sum);
-          !st) {
+      if (auto st = read_part(); !st) {
         return std::unexpected(give_up(std::move(st)).error());
       }
     }
