@@ -18,6 +18,9 @@ find_package(SQLite3 REQUIRED)
 find_package(Boost 1.74 REQUIRED COMPONENTS program_options)
 find_package(fmt REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)
+# SHA-256 and HMAC (core/hash.cpp): Nettle, which libarchive loads anyway. OpenSSL signs, in a
+# module loaded on first use (erasure/sign_module.hpp): libcrypto is ~3 ms of every start.
+pkg_check_modules(NETTLE REQUIRED IMPORTED_TARGET nettle>=3.8)
 find_package(OpenSSL REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(LibArchive 3.6 REQUIRED) # backup archives (connectors/archive.cpp): LibArchive::LibArchive

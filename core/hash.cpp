@@ -1,40 +1,27 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
+// SHA-256 and HMAC-SHA-256 with Nettle. Nettle is loaded anyway (libarchive uses it); OpenSSL's
+// libcrypto cost every start of the program ~3 ms of relocations alone, and only the signing
+// module (erasure/signing_module.cpp) needs it now.
 #include "core/hash.hpp"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <nettle/hmac.h>
+#include <nettle/sha2.h>
 
 #include <array>
-#include <stdexcept>
 
 namespace maildsar::core {
 
 namespace {
 
-/** SHA-256 fetched from the default provider once: an implicit fetch (EVP_sha256() in
-    EVP_DigestInit_ex) looks the algorithm up under a lock on every call, which cost more than
-    hashing a log line. */
-const EVP_MD *sha256_md() {
-  static EVP_MD *const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  if (md == nullptr) {
-    throw std::runtime_error("OpenSSL: cannot fetch SHA-256");
-  }
-  return md;
+std::string hex_of(const std::array<std::uint8_t, SHA256_DIGEST_SIZE> &md) {
+  return to_hex(std::string_view(reinterpret_cast<const char *>(md.data()), md.size()));
 }
 
 } // namespace
 
 struct Sha256::Impl {
-  EVP_MD_CTX *ctx = nullptr;
-  Impl() : ctx(EVP_MD_CTX_new()) {
-    if (ctx == nullptr || EVP_DigestInit_ex(ctx, sha256_md(), nullptr) != 1) {
-      EVP_MD_CTX_free(ctx);
-      throw std::runtime_error("OpenSSL: cannot initialise SHA-256");
-    }
-  }
-  ~Impl() { EVP_MD_CTX_free(ctx); }
-  Impl(const Impl &) = delete;
-  Impl &operator=(const Impl &) = delete;
+  sha256_ctx ctx{};
+  Impl() { sha256_init(&ctx); }
 };
 
 Sha256::Sha256() : m_impl(std::make_unique<Impl>()) {}
@@ -43,43 +30,31 @@ Sha256::Sha256(Sha256 &&) noexcept = default;
 Sha256 &Sha256::operator=(Sha256 &&) noexcept = default;
 
 void Sha256::update(std::string_view bytes) {
-  EVP_DigestUpdate(m_impl->ctx, bytes.data(), bytes.size());
+  sha256_update(&m_impl->ctx, bytes.size(), reinterpret_cast<const std::uint8_t *>(bytes.data()));
 }
 
 std::string Sha256::hex_digest() {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(m_impl->ctx, md.data(), &len);
-  return to_hex(std::string_view(reinterpret_cast<const char *>(md.data()), len));
+  std::array<std::uint8_t, SHA256_DIGEST_SIZE> md{};
+  sha256_digest(&m_impl->ctx, md.size(), md.data());
+  return hex_of(md);
 }
 
 std::string sha256_hex(std::string_view bytes) {
-  // One context per thread, re-initialised: no allocation per call (the log indexer hashes every
-  // transaction and every block term).
-  struct Ctx {
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    Ctx() = default;
-    Ctx(const Ctx &) = delete;
-    Ctx &operator=(const Ctx &) = delete;
-    ~Ctx() { EVP_MD_CTX_free(ctx); }
-  };
-  thread_local Ctx local;
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned int len = 0;
-  if (local.ctx == nullptr || EVP_DigestInit_ex(local.ctx, sha256_md(), nullptr) != 1 ||
-      EVP_DigestUpdate(local.ctx, bytes.data(), bytes.size()) != 1 ||
-      EVP_DigestFinal_ex(local.ctx, md.data(), &len) != 1) {
-    throw std::runtime_error("OpenSSL: SHA-256 failed");
-  }
-  return to_hex(std::string_view(reinterpret_cast<const char *>(md.data()), len));
+  sha256_ctx ctx; // on the stack: the log indexer hashes every transaction and every block term
+  sha256_init(&ctx);
+  sha256_update(&ctx, bytes.size(), reinterpret_cast<const std::uint8_t *>(bytes.data()));
+  std::array<std::uint8_t, SHA256_DIGEST_SIZE> md{};
+  sha256_digest(&ctx, md.size(), md.data());
+  return hex_of(md);
 }
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view message) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char *>(message.data()), message.size(), md.data(), &len);
-  return to_hex(std::string_view(reinterpret_cast<const char *>(md.data()), len));
+  hmac_sha256_ctx ctx;
+  hmac_sha256_set_key(&ctx, key.size(), reinterpret_cast<const std::uint8_t *>(key.data()));
+  hmac_sha256_update(&ctx, message.size(), reinterpret_cast<const std::uint8_t *>(message.data()));
+  std::array<std::uint8_t, SHA256_DIGEST_SIZE> md{};
+  hmac_sha256_digest(&ctx, md.size(), md.data());
+  return hex_of(md);
 }
 
 std::string to_hex(std::string_view bytes) {

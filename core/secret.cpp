@@ -5,19 +5,36 @@
 #include "core/hash.hpp"
 
 #include <fmt/format.h>
-#include <openssl/rand.h>
 
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <vector>
 
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 namespace maildsar::core {
 
 namespace {
+
+/** Fills `out` from the kernel's CSPRNG (getrandom(2): blocks only until it is first seeded). */
+Status random_bytes(char *out, std::size_t size) {
+  std::size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::getrandom(out + done, size - done, 0);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return fail(ErrorCode::internal, fmt::format("getrandom: {}: cannot create the secret key", std::strerror(errno)));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return {};
+}
 
 /** Reads and checks an existing key file; nullopt when it does not exist. */
 Result<std::optional<std::string>> read_existing(const std::string &path) {
@@ -63,9 +80,7 @@ Result<std::optional<std::string>> read_existing(const std::string &path) {
 /** Writes a fresh key to an O_EXCL temporary file and links it to `path` (never replacing). */
 Status create_key(const std::string &dir, const std::string &path) {
   std::string key(k_secret_bytes, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char *>(key.data()), static_cast<int>(key.size())) != 1) {
-    return fail(ErrorCode::internal, "RAND_bytes failed: cannot create the secret key");
-  }
+  MAILDSAR_TRY(random_bytes(key.data(), key.size()));
   std::string tmpl = (std::filesystem::path(dir) / ".secret.key.XXXXXX").string();
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');

@@ -4,66 +4,84 @@
 #include "core/fs.hpp"
 #include "core/hash.hpp"
 
+#include "core/module.hpp"
+#include "erasure/sign_module.hpp"
+
 #include <fmt/format.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include <filesystem>
-#include <memory>
+#include <mutex>
 #include <sys/stat.h>
-#include <vector>
+
+#ifndef MAILDSAR_SIGN_MODULE_BUILD_PATH
+#error "MAILDSAR_SIGN_MODULE_BUILD_PATH must name the module in the build tree"
+#endif
+#ifndef MAILDSAR_SIGN_MODULE_INSTALL_RELATIVE
+#error "MAILDSAR_SIGN_MODULE_INSTALL_RELATIVE must name the installed module relative to the program"
+#endif
+#ifndef MAILDSAR_SIGN_MODULE_INSTALL_PATH
+#error "MAILDSAR_SIGN_MODULE_INSTALL_PATH must name the installed module"
+#endif
+
+#ifdef MAILDSAR_SIGN_LINKED
+extern "C" int maildsar_sign_call(const maildsar::erasure::SignRequest *request) noexcept;
+#endif
 
 namespace maildsar::erasure {
 
 namespace {
 
-struct PkeyFree {
-  void operator()(EVP_PKEY *k) const { EVP_PKEY_free(k); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX *c) const { EVP_MD_CTX_free(c); }
-};
-struct BioFree {
-  void operator()(BIO *b) const { BIO_free(b); }
-};
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
+core::Result<maildsar_sign_call_fn> module_call() {
+#ifdef MAILDSAR_SIGN_LINKED
+  return &maildsar_sign_call;
+#else
+  static std::once_flag once;
+  static core::Result<maildsar_sign_call_fn> loaded = core::fail(core::ErrorCode::internal, "not loaded");
+  std::call_once(once, [] {
+    const core::ModulePaths paths{"the signing module (OpenSSL)", "MAILDSAR_SIGN_MODULE",
+                                  MAILDSAR_SIGN_MODULE_INSTALL_RELATIVE, MAILDSAR_SIGN_MODULE_BUILD_PATH,
+                                  MAILDSAR_SIGN_MODULE_INSTALL_PATH};
+    auto handle = core::open_module(paths, "maildsar_sign_abi", MAILDSAR_SIGN_ABI);
+    if (!handle) {
+      loaded = std::unexpected(handle.error());
+      return;
+    }
+    auto call = reinterpret_cast<maildsar_sign_call_fn>(core::module_symbol(*handle, "maildsar_sign_call"));
+    loaded = call != nullptr ? core::Result<maildsar_sign_call_fn>(call)
+                             : core::fail(core::ErrorCode::internal, "the signing module lacks maildsar_sign_call");
+  });
+  return loaded;
+#endif
+}
 
 enum class KeyKind { private_key, public_key };
 
-core::Result<Pkey> key_of_pem(std::string_view pem, KeyKind kind, const std::string &path) {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  if (!bio) {
-    return core::fail(core::ErrorCode::internal, "OpenSSL: out of memory");
-  }
-  Pkey key(kind == KeyKind::private_key ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr)
-                                        : PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
-  if (!key || EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_ED25519) {
+/**
+ * Runs `request` in the module. `what` names the key for messages: a key that is not an
+ * Ed25519 key of `kind` is ErrorCode::data with how to make one.
+ */
+core::Status call(SignRequest request, KeyKind kind, const std::string &what) {
+  MAILDSAR_TRY_ASSIGN(maildsar_sign_call_fn fn, module_call());
+  std::string error;
+  request.error = &error;
+  switch (fn(&request)) {
+  case k_sign_ok:
+    return {};
+  case k_sign_bad_key:
     return core::fail(core::ErrorCode::data,
-                      fmt::format("{}: not an Ed25519 {} key in PEM form", path,
+                      fmt::format("{}: not an Ed25519 {} key in PEM form", what,
                                   kind == KeyKind::private_key ? "private" : "public"),
                       "create one with: openssl genpkey -algorithm ed25519 -out KEY.pem");
+  default:
+    return core::fail(core::ErrorCode::internal, fmt::format("{} ({})", error, what));
   }
-  return key;
 }
 
-core::Result<Pkey> load_key(const std::string &path, KeyKind kind) {
-  MAILDSAR_TRY_ASSIGN(std::string pem, core::read_file(path, 64 * 1024));
-  return key_of_pem(pem, kind, path);
+core::Result<std::string> read_key(const std::string &path) {
+  return core::read_file(path, 64 * 1024);
 }
 
-
-std::string to_hex(const std::vector<unsigned char> &bytes) {
-  static constexpr char k_digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char b : bytes) {
-    out += k_digits[b >> 4];
-    out += k_digits[b & 15];
-  }
-  return out;
-}
-
-bool from_hex(std::string_view hex, std::vector<unsigned char> &out) {
+bool from_hex(std::string_view hex, std::string &out) {
   auto nibble = [](char c) -> int {
     if (c >= '0' && c <= '9') {
       return c - '0';
@@ -82,66 +100,42 @@ bool from_hex(std::string_view hex, std::vector<unsigned char> &out) {
     if (hi < 0 || lo < 0) {
       return false;
     }
-    out.push_back(static_cast<unsigned char>(hi * 16 + lo));
+    out.push_back(static_cast<char>(hi * 16 + lo));
   }
   return true;
 }
 
-core::Result<std::string> sign_with(EVP_PKEY *key, std::string_view message, const std::string &what) {
-  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
-  std::size_t size = 0;
-  const auto *data = reinterpret_cast<const unsigned char *>(message.data());
-  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key) != 1 ||
-      EVP_DigestSign(ctx.get(), nullptr, &size, data, message.size()) != 1) {
-    return core::fail(core::ErrorCode::internal, "OpenSSL: cannot sign with " + what);
-  }
-  std::vector<unsigned char> sig(size);
-  if (EVP_DigestSign(ctx.get(), sig.data(), &size, data, message.size()) != 1) {
-    return core::fail(core::ErrorCode::internal, "OpenSSL: cannot sign with " + what);
-  }
-  sig.resize(size);
-  return to_hex(sig);
+/** Hex signature of `message` by the private key in `pem`. */
+core::Result<std::string> sign_with(std::string_view pem, std::string_view message, const std::string &what) {
+  std::string signature;
+  SignRequest request;
+  request.op = SignOp::sign;
+  request.key_pem = pem;
+  request.message = message;
+  request.out = &signature;
+  MAILDSAR_TRY(call(request, KeyKind::private_key, what));
+  return core::to_hex(signature);
 }
 
-core::Result<bool> verify_with(EVP_PKEY *key, std::string_view message, std::string_view signature_hex,
-                               const std::string &what);
-
-} // namespace
-
-std::string approval_message(std::string_view manifest_hash, std::string_view operator_name) {
-  return fmt::format("maildsar approval v1\nmanifest {}\noperator {}\n", manifest_hash, operator_name);
-}
-
-core::Result<std::string> sign_ed25519(const std::string &private_key_path, std::string_view message) {
-  MAILDSAR_TRY_ASSIGN(Pkey key, load_key(private_key_path, KeyKind::private_key));
-  return sign_with(key.get(), message, private_key_path);
-}
-
-namespace {
-
-core::Result<bool> verify_with(EVP_PKEY *key, std::string_view message, std::string_view signature_hex,
+/**
+ * Whether `signature_hex` signs `message` under the public key in `pem`. A signature that is not
+ * hex is false, but the key is still checked: a bad key is an error either way.
+ */
+core::Result<bool> verify_with(std::string_view pem, std::string_view message, std::string_view signature_hex,
                                const std::string &what) {
-  std::vector<unsigned char> sig;
-  if (!from_hex(signature_hex, sig) || sig.empty()) {
-    return false;
+  std::string signature;
+  if (!from_hex(signature_hex, signature)) {
+    signature.clear(); // Ed25519 verifies no signature of a length other than 64 bytes
   }
-  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
-  if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key) != 1) {
-    return core::fail(core::ErrorCode::internal, "OpenSSL: cannot verify with " + what);
-  }
-  return EVP_DigestVerify(ctx.get(), sig.data(), sig.size(), reinterpret_cast<const unsigned char *>(message.data()),
-                          message.size()) == 1;
-}
-
-/** The PEM text of the public half of `key`. */
-core::Result<std::string> public_pem_of(EVP_PKEY *key) {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_PUBKEY(bio.get(), key) != 1) {
-    return core::fail(core::ErrorCode::internal, "OpenSSL: cannot write a public key");
-  }
-  char *data = nullptr;
-  const long size = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<std::size_t>(size));
+  bool valid = false;
+  SignRequest request;
+  request.op = SignOp::verify;
+  request.key_pem = pem;
+  request.message = message;
+  request.signature = signature;
+  request.valid = &valid;
+  MAILDSAR_TRY(call(request, KeyKind::public_key, what));
+  return valid;
 }
 
 /** What the installation signs: the certificate without its "signature" member, canonical. */
@@ -153,10 +147,19 @@ std::string certificate_message(const nlohmann::json &certificate) {
 
 } // namespace
 
+std::string approval_message(std::string_view manifest_hash, std::string_view operator_name) {
+  return fmt::format("maildsar approval v1\nmanifest {}\noperator {}\n", manifest_hash, operator_name);
+}
+
+core::Result<std::string> sign_ed25519(const std::string &private_key_path, std::string_view message) {
+  MAILDSAR_TRY_ASSIGN(std::string pem, read_key(private_key_path));
+  return sign_with(pem, message, private_key_path);
+}
+
 core::Result<bool> verify_ed25519(const std::string &public_key_path, std::string_view message,
                                   std::string_view signature_hex) {
-  MAILDSAR_TRY_ASSIGN(Pkey key, load_key(public_key_path, KeyKind::public_key));
-  return verify_with(key.get(), message, signature_hex, public_key_path);
+  MAILDSAR_TRY_ASSIGN(std::string pem, read_key(public_key_path));
+  return verify_with(pem, message, signature_hex, public_key_path);
 }
 
 std::string installation_key_path(const std::string &state_dir) {
@@ -168,15 +171,13 @@ core::Result<std::string> installation_public_key(const std::string &state_dir) 
   std::error_code ec;
   if (!std::filesystem::exists(std::filesystem::symlink_status(path, ec))) {
     MAILDSAR_TRY(core::ensure_private_dir(state_dir));
-    Pkey fresh(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
-    std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_mem()));
-    if (!fresh || !bio || PEM_write_bio_PrivateKey(bio.get(), fresh.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
-      return core::fail(core::ErrorCode::internal, "OpenSSL: cannot make the installation's certificate key");
-    }
-    char *data = nullptr;
-    const long size = BIO_get_mem_data(bio.get(), &data);
+    std::string fresh;
+    SignRequest request;
+    request.op = SignOp::generate;
+    request.out = &fresh;
+    MAILDSAR_TRY(call(request, KeyKind::private_key, "the installation's certificate key"));
     MAILDSAR_TRY_ASSIGN(core::NewFile file, core::NewFile::create(path, 0600));
-    MAILDSAR_TRY(file.write(std::string_view(data, static_cast<std::size_t>(size))));
+    MAILDSAR_TRY(file.write(fresh));
     if (auto st = file.commit(); !st && st.error().code != core::ErrorCode::cant_create) {
       return std::unexpected(st.error()); // cant_create: another run made it first; that one counts
     }
@@ -185,16 +186,22 @@ core::Result<std::string> installation_public_key(const std::string &state_dir) 
     return core::fail(core::ErrorCode::permission,
                       fmt::format("{}: the certificate key must be a regular file of mode 0600", path));
   }
-  MAILDSAR_TRY_ASSIGN(Pkey key, load_key(path, KeyKind::private_key));
-  return public_pem_of(key.get());
+  MAILDSAR_TRY_ASSIGN(std::string pem, read_key(path));
+  std::string public_pem;
+  SignRequest request;
+  request.op = SignOp::public_of;
+  request.key_pem = pem;
+  request.out = &public_pem;
+  MAILDSAR_TRY(call(request, KeyKind::private_key, path));
+  return public_pem;
 }
 
 core::Status sign_certificate(const std::string &state_dir, nlohmann::json &certificate) {
   MAILDSAR_TRY_ASSIGN(std::string public_pem, installation_public_key(state_dir));
   const std::string path = installation_key_path(state_dir);
-  MAILDSAR_TRY_ASSIGN(Pkey key, load_key(path, KeyKind::private_key));
+  MAILDSAR_TRY_ASSIGN(std::string pem, read_key(path));
   certificate.erase("signature");
-  MAILDSAR_TRY_ASSIGN(std::string value, sign_with(key.get(), certificate_message(certificate), path));
+  MAILDSAR_TRY_ASSIGN(std::string value, sign_with(pem, certificate_message(certificate), path));
   certificate["signature"] = nlohmann::json{{"algorithm", "ed25519"},
                                             {"public_key", public_pem},
                                             {"public_key_sha256", core::sha256_hex(public_pem)},
@@ -212,8 +219,7 @@ core::Result<CertificateCheck> check_certificate(const nlohmann::json &certifica
   }
   out.public_key = (*sig)["public_key"].get<std::string>();
   out.public_key_sha256 = core::sha256_hex(out.public_key);
-  MAILDSAR_TRY_ASSIGN(Pkey key, key_of_pem(out.public_key, KeyKind::public_key, "the certificate's public key"));
-  MAILDSAR_TRY_ASSIGN(out.valid, verify_with(key.get(), certificate_message(certificate),
+  MAILDSAR_TRY_ASSIGN(out.valid, verify_with(out.public_key, certificate_message(certificate),
                                              (*sig)["value"].get<std::string>(), "the certificate's public key"));
   return out;
 }

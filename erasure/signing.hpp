@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
-// Ed25519 signatures on approvals (OpenSSL): who approved which manifest, provably.
+// Ed25519 signatures on approvals and certificates: who approved which manifest, provably.
+// OpenSSL does the signing in a module loaded on first use (erasure/sign_module.hpp).
 
 #include "core/result.hpp"
 

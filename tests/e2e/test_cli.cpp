@@ -330,3 +330,28 @@ TEST(CliLocking, SecondIndexerGetsTempFail) {
   EXPECT_EQ(f.exit_code, 0) << f.err;
   EXPECT_EQ(json_lines(f.out).size(), 11U);
 }
+
+// The libraries of the modules loaded on first use (core/module.hpp) stay out of the runs that
+// need none of them: a no-op index and a find map neither OpenSSL (signing), libphonenumber
+// (phone numbers) nor Pango and cairo (report.pdf); each cost milliseconds of every start.
+TEST(CliStartUp, ANoOpIndexAndAFindLoadNoModuleLibrary) {
+  ScratchDir dir;
+  maildsar::test::copy_tree(maildsar::test::source_dir() / "samples", dir.path());
+  const auto cfg = dir / "maildsar.json";
+  ASSERT_EQ(index_json(cfg).at("errors"), 0);
+  const std::vector<std::vector<std::string>> runs{
+      {"-c", cfg.string(), "--json", "index"},
+      {"-c", cfg.string(), "find", "--email", "alice.smith@example.com", "--json"}};
+  for (const auto &args : runs) {
+    auto r = maildsar::test::run(maildsar::test::maildsar_argv(args), {}, {"LD_DEBUG=files"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ASSERT_NE(r.err.find("file=libc.so.6"), std::string::npos) << "the dynamic loader wrote no trace";
+    if (r.err.find("libasan") != std::string::npos) {
+      GTEST_SKIP() << "sanitizer builds link the modules in";
+    }
+    for (const char *lib : {"libcrypto.so", "libmaildsar-sign.so", "libphonenumber.so", "libmaildsar-phone.so",
+                            "libpango", "libcairo.so", "libmaildsar-pdf.so"}) {
+      EXPECT_EQ(r.err.find(lib), std::string::npos) << args[3] << " loaded " << lib;
+    }
+  }
+}

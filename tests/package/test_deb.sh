@@ -74,7 +74,8 @@ getent passwd maildsar >/dev/null || fail "postinst did not create the system us
 dpkg-query -W -f='${Conffiles}' maildsar | grep -q '/etc/maildsar/maildsar.json' ||
   fail "/etc/maildsar/maildsar.json is no conffile"
 for f in /usr/libexec/maildsar/maildsar-worker /usr/libexec/maildsar/maildsar-extract-worker \
-         /usr/lib/maildsar/libmaildsar-phone.so /usr/lib/maildsar/libmaildsar-pdf.so /usr/lib/systemd/system/maildsar-index.service \
+         /usr/lib/maildsar/libmaildsar-phone.so /usr/lib/maildsar/libmaildsar-pdf.so /usr/lib/maildsar/libmaildsar-sign.so \
+         /usr/lib/systemd/system/maildsar-index.service \
          /usr/lib/systemd/system/maildsar-index.timer /usr/share/bash-completion/completions/maildsar \
          /usr/share/zsh/vendor-completions/_maildsar /usr/share/doc/maildsar/examples/maildsar.json \
          /usr/share/doc/maildsar/copyright; do

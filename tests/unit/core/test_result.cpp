@@ -73,4 +73,14 @@ TEST(Hash, KnownVectors) {
   EXPECT_EQ(h.hex_digest(), sha256_hex("abc"));
   EXPECT_EQ(hmac_sha256_hex("key", "The quick brown fox jumps over the lazy dog"),
             "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8");
+  // RFC 4231 test case 6: a key longer than the block is hashed first.
+  EXPECT_EQ(hmac_sha256_hex(std::string(131, '\xaa'), "Test Using Larger Than Block-Size Key - Hash Key First"),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  // A million bytes through several updates: the streaming digest of FIPS 180-2's long vector.
+  Sha256 long_hash;
+  const std::string chunk(1000, 'a');
+  for (int i = 0; i < 1000; ++i) {
+    long_hash.update(chunk);
+  }
+  EXPECT_EQ(long_hash.hex_digest(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
