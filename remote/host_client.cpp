@@ -5,14 +5,17 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <cstdint>
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <thread>
@@ -253,13 +256,31 @@ std::string HostClient::reap_status(int grace_ms) {
     return "ended";
   }
   int status = 0;
-  pid_t r = 0;
-  for (int waited = 0;; waited += 10) {
-    r = ::waitpid(m_pid, &status, WNOHANG);
-    if (r != 0 || waited >= grace_ms) {
-      break;
+  pid_t r = ::waitpid(m_pid, &status, WNOHANG);
+  if (r == 0) {
+    // Wait for the exit itself (a pidfd becomes readable then), not in steps of a sleep: the
+    // agent usually ends within a millisecond of its last answer, and a 10 ms step was most
+    // of a remote search's cost over its local one.
+    // (syscall(2): Debian 12's <sys/pidfd.h> declares pidfd_open without C linkage for C++.)
+    if (const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, m_pid, 0)); pidfd >= 0) {
+      pollfd p{pidfd, POLLIN, 0};
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
+      for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        const int n = ::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(left.count(), 0)));
+        if (n >= 0 || errno != EINTR) {
+          break;
+        }
+      }
+      ::close(pidfd);
+      r = ::waitpid(m_pid, &status, WNOHANG);
+    } else {
+      // No pidfd (a kernel before 5.3, or a seccomp filter): poll the exit in short steps.
+      for (int waited = 0; r == 0 && waited < grace_ms; ++waited) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        r = ::waitpid(m_pid, &status, WNOHANG);
+      }
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   if (r == 0) {
     ::kill(m_pid, SIGKILL);

@@ -133,4 +133,26 @@ TEST(HostClient, AnAnswerBeyondTheBoundStopsTheAgent) {
 }
 
 } // namespace
+TEST(HostClient, AnAgentThatOutlivesItsSessionIsKilledAtClose) {
+  // The end of input does not end this one: close() waits its grace (2 s) for the exit, then
+  // kills and reaps it, rather than waiting for the sleep.
+  auto c = HostClient::connect(
+      sh_agent("mx10", R"(read l; echo '{"ok":true,"op":"hello","version":1}'; exec sleep 30 <&-)"));
+  ASSERT_TRUE(c) << c.error().message;
+  const auto start = std::chrono::steady_clock::now();
+  c->close();
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, std::chrono::milliseconds(1900)) << "killed before its grace";
+  EXPECT_LT(took, std::chrono::seconds(20)) << "waited for the sleep";
+  expect_no_children();
+}
+
+TEST(HostClient, AnAgentThatEndsAtTheEndOfInputIsReapedWithItsStatus) {
+  auto c = HostClient::connect(
+      sh_agent("mx11", R"(read l; echo '{"ok":true,"op":"hello","version":1}'; while read l; do :; done; exit 0)"));
+  ASSERT_TRUE(c) << c.error().message;
+  c->close();
+  expect_no_children();
+}
+
 } // namespace maildsar::remote
