@@ -1,105 +1,65 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
+// redact_html: the HTML module (html_libxml2.cpp), opened on the first HTML part redacted.
 #include "redaction/html.hpp"
 
-#include <libxml/HTMLparser.h>
-#include <libxml/HTMLtree.h>
-#include <libxml/tree.h>
+#include "core/module.hpp"
+#include "redaction/html_module.hpp"
 
-#include <limits>
-#include <memory>
-#include <vector>
+#include <mutex>
+
+#ifndef MAILDSAR_HTML_MODULE_BUILD_PATH
+#error "MAILDSAR_HTML_MODULE_BUILD_PATH must name the module in the build tree"
+#endif
+#ifndef MAILDSAR_HTML_MODULE_INSTALL_RELATIVE
+#error "MAILDSAR_HTML_MODULE_INSTALL_RELATIVE must name the installed module relative to the program"
+#endif
+#ifndef MAILDSAR_HTML_MODULE_INSTALL_PATH
+#error "MAILDSAR_HTML_MODULE_INSTALL_PATH must name the installed module"
+#endif
+
+#ifdef MAILDSAR_HTML_LINKED
+extern "C" int maildsar_html_redact(const maildsar::redaction::HtmlRequest *request) noexcept;
+#endif
 
 namespace maildsar::redaction {
 
 namespace {
 
-struct DocFree {
-  void operator()(xmlDoc *doc) const noexcept { xmlFreeDoc(doc); }
-};
-struct CtxtFree {
-  void operator()(htmlParserCtxt *ctxt) const noexcept { htmlFreeParserCtxt(ctxt); }
-};
-struct XmlFree {
-  void operator()(xmlChar *p) const noexcept { xmlFree(p); }
-};
-using XmlString = std::unique_ptr<xmlChar, XmlFree>;
-
-std::string_view view(const xmlChar *s) {
-  return s == nullptr ? std::string_view() : std::string_view(reinterpret_cast<const char *>(s));
+core::Result<maildsar_html_redact_fn> module_redact() {
+#ifdef MAILDSAR_HTML_LINKED
+  return &maildsar_html_redact;
+#else
+  static std::once_flag once;
+  static core::Result<maildsar_html_redact_fn> loaded = core::fail(core::ErrorCode::internal, "not loaded");
+  std::call_once(once, [] {
+    const core::ModulePaths paths{"the HTML module (libxml2)", "MAILDSAR_HTML_MODULE",
+                                  MAILDSAR_HTML_MODULE_INSTALL_RELATIVE, MAILDSAR_HTML_MODULE_BUILD_PATH,
+                                  MAILDSAR_HTML_MODULE_INSTALL_PATH};
+    auto handle = core::open_module(paths, "maildsar_html_abi", MAILDSAR_HTML_ABI);
+    if (!handle) {
+      loaded = std::unexpected(handle.error());
+      return;
+    }
+    auto fn = reinterpret_cast<maildsar_html_redact_fn>(core::module_symbol(*handle, "maildsar_html_redact"));
+    loaded = fn != nullptr ? core::Result<maildsar_html_redact_fn>(fn)
+                           : core::fail(core::ErrorCode::internal, "the HTML module lacks maildsar_html_redact");
+  });
+  return loaded;
+#endif
 }
-const xmlChar *xml(const std::string &s) { return reinterpret_cast<const xmlChar *>(s.c_str()); }
 
 } // namespace
 
-std::optional<std::string> redact_html(const std::string &html,
-                                       const std::function<std::string(std::string_view)> &redact) {
-  if (html.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
-    return std::nullopt;
+core::Result<std::optional<std::string>> redact_html(const std::string &html,
+                                                     const std::function<std::string(std::string_view)> &redact) {
+  MAILDSAR_TRY_ASSIGN(maildsar_html_redact_fn fn, module_redact());
+  std::optional<std::string> out;
+  std::exception_ptr thrown;
+  const HtmlRequest request{&html, &redact, &out, &thrown};
+  if (fn(&request) != 0) {
+    std::rethrow_exception(thrown);
   }
-  const int flags = HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_NONET |
-                    HTML_PARSE_NOIMPLIED | HTML_PARSE_NODEFDTD; // no DOCTYPE the part did not have;
-  // not HTML_PARSE_COMPACT: text nodes are rewritten in place
-  const std::unique_ptr<htmlParserCtxt, CtxtFree> ctxt(htmlNewParserCtxt());
-  if (!ctxt) {
-    return std::nullopt;
-  }
-  const std::unique_ptr<xmlDoc, DocFree> doc(
-      htmlCtxtReadMemory(ctxt.get(), html.data(), static_cast<int>(html.size()), nullptr, "UTF-8", flags));
-  // Recovery keeps going over bad markup, but a limit (nesting deeper than libxml2 follows, no
-  // memory) stops the parse: what lies after it would be missing from the tree, so unredacted.
-  if (!doc || ctxt->errNo == XML_ERR_INTERNAL_ERROR || ctxt->errNo == XML_ERR_NO_MEMORY) {
-    return std::nullopt;
-  }
-  bool changed = false;
-  // Depth-first without recursion: hostile HTML nests deeply.
-  std::vector<xmlNode *> stack;
-  for (xmlNode *n = doc->children; n != nullptr; n = n->next) {
-    stack.push_back(n);
-  }
-  while (!stack.empty()) {
-    xmlNode *node = stack.back();
-    stack.pop_back();
-    if (node->type == XML_TEXT_NODE || node->type == XML_CDATA_SECTION_NODE || node->type == XML_COMMENT_NODE) {
-      const std::string_view before = view(node->content);
-      if (!before.empty()) {
-        const std::string after = redact(before);
-        if (after != before) {
-          xmlNodeSetContent(node, nullptr);
-          xmlNodeAddContentLen(node, xml(after), static_cast<int>(after.size()));
-          changed = true;
-        }
-      }
-      continue;
-    }
-    if (node->type == XML_ELEMENT_NODE) {
-      for (xmlAttr *attr = node->properties; attr != nullptr; attr = attr->next) {
-        const XmlString value(xmlNodeListGetString(doc.get(), attr->children, 1));
-        const std::string_view before = view(value.get());
-        if (before.empty()) {
-          continue;
-        }
-        const std::string after = redact(before);
-        if (after != before) {
-          xmlSetProp(node, attr->name, xml(after));
-          changed = true;
-        }
-      }
-    }
-    for (xmlNode *child = node->children; child != nullptr; child = child->next) {
-      stack.push_back(child);
-    }
-  }
-  if (!changed) {
-    return html;
-  }
-  xmlChar *out = nullptr;
-  int size = 0;
-  htmlDocDumpMemoryFormat(doc.get(), &out, &size, 0);
-  const XmlString owned(out);
-  if (out == nullptr || size < 0) {
-    return std::nullopt;
-  }
-  return std::string(reinterpret_cast<const char *>(out), static_cast<std::size_t>(size));
+  return out;
 }
 
 } // namespace maildsar::redaction

@@ -332,6 +332,9 @@ public:
     walk_messages(g_mime_message_get_mime_part(message), depth);
   }
 
+  /** What made the redaction impossible, when something did; the message must not be used. */
+  [[nodiscard]] const std::optional<core::Error> &failure() const { return m_failure; }
+
   /** Second pass: replaces what the Masks says, everywhere. */
   void redact(GMimeMessage *message, int depth) {
     if (message == nullptr || depth > k_max_depth) {
@@ -691,11 +694,16 @@ private:
       std::size_t count = 0;
       std::string after;
       if (html) {
-        std::optional<std::string> redacted = redact_html(before, [&](std::string_view s) { return text(s, false, count); });
+        core::Result<std::optional<std::string>> redacted =
+            redact_html(before, [&](std::string_view s) { return text(s, false, count); });
         if (!redacted) {
+          m_failure = redacted.error(); // the message is not used: redact_message fails
+          return withhold(object, "HTML that could not be redacted");
+        }
+        if (!*redacted) {
           return withhold(object, "HTML that could not be parsed to redact it");
         }
-        after = std::move(*redacted);
+        after = std::move(**redacted);
       } else {
         after = text(before, false, count);
       }
@@ -734,12 +742,16 @@ private:
     std::string after;
     std::size_t count = 0;
     if (html) {
-      std::optional<std::string> redacted =
+      core::Result<std::optional<std::string>> redacted =
           redact_html(before, [&](std::string_view s) { return text(s, false, count); });
       if (!redacted) {
+        m_failure = redacted.error(); // the message is not used: redact_message fails
+        return withhold(as_object(part), "HTML that could not be redacted");
+      }
+      if (!*redacted) {
         return withhold(as_object(part), "HTML that could not be parsed to redact it");
       }
-      after = std::move(*redacted);
+      after = std::move(**redacted);
     } else {
       after = text(before, false, count);
     }
@@ -869,6 +881,7 @@ private:
   MessageReport &m_report;
   Search m_search; // the kinds texts are searched for
   std::vector<GMimeObject *> m_signed; // messages (borrowed: alive until written) with signature fields
+  std::optional<core::Error> m_failure; // what made the redaction impossible (no HTML module)
 };
 
 std::string summary(const MessageReport &r) {
@@ -956,6 +969,9 @@ core::Result<RedactedMessage> redact_message(std::string_view raw, Masks &masks,
   Engine engine(masks, normalizer, options, result.report);
   engine.learn(message.get(), 0);
   engine.redact(message.get(), 0);
+  if (engine.failure()) {
+    return std::unexpected(*engine.failure());
+  }
   if (!result.report.changed()) {
     result.bytes.assign(raw);
   } else {
