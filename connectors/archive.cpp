@@ -2,7 +2,7 @@
 #include "connectors/archive.hpp"
 
 #include "connectors/archive_internal.hpp"
-
+#include "connectors/libarchive.hpp"
 #include "connectors/limits.hpp"
 #include "connectors/maildir.hpp"
 #include "connectors/mbox.hpp"
@@ -12,8 +12,6 @@
 #include "core/fs.hpp"
 #include "core/hash.hpp"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <fmt/format.h>
 #include <sys/mman.h>
 #include <fcntl.h>
@@ -36,21 +34,21 @@ namespace maildsar::connectors {
 namespace archive_detail {
 
 ArchivePtr new_reader() {
-  ArchivePtr a(archive_read_new());
+  ArchivePtr a(la().archive_read_new());
   if (!a) {
     return a;
   }
-  archive_read_support_filter_gzip(a.get());
-  archive_read_support_filter_bzip2(a.get());
-  archive_read_support_filter_xz(a.get());
-  archive_read_support_filter_zstd(a.get());
-  archive_read_support_format_tar(a.get());
-  archive_read_support_format_zip(a.get());
+  la().archive_read_support_filter_gzip(a.get());
+  la().archive_read_support_filter_bzip2(a.get());
+  la().archive_read_support_filter_xz(a.get());
+  la().archive_read_support_filter_zstd(a.get());
+  la().archive_read_support_format_tar(a.get());
+  la().archive_read_support_format_zip(a.get());
   return a;
 }
 
 std::string archive_error(struct archive *a) {
-  const char *msg = archive_error_string(a);
+  const char *msg = la().archive_error_string(a);
   return msg != nullptr ? std::string(msg) : std::string("libarchive error");
 }
 
@@ -178,7 +176,7 @@ public:
   std::optional<std::string> next() {
     for (;;) {
       struct archive_entry *entry = nullptr;
-      int r = archive_read_next_header(m_a, &entry);
+      int r = la().archive_read_next_header(m_a, &entry);
       if (r == ARCHIVE_EOF) {
         return std::nullopt;
       }
@@ -205,11 +203,11 @@ public:
                            m_limits.max_members));
         return std::nullopt;
       }
-      const char *name = archive_entry_pathname(entry);
+      const char *name = la().archive_entry_pathname(entry);
       m_member = name != nullptr ? name : "";
       m_member_bytes = 0;
       m_member_stop = Stop::none;
-      if (archive_entry_filetype(entry) != AE_IFREG || archive_entry_hardlink(entry) != nullptr) {
+      if (la().archive_entry_filetype(entry) != AE_IFREG || la().archive_entry_hardlink(entry) != nullptr) {
         continue; // directories, links, devices: no content of their own
       }
       if (m_member.empty() || !is_utf8(m_member)) {
@@ -217,7 +215,7 @@ public:
                "member name is empty or not UTF-8: not read");
         continue;
       }
-      if (archive_entry_is_encrypted(entry) != 0) {
+      if (la().archive_entry_is_encrypted(entry) != 0) {
         report(position(), "encrypted member: cannot be read");
         continue;
       }
@@ -241,7 +239,7 @@ public:
     la_int64_t offset = 0;
     int r = ARCHIVE_OK;
     do { // an empty block is not the end
-      r = archive_read_data_block(m_a, &buf, &size, &offset);
+      r = la().archive_read_data_block(m_a, &buf, &size, &offset);
     } while (r >= ARCHIVE_WARN && r != ARCHIVE_EOF && size == 0 && static_cast<std::uint64_t>(offset) <= m_member_bytes &&
              !deadline_passed());
     if (r == ARCHIVE_EOF) {
@@ -277,10 +275,10 @@ public:
       return Stop::archive;
     }
     m_member_stop = Stop::none;
-    if (archive_filter_count(m_a) <= 1) {
+    if (la().archive_filter_count(m_a) <= 1) {
       // No compression filter: tar and zip skip a member's stored bytes without decompressing
       // them (a zip member's compressed size is known), so a bomb member costs nothing.
-      if (archive_read_data_skip(m_a) != ARCHIVE_OK) {
+      if (la().archive_read_data_skip(m_a) != ARCHIVE_OK) {
         report(position(), fmt::format("archive truncated or corrupt ({}); the rest is not read", archive_error(m_a)));
         return stop_archive();
       }
@@ -323,7 +321,7 @@ private:
                                      m_limits.max_total_bytes >> 30));
       return stop_archive();
     }
-    const auto stored = static_cast<std::uint64_t>(std::max<la_int64_t>(archive_filter_bytes(m_a, -1), 1));
+    const auto stored = static_cast<std::uint64_t>(std::max<la_int64_t>(la().archive_filter_bytes(m_a, -1), 1));
     if (m_total_bytes >= k_archive_ratio_floor && m_total_bytes / stored > m_limits.max_ratio) {
       report(position(),
              fmt::format("compression ratio above limits.archive_max_ratio ({}): {} bytes decompressed from {} "
@@ -680,7 +678,7 @@ public:
       return core::fail(core::ErrorCode::data, fmt::format("{}: not a regular file", file.path));
     }
     ArchivePtr a = new_reader();
-    if (!a || archive_read_open_fd(a.get(), fd.get(), k_read_block_bytes) != ARCHIVE_OK) {
+    if (!a || la().archive_read_open_fd(a.get(), fd.get(), k_read_block_bytes) != ARCHIVE_OK) {
       sink.error(ScanError{file.path, "",
                            fmt::format("not a readable tar or zip archive ({})",
                                        a ? archive_error(a.get()) : std::string("out of memory"))});
@@ -748,7 +746,7 @@ std::optional<std::string> archive_maildir_folder(std::string_view member) {
 
 void scan_archive_bytes(std::string_view bytes, const Locator &base, ItemSink &sink) {
   ArchivePtr a = new_reader();
-  if (!a || archive_read_open_memory(a.get(), bytes.data(), bytes.size()) != ARCHIVE_OK) {
+  if (!a || la().archive_read_open_memory(a.get(), bytes.data(), bytes.size()) != ARCHIVE_OK) {
     sink.error(ScanError{base.path, "",
                          fmt::format("not a readable tar or zip archive ({})",
                                      a ? archive_error(a.get()) : std::string("out of memory"))});
@@ -777,7 +775,7 @@ core::Result<T> at_archive_member(const Locator &locator, AtMember &&at_member) 
     return core::fail(core::ErrorCode::data, fmt::format("{}: not a regular file", locator.path));
   }
   ArchivePtr a = new_reader();
-  if (!a || archive_read_open_fd(a.get(), fd.get(), k_read_block_bytes) != ARCHIVE_OK) {
+  if (!a || la().archive_read_open_fd(a.get(), fd.get(), k_read_block_bytes) != ARCHIVE_OK) {
     return core::fail(core::ErrorCode::data, fmt::format("{}: not a readable tar or zip archive", locator.path));
   }
   std::vector<ScanError> problems;

@@ -3,7 +3,7 @@
 // Internal to connectors/archive*.cpp: what the archive reader (archive.cpp) and the archive
 // rewrite (archive_rewrite.cpp) share.
 
-#include <archive.h>
+#include "connectors/libarchive.hpp"
 
 #include <cstddef>
 #include <memory>
@@ -15,7 +15,7 @@ namespace maildsar::connectors::archive_detail {
 inline constexpr std::size_t k_read_block_bytes = std::size_t{64} << 10;
 
 struct ArchiveReadFree {
-  void operator()(struct archive *a) const { archive_read_free(a); }
+  void operator()(struct archive *a) const { la().archive_read_free(a); }
 };
 using ArchivePtr = std::unique_ptr<struct archive, ArchiveReadFree>;
 

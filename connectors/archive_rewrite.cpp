@@ -5,12 +5,11 @@
 #include "connectors/archive.hpp"
 
 #include "connectors/archive_internal.hpp"
+#include "connectors/libarchive.hpp"
 #include "connectors/limits.hpp"
 #include "core/fs.hpp"
 #include "core/hash.hpp"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -32,7 +31,7 @@ using namespace archive_detail; // NOLINT(google-build-using-namespace): this mo
 namespace {
 
 struct ArchiveWriteFree {
-  void operator()(struct archive *a) const { archive_write_free(a); }
+  void operator()(struct archive *a) const { la().archive_write_free(a); }
 };
 using ArchiveWriterPtr = std::unique_ptr<struct archive, ArchiveWriteFree>;
 
@@ -63,7 +62,7 @@ core::Result<std::string> read_whole_member(struct archive *r, const std::string
     const void *buf = nullptr;
     std::size_t size = 0;
     la_int64_t offset = 0;
-    int rc = archive_read_data_block(r, &buf, &size, &offset);
+    int rc = la().archive_read_data_block(r, &buf, &size, &offset);
     if (rc == ARCHIVE_EOF) {
       return out;
     }
@@ -92,7 +91,7 @@ struct RewriteBudget {
 
   core::Status add(struct archive *r, const std::string &path, std::uint64_t bytes) {
     total += bytes;
-    const auto stored = static_cast<std::uint64_t>(std::max<la_int64_t>(archive_filter_bytes(r, -1), 1));
+    const auto stored = static_cast<std::uint64_t>(std::max<la_int64_t>(la().archive_filter_bytes(r, -1), 1));
     if (total > limits.max_total_bytes || (total >= k_archive_ratio_floor && total / stored > limits.max_ratio) ||
         std::chrono::steady_clock::now() > deadline) {
       return core::fail(core::ErrorCode::data,
@@ -114,7 +113,7 @@ core::Status copy_member_data(struct archive *r, struct archive *w, const std::s
     const void *buf = nullptr;
     std::size_t size = 0;
     la_int64_t offset = 0;
-    int rc = archive_read_data_block(r, &buf, &size, &offset);
+    int rc = la().archive_read_data_block(r, &buf, &size, &offset);
     if (rc == ARCHIVE_EOF) {
       return {};
     }
@@ -127,12 +126,12 @@ core::Status copy_member_data(struct archive *r, struct archive *w, const std::s
     MAILDSAR_TRY(budget.add(r, path, hole + size)); // before a hole is filled with zeros
     while (written < static_cast<std::uint64_t>(offset)) {
       const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), static_cast<std::uint64_t>(offset) - written));
-      if (archive_write_data(w, zeros.data(), n) < 0) {
+      if (la().archive_write_data(w, zeros.data(), n) < 0) {
         return core::fail(core::ErrorCode::io, fmt::format("{}: writing member '{}': {}", path, member, archive_error(w)));
       }
       written += n;
     }
-    if (size > 0 && archive_write_data(w, buf, size) < 0) {
+    if (size > 0 && la().archive_write_data(w, buf, size) < 0) {
       return core::fail(core::ErrorCode::io, fmt::format("{}: writing member '{}': {}", path, member, archive_error(w)));
     }
     written += size;
@@ -145,18 +144,18 @@ core::Result<std::uint64_t> count_entries(int fd, const std::string &path) {
     return std::unexpected(core::errno_error(path, errno));
   }
   ArchivePtr a = new_reader();
-  if (!a || archive_read_open_fd(a.get(), fd, k_read_block_bytes) != ARCHIVE_OK) {
+  if (!a || la().archive_read_open_fd(a.get(), fd, k_read_block_bytes) != ARCHIVE_OK) {
     return core::fail(core::ErrorCode::data, fmt::format("{}: the rewritten copy does not read ({})", path,
                                                          a ? archive_error(a.get()) : std::string("out of memory")));
   }
   std::uint64_t n = 0;
   for (;;) {
     struct archive_entry *entry = nullptr;
-    int rc = archive_read_next_header(a.get(), &entry);
+    int rc = la().archive_read_next_header(a.get(), &entry);
     if (rc == ARCHIVE_EOF) {
       return n;
     }
-    if (rc < ARCHIVE_WARN || archive_read_data_skip(a.get()) < ARCHIVE_WARN) {
+    if (rc < ARCHIVE_WARN || la().archive_read_data_skip(a.get()) < ARCHIVE_WARN) {
       return core::fail(core::ErrorCode::data,
                         fmt::format("{}: the rewritten copy does not read ({})", path, archive_error(a.get())));
     }
@@ -181,7 +180,7 @@ core::Result<ArchiveRewrite> rewrite_archive(const std::string &path, std::span<
   const ArchiveLimits limits = archive_limits();
   RewriteBudget budget{limits, std::chrono::steady_clock::now() + std::chrono::seconds(limits.timeout_seconds)};
   ArchivePtr r = new_reader();
-  if (!r || archive_read_open_fd(r.get(), fd.get(), k_read_block_bytes) != ARCHIVE_OK) {
+  if (!r || la().archive_read_open_fd(r.get(), fd.get(), k_read_block_bytes) != ARCHIVE_OK) {
     return core::fail(core::ErrorCode::data, fmt::format("{}: not a readable tar or zip archive; nothing changed", path));
   }
   MAILDSAR_TRY_ASSIGN(core::NewFile temp, core::NewFile::create(path, static_cast<std::uint32_t>(before.st_mode & 07777U)));
@@ -190,7 +189,7 @@ core::Result<ArchiveRewrite> rewrite_archive(const std::string &path, std::span<
   }
   // The target before the writer: archive_write_free flushes through the callback into it.
   WriteTarget target{&temp, std::nullopt};
-  ArchiveWriterPtr w(archive_write_new());
+  ArchiveWriterPtr w(la().archive_write_new());
   std::unordered_set<std::string> seen;
   std::uint64_t entries = 0;
   std::uint64_t kept = 0;
@@ -204,7 +203,7 @@ core::Result<ArchiveRewrite> rewrite_archive(const std::string &path, std::span<
   };
   for (;;) {
     struct archive_entry *entry = nullptr;
-    int rc = archive_read_next_header(r.get(), &entry);
+    int rc = la().archive_read_next_header(r.get(), &entry);
     if (rc == ARCHIVE_EOF) {
       break;
     }
@@ -219,29 +218,29 @@ core::Result<ArchiveRewrite> rewrite_archive(const std::string &path, std::span<
     if (!opened) {
       // The same format and compression filter as the original (filter 0 is the decompressor
       // next to the format; the last one reads the file).
-      if (archive_write_set_format(w.get(), archive_format(r.get())) != ARCHIVE_OK) {
+      if (la().archive_write_set_format(w.get(), la().archive_format(r.get())) != ARCHIVE_OK) {
         return core::fail(core::ErrorCode::data, fmt::format("{}: cannot write this archive format ({}); nothing changed",
                                                              path, archive_error(w.get())));
       }
-      for (int i = archive_filter_count(r.get()) - 2; i >= 0; --i) {
-        if (archive_write_add_filter(w.get(), archive_filter_code(r.get(), i)) != ARCHIVE_OK) {
+      for (int i = la().archive_filter_count(r.get()) - 2; i >= 0; --i) {
+        if (la().archive_write_add_filter(w.get(), la().archive_filter_code(r.get(), i)) != ARCHIVE_OK) {
           return core::fail(core::ErrorCode::data, fmt::format("{}: cannot write its compression ({}); nothing changed",
                                                                path, archive_error(w.get())));
         }
       }
-      if (archive_filter_count(r.get()) > 1) {
+      if (la().archive_filter_count(r.get()) > 1) {
         // no zero padding after compressed data (tar pads its blocks before compression, as
         // GNU tar and bsdtar do; a zstd reader takes trailing zeros for a broken frame)
-        archive_write_set_bytes_in_last_block(w.get(), 1);
+        la().archive_write_set_bytes_in_last_block(w.get(), 1);
       }
-      if (archive_write_open(w.get(), &target, nullptr, write_to_target, nullptr) != ARCHIVE_OK) {
+      if (la().archive_write_open(w.get(), &target, nullptr, write_to_target, nullptr) != ARCHIVE_OK) {
         return write_failed("cannot start the rewritten copy");
       }
       opened = true;
     }
-    const char *raw = archive_entry_pathname(entry);
+    const char *raw = la().archive_entry_pathname(entry);
     if (raw == nullptr || *raw == '\0' ||
-        (archive_entry_filetype(entry) == AE_IFLNK && archive_entry_symlink(entry) == nullptr)) {
+        (la().archive_entry_filetype(entry) == AE_IFLNK && la().archive_entry_symlink(entry) == nullptr)) {
       // libarchive's writers dereference these (found by fuzzing: a SEGV in archive_write_header)
       return core::fail(core::ErrorCode::data,
                         fmt::format("{}: entry {} has no name (or a link without a target): the archive cannot be "
@@ -251,7 +250,7 @@ core::Result<ArchiveRewrite> rewrite_archive(const std::string &path, std::span<
     const std::string member = raw;
     std::vector<std::size_t> mine;
     const bool first = seen.insert(member).second;
-    if (archive_entry_filetype(entry) == AE_IFREG && archive_entry_hardlink(entry) == nullptr) {
+    if (la().archive_entry_filetype(entry) == AE_IFREG && la().archive_entry_hardlink(entry) == nullptr) {
       for (std::size_t i = 0; i < cuts.size(); ++i) {
         // a range is one of the first member of that path (as the scan read it); a whole member
         // goes wherever its bytes are, an appended copy of it too
@@ -262,10 +261,10 @@ core::Result<ArchiveRewrite> rewrite_archive(const std::string &path, std::span<
     }
     if (mine.empty()) {
       ++kept;
-      if (archive_write_header(w.get(), entry) < ARCHIVE_WARN) {
+      if (la().archive_write_header(w.get(), entry) < ARCHIVE_WARN) {
         return write_failed(fmt::format("writing the header of '{}'", member));
       }
-      if (archive_entry_size(entry) > 0 || archive_entry_filetype(entry) == AE_IFREG) {
+      if (la().archive_entry_size(entry) > 0 || la().archive_entry_filetype(entry) == AE_IFREG) {
         MAILDSAR_TRY(copy_member_data(r.get(), w.get(), path, member, budget));
       }
       continue;
@@ -303,11 +302,11 @@ core::Result<ArchiveRewrite> rewrite_archive(const std::string &path, std::span<
     }
     rest.append(content, static_cast<std::size_t>(pos), std::string::npos);
     ++kept;
-    archive_entry_set_size(entry, static_cast<la_int64_t>(rest.size()));
-    if (archive_write_header(w.get(), entry) < ARCHIVE_WARN) {
+    la().archive_entry_set_size(entry, static_cast<la_int64_t>(rest.size()));
+    if (la().archive_write_header(w.get(), entry) < ARCHIVE_WARN) {
       return write_failed(fmt::format("writing the header of '{}'", member));
     }
-    if (!rest.empty() && archive_write_data(w.get(), rest.data(), rest.size()) < 0) {
+    if (!rest.empty() && la().archive_write_data(w.get(), rest.data(), rest.size()) < 0) {
       return write_failed(fmt::format("writing member '{}'", member));
     }
   }
@@ -317,7 +316,7 @@ core::Result<ArchiveRewrite> rewrite_archive(const std::string &path, std::span<
   if (!opened) {
     return core::fail(core::ErrorCode::internal, fmt::format("{}: an item was removed from an empty archive", path));
   }
-  if (archive_write_close(w.get()) != ARCHIVE_OK) {
+  if (la().archive_write_close(w.get()) != ARCHIVE_OK) {
     return write_failed("finishing the rewritten copy");
   }
   MAILDSAR_TRY(hook_at(hook, "archive:temp-written"));

@@ -1,17 +1,17 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "connectors/connector.hpp"
 
+#include "connectors/archive.hpp"
+#include "connectors/emlfolder.hpp"
+#include "connectors/libarchive.hpp"
 #include "connectors/maildir.hpp"
 #include "connectors/maillog.hpp"
 #include "connectors/mbox.hpp"
+#include "connectors/mta_queue.hpp"
 #include "connectors/pst.hpp"
 #include "connectors/quarantine.hpp"
-#include "connectors/emlfolder.hpp"
-#include "connectors/mta_queue.hpp"
-#include "connectors/archive.hpp"
 
 #include <fmt/format.h>
-#include <archive.h>
 #include <gmime/gmime.h>
 
 #include <array>
@@ -67,7 +67,7 @@ core::Result<std::unique_ptr<Connector>> make_connector(const core::SourceConfig
 
 std::string library_versions() {
   return fmt::format("GMime {}.{}.{} (runtime), libpst {}, {}", gmime_major_version, gmime_minor_version,
-                     gmime_micro_version, MAILDSAR_LIBPST_VERSION, archive_version_string());
+                     gmime_micro_version, MAILDSAR_LIBPST_VERSION, la().archive_version_string());
 }
 
 } // namespace maildsar::connectors

@@ -55,6 +55,7 @@ deb=$(ls "$work"/pkg/maildsar_"$version"_*.deb 2>/dev/null | head -n 1)
 [ -n "$deb" ] || fail "no maildsar_${version}_*.deb in $work/pkg"
 dpkg-deb -f "$deb" Depends | grep -q 'libxapian30' || fail "Depends lacks the shared libraries (shlibdeps): $(dpkg-deb -f "$deb" Depends)"
 dpkg-deb -f "$deb" Depends | grep -q 'adduser' || fail "Depends lacks adduser (postinst)"
+dpkg-deb -f "$deb" Depends | grep -q 'libarchive13' || fail "Depends lacks libarchive13 (opened with dlopen)"
 
 echo "== apt-get install ./$(basename "$deb")"
 installed=1 # from here on, the trap purges whatever part got installed
@@ -74,7 +75,7 @@ getent passwd maildsar >/dev/null || fail "postinst did not create the system us
 dpkg-query -W -f='${Conffiles}' maildsar | grep -q '/etc/maildsar/maildsar.json' ||
   fail "/etc/maildsar/maildsar.json is no conffile"
 for f in /usr/libexec/maildsar/maildsar-worker /usr/libexec/maildsar/maildsar-extract-worker \
-         /usr/lib/maildsar/libmaildsar-phone.so /usr/lib/maildsar/libmaildsar-pdf.so /usr/lib/maildsar/libmaildsar-sign.so \
+         /usr/lib/maildsar/libmaildsar-phone.so /usr/lib/maildsar/libmaildsar-pdf.so /usr/lib/maildsar/libmaildsar-sign.so /usr/lib/maildsar/libmaildsar-html.so \
          /usr/lib/systemd/system/maildsar-index.service \
          /usr/lib/systemd/system/maildsar-index.timer /usr/share/bash-completion/completions/maildsar \
          /usr/share/zsh/vendor-completions/_maildsar /usr/share/doc/maildsar/examples/maildsar.json \
