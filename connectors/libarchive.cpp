@@ -13,9 +13,6 @@ namespace maildsar::connectors {
 
 namespace {
 
-/** The soname of Debian 12's libarchive13 (ABI 13, the one <archive.h> describes). */
-constexpr const char *k_soname = "libarchive.so.13";
-
 LibArchive load() {
   LibArchive api;
 #ifdef MAILDSAR_LIBARCHIVE_LINKED
@@ -24,6 +21,8 @@ LibArchive load() {
   MAILDSAR_LIBARCHIVE_FUNCTIONS(MAILDSAR_LIBARCHIVE_LINK)
 #undef MAILDSAR_LIBARCHIVE_LINK
 #else
+  // The soname of Debian 12's libarchive13 (ABI 13, the one <archive.h> describes).
+  constexpr const char *k_soname = "libarchive.so.13";
   // RTLD_NODELETE: never unloaded, like a linked library; RTLD_LOCAL: its symbols stay its own.
   void *handle = ::dlopen(k_soname, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (handle == nullptr) {
