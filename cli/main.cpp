@@ -206,6 +206,19 @@ int run(int argc, char **argv) {
 } // namespace
 } // namespace maildsar::cli
 
+#ifdef MAILDSAR_JEMALLOC
+// jemalloc's options (the program is linked with it: cli/CMakeLists.txt), read before the first
+// allocation. retain:false unmaps the address space of freed extents instead of keeping it
+// reserved: an operator's RLIMIT_AS (limits.* and docs/reliability.md; the test
+// BoundedMemory.HostileEstateIndexesUnderHalfAGibibyteAndStaysFindable runs under 512 MiB) then
+// bounds what is in use, as it did with glibc's malloc. MALLOC_CONF in the environment still
+// overrides it.
+extern "C" {
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): jemalloc's interface
+__attribute__((visibility("default"))) const char *malloc_conf = "retain:false";
+}
+#endif
+
 int main(int argc, char **argv) {
   ::umask(077); // everything we create is personal data
   try {

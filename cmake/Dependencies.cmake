@@ -21,6 +21,8 @@ find_package(nlohmann_json 3.10 REQUIRED)
 # SHA-256 and HMAC (core/hash.cpp): Nettle, which libarchive loads anyway. OpenSSL signs, in a
 # module loaded on first use (erasure/sign_module.hpp): libcrypto is ~3 ms of every start.
 pkg_check_modules(NETTLE REQUIRED IMPORTED_TARGET nettle>=3.8)
+# The program's allocator (cli/CMakeLists.txt).
+pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc>=5.2)
 find_package(OpenSSL REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(LibArchive 3.6 REQUIRED) # backup archives (connectors/archive.cpp): LibArchive::LibArchive

@@ -10,9 +10,27 @@
 
 #include <malloc.h>
 
+// jemalloc's control interface, when the program is linked with jemalloc (cli/CMakeLists.txt);
+// null in builds that are not (the sanitizers', the tests' own binaries): glibc's malloc then.
+extern "C" int mallctl(const char *name, void *oldp, std::size_t *oldlenp, void *newp, std::size_t newlen)
+    __attribute__((weak));
+
 namespace maildsar::index::pipeline {
 
 namespace {
+
+/**
+ * Hands the pages the allocator holds free back to the kernel, so that a long run's RSS follows
+ * one batch, not the sum of every thread's peak: jemalloc purges every arena (4096 is its
+ * MALLCTL_ARENAS_ALL), glibc trims its arenas.
+ */
+void release_free_memory() {
+  if (mallctl != nullptr) {
+    (void)mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);
+    return;
+  }
+  ::malloc_trim(0);
+}
 
 std::unexpected<core::Error> fault_error(std::string_view step) {
   return core::fail(core::ErrorCode::internal, fmt::format("fault injected at {}", step));
@@ -75,10 +93,9 @@ core::Status Writer::maybe_commit() {
   if (m_docs_in_batch >= std::max<std::uint64_t>(1, m_options.batch_size) ||
       m_bytes_in_batch >= k_batch_bytes) {
     MAILDSAR_TRY(commit_batch());
-    // The commit freed what Xapian buffered for the batch. glibc keeps freed memory in each
-    // thread's arena (the workers build documents, this thread frees them): hand the free
-    // pages back, so that the run's RSS follows one batch, not the sum of the arenas' peaks.
-    ::malloc_trim(0);
+    // The commit freed what Xapian buffered for the batch, and the allocator keeps freed memory
+    // in each thread's arena (the workers build documents, this thread frees them).
+    release_free_memory();
     MAILDSAR_TRY(begin_batch());
   }
   return {};

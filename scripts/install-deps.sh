@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config ca-certificates
   libgmime-3.0-dev libxapian-dev libpst-dev libboost-program-options-dev
   nlohmann-json3-dev libsqlite3-dev libgtest-dev libgmock-dev
-  libphonenumber-dev libidn2-dev libfmt-dev libssl-dev nettle-dev zlib1g-dev libisal-dev
+  libphonenumber-dev libidn2-dev libfmt-dev libssl-dev nettle-dev libjemalloc-dev zlib1g-dev libisal-dev
   libpoppler-cpp-dev libzip-dev libxml2-dev libytnef0-dev libarchive-dev
   libpango1.0-dev libcairo2-dev fonts-dejavu-core poppler-utils
   pst-utils xapian-tools gzip python3 zsh groff-base man-db
