@@ -4,7 +4,6 @@
 
 #include "core/module.hpp"
 
-#include <mutex>
 
 #ifndef MAILDSAR_PDF_MODULE_BUILD_PATH
 #error "MAILDSAR_PDF_MODULE_BUILD_PATH must name the module in the build tree"
@@ -28,22 +27,12 @@ core::Result<maildsar_pdf_render_fn> renderer() {
 #ifdef MAILDSAR_PDF_LINKED
   return &maildsar_pdf_render;
 #else
-  static std::once_flag once;
-  static core::Result<maildsar_pdf_render_fn> loaded = core::fail(core::ErrorCode::internal, "not loaded");
-  std::call_once(once, [] {
-    const core::ModulePaths paths{"the PDF module (Pango, cairo)", "MAILDSAR_PDF_MODULE",
-                                  MAILDSAR_PDF_MODULE_INSTALL_RELATIVE, MAILDSAR_PDF_MODULE_BUILD_PATH,
-                                  MAILDSAR_PDF_MODULE_INSTALL_PATH};
-    auto handle = core::open_module(paths, "maildsar_pdf_abi", MAILDSAR_PDF_ABI);
-    if (!handle) {
-      loaded = std::unexpected(handle.error());
-      return;
-    }
-    auto render = reinterpret_cast<maildsar_pdf_render_fn>(core::module_symbol(*handle, "maildsar_pdf_render"));
-    loaded = render != nullptr ? core::Result<maildsar_pdf_render_fn>(render)
-                               : core::fail(core::ErrorCode::internal, "the PDF module lacks maildsar_pdf_render");
-  });
-  return loaded;
+  static const core::Result<void *> loaded = core::module_function(
+      {"the PDF module (Pango, cairo)", "MAILDSAR_PDF_MODULE", MAILDSAR_PDF_MODULE_INSTALL_RELATIVE,
+       MAILDSAR_PDF_MODULE_BUILD_PATH, MAILDSAR_PDF_MODULE_INSTALL_PATH},
+      "maildsar_pdf_abi", MAILDSAR_PDF_ABI, "maildsar_pdf_render");
+  MAILDSAR_TRY_ASSIGN(void *fn, loaded);
+  return reinterpret_cast<maildsar_pdf_render_fn>(fn);
 #endif
 }
 

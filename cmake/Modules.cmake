@@ -6,10 +6,15 @@
 # than configured — the .deb of a /usr/local build — finds its own module), then in the build
 # tree, then at the configured prefix.
 #
-#   maildsar_module(TARGET NAME PREFIX USER SOURCES... LIBS ...)
+# Sanitizer and fuzz builds link the module's code into USER instead (LINKED sources, default
+# SOURCES, and LIBS) and define MAILDSAR_<PREFIX>_LINKED: LeakSanitizer (GCC 12) walks the dynamic
+# TLS of libraries opened with dlopen and crashes on some at exit. The loader path is exercised by
+# the normal build's tests.
+#
+#   maildsar_module(TARGET NAME PREFIX USER SOURCES... LIBS ... [LINKED sources...])
 include(GNUInstallDirs)
 function(maildsar_module target name prefix user)
-  cmake_parse_arguments(M "" "" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(M "" "" "SOURCES;LIBS;LINKED" ${ARGN})
   add_library(${target} MODULE ${M_SOURCES})
   set_target_properties(${target} PROPERTIES
     OUTPUT_NAME maildsar-${name}
@@ -25,4 +30,12 @@ function(maildsar_module target name prefix user)
     MAILDSAR_${prefix}_MODULE_INSTALL_RELATIVE="${relative}"
     MAILDSAR_${prefix}_MODULE_INSTALL_PATH="${CMAKE_INSTALL_FULL_LIBDIR}/maildsar/${file}")
   install(TARGETS ${target} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/maildsar)
+  if(MAILDSAR_SANITIZE OR MAILDSAR_FUZZ)
+    if(NOT M_LINKED)
+      set(M_LINKED ${M_SOURCES})
+    endif()
+    target_sources(${user} PRIVATE ${M_LINKED})
+    target_link_libraries(${user} PRIVATE ${M_LIBS})
+    target_compile_definitions(${user} PRIVATE MAILDSAR_${prefix}_LINKED)
+  endif()
 endfunction()

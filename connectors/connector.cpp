@@ -15,6 +15,7 @@
 #include <gmime/gmime.h>
 
 #include <array>
+#include <exception>
 
 namespace maildsar::connectors {
 
@@ -66,8 +67,14 @@ core::Result<std::unique_ptr<Connector>> make_connector(const core::SourceConfig
 }
 
 std::string library_versions() {
+  std::string archive;
+  try {
+    archive = la().archive_version_string();
+  } catch (const std::exception &e) { // --version is where a broken installation is looked into
+    archive = std::string("libarchive not loadable: ") + e.what();
+  }
   return fmt::format("GMime {}.{}.{} (runtime), libpst {}, {}", gmime_major_version, gmime_minor_version,
-                     gmime_micro_version, MAILDSAR_LIBPST_VERSION, la().archive_version_string());
+                     gmime_micro_version, MAILDSAR_LIBPST_VERSION, archive);
 }
 
 } // namespace maildsar::connectors

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "core/module.hpp"
 
+#include <fmt/format.h>
+
 #include <dlfcn.h>
 
 #include <cstdlib>
@@ -42,5 +44,13 @@ Result<void *> open_module(const ModulePaths &paths, const char *abi_symbol, int
 }
 
 void *module_symbol(void *module, const char *name) { return ::dlsym(module, name); }
+
+Result<void *> module_function(const ModulePaths &paths, const char *abi_symbol, int abi, const char *name) {
+  MAILDSAR_TRY_ASSIGN(void *handle, open_module(paths, abi_symbol, abi));
+  if (void *fn = module_symbol(handle, name); fn != nullptr) {
+    return fn;
+  }
+  return fail(ErrorCode::internal, fmt::format("{} lacks {}", paths.what, name), "reinstall maildsar");
+}
 
 } // namespace maildsar::core

@@ -36,4 +36,11 @@ struct ModulePaths {
 /** dlsym() of `name` in a module open_module() returned; nullptr when it has none. */
 [[nodiscard]] void *module_symbol(void *module, const char *name);
 
+/**
+ * open_module() and the function `name` in it, for a module of one entry point. Keep the result
+ * in a function-local static: it is loaded once, by the first caller.
+ */
+[[nodiscard]] Result<void *> module_function(const ModulePaths &paths, const char *abi_symbol, int abi,
+                                             const char *name);
+
 } // namespace maildsar::core

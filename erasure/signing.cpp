@@ -10,7 +10,6 @@
 #include <fmt/format.h>
 
 #include <filesystem>
-#include <mutex>
 #include <sys/stat.h>
 
 #ifndef MAILDSAR_SIGN_MODULE_BUILD_PATH
@@ -35,22 +34,12 @@ core::Result<maildsar_sign_call_fn> module_call() {
 #ifdef MAILDSAR_SIGN_LINKED
   return &maildsar_sign_call;
 #else
-  static std::once_flag once;
-  static core::Result<maildsar_sign_call_fn> loaded = core::fail(core::ErrorCode::internal, "not loaded");
-  std::call_once(once, [] {
-    const core::ModulePaths paths{"the signing module (OpenSSL)", "MAILDSAR_SIGN_MODULE",
-                                  MAILDSAR_SIGN_MODULE_INSTALL_RELATIVE, MAILDSAR_SIGN_MODULE_BUILD_PATH,
-                                  MAILDSAR_SIGN_MODULE_INSTALL_PATH};
-    auto handle = core::open_module(paths, "maildsar_sign_abi", MAILDSAR_SIGN_ABI);
-    if (!handle) {
-      loaded = std::unexpected(handle.error());
-      return;
-    }
-    auto call = reinterpret_cast<maildsar_sign_call_fn>(core::module_symbol(*handle, "maildsar_sign_call"));
-    loaded = call != nullptr ? core::Result<maildsar_sign_call_fn>(call)
-                             : core::fail(core::ErrorCode::internal, "the signing module lacks maildsar_sign_call");
-  });
-  return loaded;
+  static const core::Result<void *> loaded = core::module_function(
+      {"the signing module (OpenSSL)", "MAILDSAR_SIGN_MODULE", MAILDSAR_SIGN_MODULE_INSTALL_RELATIVE,
+       MAILDSAR_SIGN_MODULE_BUILD_PATH, MAILDSAR_SIGN_MODULE_INSTALL_PATH},
+      "maildsar_sign_abi", MAILDSAR_SIGN_ABI, "maildsar_sign_call");
+  MAILDSAR_TRY_ASSIGN(void *fn, loaded);
+  return reinterpret_cast<maildsar_sign_call_fn>(fn);
 #endif
 }
 

@@ -5,7 +5,6 @@
 #include "core/module.hpp"
 #include "redaction/html_module.hpp"
 
-#include <mutex>
 
 #ifndef MAILDSAR_HTML_MODULE_BUILD_PATH
 #error "MAILDSAR_HTML_MODULE_BUILD_PATH must name the module in the build tree"
@@ -29,22 +28,12 @@ core::Result<maildsar_html_redact_fn> module_redact() {
 #ifdef MAILDSAR_HTML_LINKED
   return &maildsar_html_redact;
 #else
-  static std::once_flag once;
-  static core::Result<maildsar_html_redact_fn> loaded = core::fail(core::ErrorCode::internal, "not loaded");
-  std::call_once(once, [] {
-    const core::ModulePaths paths{"the HTML module (libxml2)", "MAILDSAR_HTML_MODULE",
-                                  MAILDSAR_HTML_MODULE_INSTALL_RELATIVE, MAILDSAR_HTML_MODULE_BUILD_PATH,
-                                  MAILDSAR_HTML_MODULE_INSTALL_PATH};
-    auto handle = core::open_module(paths, "maildsar_html_abi", MAILDSAR_HTML_ABI);
-    if (!handle) {
-      loaded = std::unexpected(handle.error());
-      return;
-    }
-    auto fn = reinterpret_cast<maildsar_html_redact_fn>(core::module_symbol(*handle, "maildsar_html_redact"));
-    loaded = fn != nullptr ? core::Result<maildsar_html_redact_fn>(fn)
-                           : core::fail(core::ErrorCode::internal, "the HTML module lacks maildsar_html_redact");
-  });
-  return loaded;
+  static const core::Result<void *> loaded = core::module_function(
+      {"the HTML module (libxml2)", "MAILDSAR_HTML_MODULE", MAILDSAR_HTML_MODULE_INSTALL_RELATIVE,
+       MAILDSAR_HTML_MODULE_BUILD_PATH, MAILDSAR_HTML_MODULE_INSTALL_PATH},
+      "maildsar_html_abi", MAILDSAR_HTML_ABI, "maildsar_html_redact");
+  MAILDSAR_TRY_ASSIGN(void *fn, loaded);
+  return reinterpret_cast<maildsar_html_redact_fn>(fn);
 #endif
 }
 

@@ -694,16 +694,12 @@ private:
       std::size_t count = 0;
       std::string after;
       if (html) {
-        core::Result<std::optional<std::string>> redacted =
-            redact_html(before, [&](std::string_view s) { return text(s, false, count); });
+        const char *why = nullptr;
+        std::optional<std::string> redacted = redacted_html(before, count, why);
         if (!redacted) {
-          m_failure = redacted.error(); // the message is not used: redact_message fails
-          return withhold(object, "HTML that could not be redacted");
+          return withhold(object, why);
         }
-        if (!*redacted) {
-          return withhold(object, "HTML that could not be parsed to redact it");
-        }
-        after = std::move(**redacted);
+        after = std::move(*redacted);
       } else {
         after = text(before, false, count);
       }
@@ -731,6 +727,25 @@ private:
     return {};
   }
 
+  /**
+   * `html` with what the Masks masks replaced (`count` counts them); nullopt, with `why` the part
+   * is withheld, when it cannot be: unparsable, or no HTML module (m_failure: the message is
+   * then not used at all).
+   */
+  std::optional<std::string> redacted_html(const std::string &html, std::size_t &count, const char *&why) {
+    core::Result<std::optional<std::string>> redacted =
+        redact_html(html, [&](std::string_view s) { return text(s, false, count); });
+    if (!redacted) {
+      m_failure = redacted.error();
+      why = "HTML that could not be redacted";
+      return std::nullopt;
+    }
+    if (!*redacted) {
+      why = "HTML that could not be parsed to redact it";
+    }
+    return std::move(*redacted);
+  }
+
   GObjectPtr<GMimeObject> redact_text_part(GMimeTextPart *part) {
     const GCharPtr decoded(g_mime_text_part_get_text(part));
     if (decoded == nullptr) {
@@ -742,16 +757,12 @@ private:
     std::string after;
     std::size_t count = 0;
     if (html) {
-      core::Result<std::optional<std::string>> redacted =
-          redact_html(before, [&](std::string_view s) { return text(s, false, count); });
+      const char *why = nullptr;
+      std::optional<std::string> redacted = redacted_html(before, count, why);
       if (!redacted) {
-        m_failure = redacted.error(); // the message is not used: redact_message fails
-        return withhold(as_object(part), "HTML that could not be redacted");
+        return withhold(as_object(part), why);
       }
-      if (!*redacted) {
-        return withhold(as_object(part), "HTML that could not be parsed to redact it");
-      }
-      after = std::move(**redacted);
+      after = std::move(*redacted);
     } else {
       after = text(before, false, count);
     }
