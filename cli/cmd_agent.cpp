@@ -13,6 +13,7 @@
 #include "indexer/indexer.hpp"
 #include "query/affected.hpp"
 #include "query/query.hpp"
+#include "remote/listener.hpp"
 #include "remote/protocol.hpp"
 
 #include <fmt/format.h>
@@ -20,6 +21,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <ctime>
 #include <fcntl.h>
 #include <filesystem>
@@ -29,7 +31,13 @@
 
 namespace maildsar::cli {
 
-void agent_options(po::options_description &, po::positional_options_description &) {}
+void agent_options(po::options_description &desc, po::positional_options_description &) {
+  desc.add_options()("listen", po::value<std::string>()->value_name("SOCKET"),
+                     "stay running: serve each connection to this Unix socket in a forked session "
+                     "(reached by `maildsar-connect SOCKET`, e.g. as the ssh forced command)")(
+      "max-sessions", po::value<unsigned>()->default_value(16)->value_name("N"),
+      "with --listen: sessions at once (more connections wait)");
+}
 
 std::string agent_host_name(const core::Config &config) {
   if (!config.host_name.empty()) {
@@ -164,10 +172,11 @@ core::Result<nlohmann::json> local_status_json(const core::Config &config) {
                         {"index_age_seconds", oldest ? nlohmann::json(*oldest) : nlohmann::json(nullptr)}};
 }
 
-core::Result<int> run_agent(Context &ctx) {
+namespace {
+
+/** One session of the protocol on in_fd/out_fd, with the config as it is now. */
+core::Result<int> agent_session(Context &ctx, int in_fd, int out_fd) {
   MAILDSAR_TRY_ASSIGN(core::Config config, ctx.load_config());
-  // A client that goes away is EOF or EPIPE for us, never a signal.
-  std::signal(SIGPIPE, SIG_IGN);
   const std::string operator_name = ctx.operator_name;
   std::map<std::string, remote::OpHandler> ops;
   ops["status"] = [&](const nlohmann::json &) { return local_status_json(config); };
@@ -447,13 +456,51 @@ core::Result<int> run_agent(Context &ctx) {
   // Erasure across hosts (issue 15): this host's slice, planned here and carried out here.
   add_agent_erasure_ops(ops, config, ctx);
   const remote::AgentIdentity self{agent_host_name(config), fmt::format("maildsar {}", MAILDSAR_VERSION)};
-  const int rc = remote::serve(STDIN_FILENO, STDOUT_FILENO, self, ops);
+  const int rc = remote::serve(in_fd, out_fd, self, ops);
   // A client that went away without export_done leaves nothing of the subject behind here.
   for (const auto &[id, ex] : exports) {
     std::error_code ec;
     std::filesystem::remove_all(ex.dir, ec);
   }
   return rc;
+}
+
+} // namespace
+
+core::Result<int> run_agent(Context &ctx) {
+  // A client that goes away is EOF or EPIPE for us, never a signal.
+  std::signal(SIGPIPE, SIG_IGN);
+  if (ctx.vm.count("listen") == 0) {
+    return agent_session(ctx, STDIN_FILENO, STDOUT_FILENO);
+  }
+  // Listening: the config is checked now, so that a broken one stops the service at its start,
+  // and read again by each session, so that a changed one needs no restart.
+  MAILDSAR_TRY(ctx.load_config());
+  remote::ListenOptions options;
+  options.path = ctx.vm["listen"].as<std::string>();
+  options.max_sessions = ctx.vm["max-sessions"].as<unsigned>();
+  if (options.max_sessions == 0 || options.max_sessions > 1024) {
+    return core::fail(core::ErrorCode::usage, "agent: --max-sessions must be 1 to 1024");
+  }
+  // The waiting process reads the config and the catalog's source status once, and forgets
+  // them: the pages a session writes first are then already its own (a page fault costs
+  // microseconds on a VM), and a session reads both afresh.
+  options.warm_up = [&ctx] {
+    if (auto config = ctx.load_config()) {
+      (void)local_status_json(*config);
+    }
+  };
+  return remote::listen_and_fork(options, [&](int fd) {
+    auto rc = agent_session(ctx, fd, fd);
+    if (!rc) {
+      // Before the protocol (the config cannot be read): the client reads this as hello's
+      // answer and names the host with it; the listener's journal has it too.
+      (void)remote::write_line(fd, remote::error_response("hello", rc.error()).dump());
+      std::fprintf(stderr, "maildsar agent: session: %s\n", rc.error().message.c_str());
+      return core::exit_code(rc.error().code);
+    }
+    return *rc;
+  });
 }
 
 } // namespace maildsar::cli

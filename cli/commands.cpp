@@ -213,10 +213,10 @@ std::span<const Command> commands() {
               "  source <(maildsar completion bash)\n"
               "  maildsar completion zsh > ~/.zfunc/_maildsar",
               completion_options, run_completion},
-      Command{"agent", "serve this host's part of an estate over stdin/stdout (ssh forced command)",
-              "agent",
-              "  maildsar -c /etc/maildsar/maildsar.json agent\n"
-              "  command=\"maildsar -c /etc/maildsar/maildsar.json agent\",restrict ssh-ed25519 AAAA... dpo",
+      Command{"agent", "serve this host's part of an estate over stdin/stdout (ssh forced command) or a socket",
+              "agent [--listen SOCKET]",
+              "  command=\"maildsar -c /etc/maildsar/maildsar.json agent\",restrict ssh-ed25519 AAAA... dpo\n"
+              "  maildsar -c /etc/maildsar/maildsar.json agent --listen /run/maildsar/agent.sock",
               agent_options, run_agent},
   };
   return k_commands;

@@ -9,7 +9,7 @@ include(GNUInstallDirs)
 
 set(MAILDSAR_SYSTEMD_UNIT_DIR "lib/systemd/system" CACHE STRING
     "systemd units, relative to the install prefix")
-foreach(unit maildsar-index.service maildsar-index.timer)
+foreach(unit maildsar-index.service maildsar-index.timer maildsar-agent.socket maildsar-agent.service)
   install(CODE "set(MAILDSAR_UNIT_SRC \"${PROJECT_SOURCE_DIR}/samples/systemd/${unit}\")
                 set(MAILDSAR_UNIT_TMP \"${PROJECT_BINARY_DIR}/systemd/${unit}\")
                 set(MAILDSAR_UNIT_DIR \"${MAILDSAR_SYSTEMD_UNIT_DIR}\")")

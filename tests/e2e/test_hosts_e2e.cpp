@@ -5,6 +5,7 @@
 #include "core/config.hpp"
 #include "core/hash.hpp"
 #include "remote/host_client.hpp"
+#include "remote/listener.hpp"
 #include "remote/protocol.hpp"
 #include "tests/e2e/e2e_support.hpp"
 
@@ -12,10 +13,15 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <csignal>
+#include <fcntl.h>
 #include <filesystem>
 #include <map>
 #include <set>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 
 namespace maildsar::test {
 namespace {
@@ -354,6 +360,106 @@ TEST_F(HostsE2e, TheAgentBinaryAnswersTheProtocolAndRefusesWhatItMust) {
   EXPECT_EQ(nl[1]["stale"], true);
   EXPECT_EQ(nl[1]["index_age_seconds"], nullptr);
   EXPECT_EQ(nl[2]["error"]["code"], "not_indexed");
+}
+
+/** `maildsar -c CONFIG agent --listen SOCKET` in the background; SIGTERM and reaped at the end. */
+class ListeningAgent {
+public:
+  ListeningAgent(const fs::path &config, const fs::path &socket, const fs::path &log) {
+    m_pid = ::fork();
+    if (m_pid == 0) {
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+      ::dup2(fd, STDERR_FILENO);
+      ::execl(MAILDSAR_BINARY, MAILDSAR_BINARY, "-c", config.c_str(), "agent", "--listen", socket.c_str(),
+              static_cast<char *>(nullptr));
+      ::_exit(127);
+    }
+    for (int i = 0; i < 500 && !remote::socket_is_live(socket.string()); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  ~ListeningAgent() { (void)stop(); }
+  ListeningAgent(const ListeningAgent &) = delete;
+  ListeningAgent &operator=(const ListeningAgent &) = delete;
+  int stop() {
+    if (m_pid <= 0) {
+      return -1;
+    }
+    ::kill(m_pid, SIGTERM);
+    int status = 0;
+    ::waitpid(m_pid, &status, 0);
+    m_pid = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+private:
+  pid_t m_pid = -1;
+};
+
+json connect_host(const std::string &name, const fs::path &socket) {
+  const fs::path connect = fs::path(MAILDSAR_BINARY).parent_path() / "maildsar-connect";
+  return program_host(name, {connect.string(), socket.string()});
+}
+
+TEST_F(HostsE2e, AListeningAgentAnswersAsTheForcedCommandDoesAndFailsLoudWhenGone) {
+  ScratchDir dir;
+  const fs::path sock = dir.path() / "mx1.sock";
+  const fs::path log = dir.path() / "agent.log";
+  ListeningAgent agent(s_mx1, sock, log);
+  ASSERT_TRUE(fs::exists(fs::symlink_status(sock))) << read_file(log);
+  EXPECT_EQ(fs::status(sock).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+
+  // The same answer as an agent process per search, twice (a fresh session each time).
+  const fs::path direct = dpo_config(dir.path() / "direct", json::array({agent_of("mx1", s_mx1)}));
+  const fs::path listening = dpo_config(dir.path() / "listening", json::array({connect_host("mx1", sock)}));
+  const std::size_t audit_before = audit_records(s_mx1.parent_path(), "find").size();
+  auto want = ds(direct, {"find", "--email", "alice.smith@example.com"});
+  ASSERT_EQ(want.exit_code, 0) << want.err;
+  for (int round = 0; round < 2; ++round) {
+    auto got = ds(listening, {"find", "--email", "alice.smith@example.com"});
+    ASSERT_EQ(got.exit_code, 0) << got.out << got.err << read_file(log);
+    EXPECT_EQ(split(got).hits, split(want).hits);
+    EXPECT_EQ(split(got).summary["complete"], true);
+  }
+  // Each search through the socket is on the host's timeline, as through the forced command.
+  const std::vector<json> audit = audit_records(s_mx1.parent_path(), "find");
+  ASSERT_EQ(audit.size(), audit_before + 3);
+  EXPECT_EQ(audit.back()["details"]["via"], "agent");
+  // status through it too.
+  auto status = ds(listening, {"status"});
+  EXPECT_EQ(status.exit_code, 0) << status.out << status.err;
+
+  // A config the agent can no longer read: the session says why, and find names the host.
+  const fs::path moved = s_mx1.string() + ".moved";
+  fs::rename(s_mx1, moved);
+  auto broken = ds(listening, {"find", "--email", "alice.smith@example.com"});
+  fs::rename(moved, s_mx1);
+  EXPECT_EQ(broken.exit_code, 1) << broken.out << broken.err;
+  EXPECT_NE(broken.err.find("maildsar: error: host mx1: "), std::string::npos) << broken.err;
+  EXPECT_NE(broken.err.find("maildsar.json"), std::string::npos) << broken.err;
+
+  // Stopped: the socket is gone and find fails naming the host, never "nothing held".
+  EXPECT_EQ(agent.stop(), 0) << read_file(log);
+  EXPECT_FALSE(fs::exists(fs::symlink_status(sock)));
+  auto gone = ds(listening, {"find", "--email", "alice.smith@example.com"});
+  EXPECT_EQ(gone.exit_code, 1) << gone.out << gone.err;
+  EXPECT_NE(gone.err.find("maildsar: error: host mx1: "), std::string::npos) << gone.err;
+  EXPECT_NE(gone.err.find("is `maildsar agent --listen"), std::string::npos) << gone.err;
+  EXPECT_TRUE(split(gone).hits.empty());
+}
+
+TEST(HostsConnect, TheConnectorSaysHowItIsUsed) {
+  const std::string connect = (fs::path(MAILDSAR_BINARY).parent_path() / "maildsar-connect").string();
+  auto none = run({connect});
+  EXPECT_EQ(none.exit_code, 64);
+  EXPECT_NE(none.err.find("usage: maildsar-connect SOCKET"), std::string::npos) << none.err;
+  auto help = run({connect, "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  auto missing = run({connect, "/nonexistent/agent.sock"});
+  EXPECT_EQ(missing.exit_code, 69);
+  EXPECT_NE(missing.err.find("/nonexistent/agent.sock: No such file or directory"), std::string::npos) << missing.err;
+  auto too_long = run({connect, "/" + std::string(200, 'x')});
+  EXPECT_EQ(too_long.exit_code, 64);
 }
 
 TEST_F(HostsE2e, LocalSourcesAndHostsTogether) {

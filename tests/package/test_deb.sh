@@ -77,13 +77,17 @@ dpkg-query -W -f='${Conffiles}' maildsar | grep -q '/etc/maildsar/maildsar.json'
 for f in /usr/libexec/maildsar/maildsar-worker /usr/libexec/maildsar/maildsar-extract-worker \
          /usr/lib/maildsar/libmaildsar-phone.so /usr/lib/maildsar/libmaildsar-pdf.so /usr/lib/maildsar/libmaildsar-sign.so /usr/lib/maildsar/libmaildsar-html.so \
          /usr/lib/systemd/system/maildsar-index.service \
-         /usr/lib/systemd/system/maildsar-index.timer /usr/share/bash-completion/completions/maildsar \
+         /usr/lib/systemd/system/maildsar-index.timer /usr/lib/systemd/system/maildsar-agent.socket \
+         /usr/lib/systemd/system/maildsar-agent.service /usr/bin/maildsar-connect \
+         /usr/share/bash-completion/completions/maildsar \
          /usr/share/zsh/vendor-completions/_maildsar /usr/share/doc/maildsar/examples/maildsar.json \
          /usr/share/doc/maildsar/copyright; do
   [ -f "$f" ] || fail "$f is not installed"
 done
 grep -q '^ExecStart=/usr/bin/maildsar ' /usr/lib/systemd/system/maildsar-index.service ||
   fail "the unit does not run /usr/bin/maildsar: $(grep ExecStart /usr/lib/systemd/system/maildsar-index.service)"
+grep -q '^ExecStart=/usr/bin/maildsar .* agent --listen /run/maildsar/agent.sock$' /usr/lib/systemd/system/maildsar-agent.service ||
+  fail "the agent unit does not run /usr/bin/maildsar: $(grep ExecStart /usr/lib/systemd/system/maildsar-agent.service)"
 
 echo "== the shipped config, as the system user"
 runuser -u maildsar -- /usr/bin/maildsar -c /etc/maildsar/maildsar.json config check --json >"$work/check.json" 2>&1
