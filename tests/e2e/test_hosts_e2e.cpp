@@ -5,23 +5,18 @@
 #include "core/config.hpp"
 #include "core/hash.hpp"
 #include "remote/host_client.hpp"
-#include "remote/listener.hpp"
 #include "remote/protocol.hpp"
 #include "tests/e2e/e2e_support.hpp"
+#include "tests/e2e/listening_agent.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <chrono>
-#include <csignal>
-#include <fcntl.h>
 #include <filesystem>
 #include <map>
 #include <set>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 
 namespace maildsar::test {
 namespace {
@@ -362,43 +357,8 @@ TEST_F(HostsE2e, TheAgentBinaryAnswersTheProtocolAndRefusesWhatItMust) {
   EXPECT_EQ(nl[2]["error"]["code"], "not_indexed");
 }
 
-/** `maildsar -c CONFIG agent --listen SOCKET` in the background; SIGTERM and reaped at the end. */
-class ListeningAgent {
-public:
-  ListeningAgent(const fs::path &config, const fs::path &socket, const fs::path &log) {
-    m_pid = ::fork();
-    if (m_pid == 0) {
-      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      ::dup2(fd, STDERR_FILENO);
-      ::execl(MAILDSAR_BINARY, MAILDSAR_BINARY, "-c", config.c_str(), "agent", "--listen", socket.c_str(),
-              static_cast<char *>(nullptr));
-      ::_exit(127);
-    }
-    for (int i = 0; i < 500 && !remote::socket_is_live(socket.string()); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
-  ~ListeningAgent() { (void)stop(); }
-  ListeningAgent(const ListeningAgent &) = delete;
-  ListeningAgent &operator=(const ListeningAgent &) = delete;
-  int stop() {
-    if (m_pid <= 0) {
-      return -1;
-    }
-    ::kill(m_pid, SIGTERM);
-    int status = 0;
-    ::waitpid(m_pid, &status, 0);
-    m_pid = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
-private:
-  pid_t m_pid = -1;
-};
-
 json connect_host(const std::string &name, const fs::path &socket) {
-  const fs::path connect = fs::path(MAILDSAR_BINARY).parent_path() / "maildsar-connect";
-  return program_host(name, {connect.string(), socket.string()});
+  return program_host(name, {connect_binary().string(), socket.string()});
 }
 
 TEST_F(HostsE2e, AListeningAgentAnswersAsTheForcedCommandDoesAndFailsLoudWhenGone) {
@@ -449,7 +409,7 @@ TEST_F(HostsE2e, AListeningAgentAnswersAsTheForcedCommandDoesAndFailsLoudWhenGon
 }
 
 TEST(HostsConnect, TheConnectorSaysHowItIsUsed) {
-  const std::string connect = (fs::path(MAILDSAR_BINARY).parent_path() / "maildsar-connect").string();
+  const std::string connect = connect_binary().string();
   auto none = run({connect});
   EXPECT_EQ(none.exit_code, 64);
   EXPECT_NE(none.err.find("usage: maildsar-connect SOCKET"), std::string::npos) << none.err;

@@ -13,6 +13,7 @@
 // `ssh` that runs the real ssh with `-F <the test's ssh_config>`: port, IdentityFile and
 // UserKnownHostsFile come from there; StrictHostKeyChecking stays on.
 #include "tests/e2e/hosts_support.hpp"
+#include "tests/e2e/listening_agent.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -23,6 +24,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -202,6 +204,21 @@ protected:
     write_file(ssh_dir() / "ssh_config", config);
   }
 
+  /** Every host's agent kept running (`agent --listen`, docs/deployment.md "A listening agent")
+      and each host's key forced to `maildsar-connect SOCKET` instead of the agent. */
+  void listen_everywhere() {
+    write_file(ssh_dir() / "authorized_keys", "");
+    m_aliases.clear();
+    for (const auto &[name, config] : m_hosts) {
+      const fs::path sock = m_dir.path() / (name + ".sock");
+      m_listeners.push_back(std::make_unique<ListeningAgent>(config, sock, m_dir.path() / (name + ".agent.log")));
+      ASSERT_TRUE(remote::socket_is_live(sock.string())) << name;
+      fs::remove(ssh_dir() / "keys" / name); // a new key for the same alias
+      fs::remove(ssh_dir() / "keys" / (name + ".pub"));
+      add_login(name, fmt::format("{} {}", connect_binary().string(), sock.string()));
+    }
+  }
+
   /** The DPO config: only `hosts`, each over ssh to its alias. */
   void set_hosts(const std::vector<std::string> &names) {
     json hosts = json::array();
@@ -368,6 +385,7 @@ protected:
   std::map<std::string, fs::path> m_hosts;
   fs::path m_approver_key;
   fs::path m_subject;
+  std::vector<std::unique_ptr<ListeningAgent>> m_listeners; // stopped before sshd (declared after m_dir)
 };
 
 TEST_F(HostsSshE2e, FindStatusAndExportReachEveryHostThroughSshd) {
@@ -514,6 +532,61 @@ TEST_F(HostsSshE2e, PlanApproveSignedEraseAndVerifyAcrossHostsThroughSshd) {
   auto v = dpo_run({"verify", "--subject", m_subject.string(), "--operator", "dpo-anna"});
   EXPECT_EQ(v.exit_code, 0) << v.err << v.out;
   EXPECT_EQ(json_lines(v.out).at(0)["clean"], true) << v.out;
+}
+
+TEST_F(HostsSshE2e, ListeningAgentsBehindTheConnectorAnswerFindAndEraseThroughSshd) {
+  listen_everywhere();
+  if (HasFatalFailure()) {
+    return;
+  }
+  std::map<std::string, std::set<std::string>> want;
+  for (const auto &[name, config] : m_hosts) {
+    want[name] = local_find(config);
+    ASSERT_FALSE(want[name].empty()) << name;
+  }
+  for (int round = 0; round < 2; ++round) { // a fresh session each time
+    auto f = dpo_run({"find", "--email", k_email});
+    ASSERT_EQ(f.exit_code, 0) << f.out << f.err;
+    std::map<std::string, std::set<std::string>> got;
+    for (const json &j : json_lines(f.out)) {
+      if (!j.contains("schema")) {
+        got[j.at("host").get<std::string>()].insert(j.at("id").get<std::string>() + " " + j.at("path").get<std::string>());
+      }
+    }
+    EXPECT_EQ(got, want) << f.out;
+  }
+  EXPECT_EQ(count_of(sshd_log(), fmt::format("Accepted publickey for {} from 127.0.0.1", m_user)), 6U) << sshd_log();
+  for (const auto &[name, config] : m_hosts) {
+    EXPECT_EQ(audit_records(config.parent_path() / "state", "find").size(), 2U) << name;
+  }
+  auto st = dpo_run({"status"});
+  EXPECT_EQ(st.exit_code, 0) << st.out << st.err;
+
+  if (::geteuid() != 0) {
+    return; // approve needs another OS login than plan (see the test above)
+  }
+  // Erasure through the listening agents: planned, approved with a signature, carried out.
+  auto p = dpo_run({"plan", "--subject", m_subject.string(), "--out", manifest().string(), "--operator", "dpo-anna"});
+  ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
+  auto a = dpo_run({"approve", manifest().string(), "--operator", "admin-ben", "--sign-key", m_approver_key.string()});
+  ASSERT_EQ(a.exit_code, 0) << a.err << a.out;
+  auto e = dpo_run({"erase", manifest().string(), "--operator", "dpo-anna"});
+  ASSERT_EQ(e.exit_code, 0) << e.err << e.out;
+  for (const json &h : json_lines(e.out).at(0)["hosts"]) {
+    EXPECT_EQ(h["result"], "done") << h.dump();
+  }
+  for (const auto &[name, config] : m_hosts) {
+    EXPECT_TRUE(local_find(config).empty()) << name;
+  }
+  auto v = dpo_run({"verify", "--subject", m_subject.string(), "--operator", "dpo-anna"});
+  EXPECT_EQ(v.exit_code, 0) << v.err << v.out;
+
+  // A host whose listener is gone: find fails naming it.
+  m_listeners.front()->stop();
+  auto gone = dpo_run({"find", "--email", k_email});
+  EXPECT_EQ(gone.exit_code, 1) << gone.out << gone.err;
+  EXPECT_NE(gone.err.find(fmt::format("maildsar: error: host {}: ", m_hosts.begin()->first)), std::string::npos)
+      << gone.err;
 }
 
 } // namespace
