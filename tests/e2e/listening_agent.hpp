@@ -9,6 +9,7 @@
 #include <csignal>
 #include <fcntl.h>
 #include <filesystem>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -24,8 +25,15 @@ inline std::filesystem::path connect_binary() {
 class ListeningAgent {
 public:
   ListeningAgent(const std::filesystem::path &config, const std::filesystem::path &socket, const std::filesystem::path &log) {
+    const pid_t parent = ::getpid();
     m_pid = ::fork();
     if (m_pid == 0) {
+      // Ended with the test process whatever way that ends (a failed ASSERT, a sanitizer abort):
+      // a listener left behind would hold the test's output open and its socket.
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != parent) {
+        ::_exit(127);
+      }
       const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
       ::dup2(fd, STDERR_FILENO);
       ::execl(MAILDSAR_BINARY, MAILDSAR_BINARY, "-c", config.c_str(), "agent", "--listen", socket.c_str(),

@@ -572,7 +572,9 @@ TEST_F(HostsSshE2e, ListeningAgentsBehindTheConnectorAnswerFindAndEraseThroughSs
   ASSERT_EQ(a.exit_code, 0) << a.err << a.out;
   auto e = dpo_run({"erase", manifest().string(), "--operator", "dpo-anna"});
   ASSERT_EQ(e.exit_code, 0) << e.err << e.out;
-  for (const json &h : json_lines(e.out).at(0)["hosts"]) {
+  const json report = json_lines(e.out).at(0);
+  ASSERT_EQ(report["hosts"].size(), 3U) << report.dump();
+  for (const json &h : report["hosts"]) {
     EXPECT_EQ(h["result"], "done") << h.dump();
   }
   for (const auto &[name, config] : m_hosts) {
