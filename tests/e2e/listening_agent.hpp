@@ -3,6 +3,7 @@
 // A listening agent (`maildsar agent --listen`, issue 15) run in the background by a test, and
 // the connector that reaches it.
 #include "remote/listener.hpp"
+#include "tests/child_process.hpp"
 #include "tests/e2e/e2e_support.hpp"
 
 #include <chrono>
@@ -47,16 +48,8 @@ public:
   ~ListeningAgent() { (void)stop(); }
   ListeningAgent(const ListeningAgent &) = delete;
   ListeningAgent &operator=(const ListeningAgent &) = delete;
-  int stop() {
-    if (m_pid <= 0) {
-      return -1;
-    }
-    ::kill(m_pid, SIGTERM);
-    int status = 0;
-    ::waitpid(m_pid, &status, 0);
-    m_pid = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
+  /** SIGTERM; the listener's exit status (-1 if it was already stopped). */
+  int stop() { return end_child(m_pid, SIGTERM); }
 
 private:
   pid_t m_pid = -1;

@@ -219,6 +219,23 @@ protected:
     }
   }
 
+  /** `approve` by admin-ben with his signing key, then `erase`, of the estate manifest(): both
+      exit 0, every host's result "done", and the subject found on no host any more. */
+  void approve_and_erase() {
+    auto a = dpo_run({"approve", manifest().string(), "--operator", "admin-ben", "--sign-key", m_approver_key.string()});
+    ASSERT_EQ(a.exit_code, 0) << a.err << a.out;
+    auto e = dpo_run({"erase", manifest().string(), "--operator", "dpo-anna"});
+    ASSERT_EQ(e.exit_code, 0) << e.err << e.out;
+    const json report = json_lines(e.out).at(0);
+    ASSERT_EQ(report["hosts"].size(), 3U) << report.dump();
+    for (const json &h : report["hosts"]) {
+      EXPECT_EQ(h["result"], "done") << h.dump();
+    }
+    for (const auto &[name, config] : m_hosts) {
+      EXPECT_TRUE(local_find(config).empty()) << name;
+    }
+  }
+
   /** The DPO config: only `hosts`, each over ssh to its alias. */
   void set_hosts(const std::vector<std::string> &names) {
     json hosts = json::array();
@@ -511,18 +528,11 @@ TEST_F(HostsSshE2e, PlanApproveSignedEraseAndVerifyAcrossHostsThroughSshd) {
     EXPECT_EQ(audit_records(config.parent_path() / "state", "plan").size(), 1U) << name;
   }
 
-  auto a = dpo_run({"approve", manifest().string(), "--operator", "admin-ben", "--sign-key", m_approver_key.string()});
-  ASSERT_EQ(a.exit_code, 0) << a.err << a.out;
-
-  auto e = dpo_run({"erase", manifest().string(), "--operator", "dpo-anna"});
-  ASSERT_EQ(e.exit_code, 0) << e.err << e.out;
-  const json report = json_lines(e.out).at(0);
-  ASSERT_EQ(report["hosts"].size(), 3U) << report.dump();
-  for (const json &h : report["hosts"]) {
-    EXPECT_EQ(h["result"], "done") << h.dump();
+  approve_and_erase();
+  if (HasFatalFailure()) {
+    return;
   }
   for (const auto &[name, config] : m_hosts) {
-    EXPECT_TRUE(local_find(config).empty()) << name;
     const std::vector<json> erased = audit_records(config.parent_path() / "state", "erase");
     ASSERT_EQ(erased.size(), 1U) << name;
     EXPECT_EQ(erased[0]["details"]["approvers"], json::array({"admin-ben"})) << name;
@@ -568,17 +578,9 @@ TEST_F(HostsSshE2e, ListeningAgentsBehindTheConnectorAnswerFindAndEraseThroughSs
   // Erasure through the listening agents: planned, approved with a signature, carried out.
   auto p = dpo_run({"plan", "--subject", m_subject.string(), "--out", manifest().string(), "--operator", "dpo-anna"});
   ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
-  auto a = dpo_run({"approve", manifest().string(), "--operator", "admin-ben", "--sign-key", m_approver_key.string()});
-  ASSERT_EQ(a.exit_code, 0) << a.err << a.out;
-  auto e = dpo_run({"erase", manifest().string(), "--operator", "dpo-anna"});
-  ASSERT_EQ(e.exit_code, 0) << e.err << e.out;
-  const json report = json_lines(e.out).at(0);
-  ASSERT_EQ(report["hosts"].size(), 3U) << report.dump();
-  for (const json &h : report["hosts"]) {
-    EXPECT_EQ(h["result"], "done") << h.dump();
-  }
-  for (const auto &[name, config] : m_hosts) {
-    EXPECT_TRUE(local_find(config).empty()) << name;
+  approve_and_erase();
+  if (HasFatalFailure()) {
+    return;
   }
   auto v = dpo_run({"verify", "--subject", m_subject.string(), "--operator", "dpo-anna"});
   EXPECT_EQ(v.exit_code, 0) << v.err << v.out;

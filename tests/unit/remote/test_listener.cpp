@@ -4,6 +4,7 @@
 #include "remote/listener.hpp"
 
 #include "core/fs.hpp"
+#include "tests/child_process.hpp"
 #include "tests/test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -61,26 +62,12 @@ public:
   }
   ~Listener() { (void)stop(); }
   /** SIGKILL: no chance to clean up. */
-  void kill_hard() {
-    ::kill(m_pid, SIGKILL);
-    int status = 0;
-    ::waitpid(m_pid, &status, 0);
-    m_pid = -1;
-  }
+  void kill_hard() { (void)test::end_child(m_pid, SIGKILL); }
   Listener(const Listener &) = delete;
   Listener &operator=(const Listener &) = delete;
 
   /** SIGTERM, then the listener's exit status (-1 if it was already reaped). */
-  int stop() {
-    if (m_pid <= 0) {
-      return -1;
-    }
-    ::kill(m_pid, SIGTERM);
-    int status = 0;
-    ::waitpid(m_pid, &status, 0);
-    m_pid = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
+  int stop() { return test::end_child(m_pid, SIGTERM); }
 
 private:
   pid_t m_pid = -1;
