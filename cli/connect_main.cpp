@@ -17,22 +17,10 @@ namespace {
 constexpr int k_unavailable = 69; // EX_UNAVAILABLE: no agent listens
 constexpr int k_io = 74;          // EX_IOERR
 
-/** Writes all of buf[0, n) to fd. */
+/** Writes all of buf[0, n) to fd (SIGPIPE is ignored: a closed peer is an error here). */
 bool write_all(int fd, const char *buf, std::size_t n) {
   while (n > 0) {
-    const ssize_t w = ::send(fd, buf, n, MSG_NOSIGNAL);
-    if (w < 0 && errno == ENOTSOCK) {
-      const ssize_t w2 = ::write(fd, buf, n);
-      if (w2 < 0 && errno == EINTR) {
-        continue;
-      }
-      if (w2 <= 0) {
-        return false;
-      }
-      buf += w2;
-      n -= static_cast<std::size_t>(w2);
-      continue;
-    }
+    const ssize_t w = ::write(fd, buf, n);
     if (w < 0 && errno == EINTR) {
       continue;
     }

@@ -385,9 +385,16 @@ TEST_F(HostsE2e, AListeningAgentAnswersAsTheForcedCommandDoesAndFailsLoudWhenGon
   const std::vector<json> audit = audit_records(s_mx1.parent_path(), "find");
   ASSERT_EQ(audit.size(), audit_before + 3);
   EXPECT_EQ(audit.back()["details"]["via"], "agent");
-  // status through it too.
+  // status through it too, and an export, whose files cross the connector in chunks of
+  // ~700 KiB lines.
   auto status = ds(listening, {"status"});
   EXPECT_EQ(status.exit_code, 0) << status.out << status.err;
+  const fs::path package = dir.path() / "package";
+  auto exported = ds(listening, {"export", "--email", "alice.smith@example.com", "--out", package.string()});
+  ASSERT_EQ(exported.exit_code, 0) << exported.out << exported.err << read_file(log);
+  const json host_manifest = json::parse(read_file(package / "hosts" / "mx1" / "manifest.json"));
+  EXPECT_EQ(host_manifest["items"].size(), split(want).hits.size());
+  EXPECT_TRUE(fs::exists(package / "hosts" / "mx1" / "report.html"));
 
   // A config the agent can no longer read: the session says why, and find names the host.
   const fs::path moved = s_mx1.string() + ".moved";
