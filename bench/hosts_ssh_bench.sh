@@ -10,12 +10,15 @@
 # ControlPath by alias, %n: the two aliases reach the same address with different keys, and a
 # session runs the forced command of the key its master authenticated with), as
 # docs/deployment.md advises, so that what is timed is a session, not a key exchange.
+# A third key, whose forced command is /bin/true, times an ssh session that does nothing: what
+# ssh itself costs per search, which no agent can remove (only a session kept open between
+# searches could).
 # Needs openssh-server, openssh-client and hyperfine.
 # Usage: bench/hosts_ssh_bench.sh [RUNS] (default 40)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-40}
-build=${BUILD:-"$here/build"}
+build=$(realpath -m "${BUILD:-$here/build}") # absolute: sshd and the agents run elsewhere
 bin="$build/cli/maildsar"
 connect="$build/cli/maildsar-connect"
 [ -x "$bin" ] || "$here/scripts/build.sh" "$build" -DMAILDSAR_BUILD_TESTS=OFF
@@ -29,6 +32,7 @@ pids=()
 cleanup() {
   ssh -F "$work/ssh_config" -O exit per.test 2>/dev/null || true
   ssh -F "$work/ssh_config" -O exit listen.test 2>/dev/null || true
+  ssh -F "$work/ssh_config" -O exit true.test 2>/dev/null || true
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$work"
@@ -44,9 +48,11 @@ pids+=($!)
 ssh-keygen -q -t ed25519 -N '' -f "$work/host_key"
 ssh-keygen -q -t ed25519 -N '' -f "$work/key_per"
 ssh-keygen -q -t ed25519 -N '' -f "$work/key_listen"
+ssh-keygen -q -t ed25519 -N '' -f "$work/key_true"
 {
   echo "command=\"$bin -c $work/host/maildsar.json agent\",restrict $(cat "$work/key_per.pub")"
   echo "command=\"$connect $work/agent.sock\",restrict $(cat "$work/key_listen.pub")"
+  echo "command=\"/bin/true\",restrict $(cat "$work/key_true.pub")"
 } >"$work/authorized_keys"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 [ "$(id -u)" != 0 ] || { mkdir -p /run/sshd; chmod 0755 /run/sshd; }
@@ -75,6 +81,8 @@ Host per.test
   IdentityFile $work/key_per
 Host listen.test
   IdentityFile $work/key_listen
+Host true.test
+  IdentityFile $work/key_true
 Host *
   HostName 127.0.0.1
   Port $port
@@ -108,13 +116,17 @@ echo "find of $local_n item(s): local, and one host over ssh (master connection 
 hyperfine -N -w 5 -r "$runs" --export-json "$work/h.json" \
   -n local "$bin -c $work/host/maildsar.json --json find ${subject[*]}" \
   -n "ssh, agent per search" "$bin -c $work/dpo-per.json --json find ${subject[*]}" \
-  -n "ssh, listening agent" "$bin -c $work/dpo-listen.json --json find ${subject[*]}" >&2
+  -n "ssh, listening agent" "$bin -c $work/dpo-listen.json --json find ${subject[*]}" \
+  -n "ssh session alone" "$work/bin/ssh -T $user@true.test" >&2
 python3 - "$work/h.json" <<'PY'
 import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
 local = r["local"]["mean"]
 print(f"  local                    {local * 1000:7.1f} ± {r['local']['stddev'] * 1000:4.1f} ms")
+alone = r["ssh session alone"]["mean"]
+print(f"  ssh session alone        {alone * 1000:7.1f} ± {r['ssh session alone']['stddev'] * 1000:4.1f} ms   (forced command /bin/true)")
 for name in ("ssh, agent per search", "ssh, listening agent"):
     t = r[name]["mean"]
-    print(f"  {name:<24} {t * 1000:7.1f} ± {r[name]['stddev'] * 1000:4.1f} ms   +{(t - local) * 1000:5.1f} ms for the host")
+    print(f"  {name:<24} {t * 1000:7.1f} ± {r[name]['stddev'] * 1000:4.1f} ms   +{(t - local) * 1000:5.1f} ms for the host,"
+          f" {(t - local - alone) * 1000:+5.1f} ms beyond ssh's own session")
 PY

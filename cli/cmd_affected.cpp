@@ -148,9 +148,10 @@ core::Result<query::AffectedReport> affected_on_host(const core::Config &config,
   if (host == config.hosts.end()) {
     return core::fail(core::ErrorCode::usage, fmt::format("affected: no host '{}' in {}", name, config.file));
   }
-  MAILDSAR_TRY_ASSIGN(remote::HostClient client, remote::HostClient::connect(*host));
   // A stale index lists the people of what the host held then, not now: refused, as find does.
-  MAILDSAR_TRY_ASSIGN(json status, client.request({{"op", "status"}}));
+  const json status_request{{"op", "status"}};
+  MAILDSAR_TRY_ASSIGN(remote::HostClient client, remote::HostClient::connect(*host, &status_request));
+  MAILDSAR_TRY_ASSIGN(json status, client.answer());
   if (!status.contains("stale") || !status["stale"].is_boolean() || status["stale"].get<bool>()) {
     return core::fail(core::ErrorCode::temp_fail,
                       fmt::format("host {}: its index is stale (older than its max_index_age, or never indexed)", name),

@@ -97,9 +97,11 @@ std::string age_words(std::int64_t seconds) {
 /** One host: hello, status (stale is a failure), then find. Errors name the host. */
 core::Status ask_host(const core::HostConfig &host, const query::SubjectProfile *subject, std::string_view operator_name,
                       HostOutcome &out, std::optional<remote::HostClient> *keep = nullptr) {
-  MAILDSAR_TRY_ASSIGN(remote::HostClient client, remote::HostClient::connect(host));
+  // The status goes with hello (one round trip less): it only reads.
+  const nlohmann::json status_request{{"op", "status"}};
+  MAILDSAR_TRY_ASSIGN(remote::HostClient client, remote::HostClient::connect(host, &status_request));
   out.agent_host = client.hello().host;
-  MAILDSAR_TRY_ASSIGN(nlohmann::json status, client.request({{"op", "status"}}));
+  MAILDSAR_TRY_ASSIGN(nlohmann::json status, client.answer());
   if (auto m = status.find("max_index_age_seconds"); m != status.end() && m->is_number_integer()) {
     out.max_index_age_seconds = m->get<std::int64_t>();
   }

@@ -83,7 +83,8 @@ HostClient::HostClient(HostClient &&other) noexcept
     : m_name(std::move(other.m_name)), m_timeout_seconds(other.m_timeout_seconds),
       m_pid(std::exchange(other.m_pid, -1)), m_sock(std::exchange(other.m_sock, -1)),
       m_err(std::exchange(other.m_err, -1)), m_reader(std::move(other.m_reader)),
-      m_stderr(std::move(other.m_stderr)), m_hello(std::move(other.m_hello)) {}
+      m_stderr(std::move(other.m_stderr)), m_hello(std::move(other.m_hello)),
+      m_pending(std::move(other.m_pending)) {}
 
 HostClient &HostClient::operator=(HostClient &&other) noexcept {
   if (this != &other) {
@@ -96,13 +97,14 @@ HostClient &HostClient::operator=(HostClient &&other) noexcept {
     m_reader = std::move(other.m_reader);
     m_stderr = std::move(other.m_stderr);
     m_hello = std::move(other.m_hello);
+    m_pending = std::move(other.m_pending);
   }
   return *this;
 }
 
 HostClient::~HostClient() { close(); }
 
-core::Result<HostClient> HostClient::connect(const core::HostConfig &host) {
+core::Result<HostClient> HostClient::connect(const core::HostConfig &host, const nlohmann::json *first) {
   HostClient c(host);
   const std::vector<std::string> args = host.argv();
   int sv[2] = {-1, -1};
@@ -149,7 +151,14 @@ core::Result<HostClient> HostClient::connect(const core::HostConfig &host) {
   c.m_sock = sv[0];
   c.m_err = err[0];
   c.m_reader = LineReader(c.m_sock, k_max_response_bytes);
-  auto answer = c.request({{"op", "hello"}, {"version", k_protocol_version}});
+  std::string lines = nlohmann::json{{"op", "hello"}, {"version", k_protocol_version}}.dump();
+  if (first != nullptr) {
+    lines += '\n' + first->dump();
+  }
+  if (auto w = write_line(c.m_sock, lines); !w) {
+    return std::unexpected(c.broken(core::ErrorCode::temp_fail, "the agent ended the connection without answering hello"));
+  }
+  auto answer = c.receive("hello");
   if (!answer) {
     return std::unexpected(answer.error());
   }
@@ -178,7 +187,17 @@ core::Result<HostClient> HostClient::connect(const core::HostConfig &host) {
       }
     }
   }
+  if (first != nullptr) {
+    c.m_pending = first->value("op", std::string());
+  }
   return c;
+}
+
+core::Result<nlohmann::json> HostClient::answer() {
+  if (m_pending.empty()) {
+    return core::fail(core::ErrorCode::internal, fmt::format("host {}: no request is waiting for its answer", m_name));
+  }
+  return receive(std::exchange(m_pending, std::string()));
 }
 
 core::Result<nlohmann::json> HostClient::request(const nlohmann::json &request) {
@@ -186,11 +205,24 @@ core::Result<nlohmann::json> HostClient::request(const nlohmann::json &request) 
   if (m_pid < 0) {
     return core::fail(core::ErrorCode::temp_fail, fmt::format("host {}: the session has ended", m_name));
   }
+  if (!m_pending.empty()) {
+    // The answer to connect()'s first request comes first: read it (unused) to keep the order.
+    if (auto a = receive(std::exchange(m_pending, std::string())); !a && m_pid < 0) {
+      return std::unexpected(a.error());
+    }
+  }
   if (auto w = write_line(m_sock, request.dump()); !w) {
     // EPIPE: the agent already ended; the same failure as an EOF instead of the answer (which of
     // the two is seen depends only on timing).
     return std::unexpected(
         broken(core::ErrorCode::temp_fail, fmt::format("the agent ended the connection without answering {}", op)));
+  }
+  return receive(op);
+}
+
+core::Result<nlohmann::json> HostClient::receive(const std::string &op) {
+  if (m_pid < 0) {
+    return core::fail(core::ErrorCode::temp_fail, fmt::format("host {}: the session has ended", m_name));
   }
   std::string line;
   const auto deadline = Clock::now() + std::chrono::seconds(m_timeout_seconds);

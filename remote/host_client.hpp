@@ -31,11 +31,16 @@ struct HostHello {
 class HostClient {
 public:
   /**
-   * Starts the transport of `host` and says hello.
+   * Starts the transport of `host` and says hello. `first`, when given, is sent in the same
+   * write as hello, so that its answer costs no round trip of its own (over ssh one is ~1 ms);
+   * read it with answer(). Only a request that may run before the agent's version is known
+   * belongs there (a status): an agent of another version answers hello with an error and ends
+   * the session without reading further, and then connect() fails.
    * @errors temp_fail: the program could not be started, ended, or did not answer in time;
    *         data: the answer is not the protocol (garbage, too long, another version).
    */
-  [[nodiscard]] static core::Result<HostClient> connect(const core::HostConfig &host);
+  [[nodiscard]] static core::Result<HostClient> connect(const core::HostConfig &host,
+                                                        const nlohmann::json *first = nullptr);
 
   HostClient(HostClient &&other) noexcept;
   HostClient &operator=(HostClient &&other) noexcept;
@@ -54,6 +59,9 @@ public:
    */
   [[nodiscard]] core::Result<nlohmann::json> request(const nlohmann::json &request);
 
+  /** The answer to connect()'s `first` request, as request() returns it. */
+  [[nodiscard]] core::Result<nlohmann::json> answer();
+
   /** Ends the session: EOF to the agent, then waits up to 2 s for it to exit, else kills it; reaps it. */
   void close();
 
@@ -65,6 +73,8 @@ private:
   std::string reap_status(int grace_ms);
   /** Builds the error of a session that ended, with the agent's last stderr line. */
   core::Error broken(core::ErrorCode code, const std::string &what);
+  /** Reads and checks the answer to a request for `op` already sent. */
+  core::Result<nlohmann::json> receive(const std::string &op);
 
   std::string m_name;
   std::int64_t m_timeout_seconds = 60;
@@ -74,6 +84,7 @@ private:
   LineReader m_reader{-1, k_max_response_bytes};
   std::string m_stderr;
   HostHello m_hello;
+  std::string m_pending; // the op of connect()'s `first`, until answer() reads its answer
 };
 
 } // namespace maildsar::remote

@@ -76,6 +76,48 @@ TEST(HostClient, AnAgentThatExitsAtOnceIsNamedWithItsStatusAndStderr) {
   expect_no_children();
 }
 
+TEST(HostClient, AFirstRequestTravelsWithHelloAndItsAnswerIsReadInOrder) {
+  // The stand-in reads both lines before it answers anything: the status went out with hello,
+  // not after hello's answer.
+  const json status{{"op", "status"}};
+  auto c = HostClient::connect(
+      sh_agent("mx1", R"(read a; read b
+               case "$a$b" in *'"hello"'*'"status"'*) ;; *) exit 9 ;; esac
+               echo '{"ok":true,"op":"hello","version":1,"host":"mx1"}'
+               echo '{"ok":true,"op":"status","stale":false}'
+               read l; echo '{"ok":true,"op":"find","hits":[]}'
+               read l || exit 0; exit 9)"),
+      &status);
+  ASSERT_TRUE(c) << c.error().message;
+  auto st = c->answer();
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ((*st)["stale"], false);
+  // Nothing else is waiting for its answer.
+  EXPECT_EQ(c->answer().error().code, core::ErrorCode::internal);
+  auto f = c->request({{"op", "find"}});
+  ASSERT_TRUE(f) << f.error().message;
+  EXPECT_TRUE((*f)["hits"].empty());
+  c->close();
+
+  // A request made before the first one's answer was read gets its own answer, not that one.
+  auto d = HostClient::connect(sh_agent("mx2", R"(read a; read b
+               echo '{"ok":true,"op":"hello","version":1}'
+               echo '{"ok":true,"op":"status","stale":true}'
+               read l; echo '{"ok":true,"op":"find","hits":[]}'; cat >/dev/null)"),
+                               &status);
+  ASSERT_TRUE(d) << d.error().message;
+  auto f2 = d->request({{"op", "find"}});
+  ASSERT_TRUE(f2) << f2.error().message;
+  EXPECT_TRUE((*f2)["hits"].is_array());
+  d->close();
+
+  // An agent of another version refuses hello and ends: connect fails, the status is not served.
+  expect_error(HostClient::connect(sh_agent("mx3", R"(read l; echo '{"ok":false,"op":"hello","error":{"code":"data","message":"protocol version mismatch: this agent speaks version 2, the client asked for 1"}}')"),
+                                   &status),
+               core::ErrorCode::data, "host mx3: hello: protocol version mismatch");
+  expect_no_children();
+}
+
 TEST(HostClient, AnotherProtocolVersionIsAMismatch) {
   expect_error(HostClient::connect(sh_agent("mx4", R"(read l; echo '{"ok":true,"op":"hello","version":2}'; cat >/dev/null)")),
                core::ErrorCode::data,
