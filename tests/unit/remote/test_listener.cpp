@@ -84,12 +84,8 @@ core::Fd connect_to(const fs::path &path) {
   return fd;
 }
 
-/** Sends `line`, returns the answer line (empty on EOF or after `timeout_ms` without one). */
-std::string ask(int fd, const std::string &line, int timeout_ms = 5000) {
-  const std::string out = line + "\n";
-  if (::send(fd, out.data(), out.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(out.size())) {
-    return {};
-  }
+/** The next line read from `fd` (empty on EOF or after `timeout_ms` without one). */
+std::string read_answer(int fd, int timeout_ms = 5000) {
   std::string answer;
   char c = 0;
   for (;;) {
@@ -99,6 +95,15 @@ std::string ask(int fd, const std::string &line, int timeout_ms = 5000) {
     }
     answer += c;
   }
+}
+
+/** Sends `line`, returns the answer line (empty on EOF or after `timeout_ms` without one). */
+std::string ask(int fd, const std::string &line, int timeout_ms = 5000) {
+  const std::string out = line + "\n";
+  if (::send(fd, out.data(), out.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(out.size())) {
+    return {};
+  }
+  return read_answer(fd, timeout_ms);
 }
 
 std::string pid_of(const std::string &answer) { return answer.substr(0, answer.find(':')); }
@@ -206,15 +211,7 @@ TEST(Listener, BeyondMaxSessionsAConnectionWaitsUntilASessionEnds) {
   EXPECT_EQ(ask(b.get(), "second", 300), "") << "no second session while one runs";
   a.close();
   // The queued line is answered once the first session has ended.
-  std::string answer;
-  char c = 0;
-  for (;;) {
-    pollfd p{b.get(), POLLIN, 0};
-    if (::poll(&p, 1, 5000) <= 0 || ::read(b.get(), &c, 1) != 1 || c == '\n') {
-      break;
-    }
-    answer += c;
-  }
+  const std::string answer = read_answer(b.get());
   EXPECT_NE(answer.find(":second"), std::string::npos) << answer;
 }
 
