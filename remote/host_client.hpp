@@ -32,8 +32,8 @@ class HostClient {
 public:
   /**
    * Starts the transport of `host` and says hello. `first`, when given, is sent in the same
-   * write as hello, so that its answer costs no round trip of its own (over ssh one is ~1 ms);
-   * read it with answer(). Only a request that may run before the agent's version is known
+   * write as hello, so that its answer costs no round trip of its own (between sites, one
+   * network RTT; on loopback it is not measurable); read it with answer(). Only a request that may run before the agent's version is known
    * belongs there (a status): an agent of another version answers hello with an error and ends
    * the session without reading further, and then connect() fails.
    * @errors temp_fail: the program could not be started, ended, or did not answer in time;
