@@ -155,8 +155,8 @@ core::Result<HostClient> HostClient::connect(const core::HostConfig &host, const
   if (first != nullptr) {
     lines += '\n' + first->dump();
   }
-  if (auto w = write_line(c.m_sock, lines); !w) {
-    return std::unexpected(c.broken(core::ErrorCode::temp_fail, "the agent ended the connection without answering hello"));
+  if (auto sent = c.send(lines, "hello"); !sent) {
+    return std::unexpected(sent.error());
   }
   auto answer = c.receive("hello");
   if (!answer) {
@@ -202,22 +202,27 @@ core::Result<nlohmann::json> HostClient::answer() {
 
 core::Result<nlohmann::json> HostClient::request(const nlohmann::json &request) {
   const std::string op = request.value("op", std::string());
-  if (m_pid < 0) {
-    return core::fail(core::ErrorCode::temp_fail, fmt::format("host {}: the session has ended", m_name));
-  }
   if (!m_pending.empty()) {
     // The answer to connect()'s first request comes first: read it (unused) to keep the order.
     if (auto a = receive(std::exchange(m_pending, std::string())); !a && m_pid < 0) {
       return std::unexpected(a.error());
     }
   }
-  if (auto w = write_line(m_sock, request.dump()); !w) {
+  MAILDSAR_TRY(send(request.dump(), op));
+  return receive(op);
+}
+
+core::Status HostClient::send(const std::string &lines, const std::string &op) {
+  if (m_pid < 0) {
+    return core::fail(core::ErrorCode::temp_fail, fmt::format("host {}: the session has ended", m_name));
+  }
+  if (auto w = write_line(m_sock, lines); !w) {
     // EPIPE: the agent already ended; the same failure as an EOF instead of the answer (which of
     // the two is seen depends only on timing).
     return std::unexpected(
         broken(core::ErrorCode::temp_fail, fmt::format("the agent ended the connection without answering {}", op)));
   }
-  return receive(op);
+  return {};
 }
 
 core::Result<nlohmann::json> HostClient::receive(const std::string &op) {

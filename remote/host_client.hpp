@@ -73,6 +73,8 @@ private:
   std::string reap_status(int grace_ms);
   /** Builds the error of a session that ended, with the agent's last stderr line. */
   core::Error broken(core::ErrorCode code, const std::string &what);
+  /** Writes `lines` (a request; in connect(), hello and its first request); a failure names `op`. */
+  core::Status send(const std::string &lines, const std::string &op);
   /** Reads and checks the answer to a request for `op` already sent. */
   core::Result<nlohmann::json> receive(const std::string &op);
 
