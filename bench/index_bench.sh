@@ -4,6 +4,8 @@
 # mu (maildir-utils) and notmuch, in one run on the same data. Prints msgs/s, ratios, peak RSS
 # and index size. Usage: bench/index_bench.sh [MESSAGES] [BUILD_DIR]
 # DOCUMENTS=1: one message in 10 carries a PDF or DOCX attachment (bench/gen_maildir.py).
+# ESTATE=DIR: index a copy of DIR instead (an estate laid out as DIR/*/Maildir, e.g. the real
+# public mail of bench/real_maildir.py); MESSAGES is then ignored.
 # BASELINE=DIR: also runs DIR/cli/maildsar (another build, say of main) in every round, interleaved
 # with the others on the same data, and prints its figures and ratios beside this build's.
 set -euo pipefail
@@ -33,9 +35,14 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/maildsar-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mail="$work/mail"
-echo "generating $n messages in $mail ..." >&2
-docs=(); [ "${DOCUMENTS:-0}" = 1 ] && docs=(--documents)
-python3 "$here/bench/gen_maildir.py" "$mail" "$n" "${docs[@]}"
+if [ -n "${ESTATE:-}" ]; then
+  echo "copying $ESTATE to $mail ..." >&2
+  cp -a "$ESTATE" "$mail"
+else
+  echo "generating $n messages in $mail ..." >&2
+  docs=(); [ "${DOCUMENTS:-0}" = 1 ] && docs=(--documents)
+  python3 "$here/bench/gen_maildir.py" "$mail" "$n" "${docs[@]}"
+fi
 msgs=$(find "$mail" -type f \( -path '*/cur/*' -o -path '*/new/*' \) | wc -l)
 mail_kib=$(du -sk "$mail" | cut -f1)                           # on disk, as the indexes are measured
 mail_bytes=$(du -sb --apparent-size "$mail" | cut -f1)          # the messages' own bytes

@@ -22,6 +22,17 @@ namespace {
 
 /** Xapian refuses terms longer than this (the B-tree key limit is 245 bytes). */
 constexpr std::size_t k_max_term_bytes = 240;
+/**
+ * What approx_bytes() counts for a positional term: each distinct term of a document costs a
+ * node with its name in the document's term map, and again in Xapian's uncommitted postings
+ * (a map keyed by the term, one per posting list and one per position list); each position a
+ * few bytes more. Counting per position only (term + 8 bytes each, as before) undercounted real
+ * mail, whose messages have many distinct terms each used once (patches, code, identifiers), by
+ * about two: a 34,624-message mailing-list estate peaked at 197 MiB against the 150 MiB bound
+ * (docs/performance.md "Real mail").
+ */
+constexpr std::size_t k_term_node_bytes = 128;
+constexpr std::size_t k_position_bytes = 4;
 constexpr int k_read_retries = 3;
 
 } // namespace
@@ -110,8 +121,12 @@ void PreparedDocument::add_posting(const std::string &term, std::uint32_t positi
     m_impl->terms.push_back(term);
     return;
   }
+  const Xapian::termcount before = m_impl->doc.termlist_count();
   m_impl->doc.add_posting(term, position);
-  m_bytes += term.size() + 8;
+  if (m_impl->doc.termlist_count() != before) {
+    m_bytes += term.size() + k_term_node_bytes;
+  }
+  m_bytes += k_position_bytes;
 }
 
 void PreparedDocument::collect_terms_only() { m_impl->collect_only = true; }

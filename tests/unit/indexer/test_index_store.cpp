@@ -126,6 +126,25 @@ TEST(Document, StoredOnlyIsWhatTheDataReadsBackAs) {
   EXPECT_EQ(ta, tb);
 }
 
+// approx_bytes bounds the indexer's queue and uncommitted batch: what Xapian holds grows with the
+// distinct terms of a document (a map node each), not only with its positions. A message of
+// 2,000 different words (a patch) must count several times one that repeats a word 2,000 times,
+// and at least a node per distinct term.
+TEST(PreparedDocument, ApproxBytesCountsEachDistinctTermAsANode) {
+  PreparedDocument repeated;
+  PreparedDocument distinct;
+  for (std::uint32_t i = 1; i <= 2000; ++i) {
+    repeated.add_posting("XNB:word", i);
+    distinct.add_posting("XNB:word" + std::to_string(i), i);
+  }
+  EXPECT_GE(distinct.approx_bytes(), 2000U * 128U);
+  EXPECT_GT(distinct.approx_bytes(), 10 * repeated.approx_bytes());
+  EXPECT_GE(repeated.approx_bytes(), 2000U * 4U); // positions still count
+  const std::size_t before = repeated.approx_bytes();
+  repeated.add_posting("XNB:word", 2001);
+  EXPECT_LT(repeated.approx_bytes() - before, 16U); // a position of a term already there
+}
+
 TEST(IndexStore, ReplaceAndDeleteByUniqueTerm) {
   ScratchDir dir;
   std::string path = (dir / "xapian").string();
