@@ -38,6 +38,7 @@ public:
 
   template <class Range> void add_value(Role role, const Range &tokens) {
     const std::string &prefix = role_prefix(role);
+    const bool drop_numbers = schema::drops_number_tokens(role);
     bool any = false;
     std::string term;
     for (const auto &tok : tokens) {
@@ -45,6 +46,9 @@ public:
         continue;
       }
       ++m_pos;
+      if (drop_numbers && schema::is_number(tok)) {
+        continue; // a number, not a name: its position stays a gap (schema.hpp)
+      }
       term.assign(prefix);
       term.append(tok);
       m_doc.add_posting(term, m_pos);
@@ -58,6 +62,7 @@ public:
   /** A value whose tokens have alternative spellings, all indexed at the token's position. */
   void add_variants(Role role, const std::vector<std::vector<std::string>> &tokens) {
     const std::string &prefix = role_prefix(role);
+    const bool drop_numbers = schema::drops_number_tokens(role);
     bool any = false;
     std::string term;
     for (const auto &spellings : tokens) {
@@ -65,6 +70,9 @@ public:
         continue;
       }
       ++m_pos;
+      if (drop_numbers && schema::is_number(spellings.front())) {
+        continue; // a number has no other spelling
+      }
       for (const std::string &spelling : spellings) {
         term.assign(prefix);
         term.append(spelling);

@@ -16,11 +16,11 @@
 namespace maildsar::index::schema {
 
 /** Bumped whenever terms or document data change incompatibly (needs `index --full`). */
-inline constexpr std::string_view k_schema_version = "5";
+inline constexpr std::string_view k_schema_version = "6";
 /** Feature list stored next to the version; a mismatch also needs `index --full`. */
 inline constexpr std::string_view k_features =
     "q-sha256,xfile,role-terms,positional-role-names,header-roles,name-variants,log-blocks-hash24,mbox-seq,"
-    "short-role-codes";
+    "short-role-codes,no-number-text-tokens";
 inline constexpr std::string_view k_meta_schema_version = "maildsar.schema_version";
 inline constexpr std::string_view k_meta_features = "maildsar.features";
 
@@ -98,6 +98,26 @@ inline constexpr std::array<std::string_view, connectors::k_role_count> k_role_c
 
 [[nodiscard]] constexpr std::string_view role_code(connectors::Role role) {
   return k_role_codes[static_cast<std::size_t>(role)];
+}
+
+/**
+ * Roles of free text (subject, bodies, attachment names and text) where a token of digits only
+ * is not indexed as a name token: numbers (dates, sizes, line numbers, hunk offsets, prices,
+ * ticket numbers) are 8 % of the positions of real mail and no part of a person's name.
+ * Its position is still counted, so no phrase spans it. Tokens that mix letters and digits
+ * (handles such as `pste998903`, `eth0`) are indexed: they can identify a person. Phone numbers
+ * and IPs in that text are identities of their own and indexed as before. The query side
+ * leaves such a token out of a name it searches in these roles (query.cpp).
+ */
+[[nodiscard]] constexpr bool drops_number_tokens(connectors::Role role) {
+  using connectors::Role;
+  return role == Role::subject || role == Role::body || role == Role::attachment_name ||
+         role == Role::attachment_body;
+}
+
+/** A folded name token of ASCII digits only (see drops_number_tokens()). */
+[[nodiscard]] constexpr bool is_number(std::string_view token) {
+  return !token.empty() && std::all_of(token.begin(), token.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 [[nodiscard]] constexpr const Field &field(std::string_view name) {

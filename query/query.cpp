@@ -115,8 +115,32 @@ bool is_name_role(Role role) {
 /** Middle names or initials allowed between the given tokens of a name in a name role. */
 constexpr Xapian::termcount k_name_middle_tokens = 2;
 
-Xapian::Query name_query(const std::vector<Spellings> &tokens, Role role) {
+/**
+ * The tokens of a name as `role` indexes them: in free text a token of digits only is not indexed
+ * (schema::drops_number_tokens), so it is left out of the search there and its place becomes a
+ * gap in the phrase (name_query()).
+ */
+std::vector<Spellings> indexed_tokens(const std::vector<Spellings> &tokens, Role role) {
+  if (!schema::drops_number_tokens(role)) {
+    return tokens;
+  }
+  std::vector<Spellings> kept;
+  for (const Spellings &spellings : tokens) {
+    if (!spellings.empty() && !schema::is_number(spellings.front())) {
+      kept.push_back(spellings);
+    }
+  }
+  return kept;
+}
+
+Xapian::Query name_query(const std::vector<Spellings> &given, Role role) {
   const std::string prefix = schema::prefix_for("name-role", role);
+  const std::vector<Spellings> tokens = indexed_tokens(given, role);
+  if (tokens.empty()) {
+    return {}; // nothing of this name is indexed in this role: matches nothing
+  }
+  // Each token left out widens the phrase by one (a superset of the exact phrase).
+  const auto left_out = static_cast<Xapian::termcount>(given.size() - tokens.size());
   std::vector<Xapian::Query> alternatives;
   for (const auto &order : name_orders(tokens)) {
     std::vector<Xapian::Query> terms;
@@ -132,7 +156,7 @@ Xapian::Query name_query(const std::vector<Spellings> &tokens, Role role) {
     if (terms.size() == 1) {
       alternatives.push_back(terms.front());
     } else {
-      const auto window = static_cast<Xapian::termcount>(terms.size()) +
+      const auto window = static_cast<Xapian::termcount>(terms.size()) + left_out +
                           (is_name_role(role) ? k_name_middle_tokens : 0);
       alternatives.emplace_back(Xapian::Query::OP_PHRASE, terms.begin(), terms.end(), window);
     }
@@ -185,8 +209,12 @@ Xapian::Query block_query(const std::vector<Wanted> &wanted) {
     case IdentityKind::name:
       for (std::size_t r = 0; r < connectors::k_role_count; ++r) {
         const std::string prefix = schema::prefix_for("name-role", static_cast<Role>(r));
+        const std::vector<Spellings> tokens = indexed_tokens(w.tokens, static_cast<Role>(r));
+        if (tokens.empty()) {
+          continue;
+        }
         std::vector<Xapian::Query> all;
-        for (const Spellings &spellings : w.tokens) {
+        for (const Spellings &spellings : tokens) {
           std::vector<Xapian::Query> each;
           for (const std::string &spelling : spellings) {
             each.emplace_back(schema::block_term(prefix + spelling));
@@ -220,7 +248,8 @@ std::vector<std::string> name_roles(Xapian::Enquire &enquire, const Xapian::Docu
       return std::any_of(spellings.begin(), spellings.end(),
                          [&](const std::string &s) { return doc_has_term(doc, prefix + s); });
     };
-    if (!present(w.tokens.front()) || !present(w.tokens.back())) {
+    const std::vector<Spellings> tokens = indexed_tokens(w.tokens, role);
+    if (tokens.empty() || !present(tokens.front()) || !present(tokens.back())) {
       continue; // cheap pre-check: a token never appears in this role
     }
     Xapian::Query q(Xapian::Query::OP_FILTER, name_query(w.tokens, role), Xapian::Query(qterm));
@@ -257,7 +286,11 @@ bool name_holds(const index::Identity &id, const Wanted &w) {
 void attachment_fields(const Xapian::Document &doc, const std::vector<index::PartSpan> &parts, const Wanted &w,
                        std::vector<std::string> &fields) {
   const std::string prefix = schema::prefix_for("name-role", Role::attachment_body);
-  for (const std::string &spelling : w.tokens.front()) {
+  const std::vector<Spellings> tokens = indexed_tokens(w.tokens, Role::attachment_body);
+  if (tokens.empty()) {
+    return;
+  }
+  for (const std::string &spelling : tokens.front()) {
     const std::string term = prefix + spelling;
     Xapian::TermIterator it = doc.termlist_begin();
     it.skip_to(term);

@@ -154,6 +154,38 @@ TEST(Query, NameSplitAcrossTwoValuesDoesNotMatch) {
   EXPECT_TRUE(e.find(name("Alice Smith")).empty());
 }
 
+// Free text does not index tokens of digits only (schema::drops_number_tokens): a name is still
+// found there, a number between its tokens still breaks the phrase, a number in the name
+// searched becomes a gap there, a handle that mixes letters and digits is indexed, and a
+// display name keeps its numbers.
+TEST(Query, NumbersInFreeTextAreGapsNotTerms) {
+  Estate e;
+  e.add("a.mbox",
+        R"({"t": [["body", "Ticket 4711 for Jane Doe, build 2.6.32 failed"]]})" "\n"
+        R"({"t": [["body", "Jane 4711 Doe"]]})" "\n"
+        R"({"t": [["subject", "Henry 8 Tudor visits"]]})" "\n"
+        R"({"t": [["attachment-body", "Signed: Jane Doe 2021"]]})" "\n"
+        R"({"a": [["from", "Agent 007", "agent@example.com"]]})" "\n"
+        R"({"t": [["body", "thanks, pste998903 via the list"]]})" "\n"
+        R"({"t": [["body", "thanks, pste998904 via the list"]]})" "\n");
+  e.index();
+  auto jane = e.find(name("Jane Doe"));
+  ASSERT_EQ(jane.size(), 2U); // not "Jane 4711 Doe": the number keeps its place
+  EXPECT_EQ(roles_of(jane[0], "Jane Doe"), std::vector<std::string>{"body"});
+  EXPECT_EQ(roles_of(jane[1], "Jane Doe"), std::vector<std::string>{"attachment-body"});
+  auto henry = e.find(name("Henry 8 Tudor"));
+  ASSERT_EQ(henry.size(), 1U);
+  EXPECT_EQ(roles_of(henry[0], "Henry 8 Tudor"), std::vector<std::string>{"subject"});
+  auto agent = e.find(name("Agent 007"));
+  ASSERT_EQ(agent.size(), 1U);
+  EXPECT_EQ(roles_of(agent[0], "Agent 007"), std::vector<std::string>{"from"});
+  EXPECT_TRUE(e.find(name("4711")).empty()); // a number alone is no name in free text
+  EXPECT_EQ(e.find(name("Ticket 4711")).size(), 1U);
+  auto handle = e.find(name("pste998903 via"));
+  ASSERT_EQ(handle.size(), 1U); // the handle is indexed: not the message of pste998904
+  EXPECT_EQ(roles_of(handle[0], "pste998903 via"), std::vector<std::string>{"body"});
+}
+
 // Issue 11 class 1: addresses in any header field, with role and field name.
 TEST(Query, HeaderFieldAddressesCarryRoleAndField) {
   Estate e;
