@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Lay out whole public-inbox archives as Maildirs: real mail for bench/index_bench.sh (MAIL=).
+"""Lay out whole public-inbox archives as Maildirs: real mail for bench/index_bench.sh (ESTATE=).
 
 Each archive is a repository snapshot as the search tool's `fetch` leaves it under
 /work/.mirror/OWNER+NAME/repo (docs/performance.md names the ones measured); every message
