@@ -58,8 +58,19 @@ int main(int argc, char **argv) {
   }
   // Both directions until the agent closes: the client's end of input is passed on as a
   // half-close, after which the agent finishes its answers and ends the session.
+  // An agent may end a session before reading what was sent (a session whose config cannot be
+  // read answers hello with the reason and ends): a write that fails then stops the forwarding
+  // of input, and what the agent did send is still passed on before this ends.
   char buf[65536];
   bool in_open = true;
+  bool refused = false;
+  const auto finish = [&](int status) {
+    if (refused) {
+      std::fprintf(stderr, "maildsar-connect: %s: the agent closed the connection\n", path);
+      return k_io;
+    }
+    return status;
+  };
   for (;;) {
     pollfd fds[2] = {{sock, POLLIN, 0}, {in_open ? STDIN_FILENO : -1, POLLIN, 0}};
     if (::poll(fds, 2, -1) < 0) {
@@ -74,12 +85,15 @@ int main(int argc, char **argv) {
       if (n < 0 && errno == EINTR) {
         continue;
       }
+      if (n < 0 && refused) {
+        return finish(k_io); // ECONNRESET: the agent ended with our input unread
+      }
       if (n < 0) {
         std::fprintf(stderr, "maildsar-connect: %s: %s\n", path, std::strerror(errno));
         return k_io;
       }
       if (n == 0) {
-        return 0; // the agent ended the session
+        return finish(0); // the agent ended the session
       }
       if (!write_all(STDOUT_FILENO, buf, static_cast<std::size_t>(n))) {
         return 0; // the client went away; so does the session (the agent sees EOF)
@@ -96,8 +110,8 @@ int main(int argc, char **argv) {
         continue;
       }
       if (!write_all(sock, buf, static_cast<std::size_t>(n))) {
-        std::fprintf(stderr, "maildsar-connect: %s: the agent closed the connection\n", path);
-        return k_io;
+        in_open = false; // the rest of the input has nowhere to go; read what the agent said
+        refused = true;
       }
     }
   }

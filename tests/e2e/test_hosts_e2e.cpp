@@ -13,10 +13,16 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <set>
 #include <thread>
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 namespace maildsar::test {
 namespace {
@@ -427,6 +433,45 @@ TEST(HostsConnect, TheConnectorSaysHowItIsUsed) {
   EXPECT_NE(missing.err.find("/nonexistent/agent.sock: No such file or directory"), std::string::npos) << missing.err;
   auto too_long = run({connect, "/" + std::string(200, 'x')});
   EXPECT_EQ(too_long.exit_code, 64);
+}
+
+// An agent may end a session before reading what it was sent: a session whose config cannot be
+// read answers hello with the reason and closes. The connector was then often still writing the
+// client's request; its write failed and it ended at once, dropping the reason the agent had
+// already sent, so the client saw only "ended the connection without answering hello" (a CI run
+// of HostsE2e.AListeningAgentAnswersAsTheForcedCommandDoesAndFailsLoudWhenGone failed so). Here
+// the connector is kept writing 4 MiB that the stand-in agent never reads, when it answers and
+// closes: the answer must still reach the client.
+TEST(HostsConnect, WhatTheAgentSaidReachesTheClientWhenItClosedWithTheInputUnread) {
+  ScratchDir dir;
+  const fs::path sock = dir.path() / "a.sock";
+  const fs::path input = dir.path() / "input";
+  write_file(input, std::string(4U << 20U, 'x') + "\n");
+  const int server = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(server, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  ASSERT_LT(sock.string().size(), sizeof addr.sun_path);
+  std::memcpy(addr.sun_path, sock.c_str(), sock.string().size());
+  ASSERT_EQ(::bind(server, reinterpret_cast<const sockaddr *>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(server, 1), 0);
+  const std::string answer = R"({"op":"hello","ok":false,"error":{"message":"config unreadable"}})" "\n";
+  std::thread agent([&] {
+    const int fd = ::accept(server, nullptr, nullptr);
+    if (fd < 0) {
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300)); // the connector blocks on its write
+    (void)::write(fd, answer.data(), answer.size());
+    ::close(fd); // the input unread
+  });
+  const std::string connect = connect_binary().string();
+  auto r = run({"/bin/sh", "-c", R"(exec "$0" "$1" < "$2")", connect, sock.string(), input.string()});
+  agent.join();
+  ::close(server);
+  EXPECT_EQ(r.out, answer) << r.err;
+  EXPECT_EQ(r.exit_code, 74) << r.err;
+  EXPECT_NE(r.err.find("the agent closed the connection"), std::string::npos) << r.err;
 }
 
 TEST_F(HostsE2e, LocalSourcesAndHostsTogether) {
