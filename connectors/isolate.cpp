@@ -202,6 +202,23 @@ core::Result<pid_t> spawn(const std::string &exe, const std::string &task, bool 
   return pid;
 }
 
+/**
+ * A crash is reported, not dumped: a core file would hold the mail. Only the soft limit goes to 0;
+ * the hard one stays as inherited, because the worker may be setting its own core limit at the
+ * same moment (a sanitizer build does at start-up: it reads the limits and sets the soft one to 0
+ * keeping the hard one it read), and a hard limit lowered in between makes that call fail with
+ * EPERM and the worker die before it reads its request.
+ */
+void no_core_dump(pid_t pid) {
+  rlimit old{};
+  if (prlimit(pid, RLIMIT_CORE, nullptr, &old) != 0) {
+    return; // the worker is gone already; waiting for it reports that
+  }
+  rlimit core_size{};
+  core_size.rlim_max = old.rlim_max;
+  static_cast<void>(prlimit(pid, RLIMIT_CORE, &core_size, nullptr));
+}
+
 /** The limits of a one-shot worker (run()): CPU time (SIGXCPU, then SIGKILL a second later), memory, no core. */
 void apply_limits(pid_t pid, const Limits &limits) {
   rlimit cpu{};
@@ -214,8 +231,7 @@ void apply_limits(pid_t pid, const Limits &limits) {
     as.rlim_max = as.rlim_cur;
     static_cast<void>(prlimit(pid, RLIMIT_AS, &as, nullptr));
   }
-  rlimit core_size{}; // a crash is reported, not dumped: a core file would hold the mail
-  static_cast<void>(prlimit(pid, RLIMIT_CORE, &core_size, nullptr));
+  no_core_dump(pid);
 }
 
 /**
@@ -230,8 +246,7 @@ void apply_lasting_limits(pid_t pid, const Limits &limits) {
     as.rlim_max = as.rlim_cur;
     static_cast<void>(prlimit(pid, RLIMIT_AS, &as, nullptr));
   }
-  rlimit core_size{};
-  static_cast<void>(prlimit(pid, RLIMIT_CORE, &core_size, nullptr));
+  no_core_dump(pid);
 }
 
 /** The soft CPU limit of one request of a long-lived worker: what it used so far plus the limit. */

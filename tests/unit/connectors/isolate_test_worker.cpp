@@ -4,6 +4,7 @@
 #include "connectors/isolate.hpp"
 
 #include <dirent.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -47,6 +48,15 @@ Status open_fds(std::string_view, iso::Channel &channel) {
     out.u64(static_cast<std::uint64_t>(fd));
   }
   return channel.send(out.take());
+}
+
+/** The core-size limit the worker runs with: done, u64 soft, u64 hard (RLIM_INFINITY as is). */
+Status core_limit(std::string_view, iso::Channel &channel) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_CORE, &limit) != 0) {
+    return maildsar::core::fail(maildsar::core::ErrorCode::internal, "getrlimit(RLIMIT_CORE) failed");
+  }
+  return channel.send(iso::Encoder(iso::k_frame_done).u64(limit.rlim_cur).u64(limit.rlim_max).take());
 }
 
 /**
@@ -110,6 +120,7 @@ int main(int argc, char **argv) {
   std::map<std::string, iso::TaskFunction, std::less<>> tasks{
       {"echo", echo},
       {"fds", open_fds},
+      {"core-limit", core_limit},
       {"scripted", scripted},
       {"crash",
        [](std::string_view, iso::Channel &channel) -> Status {

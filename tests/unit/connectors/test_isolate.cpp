@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -314,6 +315,43 @@ TEST(IsolateWorker, OnlyTheSocketAndStdioReachTheWorker) {
   ASSERT_TRUE(st) << st.error().message;
   std::sort(fds.begin(), fds.end());
   EXPECT_EQ(fds, (std::vector<std::uint64_t>{0, 1, 2, 3}));
+  expect_no_children();
+}
+
+TEST(IsolateWorker, NoCoreIsDumpedAndTheHardCoreLimitStaysTheWorkers) {
+  // Soft 0: a crash must not leave a core file holding the mail. Hard as inherited: a sanitizer
+  // build's start-up in the worker reads the limits and sets the soft one to 0 keeping the hard one
+  // it read, so a hard limit lowered by the parent in between failed that call (EPERM) and killed
+  // the worker before it read its request.
+  rlimit ours{};
+  ASSERT_EQ(::getrlimit(RLIMIT_CORE, &ours), 0);
+  for (bool lasting : {false, true}) {
+    iso::Task task;
+    task.name = "core-limit";
+    task.subject = "core-limit";
+    task.request = "Q";
+    task.executable = MAILDSAR_ISOLATE_TEST_WORKER;
+    std::uint64_t soft = 1;
+    std::uint64_t hard = 0;
+    auto on_frame = [&](std::uint8_t type, iso::Decoder &in) -> core::Status {
+      if (type != iso::k_frame_done) {
+        return core::fail(core::ErrorCode::internal, fmt::format("unexpected frame {}", type));
+      }
+      MAILDSAR_TRY_ASSIGN(soft, in.u64());
+      MAILDSAR_TRY_ASSIGN(hard, in.u64());
+      return in.finish();
+    };
+    core::Status st;
+    if (lasting) {
+      iso::Worker worker;
+      st = worker.run(task, on_frame);
+    } else {
+      st = iso::run(task, on_frame);
+    }
+    ASSERT_TRUE(st) << (lasting ? "long-lived: " : "one-shot: ") << st.error().message;
+    EXPECT_EQ(soft, 0U) << (lasting ? "long-lived" : "one-shot");
+    EXPECT_EQ(hard, static_cast<std::uint64_t>(ours.rlim_max)) << (lasting ? "long-lived" : "one-shot");
+  }
   expect_no_children();
 }
 
