@@ -217,8 +217,12 @@ core::Status HostClient::send(const std::string &lines, const std::string &op) {
     return core::fail(core::ErrorCode::temp_fail, fmt::format("host {}: the session has ended", m_name));
   }
   if (auto w = write_line(m_sock, lines); !w) {
-    // EPIPE: the agent already ended; the same failure as an EOF instead of the answer (which of
-    // the two is seen depends only on timing).
+    // EPIPE: the agent ended without reading all of it. What it answered first is still in the
+    // socket (a session that cannot read its config answers hello with the reason and ends):
+    // the failure is that answer, or the EOF's failure without one, whatever the timing.
+    if (auto said = receive(op); !said) {
+      return std::unexpected(said.error());
+    }
     return std::unexpected(
         broken(core::ErrorCode::temp_fail, fmt::format("the agent ended the connection without answering {}", op)));
   }

@@ -76,6 +76,18 @@ TEST(HostClient, AnAgentThatExitsAtOnceIsNamedWithItsStatusAndStderr) {
   expect_no_children();
 }
 
+// An agent that answers hello with its reason and ends without reading (as a listening
+// session whose config cannot be read does) while the client is still writing: the client's
+// write fails, and the failure is the agent's reason, not "ended without answering".
+TEST(HostClient, AnAgentThatRefusesBeforeReadingIsNamedWithItsReason) {
+  const nlohmann::json first{{"op", "status"}, {"pad", std::string(4U << 20U, 'x')}};
+  expect_error(HostClient::connect(sh_agent("mx9", R"(echo '{"ok":false,"op":"hello","error":{"message":"cannot read /etc/maildsar.json"}}'
+                                                      sleep 0.3; exit 78)"),
+                                   &first),
+               core::ErrorCode::data, "host mx9: hello: cannot read /etc/maildsar.json");
+  expect_no_children();
+}
+
 TEST(HostClient, AFirstRequestTravelsWithHelloAndItsAnswerIsReadInOrder) {
   // The stand-in reads both lines before it answers anything: the status went out with hello,
   // not after hello's answer.
