@@ -627,3 +627,47 @@ TEST_F(CatalogScrub, AReaderHoldingTheLogMakesScrubFailUntilItEnds) {
   EXPECT_FALSE(any_file_holds(m_state, "marker-0123"));
   EXPECT_TRUE(any_file_holds(m_state, "marker-0122"));
 }
+
+namespace {
+
+bool has_index(const std::string &path, const std::string &name) {
+  auto db = core::sqlite::Db::open(path, core::sqlite::Writable::no);
+  EXPECT_TRUE(db) << db.error().message;
+  auto s = db->prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?1");
+  EXPECT_TRUE(s);
+  EXPECT_TRUE(s->bind(1, name));
+  auto row = s->step();
+  EXPECT_TRUE(row && *row);
+  return s->column_int64(0) > 0;
+}
+
+} // namespace
+
+// The path-only index of migration 5 repeated the (source_id, path) unique index: migration 12
+// drops it from older catalogs, and the lookups by path alone still answer (the one that stops
+// two sources covering the same file is TwoSourcesListingTheSameFileIsAConfigError).
+TEST_F(CatalogScrub, AnOlderCatalogsPathIndexIsDroppedAndPathLookupsStillAnswer) {
+  EXPECT_FALSE(has_index(m_path, "files_by_path")); // a new catalog never keeps it
+  {
+    auto db = core::sqlite::Db::open(m_path, core::sqlite::Writable::yes);
+    ASSERT_TRUE(db) << db.error().message;
+    ASSERT_TRUE(db->exec("CREATE INDEX files_by_path ON files(path)"));
+    ASSERT_TRUE(db->set_user_version(11));
+  }
+  ASSERT_TRUE(has_index(m_path, "files_by_path"));
+  auto catalog = index::Catalog::open(m_path);
+  ASSERT_TRUE(catalog) << catalog.error().message;
+  EXPECT_FALSE(has_index(m_path, "files_by_path"));
+  EXPECT_TRUE(has_index(m_path, "sqlite_autoindex_files_1")); // UNIQUE (source_id, path)
+  auto archive = catalog->source_id("archive", "mbox");
+  ASSERT_TRUE(archive);
+  auto other = catalog->other_source_of("/srv/archive/a.mbox", *archive + 1);
+  ASSERT_TRUE(other) << other.error().message;
+  EXPECT_EQ(*other, std::optional<std::string>("archive")) << "another source holds the file";
+  auto none = catalog->other_source_of("/srv/archive/a.mbox", *archive);
+  ASSERT_TRUE(none) << none.error().message;
+  EXPECT_FALSE(none->has_value()) << "its own source is no other";
+  auto unknown = catalog->other_source_of("/srv/archive/b.mbox", *archive + 1);
+  ASSERT_TRUE(unknown) << unknown.error().message;
+  EXPECT_FALSE(unknown->has_value());
+}
