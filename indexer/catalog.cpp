@@ -112,7 +112,7 @@ ALTER TABLE sources ADD COLUMN layout_files INTEGER;
 )sql";
 
 // files_by_path (migration 5) repeated the (source_id, path) unique index without its first
-// column: every file's path a third time, 5 % of a million-item estate's state. The lookups by
+// column: every file's path a third time, 2.5 % of a million-item estate's state. The lookups by
 // path alone name the sources instead (`source_id IN (SELECT id FROM sources ...)`), one probe of
 // the unique index per source.
 constexpr std::string_view k_migration_12 = R"sql(
